@@ -1,0 +1,31 @@
+"""Attribution models and their registry: ``get_model(name).attribute(journeys)``.
+
+Each model module registers itself on import; ``load_all`` imports them, so adding a model is one new
+module plus one line in ``MODEL_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import (  # noqa: F401 - the public interface
+    CREDIT_COLUMNS,
+    JOURNEY_COLUMNS,
+    Credits,
+    JourneyIndex,
+    Model,
+    available_models,
+    get_model,
+    register,
+)
+
+MODEL_MODULES = ["heuristics"]
+_loaded = False
+
+
+def load_all() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in MODEL_MODULES:
+            importlib.import_module(f"{__name__}.{name}")
