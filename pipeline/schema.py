@@ -1,0 +1,77 @@
+"""Table definitions: the analyst's input tables, the two output tables, and the product's own tables.
+
+The two output tables keep the exact schema of the original challenge. Everything more the product keeps
+(phase values, which conversions could not be attributed, stage status, the run log) lives in tables of
+its own whose names start with ``pipeline_``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# What validate() requires; extra tables and columns are allowed and left alone.
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "session_sources": [
+        "session_id",
+        "user_id",
+        "event_date",
+        "event_time",
+        "channel_name",
+        "holder_engagement",
+        "closer_engagement",
+        "impression_interaction",
+    ],
+    "conversions": ["conv_id", "user_id", "conv_date", "conv_time", "revenue"],
+    "session_costs": ["session_id", "cost"],
+}
+INPUT_TABLES = list(REQUIRED_COLUMNS)
+
+INPUT_DDL = """
+CREATE TABLE session_sources (
+    session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT, event_time TEXT, channel_name TEXT,
+    holder_engagement INTEGER, closer_engagement INTEGER, impression_interaction INTEGER);
+CREATE TABLE conversions (
+    conv_id TEXT PRIMARY KEY, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
+CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL);
+"""
+
+OUTPUT_DDL = """
+CREATE TABLE IF NOT EXISTS attribution_customer_journey (
+    conv_id TEXT NOT NULL, session_id TEXT NOT NULL, ihc REAL NOT NULL,
+    PRIMARY KEY (conv_id, session_id));
+CREATE TABLE IF NOT EXISTS channel_reporting (
+    channel_name TEXT NOT NULL, date TEXT NOT NULL, cost REAL NOT NULL, ihc REAL NOT NULL,
+    ihc_revenue REAL NOT NULL, PRIMARY KEY (channel_name, date));
+"""
+
+# The product's own tables.
+OWN_DDL = """
+CREATE TABLE IF NOT EXISTS pipeline_journeys (
+    conversion_id TEXT NOT NULL, session_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+    channel_label TEXT NOT NULL, holder_engagement INTEGER NOT NULL, closer_engagement INTEGER NOT NULL,
+    conversion INTEGER NOT NULL, impression_interaction INTEGER NOT NULL,
+    PRIMARY KEY (conversion_id, session_id));
+-- Conversions of the current journeys set (with or without earlier sessions): what 'attribute' covers.
+CREATE TABLE IF NOT EXISTS pipeline_journey_conversions (
+    conversion_id TEXT PRIMARY KEY, sessions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pipeline_attribution (
+    conv_id TEXT NOT NULL, session_id TEXT NOT NULL, initializer REAL, holder REAL, closer REAL,
+    ihc REAL NOT NULL, model TEXT NOT NULL, PRIMARY KEY (conv_id, session_id));
+CREATE TABLE IF NOT EXISTS pipeline_unattributed (
+    conv_id TEXT PRIMARY KEY, reason TEXT NOT NULL, model TEXT NOT NULL, run_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pipeline_stages (
+    stage TEXT PRIMARY KEY, run_id TEXT NOT NULL, params TEXT NOT NULL, inputs TEXT NOT NULL,
+    output TEXT NOT NULL, rows INTEGER NOT NULL, summary TEXT NOT NULL,
+    started_at TEXT NOT NULL, seconds REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id TEXT NOT NULL, stage TEXT NOT NULL, status TEXT NOT NULL, params TEXT NOT NULL,
+    rows INTEGER, message TEXT, started_at TEXT NOT NULL, seconds REAL,
+    PRIMARY KEY (run_id, stage));
+"""
+
+
+def ensure_output_tables(con: sqlite3.Connection) -> None:
+    """Create the output and product tables where missing (inside the caller's transaction)."""
+    for statement in (OUTPUT_DDL + OWN_DDL).split(";"):
+        if statement.strip():
+            con.execute(statement)
