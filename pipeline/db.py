@@ -1,0 +1,155 @@
+"""Opening the analyst's database safely, transactions, and working on a copy.
+
+``open_database`` refuses, with a one-line reason, what is not a usable SQLite file (missing, a
+directory, a text file named .db, a truncated file) before any query runs. Connections are in autocommit
+mode; every write goes through ``transaction`` so a crash leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: str | Path) -> Path:
+    """Raise InputError unless ``path`` looks like a complete SQLite database file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a SQLite database file")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if size == 0:
+        raise InputError(f"{path} is empty, not a SQLite database")
+    if not header.startswith(SQLITE_MAGIC):
+        raise InputError(f"{path} is not a SQLite database (it does not start with the SQLite header)")
+    if len(header) < 100:
+        raise InputError(f"{path} is truncated: the SQLite header is incomplete")
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, pages = struct.unpack(">II", header[24:32])
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    wal = Path(str(path) + "-wal")
+    if pages and valid_for == change_counter and size < pages * page_size and not wal.exists():
+        raise InputError(
+            f"{path} is truncated or damaged: its header announces {pages * page_size:,} bytes, "
+            f"the file has {size:,}"
+        )
+    return path
+
+
+def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connection:
+    """Open an existing SQLite file, read-only unless ``write``; never creates a file."""
+    path = check_sqlite_file(path)
+    mode = "rw" if write else "ro"
+    uri = f"file:{_uri_path(path)}?mode={mode}"
+    try:
+        # A long busy timeout: a writer waits for this process's own background reader to finish.
+        con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=120)
+        con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path} cannot be opened as a SQLite database: {exc}") from None
+    tune(con)
+    return con
+
+
+def tune(con: sqlite3.Connection) -> None:
+    """Settings for scans over large tables: a larger page cache, memory-mapped reads, temp in RAM."""
+    con.execute("PRAGMA cache_size = -65536")  # 64 MiB
+    con.execute("PRAGMA mmap_size = 1073741824")  # read pages through mmap, up to 1 GiB
+    con.execute("PRAGMA temp_store = MEMORY")
+    con.execute("PRAGMA foreign_keys = OFF")
+
+
+def _uri_path(path: Path) -> str:
+    from urllib.parse import quote
+
+    return quote(str(path.resolve()))
+
+
+@contextmanager
+def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
+    try:
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise InputError("the database is read-only; use --output-db to write a copy") from None
+        raise
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+@contextmanager
+def read_snapshot(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same state of the database."""
+    if con.in_transaction:
+        yield con
+        return
+    con.execute("BEGIN")
+    try:
+        yield con
+    finally:
+        con.execute("COMMIT")
+
+
+def copy_database(source: str | Path, target: str | Path) -> Path:
+    """Copy ``source`` to ``target`` with SQLite's backup API (consistent even while in use).
+
+    The copy is written next to the target and renamed into place, so a failure leaves no half file.
+    """
+    source = check_sqlite_file(source)
+    target = Path(target)
+    if target.resolve() == source.resolve():
+        raise InputError("--output-db must name a different file than the input database")
+    tmp = target.with_name(target.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    src = open_database(source)
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    os.replace(tmp, target)
+    return target
+
+
+def table_columns(con: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
+
+
+def table_exists(con: sqlite3.Connection, table: str) -> bool:
+    row = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,)
+    ).fetchone()
+    return row is not None
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def database_file(con: sqlite3.Connection) -> str | None:
+    """Path of the main database file, or None for an in-memory database."""
+    for _, name, file in con.execute("PRAGMA database_list"):
+        if name == "main":
+            return file or None
+    return None

@@ -1,0 +1,292 @@
+"""Stage 1 — validate: can this file be attributed, and what in it deserves a warning?
+
+Each check is SQL over the whole table (one aggregate pass per table, plus a lookup for examples only
+when something was found). A finding has a severity: ``fatal`` stops any run before anything is written;
+``warning`` is reported and the run goes on with the documented treatment (e.g. a NULL revenue counts 0).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from .db import quote_ident, read_snapshot, table_columns, table_exists
+from .errors import InputError
+from .progress import Progress, ensure
+from .schema import REQUIRED_COLUMNS
+
+FATAL, WARNING = "fatal", "warning"
+EXAMPLES = 3
+
+# SQL predicates that are true for a *bad* value of column {c}.
+# date()/time() normalise what they parse, so comparing with the original rejects anything but
+# exactly 'YYYY-MM-DD' / 'HH:MM:SS' (e.g. '2023-02-30', '2023-9-1', '10:00', '25:00:00').
+BAD_DATE = "(date({c}) IS NOT {c} OR {c} IS NULL)"
+BAD_TIME = "(time({c}) IS NOT {c} OR {c} IS NULL)"
+BAD_FLAG = "({c} IS NULL OR {c} NOT IN (0, 1))"
+NOT_NUMBER = "({c} IS NOT NULL AND typeof({c}) NOT IN ('integer', 'real'))"
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str
+    message: str
+    count: int = 0
+    examples: list = field(default_factory=list)
+
+    def line(self) -> str:
+        ex = f" (e.g. {', '.join(repr(e) for e in self.examples)})" if self.examples else ""
+        return f"{self.severity}: {self.message}{ex}"
+
+
+@dataclass
+class ValidationReport:
+    findings: list[Finding] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    coverage: dict[str, Optional[str]] = field(default_factory=dict)
+
+    @property
+    def fatal(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == FATAL]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal
+
+    def raise_if_fatal(self) -> None:
+        if self.fatal:
+            first = self.fatal[0]
+            more = f" (+{len(self.fatal) - 1} more fatal finding(s); see `validate`)" if len(self.fatal) > 1 else ""
+            raise InputError(first.line().removeprefix("fatal: ") + more)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "coverage": self.coverage,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ValidationReport":
+        return cls(
+            findings=[Finding(**f) for f in data.get("findings", [])],
+            rows=dict(data.get("rows", {})),
+            coverage=dict(data.get("coverage", {})),
+        )
+
+
+class _Checker:
+    def __init__(self, con: sqlite3.Connection, report: ValidationReport):
+        self.con, self.report = con, report
+
+    def add(self, code, severity, message, count=0, examples_sql=None, params=()):
+        examples = []
+        if examples_sql:
+            examples = [r[0] for r in self.con.execute(examples_sql + f" LIMIT {EXAMPLES}", params)]
+        self.report.findings.append(Finding(code, severity, message, int(count), examples))
+
+    def column_counts(self, table: str, checks: dict[str, str], extra: dict[str, str] = {}, params=()) -> dict:
+        """One pass over ``table`` counting rows matching each predicate, plus ``extra`` aggregates."""
+        t = quote_ident(table)
+        exprs = [f"coalesce(sum({pred}), 0)" for pred in checks.values()] + list(extra.values())
+        row = self.con.execute(f"SELECT count(*), {', '.join(exprs)} FROM {t}", params).fetchone()
+        self.report.rows[table] = row[0]
+        return dict(zip([*checks, *extra], row[1:]))
+
+    def bad_values(self, table, counts, code, column, predicate, severity, what):
+        n = counts[code]
+        if n:
+            c = quote_ident(column)
+            self.add(
+                code,
+                severity,
+                f"{table}.{column}: {n:,} {'row has' if n == 1 else 'rows have'} {what}",
+                n,
+                f"SELECT {c} FROM {quote_ident(table)} WHERE {predicate.format(c=c)}",
+            )
+
+    def duplicates(self, table: str, column: str) -> None:
+        if _has_unique_index(self.con, table, column):
+            return
+        t, c = quote_ident(table), quote_ident(column)
+        n = self.con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)"
+        ).fetchone()[0]
+        if n:
+            self.add(
+                f"duplicate_{column}",
+                FATAL,
+                f"{table}.{column}: {n:,} value(s) appear more than once (ids must be unique)",
+                n,
+                f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1",
+            )
+
+
+def validate(con: sqlite3.Connection, progress: Optional[Progress] = None) -> ValidationReport:
+    """Check the three input tables; never writes."""
+    progress = ensure(progress)
+    report = ValidationReport()
+    check = _Checker(con, report)
+    with read_snapshot(con):
+        if not _structure(con, check):
+            return report
+        progress(0, 4, "validate: conversions")
+        last_conversion = _conversions(con, check)
+        progress(1, 4, "validate: session_sources")
+        _sessions(con, check, last_conversion)
+        progress(2, 4, "validate: session_costs")
+        _costs(con, check)
+        progress(3, 4, "validate: users without sessions")
+        _users_without_sessions(con, check)
+    progress(4, 4, f"validate: {len(report.fatal)} fatal, {len(report.warnings)} warning(s)")
+    return report
+
+
+def _has_unique_index(con, table: str, column: str) -> bool:
+    for _, name, unique, *_ in con.execute(f"PRAGMA index_list({quote_ident(table)})"):
+        if unique:
+            cols = [r[2] for r in con.execute(f"PRAGMA index_info({quote_ident(name)})")]
+            if cols == [column]:
+                return True
+    return False
+
+
+def _structure(con, check: _Checker) -> bool:
+    ok = True
+    for table, required in REQUIRED_COLUMNS.items():
+        if not table_exists(con, table):
+            check.add("missing_table", FATAL, f"table {table} is missing (it needs columns {', '.join(required)})")
+            ok = False
+            continue
+        present = set(table_columns(con, table))
+        missing = [c for c in required if c not in present]
+        if missing:
+            check.add(
+                "missing_column",
+                FATAL,
+                f"table {table} lacks column(s) {', '.join(missing)}",
+                len(missing),
+            )
+            ok = False
+    return ok
+
+
+def _sessions(con, check: _Checker, last_conversion: Optional[str]) -> None:
+    t = "session_sources"
+    preds = {
+        "null_session_id": "session_id IS NULL",
+        "null_user_id": "user_id IS NULL",
+        "bad_event_date": BAD_DATE.format(c="event_date"),
+        "bad_event_time": BAD_TIME.format(c="event_time"),
+        "null_channel": "channel_name IS NULL",
+        **{f"bad_{f}": BAD_FLAG.format(c=f) for f in ("holder_engagement", "closer_engagement", "impression_interaction")},
+    }
+    extra = {"first": "min(event_date)", "last": "max(event_date)", "late": "coalesce(sum(event_date > ?), 0)"}
+    counts = check.column_counts(t, preds, extra, (last_conversion,))
+    check.report.coverage.update(sessions_from=counts["first"], sessions_to=counts["last"])
+    if counts["null_session_id"]:
+        check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no id", counts["null_session_id"])
+    check.duplicates(t, "session_id")
+    if counts["late"]:
+        check.add(
+            "sessions_after_last_conversion", WARNING,
+            f"session_sources: {counts['late']:,} sessions are dated after the last conversion date "
+            f"({last_conversion}); they belong to no journey",
+            counts["late"],
+            "SELECT session_id FROM session_sources WHERE event_date > ?",
+            (last_conversion,),
+        )
+    if counts["null_user_id"]:
+        check.add(
+            "null_user_id", WARNING,
+            f"{t}.user_id: {counts['null_user_id']:,} sessions have no user and belong to no journey",
+            counts["null_user_id"],
+        )
+    check.bad_values(t, counts, "bad_event_date", "event_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
+    check.bad_values(t, counts, "bad_event_time", "event_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
+    for f in ("holder_engagement", "closer_engagement", "impression_interaction"):
+        check.bad_values(t, counts, f"bad_{f}", f, BAD_FLAG, FATAL, "a value other than 0 or 1")
+    if counts["null_channel"]:
+        check.add(
+            "null_channel", WARNING,
+            f"{t}.channel_name: {counts['null_channel']:,} sessions have no channel; reported as '(not set)'",
+            counts["null_channel"],
+        )
+
+
+def _conversions(con, check: _Checker) -> Optional[str]:
+    """Checks conversions; returns the last valid conversion date."""
+    t = "conversions"
+    preds = {
+        "null_conv_id": "conv_id IS NULL",
+        "null_user_id": "user_id IS NULL",
+        "bad_conv_date": BAD_DATE.format(c="conv_date"),
+        "bad_conv_time": BAD_TIME.format(c="conv_time"),
+        "revenue_not_number": NOT_NUMBER.format(c="revenue"),
+        "null_revenue": "revenue IS NULL",
+        "negative_revenue": "revenue < 0",
+    }
+    extra = {"first": f"min(CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END)",
+             "last": f"max(CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END)"}
+    counts = check.column_counts(t, preds, extra)
+    check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
+    if counts["null_conv_id"]:
+        check.add("null_conv_id", FATAL, f"{t}.conv_id: {counts['null_conv_id']:,} rows have no id", counts["null_conv_id"])
+    check.duplicates(t, "conv_id")
+    if counts["null_user_id"]:
+        check.add("null_user_id", WARNING, f"{t}.user_id: {counts['null_user_id']:,} conversions have no user and get no journey", counts["null_user_id"])
+    check.bad_values(t, counts, "bad_conv_date", "conv_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
+    check.bad_values(t, counts, "bad_conv_time", "conv_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
+    check.bad_values(t, counts, "revenue_not_number", "revenue", NOT_NUMBER, FATAL, "a revenue that is not a number")
+    if counts["null_revenue"]:
+        check.add("null_revenue", WARNING, f"{t}.revenue: {counts['null_revenue']:,} conversions have no revenue; counted as 0", counts["null_revenue"])
+    check.bad_values(t, counts, "negative_revenue", "revenue", "{c} < 0", WARNING, "a negative revenue (refunds?); kept as is")
+    return counts["last"]
+
+
+def _costs(con, check: _Checker) -> None:
+    t = "session_costs"
+    preds = {
+        "null_session_id": "session_id IS NULL",
+        "cost_not_number": NOT_NUMBER.format(c="cost"),
+        "null_cost": "cost IS NULL",
+        "negative_cost": "cost < 0",
+    }
+    counts = check.column_counts(t, preds)
+    if counts["null_session_id"]:
+        check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no session id", counts["null_session_id"])
+    check.duplicates(t, "session_id")
+    check.bad_values(t, counts, "cost_not_number", "cost", NOT_NUMBER, FATAL, "a cost that is not a number")
+    if counts["null_cost"]:
+        check.add("null_cost", WARNING, f"{t}.cost: {counts['null_cost']:,} rows have no cost; counted as 0", counts["null_cost"])
+    check.bad_values(t, counts, "negative_cost", "cost", "{c} < 0", FATAL, "a negative cost")
+    orphan = (
+        "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)"
+    )
+    n = con.execute(f"SELECT count(*) FROM ({orphan})").fetchone()[0]
+    if n:
+        check.add("orphan_cost", WARNING, f"{t}: {n:,} costs belong to no session in session_sources and are not reported", n, orphan)
+
+
+def _users_without_sessions(con, check: _Checker) -> None:
+    # Scan sessions once, probing the (small) set of converting users — never the other way round,
+    # which would make SQLite index every session by user.
+    query = """WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
+                    seen AS MATERIALIZED (SELECT DISTINCT user_id FROM session_sources WHERE user_id IN cu)
+               SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN seen"""
+    n = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    if n:
+        check.add(
+            "conversion_without_sessions", WARNING,
+            f"conversions: {n:,} conversions belong to users with no session at all; they cannot be attributed",
+            n,
+            query,
+        )
