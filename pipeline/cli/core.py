@@ -1,7 +1,295 @@
-"""Core commands: demo-db, validate, journeys, attribute, report, run, status, export."""
+"""Core commands, one per library function:
+
+    demo-db    pipeline.demo.write_demo_db
+    validate   pipeline.validate.validate
+    journeys   pipeline.runner.journeys_stage
+    attribute  pipeline.runner.attribute_stage
+    report     pipeline.runner.report_stage
+    run        pipeline.runner.run_pipeline
+    status     pipeline.status.status
+    export     pipeline.export.export_csv
+    models     pipeline.models.available_models
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import runner
+from ..db import copy_database, open_database
+from ..demo import DemoSize, write_demo_db
+from ..errors import InputError
+from ..export import export_csv
+from ..journeys import Window
+from ..models import available_models, get_model
+from ..progress import StderrProgress, noop
+from ..status import STAGES, status
+from ..validate import validate
+
+EXAMPLES = {
+    "demo-db": "python -m pipeline demo-db demo.db --sessions 45000 --conversions 200",
+    "validate": "python -m pipeline validate demo.db",
+    "journeys": "python -m pipeline journeys demo.db --start 2023-09-05 --end 2023-09-10 --lookback-days 30",
+    "attribute": "python -m pipeline attribute demo.db --model linear",
+    "report": "python -m pipeline report demo.db",
+    "run": "python -m pipeline run demo.db --model linear --csv report.csv",
+    "status": "python -m pipeline status demo.db",
+    "export": "python -m pipeline export demo.db --csv paid.csv --channel 'Paid Search Brand' --channel 'FB & IG Ads'",
+    "models": "python -m pipeline models",
+}
+
 
 def register(sub) -> None:
-    pass
+    def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help_text, description=help_text,
+            epilog=f"example: {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("demo-db", "Write a realistic demo database (deterministic per seed).", cmd_demo_db)
+    p.add_argument("out", metavar="OUT.db")
+    p.add_argument("--sessions", type=_positive, default=DemoSize.sessions, metavar="N")
+    p.add_argument("--conversions", type=_positive, default=DemoSize.conversions, metavar="M")
+    p.add_argument("--days", type=_positive, default=DemoSize.days, metavar="D")
+    p.add_argument("--seed", type=int, default=DemoSize.seed, metavar="S")
+    p.add_argument("--force", action="store_true", help="overwrite OUT.db if it exists")
+
+    p = command("validate", "Check the input tables; exit 2 if anything is fatal. Writes nothing.", cmd_validate)
+    _db(p)
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+    p = command("journeys", "Build each conversion's journey (sessions strictly before it).", cmd_journeys)
+    _db(p, write=True)
+    _window(p)
+    _force(p)
+
+    p = command("attribute", "Attribute the stored journeys with a model and store the credit.", cmd_attribute)
+    _db(p, write=True)
+    _model(p)
+    _force(p)
+
+    p = command("report", "Rebuild channel_reporting for a range of session dates.", cmd_report)
+    _db(p, write=True)
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first session date to rebuild (default: all)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last session date to rebuild (default: all)")
+    _force(p)
+
+    p = command("run", "validate → journeys → attribute → report (→ CSV), skipping what is up to date.", cmd_run)
+    _db(p, write=True)
+    _window(p)
+    _model(p)
+    p.add_argument("--csv", metavar="OUT.csv", help="also export the report (filtered to --start/--end)")
+    _force(p)
+
+    p = command("status", "Show each stage: done (up to date), stale or missing. Writes nothing.", cmd_status)
+    _db(p)
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    p = command("export", "Write the channel report with CPO and ROAS as CSV.", cmd_export)
+    _db(p)
+    p.add_argument("--csv", required=True, metavar="OUT.csv")
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
+    p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+
+    command("models", "List the attribution models and their parameters.", cmd_models)
+
+
+# ---- argument helpers ----------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be ≥ 1")
+    return value
+
+
+def _db(p, write: bool = False) -> None:
+    p.add_argument("db", metavar="DB", help="the analyst's SQLite database")
+    if write:
+        p.add_argument(
+            "--output-db", metavar="COPY.db",
+            help="copy DB to COPY.db and write there; DB itself is not modified",
+        )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _window(p) -> None:
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first conversion date (inclusive)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last conversion date (inclusive)")
+    p.add_argument("--lookback-days", type=_positive, metavar="N", help="only sessions at most N days before the conversion")
+
+
+def _model(p) -> None:
+    p.add_argument("--model", metavar="NAME", help="attribution model (default: ihc, the offline IHC model; see `models`)")
+    p.add_argument("--profile", metavar="NAME|PATH", help="IHC profile (models that take one)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a model parameter (repeatable; VALUE is JSON or text)")
+
+
+def _force(p) -> None:
+    p.add_argument("--force", action="store_true", help="redo stages even when they are up to date")
+
+
+def _model_params(args) -> dict:
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {item!r} is not KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    if args.profile is not None:
+        params["profile"] = args.profile
+    return params
+
+
+def _progress(args):
+    return noop if args.quiet else StderrProgress()
+
+
+@contextmanager
+def _open_for_write(args):
+    path = args.db
+    if getattr(args, "output_db", None):
+        path = copy_database(args.db, args.output_db)
+    con = open_database(path, write=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _print(lines) -> None:
+    for line in lines:
+        print(line)
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+
+
+def cmd_demo_db(args) -> int:
+    out = Path(args.out)
+    size = DemoSize(args.sessions, args.conversions, args.days, args.seed)
+    counts = write_demo_db(out, size, overwrite=args.force)
+    print(f"wrote {out}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    con = open_database(args.db)
+    report = validate(con, _progress(args))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
+        cov = report.coverage
+        if cov.get("sessions_from"):
+            print(f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}")
+        _print(f.line() for f in report.findings)
+        print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
+    return 2 if report.fatal else 0
+
+
+def _window_from(args) -> Window:
+    return Window(args.start, args.end, args.lookback_days)
+
+
+def cmd_journeys(args) -> int:
+    window = _window_from(args)
+    with _open_for_write(args) as con:
+        ctx = runner.Context(con, _progress(args))
+        runner.validate_stage(ctx)
+        print(runner.journeys_stage(ctx, window, args.force, ctx.progress).message)
+    return 0
+
+
+def cmd_attribute(args) -> int:
+    params = _model_params(args)
+    with _open_for_write(args) as con:
+        ctx = runner.Context(con, _progress(args))
+        print(runner.attribute_stage(ctx, args.model, params, args.force, ctx.progress).message)
+    return 0
+
+
+def cmd_report(args) -> int:
+    Window(args.start, args.end)  # checks the dates
+    with _open_for_write(args) as con:
+        ctx = runner.Context(con, _progress(args))
+        runner.validate_stage(ctx)
+        print(runner.report_stage(ctx, args.start, args.end, args.force, ctx.progress).message)
+    return 0
+
+
+def cmd_run(args) -> int:
+    options = runner.RunOptions(_window_from(args), args.model, _model_params(args), args.force)
+    if options.model:
+        get_model(options.model).resolve_params(options.params)  # usage errors before any work
+    with _open_for_write(args) as con:
+        result = runner.run_pipeline(con, options, _progress(args))
+        _print(f.line() for f in result.validation.warnings)
+        _print(result.lines())
+        if args.csv:
+            rows = export_csv(con, args.csv, args.start, args.end)
+            print(f"export: {rows:,} rows written to {args.csv}")
+    print(f"done in {result.seconds:.2f}s")
+    return 0
+
+
+def cmd_status(args) -> int:
+    con = open_database(args.db)
+    states = status(con)
+    if args.json:
+        print(json.dumps({s: _status_dict(v) for s, v in states.items()}, indent=2, default=str))
+        return 0
+    for stage in STAGES:
+        st = states[stage]
+        line = f"{stage:<10} {st.state:<8} {st.reason}"
+        if st.record is not None:
+            r = st.record
+            line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
+        print(line)
+    return 0
+
+
+def _status_dict(st) -> dict:
+    rec = st.record
+    return {
+        "state": st.state,
+        "reason": st.reason,
+        "record": None if rec is None else {
+            "run_id": rec.run_id, "params": rec.params, "rows": rec.rows, "summary": rec.summary,
+            "started_at": rec.started_at, "seconds": rec.seconds,
+        },
+    }
+
+
+def cmd_export(args) -> int:
+    Window(args.start, args.end)  # checks the dates
+    con = open_database(args.db)
+    rows = export_csv(con, args.csv, args.start, args.end, args.channel)
+    print(f"export: {rows:,} rows written to {args.csv}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    for name in available_models():
+        model = get_model(name)
+        params = ", ".join(f"{k}={v!r}" for k, v in model.defaults.items()) or "no parameters"
+        print(f"{name:<16} {model.description} [{params}]")
+    return 0
+
+
+__all__ = ["register"]
+_ = sys  # stdout/stderr are used through print and StderrProgress

@@ -1,0 +1,105 @@
+"""Stage 6 — export: the channel report with CPO and ROAS, filtered, as a CSV analysts can open safely.
+
+- CPO = cost / ihc (cost per attributed order); ROAS = ihc_revenue / cost (attributed revenue per euro).
+  Where the denominator is 0 the cell is **empty**: never ``inf``, never a fake 0.
+- Filters: date range (inclusive) and channel names.
+- Text cells starting with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return) are prefixed with ``'``
+  so a spreadsheet shows them as text instead of running them as formulas (CSV injection).
+- UTF-8, comma-separated, ``\\n`` line ends, header ``channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS``.
+  Money (cost, ihc_revenue, CPO) is written with 2 decimals, ihc and ROAS with 4.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pandas as pd
+
+from .db import table_exists
+from .errors import InputError
+
+EXPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
+DECIMALS = {"cost": 2, "ihc": 4, "ihc_revenue": 2, "CPO": 2, "ROAS": 4}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def add_ratios(report: pd.DataFrame) -> pd.DataFrame:
+    """Add CPO and ROAS; NaN where the denominator is 0 (or missing)."""
+    out = report.copy()
+    cost = out["cost"].to_numpy(dtype=np.float64)
+    ihc = out["ihc"].to_numpy(dtype=np.float64)
+    rev = out["ihc_revenue"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["CPO"] = np.where(ihc != 0, cost / np.where(ihc != 0, ihc, 1.0), np.nan)
+        out["ROAS"] = np.where(cost != 0, rev / np.where(cost != 0, cost, 1.0), np.nan)
+    return out
+
+
+def read_report(
+    con: sqlite3.Connection,
+    start: Optional[str] = None,
+    end: Optional[str] = None,
+    channels: Optional[Iterable[str]] = None,
+) -> pd.DataFrame:
+    """The stored channel report with CPO/ROAS, filtered, sorted by date then channel."""
+    if not table_exists(con, "channel_reporting"):
+        raise InputError("there is no channel report yet; run `report` (or `run`) first")
+    rows = con.execute(
+        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting "
+        "WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) "
+        "ORDER BY date, channel_name",
+        {"start": start, "end": end},
+    ).fetchall()
+    report = pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5])
+    if channels:
+        report = report[report["channel_name"].isin(list(channels))].reset_index(drop=True)
+    return add_ratios(report)
+
+
+def escape_cell(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _number(value: float, decimals: int) -> str:
+    """Fixed decimals; empty for NaN/inf (an undefined ratio), '-0.00' written as '0.00'."""
+    if not np.isfinite(value):
+        return ""
+    return f"{value + 0.0:.{decimals}f}".replace("-0." + "0" * decimals, "0." + "0" * decimals)
+
+
+def to_csv_bytes(report: pd.DataFrame) -> bytes:
+    """The export CSV of report rows (with CPO/ROAS) as UTF-8 bytes."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    text_cols = {c: [escape_cell(str(v)) for v in report[c].tolist()] for c in ("channel_name", "date")}
+    num_cols = {c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in DECIMALS}
+    for i in range(len(report)):
+        writer.writerow([text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in EXPORT_COLUMNS[2:]])
+    return buf.getvalue().encode("utf-8")
+
+
+def export_csv(
+    con: sqlite3.Connection,
+    path: str | Path,
+    start: Optional[str] = None,
+    end: Optional[str] = None,
+    channels: Optional[Iterable[str]] = None,
+) -> int:
+    """Write the filtered report to ``path`` (atomically); returns the number of rows."""
+    report = read_report(con, start, end, channels)
+    data = to_csv_bytes(report)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    return len(report)
