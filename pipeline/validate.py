@@ -20,10 +20,11 @@ FATAL, WARNING = "fatal", "warning"
 EXAMPLES = 3
 
 # SQL predicates that are true for a *bad* value of column {c}.
-# date()/time() normalise what they parse, so comparing with the original rejects anything but
-# exactly 'YYYY-MM-DD' / 'HH:MM:SS' (e.g. '2023-02-30', '2023-9-1', '10:00', '25:00:00').
-BAD_DATE = "(date({c}) IS NOT {c} OR {c} IS NULL)"
-BAD_TIME = "(time({c}) IS NOT {c} OR {c} IS NULL)"
+# date()/time() with a no-op modifier normalise what they parse ('2023-02-30' → '2023-03-02',
+# '24:00:00' → '00:00:00'; without a modifier SQLite returns such values unchanged), so comparing with
+# the original rejects anything but exactly 'YYYY-MM-DD' / 'HH:MM:SS' ('2023-9-1', '10:00', ...).
+BAD_DATE = "(date({c}, '+0 days') IS NOT {c} OR {c} IS NULL)"
+BAD_TIME = "(time({c}, '+0 seconds') IS NOT {c} OR {c} IS NULL)"
 BAD_FLAG = "({c} IS NULL OR {c} NOT IN (0, 1))"
 NOT_NUMBER = "({c} IS NOT NULL AND typeof({c}) NOT IN ('integer', 'real'))"
 

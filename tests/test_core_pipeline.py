@@ -1,0 +1,241 @@
+"""The pipeline stages on the hand-computed tiny database (tests/helpers.py: TINY_*).
+
+Linear credit, worked out by hand:
+  c1 (09-02 12:00): s1, s2            → 0.5 each      (s3 is at exactly 12:00: not *before*)
+  c2 (09-03 12:00): s1, s2, s3, s4    → 0.25 each
+  c3 (09-02 08:00): no earlier session (s5 is at 09:00) → not attributed, reported
+Channel report (cost counts each session once, although s1 and s2 are in two journeys):
+  Paid Search Brand 09-01: s1 + s6 → cost 2 + 3 = 5; ihc .5 + .25 = .75; revenue .5·100 + .25·50 = 62.5
+  FB & IG Ads       09-02: s2      → cost 1;         ihc .75;           revenue 62.5
+  Direct Traffic    09-02: s3      → cost 0;         ihc .25;           revenue 12.5
+  Display           09-02: s5      → cost .5;        ihc 0;             revenue 0
+  Newsletter        09-03: s4      → cost 0;         ihc .25;           revenue 12.5
+"""
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from pipeline.db import open_database
+from pipeline.errors import InputError
+from pipeline.export import read_report, to_csv_bytes
+from pipeline.journeys import Window, build_journeys
+from pipeline.runner import Context, RunOptions, attribute_stage, run_pipeline
+from pipeline.status import status
+
+
+def credit(db) -> dict:
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey").fetchall()
+    return {(c, s): round(v, 10) for c, s, v in rows}
+
+
+def report(db) -> dict:
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting").fetchall()
+    return {(ch, d): (round(c, 10), round(i, 10), round(r, 10)) for ch, d, c, i, r in rows}
+
+
+def run(db, **kw):
+    con = open_database(db, write=True)
+    try:
+        return run_pipeline(con, RunOptions(**kw))
+    finally:
+        con.close()
+
+
+def test_journeys_strictly_before_and_shared_sessions(tiny):
+    j = build_journeys(open_database(tiny), Window())
+    got = j.frame.groupby("conversion_id")["session_id"].apply(list).to_dict()
+    assert got == {"c1": ["s1", "s2"], "c2": ["s1", "s2", "s3", "s4"]}
+    assert j.without_sessions.tolist() == ["c3"]
+    assert j.frame["conversion"].eq(0).all()
+    assert j.frame.loc[j.frame.session_id == "s3", "timestamp"].tolist() == ["2023-09-02 12:00:00"]
+    assert list(j.frame.columns[:8]) == [
+        "conversion_id", "session_id", "timestamp", "channel_label",
+        "holder_engagement", "closer_engagement", "conversion", "impression_interaction",
+    ]
+
+
+def test_lookback_and_range_filters(tiny):
+    con = open_database(tiny)
+    # 1 day back from c1 (09-02 12:00) is 09-01 12:00: s1 (09-01 10:00) is out, s2 in.
+    # 1 day back from c2 (09-03 12:00) is 09-02 12:00: s3 exactly on the boundary is in (inclusive).
+    j = build_journeys(con, Window(lookback_days=1))
+    got = j.frame.groupby("conversion_id")["session_id"].apply(list).to_dict()
+    assert got == {"c1": ["s2"], "c2": ["s3", "s4"]}
+    j = build_journeys(con, Window(start="2023-09-03", end="2023-09-03"))
+    assert j.conversions["conversion_id"].tolist() == ["c2"]
+    j = build_journeys(con, Window(end="2023-09-02"))
+    assert sorted(j.conversions["conversion_id"]) == ["c1", "c3"]
+
+
+def test_window_rejects_bad_dates():
+    with pytest.raises(InputError, match="not a date"):
+        Window(start="2023-02-30")
+    with pytest.raises(InputError, match="after"):
+        Window(start="2023-09-05", end="2023-09-01")
+    with pytest.raises(InputError, match="lookback"):
+        Window(lookback_days=0)
+
+
+def test_run_linear_hand_computed(tiny):
+    run(tiny, model="linear")
+    assert credit(tiny) == {
+        ("c1", "s1"): 0.5, ("c1", "s2"): 0.5,
+        ("c2", "s1"): 0.25, ("c2", "s2"): 0.25, ("c2", "s3"): 0.25, ("c2", "s4"): 0.25,
+    }
+    assert report(tiny) == {
+        ("Paid Search Brand", "2023-09-01"): (5.0, 0.75, 62.5),
+        ("FB & IG Ads", "2023-09-02"): (1.0, 0.75, 62.5),
+        ("Direct Traffic", "2023-09-02"): (0.0, 0.25, 12.5),
+        ("Display", "2023-09-02"): (0.5, 0.0, 0.0),
+        ("Newsletter & Email", "2023-09-03"): (0.0, 0.25, 12.5),
+    }
+    con = sqlite3.connect(tiny)
+    assert con.execute("SELECT conv_id, reason FROM pipeline_unattributed").fetchall() == [
+        ("c3", "no session before the conversion")
+    ]
+
+
+def test_cost_not_double_counted_unlike_the_single_join(tiny):
+    run(tiny, model="linear")
+    con = sqlite3.connect(tiny)
+    naive = con.execute(
+        "SELECT sum(sc.cost) FROM attribution_customer_journey a JOIN session_sources s USING (session_id)"
+        " JOIN session_costs sc USING (session_id) WHERE s.channel_name = 'Paid Search Brand'"
+    ).fetchone()[0]
+    assert naive == 4.0  # s1 counted for c1 and c2 (and s6, never attributed, missing)
+    assert report(tiny)[("Paid Search Brand", "2023-09-01")][0] == 5.0
+
+
+def test_output_tables_keep_the_challenge_schema(tiny):
+    run(tiny, model="linear")
+    con = sqlite3.connect(tiny)
+    cols = lambda t: [(r[1], r[2], r[3], r[5]) for r in con.execute(f"PRAGMA table_info({t})")]  # noqa: E731
+    assert cols("attribution_customer_journey") == [
+        ("conv_id", "TEXT", 1, 1), ("session_id", "TEXT", 1, 2), ("ihc", "REAL", 1, 0),
+    ]
+    assert cols("channel_reporting") == [
+        ("channel_name", "TEXT", 1, 1), ("date", "TEXT", 1, 2), ("cost", "REAL", 1, 0),
+        ("ihc", "REAL", 1, 0), ("ihc_revenue", "REAL", 1, 0),
+    ]
+
+
+def test_export_empty_ratio_cells_and_values(tiny):
+    run(tiny, model="linear")
+    rows = to_csv_bytes(read_report(open_database(tiny))).decode().splitlines()
+    assert rows[0] == "channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS"
+    assert rows[1:] == [
+        "Paid Search Brand,2023-09-01,5.00,0.7500,62.50,6.67,12.5000",
+        "Direct Traffic,2023-09-02,0.00,0.2500,12.50,0.00,",  # cost 0 → ROAS undefined
+        "Display,2023-09-02,0.50,0.0000,0.00,,0.0000",  # ihc 0 → CPO undefined
+        "FB & IG Ads,2023-09-02,1.00,0.7500,62.50,1.33,62.5000",
+        "Newsletter & Email,2023-09-03,0.00,0.2500,12.50,0.00,",
+    ]
+    assert "inf" not in "".join(rows).lower()
+
+
+def test_export_filters(tiny):
+    run(tiny, model="linear")
+    con = open_database(tiny)
+    got = read_report(con, start="2023-09-02", end="2023-09-02", channels=["Display", "FB & IG Ads"])
+    assert got[["channel_name", "date"]].values.tolist() == [
+        ["Display", "2023-09-02"], ["FB & IG Ads", "2023-09-02"],
+    ]
+
+
+def test_formula_cells_are_escaped():
+    frame = pd.DataFrame({
+        "channel_name": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "Plain", "\tTab"],
+        "date": ["2023-09-01"] * 6, "cost": [-1.0, 1, 1, 1, 1, 1], "ihc": [1.0] * 6, "ihc_revenue": [1.0] * 6,
+        "CPO": [1.0] * 6, "ROAS": [1.0] * 6,
+    })
+    lines = to_csv_bytes(frame).decode("utf-8").splitlines()[1:]
+    assert [line.split(",")[0] for line in lines] == [
+        "\"'=HYPERLINK(\"\"http://x\"\")\"", "'+1", "'-2", "'@SUM(A1)", "Plain", "'\tTab",
+    ]
+    assert lines[0].split(",")[2] == "-1.00"  # numbers are not text cells: never escaped
+
+
+def test_rerun_replaces_only_its_conversions(tiny):
+    run(tiny, model="linear")
+    run(tiny, model="last-click", window=Window(start="2023-09-03", end="2023-09-03"))
+    got = credit(tiny)
+    assert got[("c1", "s1")] == 0.5 and got[("c1", "s2")] == 0.5  # c1 untouched
+    assert [got[("c2", s)] for s in ("s1", "s2", "s3", "s4")] == [0.0, 0.0, 0.0, 1.0]
+    con = sqlite3.connect(tiny)
+    models = dict(con.execute("SELECT conv_id, model FROM pipeline_attribution GROUP BY conv_id").fetchall())
+    assert models == {"c1": "linear", "c2": "last-click"}
+    # The report of that run covers c2's sessions from 09-01 on: the shared s1/s2 reflect both models.
+    assert report(tiny)[("Paid Search Brand", "2023-09-01")] == (5.0, 0.5, 50.0)
+    assert report(tiny)[("Newsletter & Email", "2023-09-03")] == (0.0, 1.0, 50.0)
+
+
+def test_crash_during_store_leaves_previous_state(tiny, monkeypatch):
+    run(tiny, model="linear")
+    before_credit, before_report = credit(tiny), report(tiny)
+    import pipeline.runner as runner
+
+    def boom(con, record):
+        raise RuntimeError("simulated crash after the rows were written")
+
+    monkeypatch.setattr(runner, "write_record", boom)
+    with pytest.raises(RuntimeError):
+        run(tiny, model="last-click", force=True)
+    assert credit(tiny) == before_credit
+    assert report(tiny) == before_report
+
+
+def test_status_goes_stale_when_a_table_changes(tiny):
+    con = open_database(tiny)
+    assert {s: v.state for s, v in status(con).items()} == {
+        "journeys": "missing", "attribute": "missing", "report": "missing",
+    }
+    run(tiny, model="linear")
+    assert {v.state for v in status(con).values()} == {"done"}
+    w = sqlite3.connect(tiny)
+    w.execute("UPDATE session_costs SET cost = 2.5 WHERE session_id = 's1'")
+    w.commit()
+    states = status(con)
+    assert [states[s].state for s in ("journeys", "attribute", "report")] == ["done", "done", "stale"]
+    assert "session_costs changed" in states["report"].reason
+    w.execute("UPDATE session_sources SET channel_name = 'Referral' WHERE session_id = 's4'")
+    w.commit()
+    states = status(con)
+    assert [states[s].state for s in ("journeys", "attribute", "report")] == ["stale", "stale", "stale"]
+    assert "session_sources changed" in states["journeys"].reason
+    assert "journeys is stale" in states["attribute"].reason
+
+
+def test_run_skips_current_stages_and_force_redoes_them(tiny):
+    first = run(tiny, model="linear")
+    assert [o.skipped for o in first.outcomes] == [False, False, False]
+    second = run(tiny, model="linear")
+    assert [o.skipped for o in second.outcomes] == [True, True, True]
+    other_model = run(tiny, model="last-click")
+    assert [o.skipped for o in other_model.outcomes] == [True, False, False]
+    forced = run(tiny, model="last-click", force=True)
+    assert [o.skipped for o in forced.outcomes] == [False, False, False]
+
+
+def test_attribute_alone_needs_current_journeys(tiny):
+    con = open_database(tiny, write=True)
+    with pytest.raises(InputError, match="no journeys yet"):
+        attribute_stage(Context(con), "linear")
+    run(tiny, model="linear")
+    w = sqlite3.connect(tiny)
+    w.execute("INSERT INTO conversions VALUES ('c4', 'u3', '2023-09-04', '10:00:00', 10.0)")
+    w.commit()
+    with pytest.raises(InputError, match="stale"):
+        attribute_stage(Context(con), "linear")
+
+
+def test_progress_callback_is_called(tiny):
+    calls = []
+    con = open_database(tiny, write=True)
+    run_pipeline(con, RunOptions(model="linear"), progress=lambda d, t, m: calls.append((d, t, m)))
+    assert calls[-1][0] == calls[-1][1]
+    assert any(m.startswith("journeys") for _, _, m in calls)
+    assert any(m.startswith("report") for _, _, m in calls)
