@@ -14,13 +14,14 @@ import functools
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 from .schema import INPUT_DDL
 
 START = np.datetime64("2023-09-01T00:00:00", "s")
@@ -80,6 +81,8 @@ class DemoSize:
 
 def generate(size: DemoSize = DemoSize()) -> dict[str, pd.DataFrame]:
     """The three input tables as DataFrames (session_sources, conversions, session_costs)."""
+    import pandas as pd
+
     if size.sessions < 10 * size.conversions or size.conversions < 10 or size.days < 2:
         raise InputError(
             "demo database needs ≥10 conversions, ≥2 days and ≥10 sessions per conversion"
@@ -169,6 +172,8 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
     digits = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, digits, "").to_numpy(zero_copy_only=False)
 
@@ -195,6 +200,7 @@ def _channel_draw(rng, n: int, converting: bool = False) -> np.ndarray:
 
 def _converting(rng, size: DemoSize, span: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Conversions and the sessions of converting users (journeys plus a few later sessions)."""
+    import pandas as pd
     m = size.conversions
     n_twice = int(round(m * TWICE_SHARE))
     n_users = m - n_twice
@@ -286,6 +292,8 @@ def _journey_channels(rng, row_user: np.ndarray) -> np.ndarray:
 
 def _browsing(rng, n: int, span: int, first_user: int) -> pd.DataFrame:
     """Sessions of users who do not convert: mostly one session each, a geometric tail."""
+    import pandas as pd
+
     if n <= 0:
         return pd.DataFrame({"user": [], "t": [], "channel": [], "converting": []})
     per_user = rng.geometric(0.78, size=n)  # mean ≈ 1.28 sessions per user

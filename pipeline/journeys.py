@@ -18,14 +18,20 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Optional
 
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
-from .models.base import JOURNEY_COLUMNS, timestamps_to_seconds
+from .models.base import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
 from .progress import Progress, ensure
+from .schema import NO_CHANNEL
 
-NO_CHANNEL = "(not set)"
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 
 @dataclass(frozen=True)
@@ -61,30 +67,50 @@ class Window:
 
 def _is_date(value: str) -> bool:
     try:
-        return pd.Timestamp(value).strftime("%Y-%m-%d") == value
+        return date.fromisoformat(value).isoformat() == value
     except (ValueError, TypeError):
         return False
 
 
 @dataclass
 class Journeys:
-    frame: pd.DataFrame  # JOURNEY_COLUMNS + ts, sorted by conversion_id, ts, session_id
-    conversions: pd.DataFrame  # conversion_id, sessions (0 = no earlier session) for every conversion in range
+    """The journeys of one window: session records in canonical order, and every conversion in the
+    window with its number of sessions (0 = no earlier session)."""
+
+    columns: dict  # JOURNEY_COLUMNS + ts → numpy arrays, sorted by conversion_id, ts, session_id
+    conversion_ids: np.ndarray  # every conversion in the window, sorted
+    sessions: np.ndarray  # sessions per conversion, aligned with conversion_ids
     window: Window
 
+    @cached_property
+    def index(self) -> JourneyIndex:
+        return JourneyIndex.from_columns(self.columns)
+
     @property
-    def without_sessions(self) -> pd.Series:
-        return self.conversions.loc[self.conversions["sessions"] == 0, "conversion_id"]
+    def frame(self) -> "pd.DataFrame":
+        return self.index.frame
+
+    @property
+    def conversions(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        return pd.DataFrame({"conversion_id": self.conversion_ids, "sessions": self.sessions})
+
+    @property
+    def without_sessions(self) -> np.ndarray:
+        return self.conversion_ids[self.sessions == 0]
 
     def summary(self) -> dict:
-        lengths = self.conversions["sessions"]
+        n_rows = len(self.columns["ts"])
+        first = str(self.columns["timestamp"].min())[:10] if n_rows else None
         return {
-            "conversions": int(len(self.conversions)),
-            "with_sessions": int((lengths > 0).sum()),
-            "without_sessions": int((lengths == 0).sum()),
-            "sessions": int(len(self.frame)),
-            "distinct_sessions": int(self.frame["session_id"].nunique()),
-            "max_length": int(lengths.max()) if len(lengths) else 0,
+            "conversions": int(len(self.conversion_ids)),
+            "with_sessions": int((self.sessions > 0).sum()),
+            "without_sessions": int((self.sessions == 0).sum()),
+            "sessions": int(n_rows),
+            "distinct_sessions": int(len(np.unique(self.columns["session_id"]))) if n_rows else 0,
+            "max_length": int(self.sessions.max()) if len(self.sessions) else 0,
+            "first_session_date": first,
         }
 
 
@@ -126,31 +152,35 @@ def build_journeys(
     progress = ensure(progress)
     progress(0, 2, "journeys: selecting sessions strictly before each conversion")
     params = window.sql_params()
-    rows = con.execute(JOURNEYS_SQL, params).fetchall()
-    conv_ids = [r[0] for r in con.execute(CONVERSIONS_SQL, params)]
-    frame = journeys_frame(rows)
-    counts = frame.groupby("conversion_id", sort=False).size() if len(frame) else pd.Series(dtype="int64")
-    conversions = pd.DataFrame({"conversion_id": pd.Series(conv_ids, dtype=object)})
-    conversions["sessions"] = (
-        conversions["conversion_id"].map(counts).fillna(0).astype(np.int64)
-        if len(conversions)
-        else pd.Series(dtype=np.int64)
-    )
-    progress(2, 2, f"journeys: {len(frame):,} sessions in {len(conversions):,} conversions")
-    return Journeys(frame, conversions, window)
+    columns = journey_columns(con.execute(JOURNEYS_SQL, params).fetchall())
+    conv_ids = np.array([r[0] for r in con.execute(CONVERSIONS_SQL, params)], dtype=object)
+    progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
+    return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window)
 
 
-def journeys_frame(rows: list[tuple]) -> pd.DataFrame:
-    """Rows (conv_id, session_id, ts_text, channel, h, c, imp) → the journeys DataFrame."""
-    cols = ["conversion_id", "session_id", "timestamp", "channel_label",
-            "holder_engagement", "closer_engagement", "impression_interaction"]
-    frame = pd.DataFrame.from_records(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
+def sessions_per(conversion_ids: np.ndarray, row_conversions: np.ndarray) -> np.ndarray:
+    """How many rows each of the (sorted) conversion_ids has."""
+    if len(row_conversions) == 0:
+        return np.zeros(len(conversion_ids), dtype=np.int64)
+    ids, counts = np.unique(row_conversions, return_counts=True)
+    pos = np.clip(np.searchsorted(ids, conversion_ids), 0, len(ids) - 1)
+    return np.where(ids[pos] == conversion_ids, counts[pos], 0).astype(np.int64)
+
+
+ROW_COLUMNS = ["conversion_id", "session_id", "timestamp", "channel_label",
+               "holder_engagement", "closer_engagement", "impression_interaction"]
+
+
+def journey_columns(rows: list[tuple]) -> dict:
+    """Rows (conv_id, session_id, ts_text, channel, h, c, imp) → columns in the session-record format."""
+    n = len(rows)
+    raw = list(zip(*rows)) if n else [()] * len(ROW_COLUMNS)
+    cols = {name: np.array(values, dtype=object) for name, values in zip(ROW_COLUMNS, raw)}
     for flag in ("holder_engagement", "closer_engagement", "impression_interaction"):
-        frame[flag] = frame[flag].astype(np.int8)
-    frame["conversion"] = np.int8(0)
-    frame = frame[JOURNEY_COLUMNS]
-    frame["ts"] = timestamps_to_seconds(frame["timestamp"]) if len(frame) else np.zeros(0, np.int64)
-    return frame
+        cols[flag] = cols[flag].astype(np.int8)
+    cols["conversion"] = np.zeros(n, dtype=np.int8)
+    cols["ts"] = timestamps_to_seconds(cols["timestamp"])
+    return {name: cols[name] for name in [*JOURNEY_COLUMNS, "ts"]}
 
 
 # ---- persistence: the current journeys set, so `attribute` can run as a separate command -----------
@@ -160,19 +190,18 @@ def save_journeys(con: sqlite3.Connection, journeys: Journeys) -> int:
     """Replace the stored journeys set; call inside a transaction."""
     con.execute("DELETE FROM pipeline_journeys")
     con.execute("DELETE FROM pipeline_journey_conversions")
-    f = journeys.frame
+    cols = journeys.columns
     con.executemany(
         "INSERT INTO pipeline_journeys (conversion_id, session_id, timestamp, channel_label,"
         " holder_engagement, closer_engagement, conversion, impression_interaction)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        zip(*(f[c].tolist() for c in JOURNEY_COLUMNS)),
+        zip(*(cols[c].tolist() for c in JOURNEY_COLUMNS)),
     )
-    c = journeys.conversions
     con.executemany(
         "INSERT INTO pipeline_journey_conversions (conversion_id, sessions) VALUES (?, ?)",
-        zip(c["conversion_id"].tolist(), c["sessions"].tolist()),
+        zip(journeys.conversion_ids.tolist(), journeys.sessions.tolist()),
     )
-    return len(f)
+    return len(cols["ts"])
 
 
 def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
@@ -185,9 +214,9 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
     conv = con.execute(
         "SELECT conversion_id, sessions FROM pipeline_journey_conversions ORDER BY conversion_id"
     ).fetchall()
-    conversions = pd.DataFrame.from_records(conv, columns=["conversion_id", "sessions"])
-    conversions["sessions"] = conversions["sessions"].astype(np.int64)
-    return Journeys(journeys_frame(rows), conversions, window)
+    ids = np.array([c for c, _ in conv], dtype=object)
+    counts = np.array([n for _, n in conv], dtype=np.int64)
+    return Journeys(journey_columns(rows), ids, counts, window)
 
 
 # ---- paths that did not convert (for Markov and Shapley) --------------------------------------------
@@ -205,16 +234,17 @@ WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
 
 def build_non_converting(
     con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None
-) -> pd.DataFrame:
+) -> JourneyIndex:
     """One path per user with no conversion in the window: their sessions dated in the window, and
     with ``lookback_days`` only those within that many days before the user's last such session.
     ``conversion_id`` is the synthetic path id ``'nc:' + user_id``."""
     progress = ensure(progress)
     progress(0, 1, "journeys: paths that did not convert")
     params = {**window.sql_params(), "first": window.start}
-    frame = journeys_frame(con.execute(NON_CONVERTING_SQL, params).fetchall())
-    if window.lookback_days is not None and len(frame):
-        last = frame.groupby("conversion_id", sort=False)["ts"].transform("max")
-        frame = frame[frame["ts"] >= last - window.lookback_days * 86_400].reset_index(drop=True)
-    progress(1, 1, f"journeys: {frame['conversion_id'].nunique():,} paths without conversion")
-    return frame
+    index = JourneyIndex.from_columns(journey_columns(con.execute(NON_CONVERTING_SQL, params).fetchall()))
+    if window.lookback_days is not None and index.n_rows:
+        last = np.maximum.reduceat(index.ts, index.start)[index.journey]
+        keep = index.ts >= last - window.lookback_days * 86_400
+        index = JourneyIndex.from_columns({k: v[keep] for k, v in index.columns.items()})
+    progress(1, 1, f"journeys: {index.n_journeys:,} paths without conversion")
+    return index

@@ -1,10 +1,11 @@
 """Running the stages against a database: skip what is up to date, one transaction per stage.
 
 Each ``*_stage`` function is what the CLI command of the same name does: it checks the stage's status,
-computes (reading only), then writes its output and its status record in one transaction. ``run_pipeline``
-chains validate → journeys → attribute → report. While the stages before the report work, the report's
-expensive half (cost per channel-day over every session) is computed on a second connection in a
-second thread: SQLite releases Python's GIL while it scans, so the two run on two cores.
+computes (reading only), then writes its output and its status record in one transaction.
+``run_pipeline`` chains validate → journeys → attribute → report. The whole-table scans that validation
+and the report share (``scans.InputScans``) start first, on their own connections and threads, while
+the main thread fingerprints the inputs and builds the journeys; they are interrupted if it turns out
+that nothing needs them.
 """
 
 from __future__ import annotations
@@ -12,35 +13,26 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Optional
 
-import pandas as pd
+import numpy as np
 
 from . import journeys as jr
-from .db import database_file, open_database, transaction
-from .errors import InputError, PipelineError
+from .db import transaction
+from .errors import InputError
 from .fingerprint import input_fingerprints
 from .models import available_models, get_model
 from .progress import Progress, ensure, scaled
-from .report import build_report, channel_day_costs, write_report
+from .report import build_report, write_report
+from .scans import InputScans
 from .schema import ensure_output_tables
-from .status import (
-    DONE,
-    StageRecord,
-    current_inputs,
-    digest,
-    evaluate,
-    now_iso,
-    read_records,
-    write_record,
-)
+from .status import DONE, StageRecord, current_inputs, digest, evaluate, now_iso, read_records, write_record
 from .store import store_credits
-from .validate import ValidationReport, validate
+from .validate import ValidationReport, check_structure, validate
 
 NO_SESSION_REASON = "no session before the conversion"
+CHAIN = ["journeys", "attribute", "report"]
 
 
 def default_model() -> str:
@@ -75,21 +67,33 @@ class RunResult:
 
 
 class Context:
-    """One database's fingerprints and stage records, shared by the stages of one command."""
+    """One database's fingerprints, stage records and scans, shared by the stages of one command."""
 
-    def __init__(self, con: sqlite3.Connection, progress: Optional[Progress] = None):
+    def __init__(self, con: sqlite3.Connection, progress: Optional[Progress] = None, scans: Optional[InputScans] = None):
         self.con = con
         self.progress = ensure(progress)
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
         self.fingerprints = input_fingerprints(con)
         self.records = read_records(con)
+        self._scans = scans
         self.journeys: Optional[jr.Journeys] = None
+
+    @property
+    def scans(self) -> InputScans:
+        if self._scans is None:
+            self._scans = InputScans.start(self.con)
+        return self._scans
 
     def up_to_date(self, stage: str, params: dict) -> bool:
         rec = self.records.get(stage)
         if rec is None or rec.params != params:
             return False
-        return evaluate(self.fingerprints, self.records, [*_chain(stage)])[stage].state == DONE
+        chain = CHAIN[: CHAIN.index(stage) + 1] if stage in CHAIN else [stage]
+        return evaluate(self.fingerprints, self.records, chain)[stage].state == DONE
+
+    def validation_cached(self) -> bool:
+        rec = self.records.get("validate")
+        return rec is not None and rec.inputs == current_inputs("validate", self.fingerprints, self.records)
 
     def new_record(self, stage: str, params: dict, rows: int, summary: dict, started: float, t0: str) -> StageRecord:
         inputs = current_inputs(stage, self.fingerprints, self.records)
@@ -112,24 +116,17 @@ class Context:
         self.records[record.stage] = record
 
 
-def _chain(stage: str) -> list[str]:
-    order = ["journeys", "attribute", "report"]
-    return order[: order.index(stage) + 1] if stage in order else [stage]
-
-
 # ---- stages ------------------------------------------------------------------------------------
 
 
 def validate_stage(ctx: Context, progress: Optional[Progress] = None) -> ValidationReport:
-    """Validation of the current inputs; reused from the last run when no input table changed.
+    """Validation of the current inputs, reused when no input table changed since it last passed.
     A fatal finding raises InputError before anything is written."""
-    inputs = current_inputs("validate", ctx.fingerprints, ctx.records)
-    rec = ctx.records.get("validate")
-    if rec is not None and rec.inputs == inputs:
-        report = ValidationReport.from_dict(rec.summary)
+    if ctx.validation_cached():
+        report = ValidationReport.from_dict(ctx.records["validate"].summary)
     else:
         started, t0 = time.perf_counter(), now_iso()
-        report = validate(ctx.con, progress)
+        report = validate(ctx.con, progress, ctx.scans)
         report.raise_if_fatal()
         record = ctx.new_record("validate", {}, sum(report.rows.values()), report.to_dict(), started, t0)
         ctx.commit(record, lambda con: None)
@@ -144,11 +141,7 @@ def journeys_stage(ctx: Context, window: jr.Window, force: bool = False, progres
         return StageOutcome("journeys", True, rec, f"journeys: up to date ({_count(rec)}), reused")
     started, t0 = time.perf_counter(), now_iso()
     journeys = jr.build_journeys(ctx.con, window, progress)
-    summary = journeys.summary()
-    summary["first_session_date"] = (
-        str(journeys.frame["timestamp"].min())[:10] if len(journeys.frame) else None
-    )
-    record = ctx.new_record("journeys", params, len(journeys.frame), summary, started, t0)
+    record = ctx.new_record("journeys", params, len(journeys.columns["ts"]), journeys.summary(), started, t0)
     ctx.commit(record, lambda con: jr.save_journeys(con, journeys))
     ctx.journeys = journeys
     return StageOutcome("journeys", False, record, f"journeys: built ({_count(record)}) in {record.seconds:.2f}s")
@@ -177,21 +170,27 @@ def attribute_stage(
     started, t0 = time.perf_counter(), now_iso()
     window = jr.Window(**jrec.params)
     journeys = ctx.journeys if ctx.journeys is not None else jr.load_journeys(ctx.con, window)
-    non_converting = (
-        jr.build_non_converting(ctx.con, window, progress) if model.needs_non_converting else None
-    )
-    credits = model.attribute(journeys.frame, resolved, non_converting=non_converting, progress=progress)
-    unattributed = pd.DataFrame({"conversion_id": journeys.without_sessions, "reason": NO_SESSION_REASON})
+    non_converting = jr.build_non_converting(ctx.con, window, progress) if model.needs_non_converting else None
+    index = journeys.index
+    credits = model.credits(index, resolved, non_converting=non_converting, progress=progress)
+    n = index.n_rows
+    columns = {
+        "conversion_id": index.column("conversion_id"),
+        "session_id": index.column("session_id"),
+        **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
+        "ihc": np.asarray(credits.ihc, dtype=np.float64),
+    }
+    unattributed = [(c, NO_SESSION_REASON) for c in journeys.without_sessions.tolist()]
     summary = {
         "model": model_name,
-        "conversions_attributed": int(credits["conversion_id"].nunique()),
-        "not_attributed": {NO_SESSION_REASON: int(len(unattributed))},
+        "conversions_attributed": int(index.n_journeys),
+        "not_attributed": {NO_SESSION_REASON: len(unattributed)},
     }
-    record = ctx.new_record("attribute", stage_params, len(credits), summary, started, t0)
+    record = ctx.new_record("attribute", stage_params, n, summary, started, t0)
     ctx.commit(
         record,
         lambda con: store_credits(
-            con, credits, journeys.conversions["conversion_id"], model=model_name,
+            con, columns, journeys.conversion_ids.tolist(), model=model_name,
             run_id=ctx.run_id, unattributed=unattributed,
         ),
     )
@@ -203,12 +202,8 @@ def attribute_stage(
 
 
 def report_stage(
-    ctx: Context,
-    start: Optional[str] = None,
-    end: Optional[str] = None,
-    force: bool = False,
+    ctx: Context, start: Optional[str] = None, end: Optional[str] = None, force: bool = False,
     progress: Optional[Progress] = None,
-    costs: Optional[Future] = None,
 ) -> StageOutcome:
     params = {"start": start, "end": end}
     if ctx.records.get("attribute") is None:
@@ -217,21 +212,16 @@ def report_stage(
         rec = ctx.records["report"]
         return StageOutcome("report", True, rec, f"report: up to date ({rec.rows:,} channel-days), reused")
     started, t0 = time.perf_counter(), now_iso()
-    precomputed = None
-    if costs is not None:
-        precomputed = costs.result()
-        keep = (precomputed["date"] >= (start or "")) & (precomputed["date"] <= (end or "9999"))
-        precomputed = precomputed[keep].reset_index(drop=True)
-    report = build_report(ctx.con, start, end, progress, costs=precomputed)
+    rows = build_report(ctx.con, start, end, progress, ctx.scans)
     summary = {
-        "channel_days": len(report),
-        "cost": round(float(report["cost"].sum()), 2),
-        "ihc": round(float(report["ihc"].sum()), 4),
-        "ihc_revenue": round(float(report["ihc_revenue"].sum()), 2),
+        "channel_days": len(rows),
+        "cost": round(sum(r[2] for r in rows), 2),
+        "ihc": round(sum(r[3] for r in rows), 4),
+        "ihc_revenue": round(sum(r[4] for r in rows), 2),
     }
-    record = ctx.new_record("report", params, len(report), summary, started, t0)
-    ctx.commit(record, lambda con: write_report(con, report, start, end))
-    return StageOutcome("report", False, record, f"report: {len(report):,} channel-days rebuilt in {record.seconds:.2f}s")
+    record = ctx.new_record("report", params, len(rows), summary, started, t0)
+    ctx.commit(record, lambda con: write_report(con, rows, start, end))
+    return StageOutcome("report", False, record, f"report: {len(rows):,} channel-days rebuilt in {record.seconds:.2f}s")
 
 
 def _count(rec: StageRecord) -> str:
@@ -248,24 +238,34 @@ def run_pipeline(con: sqlite3.Connection, options: RunOptions = RunOptions(), pr
     progress = ensure(progress)
     window = options.window
     model_name = options.model or default_model()
-    get_model(model_name)  # an unknown model is a usage error before any work
-    ctx = Context(con, progress)
-    prefetch = _start_cost_prefetch(con, ctx, window, options.force)
+    get_model(model_name).resolve_params(options.params)  # usage errors before any work
+    check_structure(con).raise_if_fatal()  # the scans need the tables and columns
+    scans = InputScans.start(con)
     try:
+        ctx = Context(con, progress, scans)
+        if not options.force and ctx.validation_cached() and _chain_current(ctx, options, model_name):
+            scans.cancel()  # nothing will be recomputed: stop reading every session
         validation = validate_stage(ctx, scaled(progress, 0, 10, 100))
         outcomes = [journeys_stage(ctx, window, options.force, scaled(progress, 10, 15, 100))]
         outcomes.append(
             attribute_stage(ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100))
         )
         start, end = report_range(window, ctx.records["journeys"].summary)
-        outcomes.append(
-            report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100), costs=prefetch)
-        )
+        outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
     finally:
-        if prefetch is not None:
-            prefetch.cancel()
+        scans.cancel()
     progress(100, 100, "done")
     return RunResult(validation, outcomes, time.perf_counter() - started)
+
+
+def _chain_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
+    jrec = ctx.records.get("journeys")
+    if jrec is None or not ctx.up_to_date("journeys", options.window.as_params()):
+        return False
+    params = {"model": model_name, "params": get_model(model_name).resolve_params(options.params)}
+    if not ctx.up_to_date("attribute", params):
+        return False
+    return ctx.up_to_date("report", dict(zip(("start", "end"), report_range(options.window, jrec.summary))))
 
 
 def report_range(window: jr.Window, journeys_summary: dict) -> tuple[Optional[str], Optional[str]]:
@@ -276,38 +276,3 @@ def report_range(window: jr.Window, journeys_summary: dict) -> tuple[Optional[st
     if start is not None and first is not None:
         start = min(start, first)
     return start, window.end
-
-
-def _start_cost_prefetch(con, ctx: Context, window: jr.Window, force: bool) -> Optional[Future]:
-    """Compute cost per channel-day in a second thread when the report will be rebuilt."""
-    path = database_file(con)
-    if path is None:
-        return None
-    rec = ctx.records.get("report")
-    if not force and rec is not None and all(
-        s.state == DONE for s in evaluate(ctx.fingerprints, ctx.records).values()
-    ):
-        return None  # everything current: the report will most likely be reused
-    first = None
-    if window.start is not None and window.lookback_days is not None:
-        first = (date.fromisoformat(window.start) - timedelta(days=window.lookback_days)).isoformat()
-    elif window.start is not None:
-        first = None  # journeys may reach back to the first session
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cost-prefetch")
-
-    def work() -> pd.DataFrame:
-        reader = open_database(path)
-        try:
-            return channel_day_costs(reader, first, window.end)
-        finally:
-            reader.close()
-
-    future = pool.submit(work)
-    pool.shutdown(wait=False)
-    return future
-
-
-__all__ = [
-    "Context", "RunOptions", "RunResult", "StageOutcome", "PipelineError",
-    "attribute_stage", "default_model", "journeys_stage", "report_stage", "run_pipeline", "validate_stage",
-]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 
+# How a session with a NULL channel_name is reported.
+NO_CHANNEL = "(not set)"
+
 # What validate() requires; extra tables and columns are allowed and left alone.
 REQUIRED_COLUMNS: dict[str, list[str]] = {
     "session_sources": [

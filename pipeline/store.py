@@ -10,81 +10,84 @@ in ``pipeline_unattributed`` with the reason, so a report never mixes an old mod
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .errors import PipelineError
 from .schema import ensure_output_tables
 
 CREDIT_SUM_TOLERANCE = 1e-3  # the API's values are rounded to 4 decimals per session
+PHASES = ("initializer", "holder", "closer")
 
 
-def check_credits(credits: pd.DataFrame, tolerance: float = CREDIT_SUM_TOLERANCE) -> None:
+def check_credits(conversion_ids: np.ndarray, ihc: np.ndarray, tolerance: float = CREDIT_SUM_TOLERANCE) -> None:
     """Refuse to store credit that is negative, missing or does not sum to 1 per conversion."""
-    if credits.empty:
+    if len(ihc) == 0:
         return
-    ihc = credits["ihc"].to_numpy(dtype=np.float64)
+    ihc = np.asarray(ihc, dtype=np.float64)
     if not np.isfinite(ihc).all() or (ihc < -1e-12).any():
         raise PipelineError("the model produced negative or missing credit; nothing was stored")
-    sums = credits.groupby("conversion_id", sort=False)["ihc"].sum()
-    off = sums[(sums - 1.0).abs() > tolerance]
+    ids, inverse = np.unique(np.asarray(conversion_ids, dtype=object), return_inverse=True)
+    sums = np.bincount(inverse, weights=ihc, minlength=len(ids))
+    off = np.flatnonzero(np.abs(sums - 1.0) > tolerance)
     if len(off):
         raise PipelineError(
-            f"credit of {len(off)} conversion(s) does not sum to 1 (e.g. {off.index[0]}: "
-            f"{off.iloc[0]:.6f}); nothing was stored"
+            f"credit of {len(off)} conversion(s) does not sum to 1 (e.g. {ids[off[0]]}: "
+            f"{sums[off[0]]:.6f}); nothing was stored"
         )
 
 
 def store_credits(
     con: sqlite3.Connection,
-    credits: pd.DataFrame,
+    credits: Mapping[str, Sequence],
     covered: Iterable[str],
     *,
     model: str,
     run_id: str,
-    unattributed: Optional[pd.DataFrame] = None,
+    unattributed: Iterable[tuple[str, str]] = (),
 ) -> int:
     """Replace the rows of ``covered`` conversions by ``credits``; call inside a transaction.
 
-    ``credits`` has CREDIT_COLUMNS; ``unattributed`` has (conversion_id, reason). Returns rows written.
+    ``credits`` maps CREDIT_COLUMNS to equal-length sequences (a DataFrame works); phases may be NaN
+    (stored NULL) for models without phases. ``unattributed``: (conversion_id, reason) pairs.
+    Returns the number of rows written.
     """
-    check_credits(credits)
+    conv = np.asarray(credits["conversion_id"], dtype=object)
+    ihc = np.asarray(credits["ihc"], dtype=np.float64)
+    check_credits(conv, ihc)
     ensure_output_tables(con)
     con.execute("CREATE TEMP TABLE IF NOT EXISTS run_conversions (conv_id TEXT PRIMARY KEY)")
     con.execute("DELETE FROM temp.run_conversions")
-    con.executemany(
-        "INSERT OR IGNORE INTO temp.run_conversions VALUES (?)", ((c,) for c in covered)
-    )
+    con.executemany("INSERT OR IGNORE INTO temp.run_conversions VALUES (?)", ((c,) for c in covered))
     for table in ("attribution_customer_journey", "pipeline_attribution", "pipeline_unattributed"):
         con.execute(f"DELETE FROM {table} WHERE conv_id IN (SELECT conv_id FROM temp.run_conversions)")
-    conv = credits["conversion_id"].to_numpy(dtype=object).tolist()
-    sess = credits["session_id"].to_numpy(dtype=object).tolist()
-    ihc = credits["ihc"].to_numpy(dtype=np.float64).tolist()
+    conv_l = conv.tolist()
+    sess_l = np.asarray(credits["session_id"], dtype=object).tolist()
+    ihc_l = ihc.tolist()
     con.executemany(
         "INSERT INTO attribution_customer_journey (conv_id, session_id, ihc) VALUES (?, ?, ?)",
-        zip(conv, sess, ihc),
+        zip(conv_l, sess_l, ihc_l),
     )
-    phases = [_nullable(credits[p]) for p in ("initializer", "holder", "closer")]
+    phases = [_nullable(credits[p]) for p in PHASES]
     con.executemany(
         "INSERT INTO pipeline_attribution (conv_id, session_id, initializer, holder, closer, ihc, model)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        zip(conv, sess, *phases, ihc, [model] * len(conv)),
+        zip(conv_l, sess_l, *phases, ihc_l, [model] * len(conv_l)),
     )
-    if unattributed is not None and len(unattributed):
-        con.executemany(
-            "INSERT OR REPLACE INTO pipeline_unattributed (conv_id, reason, model, run_id) VALUES (?, ?, ?, ?)",
-            (
-                (c, r, model, run_id)
-                for c, r in zip(unattributed["conversion_id"].tolist(), unattributed["reason"].tolist())
-            ),
-        )
+    con.executemany(
+        "INSERT OR REPLACE INTO pipeline_unattributed (conv_id, reason, model, run_id) VALUES (?, ?, ?, ?)",
+        ((c, r, model, run_id) for c, r in unattributed),
+    )
     con.execute("DELETE FROM temp.run_conversions")
-    return len(conv)
+    return len(conv_l)
 
 
-def _nullable(column: pd.Series) -> list:
+def _nullable(values) -> list:
     """Floats with NaN as None, so SQLite stores NULL (models without phases)."""
-    values = column.astype("float64")
-    return values.astype(object).where(values.notna(), None).tolist()
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.isnan(arr).any():
+        return arr.tolist()
+    out = arr.astype(object)
+    out[np.isnan(arr)] = None
+    return out.tolist()

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Optional
 
-from .db import quote_ident, read_snapshot, table_columns, table_exists
+from .db import quote_ident, table_columns, table_exists
 from .errors import InputError
 from .progress import Progress, ensure
-from .schema import REQUIRED_COLUMNS
+from .scans import InputScans
+from .schema import NO_CHANNEL, REQUIRED_COLUMNS
 
 FATAL, WARNING = "fatal", "warning"
 EXAMPLES = 3
+FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
 
 # SQL predicates that are true for a *bad* value of column {c}.
 # date()/time() with a no-op modifier normalise what they parse ('2023-02-30' → '2023-03-02',
@@ -93,11 +96,11 @@ class _Checker:
             examples = [r[0] for r in self.con.execute(examples_sql + f" LIMIT {EXAMPLES}", params)]
         self.report.findings.append(Finding(code, severity, message, int(count), examples))
 
-    def column_counts(self, table: str, checks: dict[str, str], extra: dict[str, str] = {}, params=()) -> dict:
+    def column_counts(self, table: str, checks: dict[str, str], extra: dict[str, str] = {}, params=None) -> dict:
         """One pass over ``table`` counting rows matching each predicate, plus ``extra`` aggregates."""
         t = quote_ident(table)
         exprs = [f"coalesce(sum({pred}), 0)" for pred in checks.values()] + list(extra.values())
-        row = self.con.execute(f"SELECT count(*), {', '.join(exprs)} FROM {t}", params).fetchone()
+        row = self.con.execute(f"SELECT count(*), {', '.join(exprs)} FROM {t}", params or {}).fetchone()
         self.report.rows[table] = row[0]
         return dict(zip([*checks, *extra], row[1:]))
 
@@ -130,23 +133,32 @@ class _Checker:
             )
 
 
-def validate(con: sqlite3.Connection, progress: Optional[Progress] = None) -> ValidationReport:
-    """Check the three input tables; never writes."""
+def validate(
+    con: sqlite3.Connection, progress: Optional[Progress] = None, scans: Optional[InputScans] = None
+) -> ValidationReport:
+    """Check the three input tables; never writes. ``scans`` may carry scans already started."""
     progress = ensure(progress)
     report = ValidationReport()
     check = _Checker(con, report)
-    with read_snapshot(con):
-        if not _structure(con, check):
-            return report
-        progress(0, 4, "validate: conversions")
-        last_conversion = _conversions(con, check)
-        progress(1, 4, "validate: session_sources")
-        _sessions(con, check, last_conversion)
-        progress(2, 4, "validate: session_costs")
-        _costs(con, check)
-        progress(3, 4, "validate: users without sessions")
-        _users_without_sessions(con, check)
+    if not _structure(con, check):
+        return report
+    scans = scans or InputScans.start(con)
+    progress(0, 4, "validate: conversions")
+    last_conversion = _conversions(con, check)
+    progress(1, 4, "validate: session_sources")
+    _sessions(con, check, last_conversion, scans)
+    progress(2, 4, "validate: session_costs")
+    _costs(con, check, scans)
+    progress(3, 4, "validate: users without sessions")
+    _users_without_sessions(check, scans)
     progress(4, 4, f"validate: {len(report.fatal)} fatal, {len(report.warnings)} warning(s)")
+    return report
+
+
+def check_structure(con: sqlite3.Connection) -> ValidationReport:
+    """Only the cheap part: required tables and columns (before any scan can run)."""
+    report = ValidationReport()
+    _structure(con, _Checker(con, report))
     return report
 
 
@@ -169,29 +181,51 @@ def _structure(con, check: _Checker) -> bool:
         present = set(table_columns(con, table))
         missing = [c for c in required if c not in present]
         if missing:
-            check.add(
-                "missing_column",
-                FATAL,
-                f"table {table} lacks column(s) {', '.join(missing)}",
-                len(missing),
-            )
+            check.add("missing_column", FATAL, f"table {table} lacks column(s) {', '.join(missing)}", len(missing))
             ok = False
     return ok
 
 
-def _sessions(con, check: _Checker, last_conversion: Optional[str]) -> None:
+def _valid_date(value) -> bool:
+    try:
+        return isinstance(value, str) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: InputScans) -> None:
+    """Reads problems off the session profile (distinct value combinations); counts and examples come
+    from a query over the table only for a problem that is actually there."""
     t = "session_sources"
+    profile = scans.session_profile()
+    check.report.rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    dates = {row["event_date"] for row in profile}
+    good_dates = sorted(d for d in dates if _valid_date(d))
+    check.report.coverage.update(
+        sessions_from=good_dates[0] if good_dates else None, sessions_to=good_dates[-1] if good_dates else None
+    )
+    present = {
+        "null_session_id": any(r["null_id"] for r in profile),
+        "null_user_id": any(r["null_user"] for r in profile),
+        "bad_event_date": len(good_dates) < len(dates),
+        "bad_event_time": any(not r["time_ok"] for r in profile),
+        "null_channel": any(r["channel_name"] is None for r in profile),
+        **{f"bad_{f}": any(r[f] not in (0, 1) for r in profile) for f in FLAGS},
+        "late": last_conversion is not None and bool(good_dates) and good_dates[-1] > last_conversion,
+    }
     preds = {
         "null_session_id": "session_id IS NULL",
         "null_user_id": "user_id IS NULL",
         "bad_event_date": BAD_DATE.format(c="event_date"),
         "bad_event_time": BAD_TIME.format(c="event_time"),
         "null_channel": "channel_name IS NULL",
-        **{f"bad_{f}": BAD_FLAG.format(c=f) for f in ("holder_engagement", "closer_engagement", "impression_interaction")},
+        **{f"bad_{f}": BAD_FLAG.format(c=f) for f in FLAGS},
+        "late": "event_date > :last",
     }
-    extra = {"first": "min(event_date)", "last": "max(event_date)", "late": "coalesce(sum(event_date > ?), 0)"}
-    counts = check.column_counts(t, preds, extra, (last_conversion,))
-    check.report.coverage.update(sessions_from=counts["first"], sessions_to=counts["last"])
+    wanted = {k: v for k, v in preds.items() if present[k]}
+    counts = dict.fromkeys(preds, 0)
+    if wanted:
+        counts.update(check.column_counts(t, wanted, params={"last": last_conversion}))
     if counts["null_session_id"]:
         check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no id", counts["null_session_id"])
     check.duplicates(t, "session_id")
@@ -212,18 +246,18 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str]) -> None:
         )
     check.bad_values(t, counts, "bad_event_date", "event_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
     check.bad_values(t, counts, "bad_event_time", "event_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
-    for f in ("holder_engagement", "closer_engagement", "impression_interaction"):
+    for f in FLAGS:
         check.bad_values(t, counts, f"bad_{f}", f, BAD_FLAG, FATAL, "a value other than 0 or 1")
     if counts["null_channel"]:
         check.add(
             "null_channel", WARNING,
-            f"{t}.channel_name: {counts['null_channel']:,} sessions have no channel; reported as '(not set)'",
+            f"{t}.channel_name: {counts['null_channel']:,} sessions have no channel; reported as '{NO_CHANNEL}'",
             counts["null_channel"],
         )
 
 
 def _conversions(con, check: _Checker) -> Optional[str]:
-    """Checks conversions; returns the last valid conversion date."""
+    """Checks conversions (a small table: one direct pass); returns the last valid conversion date."""
     t = "conversions"
     preds = {
         "null_conv_id": "conv_id IS NULL",
@@ -234,9 +268,8 @@ def _conversions(con, check: _Checker) -> Optional[str]:
         "null_revenue": "revenue IS NULL",
         "negative_revenue": "revenue < 0",
     }
-    extra = {"first": f"min(CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END)",
-             "last": f"max(CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END)"}
-    counts = check.column_counts(t, preds, extra)
+    valid = f"CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END"
+    counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     if counts["null_conv_id"]:
         check.add("null_conv_id", FATAL, f"{t}.conv_id: {counts['null_conv_id']:,} rows have no id", counts["null_conv_id"])
@@ -252,15 +285,10 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     return counts["last"]
 
 
-def _costs(con, check: _Checker) -> None:
+def _costs(con, check: _Checker, scans: InputScans) -> None:
     t = "session_costs"
-    preds = {
-        "null_session_id": "session_id IS NULL",
-        "cost_not_number": NOT_NUMBER.format(c="cost"),
-        "null_cost": "cost IS NULL",
-        "negative_cost": "cost < 0",
-    }
-    counts = check.column_counts(t, preds)
+    counts = scans.cost_checks()
+    check.report.rows[t] = counts["rows"]
     if counts["null_session_id"]:
         check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no session id", counts["null_session_id"])
     check.duplicates(t, "session_id")
@@ -268,26 +296,24 @@ def _costs(con, check: _Checker) -> None:
     if counts["null_cost"]:
         check.add("null_cost", WARNING, f"{t}.cost: {counts['null_cost']:,} rows have no cost; counted as 0", counts["null_cost"])
     check.bad_values(t, counts, "negative_cost", "cost", "{c} < 0", FATAL, "a negative cost")
-    orphan = (
-        "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)"
-    )
-    n = con.execute(f"SELECT count(*) FROM ({orphan})").fetchone()[0]
-    if n:
-        check.add("orphan_cost", WARNING, f"{t}: {n:,} costs belong to no session in session_sources and are not reported", n, orphan)
-
-
-def _users_without_sessions(con, check: _Checker) -> None:
-    # Scan sessions once, probing the (small) set of converting users — never the other way round,
-    # which would make SQLite index every session by user.
-    query = """WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
-                    seen AS MATERIALIZED (SELECT DISTINCT user_id FROM session_sources WHERE user_id IN cu)
-               SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN seen"""
-    n = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    if n:
+    if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in check.report.findings):
+        return  # with duplicate ids the matched count below is meaningless
+    orphans = counts["rows"] - counts["null_session_id"] - scans.matched_cost_rows()
+    if orphans > 0:
         check.add(
-            "conversion_without_sessions", WARNING,
-            f"conversions: {n:,} conversions belong to users with no session at all; they cannot be attributed",
-            n,
-            query,
+            "orphan_cost", WARNING,
+            f"{t}: {orphans:,} costs belong to no session in session_sources and are not reported",
+            orphans,
+            "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
         )
+
+
+def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
+    ids = scans.users_without_sessions()
+    if ids:
+        check.report.findings.append(Finding(
+            "conversion_without_sessions", WARNING,
+            f"conversions: {len(ids):,} conversions belong to users with no session at all; they cannot be attributed",
+            len(ids), ids[:EXAMPLES],
+        ))

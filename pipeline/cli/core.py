@@ -21,14 +21,16 @@ from pathlib import Path
 
 from .. import runner
 from ..db import copy_database, open_database
-from ..demo import DemoSize, write_demo_db
 from ..errors import InputError
-from ..export import export_csv
 from ..journeys import Window
 from ..models import available_models, get_model
 from ..progress import StderrProgress, noop
 from ..status import STAGES, status
 from ..validate import validate
+
+# The demo generator and the CSV export need pandas; they are imported by their commands only, so
+# `run` and the stage commands start without it.
+DEMO_DEFAULTS = {"sessions": 450_000, "conversions": 2_000, "days": 10, "seed": 42}
 
 EXAMPLES = {
     "demo-db": "python -m pipeline demo-db demo.db --sessions 45000 --conversions 200",
@@ -54,10 +56,10 @@ def register(sub) -> None:
 
     p = command("demo-db", "Write a realistic demo database (deterministic per seed).", cmd_demo_db)
     p.add_argument("out", metavar="OUT.db")
-    p.add_argument("--sessions", type=_positive, default=DemoSize.sessions, metavar="N")
-    p.add_argument("--conversions", type=_positive, default=DemoSize.conversions, metavar="M")
-    p.add_argument("--days", type=_positive, default=DemoSize.days, metavar="D")
-    p.add_argument("--seed", type=int, default=DemoSize.seed, metavar="S")
+    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS["sessions"], metavar="N")
+    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS["conversions"], metavar="M")
+    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS["days"], metavar="D")
+    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"], metavar="S")
     p.add_argument("--force", action="store_true", help="overwrite OUT.db if it exists")
 
     p = command("validate", "Check the input tables; exit 2 if anything is fatal. Writes nothing.", cmd_validate)
@@ -180,6 +182,8 @@ def _print(lines) -> None:
 
 
 def cmd_demo_db(args) -> int:
+    from ..demo import DemoSize, write_demo_db
+
     out = Path(args.out)
     size = DemoSize(args.sessions, args.conversions, args.days, args.seed)
     counts = write_demo_db(out, size, overwrite=args.force)
@@ -241,6 +245,8 @@ def cmd_run(args) -> int:
         _print(f.line() for f in result.validation.warnings)
         _print(result.lines())
         if args.csv:
+            from ..export import export_csv
+
             rows = export_csv(con, args.csv, args.start, args.end)
             print(f"export: {rows:,} rows written to {args.csv}")
     print(f"done in {result.seconds:.2f}s")
@@ -276,6 +282,8 @@ def _status_dict(st) -> dict:
 
 
 def cmd_export(args) -> int:
+    from ..export import export_csv
+
     Window(args.start, args.end)  # checks the dates
     con = open_database(args.db)
     rows = export_csv(con, args.csv, args.start, args.end, args.channel)

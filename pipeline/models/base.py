@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JOURNEY_COLUMNS = [
     "conversion_id",
@@ -38,66 +40,82 @@ CREDIT_COLUMNS = ["conversion_id", "session_id", "initializer", "holder", "close
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def timestamps_to_seconds(values: pd.Series) -> np.ndarray:
+def timestamps_to_seconds(values) -> np.ndarray:
     """'YYYY-MM-DD HH:MM:SS' strings (optionally with ' +HHMM') → int64 epoch seconds, UTC."""
-    parsed = pd.to_datetime(values, format="mixed", utc=True, errors="coerce")
+    texts = np.asarray(values, dtype=object)
+    if len(texts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    as_text = np.asarray(texts, dtype=str)
+    if as_text.dtype.itemsize == 19 * 4:  # at most 19 characters: the plain format, parsed by numpy
+        try:
+            return as_text.astype("datetime64[s]").astype(np.int64)
+        except ValueError:
+            pass
+    import pandas as pd
+
+    parsed = pd.to_datetime(pd.Series(texts), format="mixed", utc=True, errors="coerce")
     if parsed.isna().any():
-        bad = values[parsed.isna()].iloc[0]
+        bad = texts[parsed.isna().to_numpy()][0]
         raise InputError(f"timestamp {bad!r} is not 'YYYY-MM-DD HH:MM:SS'")
     return parsed.astype("datetime64[s, UTC]").astype("int64").to_numpy()
 
 
 def seconds_to_timestamps(seconds: np.ndarray) -> np.ndarray:
-    return pd.to_datetime(seconds, unit="s").strftime(TIMESTAMP_FORMAT).to_numpy(dtype=object)
+    text = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype(str)
+    return np.char.replace(text, "T", " ").astype(object)
 
 
 @dataclass
 class JourneyIndex:
     """Journeys sorted canonically, with the per-row and per-journey arrays models work on.
 
-    ``frame`` rows are sorted by journey, then time, then session_id; ``journey[i]`` is the journey
-    number (0..n_journeys-1) of row i, ``start``/``length`` describe each journey's block of rows.
+    Rows are sorted by journey, then time, then session_id; ``journey[i]`` is the journey number
+    (0..n_journeys-1) of row i, ``start``/``length`` describe each journey's block of rows.
+    ``column(name)`` gives a column as a numpy array; ``frame`` the same rows as a DataFrame (built
+    on first use, so models that need only arrays never pay for pandas).
     """
 
-    frame: pd.DataFrame
+    columns: dict  # column name → numpy array, in canonical order (JOURNEY_COLUMNS + ts)
     ts: np.ndarray  # int64 epoch seconds per row
     journey: np.ndarray  # int64 journey number per row
     start: np.ndarray  # int64 first row of each journey
     length: np.ndarray  # int64 rows per journey
 
     @classmethod
-    def from_frame(cls, journeys: pd.DataFrame) -> "JourneyIndex":
-        missing = [c for c in JOURNEY_COLUMNS if c not in journeys.columns and c != "timestamp"]
-        if "timestamp" not in journeys.columns and "ts" not in journeys.columns:
+    def from_frame(cls, journeys) -> "JourneyIndex":
+        """From a DataFrame (or a mapping of columns) in the session-record format, any row order."""
+        names = list(journeys.columns) if hasattr(journeys, "columns") else list(journeys)
+        missing = [c for c in JOURNEY_COLUMNS if c not in names and c != "timestamp"]
+        if "timestamp" not in names and "ts" not in names:
             missing.append("timestamp")
         if missing:
             raise InputError(f"journeys lack column(s): {', '.join(missing)}")
-        frame = journeys.reset_index(drop=True)
-        ts = (
-            frame["ts"].to_numpy(dtype=np.int64)
-            if "ts" in frame.columns
-            else timestamps_to_seconds(frame["timestamp"])
-        )
-        n = len(frame)
+        cols = {c: np.asarray(journeys[c]) for c in names}
+        return cls.from_columns(cols)
+
+    @classmethod
+    def from_columns(cls, cols: dict) -> "JourneyIndex":
+        cols = dict(cols)
+        ts = cols["ts"].astype(np.int64) if "ts" in cols else timestamps_to_seconds(cols["timestamp"])
+        cols["ts"] = ts
+        if "timestamp" not in cols:
+            cols["timestamp"] = seconds_to_timestamps(ts)
+        n = len(ts)
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return cls(frame.assign(ts=ts), ts, empty, empty, empty)
-        codes, _ = pd.factorize(frame["conversion_id"], sort=False)
-        codes = codes.astype(np.int64)
-        order = np.lexsort((ts, codes))
-        order = _break_timestamp_ties(order, codes, ts, frame["session_id"])
-        if not np.array_equal(order, np.arange(n)):
-            frame = frame.take(order).reset_index(drop=True)
-            codes, ts = codes[order], ts[order]
+            return cls(cols, ts, empty, empty, empty)
+        conv = cols["conversion_id"]
+        order = _canonical_order(conv, ts, cols["session_id"])
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+            conv, ts = cols["conversion_id"], cols["ts"]
         boundary = np.empty(n, dtype=bool)
         boundary[0] = True
-        np.not_equal(codes[1:], codes[:-1], out=boundary[1:])
+        np.not_equal(conv[1:], conv[:-1], out=boundary[1:])
         start = np.flatnonzero(boundary)
         length = np.diff(np.append(start, n))
         journey = np.cumsum(boundary) - 1
-        if "ts" not in frame.columns:
-            frame = frame.assign(ts=ts)
-        return cls(frame, ts, journey, start, length)
+        return cls(cols, ts, journey, start, length)
 
     # ---- derived arrays, computed on first use -------------------------------------------------
     @property
@@ -107,6 +125,15 @@ class JourneyIndex:
     @property
     def n_journeys(self) -> int:
         return len(self.start)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    @cached_property
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({c: self.columns[c] for c in [*JOURNEY_COLUMNS, "ts"] if c in self.columns})
 
     @cached_property
     def pos(self) -> np.ndarray:
@@ -134,12 +161,14 @@ class JourneyIndex:
         return (self.ts - self.ts.min()) / 3600.0
 
     def flag(self, column: str) -> np.ndarray:
-        return self.frame[column].to_numpy(dtype=np.int8)
+        return np.asarray(self.columns[column]).astype(np.int8)
 
     @cached_property
     def channel_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """(code per row, channel labels) with labels sorted, so codes are stable across runs."""
-        codes, labels = pd.factorize(self.frame["channel_label"], sort=True)
+        import pandas as pd
+
+        codes, labels = pd.factorize(self.columns["channel_label"], sort=True)
         return codes.astype(np.int64), np.asarray(labels, dtype=object)
 
     def journey_sum(self, values: np.ndarray) -> np.ndarray:
@@ -156,6 +185,31 @@ class JourneyIndex:
             return np.where(per_row > 0, weights / np.where(per_row > 0, per_row, 1.0), 0.0)
 
 
+def _canonical_order(conv: np.ndarray, ts: np.ndarray, session_ids: np.ndarray):
+    """The permutation to (journey, time, session_id) order, or None when rows are already in it
+    (the journeys stage delivers them sorted; checking costs one pass, sorting needs pandas)."""
+    if _is_canonical(conv, ts, session_ids):
+        return None
+    import pandas as pd
+
+    codes = pd.factorize(conv, sort=False)[0].astype(np.int64)
+    order = np.lexsort((ts, codes))
+    return _break_timestamp_ties(order, codes, ts, session_ids)
+
+
+def _is_canonical(conv, ts, session_ids) -> bool:
+    if len(conv) < 2:
+        return True
+    same = conv[1:] == conv[:-1]
+    if not (same | (conv[1:] > conv[:-1])).all():  # journeys sorted by id, hence contiguous
+        return False
+    later = ts[1:] > ts[:-1]
+    tie = same & (ts[1:] == ts[:-1])
+    if not (~same | later | tie).all():
+        return False
+    return not tie.any() or bool((session_ids[1:][tie] > session_ids[:-1][tie]).all())
+
+
 def _break_timestamp_ties(order, codes, ts, session_ids) -> np.ndarray:
     """Within a journey, sessions sharing a timestamp are ordered by session_id (row-order free)."""
     c, t = codes[order], ts[order]
@@ -167,7 +221,7 @@ def _break_timestamp_ties(order, codes, ts, session_ids) -> np.ndarray:
     in_tie[:-1] |= tied
     positions = np.flatnonzero(in_tie)
     rows = order[positions]
-    sids = session_ids.to_numpy(dtype=str)[rows]
+    sids = np.asarray(session_ids, dtype=str)[rows]
     sub = np.lexsort((sids, ts[rows], codes[rows]))
     order = order.copy()
     order[positions] = rows[sub]
@@ -183,12 +237,19 @@ class Credits:
     holder: Optional[np.ndarray] = None
     closer: Optional[np.ndarray] = None
 
-    def to_frame(self, index: JourneyIndex) -> pd.DataFrame:
+    def phase(self, name: str, n: int) -> np.ndarray:
+        """A phase's values, NaN for models without phases."""
+        value = getattr(self, name)
+        return np.full(n, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+
+    def to_frame(self, index: JourneyIndex) -> "pd.DataFrame":
+        import pandas as pd
+
         nan = np.full(index.n_rows, np.nan)
         return pd.DataFrame(
             {
-                "conversion_id": index.frame["conversion_id"].to_numpy(),
-                "session_id": index.frame["session_id"].to_numpy(),
+                "conversion_id": index.column("conversion_id"),
+                "session_id": index.column("session_id"),
                 "initializer": nan if self.initializer is None else self.initializer,
                 "holder": nan if self.holder is None else self.holder,
                 "closer": nan if self.closer is None else self.closer,
@@ -230,25 +291,35 @@ class Model:
 
     def attribute(
         self,
-        journeys: pd.DataFrame | JourneyIndex,
+        journeys: "pd.DataFrame | JourneyIndex",
         params: Optional[Mapping[str, Any]] = None,
         *,
-        non_converting: Optional[pd.DataFrame | JourneyIndex] = None,
+        non_converting: "Optional[pd.DataFrame | JourneyIndex]" = None,
         progress: Optional[Progress] = None,
-    ) -> pd.DataFrame:
+    ) -> "pd.DataFrame":
         """Credit per (conversion_id, session_id): the columns of ``CREDIT_COLUMNS``."""
-        index = journeys if isinstance(journeys, JourneyIndex) else JourneyIndex.from_frame(journeys)
+        index = as_index(journeys)
+        return self.credits(index, params, non_converting=non_converting, progress=progress).to_frame(index)
+
+    def credits(
+        self,
+        index: JourneyIndex,
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        non_converting: "Optional[pd.DataFrame | JourneyIndex]" = None,
+        progress: Optional[Progress] = None,
+    ) -> Credits:
+        """The model's arrays, aligned with ``index`` (what the pipeline stores; no DataFrame)."""
         context: dict[str, Any] = {"progress": progress}
         if self.needs_non_converting:
-            if non_converting is None:
-                non_converting = pd.DataFrame(columns=JOURNEY_COLUMNS)
-            context["non_converting"] = (
-                non_converting
-                if isinstance(non_converting, JourneyIndex)
-                else JourneyIndex.from_frame(non_converting)
+            context["non_converting"] = as_index(
+                non_converting if non_converting is not None else {c: np.zeros(0, dtype=object) for c in JOURNEY_COLUMNS}
             )
-        credits = self.fn(index, self.resolve_params(params), context)
-        return credits.to_frame(index)
+        return self.fn(index, self.resolve_params(params), context)
+
+
+def as_index(journeys) -> JourneyIndex:
+    return journeys if isinstance(journeys, JourneyIndex) else JourneyIndex.from_frame(journeys)
 
 
 _REGISTRY: dict[str, Model] = {}
