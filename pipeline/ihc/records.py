@@ -20,6 +20,7 @@ from .profile import Profile
 REQUIRED = ["conversion_id", "session_id", "timestamp", "channel_label",
             "holder_engagement", "closer_engagement"]
 OPTIONAL_FLAGS = ["conversion", "impression_interaction"]  # default 0 when absent
+MODEL_COLUMNS = ["channel_label", "holder_engagement", "closer_engagement"] + OPTIONAL_FLAGS
 
 
 def attribute_records(
@@ -42,9 +43,11 @@ def attribute_records(
     for flag in OPTIONAL_FLAGS:
         if flag not in frame.columns:
             frame = frame.assign(**{flag: 0})
-    frame = frame.assign(_row=np.arange(len(frame)))
-    index = request_order_index(frame)
+    index, order = request_order_index(frame, columns=MODEL_COLUMNS)
     credits = attribute_index(index, profile, round_values=round_values, redistribution=redistribution)
-    out = credits.to_frame(index)
-    out.index = index.frame["_row"].to_numpy()
-    return out.sort_index().reset_index(drop=True)[CREDIT_COLUMNS]
+    out = {"conversion_id": frame["conversion_id"], "session_id": frame["session_id"]}
+    for phase in CREDIT_COLUMNS[2:]:
+        values = np.empty(len(frame))
+        values[order] = getattr(credits, phase)
+        out[phase] = values
+    return pd.DataFrame(out, columns=CREDIT_COLUMNS)
