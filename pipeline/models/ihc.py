@@ -7,6 +7,10 @@ Ties in time are broken by session_id here (row-order invariance); the API drop-
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from ..errors import InputError
 from ..ihc import attribute_index, load_profile
 from ..ihc.redistribution import parse_redistribution
 from .base import Credits, JourneyIndex, Model, register
@@ -22,10 +26,22 @@ def ihc(index: JourneyIndex, params: dict, context: dict) -> Credits:
 
 
 def check_params(params: dict) -> dict:
-    load_profile(params["profile"])  # unknown profile or bad file → InputError now, not mid-run
+    """Validate early (unknown profile, bad file → InputError before any work); accept CLI strings:
+    ``round=true``, ``redistribution=<JSON text or path to a JSON file>``."""
+    load_profile(params["profile"])
     if not isinstance(params["round"], bool):
         params["round"] = str(params["round"]).strip().lower() in ("1", "true", "yes", "on")
-    parse_redistribution(params["redistribution"])
+    redistribution = params["redistribution"]
+    if isinstance(redistribution, str) and redistribution.strip():
+        text = redistribution
+        if not redistribution.lstrip().startswith("{") and Path(redistribution).is_file():
+            text = Path(redistribution).read_text(encoding="utf-8")
+        try:
+            redistribution = json.loads(text)
+        except ValueError:
+            raise InputError("redistribution must be a JSON object or a path to a JSON file") from None
+    parse_redistribution(redistribution)  # raises InputError when malformed
+    params["redistribution"] = redistribution or None
     return params
 
 
