@@ -1,0 +1,141 @@
+"""The API drop-in: an IHC request body in, the API's response body out (spec §1.2–1.4).
+
+``respond(body, profile)`` never raises for bad data: invalid records are listed in
+``partialFailureErrors`` (``{"index", "conversion_id", "session_id", "reason"}``) with status 206 while
+every journey without an invalid record is attributed; a body that cannot be used at all gives 400.
+A journey with an invalid record is not attributed (its other records are listed too, with the index
+of the bad one), so every record sent comes back either in ``value`` or in ``partialFailureErrors``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .profile import Profile, load_profile
+from .records import OPTIONAL_FLAGS, REQUIRED, attribute_records
+from .redistribution import parse_redistribution
+
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?$")
+FLAGS = ["holder_engagement", "closer_engagement"] + OPTIONAL_FLAGS
+TEXT = ["conversion_id", "session_id", "channel_label"]
+VALUE_FIELDS = ["initializer", "holder", "closer", "ihc"]
+
+
+def _bad_request(reason: str) -> dict:
+    return {"statusCode": 400, "value": [], "partialFailureErrors": [{"index": None, "reason": reason}]}
+
+
+def parse_body(body: Any) -> tuple[list, Optional[dict]]:
+    """(records, redistribution_parameter) from a body: an object with ``customer_journeys`` or a list."""
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise InputError(f"request body is not JSON: {exc}") from None
+    if isinstance(body, list):
+        return body, None
+    if isinstance(body, dict):
+        if "customer_journeys" not in body:
+            raise InputError("request body has no 'customer_journeys'")
+        records = body["customer_journeys"]
+        if not isinstance(records, list):
+            raise InputError("'customer_journeys' must be a list of session records")
+        return records, body.get("redistribution_parameter")
+    raise InputError("request body must be an object with 'customer_journeys' or a list of records")
+
+
+def _record_problem(record: Any) -> Optional[str]:
+    """The first reason a record is invalid, or None."""
+    if not isinstance(record, dict):
+        return "record is not an object"
+    for field in REQUIRED:
+        if record.get(field) is None:
+            return f"missing field '{field}'"
+    for field in TEXT:
+        value = record[field]
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            return f"{field} must be a non-empty string"
+    ts = record["timestamp"]
+    if not isinstance(ts, str) or not TIMESTAMP_RE.match(ts):
+        return f"timestamp {ts!r} is not 'YYYY-MM-DD HH:MM:SS' (optionally ' +HHMM')"
+    for field in FLAGS:
+        value = record.get(field, 0)
+        if type(value) is not int or value not in (0, 1):
+            return f"{field} must be 0 or 1, got {value!r}"
+    return None
+
+
+def _valid_dates(frame: pd.DataFrame) -> np.ndarray:
+    parsed = pd.to_datetime(frame["timestamp"], format="mixed", utc=True, errors="coerce")
+    return parsed.notna().to_numpy()
+
+
+def respond(body: Any, profile: "Profile | str | None" = "challenge") -> dict:
+    """The response body the API would send for ``body`` (a parsed or raw JSON request)."""
+    try:
+        records, redistribution = parse_body(body)
+        parse_redistribution(redistribution)
+    except InputError as exc:
+        return _bad_request(str(exc))
+    if not records:
+        return _bad_request("no customer journeys in the request")
+    profile = load_profile(profile)
+    problems = [_record_problem(r) for r in records]
+    ok = [i for i, p in enumerate(problems) if p is None]
+    frame = pd.DataFrame.from_records([records[i] for i in ok], columns=REQUIRED + OPTIONAL_FLAGS)
+    frame = frame.fillna({f: 0 for f in OPTIONAL_FLAGS})
+    if len(frame):
+        for col in TEXT:
+            frame[col] = frame[col].astype(str)
+        dated = _valid_dates(frame)
+        for pos in np.flatnonzero(~dated):
+            problems[ok[pos]] = f"timestamp {records[ok[pos]]['timestamp']!r} is not a valid date"
+    errors = []
+    bad_journeys: dict[str, int] = {}
+    for i, problem in enumerate(problems):
+        if problem is not None:
+            record = records[i] if isinstance(records[i], dict) else {}
+            cid = record.get("conversion_id")
+            if isinstance(cid, (str, int)) and not isinstance(cid, bool):
+                bad_journeys.setdefault(str(cid), i)
+            errors.append(_error(i, record, problem))
+    keep = np.array([problems[i] is None and str(records[i]["conversion_id"]) not in bad_journeys
+                     for i in ok], dtype=bool)
+    for pos in np.flatnonzero(~keep):
+        i = ok[pos]
+        if problems[i] is None:
+            first_bad = bad_journeys[str(records[i]["conversion_id"])]
+            errors.append(_error(i, records[i], f"journey has an invalid record (index {first_bad})"))
+    errors.sort(key=lambda e: e["index"])
+    frame = frame[keep] if len(frame) else frame
+    value = []
+    if len(frame):
+        result = attribute_records(frame, profile, round_values=True, redistribution=redistribution)
+        value = _value_rows(result)
+    status = 200 if not errors else (206 if value else 400)
+    return {"statusCode": status, "value": value, "partialFailureErrors": errors}
+
+
+def _error(index: int, record: dict, reason: str) -> dict:
+    return {
+        "index": index,
+        "conversion_id": record.get("conversion_id"),
+        "session_id": record.get("session_id"),
+        "reason": reason,
+    }
+
+
+def _value_rows(result: pd.DataFrame) -> list[dict]:
+    cids = result["conversion_id"].tolist()
+    sids = result["session_id"].tolist()
+    columns = [result[f].to_numpy(dtype=np.float64).tolist() for f in VALUE_FIELDS]
+    return [
+        {"conversion_id": c, "session_id": s, **dict(zip(VALUE_FIELDS, vals))}
+        for c, s, *vals in zip(cids, sids, *columns)
+    ]
