@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 import pytest
-from ihc_support import journey
+from tests.ihc_support import journey
 
 from pipeline.errors import InputError
 from pipeline.ihc import attribute_records, load_profile

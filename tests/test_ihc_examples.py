@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from ihc_support import journey, shared_file
+from tests.ihc_support import journey, shared_file
 
 from pipeline.ihc import attribute_records, load_profile
 

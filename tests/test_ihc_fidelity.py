@@ -1,7 +1,7 @@
 """Fidelity bounds of issue 3 on the real API vectors, challenge profile (skips without ../shared)."""
 
 import pytest
-from ihc_support import shared_file
+from tests.ihc_support import shared_file
 
 from pipeline.ihc import fidelity
 

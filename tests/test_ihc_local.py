@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ihc_support import journey, shared_file
+from tests.ihc_support import journey, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

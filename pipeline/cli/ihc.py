@@ -8,9 +8,10 @@ import json
 import sys
 
 from ..errors import InputError
-from ..ihc import builtin_profiles, load_profile, profile_for_conv_type, respond
-from ..ihc import fidelity
-from ..ihc.api_local import parse_body
+from ..ihc import builtin_profiles, load_profile, profile_for_conv_type
+
+# fidelity and the API drop-in need pandas: imported by their commands, not when the CLI starts.
+DEFAULT_VECTORS = "../shared/data/ihc_api_vectors.jsonl beside the checkout"
 
 PROFILE_HELP = f"profile name ({', '.join(builtin_profiles())}) or path to a .json/.toml profile"
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
     )
     p.add_argument("--profile", default="challenge", help=f"{PROFILE_HELP} (default: challenge)")
     p.add_argument("--vectors", default=None,
-                   help=f"vector file (default: {fidelity.DEFAULT_VECTORS})")
+                   help=f"vector file (default: {DEFAULT_VECTORS})")
     p.set_defaults(handler=run_fidelity)
 
     p = sub.add_parser(
@@ -59,6 +60,8 @@ def register(sub) -> None:
 
 
 def run_fidelity(args: argparse.Namespace) -> int:
+    from ..ihc import fidelity
+
     profile = load_profile(args.profile)
     replayed = fidelity.replay(profile, fidelity.load_vectors(args.vectors))
     targets = fidelity.check_targets(replayed)
@@ -67,6 +70,9 @@ def run_fidelity(args: argparse.Namespace) -> int:
 
 
 def run_ihc_local(args: argparse.Namespace) -> int:
+    from ..ihc import respond
+    from ..ihc.api_local import parse_body
+
     if args.profile:
         profile = load_profile(args.profile)
     elif args.conv_type_id:

@@ -11,7 +11,17 @@ Public entry points:
 * ``channel_weights.import_channel_weights`` — an ``IHC_channel_weights.csv`` into a profile.
 """
 
-from .api_local import respond  # noqa: F401
 from .model import attribute_index  # noqa: F401
 from .profile import Profile, builtin_profiles, load_profile, profile_for_conv_type  # noqa: F401
-from .records import attribute_records  # noqa: F401
+
+# The record-level entry points need pandas; they load on first use so that the pipeline's model
+# (attribute_index, numpy only) starts without it.
+_LAZY = {"respond": "api_local", "attribute_records": "records"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

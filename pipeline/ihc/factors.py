@@ -40,7 +40,7 @@ def phase_factors(index: JourneyIndex, profile: Profile) -> Factors:
                 dtype=np.float64,
             )
             channel[phase] = table[codes]
-    if "impression_interaction" in index.frame.columns and index.n_rows:
+    if "impression_interaction" in index.columns and index.n_rows:
         flagged = index.flag("impression_interaction") == 1
         if flagged.any():
             for phase in PHASES:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..models.base import JourneyIndex, timestamps_to_seconds
+from ..models.base import JourneyIndex, stable_journey_time_order, timestamps_to_seconds
 
 
 def request_order_index(frame: pd.DataFrame, columns=None) -> tuple[JourneyIndex, np.ndarray]:
     """(index, order): rows sorted by (journey in order of first appearance, time, request position).
 
-    ``order[i]`` is the input row of sorted row i. ``columns`` limits the columns carried into
-    ``index.frame`` (copying wide string columns is the expensive part at millions of rows).
+    ``order[i]`` is the input row of sorted row i. ``columns`` limits the columns carried into the
+    index (copying wide string columns is the expensive part at millions of rows).
     """
     frame = frame.reset_index(drop=True)
     ts = (
@@ -26,29 +26,12 @@ def request_order_index(frame: pd.DataFrame, columns=None) -> tuple[JourneyIndex
         if "ts" in frame.columns
         else timestamps_to_seconds(frame["timestamp"])
     )
-    n = len(frame)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return JourneyIndex(frame.assign(ts=ts), ts, empty, empty, empty), empty
-    codes, _ = pd.factorize(frame["conversion_id"], sort=False)
-    codes = codes.astype(np.int64)
-    order = _stable_journey_time_order(codes, ts)
-    carried = frame if columns is None else frame[list(columns)]
-    frame = carried.take(order).reset_index(drop=True).assign(ts=ts[order])
-    codes, ts = codes[order], ts[order]
-    boundary = np.empty(n, dtype=bool)
-    boundary[0] = True
-    np.not_equal(codes[1:], codes[:-1], out=boundary[1:])
-    start = np.flatnonzero(boundary)
-    length = np.diff(np.append(start, n))
-    return JourneyIndex(frame, ts, np.cumsum(boundary) - 1, start, length), order
-
-
-def _stable_journey_time_order(codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Stable argsort by (codes, ts). One combined int64 key sorts with timsort, which is near
-    linear on the usual input (journeys contiguous, sessions in time order); lexsort is the fallback
-    when the key could overflow."""
-    span = int(ts.max()) - int(ts.min()) + 1
-    if span > 0 and len(codes) * span < 2**62:
-        return np.argsort(codes * span + (ts - ts.min()), kind="stable")
-    return np.lexsort((ts, codes))
+    carried = list(frame.columns) if columns is None else list(columns)
+    if len(frame) == 0:
+        cols = {c: frame[c].to_numpy() for c in carried}
+        return JourneyIndex.from_sorted({**cols, "ts": ts}), np.zeros(0, dtype=np.int64)
+    codes = pd.factorize(frame["conversion_id"], sort=False)[0].astype(np.int64)
+    order = stable_journey_time_order(codes, ts)
+    cols = {c: frame[c].to_numpy()[order] for c in carried if c != "ts"}
+    cols["ts"] = ts[order]
+    return JourneyIndex.from_sorted(cols, journey_codes=codes[order]), order

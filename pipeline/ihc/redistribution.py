@@ -64,7 +64,7 @@ def redistribute(index: JourneyIndex, share: np.ndarray, rule: dict, active: np.
     """One phase's shares after moving the donors' credit to their receivers."""
     if not rule["labels"] or index.n_rows == 0:
         return share
-    listed = index.frame["channel_label"].isin(rule["labels"]).to_numpy()
+    listed = np.isin(index.column("channel_label"), list(rule["labels"]))
     donor = listed & (share > 0)
     if not donor.any():
         return share

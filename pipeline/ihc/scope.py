@@ -45,7 +45,7 @@ def journey_scope(index: JourneyIndex, profile: Profile) -> Scope:
     gap[index.is_first] = np.inf
 
     last_pos = index.length - 1
-    if profile.conversion_session == "anchor" and "conversion" in index.frame.columns and n:
+    if profile.conversion_session == "anchor" and "conversion" in index.columns and n:
         conv_pos = np.where(index.flag("conversion") == 1, pos, np.iinfo(np.int64).max)
         first_conv = np.minimum.reduceat(conv_pos, index.start)
         last_pos = np.minimum(last_pos, first_conv)

@@ -95,20 +95,29 @@ class JourneyIndex:
 
     @classmethod
     def from_columns(cls, cols: dict) -> "JourneyIndex":
+        """From columns (numpy arrays) in any row order; sorted canonically unless they already are."""
         cols = dict(cols)
         ts = cols["ts"].astype(np.int64) if "ts" in cols else timestamps_to_seconds(cols["timestamp"])
         cols["ts"] = ts
         if "timestamp" not in cols:
             cols["timestamp"] = seconds_to_timestamps(ts)
+        if len(ts):
+            order = _canonical_order(cols["conversion_id"], ts, cols["session_id"])
+            if order is not None:
+                cols = {k: v[order] for k, v in cols.items()}
+        return cls.from_sorted(cols)
+
+    @classmethod
+    def from_sorted(cls, cols: dict, journey_codes: Optional[np.ndarray] = None) -> "JourneyIndex":
+        """From columns already sorted so that each journey's rows are contiguous and in time order
+        (with ``ts``); computes the group arrays. Callers with another tie rule use this directly;
+        ``journey_codes`` (one integer per journey, per row) saves comparing conversion_id strings."""
+        ts = np.asarray(cols["ts"], dtype=np.int64)
         n = len(ts)
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
             return cls(cols, ts, empty, empty, empty)
-        conv = cols["conversion_id"]
-        order = _canonical_order(conv, ts, cols["session_id"])
-        if order is not None:
-            cols = {k: v[order] for k, v in cols.items()}
-            conv, ts = cols["conversion_id"], cols["ts"]
+        conv = cols["conversion_id"] if journey_codes is None else journey_codes
         boundary = np.empty(n, dtype=bool)
         boundary[0] = True
         np.not_equal(conv[1:], conv[:-1], out=boundary[1:])
@@ -193,8 +202,17 @@ def _canonical_order(conv: np.ndarray, ts: np.ndarray, session_ids: np.ndarray):
     import pandas as pd
 
     codes = pd.factorize(conv, sort=False)[0].astype(np.int64)
-    order = np.lexsort((ts, codes))
+    order = stable_journey_time_order(codes, ts)
     return _break_timestamp_ties(order, codes, ts, session_ids)
+
+
+def stable_journey_time_order(codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Stable argsort by (journey code, ts). One combined int64 key sorts with timsort, near linear
+    on the usual input (journeys contiguous, sessions in time order); lexsort when it could overflow."""
+    span = int(ts.max()) - int(ts.min()) + 1
+    if span > 0 and len(codes) * span < 2**62:
+        return np.argsort(codes * span + (ts - ts.min()), kind="stable")
+    return np.lexsort((ts, codes))
 
 
 def _is_canonical(conv, ts, session_ids) -> bool:
@@ -221,7 +239,7 @@ def _break_timestamp_ties(order, codes, ts, session_ids) -> np.ndarray:
     in_tie[:-1] |= tied
     positions = np.flatnonzero(in_tie)
     rows = order[positions]
-    sids = np.asarray(session_ids, dtype=str)[rows]
+    sids = np.asarray(np.asarray(session_ids)[rows], dtype=str)  # only the tied rows
     sub = np.lexsort((sids, ts[rows], codes[rows]))
     order = order.copy()
     order[positions] = rows[sub]
