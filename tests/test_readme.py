@@ -1,0 +1,33 @@
+"""The README's commands are the ones that work: CI runs its test command, its CLI examples run."""
+
+import re
+import shlex
+
+from tests.helpers import ROOT, cli
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+
+
+def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = [b.strip() for b in _bash_blocks(setup)]
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci, "the README's test command must be what .ci/run runs"
+
+
+def test_cli_examples_run(tmp_path):
+    block = README.split("<!-- runnable examples -->", 1)[1].split("<!-- end runnable examples -->", 1)[0]
+    lines = [line for line in _bash_blocks(block)[0].splitlines() if line.strip()]
+    assert len(lines) >= 8
+    for line in lines:
+        args = shlex.split(line)
+        assert args[:3] == ["python", "-m", "pipeline"]
+        if args[3] == "fidelity" and not (ROOT.parent / "shared" / "data" / "ihc_api_vectors.jsonl").exists():
+            continue  # needs the shared reference data (covered with a skip in test_ihc_fidelity)
+        result = cli(*args[3:], cwd=tmp_path)
+        assert result.returncode == 0, f"{line}\n{result.stderr}"
