@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, PipelineError
 
-COMMAND_MODULES = ["core"]
+COMMAND_MODULES = ["core", "api"]
 
 
 class _Parser(argparse.ArgumentParser):
