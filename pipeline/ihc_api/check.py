@@ -18,6 +18,7 @@ from .checking import check_reply
 from .client import ApiClient
 from .config import DOCUMENTED_MAX_JOURNEYS, DOCUMENTED_MAX_SESSIONS, ApiConfig, url_for_display
 from .errors import IhcApiError
+from .redact import redact
 from .run import build_body
 from .synthetic import make_journeys
 
@@ -31,7 +32,14 @@ class CheckReport:
 
 
 def check_api(config: ApiConfig, *, probe_limits: bool = False) -> CheckReport:
+    """Run the check; ``report.lines`` says what was learned (the key redacted from anything quoted)."""
     config = config.require()
+    report = _run_check(config, probe_limits)
+    report.lines = [redact(line, config.secrets) for line in report.lines]
+    return report
+
+
+def _run_check(config: ApiConfig, probe_limits: bool) -> CheckReport:
     report = CheckReport()
     say = report.lines.append
     say(f"endpoint: {url_for_display(config.api_url)}")

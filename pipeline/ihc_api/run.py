@@ -30,7 +30,7 @@ from .client import ApiClient
 from .config import ApiConfig, url_for_display
 from .errors import IhcApiError
 from .records import PreparedJourneys, prepare_journeys
-from .redact import RedactingFilter, get_logger, redact
+from .redact import MASK, RedactingFilter, get_logger, redact
 
 
 @dataclass
@@ -157,8 +157,8 @@ def _plan_work(conn, key_id: int, prepared: PreparedJourneys, force: bool, retry
     conversions = prepared.conversions
     known = ledger.read_ledger(conn, key_id)
     state = conversions[["conversion_id", "h1", "h2"]].merge(known, on=["conversion_id", "h1", "h2"], how="left")
-    done = (state["status"] == "done").fillna(False).to_numpy(dtype=bool)
-    failed = (state["status"] == "failed").fillna(False).to_numpy(dtype=bool)
+    done = (state["status"] == "done").fillna(False).to_numpy(dtype=bool, copy=True)
+    failed = (state["status"] == "failed").fillna(False).to_numpy(dtype=bool, copy=True)
     if force:
         done[:] = False
         failed[:] = False
@@ -251,6 +251,10 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             finally:
                 summary.requests += client.requests_sent - before
             checked = check_reply(sent_rows[["conversion_id", "session_id"]], reply.payload)
+            if len(checked.failed) and config.api_key:  # reasons quote the server: never the key
+                checked.failed["reason"] = checked.failed["reason"].str.replace(
+                    config.api_key, MASK, regex=False
+                )
             summary.partial_failures += checked.partial_errors
             summary.unexpected_rows += checked.unexpected_rows
 
