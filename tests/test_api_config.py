@@ -67,6 +67,7 @@ def test_missing_key_and_conv_type_are_clear_input_errors():
         ({"api_url": "ftp://example.org/x"}, "must be an http"),
         ({"api_url": "https://api.example.org/v1/compute_ihc?conv_type_id=x"}, "query string"),
         ({"api_key": "two words"}, "whitespace"),
+        ({"api_key": "clé-ü"}, "printable ASCII"),
     ],
 )
 def test_bad_values_are_input_errors(overrides, message):

@@ -362,3 +362,18 @@ def test_works_with_the_challenge_journeys_when_available(server, conn):
     assert all(r.n_sessions <= 200 and r.n_journeys <= 100 for r in received_posts(server))
     sums = result.credits.groupby("conversion_id")["ihc"].sum()
     assert (sums.sub(1).abs() <= 1e-3).all()
+
+
+def test_recent_runs_for_a_status_display(server, conn):
+    from pipeline.ihc_api import recent_runs
+
+    assert recent_runs(conn).empty  # no tables yet: empty, no error
+    journeys = make_journeys([2, 1, 1], seed=18)
+    server.inject(Fault.http(406, message="cannot parse journey c0"))
+    with pytest.raises(IhcApiError, match="406.*cannot parse journey c0"):
+        attribute_via_api(conn, journeys, server.client_config(conv_type_id="shop"))
+    attribute_via_api(conn, journeys, server.client_config(conv_type_id="shop"))
+    runs = recent_runs(conn)
+    assert runs["status"].tolist() == ["finished", "failed"]
+    assert (runs["conv_type_id"] == "shop").all() and (runs["api_url"] == server.url).all()
+    assert "cannot parse journey c0" in runs["message"].iloc[1]

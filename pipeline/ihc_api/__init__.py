@@ -15,7 +15,7 @@ and analysts), ``synthetic`` (generated journeys), ``redact`` (keeping the key o
 from .check import CheckReport, check_api
 from .config import ApiConfig, load_config, with_overrides
 from .errors import IhcApiError
-from .ledger import TABLES
+from .ledger import TABLES, recent_runs
 from .run import ApiRunResult, ApiRunSummary, attribute_via_api
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "TABLES",
     "attribute_via_api",
     "check_api",
+    "recent_runs",
     "load_config",
     "with_overrides",
 ]

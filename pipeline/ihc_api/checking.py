@@ -13,7 +13,7 @@ A 206 is such an answer with some conversions failed; a 200 can be too (a sessio
 ``partialFailureErrors`` has never been observed with content (spec §1.3), so its elements are read
 leniently: an object naming the conversion under a key containing ``conversion`` (``conversion_id``,
 ``conversionId``, ...) with its reason under ``message``/``error``/``reason``, or any element (string
-or object) whose text contains a conversion id that was sent.
+or object) whose text contains a conversion id that was sent, as a whole token.
 """
 
 from __future__ import annotations

@@ -245,3 +245,22 @@ def finish_run(conn: sqlite3.Connection, run_id: str, status: str, counters: dic
             (status, counters["chunks"], counters["requests"], counters["retries"], counters["failed"],
              message, None if summary is None else json.dumps(summary, sort_keys=True), now(), run_id),
         )
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> pd.DataFrame:
+    """The latest runs with their endpoint and conversion type (for a status display); empty if none."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ihc_api_runs'"
+    ).fetchone()
+    if not exists:
+        return pd.DataFrame(columns=["run_id", "api_url", "conv_type_id", "status", "conversions",
+                                     "already_done", "chunks_done", "chunks_total", "requests",
+                                     "retries", "failed", "message", "started_at", "finished_at"])
+    return pd.read_sql_query(
+        "SELECT r.run_id, k.api_url, k.conv_type_id, r.status, r.conversions, r.already_done, "
+        "r.chunks_done, r.chunks_total, r.requests, r.retries, r.failed, r.message, r.started_at, "
+        "r.finished_at FROM ihc_api_runs r JOIN ihc_api_keys k USING (key_id) "
+        "ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?",
+        conn,
+        params=(limit,),
+    )

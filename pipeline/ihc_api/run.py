@@ -61,9 +61,9 @@ class ApiRunSummary:
 
     def line(self) -> str:
         text = (
-            f"IHC API: {self.attributed:,} conversions attributed ({self.already_done:,} already done), "
-            f"{self.failed:,} failed; {self.chunks:,}/{self.chunks_total:,} chunks, "
-            f"{self.requests:,} requests, {self.retries:,} retries, "
+            f"IHC API: {self.attributed:,} conversions attributed, {self.failed:,} not attributed "
+            f"({self.already_done:,} taken from earlier runs); {self.chunks:,}/{self.chunks_total:,} "
+            f"chunks, {self.requests:,} requests, {self.retries:,} retries, "
             f"{self.sessions_per_second:,.0f} sessions/s, {self.seconds:.1f} s"
         )
         if self.truncated_journeys:
@@ -295,16 +295,14 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
         message = (
             f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest"
         )
-        ledger.finish_run(conn, run_id, "failed", _counters(summary), message=message, summary=summary.as_dict())
+        _record_end(conn, run_id, "failed", summary, message)
         raise IhcApiError(message, status=exc.status, retryable=exc.retryable) from None
     except KeyboardInterrupt:
-        ledger.finish_run(conn, run_id, "interrupted", _counters(summary),
-                          message="interrupted", summary=summary.as_dict())
+        _record_end(conn, run_id, "interrupted", summary, "interrupted")
         raise
     except BaseException as exc:
-        ledger.finish_run(conn, run_id, "failed", _counters(summary),
-                          message=redact(f"{type(exc).__name__}: {exc}", config.secrets)[:300],
-                          summary=summary.as_dict())
+        _record_end(conn, run_id, "failed", summary,
+                    redact(f"{type(exc).__name__}: {exc}", config.secrets)[:300])
         raise
     finally:
         if own_client:
@@ -355,6 +353,14 @@ def _ordered_credits(prepared: PreparedJourneys, parts: list[pd.DataFrame]) -> p
     order = prepared.rows[["conversion_id", "session_id"]].assign(_order=np.arange(len(prepared.rows)))
     credits = credits.merge(order, on=["conversion_id", "session_id"], how="left")
     return credits.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def _record_end(conn, run_id: str, status: str, summary: ApiRunSummary, message: str) -> None:
+    """Mark the run as ended on the way out of an error; never mask that error with another."""
+    try:
+        ledger.finish_run(conn, run_id, status, _counters(summary), message=message, summary=summary.as_dict())
+    except Exception:  # the database itself may be what failed
+        get_logger().warning("IHC API: could not record the end of run %s", run_id)
 
 
 def _counters(summary: ApiRunSummary) -> dict:
