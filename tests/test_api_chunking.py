@@ -132,3 +132,14 @@ def test_a_session_may_belong_to_two_conversions():
     journeys.loc[journeys["conversion_id"] == "c1", "session_id"] = ["c0-s0", "c1-s1"]
     prepared = prepare_journeys(journeys, 3000)
     assert prepared.n_conversions == 2 and len(prepared.rows) == 4
+
+
+def test_epoch_seconds_may_replace_timestamp_strings():
+    journeys = make_journeys([2, 1], seed=9)
+    with_ts = journeys.drop(columns="timestamp").assign(
+        ts=pd.to_datetime(journeys["timestamp"]).astype("datetime64[s]").astype("int64")
+    )
+    a = prepare_journeys(journeys, 3000)
+    b = prepare_journeys(with_ts, 3000)
+    pd.testing.assert_frame_equal(a.rows, b.rows)
+    assert a.fingerprint() == b.fingerprint()

@@ -10,8 +10,7 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..ihc_api import check_api, load_config
-from ..ihc_api.config import ENV_VARS
+from ..ihc_api.config import ENV_VARS, load_config
 
 LOCAL_DEFAULT_KEY = "local-key"
 
@@ -92,6 +91,8 @@ def register(sub) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from ..ihc_api.check import check_api
+
     config = config_from_args(args)
     config.require()
     report = check_api(config, probe_limits=args.probe_limits)

@@ -12,22 +12,31 @@ retries), ``checking`` (is every answer complete and sane), ``ledger`` (the ``ih
 and analysts), ``synthetic`` (generated journeys), ``redact`` (keeping the key out of every message).
 """
 
-from .check import CheckReport, check_api
-from .config import ApiConfig, load_config, with_overrides
-from .errors import IhcApiError
-from .ledger import TABLES, recent_runs
-from .run import ApiRunResult, ApiRunSummary, attribute_via_api
+from __future__ import annotations
 
-__all__ = [
-    "ApiConfig",
-    "ApiRunResult",
-    "ApiRunSummary",
-    "CheckReport",
-    "IhcApiError",
-    "TABLES",
-    "attribute_via_api",
-    "check_api",
-    "recent_runs",
-    "load_config",
-    "with_overrides",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule; imported on first use so that building the CLI stays light
+_EXPORTS = {
+    "ApiConfig": "config",
+    "load_config": "config",
+    "with_overrides": "config",
+    "IhcApiError": "errors",
+    "TABLES": "ledger",
+    "recent_runs": "ledger",
+    "ApiRunResult": "run",
+    "ApiRunSummary": "run",
+    "attribute_via_api": "run",
+    "CheckReport": "check",
+    "check_api": "check",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ chunk committed; running again sends only what is missing.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -169,7 +170,7 @@ def _plan_work(conn, key_id: int, prepared: PreparedJourneys, force: bool, retry
     if done.any():
         # a done conversion whose stored rows do not match its sessions is sent again
         wanted = prepared.rows.loc[
-            prepared.rows["conversion_id"].isin(conversions.loc[done, "conversion_id"]),
+            isin(prepared.rows["conversion_id"], conversions.loc[done, "conversion_id"]),
             ["conversion_id", "session_id"],
         ]
         check = wanted.merge(previous, on=["conversion_id", "session_id"], how="left", indicator=True)
@@ -180,8 +181,8 @@ def _plan_work(conn, key_id: int, prepared: PreparedJourneys, force: bool, retry
                 np.asarray(incomplete, dtype=object),
                 pd.unique(extra.loc[extra["_merge"] == "left_only", "conversion_id"]).astype(object),
             )
-            done &= ~conversions["conversion_id"].isin(incomplete).to_numpy()
-            previous = previous[~previous["conversion_id"].isin(incomplete)]
+            done &= ~isin(conversions["conversion_id"], incomplete)
+            previous = previous[~isin(previous["conversion_id"], incomplete)]
     previous_failed = pd.DataFrame(
         {
             "conversion_id": conversions.loc[failed, "conversion_id"].astype(str).to_numpy(),
@@ -206,8 +207,6 @@ def build_body(rows: pd.DataFrame, redistribution_parameter: Optional[dict]) -> 
     records = rows[JOURNEY_COLUMNS].to_json(orient="records", force_ascii=False)
     body = '{"customer_journeys":' + records
     if redistribution_parameter is not None:
-        import json
-
         body += ',"redistribution_parameter":' + json.dumps(redistribution_parameter, ensure_ascii=False)
     return (body + "}").encode("utf-8")
 
