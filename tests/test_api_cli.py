@@ -132,3 +132,13 @@ def test_local_server_command_serves_until_ctrl_c(tmp_path):
 def test_local_server_refuses_a_busy_port(capsys, server):
     assert main(["ihc-local-server", "--port", str(server.port)]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model-param", "novalue"], "NAME=VALUE"),
+    (["--stand-in", "--model-param", "profile=x"], "not to --stand-in"),
+    (["--port", "70000"], "between 0 and 65535"),
+])
+def test_local_server_bad_options(capsys, args, words):
+    assert main(["ihc-local-server", *args]) == 2
+    assert words in capsys.readouterr().err

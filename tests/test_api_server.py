@@ -204,3 +204,48 @@ def test_records_what_it_received_without_the_key(server):
     assert received.key_ok and received.n_journeys == 2 and received.n_sessions == 3
     assert KEY not in repr(received)
     assert received.answered is not None and len(received.answered) == 3
+
+
+def test_model_parameters_are_checked_at_start_up():
+    from pipeline.errors import InputError
+
+    with pytest.raises(InputError):
+        default_value_function({"no_such_parameter": "1"})
+
+
+def test_offline_model_gets_the_redistribution_parameter(monkeypatch):
+    """With a model named 'ihc' registered, requests' redistribution reaches its parameters."""
+    import pipeline.models as models
+    from pipeline.models.base import Credits, Model
+
+    seen = []
+
+    def fake(index, params, context):
+        seen.append(dict(params))
+        frame = stand_in_values(index.frame, {})  # index.frame is already in canonical order
+        return Credits(ihc=frame["ihc"].to_numpy(), initializer=frame["initializer"].to_numpy(),
+                       holder=frame["holder"].to_numpy(), closer=frame["closer"].to_numpy())
+
+    model = Model("ihc", "fake", fake, defaults={"profile": "default", "redistribution": None})
+    monkeypatch.setattr(models, "available_models", lambda: ["ihc"])
+    monkeypatch.setattr(models, "get_model", lambda name: model)
+    function = default_value_function({"profile": "challenge"})
+    assert "profile=challenge" in function.label
+    rule = {"closer": {"direction": "later_sessions_only"}}
+    with LocalIhcServer(KEY, value_function=function) as srv:
+        rows = records(make_journeys([2]))
+        assert post(srv, {"customer_journeys": rows, "redistribution_parameter": rule}).status_code == 200
+        assert post(srv, {"customer_journeys": rows}).status_code == 200
+    assert seen == [{"profile": "challenge", "redistribution": rule},
+                    {"profile": "challenge", "redistribution": None}]
+
+
+def test_an_input_error_from_the_value_function_is_a_400():
+    from pipeline.errors import InputError
+
+    def refuses(frame, context):
+        raise InputError("redistribution: unknown direction")
+
+    with LocalIhcServer(KEY, value_function=refuses) as srv:
+        answer = post(srv, {"customer_journeys": records(make_journeys([1]))})
+    assert answer.status_code == 400 and "unknown direction" in answer.json()["message"]

@@ -87,6 +87,8 @@ def register(sub) -> None:
     server.add_argument("--max-sessions", type=int, default=3000, help="sessions per request (3000)")
     server.add_argument("--stand-in", action="store_true",
                         help="use the stand-in values even when the offline IHC model is installed")
+    server.add_argument("--model-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="parameter for the offline IHC model, e.g. profile=challenge (repeatable)")
     server.set_defaults(handler=_serve)
 
 
@@ -102,14 +104,31 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ..ihc_api.local_server import STAND_IN_LABEL, LocalIhcServer, ValueFunction, stand_in_values
+    from ..ihc_api.local_server import (
+        STAND_IN_LABEL,
+        LocalIhcServer,
+        ValueFunction,
+        default_value_function,
+        stand_in_values,
+    )
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
     if args.max_journeys < 1 or args.max_sessions < 1:
         raise InputError("--max-journeys and --max-sessions must be at least 1")
     key = args.api_key or LOCAL_DEFAULT_KEY
-    values = ValueFunction(STAND_IN_LABEL, stand_in_values) if args.stand_in else None
+    params = {}
+    for item in args.model_param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--model-param expects NAME=VALUE, got {item!r}")
+        params[name.strip()] = value
+    if args.stand_in:
+        if params:
+            raise InputError("--model-param applies to the offline IHC model, not to --stand-in")
+        values = ValueFunction(STAND_IN_LABEL, stand_in_values)
+    else:
+        values = default_value_function(params)
     server = LocalIhcServer(
         key, port=args.port, max_journeys=args.max_journeys, max_sessions=args.max_sessions,
         value_function=values,

@@ -21,7 +21,8 @@ labelled **stand-in** (not the IHC model): initializer = 1 on the first session,
 holder shared equally by the h=1 sessions of journeys with two or more sessions, ihc = the mean of the
 non-empty phases (spec §2.1 with equal weights). Every answer names its value function in the
 ``X-Local-Ihc-Values`` header. ``redistribution_parameter`` is checked for shape and passed to the value
-function in ``context``; neither default value function uses it.
+function in ``context``; the offline model receives it as its ``redistribution`` parameter (the stand-in
+ignores it). An ``InputError`` from the value function is answered 400, any other exception 500.
 
 Faults for tests are queued with ``inject``: each request takes the next one (``Fault.ok()`` passes).
 """
@@ -39,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..models.base import CREDIT_COLUMNS, Credits, JourneyIndex
 from .records import TIMESTAMP_PATTERN
 from .redact import get_logger
@@ -70,14 +72,31 @@ def stand_in_values(journeys: pd.DataFrame, context: dict) -> pd.DataFrame:
     return Credits(ihc=ihc, initializer=initializer, holder=holder, closer=closer).to_frame(index)
 
 
-def default_value_function() -> ValueFunction:
-    """The offline IHC model when registered, else the stand-in."""
+def default_value_function(model_params: Optional[dict] = None) -> ValueFunction:
+    """The offline IHC model when registered, else the stand-in.
+
+    ``model_params`` go to the model (e.g. ``{"profile": "challenge"}``), checked here so that a bad
+    one fails at start-up; a request's ``redistribution_parameter`` is passed as the model's
+    ``redistribution`` parameter when the model has one.
+    """
     from ..models import available_models, get_model
 
-    if "ihc" in available_models():
-        model = get_model("ihc")
-        return ValueFunction("offline IHC model (get_model('ihc'))", lambda df, ctx: model.attribute(df))
-    return ValueFunction(STAND_IN_LABEL, stand_in_values)
+    if "ihc" not in available_models():
+        if model_params:
+            raise InputError("model parameters need the offline IHC model, which is not installed")
+        return ValueFunction(STAND_IN_LABEL, stand_in_values)
+    model = get_model("ihc")
+    base = dict(model_params or {})
+    model.resolve_params(base)  # InputError now rather than at the first request
+
+    def values(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
+        params = dict(base)
+        if "redistribution" in model.defaults and context.get("redistribution_parameter") is not None:
+            params["redistribution"] = context["redistribution_parameter"]
+        return model.attribute(frame, params)
+
+    shown = ", ".join(f"{k}={v}" for k, v in base.items())
+    return ValueFunction(f"offline IHC model (get_model('ihc'){', ' + shown if shown else ''})", values)
 
 
 @dataclass(frozen=True)
@@ -366,6 +385,8 @@ class _Handler(BaseHTTPRequestHandler):
             values = owner.compute(records, context)
         except _BadRequest as bad:
             return self._answer_error(request, bad.status, bad.message)
+        except InputError as exc:  # the value function refused the input (e.g. a bad redistribution)
+            return self._answer_error(request, 400, str(exc))
         except Exception as exc:  # the value function failed: what the real API calls a 500
             get_logger().exception("local server: value function failed")
             return self._answer_error(request, 500, f"response value was None ({type(exc).__name__})")
