@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, PipelineError
 
-COMMAND_MODULES = ["core", "ihc"]
+COMMAND_MODULES = ["core", "ihc", "api"]
 
 
 class _Parser(argparse.ArgumentParser):

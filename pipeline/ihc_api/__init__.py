@@ -1,0 +1,42 @@
+"""Attribution through the IHC web API: chunked, checked, retried, resumable, and never leaking the key.
+
+The one entry point for the pipeline is ``attribute_via_api(conn, journeys, config)``; configuration
+comes from ``load_config``. ``ihc-api`` is deliberately not registered as a ``Model``: it needs a
+database connection (its resumable ledger) and an account configuration, which the model interface
+``fn(index, params, context)`` does not carry.
+
+Modules, one concern each: ``config`` (environment/.env/CLI), ``records`` (journeys → records,
+truncation, fingerprints), ``chunking`` (whole journeys within both limits), ``client`` (HTTP with
+retries), ``checking`` (is every answer complete and sane), ``ledger`` (the ``ihc_api_*`` tables),
+``run`` (the orchestration), ``check`` (``ihc-api-check``), ``local_server`` (a stand-in API for tests
+and analysts), ``synthetic`` (generated journeys), ``redact`` (keeping the key out of every message).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> submodule; imported on first use so that building the CLI stays light
+_EXPORTS = {
+    "ApiConfig": "config",
+    "load_config": "config",
+    "with_overrides": "config",
+    "IhcApiError": "errors",
+    "TABLES": "ledger",
+    "recent_runs": "ledger",
+    "ApiRunResult": "run",
+    "ApiRunSummary": "run",
+    "attribute_via_api": "run",
+    "CheckReport": "check",
+    "check_api": "check",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
