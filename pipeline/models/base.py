@@ -61,7 +61,11 @@ def timestamps_to_seconds(values) -> np.ndarray:
 
 
 def seconds_to_timestamps(seconds: np.ndarray) -> np.ndarray:
-    text = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype(str)
+    """int64 epoch seconds → 'YYYY-MM-DD HH:MM:SS' strings (object array)."""
+    seconds = np.asarray(seconds, dtype=np.int64)
+    if len(seconds) == 0:
+        return np.zeros(0, dtype=object)
+    text = seconds.astype("datetime64[s]").astype(str)
     return np.char.replace(text, "T", " ").astype(object)
 
 
