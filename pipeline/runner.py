@@ -33,11 +33,18 @@ from .validate import ValidationReport, check_structure, validate
 
 NO_SESSION_REASON = "no session before the conversion"
 CHAIN = ["journeys", "attribute", "report"]
+API_MODEL = "ihc-api"  # attribution through the IHC web API (pipeline.ihc_api), not a registry model
+API_DESCRIPTION = "IHC through Haensel AMS's web API (needs IHC_API_KEY and IHC_CONV_TYPE_ID)."
 
 
 def default_model() -> str:
     """``ihc`` (the offline IHC model) where available, else ``linear``."""
     return "ihc" if "ihc" in available_models() else "linear"
+
+
+def model_names() -> list[str]:
+    """Every model a run accepts: the registry's and the IHC API."""
+    return [*available_models(), API_MODEL]
 
 
 @dataclass
@@ -46,6 +53,20 @@ class RunOptions:
     model: Optional[str] = None  # None: default_model()
     params: dict = field(default_factory=dict)
     force: bool = False
+    api_config: Optional[object] = None  # pipeline.ihc_api.ApiConfig, for model "ihc-api"
+    retry_failed: bool = False  # ihc-api: re-send conversions an earlier run recorded as failed
+
+    def check(self) -> None:
+        """Usage errors (unknown model, bad parameters, missing API key) before any work."""
+        name = self.model or default_model()
+        if name == API_MODEL:
+            if self.api_config is None:
+                from .ihc_api import load_config
+
+                self.api_config = load_config()
+            self.api_config.require()
+        else:
+            get_model(name).resolve_params(self.params)
 
 
 @dataclass
@@ -153,10 +174,15 @@ def attribute_stage(
     params: Optional[dict] = None,
     force: bool = False,
     progress: Optional[Progress] = None,
+    api_config=None,
+    retry_failed: bool = False,
 ) -> StageOutcome:
     model_name = model_name or default_model()
-    model = get_model(model_name)
-    resolved = model.resolve_params(params)
+    if model_name == API_MODEL:
+        model, resolved = None, _api_params(api_config)
+    else:
+        model = get_model(model_name)
+        resolved = model.resolve_params(params)
     stage_params = {"model": model_name, "params": resolved}
     jrec = ctx.records.get("journeys")
     if jrec is None:
@@ -164,28 +190,24 @@ def attribute_stage(
     jstate = evaluate(ctx.fingerprints, ctx.records, ["journeys"])["journeys"]
     if jstate.state != DONE:
         raise InputError(f"the stored journeys are stale ({jstate.reason}): run `journeys` again (or `run`)")
-    if not force and ctx.up_to_date("attribute", stage_params):
+    if not force and not retry_failed and ctx.up_to_date("attribute", stage_params):
         rec = ctx.records["attribute"]
         return StageOutcome("attribute", True, rec, f"attribute: up to date ({model_name}, {rec.rows:,} rows), reused")
     started, t0 = time.perf_counter(), now_iso()
     window = jr.Window(**jrec.params)
     journeys = ctx.journeys if ctx.journeys is not None else jr.load_journeys(ctx.con, window)
-    non_converting = jr.build_non_converting(ctx.con, window, progress) if model.needs_non_converting else None
-    index = journeys.index
-    credits = model.credits(index, resolved, non_converting=non_converting, progress=progress)
-    n = index.n_rows
-    columns = {
-        "conversion_id": index.column("conversion_id"),
-        "session_id": index.column("session_id"),
-        **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
-        "ihc": np.asarray(credits.ihc, dtype=np.float64),
-    }
     unattributed = [(c, NO_SESSION_REASON) for c in journeys.without_sessions.tolist()]
-    summary = {
-        "model": model_name,
-        "conversions_attributed": int(index.n_journeys),
-        "not_attributed": {NO_SESSION_REASON: len(unattributed)},
-    }
+    if model is None:
+        columns, failed, extra = _attribute_via_api(ctx, journeys, api_config, force, retry_failed, progress)
+        unattributed += failed
+    else:
+        columns, extra = _attribute_with_model(ctx, model, resolved, journeys, window, progress), {}
+    n = len(columns["ihc"])
+    attributed = len(np.unique(columns["conversion_id"])) if n else 0
+    reasons: dict[str, int] = {}
+    for _, reason in unattributed:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    summary = {"model": model_name, "conversions_attributed": attributed, "not_attributed": reasons, **extra}
     record = ctx.new_record("attribute", stage_params, n, summary, started, t0)
     ctx.commit(
         record,
@@ -194,11 +216,53 @@ def attribute_stage(
             run_id=ctx.run_id, unattributed=unattributed,
         ),
     )
+    why = "; ".join(f"{k}: {v:,}" for k, v in reasons.items()) or "none"
     return StageOutcome(
         "attribute", False, record,
-        f"attribute: {summary['conversions_attributed']:,} conversions attributed with {model_name}"
-        f" ({len(unattributed):,} without an earlier session) in {record.seconds:.2f}s",
+        f"attribute: {attributed:,} conversions attributed with {model_name}"
+        f" (not attributed — {why}) in {record.seconds:.2f}s",
     )
+
+
+def _attribute_with_model(ctx, model, params, journeys, window, progress) -> dict:
+    non_converting = jr.build_non_converting(ctx.con, window, progress) if model.needs_non_converting else None
+    index = journeys.index
+    credits = model.credits(index, params, non_converting=non_converting, progress=progress)
+    n = index.n_rows
+    return {
+        "conversion_id": index.column("conversion_id"),
+        "session_id": index.column("session_id"),
+        **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
+        "ihc": np.asarray(credits.ihc, dtype=np.float64),
+    }
+
+
+def _api_params(api_config) -> dict:
+    """What identifies an API run in the stage record: never the key."""
+    if api_config is None:
+        raise InputError("model ihc-api needs the IHC API settings (IHC_API_KEY, IHC_CONV_TYPE_ID)")
+    api_config.require()
+    from .ihc_api.config import url_for_display
+
+    return {
+        "conv_type_id": api_config.conv_type_id,
+        "api_url": url_for_display(api_config.api_url),
+        "redistribution_parameter": api_config.redistribution_parameter,
+    }
+
+
+def _attribute_via_api(ctx, journeys, api_config, force, retry_failed, progress):
+    """Credit from the IHC API (resumable: chunks commit as they arrive, in the API's own tables)."""
+    from .ihc_api import attribute_via_api
+
+    result = attribute_via_api(
+        ctx.con, journeys.frame, api_config, force=force, retry_failed=retry_failed, progress=progress
+    )
+    credits = result.credits
+    columns = {c: credits[c].to_numpy() for c in ("conversion_id", "session_id", "initializer", "holder", "closer", "ihc")}
+    failed = list(zip(result.failed["conversion_id"].tolist(), result.failed["reason"].tolist()))
+    extra = {"api": result.summary.as_dict(), "warnings": list(result.warnings)}
+    return columns, failed, extra
 
 
 def report_stage(
@@ -238,7 +302,7 @@ def run_pipeline(con: sqlite3.Connection, options: RunOptions = RunOptions(), pr
     progress = ensure(progress)
     window = options.window
     model_name = options.model or default_model()
-    get_model(model_name).resolve_params(options.params)  # usage errors before any work
+    options.check()  # usage errors before any work
     check_structure(con).raise_if_fatal()  # the scans need the tables and columns
     scans = InputScans.start(con)
     try:
@@ -247,9 +311,10 @@ def run_pipeline(con: sqlite3.Connection, options: RunOptions = RunOptions(), pr
             scans.cancel()  # nothing will be recomputed: stop reading every session
         validation = validate_stage(ctx, scaled(progress, 0, 10, 100))
         outcomes = [journeys_stage(ctx, window, options.force, scaled(progress, 10, 15, 100))]
-        outcomes.append(
-            attribute_stage(ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100))
-        )
+        outcomes.append(attribute_stage(
+            ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100),
+            options.api_config, options.retry_failed,
+        ))
         start, end = report_range(window, ctx.records["journeys"].summary)
         outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
     finally:
@@ -262,8 +327,8 @@ def _chain_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
     jrec = ctx.records.get("journeys")
     if jrec is None or not ctx.up_to_date("journeys", options.window.as_params()):
         return False
-    params = {"model": model_name, "params": get_model(model_name).resolve_params(options.params)}
-    if not ctx.up_to_date("attribute", params):
+    resolved = _api_params(options.api_config) if model_name == API_MODEL else get_model(model_name).resolve_params(options.params)
+    if not ctx.up_to_date("attribute", {"model": model_name, "params": resolved}):
         return False
     return ctx.up_to_date("report", dict(zip(("start", "end"), report_range(options.window, jrec.summary))))
 

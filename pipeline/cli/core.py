@@ -133,9 +133,22 @@ def _window(p) -> None:
 
 
 def _model(p) -> None:
-    p.add_argument("--model", metavar="NAME", help="attribution model (default: ihc, the offline IHC model; see `models`)")
+    p.add_argument("--model", metavar="NAME", help="attribution model (default: ihc, the offline IHC model; ihc-api: the IHC web API; see `models`)")
     p.add_argument("--profile", metavar="NAME|PATH", help="IHC profile (models that take one)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a model parameter (repeatable; VALUE is JSON or text)")
+    p.add_argument("--retry-failed", action="store_true", help="ihc-api: re-send conversions an earlier run recorded as failed")
+    from .api import add_config_arguments
+
+    add_config_arguments(p)
+
+
+def _api_config(args):
+    """The IHC API settings for --model ihc-api (checked before any work), else None."""
+    if args.model != runner.API_MODEL:
+        return None
+    from .api import config_from_args
+
+    return config_from_args(args).require()
 
 
 def _force(p) -> None:
@@ -221,9 +234,12 @@ def cmd_journeys(args) -> int:
 
 def cmd_attribute(args) -> int:
     params = _model_params(args)
+    api_config = _api_config(args)
     with _open_for_write(args) as con:
         ctx = runner.Context(con, _progress(args))
-        print(runner.attribute_stage(ctx, args.model, params, args.force, ctx.progress).message)
+        outcome = runner.attribute_stage(ctx, args.model, params, args.force, ctx.progress, api_config, args.retry_failed)
+        _print(outcome.record.summary.get("warnings", []))
+        print(outcome.message)
     return 0
 
 
@@ -237,12 +253,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
-    options = runner.RunOptions(_window_from(args), args.model, _model_params(args), args.force)
-    if options.model:
-        get_model(options.model).resolve_params(options.params)  # usage errors before any work
+    options = runner.RunOptions(
+        _window_from(args), args.model, _model_params(args), args.force, _api_config(args), args.retry_failed
+    )
+    options.check()  # usage errors before any work
     with _open_for_write(args) as con:
         result = runner.run_pipeline(con, options, _progress(args))
         _print(f.line() for f in result.validation.warnings)
+        _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
         _print(result.lines())
         if args.csv:
             from ..export import export_csv
@@ -296,6 +314,7 @@ def cmd_models(args) -> int:
         model = get_model(name)
         params = ", ".join(f"{k}={v!r}" for k, v in model.defaults.items()) or "no parameters"
         print(f"{name:<16} {model.description} [{params}]")
+    print(f"{runner.API_MODEL:<16} {runner.API_DESCRIPTION} [settings: see `run --help`]")
     return 0
 
 
