@@ -56,10 +56,11 @@ report.to_sql("channel_reporting_naive", con, if_exists="replace")
 """
 
 
-def timed(cmd: list[str], env=None) -> tuple[float, float]:
+def timed(cmd: list[str]) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -85,7 +86,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="folder to keep the generated databases in")
     args = ap.parse_args()
 
-    from pipeline.demo import DemoSize, write_demo_db
+    from pipeline.demo import DemoSize
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     py = sys.executable
@@ -96,8 +97,12 @@ def main() -> None:
         size = DemoSize(sessions=450_000 * k, conversions=2_000 * k)
         db = work / f"demo_x{k}.db"
         if not db.exists():
+            # In a child process: this process must stay small, or its children inherit its peak RSS.
             t0 = time.perf_counter()
-            write_demo_db(db, size)
+            subprocess.run(
+                [py, "-m", "pipeline", "demo-db", str(db), "--sessions", str(size.sessions),
+                 "--conversions", str(size.conversions)], check=True, env=env, stdout=subprocess.DEVNULL,
+            )
             print(f"built {db.name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         copy = work / f"run_x{k}.db"
 

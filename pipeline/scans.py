@@ -8,8 +8,9 @@ aggregates inside SQLite, and the results serve every stage that needs them:
   flags and NULLs off it (exact: any invalid value shows up as its own combination) and needs a slower
   counting query only when something is wrong; the report takes its channel-days from it. DISTINCT
   keeps a tiny in-memory index, far cheaper than GROUP BY's sort of every row.
-- ``cost_profile``: cost per channel-day, scanning the (fewer) cost rows and looking each session up.
-- ``cost_checks`` and ``users_without_sessions``: the rest of the validation counts.
+- ``cost_profile``: cost per channel-day, scanning the (fewer) cost rows and looking each session up;
+  the cost table's validation counts come from the same pass.
+- ``users_without_sessions``: conversions whose user has no session at all.
 
 On a database file each scan gets its own read-only connection in its own thread; SQLite releases
 Python's GIL while it works, so the scans use both cores and overlap with the main thread. ``cancel``
@@ -34,17 +35,16 @@ FROM session_sources
 PROFILE_FIELDS = ["channel_name", "event_date", "holder_engagement", "closer_engagement",
                   "impression_interaction", "time_ok", "null_id", "null_user"]
 
+# Every cost row once: matched rows grouped by their session's channel-day, orphans (no such session,
+# or a NULL id) in the group with a NULL date; the validation counts come out of the same pass.
 COST_PROFILE_SQL = """
-SELECT s.channel_name, s.event_date, total(sc.cost), count(*)
-FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
+SELECT s.channel_name, s.event_date,
+       total(CASE WHEN s.session_id IS NOT NULL THEN sc.cost END) AS cost,
+       count(s.session_id) AS matched, count(*) AS rows,
+       sum(sc.session_id IS NULL), sum(sc.cost IS NULL),
+       sum(sc.cost IS NOT NULL AND typeof(sc.cost) NOT IN ('integer', 'real')), sum(sc.cost < 0)
+FROM session_costs sc LEFT JOIN session_sources s ON s.session_id = sc.session_id
 GROUP BY 1, 2
-"""
-
-COST_CHECKS_SQL = """
-SELECT count(*), coalesce(sum(session_id IS NULL), 0), coalesce(sum(cost IS NULL), 0),
-       coalesce(sum(cost IS NOT NULL AND typeof(cost) NOT IN ('integer', 'real')), 0),
-       coalesce(sum(cost < 0), 0)
-FROM session_costs
 """
 
 USERS_WITHOUT_SESSIONS_SQL = """
@@ -56,7 +56,6 @@ SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN see
 SCANS = {
     "session_profile": SESSION_PROFILE_SQL,
     "cost_profile": COST_PROFILE_SQL,
-    "cost_checks": COST_CHECKS_SQL,
     "users_without_sessions": USERS_WITHOUT_SESSIONS_SQL,
 }
 
@@ -66,7 +65,7 @@ class ScanCancelled(Exception):
 
 
 class InputScans:
-    """The four scans of one database, started at once (threads) or computed on demand (in memory)."""
+    """The scans of one database, started at once (threads) or computed on demand (in memory)."""
 
     def __init__(self, results: dict[str, Callable[[], list]], cancel: Callable[[], None] = lambda: None):
         self._results = results
@@ -138,18 +137,19 @@ class InputScans:
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:
         costs: dict[tuple[str, str], float] = {}
-        for channel, day, cost, _ in self._get("cost_profile"):
-            key = (channel if channel is not None else NO_CHANNEL, day)
-            costs[key] = costs.get(key, 0.0) + cost
+        for channel, day, cost, matched, *_ in self._get("cost_profile"):
+            if matched:
+                key = (channel if channel is not None else NO_CHANNEL, day)
+                costs[key] = costs.get(key, 0.0) + cost
         return costs
 
     def matched_cost_rows(self) -> int:
         return sum(row[3] for row in self._get("cost_profile"))
 
     def cost_checks(self) -> dict[str, int]:
-        rows, null_id, null_cost, not_number, negative = self._get("cost_checks")[0]
-        return {"rows": rows, "null_session_id": null_id, "null_cost": null_cost,
-                "cost_not_number": not_number, "negative_cost": negative}
+        names = ["rows", "null_session_id", "null_cost", "cost_not_number", "negative_cost"]
+        totals = [sum(row[4 + i] for row in self._get("cost_profile")) for i in range(len(names))]
+        return dict(zip(names, totals))
 
     def users_without_sessions(self) -> list[str]:
         return [row[0] for row in self._get("users_without_sessions")]
