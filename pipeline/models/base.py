@@ -40,11 +40,18 @@ CREDIT_COLUMNS = ["conversion_id", "session_id", "initializer", "holder", "close
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+ARROW_MIN_ROWS = 50_000  # above this, text is parsed with Arrow (10x faster than numpy's parser)
+
+
 def timestamps_to_seconds(values) -> np.ndarray:
     """'YYYY-MM-DD HH:MM:SS' strings (optionally with ' +HHMM') → int64 epoch seconds, UTC."""
-    texts = np.asarray(values, dtype=object)
-    if len(texts) == 0:
+    if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
+    if len(values) >= ARROW_MIN_ROWS:
+        parsed = _arrow_seconds(values)
+        if parsed is not None:
+            return parsed
+    texts = np.asarray(values, dtype=object)
     as_text = np.asarray(texts, dtype=str)
     if as_text.dtype.itemsize == 19 * 4:  # at most 19 characters: the plain format, parsed by numpy
         try:
@@ -58,6 +65,22 @@ def timestamps_to_seconds(values) -> np.ndarray:
         bad = texts[parsed.isna().to_numpy()][0]
         raise InputError(f"timestamp {bad!r} is not 'YYYY-MM-DD HH:MM:SS'")
     return parsed.astype("datetime64[s, UTC]").astype("int64").to_numpy()
+
+
+def _arrow_seconds(values) -> Optional[np.ndarray]:
+    """The plain format parsed by Arrow's cast; None when it does not apply (then numpy/pandas)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return None
+    try:
+        arr = pa.array(values, type=pa.string()) if not hasattr(values, "__arrow_array__") else pa.array(values)
+        if pc.any(pc.not_equal(pc.utf8_length(arr), 19)).as_py():
+            return None  # other lengths (time zones, dates only): the general path
+        return pc.cast(arr, pa.timestamp("s")).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def seconds_to_timestamps(seconds: np.ndarray) -> np.ndarray:
@@ -94,7 +117,7 @@ class JourneyIndex:
             missing.append("timestamp")
         if missing:
             raise InputError(f"journeys lack column(s): {', '.join(missing)}")
-        cols = {c: np.asarray(journeys[c]) for c in names}
+        cols = {c: _as_array(journeys[c]) for c in names}
         return cls.from_columns(cols)
 
     @classmethod
@@ -124,7 +147,7 @@ class JourneyIndex:
         conv = cols["conversion_id"] if journey_codes is None else journey_codes
         boundary = np.empty(n, dtype=bool)
         boundary[0] = True
-        np.not_equal(conv[1:], conv[:-1], out=boundary[1:])
+        boundary[1:] = _ne(conv[1:], conv[:-1])
         start = np.flatnonzero(boundary)
         length = np.diff(np.append(start, n))
         journey = np.cumsum(boundary) - 1
@@ -198,6 +221,21 @@ class JourneyIndex:
             return np.where(per_row > 0, weights / np.where(per_row > 0, per_row, 1.0), 0.0)
 
 
+def _as_array(values):
+    """A frame column as an array the index can take and compare: numbers as numpy; text as stored
+    (Arrow-backed text stays in Arrow — turning millions of strings into Python objects is the slow
+    part of reading a DataFrame)."""
+    kind = getattr(getattr(values, "dtype", None), "kind", "O")
+    if kind in "biuf":
+        return np.asarray(values)
+    return values.array if hasattr(values, "array") else np.asarray(values)
+
+
+def _ne(a, b) -> np.ndarray:
+    """Element-wise a != b as a numpy bool array (a, b numpy or Arrow-backed arrays)."""
+    return np.asarray(a != b, dtype=bool)
+
+
 def _canonical_order(conv: np.ndarray, ts: np.ndarray, session_ids: np.ndarray):
     """The permutation to (journey, time, session_id) order, or None when rows are already in it
     (the journeys stage delivers them sorted; checking costs one pass, sorting needs pandas)."""
@@ -222,14 +260,17 @@ def stable_journey_time_order(codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
 def _is_canonical(conv, ts, session_ids) -> bool:
     if len(conv) < 2:
         return True
-    same = conv[1:] == conv[:-1]
-    if not (same | (conv[1:] > conv[:-1])).all():  # journeys sorted by id, hence contiguous
+    same = ~_ne(conv[1:], conv[:-1])
+    if not (same | np.asarray(conv[1:] > conv[:-1], dtype=bool)).all():  # sorted ids: contiguous journeys
         return False
     later = ts[1:] > ts[:-1]
     tie = same & (ts[1:] == ts[:-1])
     if not (~same | later | tie).all():
         return False
-    return not tie.any() or bool((session_ids[1:][tie] > session_ids[:-1][tie]).all())
+    if not tie.any():
+        return True
+    rows = np.flatnonzero(tie)
+    return bool(np.asarray(session_ids[rows + 1] > session_ids[rows], dtype=bool).all())
 
 
 def _break_timestamp_ties(order, codes, ts, session_ids) -> np.ndarray:
@@ -243,7 +284,7 @@ def _break_timestamp_ties(order, codes, ts, session_ids) -> np.ndarray:
     in_tie[:-1] |= tied
     positions = np.flatnonzero(in_tie)
     rows = order[positions]
-    sids = np.asarray(np.asarray(session_ids)[rows], dtype=str)  # only the tied rows
+    sids = np.asarray(session_ids[rows], dtype=str)  # only the tied rows
     sub = np.lexsort((sids, ts[rows], codes[rows]))
     order = order.copy()
     order[positions] = rows[sub]
