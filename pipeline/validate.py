@@ -1,8 +1,10 @@
 """Stage 1 — validate: can this file be attributed, and what in it deserves a warning?
 
-Each check is SQL over the whole table (one aggregate pass per table, plus a lookup for examples only
-when something was found). A finding has a severity: ``fatal`` stops any run before anything is written;
-``warning`` is reported and the run goes on with the documented treatment (e.g. a NULL revenue counts 0).
+Sessions and costs are read off the whole-table scans of ``scans.InputScans`` (shared with the report);
+conversions, a small table, in one aggregate pass. A query that counts a problem and fetches examples
+runs only when the problem is there. A finding has a severity: ``fatal`` stops any run before anything
+is written; ``warning`` is reported and the run goes on with the documented treatment (e.g. a NULL
+revenue counts 0).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ BAD_DATE = "(date({c}, '+0 days') IS NOT {c} OR {c} IS NULL)"
 BAD_TIME = "(time({c}, '+0 seconds') IS NOT {c} OR {c} IS NULL)"
 BAD_FLAG = "({c} IS NULL OR {c} NOT IN (0, 1))"
 NOT_NUMBER = "({c} IS NOT NULL AND typeof({c}) NOT IN ('integer', 'real'))"
+
+
+def count(n: int, one: str, many: str) -> str:
+    """'1 row has' / '3 rows have' — with thousands separators."""
+    return f"{n:,} {one if n == 1 else many}"
 
 
 @dataclass
@@ -96,8 +103,9 @@ class _Checker:
             examples = [r[0] for r in self.con.execute(examples_sql + f" LIMIT {EXAMPLES}", params)]
         self.report.findings.append(Finding(code, severity, message, int(count), examples))
 
-    def column_counts(self, table: str, checks: dict[str, str], extra: dict[str, str] = {}, params=None) -> dict:
+    def column_counts(self, table: str, checks: dict[str, str], extra: Optional[dict[str, str]] = None, params=None) -> dict:
         """One pass over ``table`` counting rows matching each predicate, plus ``extra`` aggregates."""
+        extra = extra or {}
         t = quote_ident(table)
         exprs = [f"coalesce(sum({pred}), 0)" for pred in checks.values()] + list(extra.values())
         row = self.con.execute(f"SELECT count(*), {', '.join(exprs)} FROM {t}", params or {}).fetchone()
@@ -111,7 +119,7 @@ class _Checker:
             self.add(
                 code,
                 severity,
-                f"{table}.{column}: {n:,} {'row has' if n == 1 else 'rows have'} {what}",
+                f"{table}.{column}: {count(n, 'row has', 'rows have')} {what}",
                 n,
                 f"SELECT {c} FROM {quote_ident(table)} WHERE {predicate.format(c=c)}",
             )
@@ -127,7 +135,7 @@ class _Checker:
             self.add(
                 f"duplicate_{column}",
                 FATAL,
-                f"{table}.{column}: {n:,} value(s) appear more than once (ids must be unique)",
+                f"{table}.{column}: {count(n, 'value appears', 'values appear')} more than once (ids must be unique)",
                 n,
                 f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1",
             )
@@ -227,12 +235,12 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     if wanted:
         counts.update(check.column_counts(t, wanted, params={"last": last_conversion}))
     if counts["null_session_id"]:
-        check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no id", counts["null_session_id"])
+        check.add("null_session_id", FATAL, f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no id", counts["null_session_id"])
     check.duplicates(t, "session_id")
     if counts["late"]:
         check.add(
             "sessions_after_last_conversion", WARNING,
-            f"session_sources: {counts['late']:,} sessions are dated after the last conversion date "
+            f"session_sources: {count(counts['late'], 'session is', 'sessions are')} dated after the last conversion date "
             f"({last_conversion}); they belong to no journey",
             counts["late"],
             "SELECT session_id FROM session_sources WHERE event_date > ?",
@@ -241,7 +249,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     if counts["null_user_id"]:
         check.add(
             "null_user_id", WARNING,
-            f"{t}.user_id: {counts['null_user_id']:,} sessions have no user and belong to no journey",
+            f"{t}.user_id: {count(counts['null_user_id'], 'session has', 'sessions have')} no user and belong to no journey",
             counts["null_user_id"],
         )
     check.bad_values(t, counts, "bad_event_date", "event_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
@@ -251,7 +259,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     if counts["null_channel"]:
         check.add(
             "null_channel", WARNING,
-            f"{t}.channel_name: {counts['null_channel']:,} sessions have no channel; reported as '{NO_CHANNEL}'",
+            f"{t}.channel_name: {count(counts['null_channel'], 'session has', 'sessions have')} no channel; reported as '{NO_CHANNEL}'",
             counts["null_channel"],
         )
 
@@ -272,15 +280,15 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     if counts["null_conv_id"]:
-        check.add("null_conv_id", FATAL, f"{t}.conv_id: {counts['null_conv_id']:,} rows have no id", counts["null_conv_id"])
+        check.add("null_conv_id", FATAL, f"{t}.conv_id: {count(counts['null_conv_id'], 'row has', 'rows have')} no id", counts["null_conv_id"])
     check.duplicates(t, "conv_id")
     if counts["null_user_id"]:
-        check.add("null_user_id", WARNING, f"{t}.user_id: {counts['null_user_id']:,} conversions have no user and get no journey", counts["null_user_id"])
+        check.add("null_user_id", WARNING, f"{t}.user_id: {count(counts['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey", counts["null_user_id"])
     check.bad_values(t, counts, "bad_conv_date", "conv_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
     check.bad_values(t, counts, "bad_conv_time", "conv_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
     check.bad_values(t, counts, "revenue_not_number", "revenue", NOT_NUMBER, FATAL, "a revenue that is not a number")
     if counts["null_revenue"]:
-        check.add("null_revenue", WARNING, f"{t}.revenue: {counts['null_revenue']:,} conversions have no revenue; counted as 0", counts["null_revenue"])
+        check.add("null_revenue", WARNING, f"{t}.revenue: {count(counts['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0", counts["null_revenue"])
     check.bad_values(t, counts, "negative_revenue", "revenue", "{c} < 0", WARNING, "a negative revenue (refunds?); kept as is")
     return counts["last"]
 
@@ -290,11 +298,11 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
     counts = scans.cost_checks()
     check.report.rows[t] = counts["rows"]
     if counts["null_session_id"]:
-        check.add("null_session_id", FATAL, f"{t}.session_id: {counts['null_session_id']:,} rows have no session id", counts["null_session_id"])
+        check.add("null_session_id", FATAL, f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no session id", counts["null_session_id"])
     check.duplicates(t, "session_id")
     check.bad_values(t, counts, "cost_not_number", "cost", NOT_NUMBER, FATAL, "a cost that is not a number")
     if counts["null_cost"]:
-        check.add("null_cost", WARNING, f"{t}.cost: {counts['null_cost']:,} rows have no cost; counted as 0", counts["null_cost"])
+        check.add("null_cost", WARNING, f"{t}.cost: {count(counts['null_cost'], 'row has', 'rows have')} no cost; counted as 0", counts["null_cost"])
     check.bad_values(t, counts, "negative_cost", "cost", "{c} < 0", FATAL, "a negative cost")
     if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in check.report.findings):
         return  # with duplicate ids the matched count below is meaningless
@@ -302,7 +310,7 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
     if orphans > 0:
         check.add(
             "orphan_cost", WARNING,
-            f"{t}: {orphans:,} costs belong to no session in session_sources and are not reported",
+            f"{t}: {count(orphans, 'cost belongs', 'costs belong')} to no session in session_sources and {'is' if orphans == 1 else 'are'} not reported",
             orphans,
             "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
@@ -314,6 +322,6 @@ def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
     if ids:
         check.report.findings.append(Finding(
             "conversion_without_sessions", WARNING,
-            f"conversions: {len(ids):,} conversions belong to users with no session at all; they cannot be attributed",
+            f"conversions: {count(len(ids), 'conversion belongs', 'conversions belong')} to users with no session at all and cannot be attributed",
             len(ids), ids[:EXAMPLES],
         ))

@@ -136,7 +136,7 @@ def test_bad_time_and_flags(tmp_path):
 def test_null_ids(tmp_path):
     conversions = list(TINY_CONVERSIONS) + [(None, "u3", "2023-09-03", "10:00:00", 5.0)]
     path = make_db(tmp_path / "nullid.db", TINY_SESSIONS, conversions, TINY_COSTS)
-    assert_clean_failure(cli("run", path), "conversions.conv_id: 1 rows have no id")
+    assert_clean_failure(cli("run", path), "conversions.conv_id: 1 row has no id")
 
 
 def test_duplicate_ids_without_a_primary_key(tmp_path):
@@ -146,7 +146,7 @@ def test_duplicate_ids_without_a_primary_key(tmp_path):
              CREATE TABLE session_costs (session_id TEXT, cost REAL);"""
     costs = list(TINY_COSTS) + [("s1", 2.0)]
     path = make_db(tmp_path / "dups.db", TINY_SESSIONS, TINY_CONVERSIONS, costs, ddl=ddl)
-    assert_clean_failure(cli("run", path), "session_costs.session_id: 1 value(s) appear more than once")
+    assert_clean_failure(cli("run", path), "session_costs.session_id: 1 value appears more than once")
 
 
 def test_warnings_do_not_stop_the_run(tmp_path):
@@ -155,8 +155,8 @@ def test_warnings_do_not_stop_the_run(tmp_path):
     path = make_db(tmp_path / "warn.db", TINY_SESSIONS, conversions, costs)
     r = cli("run", path, "--model", "linear", "-q")
     assert r.returncode == 0, r.stderr
-    assert "1 costs belong to no session" in r.stdout
-    assert "conversions have no revenue; counted as 0" in r.stdout
+    assert "1 cost belongs to no session in session_sources and is not reported" in r.stdout
+    assert "conversions.revenue: 1 conversion has no revenue; counted as 0" in r.stdout
 
 
 def test_usage_errors_exit_2(tiny):
