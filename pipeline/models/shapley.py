@@ -1,0 +1,186 @@
+"""Channel-set Shapley values with the usual (Zhao et al., 2018) simplification.
+
+Each path (converting or not) is reduced to its *channel set*: the distinct channels it touched, order
+and repeats ignored, capped at the ``max_coalition_size`` channels touched most recently (closest to
+the conversion or to the end of the path). For every observed set T, r(T) is its worth: by default
+the conversion rate of the paths whose set is exactly T (converting / (converting + non-converting));
+with ``worth="conversions"`` the number of conversions, which ignores non-converting paths.
+
+The coalition game is v(S) = Σ_{T ⊆ S} r(T): a coalition is worth what all the channel sets it covers
+produce. v is a sum of unanimity games r(T)·[T ⊆ S], whose Shapley value gives r(T)/|T| to each member
+of T, so the Shapley value of channel i is exactly
+
+    φ(i) = Σ_{T ∋ i} r(T) / |T|
+
+— the full 2ⁿ-coalition formula reduces to one pass over the observed sets. Shares are φ / Σφ;
+``credit_by_channel_share`` turns them into per-session credit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .base import Credits, JourneyIndex, Model, register
+from .channel_paths import ChannelPaths, channel_paths, credit_by_channel_share
+from .params import as_int
+
+WORTHS = ("rate", "conversions")
+MAX_CAP = 64
+
+
+@dataclass(frozen=True)
+class ShapleyFit:
+    """Channel-level Shapley values and the channel sets they came from."""
+
+    labels: np.ndarray
+    value: np.ndarray  # φ per channel
+    set_size: np.ndarray  # per observed channel set (after the cap): number of channels
+    set_conversions: np.ndarray  # converting paths with exactly this set
+    set_paths: np.ndarray  # all paths (converting or not) with exactly this set
+    set_worth: np.ndarray  # r(T)
+    member_set: np.ndarray  # (set, channel) memberships, sorted by set then channel code
+    member_channel: np.ndarray
+
+    @property
+    def share(self) -> np.ndarray:
+        total = self.value.sum()
+        return self.value / total if total > 0 else np.zeros_like(self.value)
+
+    def sets_table(self) -> pd.DataFrame:
+        """One row per observed channel set: its channels, size, conversions, paths and worth."""
+        return pd.DataFrame(
+            {
+                "channels": _set_labels(
+                    self.member_set, self.member_channel, self.labels, len(self.set_size)
+                ),
+                "size": self.set_size,
+                "conversions": self.set_conversions,
+                "paths": self.set_paths,
+                "worth": self.set_worth,
+            }
+        )
+
+    def table(self, conversions: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "channel": self.labels,
+                "shapley_value": self.value,
+                "share": self.share,
+                "conversions": self.share * conversions,
+            }
+        )
+
+
+def _capped_channel_pairs(
+    codes: np.ndarray, journey: np.ndarray, n_channels: int, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (journey, channel) pairs, keeping per journey the ``cap`` channels touched most
+    recently; sorted by journey then channel."""
+    key = journey * n_channels + codes
+    n = len(key)
+    # last occurrence of each (journey, channel): first occurrence in the reversed rows
+    unique_key, first_in_reversed = np.unique(key[::-1], return_index=True)
+    last_row = n - 1 - first_in_reversed
+    pair_journey, pair_channel = np.divmod(unique_key, n_channels)
+    # rows are grouped by journey in time order, so sorting by last_row groups pairs by journey,
+    # least recent first
+    by_recency = np.argsort(last_row, kind="stable")
+    j_sorted = pair_journey[by_recency]
+    boundary = np.empty(len(j_sorted), dtype=bool)
+    boundary[:1] = True
+    np.not_equal(j_sorted[1:], j_sorted[:-1], out=boundary[1:])
+    group_start = np.flatnonzero(boundary)
+    group_len = np.diff(np.append(group_start, len(j_sorted)))
+    rank_from_end = np.empty(len(j_sorted), dtype=np.int64)
+    rank_from_end[by_recency] = (
+        np.repeat(group_start + group_len, group_len) - 1 - np.arange(len(j_sorted))
+    )
+    keep = rank_from_end < cap
+    return pair_journey[keep], pair_channel[keep]
+
+
+def _set_ids(
+    pair_journey: np.ndarray, pair_channel: np.ndarray, n_journeys: int, n_channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channel-set number per journey (bitmask identity) and the masks of the distinct sets."""
+    words = max(1, -(-n_channels // 64))
+    first_pair = np.flatnonzero(np.r_[True, pair_journey[1:] != pair_journey[:-1]])
+    masks = np.zeros((n_journeys, words), dtype=np.uint64)
+    bit = np.left_shift(np.uint64(1), (pair_channel % 64).astype(np.uint64))
+    word_of = pair_channel // 64
+    for w in range(words):
+        bits = np.where(word_of == w, bit, np.uint64(0))
+        masks[:, w] = np.bitwise_or.reduceat(bits, first_pair)
+    if words == 1:
+        distinct, set_id = np.unique(masks[:, 0], return_inverse=True)
+        return set_id.ravel(), distinct[:, None]
+    distinct, set_id = np.unique(masks, axis=0, return_inverse=True)
+    return set_id.ravel(), distinct
+
+
+def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "rate") -> ShapleyFit:
+    """Shapley value of every channel: φ(i) = Σ_{T ∋ i} r(T)/|T| over the observed channel sets."""
+    n_channels = paths.n_channels
+    both, converted = paths.combined()
+    if paths.converting.n_journeys == 0 or n_channels == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return ShapleyFit(paths.labels, np.zeros(n_channels), empty, empty, empty, empty, empty, empty)
+    pair_journey, pair_channel = _capped_channel_pairs(
+        both.codes, both.journey, n_channels, max_coalition_size
+    )
+    set_id, masks = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
+    n_sets = len(masks)
+    conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
+    n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+    worth_of_set = conversions / n_paths if worth == "rate" else conversions
+    # distinct (set, channel) memberships, from the (journey, channel) pairs
+    membership = np.unique(set_id[pair_journey] * n_channels + pair_channel)
+    member_set, member_channel = np.divmod(membership, n_channels)
+    size = np.bincount(member_set, minlength=n_sets)
+    value = np.bincount(
+        member_channel, weights=worth_of_set[member_set] / size[member_set], minlength=n_channels
+    )
+    return ShapleyFit(
+        paths.labels, value, size, conversions, n_paths, worth_of_set, member_set, member_channel
+    )
+
+
+def _set_labels(member_set, member_channel, labels, n_sets) -> list[str]:
+    """' + '-joined channel labels of each set (members are sorted by set, then channel code)."""
+    bounds = np.searchsorted(member_set, np.arange(n_sets + 1))
+    names = labels[member_channel]
+    return [" + ".join(names[bounds[s] : bounds[s + 1]]) for s in range(n_sets)]
+
+
+def shapley(index: JourneyIndex, params: dict, context: dict) -> Credits:
+    """Per-session credit from Shapley shares (see ``credit_by_channel_share``)."""
+    if index.n_rows == 0:
+        return Credits(ihc=np.zeros(0))
+    paths = channel_paths(index, context.get("non_converting"))
+    fit = fit_shapley(paths, params["max_coalition_size"], params["worth"])
+    return Credits(ihc=credit_by_channel_share(index, paths.converting, fit.share, paths.n_channels))
+
+
+def _check(params: dict) -> dict:
+    worth = str(params["worth"]).strip().lower()
+    if worth not in WORTHS:
+        raise InputError(f"model 'shapley': worth must be one of {', '.join(WORTHS)}, got {params['worth']!r}")
+    cap = as_int("shapley", "max_coalition_size", params["max_coalition_size"], low=1, high=MAX_CAP)
+    return {"max_coalition_size": cap, "worth": worth}
+
+
+register(
+    Model(
+        "shapley",
+        "Shapley values of channel sets (simplified closed form; worth = conversion rate of each "
+        "set, sets capped to the most recent channels); credit split by channel share.",
+        shapley,
+        defaults={"max_coalition_size": 4, "worth": "rate"},
+        needs_non_converting=True,
+        check_params=_check,
+    )
+)
