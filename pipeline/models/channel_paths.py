@@ -149,18 +149,20 @@ def credit_by_channel_share(
     """Per-session credit from channel shares.
 
     A conversion's credit goes to the distinct channels of its journey in proportion to ``shares``,
-    then equally among that channel's sessions in the journey. Sessions of a channel get
-    ``share[c] / n_sessions_of_c / sum of shares of the journey's distinct channels``; a journey whose
-    channels all have share 0 is split equally over its sessions.
+    then equally among that channel's sessions in the journey: a session of channel c gets
+    ``share[c] / n_sessions_of_c / (sum of shares of the journey's distinct channels)``. A journey
+    whose channels all have share 0 is split equally over its sessions.
     """
     if index.n_rows == 0:
         return np.zeros(0, dtype=np.float64)
-    repeats = sessions_of_channel_in_journey(paths, n_channels)
-    weight = shares[paths.codes] / repeats  # sums, per journey, to the journey's distinct shares
-    credit = index.normalise(weight)
-    totals = index.journey_sum(weight)
+    weight = shares[paths.codes]
+    weight /= sessions_of_channel_in_journey(paths, n_channels)
+    # per journey, the weights add up to the sum of the shares of its distinct channels
+    totals = np.add.reduceat(weight, index.start)
     empty = totals <= 0
     if empty.any():
         fallback = empty[index.journey]
-        credit[fallback] = 1.0 / index.rows_in_journey[fallback]
-    return credit
+        weight[fallback] = 1.0
+        totals[empty] = index.length[empty]
+    weight /= totals[index.journey]
+    return weight

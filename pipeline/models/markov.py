@@ -113,9 +113,46 @@ def _compact(keys: np.ndarray, key_space: int) -> tuple[np.ndarray, np.ndarray]:
     return distinct, inverse.ravel()
 
 
+def _order1_counts(paths: PathSet, n_channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel → channel transition counts, first-channel counts and last-channel counts.
+
+    Consecutive sessions over the whole array are counted at once; the pairs that straddle two
+    journeys (last session of one → first of the next) are then taken back out.
+    """
+    codes, c = paths.codes, n_channels
+    if paths.n_rows == 0:
+        return np.zeros((c, c), dtype=np.int64), np.zeros(c, np.int64), np.zeros(c, np.int64)
+    pair = np.multiply(codes[:-1], c)
+    pair += codes[1:]
+    pairs = np.bincount(pair, minlength=c * c)
+    first, last = codes[paths.start], codes[paths.last]
+    pairs -= np.bincount(last[:-1] * c + first[1:], minlength=c * c)
+    return pairs.reshape(c, c), np.bincount(first, minlength=c), np.bincount(last, minlength=c)
+
+
+def _order1_dense_chain(paths: ChannelPaths, collapse: bool) -> _Chain:
+    """Order 1 with few channels: the chain from transition counts built with bincount."""
+    c = paths.n_channels
+    n_transient = c + 1  # start, channels
+    counts = np.zeros((n_transient, n_transient + 2))  # columns: start, channels, conversion, null
+    for path_set, absorbing in ((paths.converting, c + 1), (paths.non_converting, c + 2)):
+        if collapse:
+            path_set = path_set.collapse_repeats()
+        pairs, first, last = _order1_counts(path_set, c)
+        counts[1:, 1 : c + 1] += pairs
+        counts[0, 1 : c + 1] += first
+        counts[1:, absorbing] += last
+    out = counts.sum(axis=1)
+    out[out == 0] = 1.0  # a channel seen nowhere (cannot happen) or no paths at all
+    prob = counts / out[:, None]
+    return _Chain(prob[:, :n_transient], prob[:, c + 1].copy(), None, c + 1)
+
+
 def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
-    combined, converted = paths.combined(collapse)
     n_channels = paths.n_channels
+    if order == 1 and n_channels + 3 <= DENSE_STATES:
+        return _order1_dense_chain(paths, collapse)
+    combined, converted = paths.combined(collapse)
     base = n_channels + 1
     if order == 1:
         state = combined.codes + 1  # 0 is start
@@ -134,14 +171,6 @@ def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
     absorbed = np.where(converted, conversion, null)
     src = np.concatenate((previous, state[combined.last]))
     dst = np.concatenate((state, absorbed))
-
-    if order == 1 and size <= DENSE_STATES:
-        counts = np.bincount(src * size + dst, minlength=size * size).reshape(size, size)
-        out = counts[:n_transient].sum(axis=1).astype(np.float64)
-        out[out == 0] = 1.0  # only possible for start when there are no paths at all
-        prob = counts[:n_transient] / out[:, None]
-        return _Chain(prob[:, :n_transient], prob[:, conversion].copy(), state_keys, base)
-
     counts = sp.csr_matrix(
         (np.ones(len(src), dtype=np.float64), (src, dst)), shape=(size, size)
     )  # duplicates are summed
