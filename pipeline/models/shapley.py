@@ -75,25 +75,32 @@ class ShapleyFit:
         )
 
 
+def _group_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Index where each run of equal values starts."""
+    boundary = np.empty(len(sorted_values), dtype=bool)
+    boundary[:1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=boundary[1:])
+    return np.flatnonzero(boundary)
+
+
 def _capped_channel_pairs(
     codes: np.ndarray, journey: np.ndarray, n_channels: int, cap: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (journey, channel) pairs, keeping per journey the ``cap`` channels touched most
     recently; sorted by journey then channel."""
     key = journey * n_channels + codes
-    n = len(key)
-    # last occurrence of each (journey, channel): first occurrence in the reversed rows
-    unique_key, first_in_reversed = np.unique(key[::-1], return_index=True)
-    last_row = n - 1 - first_in_reversed
-    pair_journey, pair_channel = np.divmod(unique_key, n_channels)
-    # rows are grouped by journey in time order, so sorting by last_row groups pairs by journey,
-    # least recent first
+    # rows are grouped by journey, so the keys are nearly sorted and a stable sort is cheap; within
+    # equal keys it keeps time order, so a group's last element is the channel's last session
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = _group_starts(sorted_key)
+    ends = np.append(starts[1:], len(key)) - 1
+    pair_journey, pair_channel = np.divmod(sorted_key[ends], n_channels)
+    last_row = order[ends]
+    # sorting the pairs by their last session groups them by journey, least recent first
     by_recency = np.argsort(last_row, kind="stable")
     j_sorted = pair_journey[by_recency]
-    boundary = np.empty(len(j_sorted), dtype=bool)
-    boundary[:1] = True
-    np.not_equal(j_sorted[1:], j_sorted[:-1], out=boundary[1:])
-    group_start = np.flatnonzero(boundary)
+    group_start = _group_starts(j_sorted)
     group_len = np.diff(np.append(group_start, len(j_sorted)))
     rank_from_end = np.empty(len(j_sorted), dtype=np.int64)
     rank_from_end[by_recency] = (
@@ -106,20 +113,27 @@ def _capped_channel_pairs(
 def _set_ids(
     pair_journey: np.ndarray, pair_channel: np.ndarray, n_journeys: int, n_channels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Channel-set number per journey (bitmask identity) and the masks of the distinct sets."""
+    """Channel-set number per journey, and the first journey of each set.
+
+    A set is identified exactly by its bitmask (one 64-bit word per 64 channels); each word is
+    numbered with a 1-d unique and the numbers are folded word by word into one set number.
+    """
     words = max(1, -(-n_channels // 64))
-    first_pair = np.flatnonzero(np.r_[True, pair_journey[1:] != pair_journey[:-1]])
-    masks = np.zeros((n_journeys, words), dtype=np.uint64)
+    first_pair = _group_starts(pair_journey)  # every journey has at least one pair
     bit = np.left_shift(np.uint64(1), (pair_channel % 64).astype(np.uint64))
     word_of = pair_channel // 64
+    set_id = np.zeros(0, dtype=np.int64)
     for w in range(words):
-        bits = np.where(word_of == w, bit, np.uint64(0))
-        masks[:, w] = np.bitwise_or.reduceat(bits, first_pair)
-    if words == 1:
-        distinct, set_id = np.unique(masks[:, 0], return_inverse=True)
-        return set_id.ravel(), distinct[:, None]
-    distinct, set_id = np.unique(masks, axis=0, return_inverse=True)
-    return set_id.ravel(), distinct
+        bits = np.where(word_of == w, bit, np.uint64(0)) if words > 1 else bit
+        mask = np.bitwise_or.reduceat(bits, first_pair)
+        if w == 0:
+            key = mask
+        else:
+            distinct, number = np.unique(mask, return_inverse=True)
+            key = set_id * len(distinct) + number.ravel()  # < n_journeys², fits int64
+        _, first_journey, set_id = np.unique(key, return_index=True, return_inverse=True)
+        set_id = set_id.ravel().astype(np.int64)
+    return set_id, first_journey
 
 
 def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "rate") -> ShapleyFit:
@@ -132,14 +146,19 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     pair_journey, pair_channel = _capped_channel_pairs(
         both.codes, both.journey, n_channels, max_coalition_size
     )
-    set_id, masks = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
-    n_sets = len(masks)
+    set_id, first_journey = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
+    n_sets = len(first_journey)
     conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
     n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
     worth_of_set = conversions / n_paths if worth == "rate" else conversions
-    # distinct (set, channel) memberships, from the (journey, channel) pairs
-    membership = np.unique(set_id[pair_journey] * n_channels + pair_channel)
-    member_set, member_channel = np.divmod(membership, n_channels)
+    # a set's members are the (capped) channels of its first journey
+    representative = np.zeros(both.n_journeys, dtype=bool)
+    representative[first_journey] = True
+    chosen = representative[pair_journey]
+    member_set = set_id[pair_journey[chosen]]
+    member_channel = pair_channel[chosen]
+    by_set = np.argsort(member_set, kind="stable")  # channels stay sorted within each set
+    member_set, member_channel = member_set[by_set], member_channel[by_set]
     size = np.bincount(member_set, minlength=n_sets)
     value = np.bincount(
         member_channel, weights=worth_of_set[member_set] / size[member_set], minlength=n_channels
