@@ -238,3 +238,11 @@ def test_order1_agrees_with_channelattribution_within_1_percent():
     assert set(theirs) == set(ours)
     for channel, value in ours.items():
         assert theirs[channel] == pytest.approx(value, rel=0.01), channel
+
+
+def test_a_series_that_cannot_finish_is_a_clear_error(monkeypatch):
+    from pipeline.errors import PipelineError
+
+    monkeypatch.setattr(markov_module, "SERIES_MAX_STEPS", 2)
+    with pytest.raises(PipelineError, match="did not absorb within 2 steps"):
+        fit([["A", "B", "C", "D"]], [], order=2)
