@@ -100,7 +100,7 @@ class Table:
     def __init__(self) -> None:
         self.rows: list[dict] = []
 
-    def add(self, what: str, seconds: float, sessions: int, mib: float, ratio: str = "", note: str = ""):
+    def add(self, what: str, seconds: float, sessions: int, mib: float, ratio="", note=""):
         self.rows.append(
             {
                 "what": what,

@@ -36,7 +36,9 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 
 def frame_of(journeys, prefix):
     return journeys_frame(
-        [[c for c, _ in j] for j in journeys], prefix=prefix, hours=[[h for _, h in j] for j in journeys]
+        [[c for c, _ in j] for j in journeys],
+        prefix=prefix,
+        hours=[[h for _, h in j] for j in journeys],
     )
 
 

@@ -22,7 +22,8 @@ def fit(conv, null, **params):
 
 def attribute(conv, null, params=None):
     null_frame = journeys_frame(null, prefix="n") if null is not None else None
-    return credit_of(get_model("shapley").attribute(journeys_frame(conv), params, non_converting=null_frame))
+    result = get_model("shapley").attribute(journeys_frame(conv), params, non_converting=null_frame)
+    return credit_of(result)
 
 
 def test_values_by_hand():

@@ -66,7 +66,9 @@ def position_based(index: JourneyIndex, params: dict, context: dict) -> Credits:
 
 
 def _check_time_decay(params: dict) -> dict:
-    half_life = as_float("time-decay", "half_life_hours", params["half_life_hours"], low=0.0, low_open=True)
+    half_life = as_float(
+        "time-decay", "half_life_hours", params["half_life_hours"], low=0.0, low_open=True
+    )
     return {"half_life_hours": half_life}
 
 

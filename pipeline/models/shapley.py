@@ -187,7 +187,9 @@ def shapley(index: JourneyIndex, params: dict, context: dict) -> Credits:
 def _check(params: dict) -> dict:
     worth = str(params["worth"]).strip().lower()
     if worth not in WORTHS:
-        raise InputError(f"model 'shapley': worth must be one of {', '.join(WORTHS)}, got {params['worth']!r}")
+        raise InputError(
+            f"model 'shapley': worth must be one of {', '.join(WORTHS)}, got {params['worth']!r}"
+        )
     cap = as_int("shapley", "max_coalition_size", params["max_coalition_size"], low=1, high=MAX_CAP)
     return {"max_coalition_size": cap, "worth": worth}
 
