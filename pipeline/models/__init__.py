@@ -19,7 +19,7 @@ from .base import (  # noqa: F401 - the public interface
     register,
 )
 
-MODEL_MODULES = ["heuristics", "ihc"]
+MODEL_MODULES = ["heuristics", "ihc", "markov", "shapley"]
 _loaded = False
 
 

@@ -1,0 +1,168 @@
+"""Channel paths shared by the data-driven models (Markov, Shapley).
+
+Both models look at journeys as sequences of channel codes, over converting journeys *and* the paths
+that did not convert, with one channel alphabet for the two. ``ChannelPaths`` holds those arrays (one
+entry per session, in the canonical JourneyIndex order) and ``credit_by_channel_share`` turns the
+channel-level shares a model learns into per-session credit for each conversion.
+
+Per-session convention (documented in docs/models.md): a conversion's credit is split over the
+*distinct* channels present in its journey in proportion to their global shares, then equally among
+that channel's sessions in the journey. A journey whose channels all have share 0 falls back to the
+linear model (1/n per session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .base import JourneyIndex
+
+
+@dataclass(frozen=True)
+class PathSet:
+    """Sessions of some journeys as channel codes; rows grouped by journey in time order."""
+
+    codes: np.ndarray  # int64 channel code per session
+    journey: np.ndarray  # int64 journey number per session (0..n_journeys-1)
+    start: np.ndarray  # int64 first session of each journey
+    length: np.ndarray  # int64 sessions per journey
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.codes)
+
+    @property
+    def n_journeys(self) -> int:
+        return len(self.start)
+
+    @property
+    def last(self) -> np.ndarray:
+        """Row of each journey's last session."""
+        return self.start + self.length - 1
+
+    def first_mask(self) -> np.ndarray:
+        mask = np.zeros(self.n_rows, dtype=bool)
+        mask[self.start] = True
+        return mask
+
+    def collapse_repeats(self) -> "PathSet":
+        """Drop sessions whose channel equals the previous session's channel in the same journey."""
+        if self.n_rows == 0:
+            return self
+        keep = np.ones(self.n_rows, dtype=bool)
+        keep[1:] = (self.codes[1:] != self.codes[:-1]) | (self.journey[1:] != self.journey[:-1])
+        if keep.all():
+            return self
+        journey = self.journey[keep]
+        length = np.bincount(journey, minlength=self.n_journeys).astype(np.int64)
+        start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64)
+        return PathSet(self.codes[keep], journey, start, length)
+
+
+@dataclass(frozen=True)
+class ChannelPaths:
+    """Converting and non-converting paths over one sorted channel alphabet ``labels``."""
+
+    labels: np.ndarray  # channel labels, sorted; code i is labels[i]
+    converting: PathSet
+    non_converting: PathSet
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.labels)
+
+    def combined(self, collapse_repeats: bool = False) -> tuple[PathSet, np.ndarray]:
+        """One PathSet of the converting then the non-converting paths, and a per-journey flag
+        telling which converted."""
+        conv, null = self.converting, self.non_converting
+        if collapse_repeats:
+            conv, null = conv.collapse_repeats(), null.collapse_repeats()
+        both = PathSet(
+            np.concatenate((conv.codes, null.codes)),
+            np.concatenate((conv.journey, null.journey + conv.n_journeys)),
+            np.concatenate((conv.start, null.start + conv.n_rows)),
+            np.concatenate((conv.length, null.length)),
+        )
+        converted = np.zeros(both.n_journeys, dtype=bool)
+        converted[: conv.n_journeys] = True
+        return both, converted
+
+
+def _path_set(index: JourneyIndex, codes: np.ndarray) -> PathSet:
+    return PathSet(codes, index.journey, index.start, index.length)
+
+
+def _checked_codes(index: JourneyIndex, what: str) -> tuple[np.ndarray, np.ndarray]:
+    codes, labels = index.channel_codes
+    if index.n_rows and codes.min() < 0:
+        raise InputError(f"{what}: {int((codes < 0).sum())} session(s) have no channel_label")
+    return codes, labels
+
+
+def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -> ChannelPaths:
+    """Encode converting journeys and non-converting paths with one channel alphabet."""
+    codes, labels = _checked_codes(index, "journeys")
+    if non_converting is None or non_converting.n_rows == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return ChannelPaths(labels, _path_set(index, codes), PathSet(empty, empty, empty, empty))
+    null_codes, null_labels = _checked_codes(non_converting, "non-converting paths")
+    union = pd.Index(labels).union(pd.Index(null_labels))  # sorted: codes stay stable across runs
+    union_labels = np.asarray(union, dtype=object)
+    conv_map = union.get_indexer(pd.Index(labels)).astype(np.int64)
+    null_map = union.get_indexer(pd.Index(null_labels)).astype(np.int64)
+    return ChannelPaths(
+        union_labels,
+        _path_set(index, conv_map[codes] if len(labels) else codes),
+        _path_set(non_converting, null_map[null_codes]),
+    )
+
+
+def sessions_of_channel_in_journey(paths: PathSet, n_channels: int) -> np.ndarray:
+    """For every session, how many sessions of its journey share its channel (≥ 1)."""
+    n = paths.n_rows
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = paths.journey * n_channels + paths.codes
+    if paths.n_journeys * n_channels <= 32_000_000:  # direct bins: cheaper than sorting
+        counts = np.bincount(key, minlength=paths.n_journeys * n_channels)
+        return counts[key]
+    order = np.argsort(key, kind="stable")  # rows are sorted by journey: nearly sorted, fast
+    sorted_key = key[order]
+    boundary = np.empty(n, dtype=bool)
+    boundary[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=boundary[1:])
+    group = np.cumsum(boundary) - 1
+    group_size = np.bincount(group)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = group_size[group]
+    return out
+
+
+def credit_by_channel_share(
+    index: JourneyIndex, paths: PathSet, shares: np.ndarray, n_channels: int
+) -> np.ndarray:
+    """Per-session credit from channel shares.
+
+    A conversion's credit goes to the distinct channels of its journey in proportion to ``shares``,
+    then equally among that channel's sessions in the journey: a session of channel c gets
+    ``share[c] / n_sessions_of_c / (sum of shares of the journey's distinct channels)``. A journey
+    whose channels all have share 0 is split equally over its sessions.
+    """
+    if index.n_rows == 0:
+        return np.zeros(0, dtype=np.float64)
+    weight = shares[paths.codes]
+    weight /= sessions_of_channel_in_journey(paths, n_channels)
+    # per journey, the weights add up to the sum of the shares of its distinct channels
+    totals = np.add.reduceat(weight, index.start)
+    empty = totals <= 0
+    if empty.any():
+        fallback = empty[index.journey]
+        weight[fallback] = 1.0
+        totals[empty] = index.length[empty]
+    weight /= totals[index.journey]
+    return weight
