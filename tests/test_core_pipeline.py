@@ -239,3 +239,30 @@ def test_progress_callback_is_called(tiny):
     assert calls[-1][0] == calls[-1][1]
     assert any(m.startswith("journeys") for _, _, m in calls)
     assert any(m.startswith("report") for _, _, m in calls)
+
+
+def test_non_converting_paths_for_markov_and_shapley(tiny):
+    from pipeline.journeys import build_non_converting
+
+    con = open_database(tiny)
+    paths = lambda idx: {  # noqa: E731
+        c: list(idx.column("session_id")[idx.start[j]: idx.start[j] + idx.length[j]])
+        for j, c in enumerate(idx.column("conversion_id")[idx.start])
+    }
+    # users without a conversion in the window: only u3 (u1 converts twice; u2 converts as c3, even
+    # though c3 has no earlier session, so u2's later session s5 is no non-converting path)
+    assert paths(build_non_converting(con, Window())) == {"u3": ["s6"]}
+    # window 09-03..09-03: only c2 (u1) converts in it, so u2 no longer counts as converting, but
+    # the paths keep only sessions dated in the window: none of u2's or u3's
+    assert paths(build_non_converting(con, Window(start="2023-09-03", end="2023-09-03"))) == {}
+    # window ending 09-02: c1 and c3 convert in it (u1, u2); u3's path remains
+    assert paths(build_non_converting(con, Window(end="2023-09-02"))) == {"u3": ["s6"]}
+
+
+def test_markov_through_the_pipeline_credits_every_conversion(tiny):
+    run(tiny, model="markov")
+    got = credit(tiny)
+    assert {c for c, _ in got} == {"c1", "c2"}
+    for conv in ("c1", "c2"):
+        assert abs(sum(v for (c, _), v in got.items() if c == conv) - 1) < 1e-9
+    assert all(v >= 0 for v in got.values())

@@ -30,6 +30,8 @@ MODEL_PARAMS = [
     ("markov", {"order": 4, "collapse_repeats": True}),
     ("shapley", {}),
     ("shapley", {"max_coalition_size": 2, "worth": "conversions"}),
+    ("ihc", {}),
+    ("ihc", {"profile": "challenge"}),
 ]
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

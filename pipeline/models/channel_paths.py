@@ -14,13 +14,16 @@ linear model (1/n per session).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from .base import JourneyIndex
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas loads when paths are built, not when the registry lists models.
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def _checked_codes(index: JourneyIndex, what: str) -> tuple[np.ndarray, np.ndarr
 
 def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -> ChannelPaths:
     """Encode converting journeys and non-converting paths with one channel alphabet."""
+    import pandas as pd
     codes, labels = _checked_codes(index, "journeys")
     if non_converting is None or non_converting.n_rows == 0:
         empty = np.zeros(0, dtype=np.int64)

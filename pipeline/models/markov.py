@@ -31,18 +31,21 @@ cannot change any absorption probability, at order ≥ 2 they create states such
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import scipy.linalg
-import scipy.sparse as sp
 
 from ..errors import PipelineError
 from ..progress import Progress, ensure
 from .base import Credits, JourneyIndex, Model, register
 from .channel_paths import ChannelPaths, PathSet, channel_paths, credit_by_channel_share
 from .params import as_bool, as_int
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import scipy.linalg
+    import scipy.sparse as sp
+# pandas and scipy load when a Markov model runs, not when the registry lists models.
 
 MAX_ORDER = 4
 DENSE_STATES = 2000  # order 1 with at most this many states: dense inverse; beyond: the series
@@ -71,6 +74,7 @@ class MarkovFit:
     def table(self, conversions: float) -> pd.DataFrame:
         """Per channel: removal effect, share, and ``conversions`` split by share (as
         ChannelAttribution reports ``total_conversions``)."""
+        import pandas as pd
         return pd.DataFrame(
             {
                 "channel": self.labels,
@@ -150,6 +154,7 @@ def _order1_dense_chain(paths: ChannelPaths, collapse: bool) -> _Chain:
 
 
 def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
+    import scipy.sparse as sp
     n_channels = paths.n_channels
     if order == 1 and n_channels + 3 <= DENSE_STATES:
         return _order1_dense_chain(paths, collapse)
@@ -186,6 +191,7 @@ def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
 def _order1_removed(chain: _Chain) -> tuple[float, np.ndarray]:
     """P(conversion) and, per channel, P(conversion | channel removed) by the first-passage identity
     P(conv | c removed) = f(start) − N[start, c] / N[c, c] · f(c), with N = (I − Q)⁻¹, f = N r."""
+    import scipy.linalg
     n = chain.q.shape[0]
     fundamental = scipy.linalg.inv(np.eye(n) - chain.q)
     f = fundamental @ chain.r
@@ -212,6 +218,7 @@ def _jump_chain(q: sp.csr_matrix, r: np.ndarray) -> tuple[sp.csr_matrix, np.ndar
     """The same chain without self-transitions: rows rescaled by 1 / (1 − q_ss). Absorption
     probabilities are unchanged (a state's self-loops only delay its exit), and the series below
     converges faster when channels repeat."""
+    import scipy.sparse as sp
     stay = q.diagonal()
     leave = 1.0 - stay  # > 0: every observed state has a transition out (its paths end)
     off = (q - sp.diags(stay)).tocsr()
@@ -233,6 +240,7 @@ def _series_removed(
     with a guaranteed error bound; direct sparse LU is not used because order-k chains fill in
     catastrophically (order 4, 12 channels, 100k journeys: 21k states, 26M LU non-zeros, 30 s).
     """
+    import scipy.sparse as sp
     q, r = _jump_chain(sp.csr_matrix(chain.q), chain.r)
     n = q.shape[0]
     forward = q.T.tocsr()

@@ -20,13 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from .base import Credits, JourneyIndex, Model, register
 from .channel_paths import ChannelPaths, channel_paths, credit_by_channel_share
 from .params import as_int
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas loads when a table is asked for, not when the registry lists models.
 
 WORTHS = ("rate", "conversions")
 MAX_CAP = 64
@@ -52,6 +57,7 @@ class ShapleyFit:
 
     def sets_table(self) -> pd.DataFrame:
         """One row per observed channel set: its channels, size, conversions, paths and worth."""
+        import pandas as pd
         return pd.DataFrame(
             {
                 "channels": _set_labels(
@@ -65,6 +71,7 @@ class ShapleyFit:
         )
 
     def table(self, conversions: float) -> pd.DataFrame:
+        import pandas as pd
         return pd.DataFrame(
             {
                 "channel": self.labels,
