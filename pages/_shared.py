@@ -39,7 +39,7 @@ from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
 API_MODEL = "ihc-api"
 MODEL_LABELS = {
     "ihc": "IHC — offline model",
-    API_MODEL: "IHC — web API (needs a key)",
+    API_MODEL: "IHC — web API",
     "last-click": "Last click",
     "first-click": "First click",
     "linear": "Linear",
@@ -377,20 +377,28 @@ def ratio(value: Optional[float]) -> str:
     return f"{value:.2f}"
 
 
+GRID = "#E6E9EF"
+AXIS_LINE = "#C9CED6"
+
+
 def style(fig, title: str, height: int = 420, legend: bool = True):
-    """The dashboard's chart look: readable fonts, labels never clipped (automargin), a white plot."""
+    """The dashboard's chart look: readable fonts, labels never clipped (automargin), a white plot.
+    Colours are set directly instead of through a named template: copying a template costs ~80 ms
+    per figure, which made a filter change feel slow."""
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
-        template="plotly_white",
-        font=CHART_FONT,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font=dict(**CHART_FONT, color="#1F2A37"),
         height=height,
         margin=dict(l=10, r=20, t=60, b=10),
         showlegend=legend,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, title=None),
         hoverlabel=dict(font_size=13),
     )
-    fig.update_xaxes(automargin=True, title_standoff=8)
-    fig.update_yaxes(automargin=True, title_standoff=8)
+    axes = dict(automargin=True, title_standoff=8, gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
     return fig
 
 

@@ -45,8 +45,8 @@ def pick_models(states):
 def grouped_bars(result, metric: str):
     label, axis, fmt = METRICS[metric]
     table = result.table
-    order = (table[table["model"] == result.models[0]].sort_values([metric, "channel_name"], ascending=[True, True])
-             ["channel_name"].tolist())
+    order = (table[table["model"] == result.models[0]].sort_values([metric, "channel_name"], ascending=[False, True],
+                                                                   na_position="last")["channel_name"].tolist())
     fig = go.Figure()
     for i, model in enumerate(result.models):
         part = table[table["model"] == model].set_index("channel_name").reindex(order)
@@ -56,7 +56,7 @@ def grouped_bars(result, metric: str):
         ))
     fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05)
     fig.update_xaxes(title_text=axis, tickformat=fmt if metric == "share" else None, separatethousands=True)
-    fig.update_yaxes(title_text=None)
+    fig.update_yaxes(title_text=None, autorange="reversed")  # largest first; each group in legend order
     return style(fig, f"{label} per channel", height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140))
 
 

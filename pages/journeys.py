@@ -21,6 +21,7 @@ def lengths(path, fp) -> None:
     fig = go.Figure(go.Bar(
         x=labels, y=dist["conversions"], marker_color=["#C3CAD5" if n == 0 else "#2F6DB5" for n in dist["sessions"]],
         text=[f"{s:.0%}" if s >= 0.01 else "" for s in dist["share"]], textposition="outside", cliponaxis=False,
+        textfont=dict(size=12), constraintext="none",
         customdata=dist["share"], hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%})<extra></extra>",
     ))
     fig.update_xaxes(title_text="Sessions before the conversion", type="category")
@@ -50,8 +51,10 @@ def paths(path, fp, palette) -> None:
     ))
     fig.update_yaxes(autorange="reversed", title_text=None)
     fig.update_xaxes(title_text="Conversions", range=[0, float(top["conversions"].max()) * 1.5])
-    chart(style(fig, "Most common channel paths (colour = first channel)", height=max(320, 30 * len(top) + 110),
-                legend=False), key="paths_chart")
+    fig = style(fig, "Most common channel paths (colour = first channel)", height=max(320, 30 * len(top) + 110),
+                legend=False)
+    fig.update_layout(margin=dict(r=80))  # room for the labels outside the longest bars
+    chart(fig, key="paths_chart")
     st.toggle("Count repeated visits of the same channel once", key="collapse_paths",
               help="Direct → Direct → Paid Search becomes Direct → Paid Search.")
 

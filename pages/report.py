@@ -86,7 +86,9 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: boo
     fig.update_xaxes(title_text=axis, range=[0, top * 1.22 if top > 0 else 1])
     fig.update_yaxes(autorange="reversed", title_text=None)
     fig.update_layout(bargap=0.3 if len(data) > 3 else 0.6)
-    return style(fig, title, height=max(220, 32 * len(data) + 120), legend=False)
+    fig = style(fig, title, height=max(220, 32 * len(data) + 120), legend=False)
+    fig.update_layout(margin=dict(r=60))  # room for the value labels outside the bars
+    return fig
 
 
 def unpaid_note(totals: pd.DataFrame) -> None:

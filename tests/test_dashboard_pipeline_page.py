@@ -10,6 +10,8 @@ import sys
 import threading
 import types
 
+import pytest
+
 
 from pipeline.db import open_database
 from pipeline.errors import InputError, PipelineError
@@ -212,5 +214,32 @@ def test_api_key_is_never_shown_or_stored(dashboard_env, monkeypatch):
     assert SECRET not in texts(at)
     assert "the key you typed" in texts(at) or "does not accept an API configuration" in texts(at)
     for path in workspace_of(at).root.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_run_through_the_ihc_api_with_a_typed_key(dashboard_env, monkeypatch):
+    """Against the API client's local stand-in server on 127.0.0.1 (when the client is in this build)."""
+    local = pytest.importorskip("pipeline.ihc_api.local_server", reason="the IHC API client is not in this build")
+    if "api_config" not in {f.name for f in dataclasses.fields(RunOptions)}:
+        pytest.skip("this build's pipeline run does not accept an API configuration")
+    with local.LocalIhcServer(SECRET) as server:
+        for name, value in {"IHC_API_URL": server.url, "IHC_API_BACKOFF_BASE": "0.001",
+                            "IHC_API_BACKOFF_MAX": "0.01", "IHC_API_READ_TIMEOUT": "20"}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("IHC_API_KEY", raising=False)
+        at = open_page("pipeline")
+        at.selectbox(key="run_model").set_value("ihc-api").run()
+        at.text_input(key="api_key").input(SECRET).run()
+        at.text_input(key="api_conv_type").input("local").run()
+        assert not at.button(key="run_button").disabled
+        at.button(key="run_button").click().run()
+        no_errors(at)
+        assert "with IHC — web API" in texts(at) and SECRET not in texts(at)
+        assert any(r.method == "POST" for r in server.received)
+    ws = workspace_of(at)
+    con = sqlite3.connect(ws.db_path)
+    assert con.execute("SELECT DISTINCT model FROM pipeline_attribution").fetchall() == [("ihc-api",)]
+    for path in ws.root.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
