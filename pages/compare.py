@@ -68,14 +68,15 @@ def diff_table(result, metric: str) -> None:
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
     def shade(value):
-        if value is None or pd.isna(value) or not scale:
-            return ""
+        if value is None or pd.isna(value) or not scale or abs(value) < 0.02 * scale:
+            return ""  # no colour for differences that are nothing
         strength = min(abs(value) / scale, 1.0)
         rgb = (46, 139, 87) if value > 0 else (214, 69, 65)
         return f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})"
 
     py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
-    delta_fmt = {".1%": "{:+.1%}", ",.1f": "{:+,.1f}", ",.0f": "{:+,.0f}", ".2f": "{:+.2f}", ",.2f": "{:+,.2f}"}[fmt]
+    delta_fmt = _signed({".1%": ("{:+.1%}", 3), ",.1f": ("{:+,.1f}", 1), ",.0f": ("{:+,.0f}", 0),
+                         ".2f": ("{:+.2f}", 2), ",.2f": ("{:+,.2f}", 2)}[fmt])
     formats = {**{c: py_fmt for c in result.models}, **{c: delta_fmt for c in delta_cols}}
     styled = wide.style.format(formats, na_rep="—").map(shade, subset=delta_cols)  # one format() call:
     # a second call would drop the first one's formats in the table Streamlit draws
@@ -83,6 +84,18 @@ def diff_table(result, metric: str) -> None:
                  column_config={"channel_name": st.column_config.TextColumn("Channel")})
     st.caption(f"{label}: one column per model; Δ columns = model minus the baseline ({result.models[0]}). "
                "Green: the model gives the channel more, red: less. — where undefined.")
+
+
+def _signed(spec):
+    """A Δ formatter that never writes '-0.0': values that round to 0 are shown as +0."""
+    pattern, digits = spec
+
+    def fmt(value):
+        if value is None or pd.isna(value):
+            return "—"
+        return pattern.format(round(float(value), digits) + 0.0)
+
+    return fmt
 
 
 with shown_errors():

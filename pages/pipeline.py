@@ -132,6 +132,8 @@ def _api_controls(picked, first, last, lookback, force):
                "not stored in the working folder and not logged.")
     key = st.text_input("IHC API key", type="password", key="api_key",
                         placeholder="leave empty to use IHC_API_KEY from the environment")
+    # No "show password" eye on this field: the key is never displayed, not even on request.
+    st.html("<style>.st-key-api_key button { display: none !important; }</style>")
     conv_type = st.text_input("Conversion type id", key="api_conv_type",
                               placeholder="leave empty to use IHC_CONV_TYPE_ID")
     option = api_options(key, conv_type)

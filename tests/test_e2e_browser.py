@@ -5,7 +5,8 @@ Uploads a freshly generated (not yet attributed) database, runs attribution with
 waits for the report, downloads the CSV and the enriched database, and checks that the CSV is byte for
 byte what `python -m pipeline export` writes from that database — without and with a channel filter.
 Also: a second browser session still sees the demo (sessions are isolated), a bad upload shows a
-message and no traceback. Screenshots of every page (1280×800) go to artifacts/screenshots/.
+message and no traceback, the uploaded file is not modified, and the working folders are gone when the
+server stops. Screenshots of every page (1280×800) go to artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -122,6 +123,10 @@ def test_upload_run_report_download(tmp_path):
         no_traceback(page)
         screenshot(page, SHOTS / "9_compare.png")
         context.close()
+        assert len(list((tmp_path / "workspaces").glob("ws-*"))) >= 1
+
+    # The server stopped: every session's working folder is gone.
+    assert list((tmp_path / "workspaces").glob("ws-*")) == []
 
     assert upload.read_bytes() == original, "the uploaded file was modified"
     with sqlite3.connect(enriched) as con:
