@@ -5,6 +5,10 @@ session works on its own private copy of its database (``pipeline.workspace``). 
 wrappers over the ``pipeline`` library; see docs/dashboard.md.
 """
 
+import os
+import sys
+import time
+
 import streamlit as st
 
 st.set_page_config(page_title="Attribution dashboard", page_icon=":material/insights:", layout="wide")
@@ -23,4 +27,8 @@ page = st.navigation(PAGES)
 with shown_errors():
     ws = workspace()
     sidebar_database(ws)
+started = time.perf_counter()
 page.run()
+if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):  # for bench/bench_dashboard.py: server-side time per run
+    print(f"dashboard-timing page={page.title!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr,
+          flush=True)

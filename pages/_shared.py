@@ -379,27 +379,37 @@ def ratio(value: Optional[float]) -> str:
 
 GRID = "#E6E9EF"
 AXIS_LINE = "#C9CED6"
+AXIS = dict(automargin=True, title=dict(standoff=8), gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
 
 
-def style(fig, title: str, height: int = 420, legend: bool = True):
-    """The dashboard's chart look: readable fonts, labels never clipped (automargin), a white plot.
-    Colours are set directly instead of through a named template: copying a template costs ~80 ms
-    per figure, which made a filter change feel slow."""
-    fig.update_layout(
+def figure(traces: list[dict], title: str, height: int = 420, show_legend: bool = True,
+           xaxis: Optional[dict] = None, yaxis: Optional[dict] = None, **layout) -> dict:
+    """A plotly figure as a plain dict in the dashboard's look: readable fonts, labels never clipped
+    (automargin), a white plot, the title top left, the legend above the plot.
+
+    Plain dicts, not ``go.Figure`` updates: Streamlit validates the whole figure once, while each
+    ``update_layout``/``update_xaxes`` call re-validates (≈30 ms per chart instead of ≈4 ms), which
+    a filter change pays four times."""
+    def axis(extra: Optional[dict]) -> dict:
+        out = {**AXIS, **(extra or {})}
+        if isinstance(out.get("title"), str):
+            out["title"] = dict(text=out["title"], standoff=8)
+        return out
+
+    base = dict(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
-        paper_bgcolor="white",
-        plot_bgcolor="white",
+        paper_bgcolor="white", plot_bgcolor="white",
         font=dict(**CHART_FONT, color="#1F2A37"),
         height=height,
         margin=dict(l=10, r=20, t=60, b=10),
-        showlegend=legend,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, title=None),
-        hoverlabel=dict(font_size=13),
+        showlegend=show_legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        hoverlabel=dict(font=dict(size=13)),
+        xaxis=axis(xaxis), yaxis=axis(yaxis),
     )
-    axes = dict(automargin=True, title_standoff=8, gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
-    fig.update_xaxes(**axes)
-    fig.update_yaxes(**axes)
-    return fig
+    for key, value in layout.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return {"data": traces, "layout": base}
 
 
 def chart(fig, key: Optional[str] = None) -> None:

@@ -4,12 +4,11 @@ import json
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages._shared import (
     chart, comparison, db_key, model_label, not_ready, offline_models, param_widgets, shown_errors, stage_status,
-    stored_model, style, workspace,
+    stored_model, figure, workspace,
 )
 from pipeline.errors import PipelineError
 
@@ -47,17 +46,21 @@ def grouped_bars(result, metric: str):
     table = result.table
     order = (table[table["model"] == result.models[0]].sort_values([metric, "channel_name"], ascending=[False, True],
                                                                    na_position="last")["channel_name"].tolist())
-    fig = go.Figure()
+    traces = []
     for i, model in enumerate(result.models):
         part = table[table["model"] == model].set_index("channel_name").reindex(order)
-        fig.add_trace(go.Bar(
-            name=model, y=order, x=part[metric], orientation="h", marker_color=MODEL_COLORS[i % len(MODEL_COLORS)],
+        traces.append(dict(
+            type="bar", orientation="h", name=model, y=order,
+            x=[float(v) if pd.notna(v) else None for v in part[metric]],
+            marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
             hovertemplate="%{y}<br>" + model + f": %{{x:{fmt}}}<extra></extra>",
         ))
-    fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05)
-    fig.update_xaxes(title_text=axis, tickformat=fmt if metric == "share" else None, separatethousands=True)
-    fig.update_yaxes(title_text=None, autorange="reversed")  # largest first; each group in legend order
-    return style(fig, f"{label} per channel", height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140))
+    return figure(
+        traces, f"{label} per channel", height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140),
+        barmode="group", bargap=0.2, bargroupgap=0.05,
+        xaxis=dict(title=axis, tickformat=fmt if metric == "share" else None, separatethousands=True),
+        yaxis=dict(autorange="reversed"),  # largest first; each group in legend order
+    )
 
 
 def diff_table(result, metric: str) -> None:

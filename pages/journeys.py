@@ -1,12 +1,11 @@
 """Journeys: how long journeys are, the common channel paths, and one conversion's credit explained."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages._shared import (
     chart, colors, conversion, conversion_choices, db_key, eur, length_distribution, model_label, not_ready,
-    shown_errors, stage_status, style, top_paths, unattributed, workspace,
+    shown_errors, stage_status, figure, top_paths, unattributed, workspace,
 )
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -18,15 +17,17 @@ st.caption("A journey is every session of the converting user strictly before th
 def lengths(path, fp) -> None:
     dist = length_distribution(path, fp)
     labels = [str(n) for n in dist["sessions"]]
-    fig = go.Figure(go.Bar(
-        x=labels, y=dist["conversions"], marker_color=["#C3CAD5" if n == 0 else "#2F6DB5" for n in dist["sessions"]],
-        text=[f"{s:.0%}" if s >= 0.01 else "" for s in dist["share"]], textposition="outside", cliponaxis=False,
-        textfont=dict(size=12), constraintext="none",
-        customdata=dist["share"], hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%})<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="Sessions before the conversion", type="category")
-    fig.update_yaxes(title_text="Conversions", separatethousands=True)
-    chart(style(fig, "Journey length", height=400, legend=False), key="length_chart")
+    bars = dict(
+        type="bar", x=labels, y=dist["conversions"].tolist(),
+        marker=dict(color=["#C3CAD5" if n == 0 else "#2F6DB5" for n in dist["sessions"]]),
+        text=[f"{s:.0%}" if s >= 0.03 else "" for s in dist["share"]], textposition="outside", cliponaxis=False,
+        textfont=dict(size=11), constraintext="none", customdata=dist["share"].tolist(),
+        hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%})<extra></extra>",
+    )
+    chart(figure([bars], "Journey length", height=400, show_legend=False,
+                 xaxis=dict(title="Sessions before the conversion", type="category", tickangle=0,
+                            tickfont=dict(size=11)),
+                 yaxis=dict(title="Conversions", separatethousands=True)), key="length_chart")
     note = "Grey: conversions with no earlier session (0), which cannot be attributed."
     reasons = unattributed(path, fp)
     if not reasons.empty:
@@ -42,19 +43,18 @@ def paths(path, fp, palette) -> None:
         return
     first_channel = [p.split(" → ")[0] for p in top["path"]]
     labels = [_short(p) for p in top["path"]]
-    fig = go.Figure(go.Bar(
-        x=top["conversions"], y=labels, orientation="h",
-        marker_color=[palette.get(c, "#888") for c in first_channel],
+    bars = dict(
+        type="bar", orientation="h", x=top["conversions"].tolist(), y=labels,
+        marker=dict(color=[palette.get(c, "#888") for c in first_channel]),
         text=[f"{n:,} ({s:.0%})" for n, s in zip(top["conversions"], top["share"])], textposition="outside",
-        cliponaxis=False, customdata=top[["path", "revenue"]].to_numpy(),
+        cliponaxis=False, customdata=[[p, float(r)] for p, r in zip(top["path"], top["revenue"])],
         hovertemplate="%{customdata[0]}<br>%{x:,} conversions · revenue €%{customdata[1]:,.2f}<extra></extra>",
-    ))
-    fig.update_yaxes(autorange="reversed", title_text=None)
-    fig.update_xaxes(title_text="Conversions", range=[0, float(top["conversions"].max()) * 1.5])
-    fig = style(fig, "Most common channel paths (colour = first channel)", height=max(320, 30 * len(top) + 110),
-                legend=False)
-    fig.update_layout(margin=dict(r=80))  # room for the labels outside the longest bars
-    chart(fig, key="paths_chart")
+    )
+    chart(figure([bars], "Most common channel paths (colour = first channel)", height=max(320, 30 * len(top) + 110),
+                 show_legend=False, xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
+                 yaxis=dict(autorange="reversed"),
+                 margin=dict(r=80)),  # room for the labels outside the longest bars
+          key="paths_chart")
     st.toggle("Count repeated visits of the same channel once", key="collapse_paths",
               help="Direct → Direct → Paid Search becomes Direct → Paid Search.")
 
@@ -91,24 +91,22 @@ def explain_one(path, fp, palette) -> None:
         return
     has_phases = sessions[["initializer", "holder", "closer"]].notna().any().any()
     bars = [p for p in ("initializer", "holder", "closer") if has_phases] + ["ihc"]
-    fig = go.Figure()
-    for _, row in sessions.iterrows():
-        label = f"#{row['position']} {row['channel']}"
-        fig.add_trace(go.Bar(
-            name=label, x=[PHASE_LABELS[p] for p in bars], y=[row[p] if pd.notna(row[p]) else 0 for p in bars],
-            marker_color=palette.get(row["channel"], "#888"), marker_line=dict(color="white", width=1.5),
+    traces = []
+    for row in sessions.to_dict("records"):
+        traces.append(dict(
+            type="bar", name=f"#{row['position']} {row['channel']}", x=[PHASE_LABELS[p] for p in bars],
+            y=[float(row[p]) if pd.notna(row[p]) else 0.0 for p in bars],
+            marker=dict(color=palette.get(row["channel"], "#888"), line=dict(color="white", width=1.5)),
             text=[f"#{row['position']}" if (pd.notna(row[p]) and row[p] >= 0.06) else "" for p in bars],
             textposition="inside", insidetextanchor="middle",
             hovertemplate=(f"#{row['position']} {row['channel']}<br>{row['timestamp']}<br>"
                            "%{x}: %{y:.1%}<extra></extra>"),
         ))
-    fig.update_layout(barmode="stack", legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"))
-    fig.update_yaxes(title_text="Share of the conversion (ratio)", tickformat=".0%", range=[0, 1.02])
-    fig.update_xaxes(title_text=None)
-    fig = style(fig, "Who gets the credit: each phase split across the sessions", height=440)
-    fig.update_layout(legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", title=None),
-                      margin=dict(r=10))
-    chart(fig, key="explain_chart")
+    chart(figure(traces, "Who gets the credit: each phase split across the sessions", height=440,
+                 barmode="stack", margin=dict(r=10),
+                 legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"),
+                 yaxis=dict(title="Share of the conversion (ratio)", tickformat=".0%", range=[0, 1.02])),
+          key="explain_chart")
     if has_phases:
         st.caption("Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
                    "phases with the profile's phase weights.")
@@ -147,7 +145,7 @@ with shown_errors():
         st.warning(f"The journeys are {states['journeys'].state} ({states['journeys'].reason}); showing the "
                    "last ones built.", icon=":material/warning:")
     palette = colors(path, fp)
-    left, right = st.columns([1, 1], gap="medium")
+    left, right = st.columns([2, 3], gap="medium")  # long path labels need the wider column
     with left:
         lengths(path, fp)
     with right:

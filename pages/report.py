@@ -3,12 +3,11 @@
 from datetime import date
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages._shared import (
-    chart, colors, db_key, eur, has_report, model_label, not_ready, ratio, report, report_csv, shown_errors,
-    stage_status, style, workspace,
+    chart, colors, db_key, eur, figure, has_report, model_label, not_ready, ratio, report, report_csv,
+    shown_errors, stage_status, workspace,
 )
 from pipeline import report_views as rv
 
@@ -69,26 +68,29 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: boo
     data = rv.ranked(paid, metric, ascending=ascending)
     undefined_text = "no attributed conversion" if metric == "CPO" else "no cost"
     defined = data[metric].notna()
-    fig = go.Figure(go.Bar(
-        x=data[metric], y=data["channel_name"], orientation="h",
-        marker_color=[palette.get(c, "#888") for c in data["channel_name"]],
-        text=[fmt(v) if pd.notna(v) else "" for v in data[metric]],
-        textposition="outside", cliponaxis=False,
+    values = [float(v) if pd.notna(v) else None for v in data[metric]]
+    labels = [fmt(v) if v is not None else "" for v in values]
+    traces = [dict(
+        type="bar", orientation="h", x=values, y=data["channel_name"].tolist(),
+        marker=dict(color=[palette.get(c, "#888") for c in data["channel_name"]]),
+        text=labels, textposition="outside", cliponaxis=False,
         hovertemplate="%{y}<br>" + metric + ": %{text}<extra></extra>",
-    ))
+    )]
     if (~defined).any():
-        fig.add_trace(go.Scatter(
-            x=[0] * int((~defined).sum()), y=data.loc[~defined, "channel_name"], mode="text",
-            text=[undefined_text] * int((~defined).sum()), textposition="middle right",
-            textfont=dict(color="#8A94A6", size=12), hoverinfo="skip", showlegend=False,
+        missing = data.loc[~defined, "channel_name"].tolist()
+        traces.append(dict(
+            type="scatter", mode="text", x=[0] * len(missing), y=missing, text=[undefined_text] * len(missing),
+            textposition="middle right", textfont=dict(color="#8A94A6", size=12), hoverinfo="skip",
+            showlegend=False,
         ))
     top = float(data[metric].max()) if defined.any() else 1.0
-    fig.update_xaxes(title_text=axis, range=[0, top * 1.22 if top > 0 else 1])
-    fig.update_yaxes(autorange="reversed", title_text=None)
-    fig.update_layout(bargap=0.3 if len(data) > 3 else 0.6)
-    fig = style(fig, title, height=max(220, 32 * len(data) + 120), legend=False)
-    fig.update_layout(margin=dict(r=60))  # room for the value labels outside the bars
-    return fig
+    return figure(
+        traces, title, height=max(220, 32 * len(data) + 120), show_legend=False,
+        xaxis=dict(title=axis, range=[0, top * 1.22 if top > 0 else 1]),
+        yaxis=dict(autorange="reversed"),
+        bargap=0.3 if len(data) > 3 else 0.6,
+        margin=dict(r=60),  # room for the value labels outside the bars
+    )
 
 
 def unpaid_note(totals: pd.DataFrame) -> None:
@@ -100,22 +102,19 @@ def unpaid_note(totals: pd.DataFrame) -> None:
 
 def cost_revenue_chart(totals: pd.DataFrame, palette: dict):
     data = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])
-    fig = go.Figure()
-    fig.add_trace(go.Bar(
-        name="Cost (EUR)", x=data["channel_name"], y=data["cost"], marker_color="#C3CAD5",
-        hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>",
-    ))
-    fig.add_trace(go.Bar(
-        name="Attributed revenue (EUR)", x=data["channel_name"], y=data["ihc_revenue"],
-        marker_color=[palette.get(c, "#888") for c in data["channel_name"]],
-        hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
-    ))
-    fig.update_layout(barmode="group", bargap=0.25 if len(data) > 4 else 0.7)
-    fig.update_xaxes(tickangle=-35, title_text=None)
-    fig.update_yaxes(title_text="EUR", tickprefix="€", separatethousands=True)
-    fig = style(fig, "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)", height=440)
-    fig.update_layout(showlegend=False)
-    return fig
+    channels = data["channel_name"].tolist()
+    traces = [
+        dict(type="bar", name="Cost (EUR)", x=channels, y=data["cost"].tolist(), marker=dict(color="#C3CAD5"),
+             hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>"),
+        dict(type="bar", name="Attributed revenue (EUR)", x=channels, y=data["ihc_revenue"].tolist(),
+             marker=dict(color=[palette.get(c, "#888") for c in channels]),
+             hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>"),
+    ]
+    return figure(
+        traces, "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)", height=440,
+        show_legend=False, barmode="group", bargap=0.25 if len(data) > 4 else 0.7,
+        xaxis=dict(tickangle=-35), yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
+    )
 
 
 def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
@@ -124,23 +123,24 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
                           key="trend_metric")
     ranked_channels = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])["channel_name"].tolist()
     picked = c2.multiselect("Channels in the trend", ranked_channels, default=ranked_channels[:5],
-                            key="trend_channels", wrap=True, help="By default the five channels with the most attributed revenue.")
+                            key="trend_channels", wrap=True,
+                            help="By default the five channels with the most attributed revenue.")
     if not picked:
         st.caption("Pick one or more channels to see their daily trend.")
         return
     data = rv.daily(rows, metric, picked)
-    fig = go.Figure()
+    traces = []
     for channel in picked:
         part = data[data["channel_name"] == channel]
-        fig.add_trace(go.Scatter(
-            x=pd.to_datetime(part["date"]), y=part["value"], name=channel, mode="lines+markers",
-            line=dict(color=palette.get(channel, "#888"), width=2.5), marker=dict(size=6),
-            connectgaps=False,
+        traces.append(dict(
+            type="scatter", mode="lines+markers", name=channel, x=part["date"].tolist(),
+            y=[float(v) if pd.notna(v) else None for v in part["value"]],
+            line=dict(color=palette.get(channel, "#888"), width=2.5), marker=dict(size=6), connectgaps=False,
         ))
     unit = rv.DAILY_METRICS[metric]
-    fig.update_yaxes(title_text=unit, rangemode="tozero", separatethousands=True)
-    fig.update_xaxes(title_text="Session date", tickformat="%b %d")
-    chart(style(fig, f"{unit.split(' (')[0]} per day", height=400), key="trend_chart")
+    chart(figure(traces, f"{unit.split(' (')[0]} per day", height=400,
+                 xaxis=dict(title="Session date", type="date", tickformat="%b %d"),
+                 yaxis=dict(title=unit, rangemode="tozero", separatethousands=True)), key="trend_chart")
     if metric in ("CPO", "ROAS"):
         st.caption(f"Days where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps.")
 
