@@ -110,10 +110,12 @@ def cost_revenue_chart(totals: pd.DataFrame, palette: dict):
              marker=dict(color=[palette.get(c, "#888") for c in channels]),
              hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>"),
     ]
+    pad = max(0.0, (6 - len(channels)) / 2)  # few channels: keep the bars as narrow as with six
     return figure(
         traces, "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)", height=440,
-        show_legend=False, barmode="group", bargap=0.25 if len(data) > 4 else 0.7,
-        xaxis=dict(tickangle=-35), yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
+        show_legend=False, barmode="group", bargap=0.25,
+        xaxis=dict(tickangle=-35, range=[-0.5 - pad, len(channels) - 0.5 + pad]),
+        yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
     )
 
 
