@@ -1,0 +1,34 @@
+"""The attribution dashboard: `streamlit run app.py`.
+
+Opens on the built-in demo database (already attributed, so the report is there at once). Every browser
+session works on its own private copy of its database (``pipeline.workspace``). The pages are thin
+wrappers over the ``pipeline`` library; see docs/dashboard.md.
+"""
+
+import os
+import sys
+import time
+
+import streamlit as st
+
+st.set_page_config(page_title="Attribution dashboard", page_icon=":material/insights:", layout="wide")
+
+from pages._shared import shown_errors, sidebar_database, workspace  # noqa: E402
+
+PAGES = [
+    st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
+    st.Page("pages/report.py", title="Report", icon=":material/bar_chart:", default=True),
+    st.Page("pages/journeys.py", title="Journeys", icon=":material/route:"),
+    st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
+]
+
+page = st.navigation(PAGES)
+with shown_errors():
+    ws = workspace()
+    sidebar_database(ws)
+started = time.perf_counter()
+page.run()
+if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):  # for bench/bench_dashboard.py: server-side time per run
+    print(f"dashboard-timing page={page.title!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr,
+          flush=True)

@@ -1,0 +1,138 @@
+"""Compare models: channel credit, revenue and ROAS of several models on the same journeys, side by side."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages._shared import (
+    chart, comparison, db_key, model_label, not_ready, offline_models, param_widgets, shown_errors, stage_status,
+    stored_model, figure, workspace,
+)
+from pipeline.errors import PipelineError
+
+METRICS = {
+    "share": ("Share of conversions", "Share of attributed conversions (ratio)", ".1%"),
+    "ihc": ("Attributed conversions", "Attributed conversions", ",.1f"),
+    "ihc_revenue": ("Attributed revenue", "Attributed revenue (EUR)", ",.0f"),
+    "ROAS": ("ROAS", "ROAS (revenue / cost, ratio)", ".2f"),
+    "CPO": ("CPO", "CPO (EUR per attributed conversion)", ",.2f"),
+}
+MODEL_COLORS = ["#2F6DB5", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
+
+st.title("Compare models")
+st.caption("The same journeys attributed by each model, in memory — nothing is written to the database. "
+           "Costs are the same for every model, so differences in ROAS and CPO come from the credit alone.")
+
+
+def pick_models(states):
+    names = offline_models()
+    current, current_params = stored_model(states)
+    default = [m for m in dict.fromkeys([current, "last-click", "linear"]) if m in names][:3]
+    chosen = st.multiselect("Models", names, default=default, format_func=model_label, key="compare_models",
+                            help="Two or more. The first one is the baseline the differences refer to.")
+    specs = []
+    with st.expander("Model parameters"):
+        for name in chosen:
+            st.markdown(f"**{model_label(name)}**")
+            params = param_widgets(name, current_params if name == current else {}, key="compare")
+            specs.append((name, params))
+    return specs
+
+
+def grouped_bars(result, metric: str):
+    label, axis, fmt = METRICS[metric]
+    table = result.table
+    order = (table[table["model"] == result.models[0]].sort_values([metric, "channel_name"], ascending=[False, True],
+                                                                   na_position="last")["channel_name"].tolist())
+    traces = []
+    for i, model in enumerate(result.models):
+        part = table[table["model"] == model].set_index("channel_name").reindex(order)
+        traces.append(dict(
+            type="bar", orientation="h", name=model, y=order,
+            x=[float(v) if pd.notna(v) else None for v in part[metric]],
+            marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
+            hovertemplate="%{y}<br>" + model + f": %{{x:{fmt}}}<extra></extra>",
+        ))
+    return figure(
+        traces, f"{label} per channel", height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140),
+        barmode="group", bargap=0.2, bargroupgap=0.05,
+        xaxis=dict(title=axis, tickformat=fmt if metric == "share" else None, separatethousands=True),
+        yaxis=dict(autorange="reversed"),  # largest first; each group in legend order
+    )
+
+
+def diff_table(result, metric: str) -> None:
+    label, axis, fmt = METRICS[metric]
+    wide = result.wide(metric).sort_values([result.models[0], "channel_name"], ascending=[False, True],
+                                           na_position="last").reset_index(drop=True)
+    delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
+    scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
+
+    def shade(value):
+        if value is None or pd.isna(value) or not scale or abs(value) < 0.02 * scale:
+            return ""  # no colour for differences that are nothing
+        strength = min(abs(value) / scale, 1.0)
+        rgb = (46, 139, 87) if value > 0 else (214, 69, 65)
+        return f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})"
+
+    py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
+    delta_fmt = _signed({".1%": ("{:+.1%}", 3), ",.1f": ("{:+,.1f}", 1), ",.0f": ("{:+,.0f}", 0),
+                         ".2f": ("{:+.2f}", 2), ",.2f": ("{:+,.2f}", 2)}[fmt])
+    formats = {**{c: py_fmt for c in result.models}, **{c: delta_fmt for c in delta_cols}}
+    styled = wide.style.format(formats, na_rep="—").map(shade, subset=delta_cols)  # one format() call:
+    # a second call would drop the first one's formats in the table Streamlit draws
+    st.dataframe(styled, hide_index=True, key="compare_table", height=min(38 + 35 * len(wide), 700),
+                 column_config={"channel_name": st.column_config.TextColumn("Channel")})
+    st.caption(f"{label}: one column per model; Δ columns = model minus the baseline ({result.models[0]}). "
+               "Green: the model gives the channel more, red: less. — where undefined.")
+
+
+def _signed(spec):
+    """A Δ formatter that never writes '-0.0': values that round to 0 are shown as +0."""
+    pattern, digits = spec
+
+    def fmt(value):
+        if value is None or pd.isna(value):
+            return "—"
+        return pattern.format(round(float(value), digits) + 0.0)
+
+    return fmt
+
+
+with shown_errors():
+    ws = workspace()
+    path, fp = db_key(ws)
+    states = stage_status(path, fp)
+    if states["journeys"].record is None or states["journeys"].state != "done":
+        not_ready("Comparing needs up-to-date journeys. Run the pipeline first.")
+        st.stop()
+    specs = pick_models(states)
+    if len(specs) < 2:
+        st.info("Choose at least two models to compare.")
+        st.stop()
+    metric = st.segmented_control("Show", list(METRICS), format_func=lambda m: METRICS[m][0], default="share",
+                                  key="compare_metric") or "share"
+    try:
+        with st.spinner("Attributing the journeys with each model…"):
+            result = comparison(path, fp, json.dumps(specs, sort_keys=True, default=str))
+    except PipelineError as exc:
+        st.error(str(exc), icon=":material/warning:")
+        st.stop()
+    period = (f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
+              if any(result.period) else "all sessions")
+    st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
+    shifts = result.biggest_shifts("share", 3)
+    if not shifts.empty:
+        cols = st.columns(len(shifts))
+        for col, (_, r) in zip(cols, shifts.iterrows()):
+            col.metric(
+                r["channel_name"], f"{r['low']:.1%} → {r['high']:.1%}",
+                delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {r['low_model']} → {r['high_model']}",
+                delta_color="off", delta_arrow="off", border=True,
+                help=f"Share of conversions: lowest with {r['low_model']}, highest with {r['high_model']}.",
+            )
+        st.caption("The channels whose share of the conversions depends most on the model.")
+    chart(grouped_bars(result, metric), key="compare_chart")
+    diff_table(result, metric)

@@ -1,0 +1,139 @@
+"""Data: the database this session works on — the demo or an upload — and what validation found in it."""
+
+import streamlit as st
+
+from pages._shared import channel_sessions, db_key, shown_errors, use_demo, validation, workspace
+from pipeline.schema import REQUIRED_COLUMNS
+from pipeline.workspace import UploadRefused
+
+st.title("Data")
+st.caption("The database this browser session works on. An upload is copied into a private working "
+           "folder: your file is never modified, and no other session can see it.")
+
+
+def current(ws) -> None:
+    path, fp = db_key(ws)
+    report = validation(path, fp)
+    src = ws.source
+    st.subheader(src.name if src else "Current database")
+    if src is not None and src.detail:
+        st.caption(src.detail)
+    cov = report.coverage
+    if cov.get("sessions_from"):
+        st.markdown(
+            f"Sessions from **{cov['sessions_from']}** to **{cov['sessions_to']}** · conversions from "
+            f"**{cov.get('conversions_from')}** to **{cov.get('conversions_to')}** (UTC)"
+        )
+
+
+def tiles(ws) -> None:
+    path, fp = db_key(ws)
+    report = validation(path, fp)
+    src = ws.source
+    cols = st.columns(4)
+    cols[0].metric("Sessions", f"{report.rows.get('session_sources', 0):,}", border=True)
+    cols[1].metric("Conversions", f"{report.rows.get('conversions', 0):,}", border=True)
+    cols[2].metric("Cost rows", f"{report.rows.get('session_costs', 0):,}", border=True,
+                   help="Rows of session_costs: sessions that cost something.")
+    cols[3].metric("File size", f"{(src.size_bytes if src else 0) / 1e6:,.1f} MB", border=True)
+
+
+def upload_box(ws) -> None:
+    with st.container(border=True):
+        st.markdown("**Use your own database**")
+        uploaded = st.file_uploader(
+            "A SQLite file (.db, .sqlite) with the tables session_sources, conversions and session_costs",
+            key="upload", help="Up to 1 GB. It is checked before it replaces the current database.",
+        )
+        if uploaded is not None and st.session_state.get("_upload_done") != uploaded.file_id:
+            st.session_state["_upload_done"] = uploaded.file_id
+            bar = st.progress(0.0, text=f"Reading {uploaded.name}…")
+            try:
+                report = ws.use_upload(uploaded.name, uploaded, lambda d, t, m: bar.progress(d / t, text=m))
+            except UploadRefused as exc:
+                st.session_state["_upload_refused"] = (uploaded.name, str(exc), exc.report)
+            else:
+                st.session_state.pop("_upload_refused", None)
+                st.session_state.pop("last_run", None)
+                warn = f" with {len(report.warnings)} warning(s) (below)" if report.warnings else ""
+                st.session_state["_upload_ok"] = (f"{ws.source.name} is loaded{warn}. Next: run the pipeline "
+                                                  "to attribute it.")
+            finally:
+                bar.empty()
+        refused = st.session_state.get("_upload_refused")
+        if refused:
+            name, message, report = refused
+            st.error(f"**{name} was not loaded.** {message}", icon=":material/block:")
+            if report is not None and report.fatal:
+                st.markdown("What has to be fixed before it can be attributed:")
+                for finding in report.fatal:
+                    st.markdown(f"- {_finding_text(finding)}")
+            st.caption("The previous database is still the current one.")
+        ok = st.session_state.pop("_upload_ok", None)
+        if ok:
+            st.success(ok, icon=":material/check_circle:")
+            st.page_link("pages/pipeline.py", label="Go to Pipeline", icon=":material/play_arrow:")
+        if ws.source is not None and ws.source.kind != "demo":
+            if st.button("Back to the demo database", icon=":material/science:"):
+                use_demo(ws)
+                st.session_state.pop("_upload_refused", None)
+                st.rerun()
+        with st.expander("What the file must contain"):
+            st.markdown("\n".join(
+                f"- **{table}**: {', '.join(cols)}" for table, cols in REQUIRED_COLUMNS.items()
+            ) + "\n\nDates are `YYYY-MM-DD`, times `HH:MM:SS` (UTC), flags 0/1. Extra tables and columns are "
+                "allowed and left alone. A session without a row in session_costs cost nothing.")
+
+
+def _finding_text(f) -> str:
+    ex = f" — e.g. {', '.join(f'`{e}`' for e in f.examples)}" if f.examples else ""
+    return f"{f.message}{ex}"
+
+
+def findings(ws) -> None:
+    path, fp = db_key(ws)
+    report = validation(path, fp)
+    st.subheader("Validation")
+    if report.fatal:
+        st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.",
+                 icon=":material/block:")
+    elif report.warnings:
+        st.warning(f"No fatal problem; {len(report.warnings)} warning(s). A run goes on and treats them as "
+                   "described.", icon=":material/warning:")
+    else:
+        st.success("No problem found.", icon=":material/check_circle:")
+    for f in report.findings:
+        color = "red" if f.severity == "fatal" else "orange"
+        count = f" · {f.count:,} row(s)" if f.count else ""
+        examples = f"  \n:gray[e.g. {', '.join(f'`{e}`' for e in f.examples)}]" if f.examples else ""
+        st.markdown(f":{color}-badge[{f.severity}] {f.message}{count}{examples}")
+
+
+def channels(ws) -> None:
+    path, fp = db_key(ws)
+    st.subheader("Channels")
+    with st.spinner("Counting sessions per channel…"):
+        data = channel_sessions(path, fp)
+    st.dataframe(
+        data.assign(share=data["sessions"] / max(int(data["sessions"].sum()), 1)),
+        hide_index=True, height=min(38 + 35 * len(data), 640),
+        column_config={
+            "channel": st.column_config.TextColumn("Channel"),
+            "sessions": st.column_config.NumberColumn("Sessions", format="localized"),
+            "paid_sessions": st.column_config.NumberColumn("Sessions with a cost", format="localized"),
+            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro"),
+            "share": st.column_config.ProgressColumn("Share of sessions", format="percent", min_value=0, max_value=1),
+        },
+    )
+
+
+with shown_errors():
+    ws = workspace()
+    top_left, top_right = st.columns([3, 2], gap="large")
+    with top_left:
+        current(ws)
+    with top_right:
+        upload_box(ws)
+    tiles(ws)
+    findings(ws)
+    channels(ws)

@@ -1,0 +1,173 @@
+"""Comparing models: attribute the same journeys with several models, without writing anything, and
+put their channel credit, attributed revenue, CPO and ROAS side by side.
+
+The journeys are the database's current journeys set (what the journeys stage stored, so every model
+sees exactly the journeys the stored attribution used). Costs are model-independent: the cost of each
+channel's sessions over the dates the report of that journeys set covers (``runner.report_range``), each
+session counted once — the same cost the channel report holds. For the model whose credit is stored,
+the channel credit and revenue here equal the channel report's sums over that range.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import journeys as jr
+from .db import table_exists
+from .errors import InputError
+from .export import add_ratios
+from .models import get_model
+from .progress import Progress, ensure, scaled
+from .schema import NO_CHANNEL
+from .status import DONE, read_records
+
+COST_SQL = f"""
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), total(sc.cost)
+FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
+WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+GROUP BY 1
+"""
+LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model and its parameters (only those that differ from the defaults need to be given)."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """'name' or 'name (key=value, …)' for the parameters that differ from the model's defaults."""
+        model = get_model(self.name)
+        resolved = model.resolve_params(self.params)
+        changed = {k: v for k, v in resolved.items() if model.defaults.get(k) != v}
+        if not changed:
+            return self.name
+        text = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(changed.items()))
+        return f"{self.name} ({text})"
+
+
+@dataclass
+class Comparison:
+    """The long table (one row per model and channel) and what it was computed on."""
+
+    table: pd.DataFrame  # LONG_COLUMNS
+    models: list[str]  # labels, in the order asked
+    conversions: int  # journeys attributed by every model
+    period: tuple[Optional[str], Optional[str]]  # session dates of the costs
+
+    def wide(self, metric: str, baseline: Optional[str] = None) -> pd.DataFrame:
+        """Channels × models for ``metric``, plus 'Δ label' columns: each model minus the baseline
+        (the first model by default). NaN where the metric is undefined."""
+        baseline = baseline or self.models[0]
+        pivot = self.table.pivot(index="channel_name", columns="model", values=metric)[self.models]
+        for label in self.models:
+            if label != baseline:
+                pivot[f"Δ {label}"] = pivot[label] - pivot[baseline]
+        pivot.columns.name = None
+        return pivot.reset_index()
+
+    def biggest_shifts(self, metric: str = "share", limit: int = 5) -> pd.DataFrame:
+        """The channels whose ``metric`` differs most between any two models: ``channel_name, low,
+        low_model, high, high_model, spread`` sorted by spread."""
+        pivot = self.table.pivot(index="channel_name", columns="model", values=metric)[self.models]
+        values = pivot.to_numpy(dtype=np.float64)
+        filled_lo = np.where(np.isnan(values), np.inf, values)
+        filled_hi = np.where(np.isnan(values), -np.inf, values)
+        lo_i, hi_i = filled_lo.argmin(axis=1), filled_hi.argmax(axis=1)
+        rows = np.arange(len(pivot))
+        out = pd.DataFrame({
+            "channel_name": pivot.index.to_numpy(),
+            "low": values[rows, lo_i], "low_model": np.asarray(self.models, dtype=object)[lo_i],
+            "high": values[rows, hi_i], "high_model": np.asarray(self.models, dtype=object)[hi_i],
+        })
+        out["spread"] = out["high"] - out["low"]
+        out = out[np.isfinite(out["spread"])]
+        return out.sort_values(["spread", "channel_name"], ascending=[False, True]).head(limit).reset_index(drop=True)
+
+
+def compare_models(
+    con: sqlite3.Connection, specs: Sequence[ModelSpec], progress: Optional[Progress] = None
+) -> Comparison:
+    """Attribute the current journeys with every model of ``specs`` (in memory) and aggregate per
+    channel. Raises InputError when there are no current journeys or a model/parameter is unknown."""
+    from .runner import report_range
+
+    progress = ensure(progress)
+    if not specs:
+        raise InputError("choose at least one model to compare")
+    labels = [s.label for s in specs]  # unknown models / parameters fail here, before any work
+    if len(set(labels)) != len(labels):
+        raise InputError("the same model with the same parameters is chosen twice")
+    window, summary = _current_journeys(con)
+    progress(0, 100, "compare: loading the journeys")
+    journeys = jr.load_journeys(con, window)
+    index = journeys.index
+    if index.n_rows == 0:
+        raise InputError("the current journeys have no sessions: nothing to compare")
+    non_converting = None
+    if any(get_model(s.name).needs_non_converting for s in specs):
+        non_converting = jr.build_non_converting(con, window, scaled(progress, 5, 15, 100))
+
+    codes, channels = index.channel_codes
+    revenue = _journey_revenue(con, index.column("conversion_id")[index.start])[index.journey]
+    period = report_range(window, summary)
+    costs = dict(con.execute(COST_SQL, {"start": period[0], "end": period[1]}).fetchall())
+    all_channels = np.array(sorted(set(channels.tolist()) | set(costs)), dtype=object)
+    position = {c: i for i, c in enumerate(all_channels.tolist())}
+    remap = np.array([position[c] for c in channels.tolist()], dtype=np.int64)
+    row_channel = remap[codes]
+    cost = np.array([costs.get(c, 0.0) for c in all_channels.tolist()], dtype=np.float64)
+
+    parts = []
+    for i, spec in enumerate(specs):
+        span = 80 // len(specs)
+        step = scaled(progress, 20 + i * span, span, 100)
+        step(0, 1, f"compare: attributing with {labels[i]}")
+        credits = get_model(spec.name).credits(index, spec.params, non_converting=non_converting)
+        ihc = np.asarray(credits.ihc, dtype=np.float64)
+        credit = np.bincount(row_channel, weights=ihc, minlength=len(all_channels))
+        rev = np.bincount(row_channel, weights=ihc * revenue, minlength=len(all_channels))
+        part = pd.DataFrame({
+            "model": labels[i], "channel_name": all_channels, "ihc": credit, "ihc_revenue": rev, "cost": cost,
+        })
+        parts.append(part)
+        step(1, 1, f"compare: {labels[i]} done")
+    table = add_ratios(pd.concat(parts, ignore_index=True))
+    table["share"] = table["ihc"] / float(index.n_journeys)
+    progress(100, 100, "compare: done")
+    return Comparison(table[LONG_COLUMNS], labels, int(index.n_journeys), period)
+
+
+def _current_journeys(con: sqlite3.Connection):
+    """The window and summary of the stored journeys set, which must be up to date."""
+    from .status import status
+
+    if not table_exists(con, "pipeline_journeys"):
+        raise InputError("there are no journeys yet: run the pipeline first")
+    rec = read_records(con).get("journeys")
+    if rec is None:
+        raise InputError("there are no journeys yet: run the pipeline first")
+    state = status(con)["journeys"]
+    if state.state != DONE:
+        raise InputError(f"the stored journeys are stale ({state.reason}): run the pipeline again first")
+    return jr.Window(**rec.params), rec.summary
+
+
+def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.ndarray:
+    """Revenue of each conversion (NULL counts 0), aligned with ``conversion_ids``."""
+    rows = con.execute("SELECT conv_id, coalesce(revenue, 0) FROM conversions").fetchall()
+    if not rows:
+        return np.zeros(len(conversion_ids))
+    ids, values = zip(*rows)
+    where = pd.Index(list(ids)).get_indexer(list(conversion_ids))
+    out = np.asarray(values, dtype=np.float64)[np.clip(where, 0, None)]
+    return np.where(where >= 0, out, 0.0)

@@ -1,0 +1,165 @@
+"""Explaining results: how long journeys are, which channel paths are common, and one conversion's
+journey with the credit each of its sessions received.
+
+Reads the product's own tables written by the stages — ``pipeline_journeys`` and
+``pipeline_journey_conversions`` (the journeys stage), ``pipeline_attribution`` (per-session phases and
+credit of the attribute stage) and ``pipeline_unattributed`` — and never writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .db import table_exists
+from .errors import InputError
+
+ARROW = " → "
+PHASES = ("initializer", "holder", "closer")
+
+
+def _require(con: sqlite3.Connection, *tables: str) -> None:
+    missing = [t for t in tables if not table_exists(con, t)]
+    if missing:
+        raise InputError("there are no journeys yet: run the pipeline first")
+
+
+def length_distribution(con: sqlite3.Connection) -> pd.DataFrame:
+    """Conversions per journey length (sessions before the conversion), 0 included: ``sessions,
+    conversions, share``."""
+    _require(con, "pipeline_journey_conversions")
+    rows = con.execute(
+        "SELECT sessions, count(*) FROM pipeline_journey_conversions GROUP BY sessions ORDER BY sessions"
+    ).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=["sessions", "conversions"])
+    total = out["conversions"].sum()
+    out["share"] = out["conversions"] / total if total else 0.0
+    return out
+
+
+def journey_paths(con: sqlite3.Connection, collapse_repeats: bool = False) -> pd.DataFrame:
+    """One row per conversion with sessions: ``conversion_id, path, length`` where path is its
+    channels in time order joined by ' → ' (``collapse_repeats``: consecutive sessions of the same
+    channel count once)."""
+    _require(con, "pipeline_journeys")
+    rows = con.execute(
+        "SELECT conversion_id, channel_label FROM pipeline_journeys ORDER BY conversion_id, timestamp, session_id"
+    ).fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=["conversion_id", "channel_label"])
+    if frame.empty:
+        return pd.DataFrame({"conversion_id": [], "path": [], "length": []})
+    if collapse_repeats:
+        conv = frame["conversion_id"].to_numpy()
+        chan = frame["channel_label"].to_numpy()
+        repeat = np.zeros(len(frame), dtype=bool)
+        repeat[1:] = (conv[1:] == conv[:-1]) & (chan[1:] == chan[:-1])
+        frame = frame[~repeat]
+    grouped = frame.groupby("conversion_id", sort=True)["channel_label"]
+    return pd.DataFrame({"path": grouped.agg(ARROW.join), "length": grouped.size()}).reset_index()
+
+
+def top_paths(con: sqlite3.Connection, limit: int = 15, collapse_repeats: bool = False) -> pd.DataFrame:
+    """The most common channel paths: ``path, length, conversions, share, revenue`` (revenue of the
+    conversions taking that path), most frequent first (ties: path name)."""
+    paths = journey_paths(con, collapse_repeats)
+    columns = ["path", "length", "conversions", "share", "revenue"]
+    if paths.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    revenue = dict(con.execute("SELECT conv_id, coalesce(revenue, 0) FROM conversions").fetchall())
+    paths["revenue"] = paths["conversion_id"].map(revenue).astype(float).fillna(0.0)
+    out = paths.groupby(["path", "length"], as_index=False).agg(
+        conversions=("conversion_id", "size"), revenue=("revenue", "sum")
+    )
+    out["share"] = out["conversions"] / len(paths)
+    out = out.sort_values(["conversions", "path"], ascending=[False, True]).head(limit).reset_index(drop=True)
+    return out[columns]
+
+
+@dataclass(frozen=True)
+class ConversionInfo:
+    conversion_id: str
+    date: str
+    time: str
+    revenue: float
+    sessions: int
+    model: Optional[str]  # model whose credit is stored for it, None if not attributed
+    unattributed_reason: Optional[str]
+
+
+def conversion_info(con: sqlite3.Connection, conversion_id: str) -> ConversionInfo:
+    row = con.execute(
+        "SELECT conv_id, conv_date, conv_time, coalesce(revenue, 0) FROM conversions WHERE conv_id = ?",
+        (conversion_id,),
+    ).fetchone()
+    if row is None:
+        raise InputError(f"there is no conversion {conversion_id!r}")
+    sessions = model = reason = None
+    if table_exists(con, "pipeline_journey_conversions"):
+        found = con.execute(
+            "SELECT sessions FROM pipeline_journey_conversions WHERE conversion_id = ?", (conversion_id,)
+        ).fetchone()
+        sessions = found[0] if found else None
+    if table_exists(con, "pipeline_attribution"):
+        found = con.execute("SELECT model FROM pipeline_attribution WHERE conv_id = ? LIMIT 1", (conversion_id,)).fetchone()
+        model = found[0] if found else None
+    if table_exists(con, "pipeline_unattributed"):
+        found = con.execute("SELECT reason FROM pipeline_unattributed WHERE conv_id = ?", (conversion_id,)).fetchone()
+        reason = found[0] if found else None
+    return ConversionInfo(row[0], row[1], row[2], float(row[3]), int(sessions or 0), model, reason)
+
+
+def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataFrame:
+    """The sessions of one conversion's journey in time order, with their flags, the stored phase
+    values (NaN for models without phases) and credit, and the revenue that credit carries."""
+    _require(con, "pipeline_journeys")
+    has_attr = table_exists(con, "pipeline_attribution")
+    credit = (
+        "a.initializer, a.holder, a.closer, a.ihc"
+        if has_attr else "NULL, NULL, NULL, NULL"
+    )
+    join = "LEFT JOIN pipeline_attribution a ON a.conv_id = j.conversion_id AND a.session_id = j.session_id" if has_attr else ""
+    rows = con.execute(
+        f"SELECT j.session_id, j.timestamp, j.channel_label, j.holder_engagement, j.closer_engagement,"
+        f" j.impression_interaction, {credit} FROM pipeline_journeys j {join}"
+        f" WHERE j.conversion_id = ? ORDER BY j.timestamp, j.session_id",
+        (conversion_id,),
+    ).fetchall()
+    cols = ["session_id", "timestamp", "channel", "holder_engagement", "closer_engagement",
+            "impression_interaction", *PHASES, "ihc"]
+    out = pd.DataFrame.from_records(rows, columns=cols)
+    for c in (*PHASES, "ihc"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(np.float64)
+    out.insert(0, "position", np.arange(1, len(out) + 1))
+    revenue = con.execute("SELECT coalesce(revenue, 0) FROM conversions WHERE conv_id = ?", (conversion_id,)).fetchone()
+    out["revenue_share"] = out["ihc"] * (float(revenue[0]) if revenue else 0.0)
+    return out
+
+
+def conversion_choices(con: sqlite3.Connection, limit: int = 300) -> pd.DataFrame:
+    """Conversions worth explaining, for a picker: journeys of 3 to 8 sessions first (long enough to
+    show the phases, short enough to read), most distinct channels first, then the others.
+    Columns ``conversion_id, sessions, channels, revenue, conv_date``."""
+    _require(con, "pipeline_journeys")
+    rows = con.execute(
+        "SELECT j.conversion_id, count(*), count(DISTINCT j.channel_label), coalesce(c.revenue, 0), c.conv_date"
+        " FROM pipeline_journeys j JOIN conversions c ON c.conv_id = j.conversion_id"
+        " GROUP BY j.conversion_id ORDER BY count(*) BETWEEN 3 AND 8 DESC, count(DISTINCT j.channel_label) DESC,"
+        " count(*) DESC, j.conversion_id"
+        " LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return pd.DataFrame.from_records(rows, columns=["conversion_id", "sessions", "channels", "revenue", "conv_date"])
+
+
+def unattributed_reasons(con: sqlite3.Connection) -> pd.DataFrame:
+    """Conversions the last runs could not attribute, counted per reason."""
+    if not table_exists(con, "pipeline_unattributed"):
+        return pd.DataFrame({"reason": [], "conversions": []})
+    rows = con.execute(
+        "SELECT reason, count(*) FROM pipeline_unattributed GROUP BY reason ORDER BY count(*) DESC, reason"
+    ).fetchall()
+    return pd.DataFrame.from_records(rows, columns=["reason", "conversions"])

@@ -1,0 +1,142 @@
+"""Driving the dashboard in a real browser: a Streamlit server on a free local port and Debian's
+Chromium through Playwright. Used by the end-to-end test and the dashboard benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def missing_browser() -> Optional[str]:
+    """Why a browser test cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install playwright)"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0) -> Iterator[str]:
+    """``streamlit run app.py`` headless on a free 127.0.0.1 port; yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log_path}")
+                try:
+                    with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start within {timeout:.0f}s; see {log_path}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_idle(page, timeout: float = 120.0, quiet: float = 0.8) -> None:
+    """Wait until the Streamlit script run is over: the page has its title, and neither the 'running'
+    status widget nor stale elements were seen for ``quiet`` seconds in a row (the widget appears
+    only some time after a run starts, so one look is not enough)."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    calm_since = None
+    while time.monotonic() < deadline:
+        busy = page.evaluate(
+            """() => !!document.querySelector('[data-testid="stStatusWidget"]')
+                  || !!document.querySelector('[data-stale="true"]')
+                  || !!document.querySelector('[data-testid="stSkeleton"]')"""
+        )
+        now = time.monotonic()
+        if busy:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = now
+        elif now - calm_since >= quiet:
+            return
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"the app was still running after {timeout:.0f}s")
+
+
+HEADINGS = {"Report": "Channel report"}
+
+
+def goto_page(page, title: str, timeout: float = 120.0) -> None:
+    """Click a page in the sidebar navigation (same browser session, unlike loading a URL) and wait
+    until it has been drawn."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    heading = HEADINGS.get(title, title)
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes({heading!r}))",
+        timeout=timeout * 1000,
+    )
+    wait_idle(page, timeout)
+
+
+def screenshot(page, path, full: bool = True) -> None:
+    """A screenshot at the page's width; ``full``: as tall as the scrolled main area (Streamlit scrolls
+    inside its main container, so the browser's own full-page capture would stop at the viewport)."""
+    size = page.viewport_size
+    if full:
+        height = page.evaluate(
+            """() => { const m = document.querySelector('[data-testid="stMain"]');
+                       return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }"""
+        )
+        page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height) + 40)})
+        page.wait_for_timeout(400)
+    try:
+        page.screenshot(path=str(path))
+    finally:
+        if full:
+            page.set_viewport_size(size)
+            page.wait_for_timeout(200)

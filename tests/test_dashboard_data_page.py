@@ -1,0 +1,71 @@
+"""AppTest: the Data page — the demo's validation, uploads accepted or refused with a readable
+explanation (never a traceback), and going back to the demo."""
+
+from __future__ import annotations
+
+from tests.dashboard_support import dashboard_env, no_errors, open_page, texts, workspace_of  # noqa: F401
+from tests.helpers import make_db, tiny_db
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+    return at
+
+
+def test_data_page_on_the_demo(dashboard_env):
+    at = open_page("data")
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Sessions"] == "20,000" and metrics["Conversions"] == "400"
+    text = texts(at)
+    assert "Demo database" in text and "20,000 sessions, 400 conversions, 10 days, seed 7" in text
+    assert "Sessions from **2023-09-01**" in text
+    assert "conversions belong to users with no session at all" in text  # the demo's warning
+    channels = at.dataframe[0].value
+    assert channels["sessions"].sum() == 20_000 and len(channels) == 16
+
+
+def test_a_text_file_is_refused_with_a_message(dashboard_env):
+    at = open_page("data")
+    before = workspace_of(at).fingerprint()
+    upload(at, "notes.db", b"this is not a database\n" * 20)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("notes.db was not loaded" in e and "not a SQLite database" in e for e in errors)
+    assert "The previous database is still the current one." in texts(at)
+    assert workspace_of(at).fingerprint() == before and workspace_of(at).source.kind == "demo"
+    assert "Traceback" not in texts(at)
+
+
+def test_a_database_without_the_tables_lists_what_to_fix(dashboard_env, tmp_path):
+    db = make_db(tmp_path / "other.db", ddl="CREATE TABLE orders (id INTEGER);")
+    at = open_page("data")
+    upload(at, "other.db", db.read_bytes())
+    assert not at.exception
+    assert any("other.db was not loaded" in e.value and "cannot be attributed" in e.value for e in at.error)
+    text = texts(at)
+    for table in ("session_sources", "conversions", "session_costs"):
+        assert f"table {table} is missing" in text
+
+
+def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
+    db = tiny_db(tmp_path / "tiny.db")
+    at = open_page("data")
+    upload(at, "tiny.db", db.read_bytes())
+    no_errors(at)
+    assert "tiny.db is loaded" in texts(at)
+    ws = workspace_of(at)
+    assert ws.source.name == "tiny.db" and ws.db_path.read_bytes() == db.read_bytes()
+    assert {m.label: m.value for m in at.metric}["Sessions"] == "6"
+
+    open_page("pipeline", at)
+    no_errors(at)
+    assert "Not run on this database yet." in texts(at)
+    open_page("report", at)
+    no_errors(at)
+    assert "There is no channel report in this database yet" in texts(at)
+
+    open_page("data", at)
+    at.button[0].click().run()  # back to the demo database
+    no_errors(at)
+    assert workspace_of(at).source.kind == "demo"

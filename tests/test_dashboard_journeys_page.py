@@ -1,0 +1,36 @@
+"""AppTest: the Journeys page — length distribution, common paths, one conversion explained."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import explain
+from pipeline.db import open_database
+from tests.dashboard_support import dashboard_env, no_errors, open_page, workspace_of  # noqa: F401
+
+
+def test_journeys_page_on_the_demo(dashboard_env):
+    at = open_page("journeys")
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 3  # lengths, paths, the explained conversion
+    con = open_database(workspace_of(at).db_path)
+    picked = at.selectbox(key="explain_pick").value
+    expected = explain.conversion_sessions(con, picked)
+    shown = at.dataframe[0].value
+    assert shown["session_id"].tolist() == expected["session_id"].tolist()
+    assert shown["ihc"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert 3 <= len(shown) <= 8  # the default pick is a readable journey
+    at.toggle(key="collapse_paths").set_value(True).run()
+    no_errors(at)
+
+
+def test_explain_a_typed_conversion_id(dashboard_env):
+    at = open_page("journeys")
+    con = open_database(workspace_of(at).db_path)
+    unattributed = con.execute("SELECT conv_id FROM pipeline_unattributed LIMIT 1").fetchone()[0]
+    at.text_input(key="explain_id").input(unattributed).run()
+    no_errors(at)
+    assert any("not attributed: no session before the conversion" in i.value for i in at.info)
+    at.text_input(key="explain_id").input("NO-SUCH-ID").run()
+    assert not at.exception
+    assert any("there is no conversion 'NO-SUCH-ID'" in e.value for e in at.error)

@@ -1,0 +1,276 @@
+"""The dashboard's library modules on the hand-computed tiny database (tests/helpers.py: TINY_*).
+
+Linear credit (see test_core_pipeline.py): c1 ← s1, s2 (0.5 each); c2 ← s1..s4 (0.25 each); c3 has no
+earlier session. Revenues: c1 100, c2 50. Costs: s1 2 (Paid Search Brand), s2 1 (FB & IG Ads), s5 0.5
+(Display), s6 3 (Paid Search Brand).
+
+Per channel with linear (credit, revenue = Σ credit × revenue):
+  Paid Search Brand  (s1):  .5 + .25 = .75;  50 + 12.5 = 62.5;  cost 2 + 3 = 5
+  FB & IG Ads        (s2):  .75;             62.5;              cost 1
+  Direct Traffic     (s3):  .25;             12.5;              cost 0
+  Newsletter & Email (s4):  .25;             12.5;              cost 0
+  Display            (s5):  0;               0;                 cost .5
+Last click: c1 → s2 (FB), c2 → s4 (Newsletter).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import explain, report_views as rv
+from pipeline.compare import ModelSpec, compare_models
+from pipeline.db import open_database
+from pipeline.errors import InputError
+from pipeline.export import read_report
+from pipeline.journeys import Window
+from pipeline.palette import FIXED, channel_colors
+from pipeline.run_summary import summarise
+from pipeline.runner import RunOptions, run_pipeline
+
+
+def run(db, **kw):
+    con = open_database(db, write=True)
+    try:
+        return run_pipeline(con, RunOptions(**kw))
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def linear_db(tiny):
+    run(tiny, model="linear")
+    return tiny
+
+
+# ---- report views -------------------------------------------------------------------------------
+
+
+def test_channel_totals_and_kpis(linear_db):
+    report = read_report(open_database(linear_db))
+    totals = rv.channel_totals(report).set_index("channel_name")
+    assert totals.loc["Paid Search Brand", ["cost", "ihc", "ihc_revenue"]].tolist() == pytest.approx([5, 0.75, 62.5])
+    assert totals.loc["Paid Search Brand", "CPO"] == pytest.approx(5 / 0.75)
+    assert totals.loc["Paid Search Brand", "ROAS"] == pytest.approx(62.5 / 5)
+    assert math.isnan(totals.loc["Display", "CPO"])  # cost, no credit: undefined, not inf
+    assert math.isnan(totals.loc["Direct Traffic", "ROAS"])  # credit, no cost: undefined
+    assert totals.loc["Direct Traffic", "CPO"] == 0.0
+    k = rv.kpis(report)
+    assert (k.cost, k.conversions, k.revenue) == pytest.approx((6.5, 2.0, 150.0))
+    assert k.cpo == pytest.approx(3.25) and k.roas == pytest.approx(150 / 6.5)
+    assert (k.channels, k.days) == (5, 3)
+
+
+def test_kpis_undefined_ratios_are_none():
+    empty = pd.DataFrame({"channel_name": ["A"], "date": ["2023-09-01"], "cost": [0.0], "ihc": [0.0],
+                          "ihc_revenue": [0.0]})
+    k = rv.kpis(empty)
+    assert k.cpo is None and k.roas is None
+    assert rv.kpis(empty.iloc[:0]).channels == 0
+
+
+def test_ranked_puts_undefined_last(linear_db):
+    totals = rv.channel_totals(read_report(open_database(linear_db)))
+    cpo = rv.ranked(totals, "CPO", ascending=True)
+    assert cpo["channel_name"].tolist()[-1] == "Display"
+    defined = cpo["CPO"].dropna().tolist()
+    assert defined == sorted(defined)
+    roas = rv.ranked(totals, "ROAS", ascending=False)
+    assert roas["channel_name"].tolist()[:3] == ["FB & IG Ads", "Paid Search Brand", "Display"]
+    assert roas["ROAS"].isna().tolist() == [False, False, False, True, True]
+    assert "Direct Traffic" in rv.undefined_note(totals, "ROAS")
+    assert rv.undefined_note(totals.iloc[:0], "CPO") == ""
+
+
+def test_daily_series(linear_db):
+    report = read_report(open_database(linear_db))
+    data = rv.daily(report, "ihc_revenue", ["Paid Search Brand", "FB & IG Ads"])
+    assert data.to_dict("records") == [
+        {"date": "2023-09-01", "channel_name": "Paid Search Brand", "value": pytest.approx(62.5)},
+        {"date": "2023-09-02", "channel_name": "FB & IG Ads", "value": pytest.approx(62.5)},
+    ]
+    roas = rv.daily(report, "ROAS")
+    assert roas.loc[roas.channel_name == "Direct Traffic", "value"].isna().all()
+    with pytest.raises(ValueError):
+        rv.daily(report, "nonsense")
+
+
+# ---- explain ------------------------------------------------------------------------------------
+
+
+def test_length_distribution_and_paths(linear_db):
+    con = open_database(linear_db)
+    dist = explain.length_distribution(con)
+    assert dist[["sessions", "conversions"]].values.tolist() == [[0, 1], [2, 1], [4, 1]]
+    assert dist["share"].sum() == pytest.approx(1.0)
+    paths = explain.top_paths(con)
+    assert set(paths["path"]) == {
+        "Paid Search Brand → FB & IG Ads",
+        "Paid Search Brand → FB & IG Ads → Direct Traffic → Newsletter & Email",
+    }
+    assert paths["conversions"].tolist() == [1, 1] and paths["share"].tolist() == [0.5, 0.5]
+    assert dict(zip(paths["length"], paths["revenue"])) == {2: 100.0, 4: 50.0}
+
+
+def test_paths_collapse_repeats(tmp_path):
+    from tests.helpers import make_db
+
+    db = make_db(
+        tmp_path / "rep.db",
+        sessions=[("a", "u", "2023-09-01", "10:00:00", "Direct", 0, 0, 0),
+                  ("b", "u", "2023-09-01", "11:00:00", "Direct", 0, 0, 0),
+                  ("c", "u", "2023-09-01", "12:00:00", "Search", 0, 0, 0),
+                  ("d", "u", "2023-09-01", "13:00:00", "Direct", 0, 0, 0)],
+        conversions=[("c1", "u", "2023-09-02", "00:00:00", 10.0)],
+    )
+    run(db, model="linear")
+    con = open_database(db)
+    assert explain.top_paths(con)["path"].tolist() == ["Direct → Direct → Search → Direct"]
+    collapsed = explain.top_paths(con, collapse_repeats=True)
+    assert collapsed["path"].tolist() == ["Direct → Search → Direct"] and collapsed["length"].tolist() == [3]
+
+
+def test_conversion_detail(linear_db):
+    con = open_database(linear_db)
+    info = explain.conversion_info(con, "c1")
+    assert (info.date, info.time, info.revenue, info.sessions, info.model) == ("2023-09-02", "12:00:00", 100.0, 2, "linear")
+    assert info.unattributed_reason is None
+    rows = explain.conversion_sessions(con, "c1")
+    assert rows["session_id"].tolist() == ["s1", "s2"] and rows["position"].tolist() == [1, 2]
+    assert rows["ihc"].tolist() == [0.5, 0.5] and rows["revenue_share"].tolist() == [50.0, 50.0]
+    assert rows["initializer"].isna().all()  # linear has no phases
+    c3 = explain.conversion_info(con, "c3")
+    assert c3.sessions == 0 and c3.unattributed_reason == "no session before the conversion"
+    assert explain.conversion_sessions(con, "c3").empty
+    with pytest.raises(InputError, match="no conversion"):
+        explain.conversion_info(con, "nope")
+    choices = explain.conversion_choices(con)
+    assert choices["conversion_id"].tolist() == ["c2", "c1"]  # 4 sessions (3–8) first
+    reasons = explain.unattributed_reasons(con)
+    assert reasons.to_dict("records") == [{"reason": "no session before the conversion", "conversions": 1}]
+
+
+def test_conversion_phases_with_ihc(small_demo, tmp_path):
+    import shutil
+
+    db = shutil.copy(small_demo, tmp_path / "demo.db")
+    run(db, model="ihc")
+    con = open_database(db)
+    conv = explain.conversion_choices(con)["conversion_id"].iloc[0]
+    rows = explain.conversion_sessions(con, conv)
+    for phase in ("initializer", "holder", "closer", "ihc"):
+        assert rows[phase].notna().all()
+        if phase != "holder":  # a journey may have no engaged session: its holder phase is empty
+            assert rows[phase].sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_explain_before_any_run(tiny):
+    with pytest.raises(InputError, match="run the pipeline"):
+        explain.length_distribution(open_database(tiny))
+
+
+# ---- compare ------------------------------------------------------------------------------------
+
+
+def test_compare_by_hand(linear_db):
+    con = open_database(linear_db)
+    result = compare_models(con, [ModelSpec("linear"), ModelSpec("last-click")])
+    assert result.models == ["linear", "last-click"] and result.conversions == 2
+    t = result.table.set_index(["model", "channel_name"])
+    assert t.loc[("linear", "Paid Search Brand"), ["ihc", "ihc_revenue", "cost"]].tolist() == pytest.approx([0.75, 62.5, 5])
+    assert t.loc[("last-click", "FB & IG Ads"), "ihc"] == pytest.approx(1.0)
+    assert t.loc[("last-click", "Newsletter & Email"), "ihc_revenue"] == pytest.approx(50.0)
+    assert t.loc[("last-click", "Paid Search Brand"), "ihc"] == 0.0
+    assert math.isnan(t.loc[("last-click", "Paid Search Brand"), "CPO"])  # cost, no credit
+    assert math.isnan(t.loc[("linear", "Direct Traffic"), "ROAS"])  # credit, no cost
+    assert t.loc[("linear", "Display"), "cost"] == 0.5  # a channel with cost only is listed
+    assert t.loc[("linear", "FB & IG Ads"), "share"] == pytest.approx(0.375)
+    wide = result.wide("ihc").set_index("channel_name")
+    assert wide.loc["Paid Search Brand", "Δ last-click"] == pytest.approx(-0.75)
+    assert wide.loc["FB & IG Ads", "Δ last-click"] == pytest.approx(0.25)
+    shifts = result.biggest_shifts("ihc", 2)  # two spreads of .75, ties in name order
+    assert shifts["channel_name"].tolist() == ["Newsletter & Email", "Paid Search Brand"]
+    assert shifts["spread"].tolist() == pytest.approx([0.75, 0.75])
+    assert (shifts.iloc[1]["low_model"], shifts.iloc[1]["high_model"]) == ("last-click", "linear")
+
+
+def test_compare_matches_the_stored_report(small_demo, tmp_path):
+    """For the stored model, channel credit/revenue/cost equal the channel report's sums."""
+    import shutil
+
+    db = shutil.copy(small_demo, tmp_path / "demo.db")
+    run(db, model="ihc")
+    con = open_database(db)
+    result = compare_models(con, [ModelSpec("ihc"), ModelSpec("linear")])
+    mine = result.table[result.table.model == "ihc"].set_index("channel_name")
+    report = rv.channel_totals(read_report(con)).set_index("channel_name")
+    assert sorted(mine.index) == sorted(report.index)
+    for col in ("ihc", "ihc_revenue", "cost"):
+        np.testing.assert_allclose(mine.loc[report.index, col], report[col], rtol=1e-9, atol=1e-9)
+    # Every model distributes the same conversions.
+    sums = result.table.groupby("model")["ihc"].sum()
+    assert sums.tolist() == pytest.approx([result.conversions] * 2)
+
+
+def test_compare_writes_nothing(linear_db):
+    before = sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    compare_models(open_database(linear_db), [ModelSpec("last-click"), ModelSpec("linear")])
+    after = sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    assert before == after
+
+
+def test_compare_refuses_bad_requests(tmp_path, linear_db):
+    from tests.helpers import tiny_db
+
+    fresh = tiny_db(tmp_path / "fresh.db")
+    with pytest.raises(InputError, match="no journeys"):
+        compare_models(open_database(fresh), [ModelSpec("linear")])
+    con = open_database(linear_db)
+    with pytest.raises(InputError, match="unknown model"):
+        compare_models(con, [ModelSpec("nope")])
+    with pytest.raises(InputError, match="twice"):
+        compare_models(con, [ModelSpec("linear"), ModelSpec("linear")])
+    with pytest.raises(InputError, match="at least one"):
+        compare_models(con, [])
+
+
+def test_compare_stale_journeys(linear_db):
+    with sqlite3.connect(linear_db) as con:
+        con.execute("UPDATE conversions SET revenue = 1 WHERE conv_id = 'c1'")  # conversions changed
+    with pytest.raises(InputError, match="stale"):
+        compare_models(open_database(linear_db), [ModelSpec("linear")])
+
+
+def test_spec_labels():
+    assert ModelSpec("ihc").label == "ihc"
+    assert ModelSpec("ihc", {"profile": "default"}).label == "ihc"
+    assert ModelSpec("ihc", {"profile": "challenge"}).label == "ihc (profile=challenge)"
+
+
+# ---- palette and run summary ------------------------------------------------------------------
+
+
+def test_palette_is_fixed_and_distinct():
+    a = channel_colors(["Direct Traffic", "Zeta", "Alpha"])
+    b = channel_colors(["Alpha", "Zeta", "Direct Traffic", "Paid Search Brand"])
+    assert a["Direct Traffic"] == b["Direct Traffic"] == FIXED["Direct Traffic"]
+    assert a["Alpha"] == b["Alpha"] and a["Zeta"] == b["Zeta"]
+    many = channel_colors([f"ch{i}" for i in range(20)] + list(FIXED))
+    assert len(set(many.values())) == len(many)  # 36 names, 36 colours
+
+
+def test_run_summary(tiny):
+    result = run(tiny, model="linear")
+    s = summarise(result, seconds=1.5)
+    assert (s.model, s.conversions, s.attributed, s.sessions) == ("linear", 3, 2, 6)
+    assert s.not_attributed == {"no session before the conversion": 1} and s.not_attributed_total == 1
+    assert s.redone == ["journeys", "attribute", "report"] and s.reused == []
+    assert s.headline("Linear") == "Attributed 2 of 3 conversions with Linear in 1.5 s; 1 could not be attributed."
+    again = summarise(run(tiny, model="linear"))
+    assert again.redone == [] and again.headline().startswith("Everything was up to date")
+    window = summarise(run(tiny, model="linear", window=Window("2023-09-03", "2023-09-03")))
+    assert window.conversions == 1 and window.attributed == 1 and window.not_attributed == {}

@@ -1,0 +1,245 @@
+"""AppTest: the Pipeline page — stage cards, running with the offline model (cards and report follow),
+errors that keep the previous results, the progress adapter, and the IHC API option."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sqlite3
+import sys
+import threading
+import types
+
+import pytest
+
+
+from pipeline.db import open_database
+from pipeline.errors import InputError, PipelineError
+from pipeline.export import read_report
+from pipeline.runner import RunOptions
+from tests.dashboard_support import dashboard_env, no_errors, open_page, texts, workspace_of  # noqa: F401
+
+SECRET = "sk-test-DO-NOT-SHOW-9f8e7d"
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_stage_cards_on_the_demo(dashboard_env):
+    at = open_page("pipeline")
+    no_errors(at)
+    text = texts(at)
+    for title in ("1 · Journeys", "2 · Attribution", "3 · Channel report"):
+        assert title in text
+    assert "Model **IHC — offline model** (profile=default, round=False)" in text
+    assert "400 conversions" in text and "Window: all conversions, no lookback limit" in text
+    assert "Missing" not in text
+    assert at.selectbox(key="run_model").value == "ihc"
+    assert at.selectbox(key="run:ihc:profile").value == "default"
+
+
+def test_run_with_the_offline_model_updates_cards_and_report(dashboard_env):
+    at = open_page("pipeline")
+    ws = workspace_of(at)
+    before = read_report(open_database(ws.db_path))
+    at.selectbox(key="run:ihc:profile").set_value("challenge").run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    text = texts(at)
+    assert "Attributed 3" in text and "of 400 conversions with IHC — offline model" in text
+    assert "Not attributed, and why:" in text and "no session before the conversion" in text
+    assert "(profile=challenge, round=False)" in text  # the card shows the new parameters
+    con = sqlite3.connect(ws.db_path)
+    params = con.execute("SELECT params FROM pipeline_stages WHERE stage = 'attribute'").fetchone()[0]
+    assert '"profile": "challenge"' in params
+    after = read_report(open_database(ws.db_path))
+    assert after["ihc"].round(6).tolist() != before["ihc"].round(6).tolist()  # the report was rebuilt
+
+    open_page("report", at)
+    no_errors(at)
+    assert at.dataframe[0].value["ihc"].round(9).tolist() == after["ihc"].round(9).tolist()
+
+    # Nothing changed since: a second run reuses everything.
+    open_page("pipeline", at)
+    at.button(key="run_button").click().run()
+    assert "Everything was up to date" in texts(at)
+
+
+def test_a_standard_model_and_a_window(dashboard_env):
+    from datetime import date
+
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("linear").run()
+    at.date_input(key="run_dates").set_value((date(2023, 9, 4), date(2023, 9, 6))).run()
+    at.number_input(key="run_lookback").set_value(3).run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    text = texts(at)
+    assert "with Linear" in text
+    assert "conversions 2023-09-04 – 2023-09-06, lookback 3 days" in text
+    con = sqlite3.connect(workspace_of(at).db_path)
+    # Only the window's conversions were attributed again (the core's store semantics).
+    by_model = dict(con.execute(
+        "SELECT a.model, count(DISTINCT a.conv_id) FROM pipeline_attribution a"
+        " JOIN conversions c ON c.conv_id = a.conv_id"
+        " WHERE c.conv_date BETWEEN '2023-09-04' AND '2023-09-06' GROUP BY 1").fetchall())
+    assert set(by_model) == {"linear"}
+    assert con.execute("SELECT count(*) FROM pipeline_attribution a JOIN conversions c ON c.conv_id = a.conv_id"
+                       " WHERE c.conv_date < '2023-09-04' AND a.model = 'ihc'").fetchone()[0] > 0
+
+
+def test_a_failed_run_keeps_the_previous_results(dashboard_env, monkeypatch):
+    import pipeline.runner as runner
+
+    at = open_page("pipeline")
+    ws = workspace_of(at)
+    before = digest(ws.db_path)
+
+    def broken(*args, **kwargs):
+        raise PipelineError("the report stage failed (test)")
+
+    monkeypatch.setattr(runner, "report_stage", broken)
+    at.selectbox(key="run_model").set_value("last-click").run()
+    at.button(key="run_button").click().run()
+    assert not at.exception
+    assert any("The run stopped" in e.value and "failed (test)" in e.value for e in at.error)
+    assert digest(ws.db_path) == before
+    assert "Model **IHC — offline model**" in texts(at)  # the cards still show the previous run
+
+
+def test_bad_parameter_is_shown_before_running(dashboard_env):
+    at = open_page("pipeline")
+    at.text_area(key="run:ihc:redistribution").input("{not json").run()
+    assert any("not valid JSON" in e.value for e in at.error)
+    assert at.button(key="run_button").disabled
+
+
+# ---- the progress adapter ---------------------------------------------------------------------
+
+
+class FakeBar:
+    def __init__(self):
+        self.calls = []
+
+    def progress(self, value, text=None):
+        self.calls.append((value, text))
+
+
+def test_progress_adapter_moves_the_bar_and_ignores_other_threads():
+    from pages._shared import StreamlitProgress
+
+    bar = FakeBar()
+    progress = StreamlitProgress(bar, interval=10.0)
+    progress(0, 100, "validate")
+    progress(5, 100, "validate")  # same message within the interval: skipped
+    progress(25, 100, "journeys")
+    t = threading.Thread(target=progress, args=(50, 100, "from a scan thread"))
+    t.start()
+    t.join()
+    progress(100, 100, "done")
+    assert bar.calls == [(0.0, "validate — 0%"), (0.25, "journeys — 25%"), (1.0, "done — 100%")]
+    progress(3, 0, "no total")
+    assert bar.calls[-1] == (0.0, "no total — 0%")
+
+
+# ---- the IHC API option -------------------------------------------------------------------------
+
+
+def test_api_option_not_available_in_this_build(dashboard_env, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pipeline.ihc_api", None)  # import fails
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("ihc-api").run()
+    no_errors(at)
+    assert any("not available in this build" in e.value for e in at.info)
+    assert at.button(key="run_button").disabled
+
+
+def fake_api(monkeypatch):
+    """A stand-in ``pipeline.ihc_api`` whose config reads the key like the real client."""
+    module = types.ModuleType("pipeline.ihc_api")
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        api_key: str | None = dataclasses.field(default=None, repr=False)
+        conv_type_id: str | None = None
+
+    def load_config(overrides=None, *, env_file=None, environ=None):
+        import os
+
+        environ = os.environ if environ is None else environ
+        overrides = overrides or {}
+        key = overrides.get("api_key") or environ.get("IHC_API_KEY")
+        if key and " " in key:
+            raise InputError("IHC_API_KEY contains whitespace")
+        return Config(key, overrides.get("conv_type_id") or environ.get("IHC_CONV_TYPE_ID"))
+
+    module.load_config = load_config
+    monkeypatch.setitem(sys.modules, "pipeline.ihc_api", module)
+    return module
+
+
+def test_api_options_function(monkeypatch):
+    from pages._shared import api_options
+
+    monkeypatch.setitem(sys.modules, "pipeline.ihc_api", None)
+    assert not api_options(SECRET).available
+    fake_api(monkeypatch)
+    none = api_options(None, None, environ={})
+    assert none.available and not none.ready and "Type your IHC API key" in none.message
+    no_type = api_options(SECRET, None, environ={})
+    assert not no_type.ready and no_type.key_source == "typed" and "conversion type" in no_type.message
+    env = api_options("", "conv-1", environ={"IHC_API_KEY": SECRET})
+    assert env.key_source == "environment"
+    typed = api_options(SECRET, "conv-1", environ={})
+    accepts = "api_config" in {f.name for f in dataclasses.fields(RunOptions)}
+    assert typed.ready == accepts
+    if accepts:
+        assert typed.run_options["model"] == "ihc-api" and typed.run_options["api_config"].api_key == SECRET
+    for option in (none, no_type, env, typed):
+        assert SECRET not in option.message and SECRET not in repr(option)
+    bad = api_options("has space " + SECRET, "conv-1", environ={})
+    assert not bad.ready and SECRET not in bad.message
+
+
+def test_api_key_is_never_shown_or_stored(dashboard_env, monkeypatch):
+    fake_api(monkeypatch)
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("ihc-api").run()
+    key_box = at.text_input(key="api_key")
+    assert key_box.proto.type == key_box.proto.PASSWORD
+    key_box.input(SECRET).run()
+    at.text_input(key="api_conv_type").input("conv-1").run()
+    no_errors(at)
+    assert SECRET not in texts(at)
+    assert "the key you typed" in texts(at) or "does not accept an API configuration" in texts(at)
+    for path in workspace_of(at).root.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_run_through_the_ihc_api_with_a_typed_key(dashboard_env, monkeypatch):
+    """Against the API client's local stand-in server on 127.0.0.1 (when the client is in this build)."""
+    local = pytest.importorskip("pipeline.ihc_api.local_server", reason="the IHC API client is not in this build")
+    if "api_config" not in {f.name for f in dataclasses.fields(RunOptions)}:
+        pytest.skip("this build's pipeline run does not accept an API configuration")
+    with local.LocalIhcServer(SECRET) as server:
+        for name, value in {"IHC_API_URL": server.url, "IHC_API_BACKOFF_BASE": "0.001",
+                            "IHC_API_BACKOFF_MAX": "0.01", "IHC_API_READ_TIMEOUT": "20"}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("IHC_API_KEY", raising=False)
+        at = open_page("pipeline")
+        at.selectbox(key="run_model").set_value("ihc-api").run()
+        at.text_input(key="api_key").input(SECRET).run()
+        at.text_input(key="api_conv_type").input("local").run()
+        assert not at.button(key="run_button").disabled
+        at.button(key="run_button").click().run()
+        no_errors(at)
+        assert "with IHC — web API" in texts(at) and SECRET not in texts(at)
+        assert any(r.method == "POST" for r in server.received)
+    ws = workspace_of(at)
+    con = sqlite3.connect(ws.db_path)
+    assert con.execute("SELECT DISTINCT model FROM pipeline_attribution").fetchall() == [("ihc-api",)]
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path

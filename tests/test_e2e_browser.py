@@ -1,0 +1,147 @@
+"""End to end in a real browser: `streamlit run app.py` on a free local port, driven through Debian's
+Chromium by Playwright.
+
+Uploads a freshly generated (not yet attributed) database, runs attribution with the offline model,
+waits for the report, downloads the CSV and the enriched database, and checks that the CSV is byte for
+byte what `python -m pipeline export` writes from that database — without and with a channel filter.
+Also: a second browser session still sees the demo (sessions are isolated), a bad upload shows a
+message and no traceback, the uploaded file is not modified, and the working folders are gone when the
+server stops. Screenshots of every page (1280×800) go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import (
+    ROOT, VIEWPORT, chromium, goto_page, missing_browser, screenshot, streamlit_server, wait_idle,
+)
+from tests.helpers import cli
+
+REASON = missing_browser()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+CHANNEL = "Paid Search Brand"
+
+
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
+
+
+def test_upload_run_report_download(tmp_path):
+    from pipeline.demo import DemoSize, write_demo_db
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    upload = tmp_path / "shop_sessions.db"
+    write_demo_db(upload, DemoSize(sessions=30_000, conversions=300, days=7, seed=11))
+    original = upload.read_bytes()
+    bad = tmp_path / "notes.db"
+    bad.write_text("this is a text file, not a database\n")
+    env = {
+        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
+        "ATTRIBUTION_DEMO_SESSIONS": "20000", "ATTRIBUTION_DEMO_CONVERSIONS": "400", "ATTRIBUTION_DEMO_SEED": "7",
+    }
+    with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        page = context.new_page()
+        page.goto(url)
+        wait_idle(page, 240)
+        assert page.get_by_text("Channel report").first.is_visible()
+        assert page.locator(".js-plotly-plot").count() >= 4  # the demo's report, at once
+        no_traceback(page)
+        screenshot(page, SHOTS / "1_report_demo.png")
+
+        # A bad file: a readable message, the demo stays.
+        goto_page(page, "Data")
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+        page.get_by_text("notes.db was not loaded").wait_for(timeout=60_000)
+        wait_idle(page)
+        no_traceback(page)
+        assert page.get_by_text("not a SQLite database").first.is_visible()
+        screenshot(page, SHOTS / "2_data_bad_upload.png")
+
+        # The real upload.
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
+        page.get_by_text("shop_sessions.db is loaded").wait_for(timeout=120_000)
+        wait_idle(page)
+        no_traceback(page)
+        screenshot(page, SHOTS / "3_data_uploaded.png")
+
+        # Another browser session sees its own (demo) database, not this upload.
+        other = browser.new_context(viewport=VIEWPORT).new_page()
+        other.goto(url)
+        wait_idle(other, 240)
+        sidebar = other.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_text("Demo database").count() == 1
+        assert sidebar.get_by_text("shop_sessions.db").count() == 0
+        other.context.close()
+
+        goto_page(page, "Pipeline")
+        assert page.get_by_text("Missing").count() >= 3  # fresh upload: nothing run yet
+        screenshot(page, SHOTS / "4_pipeline_before_run.png")
+        page.get_by_role("button", name="Run pipeline").click()
+        page.get_by_text("Attributed").first.wait_for(timeout=240_000)
+        wait_idle(page)
+        no_traceback(page)
+        assert page.get_by_text("Done").count() >= 3
+        screenshot(page, SHOTS / "5_pipeline_after_run.png")
+
+        goto_page(page, "Report")
+        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
+        no_traceback(page)
+        screenshot(page, SHOTS / "6_report_uploaded.png")
+        screenshot(page, SHOTS / "6_report_uploaded_fold.png", full=False)
+        csv_all = _download(page, "Download CSV", tmp_path / "dashboard_all.csv")
+        enriched = tmp_path / "enriched.db"
+        _download(page, "Download database", enriched)
+
+        # Filter one channel in the browser and download again.
+        box = page.locator('[data-testid="stMultiSelect"] input').first
+        box.click()
+        box.fill(CHANNEL)
+        try:
+            page.get_by_role("option", name=CHANNEL, exact=True).click(timeout=15_000)
+        except Exception:
+            screenshot(page, SHOTS / "debug_multiselect.png", full=False)
+            raise
+        page.keyboard.press("Escape")
+        wait_idle(page)
+        csv_one = _download(page, "Download CSV", tmp_path / "dashboard_one.csv")
+        screenshot(page, SHOTS / "7_report_filtered.png")
+
+        goto_page(page, "Journeys")
+        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
+        no_traceback(page)
+        screenshot(page, SHOTS / "8_journeys.png")
+        goto_page(page, "Compare models")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        no_traceback(page)
+        screenshot(page, SHOTS / "9_compare.png")
+        context.close()
+        assert len(list((tmp_path / "workspaces").glob("ws-*"))) >= 1
+
+    # The server stopped: every session's working folder is gone.
+    assert list((tmp_path / "workspaces").glob("ws-*")) == []
+
+    assert upload.read_bytes() == original, "the uploaded file was modified"
+    with sqlite3.connect(enriched) as con:
+        assert con.execute("SELECT count(*) FROM attribution_customer_journey").fetchone()[0] > 0
+    for data, extra, name in ((csv_all, [], "all"), (csv_one, ["--channel", CHANNEL], "one")):
+        out = tmp_path / f"cli_{name}.csv"
+        done = cli("export", enriched, "--csv", out, *extra)
+        assert done.returncode == 0, done.stderr
+        assert data == out.read_bytes(), f"dashboard CSV ({name}) differs from `pipeline export`"
+    assert csv_one.count(b"\n") < csv_all.count(b"\n")
+    assert all(line.startswith(CHANNEL.encode()) for line in csv_one.splitlines()[1:])
+
+
+def _download(page, label: str, target: Path) -> bytes:
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name=label).click()
+    info.value.save_as(target)
+    return target.read_bytes()
