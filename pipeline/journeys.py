@@ -18,7 +18,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Optional
 
-from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -28,48 +27,11 @@ from .errors import InputError
 from .models.base import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
 from .progress import Progress, ensure
 from .schema import NO_CHANNEL
+from .window import Window  # noqa: F401 - part of this module's interface
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-
-@dataclass(frozen=True)
-class Window:
-    """Which conversions (by conv_date, inclusive) and how far back their sessions may lie."""
-
-    start: Optional[str] = None
-    end: Optional[str] = None
-    lookback_days: Optional[int] = None
-
-    def __post_init__(self):
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value is not None and not _is_date(value):
-                raise InputError(f"--{name} {value!r} is not a date (YYYY-MM-DD)")
-        if self.start and self.end and self.start > self.end:
-            raise InputError(f"--start {self.start} is after --end {self.end}")
-        if self.lookback_days is not None and (
-            not isinstance(self.lookback_days, int) or self.lookback_days < 1
-        ):
-            raise InputError("--lookback-days must be a whole number of days ≥ 1")
-
-    def as_params(self) -> dict:
-        return {"start": self.start, "end": self.end, "lookback_days": self.lookback_days}
-
-    def sql_params(self) -> dict:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "lookback": None if self.lookback_days is None else f"-{self.lookback_days} days",
-        }
-
-
-def _is_date(value: str) -> bool:
-    try:
-        return date.fromisoformat(value).isoformat() == value
-    except (ValueError, TypeError):
-        return False
 
 
 @dataclass

@@ -19,17 +19,17 @@ from typing import Optional
 import numpy as np
 
 from . import journeys as jr
-from .db import transaction
+from .db import table_exists, transaction
 from .errors import InputError
 from .fingerprint import input_fingerprints
 from .models import available_models, get_model
 from .progress import Progress, ensure, scaled
 from .report import build_report, write_report
-from .scans import InputScans
+from .scans import InputScans, start_scans
 from .schema import ensure_output_tables
 from .status import DONE, StageRecord, current_inputs, digest, evaluate, now_iso, read_records, write_record
 from .store import store_credits
-from .validate import ValidationReport, check_structure, validate
+from .validate import ValidationReport, validate
 
 NO_SESSION_REASON = "no session before the conversion"
 CHAIN = ["journeys", "attribute", "report"]
@@ -101,9 +101,17 @@ class Context:
 
     @property
     def scans(self) -> InputScans:
+        return self.start_scans()
+
+    def start_scans(self) -> InputScans:
+        """The whole-table scans, started on first use (InputError if a table or column is missing)."""
         if self._scans is None:
-            self._scans = InputScans.start(self.con)
+            self._scans = start_scans(self.con)
         return self._scans
+
+    def cancel_scans(self) -> None:
+        if self._scans is not None:
+            self._scans.cancel()
 
     def up_to_date(self, stage: str, params: dict) -> bool:
         rec = self.records.get(stage)
@@ -155,13 +163,18 @@ def validate_stage(ctx: Context, progress: Optional[Progress] = None) -> Validat
     return report
 
 
-def journeys_stage(ctx: Context, window: jr.Window, force: bool = False, progress: Optional[Progress] = None) -> StageOutcome:
+def journeys_stage(
+    ctx: Context, window: jr.Window, force: bool = False, progress: Optional[Progress] = None,
+    prebuilt: Optional[jr.Journeys] = None,
+) -> StageOutcome:
+    """``prebuilt``: the same window's journeys, already read (run_pipeline reads them while the
+    validation scans run)."""
     params = window.as_params()
     if not force and ctx.up_to_date("journeys", params):
         rec = ctx.records["journeys"]
         return StageOutcome("journeys", True, rec, f"journeys: up to date ({_count(rec)}), reused")
     started, t0 = time.perf_counter(), now_iso()
-    journeys = jr.build_journeys(ctx.con, window, progress)
+    journeys = prebuilt if prebuilt is not None else jr.build_journeys(ctx.con, window, progress)
     record = ctx.new_record("journeys", params, len(journeys.columns["ts"]), journeys.summary(), started, t0)
     ctx.commit(record, lambda con: jr.save_journeys(con, journeys))
     ctx.journeys = journeys
@@ -296,21 +309,38 @@ def _count(rec: StageRecord) -> str:
 # ---- the whole chain ---------------------------------------------------------------------------
 
 
-def run_pipeline(con: sqlite3.Connection, options: RunOptions = RunOptions(), progress: Optional[Progress] = None) -> RunResult:
-    """validate → journeys → attribute → report, skipping stages that are up to date."""
+def run_pipeline(
+    con: sqlite3.Connection, options: RunOptions = RunOptions(), progress: Optional[Progress] = None,
+    scans: Optional[InputScans] = None,
+) -> RunResult:
+    """validate → journeys → attribute → report, skipping stages that are up to date.
+
+    The whole-table scans start at once on a database this product never ran on (everything will be
+    computed), otherwise once the fingerprints show something must be; ``scans``: already started by
+    the caller (``scans.start_scans``)."""
     started = time.perf_counter()
     progress = ensure(progress)
     window = options.window
     model_name = options.model or default_model()
-    options.check()  # usage errors before any work
-    check_structure(con).raise_if_fatal()  # the scans need the tables and columns
-    scans = InputScans.start(con)
+    try:
+        options.check()  # usage errors before any work
+        if scans is None and not table_exists(con, "pipeline_stages"):
+            scans = start_scans(con)
+    except BaseException:
+        if scans is not None:
+            scans.cancel()
+        raise
+    ctx = None
     try:
         ctx = Context(con, progress, scans)
-        if not options.force and ctx.validation_cached() and _chain_current(ctx, options, model_name):
-            scans.cancel()  # nothing will be recomputed: stop reading every session
+        if options.force or not (ctx.validation_cached() and _chain_current(ctx, options, model_name)):
+            ctx.start_scans()
+        else:
+            ctx.cancel_scans()  # nothing will be recomputed: stop reading every session
+        journeys_progress = scaled(progress, 10, 15, 100)
+        prebuilt = _journeys_meanwhile(ctx, window, options.force, journeys_progress)
         validation = validate_stage(ctx, scaled(progress, 0, 10, 100))
-        outcomes = [journeys_stage(ctx, window, options.force, scaled(progress, 10, 15, 100))]
+        outcomes = [journeys_stage(ctx, window, options.force, journeys_progress, prebuilt)]
         outcomes.append(attribute_stage(
             ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100),
             options.api_config, options.retry_failed,
@@ -318,9 +348,23 @@ def run_pipeline(con: sqlite3.Connection, options: RunOptions = RunOptions(), pr
         start, end = report_range(window, ctx.records["journeys"].summary)
         outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
     finally:
-        scans.cancel()
+        if ctx is not None:
+            ctx.cancel_scans()
+        elif scans is not None:
+            scans.cancel()
     progress(100, 100, "done")
     return RunResult(validation, outcomes, time.perf_counter() - started)
+
+
+def _journeys_meanwhile(ctx: Context, window: jr.Window, force: bool, progress: Progress) -> Optional[jr.Journeys]:
+    """Read the journeys while the validation scans run (nothing is written before validation
+    passes). Input the journeys query cannot read is left for validation to explain."""
+    if not force and ctx.up_to_date("journeys", window.as_params()):
+        return None
+    try:
+        return jr.build_journeys(ctx.con, window, progress)
+    except InputError:
+        return None
 
 
 def _chain_current(ctx: Context, options: RunOptions, model_name: str) -> bool:

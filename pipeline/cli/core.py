@@ -19,14 +19,13 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import runner
-from ..db import copy_database, open_database
+from ..db import copy_database, open_database, table_exists
 from ..errors import InputError
-from ..journeys import Window
-from ..models import available_models, get_model
 from ..progress import StderrProgress, noop
-from ..status import STAGES, status
-from ..validate import validate
+from ..window import Window
+
+# Heavier modules (numpy, the models, pandas for the demo and the CSV) are imported by the commands
+# that use them, so every command starts fast and `run` can start SQLite's scans first.
 
 # The demo generator and the CSV export need pandas; they are imported by their commands only, so
 # `run` and the stage commands start without it.
@@ -142,9 +141,12 @@ def _model(p) -> None:
     add_config_arguments(p)
 
 
+API_MODEL = "ihc-api"  # pipeline.runner.API_MODEL, without importing the runner
+
+
 def _api_config(args):
     """The IHC API settings for --model ihc-api (checked before any work), else None."""
-    if args.model != runner.API_MODEL:
+    if args.model != API_MODEL:
         return None
     from .api import config_from_args
 
@@ -205,6 +207,8 @@ def cmd_demo_db(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..validate import validate
+
     con = open_database(args.db)
     report = validate(con, _progress(args))
     if args.json:
@@ -224,6 +228,8 @@ def _window_from(args) -> Window:
 
 
 def cmd_journeys(args) -> int:
+    from .. import runner
+
     window = _window_from(args)
     with _open_for_write(args) as con:
         ctx = runner.Context(con, _progress(args))
@@ -233,6 +239,8 @@ def cmd_journeys(args) -> int:
 
 
 def cmd_attribute(args) -> int:
+    from .. import runner
+
     params = _model_params(args)
     api_config = _api_config(args)
     with _open_for_write(args) as con:
@@ -244,6 +252,8 @@ def cmd_attribute(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .. import runner
+
     Window(args.start, args.end)  # checks the dates
     with _open_for_write(args) as con:
         ctx = runner.Context(con, _progress(args))
@@ -253,12 +263,17 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
-    options = runner.RunOptions(
-        _window_from(args), args.model, _model_params(args), args.force, _api_config(args), args.retry_failed
-    )
-    options.check()  # usage errors before any work
+    from ..scans import start_scans
+
+    window, params, api_config = _window_from(args), _model_params(args), _api_config(args)
     with _open_for_write(args) as con:
-        result = runner.run_pipeline(con, options, _progress(args))
+        # On a database never run before, SQLite starts reading every session now, while Python
+        # imports the runner and the models.
+        scans = None if table_exists(con, "pipeline_stages") else start_scans(con)
+        from .. import runner
+
+        options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
+        result = runner.run_pipeline(con, options, _progress(args), scans)
         _print(f.line() for f in result.validation.warnings)
         _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
         _print(result.lines())
@@ -272,6 +287,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from ..status import STAGES, status
+
     con = open_database(args.db)
     states = status(con)
     if args.json:
@@ -310,6 +327,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from .. import runner
+    from ..models import available_models, get_model
+
     for name in available_models():
         model = get_model(name)
         params = ", ".join(f"{k}={v!r}" for k, v in model.defaults.items()) or "no parameters"

@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..errors import InputError
-from ..ihc import builtin_profiles, load_profile, profile_for_conv_type
+from ..ihc.profiles import builtin_profiles
 
 # fidelity and the API drop-in need pandas: imported by their commands, not when the CLI starts.
 DEFAULT_VECTORS = "../shared/data/ihc_api_vectors.jsonl beside the checkout"
@@ -60,7 +60,7 @@ def register(sub) -> None:
 
 
 def run_fidelity(args: argparse.Namespace) -> int:
-    from ..ihc import fidelity
+    from ..ihc import fidelity, load_profile
 
     profile = load_profile(args.profile)
     replayed = fidelity.replay(profile, fidelity.load_vectors(args.vectors))
@@ -70,7 +70,7 @@ def run_fidelity(args: argparse.Namespace) -> int:
 
 
 def run_ihc_local(args: argparse.Namespace) -> int:
-    from ..ihc import respond
+    from ..ihc import load_profile, profile_for_conv_type, respond
     from ..ihc.api_local import parse_body
 
     if args.profile:

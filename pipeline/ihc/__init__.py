@@ -11,12 +11,17 @@ Public entry points:
 * ``channel_weights.import_channel_weights`` — an ``IHC_channel_weights.csv`` into a profile.
 """
 
-from .model import attribute_index  # noqa: F401
-from .profile import Profile, builtin_profiles, load_profile, profile_for_conv_type  # noqa: F401
-
-# The record-level entry points need pandas; they load on first use so that the pipeline's model
-# (attribute_index, numpy only) starts without it.
-_LAZY = {"respond": "api_local", "attribute_records": "records"}
+# Everything loads on first use: importing the package (e.g. for the profile names in the CLI's help)
+# costs nothing, the model brings numpy, the record-level entry points bring pandas.
+_LAZY = {
+    "attribute_index": "model",
+    "Profile": "profile",
+    "builtin_profiles": "profile",
+    "load_profile": "profile",
+    "profile_for_conv_type": "profile",
+    "respond": "api_local",
+    "attribute_records": "records",
+}
 
 
 def __getattr__(name: str):

@@ -19,8 +19,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..errors import InputError
+from .profiles import PROFILE_DIR, builtin_profiles  # noqa: F401 - re-exported
 
-PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PHASES = ("initializer", "holder", "closer")
 CONVERSION_MODES = ("anchor", "ignore")
 
@@ -225,10 +225,6 @@ def read_profile_file(path: Path) -> Profile:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"profile {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
     return profile_from_dict(doc, str(path))
-
-
-def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
 
 
 @lru_cache(maxsize=32)

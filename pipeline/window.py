@@ -1,0 +1,57 @@
+"""Which conversions a run covers (by conv_date) and how far back their sessions may lie.
+
+Plain Python (no numpy), so the command line can check dates before loading anything heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which conversions (by conv_date, inclusive) and how far back their sessions may lie."""
+
+    start: Optional[str] = None
+    end: Optional[str] = None
+    lookback_days: Optional[int] = None
+
+    def __post_init__(self):
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and not _is_date(value):
+                raise InputError(f"--{name} {value!r} is not a date (YYYY-MM-DD)")
+        if self.start and self.end and self.start > self.end:
+            raise InputError(f"--start {self.start} is after --end {self.end}")
+        if self.lookback_days is not None and (
+            not isinstance(self.lookback_days, int) or self.lookback_days < 1
+        ):
+            raise InputError("--lookback-days must be a whole number of days ≥ 1")
+
+    def as_params(self) -> dict:
+        return {"start": self.start, "end": self.end, "lookback_days": self.lookback_days}
+
+    def sql_params(self) -> dict:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "lookback": None if self.lookback_days is None else f"-{self.lookback_days} days",
+        }
+
+
+def _is_date(value: str) -> bool:
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except (ValueError, TypeError):
+        return False
+
+
+def _is_date(value: str) -> bool:
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except (ValueError, TypeError):
+        return False
