@@ -315,17 +315,17 @@ def run_pipeline(
 ) -> RunResult:
     """validate → journeys → attribute → report, skipping stages that are up to date.
 
-    The whole-table scans start at once on a database this product never ran on (everything will be
-    computed), otherwise once the fingerprints show something must be; ``scans``: already started by
-    the caller (``scans.start_scans``)."""
+    The whole-table scans start at once with ``force`` or on a database this product never ran on
+    (everything will be computed), otherwise once the fingerprints show something must be; ``scans``:
+    already started by the caller (``scans.start_scans``)."""
     started = time.perf_counter()
     progress = ensure(progress)
     window = options.window
     model_name = options.model or default_model()
     try:
         options.check()  # usage errors before any work
-        if scans is None and not table_exists(con, "pipeline_stages"):
-            scans = start_scans(con)
+        if scans is None and (options.force or not table_exists(con, "pipeline_stages")):
+            scans = start_scans(con)  # everything will be computed: start reading at once
     except BaseException:
         if scans is not None:
             scans.cancel()

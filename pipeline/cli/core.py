@@ -267,9 +267,10 @@ def cmd_run(args) -> int:
 
     window, params, api_config = _window_from(args), _model_params(args), _api_config(args)
     with _open_for_write(args) as con:
-        # On a database never run before, SQLite starts reading every session now, while Python
-        # imports the runner and the models.
-        scans = None if table_exists(con, "pipeline_stages") else start_scans(con)
+        # When everything will be computed (--force, or a database never run before), SQLite starts
+        # reading every session now, while Python imports the runner and the models.
+        fresh = args.force or not table_exists(con, "pipeline_stages")
+        scans = start_scans(con) if fresh else None
         from .. import runner
 
         options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
