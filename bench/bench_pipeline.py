@@ -82,6 +82,9 @@ def main() -> None:
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     py = sys.executable
+    # Steady state: Python normally caches compiled modules (__pycache__) on first import, but some
+    # environments set PYTHONDONTWRITEBYTECODE and would recompile the package on every run.
+    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "pipeline")], check=True)
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-pipeline-"))
     work.mkdir(parents=True, exist_ok=True)
     results = []
@@ -99,7 +102,11 @@ def main() -> None:
         copy = work / f"run_x{k}.db"
 
         def fresh_copy():
+            # Synced, like a file at rest: otherwise the first commit's fsync (ours or the naive
+            # script's) would also write the 47 MB the copy just left dirty in the page cache.
             shutil.copy(db, copy)
+            with open(copy, "rb+") as fh:
+                os.fsync(fh.fileno())
 
         run_cmd = [py, "-m", "pipeline", "run", str(copy), "--model", args.model, "-q"]
         commands = {  # name: (command, prepare)

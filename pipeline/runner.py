@@ -98,6 +98,7 @@ class Context:
         self.records = read_records(con)
         self._scans = scans
         self.journeys: Optional[jr.Journeys] = None
+        self.pending: list[StageRecord] = []  # records written with the next commit
 
     @property
     def scans(self) -> InputScans:
@@ -136,21 +137,34 @@ class Context:
         with transaction(self.con):
             ensure_output_tables(self.con)
             write(self.con)
-            write_record(self.con, record)
-            self.con.execute(
-                "INSERT OR REPLACE INTO pipeline_runs (run_id, stage, status, params, rows, message,"
-                " started_at, seconds) VALUES (?, ?, 'done', ?, ?, NULL, ?, ?)",
-                (record.run_id, record.stage, digest(record.params), record.rows, record.started_at, record.seconds),
-            )
+            for rec in [*self.pending, record]:
+                write_record(self.con, rec)
+                self.con.execute(
+                    "INSERT OR REPLACE INTO pipeline_runs (run_id, stage, status, params, rows, message,"
+                    " started_at, seconds) VALUES (?, ?, 'done', ?, ?, NULL, ?, ?)",
+                    (rec.run_id, rec.stage, digest(rec.params), rec.rows, rec.started_at, rec.seconds),
+                )
+        self.pending.clear()
         self.records[record.stage] = record
+
+    def defer(self, record: StageRecord) -> None:
+        """Keep a record to write with the next stage's commit (one transaction, one fsync, fewer)."""
+        self.pending.append(record)
+        self.records[record.stage] = record
+
+    def flush(self) -> None:
+        if self.pending:
+            last = self.pending.pop()
+            self.commit(last, lambda con: None)
 
 
 # ---- stages ------------------------------------------------------------------------------------
 
 
-def validate_stage(ctx: Context, progress: Optional[Progress] = None) -> ValidationReport:
+def validate_stage(ctx: Context, progress: Optional[Progress] = None, defer: bool = False) -> ValidationReport:
     """Validation of the current inputs, reused when no input table changed since it last passed.
-    A fatal finding raises InputError before anything is written."""
+    A fatal finding raises InputError before anything is written. ``defer``: its record goes into
+    the next stage's transaction (``ctx.flush`` writes it if no stage follows)."""
     if ctx.validation_cached():
         report = ValidationReport.from_dict(ctx.records["validate"].summary)
     else:
@@ -158,7 +172,10 @@ def validate_stage(ctx: Context, progress: Optional[Progress] = None) -> Validat
         report = validate(ctx.con, progress, ctx.scans)
         report.raise_if_fatal()
         record = ctx.new_record("validate", {}, sum(report.rows.values()), report.to_dict(), started, t0)
-        ctx.commit(record, lambda con: None)
+        if defer:
+            ctx.defer(record)
+        else:
+            ctx.commit(record, lambda con: None)
     report.raise_if_fatal()
     return report
 
@@ -339,7 +356,7 @@ def run_pipeline(
             ctx.cancel_scans()  # nothing will be recomputed: stop reading every session
         journeys_progress = scaled(progress, 10, 15, 100)
         prebuilt = _journeys_meanwhile(ctx, window, options.force, journeys_progress)
-        validation = validate_stage(ctx, scaled(progress, 0, 10, 100))
+        validation = validate_stage(ctx, scaled(progress, 0, 10, 100), defer=True)
         outcomes = [journeys_stage(ctx, window, options.force, journeys_progress, prebuilt)]
         outcomes.append(attribute_stage(
             ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100),
@@ -347,6 +364,7 @@ def run_pipeline(
         ))
         start, end = report_range(window, ctx.records["journeys"].summary)
         outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
+        ctx.flush()
     finally:
         if ctx is not None:
             ctx.cancel_scans()

@@ -176,16 +176,38 @@ def _progress(args):
     return noop if args.quiet else StderrProgress()
 
 
-@contextmanager
-def _open_for_write(args):
-    path = args.db
+def _target(args) -> Path:
+    """The database to write: DB itself, or its copy at --output-db."""
     if getattr(args, "output_db", None):
-        path = copy_database(args.db, args.output_db)
-    con = open_database(path, write=True)
+        return copy_database(args.db, args.output_db)
+    return Path(args.db)
+
+
+@contextmanager
+def _open_for_write(args, path=None):
+    con = open_database(path or _target(args), write=True)
     try:
         yield con
     finally:
         con.close()
+
+
+def _early_scans(path: Path, force: bool):
+    """When everything will be computed (--force, or a database never run before), start the
+    whole-table scans in child processes now: SQLite reads every session while this process imports
+    the runner and the models, fingerprints and builds journeys. Forking happens while this process
+    holds no connection to the file (see scans.InputScans.forked); elsewhere the runner uses threads."""
+    from ..scans import InputScans, can_fork
+    from ..validate import check_structure
+
+    probe = open_database(path)
+    try:
+        fresh = force or not table_exists(probe, "pipeline_stages")
+        if fresh:
+            check_structure(probe).raise_if_fatal()
+    finally:
+        probe.close()
+    return InputScans.forked(str(path)) if fresh and can_fork() else None
 
 
 def _print(lines) -> None:
@@ -263,26 +285,26 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..scans import start_scans
-
     window, params, api_config = _window_from(args), _model_params(args), _api_config(args)
-    with _open_for_write(args) as con:
-        # When everything will be computed (--force, or a database never run before), SQLite starts
-        # reading every session now, while Python imports the runner and the models.
-        fresh = args.force or not table_exists(con, "pipeline_stages")
-        scans = start_scans(con) if fresh else None
-        from .. import runner
+    path = _target(args)
+    scans = _early_scans(path, args.force)
+    try:
+        with _open_for_write(args, path) as con:
+            from .. import runner
 
-        options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
-        result = runner.run_pipeline(con, options, _progress(args), scans)
-        _print(f.line() for f in result.validation.warnings)
-        _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
-        _print(result.lines())
-        if args.csv:
-            from ..export import export_csv
+            options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
+            result = runner.run_pipeline(con, options, _progress(args), scans)
+            _print(f.line() for f in result.validation.warnings)
+            _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
+            _print(result.lines())
+            if args.csv:
+                from ..export import export_csv
 
-            rows = export_csv(con, args.csv, args.start, args.end)
-            print(f"export: {rows:,} rows written to {args.csv}")
+                rows = export_csv(con, args.csv, args.start, args.end)
+                print(f"export: {rows:,} rows written to {args.csv}")
+    finally:
+        if scans is not None:
+            scans.cancel()
     print(f"done in {result.seconds:.2f}s")
     return 0
 

@@ -29,3 +29,12 @@ def load_all() -> None:
         _loaded = True
         for name in MODEL_MODULES:
             importlib.import_module(f"{__name__}.{name}")
+
+
+def load_until(model: str, registry: dict) -> None:
+    """Import model modules in order until ``model`` is registered (a run of ``linear`` need not
+    load the IHC or Markov code)."""
+    for name in MODEL_MODULES:
+        if model in registry:
+            return
+        importlib.import_module(f"{__name__}.{name}")

@@ -396,9 +396,9 @@ def register(model: Model) -> Model:
 
 
 def get_model(name: str) -> Model:
-    from . import load_all  # models register themselves on import
+    from . import load_until  # models register themselves on import
 
-    load_all()
+    load_until(name, _REGISTRY)
     try:
         return _REGISTRY[name]
     except KeyError:
