@@ -51,6 +51,18 @@ def tiny_db(path: Path) -> Path:
     return make_db(path, TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS)
 
 
+def run_db(db: Path, **options):
+    """run_pipeline on the database file ``db`` with RunOptions(**options)."""
+    from pipeline.db import open_database
+    from pipeline.runner import RunOptions, run_pipeline
+
+    con = open_database(db, write=True)
+    try:
+        return run_pipeline(con, RunOptions(**options))
+    finally:
+        con.close()
+
+
 def cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
     """Run ``python -m pipeline ARGS`` and capture its output."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}

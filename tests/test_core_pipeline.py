@@ -23,6 +23,7 @@ from pipeline.export import read_report, to_csv_bytes
 from pipeline.journeys import Window, build_journeys
 from pipeline.runner import Context, RunOptions, attribute_stage, run_pipeline
 from pipeline.status import status
+from tests.helpers import run_db as run
 
 
 def credit(db) -> dict:
@@ -35,14 +36,6 @@ def report(db) -> dict:
     con = sqlite3.connect(db)
     rows = con.execute("SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting").fetchall()
     return {(ch, d): (round(c, 10), round(i, 10), round(r, 10)) for ch, d, c, i, r in rows}
-
-
-def run(db, **kw):
-    con = open_database(db, write=True)
-    try:
-        return run_pipeline(con, RunOptions(**kw))
-    finally:
-        con.close()
 
 
 def test_journeys_strictly_before_and_shared_sessions(tiny):

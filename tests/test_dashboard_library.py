@@ -31,14 +31,7 @@ from pipeline.journeys import Window
 from pipeline.palette import FIXED, channel_colors
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions, run_pipeline
-
-
-def run(db, **kw):
-    con = open_database(db, write=True)
-    try:
-        return run_pipeline(con, RunOptions(**kw))
-    finally:
-        con.close()
+from tests.helpers import run_db as run
 
 
 @pytest.fixture
