@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..ihc_api.config import ENV_VARS, load_config
+from ..ihc_api.env_names import ENV_VARS
 
 LOCAL_DEFAULT_KEY = "local-key"
 
@@ -42,6 +42,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    from ..ihc_api.config import load_config
+
     overrides = {
         name: getattr(args, name, None)
         for name in ("api_key", "conv_type_id", "api_url", "max_journeys", "max_sessions",

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from dotenv import dotenv_values
 
 from ..errors import InputError
+from .env_names import ENV_VARS  # noqa: F401 - part of this module's interface
 from .redact import MASK
 
 DEFAULT_API_URL = "https://api.ihc-attribution.com/v1/compute_ihc"
@@ -37,21 +37,6 @@ DOCUMENTED_MAX_SESSIONS = 3000
 FREE_ACCOUNT_MAX_SESSIONS = 200
 PHASES = ("initializer", "holder", "closer")
 
-# config field -> environment variable
-ENV_VARS = {
-    "api_key": "IHC_API_KEY",
-    "conv_type_id": "IHC_CONV_TYPE_ID",
-    "api_url": "IHC_API_URL",
-    "max_journeys": "IHC_MAX_JOURNEYS_PER_REQUEST",
-    "max_sessions": "IHC_MAX_SESSIONS_PER_REQUEST",
-    "redistribution_file": "IHC_REDISTRIBUTION_PARAMETER",
-    "connect_timeout": "IHC_API_CONNECT_TIMEOUT",
-    "read_timeout": "IHC_API_READ_TIMEOUT",
-    "max_attempts": "IHC_API_MAX_ATTEMPTS",
-    "backoff_base": "IHC_API_BACKOFF_BASE",
-    "backoff_max": "IHC_API_BACKOFF_MAX",
-    "max_retry_seconds": "IHC_API_MAX_RETRY_SECONDS",
-}
 
 
 @dataclass(frozen=True)
@@ -139,6 +124,8 @@ def with_overrides(config: ApiConfig, **changes: Any) -> ApiConfig:
 
 
 def _read_env_file(env_file) -> dict[str, Optional[str]]:
+    from dotenv import dotenv_values  # only API commands read it: `run` with a local model starts faster
+
     if env_file is False:
         return {}
     if env_file is None:
