@@ -3,9 +3,10 @@
 Each ``*_stage`` function is what the CLI command of the same name does: it checks the stage's status,
 computes (reading only), then writes its output and its status record in one transaction.
 ``run_pipeline`` chains validate → journeys → attribute → report. The whole-table scans that validation
-and the report share (``scans.InputScans``) start first, on their own connections and threads, while
-the main thread fingerprints the inputs and builds the journeys; they are interrupted if it turns out
-that nothing needs them.
+and the report share (``scans.InputScans``) start first, on their own connections and threads (or child
+processes), while the main thread fingerprints the inputs, builds the journeys and, for a local model,
+computes the credit; they are interrupted if it turns out that nothing needs them. Nothing is written
+before validation passes; then a local model's three stages commit in one transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -25,7 +27,7 @@ from .fingerprint import input_fingerprints
 from .models import available_models, get_model
 from .progress import Progress, ensure, scaled
 from .report import build_report, write_report
-from .scans import InputScans, start_scans
+from .scans import REPORT_SCANS, InputScans, start_scans
 from .schema import ensure_output_tables
 from .status import DONE, StageRecord, current_inputs, digest, evaluate, now_iso, read_records, write_record
 from .store import store_credits
@@ -99,6 +101,8 @@ class Context:
         self._scans = scans
         self.journeys: Optional[jr.Journeys] = None
         self.pending: list[StageRecord] = []  # records written with the next commit
+        self._in_chain = False  # inside ``one_transaction``: stage commits join it
+        self.precomputed: Optional[tuple] = None  # (journeys, model, params, columns): see _credits_meanwhile
 
     @property
     def scans(self) -> InputScans:
@@ -134,18 +138,39 @@ class Context:
 
     def commit(self, record: StageRecord, write) -> None:
         """Write a stage's output (``write(con)``), its record and its run-log line atomically."""
-        with transaction(self.con):
-            ensure_output_tables(self.con)
-            write(self.con)
-            for rec in [*self.pending, record]:
-                write_record(self.con, rec)
-                self.con.execute(
-                    "INSERT OR REPLACE INTO pipeline_runs (run_id, stage, status, params, rows, message,"
-                    " started_at, seconds) VALUES (?, ?, 'done', ?, ?, NULL, ?, ?)",
-                    (rec.run_id, rec.stage, digest(rec.params), rec.rows, rec.started_at, rec.seconds),
-                )
+        if self._in_chain:
+            self._write(record, write)
+        else:
+            with transaction(self.con):
+                self._write(record, write)
         self.pending.clear()
         self.records[record.stage] = record
+
+    def _write(self, record: StageRecord, write) -> None:
+        ensure_output_tables(self.con)
+        write(self.con)
+        for rec in [*self.pending, record]:
+            write_record(self.con, rec)
+            self.con.execute(
+                "INSERT OR REPLACE INTO pipeline_runs (run_id, stage, status, params, rows, message,"
+                " started_at, seconds) VALUES (?, ?, 'done', ?, ?, NULL, ?, ?)",
+                (rec.run_id, rec.stage, digest(rec.params), rec.rows, rec.started_at, rec.seconds),
+            )
+
+    @contextmanager
+    def one_transaction(self):
+        """The stages inside commit together, or not at all: one transaction (one sync to disk)
+        for the whole chain, and a failure in any stage leaves every earlier result as it was."""
+        records, pending = dict(self.records), list(self.pending)
+        try:
+            with transaction(self.con):
+                self._in_chain = True
+                yield self
+        except BaseException:
+            self.records, self.pending = records, pending
+            raise
+        finally:
+            self._in_chain = False
 
     def defer(self, record: StageRecord) -> None:
         """Keep a record to write with the next stage's commit (one transaction, one fsync, fewer)."""
@@ -231,7 +256,9 @@ def attribute_stage(
         columns, failed, extra = _attribute_via_api(ctx, journeys, api_config, force, retry_failed, progress)
         unattributed += failed
     else:
-        columns, extra = _attribute_with_model(ctx, model, resolved, journeys, window, progress), {}
+        columns, extra = _precomputed(ctx, journeys, model_name, resolved), {}
+        if columns is None:
+            columns = _attribute_with_model(ctx, model, resolved, journeys, window, progress)
     n = len(columns["ihc"])
     attributed = len(np.unique(columns["conversion_id"])) if n else 0
     reasons: dict[str, int] = {}
@@ -265,6 +292,14 @@ def _attribute_with_model(ctx, model, params, journeys, window, progress) -> dic
         **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
         "ihc": np.asarray(credits.ihc, dtype=np.float64),
     }
+
+
+def _precomputed(ctx: Context, journeys: jr.Journeys, model_name: str, params: dict) -> Optional[dict]:
+    pre = ctx.precomputed
+    ctx.precomputed = None
+    if pre is not None and pre[0] is journeys and pre[1] == model_name and pre[2] == params:
+        return pre[3]
+    return None
 
 
 def _api_params(api_config) -> dict:
@@ -350,21 +385,40 @@ def run_pipeline(
     ctx = None
     try:
         ctx = Context(con, progress, scans)
-        if options.force or not (ctx.validation_cached() and _chain_current(ctx, options, model_name)):
+        recompute = options.force or not (ctx.validation_cached() and _chain_current(ctx, options, model_name))
+        if recompute:
             ctx.start_scans()
         else:
             ctx.cancel_scans()  # nothing will be recomputed: stop reading every session
-        journeys_progress = scaled(progress, 10, 15, 100)
-        prebuilt = _journeys_meanwhile(ctx, window, options.force, journeys_progress)
-        validation = validate_stage(ctx, scaled(progress, 0, 10, 100), defer=True)
-        outcomes = [journeys_stage(ctx, window, options.force, journeys_progress, prebuilt)]
-        outcomes.append(attribute_stage(
-            ctx, model_name, options.params, options.force, scaled(progress, 25, 55, 100),
-            options.api_config, options.retry_failed,
-        ))
-        start, end = report_range(window, ctx.records["journeys"].summary)
-        outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
-        ctx.flush()
+        local = model_name != API_MODEL
+        rebuild = options.force or not ctx.up_to_date("journeys", window.as_params())
+        reattribute = local and (rebuild or not _attribution_current(ctx, options, model_name))
+        # Journeys and a local model's credit are computed while the scans run, before validation
+        # has the scans' answer; nothing is written until it passes. The progress bar follows that order.
+        if rebuild or reattribute:
+            parts = {"journeys": (0, 15), "attribute": (15, 55), "validate": (70, 10)}
+        else:
+            parts = {"validate": (0, 10), "journeys": (10, 15), "attribute": (25, 55)}
+        part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
+        prebuilt = _journeys_meanwhile(ctx, window, options.force, part["journeys"])
+        if reattribute:
+            _credits_meanwhile(ctx, model_name, options.params, prebuilt, part["attribute"])
+        validation = validate_stage(ctx, part["validate"], defer=True)
+        if local and recompute:
+            # The report's scans finish before the write transaction opens: a transaction that had
+            # to spill to disk would otherwise wait for one of our own readers while they waited for it.
+            ctx.scans.wait(REPORT_SCANS)
+        # A local model's stages commit together (one sync to disk); the API's chunks commit as
+        # they arrive, so an interrupted API run keeps what it paid for.
+        with ctx.one_transaction() if local else nullcontext():
+            outcomes = [journeys_stage(ctx, window, options.force, part["journeys"], prebuilt)]
+            outcomes.append(attribute_stage(
+                ctx, model_name, options.params, options.force, part["attribute"],
+                options.api_config, options.retry_failed,
+            ))
+            start, end = report_range(window, ctx.records["journeys"].summary)
+            outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
+            ctx.flush()
     finally:
         if ctx is not None:
             ctx.cancel_scans()
@@ -385,12 +439,39 @@ def _journeys_meanwhile(ctx: Context, window: jr.Window, force: bool, progress: 
         return None
 
 
+def _credits_meanwhile(
+    ctx: Context, model_name: str, params: dict, journeys: Optional[jr.Journeys], progress: Progress
+) -> None:
+    """Attribute with a local model while the validation scans still run (reading only;
+    ``attribute_stage`` stores the result once validation passes): the journeys just built, or the
+    stored ones when they are current. A failure here is left for the stages to meet again after
+    validation, which explains bad input first."""
+    try:
+        if journeys is None:
+            rec = ctx.records.get("journeys")
+            if rec is None or not ctx.up_to_date("journeys", rec.params):
+                return
+            journeys = ctx.journeys = jr.load_journeys(ctx.con, jr.Window(**rec.params))
+        model = get_model(model_name)
+        resolved = model.resolve_params(params)
+        columns = _attribute_with_model(ctx, model, resolved, journeys, journeys.window, progress)
+    except Exception:  # noqa: BLE001 - recomputed (and reported) after validation
+        return
+    ctx.precomputed = (journeys, model_name, resolved, columns)
+
+
+def _attribution_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
+    if options.force or options.retry_failed:
+        return False
+    resolved = _api_params(options.api_config) if model_name == API_MODEL else get_model(model_name).resolve_params(options.params)
+    return ctx.up_to_date("attribute", {"model": model_name, "params": resolved})
+
+
 def _chain_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
     jrec = ctx.records.get("journeys")
     if jrec is None or not ctx.up_to_date("journeys", options.window.as_params()):
         return False
-    resolved = _api_params(options.api_config) if model_name == API_MODEL else get_model(model_name).resolve_params(options.params)
-    if not ctx.up_to_date("attribute", {"model": model_name, "params": resolved}):
+    if not _attribution_current(ctx, options, model_name):
         return False
     return ctx.up_to_date("report", dict(zip(("start", "end"), report_range(options.window, jrec.summary))))
 

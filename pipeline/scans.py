@@ -27,7 +27,6 @@ import signal
 import sqlite3
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .schema import NO_CHANNEL
@@ -75,6 +74,10 @@ SCANS = {
 }
 
 
+# What the report reads (channel_days, channel_day_costs).
+REPORT_SCANS = ("session_profile", "cost_profile")
+
+
 class ScanCancelled(Exception):
     pass
 
@@ -98,6 +101,8 @@ class InputScans:
 
     @classmethod
     def _threaded(cls, path: str) -> "InputScans":
+        from concurrent.futures import ThreadPoolExecutor
+
         from .db import open_database
 
         pool = ThreadPoolExecutor(max_workers=len(SCANS), thread_name_prefix="scan")
@@ -120,7 +125,7 @@ class InputScans:
             finally:
                 reader.close()
 
-        futures: dict[str, Future] = {name: pool.submit(run, sql) for name, sql in SCANS.items()}
+        futures = {name: pool.submit(run, sql) for name, sql in SCANS.items()}
         pool.shutdown(wait=False)
 
         def cancel() -> None:
@@ -164,6 +169,11 @@ class InputScans:
     def cancel(self) -> None:
         """Stop scans still running (their results will not be needed)."""
         self._cancel()
+
+    def wait(self, names) -> None:
+        """Wait for these scans to finish (their results are kept)."""
+        for name in names:
+            self._get(name)
 
     def _get(self, name: str) -> list:
         if name not in self._cache:

@@ -181,6 +181,56 @@ def test_crash_during_store_leaves_previous_state(tiny, monkeypatch):
     assert report(tiny) == before_report
 
 
+def stage_records(db) -> dict:
+    con = sqlite3.connect(db)
+    return dict(con.execute("SELECT stage, run_id FROM pipeline_stages").fetchall())
+
+
+def test_a_failing_report_leaves_every_stage_of_the_run_unwritten(tiny, monkeypatch):
+    """A local model's stages commit together: the new journeys and credit are not kept without
+    their report, and the stage records still describe the previous run."""
+    run(tiny, model="linear")
+    before = (credit(tiny), report(tiny), stage_records(tiny))
+    import pipeline.runner as runner
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure while building the report")
+
+    monkeypatch.setattr(runner, "build_report", boom)
+    with pytest.raises(RuntimeError):
+        run(tiny, model="last-click", window=Window(lookback_days=1), force=True)
+    assert (credit(tiny), report(tiny), stage_records(tiny)) == before
+    monkeypatch.undo()
+    assert [o.skipped for o in run(tiny, model="linear").outcomes] == [True, True, True]
+
+
+def test_credit_computed_during_validation_is_recomputed_if_that_failed(tiny, monkeypatch):
+    """The early attribution (while the scans run) may fail on input validation has not checked
+    yet; the run then attributes again after validation, like a run without the early start."""
+    import pipeline.runner as runner
+
+    real, calls = runner._attribute_with_model, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("not validated yet")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_attribute_with_model", flaky)
+    run(tiny, model="linear")
+    assert len(calls) == 2
+    assert credit(tiny)[("c2", "s3")] == 0.25
+
+
+def test_progress_never_goes_backwards(tiny):
+    for options in (RunOptions(model="linear"), RunOptions(model="last-click"), RunOptions(model="linear", force=True)):
+        seen = []
+        con = open_database(tiny, write=True)
+        run_pipeline(con, options, progress=lambda d, t, m: seen.append(d / t))
+        assert seen == sorted(seen) and seen[-1] == 1.0, options
+
+
 def test_status_goes_stale_when_a_table_changes(tiny):
     con = open_database(tiny)
     assert {s: v.state for s, v in status(con).items()} == {
