@@ -146,14 +146,15 @@ def main() -> None:
               " peak MB: the largest resident set of the process or any child process it waited for)")
         print("\nstage times inside the last forced run (s): " + ", ".join(
             f"{s} {v['record']['seconds']:.2f}" for s, v in stages.items() if v["record"]))
-        verdict = {
-            "run ≤ 1.0× sqlite3 read": ratio_read[cold_name] <= 1.0,
-            "run ≥ 3× faster than naive": ratio_naive[cold_name] >= 3.0,
-        }
+        verdict = {}
+        if k == 1:  # the speed targets are set on the default database
+            verdict["run ≤ 1.0× sqlite3 read"] = ratio_read[cold_name] <= 1.0
+            verdict["run ≥ 3× faster than naive"] = ratio_naive[cold_name] >= 3.0
         if k == 10:  # our commands only (the references are not ours to bound)
             ours = [name for name in commands if name.startswith("run")]
             verdict["10× peak memory < 2 GB"] = max(peaks[name] for name in ours) < 2048
-        print("targets: " + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in verdict.items()))
+        if verdict:
+            print("targets: " + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in verdict.items()))
         results.append({
             "size": k, "times": times, "peak_mb": peaks, "ratio_to_read": ratio_read,
             "naive_over_this": ratio_naive, "targets": verdict,
