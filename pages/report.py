@@ -1,5 +1,6 @@
 """Report: cost, attributed conversions and revenue, CPO and ROAS per channel, with filters and downloads."""
 
+import math
 from datetime import date
 
 import pandas as pd
@@ -60,33 +61,45 @@ def eur_short(value) -> str:
     return eur(value)
 
 
-def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: bool, title: str, axis: str, fmt):
+def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: bool, title: str, axis: str, fmt,
+                log: bool = False):
     """Bars of CPO or ROAS per paid channel, best first; a channel where the ratio is undefined keeps its
     row with a grey note instead of a bar. Unpaid channels (no cost) are left out: their CPO is 0 and
-    their ROAS undefined by construction, which says nothing about efficiency."""
+    their ROAS undefined by construction, which says nothing about efficiency.
+
+    ``log``: a logarithmic axis, for when one channel's ratio dwarfs the others'. A ratio of 0 has no
+    place on it and keeps its row with its value written at the left edge, like an undefined one."""
     paid = totals[totals["cost"] > 0]
     data = rv.ranked(paid, metric, ascending=ascending)
     undefined_text = "no attributed conversion" if metric == "CPO" else "no cost"
-    defined = data[metric].notna()
     values = [float(v) if pd.notna(v) else None for v in data[metric]]
-    labels = [fmt(v) if v is not None else "" for v in values]
+    positive = [v for v in values if v is not None and v > 0]
+    log = log and bool(positive)
+    drawn = [v if v is not None and (v > 0 or not log) else None for v in values]
+    labels = [fmt(v) if v is not None else "" for v in drawn]
+    channels = data["channel_name"].tolist()
     traces = [dict(
-        type="bar", orientation="h", x=values, y=data["channel_name"].tolist(),
-        marker=dict(color=[palette.get(c, "#888") for c in data["channel_name"]]),
+        type="bar", orientation="h", x=drawn, y=channels,
+        marker=dict(color=[palette.get(c, "#888") for c in channels]),
         text=labels, textposition="outside", cliponaxis=False,
         hovertemplate="%{y}<br>" + metric + ": %{text}<extra></extra>",
     )]
-    if (~defined).any():
-        missing = data.loc[~defined, "channel_name"].tolist()
+    if log:
+        low, high = math.log10(min(positive) / 2), math.log10(max(positive) * 4)
+        left, xaxis = 10 ** low, dict(title=f"{axis}, log scale", type="log", range=[low, high])
+    else:
+        top = max(positive, default=0.0)
+        left, xaxis = 0, dict(title=axis, range=[0, top * 1.22 if top > 0 else 1])
+    notes = [(c, undefined_text if v is None else fmt(v)) for c, v, d in zip(channels, values, drawn) if d is None]
+    if notes:
         traces.append(dict(
-            type="scatter", mode="text", x=[0] * len(missing), y=missing, text=[undefined_text] * len(missing),
-            textposition="middle right", textfont=dict(color="#8A94A6", size=12), hoverinfo="skip",
-            showlegend=False,
+            type="scatter", mode="text", x=[left] * len(notes), y=[c for c, _ in notes],
+            text=[t for _, t in notes], textposition="middle right", textfont=dict(color="#8A94A6", size=12),
+            hoverinfo="skip", showlegend=False,
         ))
-    top = float(data[metric].max()) if defined.any() else 1.0
     return figure(
         traces, title, height=max(220, 32 * len(data) + 120), show_legend=False,
-        xaxis=dict(title=axis, range=[0, top * 1.22 if top > 0 else 1]),
+        xaxis=xaxis,
         yaxis=dict(autorange="reversed"),
         bargap=0.3 if len(data) > 3 else 0.6,
         margin=dict(r=60),  # room for the value labels outside the bars
@@ -201,12 +214,16 @@ with shown_errors():
     totals = rv.channel_totals(rows)
     kpi_tiles(rows)
     left, right = st.columns(2, gap="medium")
+    log = st.session_state.get("ratio_log_scale", False)
     with left:
         chart(ratio_chart(totals, "CPO", palette, True, "CPO per channel — lower is better",
-                          "EUR per attributed conversion", lambda v: f"€{v:,.2f}"), key="cpo_chart")
+                          "EUR per attributed conversion", lambda v: f"€{v:,.2f}", log), key="cpo_chart")
     with right:
         chart(ratio_chart(totals, "ROAS", palette, False, "ROAS per channel — higher is better",
-                          "Revenue per EUR of cost (ratio)", lambda v: f"{v:.2f}"), key="roas_chart")
+                          "Revenue per EUR of cost (ratio)", lambda v: f"{v:.2f}", log), key="roas_chart")
+    st.toggle("Logarithmic axes for CPO and ROAS", key="ratio_log_scale",
+              help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
+                   "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.")
     unpaid_note(totals)
     chart(cost_revenue_chart(totals, palette), key="cost_revenue_chart")
     trend(rows, totals, palette)

@@ -70,3 +70,25 @@ def test_trend_channels_and_metric(dashboard_env):
     assert "gaps" in texts(at)  # undefined ROAS days are gaps, said so
     at.multiselect(key="trend_channels").set_value([]).run()
     assert "Pick one or more channels" in texts(at)
+
+
+def test_log_axes_keep_every_channel_readable(dashboard_env):
+    import json
+
+    at = open_page("report")
+    specs = [json.loads(c.proto.spec) for c in plotly_charts(at)[:2]]
+    assert all(s["layout"]["xaxis"].get("type") in (None, "linear", "-") for s in specs)
+    at.toggle(key="ratio_log_scale").set_value(True).run()
+    no_errors(at)
+    cpo, roas = (json.loads(c.proto.spec) for c in plotly_charts(at)[:2])
+    for spec in (cpo, roas):
+        axis = spec["layout"]["xaxis"]
+        assert axis["type"] == "log" and "log scale" in axis["title"]["text"]
+        bars = [x for x in spec["data"][0]["x"] if x is not None]
+        assert bars and 10 ** axis["range"][0] < min(bars) and max(bars) < 10 ** axis["range"][1]
+    # Every paid channel keeps its row: a bar, or its value / "no ..." written at the left edge.
+    for spec in (cpo, roas):
+        rows = set(spec["data"][0]["y"])
+        noted = set(spec["data"][1]["y"]) if len(spec["data"]) > 1 else set()
+        drawn = {y for y, x in zip(spec["data"][0]["y"], spec["data"][0]["x"]) if x is not None}
+        assert drawn | noted == rows and not (drawn & noted)
