@@ -32,6 +32,22 @@ def scaled(progress: Optional[Progress], offset: int, span: int, total: int) -> 
     return inner
 
 
+def forward_only(progress: Optional[Progress]) -> Progress:
+    """The same callback, except that the amount done never decreases (the message still changes):
+    a bar that jumps back looks like lost work."""
+    outer = ensure(progress)
+    furthest = [0.0]
+
+    def inner(done: int, total: int, message: str) -> None:
+        frac = done / total if total else 1.0
+        if frac < furthest[0]:
+            done = int(round(furthest[0] * total))
+        furthest[0] = max(furthest[0], frac)
+        outer(done, total, message)
+
+    return inner
+
+
 class StderrProgress:
     """Prints one updating line per stage on stderr, at most ``rate`` times per second."""
 

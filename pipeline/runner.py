@@ -25,7 +25,7 @@ from .db import table_exists, transaction
 from .errors import InputError
 from .fingerprint import input_fingerprints
 from .models import available_models, get_model
-from .progress import Progress, ensure, scaled
+from .progress import Progress, ensure, forward_only, scaled
 from .report import build_report, write_report
 from .scans import REPORT_SCANS, InputScans, start_scans
 from .schema import ensure_output_tables
@@ -371,7 +371,7 @@ def run_pipeline(
     (everything will be computed), otherwise once the fingerprints show something must be; ``scans``:
     already started by the caller (``scans.start_scans``)."""
     started = time.perf_counter()
-    progress = ensure(progress)
+    progress = forward_only(progress)  # a stage redone after an early start must not move the bar back
     window = options.window
     model_name = options.model or default_model()
     try:
@@ -402,7 +402,7 @@ def run_pipeline(
         part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
         prebuilt = _journeys_meanwhile(ctx, window, options.force, part["journeys"])
         if reattribute:
-            _credits_meanwhile(ctx, model_name, options.params, prebuilt, part["attribute"])
+            _credits_meanwhile(ctx, model_name, options.params, prebuilt, not rebuild, part["attribute"])
         validation = validate_stage(ctx, part["validate"], defer=True)
         if local and recompute:
             # The report's scans finish before the write transaction opens: a transaction that had
@@ -440,18 +440,18 @@ def _journeys_meanwhile(ctx: Context, window: jr.Window, force: bool, progress: 
 
 
 def _credits_meanwhile(
-    ctx: Context, model_name: str, params: dict, journeys: Optional[jr.Journeys], progress: Progress
+    ctx: Context, model_name: str, params: dict, journeys: Optional[jr.Journeys], stored: bool,
+    progress: Progress,
 ) -> None:
     """Attribute with a local model while the validation scans still run (reading only;
-    ``attribute_stage`` stores the result once validation passes): the journeys just built, or the
-    stored ones when they are current. A failure here is left for the stages to meet again after
-    validation, which explains bad input first."""
+    ``attribute_stage`` stores the result once validation passes): the journeys just built, or with
+    ``stored`` the stored ones (current for this run's window). A failure here is left for the stages
+    to meet again after validation, which explains bad input first."""
     try:
         if journeys is None:
-            rec = ctx.records.get("journeys")
-            if rec is None or not ctx.up_to_date("journeys", rec.params):
+            if not stored:
                 return
-            journeys = ctx.journeys = jr.load_journeys(ctx.con, jr.Window(**rec.params))
+            journeys = ctx.journeys = jr.load_journeys(ctx.con, jr.Window(**ctx.records["journeys"].params))
         model = get_model(model_name)
         resolved = model.resolve_params(params)
         columns = _attribute_with_model(ctx, model, resolved, journeys, journeys.window, progress)

@@ -309,3 +309,34 @@ def test_markov_through_the_pipeline_credits_every_conversion(tiny):
     for conv in ("c1", "c2"):
         assert abs(sum(v for (c, _), v in got.items() if c == conv) - 1) < 1e-9
     assert all(v >= 0 for v in got.values())
+
+
+def test_progress_stays_forward_when_the_early_credit_is_redone(tiny, monkeypatch):
+    import pipeline.runner as runner
+
+    real, calls = runner._attribute_with_model, []
+
+    def flaky(ctx, model, params, journeys, window, progress):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("not validated yet")
+        progress(0, 2, "attribute: again")  # the redone stage reports from its own start
+        return real(ctx, model, params, journeys, window, progress)
+
+    monkeypatch.setattr(runner, "_attribute_with_model", flaky)
+    seen = []
+    con = open_database(tiny, write=True)
+    run_pipeline(con, RunOptions(model="linear"), progress=lambda d, t, m: seen.append((d / t, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert "attribute: again" in [m for _, m in seen]  # the message still shows
+
+
+def test_forward_only_keeps_messages_and_never_decreases():
+    from pipeline.progress import forward_only
+
+    seen = []
+    p = forward_only(lambda d, t, m: seen.append((d, t, m)))
+    for d, m in [(10, "a"), (40, "b"), (20, "c"), (60, "d")]:
+        p(d, 100, m)
+    assert seen == [(10, 100, "a"), (40, 100, "b"), (40, 100, "c"), (60, 100, "d")]
