@@ -45,6 +45,15 @@ def credit_of(result: pd.DataFrame) -> dict[str, float]:
     return dict(zip(result["session_id"], result["ihc"]))
 
 
+def attribute_paths(model: str, conv, null, params=None) -> dict[str, float]:
+    """session_id → credit from a path model (markov, shapley) run through its public ``attribute``."""
+    from pipeline.models import get_model
+
+    null_frame = journeys_frame(null, prefix="n") if null is not None else None
+    result = get_model(model).attribute(journeys_frame(conv), params, non_converting=null_frame)
+    return credit_of(result)
+
+
 def index_of(frame: pd.DataFrame) -> JourneyIndex:
     return JourneyIndex.from_frame(frame)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from tests.models_testkit import credit_of, index_of, journeys_frame, random_paths, reference_markov
+from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_markov
 from pipeline.errors import InputError
 from pipeline.models import get_model
 from pipeline.models import markov as markov_module
@@ -27,9 +27,7 @@ def fit(conv, null, order=1, **kw):
 
 
 def attribute(conv, null, params=None):
-    null_frame = journeys_frame(null, prefix="n") if null is not None else None
-    result = get_model("markov").attribute(journeys_frame(conv), params, non_converting=null_frame)
-    return credit_of(result)
+    return attribute_paths("markov", conv, null, params)
 
 
 def test_order1_removal_effects_by_hand():

@@ -4,7 +4,7 @@ the coalition cap, edge cases."""
 import numpy as np
 import pytest
 
-from tests.models_testkit import credit_of, index_of, journeys_frame, random_paths, reference_shapley
+from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_shapley
 from pipeline.errors import InputError
 from pipeline.models import get_model
 from pipeline.models.channel_paths import channel_paths
@@ -21,9 +21,7 @@ def fit(conv, null, **params):
 
 
 def attribute(conv, null, params=None):
-    null_frame = journeys_frame(null, prefix="n") if null is not None else None
-    result = get_model("shapley").attribute(journeys_frame(conv), params, non_converting=null_frame)
-    return credit_of(result)
+    return attribute_paths("shapley", conv, null, params)
 
 
 def test_values_by_hand():
