@@ -385,14 +385,15 @@ def run_pipeline(
     ctx = None
     try:
         ctx = Context(con, progress, scans)
-        recompute = options.force or not (ctx.validation_cached() and _chain_current(ctx, options, model_name))
+        local = model_name != API_MODEL
+        rebuild = options.force or not ctx.up_to_date("journeys", window.as_params())
+        attribution_stale = rebuild or not _attribution_current(ctx, options, model_name)
+        reattribute = local and attribution_stale
+        recompute = attribution_stale or not ctx.validation_cached() or not _report_current(ctx, window)
         if recompute:
             ctx.start_scans()
         else:
             ctx.cancel_scans()  # nothing will be recomputed: stop reading every session
-        local = model_name != API_MODEL
-        rebuild = options.force or not ctx.up_to_date("journeys", window.as_params())
-        reattribute = local and (rebuild or not _attribution_current(ctx, options, model_name))
         # Journeys and a local model's credit are computed while the scans run, before validation
         # has the scans' answer; nothing is written until it passes. The progress bar follows that order.
         if rebuild or reattribute:
@@ -400,7 +401,7 @@ def run_pipeline(
         else:
             parts = {"validate": (0, 10), "journeys": (10, 15), "attribute": (25, 55)}
         part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
-        prebuilt = _journeys_meanwhile(ctx, window, options.force, part["journeys"])
+        prebuilt = _journeys_meanwhile(ctx, window, part["journeys"]) if rebuild else None
         if reattribute:
             _credits_meanwhile(ctx, model_name, options.params, prebuilt, not rebuild, part["attribute"])
         validation = validate_stage(ctx, part["validate"], defer=True)
@@ -428,11 +429,9 @@ def run_pipeline(
     return RunResult(validation, outcomes, time.perf_counter() - started)
 
 
-def _journeys_meanwhile(ctx: Context, window: jr.Window, force: bool, progress: Progress) -> Optional[jr.Journeys]:
+def _journeys_meanwhile(ctx: Context, window: jr.Window, progress: Progress) -> Optional[jr.Journeys]:
     """Read the journeys while the validation scans run (nothing is written before validation
     passes). Input the journeys query cannot read is left for validation to explain."""
-    if not force and ctx.up_to_date("journeys", window.as_params()):
-        return None
     try:
         return jr.build_journeys(ctx.con, window, progress)
     except InputError:
@@ -467,13 +466,10 @@ def _attribution_current(ctx: Context, options: RunOptions, model_name: str) -> 
     return ctx.up_to_date("attribute", {"model": model_name, "params": resolved})
 
 
-def _chain_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
-    jrec = ctx.records.get("journeys")
-    if jrec is None or not ctx.up_to_date("journeys", options.window.as_params()):
-        return False
-    if not _attribution_current(ctx, options, model_name):
-        return False
-    return ctx.up_to_date("report", dict(zip(("start", "end"), report_range(options.window, jrec.summary))))
+def _report_current(ctx: Context, window: jr.Window) -> bool:
+    """The report of the stored journeys' range is up to date (call when the journeys are)."""
+    journeys_summary = ctx.records["journeys"].summary
+    return ctx.up_to_date("report", dict(zip(("start", "end"), report_range(window, journeys_summary))))
 
 
 def report_range(window: jr.Window, journeys_summary: dict) -> tuple[Optional[str], Optional[str]]:
