@@ -17,6 +17,7 @@ from typing import Iterator
 from .errors import InputError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+MMAP_BYTES = 1 << 30  # the first GiB of a database file is read through a memory map
 
 
 def check_sqlite_file(path: str | Path) -> Path:
@@ -64,11 +65,15 @@ def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connectio
 
 
 def tune(con: sqlite3.Connection) -> None:
-    """Settings for scans over large tables: a larger page cache, temp b-trees in RAM. (No mmap: it
-    reads no faster here and adds every mapped page of the file to the process's resident memory.)"""
+    """Settings for scans over large tables: a larger page cache, temp b-trees in RAM, and the file
+    memory-mapped. Reads through the map skip copying each page into SQLite's cache: a fresh ``run``
+    on the demo database spends 13% less CPU and 12% less time (median of 15 alternated runs; the
+    gain is in the concurrent scans, not in one scan alone). Mapped pages count in the process's
+    resident memory but belong to the OS's file cache; writes still go through write()."""
     con.execute("PRAGMA cache_size = -65536")  # 64 MiB
     con.execute("PRAGMA temp_store = MEMORY")
     con.execute("PRAGMA foreign_keys = OFF")
+    con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
 
 def _uri_path(path: Path) -> str:
