@@ -9,10 +9,14 @@ aggregates inside SQLite, and the results serve every stage that needs them:
   takes its channel-days from it. DISTINCT keeps a tiny in-memory index, far cheaper than GROUP BY's
   sort of every row.
 - ``cost_profile``: cost per channel-day, scanning the (fewer) cost rows and looking each session up;
-- ``cost_checks``: the cost table's validation counts (one cheap pass);
-- ``users_without_sessions``: conversions whose user has no session at all.
+- ``cost_screen``: the cost rows, and how many of them are not a plain non-negative number with a
+  session id (one cheap pass); only when some are does ``cost_checks`` count each problem.
 
-On a database file each scan gets its own read-only connection in its own thread; SQLite releases
+Two scans run only on demand, in the thread that asks: ``cost_checks`` and ``users_without_sessions``
+(conversions whose user has no session at all). A run that already knows the latter (the journeys
+query sees every converting user's sessions) hands it over with ``provide`` and it never runs.
+
+On a database file each eager scan gets its own read-only connection in its own thread; SQLite releases
 Python's GIL while it works, so the scans overlap with the main thread. The command line does better
 with ``forked``: two child processes, each with its own SQLite and memory allocator (threads in one
 process contend there: +35% CPU for the same scans, measured), which the CLI starts before it opens
@@ -53,12 +57,20 @@ FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 GROUP BY 1, 2
 """
 
+# A cost row is fine when it has a session id and is a number >= 0. "cost + 0 = cost" is false for
+# text and blobs (arithmetic reads them as numbers, the comparison does not), NULL fails coalesce.
+COST_SCREEN_SQL = """
+SELECT count(*), total(NOT coalesce(session_id IS NOT NULL AND cost >= 0 AND cost + 0 = cost, 0))
+FROM session_costs
+"""
+
 COST_CHECKS_SQL = """
 SELECT count(*), coalesce(sum(session_id IS NULL), 0), coalesce(sum(cost IS NULL), 0),
        coalesce(sum(cost IS NOT NULL AND typeof(cost) NOT IN ('integer', 'real')), 0),
        coalesce(sum(cost < 0), 0)
 FROM session_costs
 """
+COST_CHECK_FIELDS = ["rows", "null_session_id", "null_cost", "cost_not_number", "negative_cost"]
 
 USERS_WITHOUT_SESSIONS_SQL = """
 WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
@@ -66,12 +78,16 @@ WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id 
 SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN seen
 """
 
-SCANS = {
+SCANS = {  # started at once
     "session_profile": SESSION_PROFILE_SQL,
     "cost_profile": COST_PROFILE_SQL,
+    "cost_screen": COST_SCREEN_SQL,
+}
+ON_DEMAND = {  # run when first asked for, unless provided
     "cost_checks": COST_CHECKS_SQL,
     "users_without_sessions": USERS_WITHOUT_SESSIONS_SQL,
 }
+ALL_SCANS = {**SCANS, **ON_DEMAND}
 
 
 # What the report reads (channel_days, channel_day_costs).
@@ -96,7 +112,7 @@ class InputScans:
 
         path = database_file(con)
         if path is None:
-            return cls({name: (lambda sql=sql: con.execute(sql).fetchall()) for name, sql in SCANS.items()})
+            return cls({name: (lambda sql=sql: con.execute(sql).fetchall()) for name, sql in ALL_SCANS.items()})
         return cls._threaded(path)
 
     @classmethod
@@ -137,38 +153,31 @@ class InputScans:
                     except sqlite3.ProgrammingError:  # already closed
                         pass
 
-        return cls({name: f.result for name, f in futures.items()}, cancel)
+        return cls({**_on_demand(path), **{name: f.result for name, f in futures.items()}}, cancel)
 
     @classmethod
-    def forked(cls, path: str, groups=(("session_profile", "cost_checks"), ("cost_profile",))) -> "InputScans":
+    def forked(cls, path: str, groups=(("session_profile", "cost_screen"), ("cost_profile",))) -> "InputScans":
         """The scans of ``groups`` in child processes, one per group; the others in this process on
         first use. Only for a single-threaded process that holds no SQLite connection to ``path`` (see
         ``can_fork``): a child inherits the parent's memory, including SQLite's bookkeeping of locks."""
         children = [_Child.start(path, names) for names in groups]
         by_name = {name: child for child in children for name in child.names}
 
-        def here(sql: str) -> list:
-            from .db import open_database
-
-            con = open_database(path)
-            try:
-                return con.execute(sql).fetchall()
-            finally:
-                con.close()
-
         def cancel() -> None:
             for child in children:
                 child.kill()
 
-        results = {
-            name: (lambda n=name: by_name[n].result(n)) if name in by_name else (lambda q=sql: here(q))
-            for name, sql in SCANS.items()
-        }
+        results = _on_demand(path, [n for n in ALL_SCANS if n not in by_name])
+        results.update({name: (lambda n=name: by_name[n].result(n)) for name in by_name})
         return cls(results, cancel)
 
     def cancel(self) -> None:
         """Stop scans still running (their results will not be needed)."""
         self._cancel()
+
+    def provide(self, name: str, rows: list) -> None:
+        """The result of scan ``name``, known otherwise (an on-demand scan then never runs)."""
+        self._cache[name] = rows
 
     def wait(self, names) -> None:
         """Wait for these scans to finish (their results are kept)."""
@@ -198,11 +207,28 @@ class InputScans:
         return sum(row[3] for row in self._get("cost_profile"))
 
     def cost_checks(self) -> dict[str, int]:
-        names = ["rows", "null_session_id", "null_cost", "cost_not_number", "negative_cost"]
-        return dict(zip(names, self._get("cost_checks")[0]))
+        rows, suspicious = self._get("cost_screen")[0]
+        if not suspicious:
+            return dict.fromkeys(COST_CHECK_FIELDS, 0) | {"rows": rows}
+        return dict(zip(COST_CHECK_FIELDS, self._get("cost_checks")[0]))
 
     def users_without_sessions(self) -> list[str]:
         return [row[0] for row in self._get("users_without_sessions")]
+
+
+def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list]]:
+    """Scans run in the asking thread, each on a read-only connection of its own."""
+
+    def here(sql: str) -> list:
+        from .db import open_database
+
+        con = open_database(path)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    return {name: (lambda q=ALL_SCANS[name]: here(q)) for name in names}
 
 
 def start_scans(con: sqlite3.Connection) -> InputScans:
@@ -238,7 +264,7 @@ class _Child:
                 from .db import open_database
 
                 con = open_database(path)
-                payload = ("ok", {name: con.execute(SCANS[name]).fetchall() for name in names})
+                payload = ("ok", {name: con.execute(ALL_SCANS[name]).fetchall() for name in names})
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
                 payload, code = ("error", type(exc).__name__, str(exc)), 1
             try:

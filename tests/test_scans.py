@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from pipeline.db import open_database
-from pipeline.scans import SCANS, InputScans
+from pipeline.scans import ALL_SCANS, InputScans
 
 
 def all_results(scans: InputScans) -> dict:
@@ -21,7 +21,7 @@ def all_results(scans: InputScans) -> dict:
 
 def test_threads_and_children_agree_with_in_process(small_demo, tmp_path):
     con = open_database(small_demo)
-    expected = all_results(InputScans({n: (lambda q=q: con.execute(q).fetchall()) for n, q in SCANS.items()}))
+    expected = all_results(InputScans({n: (lambda q=q: con.execute(q).fetchall()) for n, q in ALL_SCANS.items()}))
     assert expected["checks"]["rows"] > 0 and expected["days"]
     assert all_results(InputScans.start(con)) == expected
     forked = InputScans.forked(str(small_demo))
@@ -48,3 +48,41 @@ def test_cancel_kills_running_children(small_demo):
     scans.cancel()
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+BAD_COST_DDL = """CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT,
+    event_time TEXT, channel_name TEXT, holder_engagement INT, closer_engagement INT, impression_interaction INT);
+  CREATE TABLE conversions (conv_id TEXT PRIMARY KEY, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
+  CREATE TABLE session_costs (session_id TEXT, cost);"""  # no affinity: text and blobs stay what they are
+
+
+@pytest.mark.parametrize(
+    "cost_rows, expected",
+    [
+        ([("s1", 2.0), ("s2", 0), ("s5", 1e300)], {}),  # fine: the screen alone answers
+        ([("s1", -0.5)], {"negative_cost": 1}),
+        ([("s1", None), ("s2", None)], {"null_cost": 2}),
+        ([(None, 1.0)], {"null_session_id": 1}),
+        ([("s1", "12"), ("s2", "abc"), ("s5", b"\x01")], {"cost_not_number": 3}),
+        ([("s1", "-1"), ("s2", -1)], {"cost_not_number": 1, "negative_cost": 1}),  # text sorts above numbers: not < 0
+    ],
+)
+def test_cost_checks_count_each_problem_in_every_mode(tmp_path, cost_rows, expected):
+    from tests.helpers import TINY_CONVERSIONS, TINY_SESSIONS, make_db
+
+    db = make_db(tmp_path / "costs.db", TINY_SESSIONS, TINY_CONVERSIONS, [("s6", 3.0), *cost_rows], ddl=BAD_COST_DDL)
+    want = {"rows": len(cost_rows) + 1, "null_session_id": 0, "null_cost": 0, "cost_not_number": 0,
+            "negative_cost": 0, **expected}
+    con = open_database(db)
+    assert InputScans.start(con).cost_checks() == want  # threads
+    assert InputScans({n: (lambda q=q: con.execute(q).fetchall()) for n, q in ALL_SCANS.items()}).cost_checks() == want
+    forked = InputScans.forked(str(db))
+    assert forked.cost_checks() == want
+    forked.cancel()
+
+
+def test_a_provided_result_is_used_and_the_scan_never_runs(small_demo):
+    ran = []
+    scans = InputScans({"users_without_sessions": lambda: ran.append(1) or [("x",)]})
+    scans.provide("users_without_sessions", [("c1",), ("c2",)])
+    assert scans.users_without_sessions() == ["c1", "c2"] and ran == []
