@@ -43,6 +43,9 @@ class Journeys:
     conversion_ids: np.ndarray  # every conversion in the window, sorted
     sessions: np.ndarray  # sessions per conversion, aligned with conversion_ids
     window: Window
+    # Conversions of any date whose user has no session at all, sorted (None: not read, as for stored
+    # journeys). Validation reports them; ``scans.USERS_WITHOUT_SESSIONS_SQL`` gives the same list.
+    users_without_sessions: Optional[list] = None
 
     @cached_property
     def index(self) -> JourneyIndex:
@@ -91,17 +94,31 @@ conv AS MATERIALIZED (
 users AS MATERIALIZED (SELECT DISTINCT user_id FROM conv WHERE user_id IS NOT NULL)
 """
 
+# Every conversion with a user (any date) meets every session of its user (any time): the pair is
+# in a journey when ``in_journey``, decided here per pair. Reading all pairs costs nothing more (the
+# scan is the same), and the conversions whose user met no session at all come out of the same scan,
+# marked ``in_journey = -1``: validation's "users without sessions", which a run then need not scan for.
 JOURNEYS_SQL = f"""
-WITH {_CONVERSIONS_CTE}
-SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text,
-       coalesce(s.channel_name, '{NO_CHANNEL}'),
-       CAST(s.holder_engagement AS INTEGER), CAST(s.closer_engagement AS INTEGER),
-       CAST(s.impression_interaction AS INTEGER)
-FROM session_sources s CROSS JOIN conv c ON c.user_id = s.user_id  -- CROSS: sessions outer, scanned once
-WHERE s.user_id IN users
-  AND {SESSION_TS} < c.conv_ts
-  AND (:lookback IS NULL OR {SESSION_TS} >= datetime(c.conv_ts, :lookback))
-ORDER BY c.conv_id, ts_text, s.session_id
+WITH every_conv AS MATERIALIZED (
+    SELECT conv_id, user_id, conv_date || ' ' || conv_time AS conv_ts,
+           conv_id IS NOT NULL AND (:start IS NULL OR conv_date >= :start)
+                               AND (:end IS NULL OR conv_date <= :end) AS in_window
+    FROM conversions
+    WHERE user_id IS NOT NULL),
+users AS MATERIALIZED (SELECT DISTINCT user_id FROM every_conv),
+pairs AS MATERIALIZED (
+    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, coalesce(s.channel_name, '{NO_CHANNEL}') AS channel,
+           CAST(s.holder_engagement AS INTEGER) AS h, CAST(s.closer_engagement AS INTEGER) AS c,
+           CAST(s.impression_interaction AS INTEGER) AS i,
+           coalesce(c.in_window AND {SESSION_TS} < c.conv_ts
+                    AND (:lookback IS NULL OR {SESSION_TS} >= datetime(c.conv_ts, :lookback)), 0) AS in_journey,
+           s.user_id
+    FROM session_sources s CROSS JOIN every_conv c ON c.user_id = s.user_id  -- CROSS: sessions outer, scanned once
+    WHERE s.user_id IN users)
+SELECT conv_id, session_id, ts_text, channel, h, c, i, in_journey FROM pairs
+UNION ALL
+SELECT conv_id, NULL, NULL, NULL, NULL, NULL, NULL, -1 FROM every_conv WHERE user_id NOT IN (SELECT user_id FROM pairs)
+ORDER BY 1, 3, 2
 """
 
 CONVERSIONS_SQL = f"WITH {_CONVERSIONS_CTE} SELECT conv_id FROM conv ORDER BY conv_id"
@@ -114,10 +131,15 @@ def build_journeys(
     progress = ensure(progress)
     progress(0, 2, "journeys: selecting sessions strictly before each conversion")
     params = window.sql_params()
-    columns = journey_columns(con.execute(JOURNEYS_SQL, params).fetchall())
+    rows = con.execute(JOURNEYS_SQL, params).fetchall()
     conv_ids = np.array([r[0] for r in con.execute(CONVERSIONS_SQL, params)], dtype=object)
+    n_cols = len(ROW_COLUMNS) + 1
+    raw = [np.array(c, dtype=object) for c in zip(*rows)] if rows else [np.zeros(0, dtype=object)] * n_cols
+    in_journey = raw[-1].astype(np.int8)
+    columns = journey_columns([c[in_journey == 1] for c in raw[:-1]])
+    without = raw[0][in_journey == -1].tolist()
     progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
-    return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window)
+    return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window, without)
 
 
 def sessions_per(conversion_ids: np.ndarray, row_conversions: np.ndarray) -> np.ndarray:
@@ -133,16 +155,27 @@ ROW_COLUMNS = ["conversion_id", "session_id", "timestamp", "channel_label",
                "holder_engagement", "closer_engagement", "impression_interaction"]
 
 
-def journey_columns(rows: list[tuple]) -> dict:
-    """Rows (conv_id, session_id, ts_text, channel, h, c, imp) → columns in the session-record format."""
-    n = len(rows)
-    raw = list(zip(*rows)) if n else [()] * len(ROW_COLUMNS)
-    cols = {name: np.array(values, dtype=object) for name, values in zip(ROW_COLUMNS, raw)}
+def journey_columns(raw: list) -> dict:
+    """The ROW_COLUMNS (conv_id, session_id, ts_text, channel, h, c, imp), as sequences of equal
+    length, → columns in the session-record format."""
+    cols = {name: np.asarray(values, dtype=object) for name, values in zip(ROW_COLUMNS, raw)}
+    n = len(cols["conversion_id"])
     for flag in ("holder_engagement", "closer_engagement", "impression_interaction"):
-        cols[flag] = cols[flag].astype(np.int8)
+        cols[flag] = _flag(cols[flag], flag)
     cols["conversion"] = np.zeros(n, dtype=np.int8)
     cols["ts"] = timestamps_to_seconds(cols["timestamp"])
     return {name: cols[name] for name in [*JOURNEY_COLUMNS, "ts"]}
+
+
+def _flag(values: np.ndarray, name: str) -> np.ndarray:
+    """A 0/1 column as int8; InputError for anything else (NULL included), which validation details."""
+    try:
+        as_float = np.asarray(values).astype(np.float64)  # NULL (None) becomes NaN
+    except (TypeError, ValueError):
+        as_float = np.full(len(values), np.nan)
+    if not ((as_float == 0) | (as_float == 1)).all():
+        raise InputError(f"session_sources.{name} has a value other than 0 or 1; `validate` lists them")
+    return as_float.astype(np.int8)
 
 
 # ---- persistence: the current journeys set, so `attribute` can run as a separate command -----------
@@ -178,7 +211,8 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
     ).fetchall()
     ids = np.array([c for c, _ in conv], dtype=object)
     counts = np.array([n for _, n in conv], dtype=np.int64)
-    return Journeys(journey_columns(rows), ids, counts, window)
+    raw = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
+    return Journeys(journey_columns(raw), ids, counts, window)
 
 
 # ---- paths that did not convert (for Markov and Shapley) --------------------------------------------

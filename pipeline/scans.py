@@ -76,6 +76,7 @@ USERS_WITHOUT_SESSIONS_SQL = """
 WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
      seen AS MATERIALIZED (SELECT DISTINCT user_id FROM session_sources WHERE user_id IN cu)
 SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN seen
+ORDER BY conv_id
 """
 
 SCANS = {  # started at once

@@ -133,6 +133,15 @@ def test_bad_time_and_flags(tmp_path):
     assert "holder_engagement: 1 row has a value other than 0 or 1 (e.g. 2)" in v.stdout
 
 
+def test_null_flag_on_a_session_of_a_journey(tmp_path):
+    # The journeys are read while validation runs: their NULL flag must wait for validation's message.
+    sessions = list(TINY_SESSIONS)
+    sessions[0] = ("s1", "u1", "2023-09-01", "10:00:00", "Paid Search Brand", None, 0, 0)
+    path = make_db(tmp_path / "nullflag.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    for command in ("run", "journeys"):
+        assert_clean_failure(cli(command, path), "holder_engagement: 1 row has a value other than 0 or 1 (e.g. None)")
+
+
 def test_null_ids(tmp_path):
     conversions = list(TINY_CONVERSIONS) + [(None, "u3", "2023-09-03", "10:00:00", 5.0)]
     path = make_db(tmp_path / "nullid.db", TINY_SESSIONS, conversions, TINY_COSTS)

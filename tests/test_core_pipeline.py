@@ -64,6 +64,37 @@ def test_lookback_and_range_filters(tiny):
     assert sorted(j.conversions["conversion_id"]) == ["c1", "c3"]
 
 
+@pytest.mark.parametrize("window", [Window(), Window(start="2023-09-03", end="2023-09-03"), Window(lookback_days=1)])
+def test_users_without_sessions_read_with_the_journeys_match_validations_scan(tmp_path, window):
+    """c9's user has no session; c3's user (u2) has one, after c3: not "without sessions"; c10 has no
+    id (fatal elsewhere, listed alike); c11 has no user (no journey, not listed). Any window: the
+    list covers conversions of every date, like validation's own scan."""
+    from pipeline.scans import USERS_WITHOUT_SESSIONS_SQL
+    from tests.helpers import TINY_COSTS, TINY_SESSIONS, make_db
+
+    ddl = """CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT,
+        event_time TEXT, channel_name TEXT, holder_engagement INT, closer_engagement INT, impression_interaction INT);
+      CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
+      CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL);"""
+    conversions = [
+        ("c1", "u1", "2023-09-02", "12:00:00", 100.0), ("c9", "nobody", "2023-09-01", "10:00:00", 5.0),
+        ("c3", "u2", "2023-09-02", "08:00:00", 80.0), (None, "ghost", "2023-09-02", "08:00:00", 1.0),
+        ("c11", None, "2023-09-02", "08:00:00", 1.0), ("c2", "u1", "2023-09-03", "12:00:00", 50.0),
+    ]
+    con = open_database(make_db(tmp_path / "w.db", TINY_SESSIONS, conversions, TINY_COSTS, ddl=ddl))
+    j = build_journeys(con, window)
+    assert j.users_without_sessions == [None, "c9"]
+    assert j.users_without_sessions == [r[0] for r in con.execute(USERS_WITHOUT_SESSIONS_SQL)]
+
+
+def test_users_without_sessions_on_the_demo_match_validations_scan(small_demo):
+    from pipeline.scans import USERS_WITHOUT_SESSIONS_SQL
+
+    con = open_database(small_demo)
+    expected = [r[0] for r in con.execute(USERS_WITHOUT_SESSIONS_SQL)]
+    assert expected and build_journeys(con).users_without_sessions == expected
+
+
 def test_window_rejects_bad_dates():
     with pytest.raises(InputError, match="not a date"):
         Window(start="2023-02-30")
