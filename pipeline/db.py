@@ -93,11 +93,22 @@ def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     try:
         yield con
+        con.execute("COMMIT")  # may fail (the file stays busy): the transaction is then rolled back
     except BaseException:
-        con.execute("ROLLBACK")
+        if con.in_transaction:
+            con.execute("ROLLBACK")
         raise
-    else:
-        con.execute("COMMIT")
+
+
+@contextmanager
+def no_cache_spill(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Inside: a write transaction keeps its changed pages in memory until it commits, instead of
+    writing some to the file early (which takes the exclusive lock, waiting for every reader)."""
+    con.execute("PRAGMA cache_spill = OFF")
+    try:
+        yield con
+    finally:
+        con.execute("PRAGMA cache_spill = ON")
 
 
 @contextmanager

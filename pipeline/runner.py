@@ -5,8 +5,9 @@ computes (reading only), then writes its output and its status record in one tra
 ``run_pipeline`` chains validate → journeys → attribute → report. The whole-table scans that validation
 and the report share (``scans.InputScans``) start first, on their own connections and threads (or child
 processes), while the main thread fingerprints the inputs, builds the journeys and, for a local model,
-computes the credit; they are interrupted if it turns out that nothing needs them. Nothing is written
-before validation passes; then a local model's three stages commit in one transaction.
+computes the credit; they are interrupted if it turns out that nothing needs them. A local model's
+three stages commit in one transaction, which validation decides: nothing is committed unless it
+passes (its journeys and credit may already be written, uncommitted, while the scans run).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from . import journeys as jr
-from .db import table_exists, transaction
+from .db import no_cache_spill, table_exists, transaction
 from .errors import InputError
 from .fingerprint import input_fingerprints
 from .models import available_models, get_model
@@ -395,7 +396,7 @@ def run_pipeline(
         else:
             ctx.cancel_scans()  # nothing will be recomputed: stop reading every session
         # Journeys and a local model's credit are computed while the scans run, before validation
-        # has the scans' answer; nothing is written until it passes. The progress bar follows that order.
+        # has the scans' answer; nothing is committed until it passes. The progress bar follows that order.
         if rebuild or reattribute:
             parts = {"journeys": (0, 15), "attribute": (15, 55), "validate": (70, 10)}
         else:
@@ -407,19 +408,32 @@ def run_pipeline(
             ctx.scans.provide("users_without_sessions", [(c,) for c in prebuilt.users_without_sessions])
         if reattribute:
             _credits_meanwhile(ctx, model_name, options.params, prebuilt, not rebuild, part["attribute"])
-        validation = validate_stage(ctx, part["validate"], defer=True)
-        if local and recompute:
-            # The report's scans finish before the write transaction opens: a transaction that had
-            # to spill to disk would otherwise wait for one of our own readers while they waited for it.
-            ctx.scans.wait(REPORT_SCANS)
-        # A local model's stages commit together (one sync to disk); the API's chunks commit as
-        # they arrive, so an interrupted API run keeps what it paid for.
-        with ctx.one_transaction() if local else nullcontext():
-            outcomes = [journeys_stage(ctx, window, options.force, part["journeys"], prebuilt)]
-            outcomes.append(attribute_stage(
+
+        def rest_of_chain() -> list[StageOutcome]:
+            done = [journeys_stage(ctx, window, options.force, part["journeys"], prebuilt)]
+            done.append(attribute_stage(
                 ctx, model_name, options.params, options.force, part["attribute"],
                 options.api_config, options.retry_failed,
             ))
+            return done
+
+        outcomes: list[StageOutcome] = []
+        # A local model's stages commit together (one sync to disk); the API's chunks commit as they
+        # arrive, so an interrupted API run keeps what it paid for, and it starts only once
+        # validation passed (no quota spent on input that fails).
+        with ctx.one_transaction() if local else nullcontext(), no_cache_spill(con) if local else nullcontext():
+            # With the journeys and credit in hand, they are written while the scans still run
+            # (the transaction is not committed, nobody sees them); validation then decides: a fatal
+            # finding rolls everything back. Without them (input the journeys query or the model could
+            # not read), validation runs first, so that its message is the one the user gets. The
+            # cache never spills mid-transaction: that would need an exclusive lock and wait for our
+            # own readers, one of which may still have to start its next statement.
+            early = local and (prebuilt is not None or not rebuild) and (ctx.precomputed is not None or not reattribute)
+            if early:
+                outcomes = rest_of_chain()
+            validation = validate_stage(ctx, part["validate"], defer=True)
+            if not early:
+                outcomes = rest_of_chain()
             start, end = report_range(window, ctx.records["journeys"].summary)
             outcomes.append(report_stage(ctx, start, end, options.force, scaled(progress, 80, 20, 100)))
             ctx.flush()
@@ -433,7 +447,7 @@ def run_pipeline(
 
 
 def _journeys_meanwhile(ctx: Context, window: jr.Window, progress: Progress) -> Optional[jr.Journeys]:
-    """Read the journeys while the validation scans run (nothing is written before validation
+    """Read the journeys while the validation scans run (nothing is committed before validation
     passes). Input the journeys query cannot read is left for validation to explain."""
     try:
         return jr.build_journeys(ctx.con, window, progress)

@@ -123,6 +123,27 @@ def test_unparseable_dates_write_nothing(tmp_path):
     assert "'2023-02-30'" in v.stdout and "'02/09/2023'" in v.stdout
 
 
+def test_a_fatal_finding_in_a_session_outside_every_journey_writes_nothing(tmp_path):
+    # u3's session (no conversion) has a bad time: journeys and credit read fine and are written
+    # while validation still runs; its fatal finding must roll them back, on a database run before
+    # (children scan, transaction rolled back) as on a new one.
+    sessions = list(TINY_SESSIONS)
+    sessions[5] = ("s6", "u3", "2023-09-01", "25:00:00", "Paid Search Brand", 0, 0, 0)
+    path = make_db(tmp_path / "late.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    before = digest(path)
+    assert_clean_failure(cli("run", path, "--model", "linear"), "event_time: 1 row has no valid time")
+    assert digest(path) == before
+    good = make_db(tmp_path / "good.db", TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS)
+    assert cli("run", good, "--model", "linear", "-q").returncode == 0
+    con = sqlite3.connect(good)
+    con.execute("UPDATE session_sources SET event_time = '25:00:00' WHERE session_id = 's6'")
+    con.commit()
+    con.close()
+    before = digest(good)
+    assert_clean_failure(cli("run", good, "--model", "last-click", "--force"), "event_time: 1 row has no valid time")
+    assert digest(good) == before
+
+
 def test_bad_time_and_flags(tmp_path):
     sessions = list(TINY_SESSIONS)
     sessions[0] = ("s1", "u1", "2023-09-01", "10:00", "Paid Search Brand", 2, 0, 0)

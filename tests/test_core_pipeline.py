@@ -235,6 +235,72 @@ def test_a_failing_report_leaves_every_stage_of_the_run_unwritten(tiny, monkeypa
     assert [o.skipped for o in run(tiny, model="linear").outcomes] == [True, True, True]
 
 
+def test_a_fatal_finding_rolls_back_journeys_and_credit_written_while_validating(tmp_path):
+    """In the library (scans in threads): the journeys and credit are written before validation
+    answers; its fatal finding leaves no output table and no stage record behind."""
+    from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
+
+    sessions = list(TINY_SESSIONS)
+    sessions[5] = ("s6", "u3", "2023-09-01", "12:00:00", "Paid Search Brand", 0, 7, 0)  # u3: no journey
+    db = make_db(tmp_path / "bad.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    tables = lambda: {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    before = tables()
+    with pytest.raises(InputError, match="closer_engagement: 1 row has a value other than 0 or 1"):
+        run(db, model="linear")
+    assert tables() == before
+
+
+@pytest.mark.parametrize("spill", [True, False])
+def test_a_write_bigger_than_the_cache_locks_readers_out_only_if_it_may_spill(tmp_path, spill):
+    """Why run_pipeline writes under no_cache_spill while its scans still read: a transaction that
+    outgrows the page cache tries to spill, which claims the file (a pending lock) even when it
+    cannot get it; a reader then cannot start its next statement until the commit, and the commit
+    waits for the reader's result. Without spilling, the reader goes on."""
+    from contextlib import nullcontext
+
+    from pipeline.db import no_cache_spill, transaction
+
+    db = tmp_path / "spill.db"
+    setup = sqlite3.connect(db)
+    setup.executescript("CREATE TABLE src (x); CREATE TABLE out (x TEXT);")
+    setup.executemany("INSERT INTO src VALUES (?)", [(i,) for i in range(5000)])
+    setup.commit()
+    setup.close()
+    reader = sqlite3.connect(db, isolation_level=None, timeout=0)
+    first = reader.execute("SELECT x FROM src")
+    first.fetchone()  # mid-statement: the reader holds a shared lock
+    writer = sqlite3.connect(db, isolation_level=None, timeout=0)
+    writer.execute("PRAGMA cache_size = 10")  # pages; the rows below fill ~100
+    with nullcontext() if spill else no_cache_spill(writer), transaction(writer):
+        writer.executemany("INSERT INTO out VALUES (?)", [("x" * 200,) for _ in range(2000)])
+        assert len(first.fetchall()) == 4999
+        if spill:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                reader.execute("SELECT count(*) FROM src").fetchone()
+        else:
+            assert reader.execute("SELECT count(*) FROM src").fetchone() == (5000,)
+    assert writer.execute("SELECT count(*) FROM out").fetchone() == (2000,)
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path):
+    from pipeline.db import transaction
+
+    db = tmp_path / "busy.db"
+    sqlite3.connect(db).executescript("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);")
+    reader = sqlite3.connect(db, isolation_level=None)
+    held = reader.execute("SELECT x FROM t")
+    held.fetchone()  # a shared lock the commit cannot wait out (timeout 0)
+    writer = sqlite3.connect(db, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with transaction(writer):
+            writer.execute("INSERT INTO t VALUES (3)")
+    assert not writer.in_transaction
+    held.fetchall()
+    with transaction(writer):
+        writer.execute("INSERT INTO t VALUES (4)")
+    assert writer.execute("SELECT x FROM t").fetchall() == [(1,), (2,), (4,)]
+
+
 def test_credit_computed_during_validation_is_recomputed_if_that_failed(tiny, monkeypatch):
     """The early attribution (while the scans run) may fail on input validation has not checked
     yet; the run then attributes again after validation, like a run without the early start."""
