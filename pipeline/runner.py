@@ -28,7 +28,7 @@ from .fingerprint import input_fingerprints
 from .models import available_models, get_model
 from .progress import Progress, ensure, forward_only, scaled
 from .report import build_report, write_report
-from .scans import REPORT_SCANS, InputScans, start_scans
+from .scans import InputScans, start_scans
 from .schema import ensure_output_tables
 from .status import DONE, StageRecord, current_inputs, digest, evaluate, now_iso, read_records, write_record
 from .store import store_credits

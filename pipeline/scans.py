@@ -91,10 +91,6 @@ ON_DEMAND = {  # run when first asked for, unless provided
 ALL_SCANS = {**SCANS, **ON_DEMAND}
 
 
-# What the report reads (channel_days, channel_day_costs).
-REPORT_SCANS = ("session_profile", "cost_profile")
-
-
 class ScanCancelled(Exception):
     pass
 
@@ -179,11 +175,6 @@ class InputScans:
     def provide(self, name: str, rows: list) -> None:
         """The result of scan ``name``, known otherwise (an on-demand scan then never runs)."""
         self._cache[name] = rows
-
-    def wait(self, names) -> None:
-        """Wait for these scans to finish (their results are kept)."""
-        for name in names:
-            self._get(name)
 
     def _get(self, name: str) -> list:
         if name not in self._cache:

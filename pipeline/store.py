@@ -10,7 +10,7 @@ in ``pipeline_unattributed`` with the reason, so a report never mixes an old mod
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 

@@ -48,10 +48,3 @@ def _is_date(value: str) -> bool:
         return date.fromisoformat(value).isoformat() == value
     except (ValueError, TypeError):
         return False
-
-
-def _is_date(value: str) -> bool:
-    try:
-        return date.fromisoformat(value).isoformat() == value
-    except (ValueError, TypeError):
-        return False

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, cli, make_db, tiny_db
+from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, cli, make_db
 
 
 def digest(path) -> str:

@@ -30,7 +30,6 @@ from pipeline.export import read_report
 from pipeline.journeys import Window
 from pipeline.palette import FIXED, channel_colors
 from pipeline.run_summary import summarise
-from pipeline.runner import RunOptions, run_pipeline
 from tests.helpers import run_db as run
 
 

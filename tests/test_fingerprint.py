@@ -1,6 +1,5 @@
 """Fingerprints change with any content change, whichever method computes them."""
 
-import shutil
 import sqlite3
 
 import pytest
