@@ -104,6 +104,9 @@ class Context:
         self.pending: list[StageRecord] = []  # records written with the next commit
         self._in_chain = False  # inside ``one_transaction``: stage commits join it
         self.precomputed: Optional[tuple] = None  # (journeys, model, params, columns): see _credits_meanwhile
+        # {stage: (started_at, seconds)} of work done ahead of the stage (while validation scanned): a
+        # stage that uses it counts that time in its record, as if it had done the work itself.
+        self.ahead: dict[str, tuple[str, float]] = {}
 
     @property
     def scans(self) -> InputScans:
@@ -218,6 +221,8 @@ def journeys_stage(
         return StageOutcome("journeys", True, rec, f"journeys: up to date ({_count(rec)}), reused")
     started, t0 = time.perf_counter(), now_iso()
     journeys = prebuilt if prebuilt is not None else jr.build_journeys(ctx.con, window, progress)
+    if prebuilt is not None:
+        started, t0 = _count_ahead(ctx, "journeys", started, t0)
     record = ctx.new_record("journeys", params, len(journeys.columns["ts"]), journeys.summary(), started, t0)
     ctx.commit(record, lambda con: jr.save_journeys(con, journeys))
     ctx.journeys = journeys
@@ -260,6 +265,8 @@ def attribute_stage(
         columns, extra = _precomputed(ctx, journeys, model_name, resolved), {}
         if columns is None:
             columns = _attribute_with_model(ctx, model, resolved, journeys, window, progress)
+        else:
+            started, t0 = _count_ahead(ctx, "attribute", started, t0)
     n = len(columns["ihc"])
     attributed = len(np.unique(columns["conversion_id"])) if n else 0
     reasons: dict[str, int] = {}
@@ -293,6 +300,14 @@ def _attribute_with_model(ctx, model, params, journeys, window, progress) -> dic
         **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
         "ihc": np.asarray(credits.ihc, dtype=np.float64),
     }
+
+
+def _count_ahead(ctx: Context, stage: str, started: float, t0: str) -> tuple[float, str]:
+    """(started, started_at) of a stage moved back to when its work began ahead of it."""
+    if stage not in ctx.ahead:
+        return started, t0
+    at, seconds = ctx.ahead.pop(stage)
+    return started - seconds, at
 
 
 def _precomputed(ctx: Context, journeys: jr.Journeys, model_name: str, params: dict) -> Optional[dict]:
@@ -449,10 +464,13 @@ def run_pipeline(
 def _journeys_meanwhile(ctx: Context, window: jr.Window, progress: Progress) -> Optional[jr.Journeys]:
     """Read the journeys while the validation scans run (nothing is committed before validation
     passes). Input the journeys query cannot read is left for validation to explain."""
+    started, t0 = time.perf_counter(), now_iso()
     try:
-        return jr.build_journeys(ctx.con, window, progress)
+        journeys = jr.build_journeys(ctx.con, window, progress)
     except InputError:
         return None
+    ctx.ahead["journeys"] = (t0, time.perf_counter() - started)
+    return journeys
 
 
 def _credits_meanwhile(
@@ -463,6 +481,7 @@ def _credits_meanwhile(
     ``attribute_stage`` stores the result once validation passes): the journeys just built, or with
     ``stored`` the stored ones (current for this run's window). A failure here is left for the stages
     to meet again after validation, which explains bad input first."""
+    started, t0 = time.perf_counter(), now_iso()
     try:
         if journeys is None:
             if not stored:
@@ -474,6 +493,7 @@ def _credits_meanwhile(
     except Exception:  # noqa: BLE001 - recomputed (and reported) after validation
         return
     ctx.precomputed = (journeys, model_name, resolved, columns)
+    ctx.ahead["attribute"] = (t0, time.perf_counter() - started)
 
 
 def _attribution_current(ctx: Context, options: RunOptions, model_name: str) -> bool:

@@ -301,6 +301,28 @@ def test_a_commit_that_fails_leaves_no_transaction_open(tmp_path):
     assert writer.execute("SELECT x FROM t").fetchall() == [(1,), (2,), (4,)]
 
 
+def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
+    """Journeys and credit are computed while validation scans; their stages' records (shown per
+    stage by the CLI and the dashboard) still count that time, not only the writing."""
+    import time as clock
+
+    import pipeline.journeys as jr_module
+    import pipeline.runner as runner
+
+    def slow(real):
+        def wrapper(*args, **kwargs):
+            clock.sleep(0.3)
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(jr_module, "build_journeys", slow(jr_module.build_journeys))
+    monkeypatch.setattr(runner, "_attribute_with_model", slow(runner._attribute_with_model))
+    result = run(tiny, model="linear")
+    seconds = {o.stage: o.record.seconds for o in result.outcomes}
+    assert seconds["journeys"] >= 0.3 and seconds["attribute"] >= 0.3
+    assert seconds["journeys"] + seconds["attribute"] <= result.seconds
+
+
 def test_credit_computed_during_validation_is_recomputed_if_that_failed(tiny, monkeypatch):
     """The early attribution (while the scans run) may fail on input validation has not checked
     yet; the run then attributes again after validation, like a run without the early start."""
