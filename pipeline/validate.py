@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from typing import Optional
 
 from .db import quote_ident, table_columns, table_exists
@@ -19,6 +18,7 @@ from .errors import InputError
 from .progress import Progress, ensure
 from .scans import InputScans
 from .schema import NO_CHANNEL, REQUIRED_COLUMNS
+from .window import is_iso_date
 
 FATAL, WARNING = "fatal", "warning"
 EXAMPLES = 3
@@ -197,13 +197,6 @@ def _structure(con, check: _Checker) -> bool:
     return ok
 
 
-def _valid_date(value) -> bool:
-    try:
-        return isinstance(value, str) and date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        return False
-
-
 def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: InputScans) -> None:
     """Reads problems off the session profile (distinct value combinations); counts and examples come
     from a query over the table only for a kind of problem that is actually there."""
@@ -211,7 +204,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     profile = scans.session_profile()
     check.report.rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     dates = {row["event_date"] for row in profile}
-    good_dates = sorted(d for d in dates if _valid_date(d))
+    good_dates = sorted(d for d in dates if is_iso_date(d))
     check.report.coverage.update(
         sessions_from=good_dates[0] if good_dates else None, sessions_to=good_dates[-1] if good_dates else None
     )

@@ -23,7 +23,7 @@ class Window:
     def __post_init__(self):
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value is not None and not _is_date(value):
+            if value is not None and not is_iso_date(value):
                 raise InputError(f"--{name} {value!r} is not a date (YYYY-MM-DD)")
         if self.start and self.end and self.start > self.end:
             raise InputError(f"--start {self.start} is after --end {self.end}")
@@ -43,7 +43,8 @@ class Window:
         }
 
 
-def _is_date(value: str) -> bool:
+def is_iso_date(value) -> bool:
+    """Exactly 'YYYY-MM-DD', and a real day (not '2023-02-30', not '2023-9-1', not a number)."""
     try:
         return date.fromisoformat(value).isoformat() == value
     except (ValueError, TypeError):
