@@ -132,14 +132,20 @@ def build_journeys(
     progress(0, 2, "journeys: selecting sessions strictly before each conversion")
     params = window.sql_params()
     rows = con.execute(JOURNEYS_SQL, params).fetchall()
-    conv_ids = np.array([r[0] for r in con.execute(CONVERSIONS_SQL, params)], dtype=object)
-    n_cols = len(ROW_COLUMNS) + 1
-    raw = [np.array(c, dtype=object) for c in zip(*rows)] if rows else [np.zeros(0, dtype=object)] * n_cols
+    (conv_ids,) = object_columns(con.execute(CONVERSIONS_SQL, params).fetchall(), 1)
+    raw = object_columns(rows, len(ROW_COLUMNS) + 1)
     in_journey = raw[-1].astype(np.int8)
     columns = journey_columns([c[in_journey == 1] for c in raw[:-1]])
     without = raw[0][in_journey == -1].tolist()
     progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
     return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window, without)
+
+
+def object_columns(rows: list[tuple], n_columns: int) -> list[np.ndarray]:
+    """A query's rows → one object array per column (``n_columns`` empty ones when there are none)."""
+    if not rows:
+        return [np.zeros(0, dtype=object) for _ in range(n_columns)]
+    return [np.array(column, dtype=object) for column in zip(*rows)]
 
 
 def sessions_per(conversion_ids: np.ndarray, row_conversions: np.ndarray) -> np.ndarray:
@@ -209,10 +215,8 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
     conv = con.execute(
         "SELECT conversion_id, sessions FROM pipeline_journey_conversions ORDER BY conversion_id"
     ).fetchall()
-    ids = np.array([c for c, _ in conv], dtype=object)
-    counts = np.array([n for _, n in conv], dtype=np.int64)
-    raw = list(zip(*rows)) if rows else [()] * len(ROW_COLUMNS)
-    return Journeys(journey_columns(raw), ids, counts, window)
+    ids, counts = object_columns(conv, 2)
+    return Journeys(journey_columns(object_columns(rows, len(ROW_COLUMNS))), ids, counts.astype(np.int64), window)
 
 
 # ---- paths that did not convert (for Markov and Shapley) --------------------------------------------
@@ -238,9 +242,8 @@ def build_non_converting(
     progress(0, 1, "journeys: paths that did not convert")
     params = {**window.sql_params(), "first": window.start}
     rows = con.execute(NON_CONVERTING_SQL, params).fetchall()
-    n = len(rows)
-    users, sessions, stamps, channels = (np.array(c, dtype=object) for c in zip(*rows)) if n else [np.zeros(0, dtype=object)] * 4
-    zeros = np.zeros(n, dtype=np.int8)
+    users, sessions, stamps, channels = object_columns(rows, 4)
+    zeros = np.zeros(len(rows), dtype=np.int8)
     index = JourneyIndex.from_columns({
         "conversion_id": users, "session_id": sessions, "timestamp": stamps, "channel_label": channels,
         **{flag: zeros for flag in ("holder_engagement", "closer_engagement", "conversion", "impression_interaction")},
