@@ -418,7 +418,7 @@ def run_pipeline(
             parts = {"validate": (0, 10), "journeys": (10, 15), "attribute": (25, 55)}
         part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
         prebuilt = _journeys_meanwhile(ctx, window, part["journeys"]) if rebuild else None
-        if prebuilt is not None and recompute:
+        if prebuilt is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
             # Validation's "users without sessions" came with the journeys: no scan of its own.
             ctx.scans.provide("users_without_sessions", [(c,) for c in prebuilt.users_without_sessions])
         if reattribute:
