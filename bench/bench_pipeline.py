@@ -57,11 +57,13 @@ report.to_sql("channel_reporting_naive", con, if_exists="replace")
 """
 
 
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # every command runs this checkout's package
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one process."""
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -80,7 +82,6 @@ def main() -> None:
 
     from pipeline.demo import DemoSize
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     py = sys.executable
     # Steady state: Python normally caches compiled modules (__pycache__) on first import, but some
     # environments set PYTHONDONTWRITEBYTECODE and would recompile the package on every run.
@@ -96,7 +97,7 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run(
                 [py, "-m", "pipeline", "demo-db", str(db), "--sessions", str(size.sessions),
-                 "--conversions", str(size.conversions)], check=True, env=env, stdout=subprocess.DEVNULL,
+                 "--conversions", str(size.conversions)], check=True, env=ENV, stdout=subprocess.DEVNULL,
             )
             print(f"built {db.name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         copy = work / f"run_x{k}.db"
@@ -129,7 +130,7 @@ def main() -> None:
                 peaks[name] = max(peaks[name], m)
         read_name, naive_name, cold_name = list(commands)[:3]
         stages = json.loads(subprocess.run(
-            [py, "-m", "pipeline", "status", str(copy), "--json"], capture_output=True, text=True, env=env, check=True
+            [py, "-m", "pipeline", "status", str(copy), "--json"], capture_output=True, text=True, env=ENV, check=True
         ).stdout)
         sessions = size.sessions
         n = args.repeat
