@@ -30,5 +30,6 @@ with shown_errors():
 started = time.perf_counter()
 page.run()
 if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):  # for bench/bench_dashboard.py: server-side time per run
-    print(f"dashboard-timing page={page.title!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr,
-          flush=True)
+    print(
+        f"dashboard-timing page={page.title!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr, flush=True
+    )

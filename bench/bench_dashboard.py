@@ -35,7 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser_support import (  # noqa: E402
-    VIEWPORT, chromium, goto_page, missing_browser, streamlit_server, wait_idle,
+    VIEWPORT,
+    chromium,
+    goto_page,
+    missing_browser,
+    streamlit_server,
+    wait_idle,
 )
 
 IDLE = """!document.querySelector('[data-testid="stStatusWidget"]')
@@ -69,8 +74,11 @@ def filtered_condition(total_rows: int) -> str:
 
 def server_runs(log: Path) -> list[float]:
     """Seconds of each page run the server logged (ATTRIBUTION_DASHBOARD_TIMING)."""
-    return [float(line.rsplit("seconds=", 1)[1]) for line in log.read_text().splitlines()
-            if line.startswith("dashboard-timing ")]
+    return [
+        float(line.rsplit("seconds=", 1)[1])
+        for line in log.read_text().splitlines()
+        if line.startswith("dashboard-timing ")
+    ]
 
 
 def main() -> int:
@@ -103,9 +111,17 @@ def main() -> int:
     env["ATTRIBUTION_DASHBOARD_TIMING"] = "1"  # the server logs each page run's own time
     log = work / "streamlit.log"
 
-    results: dict[str, list[float]] = {k: [] for k in (
-        "open → report drawn", "click Run → summary", "click Open report → drawn",
-        "click Run → report drawn", "filter change → redrawn", "  of which server script")}
+    results: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "open → report drawn",
+            "click Run → summary",
+            "click Open report → drawn",
+            "click Run → report drawn",
+            "filter change → redrawn",
+            "  of which server script",
+        )
+    }
     server_times: list[str] = []
     with streamlit_server(env, log) as url, chromium() as browser:
         warm = browser.new_page(viewport=VIEWPORT)  # first page load imports pandas/plotly in the server
@@ -133,8 +149,12 @@ def main() -> int:
             results["click Run → report drawn"].append(run_s + draw_s)
             wait_idle(page)
 
-            total_rows = int(page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ")
-                             .first.inner_text().split(" rows")[0].replace(",", ""))
+            total_rows = int(
+                page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ")
+                .first.inner_text()
+                .split(" rows")[0]
+                .replace(",", "")
+            )
             box = page.locator('[data-testid="stMultiSelect"] input').first
             box.click()
             box.fill("Paid Search Brand")
@@ -148,8 +168,10 @@ def main() -> int:
             results["  of which server script"].append(server_runs(log)[before])
             page.close()
 
-    print(f"dashboard benchmark: demo of {size.sessions:,} sessions, {size.conversions:,} conversions, "
-          f"{size.days} days; {args.repeat} repetitions; headless Chromium 1280×800")
+    print(
+        f"dashboard benchmark: demo of {size.sessions:,} sessions, {size.conversions:,} conversions, "
+        f"{size.days} days; {args.repeat} repetitions; headless Chromium 1280×800"
+    )
     if cold is not None:
         print(f"(demo cache was empty: generating and attributing it once took {cold:.2f} s)")
     print(f"{'measure':<30} {'best s':>8} {'median s':>9}")

@@ -47,19 +47,31 @@ def synthetic_journeys(n_journeys: int, seed: int = 7) -> pd.DataFrame:
     offset = np.cumsum(gaps * 3600)
     offset -= np.repeat(offset[np.cumsum(lengths) - lengths], lengths)
     ts = (t0[journey] + offset).astype(np.int64)
-    channels = np.array(["Direct Traffic", "Paid Search Brand", "Organic Traffic", "Newsletter & Email",
-                         "Performance Max", "FB & IG Ads", "Referral", "Affiliate & Partnerships"])
-    return pd.DataFrame({
-        "conversion_id": pd.array(np.char.add("c", journey.astype(str)), dtype="str"),
-        "session_id": pd.array(np.char.add("s", np.arange(n).astype(str)), dtype="str"),
-        "timestamp": "",  # unused: ts is given
-        "ts": ts,
-        "channel_label": pd.array(channels[rng.integers(0, len(channels), n)], dtype="str"),
-        "holder_engagement": (rng.random(n) < 0.8).astype(np.int8),
-        "closer_engagement": (rng.random(n) < 0.7).astype(np.int8),
-        "conversion": np.zeros(n, dtype=np.int8),
-        "impression_interaction": np.zeros(n, dtype=np.int8),
-    })
+    channels = np.array(
+        [
+            "Direct Traffic",
+            "Paid Search Brand",
+            "Organic Traffic",
+            "Newsletter & Email",
+            "Performance Max",
+            "FB & IG Ads",
+            "Referral",
+            "Affiliate & Partnerships",
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "conversion_id": pd.array(np.char.add("c", journey.astype(str)), dtype="str"),
+            "session_id": pd.array(np.char.add("s", np.arange(n).astype(str)), dtype="str"),
+            "timestamp": "",  # unused: ts is given
+            "ts": ts,
+            "channel_label": pd.array(channels[rng.integers(0, len(channels), n)], dtype="str"),
+            "holder_engagement": (rng.random(n) < 0.8).astype(np.int8),
+            "closer_engagement": (rng.random(n) < 0.7).astype(np.int8),
+            "conversion": np.zeros(n, dtype=np.int8),
+            "impression_interaction": np.zeros(n, dtype=np.int8),
+        }
+    )
 
 
 def measure(fn, repeat: int) -> tuple[float, float]:
@@ -85,8 +97,10 @@ def main(argv=None) -> int:
     profile = load_profile(args.profile)
     t = time.perf_counter()
     df = synthetic_journeys(args.journeys)
-    print(f"synthetic input: {args.journeys:,} journeys, {len(df):,} sessions "
-          f"({time.perf_counter() - t:.1f} s to build); profile {profile.name}")
+    print(
+        f"synthetic input: {args.journeys:,} journeys, {len(df):,} sessions "
+        f"({time.perf_counter() - t:.1f} s to build); profile {profile.name}"
+    )
     index = JourneyIndex.from_frame(df)
     model = get_model("ihc")
     stages = [

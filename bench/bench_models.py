@@ -112,8 +112,10 @@ class Table:
             }
         )
         r = self.rows[-1]
-        print(f"  {what:<52} {r['time_s']:>8} s  {r['sessions/s']:>8}  {r['peak_MiB']:>6} MiB  "
-              f"{ratio:>6}  {note}", flush=True)
+        print(
+            f"  {what:<52} {r['time_s']:>8} s  {r['sessions/s']:>8}  {r['peak_MiB']:>6} MiB  {ratio:>6}  {note}",
+            flush=True,
+        )
 
     def print(self) -> None:
         frame = pd.DataFrame(self.rows)
@@ -148,16 +150,18 @@ def channelattribution_markov(conv: JourneyIndex, null: JourneyIndex, labels_sep
 
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = ca.markov_model(data, "path", "conv", var_null="null", order=1,
-                                 verbose=False, flg_pro=False)
+        result = ca.markov_model(data, "path", "conv", var_null="null", order=1, verbose=False, flg_pro=False)
     seconds = time.perf_counter() - t0
     frame = result if isinstance(result, pd.DataFrame) else result["result"]
     return seconds, dict(zip(frame["channel_name"], frame["total_conversions"])), len(data)
 
 
 def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: bool) -> None:
-    print(f"\n{args.journeys:,} converting journeys + {args.non_converting:,} non-converting paths, "
-          f"{n_channels} channels: generating ...", flush=True)
+    print(
+        f"\n{args.journeys:,} converting journeys + {args.non_converting:,} non-converting paths, "
+        f"{n_channels} channels: generating ...",
+        flush=True,
+    )
     conv_frame = synthetic(args.journeys, n_channels, True, seed=n_channels)
     null_frame = synthetic(args.non_converting, n_channels, False, seed=n_channels + 1)
     t0 = time.perf_counter()
@@ -166,18 +170,25 @@ def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: 
     null = JourneyIndex.from_frame(null_frame)
     n_conv, n_all = conv.n_rows, conv.n_rows + null.n_rows
     tag = f"[{n_channels} ch]"
-    table.add(f"{tag} JourneyIndex.from_frame (core, once per run)", build, n_conv, float("nan"),
-              note=f"{n_conv:,} sessions")
+    table.add(
+        f"{tag} JourneyIndex.from_frame (core, once per run)", build, n_conv, float("nan"), note=f"{n_conv:,} sessions"
+    )
 
     if heuristics:
         for name in HEURISTICS:
             model = get_model(name)
             params = model.resolve_params()
-            call = lambda: model.fn(fresh(conv), params, {})  # noqa: E731
+            call = lambda model=model, params=params: model.fn(fresh(conv), params, {})  # noqa: E731
             seconds = best_time(call, args.repeat)
             rate = n_conv / seconds
-            table.add(f"{tag} {name}", seconds, n_conv, peak_mib(call),
-                      f"{rate / HEURISTIC_RATE:.2f}", "target ≥ 5M sessions/s")
+            table.add(
+                f"{tag} {name}",
+                seconds,
+                n_conv,
+                peak_mib(call),
+                f"{rate / HEURISTIC_RATE:.2f}",
+                "target ≥ 5M sessions/s",
+            )
 
     markov = get_model("markov")
     params = markov.resolve_params()
@@ -185,28 +196,48 @@ def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: 
     target = MARKOV_SECONDS.get(n_channels)
     fit = lambda: fit_markov(encoded, 1)  # noqa: E731
     seconds = best_time(fit, args.repeat)
-    table.add(f"{tag} markov order 1: fit (transitions + removal)", seconds, n_all, peak_mib(fit),
-              f"{target / seconds:.2f}" if target else "", f"target < {target} s" if target else "")
+    table.add(
+        f"{tag} markov order 1: fit (transitions + removal)",
+        seconds,
+        n_all,
+        peak_mib(fit),
+        f"{target / seconds:.2f}" if target else "",
+        f"target < {target} s" if target else "",
+    )
     call = lambda: markov.fn(conv, params, {"non_converting": null})  # noqa: E731
     seconds = best_time(call, args.repeat)
-    table.add(f"{tag} markov order 1: fit + per-session credit", seconds, n_all, peak_mib(call),
-              note="channel labels already encoded")
+    table.add(
+        f"{tag} markov order 1: fit + per-session credit",
+        seconds,
+        n_all,
+        peak_mib(call),
+        note="channel labels already encoded",
+    )
     call = lambda: markov.fn(fresh(conv), params, {"non_converting": fresh(null)})  # noqa: E731
     seconds = best_time(call, args.repeat)
-    table.add(f"{tag} markov order 1: from labels (whole model)", seconds, n_all, peak_mib(call),
-              note="includes factorizing channel_label strings")
+    table.add(
+        f"{tag} markov order 1: from labels (whole model)",
+        seconds,
+        n_all,
+        peak_mib(call),
+        note="includes factorizing channel_label strings",
+    )
     for order in args.orders:
-        fit = lambda: fit_markov(encoded, order)  # noqa: E731
+        fit = lambda order=order: fit_markov(encoded, order)  # noqa: E731
         seconds = best_time(fit, 1)
-        table.add(f"{tag} markov order {order}: fit", seconds, n_all, peak_mib(fit),
-                  note="no target")
+        table.add(f"{tag} markov order {order}: fit", seconds, n_all, peak_mib(fit), note="no target")
     if shapley:
         model = get_model("shapley")
         sp_params = model.resolve_params()
         call = lambda: model.fn(conv, sp_params, {"non_converting": null})  # noqa: E731
         seconds = best_time(call, max(1, args.repeat - 1))
-        table.add(f"{tag} shapley (cap 4): fit + per-session credit", seconds, n_all,
-                  peak_mib(call), note="no target; labels encoded")
+        table.add(
+            f"{tag} shapley (cap 4): fit + per-session credit",
+            seconds,
+            n_all,
+            peak_mib(call),
+            note="no target; labels encoded",
+        )
 
     if args.channelattribution:
         ours = fit_markov(encoded, 1).table(conv.n_journeys)
@@ -218,23 +249,37 @@ def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: 
             rel = np.abs(other - mine) / np.where(mine > 0, mine, 1.0)
             big = ours["share"].to_numpy() >= 0.01
             tv = np.abs(other - mine).sum() / 2 / mine.sum()
-            table.add(f"{tag} ChannelAttribution markov_model order 1", seconds, n_all,
-                      float("nan"),
-                      note=f"{n_paths:,} distinct paths; vs ours: max |Δ|/ours {rel.max():.1%} "
-                           f"(channels with share ≥ 1%: {rel[big].max():.1%}), "
-                           f"total variation {tv:.2%} (Monte-Carlo noise)")
+            table.add(
+                f"{tag} ChannelAttribution markov_model order 1",
+                seconds,
+                n_all,
+                float("nan"),
+                note=f"{n_paths:,} distinct paths; vs ours: max |Δ|/ours {rel.max():.1%} "
+                f"(channels with share ≥ 1%: {rel[big].max():.1%}), "
+                f"total variation {tv:.2%} (Monte-Carlo noise)",
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--journeys", type=int, default=1_000_000, help="converting journeys")
-    parser.add_argument("--non-converting", type=int, default=None,
-                        help="non-converting paths (default: as many as --journeys)")
+    parser.add_argument(
+        "--non-converting", type=int, default=None, help="non-converting paths (default: as many as --journeys)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; best is kept")
-    parser.add_argument("--orders", type=int, nargs="*", default=[2, 3, 4],
-                        help="higher Markov orders to time at 12 channels (no target)")
-    parser.add_argument("--no-channelattribution", dest="channelattribution", action="store_false",
-                        help="skip the ChannelAttribution comparison")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        nargs="*",
+        default=[2, 3, 4],
+        help="higher Markov orders to time at 12 channels (no target)",
+    )
+    parser.add_argument(
+        "--no-channelattribution",
+        dest="channelattribution",
+        action="store_false",
+        help="skip the ChannelAttribution comparison",
+    )
     parser.add_argument("--skip-200", action="store_true", help="skip the 200-channel variant")
     args = parser.parse_args()
     if args.non_converting is None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,13 +96,25 @@ def main() -> None:
             # In a child process: this process must stay small, or its children inherit its peak RSS.
             t0 = time.perf_counter()
             subprocess.run(
-                [py, "-m", "pipeline", "demo-db", str(db), "--sessions", str(size.sessions),
-                 "--conversions", str(size.conversions)], check=True, env=ENV, stdout=subprocess.DEVNULL,
+                [
+                    py,
+                    "-m",
+                    "pipeline",
+                    "demo-db",
+                    str(db),
+                    "--sessions",
+                    str(size.sessions),
+                    "--conversions",
+                    str(size.conversions),
+                ],
+                check=True,
+                env=ENV,
+                stdout=subprocess.DEVNULL,
             )
             print(f"built {db.name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         copy = work / f"run_x{k}.db"
 
-        def fresh_copy():
+        def fresh_copy(db=db, copy=copy):
             # Synced, like a file at rest: otherwise the first commit's fsync (ours or the naive
             # script's) would also write the 47 MB the copy just left dirty in the page cache.
             shutil.copy(db, copy)
@@ -129,24 +141,40 @@ def main() -> None:
                 times[name].append(t)
                 peaks[name] = max(peaks[name], m)
         read_name, naive_name, cold_name = list(commands)[:3]
-        stages = json.loads(subprocess.run(
-            [py, "-m", "pipeline", "status", str(copy), "--json"], capture_output=True, text=True, env=ENV, check=True
-        ).stdout)
+        stages = json.loads(
+            subprocess.run(
+                [py, "-m", "pipeline", "status", str(copy), "--json"],
+                capture_output=True,
+                text=True,
+                env=ENV,
+                check=True,
+            ).stdout
+        )
         sessions = size.sessions
         n = args.repeat
         ratio_read = {c: statistics.median(times[c][i] / times[read_name][i] for i in range(n)) for c in times}
         ratio_naive = {c: statistics.median(times[naive_name][i] / times[c][i] for i in range(n)) for c in times}
-        print(f"\n## demo database ×{k}: {sessions:,} sessions, {size.conversions:,} conversions, {n} interleaved rounds\n")
-        print(f"| {'command':<34} | {'best s':>6} | {'median s':>8} | {'sessions/s':>11} | {'peak MB':>7} | {'× sqlite3 read':>14} | {'naive ÷ this':>12} |")
+        print(
+            f"\n## demo database ×{k}: {sessions:,} sessions, {size.conversions:,} conversions, {n} interleaved rounds\n"
+        )
+        print(
+            f"| {'command':<34} | {'best s':>6} | {'median s':>8} | {'sessions/s':>11} | {'peak MB':>7} | {'× sqlite3 read':>14} | {'naive ÷ this':>12} |"
+        )
         print(f"|{'-' * 36}|{'-' * 8}|{'-' * 10}|{'-' * 13}|{'-' * 9}|{'-' * 16}|{'-' * 14}|")
         for name in commands:
             best, med = min(times[name]), statistics.median(times[name])
-            print(f"| {name:<34} | {best:6.2f} | {med:8.2f} | {sessions / med:11,.0f} | {peaks[name]:7.0f} "
-                  f"| {ratio_read[name]:14.2f} | {ratio_naive[name]:12.2f} |")
-        print("\n(ratios: median over rounds of this command's time against the reference's in the same round;"
-              " peak MB: the largest resident set of the process or any child process it waited for)")
-        print("\nstage times inside the last forced run (s): " + ", ".join(
-            f"{s} {v['record']['seconds']:.2f}" for s, v in stages.items() if v["record"]))
+            print(
+                f"| {name:<34} | {best:6.2f} | {med:8.2f} | {sessions / med:11,.0f} | {peaks[name]:7.0f} "
+                f"| {ratio_read[name]:14.2f} | {ratio_naive[name]:12.2f} |"
+            )
+        print(
+            "\n(ratios: median over rounds of this command's time against the reference's in the same round;"
+            " peak MB: the largest resident set of the process or any child process it waited for)"
+        )
+        print(
+            "\nstage times inside the last forced run (s): "
+            + ", ".join(f"{s} {v['record']['seconds']:.2f}" for s, v in stages.items() if v["record"])
+        )
         verdict = {}
         if k == 1:  # the speed targets are set on the default database
             verdict["run ≤ 1.0× sqlite3 read"] = ratio_read[cold_name] <= 1.0
@@ -160,10 +188,16 @@ def main() -> None:
             verdict["10× peak memory < 2 GB"] = max(peaks[name] for name in ours) < 2048
         if verdict:
             print("targets: " + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in verdict.items()))
-        results.append({
-            "size": k, "times": times, "peak_mb": peaks, "ratio_to_read": ratio_read,
-            "naive_over_this": ratio_naive, "targets": verdict,
-        })
+        results.append(
+            {
+                "size": k,
+                "times": times,
+                "peak_mb": peaks,
+                "ratio_to_read": ratio_read,
+                "naive_over_this": ratio_naive,
+                "targets": verdict,
+            }
+        )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "bench_pipeline.json").write_text(json.dumps(results, indent=2))

@@ -162,8 +162,10 @@ def colors(path: str, fp: str) -> dict[str, str]:
 @st.cache_data(show_spinner=False, max_entries=32)
 def has_report(path: str, fp: str) -> bool:
     with _read(path) as con:
-        return table_exists(con, "channel_reporting") and con.execute(
-            "SELECT 1 FROM channel_reporting LIMIT 1").fetchone() is not None
+        return (
+            table_exists(con, "channel_reporting")
+            and con.execute("SELECT 1 FROM channel_reporting LIMIT 1").fetchone() is not None
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -240,8 +242,9 @@ class ApiOption:
     run_options: dict = field(default_factory=dict, repr=False)  # RunOptions keyword arguments
 
 
-def api_options(typed_key: Optional[str], conv_type_id: Optional[str] = None,
-                environ: Optional[Mapping[str, str]] = None) -> ApiOption:
+def api_options(
+    typed_key: Optional[str], conv_type_id: Optional[str] = None, environ: Optional[Mapping[str, str]] = None
+) -> ApiOption:
     """The single place the dashboard connects to the IHC API client (``pipeline.ihc_api``).
 
     The key comes from the password field (``typed_key``) or from IHC_API_KEY in the environment or
@@ -253,11 +256,15 @@ def api_options(typed_key: Optional[str], conv_type_id: Optional[str] = None,
         api = importlib.import_module("pipeline.ihc_api")
         load_config = api.load_config
     except (ImportError, AttributeError):
-        return ApiOption(False, False, "The IHC web API is not available in this build "
-                         "(the API client, pipeline.ihc_api, is not installed).")
+        return ApiOption(
+            False,
+            False,
+            "The IHC web API is not available in this build (the API client, pipeline.ihc_api, is not installed).",
+        )
     try:
-        config = load_config({"api_key": typed_key, "conv_type_id": (conv_type_id or "").strip() or None},
-                             environ=environ)
+        config = load_config(
+            {"api_key": typed_key, "conv_type_id": (conv_type_id or "").strip() or None}, environ=environ
+        )
     except PipelineError as exc:
         return ApiOption(True, False, _redact(str(exc), typed_key))
     key_source = "typed" if typed_key else ("environment" if getattr(config, "api_key", None) else None)
@@ -266,11 +273,20 @@ def api_options(typed_key: Optional[str], conv_type_id: Optional[str] = None,
     if not getattr(config, "conv_type_id", None):
         return ApiOption(True, False, "Enter the IHC conversion type id (or set IHC_CONV_TYPE_ID).", key_source)
     if "api_config" not in {f.name for f in dataclasses.fields(RunOptions)}:
-        return ApiOption(True, False, "The API client is installed, but this build's pipeline run does not "
-                         "accept an API configuration yet.", key_source)
+        return ApiOption(
+            True,
+            False,
+            "The API client is installed, but this build's pipeline run does not accept an API configuration yet.",
+            key_source,
+        )
     where = "the key you typed" if key_source == "typed" else "the key from the environment"
-    return ApiOption(True, True, f"Ready: attribution through the IHC web API with {where}.", key_source,
-                     {"model": API_MODEL, "api_config": config})
+    return ApiOption(
+        True,
+        True,
+        f"Ready: attribution through the IHC web API with {where}.",
+        key_source,
+        {"model": API_MODEL, "api_config": config},
+    )
 
 
 def _redact(text: str, secret: Optional[str]) -> str:
@@ -382,14 +398,22 @@ AXIS_LINE = "#C9CED6"
 AXIS = dict(automargin=True, title=dict(standoff=8), gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
 
 
-def figure(traces: list[dict], title: str, height: int = 420, show_legend: bool = True,
-           xaxis: Optional[dict] = None, yaxis: Optional[dict] = None, **layout) -> dict:
+def figure(
+    traces: list[dict],
+    title: str,
+    height: int = 420,
+    show_legend: bool = True,
+    xaxis: Optional[dict] = None,
+    yaxis: Optional[dict] = None,
+    **layout,
+) -> dict:
     """A plotly figure as a plain dict in the dashboard's look: readable fonts, labels never clipped
     (automargin), a white plot, the title top left, the legend above the plot.
 
     Plain dicts, not ``go.Figure`` updates: Streamlit validates the whole figure once, while each
     ``update_layout``/``update_xaxes`` call re-validates (≈30 ms per chart instead of ≈4 ms), which
     a filter change pays four times."""
+
     def axis(extra: Optional[dict]) -> dict:
         out = {**AXIS, **(extra or {})}
         if isinstance(out.get("title"), str):
@@ -398,14 +422,16 @@ def figure(traces: list[dict], title: str, height: int = 420, show_legend: bool 
 
     base = dict(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
-        paper_bgcolor="white", plot_bgcolor="white",
+        paper_bgcolor="white",
+        plot_bgcolor="white",
         font=dict(**CHART_FONT, color="#1F2A37"),
         height=height,
         margin=dict(l=10, r=20, t=60, b=10),
         showlegend=show_legend,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
         hoverlabel=dict(font=dict(size=13)),
-        xaxis=axis(xaxis), yaxis=axis(yaxis),
+        xaxis=axis(xaxis),
+        yaxis=axis(yaxis),
     )
     for key, value in layout.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
@@ -413,12 +439,26 @@ def figure(traces: list[dict], title: str, height: int = 420, show_legend: bool 
 
 
 def chart(fig, key: Optional[str] = None) -> None:
-    st.plotly_chart(fig, width="stretch", theme=None, key=key, config={
-        "displaylogo": False,
-        "modeBarButtonsToRemove": ["lasso2d", "select2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d",
-                                   "autoScale2d", "resetScale2d"],
-        "toImageButtonOptions": {"format": "png", "scale": 2},
-    })
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        theme=None,
+        key=key,
+        config={
+            "displaylogo": False,
+            "modeBarButtonsToRemove": [
+                "lasso2d",
+                "select2d",
+                "zoom2d",
+                "pan2d",
+                "zoomIn2d",
+                "zoomOut2d",
+                "autoScale2d",
+                "resetScale2d",
+            ],
+            "toImageButtonOptions": {"format": "png", "scale": 2},
+        },
+    )
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -434,7 +474,10 @@ def shown_errors():
     except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the traceback out of the main view
         if type(exc).__module__.startswith("streamlit"):
             raise
-        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). Your data was not changed.", icon=":material/bug_report:")
+        st.error(
+            f"Something went wrong ({type(exc).__name__}: {exc}). Your data was not changed.",
+            icon=":material/bug_report:",
+        )
         with st.expander("Details for a bug report"):
             st.exception(exc)
 

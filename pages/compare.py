@@ -7,8 +7,18 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import (
-    chart, comparison, db_key, model_label, not_ready, offline_models, param_widgets, shown_errors, stage_status,
-    stored_model, figure, workspace,
+    chart,
+    comparison,
+    db_key,
+    figure,
+    model_label,
+    not_ready,
+    offline_models,
+    param_widgets,
+    shown_errors,
+    stage_status,
+    stored_model,
+    workspace,
 )
 from pipeline.errors import PipelineError
 
@@ -22,16 +32,24 @@ METRICS = {
 MODEL_COLORS = ["#2F6DB5", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
 
 st.title("Compare models")
-st.caption("The same journeys attributed by each model, in memory — nothing is written to the database. "
-           "Costs are the same for every model, so differences in ROAS and CPO come from the credit alone.")
+st.caption(
+    "The same journeys attributed by each model, in memory — nothing is written to the database. "
+    "Costs are the same for every model, so differences in ROAS and CPO come from the credit alone."
+)
 
 
 def pick_models(states):
     names = offline_models()
     current, current_params = stored_model(states)
     default = [m for m in dict.fromkeys([current, "last-click", "linear"]) if m in names][:3]
-    chosen = st.multiselect("Models", names, default=default, format_func=model_label, key="compare_models",
-                            help="Two or more. The first one is the baseline the differences refer to.")
+    chosen = st.multiselect(
+        "Models",
+        names,
+        default=default,
+        format_func=model_label,
+        key="compare_models",
+        help="Two or more. The first one is the baseline the differences refer to.",
+    )
     specs = []
     with st.expander("Model parameters"):
         for name in chosen:
@@ -44,20 +62,32 @@ def pick_models(states):
 def grouped_bars(result, metric: str):
     label, axis, fmt = METRICS[metric]
     table = result.table
-    order = (table[table["model"] == result.models[0]].sort_values([metric, "channel_name"], ascending=[False, True],
-                                                                   na_position="last")["channel_name"].tolist())
+    order = (
+        table[table["model"] == result.models[0]]
+        .sort_values([metric, "channel_name"], ascending=[False, True], na_position="last")["channel_name"]
+        .tolist()
+    )
     traces = []
     for i, model in enumerate(result.models):
         part = table[table["model"] == model].set_index("channel_name").reindex(order)
-        traces.append(dict(
-            type="bar", orientation="h", name=model, y=order,
-            x=[float(v) if pd.notna(v) else None for v in part[metric]],
-            marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
-            hovertemplate="%{y}<br>" + model + f": %{{x:{fmt}}}<extra></extra>",
-        ))
+        traces.append(
+            dict(
+                type="bar",
+                orientation="h",
+                name=model,
+                y=order,
+                x=[float(v) if pd.notna(v) else None for v in part[metric]],
+                marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
+                hovertemplate="%{y}<br>" + model + f": %{{x:{fmt}}}<extra></extra>",
+            )
+        )
     return figure(
-        traces, f"{label} per channel", height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140),
-        barmode="group", bargap=0.2, bargroupgap=0.05,
+        traces,
+        f"{label} per channel",
+        height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140),
+        barmode="group",
+        bargap=0.2,
+        bargroupgap=0.05,
         xaxis=dict(title=axis, tickformat=fmt if metric == "share" else None, separatethousands=True),
         yaxis=dict(autorange="reversed"),  # largest first; each group in legend order
     )
@@ -65,8 +95,11 @@ def grouped_bars(result, metric: str):
 
 def diff_table(result, metric: str) -> None:
     label, axis, fmt = METRICS[metric]
-    wide = result.wide(metric).sort_values([result.models[0], "channel_name"], ascending=[False, True],
-                                           na_position="last").reset_index(drop=True)
+    wide = (
+        result.wide(metric)
+        .sort_values([result.models[0], "channel_name"], ascending=[False, True], na_position="last")
+        .reset_index(drop=True)
+    )
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
@@ -78,15 +111,29 @@ def diff_table(result, metric: str) -> None:
         return f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})"
 
     py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
-    delta_fmt = _signed({".1%": ("{:+.1%}", 3), ",.1f": ("{:+,.1f}", 1), ",.0f": ("{:+,.0f}", 0),
-                         ".2f": ("{:+.2f}", 2), ",.2f": ("{:+,.2f}", 2)}[fmt])
+    delta_fmt = _signed(
+        {
+            ".1%": ("{:+.1%}", 3),
+            ",.1f": ("{:+,.1f}", 1),
+            ",.0f": ("{:+,.0f}", 0),
+            ".2f": ("{:+.2f}", 2),
+            ",.2f": ("{:+,.2f}", 2),
+        }[fmt]
+    )
     formats = {**{c: py_fmt for c in result.models}, **{c: delta_fmt for c in delta_cols}}
     styled = wide.style.format(formats, na_rep="—").map(shade, subset=delta_cols)  # one format() call:
     # a second call would drop the first one's formats in the table Streamlit draws
-    st.dataframe(styled, hide_index=True, key="compare_table", height=min(38 + 35 * len(wide), 700),
-                 column_config={"channel_name": st.column_config.TextColumn("Channel")})
-    st.caption(f"{label}: one column per model; Δ columns = model minus the baseline ({result.models[0]}). "
-               "Green: the model gives the channel more, red: less. — where undefined.")
+    st.dataframe(
+        styled,
+        hide_index=True,
+        key="compare_table",
+        height=min(38 + 35 * len(wide), 700),
+        column_config={"channel_name": st.column_config.TextColumn("Channel")},
+    )
+    st.caption(
+        f"{label}: one column per model; Δ columns = model minus the baseline ({result.models[0]}). "
+        "Green: the model gives the channel more, red: less. — where undefined."
+    )
 
 
 def _signed(spec):
@@ -112,25 +159,35 @@ with shown_errors():
     if len(specs) < 2:
         st.info("Choose at least two models to compare.")
         st.stop()
-    metric = st.segmented_control("Show", list(METRICS), format_func=lambda m: METRICS[m][0], default="share",
-                                  key="compare_metric") or "share"
+    metric = (
+        st.segmented_control(
+            "Show", list(METRICS), format_func=lambda m: METRICS[m][0], default="share", key="compare_metric"
+        )
+        or "share"
+    )
     try:
         with st.spinner("Attributing the journeys with each model…"):
             result = comparison(path, fp, json.dumps(specs, sort_keys=True, default=str))
     except PipelineError as exc:
         st.error(str(exc), icon=":material/warning:")
         st.stop()
-    period = (f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
-              if any(result.period) else "all sessions")
+    period = (
+        f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
+        if any(result.period)
+        else "all sessions"
+    )
     st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
     shifts = result.biggest_shifts("share", 3)
     if not shifts.empty:
         cols = st.columns(len(shifts))
         for col, (_, r) in zip(cols, shifts.iterrows()):
             col.metric(
-                r["channel_name"], f"{r['low']:.1%} → {r['high']:.1%}",
+                r["channel_name"],
+                f"{r['low']:.1%} → {r['high']:.1%}",
                 delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {r['low_model']} → {r['high_model']}",
-                delta_color="off", delta_arrow="off", border=True,
+                delta_color="off",
+                delta_arrow="off",
+                border=True,
                 help=f"Share of conversions: lowest with {r['low_model']}, highest with {r['high_model']}.",
             )
         st.caption("The channels whose share of the conversions depends most on the model.")

@@ -7,8 +7,10 @@ from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.workspace import UploadRefused
 
 st.title("Data")
-st.caption("The database this browser session works on. An upload is copied into a private working "
-           "folder: your file is never modified, and no other session can see it.")
+st.caption(
+    "The database this browser session works on. An upload is copied into a private working "
+    "folder: your file is never modified, and no other session can see it."
+)
 
 
 def current(ws) -> None:
@@ -33,8 +35,12 @@ def tiles(ws) -> None:
     cols = st.columns(4)
     cols[0].metric("Sessions", f"{report.rows.get('session_sources', 0):,}", border=True)
     cols[1].metric("Conversions", f"{report.rows.get('conversions', 0):,}", border=True)
-    cols[2].metric("Cost rows", f"{report.rows.get('session_costs', 0):,}", border=True,
-                   help="Rows of session_costs: sessions that cost something.")
+    cols[2].metric(
+        "Cost rows",
+        f"{report.rows.get('session_costs', 0):,}",
+        border=True,
+        help="Rows of session_costs: sessions that cost something.",
+    )
     cols[3].metric("File size", f"{(src.size_bytes if src else 0) / 1e6:,.1f} MB", border=True)
 
 
@@ -43,7 +49,8 @@ def upload_box(ws) -> None:
         st.markdown("**Use your own database**")
         uploaded = st.file_uploader(
             "A SQLite file (.db, .sqlite) with the tables session_sources, conversions and session_costs",
-            key="upload", help="Up to 1 GB. It is checked before it replaces the current database.",
+            key="upload",
+            help="Up to 1 GB. It is checked before it replaces the current database.",
         )
         if uploaded is not None and st.session_state.get("_upload_done") != uploaded.file_id:
             st.session_state["_upload_done"] = uploaded.file_id
@@ -56,8 +63,9 @@ def upload_box(ws) -> None:
                 st.session_state.pop("_upload_refused", None)
                 st.session_state.pop("last_run", None)
                 warn = f" with {len(report.warnings)} warning(s) (below)" if report.warnings else ""
-                st.session_state["_upload_ok"] = (f"{ws.source.name} is loaded{warn}. Next: run the pipeline "
-                                                  "to attribute it.")
+                st.session_state["_upload_ok"] = (
+                    f"{ws.source.name} is loaded{warn}. Next: run the pipeline to attribute it."
+                )
             finally:
                 bar.empty()
         refused = st.session_state.get("_upload_refused")
@@ -79,10 +87,11 @@ def upload_box(ws) -> None:
                 st.session_state.pop("_upload_refused", None)
                 st.rerun()
         with st.expander("What the file must contain"):
-            st.markdown("\n".join(
-                f"- **{table}**: {', '.join(cols)}" for table, cols in REQUIRED_COLUMNS.items()
-            ) + "\n\nDates are `YYYY-MM-DD`, times `HH:MM:SS` (UTC), flags 0/1. Extra tables and columns are "
-                "allowed and left alone. A session without a row in session_costs cost nothing.")
+            st.markdown(
+                "\n".join(f"- **{table}**: {', '.join(cols)}" for table, cols in REQUIRED_COLUMNS.items())
+                + "\n\nDates are `YYYY-MM-DD`, times `HH:MM:SS` (UTC), flags 0/1. Extra tables and columns are "
+                "allowed and left alone. A session without a row in session_costs cost nothing."
+            )
 
 
 def _finding_text(f) -> str:
@@ -95,11 +104,12 @@ def findings(ws) -> None:
     report = validation(path, fp)
     st.subheader("Validation")
     if report.fatal:
-        st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.",
-                 icon=":material/block:")
+        st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.", icon=":material/block:")
     elif report.warnings:
-        st.warning(f"No fatal problem; {len(report.warnings)} warning(s). A run goes on and treats them as "
-                   "described.", icon=":material/warning:")
+        st.warning(
+            f"No fatal problem; {len(report.warnings)} warning(s). A run goes on and treats them as described.",
+            icon=":material/warning:",
+        )
     else:
         st.success("No problem found.", icon=":material/check_circle:")
     for f in report.findings:
@@ -116,7 +126,8 @@ def channels(ws) -> None:
         data = channel_sessions(path, fp)
     st.dataframe(
         data.assign(share=data["sessions"] / max(int(data["sessions"].sum()), 1)),
-        hide_index=True, height=min(38 + 35 * len(data), 640),
+        hide_index=True,
+        height=min(38 + 35 * len(data), 640),
         column_config={
             "channel": st.column_config.TextColumn("Channel"),
             "sessions": st.column_config.NumberColumn("Sessions", format="localized"),

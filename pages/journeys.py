@@ -4,8 +4,21 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import (
-    chart, colors, conversion, conversion_choices, db_key, eur, length_distribution, model_label, not_ready,
-    shown_errors, stage_status, figure, top_paths, unattributed, workspace,
+    chart,
+    colors,
+    conversion,
+    conversion_choices,
+    db_key,
+    eur,
+    figure,
+    length_distribution,
+    model_label,
+    not_ready,
+    shown_errors,
+    stage_status,
+    top_paths,
+    unattributed,
+    workspace,
 )
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -18,20 +31,35 @@ def lengths(path, fp) -> None:
     dist = length_distribution(path, fp)
     labels = [str(n) for n in dist["sessions"]]
     bars = dict(
-        type="bar", x=labels, y=dist["conversions"].tolist(),
+        type="bar",
+        x=labels,
+        y=dist["conversions"].tolist(),
         marker=dict(color=["#C3CAD5" if n == 0 else "#2F6DB5" for n in dist["sessions"]]),
-        text=[f"{s:.0%}" if s >= 0.03 else "" for s in dist["share"]], textposition="outside", cliponaxis=False,
-        textfont=dict(size=11), constraintext="none", customdata=dist["share"].tolist(),
+        text=[f"{s:.0%}" if s >= 0.03 else "" for s in dist["share"]],
+        textposition="outside",
+        cliponaxis=False,
+        textfont=dict(size=11),
+        constraintext="none",
+        customdata=dist["share"].tolist(),
         hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%})<extra></extra>",
     )
-    chart(figure([bars], "Journey length", height=400, show_legend=False,
-                 xaxis=dict(title="Sessions before the conversion", type="category", tickangle=0,
-                            tickfont=dict(size=11)),
-                 yaxis=dict(title="Conversions", separatethousands=True)), key="length_chart")
+    chart(
+        figure(
+            [bars],
+            "Journey length",
+            height=400,
+            show_legend=False,
+            xaxis=dict(title="Sessions before the conversion", type="category", tickangle=0, tickfont=dict(size=11)),
+            yaxis=dict(title="Conversions", separatethousands=True),
+        ),
+        key="length_chart",
+    )
     note = "Grey: conversions with no earlier session (0), which cannot be attributed."
     reasons = unattributed(path, fp)
     if not reasons.empty:
-        note += " Not attributed: " + "; ".join(f"{n:,} — {r}" for r, n in zip(reasons["reason"], reasons["conversions"]))
+        note += " Not attributed: " + "; ".join(
+            f"{n:,} — {r}" for r, n in zip(reasons["reason"], reasons["conversions"])
+        )
     st.caption(note)
 
 
@@ -44,19 +72,34 @@ def paths(path, fp, palette) -> None:
     first_channel = [p.split(" → ")[0] for p in top["path"]]
     labels = [_short(p) for p in top["path"]]
     bars = dict(
-        type="bar", orientation="h", x=top["conversions"].tolist(), y=labels,
+        type="bar",
+        orientation="h",
+        x=top["conversions"].tolist(),
+        y=labels,
         marker=dict(color=[palette.get(c, "#888") for c in first_channel]),
-        text=[f"{n:,} ({s:.0%})" for n, s in zip(top["conversions"], top["share"])], textposition="outside",
-        cliponaxis=False, customdata=[[p, float(r)] for p, r in zip(top["path"], top["revenue"])],
+        text=[f"{n:,} ({s:.0%})" for n, s in zip(top["conversions"], top["share"])],
+        textposition="outside",
+        cliponaxis=False,
+        customdata=[[p, float(r)] for p, r in zip(top["path"], top["revenue"])],
         hovertemplate="%{customdata[0]}<br>%{x:,} conversions · revenue €%{customdata[1]:,.2f}<extra></extra>",
     )
-    chart(figure([bars], "Most common channel paths (colour = first channel)", height=max(320, 30 * len(top) + 110),
-                 show_legend=False, xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
-                 yaxis=dict(autorange="reversed"),
-                 margin=dict(r=80)),  # room for the labels outside the longest bars
-          key="paths_chart")
-    st.toggle("Count repeated visits of the same channel once", key="collapse_paths",
-              help="Direct → Direct → Paid Search becomes Direct → Paid Search.")
+    chart(
+        figure(
+            [bars],
+            "Most common channel paths (colour = first channel)",
+            height=max(320, 30 * len(top) + 110),
+            show_legend=False,
+            xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
+            yaxis=dict(autorange="reversed"),
+            margin=dict(r=80),
+        ),  # room for the labels outside the longest bars
+        key="paths_chart",
+    )
+    st.toggle(
+        "Count repeated visits of the same channel once",
+        key="collapse_paths",
+        help="Direct → Direct → Paid Search becomes Direct → Paid Search.",
+    )
 
 
 def _short(path: str, limit: int = 48) -> str:
@@ -73,16 +116,25 @@ def explain_one(path, fp, palette) -> None:
 
     def fmt(cid: str) -> str:
         r = by_id.loc[cid]
-        return f"{cid} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · {r['conv_date']}"
+        return (
+            f"{cid} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · {r['conv_date']}"
+        )
 
     c1, c2 = st.columns([3, 1], gap="medium")
-    picked = c1.selectbox("Conversion (journeys of 3–8 sessions with the most channels first)", options, format_func=fmt, key="explain_pick")
+    picked = c1.selectbox(
+        "Conversion (journeys of 3–8 sessions with the most channels first)",
+        options,
+        format_func=fmt,
+        key="explain_pick",
+    )
     typed = c2.text_input("…or a conversion id", key="explain_id", placeholder="e.g. C000123").strip()
     conv_id = typed or picked
     info, sessions = conversion(path, fp, conv_id)
     model = model_label(info.model) if info.model else "not attributed"
-    st.markdown(f"**{info.conversion_id}** on {info.date} {info.time} · revenue **{eur(info.revenue, 2)}** · "
-                f"{info.sessions} session(s) before it · model: {model}")
+    st.markdown(
+        f"**{info.conversion_id}** on {info.date} {info.time} · revenue **{eur(info.revenue, 2)}** · "
+        f"{info.sessions} session(s) before it · model: {model}"
+    )
     if info.unattributed_reason:
         st.info(f"This conversion is not attributed: {info.unattributed_reason}.")
         return
@@ -93,43 +145,74 @@ def explain_one(path, fp, palette) -> None:
     bars = [p for p in ("initializer", "holder", "closer") if has_phases] + ["ihc"]
     traces = []
     for row in sessions.to_dict("records"):
-        traces.append(dict(
-            type="bar", name=f"#{row['position']} {row['channel']}", x=[PHASE_LABELS[p] for p in bars],
-            y=[float(row[p]) if pd.notna(row[p]) else 0.0 for p in bars],
-            marker=dict(color=palette.get(row["channel"], "#888"), line=dict(color="white", width=1.5)),
-            text=[f"#{row['position']}" if (pd.notna(row[p]) and row[p] >= 0.06) else "" for p in bars],
-            textposition="inside", insidetextanchor="middle",
-            hovertemplate=(f"#{row['position']} {row['channel']}<br>{row['timestamp']}<br>"
-                           "%{x}: %{y:.1%}<extra></extra>"),
-        ))
-    chart(figure(traces, "Who gets the credit: each phase split across the sessions", height=440,
-                 barmode="stack", margin=dict(r=10),
-                 legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"),
-                 yaxis=dict(title="Share of the conversion (ratio)", tickformat=".0%", range=[0, 1.02])),
-          key="explain_chart")
+        traces.append(
+            dict(
+                type="bar",
+                name=f"#{row['position']} {row['channel']}",
+                x=[PHASE_LABELS[p] for p in bars],
+                y=[float(row[p]) if pd.notna(row[p]) else 0.0 for p in bars],
+                marker=dict(color=palette.get(row["channel"], "#888"), line=dict(color="white", width=1.5)),
+                text=[f"#{row['position']}" if (pd.notna(row[p]) and row[p] >= 0.06) else "" for p in bars],
+                textposition="inside",
+                insidetextanchor="middle",
+                hovertemplate=(
+                    f"#{row['position']} {row['channel']}<br>{row['timestamp']}<br>%{{x}}: %{{y:.1%}}<extra></extra>"
+                ),
+            )
+        )
+    chart(
+        figure(
+            traces,
+            "Who gets the credit: each phase split across the sessions",
+            height=440,
+            barmode="stack",
+            margin=dict(r=10),
+            legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"),
+            yaxis=dict(title="Share of the conversion (ratio)", tickformat=".0%", range=[0, 1.02]),
+        ),
+        key="explain_chart",
+    )
     if has_phases:
-        st.caption("Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
-                   "phases with the profile's phase weights.")
+        st.caption(
+            "Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
+            "phases with the profile's phase weights."
+        )
     st.dataframe(
-        sessions, hide_index=True, key="explain_table", placeholder="—",
-        column_order=["position", "timestamp", "channel", "holder_engagement", "closer_engagement",
-                      "impression_interaction", "initializer", "holder", "closer", "ihc", "revenue_share",
-                      "session_id"],
+        sessions,
+        hide_index=True,
+        key="explain_table",
+        placeholder="—",
+        column_order=[
+            "position",
+            "timestamp",
+            "channel",
+            "holder_engagement",
+            "closer_engagement",
+            "impression_interaction",
+            "initializer",
+            "holder",
+            "closer",
+            "ihc",
+            "revenue_share",
+            "session_id",
+        ],
         column_config={
             "position": st.column_config.NumberColumn("#", width="small"),
-            "session_id": "Session", "timestamp": "Time (UTC)", "channel": "Channel",
-            "holder_engagement": st.column_config.CheckboxColumn("H. eng.", width="small",
-                                                                 help="holder_engagement"),
-            "closer_engagement": st.column_config.CheckboxColumn("C. eng.", width="small",
-                                                                 help="closer_engagement"),
-            "impression_interaction": st.column_config.CheckboxColumn("Impr.", width="small",
-                                                                      help="impression_interaction"),
+            "session_id": "Session",
+            "timestamp": "Time (UTC)",
+            "channel": "Channel",
+            "holder_engagement": st.column_config.CheckboxColumn("H. eng.", width="small", help="holder_engagement"),
+            "closer_engagement": st.column_config.CheckboxColumn("C. eng.", width="small", help="closer_engagement"),
+            "impression_interaction": st.column_config.CheckboxColumn(
+                "Impr.", width="small", help="impression_interaction"
+            ),
             "initializer": st.column_config.NumberColumn("Initializer", format="%.3f"),
             "holder": st.column_config.NumberColumn("Holder", format="%.3f"),
             "closer": st.column_config.NumberColumn("Closer", format="%.3f"),
             "ihc": st.column_config.NumberColumn("Credit (ihc)", format="%.3f"),
-            "revenue_share": st.column_config.NumberColumn("Revenue (EUR)", format="euro",
-                                                           help="Credit × the conversion's revenue."),
+            "revenue_share": st.column_config.NumberColumn(
+                "Revenue (EUR)", format="euro", help="Credit × the conversion's revenue."
+            ),
         },
     )
 
@@ -142,8 +225,10 @@ with shown_errors():
         not_ready("No journeys yet. Run the pipeline to build them.")
         st.stop()
     if states["journeys"].state != "done":
-        st.warning(f"The journeys are {states['journeys'].state} ({states['journeys'].reason}); showing the "
-                   "last ones built.", icon=":material/warning:")
+        st.warning(
+            f"The journeys are {states['journeys'].state} ({states['journeys'].reason}); showing the last ones built.",
+            icon=":material/warning:",
+        )
     palette = colors(path, fp)
     left, right = st.columns([2, 3], gap="medium")  # long path labels need the wider column
     with left:

@@ -6,8 +6,18 @@ from datetime import date
 import streamlit as st
 
 from pages._shared import (
-    API_MODEL, StreamlitProgress, api_options, db_key, model_label, offline_models, param_widgets,
-    shown_errors, stage_status, stored_model, validation, workspace,
+    API_MODEL,
+    StreamlitProgress,
+    api_options,
+    db_key,
+    model_label,
+    offline_models,
+    param_widgets,
+    shown_errors,
+    stage_status,
+    stored_model,
+    validation,
+    workspace,
 )
 from pipeline.errors import PipelineError
 from pipeline.journeys import Window
@@ -16,12 +26,18 @@ from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
 
-STATE_BADGE = {"done": ("Done", "green", ":material/check_circle:"), "stale": ("Stale", "orange", ":material/warning:"), "missing": ("Missing", "gray", ":material/radio_button_unchecked:")}
+STATE_BADGE = {
+    "done": ("Done", "green", ":material/check_circle:"),
+    "stale": ("Stale", "orange", ":material/warning:"),
+    "missing": ("Missing", "gray", ":material/radio_button_unchecked:"),
+}
 STAGE_TITLES = {"journeys": "1 · Journeys", "attribute": "2 · Attribution", "report": "3 · Channel report"}
 
 st.title("Pipeline")
-st.caption("Journeys → attribution → channel report. A run redoes only the stages whose inputs or "
-           "parameters changed; an error keeps the previous results as they were.")
+st.caption(
+    "Journeys → attribution → channel report. A run redoes only the stages whose inputs or "
+    "parameters changed; an error keeps the previous results as they were."
+)
 
 
 def stage_cards(states: dict) -> None:
@@ -46,21 +62,36 @@ def _card_body(stage: str, rec) -> str:
     s, p = rec.summary, rec.params
     if stage == "journeys":
         window = _window_text(p)
-        return (f"{s.get('conversions', 0):,} conversions · {s.get('sessions', rec.rows):,} journey sessions  \n"
-                f"{s.get('without_sessions', 0):,} without an earlier session · longest {s.get('max_length', 0)}  \n"
-                f"Window: {window}")
+        return (
+            f"{s.get('conversions', 0):,} conversions · {s.get('sessions', rec.rows):,} journey sessions  \n"
+            f"{s.get('without_sessions', 0):,} without an earlier session · longest {s.get('max_length', 0)}  \n"
+            f"Window: {window}"
+        )
     if stage == "attribute":
         params = p.get("params") or {}
-        extra = ", ".join(f"{k}={v if not isinstance(v, (dict, list)) else json.dumps(v)}"
-                          for k, v in sorted(params.items()) if v is not None) or "default parameters"
+        extra = (
+            ", ".join(
+                f"{k}={v if not isinstance(v, (dict, list)) else json.dumps(v)}"
+                for k, v in sorted(params.items())
+                if v is not None
+            )
+            or "default parameters"
+        )
         na = sum((s.get("not_attributed") or {}).values())
-        return (f"Model **{model_label(p.get('model', '?'))}** ({extra})  \n"
-                f"{s.get('conversions_attributed', 0):,} conversions attributed · {na:,} not  \n"
-                f"{rec.rows:,} session credits")
-    dates = (f"session dates {p.get('start') or 'first'} – {p.get('end') or 'last'}"
-             if p.get("start") or p.get("end") else "all session dates")
-    return (f"{s.get('channel_days', rec.rows):,} channel-days · {dates}  \n"
-            f"Cost €{s.get('cost', 0):,.2f} · attributed revenue €{s.get('ihc_revenue', 0):,.2f}")
+        return (
+            f"Model **{model_label(p.get('model', '?'))}** ({extra})  \n"
+            f"{s.get('conversions_attributed', 0):,} conversions attributed · {na:,} not  \n"
+            f"{rec.rows:,} session credits"
+        )
+    dates = (
+        f"session dates {p.get('start') or 'first'} – {p.get('end') or 'last'}"
+        if p.get("start") or p.get("end")
+        else "all session dates"
+    )
+    return (
+        f"{s.get('channel_days', rec.rows):,} channel-days · {dates}  \n"
+        f"Cost €{s.get('cost', 0):,.2f} · attributed revenue €{s.get('ihc_revenue', 0):,.2f}"
+    )
 
 
 def _window_text(p: dict) -> str:
@@ -84,15 +115,27 @@ def controls(ws, states: dict):
     with c1:
         st.markdown("**Which conversions**")
         if first and last:
-            default = (date.fromisoformat(jp["start"]) if jp.get("start") else first,
-                       date.fromisoformat(jp["end"]) if jp.get("end") else last)
-            picked = st.date_input("Conversion dates", value=default, min_value=first, max_value=last,
-                                   key="run_dates", help="Conversions whose date is in this range (inclusive).")
+            default = (
+                date.fromisoformat(jp["start"]) if jp.get("start") else first,
+                date.fromisoformat(jp["end"]) if jp.get("end") else last,
+            )
+            picked = st.date_input(
+                "Conversion dates",
+                value=default,
+                min_value=first,
+                max_value=last,
+                key="run_dates",
+                help="Conversions whose date is in this range (inclusive).",
+            )
         else:
             picked = ()
             st.caption("No valid conversion dates in this database.")
         lookback = st.number_input(
-            "Lookback (days, 0 = no limit)", min_value=0, value=int(jp.get("lookback_days") or 0), step=1, key="run_lookback",
+            "Lookback (days, 0 = no limit)",
+            min_value=0,
+            value=int(jp.get("lookback_days") or 0),
+            step=1,
+            key="run_lookback",
             help="Only sessions at most this many days before the conversion. 0 = no limit.",
         )
         force = st.checkbox("Recompute every stage, even if up to date", key="run_force")
@@ -123,19 +166,24 @@ def _window(picked, first, last, lookback) -> Window:
             start = end = None
     elif isinstance(picked, (tuple, list)) and len(picked) == 1:
         start = picked[0]
-    return Window(start.isoformat() if start else None, end.isoformat() if end else None,
-                  int(lookback) if lookback else None)
+    return Window(
+        start.isoformat() if start else None, end.isoformat() if end else None, int(lookback) if lookback else None
+    )
 
 
 def _api_controls(picked, first, last, lookback, force):
-    st.caption("Attribution by the IHC web API. The key is used for this run only: it is not shown, "
-               "not stored in the working folder and not logged.")
-    key = st.text_input("IHC API key", type="password", key="api_key",
-                        placeholder="leave empty to use IHC_API_KEY from the environment")
+    st.caption(
+        "Attribution by the IHC web API. The key is used for this run only: it is not shown, "
+        "not stored in the working folder and not logged."
+    )
+    key = st.text_input(
+        "IHC API key", type="password", key="api_key", placeholder="leave empty to use IHC_API_KEY from the environment"
+    )
     # No "show password" eye on this field: the key is never displayed, not even on request.
     st.html("<style>.st-key-api_key button { display: none !important; }</style>")
-    conv_type = st.text_input("Conversion type id", key="api_conv_type",
-                              placeholder="leave empty to use IHC_CONV_TYPE_ID")
+    conv_type = st.text_input(
+        "Conversion type id", key="api_conv_type", placeholder="leave empty to use IHC_CONV_TYPE_ID"
+    )
     option = api_options(key, conv_type)
     if not option.available:
         st.info(option.message, icon=":material/power_off:")
@@ -171,15 +219,19 @@ def last_run() -> None:
     if not summary:
         return
     with st.container(border=True):
-        st.success(summary.headline(model_label(summary.model) if summary.model else None), icon=":material/check_circle:")
+        st.success(
+            summary.headline(model_label(summary.model) if summary.model else None), icon=":material/check_circle:"
+        )
         cols = st.columns(4)
         cols[0].metric("Conversions in the window", f"{summary.conversions:,}")
         cols[1].metric("Attributed", f"{summary.attributed:,}")
         cols[2].metric("Not attributed", f"{summary.not_attributed_total:,}")
         cols[3].metric("Time", f"{summary.seconds:.1f} s")
         if summary.not_attributed:
-            st.markdown("**Not attributed, and why:** " + "; ".join(
-                f"{n:,} — {reason}" for reason, n in summary.not_attributed.items()))
+            st.markdown(
+                "**Not attributed, and why:** "
+                + "; ".join(f"{n:,} — {reason}" for reason, n in summary.not_attributed.items())
+            )
         st.caption(" · ".join(summary.lines))
         for warning in summary.warnings:
             st.caption(":material/warning: " + warning.removeprefix("warning: "))
@@ -195,7 +247,12 @@ with shown_errors():
     with st.container(border=True):
         st.subheader("Run")
         options, in_place, why_not = controls(ws, states)
-        if st.button("Run pipeline", type="primary", disabled=options is None, key="run_button",
-                     icon=":material/play_arrow:",
-                     help=why_not or "Run the stages that are not up to date"):
+        if st.button(
+            "Run pipeline",
+            type="primary",
+            disabled=options is None,
+            key="run_button",
+            icon=":material/play_arrow:",
+            help=why_not or "Run the stages that are not up to date",
+        ):
             run(ws, options, in_place)

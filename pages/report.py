@@ -7,8 +7,20 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import (
-    chart, colors, db_key, eur, figure, has_report, model_label, not_ready, ratio, report, report_csv,
-    shown_errors, stage_status, workspace,
+    chart,
+    colors,
+    db_key,
+    eur,
+    figure,
+    has_report,
+    model_label,
+    not_ready,
+    ratio,
+    report,
+    report_csv,
+    shown_errors,
+    stage_status,
+    workspace,
 )
 from pipeline import report_views as rv
 
@@ -23,10 +35,17 @@ def filters(path: str, fp: str):
     channels = sorted(everything["channel_name"].unique().tolist())
     first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     c1, c2 = st.columns([2, 5], gap="medium")
-    picked = c1.date_input("Session dates", value=(first, last), min_value=first, max_value=last,
-                           key="report_dates", help="Channel-days whose session date is in this range.")
-    chosen = c2.multiselect("Channels", channels, key="report_channels", placeholder="All channels",
-                            help="Leave empty for all channels.")
+    picked = c1.date_input(
+        "Session dates",
+        value=(first, last),
+        min_value=first,
+        max_value=last,
+        key="report_dates",
+        help="Channel-days whose session date is in this range.",
+    )
+    chosen = c2.multiselect(
+        "Channels", channels, key="report_channels", placeholder="All channels", help="Leave empty for all channels."
+    )
     start = end = None
     if isinstance(picked, (tuple, list)) and len(picked) >= 1:
         start = picked[0].isoformat() if picked[0] != first else None
@@ -38,16 +57,33 @@ def filters(path: str, fp: str):
 def kpi_tiles(rows: pd.DataFrame) -> None:
     k = rv.kpis(rows)
     cols = st.columns(5)
-    cols[0].metric("Cost", eur_short(k.cost), help=f"{eur(k.cost, 2)}: the cost of the sessions in the filter.",
-                   border=True)
-    cols[1].metric("Conversions", f"{k.conversions:,.0f}", help=f"{k.conversions:,.2f} attributed conversions: "
-                   "the credit (ihc) the sessions in the filter received.", border=True)
-    cols[2].metric("Revenue", eur_short(k.revenue), help=f"{eur(k.revenue, 2)} attributed revenue: credit × "
-                   "conversion revenue.", border=True)
-    cols[3].metric("CPO", eur(k.cpo, 2), help="Cost per attributed conversion (EUR). Empty when no conversion "
-                   "is attributed.", border=True)
-    cols[4].metric("ROAS", ratio(k.roas), help="Attributed revenue per euro of cost (ratio). Empty when "
-                   "nothing was spent.", border=True)
+    cols[0].metric(
+        "Cost", eur_short(k.cost), help=f"{eur(k.cost, 2)}: the cost of the sessions in the filter.", border=True
+    )
+    cols[1].metric(
+        "Conversions",
+        f"{k.conversions:,.0f}",
+        help=f"{k.conversions:,.2f} attributed conversions: the credit (ihc) the sessions in the filter received.",
+        border=True,
+    )
+    cols[2].metric(
+        "Revenue",
+        eur_short(k.revenue),
+        help=f"{eur(k.revenue, 2)} attributed revenue: credit × conversion revenue.",
+        border=True,
+    )
+    cols[3].metric(
+        "CPO",
+        eur(k.cpo, 2),
+        help="Cost per attributed conversion (EUR). Empty when no conversion is attributed.",
+        border=True,
+    )
+    cols[4].metric(
+        "ROAS",
+        ratio(k.roas),
+        help="Attributed revenue per euro of cost (ratio). Empty when nothing was spent.",
+        border=True,
+    )
 
 
 def eur_short(value) -> str:
@@ -61,8 +97,9 @@ def eur_short(value) -> str:
     return eur(value)
 
 
-def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: bool, title: str, axis: str, fmt,
-                log: bool = False):
+def ratio_chart(
+    totals: pd.DataFrame, metric: str, palette: dict, ascending: bool, title: str, axis: str, fmt, log: bool = False
+):
     """Bars of CPO or ROAS per paid channel, best first; a channel where the ratio is undefined keeps its
     row with a grey note instead of a bar. Unpaid channels (no cost) are left out: their CPO is 0 and
     their ROAS undefined by construction, which says nothing about efficiency.
@@ -78,27 +115,45 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: boo
     drawn = [v if v is not None and (v > 0 or not log) else None for v in values]
     labels = [fmt(v) if v is not None else "" for v in drawn]
     channels = data["channel_name"].tolist()
-    traces = [dict(
-        type="bar", orientation="h", x=drawn, y=channels,
-        marker=dict(color=[palette.get(c, "#888") for c in channels]),
-        text=labels, textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}<br>" + metric + ": %{text}<extra></extra>",
-    )]
+    traces = [
+        dict(
+            type="bar",
+            orientation="h",
+            x=drawn,
+            y=channels,
+            marker=dict(color=[palette.get(c, "#888") for c in channels]),
+            text=labels,
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}<br>" + metric + ": %{text}<extra></extra>",
+        )
+    ]
     if log:
         low, high = math.log10(min(positive) / 2), math.log10(max(positive) * 4)
-        left, xaxis = 10 ** low, dict(title=f"{axis}, log scale", type="log", range=[low, high])
+        left, xaxis = 10**low, dict(title=f"{axis}, log scale", type="log", range=[low, high])
     else:
         top = max(positive, default=0.0)
         left, xaxis = 0, dict(title=axis, range=[0, top * 1.22 if top > 0 else 1])
     notes = [(c, undefined_text if v is None else fmt(v)) for c, v, d in zip(channels, values, drawn) if d is None]
     if notes:
-        traces.append(dict(
-            type="scatter", mode="text", x=[left] * len(notes), y=[c for c, _ in notes],
-            text=[t for _, t in notes], textposition="middle right", textfont=dict(color="#8A94A6", size=12),
-            hoverinfo="skip", showlegend=False,
-        ))
+        traces.append(
+            dict(
+                type="scatter",
+                mode="text",
+                x=[left] * len(notes),
+                y=[c for c, _ in notes],
+                text=[t for _, t in notes],
+                textposition="middle right",
+                textfont=dict(color="#8A94A6", size=12),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     return figure(
-        traces, title, height=max(220, 32 * len(data) + 120), show_legend=False,
+        traces,
+        title,
+        height=max(220, 32 * len(data) + 120),
+        show_legend=False,
         xaxis=xaxis,
         yaxis=dict(autorange="reversed"),
         bargap=0.3 if len(data) > 3 else 0.6,
@@ -109,24 +164,41 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, ascending: boo
 def unpaid_note(totals: pd.DataFrame) -> None:
     unpaid = totals.loc[totals["cost"] <= 0, "channel_name"].tolist()
     if unpaid:
-        st.caption(f"Not in the CPO and ROAS charts — channels without cost: {', '.join(unpaid)}. "
-                   "Their attributed conversions and revenue are in the chart below and in the table.")
+        st.caption(
+            f"Not in the CPO and ROAS charts — channels without cost: {', '.join(unpaid)}. "
+            "Their attributed conversions and revenue are in the chart below and in the table."
+        )
 
 
 def cost_revenue_chart(totals: pd.DataFrame, palette: dict):
     data = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])
     channels = data["channel_name"].tolist()
     traces = [
-        dict(type="bar", name="Cost (EUR)", x=channels, y=data["cost"].tolist(), marker=dict(color="#C3CAD5"),
-             hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>"),
-        dict(type="bar", name="Attributed revenue (EUR)", x=channels, y=data["ihc_revenue"].tolist(),
-             marker=dict(color=[palette.get(c, "#888") for c in channels]),
-             hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>"),
+        dict(
+            type="bar",
+            name="Cost (EUR)",
+            x=channels,
+            y=data["cost"].tolist(),
+            marker=dict(color="#C3CAD5"),
+            hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>",
+        ),
+        dict(
+            type="bar",
+            name="Attributed revenue (EUR)",
+            x=channels,
+            y=data["ihc_revenue"].tolist(),
+            marker=dict(color=[palette.get(c, "#888") for c in channels]),
+            hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
+        ),
     ]
     pad = max(0.0, (6 - len(channels)) / 2)  # few channels: keep the bars as narrow as with six
     return figure(
-        traces, "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)", height=440,
-        show_legend=False, barmode="group", bargap=0.25,
+        traces,
+        "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)",
+        height=440,
+        show_legend=False,
+        barmode="group",
+        bargap=0.25,
         xaxis=dict(tickangle=-35, range=[-0.5 - pad, len(channels) - 0.5 + pad]),
         yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
     )
@@ -134,12 +206,20 @@ def cost_revenue_chart(totals: pd.DataFrame, palette: dict):
 
 def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
     c1, c2 = st.columns([1, 3], gap="medium")
-    metric = c1.selectbox("Daily trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m],
-                          key="trend_metric")
-    ranked_channels = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])["channel_name"].tolist()
-    picked = c2.multiselect("Channels in the trend", ranked_channels, default=ranked_channels[:5],
-                            key="trend_channels", wrap=True,
-                            help="By default the five channels with the most attributed revenue.")
+    metric = c1.selectbox(
+        "Daily trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
+    )
+    ranked_channels = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])[
+        "channel_name"
+    ].tolist()
+    picked = c2.multiselect(
+        "Channels in the trend",
+        ranked_channels,
+        default=ranked_channels[:5],
+        key="trend_channels",
+        wrap=True,
+        help="By default the five channels with the most attributed revenue.",
+    )
     if not picked:
         st.caption("Pick one or more channels to see their daily trend.")
         return
@@ -147,15 +227,29 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
     traces = []
     for channel in picked:
         part = data[data["channel_name"] == channel]
-        traces.append(dict(
-            type="scatter", mode="lines+markers", name=channel, x=part["date"].tolist(),
-            y=[float(v) if pd.notna(v) else None for v in part["value"]],
-            line=dict(color=palette.get(channel, "#888"), width=2.5), marker=dict(size=6), connectgaps=False,
-        ))
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=channel,
+                x=part["date"].tolist(),
+                y=[float(v) if pd.notna(v) else None for v in part["value"]],
+                line=dict(color=palette.get(channel, "#888"), width=2.5),
+                marker=dict(size=6),
+                connectgaps=False,
+            )
+        )
     unit = rv.DAILY_METRICS[metric]
-    chart(figure(traces, f"{unit.split(' (')[0]} per day", height=400,
-                 xaxis=dict(title="Session date", type="date", tickformat="%b %d"),
-                 yaxis=dict(title=unit, rangemode="tozero", separatethousands=True)), key="trend_chart")
+    chart(
+        figure(
+            traces,
+            f"{unit.split(' (')[0]} per day",
+            height=400,
+            xaxis=dict(title="Session date", type="date", tickformat="%b %d"),
+            yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
+        ),
+        key="trend_chart",
+    )
     if metric in ("CPO", "ROAS"):
         st.caption(f"Days where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps.")
 
@@ -163,7 +257,11 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
 def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) -> None:
     st.subheader("Channel-days")
     st.dataframe(
-        rv.table(rows), hide_index=True, height=min(38 + 35 * len(rows), 400), key="report_table", placeholder="—",
+        rv.table(rows),
+        hide_index=True,
+        height=min(38 + 35 * len(rows), 400),
+        key="report_table",
+        placeholder="—",
         column_config={
             "channel_name": st.column_config.TextColumn("Channel"),
             "date": st.column_config.TextColumn("Date"),
@@ -177,13 +275,24 @@ def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) 
     name = "channel_report" + (f"_{start}" if start else "") + (f"_to_{end}" if end else "") + ".csv"
     c1, c2, c3 = st.columns([1, 1, 2])
     c1.download_button(
-        "Download CSV", report_csv(path, fp, start, end, channels), file_name=name, mime="text/csv",
-        icon=":material/download:", on_click="ignore", key="download_csv", type="primary",
+        "Download CSV",
+        report_csv(path, fp, start, end, channels),
+        file_name=name,
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download_csv",
+        type="primary",
         help=f"The {len(rows):,} rows shown, in the format of `python -m pipeline export`.",
     )
     c2.download_button(
-        "Download database", ws.database_bytes, file_name="attribution-enriched.db",
-        mime="application/vnd.sqlite3", icon=":material/database:", on_click="ignore", key="download_db",
+        "Download database",
+        ws.database_bytes,
+        file_name="attribution-enriched.db",
+        mime="application/vnd.sqlite3",
+        icon=":material/database:",
+        on_click="ignore",
+        key="download_db",
         help="The working database with the journeys, attribution and report tables.",
     )
     c3.caption(f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost.")
@@ -199,12 +308,17 @@ with shown_errors():
     rec = states["attribute"].record
     rrec = states["report"].record
     if rec is not None:
-        st.caption(f"Attribution: **{model_label(rec.params.get('model', '?'))}** · "
-                   f"{(rec.summary or {}).get('conversions_attributed', 0):,} conversions · report built "
-                   f"{rrec.started_at if rrec else '—'}")
+        st.caption(
+            f"Attribution: **{model_label(rec.params.get('model', '?'))}** · "
+            f"{(rec.summary or {}).get('conversions_attributed', 0):,} conversions · report built "
+            f"{rrec.started_at if rrec else '—'}"
+        )
     if states["report"].state != "done":
-        st.warning(f"The report is {states['report'].state} ({states['report'].reason}); it shows the last "
-                   "results. Run the pipeline to bring it up to date.", icon=":material/warning:")
+        st.warning(
+            f"The report is {states['report'].state} ({states['report'].reason}); it shows the last "
+            "results. Run the pipeline to bring it up to date.",
+            icon=":material/warning:",
+        )
     start, end, channels = filters(path, fp)
     rows = report(path, fp, start, end, channels)
     if rows.empty:
@@ -216,14 +330,39 @@ with shown_errors():
     left, right = st.columns(2, gap="medium")
     log = st.session_state.get("ratio_log_scale", False)
     with left:
-        chart(ratio_chart(totals, "CPO", palette, True, "CPO per channel — lower is better",
-                          "EUR per attributed conversion", lambda v: f"€{v:,.2f}", log), key="cpo_chart")
+        chart(
+            ratio_chart(
+                totals,
+                "CPO",
+                palette,
+                True,
+                "CPO per channel — lower is better",
+                "EUR per attributed conversion",
+                lambda v: f"€{v:,.2f}",
+                log,
+            ),
+            key="cpo_chart",
+        )
     with right:
-        chart(ratio_chart(totals, "ROAS", palette, False, "ROAS per channel — higher is better",
-                          "Revenue per EUR of cost (ratio)", lambda v: f"{v:.2f}", log), key="roas_chart")
-    st.toggle("Logarithmic axes for CPO and ROAS", key="ratio_log_scale",
-              help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
-                   "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.")
+        chart(
+            ratio_chart(
+                totals,
+                "ROAS",
+                palette,
+                False,
+                "ROAS per channel — higher is better",
+                "Revenue per EUR of cost (ratio)",
+                lambda v: f"{v:.2f}",
+                log,
+            ),
+            key="roas_chart",
+        )
+    st.toggle(
+        "Logarithmic axes for CPO and ROAS",
+        key="ratio_log_scale",
+        help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
+        "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.",
+    )
     unpaid_note(totals)
     chart(cost_revenue_chart(totals, palette), key="cost_revenue_chart")
     trend(rows, totals, palette)

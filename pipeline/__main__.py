@@ -9,5 +9,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .cli import main  # noqa: E402 - after the setting above
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``attribution`` console command (pyproject.toml): the same as ``python -m pipeline``."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

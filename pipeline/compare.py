@@ -84,11 +84,15 @@ class Comparison:
         filled_hi = np.where(np.isnan(values), -np.inf, values)
         lo_i, hi_i = filled_lo.argmin(axis=1), filled_hi.argmax(axis=1)
         rows = np.arange(len(pivot))
-        out = pd.DataFrame({
-            "channel_name": pivot.index.to_numpy(),
-            "low": values[rows, lo_i], "low_model": np.asarray(self.models, dtype=object)[lo_i],
-            "high": values[rows, hi_i], "high_model": np.asarray(self.models, dtype=object)[hi_i],
-        })
+        out = pd.DataFrame(
+            {
+                "channel_name": pivot.index.to_numpy(),
+                "low": values[rows, lo_i],
+                "low_model": np.asarray(self.models, dtype=object)[lo_i],
+                "high": values[rows, hi_i],
+                "high_model": np.asarray(self.models, dtype=object)[hi_i],
+            }
+        )
         out["spread"] = out["high"] - out["low"]
         out = out[np.isfinite(out["spread"])]
         return out.sort_values(["spread", "channel_name"], ascending=[False, True]).head(limit).reset_index(drop=True)
@@ -136,9 +140,15 @@ def compare_models(
         ihc = np.asarray(credits.ihc, dtype=np.float64)
         credit = np.bincount(row_channel, weights=ihc, minlength=len(all_channels))
         rev = np.bincount(row_channel, weights=ihc * revenue, minlength=len(all_channels))
-        part = pd.DataFrame({
-            "model": labels[i], "channel_name": all_channels, "ihc": credit, "ihc_revenue": rev, "cost": cost,
-        })
+        part = pd.DataFrame(
+            {
+                "model": labels[i],
+                "channel_name": all_channels,
+                "ihc": credit,
+                "ihc_revenue": rev,
+                "cost": cost,
+            }
+        )
         parts.append(part)
         step(1, 1, f"compare: {labels[i]} done")
     table = add_ratios(pd.concat(parts, ignore_index=True))

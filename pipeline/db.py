@@ -43,8 +43,7 @@ def check_sqlite_file(path: str | Path) -> Path:
     wal = Path(str(path) + "-wal")
     if pages and valid_for == change_counter and size < pages * page_size and not wal.exists():
         raise InputError(
-            f"{path} is truncated or damaged: its header announces {pages * page_size:,} bytes, "
-            f"the file has {size:,}"
+            f"{path} is truncated or damaged: its header announces {pages * page_size:,} bytes, the file has {size:,}"
         )
     return path
 
@@ -153,9 +152,7 @@ def table_columns(con: sqlite3.Connection, table: str) -> list[str]:
 
 
 def table_exists(con: sqlite3.Connection, table: str) -> bool:
-    row = con.execute(
-        "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,)
-    ).fetchone()
+    row = con.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,)).fetchone()
     return row is not None
 
 

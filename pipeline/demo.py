@@ -84,9 +84,7 @@ def generate(size: DemoSize = DemoSize()) -> dict[str, pd.DataFrame]:
     import pandas as pd
 
     if size.sessions < 10 * size.conversions or size.conversions < 10 or size.days < 2:
-        raise InputError(
-            "demo database needs ≥10 conversions, ≥2 days and ≥10 sessions per conversion"
-        )
+        raise InputError("demo database needs ≥10 conversions, ≥2 days and ≥10 sessions per conversion")
     rng = np.random.default_rng(size.seed)
     span = size.days * 86_400
     conv, conv_sessions = _converting(rng, size, span)
@@ -174,6 +172,7 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
+
     digits = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, digits, "").to_numpy(zero_copy_only=False)
 
@@ -201,6 +200,7 @@ def _channel_draw(rng, n: int, converting: bool = False) -> np.ndarray:
 def _converting(rng, size: DemoSize, span: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Conversions and the sessions of converting users (journeys plus a few later sessions)."""
     import pandas as pd
+
     m = size.conversions
     n_twice = int(round(m * TWICE_SHARE))
     n_users = m - n_twice
@@ -240,15 +240,11 @@ def _converting(rng, size: DemoSize, span: int) -> tuple[pd.DataFrame, pd.DataFr
     same_second = rng.random(n_users) < SAME_SECOND_SHARE
     t = np.where(same_second[row_user] & (back == 0), conv_t[row_user], t)
     keep = (t >= 0) & (t < span)
-    sessions = pd.DataFrame(
-        {"user": row_user[keep], "t": t[keep], "channel": _journey_channels(rng, row_user)[keep]}
-    )
+    sessions = pd.DataFrame({"user": row_user[keep], "t": t[keep], "channel": _journey_channels(rng, row_user)[keep]})
     # A few sessions after the conversion (returning customers).
     after_users = user[(rng.random(n_users) < 0.2) & ~no_session]
     after_t = conv_t[after_users] + rng.integers(600, 3 * 86_400, len(after_users))
-    after = pd.DataFrame(
-        {"user": after_users, "t": after_t, "channel": _channel_draw(rng, len(after_users))}
-    )
+    after = pd.DataFrame({"user": after_users, "t": after_t, "channel": _channel_draw(rng, len(after_users))})
     sessions = pd.concat([sessions, after[after["t"] < span]], ignore_index=True)
     sessions["converting"] = True
 
@@ -304,7 +300,9 @@ def _browsing(rng, n: int, span: int, first_user: int) -> pd.DataFrame:
     user = np.repeat(np.arange(n_users), per_user) + first_user
     # Time of day follows a daytime-heavy curve; a user's sessions cluster within a few days.
     day = rng.integers(0, span // 86_400, n_users)[user - first_user]
-    hour_p = np.array([1, .6, .4, .3, .3, .5, 1, 2, 3, 4, 4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5, 5.5, 6, 6.5, 6, 5, 3.5, 2])
+    hour_p = np.array(
+        [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 4, 4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5, 5.5, 6, 6.5, 6, 5, 3.5, 2]
+    )
     hour = rng.choice(24, size=n, p=hour_p / hour_p.sum())
     drift = np.round(rng.exponential(0.6, n)).astype(np.int64)
     # Days wrap around the window so the first and last days get as many sessions as the others.

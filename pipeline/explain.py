@@ -104,7 +104,9 @@ def conversion_info(con: sqlite3.Connection, conversion_id: str) -> ConversionIn
         ).fetchone()
         sessions = found[0] if found else None
     if table_exists(con, "pipeline_attribution"):
-        found = con.execute("SELECT model FROM pipeline_attribution WHERE conv_id = ? LIMIT 1", (conversion_id,)).fetchone()
+        found = con.execute(
+            "SELECT model FROM pipeline_attribution WHERE conv_id = ? LIMIT 1", (conversion_id,)
+        ).fetchone()
         model = found[0] if found else None
     if table_exists(con, "pipeline_unattributed"):
         found = con.execute("SELECT reason FROM pipeline_unattributed WHERE conv_id = ?", (conversion_id,)).fetchone()
@@ -117,19 +119,28 @@ def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataF
     values (NaN for models without phases) and credit, and the revenue that credit carries."""
     _require(con, "pipeline_journeys")
     has_attr = table_exists(con, "pipeline_attribution")
-    credit = (
-        "a.initializer, a.holder, a.closer, a.ihc"
-        if has_attr else "NULL, NULL, NULL, NULL"
+    credit = "a.initializer, a.holder, a.closer, a.ihc" if has_attr else "NULL, NULL, NULL, NULL"
+    join = (
+        "LEFT JOIN pipeline_attribution a ON a.conv_id = j.conversion_id AND a.session_id = j.session_id"
+        if has_attr
+        else ""
     )
-    join = "LEFT JOIN pipeline_attribution a ON a.conv_id = j.conversion_id AND a.session_id = j.session_id" if has_attr else ""
     rows = con.execute(
         f"SELECT j.session_id, j.timestamp, j.channel_label, j.holder_engagement, j.closer_engagement,"
         f" j.impression_interaction, {credit} FROM pipeline_journeys j {join}"
         f" WHERE j.conversion_id = ? ORDER BY j.timestamp, j.session_id",
         (conversion_id,),
     ).fetchall()
-    cols = ["session_id", "timestamp", "channel", "holder_engagement", "closer_engagement",
-            "impression_interaction", *PHASES, "ihc"]
+    cols = [
+        "session_id",
+        "timestamp",
+        "channel",
+        "holder_engagement",
+        "closer_engagement",
+        "impression_interaction",
+        *PHASES,
+        "ihc",
+    ]
     out = pd.DataFrame.from_records(rows, columns=cols)
     for c in (*PHASES, "ihc"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(np.float64)

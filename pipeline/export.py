@@ -80,7 +80,9 @@ def to_csv_bytes(report: pd.DataFrame) -> bytes:
     text_cols = {c: [escape_cell(str(v)) for v in report[c].tolist()] for c in ("channel_name", "date")}
     num_cols = {c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in DECIMALS}
     for i in range(len(report)):
-        writer.writerow([text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in EXPORT_COLUMNS[2:]])
+        writer.writerow(
+            [text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in EXPORT_COLUMNS[2:]]
+        )
     return buf.getvalue().encode("utf-8")
 
 

@@ -52,9 +52,7 @@ def _schema_sql(con: sqlite3.Connection, table: str) -> bytes:
 
 
 def _page_hash(con: sqlite3.Connection, table: str) -> str:
-    pages = con.execute(
-        "SELECT pgoffset, pgsize FROM dbstat WHERE name = ? ORDER BY path", (table,)
-    ).fetchall()
+    pages = con.execute("SELECT pgoffset, pgsize FROM dbstat WHERE name = ? ORDER BY path", (table,)).fetchall()
     crc, adler, total = 0, 1, 0
     with open(database_file(con), "rb") as fh:
         fd = fh.fileno()

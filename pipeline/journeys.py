@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Optional
-
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -31,7 +29,6 @@ from .window import Window  # noqa: F401 - part of this module's interface
 
 if TYPE_CHECKING:
     import pandas as pd
-
 
 
 @dataclass
@@ -124,9 +121,7 @@ ORDER BY 1, 3, 2
 CONVERSIONS_SQL = f"WITH {_CONVERSIONS_CTE} SELECT conv_id FROM conv ORDER BY conv_id"
 
 
-def build_journeys(
-    con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None
-) -> Journeys:
+def build_journeys(con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None) -> Journeys:
     """All journeys of the conversions in ``window`` (reads only)."""
     progress = ensure(progress)
     progress(0, 2, "journeys: selecting sessions strictly before each conversion")
@@ -157,8 +152,15 @@ def sessions_per(conversion_ids: np.ndarray, row_conversions: np.ndarray) -> np.
     return np.where(ids[pos] == conversion_ids, counts[pos], 0).astype(np.int64)
 
 
-ROW_COLUMNS = ["conversion_id", "session_id", "timestamp", "channel_label",
-               "holder_engagement", "closer_engagement", "impression_interaction"]
+ROW_COLUMNS = [
+    "conversion_id",
+    "session_id",
+    "timestamp",
+    "channel_label",
+    "holder_engagement",
+    "closer_engagement",
+    "impression_interaction",
+]
 
 
 def journey_columns(raw: list) -> dict:
@@ -244,10 +246,18 @@ def build_non_converting(
     rows = con.execute(NON_CONVERTING_SQL, params).fetchall()
     users, sessions, stamps, channels = object_columns(rows, 4)
     zeros = np.zeros(len(rows), dtype=np.int8)
-    index = JourneyIndex.from_columns({
-        "conversion_id": users, "session_id": sessions, "timestamp": stamps, "channel_label": channels,
-        **{flag: zeros for flag in ("holder_engagement", "closer_engagement", "conversion", "impression_interaction")},
-    })
+    index = JourneyIndex.from_columns(
+        {
+            "conversion_id": users,
+            "session_id": sessions,
+            "timestamp": stamps,
+            "channel_label": channels,
+            **{
+                flag: zeros
+                for flag in ("holder_engagement", "closer_engagement", "conversion", "impression_interaction")
+            },
+        }
+    )
     if window.lookback_days is not None and index.n_rows:
         last = np.maximum.reduceat(index.ts, index.start)[index.journey]
         keep = index.ts >= last - window.lookback_days * 86_400

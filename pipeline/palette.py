@@ -30,9 +30,30 @@ FIXED = {
 }
 # For other names: Plotly's Dark24/Alphabet-like colours not used above.
 EXTRA = [
-    "#1F77B4", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#393B79", "#637939",
-    "#8C6D31", "#843C39", "#7B4173", "#3182BD", "#E6550D", "#31A354", "#756BB1", "#636363",
-    "#6B6ECF", "#B5CF6B", "#E7BA52", "#D6616B", "#CE6DBD", "#9ECAE1", "#FDAE6B", "#A1D99B",
+    "#1F77B4",
+    "#FF7F0E",
+    "#9467BD",
+    "#8C564B",
+    "#E377C2",
+    "#BCBD22",
+    "#393B79",
+    "#637939",
+    "#8C6D31",
+    "#843C39",
+    "#7B4173",
+    "#3182BD",
+    "#E6550D",
+    "#31A354",
+    "#756BB1",
+    "#636363",
+    "#6B6ECF",
+    "#B5CF6B",
+    "#E7BA52",
+    "#D6616B",
+    "#CE6DBD",
+    "#9ECAE1",
+    "#FDAE6B",
+    "#A1D99B",
 ]
 
 

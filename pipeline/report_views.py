@@ -55,7 +55,9 @@ def kpis(report: pd.DataFrame) -> Kpis:
 def channel_totals(report: pd.DataFrame) -> pd.DataFrame:
     """One row per channel: summed cost, ihc, ihc_revenue over the report rows, then CPO and ROAS."""
     if len(report) == 0:
-        empty = pd.DataFrame({"channel_name": pd.Series([], dtype=object), **{c: pd.Series([], dtype=float) for c in SUMMED}})
+        empty = pd.DataFrame(
+            {"channel_name": pd.Series([], dtype=object), **{c: pd.Series([], dtype=float) for c in SUMMED}}
+        )
         return add_ratios(empty)
     totals = report.groupby("channel_name", as_index=False, sort=True)[SUMMED].sum()
     return add_ratios(totals)

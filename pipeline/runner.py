@@ -93,7 +93,9 @@ class RunResult:
 class Context:
     """One database's fingerprints, stage records and scans, shared by the stages of one command."""
 
-    def __init__(self, con: sqlite3.Connection, progress: Optional[Progress] = None, scans: Optional[InputScans] = None):
+    def __init__(
+        self, con: sqlite3.Connection, progress: Optional[Progress] = None, scans: Optional[InputScans] = None
+    ):
         self.con = con
         self.progress = ensure(progress)
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -136,8 +138,15 @@ class Context:
     def new_record(self, stage: str, params: dict, rows: int, summary: dict, started: float, t0: str) -> StageRecord:
         inputs = current_inputs(stage, self.fingerprints, self.records)
         return StageRecord(
-            stage, self.run_id, params, inputs, digest(stage, params, inputs), rows, summary,
-            t0, round(time.perf_counter() - started, 3),
+            stage,
+            self.run_id,
+            params,
+            inputs,
+            digest(stage, params, inputs),
+            rows,
+            summary,
+            t0,
+            round(time.perf_counter() - started, 3),
         )
 
     def commit(self, record: StageRecord, write) -> None:
@@ -210,7 +219,10 @@ def validate_stage(ctx: Context, progress: Optional[Progress] = None, defer: boo
 
 
 def journeys_stage(
-    ctx: Context, window: jr.Window, force: bool = False, progress: Optional[Progress] = None,
+    ctx: Context,
+    window: jr.Window,
+    force: bool = False,
+    progress: Optional[Progress] = None,
     prebuilt: Optional[jr.Journeys] = None,
 ) -> StageOutcome:
     """``prebuilt``: the same window's journeys, already read (run_pipeline reads them while the
@@ -277,13 +289,19 @@ def attribute_stage(
     ctx.commit(
         record,
         lambda con: store_credits(
-            con, columns, journeys.conversion_ids.tolist(), model=model_name,
-            run_id=ctx.run_id, unattributed=unattributed,
+            con,
+            columns,
+            journeys.conversion_ids.tolist(),
+            model=model_name,
+            run_id=ctx.run_id,
+            unattributed=unattributed,
         ),
     )
     why = "; ".join(f"{k}: {v:,}" for k, v in reasons.items()) or "none"
     return StageOutcome(
-        "attribute", False, record,
+        "attribute",
+        False,
+        record,
         f"attribute: {attributed:,} conversions attributed with {model_name}"
         f" (not attributed — {why}) in {record.seconds:.2f}s",
     )
@@ -340,14 +358,19 @@ def _attribute_via_api(ctx, journeys, api_config, force, retry_failed, progress)
         ctx.con, journeys.frame, api_config, force=force, retry_failed=retry_failed, progress=progress
     )
     credits = result.credits
-    columns = {c: credits[c].to_numpy() for c in ("conversion_id", "session_id", "initializer", "holder", "closer", "ihc")}
+    columns = {
+        c: credits[c].to_numpy() for c in ("conversion_id", "session_id", "initializer", "holder", "closer", "ihc")
+    }
     failed = list(zip(result.failed["conversion_id"].tolist(), result.failed["reason"].tolist()))
     extra = {"api": result.summary.as_dict(), "warnings": list(result.warnings)}
     return columns, failed, extra
 
 
 def report_stage(
-    ctx: Context, start: Optional[str] = None, end: Optional[str] = None, force: bool = False,
+    ctx: Context,
+    start: Optional[str] = None,
+    end: Optional[str] = None,
+    force: bool = False,
     progress: Optional[Progress] = None,
 ) -> StageOutcome:
     params = {"start": start, "end": end}
@@ -378,7 +401,9 @@ def _count(rec: StageRecord) -> str:
 
 
 def run_pipeline(
-    con: sqlite3.Connection, options: RunOptions = RunOptions(), progress: Optional[Progress] = None,
+    con: sqlite3.Connection,
+    options: RunOptions = RunOptions(),
+    progress: Optional[Progress] = None,
     scans: Optional[InputScans] = None,
 ) -> RunResult:
     """validate → journeys → attribute → report, skipping stages that are up to date.
@@ -426,10 +451,17 @@ def run_pipeline(
 
         def rest_of_chain() -> list[StageOutcome]:
             done = [journeys_stage(ctx, window, options.force, part["journeys"], prebuilt)]
-            done.append(attribute_stage(
-                ctx, model_name, options.params, options.force, part["attribute"],
-                options.api_config, options.retry_failed,
-            ))
+            done.append(
+                attribute_stage(
+                    ctx,
+                    model_name,
+                    options.params,
+                    options.force,
+                    part["attribute"],
+                    options.api_config,
+                    options.retry_failed,
+                )
+            )
             return done
 
         outcomes: list[StageOutcome] = []
@@ -474,7 +506,11 @@ def _journeys_meanwhile(ctx: Context, window: jr.Window, progress: Progress) -> 
 
 
 def _credits_meanwhile(
-    ctx: Context, model_name: str, params: dict, journeys: Optional[jr.Journeys], stored: bool,
+    ctx: Context,
+    model_name: str,
+    params: dict,
+    journeys: Optional[jr.Journeys],
+    stored: bool,
     progress: Progress,
 ) -> None:
     """Attribute with a local model while the validation scans still run (reading only;
@@ -499,7 +535,11 @@ def _credits_meanwhile(
 def _attribution_current(ctx: Context, options: RunOptions, model_name: str) -> bool:
     if options.force or options.retry_failed:
         return False
-    resolved = _api_params(options.api_config) if model_name == API_MODEL else get_model(model_name).resolve_params(options.params)
+    resolved = (
+        _api_params(options.api_config)
+        if model_name == API_MODEL
+        else get_model(model_name).resolve_params(options.params)
+    )
     return ctx.up_to_date("attribute", {"model": model_name, "params": resolved})
 
 

@@ -76,8 +76,15 @@ def read_records(con: sqlite3.Connection) -> dict[str, StageRecord]:
         "SELECT stage, run_id, params, inputs, output, rows, summary, started_at, seconds FROM pipeline_stages"
     ):
         records[stage] = StageRecord(
-            stage, run_id, json.loads(params), json.loads(inputs), output, rows,
-            json.loads(summary), started, seconds,
+            stage,
+            run_id,
+            json.loads(params),
+            json.loads(inputs),
+            output,
+            rows,
+            json.loads(summary),
+            started,
+            seconds,
         )
     return records
 
@@ -88,9 +95,14 @@ def write_record(con: sqlite3.Connection, record: StageRecord) -> None:
         "INSERT OR REPLACE INTO pipeline_stages (stage, run_id, params, inputs, output, rows, summary,"
         " started_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            record.stage, record.run_id, json.dumps(record.params, sort_keys=True),
-            json.dumps(record.inputs, sort_keys=True), record.output, int(record.rows),
-            json.dumps(record.summary, sort_keys=True, default=str), record.started_at,
+            record.stage,
+            record.run_id,
+            json.dumps(record.params, sort_keys=True),
+            json.dumps(record.inputs, sort_keys=True),
+            record.output,
+            int(record.rows),
+            json.dumps(record.summary, sort_keys=True, default=str),
+            record.started_at,
             float(record.seconds),
         ),
     )
@@ -106,9 +118,7 @@ def current_inputs(stage: str, fingerprints: dict[str, str], records: dict[str, 
     return inputs
 
 
-def evaluate(
-    fingerprints: dict[str, str], records: dict[str, StageRecord], stages=STAGES
-) -> dict[str, StageStatus]:
+def evaluate(fingerprints: dict[str, str], records: dict[str, StageRecord], stages=STAGES) -> dict[str, StageStatus]:
     """Status of each stage given the current fingerprints and the stored records."""
     result: dict[str, StageStatus] = {}
     for stage in stages:
@@ -118,15 +128,14 @@ def evaluate(
             result[stage] = StageStatus(stage, MISSING, "never run", None)
             continue
         changed = [
-            name for name, value in current_inputs(stage, fingerprints, records).items()
+            name
+            for name, value in current_inputs(stage, fingerprints, records).items()
             if rec.inputs.get(name) != value
         ]
         if upstream and upstream in result and result[upstream].state != DONE:
             result[stage] = StageStatus(stage, STALE, f"{upstream} is {result[upstream].state}", rec)
         elif changed:
-            what = ", ".join(
-                f"{name} was redone" if name in UPSTREAM else f"{name} changed" for name in changed
-            )
+            what = ", ".join(f"{name} was redone" if name in UPSTREAM else f"{name} changed" for name in changed)
             result[stage] = StageStatus(stage, STALE, what, rec)
         else:
             result[stage] = StageStatus(stage, DONE, "up to date", rec)

@@ -105,7 +105,9 @@ class _Checker:
             examples = [r[0] for r in self.con.execute(examples_sql + f" LIMIT {EXAMPLES}", params)]
         self.report.findings.append(Finding(code, severity, message, int(count), examples))
 
-    def column_counts(self, table: str, checks: dict[str, str], extra: Optional[dict[str, str]] = None, params=None) -> dict:
+    def column_counts(
+        self, table: str, checks: dict[str, str], extra: Optional[dict[str, str]] = None, params=None
+    ) -> dict:
         """One pass over ``table`` counting rows matching each predicate, plus ``extra`` aggregates."""
         extra = extra or {}
         t = quote_ident(table)
@@ -232,11 +234,17 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     if wanted:
         counts.update(check.column_counts(t, wanted, params={"last": last_conversion}))
     if counts["null_session_id"]:
-        check.add("null_session_id", FATAL, f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no id", counts["null_session_id"])
+        check.add(
+            "null_session_id",
+            FATAL,
+            f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no id",
+            counts["null_session_id"],
+        )
     check.duplicates(t, "session_id")
     if counts["late"]:
         check.add(
-            "sessions_after_last_conversion", WARNING,
+            "sessions_after_last_conversion",
+            WARNING,
             f"session_sources: {count(counts['late'], 'session is', 'sessions are')} dated after the last conversion date "
             f"({last_conversion}); they belong to no journey",
             counts["late"],
@@ -245,7 +253,8 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         )
     if counts["null_user_id"]:
         check.add(
-            "null_user_id", WARNING,
+            "null_user_id",
+            WARNING,
             f"{t}.user_id: {count(counts['null_user_id'], 'session has', 'sessions have')} no user and belong to no journey",
             counts["null_user_id"],
         )
@@ -255,7 +264,8 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         check.bad_values(t, counts, f"bad_{f}", f, BAD_FLAG, FATAL, "a value other than 0 or 1")
     if counts["null_channel"]:
         check.add(
-            "null_channel", WARNING,
+            "null_channel",
+            WARNING,
             f"{t}.channel_name: {count(counts['null_channel'], 'session has', 'sessions have')} no channel; reported as '{NO_CHANNEL}'",
             counts["null_channel"],
         )
@@ -277,16 +287,33 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     if counts["null_conv_id"]:
-        check.add("null_conv_id", FATAL, f"{t}.conv_id: {count(counts['null_conv_id'], 'row has', 'rows have')} no id", counts["null_conv_id"])
+        check.add(
+            "null_conv_id",
+            FATAL,
+            f"{t}.conv_id: {count(counts['null_conv_id'], 'row has', 'rows have')} no id",
+            counts["null_conv_id"],
+        )
     check.duplicates(t, "conv_id")
     if counts["null_user_id"]:
-        check.add("null_user_id", WARNING, f"{t}.user_id: {count(counts['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey", counts["null_user_id"])
+        check.add(
+            "null_user_id",
+            WARNING,
+            f"{t}.user_id: {count(counts['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey",
+            counts["null_user_id"],
+        )
     check.bad_values(t, counts, "bad_conv_date", "conv_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
     check.bad_values(t, counts, "bad_conv_time", "conv_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
     check.bad_values(t, counts, "revenue_not_number", "revenue", NOT_NUMBER, FATAL, "a revenue that is not a number")
     if counts["null_revenue"]:
-        check.add("null_revenue", WARNING, f"{t}.revenue: {count(counts['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0", counts["null_revenue"])
-    check.bad_values(t, counts, "negative_revenue", "revenue", "{c} < 0", WARNING, "a negative revenue (refunds?); kept as is")
+        check.add(
+            "null_revenue",
+            WARNING,
+            f"{t}.revenue: {count(counts['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0",
+            counts["null_revenue"],
+        )
+    check.bad_values(
+        t, counts, "negative_revenue", "revenue", "{c} < 0", WARNING, "a negative revenue (refunds?); kept as is"
+    )
     return counts["last"]
 
 
@@ -295,18 +322,29 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
     counts = scans.cost_checks()
     check.report.rows[t] = counts["rows"]
     if counts["null_session_id"]:
-        check.add("null_session_id", FATAL, f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no session id", counts["null_session_id"])
+        check.add(
+            "null_session_id",
+            FATAL,
+            f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no session id",
+            counts["null_session_id"],
+        )
     check.duplicates(t, "session_id")
     check.bad_values(t, counts, "cost_not_number", "cost", NOT_NUMBER, FATAL, "a cost that is not a number")
     if counts["null_cost"]:
-        check.add("null_cost", WARNING, f"{t}.cost: {count(counts['null_cost'], 'row has', 'rows have')} no cost; counted as 0", counts["null_cost"])
+        check.add(
+            "null_cost",
+            WARNING,
+            f"{t}.cost: {count(counts['null_cost'], 'row has', 'rows have')} no cost; counted as 0",
+            counts["null_cost"],
+        )
     check.bad_values(t, counts, "negative_cost", "cost", "{c} < 0", FATAL, "a negative cost")
     if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in check.report.findings):
         return  # with duplicate ids the matched count below is meaningless
     orphans = counts["rows"] - counts["null_session_id"] - scans.matched_cost_rows()
     if orphans > 0:
         check.add(
-            "orphan_cost", WARNING,
+            "orphan_cost",
+            WARNING,
             f"{t}: {count(orphans, 'cost belongs', 'costs belong')} to no session in session_sources and {'is' if orphans == 1 else 'are'} not reported",
             orphans,
             "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
@@ -317,8 +355,12 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
 def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
     ids = scans.users_without_sessions()
     if ids:
-        check.report.findings.append(Finding(
-            "conversion_without_sessions", WARNING,
-            f"conversions: {count(len(ids), 'conversion belongs', 'conversions belong')} to users with no session at all and cannot be attributed",
-            len(ids), ids[:EXAMPLES],
-        ))
+        check.report.findings.append(
+            Finding(
+                "conversion_without_sessions",
+                WARNING,
+                f"conversions: {count(len(ids), 'conversion belongs', 'conversions belong')} to users with no session at all and cannot be attributed",
+                len(ids),
+                ids[:EXAMPLES],
+            )
+        )

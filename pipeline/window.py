@@ -27,9 +27,7 @@ class Window:
                 raise InputError(f"--{name} {value!r} is not a date (YYYY-MM-DD)")
         if self.start and self.end and self.start > self.end:
             raise InputError(f"--start {self.start} is after --end {self.end}")
-        if self.lookback_days is not None and (
-            not isinstance(self.lookback_days, int) or self.lookback_days < 1
-        ):
+        if self.lookback_days is not None and (not isinstance(self.lookback_days, int) or self.lookback_days < 1):
             raise InputError("--lookback-days must be a whole number of days ≥ 1")
 
     def as_params(self) -> dict:

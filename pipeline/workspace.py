@@ -201,8 +201,10 @@ class Workspace:
         copy_db_file(Path(demo_path), self.db_path)
         detail = ""
         if size is not None:
-            detail = (f"generated: {size.sessions:,} sessions, {size.conversions:,} conversions, "
-                      f"{size.days} days, seed {size.seed}")
+            detail = (
+                f"generated: {size.sessions:,} sessions, {size.conversions:,} conversions, "
+                f"{size.days} days, seed {size.seed}"
+            )
         self.source = Source("demo", "Demo database", self.db_path.stat().st_size, detail)
         return self.source
 
@@ -386,6 +388,12 @@ def demo_size_from_env(environ=None) -> DemoSize:
 
 
 __all__ = [
-    "Source", "UploadRefused", "Workspace", "cached_demo", "copy_db_file", "demo_cache_path",
-    "demo_size_from_env", "sweep",
+    "Source",
+    "UploadRefused",
+    "Workspace",
+    "cached_demo",
+    "copy_db_file",
+    "demo_cache_path",
+    "demo_size_from_env",
+    "sweep",
 ]

@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
+import os
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.helpers import tiny_db  # noqa: E402
+from tests.dashboard_support import DEMO_ENV
+from tests.helpers import tiny_db
 
 
 @pytest.fixture
@@ -23,3 +19,39 @@ def small_demo(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "small_demo.db"
     write_demo_db(path, DemoSize(sessions=20_000, conversions=400, days=10, seed=7))
     return path
+
+
+@pytest.fixture(scope="session")
+def dashboard_env(tmp_path_factory):
+    """Environment of the dashboard under test (set for the whole session, restored after)."""
+    base = tmp_path_factory.mktemp("dashboard")
+    env = {
+        **DEMO_ENV,
+        "ATTRIBUTION_CACHE_DIR": str(base / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(base / "workspaces"),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """{file_name: bytes} of what download buttons were given in the runs of this test."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    captured: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if filename is not None and isinstance(path_or_data, (bytes, bytearray)):
+            captured[filename] = bytes(path_or_data)
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return captured

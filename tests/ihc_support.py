@@ -18,20 +18,32 @@ def shared_file(name: str) -> Path:
     return path
 
 
-def journey(gaps_hours, h=None, c=None, *, cid="j", channel="Direct Traffic", conversion=None,
-            impression=None, channels=None, start=BASE) -> pd.DataFrame:
+def journey(
+    gaps_hours,
+    h=None,
+    c=None,
+    *,
+    cid="j",
+    channel="Direct Traffic",
+    conversion=None,
+    impression=None,
+    channels=None,
+    start=BASE,
+) -> pd.DataFrame:
     """One journey; ``gaps_hours[k]`` is the gap before session k+1 (so n = len(gaps)+1)."""
     n = len(gaps_hours) + 1
     times = [start]
     for g in gaps_hours:
         times.append(times[-1] + pd.Timedelta(seconds=round(g * 3600)))
-    return pd.DataFrame({
-        "conversion_id": cid,
-        "session_id": [f"{cid}-{k}" for k in range(n)],
-        "timestamp": [t.strftime("%Y-%m-%d %H:%M:%S") for t in times],
-        "channel_label": channels or [channel] * n,
-        "holder_engagement": h if h is not None else [1] * n,
-        "closer_engagement": c if c is not None else [0] * (n - 1) + [1],
-        "conversion": conversion if conversion is not None else [0] * n,
-        "impression_interaction": impression if impression is not None else [0] * n,
-    })
+    return pd.DataFrame(
+        {
+            "conversion_id": cid,
+            "session_id": [f"{cid}-{k}" for k in range(n)],
+            "timestamp": [t.strftime("%Y-%m-%d %H:%M:%S") for t in times],
+            "channel_label": channels or [channel] * n,
+            "holder_engagement": h if h is not None else [1] * n,
+            "closer_engagement": c if c is not None else [0] * (n - 1) + [1],
+            "conversion": conversion if conversion is not None else [0] * n,
+            "impression_interaction": impression if impression is not None else [0] * n,
+        }
+    )

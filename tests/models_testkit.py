@@ -58,8 +58,13 @@ def index_of(frame: pd.DataFrame) -> JourneyIndex:
     return JourneyIndex.from_frame(frame)
 
 
-def random_paths(rng: np.random.Generator, n: int, channels: Sequence[str], mean_length: float = 3.0,
-                 weights: Sequence[float] | None = None) -> list[list[str]]:
+def random_paths(
+    rng: np.random.Generator,
+    n: int,
+    channels: Sequence[str],
+    mean_length: float = 3.0,
+    weights: Sequence[float] | None = None,
+) -> list[list[str]]:
     """``n`` random channel paths with geometric lengths."""
     p = None if weights is None else np.asarray(weights, dtype=float) / np.sum(weights)
     lengths = rng.geometric(1 / mean_length, n)
@@ -88,7 +93,7 @@ def reference_markov(conv_paths, null_paths, order: int = 1) -> dict[str, float]
     q = np.zeros((len(states), len(states)))
     r = np.zeros(len(states))
     out = Counter()
-    for (s, t), k in counts.items():
+    for (s, _t), k in counts.items():
         out[s] += k
     for (s, t), k in counts.items():
         if t == "conv":

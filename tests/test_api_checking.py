@@ -113,8 +113,10 @@ def test_long_journeys_get_the_rounding_bound_of_four_decimals():
     n = 60
     sent = pd.DataFrame({"conversion_id": ["L"] * n, "session_id": [f"s{i}" for i in range(n)]})
     share = round(1 / n, 4)  # 0.0167 · 60 = 1.002: off by more than 1e-3 only because of rounding
-    rows = [{"conversion_id": "L", "session_id": f"s{i}", "initializer": 0.0, "holder": 0.0,
-             "closer": 0.0, "ihc": share} for i in range(n)]
+    rows = [
+        {"conversion_id": "L", "session_id": f"s{i}", "initializer": 0.0, "holder": 0.0, "closer": 0.0, "ihc": share}
+        for i in range(n)
+    ]
     assert check_reply(sent, payload(rows)).failed.empty
     rows[0]["ihc"] = 0.05  # now off by 0.0353: beyond 60 · 0.5e-4
     assert len(check_reply(sent, payload(rows)).failed) == 1
@@ -132,7 +134,9 @@ def test_partial_failures_as_objects():
 def test_partial_failures_as_strings_or_other_keys():
     rows = [r for r in good_rows() if r["conversion_id"] != "c"]
     checked = check_reply(SENT, payload(rows, ["conversion c failed: timeout in model"], 206))
-    assert failed_as_dict(checked) == {"c": "partial failure reported by the API: conversion c failed: timeout in model"}
+    assert failed_as_dict(checked) == {
+        "c": "partial failure reported by the API: conversion c failed: timeout in model"
+    }
     checked = check_reply(SENT, payload(rows, [{"conversionId": "c", "error": "boom"}], 206))
     assert failed_as_dict(checked) == {"c": "partial failure reported by the API: boom"}
 

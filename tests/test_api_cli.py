@@ -78,8 +78,7 @@ def test_check_with_an_unknown_conversion_type(capsys):
 def test_check_when_unreachable(server, capsys):
     url = server.url
     server.stop()
-    code = main(["ihc-api-check", "--api-url", url, "--conv-type-id", "t", "--api-key", KEY,
-                 "--max-attempts", "1"])
+    code = main(["ihc-api-check", "--api-url", url, "--conv-type-id", "t", "--api-key", KEY, "--max-attempts", "1"])
     out = capsys.readouterr().out
     assert code == 1 and "NOT reachable" in out
 
@@ -99,15 +98,19 @@ def test_probe_limits(capsys):
 
 def test_help_texts():
     for command in ("ihc-api-check", "ihc-local-server"):
-        result = subprocess.run([sys.executable, "-m", "pipeline", command, "--help"], cwd=REPO,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "pipeline", command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0 and "usage:" in result.stdout and len(result.stdout) > 300
 
 
 def test_local_server_command_serves_until_ctrl_c(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "ihc-local-server", "--port", "0", "--stand-in"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
@@ -117,8 +120,13 @@ def test_local_server_command_serves_until_ctrl_c(tmp_path):
         lines = [process.stdout.readline() for _ in range(4)]
         assert "stand-in" in lines[0] and "IHC_API_KEY=local-key" in lines[2]
         journeys = json.loads(make_journeys([2]).to_json(orient="records"))
-        answer = requests.post(url, params={"conv_type_id": "t"}, json={"customer_journeys": journeys},
-                               headers={"x-api-key": "local-key"}, timeout=10)
+        answer = requests.post(
+            url,
+            params={"conv_type_id": "t"},
+            json={"customer_journeys": journeys},
+            headers={"x-api-key": "local-key"},
+            timeout=10,
+        )
         assert answer.status_code == 200 and len(answer.json()["value"]) == 2
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -134,11 +142,14 @@ def test_local_server_refuses_a_busy_port(capsys, server):
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--model-param", "novalue"], "NAME=VALUE"),
-    (["--stand-in", "--model-param", "profile=x"], "not to --stand-in"),
-    (["--port", "70000"], "between 0 and 65535"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--model-param", "novalue"], "NAME=VALUE"),
+        (["--stand-in", "--model-param", "profile=x"], "not to --stand-in"),
+        (["--port", "70000"], "between 0 and 65535"),
+    ],
+)
 def test_local_server_bad_options(capsys, args, words):
     assert main(["ihc-local-server", *args]) == 2
     assert words in capsys.readouterr().err

@@ -34,7 +34,9 @@ class Sleeps(list):
 
 
 def client_for(server, sleeps=None, **overrides) -> ApiClient:
-    return ApiClient(server.client_config(**overrides), sleep=sleeps if sleeps is not None else Sleeps(), rng=random.Random(0))
+    return ApiClient(
+        server.client_config(**overrides), sleep=sleeps if sleeps is not None else Sleeps(), rng=random.Random(0)
+    )
 
 
 def test_a_good_request_sends_key_conv_type_and_json(server):
@@ -71,9 +73,7 @@ def test_server_errors_are_retried_with_growing_jittered_backoff(server, status)
 
 
 def test_backoff_is_capped():
-    client = ApiClient(
-        LocalIhcServer(KEY).client_config(backoff_base=1.0, backoff_max=4.0), rng=random.Random(1)
-    )
+    client = ApiClient(LocalIhcServer(KEY).client_config(backoff_base=1.0, backoff_max=4.0), rng=random.Random(1))
     waits = [client.backoff(n) for n in range(1, 10)]
     assert all(w <= 4.0 for w in waits) and all(w >= 2.0 for w in waits[3:])
 
@@ -107,7 +107,9 @@ def test_malformed_json_is_retried(server):
     assert reply.attempts == 2 and reply.status == 200
 
 
-@pytest.mark.parametrize("status, words", [(400, "invalid input"), (403, "wrong API key"), (406, "could not be parsed")])
+@pytest.mark.parametrize(
+    "status, words", [(400, "invalid input"), (403, "wrong API key"), (406, "could not be parsed")]
+)
 def test_client_errors_stop_at_once_with_the_server_message(server, status, words):
     server.inject(Fault.http(status, message=f"server says no ({status})"))
     with client_for(server) as client:

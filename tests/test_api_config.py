@@ -82,10 +82,16 @@ def test_missing_env_file_named_explicitly_is_an_error(tmp_path):
 
 def test_redistribution_parameter_file_is_read_and_checked(tmp_path):
     rule = {
-        "initializer": {"direction": "earlier_sessions_only", "receive_threshold": 0,
-                        "redistribution_channel_labels": ["Direct"]},
-        "closer": {"direction": "later_sessions_only", "receive_threshold": 0.1,
-                   "redistribution_channel_labels": ["SEO - Brand"]},
+        "initializer": {
+            "direction": "earlier_sessions_only",
+            "receive_threshold": 0,
+            "redistribution_channel_labels": ["Direct"],
+        },
+        "closer": {
+            "direction": "later_sessions_only",
+            "receive_threshold": 0.1,
+            "redistribution_channel_labels": ["SEO - Brand"],
+        },
     }
     path = tmp_path / "redistribution.json"
     path.write_text(json.dumps(rule))

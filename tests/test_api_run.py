@@ -153,8 +153,9 @@ def test_206_keeps_the_good_rows_and_records_each_failure(server, conn):
     assert retried.failed.empty and len(retried.credits) == len(journeys)
 
 
-@pytest.mark.parametrize("fault", ["missing_session", "duplicate_session", "bad_value", "string_value",
-                                   "sum_off", "extra_session"])
+@pytest.mark.parametrize(
+    "fault", ["missing_session", "duplicate_session", "bad_value", "string_value", "sum_off", "extra_session"]
+)
 def test_bad_answers_fail_the_affected_conversion_only(server, conn, fault):
     journeys = make_journeys([3, 2, 2, 1], seed=5)
     server.inject(Fault.of(fault))
@@ -166,8 +167,18 @@ def test_bad_answers_fail_the_affected_conversion_only(server, conn, fault):
     assert bad not in set(stored(conn)["conversion_id"])
 
 
-@pytest.mark.parametrize("fault", [Fault.http(429, retry_after=0.01), Fault.http(500), Fault.http(502),
-                                   Fault.http(503), Fault.http(504), Fault.drop(), Fault.of("malformed_json")])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.http(429, retry_after=0.01),
+        Fault.http(500),
+        Fault.http(502),
+        Fault.http(503),
+        Fault.http(504),
+        Fault.drop(),
+        Fault.of("malformed_json"),
+    ],
+)
 def test_transient_faults_mid_run_are_retried_without_losing_anything(server, conn, fault):
     journeys = make_journeys(random_sizes(25, seed=6), seed=6)
     server.inject(Fault.ok(), fault)
@@ -215,7 +226,9 @@ def test_resume_after_a_fatal_error_sends_only_the_missing_chunks(server, conn):
     expected = answered_rows(server)
     merged = result.credits.merge(expected, on=["conversion_id", "session_id"], suffixes=("", "_s"))
     np.testing.assert_array_equal(merged["ihc"].to_numpy(), merged["ihc_s"].to_numpy(dtype=float))
-    runs = pd.read_sql_query("SELECT status, chunks_done, chunks_total FROM ihc_api_runs ORDER BY started_at, rowid", conn)
+    runs = pd.read_sql_query(
+        "SELECT status, chunks_done, chunks_total FROM ihc_api_runs ORDER BY started_at, rowid", conn
+    )
     assert runs.values.tolist() == [["failed", 3, 10], ["finished", 7, 7]]
 
     # a finished run sends nothing; force re-sends everything
@@ -280,9 +293,9 @@ def test_only_changed_conversions_are_sent_again(server, conn):
     attribute_via_api(conn, journeys, config)
     n = len(received_posts(server))
     changed = journeys.copy()
-    changed.loc[changed["conversion_id"] == "c7", "holder_engagement"] = 1 - changed.loc[
-        changed["conversion_id"] == "c7", "holder_engagement"
-    ]
+    changed.loc[changed["conversion_id"] == "c7", "holder_engagement"] = (
+        1 - changed.loc[changed["conversion_id"] == "c7", "holder_engagement"]
+    )
     extra = make_journeys([2], seed=13, prefix="new")
     result = attribute_via_api(conn, pd.concat([changed, extra], ignore_index=True), config)
     [request] = received_posts(server)[n:]
@@ -296,8 +309,13 @@ def test_another_conversion_type_or_redistribution_is_another_run(server, conn):
     journeys = make_journeys([2, 1], seed=14)
     attribute_via_api(conn, journeys, server.client_config(conv_type_id="type_a"))
     attribute_via_api(conn, journeys, server.client_config(conv_type_id="type_b"))
-    rule = {"holder": {"direction": "any_session", "receive_threshold": 0,
-                       "redistribution_channel_labels": ["Direct Traffic"]}}
+    rule = {
+        "holder": {
+            "direction": "any_session",
+            "receive_threshold": 0,
+            "redistribution_channel_labels": ["Direct Traffic"],
+        }
+    }
     attribute_via_api(conn, journeys, server.client_config(conv_type_id="type_a", redistribution_parameter=rule))
     posts = received_posts(server)
     assert [r.conv_type_id for r in posts] == ["type_a", "type_b", "type_a"]
@@ -339,8 +357,9 @@ def test_progress_reports_chunks_rate_and_retries(server, conn):
     journeys = make_journeys(random_sizes(30, seed=17), seed=17)
     server.inject(Fault.ok(), Fault.http(503))
     calls = []
-    attribute_via_api(conn, journeys, server.client_config(max_journeys=10),
-                      progress=lambda d, t, m: calls.append((d, t, m)))
+    attribute_via_api(
+        conn, journeys, server.client_config(max_journeys=10), progress=lambda d, t, m: calls.append((d, t, m))
+    )
     assert calls[0][:2] == (0, 3) and "30 conversions to send in 3 chunks" in calls[0][2]
     retry = [m for _, _, m in calls if "retry 1" in m]
     assert retry and "503" in retry[0]

@@ -56,8 +56,19 @@ def test_key_absent_everywhere_even_when_the_server_echoes_it(tmp_path, caplog, 
         assert len(server.received) == 7 + 5  # 8 chunks, 3 committed before the 400
 
         # a wrong-key check through the CLI prints nothing of the key it was given
-        exit_code = main(["ihc-api-check", "--api-key", KEY + "-wrong", "--conv-type-id", "t",
-                          "--api-url", server.url, "--max-attempts", "1"])
+        exit_code = main(
+            [
+                "ihc-api-check",
+                "--api-key",
+                KEY + "-wrong",
+                "--conv-type-id",
+                "t",
+                "--api-url",
+                server.url,
+                "--max-attempts",
+                "1",
+            ]
+        )
         assert exit_code == 1
     conn.close()
 

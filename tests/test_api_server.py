@@ -35,8 +35,9 @@ def post(server, body, key=KEY, conv_type="t", raw=None):
 
 @pytest.fixture
 def server():
-    with LocalIhcServer(KEY, max_journeys=3, max_sessions=6,
-                        value_function=ValueFunction(STAND_IN_LABEL, stand_in_values)) as srv:
+    with LocalIhcServer(
+        KEY, max_journeys=3, max_sessions=6, value_function=ValueFunction(STAND_IN_LABEL, stand_in_values)
+    ) as srv:
         yield srv
 
 
@@ -60,8 +61,14 @@ def test_stand_in_values_by_hand(server):
         {
             "conversion_id": ["a", "a", "a", "b", "c", "c"],
             "session_id": ["a1", "a2", "a3", "b1", "c1", "c2"],
-            "timestamp": ["2024-01-01 10:00:00", "2024-01-01 11:00:00", "2024-01-01 12:00:00",
-                          "2024-01-02 10:00:00", "2024-01-03 10:00:00", "2024-01-03 10:05:00"],
+            "timestamp": [
+                "2024-01-01 10:00:00",
+                "2024-01-01 11:00:00",
+                "2024-01-01 12:00:00",
+                "2024-01-02 10:00:00",
+                "2024-01-03 10:00:00",
+                "2024-01-03 10:05:00",
+            ],
             "channel_label": ["X"] * 6,
             "holder_engagement": [1, 0, 1, 1, 0, 0],
             "closer_engagement": [0] * 6,
@@ -78,8 +85,12 @@ def test_stand_in_values_by_hand(server):
     # a: I=[1,0,0] H=[.5,0,.5] C=[0,0,1] -> ihc=(I+H+C)/3; b: one session, H empty -> ihc=(1+1)/2;
     # c: no holder -> ihc=(I+C)/2
     expected = {
-        "a1": (1, 0.5, 0, 0.5), "a2": (0, 0, 0, 0), "a3": (0, 0.5, 1, 0.5),
-        "b1": (1, 0, 1, 1), "c1": (1, 0, 0, 0.5), "c2": (0, 0, 1, 0.5),
+        "a1": (1, 0.5, 0, 0.5),
+        "a2": (0, 0, 0, 0),
+        "a3": (0, 0.5, 1, 0.5),
+        "b1": (1, 0, 1, 1),
+        "c1": (1, 0, 0, 0.5),
+        "c2": (0, 0, 1, 0.5),
     }
     for session, values in expected.items():
         assert tuple(got.loc[session, ["initializer", "holder", "closer", "ihc"]]) == values
@@ -223,8 +234,12 @@ def test_offline_model_gets_the_redistribution_parameter(monkeypatch):
     def fake(index, params, context):
         seen.append(dict(params))
         frame = stand_in_values(index.frame, {})  # index.frame is already in canonical order
-        return Credits(ihc=frame["ihc"].to_numpy(), initializer=frame["initializer"].to_numpy(),
-                       holder=frame["holder"].to_numpy(), closer=frame["closer"].to_numpy())
+        return Credits(
+            ihc=frame["ihc"].to_numpy(),
+            initializer=frame["initializer"].to_numpy(),
+            holder=frame["holder"].to_numpy(),
+            closer=frame["closer"].to_numpy(),
+        )
 
     model = Model("ihc", "fake", fake, defaults={"profile": "default", "redistribution": None})
     monkeypatch.setattr(models, "available_models", lambda: ["ihc"])
@@ -236,8 +251,7 @@ def test_offline_model_gets_the_redistribution_parameter(monkeypatch):
         rows = records(make_journeys([2]))
         assert post(srv, {"customer_journeys": rows, "redistribution_parameter": rule}).status_code == 200
         assert post(srv, {"customer_journeys": rows}).status_code == 200
-    assert seen == [{"profile": "challenge", "redistribution": rule},
-                    {"profile": "challenge", "redistribution": None}]
+    assert seen == [{"profile": "challenge", "redistribution": rule}, {"profile": "challenge", "redistribution": None}]
 
 
 def test_an_input_error_from_the_value_function_is_a_400():

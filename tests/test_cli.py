@@ -28,12 +28,17 @@ def test_run_export_status_round_trip(tiny, tmp_path):
     r = cli("run", tiny, "--model", "linear", "--csv", out, "--quiet")
     assert r.returncode == 0, r.stderr
     assert "3 conversions" not in r.stderr
-    assert "attribute: 2 conversions attributed with linear (not attributed — no session before the conversion: 1)" in r.stdout
+    assert (
+        "attribute: 2 conversions attributed with linear (not attributed — no session before the conversion: 1)"
+        in r.stdout
+    )
     assert out.read_text(encoding="utf-8").startswith("channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS\n")
     s = cli("status", tiny)
     assert s.returncode == 0
     assert [line.split()[:2] for line in s.stdout.splitlines()] == [
-        ["journeys", "done"], ["attribute", "done"], ["report", "done"],
+        ["journeys", "done"],
+        ["attribute", "done"],
+        ["report", "done"],
     ]
     again = cli("run", tiny, "--model", "linear", "--quiet")
     assert "journeys: up to date" in again.stdout and "report: up to date" in again.stdout

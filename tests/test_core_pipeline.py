@@ -46,8 +46,14 @@ def test_journeys_strictly_before_and_shared_sessions(tiny):
     assert j.frame["conversion"].eq(0).all()
     assert j.frame.loc[j.frame.session_id == "s3", "timestamp"].tolist() == ["2023-09-02 12:00:00"]
     assert list(j.frame.columns[:8]) == [
-        "conversion_id", "session_id", "timestamp", "channel_label",
-        "holder_engagement", "closer_engagement", "conversion", "impression_interaction",
+        "conversion_id",
+        "session_id",
+        "timestamp",
+        "channel_label",
+        "holder_engagement",
+        "closer_engagement",
+        "conversion",
+        "impression_interaction",
     ]
 
 
@@ -77,9 +83,12 @@ def test_users_without_sessions_read_with_the_journeys_match_validations_scan(tm
       CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
       CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL);"""
     conversions = [
-        ("c1", "u1", "2023-09-02", "12:00:00", 100.0), ("c9", "nobody", "2023-09-01", "10:00:00", 5.0),
-        ("c3", "u2", "2023-09-02", "08:00:00", 80.0), (None, "ghost", "2023-09-02", "08:00:00", 1.0),
-        ("c11", None, "2023-09-02", "08:00:00", 1.0), ("c2", "u1", "2023-09-03", "12:00:00", 50.0),
+        ("c1", "u1", "2023-09-02", "12:00:00", 100.0),
+        ("c9", "nobody", "2023-09-01", "10:00:00", 5.0),
+        ("c3", "u2", "2023-09-02", "08:00:00", 80.0),
+        (None, "ghost", "2023-09-02", "08:00:00", 1.0),
+        ("c11", None, "2023-09-02", "08:00:00", 1.0),
+        ("c2", "u1", "2023-09-03", "12:00:00", 50.0),
     ]
     con = open_database(make_db(tmp_path / "w.db", TINY_SESSIONS, conversions, TINY_COSTS, ddl=ddl))
     j = build_journeys(con, window)
@@ -107,8 +116,12 @@ def test_window_rejects_bad_dates():
 def test_run_linear_hand_computed(tiny):
     run(tiny, model="linear")
     assert credit(tiny) == {
-        ("c1", "s1"): 0.5, ("c1", "s2"): 0.5,
-        ("c2", "s1"): 0.25, ("c2", "s2"): 0.25, ("c2", "s3"): 0.25, ("c2", "s4"): 0.25,
+        ("c1", "s1"): 0.5,
+        ("c1", "s2"): 0.5,
+        ("c2", "s1"): 0.25,
+        ("c2", "s2"): 0.25,
+        ("c2", "s3"): 0.25,
+        ("c2", "s4"): 0.25,
     }
     assert report(tiny) == {
         ("Paid Search Brand", "2023-09-01"): (5.0, 0.75, 62.5),
@@ -139,11 +152,16 @@ def test_output_tables_keep_the_challenge_schema(tiny):
     con = sqlite3.connect(tiny)
     cols = lambda t: [(r[1], r[2], r[3], r[5]) for r in con.execute(f"PRAGMA table_info({t})")]  # noqa: E731
     assert cols("attribution_customer_journey") == [
-        ("conv_id", "TEXT", 1, 1), ("session_id", "TEXT", 1, 2), ("ihc", "REAL", 1, 0),
+        ("conv_id", "TEXT", 1, 1),
+        ("session_id", "TEXT", 1, 2),
+        ("ihc", "REAL", 1, 0),
     ]
     assert cols("channel_reporting") == [
-        ("channel_name", "TEXT", 1, 1), ("date", "TEXT", 1, 2), ("cost", "REAL", 1, 0),
-        ("ihc", "REAL", 1, 0), ("ihc_revenue", "REAL", 1, 0),
+        ("channel_name", "TEXT", 1, 1),
+        ("date", "TEXT", 1, 2),
+        ("cost", "REAL", 1, 0),
+        ("ihc", "REAL", 1, 0),
+        ("ihc_revenue", "REAL", 1, 0),
     ]
 
 
@@ -166,19 +184,31 @@ def test_export_filters(tiny):
     con = open_database(tiny)
     got = read_report(con, start="2023-09-02", end="2023-09-02", channels=["Display", "FB & IG Ads"])
     assert got[["channel_name", "date"]].values.tolist() == [
-        ["Display", "2023-09-02"], ["FB & IG Ads", "2023-09-02"],
+        ["Display", "2023-09-02"],
+        ["FB & IG Ads", "2023-09-02"],
     ]
 
 
 def test_formula_cells_are_escaped():
-    frame = pd.DataFrame({
-        "channel_name": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "Plain", "\tTab"],
-        "date": ["2023-09-01"] * 6, "cost": [-1.0, 1, 1, 1, 1, 1], "ihc": [1.0] * 6, "ihc_revenue": [1.0] * 6,
-        "CPO": [1.0] * 6, "ROAS": [1.0] * 6,
-    })
+    frame = pd.DataFrame(
+        {
+            "channel_name": ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "Plain", "\tTab"],
+            "date": ["2023-09-01"] * 6,
+            "cost": [-1.0, 1, 1, 1, 1, 1],
+            "ihc": [1.0] * 6,
+            "ihc_revenue": [1.0] * 6,
+            "CPO": [1.0] * 6,
+            "ROAS": [1.0] * 6,
+        }
+    )
     lines = to_csv_bytes(frame).decode("utf-8").splitlines()[1:]
     assert [line.split(",")[0] for line in lines] == [
-        "\"'=HYPERLINK(\"\"http://x\"\")\"", "'+1", "'-2", "'@SUM(A1)", "Plain", "'\tTab",
+        '"\'=HYPERLINK(""http://x"")"',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "Plain",
+        "'\tTab",
     ]
     assert lines[0].split(",")[2] == "-1.00"  # numbers are not text cells: never escaped
 
@@ -243,7 +273,10 @@ def test_a_fatal_finding_rolls_back_journeys_and_credit_written_while_validating
     sessions = list(TINY_SESSIONS)
     sessions[5] = ("s6", "u3", "2023-09-01", "12:00:00", "Paid Search Brand", 0, 7, 0)  # u3: no journey
     db = make_db(tmp_path / "bad.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
-    tables = lambda: {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def tables():
+        return {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     before = tables()
     with pytest.raises(InputError, match="closer_engagement: 1 row has a value other than 0 or 1"):
         run(db, model="linear")
@@ -313,6 +346,7 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
         def wrapper(*args, **kwargs):
             clock.sleep(0.3)
             return real(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(jr_module, "build_journeys", slow(jr_module.build_journeys))
@@ -346,14 +380,16 @@ def test_progress_never_goes_backwards(tiny):
     for options in (RunOptions(model="linear"), RunOptions(model="last-click"), RunOptions(model="linear", force=True)):
         seen = []
         con = open_database(tiny, write=True)
-        run_pipeline(con, options, progress=lambda d, t, m: seen.append(d / t))
+        run_pipeline(con, options, progress=lambda d, t, m, seen=seen: seen.append(d / t))
         assert seen == sorted(seen) and seen[-1] == 1.0, options
 
 
 def test_status_goes_stale_when_a_table_changes(tiny):
     con = open_database(tiny)
     assert {s: v.state for s, v in status(con).items()} == {
-        "journeys": "missing", "attribute": "missing", "report": "missing",
+        "journeys": "missing",
+        "attribute": "missing",
+        "report": "missing",
     }
     run(tiny, model="linear")
     assert {v.state for v in status(con).values()} == {"done"}
@@ -407,10 +443,13 @@ def test_non_converting_paths_for_markov_and_shapley(tiny):
     from pipeline.journeys import build_non_converting
 
     con = open_database(tiny)
-    paths = lambda idx: {  # noqa: E731
-        c: list(idx.column("session_id")[idx.start[j]: idx.start[j] + idx.length[j]])
-        for j, c in enumerate(idx.column("conversion_id")[idx.start])
-    }
+
+    def paths(idx):
+        return {
+            c: list(idx.column("session_id")[idx.start[j] : idx.start[j] + idx.length[j]])
+            for j, c in enumerate(idx.column("conversion_id")[idx.start])
+        }
+
     # users without a conversion in the window: only u3 (u1 converts twice; u2 converts as c3, even
     # though c3 has no earlier session, so u2's later session s5 is no non-converting path)
     assert paths(build_non_converting(con, Window())) == {"u3": ["s6"]}

@@ -3,7 +3,7 @@ sessions never see each other's data."""
 
 from __future__ import annotations
 
-from tests.dashboard_support import APP, PAGES, dashboard_env, no_errors, open_page, texts, workspace_of  # noqa: F401
+from tests.dashboard_support import APP, PAGES, no_errors, open_page, texts, workspace_of
 from tests.helpers import tiny_db
 
 

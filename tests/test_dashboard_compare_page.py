@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.models import available_models
-from tests.dashboard_support import dashboard_env, no_errors, open_page, texts  # noqa: F401
+from tests.dashboard_support import no_errors, open_page, texts
 
 
 def test_compare_page_on_the_demo(dashboard_env):

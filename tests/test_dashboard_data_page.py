@@ -3,7 +3,7 @@ explanation (never a traceback), and going back to the demo."""
 
 from __future__ import annotations
 
-from tests.dashboard_support import dashboard_env, no_errors, open_page, texts, workspace_of  # noqa: F401
+from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 from tests.helpers import make_db, tiny_db
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import explain
 from pipeline.db import open_database
-from tests.dashboard_support import dashboard_env, no_errors, open_page, workspace_of  # noqa: F401
+from tests.dashboard_support import no_errors, open_page, workspace_of
 
 
 def test_journeys_page_on_the_demo(dashboard_env):

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import explain, report_views as rv
+from pipeline import explain
+from pipeline import report_views as rv
 from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.errors import InputError
@@ -58,8 +59,9 @@ def test_channel_totals_and_kpis(linear_db):
 
 
 def test_kpis_undefined_ratios_are_none():
-    empty = pd.DataFrame({"channel_name": ["A"], "date": ["2023-09-01"], "cost": [0.0], "ihc": [0.0],
-                          "ihc_revenue": [0.0]})
+    empty = pd.DataFrame(
+        {"channel_name": ["A"], "date": ["2023-09-01"], "cost": [0.0], "ihc": [0.0], "ihc_revenue": [0.0]}
+    )
     k = rv.kpis(empty)
     assert k.cpo is None and k.roas is None
     assert rv.kpis(empty.iloc[:0]).channels == 0
@@ -113,10 +115,12 @@ def test_paths_collapse_repeats(tmp_path):
 
     db = make_db(
         tmp_path / "rep.db",
-        sessions=[("a", "u", "2023-09-01", "10:00:00", "Direct", 0, 0, 0),
-                  ("b", "u", "2023-09-01", "11:00:00", "Direct", 0, 0, 0),
-                  ("c", "u", "2023-09-01", "12:00:00", "Search", 0, 0, 0),
-                  ("d", "u", "2023-09-01", "13:00:00", "Direct", 0, 0, 0)],
+        sessions=[
+            ("a", "u", "2023-09-01", "10:00:00", "Direct", 0, 0, 0),
+            ("b", "u", "2023-09-01", "11:00:00", "Direct", 0, 0, 0),
+            ("c", "u", "2023-09-01", "12:00:00", "Search", 0, 0, 0),
+            ("d", "u", "2023-09-01", "13:00:00", "Direct", 0, 0, 0),
+        ],
         conversions=[("c1", "u", "2023-09-02", "00:00:00", 10.0)],
     )
     run(db, model="linear")
@@ -129,7 +133,13 @@ def test_paths_collapse_repeats(tmp_path):
 def test_conversion_detail(linear_db):
     con = open_database(linear_db)
     info = explain.conversion_info(con, "c1")
-    assert (info.date, info.time, info.revenue, info.sessions, info.model) == ("2023-09-02", "12:00:00", 100.0, 2, "linear")
+    assert (info.date, info.time, info.revenue, info.sessions, info.model) == (
+        "2023-09-02",
+        "12:00:00",
+        100.0,
+        2,
+        "linear",
+    )
     assert info.unattributed_reason is None
     rows = explain.conversion_sessions(con, "c1")
     assert rows["session_id"].tolist() == ["s1", "s2"] and rows["position"].tolist() == [1, 2]
@@ -173,7 +183,9 @@ def test_compare_by_hand(linear_db):
     result = compare_models(con, [ModelSpec("linear"), ModelSpec("last-click")])
     assert result.models == ["linear", "last-click"] and result.conversions == 2
     t = result.table.set_index(["model", "channel_name"])
-    assert t.loc[("linear", "Paid Search Brand"), ["ihc", "ihc_revenue", "cost"]].tolist() == pytest.approx([0.75, 62.5, 5])
+    assert t.loc[("linear", "Paid Search Brand"), ["ihc", "ihc_revenue", "cost"]].tolist() == pytest.approx(
+        [0.75, 62.5, 5]
+    )
     assert t.loc[("last-click", "FB & IG Ads"), "ihc"] == pytest.approx(1.0)
     assert t.loc[("last-click", "Newsletter & Email"), "ihc_revenue"] == pytest.approx(50.0)
     assert t.loc[("last-click", "Paid Search Brand"), "ihc"] == 0.0
@@ -209,9 +221,13 @@ def test_compare_matches_the_stored_report(small_demo, tmp_path):
 
 
 def test_compare_writes_nothing(linear_db):
-    before = sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    before = (
+        sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    )
     compare_models(open_database(linear_db), [ModelSpec("last-click"), ModelSpec("linear")])
-    after = sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    after = (
+        sqlite3.connect(linear_db).execute("SELECT count(*), total(ihc) FROM attribution_customer_journey").fetchone()
+    )
     assert before == after
 
 

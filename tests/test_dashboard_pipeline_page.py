@@ -12,12 +12,11 @@ import types
 
 import pytest
 
-
 from pipeline.db import open_database
 from pipeline.errors import InputError, PipelineError
 from pipeline.export import read_report
 from pipeline.runner import RunOptions
-from tests.dashboard_support import dashboard_env, no_errors, open_page, texts, workspace_of  # noqa: F401
+from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 
 SECRET = "sk-test-DO-NOT-SHOW-9f8e7d"
 
@@ -80,13 +79,21 @@ def test_a_standard_model_and_a_window(dashboard_env):
     assert "conversions 2023-09-04 – 2023-09-06, lookback 3 days" in text
     con = sqlite3.connect(workspace_of(at).db_path)
     # Only the window's conversions were attributed again (the core's store semantics).
-    by_model = dict(con.execute(
-        "SELECT a.model, count(DISTINCT a.conv_id) FROM pipeline_attribution a"
-        " JOIN conversions c ON c.conv_id = a.conv_id"
-        " WHERE c.conv_date BETWEEN '2023-09-04' AND '2023-09-06' GROUP BY 1").fetchall())
+    by_model = dict(
+        con.execute(
+            "SELECT a.model, count(DISTINCT a.conv_id) FROM pipeline_attribution a"
+            " JOIN conversions c ON c.conv_id = a.conv_id"
+            " WHERE c.conv_date BETWEEN '2023-09-04' AND '2023-09-06' GROUP BY 1"
+        ).fetchall()
+    )
     assert set(by_model) == {"linear"}
-    assert con.execute("SELECT count(*) FROM pipeline_attribution a JOIN conversions c ON c.conv_id = a.conv_id"
-                       " WHERE c.conv_date < '2023-09-04' AND a.model = 'ihc'").fetchone()[0] > 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM pipeline_attribution a JOIN conversions c ON c.conv_id = a.conv_id"
+            " WHERE c.conv_date < '2023-09-04' AND a.model = 'ihc'"
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def test_a_failed_run_keeps_the_previous_results(dashboard_env, monkeypatch):
@@ -224,8 +231,12 @@ def test_a_run_through_the_ihc_api_with_a_typed_key(dashboard_env, monkeypatch):
     if "api_config" not in {f.name for f in dataclasses.fields(RunOptions)}:
         pytest.skip("this build's pipeline run does not accept an API configuration")
     with local.LocalIhcServer(SECRET) as server:
-        for name, value in {"IHC_API_URL": server.url, "IHC_API_BACKOFF_BASE": "0.001",
-                            "IHC_API_BACKOFF_MAX": "0.01", "IHC_API_READ_TIMEOUT": "20"}.items():
+        for name, value in {
+            "IHC_API_URL": server.url,
+            "IHC_API_BACKOFF_BASE": "0.001",
+            "IHC_API_BACKOFF_MAX": "0.01",
+            "IHC_API_READ_TIMEOUT": "20",
+        }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("IHC_API_KEY", raising=False)
         at = open_page("pipeline")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.db import open_database
 from pipeline.export import read_report
-from tests.dashboard_support import dashboard_env, downloads, no_errors, open_page, texts, workspace_of  # noqa: F401
+from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 from tests.helpers import cli
 
 
@@ -49,8 +49,20 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     data = downloads["channel_report_2023-09-03_to_2023-09-05.csv"]
     db = shutil.copy(workspace_of(at).db_path, tmp_path / "session.db")
     out = tmp_path / "cli.csv"
-    done = cli("export", db, "--csv", out, "--start", "2023-09-03", "--end", "2023-09-05",
-               "--channel", "Paid Search Brand", "--channel", "Display")
+    done = cli(
+        "export",
+        db,
+        "--csv",
+        out,
+        "--start",
+        "2023-09-03",
+        "--end",
+        "2023-09-05",
+        "--channel",
+        "Paid Search Brand",
+        "--channel",
+        "Display",
+    )
     assert done.returncode == 0, done.stderr
     assert data == out.read_bytes()
 

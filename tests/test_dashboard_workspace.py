@@ -127,9 +127,11 @@ def test_upload_with_fatal_findings_is_refused_with_the_findings(base, tmp_path)
         ws.use_file(no_costs)
     assert info.value.report is not None and len(info.value.report.fatal) >= 3
     assert not ws.has_database
-    bad_dates = make_db(tmp_path / "dates.db",
-                        sessions=[("s1", "u1", "2023-13-45", "10:00:00", "Direct", 0, 0, 0)],
-                        conversions=[("c1", "u1", "2023-09-02", "12:00:00", 1.0)])
+    bad_dates = make_db(
+        tmp_path / "dates.db",
+        sessions=[("s1", "u1", "2023-13-45", "10:00:00", "Direct", 0, 0, 0)],
+        conversions=[("c1", "u1", "2023-09-02", "12:00:00", 1.0)],
+    )
     with pytest.raises(UploadRefused, match="event_date"):
         ws.use_file(bad_dates)
 

@@ -4,8 +4,8 @@ import sqlite3
 
 import pandas as pd
 
-from pipeline.demo import CHANNELS, DemoSize, generate
 from pipeline.db import open_database
+from pipeline.demo import CHANNELS, DemoSize, generate
 from pipeline.journeys import build_journeys
 from pipeline.validate import validate
 
@@ -27,15 +27,25 @@ def test_shape_of_the_default_like_database(small_demo):
     channels = {r[0] for r in con.execute("SELECT DISTINCT channel_name FROM session_sources")}
     assert channels == {c.name for c in CHANNELS} and len(channels) == 16
     # paid channels have costs, unpaid ones none
-    paid = {r[0] for r in con.execute(
-        "SELECT DISTINCT s.channel_name FROM session_costs c JOIN session_sources s USING (session_id)")}
+    paid = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT s.channel_name FROM session_costs c JOIN session_sources s USING (session_id)"
+        )
+    }
     assert paid == {c.name for c in CHANNELS if c.cpc > 0}
     # most users have a single session
     single = con.execute(
-        "SELECT count(*) FROM (SELECT user_id FROM session_sources GROUP BY user_id HAVING count(*) = 1)").fetchone()[0]
+        "SELECT count(*) FROM (SELECT user_id FROM session_sources GROUP BY user_id HAVING count(*) = 1)"
+    ).fetchone()[0]
     assert single / n_users > 0.6
     # some users convert twice
-    assert con.execute("SELECT count(*) FROM (SELECT user_id FROM conversions GROUP BY user_id HAVING count(*) > 1)").fetchone()[0] > 5
+    assert (
+        con.execute(
+            "SELECT count(*) FROM (SELECT user_id FROM conversions GROUP BY user_id HAVING count(*) > 1)"
+        ).fetchone()[0]
+        > 5
+    )
     # engagement flags at realistic rates, all 0/1
     h, c = con.execute("SELECT avg(holder_engagement), avg(closer_engagement) FROM session_sources").fetchone()
     assert 0.2 < h < 0.9 and 0.05 < c < 0.6
@@ -54,7 +64,8 @@ def test_journeys_of_the_demo(small_demo):
     # sessions at exactly their conversion's time exist in the data and are left out of the journey
     same = con.execute(
         "SELECT c.conv_id, s.session_id FROM conversions c JOIN session_sources s ON s.user_id = c.user_id"
-        " AND s.event_date = c.conv_date AND s.event_time = c.conv_time").fetchall()
+        " AND s.event_date = c.conv_date AND s.event_time = c.conv_time"
+    ).fetchall()
     assert len(same) >= 1
     in_journeys = set(zip(j.frame["conversion_id"], j.frame["session_id"]))
     assert not in_journeys & set(same)

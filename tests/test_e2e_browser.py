@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import (
-    ROOT, VIEWPORT, chromium, goto_page, missing_browser, screenshot, streamlit_server, wait_idle,
+    ROOT,
+    VIEWPORT,
+    chromium,
+    goto_page,
+    missing_browser,
+    screenshot,
+    streamlit_server,
+    wait_idle,
 )
 from tests.helpers import cli
 
@@ -44,7 +51,9 @@ def test_upload_run_report_download(tmp_path):
     env = {
         "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
         "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000", "ATTRIBUTION_DEMO_CONVERSIONS": "400", "ATTRIBUTION_DEMO_SEED": "7",
+        "ATTRIBUTION_DEMO_SESSIONS": "20000",
+        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
+        "ATTRIBUTION_DEMO_SEED": "7",
     }
     with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)

@@ -23,8 +23,10 @@ def test_swapping_two_values_changes_the_sql_checksum(tiny):
     con = open_database(tiny)
     before = _sql_checksum(con, "session_costs")
     w = sqlite3.connect(tiny)
-    w.execute("UPDATE session_costs SET cost = CASE session_id WHEN 's1' THEN 1.0 WHEN 's2' THEN 2.0 END"
-              " WHERE session_id IN ('s1', 's2')")
+    w.execute(
+        "UPDATE session_costs SET cost = CASE session_id WHEN 's1' THEN 1.0 WHEN 's2' THEN 2.0 END"
+        " WHERE session_id IN ('s1', 's2')"
+    )
     w.commit()
     assert _sql_checksum(con, "session_costs") != before
 

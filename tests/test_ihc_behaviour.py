@@ -5,13 +5,13 @@ import json
 
 import pandas as pd
 import pytest
-from tests.ihc_support import journey
 
 from pipeline.errors import InputError
 from pipeline.ihc import attribute_records, load_profile
 from pipeline.ihc.channel_weights import import_channel_weights, read_channel_weights
 from pipeline.ihc.profile import profile_from_dict
 from pipeline.models import get_model
+from tests.ihc_support import journey
 
 
 def run(df, profile="challenge", **kw):
@@ -75,8 +75,10 @@ def test_channel_weights_multiply_raw_memberships():
 
 def test_import_channel_weights_csv(tmp_path):
     csv = tmp_path / "IHC_channel_weights.csv"
-    csv.write_text("Channel,Initializer Weight,Holder Weight,Closer Weight\n"
-                   "Direct Traffic,0.74,1.12,0.65\nFB & IG Ads,1.04,1,1.06\n")
+    csv.write_text(
+        "Channel,Initializer Weight,Holder Weight,Closer Weight\n"
+        "Direct Traffic,0.74,1.12,0.65\nFB & IG Ads,1.04,1,1.06\n"
+    )
     assert read_channel_weights(csv)["Direct Traffic"] == {"initializer": 0.74, "holder": 1.12, "closer": 0.65}
     prof = import_channel_weights(csv, "challenge", "mine")
     assert prof.name == "mine" and prof.channel_weights["FB & IG Ads"]["closer"] == 1.06
@@ -93,8 +95,7 @@ CH = ["Direct", "Search", "Direct", "Search"]
 def test_redistribution_any_session_moves_share_proportionally():
     df = journey([0.05, 0.05, 0.05], h=[1, 1, 1, 1], c=[0, 0, 0, 1], channels=CH)
     base = run(df)
-    rule = {"holder": {"direction": "any_session", "receive_threshold": 0,
-                       "redistribution_channel_labels": ["Direct"]}}
+    rule = {"holder": {"direction": "any_session", "receive_threshold": 0, "redistribution_channel_labels": ["Direct"]}}
     out = run(df, redistribution=rule)
     h = base["holder"].to_numpy()
     donated = h[0] + h[2]
@@ -107,8 +108,13 @@ def test_redistribution_any_session_moves_share_proportionally():
 def test_redistribution_earlier_only_keeps_share_without_earlier_receiver():
     df = journey([0.05, 0.05, 0.05], h=[1, 1, 1, 1], c=[0, 0, 0, 1], channels=CH)
     base = run(df)["holder"].to_numpy()
-    rule = {"holder": {"direction": "earlier_sessions_only", "receive_threshold": 0,
-                       "redistribution_channel_labels": ["Direct"]}}
+    rule = {
+        "holder": {
+            "direction": "earlier_sessions_only",
+            "receive_threshold": 0,
+            "redistribution_channel_labels": ["Direct"],
+        }
+    }
     out = run(df, redistribution=rule)["holder"].to_numpy()
     # session 0 (Direct) has no earlier session: keeps; session 2 gives all to session 1
     assert out == pytest.approx([base[0], base[1] + base[2], 0.0, base[3]])
@@ -118,8 +124,13 @@ def test_redistribution_later_only_with_threshold():
     df = journey([0.02, 0.02, 0.02], h=[1, 1, 1, 1], c=[1, 1, 1, 1], channels=CH)
     base = run(df)["closer"].to_numpy()
     assert base == pytest.approx([0.25] * 4)  # g(T < 0.1 h) = 1
-    rule = {"closer": {"direction": "later_sessions_only", "receive_threshold": 0.3,
-                       "redistribution_channel_labels": ["Direct"]}}
+    rule = {
+        "closer": {
+            "direction": "later_sessions_only",
+            "receive_threshold": 0.3,
+            "redistribution_channel_labels": ["Direct"],
+        }
+    }
     assert run(df, redistribution=rule)["closer"].to_numpy() == pytest.approx(base)  # nobody ≥ .3
     rule["closer"]["receive_threshold"] = 0.2
     out = run(df, redistribution=rule)["closer"].to_numpy()
@@ -145,20 +156,22 @@ def test_json_and_toml_profiles_are_equivalent(tmp_path):
     for key, value in doc.items():
         if isinstance(value, dict):
             lines.append(f"[{key}]")
-            lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()
-                      if not isinstance(v, dict)]
+            lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items() if not isinstance(v, dict)]
     (tmp_path / "p.toml").write_text("\n".join(lines) + "\n")
     a, b = load_profile(tmp_path / "p.json"), load_profile(tmp_path / "p.toml")
     assert a.to_dict() == b.to_dict() and a.cut_hours == 40.0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"phase_weights": {"initializer": "x"}}, "phase_weights.initializer"),
-    ({"closer_curve": [[1, 0.5]]}, "closer_curve"),
-    ({"initializer_curve": [[2, 0], [1, 1]]}, "non-decreasing"),
-    ({"conversion_session": "first"}, "conversion_session"),
-    ({"colour": "red"}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"phase_weights": {"initializer": "x"}}, "phase_weights.initializer"),
+        ({"closer_curve": [[1, 0.5]]}, "closer_curve"),
+        ({"initializer_curve": [[2, 0], [1, 1]]}, "non-decreasing"),
+        ({"conversion_session": "first"}, "conversion_session"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
 def test_bad_profile_is_an_input_error(change, message):
     doc = load_profile("challenge").to_dict()
     doc.update(change)

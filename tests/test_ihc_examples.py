@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.ihc_support import journey, shared_file
 
 from pipeline.ihc import attribute_records, load_profile
+from tests.ihc_support import journey, shared_file
 
 WI, WH, WC = 0.323, 0.374, 0.303
 

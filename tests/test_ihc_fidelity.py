@@ -1,9 +1,9 @@
 """Fidelity bounds of issue 3 on the real API vectors, challenge profile (skips without ../shared)."""
 
 import pytest
-from tests.ihc_support import shared_file
 
 from pipeline.ihc import fidelity
+from tests.ihc_support import shared_file
 
 
 @pytest.fixture(scope="module")

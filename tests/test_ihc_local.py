@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.ihc_support import journey, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,8 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def call(body, *args):
     text = body if isinstance(body, str) else json.dumps(body)
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "ihc-local", *args], input=text,
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "ihc-local", *args],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     return proc.returncode, (json.loads(proc.stdout) if proc.stdout.strip() else None), proc.stderr
 
 
@@ -30,8 +37,9 @@ def test_valid_request_200_with_4_decimals_in_request_order():
     recs = [recs[3], recs[2], recs[0], recs[1]]
     code, resp, _ = call({"customer_journeys": recs})
     assert code == 0 and resp["statusCode"] == 200 and resp["partialFailureErrors"] == []
-    assert [(v["conversion_id"], v["session_id"]) for v in resp["value"]] == \
-        [(r["conversion_id"], r["session_id"]) for r in recs]
+    assert [(v["conversion_id"], v["session_id"]) for v in resp["value"]] == [
+        (r["conversion_id"], r["session_id"]) for r in recs
+    ]
     for v in resp["value"]:
         assert set(v) == {"conversion_id", "session_id", "initializer", "holder", "closer", "ihc"}
         assert all(round(v[k], 4) == v[k] for k in ["initializer", "holder", "closer", "ihc"])
@@ -73,15 +81,15 @@ def test_all_invalid_is_400_and_bad_json_exits_2():
     assert resp["statusCode"] == 400 and resp["value"] == []
     code, resp, err = call("{not json")
     assert code == 2 and resp["statusCode"] == 400 and err.startswith("error: request body is not JSON")
-    code, resp, _ = call({"customer_journeys": records(journey([0.2])),
-                          "redistribution_parameter": {"holder": {"direction": "up"}}})
+    code, resp, _ = call(
+        {"customer_journeys": records(journey([0.2])), "redistribution_parameter": {"holder": {"direction": "up"}}}
+    )
     assert resp["statusCode"] == 400 and "direction" in resp["partialFailureErrors"][0]["reason"]
 
 
 def test_redistribution_parameter_is_applied():
     recs = records(journey([0.02, 0.02], h=[1, 1, 1], c=[0, 0, 1], channels=["Direct", "SEO", "SEO"]))
-    rule = {"holder": {"direction": "any_session", "receive_threshold": 0,
-                       "redistribution_channel_labels": ["Direct"]}}
+    rule = {"holder": {"direction": "any_session", "receive_threshold": 0, "redistribution_channel_labels": ["Direct"]}}
     _, plain, _ = call({"customer_journeys": recs})
     _, moved, _ = call({"customer_journeys": recs, "redistribution_parameter": rule})
     assert moved["value"][0]["holder"] == 0.0 and plain["value"][0]["holder"] > 0
@@ -89,8 +97,11 @@ def test_redistribution_parameter_is_applied():
 
 
 def test_real_request_reproduces_the_api():
-    line = next(l for l in shared_file("ihc_api_vectors.jsonl").open()
-                if '"confidence": "high"' in l and l.count('"session_id"') >= 16)
+    line = next(
+        text
+        for text in shared_file("ihc_api_vectors.jsonl").open()
+        if '"confidence": "high"' in text and text.count('"session_id"') >= 16
+    )
     vector = json.loads(line)
     code, resp, _ = call({"customer_journeys": vector["request_customer_journeys"]})
     assert code == 0 and resp["statusCode"] == 200

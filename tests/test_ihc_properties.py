@@ -21,21 +21,23 @@ def journeys(draw, max_journeys=6, max_sessions=9):
         for k in range(n):
             if k:
                 t = t + pd.Timedelta(seconds=round(draw(GAPS) * 3600))
-            rows.append({
-                "conversion_id": f"c{j}", "session_id": f"s{j}-{k}",
-                "timestamp": t.strftime("%Y-%m-%d %H:%M:%S"),
-                "channel_label": draw(st.sampled_from(["A", "B", "C"])),
-                "holder_engagement": draw(st.integers(0, 1)),
-                "closer_engagement": draw(st.integers(0, 1)),
-                "conversion": draw(st.sampled_from([0, 0, 0, 1])),
-                "impression_interaction": draw(st.sampled_from([0, 0, 1])),
-            })
+            rows.append(
+                {
+                    "conversion_id": f"c{j}",
+                    "session_id": f"s{j}-{k}",
+                    "timestamp": t.strftime("%Y-%m-%d %H:%M:%S"),
+                    "channel_label": draw(st.sampled_from(["A", "B", "C"])),
+                    "holder_engagement": draw(st.integers(0, 1)),
+                    "closer_engagement": draw(st.integers(0, 1)),
+                    "conversion": draw(st.sampled_from([0, 0, 0, 1])),
+                    "impression_interaction": draw(st.sampled_from([0, 0, 1])),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 PROFILES = st.sampled_from(["challenge", "default"])
-settings.register_profile("ihc", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ihc", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ihc")
 
 
@@ -77,8 +79,7 @@ def test_journey_alone_equals_journey_among_others(df):
     other = df.assign(conversion_id="other", session_id=df["session_id"] + "x")
     alone = attribute_records(df, "challenge", round_values=False)
     together = attribute_records(pd.concat([other, df], ignore_index=True), "challenge", round_values=False)
-    assert np.allclose(together.iloc[len(df):][["ihc", "holder"]].to_numpy(),
-                       alone[["ihc", "holder"]].to_numpy())
+    assert np.allclose(together.iloc[len(df) :][["ihc", "holder"]].to_numpy(), alone[["ihc", "holder"]].to_numpy())
 
 
 @given(journeys())
@@ -90,7 +91,16 @@ def test_sessions_outside_the_journey_get_nothing(df):
 
 
 def test_empty_input():
-    empty = pd.DataFrame(columns=["conversion_id", "session_id", "timestamp", "channel_label",
-                                  "holder_engagement", "closer_engagement", "conversion",
-                                  "impression_interaction"])
+    empty = pd.DataFrame(
+        columns=[
+            "conversion_id",
+            "session_id",
+            "timestamp",
+            "channel_label",
+            "holder_engagement",
+            "closer_engagement",
+            "conversion",
+            "impression_interaction",
+        ]
+    )
     assert len(attribute_records(empty, "challenge")) == 0

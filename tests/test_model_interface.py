@@ -9,8 +9,16 @@ from pipeline.models import JourneyIndex, available_models, get_model
 
 
 def journeys(rows):
-    cols = ["conversion_id", "session_id", "timestamp", "channel_label",
-            "holder_engagement", "closer_engagement", "conversion", "impression_interaction"]
+    cols = [
+        "conversion_id",
+        "session_id",
+        "timestamp",
+        "channel_label",
+        "holder_engagement",
+        "closer_engagement",
+        "conversion",
+        "impression_interaction",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -34,7 +42,7 @@ def test_journey_index_orders_by_time_then_session_id():
 @pytest.mark.parametrize("name", ["linear", "last-click"])
 def test_hand_computed_and_row_order_invariant(name):
     expected = {
-        "linear": {("a", "s1"): 1 / 3, ("a", "s2"): 1 / 3, ("a", "s4"): 1 / 3, ("b", "s8"): .5, ("b", "s9"): .5},
+        "linear": {("a", "s1"): 1 / 3, ("a", "s2"): 1 / 3, ("a", "s4"): 1 / 3, ("b", "s8"): 0.5, ("b", "s9"): 0.5},
         "last-click": {("a", "s1"): 0, ("a", "s2"): 0, ("a", "s4"): 1, ("b", "s8"): 0, ("b", "s9"): 1},
     }[name]
     model = get_model(name)
@@ -57,7 +65,14 @@ def test_registry_and_parameters():
 
 def test_empty_journeys():
     out = get_model("linear").attribute(journeys([]))
-    assert len(out) == 0 and list(out.columns) == ["conversion_id", "session_id", "initializer", "holder", "closer", "ihc"]
+    assert len(out) == 0 and list(out.columns) == [
+        "conversion_id",
+        "session_id",
+        "initializer",
+        "holder",
+        "closer",
+        "ihc",
+    ]
 
 
 def test_bad_timestamp_is_an_input_error():

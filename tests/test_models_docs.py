@@ -26,8 +26,7 @@ def namespace():
 def table_rows():
     rows = re.findall(r"^\| `([a-z-]+)` \| [^|]* \| ([^|]+) \|$", DOC.read_text(encoding="utf-8"), re.M)
     assert len(rows) == 7
-    return [(name, [FRACTIONS.get(v.strip(), None) or float(v) for v in values.split(",")])
-            for name, values in rows]
+    return [(name, [FRACTIONS.get(v.strip(), None) or float(v) for v in values.split(",")]) for name, values in rows]
 
 
 @pytest.mark.parametrize("name, expected", table_rows())
@@ -39,9 +38,7 @@ def test_example_table_matches_the_models(namespace, name, expected):
 def test_markov_and_shapley_examples(namespace):
     table = namespace["fit_markov"](namespace["paths"], order=1).table(conversions=3)
     assert table["conversions"].tolist() == pytest.approx([0.9, 1.8, 0.3])
-    assert namespace["fit_markov"](namespace["paths"], order=2).removal_effect == pytest.approx(
-        [2 / 3, 1, 0]
-    )
+    assert namespace["fit_markov"](namespace["paths"], order=2).removal_effect == pytest.approx([2 / 3, 1, 0])
     sets = namespace["fit"].sets_table()
     assert sets["channels"].tolist() == ["B", "A + B", "A + C"]
     assert sets["worth"].tolist() == [0.5, 1.0, 0.0]

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tests.models_testkit import credit_of, journeys_frame
 from pipeline.errors import InputError
 from pipeline.models import get_model
+from tests.models_testkit import credit_of, journeys_frame
 
 
 def credits(model, paths, params=None, hours=None):
@@ -36,14 +36,13 @@ def test_time_decay_halves_per_half_life():
 def test_time_decay_custom_half_life():
     # half-life 24 h, sessions 12 h apart: weights 2^-0.5 and 1
     got = credits("time-decay", [["A", "B"]], {"half_life_hours": 24}, hours=[[0, 12]])
-    w = 2 ** -0.5
+    w = 2**-0.5
     assert got["c0s000"] == pytest.approx(w / (1 + w), abs=1e-12)  # 0.29289...
     assert got["c0s001"] == pytest.approx(1 / (1 + w), abs=1e-12)  # 0.70710...
 
 
 def test_time_decay_equal_times_split_equally_and_old_sessions_never_break_the_sum():
-    got = credits("time-decay", [["A", "B"], ["A", "B"]], {"half_life_hours": 0.001},
-                  hours=[[3, 3], [0, 10_000]])
+    got = credits("time-decay", [["A", "B"], ["A", "B"]], {"half_life_hours": 0.001}, hours=[[3, 3], [0, 10_000]])
     assert got["c0s000"] == got["c0s001"] == 0.5
     assert got["c1s000"] == 0.0  # 2^(-10^7) underflows to 0, the last session keeps weight 1
     assert got["c1s001"] == 1.0

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_markov
 from pipeline.errors import InputError
 from pipeline.models import get_model
 from pipeline.models import markov as markov_module
 from pipeline.models.channel_paths import channel_paths, credit_by_channel_share
 from pipeline.models.markov import fit_markov
+from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_markov
 
 # converting journeys A>B, B, A>A>B; non-converting paths B, C>A
 CONV = [["A", "B"], ["B"], ["A", "A", "B"]]
@@ -153,9 +153,7 @@ def test_long_self_loops_converge():
     null = [["A"] * 50]
     for order in (1, 3):
         ref = reference_markov(conv, null, order)
-        assert fit(conv, null, order=order).removal_effect == pytest.approx(
-            [ref["A"], ref["B"]], abs=1e-12
-        )
+        assert fit(conv, null, order=order).removal_effect == pytest.approx([ref["A"], ref["B"]], abs=1e-12)
 
 
 def test_zero_shares_fall_back_to_linear():
@@ -175,8 +173,12 @@ def test_empty_input():
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"order": 5}, "order must be between 1 and 4"), ({"order": 1.5}, "order must be an integer"),
-     ({"order": True}, "integer"), ({"collapse_repeats": "maybe"}, "true or false")],
+    [
+        ({"order": 5}, "order must be between 1 and 4"),
+        ({"order": 1.5}, "order must be an integer"),
+        ({"order": True}, "integer"),
+        ({"collapse_repeats": "maybe"}, "true or false"),
+    ],
 )
 def test_bad_parameters(params, message):
     with pytest.raises(InputError, match=message):
@@ -223,16 +225,19 @@ def test_order1_agrees_with_channelattribution_within_1_percent():
 
     data = (
         pd.DataFrame(
-            {"path": [" > ".join(p) for p in conv_paths + null_paths],
-             "conv": [1] * len(conv_paths) + [0] * len(null_paths)}
+            {
+                "path": [" > ".join(p) for p in conv_paths + null_paths],
+                "conv": [1] * len(conv_paths) + [0] * len(null_paths),
+            }
         )
         .assign(null=lambda d: 1 - d["conv"])
         .groupby("path", as_index=False)[["conv", "null"]]
         .sum()
     )
     with contextlib.redirect_stdout(io.StringIO()):
-        theirs = ca.markov_model(data, "path", "conv", var_null="null", order=1, nsim_start=1e6,
-                                 seed=0, verbose=False, flg_pro=False)
+        theirs = ca.markov_model(
+            data, "path", "conv", var_null="null", order=1, nsim_start=1e6, seed=0, verbose=False, flg_pro=False
+        )
     theirs = dict(zip(theirs["channel_name"], theirs["total_conversions"]))
     assert set(theirs) == set(ours)
     for channel, value in ours.items():

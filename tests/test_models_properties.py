@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.models_testkit import journeys_frame, reference_markov, reference_shapley
 from pipeline.models import available_models, get_model
 from pipeline.models.channel_paths import channel_paths
 from pipeline.models.markov import fit_markov
 from pipeline.models.shapley import fit_shapley
+from tests.models_testkit import journeys_frame, reference_markov, reference_shapley
 
 CHANNELS = ["a", "b", "c", "d", "e"]
 session = st.tuples(st.sampled_from(CHANNELS), st.integers(0, 5))  # (channel, hour): ties happen
@@ -46,8 +46,7 @@ def frame_of(journeys, prefix):
 
 def canonical_paths(journeys):
     """Channel paths in the model's order: by time, ties by session_id (= position in the list)."""
-    return [[c for (c, _), _ in sorted(zip(j, range(len(j))), key=lambda x: (x[0][1], x[1]))]
-            for j in journeys]
+    return [[c for (c, _), _ in sorted(zip(j, range(len(j))), key=lambda x: (x[0][1], x[1]))] for j in journeys]
 
 
 def test_every_registered_model_is_covered():
@@ -88,9 +87,7 @@ def test_credit_is_a_distribution_per_conversion_and_ignores_row_order(name, par
     order=st.integers(1, 3),
 )
 def test_markov_matches_the_reference(conv, null, order):
-    paths = channel_paths(
-        _index(frame_of(conv, "c")), _index(frame_of(null, "n"))
-    )
+    paths = channel_paths(_index(frame_of(conv, "c")), _index(frame_of(null, "n")))
     result = fit_markov(paths, order)
     ref = reference_markov(canonical_paths(conv), canonical_paths(null), order)
     assert result.removal_effect == pytest.approx([ref[c] for c in result.labels], abs=1e-9)

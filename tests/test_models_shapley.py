@@ -4,11 +4,11 @@ the coalition cap, edge cases."""
 import numpy as np
 import pytest
 
-from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_shapley
 from pipeline.errors import InputError
 from pipeline.models import get_model
 from pipeline.models.channel_paths import channel_paths
 from pipeline.models.shapley import fit_shapley
+from tests.models_testkit import attribute_paths, index_of, journeys_frame, random_paths, reference_shapley
 
 # converting: A>B, B, A>A>B, C>B>A>D; non-converting: B, C>A
 CONV = [["A", "B"], ["B"], ["A", "A", "B"], ["C", "B", "A", "D"]]
@@ -146,8 +146,11 @@ def test_matches_the_permutation_formula_on_random_paths(seed):
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"worth": "revenue"}, "worth must be one of"), ({"max_coalition_size": 0}, "between 1 and 64"),
-     ({"max_coalition_size": "four"}, "integer")],
+    [
+        ({"worth": "revenue"}, "worth must be one of"),
+        ({"max_coalition_size": 0}, "between 1 and 64"),
+        ({"max_coalition_size": "four"}, "integer"),
+    ],
 )
 def test_bad_parameters(params, message):
     with pytest.raises(InputError, match=message):

@@ -40,10 +40,18 @@ def test_run_stores_what_the_api_answered_with_phases(small_demo, tmp_path, serv
     sums = [s for (s,) in con.execute("SELECT sum(ihc) FROM attribution_customer_journey GROUP BY conv_id")]
     assert all(abs(s - 1) <= 1e-3 for s in sums)
     # the API's phase values are kept beside ihc
-    answered = {(r.conversion_id, r.session_id): (r.initializer, r.holder, r.closer, r.ihc)
-                for p in posts(server) if p.answered is not None for r in p.answered.itertuples()}
-    stored = {(c, s): (i, h, cl, v) for c, s, i, h, cl, v in con.execute(
-        "SELECT conv_id, session_id, initializer, holder, closer, ihc FROM pipeline_attribution")}
+    answered = {
+        (r.conversion_id, r.session_id): (r.initializer, r.holder, r.closer, r.ihc)
+        for p in posts(server)
+        if p.answered is not None
+        for r in p.answered.itertuples()
+    }
+    stored = {
+        (c, s): (i, h, cl, v)
+        for c, s, i, h, cl, v in con.execute(
+            "SELECT conv_id, session_id, initializer, holder, closer, ihc FROM pipeline_attribution"
+        )
+    }
     assert stored == answered
     assert con.execute("SELECT DISTINCT model FROM pipeline_attribution").fetchall() == [("ihc-api",)]
     # every request within the limits, no journey split across requests
@@ -69,9 +77,12 @@ def test_partial_failures_are_reported_not_attributed_and_rerun_sends_nothing(sm
     ).fetchall()
     assert len(failed) == 2 and all("journey rejected" in reason for _, reason in failed)
     ids = [c for c, _ in failed]
-    assert con.execute(
-        f"SELECT count(*) FROM attribution_customer_journey WHERE conv_id IN ({','.join('?' * len(ids))})", ids
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            f"SELECT count(*) FROM attribution_customer_journey WHERE conv_id IN ({','.join('?' * len(ids))})", ids
+        ).fetchone()[0]
+        == 0
+    )
     before = len(posts(server))
     again = run(db, server)
     assert len(posts(server)) == before  # a finished run sends nothing
@@ -83,8 +94,22 @@ def test_cli_run_with_the_api_and_the_key_appears_nowhere(small_demo, tmp_path, 
     db.write_bytes(small_demo.read_bytes())
     out = tmp_path / "report.csv"
     env = {"IHC_API_KEY": KEY, "IHC_CONV_TYPE_ID": "local"}
-    r = cli("run", db, "--model", "ihc-api", "--api-url", server.url, "--max-journeys", "50",
-            "--max-sessions", "120", "--csv", out, env=env, cwd=tmp_path)
+    r = cli(
+        "run",
+        db,
+        "--model",
+        "ihc-api",
+        "--api-url",
+        server.url,
+        "--max-journeys",
+        "50",
+        "--max-sessions",
+        "120",
+        "--csv",
+        out,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "attribute:" in r.stdout and "ihc-api" in r.stdout
     for text in (r.stdout, r.stderr, out.read_text()):
@@ -98,8 +123,16 @@ def test_missing_key_fails_before_any_work(small_demo, tmp_path, server):
     db = tmp_path / "api.db"
     db.write_bytes(small_demo.read_bytes())
     before = db.read_bytes()
-    r = cli("run", db, "--model", "ihc-api", "--api-url", server.url,  # cwd has no .env
-            env={"IHC_API_KEY": "", "IHC_CONV_TYPE_ID": ""}, cwd=tmp_path)
+    r = cli(
+        "run",
+        db,
+        "--model",
+        "ihc-api",
+        "--api-url",
+        server.url,  # cwd has no .env
+        env={"IHC_API_KEY": "", "IHC_CONV_TYPE_ID": ""},
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error:") and "IHC" in r.stderr
     assert db.read_bytes() == before

@@ -71,8 +71,14 @@ def test_cost_checks_count_each_problem_in_every_mode(tmp_path, cost_rows, expec
     from tests.helpers import TINY_CONVERSIONS, TINY_SESSIONS, make_db
 
     db = make_db(tmp_path / "costs.db", TINY_SESSIONS, TINY_CONVERSIONS, [("s6", 3.0), *cost_rows], ddl=BAD_COST_DDL)
-    want = {"rows": len(cost_rows) + 1, "null_session_id": 0, "null_cost": 0, "cost_not_number": 0,
-            "negative_cost": 0, **expected}
+    want = {
+        "rows": len(cost_rows) + 1,
+        "null_session_id": 0,
+        "null_cost": 0,
+        "cost_not_number": 0,
+        "negative_cost": 0,
+        **expected,
+    }
     con = open_database(db)
     assert InputScans.start(con).cost_checks() == want  # threads
     assert InputScans({n: (lambda q=q: con.execute(q).fetchall()) for n, q in ALL_SCANS.items()}).cost_checks() == want

@@ -19,26 +19,45 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "IHC API settings (each defaults to its environment variable, then to a .env file)"
     )
-    group.add_argument("--env-file", metavar="FILE",
-                       help="read settings from FILE instead of ./.env")
-    group.add_argument("--api-key", metavar="KEY",
-                       help=f"the account's key ({ENV_VARS['api_key']}); prefer the environment or "
-                            ".env: a key on the command line stays in the shell history")
-    group.add_argument("--conv-type-id", metavar="ID",
-                       help=f"trained conversion type ({ENV_VARS['conv_type_id']})")
-    group.add_argument("--api-url", metavar="URL",
-                       help=f"endpoint ({ENV_VARS['api_url']}; default the Haensel AMS API)")
-    group.add_argument("--max-journeys", type=int, metavar="N",
-                       help=f"journeys per request ({ENV_VARS['max_journeys']}, default 100)")
-    group.add_argument("--max-sessions", type=int, metavar="N",
-                       help=f"sessions per request ({ENV_VARS['max_sessions']}, default 3000; "
-                            "200 for free accounts)")
-    group.add_argument("--redistribution-parameter", metavar="FILE", dest="redistribution_file",
-                       help=f"JSON file sent as redistribution_parameter ({ENV_VARS['redistribution_file']})")
-    group.add_argument("--timeout", type=float, metavar="SECONDS", dest="read_timeout",
-                       help=f"seconds to wait for an answer ({ENV_VARS['read_timeout']}, default 120)")
-    group.add_argument("--max-attempts", type=int, metavar="N",
-                       help=f"attempts per request, retries included ({ENV_VARS['max_attempts']}, default 6)")
+    group.add_argument("--env-file", metavar="FILE", help="read settings from FILE instead of ./.env")
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"the account's key ({ENV_VARS['api_key']}); prefer the environment or "
+        ".env: a key on the command line stays in the shell history",
+    )
+    group.add_argument("--conv-type-id", metavar="ID", help=f"trained conversion type ({ENV_VARS['conv_type_id']})")
+    group.add_argument(
+        "--api-url", metavar="URL", help=f"endpoint ({ENV_VARS['api_url']}; default the Haensel AMS API)"
+    )
+    group.add_argument(
+        "--max-journeys", type=int, metavar="N", help=f"journeys per request ({ENV_VARS['max_journeys']}, default 100)"
+    )
+    group.add_argument(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help=f"sessions per request ({ENV_VARS['max_sessions']}, default 3000; 200 for free accounts)",
+    )
+    group.add_argument(
+        "--redistribution-parameter",
+        metavar="FILE",
+        dest="redistribution_file",
+        help=f"JSON file sent as redistribution_parameter ({ENV_VARS['redistribution_file']})",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        dest="read_timeout",
+        help=f"seconds to wait for an answer ({ENV_VARS['read_timeout']}, default 120)",
+    )
+    group.add_argument(
+        "--max-attempts",
+        type=int,
+        metavar="N",
+        help=f"attempts per request, retries included ({ENV_VARS['max_attempts']}, default 6)",
+    )
 
 
 def config_from_args(args: argparse.Namespace):
@@ -46,8 +65,16 @@ def config_from_args(args: argparse.Namespace):
 
     overrides = {
         name: getattr(args, name, None)
-        for name in ("api_key", "conv_type_id", "api_url", "max_journeys", "max_sessions",
-                     "redistribution_file", "read_timeout", "max_attempts")
+        for name in (
+            "api_key",
+            "conv_type_id",
+            "api_url",
+            "max_journeys",
+            "max_sessions",
+            "redistribution_file",
+            "read_timeout",
+            "max_attempts",
+        )
     }
     return load_config(overrides, env_file=getattr(args, "env_file", None))
 
@@ -64,9 +91,10 @@ def register(sub) -> None:
     )
     add_config_arguments(check)
     check.add_argument(
-        "--probe-limits", action="store_true",
+        "--probe-limits",
+        action="store_true",
         help="also send one request filled exactly to the configured limits to learn whether the "
-             "account accepts them (costs up to --max-journeys conversions of quota)",
+        "account accepts them (costs up to --max-journeys conversions of quota)",
     )
     check.set_defaults(handler=_check)
 
@@ -80,17 +108,25 @@ def register(sub) -> None:
             "requests get 400, unparseable journeys 406, a wrong key 403."
         ),
     )
-    server.add_argument("--port", type=int, default=8765,
-                        help="port to listen on (default 8765; 0 picks a free one)")
-    server.add_argument("--api-key", metavar="KEY", default=None,
-                        help=f"key the server accepts (default {LOCAL_DEFAULT_KEY!r}); "
-                             "never use your real key here")
+    server.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free one)")
+    server.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help=f"key the server accepts (default {LOCAL_DEFAULT_KEY!r}); never use your real key here",
+    )
     server.add_argument("--max-journeys", type=int, default=100, help="journeys per request (100)")
     server.add_argument("--max-sessions", type=int, default=3000, help="sessions per request (3000)")
-    server.add_argument("--stand-in", action="store_true",
-                        help="use the stand-in values even when the offline IHC model is installed")
-    server.add_argument("--model-param", action="append", default=[], metavar="NAME=VALUE",
-                        help="parameter for the offline IHC model, e.g. profile=challenge (repeatable)")
+    server.add_argument(
+        "--stand-in", action="store_true", help="use the stand-in values even when the offline IHC model is installed"
+    )
+    server.add_argument(
+        "--model-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter for the offline IHC model, e.g. profile=challenge (repeatable)",
+    )
     server.set_defaults(handler=_serve)
 
 
@@ -132,7 +168,10 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         values = default_value_function(params)
     server = LocalIhcServer(
-        key, port=args.port, max_journeys=args.max_journeys, max_sessions=args.max_sessions,
+        key,
+        port=args.port,
+        max_journeys=args.max_journeys,
+        max_sessions=args.max_sessions,
         value_function=values,
     )
     try:

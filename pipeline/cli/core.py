@@ -1,14 +1,14 @@
 """Core commands, one per library function:
 
-    demo-db    pipeline.demo.write_demo_db
-    validate   pipeline.validate.validate
-    journeys   pipeline.runner.journeys_stage
-    attribute  pipeline.runner.attribute_stage
-    report     pipeline.runner.report_stage
-    run        pipeline.runner.run_pipeline
-    status     pipeline.status.status
-    export     pipeline.export.export_csv
-    models     pipeline.models.available_models
+demo-db    pipeline.demo.write_demo_db
+validate   pipeline.validate.validate
+journeys   pipeline.runner.journeys_stage
+attribute  pipeline.runner.attribute_stage
+report     pipeline.runner.report_stage
+run        pipeline.runner.run_pipeline
+status     pipeline.status.status
+export     pipeline.export.export_csv
+models     pipeline.models.available_models
 """
 
 from __future__ import annotations
@@ -47,8 +47,11 @@ EXAMPLES = {
 def register(sub) -> None:
     def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = sub.add_parser(
-            name, help=help_text, description=help_text,
-            epilog=f"example: {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter,
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example: {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(handler=handler)
         return p
@@ -119,7 +122,8 @@ def _db(p, write: bool = False) -> None:
     p.add_argument("db", metavar="DB", help="the analyst's SQLite database")
     if write:
         p.add_argument(
-            "--output-db", metavar="COPY.db",
+            "--output-db",
+            metavar="COPY.db",
             help="copy DB to COPY.db and write there; DB itself is not modified",
         )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -128,14 +132,28 @@ def _db(p, write: bool = False) -> None:
 def _window(p) -> None:
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first conversion date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last conversion date (inclusive)")
-    p.add_argument("--lookback-days", type=_positive, metavar="N", help="only sessions at most N days before the conversion")
+    p.add_argument(
+        "--lookback-days", type=_positive, metavar="N", help="only sessions at most N days before the conversion"
+    )
 
 
 def _model(p) -> None:
-    p.add_argument("--model", metavar="NAME", help="attribution model (default: ihc, the offline IHC model; ihc-api: the IHC web API; see `models`)")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="attribution model (default: ihc, the offline IHC model; ihc-api: the IHC web API; see `models`)",
+    )
     p.add_argument("--profile", metavar="NAME|PATH", help="IHC profile (models that take one)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a model parameter (repeatable; VALUE is JSON or text)")
-    p.add_argument("--retry-failed", action="store_true", help="ihc-api: re-send conversions an earlier run recorded as failed")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model parameter (repeatable; VALUE is JSON or text)",
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="ihc-api: re-send conversions an earlier run recorded as failed"
+    )
     from .api import add_config_arguments
 
     add_config_arguments(p)
@@ -239,7 +257,9 @@ def cmd_validate(args) -> int:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
         cov = report.coverage
         if cov.get("sessions_from"):
-            print(f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}")
+            print(
+                f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}"
+            )
         _print(f.line() for f in report.findings)
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
     return 2 if report.fatal else 0
@@ -267,7 +287,9 @@ def cmd_attribute(args) -> int:
     api_config = _api_config(args)
     with _open_for_write(args) as con:
         ctx = runner.Context(con, _progress(args))
-        outcome = runner.attribute_stage(ctx, args.model, params, args.force, ctx.progress, api_config, args.retry_failed)
+        outcome = runner.attribute_stage(
+            ctx, args.model, params, args.force, ctx.progress, api_config, args.retry_failed
+        )
         _print(outcome.record.summary.get("warnings", []))
         print(outcome.message)
     return 0
@@ -332,9 +354,15 @@ def _status_dict(st) -> dict:
     return {
         "state": st.state,
         "reason": st.reason,
-        "record": None if rec is None else {
-            "run_id": rec.run_id, "params": rec.params, "rows": rec.rows, "summary": rec.summary,
-            "started_at": rec.started_at, "seconds": rec.seconds,
+        "record": None
+        if rec is None
+        else {
+            "run_id": rec.run_id,
+            "params": rec.params,
+            "rows": rec.rows,
+            "summary": rec.summary,
+            "started_at": rec.started_at,
+            "seconds": rec.seconds,
         },
     }
 

@@ -25,23 +25,24 @@ def register(sub) -> None:
         "confidence and journey length, then the issue's fidelity targets. Exit 1 if a target fails.",
     )
     p.add_argument("--profile", default="challenge", help=f"{PROFILE_HELP} (default: challenge)")
-    p.add_argument("--vectors", default=None,
-                   help=f"vector file (default: {DEFAULT_VECTORS})")
+    p.add_argument("--vectors", default=None, help=f"vector file (default: {DEFAULT_VECTORS})")
     p.set_defaults(handler=run_fidelity)
 
     p = sub.add_parser(
         "ihc-local",
         help="answer an IHC API request body offline: request JSON on stdin, response JSON on stdout",
-        description="Read an IHC API request body ({\"customer_journeys\": [...], "
-        "\"redistribution_parameter\": {...}} or a bare list of session records) from stdin and write "
+        description='Read an IHC API request body ({"customer_journeys": [...], '
+        '"redistribution_parameter": {...}} or a bare list of session records) from stdin and write '
         "the API's response body (statusCode, value, partialFailureErrors) to stdout. Invalid records "
         "are listed with their index and reason (status 206); valid journeys are still attributed.",
         epilog="example: python -m pipeline ihc-local --profile challenge < request.json > response.json",
     )
     p.add_argument("--profile", default=None, help=f"{PROFILE_HELP} (default: challenge)")
-    p.add_argument("--conv-type-id", default=None,
-                   help="the API's conv_type_id; selects the built-in profile trained for it "
-                   "(ignored when --profile is given)")
+    p.add_argument(
+        "--conv-type-id",
+        default=None,
+        help="the API's conv_type_id; selects the built-in profile trained for it (ignored when --profile is given)",
+    )
     p.set_defaults(handler=run_ihc_local)
 
     p = sub.add_parser(
@@ -96,6 +97,7 @@ def run_import_weights(args: argparse.Namespace) -> int:
 
     profile = import_channel_weights(args.csv, args.profile, args.name)
     write_profile(profile, args.output)
-    sys.stderr.write(f"wrote profile {profile.name!r} with {len(profile.channel_weights)} channel "
-                     f"weights to {args.output}\n")
+    sys.stderr.write(
+        f"wrote profile {profile.name!r} with {len(profile.channel_weights)} channel weights to {args.output}\n"
+    )
     return 0

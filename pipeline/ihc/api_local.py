@@ -105,8 +105,9 @@ def respond(body: Any, profile: "Profile | str | None" = "challenge") -> dict:
             if isinstance(cid, (str, int)) and not isinstance(cid, bool):
                 bad_journeys.setdefault(str(cid), i)
             errors.append(_error(i, record, problem))
-    keep = np.array([problems[i] is None and str(records[i]["conversion_id"]) not in bad_journeys
-                     for i in ok], dtype=bool)
+    keep = np.array(
+        [problems[i] is None and str(records[i]["conversion_id"]) not in bad_journeys for i in ok], dtype=bool
+    )
     for pos in np.flatnonzero(~keep):
         i = ok[pos]
         if problems[i] is None:

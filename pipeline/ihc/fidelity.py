@@ -26,8 +26,11 @@ PHASE_COLUMNS = ["initializer", "holder", "closer", "ihc"]
 LENGTH_BUCKETS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 8, "6-8"), (9, 10**9, "9+")]
 # (phase, statistic, bound) on multi-session journeys of the high+medium vectors
 TARGETS = [
-    ("ihc", "mean", 0.002), ("ihc", "p99", 0.01), ("ihc", "max", 0.03),
-    ("initializer", "p99", 0.005), ("closer", "p99", 0.005),
+    ("ihc", "mean", 0.002),
+    ("ihc", "p99", 0.01),
+    ("ihc", "max", 0.03),
+    ("initializer", "p99", 0.005),
+    ("closer", "p99", 0.005),
 ]
 
 
@@ -47,14 +50,16 @@ def load_vectors(path: "str | Path | None" = None) -> pd.DataFrame:
                 request = vector["request_customer_journeys"]
                 for record in request:
                     real = response[record["session_id"]]
-                    rows.append({
-                        **record,
-                        "conversion_id": f"{line_no}:{record['conversion_id']}",
-                        "vector": line_no,
-                        "confidence": vector.get("confidence", "unknown"),
-                        "journey_length": len(request),
-                        **{f"real_{c}": float(real[c]) for c in PHASE_COLUMNS},
-                    })
+                    rows.append(
+                        {
+                            **record,
+                            "conversion_id": f"{line_no}:{record['conversion_id']}",
+                            "vector": line_no,
+                            "confidence": vector.get("confidence", "unknown"),
+                            "journey_length": len(request),
+                            **{f"real_{c}": float(real[c]) for c in PHASE_COLUMNS},
+                        }
+                    )
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"{path}:{line_no + 1}: not a vector line ({exc})") from None
     return pd.DataFrame(rows)
@@ -109,8 +114,11 @@ def check_targets(replayed: pd.DataFrame) -> list[dict]:
 
 
 def format_report(summary: pd.DataFrame, targets: list[dict], profile_name: str) -> str:
-    lines = [f"IHC fidelity, profile {profile_name}: absolute error per session vs the real API",
-             "(mean / p99 / max; journeys = vectors; sessions after a cut count as sessions)", ""]
+    lines = [
+        f"IHC fidelity, profile {profile_name}: absolute error per session vs the real API",
+        "(mean / p99 / max; journeys = vectors; sessions after a cut count as sessions)",
+        "",
+    ]
     header = f"{'confidence':<12}{'length':<11}{'journeys':>9}{'sessions':>9}"
     for c in PHASE_COLUMNS:
         header += f"  {c:^22}"

@@ -21,11 +21,7 @@ def request_order_index(frame: pd.DataFrame, columns=None) -> tuple[JourneyIndex
     index (copying wide string columns is the expensive part at millions of rows).
     """
     frame = frame.reset_index(drop=True)
-    ts = (
-        frame["ts"].to_numpy(dtype=np.int64)
-        if "ts" in frame.columns
-        else timestamps_to_seconds(frame["timestamp"])
-    )
+    ts = frame["ts"].to_numpy(dtype=np.int64) if "ts" in frame.columns else timestamps_to_seconds(frame["timestamp"])
     carried = list(frame.columns) if columns is None else list(columns)
     if len(frame) == 0:
         cols = {c: frame[c].to_numpy() for c in carried}

@@ -88,9 +88,7 @@ class Profile:
     name: str
     initializer_curve: Curve
     closer_curve: Curve
-    phase_weights: Mapping[str, float] = field(
-        default_factory=lambda: {p: 1.0 / 3.0 for p in PHASES}
-    )
+    phase_weights: Mapping[str, float] = field(default_factory=lambda: {p: 1.0 / 3.0 for p in PHASES})
     cut_hours: Optional[float] = None
     holder: HolderRule = HolderRule()
     channel_weights: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -147,8 +145,17 @@ def _phase_map(raw: Any, what: str, defaults: Mapping[str, float]) -> dict[str, 
 
 
 KNOWN_KEYS = {
-    "name", "description", "conv_type_ids", "phase_weights", "cut_hours", "initializer_curve",
-    "closer_curve", "holder", "channel_weights", "conversion_session", "impression_factors",
+    "name",
+    "description",
+    "conv_type_ids",
+    "phase_weights",
+    "cut_hours",
+    "initializer_curve",
+    "closer_curve",
+    "holder",
+    "channel_weights",
+    "conversion_session",
+    "impression_factors",
 }
 
 
@@ -190,7 +197,8 @@ def profile_from_dict(doc: Mapping[str, Any], source: str = "") -> Profile:
     if mode not in CONVERSION_MODES:
         raise InputError(f"conversion_session must be one of {', '.join(CONVERSION_MODES)}")
     impression = _phase_map(
-        doc.get("impression_factors"), "impression_factors",
+        doc.get("impression_factors"),
+        "impression_factors",
         {"initializer": 1.0, "holder": 0.0, "closer": 0.0},
     )
     ids = doc.get("conv_type_ids", []) or []
@@ -240,9 +248,7 @@ def load_profile(spec: "str | os.PathLike | Profile | None" = None) -> Profile:
     builtin = PROFILE_DIR / f"{spec}.json"
     path = builtin if "/" not in spec and "\\" not in spec and builtin.is_file() else Path(spec)
     if not path.is_file():
-        raise InputError(
-            f"unknown IHC profile {spec!r}: not a file and not one of {', '.join(builtin_profiles())}"
-        )
+        raise InputError(f"unknown IHC profile {spec!r}: not a file and not one of {', '.join(builtin_profiles())}")
     return _load_cached(str(path.resolve()), path.stat().st_mtime)
 
 

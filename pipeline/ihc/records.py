@@ -17,8 +17,7 @@ from .model import attribute_index
 from .ordering import request_order_index
 from .profile import Profile
 
-REQUIRED = ["conversion_id", "session_id", "timestamp", "channel_label",
-            "holder_engagement", "closer_engagement"]
+REQUIRED = ["conversion_id", "session_id", "timestamp", "channel_label", "holder_engagement", "closer_engagement"]
 OPTIONAL_FLAGS = ["conversion", "impression_interaction"]  # default 0 when absent
 MODEL_COLUMNS = ["channel_label", "holder_engagement", "closer_engagement"] + OPTIONAL_FLAGS
 

@@ -36,9 +36,7 @@ def parse_redistribution(raw: Optional[Mapping[str, Any]]) -> dict[str, dict]:
             raise InputError(f"redistribution_parameter.{phase} must be an object")
         direction = rule.get("direction", "any_session")
         if direction not in DIRECTIONS:
-            raise InputError(
-                f"redistribution_parameter.{phase}.direction must be one of {', '.join(DIRECTIONS)}"
-            )
+            raise InputError(f"redistribution_parameter.{phase}.direction must be one of {', '.join(DIRECTIONS)}")
         threshold = rule.get("receive_threshold", 0)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
             raise InputError(f"redistribution_parameter.{phase}.receive_threshold must be a number >= 0")

@@ -47,8 +47,10 @@ def _run_check(config: ApiConfig, probe_limits: bool) -> CheckReport:
     say("redistribution parameter: " + ("sent" if config.redistribution_parameter else "none"))
     limits = f"limits: {config.max_journeys} journeys, {config.max_sessions} sessions per request"
     if config.max_journeys > DOCUMENTED_MAX_JOURNEYS or config.max_sessions > DOCUMENTED_MAX_SESSIONS:
-        limits += (f" (above the documented {DOCUMENTED_MAX_JOURNEYS}/{DOCUMENTED_MAX_SESSIONS}: "
-                   "use --probe-limits to test them)")
+        limits += (
+            f" (above the documented {DOCUMENTED_MAX_JOURNEYS}/{DOCUMENTED_MAX_SESSIONS}: "
+            "use --probe-limits to test them)"
+        )
     say(limits)
     retries: list[str] = []
     with ApiClient(config, on_retry=lambda attempt, problem, delay: retries.append(problem)) as client:
@@ -65,8 +67,10 @@ def _run_check(config: ApiConfig, probe_limits: bool) -> CheckReport:
         checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload)
         say("key: accepted")
         say(f"conversion type {config.conv_type_id!r}: accepted")
-        say(f"latency: {report.latency_ms:.0f} ms for one session"
-            + (f" after {len(retries)} retries ({retries[-1]})" if retries else ""))
+        say(
+            f"latency: {report.latency_ms:.0f} ms for one session"
+            + (f" after {len(retries)} retries ({retries[-1]})" if retries else "")
+        )
         served_by = reply.headers.get("X-Local-Ihc-Values")
         if served_by:
             say(f"server: local stand-in server, values from {served_by}")

@@ -154,9 +154,7 @@ def _ids_ok(values: pd.Series) -> np.ndarray:
         return values.notna().to_numpy()
     if pd.api.types.is_integer_dtype(values):
         return np.ones(len(values), dtype=bool)
-    return values.map(
-        lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)
-    ).to_numpy(dtype=bool)
+    return values.map(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)).to_numpy(dtype=bool)
 
 
 def _valid_values(frame: pd.DataFrame) -> np.ndarray:
@@ -166,9 +164,9 @@ def _valid_values(frame: pd.DataFrame) -> np.ndarray:
         if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
             numbers = values.to_numpy(dtype=np.float64)
         else:  # mixed column (strings, bools, nulls): check element by element
-            is_number = values.map(
-                lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-            ).to_numpy(dtype=bool)
+            is_number = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).to_numpy(
+                dtype=bool
+            )
             numbers = np.where(is_number, pd.to_numeric(values.where(is_number), errors="coerce"), np.nan)
         with np.errstate(invalid="ignore"):
             ok &= np.isfinite(numbers) & (numbers >= 0.0) & (numbers <= 1.0)

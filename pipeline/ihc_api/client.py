@@ -154,9 +154,7 @@ class ApiClient:
                             retryable=True,
                         ) from None
                 self.retries += 1
-                self.log.warning(
-                    "IHC API attempt %d failed (%s); retrying in %.2f s", attempt, problem, delay
-                )
+                self.log.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, problem, delay)
                 if self.on_retry is not None:
                     self.on_retry(attempt, problem, delay)
                 if delay > 0:
@@ -186,8 +184,10 @@ class ApiClient:
             if payload is None:
                 raise _Retry(f"{status} answer is not a JSON object (malformed or truncated)", status)
             body_status = payload.get("statusCode")
-            if isinstance(body_status, int) and not isinstance(body_status, bool) and (
-                body_status not in SUCCESS_STATUSES
+            if (
+                isinstance(body_status, int)
+                and not isinstance(body_status, bool)
+                and (body_status not in SUCCESS_STATUSES)
             ):
                 status = body_status
             else:
@@ -233,7 +233,7 @@ def _server_message(response: requests.Response, payload: Optional[dict]) -> str
                 return one_line(value if isinstance(value, str) else json.dumps(value), 300)
     try:
         return one_line(response.text, 300)
-    except Exception:  # undecodable body: the status line says enough
+    except Exception:  # noqa: BLE001 - undecodable body: the status line says enough
         return ""
 
 

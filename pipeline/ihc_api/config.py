@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-
 from ..errors import InputError
 from .env_names import ENV_VARS  # noqa: F401 - part of this module's interface
 from .redact import MASK
@@ -36,7 +35,6 @@ DOCUMENTED_MAX_JOURNEYS = 100
 DOCUMENTED_MAX_SESSIONS = 3000
 FREE_ACCOUNT_MAX_SESSIONS = 200
 PHASES = ("initializer", "holder", "closer")
-
 
 
 @dataclass(frozen=True)
@@ -60,10 +58,7 @@ class ApiConfig:
     def require(self) -> "ApiConfig":
         """Raise ``InputError`` unless the key and conversion type are set: checked before any work."""
         if not self.api_key:
-            raise InputError(
-                "no IHC API key: set IHC_API_KEY in the environment or in a .env file "
-                "(or pass --api-key)"
-            )
+            raise InputError("no IHC API key: set IHC_API_KEY in the environment or in a .env file (or pass --api-key)")
         if not self.conv_type_id:
             raise InputError(
                 "no IHC conversion type: set IHC_CONV_TYPE_ID in the environment or in a .env file "
@@ -119,8 +114,9 @@ def load_config(
 
 def with_overrides(config: ApiConfig, **changes: Any) -> ApiConfig:
     """A copy of ``config`` with some fields changed and re-checked (tests shorten delays this way)."""
-    return _build({**{k: v for k, v in config.describe().items() if v is not None},
-                   "api_key": config.api_key, **changes})
+    return _build(
+        {**{k: v for k, v in config.describe().items() if v is not None}, "api_key": config.api_key, **changes}
+    )
 
 
 def _read_env_file(env_file) -> dict[str, Optional[str]]:
@@ -169,13 +165,11 @@ def read_redistribution_file(path: str) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"redistribution parameter file {path!r} cannot be read: {exc.strerror}")
+        raise InputError(f"redistribution parameter file {path!r} cannot be read: {exc.strerror}") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"redistribution parameter file {path!r} is not JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
+        raise InputError(f"redistribution parameter file {path!r} is not JSON (line {exc.lineno}: {exc.msg})") from None
     return check_redistribution(value, source=path)
 
 
@@ -199,8 +193,7 @@ def check_redistribution(value: Any, source: str = "redistribution_parameter") -
         direction = rule.get("direction", "any_session")
         if direction not in ("earlier_sessions_only", "later_sessions_only", "any_session"):
             raise InputError(
-                f"{source}: {phase}.direction must be earlier_sessions_only, later_sessions_only "
-                "or any_session"
+                f"{source}: {phase}.direction must be earlier_sessions_only, later_sessions_only or any_session"
             )
     return value
 
@@ -244,9 +237,7 @@ def _positive_float(raw: Mapping[str, Any], name: str, default: float, allow_zer
     except ValueError:
         raise InputError(f"{ENV_VARS[name]} must be a number of seconds, got {value!r}") from None
     if not (number >= 0 if allow_zero else number > 0) or number != number or number == float("inf"):
-        raise InputError(f"{ENV_VARS[name]} must be a {'non-negative' if allow_zero else 'positive'} "
-                         f"number, got {value!r}")
+        raise InputError(
+            f"{ENV_VARS[name]} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
+        )
     return number
-
-
-

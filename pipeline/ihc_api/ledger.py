@@ -131,8 +131,13 @@ def key_id_for(conn: sqlite3.Connection, api_url: str, conv_type_id: str, redist
         cur = conn.execute(
             "INSERT INTO ihc_api_keys (run_key, api_url, conv_type_id, redistribution_parameter, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (key, api_url, conv_type_id,
-             None if redistribution is None else json.dumps(redistribution, sort_keys=True), now()),
+            (
+                key,
+                api_url,
+                conv_type_id,
+                None if redistribution is None else json.dumps(redistribution, sort_keys=True),
+                now(),
+            ),
         )
         return int(cur.lastrowid)
 
@@ -151,9 +156,7 @@ def read_results(conn: sqlite3.Connection, key_id: int, conversion_ids: pd.Serie
     """Stored values of the given conversions (a temporary table does the filtering in SQL)."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS ihc_api_wanted (conversion_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM temp.ihc_api_wanted")
-    conn.executemany(
-        "INSERT INTO temp.ihc_api_wanted VALUES (?)", ((c,) for c in conversion_ids.astype(str))
-    )
+    conn.executemany("INSERT INTO temp.ihc_api_wanted VALUES (?)", ((c,) for c in conversion_ids.astype(str)))
     frame = pd.read_sql_query(
         "SELECT r.conversion_id, r.session_id, r.initializer, r.holder, r.closer, r.ihc "
         "FROM ihc_api_results r JOIN temp.ihc_api_wanted w ON w.conversion_id = r.conversion_id "
@@ -168,8 +171,9 @@ def read_results(conn: sqlite3.Connection, key_id: int, conversion_ids: pd.Serie
     return frame
 
 
-def start_run(conn: sqlite3.Connection, key_id: int, fingerprint: str, conversions: int,
-              already_done: int, chunks_total: int) -> str:
+def start_run(
+    conn: sqlite3.Connection, key_id: int, fingerprint: str, conversions: int, already_done: int, chunks_total: int
+) -> str:
     run_id = uuid.uuid4().hex[:16]
     with transaction(conn):
         conn.execute(
@@ -225,37 +229,63 @@ def commit_chunk(
     with transaction(conn):
         conn.executemany("DELETE FROM ihc_api_results WHERE key_id = ? AND conversion_id = ?", ids)
         conn.executemany("INSERT INTO ihc_api_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", result_rows)
-        conn.executemany(
-            "INSERT OR REPLACE INTO ihc_api_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ledger_rows
-        )
+        conn.executemany("INSERT OR REPLACE INTO ihc_api_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ledger_rows)
         conn.execute(
             "UPDATE ihc_api_runs SET chunks_done = ?, requests = ?, retries = ?, failed = ? WHERE run_id = ?",
             (counters["chunks"], counters["requests"], counters["retries"], counters["failed"], run_id),
         )
 
 
-def finish_run(conn: sqlite3.Connection, run_id: str, status: str, counters: dict,
-               message: Optional[str] = None, summary: Optional[dict] = None) -> None:
+def finish_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    status: str,
+    counters: dict,
+    message: Optional[str] = None,
+    summary: Optional[dict] = None,
+) -> None:
     if conn.in_transaction:  # an interrupted statement: nothing of the chunk in flight is kept
         conn.rollback()
     with transaction(conn):
         conn.execute(
             "UPDATE ihc_api_runs SET status = ?, chunks_done = ?, requests = ?, retries = ?, failed = ?, "
             "message = ?, summary = ?, finished_at = ? WHERE run_id = ?",
-            (status, counters["chunks"], counters["requests"], counters["retries"], counters["failed"],
-             message, None if summary is None else json.dumps(summary, sort_keys=True), now(), run_id),
+            (
+                status,
+                counters["chunks"],
+                counters["requests"],
+                counters["retries"],
+                counters["failed"],
+                message,
+                None if summary is None else json.dumps(summary, sort_keys=True),
+                now(),
+                run_id,
+            ),
         )
 
 
 def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> pd.DataFrame:
     """The latest runs with their endpoint and conversion type (for a status display); empty if none."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ihc_api_runs'"
-    ).fetchone()
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ihc_api_runs'").fetchone()
     if not exists:
-        return pd.DataFrame(columns=["run_id", "api_url", "conv_type_id", "status", "conversions",
-                                     "already_done", "chunks_done", "chunks_total", "requests",
-                                     "retries", "failed", "message", "started_at", "finished_at"])
+        return pd.DataFrame(
+            columns=[
+                "run_id",
+                "api_url",
+                "conv_type_id",
+                "status",
+                "conversions",
+                "already_done",
+                "chunks_done",
+                "chunks_total",
+                "requests",
+                "retries",
+                "failed",
+                "message",
+                "started_at",
+                "finished_at",
+            ]
+        )
     return pd.read_sql_query(
         "SELECT r.run_id, k.api_url, k.conv_type_id, r.status, r.conversions, r.already_done, "
         "r.chunks_done, r.chunks_total, r.requests, r.retries, r.failed, r.message, r.started_at, "

@@ -47,8 +47,15 @@ from .redact import get_logger
 
 API_PATH = "/v1/compute_ihc"
 STAND_IN_LABEL = "stand-in: first/last/equal-holder, NOT the IHC model"
-RECORD_FIELDS = ("conversion_id", "session_id", "timestamp", "channel_label",
-                 "holder_engagement", "closer_engagement", "conversion")
+RECORD_FIELDS = (
+    "conversion_id",
+    "session_id",
+    "timestamp",
+    "channel_label",
+    "holder_engagement",
+    "closer_engagement",
+    "conversion",
+)
 OPTIONAL_FIELDS = ("impression_interaction",)
 
 ValueFn = Callable[[pd.DataFrame, dict], pd.DataFrame]
@@ -126,11 +133,11 @@ class Fault:
         return cls("ok")
 
     @classmethod
-    def http(cls, status: int, message: str = "", retry_after: Optional[float | str] = None,
-             in_body: bool = False) -> "Fault":
+    def http(
+        cls, status: int, message: str = "", retry_after: Optional[float | str] = None, in_body: bool = False
+    ) -> "Fault":
         ra = None if retry_after is None else str(retry_after)
-        return cls("status", status=status, message=message or f"injected {status}", retry_after=ra,
-                   in_body=in_body)
+        return cls("status", status=status, message=message or f"injected {status}", retry_after=ra, in_body=in_body)
 
     @classmethod
     def drop(cls) -> "Fault":
@@ -141,8 +148,9 @@ class Fault:
         return cls("slow", seconds=seconds)
 
     @classmethod
-    def partial(cls, count: int = 1, message: str = "journey could not be attributed",
-                error_format: str = "object") -> "Fault":
+    def partial(
+        cls, count: int = 1, message: str = "journey could not be attributed", error_format: str = "object"
+    ) -> "Fault":
         return cls("partial", status=206, count=count, message=message, error_format=error_format)
 
     @classmethod
@@ -219,7 +227,9 @@ class LocalIhcServer:
         self.port = self._httpd.server_address[1]
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"ihc-local-server:{self.port}",
         )
         self._thread.start()
@@ -332,8 +342,9 @@ class _Handler(BaseHTTPRequestHandler):
         key_ok = self.headers.get("x-api-key") == self.owner.api_key
         status = 405 if key_ok else 403
         message = "use POST" if key_ok else "Forbidden: missing or wrong x-api-key"
-        self.owner._record(ReceivedRequest("GET", self.path, None, key_ok, list(self.headers.keys()),
-                                           status=status, message=message))
+        self.owner._record(
+            ReceivedRequest("GET", self.path, None, key_ok, list(self.headers.keys()), status=status, message=message)
+        )
         self._send_json(status, {"statusCode": status, "message": message})
 
     def do_POST(self) -> None:
@@ -374,20 +385,18 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             http_status = 200 if fault.in_body else fault.status
             request.status, request.message = fault.status, fault.message
-            return self._send_json(http_status, {"statusCode": fault.status, "message": fault.message},
-                                   headers)
+            return self._send_json(http_status, {"statusCode": fault.status, "message": fault.message}, headers)
         if fault.kind == "slow":
             owner._stopping.wait(fault.seconds)
         try:
             records = self._parse(payload, conv_type)
-            context = {"conv_type_id": conv_type,
-                       "redistribution_parameter": payload.get("redistribution_parameter")}
+            context = {"conv_type_id": conv_type, "redistribution_parameter": payload.get("redistribution_parameter")}
             values = owner.compute(records, context)
         except _BadRequest as bad:
             return self._answer_error(request, bad.status, bad.message)
         except InputError as exc:  # the value function refused the input (e.g. a bad redistribution)
             return self._answer_error(request, 400, str(exc))
-        except Exception as exc:  # the value function failed: what the real API calls a 500
+        except Exception as exc:  # noqa: BLE001 - the value function failed: what the real API calls a 500
             get_logger().exception("local server: value function failed")
             return self._answer_error(request, 500, f"response value was None ({type(exc).__name__})")
         self._answer_values(request, fault, values)
@@ -408,14 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(400, "redistribution_parameter must be an object")
         _check_records(records)
         if len(records) > owner.max_sessions:
-            raise _BadRequest(
-                400, f"too many sessions in one request: {len(records)} > {owner.max_sessions}"
-            )
+            raise _BadRequest(400, f"too many sessions in one request: {len(records)} > {owner.max_sessions}")
         journeys = len({r["conversion_id"] for r in records})
         if journeys > owner.max_journeys:
-            raise _BadRequest(
-                400, f"too many customer journeys in one request: {journeys} > {owner.max_journeys}"
-            )
+            raise _BadRequest(400, f"too many customer journeys in one request: {journeys} > {owner.max_journeys}")
         return records
 
     def _answer_values(self, request: ReceivedRequest, fault: Fault, values: pd.DataFrame) -> None:
@@ -426,7 +431,8 @@ class _Handler(BaseHTTPRequestHandler):
             failing = conversions[: fault.count]
             values = values[~values["conversion_id"].isin(failing)]
             partial = [
-                {"conversion_id": c, "message": fault.message} if fault.error_format == "object"
+                {"conversion_id": c, "message": fault.message}
+                if fault.error_format == "object"
                 else f"conversion {c}: {fault.message}"
                 for c in failing
             ]

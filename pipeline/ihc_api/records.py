@@ -141,8 +141,7 @@ def _timestamps(journeys: pd.DataFrame) -> pd.Series:
     bad = ~text.str.fullmatch(TIMESTAMP_PATTERN)
     if bad.any():
         raise InputError(
-            f"journeys: timestamp {text[bad].iloc[0]!r} is not 'YYYY-MM-DD HH:MM:SS' "
-            "(optionally followed by ' +HHMM')"
+            f"journeys: timestamp {text[bad].iloc[0]!r} is not 'YYYY-MM-DD HH:MM:SS' (optionally followed by ' +HHMM')"
         )
     return text
 

@@ -251,9 +251,7 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
                 summary.requests += client.requests_sent - before
             checked = check_reply(sent_rows[["conversion_id", "session_id"]], reply.payload)
             if len(checked.failed) and config.api_key:  # reasons quote the server: never the key
-                checked.failed["reason"] = checked.failed["reason"].str.replace(
-                    config.api_key, MASK, regex=False
-                )
+                checked.failed["reason"] = checked.failed["reason"].str.replace(config.api_key, MASK, regex=False)
             summary.partial_failures += checked.partial_errors
             summary.unexpected_rows += checked.unexpected_rows
 
@@ -291,17 +289,14 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             report(number, total, message)
     except IhcApiError as exc:
         summary.seconds = time.monotonic() - started
-        message = (
-            f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest"
-        )
+        message = f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest"
         _record_end(conn, run_id, "failed", summary, message)
         raise IhcApiError(message, status=exc.status, retryable=exc.retryable) from None
     except KeyboardInterrupt:
         _record_end(conn, run_id, "interrupted", summary, "interrupted")
         raise
     except BaseException as exc:
-        _record_end(conn, run_id, "failed", summary,
-                    redact(f"{type(exc).__name__}: {exc}", config.secrets)[:300])
+        _record_end(conn, run_id, "failed", summary, redact(f"{type(exc).__name__}: {exc}", config.secrets)[:300])
         raise
     finally:
         if own_client:
@@ -326,7 +321,7 @@ def _chunk_outcome(chunk_conv: pd.DataFrame, chunk_rows: pd.DataFrame, checked):
         zeros, credits = None, checked.credits
     sent_flag = np.ones(len(credits), dtype=np.int64)
     if zeros is not None:
-        sent_flag[len(checked.credits):] = 0
+        sent_flag[len(checked.credits) :] = 0
     results = credits.assign(sent=sent_flag)
     status = chunk_conv[["conversion_id", "h1", "h2", "sessions", "sessions_sent"]]
     if len(checked.failed):
@@ -358,7 +353,7 @@ def _record_end(conn, run_id: str, status: str, summary: ApiRunSummary, message:
     """Mark the run as ended on the way out of an error; never mask that error with another."""
     try:
         ledger.finish_run(conn, run_id, status, _counters(summary), message=message, summary=summary.as_dict())
-    except Exception:  # the database itself may be what failed
+    except Exception:  # noqa: BLE001 - the database itself may be what failed
         get_logger().warning("IHC API: could not record the end of run %s", run_id)
 
 

@@ -346,9 +346,7 @@ class Model:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise InputError(
-                f"model {self.name!r} has no parameter {', '.join(unknown)} (known: {known})"
-            )
+            raise InputError(f"model {self.name!r} has no parameter {', '.join(unknown)} (known: {known})")
         merged = {**self.defaults, **params}
         return self.check_params(merged) if self.check_params else merged
 
@@ -376,7 +374,9 @@ class Model:
         context: dict[str, Any] = {"progress": progress}
         if self.needs_non_converting:
             context["non_converting"] = as_index(
-                non_converting if non_converting is not None else {c: np.zeros(0, dtype=object) for c in JOURNEY_COLUMNS}
+                non_converting
+                if non_converting is not None
+                else {c: np.zeros(0, dtype=object) for c in JOURNEY_COLUMNS}
             )
         return self.fn(index, self.resolve_params(params), context)
 
@@ -402,9 +402,7 @@ def get_model(name: str) -> Model:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise InputError(
-            f"unknown model {name!r}; available: {', '.join(available_models())}"
-        ) from None
+        raise InputError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
 
 
 def available_models() -> list[str]:

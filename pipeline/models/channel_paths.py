@@ -14,7 +14,7 @@ linear model (1/n per session).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..errors import InputError
 from .base import JourneyIndex
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 # pandas loads when paths are built, not when the registry lists models.
 
 
@@ -110,6 +110,7 @@ def _checked_codes(index: JourneyIndex, what: str) -> tuple[np.ndarray, np.ndarr
 def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -> ChannelPaths:
     """Encode converting journeys and non-converting paths with one channel alphabet."""
     import pandas as pd
+
     codes, labels = _checked_codes(index, "journeys")
     if non_converting is None or non_converting.n_rows == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -147,9 +148,7 @@ def sessions_of_channel_in_journey(paths: PathSet, n_channels: int) -> np.ndarra
     return out
 
 
-def credit_by_channel_share(
-    index: JourneyIndex, paths: PathSet, shares: np.ndarray, n_channels: int
-) -> np.ndarray:
+def credit_by_channel_share(index: JourneyIndex, paths: PathSet, shares: np.ndarray, n_channels: int) -> np.ndarray:
     """Per-session credit from channel shares.
 
     A conversion's credit goes to the distinct channels of its journey in proportion to ``shares``,

@@ -66,9 +66,7 @@ def position_based(index: JourneyIndex, params: dict, context: dict) -> Credits:
 
 
 def _check_time_decay(params: dict) -> dict:
-    half_life = as_float(
-        "time-decay", "half_life_hours", params["half_life_hours"], low=0.0, low_open=True
-    )
+    half_life = as_float("time-decay", "half_life_hours", params["half_life_hours"], low=0.0, low_open=True)
     return {"half_life_hours": half_life}
 
 
@@ -77,8 +75,7 @@ def _check_position_based(params: dict) -> dict:
     last = as_float("position-based", "last", params["last"], low=0.0, high=1.0)
     if first + last > 1.0 + 1e-12:
         raise InputError(
-            f"model 'position-based': first + last must be <= 1 (the middle gets the rest), "
-            f"got {first} + {last}"
+            f"model 'position-based': first + last must be <= 1 (the middle gets the rest), got {first} + {last}"
         )
     return {"first": first, "last": min(last, 1.0 - first)}
 

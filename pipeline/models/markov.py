@@ -31,7 +31,7 @@ cannot change any absorption probability, at order ≥ 2 they create states such
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from .params import as_bool, as_int
 
 if TYPE_CHECKING:
     import pandas as pd
-    import scipy.linalg
     import scipy.sparse as sp
 # pandas and scipy load when a Markov model runs, not when the registry lists models.
 
@@ -75,6 +74,7 @@ class MarkovFit:
         """Per channel: removal effect, share, and ``conversions`` split by share (as
         ChannelAttribution reports ``total_conversions``)."""
         import pandas as pd
+
         return pd.DataFrame(
             {
                 "channel": self.labels,
@@ -155,6 +155,7 @@ def _order1_dense_chain(paths: ChannelPaths, collapse: bool) -> _Chain:
 
 def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
     import scipy.sparse as sp
+
     n_channels = paths.n_channels
     if order == 1 and n_channels + 3 <= DENSE_STATES:
         return _order1_dense_chain(paths, collapse)
@@ -192,6 +193,7 @@ def _order1_removed(chain: _Chain) -> tuple[float, np.ndarray]:
     """P(conversion) and, per channel, P(conversion | channel removed) by the first-passage identity
     P(conv | c removed) = f(start) − N[start, c] / N[c, c] · f(c), with N = (I − Q)⁻¹, f = N r."""
     import scipy.linalg
+
     n = chain.q.shape[0]
     fundamental = scipy.linalg.inv(np.eye(n) - chain.q)
     f = fundamental @ chain.r
@@ -219,6 +221,7 @@ def _jump_chain(q: sp.csr_matrix, r: np.ndarray) -> tuple[sp.csr_matrix, np.ndar
     probabilities are unchanged (a state's self-loops only delay its exit), and the series below
     converges faster when channels repeat."""
     import scipy.sparse as sp
+
     stay = q.diagonal()
     leave = 1.0 - stay  # > 0: every observed state has a transition out (its paths end)
     off = (q - sp.diags(stay)).tocsr()
@@ -227,9 +230,7 @@ def _jump_chain(q: sp.csr_matrix, r: np.ndarray) -> tuple[sp.csr_matrix, np.ndar
     return (scale @ off).tocsr(), r / leave
 
 
-def _series_removed(
-    chain: _Chain, order: int, n_channels: int, progress: Progress
-) -> tuple[float, np.ndarray]:
+def _series_removed(chain: _Chain, order: int, n_channels: int, progress: Progress) -> tuple[float, np.ndarray]:
     """P(conversion), and per channel P(conversion) with that channel's states removed, by pushing
     the probability mass forward from start through the chain, all channels at once.
 
@@ -241,6 +242,7 @@ def _series_removed(
     catastrophically (order 4, 12 channels, 100k journeys: 21k states, 26M LU non-zeros, 30 s).
     """
     import scipy.sparse as sp
+
     q, r = _jump_chain(sp.csr_matrix(chain.q), chain.r)
     n = q.shape[0]
     forward = q.T.tocsr()

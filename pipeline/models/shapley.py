@@ -19,7 +19,6 @@ of T, so the Shapley value of channel i is exactly
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,11 +57,10 @@ class ShapleyFit:
     def sets_table(self) -> pd.DataFrame:
         """One row per observed channel set: its channels, size, conversions, paths and worth."""
         import pandas as pd
+
         return pd.DataFrame(
             {
-                "channels": _set_labels(
-                    self.member_set, self.member_channel, self.labels, len(self.set_size)
-                ),
+                "channels": _set_labels(self.member_set, self.member_channel, self.labels, len(self.set_size)),
                 "size": self.set_size,
                 "conversions": self.set_conversions,
                 "paths": self.set_paths,
@@ -72,6 +70,7 @@ class ShapleyFit:
 
     def table(self, conversions: float) -> pd.DataFrame:
         import pandas as pd
+
         return pd.DataFrame(
             {
                 "channel": self.labels,
@@ -110,9 +109,7 @@ def _capped_channel_pairs(
     group_start = _group_starts(j_sorted)
     group_len = np.diff(np.append(group_start, len(j_sorted)))
     rank_from_end = np.empty(len(j_sorted), dtype=np.int64)
-    rank_from_end[by_recency] = (
-        np.repeat(group_start + group_len, group_len) - 1 - np.arange(len(j_sorted))
-    )
+    rank_from_end[by_recency] = np.repeat(group_start + group_len, group_len) - 1 - np.arange(len(j_sorted))
     keep = rank_from_end < cap
     return pair_journey[keep], pair_channel[keep]
 
@@ -150,9 +147,7 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     if paths.converting.n_journeys == 0 or n_channels == 0:
         empty = np.zeros(0, dtype=np.int64)
         return ShapleyFit(paths.labels, np.zeros(n_channels), empty, empty, empty, empty, empty, empty)
-    pair_journey, pair_channel = _capped_channel_pairs(
-        both.codes, both.journey, n_channels, max_coalition_size
-    )
+    pair_journey, pair_channel = _capped_channel_pairs(both.codes, both.journey, n_channels, max_coalition_size)
     set_id, first_journey = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
     n_sets = len(first_journey)
     conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
@@ -167,12 +162,8 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     by_set = np.argsort(member_set, kind="stable")  # channels stay sorted within each set
     member_set, member_channel = member_set[by_set], member_channel[by_set]
     size = np.bincount(member_set, minlength=n_sets)
-    value = np.bincount(
-        member_channel, weights=worth_of_set[member_set] / size[member_set], minlength=n_channels
-    )
-    return ShapleyFit(
-        paths.labels, value, size, conversions, n_paths, worth_of_set, member_set, member_channel
-    )
+    value = np.bincount(member_channel, weights=worth_of_set[member_set] / size[member_set], minlength=n_channels)
+    return ShapleyFit(paths.labels, value, size, conversions, n_paths, worth_of_set, member_set, member_channel)
 
 
 def _set_labels(member_set, member_channel, labels, n_sets) -> list[str]:
@@ -194,9 +185,7 @@ def shapley(index: JourneyIndex, params: dict, context: dict) -> Credits:
 def _check(params: dict) -> dict:
     worth = str(params["worth"]).strip().lower()
     if worth not in WORTHS:
-        raise InputError(
-            f"model 'shapley': worth must be one of {', '.join(WORTHS)}, got {params['worth']!r}"
-        )
+        raise InputError(f"model 'shapley': worth must be one of {', '.join(WORTHS)}, got {params['worth']!r}")
     cap = as_int("shapley", "max_coalition_size", params["max_coalition_size"], low=1, high=MAX_CAP)
     return {"max_coalition_size": cap, "worth": worth}
 
