@@ -26,9 +26,10 @@ from .models import get_model
 from .progress import Progress, ensure, scaled
 from .schema import NO_CHANNEL
 from .status import DONE, read_records
+from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
 
 COST_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), total(sc.cost)
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
 FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
 GROUP BY 1
@@ -138,8 +139,8 @@ def compare_models(
         step(0, 1, f"compare: attributing with {labels[i]}")
         credits = get_model(spec.name).credits(index, spec.params, non_converting=non_converting)
         ihc = np.asarray(credits.ihc, dtype=np.float64)
-        credit = np.bincount(row_channel, weights=ihc, minlength=len(all_channels))
-        rev = np.bincount(row_channel, weights=ihc * revenue, minlength=len(all_channels))
+        credit = grouped_sum(row_channel, ihc, len(all_channels), CREDIT_SCALE)
+        rev = grouped_sum(row_channel, ihc * revenue, len(all_channels), MONEY_SCALE)
         part = pd.DataFrame(
             {
                 "model": labels[i],
