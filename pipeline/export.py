@@ -7,6 +7,8 @@
   so a spreadsheet shows them as text instead of running them as formulas (CSV injection).
 - UTF-8, comma-separated, ``\\n`` line ends, header ``channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS``.
   Money (cost, ihc_revenue, CPO) is written with 2 decimals, ihc and ROAS with 4.
+- ``intervals``: four more columns after those, ``CPO_low,CPO_high,ROAS_low,ROAS_high``: the 90% bootstrap
+  interval of each row's CPO and ROAS (``pipeline.intervals``); empty where undefined or unbounded.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from .db import table_exists
 from .errors import InputError
 
 EXPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
+INTERVAL_COLUMNS = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high"]
 DECIMALS = {"cost": 2, "ihc": 4, "ihc_revenue": 2, "CPO": 2, "ROAS": 4}
+DECIMALS.update({c: DECIMALS[c.split("_")[0]] for c in INTERVAL_COLUMNS})
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -61,6 +65,14 @@ def read_report(
     return add_ratios(report)
 
 
+def with_intervals(con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``report`` (rows of ``read_report``) with its rows' CPO/ROAS intervals as four more columns."""
+    from .intervals import report_intervals
+
+    bounds = report_intervals(con, report, by=("channel_name", "date"), seed=seed)
+    return report.merge(bounds[["channel_name", "date", *INTERVAL_COLUMNS]], on=["channel_name", "date"], how="left")
+
+
 def escape_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
@@ -73,16 +85,18 @@ def _number(value: float, decimals: int) -> str:
 
 
 def to_csv_bytes(report: pd.DataFrame) -> bytes:
-    """The export CSV of report rows (with CPO/ROAS) as UTF-8 bytes."""
+    """The export CSV of report rows (with CPO/ROAS, and the interval columns when ``report`` has
+    them) as UTF-8 bytes."""
+    columns = EXPORT_COLUMNS + (INTERVAL_COLUMNS if INTERVAL_COLUMNS[0] in report.columns else [])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(columns)
     text_cols = {c: [escape_cell(str(v)) for v in report[c].tolist()] for c in ("channel_name", "date")}
-    num_cols = {c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in DECIMALS}
+    num_cols = {
+        c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in columns[2:]
+    }
     for i in range(len(report)):
-        writer.writerow(
-            [text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in EXPORT_COLUMNS[2:]]
-        )
+        writer.writerow([text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in columns[2:]])
     return buf.getvalue().encode("utf-8")
 
 
@@ -92,9 +106,15 @@ def export_csv(
     start: Optional[str] = None,
     end: Optional[str] = None,
     channels: Optional[Iterable[str]] = None,
+    *,
+    intervals: bool = False,
+    seed: int = 0,
 ) -> int:
-    """Write the filtered report to ``path`` (atomically); returns the number of rows."""
+    """Write the filtered report to ``path`` (atomically); returns the number of rows. ``intervals``:
+    add the 90% bootstrap intervals of CPO and ROAS (deterministic per ``seed``)."""
     report = read_report(con, start, end, channels)
+    if intervals:
+        report = with_intervals(con, report, seed=seed)
     data = to_csv_bytes(report)
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")

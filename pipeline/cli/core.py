@@ -101,6 +101,12 @@ def register(sub) -> None:
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
     p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+    p.add_argument(
+        "--intervals",
+        action="store_true",
+        help="add CPO_low,CPO_high,ROAS_low,ROAS_high: 90%% bootstrap intervals over conversions",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (with --intervals; default 0)")
 
     command("models", "List the attribution models and their parameters.", cmd_models)
 
@@ -372,7 +378,7 @@ def cmd_export(args) -> int:
 
     Window(args.start, args.end)  # checks the dates
     con = open_database(args.db)
-    rows = export_csv(con, args.csv, args.start, args.end, args.channel)
+    rows = export_csv(con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed)
     print(f"export: {rows:,} rows written to {args.csv}")
     return 0
 
