@@ -3,6 +3,9 @@
 - CPO = cost / ihc (cost per attributed order); ROAS = ihc_revenue / cost (attributed revenue per euro).
   Where the denominator is 0 the cell is **empty**: never ``inf``, never a fake 0.
 - Filters: date range (inclusive) and channel names.
+- Date basis (``by``): ``session-date`` (the default, the challenge's ``channel_reporting``: credit on the
+  day of the session that earned it) or ``conversion-date`` (credit on the day of the conversion, as GA4
+  and a shop's back end count orders). Cost is always on the day it was spent.
 - Text cells starting with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return) are prefixed with ``'``
   so a spreadsheet shows them as text instead of running them as formulas (CSV injection).
 - UTF-8, comma-separated, ``\\n`` line ends, header ``channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS``.
@@ -24,12 +27,38 @@ import pandas as pd
 
 from .db import table_exists
 from .errors import InputError
+from .schema import NO_CHANNEL
+from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
 EXPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
 INTERVAL_COLUMNS = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high"]
 DECIMALS = {"cost": 2, "ihc": 4, "ihc_revenue": 2, "CPO": 2, "ROAS": 4}
 DECIMALS.update({c: DECIMALS[c.split("_")[0]] for c in INTERVAL_COLUMNS})
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DATE_BASES = ("session-date", "conversion-date")
+
+# By conversion date: cost per channel-day as stored (the day it was spent), credit and revenue on the
+# day of the conversion they belong to; a channel-day with either appears. Sums in fixed point.
+CONVERSION_DATE_SQL = f"""
+WITH credit AS (
+    SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
+           {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
+           {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
+    FROM attribution_customer_journey a
+    JOIN session_sources s ON s.session_id = a.session_id
+    JOIN conversions c ON c.conv_id = a.conv_id
+    WHERE (:start IS NULL OR c.conv_date >= :start) AND (:end IS NULL OR c.conv_date <= :end)
+    GROUP BY 1, 2
+), cost AS (
+    SELECT channel_name, date, cost FROM channel_reporting
+    WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end)
+), days AS (SELECT channel_name, date FROM credit UNION SELECT channel_name, date FROM cost)
+SELECT d.channel_name, d.date, coalesce(cost.cost, 0.0), coalesce(credit.ihc, 0.0), coalesce(credit.ihc_revenue, 0.0)
+FROM days d
+LEFT JOIN cost ON cost.channel_name = d.channel_name AND cost.date = d.date
+LEFT JOIN credit ON credit.channel_name = d.channel_name AND credit.date = d.date
+ORDER BY d.date, d.channel_name
+"""
 
 
 def add_ratios(report: pd.DataFrame) -> pd.DataFrame:
@@ -49,16 +78,23 @@ def read_report(
     start: Optional[str] = None,
     end: Optional[str] = None,
     channels: Optional[Iterable[str]] = None,
+    by: str = "session-date",
 ) -> pd.DataFrame:
-    """The stored channel report with CPO/ROAS, filtered, sorted by date then channel."""
+    """The stored channel report with CPO/ROAS, filtered, sorted by date then channel; ``by`` is the
+    date basis of the credit (``DATE_BASES``)."""
+    if by not in DATE_BASES:
+        raise InputError(f"unknown date basis {by!r}: use one of {', '.join(DATE_BASES)}")
     if not table_exists(con, "channel_reporting"):
         raise InputError("there is no channel report yet; run `report` (or `run`) first")
-    rows = con.execute(
-        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting "
-        "WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) "
-        "ORDER BY date, channel_name",
-        {"start": start, "end": end},
-    ).fetchall()
+    if by == "conversion-date":
+        rows = con.execute(CONVERSION_DATE_SQL, {"start": start, "end": end}).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting "
+            "WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) "
+            "ORDER BY date, channel_name",
+            {"start": start, "end": end},
+        ).fetchall()
     report = pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5])
     if channels:
         report = report[report["channel_name"].isin(list(channels))].reset_index(drop=True)
@@ -109,10 +145,11 @@ def export_csv(
     *,
     intervals: bool = False,
     seed: int = 0,
+    by: str = "session-date",
 ) -> int:
     """Write the filtered report to ``path`` (atomically); returns the number of rows. ``intervals``:
     add the 90% bootstrap intervals of CPO and ROAS (deterministic per ``seed``)."""
-    report = read_report(con, start, end, channels)
+    report = read_report(con, start, end, channels, by)
     if intervals:
         report = with_intervals(con, report, seed=seed)
     data = to_csv_bytes(report)

@@ -107,6 +107,12 @@ def register(sub) -> None:
         help="add CPO_low,CPO_high,ROAS_low,ROAS_high: 90%% bootstrap intervals over conversions",
     )
     p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (with --intervals; default 0)")
+    p.add_argument(
+        "--by",
+        choices=["session-date", "conversion-date"],
+        default="session-date",
+        help="date the credit by the session that earned it (default) or by the conversion (as GA4 does)",
+    )
 
     command("models", "List the attribution models and their parameters.", cmd_models)
 
@@ -378,7 +384,9 @@ def cmd_export(args) -> int:
 
     Window(args.start, args.end)  # checks the dates
     con = open_database(args.db)
-    rows = export_csv(con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed)
+    rows = export_csv(
+        con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed, by=args.by
+    )
     print(f"export: {rows:,} rows written to {args.csv}")
     return 0
 
