@@ -19,6 +19,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..coverage import mixed_models_warning, model_coverage
 from ..db import copy_database, open_database, table_exists
 from ..errors import InputError
 from ..progress import StderrProgress, noop
@@ -331,6 +332,7 @@ def cmd_run(args) -> int:
             _print(f.line() for f in result.validation.warnings)
             _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
             _print(result.lines())
+            _warn_mixed_models(con)
             if args.csv:
                 from ..export import export_csv
 
@@ -348,8 +350,11 @@ def cmd_status(args) -> int:
 
     con = open_database(args.db)
     states = status(con)
+    coverage = model_coverage(con)
     if args.json:
-        print(json.dumps({s: _status_dict(v) for s, v in states.items()}, indent=2, default=str))
+        out = {s: _status_dict(v) for s, v in states.items()}
+        out["models"] = [c.as_dict() for c in coverage]
+        print(json.dumps(out, indent=2, default=str))
         return 0
     for stage in STAGES:
         st = states[stage]
@@ -358,7 +363,15 @@ def cmd_status(args) -> int:
             r = st.record
             line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
         print(line)
+    if coverage:
+        print("models     " + "; ".join(c.phrase() for c in coverage))
     return 0
+
+
+def _warn_mixed_models(con) -> None:
+    warning = mixed_models_warning(model_coverage(con))
+    if warning:
+        print(f"warning: {warning}")
 
 
 def _status_dict(st) -> dict:
