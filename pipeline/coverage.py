@@ -52,7 +52,7 @@ def mixed_models_warning(coverage: list[ModelCoverage]) -> Optional[str]:
     if len(coverage) < 2:
         return None
     return (
-        "the report mixes models — "
+        "it mixes models — "
         + "; ".join(c.phrase() for c in coverage)
         + ". Run again without --start/--end (or with the same window as before) to attribute every"
         " conversion with one model."

@@ -39,7 +39,7 @@ def test_status_and_run_name_every_model_in_the_attribution(small_demo, tmp_path
         "last_date": "2023-09-04",
     }
     assert models["ihc"]["conversions"] == total - linear
-    assert "warning: the report mixes models — ihc: " in second.stdout
+    assert "warning: report: it mixes models — ihc: " in second.stdout
     assert f"linear: {linear:,} conversions (2023-09-03 … 2023-09-04)" in second.stdout
     text = cli("status", str(db)).stdout
     assert "models     ihc: " in text and "linear: " in text

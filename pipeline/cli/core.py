@@ -19,7 +19,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..coverage import mixed_models_warning, model_coverage
+from ..coverage import model_coverage
 from ..db import copy_database, open_database, table_exists
 from ..errors import InputError
 from ..progress import StderrProgress, noop
@@ -265,7 +265,13 @@ def cmd_validate(args) -> int:
     con = open_database(args.db)
     report = validate(con, _progress(args))
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        from ..report_warnings import report_warnings
+
+        out = report.to_dict()
+        out["report_warnings"] = [
+            {"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in report_warnings(con)
+        ]
+        print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
         cov = report.coverage
@@ -274,6 +280,7 @@ def cmd_validate(args) -> int:
                 f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}"
             )
         _print(f.line() for f in report.findings)
+        _print_report_warnings(con, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
     return 2 if report.fatal else 0
 
@@ -332,7 +339,7 @@ def cmd_run(args) -> int:
             _print(f.line() for f in result.validation.warnings)
             _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
             _print(result.lines())
-            _warn_mixed_models(con)
+            _print_report_warnings(con, [f.line() for f in result.validation.warnings])
             if args.csv:
                 from ..export import export_csv
 
@@ -368,10 +375,13 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _warn_mixed_models(con) -> None:
-    warning = mixed_models_warning(model_coverage(con))
-    if warning:
-        print(f"warning: {warning}")
+def _print_report_warnings(con, shown: list[str]) -> None:
+    """The stored report's warnings after a run, but for those validation has just printed."""
+    from ..report_warnings import report_warnings
+
+    for _, message, _, _ in report_warnings(con):
+        if not any(message in line for line in shown):
+            print(f"warning: report: {message}")
 
 
 def _status_dict(st) -> dict:
