@@ -130,6 +130,41 @@ def bootstrap(
     return Intervals(cpo_low, cpo_high, roas_low, roas_high, support)
 
 
+def difference_intervals(
+    conversion: np.ndarray,
+    group: np.ndarray,
+    credit_a: np.ndarray,
+    credit_b: np.ndarray,
+    n_groups: int,
+    n_conversions: int,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of ``Σ (credit_b − credit_a)`` per group under a paired bootstrap over conversions:
+    both models see the same resampled conversions, so what differs is the models, not the sample.
+
+    Rows as in ``bootstrap`` (``credit_a`` and ``credit_b`` aligned: two models' credit of the same
+    sessions; pass credit × revenue for revenue). A difference whose interval contains 0 is within the
+    noise. Since both models share each channel's cost, a CPO difference has the opposite sign of the
+    credit difference and a ROAS difference the sign of the revenue difference: the two intervals
+    decide all three metrics."""
+    conversion = np.asarray(conversion, dtype=np.int64)
+    group = np.asarray(group, dtype=np.int64)
+    diff = np.asarray(credit_b, dtype=np.float64) - np.asarray(credit_a, dtype=np.float64)
+    point = np.bincount(group, weights=diff, minlength=n_groups)
+    if n_conversions == 0:
+        return point, point
+    matrix = sparse.csr_matrix((diff, (conversion, group)), shape=(n_conversions, n_groups))
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_conversions, np.full(n_conversions, 1.0 / n_conversions), size=resamples)
+    samples = np.asarray(matrix.T @ counts.astype(np.float64).T).T
+    tail = (1.0 - level) / 2.0
+    low, high = _bounds(samples, tail, point)
+    return low, high
+
+
 def _bounds(samples: np.ndarray, tail: float, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ``tail`` and ``1 - tail`` quantiles per column, widened to contain ``point``; NaN where the
     point estimate is undefined."""

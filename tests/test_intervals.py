@@ -104,3 +104,40 @@ def test_export_intervals_adds_four_columns_and_leaves_the_default_csv_unchanged
             assert float(cpo_low) <= float(cpo) <= float(cpo_high)
         if not cpo:  # undefined CPO: undefined bounds
             assert cpo_low == cpo_high == ""
+
+
+def test_difference_intervals_by_hand():
+    from pipeline.intervals import difference_intervals
+
+    conv, group = np.array([0, 1, 2, 3]), np.array([0, 0, 0, 0])
+    same = np.ones(4)
+    assert difference_intervals(conv, group, same, same, 1, 4) == (np.zeros(1), np.zeros(1))
+    # model b moves every conversion's credit out of group 0 into group 1: -4 in every resample
+    low, high = difference_intervals(
+        np.r_[conv, conv], np.r_[group, group + 1], np.r_[same, 0 * same], np.r_[0 * same, same], 2, 4
+    )
+    assert low.tolist() == [-4.0, 4.0] and high.tolist() == [-4.0, 4.0]
+    # two conversions moving credit in opposite directions: resample sums 2, 0, -2 (25/50/25%) -> [-2, 2]
+    low, high = difference_intervals([0, 1], [0, 0], [0.0, 1.0], [1.0, 0.0], 1, 2, resamples=400)
+    assert low.tolist() == [-2.0] and high.tolist() == [2.0]
+
+
+def test_compare_marks_differences_within_the_noise(small_demo, tmp_path):
+    from pipeline.compare import ModelSpec, compare_models
+
+    db = tmp_path / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    run_db(db, model="linear")
+    result = compare_models(open_database(db), [ModelSpec("linear"), ModelSpec("last-click"), ModelSpec("first-click")])
+    noise = result.noise
+    assert set(noise["model"]) == {"last-click", "first-click"}
+    channels = set(result.table["channel_name"])
+    assert set(noise["channel_name"]) == channels and len(noise) == 2 * len(channels)
+    wide = result.within_noise("share")
+    assert list(wide.columns) == ["channel_name", "Δ last-click", "Δ first-click"]
+    # a channel with no credit under any model has a zero difference: within the noise
+    share = result.wide("share").set_index("channel_name")
+    flags = wide.set_index("channel_name")
+    zero = share.index[(share["Δ last-click"] == 0)]
+    assert flags.loc[zero, "Δ last-click"].all()
+    assert not flags["Δ last-click"].all()  # some shifts are real on 400 conversions
