@@ -9,6 +9,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .cli import main  # noqa: E402 - after the setting above
 
+
 def entry() -> None:
     """The ``attribution`` console command (pyproject.toml): the same as ``python -m pipeline``."""
     sys.exit(main())

@@ -22,18 +22,21 @@ from . import journeys as jr
 from .db import table_exists
 from .errors import InputError
 from .export import add_ratios
+from .intervals import difference_intervals
 from .models import get_model
 from .progress import Progress, ensure, scaled
 from .schema import NO_CHANNEL
 from .status import DONE, read_records
+from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
 
 COST_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), total(sc.cost)
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
 FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
 GROUP BY 1
 """
 LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
+NOISE_COLUMNS = ["model", "channel_name", "credit_within_noise", "revenue_within_noise"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,19 @@ class Comparison:
     models: list[str]  # labels, in the order asked
     conversions: int  # journeys attributed by every model
     period: tuple[Optional[str], Optional[str]]  # session dates of the costs
+    # Per model but the baseline (the first) and channel: is its difference from the baseline within
+    # the noise of which conversions happened? (``intervals.difference_intervals``; credit decides
+    # share and CPO, revenue decides ROAS.)
+    noise: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NOISE_COLUMNS))
+
+    def within_noise(self, metric: str) -> pd.DataFrame:
+        """Channels × 'Δ label' columns: True where that model's difference from the baseline in
+        ``metric`` is within the noise."""
+        column = "revenue_within_noise" if metric in ("ROAS", "ihc_revenue") else "credit_within_noise"
+        pivot = self.noise.pivot(index="channel_name", columns="model", values=column)[self.models[1:]]
+        pivot.columns = [f"Δ {c}" for c in pivot.columns]
+        pivot.columns.name = None
+        return pivot.reset_index()
 
     def wide(self, metric: str, baseline: Optional[str] = None) -> pd.DataFrame:
         """Channels × models for ``metric``, plus 'Δ label' columns: each model minus the baseline
@@ -131,15 +147,16 @@ def compare_models(
     row_channel = remap[codes]
     cost = np.array([costs.get(c, 0.0) for c in all_channels.tolist()], dtype=np.float64)
 
-    parts = []
+    parts, model_credit = [], []
     for i, spec in enumerate(specs):
         span = 80 // len(specs)
         step = scaled(progress, 20 + i * span, span, 100)
         step(0, 1, f"compare: attributing with {labels[i]}")
         credits = get_model(spec.name).credits(index, spec.params, non_converting=non_converting)
         ihc = np.asarray(credits.ihc, dtype=np.float64)
-        credit = np.bincount(row_channel, weights=ihc, minlength=len(all_channels))
-        rev = np.bincount(row_channel, weights=ihc * revenue, minlength=len(all_channels))
+        model_credit.append(ihc)
+        credit = grouped_sum(row_channel, ihc, len(all_channels), CREDIT_SCALE)
+        rev = grouped_sum(row_channel, ihc * revenue, len(all_channels), MONEY_SCALE)
         part = pd.DataFrame(
             {
                 "model": labels[i],
@@ -153,8 +170,25 @@ def compare_models(
         step(1, 1, f"compare: {labels[i]} done")
     table = add_ratios(pd.concat(parts, ignore_index=True))
     table["share"] = table["ihc"] / float(index.n_journeys)
+    noise = _noise(index, row_channel, all_channels, labels, model_credit, revenue)
     progress(100, 100, "compare: done")
-    return Comparison(table[LONG_COLUMNS], labels, int(index.n_journeys), period)
+    return Comparison(table[LONG_COLUMNS], labels, int(index.n_journeys), period, noise)
+
+
+def _noise(index, row_channel, channels, labels, model_credit, revenue) -> pd.DataFrame:
+    """Whether each model's per-channel credit and revenue differ from the baseline's beyond the noise."""
+    parts = []
+    conversion = np.asarray(index.journey, dtype=np.int64)
+    for label, credit in zip(labels[1:], model_credit[1:]):
+        within = {}
+        for name, a, b in (
+            ("credit", model_credit[0], credit),
+            ("revenue", model_credit[0] * revenue, credit * revenue),
+        ):
+            low, high = difference_intervals(conversion, row_channel, a, b, len(channels), int(index.n_journeys))
+            within[f"{name}_within_noise"] = (low <= 0) & (high >= 0)
+        parts.append(pd.DataFrame({"model": label, "channel_name": channels, **within}))
+    return pd.concat(parts, ignore_index=True)[NOISE_COLUMNS] if parts else pd.DataFrame(columns=NOISE_COLUMNS)
 
 
 def _current_journeys(con: sqlite3.Connection):

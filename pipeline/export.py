@@ -3,10 +3,15 @@
 - CPO = cost / ihc (cost per attributed order); ROAS = ihc_revenue / cost (attributed revenue per euro).
   Where the denominator is 0 the cell is **empty**: never ``inf``, never a fake 0.
 - Filters: date range (inclusive) and channel names.
+- Date basis (``by``): ``session-date`` (the default, the challenge's ``channel_reporting``: credit on the
+  day of the session that earned it) or ``conversion-date`` (credit on the day of the conversion, as GA4
+  and a shop's back end count orders). Cost is always on the day it was spent.
 - Text cells starting with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return) are prefixed with ``'``
   so a spreadsheet shows them as text instead of running them as formulas (CSV injection).
 - UTF-8, comma-separated, ``\\n`` line ends, header ``channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS``.
   Money (cost, ihc_revenue, CPO) is written with 2 decimals, ihc and ROAS with 4.
+- ``intervals``: four more columns after those, ``CPO_low,CPO_high,ROAS_low,ROAS_high``: the 90% bootstrap
+  interval of each row's CPO and ROAS (``pipeline.intervals``); empty where undefined or unbounded.
 """
 
 from __future__ import annotations
@@ -22,10 +27,38 @@ import pandas as pd
 
 from .db import table_exists
 from .errors import InputError
+from .schema import NO_CHANNEL
+from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
 EXPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
+INTERVAL_COLUMNS = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high"]
 DECIMALS = {"cost": 2, "ihc": 4, "ihc_revenue": 2, "CPO": 2, "ROAS": 4}
+DECIMALS.update({c: DECIMALS[c.split("_")[0]] for c in INTERVAL_COLUMNS})
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DATE_BASES = ("session-date", "conversion-date")
+
+# By conversion date: cost per channel-day as stored (the day it was spent), credit and revenue on the
+# day of the conversion they belong to; a channel-day with either appears. Sums in fixed point.
+CONVERSION_DATE_SQL = f"""
+WITH credit AS (
+    SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
+           {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
+           {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
+    FROM attribution_customer_journey a
+    JOIN session_sources s ON s.session_id = a.session_id
+    JOIN conversions c ON c.conv_id = a.conv_id
+    WHERE (:start IS NULL OR c.conv_date >= :start) AND (:end IS NULL OR c.conv_date <= :end)
+    GROUP BY 1, 2
+), cost AS (
+    SELECT channel_name, date, cost FROM channel_reporting
+    WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end)
+), days AS (SELECT channel_name, date FROM credit UNION SELECT channel_name, date FROM cost)
+SELECT d.channel_name, d.date, coalesce(cost.cost, 0.0), coalesce(credit.ihc, 0.0), coalesce(credit.ihc_revenue, 0.0)
+FROM days d
+LEFT JOIN cost ON cost.channel_name = d.channel_name AND cost.date = d.date
+LEFT JOIN credit ON credit.channel_name = d.channel_name AND credit.date = d.date
+ORDER BY d.date, d.channel_name
+"""
 
 
 def add_ratios(report: pd.DataFrame) -> pd.DataFrame:
@@ -45,20 +78,35 @@ def read_report(
     start: Optional[str] = None,
     end: Optional[str] = None,
     channels: Optional[Iterable[str]] = None,
+    by: str = "session-date",
 ) -> pd.DataFrame:
-    """The stored channel report with CPO/ROAS, filtered, sorted by date then channel."""
+    """The stored channel report with CPO/ROAS, filtered, sorted by date then channel; ``by`` is the
+    date basis of the credit (``DATE_BASES``)."""
+    if by not in DATE_BASES:
+        raise InputError(f"unknown date basis {by!r}: use one of {', '.join(DATE_BASES)}")
     if not table_exists(con, "channel_reporting"):
         raise InputError("there is no channel report yet; run `report` (or `run`) first")
-    rows = con.execute(
-        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting "
-        "WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) "
-        "ORDER BY date, channel_name",
-        {"start": start, "end": end},
-    ).fetchall()
+    if by == "conversion-date":
+        rows = con.execute(CONVERSION_DATE_SQL, {"start": start, "end": end}).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting "
+            "WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) "
+            "ORDER BY date, channel_name",
+            {"start": start, "end": end},
+        ).fetchall()
     report = pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5])
     if channels:
         report = report[report["channel_name"].isin(list(channels))].reset_index(drop=True)
     return add_ratios(report)
+
+
+def with_intervals(con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``report`` (rows of ``read_report``) with its rows' CPO/ROAS intervals as four more columns."""
+    from .intervals import report_intervals
+
+    bounds = report_intervals(con, report, by=("channel_name", "date"), seed=seed)
+    return report.merge(bounds[["channel_name", "date", *INTERVAL_COLUMNS]], on=["channel_name", "date"], how="left")
 
 
 def escape_cell(text: str) -> str:
@@ -73,16 +121,18 @@ def _number(value: float, decimals: int) -> str:
 
 
 def to_csv_bytes(report: pd.DataFrame) -> bytes:
-    """The export CSV of report rows (with CPO/ROAS) as UTF-8 bytes."""
+    """The export CSV of report rows (with CPO/ROAS, and the interval columns when ``report`` has
+    them) as UTF-8 bytes."""
+    columns = EXPORT_COLUMNS + (INTERVAL_COLUMNS if INTERVAL_COLUMNS[0] in report.columns else [])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(columns)
     text_cols = {c: [escape_cell(str(v)) for v in report[c].tolist()] for c in ("channel_name", "date")}
-    num_cols = {c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in DECIMALS}
+    num_cols = {
+        c: [_number(v, DECIMALS[c]) for v in report[c].to_numpy(dtype=np.float64).tolist()] for c in columns[2:]
+    }
     for i in range(len(report)):
-        writer.writerow(
-            [text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in EXPORT_COLUMNS[2:]]
-        )
+        writer.writerow([text_cols["channel_name"][i], text_cols["date"][i]] + [num_cols[c][i] for c in columns[2:]])
     return buf.getvalue().encode("utf-8")
 
 
@@ -92,9 +142,16 @@ def export_csv(
     start: Optional[str] = None,
     end: Optional[str] = None,
     channels: Optional[Iterable[str]] = None,
+    *,
+    intervals: bool = False,
+    seed: int = 0,
+    by: str = "session-date",
 ) -> int:
-    """Write the filtered report to ``path`` (atomically); returns the number of rows."""
-    report = read_report(con, start, end, channels)
+    """Write the filtered report to ``path`` (atomically); returns the number of rows. ``intervals``:
+    add the 90% bootstrap intervals of CPO and ROAS (deterministic per ``seed``)."""
+    report = read_report(con, start, end, channels, by)
+    if intervals:
+        report = with_intervals(con, report, seed=seed)
     data = to_csv_bytes(report)
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")

@@ -22,10 +22,13 @@ from .db import table_exists
 from .progress import Progress, ensure
 from .scans import InputScans
 from .schema import NO_CHANNEL, ensure_output_tables
+from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
+# Sums in fixed point (pipeline.sums): the same figures whatever order the join meets the rows in.
 CREDIT_SQL = f"""
 SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
-       total(a.ihc) AS ihc, total(a.ihc * coalesce(c.revenue, 0)) AS ihc_revenue
+       {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
+       {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
 FROM attribution_customer_journey a
 JOIN session_sources s ON s.session_id = a.session_id
 JOIN conversions c ON c.conv_id = a.conv_id

@@ -34,6 +34,7 @@ import threading
 from typing import Callable, Optional
 
 from .schema import NO_CHANNEL
+from .sums import MONEY_SCALE, sql_sum
 
 # One boolean for everything a session row can get wrong apart from its date and channel (which are
 # in the key themselves): a valid time, 0/1 flags, ids present. A row that fails shows up as a
@@ -51,8 +52,8 @@ PROFILE_FIELDS = ["channel_name", "event_date", "row_ok"]
 
 # Cost per channel-day. GROUP BY sorts every cost row, so the rows stay narrow (the validation counts
 # in the same query made the sort 35% slower than their own pass below).
-COST_PROFILE_SQL = """
-SELECT s.channel_name, s.event_date, total(sc.cost), count(*)
+COST_PROFILE_SQL = f"""
+SELECT s.channel_name, s.event_date, {sql_sum("sc.cost", MONEY_SCALE)}, count(*)
 FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 GROUP BY 1, 2
 """

@@ -164,6 +164,7 @@ def validate(
     _sessions(con, check, last_conversion, scans)
     progress(3, 4, "validate: session_costs")
     _costs(con, check, scans)
+    _cost_coverage(con, check, scans)
     progress(4, 4, f"validate: {len(report.fatal)} fatal, {len(report.warnings)} warning(s)")
     return report
 
@@ -364,3 +365,61 @@ def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
                 ids[:EXAMPLES],
             )
         )
+
+
+CREDIT_SHARE_SQL = f"""
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), total(a.ihc)
+FROM attribution_customer_journey a JOIN session_sources s ON s.session_id = a.session_id
+GROUP BY 1
+"""
+
+
+def _cost_coverage(con, check: _Checker, scans: InputScans) -> None:
+    """Cost that is missing where the report would not show it: a channel with sessions and no cost at
+    all (its CPO reads 0 and its ROAS empty, as if it were free), and a paid channel without cost on
+    some of its days (those days look unusually cheap). Read off the scans the report uses."""
+    days: dict[str, set[str]] = {}
+    for channel, day in scans.channel_days():
+        days.setdefault(channel, set()).add(day)
+    paid_days: dict[str, set[str]] = {}
+    for (channel, day), cost in scans.channel_day_costs().items():
+        if cost > 0:
+            paid_days.setdefault(channel, set()).add(day)
+    unpaid = sorted(c for c in days if c not in paid_days)
+    if unpaid:
+        share = _credit_share(con)
+        names = ", ".join(f"{c} {share[c]:.1%}" if c in share else c for c in unpaid)
+        of = " (share of the last attribution's credit)" if share else ""
+        check.report.findings.append(
+            Finding(
+                "channel_without_cost",
+                WARNING,
+                f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all: "
+                f"{names}{of}; if a channel is paid, its cost is missing and its CPO will read 0",
+                len(unpaid),
+            )
+        )
+    for channel in sorted(paid_days):
+        missing = sorted(days.get(channel, set()) - paid_days[channel])
+        if missing:
+            n_days = len(days[channel])
+            check.report.findings.append(
+                Finding(
+                    "cost_on_some_days",
+                    WARNING,
+                    f"session_costs: {channel} has cost on {len(paid_days[channel] & days[channel]):,} of its "
+                    f"{n_days:,} days with sessions; the {count(len(missing), 'day', 'days')} without cost will "
+                    "look cheaper than they were",
+                    len(missing),
+                    missing[:EXAMPLES],
+                )
+            )
+
+
+def _credit_share(con) -> dict[str, float]:
+    """{channel: share of the stored credit} from the last attribution, {} before any."""
+    if not table_exists(con, "attribution_customer_journey"):
+        return {}
+    rows = con.execute(CREDIT_SHARE_SQL).fetchall()
+    total = sum(v for _, v in rows)
+    return {c: v / total for c, v in rows} if total else {}

@@ -39,6 +39,7 @@ def test_run_export_status_round_trip(tiny, tmp_path):
         ["journeys", "done"],
         ["attribute", "done"],
         ["report", "done"],
+        ["models", "linear:"],  # the models in the attribution (tests/test_model_coverage.py)
     ]
     again = cli("run", tiny, "--model", "linear", "--quiet")
     assert "journeys: up to date" in again.stdout and "report: up to date" in again.stdout

@@ -19,6 +19,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..coverage import model_coverage
 from ..db import copy_database, open_database, table_exists
 from ..errors import InputError
 from ..progress import StderrProgress, noop
@@ -101,6 +102,18 @@ def register(sub) -> None:
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
     p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+    p.add_argument(
+        "--intervals",
+        action="store_true",
+        help="add CPO_low,CPO_high,ROAS_low,ROAS_high: 90%% bootstrap intervals over conversions",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (with --intervals; default 0)")
+    p.add_argument(
+        "--by",
+        choices=["session-date", "conversion-date"],
+        default="session-date",
+        help="date the credit by the session that earned it (default) or by the conversion (as GA4 does)",
+    )
 
     command("models", "List the attribution models and their parameters.", cmd_models)
 
@@ -252,7 +265,13 @@ def cmd_validate(args) -> int:
     con = open_database(args.db)
     report = validate(con, _progress(args))
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        from ..report_warnings import report_warnings
+
+        out = report.to_dict()
+        out["report_warnings"] = [
+            {"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in report_warnings(con)
+        ]
+        print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
         cov = report.coverage
@@ -261,6 +280,7 @@ def cmd_validate(args) -> int:
                 f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}"
             )
         _print(f.line() for f in report.findings)
+        _print_report_warnings(con, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
     return 2 if report.fatal else 0
 
@@ -319,6 +339,7 @@ def cmd_run(args) -> int:
             _print(f.line() for f in result.validation.warnings)
             _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
             _print(result.lines())
+            _print_report_warnings(con, [f.line() for f in result.validation.warnings])
             if args.csv:
                 from ..export import export_csv
 
@@ -336,8 +357,11 @@ def cmd_status(args) -> int:
 
     con = open_database(args.db)
     states = status(con)
+    coverage = model_coverage(con)
     if args.json:
-        print(json.dumps({s: _status_dict(v) for s, v in states.items()}, indent=2, default=str))
+        out = {s: _status_dict(v) for s, v in states.items()}
+        out["models"] = [c.as_dict() for c in coverage]
+        print(json.dumps(out, indent=2, default=str))
         return 0
     for stage in STAGES:
         st = states[stage]
@@ -346,7 +370,18 @@ def cmd_status(args) -> int:
             r = st.record
             line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
         print(line)
+    if coverage:
+        print("models     " + "; ".join(c.phrase() for c in coverage))
     return 0
+
+
+def _print_report_warnings(con, shown: list[str]) -> None:
+    """The stored report's warnings after a run, but for those validation has just printed."""
+    from ..report_warnings import report_warnings
+
+    for _, message, _, _ in report_warnings(con):
+        if not any(message in line for line in shown):
+            print(f"warning: report: {message}")
 
 
 def _status_dict(st) -> dict:
@@ -372,7 +407,9 @@ def cmd_export(args) -> int:
 
     Window(args.start, args.end)  # checks the dates
     con = open_database(args.db)
-    rows = export_csv(con, args.csv, args.start, args.end, args.channel)
+    rows = export_csv(
+        con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed, by=args.by
+    )
     print(f"export: {rows:,} rows written to {args.csv}")
     return 0
 

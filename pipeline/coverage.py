@@ -1,0 +1,59 @@
+"""Which models the stored attribution holds, for which conversions.
+
+A run replaces only the credit of the conversions in its window (what an orchestrator's incremental runs
+need), so a report can hold one model's credit for some days and another's for the rest. This module
+says so: one ``ModelCoverage`` per model in ``pipeline_attribution``, with its conversions and their
+date range. ``status`` lists it, ``run`` warns when its result leaves more than one model, and the
+dashboard names the models in the report's header.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from .db import table_exists
+
+COVERAGE_SQL = """
+SELECT a.model, count(*), min(c.conv_date), max(c.conv_date)
+FROM (SELECT conv_id, min(model) AS model FROM pipeline_attribution GROUP BY conv_id) a
+JOIN conversions c ON c.conv_id = a.conv_id
+GROUP BY a.model
+ORDER BY 2 DESC, 1
+"""
+
+
+@dataclass(frozen=True)
+class ModelCoverage:
+    model: str
+    conversions: int
+    first_date: Optional[str]
+    last_date: Optional[str]
+
+    def phrase(self) -> str:
+        span = self.first_date if self.first_date == self.last_date else f"{self.first_date} … {self.last_date}"
+        noun = "conversion" if self.conversions == 1 else "conversions"
+        return f"{self.model}: {self.conversions:,} {noun} ({span})"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_coverage(con: sqlite3.Connection) -> list[ModelCoverage]:
+    """The models in the stored attribution, most conversions first (empty before any run)."""
+    if not (table_exists(con, "pipeline_attribution") and table_exists(con, "conversions")):
+        return []
+    return [ModelCoverage(m, int(n), lo, hi) for m, n, lo, hi in con.execute(COVERAGE_SQL)]
+
+
+def mixed_models_warning(coverage: list[ModelCoverage]) -> Optional[str]:
+    """A one-line warning when the attribution holds more than one model, else None."""
+    if len(coverage) < 2:
+        return None
+    return (
+        "it mixes models — "
+        + "; ".join(c.phrase() for c in coverage)
+        + ". Run again without --start/--end (or with the same window as before) to attribute every"
+        " conversion with one model."
+    )

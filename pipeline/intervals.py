@@ -1,0 +1,228 @@
+"""Confidence on CPO and ROAS: 90% intervals from a bootstrap over conversions.
+
+A channel-day's CPO and ROAS often rest on a handful of attributed conversions; a point estimate alone
+hides that. The interval says how much the figure would move had a different sample of customers
+converted, keeping the attribution of each conversion and the cost as they are:
+
+- **Resampling unit: the conversion.** Each resample draws ``n`` of the ``n`` attributed conversions with
+  replacement (multinomial counts, ``numpy.random.default_rng(seed)``: the same intervals for the same
+  database and seed). A conversion keeps its per-session credit as stored in
+  ``attribution_customer_journey``, so a resample's credit of a group is ``Σ count(conv) × credit(conv,
+  group)`` — one sparse matrix product for all resamples and groups at once (no model is re-run).
+- **Cost is fixed** (it is spent whatever converts); revenue moves with the credit.
+- **Per resample**: CPO = cost / credit, ROAS = revenue-weighted credit / cost. A resample in which the
+  group got no credit has an unbounded CPO (``inf``); a group without cost has CPO 0 where it has credit.
+- **Interval**: the 5th and 95th percentiles of the resamples (``level`` = 0.9; the ``inverted_cdf``
+  quantile, which picks resampled values and handles ``inf``), widened where needed to contain the point
+  estimate. An unbounded upper CPO bound means that in more than 5% of the resamples the group got no
+  credit; the CSV leaves such a cell empty, like every undefined ratio.
+- **Support**: the number of distinct conversions that gave the group credit. Figures resting on fewer
+  than ``FEW_CONVERSIONS`` are marked on the dashboard.
+
+Limits (see docs/models.md, "Confidence intervals"): the bootstrap treats conversions as independent
+and the attribution model as fixed; it says nothing about the model's own error (Compare models for
+that), nor about cost data errors. With very few conversions (1–3) the intervals are as wide as the
+data allows, not a statement of probability.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .db import table_exists
+from .schema import NO_CHANNEL
+
+LEVEL = 0.9
+RESAMPLES = 200
+FEW_CONVERSIONS = 10
+
+CREDIT_ROWS_SQL = f"""
+SELECT a.conv_id, coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
+       a.ihc AS ihc, a.ihc * coalesce(c.revenue, 0) AS revenue
+FROM attribution_customer_journey a
+JOIN session_sources s ON s.session_id = a.session_id
+JOIN conversions c ON c.conv_id = a.conv_id
+WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+"""
+POPULATION_SQL = "SELECT DISTINCT conv_id FROM attribution_customer_journey ORDER BY conv_id"
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Per group: the four bounds (NaN where undefined, ``inf`` where unbounded) and the support."""
+
+    cpo_low: np.ndarray
+    cpo_high: np.ndarray
+    roas_low: np.ndarray
+    roas_high: np.ndarray
+    support: np.ndarray  # distinct conversions with credit in the group
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "CPO_low": self.cpo_low,
+                "CPO_high": self.cpo_high,
+                "ROAS_low": self.roas_low,
+                "ROAS_high": self.roas_high,
+                "support": self.support,
+            }
+        )
+
+
+def bootstrap(
+    conversion: np.ndarray,
+    group: np.ndarray,
+    credit: np.ndarray,
+    revenue: np.ndarray,
+    cost: np.ndarray,
+    *,
+    n_conversions: Optional[int] = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> Intervals:
+    """Intervals for ``len(cost)`` groups from per-row credit.
+
+    Each row is one (conversion, group) credit: ``conversion`` codes in ``range(n)``, ``group`` codes in
+    ``range(len(cost))``, ``credit`` and ``revenue`` (credit × the conversion's revenue). ``cost`` per group.
+    ``n_conversions``: the population resampled (default: the highest code + 1); conversions without a
+    row here still take part in the draw, so a group's interval does not depend on which others are shown.
+    """
+    conversion = np.asarray(conversion, dtype=np.int64)
+    group = np.asarray(group, dtype=np.int64)
+    credit = np.asarray(credit, dtype=np.float64)
+    revenue = np.asarray(revenue, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    n_groups = len(cost)
+    n_conv = n_conversions if n_conversions is not None else (int(conversion.max()) + 1 if len(conversion) else 0)
+    shape = (n_conv, n_groups)
+    credit_m = sparse.csr_matrix((credit, (conversion, group)), shape=shape)
+    revenue_m = sparse.csr_matrix((revenue, (conversion, group)), shape=shape)
+    support_m = sparse.csr_matrix(((credit > 0).astype(np.float64), (conversion, group)), shape=shape)
+    support = np.asarray((support_m > 0).sum(axis=0)).ravel().astype(np.int64)
+
+    point_credit = np.asarray(credit_m.sum(axis=0)).ravel()
+    point_revenue = np.asarray(revenue_m.sum(axis=0)).ravel()
+    if n_conv:
+        rng = np.random.default_rng(seed)
+        counts = rng.multinomial(n_conv, np.full(n_conv, 1.0 / n_conv), size=resamples).astype(np.float64)
+        credit_b = np.asarray(credit_m.T @ counts.T).T  # resamples × groups
+        revenue_b = np.asarray(revenue_m.T @ counts.T).T
+    else:
+        credit_b = np.zeros((resamples, n_groups))
+        revenue_b = np.zeros((resamples, n_groups))
+
+    has_cost = cost != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cpo_b = np.where(credit_b > 0, cost / np.where(credit_b > 0, credit_b, 1.0), np.where(has_cost, np.inf, 0.0))
+        roas_b = revenue_b / np.where(has_cost, cost, 1.0)
+        point_cpo = np.where(point_credit > 0, cost / np.where(point_credit > 0, point_credit, 1.0), np.nan)
+        point_roas = np.where(has_cost, point_revenue / np.where(has_cost, cost, 1.0), np.nan)
+    tail = (1.0 - level) / 2.0
+    cpo_low, cpo_high = _bounds(cpo_b, tail, point_cpo)
+    roas_low, roas_high = _bounds(roas_b, tail, point_roas)
+    return Intervals(cpo_low, cpo_high, roas_low, roas_high, support)
+
+
+def difference_intervals(
+    conversion: np.ndarray,
+    group: np.ndarray,
+    credit_a: np.ndarray,
+    credit_b: np.ndarray,
+    n_groups: int,
+    n_conversions: int,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of ``Σ (credit_b − credit_a)`` per group under a paired bootstrap over conversions:
+    both models see the same resampled conversions, so what differs is the models, not the sample.
+
+    Rows as in ``bootstrap`` (``credit_a`` and ``credit_b`` aligned: two models' credit of the same
+    sessions; pass credit × revenue for revenue). A difference whose interval contains 0 is within the
+    noise. Since both models share each channel's cost, a CPO difference has the opposite sign of the
+    credit difference and a ROAS difference the sign of the revenue difference: the two intervals
+    decide all three metrics."""
+    conversion = np.asarray(conversion, dtype=np.int64)
+    group = np.asarray(group, dtype=np.int64)
+    diff = np.asarray(credit_b, dtype=np.float64) - np.asarray(credit_a, dtype=np.float64)
+    point = np.bincount(group, weights=diff, minlength=n_groups)
+    if n_conversions == 0:
+        return point, point
+    matrix = sparse.csr_matrix((diff, (conversion, group)), shape=(n_conversions, n_groups))
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_conversions, np.full(n_conversions, 1.0 / n_conversions), size=resamples)
+    samples = np.asarray(matrix.T @ counts.astype(np.float64).T).T
+    tail = (1.0 - level) / 2.0
+    low, high = _bounds(samples, tail, point)
+    return low, high
+
+
+def _bounds(samples: np.ndarray, tail: float, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``tail`` and ``1 - tail`` quantiles per column, widened to contain ``point``; NaN where the
+    point estimate is undefined."""
+    low = np.quantile(samples, tail, axis=0, method="inverted_cdf")
+    high = np.quantile(samples, 1.0 - tail, axis=0, method="inverted_cdf")
+    defined = np.isfinite(point)
+    low = np.where(defined, np.minimum(low, np.where(defined, point, 0.0)), np.nan)
+    high = np.where(defined, np.maximum(high, np.where(defined, point, 0.0)), np.nan)
+    return low, high
+
+
+def credit_rows(con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None) -> pd.DataFrame:
+    """Per attributed session in range: conv_id, channel_name, date, ihc, revenue (ihc × revenue)."""
+    columns = ["conv_id", "channel_name", "date", "ihc", "revenue"]
+    if not table_exists(con, "attribution_customer_journey"):
+        return pd.DataFrame({c: [] for c in columns})
+    rows = con.execute(CREDIT_ROWS_SQL, {"start": start, "end": end}).fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def report_intervals(
+    con: sqlite3.Connection,
+    report: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("channel_name", "date"),
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> pd.DataFrame:
+    """Intervals for the rows of ``report`` (``export.read_report``'s channel-days) summed per ``by``:
+    one row per group with its ``by`` columns, cost, CPO_low, CPO_high, ROAS_low, ROAS_high and support.
+    ``by=("channel_name", "date")``: per channel-day; ``("channel_name",)``: per channel over the rows'
+    dates; ``()``: one row for all of them (the KPI tiles). Only credit to the report's channel-days
+    counts, so a filtered report gets the intervals of what it shows."""
+    by = list(by)
+    start = report["date"].min() if len(report) else None
+    end = report["date"].max() if len(report) else None
+    rows = credit_rows(con, start, end).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
+    if by:
+        groups = report.groupby(by, sort=True)["cost"].sum()
+        keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])
+        group_code = groups.index.get_indexer(keys)
+        out = groups.reset_index()
+    else:
+        out = pd.DataFrame({"cost": [float(report["cost"].sum())]})
+        group_code = np.zeros(len(rows), dtype=np.int64)
+    # Every attributed conversion is drawn, in conv_id order, whatever the report shows: the same
+    # channel-day gets the same interval in a filtered and an unfiltered export.
+    population = pd.Index([c for (c,) in con.execute(POPULATION_SQL)]) if len(rows) else pd.Index([])
+    result = bootstrap(
+        population.get_indexer(rows["conv_id"]),
+        group_code,
+        rows["ihc"].to_numpy(dtype=np.float64),
+        rows["revenue"].to_numpy(dtype=np.float64),
+        out["cost"].to_numpy(dtype=np.float64),
+        resamples=resamples,
+        seed=seed,
+        n_conversions=len(population),
+        level=level,
+    )
+    return pd.concat([out.reset_index(drop=True), result.frame()], axis=1)

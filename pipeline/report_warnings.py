@@ -1,0 +1,30 @@
+"""What a reader of the stored report should be warned about, whichever face shows it.
+
+- the attribution mixes models (``coverage``): some conversions carry one model's credit, others
+  another's;
+- the last session days are incomplete (``completeness``): their conversions have not all happened yet.
+
+``run`` prints these after it has written the report and ``validate`` after its findings (they depend
+on the stored attribution, not on the inputs, so they are not part of the cached validation record);
+the dashboard shows them above the report.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .completeness import incomplete_days
+from .coverage import mixed_models_warning, model_coverage
+
+
+def report_warnings(con: sqlite3.Connection) -> list[tuple[str, str, int, list]]:
+    """(code, message, count, examples) for each warning that applies to the stored report."""
+    out = []
+    coverage = model_coverage(con)
+    mixed = mixed_models_warning(coverage)
+    if mixed:
+        out.append(("mixed_models", mixed, len(coverage), [c.model for c in coverage]))
+    late = incomplete_days(con)
+    if late is not None and late.days:
+        out.append(("incomplete_last_days", late.warning(), len(late.days), late.days[-3:]))
+    return out
