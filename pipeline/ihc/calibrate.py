@@ -210,7 +210,9 @@ def _fit_phase_weights(obs: _Obs, base: Profile, notes: list[str]) -> tuple[dict
     rows = obs.active & obs.multi
     r = {c: v[rows] for c, v in obs.real.items()}
     holder_used = (obs.index.journey_sum(obs.real["holder"]) > 0)[obs.index.journey][rows]
-    design = np.column_stack([r["initializer"] - r["ihc"], r["holder"] - r["ihc"] * holder_used, r["closer"] - r["ihc"]])
+    design = np.column_stack(
+        [r["initializer"] - r["ihc"], r["holder"] - r["ihc"] * holder_used, r["closer"] - r["ihc"]]
+    )
     if rows.sum() < MIN_WEIGHT_ROWS or holder_used.sum() < 2:
         notes.append(
             f"phase weights: kept the base profile's — {int(rows.sum())} sessions of multi-session journeys, "
@@ -227,8 +229,7 @@ def _fit_phase_weights(obs: _Obs, base: Profile, notes: list[str]) -> tuple[dict
         notes.append("phase weights: kept the base profile's — the sample does not determine them")
         return dict(base.phase_weights), False
     notes.append(
-        f"phase weights: {w[0]:.4f} / {w[1]:.4f} / {w[2]:.4f} from {int(rows.sum())} sessions "
-        f"of multi-session journeys"
+        f"phase weights: {w[0]:.4f} / {w[1]:.4f} / {w[2]:.4f} from {int(rows.sum())} sessions of multi-session journeys"
     )
     return {p: round(float(x), 6) for p, x in zip(PHASES, w)}, True
 
@@ -416,7 +417,9 @@ def _fit_channel_weights(pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes
         return {}, False
     theta = result.x.reshape(-1, 3)
     theta -= theta.mean(axis=0)  # only ratios between channels are identified: geometric mean 1
-    table = {name: {p: round(float(np.exp(theta[k, j])), 4) for j, p in enumerate(PHASES)} for k, name in enumerate(names)}
+    table = {
+        name: {p: round(float(np.exp(theta[k, j])), 4) for j, p in enumerate(PHASES)} for k, name in enumerate(names)
+    }
     notes.append(
         f"channel weights: {len(names)} channels from {int(mixed_j.sum())} mixed-channel journeys "
         f"(ihc error of those journeys {before:.5f} → {after:.5f}); other channels weigh 1"
@@ -470,9 +473,8 @@ def fit_profile(
             doc["channel_weights"] = table
     kept = [k for k, v in fitted.items() if not v]
     n_conv = pairs["group"].nunique() if "group" in pairs.columns else pairs["conversion_id"].nunique()
-    doc["description"] = (
-        f"Calibrated on {n_conv:,} conversions ({len(pairs):,} sessions) of API answers; "
-        + (f"kept from {base.name}: {', '.join(kept)}" if kept else f"every part fitted (base {base.name})")
+    doc["description"] = f"Calibrated on {n_conv:,} conversions ({len(pairs):,} sessions) of API answers; " + (
+        f"kept from {base.name}: {', '.join(kept)}" if kept else f"every part fitted (base {base.name})"
     )
     return Calibration(profile_from_dict(doc, name), notes, fitted)
 
@@ -517,7 +519,10 @@ class CrossValidation:
     def table(self) -> pd.DataFrame:
         """One row per (profile, phase): mean, p99, max; plus channel-share WAPE in the ihc row."""
         rows = []
-        for label, stats in ((f"calibrated ({self.folds}-fold held out)", self.calibrated), (self.base_name, self.base)):
+        for label, stats in (
+            (f"calibrated ({self.folds}-fold held out)", self.calibrated),
+            (self.base_name, self.base),
+        ):
             for c in PHASE_COLUMNS:
                 rows.append(
                     {

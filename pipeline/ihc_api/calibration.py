@@ -99,9 +99,7 @@ def pairs_from_ledger(conn, config: Optional[ApiConfig] = None) -> pd.DataFrame:
     """
     if not ledger_has_answers(conn):
         raise InputError("this database has no IHC API answers yet: run `run --model ihc-api` or calibrate first")
-    keys = pd.read_sql_query(
-        "SELECT key_id, api_url, conv_type_id, redistribution_parameter FROM ihc_api_keys", conn
-    )
+    keys = pd.read_sql_query("SELECT key_id, api_url, conv_type_id, redistribution_parameter FROM ihc_api_keys", conn)
     keys = keys[keys["redistribution_parameter"].isna()]
     if config is not None and config.conv_type_id:
         keys = keys[
