@@ -61,6 +61,7 @@ MIN_HOLDER_JOURNEYS = 5  # journeys with >= 2 engaged sessions below which the h
 MIN_CHANNEL_JOURNEYS = 30  # mixed-channel journeys a channel needs before its weights are fitted
 CURVE_TOLERANCE = 2e-4  # curve points closer than this to the line through their neighbours are dropped
 DEFAULT_FOLDS = 5
+NEUTRAL_HOLDER = HolderRule(penalty=(0.75, 0.0, 0.0), interaction=0.0)  # the spec's hint (1 − 0.75·I)(1 − 0.75·C)
 
 
 @dataclass
@@ -344,9 +345,11 @@ def _fit_holder(obs: _Obs, profile: Profile, base: Profile, notes: list[str]) ->
         w = np.maximum(w + kappa * i_share * c_share, 1e-9) * factor
         return w / np.bincount(codes, weights=w, minlength=n_groups)[codes]
 
-    start = np.array([*base.holder.penalty, base.holder.interaction], dtype=np.float64)
+    # started from the spec's neutral hint, not from the base profile: the fit owes nothing to it
+    start = np.array([*NEUTRAL_HOLDER.penalty, NEUTRAL_HOLDER.interaction], dtype=np.float64)
     result = least_squares(lambda t: shares(t) - real, start, method="trf", x_scale=1.0)
     theta = result.x
+    start = np.array([*base.holder.penalty, base.holder.interaction], dtype=np.float64)
     before = float(np.sqrt(np.mean((shares(start) - real) ** 2)))
     after = float(np.sqrt(np.mean((shares(theta) - real) ** 2)))
     if not result.success or not np.isfinite(theta).all() or after > before:
@@ -360,7 +363,7 @@ def _fit_holder(obs: _Obs, profile: Profile, base: Profile, notes: list[str]) ->
     )
     notes.append(
         f"holder rule: penalty ({theta[0]:.4f}, {theta[1]:.4f}, {theta[2]:.4f}), interaction {theta[3]:.4f} "
-        f"from {int(rows.sum())} sessions of {len(journeys)} journeys (holder share rms error {before:.4f} → "
+        f"from {int(rows.sum())} sessions of {len(journeys)} journeys (rms error of the holder shares: base {before:.4f}, fitted "
         f"{after:.4f})"
     )
     return rule, True
