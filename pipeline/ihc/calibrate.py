@@ -571,7 +571,7 @@ def cross_validate(
 
 def format_fidelity(cv: CrossValidation) -> str:
     lines = [
-        f"held-out fidelity ({cv.folds}-fold by conversion; {cv.calibrated['conversions']:,} conversions, "
+        f"held-out fidelity ({cv.folds}-fold by conversion; {cv.calibrated['conversions']:,} journeys, "
         f"{cv.calibrated['sessions']:,} sessions of multi-session journeys): absolute error per session",
         f"{'profile':<34}{'phase':<13}{'mean':>9}{'p99':>9}{'max':>9}   channel-share WAPE",
     ]
