@@ -59,13 +59,22 @@ def test_cross_validation_reports_every_phase_beside_default():
     assert "default" in text and "WAPE" in text
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_reproduces_a_randomly_drawn_profile_served_by_the_local_server(small_demo, tmp_path, seed):
-    truth_doc = random_profile(seed)
+@pytest.fixture(scope="module")
+def larger_demo(tmp_path_factory):
+    """100k sessions / 2,000 conversions: a sample of 300 is a minority of its multi-session journeys."""
+    from pipeline.demo import DemoSize, write_demo_db
+
+    path = tmp_path_factory.mktemp("demo") / "larger_demo.db"
+    write_demo_db(path, DemoSize(sessions=100_000, conversions=2_000, days=10, seed=3))
+    return path
+
+
+def calibrate_against(demo, tmp_path, truth_doc: dict, seed: int):
+    """(fitted Calibration, truth answers, fitted answers, the journeys) for all of the demo's conversions."""
     truth_path = tmp_path / "truth.json"
     truth_path.write_text(json.dumps(truth_doc))
     db = tmp_path / "demo.db"
-    shutil.copy(small_demo, db)
+    shutil.copy(demo, db)
     con = open_database(db, write=True)
     values = default_value_function({"profile": str(truth_path), "round": True})
     with LocalIhcServer(KEY, value_function=values) as server:
@@ -79,6 +88,10 @@ def test_reproduces_a_randomly_drawn_profile_served_by_the_local_server(small_de
     model = get_model("ihc")
     truth = model.attribute(frame, {"profile": str(truth_path), "round": True})
     mine = model.attribute(frame, {"profile": fitted.profile.to_dict(), "round": True})
+    return fitted, truth, mine, frame
+
+
+def ihc_error_and_wape(truth, mine, frame) -> tuple[np.ndarray, float]:
     assert (truth[["conversion_id", "session_id"]].to_numpy() == mine[["conversion_id", "session_id"]].to_numpy()).all()
     err = np.abs(truth["ihc"].to_numpy() - mine["ihc"].to_numpy())
     channels = frame.set_index(["conversion_id", "session_id"]).loc[
@@ -89,7 +102,44 @@ def test_reproduces_a_randomly_drawn_profile_served_by_the_local_server(small_de
         .groupby(level=0)
         .sum()
     )
-    wape = float((by_channel["truth"] - by_channel["mine"]).abs().sum() / by_channel["truth"].sum())
+    return err, float((by_channel["truth"] - by_channel["mine"]).abs().sum() / by_channel["truth"].sum())
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_reproduces_a_drawn_profile_on_a_larger_database_from_a_minority_sample(larger_demo, tmp_path, seed):
+    truth_doc = random_profile(seed)
+    fitted, truth, mine, frame = calibrate_against(larger_demo, tmp_path, truth_doc, seed)
+    err, wape = ihc_error_and_wape(truth, mine, frame)
+    print(
+        f"seed {seed}: cut {truth_doc['cut_hours']} h, ihc mean {err.mean():.6f}, max {err.max():.4f}, WAPE {wape:.5%}"
+    )
+    assert err.mean() <= 0.001 and wape <= 0.005
+    assert not fitted.fitted["channel_weights"]  # the truth has none: the sample must not invent them
+
+
+def test_channel_weights_are_fitted_when_the_sample_identifies_them(larger_demo, tmp_path):
+    truth_doc = random_profile(1)
+    truth_doc["channel_weights"] = {
+        "Direct Traffic": {"initializer": 0.7, "holder": 1.1, "closer": 0.6},
+        "Paid Search Brand": {"initializer": 1.2, "holder": 1.0, "closer": 1.3},
+    }
+    fitted, truth, mine, frame = calibrate_against(larger_demo, tmp_path, truth_doc, 0)
+    assert fitted.fitted["channel_weights"]
+    table = fitted.profile.to_dict()["channel_weights"]
+    assert table["Direct Traffic"]["closer"] == pytest.approx(0.6, abs=0.03)
+    assert table["Direct Traffic"]["holder"] == pytest.approx(1.1, abs=0.03)
+    assert table["Paid Search Brand"]["closer"] == pytest.approx(1.3, abs=0.05)
+    assert any(note.startswith("channel weights: ") and "channels from" in note for note in fitted.notes)
+    err, wape = ihc_error_and_wape(truth, mine, frame)
+    print(f"with channel weights: ihc mean {err.mean():.6f}, WAPE {wape:.5%}")
+    assert err.mean() <= 0.001 and wape <= 0.005
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_reproduces_a_randomly_drawn_profile_served_by_the_local_server(small_demo, tmp_path, seed):
+    truth_doc = random_profile(seed)
+    fitted, truth, mine, frame = calibrate_against(small_demo, tmp_path, truth_doc, seed)
+    err, wape = ihc_error_and_wape(truth, mine, frame)
     print(
         f"seed {seed}: cut {truth_doc['cut_hours']} h, ihc mean {err.mean():.6f}, max {err.max():.4f}, WAPE {wape:.5%}"
     )

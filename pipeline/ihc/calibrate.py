@@ -147,6 +147,15 @@ def _observations(pairs: pd.DataFrame) -> _Obs:
 # ---- the parts ----------------------------------------------------------------------------------
 
 
+def _channel_factor(obs: _Obs, table: dict, phase: str) -> np.ndarray:
+    """Per row: the channel's weight for ``phase`` in ``table`` (1 for channels not in it)."""
+    if not table:
+        return np.ones(obs.index.n_rows)
+    codes, labels = obs.index.channel_codes
+    per_label = np.array([table.get(str(lab), {}).get(phase, 1.0) for lab in labels], dtype=np.float64)
+    return per_label[codes]
+
+
 def _fit_cut(obs: _Obs, base: Profile, notes: list[str]) -> tuple[Optional[float], bool]:
     kept = obs.gap[obs.active & ~obs.first_active & np.isfinite(obs.gap)]
     cutting = obs.gap[obs.first_active & ~obs.index.is_first]
@@ -271,16 +280,18 @@ def _simplify(xs: np.ndarray, ys: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 4), round(float(y), 5)] for x, y in zip(xs[keep], ys[keep])]
 
 
-def _fit_initializer_curve(obs: _Obs, cut: Optional[float], base: Profile, notes: list[str]):
+def _fit_initializer_curve(obs: _Obs, base: Profile, notes: list[str], table: Optional[dict] = None):
+    """``table``: channel weights already fitted; the ratios are corrected by them."""
+    factor = _channel_factor(obs, table or {}, "initializer")
     first_value = np.zeros(obs.index.n_journeys)
-    first_value[obs.index.journey[obs.first_active]] = obs.real["initializer"][obs.first_active]
+    first_value[obs.index.journey[obs.first_active]] = (obs.real["initializer"] / factor)[obs.first_active]
     i_first = first_value[obs.index.journey]
     rows = obs.active & ~obs.first_active & np.isfinite(obs.gap) & (i_first > 0) & ~obs.impression
     if rows.sum() < MIN_CURVE_POINTS:
         notes.append(f"initializer curve: kept the base profile's — {int(rows.sum())} observations")
         return base.initializer_curve.points(), False
     x = obs.gap[rows]
-    y = obs.real["initializer"][rows] / i_first[rows]
+    y = obs.real["initializer"][rows] / factor[rows] / i_first[rows]
     points = _isotonic_curve(x, y, i_first[rows] ** 2, increasing=True)
     if len(points) < 2:
         points = [[0.0, points[0][1]], [max(points[0][0], 1.0), points[0][1]]]
@@ -291,9 +302,10 @@ def _fit_initializer_curve(obs: _Obs, cut: Optional[float], base: Profile, notes
     return points, True
 
 
-def _fit_closer_curve(obs: _Obs, base: Profile, notes: list[str]):
+def _fit_closer_curve(obs: _Obs, base: Profile, notes: list[str], table: Optional[dict] = None):
+    factor = _channel_factor(obs, table or {}, "closer")
     anchor_value = np.zeros(obs.index.n_journeys)
-    anchor_value[obs.index.journey[obs.anchor]] = obs.real["closer"][obs.anchor]
+    anchor_value[obs.index.journey[obs.anchor]] = (obs.real["closer"] / factor)[obs.anchor]
     c_anchor = anchor_value[obs.index.journey]
     engaged = obs.index.flag("closer_engagement") == 1
     rows = obs.active & ~obs.anchor & engaged & (c_anchor > 0) & ~obs.impression
@@ -301,7 +313,7 @@ def _fit_closer_curve(obs: _Obs, base: Profile, notes: list[str]):
         notes.append(f"closer curve: kept the base profile's — {int(rows.sum())} observations")
         return base.closer_curve.points(), False
     x = obs.hours_to_anchor[rows]
-    y = obs.real["closer"][rows] / c_anchor[rows]
+    y = obs.real["closer"][rows] / factor[rows] / c_anchor[rows]
     points = _isotonic_curve(x, y, c_anchor[rows] ** 2, increasing=False)
     if points[0][0] > 0:
         points = [[0.0, max(1.0, points[0][1])], *points]  # the anchor itself has membership 1
@@ -326,7 +338,8 @@ def _holder_rows(obs: _Obs, profile: Profile):
 
 def _fit_holder(obs: _Obs, profile: Profile, base: Profile, notes: list[str]) -> tuple[HolderRule, bool]:
     rows, i_uncut = _holder_rows(obs, profile)
-    factor = np.where(obs.impression, profile.impression_factors["holder"], 1.0)[rows]
+    factor = np.where(obs.impression, profile.impression_factors["holder"], 1.0)
+    factor = (factor * _channel_factor(obs, dict(profile.channel_weights), "holder"))[rows]
     journeys = np.unique(obs.index.journey[rows])
     if len(journeys) < MIN_HOLDER_JOURNEYS:
         notes.append(
@@ -374,7 +387,9 @@ def _journey_order(pairs: pd.DataFrame) -> np.ndarray:
     return np.arange(pairs["conversion_id"].nunique())
 
 
-def _fit_channel_weights(pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes: list[str]) -> tuple[dict, bool]:
+def _fit_channel_weights(
+    pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes: list[str], start_table: Optional[dict] = None
+) -> tuple[dict, bool]:
     codes, labels = obs.index.channel_codes
     mixed_j = np.maximum.reduceat(codes, obs.index.start) != np.minimum.reduceat(codes, obs.index.start)
     mixed_j &= obs.index.journey_sum((obs.active).astype(np.float64)) >= 2
@@ -408,8 +423,10 @@ def _fit_channel_weights(pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes
         model = attribute_records(sub, profile_for(theta), round_values=False)
         return (model[PHASE_COLUMNS].to_numpy() - real).ravel()
 
-    start = np.zeros(3 * len(names))
-    before = float(np.abs(residual(start)[3::4]).mean())
+    none = np.zeros(3 * len(names))
+    before = float(np.abs(residual(none)[3::4]).mean())
+    start_table = start_table or {}
+    start = np.log([start_table.get(nm, {}).get(p, 1.0) for nm in names for p in PHASES])
     result = least_squares(residual, start, method="trf", diff_step=1e-3, max_nfev=30)
     after = float(np.abs(residual(result.x)[3::4]).mean())
     if not result.success or after > 0.75 * before:
@@ -418,8 +435,7 @@ def _fit_channel_weights(pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes
             f"error only {before:.5f} → {after:.5f}: the sample does not identify them"
         )
         return {}, False
-    theta = result.x.reshape(-1, 3)
-    theta -= theta.mean(axis=0)  # only ratios between channels are identified: geometric mean 1
+    theta = result.x.reshape(-1, 3)  # relative to the channels not fitted, which weigh 1
     table = {
         name: {p: round(float(np.exp(theta[k, j])), 4) for j, p in enumerate(PHASES)} for k, name in enumerate(names)
     }
@@ -449,37 +465,41 @@ def fit_profile(
     fitted: dict = {}
     cut, fitted["cut_hours"] = _fit_cut(obs, base, notes)
     weights, fitted["phase_weights"] = _fit_phase_weights(obs, base, notes)
-    init_points, fitted["initializer_curve"] = _fit_initializer_curve(obs, cut, base, notes)
-    closer_points, fitted["closer_curve"] = _fit_closer_curve(obs, base, notes)
-    doc = {
-        **base.to_dict(),
-        "name": name,
-        "conv_type_ids": [],
-        "phase_weights": weights,
-        "cut_hours": cut,
-        "initializer_curve": init_points,
-        "closer_curve": closer_points,
-        "channel_weights": {},
-    }
-    profile = profile_from_dict(doc, name)
-    holder, fitted["holder"] = _fit_holder(obs, profile, base, notes)
-    doc["holder"] = {
-        "penalty": list(holder.penalty),
-        "interaction": holder.interaction,
-        "cut_gap_membership": holder.cut_gap_membership,
-        "min_sessions": holder.min_sessions,
-    }
-    profile = profile_from_dict(doc, name)
+    doc = {**base.to_dict(), "name": name, "conv_type_ids": [], "phase_weights": weights, "cut_hours": cut}
+    doc = _fit_shapes(obs, base, doc, {}, notes, fitted)
     if channel_weights:
-        table, fitted["channel_weights"] = _fit_channel_weights(pairs, obs, profile, notes)
+        table, fitted["channel_weights"] = _fit_channel_weights(pairs, obs, profile_from_dict(doc, name), notes)
+        for _ in range(2):  # with channel weights the shapes are refitted on corrected ratios, then the weights
+            if not table:
+                break
+            doc = _fit_shapes(obs, base, doc, table, [], {})
+            table, _ = _fit_channel_weights(pairs, obs, profile_from_dict(doc, name), [], start_table=table)
         if table:
-            doc["channel_weights"] = table
+            doc = _fit_shapes(obs, base, doc, table, [], {})
+    else:
+        fitted["channel_weights"] = False
+        notes.append("channel weights: not fitted (switched off)")
     kept = [k for k, v in fitted.items() if not v]
     n_conv = pairs["group"].nunique() if "group" in pairs.columns else pairs["conversion_id"].nunique()
     doc["description"] = f"Calibrated on {n_conv:,} conversions ({len(pairs):,} sessions) of API answers; " + (
         f"kept from {base.name}: {', '.join(kept)}" if kept else f"every part fitted (base {base.name})"
     )
     return Calibration(profile_from_dict(doc, name), notes, fitted)
+
+
+def _fit_shapes(obs: _Obs, base: Profile, doc: dict, table: dict, notes: list[str], fitted: dict) -> dict:
+    """The curves and the holder rule given the channel weights ``table``; returns the new document."""
+    init_points, fitted["initializer_curve"] = _fit_initializer_curve(obs, base, notes, table)
+    closer_points, fitted["closer_curve"] = _fit_closer_curve(obs, base, notes, table)
+    doc = {**doc, "initializer_curve": init_points, "closer_curve": closer_points, "channel_weights": table}
+    holder, fitted["holder"] = _fit_holder(obs, profile_from_dict(doc, doc["name"]), base, notes)
+    holder_doc = {
+        "penalty": list(holder.penalty),
+        "interaction": holder.interaction,
+        "cut_gap_membership": holder.cut_gap_membership,
+        "min_sessions": holder.min_sessions,
+    }
+    return {**doc, "holder": holder_doc}
 
 
 # ---- held-out fidelity --------------------------------------------------------------------------
