@@ -38,7 +38,7 @@ once; the fit on the 2,945 real vectors takes well under a second (``bench/bench
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -48,6 +48,7 @@ from scipy.optimize import isotonic_regression, least_squares
 
 from ..errors import InputError
 from .fidelity import PHASE_COLUMNS, load_vectors
+from .model import attribute_index
 from .ordering import request_order_index
 from .phases import uncut_initializer_share
 from .profile import PHASES, HolderRule, Profile, load_profile, profile_from_dict
@@ -382,11 +383,6 @@ def _fit_holder(obs: _Obs, profile: Profile, base: Profile, notes: list[str]) ->
     return rule, True
 
 
-def _journey_order(pairs: pd.DataFrame) -> np.ndarray:
-    """For each journey of the index (in order of first appearance), its position among the unique ids."""
-    return np.arange(pairs["conversion_id"].nunique())
-
-
 def _fit_channel_weights(
     pairs: pd.DataFrame, obs: _Obs, profile: Profile, notes: list[str], start_table: Optional[dict] = None
 ) -> tuple[dict, bool]:
@@ -407,27 +403,26 @@ def _fit_channel_weights(
             f"{MIN_CHANNEL_JOURNEYS} of them: the sample does not identify them"
         )
         return {}, False
-    sub = pairs.reset_index(drop=True)
-    mixed_ids = set(pd.unique(pairs.reset_index(drop=True)["conversion_id"])[_journey_order(pairs)[mixed_j]].tolist())
-    sub = sub[sub["conversion_id"].isin(mixed_ids)].reset_index(drop=True)
-    real = sub[REAL_COLUMNS].to_numpy()
+    all_ids = pd.unique(pairs["conversion_id"])  # index journeys are in order of first appearance
+    sub = pairs[pairs["conversion_id"].isin(set(all_ids[mixed_j].tolist()))].reset_index(drop=True)
+    for flag in ("conversion", "impression_interaction"):
+        if flag not in sub.columns:
+            sub = sub.assign(**{flag: 0})
+    sub_index, order = request_order_index(sub, columns=MODEL_COLUMNS)  # built once for every evaluation
+    real = sub[REAL_COLUMNS].to_numpy()[order]
     names = [str(labels[i]) for i in fitted]
 
-    def profile_for(theta: np.ndarray) -> Profile:
-        table = {
-            name: {p: float(np.exp(theta[3 * k + j])) for j, p in enumerate(PHASES)} for k, name in enumerate(names)
-        }
-        return profile_from_dict({**profile.to_dict(), "channel_weights": table})
-
     def residual(theta: np.ndarray) -> np.ndarray:
-        model = attribute_records(sub, profile_for(theta), round_values=False)
-        return (model[PHASE_COLUMNS].to_numpy() - real).ravel()
+        table = {nm: {p: float(np.exp(theta[3 * k + j])) for j, p in enumerate(PHASES)} for k, nm in enumerate(names)}
+        credits = attribute_index(sub_index, replace(profile, channel_weights=table))
+        model = np.column_stack([credits.initializer, credits.holder, credits.closer, credits.ihc])
+        return (model - real).ravel()
 
     none = np.zeros(3 * len(names))
     before = float(np.abs(residual(none)[3::4]).mean())
     start_table = start_table or {}
     start = np.log([start_table.get(nm, {}).get(p, 1.0) for nm in names for p in PHASES])
-    result = least_squares(residual, start, method="trf", diff_step=1e-3, max_nfev=30)
+    result = least_squares(residual, start, method="trf", diff_step=1e-3, max_nfev=10 if start_table else 30)
     after = float(np.abs(residual(result.x)[3::4]).mean())
     if not result.success or after > 0.75 * before:
         notes.append(
