@@ -309,7 +309,9 @@ def param_widgets(
         label = name.replace("_", " ").capitalize()
         help_text = PARAM_HELP.get(name)
         if name == "profile":
-            value = value.get("name", "inline") if isinstance(value, Mapping) else value
+            if isinstance(value, Mapping):  # a calibrated profile's document: offered by its name
+                extra_profiles.setdefault(str(value.get("name") or "inline"), dict(value))
+                value = str(value.get("name") or "inline")
             options = builtin_profiles() + [n for n in extra_profiles if n not in builtin_profiles()]
             if value not in options:
                 options = [*options, value]

@@ -131,6 +131,24 @@ def test_bad_input_is_one_line_and_exit_2(db, tmp_path, capsys):
     assert not (tmp_path / "p.json").exists()
 
 
+def test_answers_with_a_redistribution_parameter_are_refused(db, server):
+    from pipeline.errors import InputError
+
+    redistribution = {
+        "closer": {
+            "direction": "later_sessions_only",
+            "receive_threshold": 0.1,
+            "redistribution_channel_labels": ["Direct Traffic"],
+        }
+    }
+    config = server.client_config(redistribution_parameter=redistribution)
+    con = open_database(db)
+    with pytest.raises(InputError, match="without redistribution_parameter"):
+        calibration.plan_calibration(con, 10, 0, config)
+    con.close()
+    assert not posts(server)
+
+
 def test_from_vectors_and_fidelity_replay_of_the_written_profile(tmp_path, capsys):
     vectors = SHARED_DATA / "ihc_api_vectors.jsonl"
     if not vectors.is_file():

@@ -97,7 +97,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             raise InputError("give the database DB (or --from-vectors FILE)")
         progress = noop if args.quiet else StderrProgress()
         if args.from_ledger:
-            config = config_from_args(args) if (args.conv_type_id or os.environ.get("IHC_CONV_TYPE_ID")) else None
+            config = config_from_args(args)  # picks the ledger's conversion type when one is set
             con = open_database(args.db)
             try:
                 pairs = calibration.pairs_from_ledger(con, config)

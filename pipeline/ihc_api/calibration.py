@@ -101,7 +101,7 @@ def pairs_from_ledger(conn, config: Optional[ApiConfig] = None) -> pd.DataFrame:
         raise InputError("this database has no IHC API answers yet: run `run --model ihc-api` or calibrate first")
     keys = pd.read_sql_query("SELECT key_id, api_url, conv_type_id, redistribution_parameter FROM ihc_api_keys", conn)
     keys = keys[keys["redistribution_parameter"].isna()]
-    if config is not None and config.conv_type_id:
+    if config is not None and getattr(config, "conv_type_id", None):
         keys = keys[
             (keys["conv_type_id"] == config.conv_type_id) & (keys["api_url"] == url_for_display(config.api_url))
         ]
