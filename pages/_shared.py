@@ -293,9 +293,13 @@ def _redact(text: str, secret: Optional[str]) -> str:
     return text.replace(secret, "•••") if secret else text
 
 
-def param_widgets(model_name: str, current: Mapping[str, Any], key: str) -> dict:
+def param_widgets(
+    model_name: str, current: Mapping[str, Any], key: str, extra_profiles: Optional[Mapping[str, dict]] = None
+) -> dict:
     """Widgets for the model's parameters (from its defaults, so new models get them for free);
-    returns only the values that differ from the defaults."""
+    returns only the values that differ from the defaults. ``extra_profiles``: {name: profile document}
+    of the database's calibrated profiles, offered by name beside the built-ins (the value is the document)."""
+    extra_profiles = dict(extra_profiles or {})
     model = get_model(model_name)
     params: dict = {}
     advanced = None
@@ -305,11 +309,16 @@ def param_widgets(model_name: str, current: Mapping[str, Any], key: str) -> dict
         label = name.replace("_", " ").capitalize()
         help_text = PARAM_HELP.get(name)
         if name == "profile":
-            options = builtin_profiles()
+            if isinstance(value, Mapping):  # a calibrated profile's document: offered by its name
+                extra_profiles.setdefault(str(value.get("name") or "inline"), dict(value))
+                value = str(value.get("name") or "inline")
+            options = builtin_profiles() + [n for n in extra_profiles if n not in builtin_profiles()]
             if value not in options:
                 options = [*options, value]
             chosen = st.selectbox("IHC profile", options, index=options.index(value), key=wkey, help=help_text)
-            desc = _profile_description(chosen)
+            desc = extra_profiles[chosen].get("description", "") if chosen in extra_profiles else ""
+            chosen = extra_profiles.get(chosen, chosen)
+            desc = desc or (_profile_description(chosen) if isinstance(chosen, str) else "")
             if desc:
                 st.caption(desc)
         elif isinstance(default, bool):

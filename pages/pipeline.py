@@ -5,6 +5,7 @@ from datetime import date
 
 import streamlit as st
 
+from pages._calibration import calibration_section, stored_profile_docs
 from pages._shared import (
     API_MODEL,
     StreamlitProgress,
@@ -69,6 +70,8 @@ def _card_body(stage: str, rec) -> str:
         )
     if stage == "attribute":
         params = p.get("params") or {}
+        if isinstance(params.get("profile"), dict):  # a calibrated profile: its name, not the document
+            params = {**params, "profile": params["profile"].get("name", "calibrated")}
         extra = (
             ", ".join(
                 f"{k}={v if not isinstance(v, (dict, list)) else json.dumps(v)}"
@@ -149,7 +152,10 @@ def controls(ws, states: dict):
             return _api_controls(picked, first, last, lookback, force)
         st.caption(get_model(model).description)
         try:
-            params = param_widgets(model, current_params if model == current_model else {}, key="run")
+            extra = stored_profile_docs(str(ws.db_path), ws.fingerprint()) if model == "ihc" else None
+            params = param_widgets(
+                model, current_params if model == current_model else {}, key="run", extra_profiles=extra
+            )
             get_model(model).resolve_params(params)  # a bad parameter is shown now, not after Run
         except PipelineError as exc:
             st.error(str(exc), icon=":material/warning:")
@@ -256,3 +262,7 @@ with shown_errors():
             help=why_not or "Run the stages that are not up to date",
         ):
             run(ws, options, in_place)
+    if st.session_state.get("run_model") == API_MODEL:
+        with st.container(border=True):
+            option = api_options(st.session_state.get("api_key"), st.session_state.get("api_conv_type"))
+            calibration_section(ws, option, StreamlitProgress)

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, PipelineError
 
-COMMAND_MODULES = ["core", "ihc", "api"]
+COMMAND_MODULES = ["core", "ihc", "api", "calibrate"]
 
 
 class _Parser(argparse.ArgumentParser):

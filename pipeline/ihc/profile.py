@@ -240,10 +240,13 @@ def _load_cached(path: str, mtime: float) -> Profile:  # noqa: ARG001 - mtime ke
     return read_profile_file(Path(path))
 
 
-def load_profile(spec: "str | os.PathLike | Profile | None" = None) -> Profile:
-    """A profile by built-in name (``default``, ``challenge``), by path (.json/.toml), or as given."""
+def load_profile(spec: "str | os.PathLike | Profile | Mapping | None" = None) -> Profile:
+    """A profile by built-in name (``default``, ``challenge``), by path (.json/.toml), as a profile
+    document (a mapping, e.g. a calibrated profile stored in the database), or as given."""
     if isinstance(spec, Profile):
         return spec
+    if isinstance(spec, Mapping):
+        return profile_from_dict(spec, str(spec.get("name") or "inline profile"))
     spec = "default" if spec is None or spec == "" else os.fspath(spec)
     builtin = PROFILE_DIR / f"{spec}.json"
     path = builtin if "/" not in spec and "\\" not in spec and builtin.is_file() else Path(spec)
