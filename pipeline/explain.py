@@ -17,9 +17,9 @@ import pandas as pd
 
 from .db import table_exists
 from .errors import InputError
+from .journey_index import PHASES, VALUE_COLUMNS
 
 ARROW = " → "
-PHASES = ("initializer", "holder", "closer")
 
 
 def _require(con: sqlite3.Connection, *tables: str) -> None:
@@ -142,7 +142,7 @@ def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataF
         "ihc",
     ]
     out = pd.DataFrame.from_records(rows, columns=cols)
-    for c in (*PHASES, "ihc"):
+    for c in VALUE_COLUMNS:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(np.float64)
     out.insert(0, "position", np.arange(1, len(out) + 1))
     revenue = con.execute("SELECT coalesce(revenue, 0) FROM conversions WHERE conv_id = ?", (conversion_id,)).fetchone()

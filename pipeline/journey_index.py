@@ -1,14 +1,17 @@
-"""The model interface: a model maps a journeys DataFrame to per-session credit.
+"""The journey data type every floor above shares: journeys in, credit out.
 
 Journeys come in the IHC API's session-record format (``JOURNEY_COLUMNS``), optionally with an ``ts``
 column (int64 epoch seconds, UTC) that saves parsing the ``timestamp`` strings. A model never loops over
 journeys in Python: it receives a ``JourneyIndex`` — the rows sorted by (journey, time, session_id) with
-the group arrays every vectorised model needs — and returns one value per row for each of the phases
-``initializer``, ``holder``, ``closer`` (NaN where the model has no phases) and ``ihc`` (the credit,
-summing to 1 per conversion).
+the group arrays every vectorised model needs — and returns ``Credits``: one value per row for each of
+the ``PHASES`` ``initializer``, ``holder``, ``closer`` (NaN where the model has no phases) and ``ihc``
+(the credit, summing to 1 per conversion); ``VALUE_COLUMNS`` are those four, ``CREDIT_COLUMNS`` the
+ids and the four.
 
 Because every model sees the rows in the same canonical order, results do not depend on the order in
 which the rows arrived. Sessions with the same timestamp inside a journey are ordered by session_id.
+This module imports only numpy (pandas and pyarrow when asked) and ``pipeline.errors``: it is the
+ground floor under ``models/``, ``ihc/``, ``ihc_api/`` and ``journeys.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ JOURNEY_COLUMNS = [
     "impression_interaction",
 ]
 FLAG_COLUMNS = ["holder_engagement", "closer_engagement", "conversion", "impression_interaction"]
-CREDIT_COLUMNS = ["conversion_id", "session_id", "initializer", "holder", "closer", "ihc"]
+PHASES = ("initializer", "holder", "closer")
+VALUE_COLUMNS = [*PHASES, "ihc"]
+CREDIT_COLUMNS = ["conversion_id", "session_id", *VALUE_COLUMNS]
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

@@ -25,6 +25,7 @@ from . import journeys as jr
 from .db import no_cache_spill, table_exists, transaction
 from .errors import InputError
 from .fingerprint import input_fingerprints
+from .journey_index import CREDIT_COLUMNS, PHASES
 from .models import available_models, get_model
 from .progress import Progress, ensure, forward_only, scaled
 from .report import build_report, write_report
@@ -315,7 +316,7 @@ def _attribute_with_model(ctx, model, params, journeys, window, progress) -> dic
     return {
         "conversion_id": index.column("conversion_id"),
         "session_id": index.column("session_id"),
-        **{p: credits.phase(p, n) for p in ("initializer", "holder", "closer")},
+        **{p: credits.phase(p, n) for p in PHASES},
         "ihc": np.asarray(credits.ihc, dtype=np.float64),
     }
 
@@ -358,9 +359,7 @@ def _attribute_via_api(ctx, journeys, api_config, force, retry_failed, progress)
         ctx.con, journeys.frame, api_config, force=force, retry_failed=retry_failed, progress=progress
     )
     credits = result.credits
-    columns = {
-        c: credits[c].to_numpy() for c in ("conversion_id", "session_id", "initializer", "holder", "closer", "ihc")
-    }
+    columns = {c: credits[c].to_numpy() for c in CREDIT_COLUMNS}
     failed = list(zip(result.failed["conversion_id"].tolist(), result.failed["reason"].tolist()))
     extra = {"api": result.summary.as_dict(), "warnings": list(result.warnings)}
     return columns, failed, extra

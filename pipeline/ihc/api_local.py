@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..journey_index import VALUE_COLUMNS
 from .profile import Profile, load_profile
 from .records import OPTIONAL_FLAGS, REQUIRED, attribute_records
 from .redistribution import parse_redistribution
@@ -24,7 +25,6 @@ from .redistribution import parse_redistribution
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?$")
 FLAGS = ["holder_engagement", "closer_engagement"] + OPTIONAL_FLAGS
 TEXT = ["conversion_id", "session_id", "channel_label"]
-VALUE_FIELDS = ["initializer", "holder", "closer", "ihc"]
 
 
 def _bad_request(reason: str) -> dict:
@@ -135,8 +135,8 @@ def _error(index: int, record: dict, reason: str) -> dict:
 def _value_rows(result: pd.DataFrame) -> list[dict]:
     cids = result["conversion_id"].tolist()
     sids = result["session_id"].tolist()
-    columns = [result[f].to_numpy(dtype=np.float64).tolist() for f in VALUE_FIELDS]
+    columns = [result[f].to_numpy(dtype=np.float64).tolist() for f in VALUE_COLUMNS]
     return [
-        {"conversion_id": c, "session_id": s, **dict(zip(VALUE_FIELDS, vals))}
+        {"conversion_id": c, "session_id": s, **dict(zip(VALUE_COLUMNS, vals))}
         for c, s, *vals in zip(cids, sids, *columns)
     ]

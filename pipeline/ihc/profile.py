@@ -19,9 +19,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..journey_index import PHASES
 from .profiles import PROFILE_DIR, builtin_profiles  # noqa: F401 - re-exported
 
-PHASES = ("initializer", "holder", "closer")
 CONVERSION_MODES = ("anchor", "ignore")
 
 

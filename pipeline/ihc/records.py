@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import CREDIT_COLUMNS
+from ..journey_index import CREDIT_COLUMNS
 from .model import attribute_index
 from .ordering import request_order_index
 from .profile import Profile

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import InputError
+from ..journey_index import PHASES
 from .env_names import ENV_VARS  # noqa: F401 - part of this module's interface
 from .redact import MASK
 
@@ -34,7 +35,6 @@ DEFAULT_API_URL = "https://api.ihc-attribution.com/v1/compute_ihc"
 DOCUMENTED_MAX_JOURNEYS = 100
 DOCUMENTED_MAX_SESSIONS = 3000
 FREE_ACCOUNT_MAX_SESSIONS = 200
-PHASES = ("initializer", "holder", "closer")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PipelineError
+from ..journey_index import VALUE_COLUMNS
 
 DDL = """
 CREATE TABLE IF NOT EXISTS ihc_api_keys (
@@ -222,7 +223,7 @@ def commit_chunk(
         [key_id] * len(results),
         results["conversion_id"].astype(str).tolist(),
         results["session_id"].astype(str).tolist(),
-        *(results[c].astype(np.float64).tolist() for c in ("initializer", "holder", "closer", "ihc")),
+        *(results[c].astype(np.float64).tolist() for c in VALUE_COLUMNS),
         results["sent"].astype(np.int64).tolist(),
     )
     ids = [(key_id, c) for c in conversion_ids]

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import CREDIT_COLUMNS, Credits, JourneyIndex
+from ..journey_index import CREDIT_COLUMNS, Credits, JourneyIndex
 from .records import TIMESTAMP_PATTERN
 from .redact import get_logger
 

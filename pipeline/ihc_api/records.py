@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import FLAG_COLUMNS, JOURNEY_COLUMNS, JourneyIndex, seconds_to_timestamps
+from ..journey_index import FLAG_COLUMNS, JOURNEY_COLUMNS, JourneyIndex, seconds_to_timestamps
 
 TIMESTAMP_PATTERN = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?"
 _HASH_KEYS = ("ihc-api-ledger-A", "ihc-api-ledger-B")  # 16 characters each, as pandas requires

@@ -22,10 +22,10 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..models.base import CREDIT_COLUMNS, JOURNEY_COLUMNS
+from ..journey_index import CREDIT_COLUMNS, JOURNEY_COLUMNS, VALUE_COLUMNS
 from ..progress import Progress, ensure
 from . import ledger
-from .checking import VALUE_COLUMNS, check_reply, isin
+from .checking import check_reply, isin
 from .chunking import plan_chunks
 from .client import ApiClient
 from .config import ApiConfig, url_for_display

@@ -1,36 +1,21 @@
-"""The model interface: a model maps a journeys DataFrame to per-session credit.
+"""The model interface and registry: a model maps journeys to per-session credit.
 
-Journeys come in the IHC API's session-record format (``JOURNEY_COLUMNS``), optionally with an ``ts``
-column (int64 epoch seconds, UTC) that saves parsing the ``timestamp`` strings. A model never loops over
-journeys in Python: it receives a ``JourneyIndex`` — the rows sorted by (journey, time, session_id) with
-the group arrays every vectorised model needs — and returns one value per row for each of the phases
-``initializer``, ``holder``, ``closer`` (NaN where the model has no phases) and ``ihc`` (the credit,
-summing to 1 per conversion).
-
-Because every model sees the rows in the same canonical order, results do not depend on the order in
-which the rows arrived. Sessions with the same timestamp inside a journey are ordered by session_id.
+A ``Model`` is a name, a description, default parameters and a function ``fn(index, params, context)``
+over a ``pipeline.journey_index.JourneyIndex`` (the journeys in canonical order) returning ``Credits``.
+Models register themselves on import; ``get_model`` imports the modules of ``MODEL_MODULES`` in order
+until the asked-for one is registered, so a run of ``linear`` never loads the IHC or Markov code.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import numpy as np
 
 from ..errors import InputError
-from ..journey_index import (  # noqa: F401 - moved to pipeline.journey_index; importers follow in the next commit
-    CREDIT_COLUMNS,
-    FLAG_COLUMNS,
-    JOURNEY_COLUMNS,
-    TIMESTAMP_FORMAT,
-    Credits,
-    JourneyIndex,
-    as_index,
-    seconds_to_timestamps,
-    stable_journey_time_order,
-    timestamps_to_seconds,
-)
+from ..journey_index import JOURNEY_COLUMNS, Credits, JourneyIndex, as_index
 from ..progress import Progress
 
 if TYPE_CHECKING:
@@ -106,10 +91,29 @@ def register(model: Model) -> Model:
     return model
 
 
-def get_model(name: str) -> Model:
-    from . import load_until  # models register themselves on import
+MODEL_MODULES = ["heuristics", "ihc", "markov", "shapley"]
+_loaded = False
 
-    load_until(name, _REGISTRY)
+
+def load_all() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in MODEL_MODULES:
+            importlib.import_module(f"{__package__}.{name}")
+
+
+def load_until(model: str, registry: dict) -> None:
+    """Import model modules in order until ``model`` is registered (a run of ``linear`` need not
+    load the IHC or Markov code)."""
+    for name in MODEL_MODULES:
+        if model in registry:
+            return
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def get_model(name: str) -> Model:
+    load_until(name, _REGISTRY)  # models register themselves on import
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -117,7 +121,5 @@ def get_model(name: str) -> Model:
 
 
 def available_models() -> list[str]:
-    from . import load_all
-
     load_all()
     return sorted(_REGISTRY)
