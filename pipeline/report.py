@@ -20,7 +20,7 @@ from typing import Optional
 
 from .db import table_exists
 from .progress import Progress, ensure
-from .scans import InputScans
+from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, ensure_output_tables
 from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
@@ -61,7 +61,7 @@ def build_report(
     """The report rows (channel_name, date, cost, ihc, ihc_revenue) for the range, sorted by date and
     channel (reads only). ``scans`` may carry the whole-table scans already made by this process."""
     progress = ensure(progress)
-    scans = scans or InputScans.start(con)
+    scans = scans or open_scans(con)
     progress(0, 2, "report: cost per channel and day")
     days = [cd for cd in scans.channel_days() if _in_range(cd[1], start, end)]
     costs = scans.channel_day_costs()

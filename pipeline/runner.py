@@ -22,18 +22,18 @@ from typing import Optional
 import numpy as np
 
 from . import journeys as jr
-from .db import no_cache_spill, table_exists, transaction
+from .db import no_cache_spill, transaction
 from .errors import InputError
 from .fingerprint import input_fingerprints
 from .journey_index import CREDIT_COLUMNS, PHASES
 from .models import available_models, get_model
 from .progress import Progress, ensure, forward_only, scaled
 from .report import build_report, write_report
-from .scans import InputScans, start_scans
+from .scans import InputScans
 from .schema import ensure_output_tables
-from .status import DONE, StageRecord, current_inputs, digest, evaluate, now_iso, read_records, write_record
+from .status import DONE, StageRecord, current_inputs, digest, evaluate, never_ran, now_iso, read_records, write_record
 from .store import store_credits
-from .validate import ValidationReport, validate
+from .validate import ValidationReport, start_scans, validate
 
 NO_SESSION_REASON = "no session before the conversion"
 CHAIN = ["journeys", "attribute", "report"]
@@ -409,14 +409,14 @@ def run_pipeline(
 
     The whole-table scans start at once with ``force`` or on a database this product never ran on
     (everything will be computed), otherwise once the fingerprints show something must be; ``scans``:
-    already started by the caller (``scans.start_scans``)."""
+    already started by the caller (``validate.start_scans``)."""
     started = time.perf_counter()
     progress = forward_only(progress)  # a stage redone after an early start must not move the bar back
     window = options.window
     model_name = options.model or default_model()
     try:
         options.check()  # usage errors before any work
-        if scans is None and (options.force or not table_exists(con, "pipeline_stages")):
+        if scans is None and (options.force or never_ran(con)):
             scans = start_scans(con)  # everything will be computed: start reading at once
     except BaseException:
         if scans is not None:

@@ -69,7 +69,7 @@ def digest(*parts) -> str:
 
 
 def read_records(con: sqlite3.Connection) -> dict[str, StageRecord]:
-    if not table_exists(con, "pipeline_stages"):
+    if never_ran(con):
         return {}
     records = {}
     for stage, run_id, params, inputs, output, rows, summary, started, seconds in con.execute(
@@ -87,6 +87,11 @@ def read_records(con: sqlite3.Connection) -> dict[str, StageRecord]:
             seconds,
         )
     return records
+
+
+def never_ran(con: sqlite3.Connection) -> bool:
+    """This product never ran a stage on the database behind ``con``: everything will be computed."""
+    return not table_exists(con, "pipeline_stages")
 
 
 def write_record(con: sqlite3.Connection, record: StageRecord) -> None:

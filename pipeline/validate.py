@@ -13,10 +13,10 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .db import quote_ident, table_columns, table_exists
+from .db import database_file, quote_ident, table_columns, table_exists
 from .errors import InputError
 from .progress import Progress, ensure
-from .scans import InputScans
+from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, REQUIRED_COLUMNS
 from .window import is_iso_date
 
@@ -154,7 +154,7 @@ def validate(
     check = _Checker(con, report)
     if not _structure(con, check):
         return report
-    scans = scans or InputScans.start(con)
+    scans = scans or open_scans(con)
     # Scans computed in this process first, while scans in other threads or processes still run.
     progress(0, 4, "validate: conversions")
     last_conversion = _conversions(con, check)
@@ -174,6 +174,18 @@ def check_structure(con: sqlite3.Connection) -> ValidationReport:
     report = ValidationReport()
     _structure(con, _Checker(con, report))
     return report
+
+
+def start_scans(con: sqlite3.Connection, *, fork: bool = False) -> InputScans:
+    """Check the tables and columns exist (InputError otherwise), then start the whole-table scans
+    (``scans.open_scans``). ``fork``: in child processes, on the file behind ``con``, which is closed
+    first (a child must not inherit a connection to it)."""
+    check_structure(con).raise_if_fatal()
+    if not fork:
+        return open_scans(con)
+    path = database_file(con)
+    con.close()
+    return open_scans(path, fork=True)
 
 
 def _has_unique_index(con, table: str, column: str) -> bool:

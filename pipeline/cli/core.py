@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..coverage import model_coverage
-from ..db import copy_database, open_database, table_exists
+from ..db import copy_database, open_database
 from ..errors import InputError
 from ..progress import StderrProgress, noop
 from ..window import Window
@@ -227,18 +227,18 @@ def _early_scans(path: Path, force: bool):
     """When everything will be computed (--force, or a database never run before), start the
     whole-table scans in child processes now: SQLite reads every session while this process imports
     the runner and the models, fingerprints and builds journeys. Forking happens while this process
-    holds no connection to the file (see scans.InputScans.forked); elsewhere the runner uses threads."""
-    from ..scans import InputScans, can_fork
-    from ..validate import check_structure
+    holds no connection to the file (see scans.open_scans); elsewhere the runner uses threads."""
+    from ..scans import can_fork
+    from ..status import never_ran
+    from ..validate import start_scans
 
     probe = open_database(path)
     try:
-        fresh = force or not table_exists(probe, "pipeline_stages")
-        if fresh:
-            check_structure(probe).raise_if_fatal()
+        if (force or never_ran(probe)) and can_fork():
+            return start_scans(probe, fork=True)  # closes the probe before forking
+        return None
     finally:
         probe.close()
-    return InputScans.forked(str(path)) if fresh and can_fork() else None
 
 
 def _print(lines) -> None:
