@@ -29,14 +29,15 @@ from pipeline.db import open_database, table_exists
 from pipeline.errors import InputError, PipelineError
 from pipeline.export import read_report, to_csv_bytes
 from pipeline.ihc import builtin_profiles, load_profile
+from pipeline.ihc_api import MODEL_NAME as API_MODEL
+from pipeline.model_choice import default_model
 from pipeline.models import available_models, get_model
 from pipeline.palette import channel_colors
-from pipeline.runner import RunOptions, default_model
+from pipeline.runner import RunOptions
 from pipeline.status import status
 from pipeline.validate import ValidationReport, validate
 from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
 
-API_MODEL = "ihc-api"
 MODEL_LABELS = {
     "ihc": "IHC — offline model",
     API_MODEL: "IHC — web API",

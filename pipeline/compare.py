@@ -3,7 +3,7 @@ put their channel credit, attributed revenue, CPO and ROAS side by side.
 
 The journeys are the database's current journeys set (what the journeys stage stored, so every model
 sees exactly the journeys the stored attribution used). Costs are model-independent: the cost of each
-channel's sessions over the dates the report of that journeys set covers (``runner.report_range``), each
+channel's sessions over the dates the report of that journeys set covers (``window.report_range``), each
 session counted once — the same cost the channel report holds. For the model whose credit is stored,
 the channel credit and revenue here equal the channel report's sums over that range.
 """
@@ -26,8 +26,9 @@ from .intervals import difference_intervals
 from .models import get_model
 from .progress import Progress, ensure, scaled
 from .schema import NO_CHANNEL
-from .status import DONE, read_records
+from .status import DONE, read_records, status
 from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
+from .window import report_range
 
 COST_SQL = f"""
 SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
@@ -119,8 +120,6 @@ def compare_models(
 ) -> Comparison:
     """Attribute the current journeys with every model of ``specs`` (in memory) and aggregate per
     channel. Raises InputError when there are no current journeys or a model/parameter is unknown."""
-    from .runner import report_range
-
     progress = ensure(progress)
     if not specs:
         raise InputError("choose at least one model to compare")
@@ -193,8 +192,6 @@ def _noise(index, row_channel, channels, labels, model_credit, revenue) -> pd.Da
 
 def _current_journeys(con: sqlite3.Connection):
     """The window and summary of the stored journeys set, which must be up to date."""
-    from .status import status
-
     if not table_exists(con, "pipeline_journeys"):
         raise InputError("there are no journeys yet: run the pipeline first")
     rec = read_records(con).get("journeys")

@@ -47,3 +47,13 @@ def is_iso_date(value) -> bool:
         return date.fromisoformat(value).isoformat() == value
     except (ValueError, TypeError):
         return False
+
+
+def report_range(window: Window, journeys_summary: dict) -> tuple[Optional[str], Optional[str]]:
+    """The session dates whose report rows a run may change: from the earliest session of its
+    journeys (or the window start, if earlier) to the window end; unbounded where the window is."""
+    start = window.start
+    first = journeys_summary.get("first_session_date")
+    if start is not None and first is not None:
+        start = min(start, first)
+    return start, window.end

@@ -172,16 +172,18 @@ def _model(p) -> None:
     add_config_arguments(p)
 
 
-API_MODEL = "ihc-api"  # pipeline.runner.API_MODEL, without importing the runner
+def _api_choice(args, params: dict):
+    """For --model ihc-api, the run's model decided here (``model_choice.choose_model``: the settings
+    are required before any work, a database copy or the scans); else the model's name, which the
+    command resolves once it has the database open."""
+    from ..ihc_api import MODEL_NAME
 
-
-def _api_config(args):
-    """The IHC API settings for --model ihc-api (checked before any work), else None."""
-    if args.model != API_MODEL:
-        return None
+    if args.model != MODEL_NAME:
+        return args.model
+    from ..model_choice import choose_model
     from .api import config_from_args
 
-    return config_from_args(args).require()
+    return choose_model(MODEL_NAME, params, config_from_args(args))
 
 
 def _force(p) -> None:
@@ -291,24 +293,28 @@ def _window_from(args) -> Window:
 
 def cmd_journeys(args) -> int:
     from .. import runner
+    from ..status import StageBook
 
     window = _window_from(args)
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
-        runner.validate_stage(ctx)
-        print(runner.journeys_stage(ctx, window, args.force, ctx.progress).message)
+        book = StageBook(con)
+        runner.validate_stage(book)
+        print(runner.journeys_stage(book, window, args.force, _progress(args)).message)
     return 0
 
 
 def cmd_attribute(args) -> int:
     from .. import runner
+    from ..model_choice import ModelChoice, choose_model
+    from ..status import StageBook
 
     params = _model_params(args)
-    api_config = _api_config(args)
+    model = _api_choice(args, params)
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
+        book = StageBook(con)
+        choice = model if isinstance(model, ModelChoice) else choose_model(model, params)
         outcome = runner.attribute_stage(
-            ctx, args.model, params, args.force, ctx.progress, api_config, args.retry_failed
+            book, choice, force=args.force, retry_failed=args.retry_failed, progress=_progress(args)
         )
         _print(outcome.record.summary.get("warnings", []))
         print(outcome.message)
@@ -319,22 +325,25 @@ def cmd_report(args) -> int:
     from .. import runner
 
     Window(args.start, args.end)  # checks the dates
+    from ..status import StageBook
+
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
-        runner.validate_stage(ctx)
-        print(runner.report_stage(ctx, args.start, args.end, args.force, ctx.progress).message)
+        book = StageBook(con)
+        runner.validate_stage(book)
+        print(runner.report_stage(book, args.start, args.end, args.force, _progress(args)).message)
     return 0
 
 
 def cmd_run(args) -> int:
-    window, params, api_config = _window_from(args), _model_params(args), _api_config(args)
+    window, params = _window_from(args), _model_params(args)
+    model = _api_choice(args, params)
     path = _target(args)
     scans = _early_scans(path, args.force)
     try:
         with _open_for_write(args, path) as con:
             from .. import runner
 
-            options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
+            options = runner.RunOptions(window, model, params, args.force, retry_failed=args.retry_failed)
             result = runner.run_pipeline(con, options, _progress(args), scans)
             _print(f.line() for f in result.validation.warnings)
             _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
@@ -415,14 +424,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .. import runner
+    from .. import ihc_api
     from ..models import available_models, get_model
 
     for name in available_models():
         model = get_model(name)
         params = ", ".join(f"{k}={v!r}" for k, v in model.defaults.items()) or "no parameters"
         print(f"{name:<16} {model.description} [{params}]")
-    print(f"{runner.API_MODEL:<16} {runner.API_DESCRIPTION} [settings: see `run --help`]")
+    print(f"{ihc_api.MODEL_NAME:<16} {ihc_api.DESCRIPTION} [settings: see `run --help`]")
     return 0
 
 

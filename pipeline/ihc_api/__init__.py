@@ -1,7 +1,7 @@
 """Attribution through the IHC web API: chunked, checked, retried, resumable, and never leaking the key.
 
 The one entry point for the pipeline is ``attribute_via_api(conn, journeys, config)``; configuration
-comes from ``load_config``. ``ihc-api`` is deliberately not registered as a ``Model``: it needs a
+comes from ``load_config``. ``ihc-api`` (``MODEL_NAME``) is deliberately not registered as a ``Model``: it needs a
 database connection (its resumable ledger) and an account configuration, which the model interface
 ``fn(index, params, context)`` does not carry.
 
@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
+
+MODEL_NAME = "ihc-api"  # the --model name of attribution through the API (defined here only)
+DESCRIPTION = "IHC through Haensel AMS's web API (needs IHC_API_KEY and IHC_CONV_TYPE_ID)."
 
 # public name -> submodule; imported on first use so that building the CLI stays light
 _EXPORTS = {
