@@ -70,7 +70,7 @@ def _swept_once() -> bool:
 @st.cache_resource(show_spinner=False)
 def demo_database(sessions: int, conversions: int, days: int, seed: int) -> str:
     """The cached demo database of that size (built on first use, then shared read-only)."""
-    from pipeline.demo import DemoSize
+    from pipeline.demo_size import DemoSize
 
     return str(cached_demo(DemoSize(sessions, conversions, days, seed)))
 

@@ -21,11 +21,11 @@ from pages._shared import (
     workspace,
 )
 from pipeline.errors import PipelineError
-from pipeline.journeys import Window
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
+from pipeline.window import Window
 
 STATE_BADGE = {
     "done": ("Done", "green", ":material/check_circle:"),

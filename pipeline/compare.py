@@ -28,7 +28,7 @@ from .progress import Progress, ensure, scaled
 from .schema import NO_CHANNEL
 from .status import DONE, read_records, status
 from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
-from .window import report_range
+from .window import Window, report_range
 
 COST_SQL = f"""
 SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
@@ -200,7 +200,7 @@ def _current_journeys(con: sqlite3.Connection):
     state = status(con)["journeys"]
     if state.state != DONE:
         raise InputError(f"the stored journeys are stale ({state.reason}): run the pipeline again first")
-    return jr.Window(**rec.params), rec.summary
+    return Window(**rec.params), rec.summary
 
 
 def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.ndarray:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 from .db import check_sqlite_file, copy_database, open_database
-from .demo import DemoSize, write_demo_db
+from .demo import write_demo_db
+from .demo_size import DemoSize
 from .errors import InputError
 from .progress import Progress, ensure
 from .validate import ValidationReport, validate

@@ -20,10 +20,11 @@ import pytest
 from pipeline.db import open_database
 from pipeline.errors import InputError
 from pipeline.export import read_report, to_csv_bytes
-from pipeline.journeys import Window, build_journeys
+from pipeline.journeys import build_journeys
 from pipeline.model_choice import choose_model
 from pipeline.runner import RunOptions, attribute_stage, run_pipeline
 from pipeline.status import StageBook, status
+from pipeline.window import Window
 from tests.helpers import run_db as run
 
 

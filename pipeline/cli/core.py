@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..coverage import model_coverage
 from ..db import copy_database, open_database
+from ..demo_size import DemoSize
 from ..errors import InputError
 from ..progress import StderrProgress, noop
 from ..window import Window
@@ -29,8 +30,8 @@ from ..window import Window
 # that use them, so every command starts fast and `run` can start SQLite's scans first.
 
 # The demo generator and the CSV export need pandas; they are imported by their commands only, so
-# `run` and the stage commands start without it.
-DEMO_DEFAULTS = {"sessions": 450_000, "conversions": 2_000, "days": 10, "seed": 42}
+# `run` and the stage commands start without it (the demo's default size comes from demo_size).
+DEMO_DEFAULTS = DemoSize()
 
 EXAMPLES = {
     "demo-db": "python -m pipeline demo-db demo.db --sessions 45000 --conversions 200",
@@ -59,10 +60,10 @@ def register(sub) -> None:
 
     p = command("demo-db", "Write a realistic demo database (deterministic per seed).", cmd_demo_db)
     p.add_argument("out", metavar="OUT.db")
-    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS["sessions"], metavar="N")
-    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS["conversions"], metavar="M")
-    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS["days"], metavar="D")
-    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"], metavar="S")
+    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS.sessions, metavar="N")
+    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS.conversions, metavar="M")
+    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS.days, metavar="D")
+    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS.seed, metavar="S")
     p.add_argument("--force", action="store_true", help="overwrite OUT.db if it exists")
 
     p = command("validate", "Check the input tables; exit 2 if anything is fatal. Writes nothing.", cmd_validate)
@@ -252,7 +253,7 @@ def _print(lines) -> None:
 
 
 def cmd_demo_db(args) -> int:
-    from ..demo import DemoSize, write_demo_db
+    from ..demo import write_demo_db
 
     out = Path(args.out)
     size = DemoSize(args.sessions, args.conversions, args.days, args.seed)

@@ -25,13 +25,13 @@ import pandas as pd
 from ..journey_index import CREDIT_COLUMNS, JOURNEY_COLUMNS, VALUE_COLUMNS
 from ..progress import Progress, ensure
 from . import ledger
-from .checking import check_reply, isin
+from .answers import check_reply, isin
 from .chunking import plan_chunks
 from .client import ApiClient
 from .config import ApiConfig, url_for_display
 from .errors import IhcApiError
-from .records import PreparedJourneys, prepare_journeys
 from .redact import MASK, RedactingFilter, get_logger, redact
+from .request_records import PreparedJourneys, prepare_journeys
 
 
 @dataclass
