@@ -20,7 +20,7 @@ import sqlite3
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Generic, Optional, TypeVar, Union, cast
 
 import numpy as np
 
@@ -325,7 +325,8 @@ def run_pipeline(
         if journeys_ahead is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
             # Validation's "users without sessions" came with the journeys: no scan of its own.
             assert scans is not None
-            scans.provide("users_without_sessions", [(c,) for c in journeys_ahead.value.users_without_sessions])
+            users = cast(list, journeys_ahead.value.users_without_sessions)  # set by build_journeys
+            scans.provide("users_without_sessions", [(c,) for c in users])
         journeys = journeys_ahead.value if journeys_ahead is not None else None
         credit_ahead = None
         if reattribute:

@@ -25,13 +25,14 @@ CLI starts before it opens its own connection. ``cancel`` interrupts scans that 
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
 import sqlite3
 import sys
 import threading
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Union, cast
 
 from .db import database_file, open_database
 from .errors import InputError
@@ -109,7 +110,10 @@ class InputScans:
     @classmethod
     def _in_memory(cls, con: sqlite3.Connection) -> "InputScans":
         """Every scan on demand, on ``con`` itself (a database without a file)."""
-        return cls({name: (lambda sql=sql: con.execute(sql).fetchall()) for name, sql in ALL_SCANS.items()})
+        results: dict[str, Callable[[], list]] = {
+            name: functools.partial(_fetch_all, con, sql) for name, sql in ALL_SCANS.items()
+        }
+        return cls(results)
 
     @classmethod
     def _threaded(cls, path: str) -> "InputScans":
@@ -214,7 +218,7 @@ def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list
         finally:
             con.close()
 
-    return {name: (lambda q=ALL_SCANS[name]: here(q)) for name in names}
+    return {name: functools.partial(here, ALL_SCANS[name]) for name in names}
 
 
 def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: bool = False) -> InputScans:
@@ -228,10 +232,14 @@ def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: boo
     parent's memory, including SQLite's bookkeeping of locks. The structure is not checked here
     (``validate.start_scans`` does that)."""
     if fork:
-        return InputScans._forked(os.fspath(source))
+        return InputScans._forked(os.fspath(cast(Union[str, os.PathLike], source)))
     assert isinstance(source, sqlite3.Connection), "a connection, or a path with fork=True"
     path = database_file(source)
     return InputScans._in_memory(source) if path is None else InputScans._threaded(path)
+
+
+def _fetch_all(con: sqlite3.Connection, sql: str) -> list:
+    return con.execute(sql).fetchall()
 
 
 def can_fork() -> bool:
@@ -251,7 +259,7 @@ class _Child:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: run the scans, send the rows, leave without running any cleanup
-            code = 0
+            code, payload = 0, None  # type: tuple[int, object]
             try:
                 os.close(read_fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -128,7 +128,7 @@ def write_run_line(con: sqlite3.Connection, record: StageRecord) -> None:
 
 def current_inputs(stage: str, fingerprints: dict[str, str], records: dict[str, StageRecord]) -> dict:
     """The inputs ``stage`` would read now: table fingerprints and the upstream stage's output id."""
-    inputs = {t: fingerprints[t] for t in TABLE_INPUTS[stage]}
+    inputs: dict[str, Optional[str]] = {t: fingerprints[t] for t in TABLE_INPUTS[stage]}
     upstream = UPSTREAM[stage]
     if upstream:
         rec = records.get(upstream)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, cast
 
 from .db import database_file, quote_ident, table_columns, table_exists
 from .errors import InputError
@@ -185,7 +185,7 @@ def start_scans(con: sqlite3.Connection, *, fork: bool = False) -> InputScans:
         return open_scans(con)
     path = database_file(con)
     con.close()
-    return open_scans(path, fork=True)
+    return open_scans(cast(str, path), fork=True)
 
 
 def _has_unique_index(con, table: str, column: str) -> bool:

@@ -25,7 +25,7 @@ import sqlite3
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator, Optional
+from typing import Iterator, Optional, cast
 
 import numpy as np
 import pandas as pd
@@ -140,7 +140,7 @@ def key_id_for(conn: sqlite3.Connection, api_url: str, conv_type_id: str, redist
                 now(),
             ),
         )
-        return int(cur.lastrowid)
+        return int(cast(int, cur.lastrowid))
 
 
 def read_ledger(conn: sqlite3.Connection, key_id: int) -> pd.DataFrame:

@@ -342,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        conv_type = (parse_qs(parts.query).get("conv_type_id") or [None])[0]
+        given = parse_qs(parts.query).get("conv_type_id")
+        conv_type = given[0] if given else None
         key_ok = self.headers.get("x-api-key") == owner.api_key
         request = ReceivedRequest("POST", parts.path, conv_type, key_ok, list(self.headers.keys()))
         fault = owner._next_fault()
@@ -380,6 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner._stopping.wait(fault.seconds)
         try:
             records = self._parse(payload, conv_type)
+            assert isinstance(payload, dict)  # _parse refused anything else
             context = {"conv_type_id": conv_type, "redistribution_parameter": payload.get("redistribution_parameter")}
             values = owner.compute(records, context)
         except _BadRequest as bad:
