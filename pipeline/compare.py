@@ -25,17 +25,11 @@ from .export import add_ratios
 from .intervals import difference_intervals
 from .models import get_model
 from .progress import Progress, ensure, scaled
-from .schema import NO_CHANNEL
+from .report import cost_by_channel
 from .status import DONE, read_records, status
-from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
+from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum
 from .window import Window, report_range
 
-COST_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
-FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
-WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
-GROUP BY 1
-"""
 LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
 NOISE_COLUMNS = ["model", "channel_name", "credit_within_noise", "revenue_within_noise"]
 
@@ -139,7 +133,7 @@ def compare_models(
     codes, channels = index.channel_codes
     revenue = _journey_revenue(con, index.column("conversion_id")[index.start])[index.journey]
     period = report_range(window, summary)
-    costs = dict(con.execute(COST_SQL, {"start": period[0], "end": period[1]}).fetchall())
+    costs = cost_by_channel(con, *period)
     all_channels = np.array(sorted(set(channels.tolist()) | set(costs)), dtype=object)
     position = {c: i for i, c in enumerate(all_channels.tolist())}
     remap = np.array([position[c] for c in channels.tolist()], dtype=np.int64)

@@ -51,6 +51,23 @@ def channel_day_credit(con: sqlite3.Connection, start: Optional[str] = None, end
     return {(ch, d): (ihc, rev) for ch, d, ihc, rev in rows}
 
 
+COST_BY_CHANNEL_SQL = f"""
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
+FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
+WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+GROUP BY 1
+"""
+
+
+def cost_by_channel(
+    con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None
+) -> dict[str, float]:
+    """Cost per channel of the sessions dated ``start``..``end`` (inclusive; None: unbounded), each
+    cost row once. The report's channel-day costs (``scans.COST_PROFILE_SQL``) come from the
+    whole-table scans instead, which read every cost row once for validation and the report together."""
+    return dict(con.execute(COST_BY_CHANNEL_SQL, {"start": start, "end": end}).fetchall())
+
+
 def build_report(
     con: sqlite3.Connection,
     start: Optional[str] = None,

@@ -169,6 +169,18 @@ def validate(
     return report
 
 
+def current_validation(con: sqlite3.Connection) -> ValidationReport:
+    """The stored validation when no input table changed since it ran (``status.validation_current``,
+    the runner's rule for reusing it), else a fresh one. Reads only."""
+    from .fingerprint import input_fingerprints
+    from .status import read_records, validation_current
+
+    records = read_records(con)
+    if validation_current(input_fingerprints(con), records):
+        return ValidationReport.from_dict(records["validate"].summary)
+    return validate(con)
+
+
 def check_structure(con: sqlite3.Connection) -> ValidationReport:
     """Only the cheap part: required tables and columns (before any scan can run)."""
     report = ValidationReport()

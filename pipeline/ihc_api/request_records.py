@@ -33,15 +33,8 @@ TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 
 # What a session record of a request must hold (spec §1.2): ids, channel and timestamp as non-empty
 # strings, the flags as 0/1 integers; ``conversion`` and ``impression_interaction`` count 0 when absent.
-RECORD_REQUIRED = (
-    "conversion_id",
-    "session_id",
-    "timestamp",
-    "channel_label",
-    "holder_engagement",
-    "closer_engagement",
-)
 RECORD_OPTIONAL = ("conversion", "impression_interaction")
+RECORD_REQUIRED = tuple(c for c in JOURNEY_COLUMNS if c not in RECORD_OPTIONAL)
 RECORD_TEXT = ("conversion_id", "session_id", "channel_label", "timestamp")
 RECORD_FLAGS = ("holder_engagement", "closer_engagement", *RECORD_OPTIONAL)
 
