@@ -369,7 +369,7 @@ def cmd_status(args) -> int:
     states = status(con)
     coverage = model_coverage(con)
     if args.json:
-        out = {s: _status_dict(v) for s, v in states.items()}
+        out: dict[str, object] = {s: _status_dict(v) for s, v in states.items()}
         out["models"] = [c.as_dict() for c in coverage]
         print(json.dumps(out, indent=2, default=str))
         return 0
