@@ -11,6 +11,10 @@ before it), an output id, row counts and timing. A stage is
 
 ``run`` skips a stage that is done with the same parameters — the original scripts' "journeys exist?
 then reuse" made correct — and ``--force`` redoes it.
+
+``StageBook`` is one command's view of a database: the fingerprints and records read once, the stage
+states evaluated once (again only after a stage wrote), and the unit of work that writes a stage's
+output, its record and its run-log line together.
 """
 
 from __future__ import annotations
