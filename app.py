@@ -13,7 +13,8 @@ import streamlit as st
 
 st.set_page_config(page_title="Attribution dashboard", page_icon=":material/insights:", layout="wide")
 
-from pages._shared import shown_errors, sidebar_database, workspace  # noqa: E402
+from pages._look import shown_errors, sidebar_database  # noqa: E402
+from pages._session import workspace  # noqa: E402
 
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/database:"),

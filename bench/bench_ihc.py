@@ -28,7 +28,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.ihc import attribute_index, attribute_records, load_profile  # noqa: E402
-from pipeline.models import JourneyIndex, get_model  # noqa: E402
+from pipeline.journey_index import JourneyIndex  # noqa: E402
+from pipeline.models import get_model  # noqa: E402
 
 TARGET = 1_000_000  # sessions per second
 

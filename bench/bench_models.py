@@ -33,7 +33,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.models import JourneyIndex, get_model  # noqa: E402
+from pipeline.journey_index import JourneyIndex  # noqa: E402
+from pipeline.models import get_model  # noqa: E402
 from pipeline.models.channel_paths import channel_paths  # noqa: E402
 from pipeline.models.markov import fit_markov  # noqa: E402
 

@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="folder to keep the generated databases in")
     args = ap.parse_args()
 
-    from pipeline.demo import DemoSize
+    from pipeline.demo_size import DemoSize
 
     py = sys.executable
     # Steady state: Python normally caches compiled modules (__pycache__) on first import, but some

@@ -6,20 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (
-    chart,
-    comparison,
-    db_key,
-    figure,
-    model_label,
-    not_ready,
-    offline_models,
-    param_widgets,
-    shown_errors,
-    stage_status,
-    stored_model,
-    workspace,
-)
+from pages._look import chart, figure, not_ready, shown_errors
+from pages._models import model_label, offline_models, param_widgets, stored_model
+from pages._session import comparison, db_key, stage_status, workspace
 from pipeline.errors import PipelineError
 
 METRICS = {

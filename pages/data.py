@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages._shared import channel_sessions, db_key, shown_errors, use_demo, validation, workspace
+from pages._look import shown_errors
+from pages._session import channel_sessions, db_key, use_demo, validation, workspace
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.workspace import UploadRefused
 

@@ -3,18 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (
-    chart,
+from pages._look import chart, eur, figure, not_ready, shown_errors
+from pages._models import model_label
+from pages._session import (
     colors,
     conversion,
     conversion_choices,
     db_key,
-    eur,
-    figure,
     length_distribution,
-    model_label,
-    not_ready,
-    shown_errors,
     stage_status,
     top_paths,
     unattributed,

@@ -6,26 +6,15 @@ from datetime import date
 import streamlit as st
 
 from pages._calibration import calibration_section, stored_profile_docs
-from pages._shared import (
-    API_MODEL,
-    StreamlitProgress,
-    api_options,
-    db_key,
-    model_label,
-    offline_models,
-    param_widgets,
-    shown_errors,
-    stage_status,
-    stored_model,
-    validation,
-    workspace,
-)
+from pages._look import StreamlitProgress, shown_errors
+from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
+from pages._session import db_key, stage_status, validation, workspace
 from pipeline.errors import PipelineError
-from pipeline.journeys import Window
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
+from pipeline.window import Window, date_span
 
 STATE_BADGE = {
     "done": ("Done", "green", ":material/check_circle:"),
@@ -165,16 +154,7 @@ def controls(ws, states: dict):
 
 
 def _window(picked, first, last, lookback) -> Window:
-    start = end = None
-    if isinstance(picked, (tuple, list)) and len(picked) == 2:
-        start, end = picked
-        if (start, end) == (first, last):  # the whole range: the same as no filter
-            start = end = None
-    elif isinstance(picked, (tuple, list)) and len(picked) == 1:
-        start = picked[0]
-    return Window(
-        start.isoformat() if start else None, end.isoformat() if end else None, int(lookback) if lookback else None
-    )
+    return Window(*date_span(picked, first, last), int(lookback) if lookback else None)
 
 
 def _api_controls(picked, first, last, lookback, force):

@@ -6,23 +6,11 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from pages._shared import (
-    chart,
-    colors,
-    db_key,
-    eur,
-    figure,
-    has_report,
-    model_label,
-    not_ready,
-    ratio,
-    report,
-    report_csv,
-    shown_errors,
-    stage_status,
-    workspace,
-)
+from pages._look import chart, eur, figure, not_ready, ratio, shown_errors
+from pages._models import model_label
+from pages._session import colors, db_key, has_report, report, report_csv, stage_status, workspace
 from pipeline import report_views as rv
+from pipeline.window import date_span
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
 
@@ -46,11 +34,7 @@ def filters(path: str, fp: str):
     chosen = c2.multiselect(
         "Channels", channels, key="report_channels", placeholder="All channels", help="Leave empty for all channels."
     )
-    start = end = None
-    if isinstance(picked, (tuple, list)) and len(picked) >= 1:
-        start = picked[0].isoformat() if picked[0] != first else None
-        if len(picked) == 2:
-            end = picked[1].isoformat() if picked[1] != last else None
+    start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None)
 
 

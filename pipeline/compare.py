@@ -3,7 +3,7 @@ put their channel credit, attributed revenue, CPO and ROAS side by side.
 
 The journeys are the database's current journeys set (what the journeys stage stored, so every model
 sees exactly the journeys the stored attribution used). Costs are model-independent: the cost of each
-channel's sessions over the dates the report of that journeys set covers (``runner.report_range``), each
+channel's sessions over the dates the report of that journeys set covers (``window.report_range``), each
 session counted once — the same cost the channel report holds. For the model whose credit is stored,
 the channel credit and revenue here equal the channel report's sums over that range.
 """
@@ -25,16 +25,11 @@ from .export import add_ratios
 from .intervals import difference_intervals
 from .models import get_model
 from .progress import Progress, ensure, scaled
-from .schema import NO_CHANNEL
-from .status import DONE, read_records
-from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum, sql_sum
+from .report import cost_by_channel
+from .status import DONE, read_records, status
+from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum
+from .window import Window, report_range
 
-COST_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
-FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
-WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
-GROUP BY 1
-"""
 LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
 NOISE_COLUMNS = ["model", "channel_name", "credit_within_noise", "revenue_within_noise"]
 
@@ -119,8 +114,6 @@ def compare_models(
 ) -> Comparison:
     """Attribute the current journeys with every model of ``specs`` (in memory) and aggregate per
     channel. Raises InputError when there are no current journeys or a model/parameter is unknown."""
-    from .runner import report_range
-
     progress = ensure(progress)
     if not specs:
         raise InputError("choose at least one model to compare")
@@ -140,7 +133,7 @@ def compare_models(
     codes, channels = index.channel_codes
     revenue = _journey_revenue(con, index.column("conversion_id")[index.start])[index.journey]
     period = report_range(window, summary)
-    costs = dict(con.execute(COST_SQL, {"start": period[0], "end": period[1]}).fetchall())
+    costs = cost_by_channel(con, *period)
     all_channels = np.array(sorted(set(channels.tolist()) | set(costs)), dtype=object)
     position = {c: i for i, c in enumerate(all_channels.tolist())}
     remap = np.array([position[c] for c in channels.tolist()], dtype=np.int64)
@@ -193,8 +186,6 @@ def _noise(index, row_channel, channels, labels, model_credit, revenue) -> pd.Da
 
 def _current_journeys(con: sqlite3.Connection):
     """The window and summary of the stored journeys set, which must be up to date."""
-    from .status import status
-
     if not table_exists(con, "pipeline_journeys"):
         raise InputError("there are no journeys yet: run the pipeline first")
     rec = read_records(con).get("journeys")
@@ -203,7 +194,7 @@ def _current_journeys(con: sqlite3.Connection):
     state = status(con)["journeys"]
     if state.state != DONE:
         raise InputError(f"the stored journeys are stale ({state.reason}): run the pipeline again first")
-    return jr.Window(**rec.params), rec.summary
+    return Window(**rec.params), rec.summary
 
 
 def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .demo_size import DemoSize
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -69,14 +70,6 @@ TWICE_SHARE = 0.05  # conversions that are a user's second conversion
 NO_SESSION_SHARE = 0.01  # conversions of users with no session at all
 LATE_SESSION_SHARE = 0.015  # conversions whose user's sessions all come after it
 SAME_SECOND_SHARE = 0.004  # conversions with a session at exactly the conversion time
-
-
-@dataclass(frozen=True)
-class DemoSize:
-    sessions: int = 450_000
-    conversions: int = 2_000
-    days: int = 10
-    seed: int = 42
 
 
 def generate(size: DemoSize = DemoSize()) -> dict[str, pd.DataFrame]:

@@ -17,9 +17,10 @@ import pandas as pd
 
 from .db import table_exists
 from .errors import InputError
+from .journey_index import PHASES, VALUE_COLUMNS
+from .schema import NO_CHANNEL
 
 ARROW = " → "
-PHASES = ("initializer", "holder", "closer")
 
 
 def _require(con: sqlite3.Connection, *tables: str) -> None:
@@ -142,7 +143,7 @@ def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataF
         "ihc",
     ]
     out = pd.DataFrame.from_records(rows, columns=cols)
-    for c in (*PHASES, "ihc"):
+    for c in VALUE_COLUMNS:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(np.float64)
     out.insert(0, "position", np.arange(1, len(out) + 1))
     revenue = con.execute("SELECT coalesce(revenue, 0) FROM conversions WHERE conv_id = ?", (conversion_id,)).fetchone()
@@ -174,3 +175,26 @@ def unattributed_reasons(con: sqlite3.Connection) -> pd.DataFrame:
         "SELECT reason, count(*) FROM pipeline_unattributed GROUP BY reason ORDER BY count(*) DESC, reason"
     ).fetchall()
     return pd.DataFrame.from_records(rows, columns=["reason", "conversions"])
+
+
+def channel_overview(con: sqlite3.Connection) -> pd.DataFrame:
+    """Sessions, paid sessions (with a cost row) and cost per channel of the input tables, the
+    channels with most sessions first (one pass over the sessions)."""
+    rows = con.execute(
+        f"SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), count(*), count(c.session_id), total(c.cost)"
+        " FROM session_sources s LEFT JOIN session_costs c ON c.session_id = s.session_id GROUP BY 1"
+        " ORDER BY count(*) DESC"
+    ).fetchall()
+    return pd.DataFrame.from_records(rows, columns=["channel", "sessions", "paid_sessions", "cost"])
+
+
+def channel_names(con: sqlite3.Connection) -> set[str]:
+    """The database's channel names: from the small product tables when they exist, else one DISTINCT
+    pass over the sessions (a NULL channel as ``schema.NO_CHANNEL``)."""
+    names: set[str] = set()
+    for table, column in (("channel_reporting", "channel_name"), ("pipeline_journeys", "channel_label")):
+        if table_exists(con, table):
+            names |= {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table}")}
+    if not names:
+        names = {r[0] or NO_CHANNEL for r in con.execute("SELECT DISTINCT channel_name FROM session_sources")}
+    return names

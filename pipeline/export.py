@@ -73,6 +73,14 @@ def add_ratios(report: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def has_report(con: sqlite3.Connection) -> bool:
+    """A channel report has been written (``channel_reporting`` exists and has a row)."""
+    return (
+        table_exists(con, "channel_reporting")
+        and con.execute("SELECT 1 FROM channel_reporting LIMIT 1").fetchone() is not None
+    )
+
+
 def read_report(
     con: sqlite3.Connection,
     start: Optional[str] = None,

@@ -19,6 +19,7 @@ import hashlib
 import os
 import sqlite3
 import zlib
+from typing import cast
 
 from .db import database_file, quote_ident, read_snapshot, table_columns, table_exists
 from .schema import INPUT_TABLES
@@ -54,7 +55,7 @@ def _schema_sql(con: sqlite3.Connection, table: str) -> bytes:
 def _page_hash(con: sqlite3.Connection, table: str) -> str:
     pages = con.execute("SELECT pgoffset, pgsize FROM dbstat WHERE name = ? ORDER BY path", (table,)).fetchall()
     crc, adler, total = 0, 1, 0
-    with open(database_file(con), "rb") as fh:
+    with open(cast(str, database_file(con)), "rb") as fh:  # a file: see input_fingerprints
         fd = fh.fileno()
         for offset, size in _runs(pages):  # adjacent pages are read in one go
             chunk = os.pread(fd, size, offset)

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from .errors import InputError
-from .models.base import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
+from .journey_index import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
 from .progress import Progress, ensure
 from .schema import NO_CHANNEL
-from .window import Window  # noqa: F401 - part of this module's interface
+from .window import Window
 
 if TYPE_CHECKING:
     import pandas as pd

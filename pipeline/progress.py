@@ -55,7 +55,7 @@ class StderrProgress:
         self.stream = stream if stream is not None else sys.stderr
         self.min_interval = 1.0 / rate
         self._last = 0.0
-        self._last_message = None
+        self._last_message: Optional[str] = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def __call__(self, done: int, total: int, message: str) -> None:

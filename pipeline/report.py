@@ -20,7 +20,7 @@ from typing import Optional
 
 from .db import table_exists
 from .progress import Progress, ensure
-from .scans import InputScans
+from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, ensure_output_tables
 from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
@@ -51,6 +51,23 @@ def channel_day_credit(con: sqlite3.Connection, start: Optional[str] = None, end
     return {(ch, d): (ihc, rev) for ch, d, ihc, rev in rows}
 
 
+COST_BY_CHANNEL_SQL = f"""
+SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
+FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
+WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+GROUP BY 1
+"""
+
+
+def cost_by_channel(
+    con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None
+) -> dict[str, float]:
+    """Cost per channel of the sessions dated ``start``..``end`` (inclusive; None: unbounded), each
+    cost row once. The report's channel-day costs (``scans.COST_PROFILE_SQL``) come from the
+    whole-table scans instead, which read every cost row once for validation and the report together."""
+    return dict(con.execute(COST_BY_CHANNEL_SQL, {"start": start, "end": end}).fetchall())
+
+
 def build_report(
     con: sqlite3.Connection,
     start: Optional[str] = None,
@@ -61,7 +78,7 @@ def build_report(
     """The report rows (channel_name, date, cost, ihc, ihc_revenue) for the range, sorted by date and
     channel (reads only). ``scans`` may carry the whole-table scans already made by this process."""
     progress = ensure(progress)
-    scans = scans or InputScans.start(con)
+    scans = scans or open_scans(con)
     progress(0, 2, "report: cost per channel and day")
     days = [cd for cd in scans.channel_days() if _in_range(cd[1], start, end)]
     costs = scans.channel_day_costs()

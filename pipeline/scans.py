@@ -18,21 +18,24 @@ query sees every converting user's sessions) hands it over with ``provide`` and 
 
 On a database file each eager scan gets its own read-only connection in its own thread; SQLite releases
 Python's GIL while it works, so the scans overlap with the main thread. The command line does better
-with ``forked``: two child processes, each with its own SQLite and memory allocator (threads in one
-process contend there: +35% CPU for the same scans, measured), which the CLI starts before it opens
-its own connection. ``cancel`` interrupts scans that turn out not to be needed.
+with ``open_scans(path, fork=True)``: two child processes, each with its own SQLite and memory
+allocator (threads in one process contend there: +35% CPU for the same scans, measured), which the
+CLI starts before it opens its own connection. ``cancel`` interrupts scans that turn out not to be needed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
 import sqlite3
 import sys
 import threading
-from typing import Callable, Optional
+from typing import Callable, Optional, Union, cast
 
+from .db import database_file, open_database
+from .errors import InputError
 from .schema import NO_CHANNEL
 from .sums import MONEY_SCALE, sql_sum
 
@@ -105,19 +108,16 @@ class InputScans:
         self._cache: dict[str, list] = {}
 
     @classmethod
-    def start(cls, con: sqlite3.Connection) -> "InputScans":
-        from .db import database_file
-
-        path = database_file(con)
-        if path is None:
-            return cls({name: (lambda sql=sql: con.execute(sql).fetchall()) for name, sql in ALL_SCANS.items()})
-        return cls._threaded(path)
+    def _in_memory(cls, con: sqlite3.Connection) -> "InputScans":
+        """Every scan on demand, on ``con`` itself (a database without a file)."""
+        results: dict[str, Callable[[], list]] = {
+            name: functools.partial(_fetch_all, con, sql) for name, sql in ALL_SCANS.items()
+        }
+        return cls(results)
 
     @classmethod
     def _threaded(cls, path: str) -> "InputScans":
-        from concurrent.futures import ThreadPoolExecutor
-
-        from .db import open_database
+        from concurrent.futures import ThreadPoolExecutor  # only here: the command line forks instead
 
         pool = ThreadPoolExecutor(max_workers=len(SCANS), thread_name_prefix="scan")
         readers: list[sqlite3.Connection] = []
@@ -154,10 +154,9 @@ class InputScans:
         return cls({**_on_demand(path), **{name: f.result for name, f in futures.items()}}, cancel)
 
     @classmethod
-    def forked(cls, path: str, groups=(("session_profile", "cost_screen"), ("cost_profile",))) -> "InputScans":
+    def _forked(cls, path: str, groups=(("session_profile", "cost_screen"), ("cost_profile",))) -> "InputScans":
         """The scans of ``groups`` in child processes, one per group; the others in this process on
-        first use. Only for a single-threaded process that holds no SQLite connection to ``path`` (see
-        ``can_fork``): a child inherits the parent's memory, including SQLite's bookkeeping of locks."""
+        first use (see ``open_scans``)."""
         children = [_Child.start(path, names) for names in groups]
         by_name = {name: child for child in children for name in child.names}
 
@@ -213,24 +212,34 @@ def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list
     """Scans run in the asking thread, each on a read-only connection of its own."""
 
     def here(sql: str) -> list:
-        from .db import open_database
-
         con = open_database(path)
         try:
             return con.execute(sql).fetchall()
         finally:
             con.close()
 
-    return {name: (lambda q=ALL_SCANS[name]: here(q)) for name in names}
+    return {name: functools.partial(here, ALL_SCANS[name]) for name in names}
 
 
-def start_scans(con: sqlite3.Connection) -> InputScans:
-    """Check the tables and columns exist (InputError otherwise), then start the scans. Importing
-    only the standard library, so the CLI can start SQLite reading before Python loads numpy."""
-    from .validate import check_structure
+def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: bool = False) -> InputScans:
+    """The one way to start the scans (this module imports only the standard library, so the CLI can
+    start SQLite reading before Python loads numpy).
 
-    check_structure(con).raise_if_fatal()
-    return InputScans.start(con)
+    ``source`` a connection: the eager scans start in threads, each on a read-only connection of its
+    own (for a database without a file, every scan runs on demand on ``con``). ``fork``: ``source`` is
+    a path, and the eager scans run in child processes, one per group; only for a single-threaded
+    process that holds no SQLite connection to the file (see ``can_fork``): a child inherits the
+    parent's memory, including SQLite's bookkeeping of locks. The structure is not checked here
+    (``validate.start_scans`` does that)."""
+    if fork:
+        return InputScans._forked(os.fspath(cast(Union[str, os.PathLike], source)))
+    assert isinstance(source, sqlite3.Connection), "a connection, or a path with fork=True"
+    path = database_file(source)
+    return InputScans._in_memory(source) if path is None else InputScans._threaded(path)
+
+
+def _fetch_all(con: sqlite3.Connection, sql: str) -> list:
+    return con.execute(sql).fetchall()
 
 
 def can_fork() -> bool:
@@ -250,12 +259,10 @@ class _Child:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: run the scans, send the rows, leave without running any cleanup
-            code = 0
+            code, payload = 0, None  # type: tuple[int, object]
             try:
                 os.close(read_fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                from .db import open_database
-
                 con = open_database(path)
                 payload = ("ok", {name: con.execute(ALL_SCANS[name]).fetchall() for name in names})
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -280,8 +287,6 @@ class _Child:
             if payload[0] == "error":
                 kind, message = payload[1], payload[2]
                 if kind == "InputError":
-                    from .errors import InputError
-
                     raise InputError(message)
                 raise sqlite3.DatabaseError(f"{message} ({kind} while scanning)")
             self.rows = payload[1]

@@ -11,19 +11,27 @@ before it), an output id, row counts and timing. A stage is
 
 ``run`` skips a stage that is done with the same parameters — the original scripts' "journeys exist?
 then reuse" made correct — and ``--force`` redoes it.
+
+``StageBook`` is one command's view of a database: the fingerprints and records read once, the stage
+states evaluated once (again only after a stage wrote), and the unit of work that writes a stage's
+output, its record and its run-log line together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
-from .db import table_exists
+from .db import table_exists, transaction
 from .fingerprint import input_fingerprints
+from .schema import ensure_output_tables
 
 STAGES = ["journeys", "attribute", "report"]
 # What each stage reads: input tables and the stage before it.
@@ -69,7 +77,7 @@ def digest(*parts) -> str:
 
 
 def read_records(con: sqlite3.Connection) -> dict[str, StageRecord]:
-    if not table_exists(con, "pipeline_stages"):
+    if never_ran(con):
         return {}
     records = {}
     for stage, run_id, params, inputs, output, rows, summary, started, seconds in con.execute(
@@ -87,6 +95,11 @@ def read_records(con: sqlite3.Connection) -> dict[str, StageRecord]:
             seconds,
         )
     return records
+
+
+def never_ran(con: sqlite3.Connection) -> bool:
+    """This product never ran a stage on the database behind ``con``: everything will be computed."""
+    return not table_exists(con, "pipeline_stages")
 
 
 def write_record(con: sqlite3.Connection, record: StageRecord) -> None:
@@ -108,9 +121,18 @@ def write_record(con: sqlite3.Connection, record: StageRecord) -> None:
     )
 
 
+def write_run_line(con: sqlite3.Connection, record: StageRecord) -> None:
+    """The stage's line in the run log ``pipeline_runs``; call beside ``write_record``."""
+    con.execute(
+        "INSERT OR REPLACE INTO pipeline_runs (run_id, stage, status, params, rows, message,"
+        " started_at, seconds) VALUES (?, ?, 'done', ?, ?, NULL, ?, ?)",
+        (record.run_id, record.stage, digest(record.params), record.rows, record.started_at, record.seconds),
+    )
+
+
 def current_inputs(stage: str, fingerprints: dict[str, str], records: dict[str, StageRecord]) -> dict:
     """The inputs ``stage`` would read now: table fingerprints and the upstream stage's output id."""
-    inputs = {t: fingerprints[t] for t in TABLE_INPUTS[stage]}
+    inputs: dict[str, Optional[str]] = {t: fingerprints[t] for t in TABLE_INPUTS[stage]}
     upstream = UPSTREAM[stage]
     if upstream:
         rec = records.get(upstream)
@@ -145,3 +167,109 @@ def evaluate(fingerprints: dict[str, str], records: dict[str, StageRecord], stag
 def status(con: sqlite3.Connection) -> dict[str, StageStatus]:
     """Status of every stage of the database behind ``con`` (reads only)."""
     return evaluate(input_fingerprints(con), read_records(con))
+
+
+def validation_current(fingerprints: dict[str, str], records: dict[str, StageRecord]) -> bool:
+    """The stored validation was made on the input tables as they are now (its summary holds)."""
+    rec = records.get("validate")
+    return rec is not None and rec.inputs == current_inputs("validate", fingerprints, records)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class StageBook:
+    """The stage states of one database for one command, decided once, and its unit of work.
+
+    It reads the input fingerprints and the stored records once; ``state`` evaluates every stage once
+    and again only after a stage wrote a new record. ``commit`` writes a stage's output, its record and
+    its run-log line in one transaction; ``defer`` keeps a record for the next commit; ``together``
+    makes the stages inside commit as one transaction (or not at all).
+    """
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+        self.run_id = new_run_id()
+        self.fingerprints = input_fingerprints(con)
+        self.records = read_records(con)
+        self.pending: list[StageRecord] = []  # records written with the next commit
+        self._in_chain = False  # inside ``together``: stage commits join it
+        self._states: Optional[dict[str, StageStatus]] = None
+
+    # ---- what is up to date -------------------------------------------------------------------
+    def state(self, stage: str) -> StageStatus:
+        """The stage's status now (``evaluate`` over every stage, once per change of the records)."""
+        if self._states is None:
+            self._states = evaluate(self.fingerprints, self.records)
+        return self._states[stage]
+
+    def up_to_date(self, stage: str, params: dict) -> bool:
+        rec = self.records.get(stage)
+        return rec is not None and rec.params == params and self.state(stage).state == DONE
+
+    def validation_current(self) -> bool:
+        return validation_current(self.fingerprints, self.records)
+
+    def new_record(self, stage: str, params: dict, rows: int, summary: dict, started: float, t0: str) -> StageRecord:
+        """The record of a stage that began at ``started`` (perf_counter) / ``t0`` (now_iso)."""
+        inputs = current_inputs(stage, self.fingerprints, self.records)
+        return StageRecord(
+            stage,
+            self.run_id,
+            params,
+            inputs,
+            digest(stage, params, inputs),
+            rows,
+            summary,
+            t0,
+            round(time.perf_counter() - started, 3),
+        )
+
+    # ---- the unit of work ---------------------------------------------------------------------
+    def commit(self, record: StageRecord, write: Callable[[sqlite3.Connection], object]) -> None:
+        """Write a stage's output (``write(con)``), its record and its run-log line atomically."""
+        if self._in_chain:
+            self._write(record, write)
+        else:
+            with transaction(self.con):
+                self._write(record, write)
+        self.pending.clear()
+        self._remember(record)
+
+    def _write(self, record: StageRecord, write) -> None:
+        ensure_output_tables(self.con)
+        write(self.con)
+        for rec in [*self.pending, record]:
+            write_record(self.con, rec)
+            write_run_line(self.con, rec)
+
+    def _remember(self, record: StageRecord) -> None:
+        self.records[record.stage] = record
+        self._states = None
+
+    @contextmanager
+    def together(self) -> Iterator["StageBook"]:
+        """The stages inside commit together, or not at all: one transaction (one sync to disk)
+        for the whole chain, and a failure in any stage leaves every earlier result as it was."""
+        records, pending = dict(self.records), list(self.pending)
+        try:
+            with transaction(self.con):
+                self._in_chain = True
+                yield self
+        except BaseException:
+            self.records, self.pending, self._states = records, pending, None
+            raise
+        finally:
+            self._in_chain = False
+
+    def defer(self, record: StageRecord) -> None:
+        """Keep a record to write with the next stage's commit (one transaction, one fsync, fewer)."""
+        self.pending.append(record)
+        self._remember(record)
+
+    def flush(self) -> None:
+        """Write a deferred record no stage's commit took along."""
+        if self.pending:
+            last = self.pending.pop()
+            self.commit(last, lambda con: None)

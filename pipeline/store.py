@@ -15,10 +15,10 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import PipelineError
+from .journey_index import PHASES
 from .schema import ensure_output_tables
 
 CREDIT_SUM_TOLERANCE = 1e-3  # the API's values are rounded to 4 decimals per session
-PHASES = ("initializer", "holder", "closer")
 
 
 def check_credits(conversion_ids: np.ndarray, ihc: np.ndarray, tolerance: float = CREDIT_SUM_TOLERANCE) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, cast
 
-from .db import quote_ident, table_columns, table_exists
+from .db import database_file, quote_ident, table_columns, table_exists
 from .errors import InputError
 from .progress import Progress, ensure
-from .scans import InputScans
+from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, REQUIRED_COLUMNS
 from .window import is_iso_date
 
@@ -154,7 +154,7 @@ def validate(
     check = _Checker(con, report)
     if not _structure(con, check):
         return report
-    scans = scans or InputScans.start(con)
+    scans = scans or open_scans(con)
     # Scans computed in this process first, while scans in other threads or processes still run.
     progress(0, 4, "validate: conversions")
     last_conversion = _conversions(con, check)
@@ -169,11 +169,35 @@ def validate(
     return report
 
 
+def current_validation(con: sqlite3.Connection) -> ValidationReport:
+    """The stored validation when no input table changed since it ran (``status.validation_current``,
+    the runner's rule for reusing it), else a fresh one. Reads only."""
+    from .fingerprint import input_fingerprints
+    from .status import read_records, validation_current
+
+    records = read_records(con)
+    if validation_current(input_fingerprints(con), records):
+        return ValidationReport.from_dict(records["validate"].summary)
+    return validate(con)
+
+
 def check_structure(con: sqlite3.Connection) -> ValidationReport:
     """Only the cheap part: required tables and columns (before any scan can run)."""
     report = ValidationReport()
     _structure(con, _Checker(con, report))
     return report
+
+
+def start_scans(con: sqlite3.Connection, *, fork: bool = False) -> InputScans:
+    """Check the tables and columns exist (InputError otherwise), then start the whole-table scans
+    (``scans.open_scans``). ``fork``: in child processes, on the file behind ``con``, which is closed
+    first (a child must not inherit a connection to it)."""
+    check_structure(con).raise_if_fatal()
+    if not fork:
+        return open_scans(con)
+    path = database_file(con)
+    con.close()
+    return open_scans(cast(str, path), fork=True)
 
 
 def _has_unique_index(con, table: str, column: str) -> bool:

@@ -47,3 +47,25 @@ def is_iso_date(value) -> bool:
         return date.fromisoformat(value).isoformat() == value
     except (ValueError, TypeError):
         return False
+
+
+def report_range(window: Window, journeys_summary: dict) -> tuple[Optional[str], Optional[str]]:
+    """The session dates whose report rows a run may change: from the earliest session of its
+    journeys (or the window start, if earlier) to the window end; unbounded where the window is."""
+    start = window.start
+    first = journeys_summary.get("first_session_date")
+    if start is not None and first is not None:
+        start = min(start, first)
+    return start, window.end
+
+
+def date_span(picked, first: Optional[date], last: Optional[date]) -> tuple[Optional[str], Optional[str]]:
+    """A date picker's value (a tuple of one or two dates while the user picks) → ``(start, end)`` as
+    'YYYY-MM-DD' or None. One rule for every page: an end equal to the data's first (start) or last
+    (end) day is no bound at all, each end on its own, so the whole range is the same as no filter."""
+    start = end = None
+    if isinstance(picked, (tuple, list)) and len(picked) >= 1:
+        start = picked[0].isoformat() if picked[0] != first else None
+        if len(picked) == 2:
+            end = picked[1].isoformat() if picked[1] != last else None
+    return start, end

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 from .db import check_sqlite_file, copy_database, open_database
-from .demo import DemoSize, write_demo_db
+from .demo import write_demo_db
+from .demo_size import DemoSize
 from .errors import InputError
 from .progress import Progress, ensure
 from .validate import ValidationReport, validate
@@ -337,7 +338,7 @@ def _display_name(name: str) -> str:
 def sweep(base: Optional[Path] = None, max_age_hours: float = 24.0) -> list[Path]:
     """Remove workspace folders whose owning process is gone, or untouched for ``max_age_hours``."""
     base = Path(base or os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "attribution-dashboard")
-    removed = []
+    removed: list[Path] = []
     if not base.is_dir():
         return removed
     now = time.time()

@@ -14,7 +14,8 @@ def tiny(tmp_path):
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory):
     """A 20k-session demo database built once per test session (copy it before writing)."""
-    from pipeline.demo import DemoSize, write_demo_db
+    from pipeline.demo import write_demo_db
+    from pipeline.demo_size import DemoSize
 
     path = tmp_path_factory.mktemp("demo") / "small_demo.db"
     write_demo_db(path, DemoSize(sessions=20_000, conversions=400, days=10, seed=7))

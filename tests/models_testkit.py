@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.models import JourneyIndex
+from pipeline.journey_index import JourneyIndex
 
 BASE_TS = 1_700_000_000  # 2023-11-14 22:13:20 UTC
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.ihc_api.checking import check_reply
+from pipeline.ihc_api.answers import check_reply
 
 SENT = pd.DataFrame(
     {

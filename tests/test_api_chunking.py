@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import InputError
 from pipeline.ihc_api.chunking import plan_chunks
-from pipeline.ihc_api.records import prepare_journeys
+from pipeline.ihc_api.request_records import prepare_journeys
 from pipeline.ihc_api.synthetic import make_journeys
 
 

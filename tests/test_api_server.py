@@ -227,7 +227,8 @@ def test_model_parameters_are_checked_at_start_up():
 def test_offline_model_gets_the_redistribution_parameter(monkeypatch):
     """With a model named 'ihc' registered, requests' redistribution reaches its parameters."""
     import pipeline.models as models
-    from pipeline.models.base import Credits, Model
+    from pipeline.journey_index import Credits
+    from pipeline.models.base import Model
 
     seen = []
 

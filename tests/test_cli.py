@@ -221,10 +221,3 @@ def test_demo_db_command(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "5,000 session_sources, 100 conversions" in r.stdout
     assert_clean_failure(cli("demo-db", out), "exists")
-
-
-def test_cli_names_the_api_model_like_the_runner():
-    from pipeline.cli.core import API_MODEL
-    from pipeline.runner import API_MODEL as RUNNER_API_MODEL
-
-    assert API_MODEL == RUNNER_API_MODEL

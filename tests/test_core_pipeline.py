@@ -20,10 +20,22 @@ import pytest
 from pipeline.db import open_database
 from pipeline.errors import InputError
 from pipeline.export import read_report, to_csv_bytes
-from pipeline.journeys import Window, build_journeys
-from pipeline.runner import Context, RunOptions, attribute_stage, run_pipeline
-from pipeline.status import status
+from pipeline.journeys import build_journeys
+from pipeline.model_choice import choose_model
+from pipeline.runner import RunOptions, attribute_stage, run_pipeline
+from pipeline.status import StageBook, status
+from pipeline.window import Window
 from tests.helpers import run_db as run
+
+
+def model_around(name: str, wrap):
+    """A registry model whose function is wrapped (the run's seam for slow or failing models)."""
+    import dataclasses
+
+    from pipeline.models import get_model
+
+    model = get_model(name)
+    return dataclasses.replace(model, fn=wrap(model.fn))
 
 
 def credit(db) -> dict:
@@ -230,12 +242,12 @@ def test_rerun_replaces_only_its_conversions(tiny):
 def test_crash_during_store_leaves_previous_state(tiny, monkeypatch):
     run(tiny, model="linear")
     before_credit, before_report = credit(tiny), report(tiny)
-    import pipeline.runner as runner
+    import pipeline.status as status_module
 
     def boom(con, record):
         raise RuntimeError("simulated crash after the rows were written")
 
-    monkeypatch.setattr(runner, "write_record", boom)
+    monkeypatch.setattr(status_module, "write_record", boom)
     with pytest.raises(RuntimeError):
         run(tiny, model="last-click", force=True)
     assert credit(tiny) == before_credit
@@ -340,7 +352,6 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
     import time as clock
 
     import pipeline.journeys as jr_module
-    import pipeline.runner as runner
 
     def slow(real):
         def wrapper(*args, **kwargs):
@@ -350,8 +361,7 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(jr_module, "build_journeys", slow(jr_module.build_journeys))
-    monkeypatch.setattr(runner, "_attribute_with_model", slow(runner._attribute_with_model))
-    result = run(tiny, model="linear")
+    result = run(tiny, model=model_around("linear", slow))
     seconds = {o.stage: o.record.seconds for o in result.outcomes}
     assert seconds["journeys"] >= 0.3 and seconds["attribute"] >= 0.3
     assert seconds["journeys"] + seconds["attribute"] <= result.seconds
@@ -360,18 +370,18 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
 def test_credit_computed_during_validation_is_recomputed_if_that_failed(tiny, monkeypatch):
     """The early attribution (while the scans run) may fail on input validation has not checked
     yet; the run then attributes again after validation, like a run without the early start."""
-    import pipeline.runner as runner
+    calls = []
 
-    real, calls = runner._attribute_with_model, []
+    def flaky(real):
+        def wrapper(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ValueError("not validated yet")
+            return real(*args, **kwargs)
 
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise ValueError("not validated yet")
-        return real(*args, **kwargs)
+        return wrapper
 
-    monkeypatch.setattr(runner, "_attribute_with_model", flaky)
-    run(tiny, model="linear")
+    run(tiny, model=model_around("linear", flaky))
     assert len(calls) == 2
     assert credit(tiny)[("c2", "s3")] == 0.25
 
@@ -421,13 +431,13 @@ def test_run_skips_current_stages_and_force_redoes_them(tiny):
 def test_attribute_alone_needs_current_journeys(tiny):
     con = open_database(tiny, write=True)
     with pytest.raises(InputError, match="no journeys yet"):
-        attribute_stage(Context(con), "linear")
+        attribute_stage(StageBook(con), choose_model("linear"))
     run(tiny, model="linear")
     w = sqlite3.connect(tiny)
     w.execute("INSERT INTO conversions VALUES ('c4', 'u3', '2023-09-04', '10:00:00', 10.0)")
     w.commit()
     with pytest.raises(InputError, match="stale"):
-        attribute_stage(Context(con), "linear")
+        attribute_stage(StageBook(con), choose_model("linear"))
 
 
 def test_progress_callback_is_called(tiny):
@@ -470,21 +480,21 @@ def test_markov_through_the_pipeline_credits_every_conversion(tiny):
 
 
 def test_progress_stays_forward_when_the_early_credit_is_redone(tiny, monkeypatch):
-    import pipeline.runner as runner
+    calls = []
 
-    real, calls = runner._attribute_with_model, []
+    def flaky(real):
+        def wrapper(index, params, context):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ValueError("not validated yet")
+            context["progress"](0, 2, "attribute: again")  # the redone stage reports from its own start
+            return real(index, params, context)
 
-    def flaky(ctx, model, params, journeys, window, progress):
-        calls.append(1)
-        if len(calls) == 1:
-            raise ValueError("not validated yet")
-        progress(0, 2, "attribute: again")  # the redone stage reports from its own start
-        return real(ctx, model, params, journeys, window, progress)
+        return wrapper
 
-    monkeypatch.setattr(runner, "_attribute_with_model", flaky)
     seen = []
     con = open_database(tiny, write=True)
-    run_pipeline(con, RunOptions(model="linear"), progress=lambda d, t, m: seen.append((d / t, m)))
+    run_pipeline(con, RunOptions(model=model_around("linear", flaky)), progress=lambda d, t, m: seen.append((d / t, m)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert "attribute: again" in [m for _, m in seen]  # the message still shows
@@ -498,3 +508,28 @@ def test_forward_only_keeps_messages_and_never_decreases():
     for d, m in [(10, "a"), (40, "b"), (20, "c"), (60, "d")]:
         p(d, 100, m)
     assert seen == [(10, 100, "a"), (40, 100, "b"), (40, 100, "c"), (60, 100, "d")]
+
+
+def test_an_up_to_date_run_decides_the_stage_states_once(tiny, monkeypatch):
+    """One decision per run: the stage states are evaluated once (not again per stage), the inputs
+    of a stage computed a bounded few times, the API settings checked at most once."""
+    import pipeline.status as status_module
+
+    run(tiny, model="linear")
+    calls = {"evaluate": 0, "current_inputs": 0}
+
+    def counted(name):
+        real = getattr(status_module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(status_module, name, counted(name))
+    again = run(tiny, model="linear")
+    assert [o.skipped for o in again.outcomes] == [True, True, True]
+    assert calls["evaluate"] == 1
+    assert calls["current_inputs"] <= 5  # three stages once, the stored validation twice

@@ -28,9 +28,9 @@ from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.errors import InputError
 from pipeline.export import read_report
-from pipeline.journeys import Window
 from pipeline.palette import FIXED, channel_colors
 from pipeline.run_summary import summarise
+from pipeline.window import Window
 from tests.helpers import run_db as run
 
 

@@ -134,7 +134,7 @@ class FakeBar:
 
 
 def test_progress_adapter_moves_the_bar_and_ignores_other_threads():
-    from pages._shared import StreamlitProgress
+    from pages._look import StreamlitProgress
 
     bar = FakeBar()
     progress = StreamlitProgress(bar, interval=10.0)
@@ -187,7 +187,7 @@ def fake_api(monkeypatch):
 
 
 def test_api_options_function(monkeypatch):
-    from pages._shared import api_options
+    from pages._models import api_options
 
     monkeypatch.setitem(sys.modules, "pipeline.ihc_api", None)
     assert not api_options(SECRET).available

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import workspace as wsm
-from pipeline.demo import DemoSize
+from pipeline.demo_size import DemoSize
 from pipeline.errors import InputError, PipelineError
 from pipeline.runner import RunOptions
 from pipeline.status import status

@@ -5,7 +5,8 @@ import sqlite3
 import pandas as pd
 
 from pipeline.db import open_database
-from pipeline.demo import CHANNELS, DemoSize, generate
+from pipeline.demo import CHANNELS, generate
+from pipeline.demo_size import DemoSize
 from pipeline.journeys import build_journeys
 from pipeline.validate import validate
 

@@ -40,7 +40,8 @@ def no_traceback(page) -> None:
 
 
 def test_upload_run_report_download(tmp_path):
-    from pipeline.demo import DemoSize, write_demo_db
+    from pipeline.demo import write_demo_db
+    from pipeline.demo_size import DemoSize
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     upload = tmp_path / "shop_sessions.db"

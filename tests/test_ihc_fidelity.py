@@ -3,6 +3,7 @@
 import pytest
 
 from pipeline.ihc import fidelity
+from pipeline.journey_index import VALUE_COLUMNS
 from tests.ihc_support import shared_file
 
 
@@ -21,7 +22,7 @@ def test_holder_and_single_sessions(replayed):
     assert len(multi) == 1179
     assert multi["err_holder"].quantile(0.99) <= 0.005
     single = replayed[replayed["journey_length"] == 1]
-    assert single[[f"err_{c}" for c in fidelity.PHASE_COLUMNS]].to_numpy().max() == 0.0
+    assert single[[f"err_{c}" for c in VALUE_COLUMNS]].to_numpy().max() == 0.0
 
 
 def test_summary_has_every_confidence_and_length(replayed):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.models import JourneyIndex, available_models, get_model
+from pipeline.journey_index import JourneyIndex
+from pipeline.models import available_models, get_model
 
 
 def journeys(rows):

@@ -108,6 +108,6 @@ def test_shapley_matches_the_permutation_formula(conv, null, cap, worth):
 
 
 def _index(frame: pd.DataFrame):
-    from pipeline.models import JourneyIndex
+    from pipeline.journey_index import JourneyIndex
 
     return JourneyIndex.from_frame(frame)

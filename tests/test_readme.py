@@ -31,3 +31,23 @@ def test_cli_examples_run(tmp_path):
             continue  # needs the shared reference data (covered with a skip in test_ihc_fidelity)
         result = cli(*args[3:], cwd=tmp_path)
         assert result.returncode == 0, f"{line}\n{result.stderr}"
+
+
+def _registered_commands() -> list[str]:
+    import argparse
+
+    from pipeline.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_every_cli_command_is_in_the_readme_table():
+    """The README's command table is one table (no blank line splits it) and names every command."""
+    table = README.split("| command | what it does | library function |", 1)[1].split("\n\n", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines()[2:] if line.startswith("|")]
+    documented = {name for cell in first_cells for name in re.findall(r"`([a-z][a-z-]*)", cell)}
+    commands = _registered_commands()
+    assert len(commands) >= 12
+    assert [c for c in commands if c not in documented] == []

@@ -96,7 +96,7 @@ def register(sub) -> None:
         help="also send one request filled exactly to the configured limits to learn whether the "
         "account accepts them (costs up to --max-journeys conversions of quota)",
     )
-    check.set_defaults(handler=_check)
+    check.set_defaults(handler=cmd_ihc_api_check)
 
     server = sub.add_parser(
         "ihc-local-server",
@@ -127,11 +127,11 @@ def register(sub) -> None:
         metavar="NAME=VALUE",
         help="parameter for the offline IHC model, e.g. profile=challenge (repeatable)",
     )
-    server.set_defaults(handler=_serve)
+    server.set_defaults(handler=cmd_ihc_local_server)
 
 
-def _check(args: argparse.Namespace) -> int:
-    from ..ihc_api.check import check_api
+def cmd_ihc_api_check(args: argparse.Namespace) -> int:
+    from ..ihc_api.probe import check_api
 
     config = config_from_args(args)
     config.require()
@@ -141,7 +141,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _serve(args: argparse.Namespace) -> int:
+def cmd_ihc_local_server(args: argparse.Namespace) -> int:
     from ..ihc_api.local_server import (
         STAND_IN_LABEL,
         LocalIhcServer,

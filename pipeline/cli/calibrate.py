@@ -58,7 +58,7 @@ def register(sub) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_config_arguments(p)
-    p.set_defaults(handler=run_calibrate)
+    p.set_defaults(handler=cmd_ihc_calibrate)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -75,7 +75,7 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def run_calibrate(args: argparse.Namespace) -> int:
+def cmd_ihc_calibrate(args: argparse.Namespace) -> int:
     from ..db import open_database
     from ..ihc import calibrate
     from ..ihc_api import calibration

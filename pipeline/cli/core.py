@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..coverage import model_coverage
-from ..db import copy_database, open_database, table_exists
+from ..db import copy_database, open_database
+from ..demo_size import DemoSize
 from ..errors import InputError
 from ..progress import StderrProgress, noop
 from ..window import Window
@@ -29,8 +30,8 @@ from ..window import Window
 # that use them, so every command starts fast and `run` can start SQLite's scans first.
 
 # The demo generator and the CSV export need pandas; they are imported by their commands only, so
-# `run` and the stage commands start without it.
-DEMO_DEFAULTS = {"sessions": 450_000, "conversions": 2_000, "days": 10, "seed": 42}
+# `run` and the stage commands start without it (the demo's default size comes from demo_size).
+DEMO_DEFAULTS = DemoSize()
 
 EXAMPLES = {
     "demo-db": "python -m pipeline demo-db demo.db --sessions 45000 --conversions 200",
@@ -59,10 +60,10 @@ def register(sub) -> None:
 
     p = command("demo-db", "Write a realistic demo database (deterministic per seed).", cmd_demo_db)
     p.add_argument("out", metavar="OUT.db")
-    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS["sessions"], metavar="N")
-    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS["conversions"], metavar="M")
-    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS["days"], metavar="D")
-    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"], metavar="S")
+    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS.sessions, metavar="N")
+    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS.conversions, metavar="M")
+    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS.days, metavar="D")
+    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS.seed, metavar="S")
     p.add_argument("--force", action="store_true", help="overwrite OUT.db if it exists")
 
     p = command("validate", "Check the input tables; exit 2 if anything is fatal. Writes nothing.", cmd_validate)
@@ -172,16 +173,18 @@ def _model(p) -> None:
     add_config_arguments(p)
 
 
-API_MODEL = "ihc-api"  # pipeline.runner.API_MODEL, without importing the runner
+def _api_choice(args, params: dict):
+    """For --model ihc-api, the run's model decided here (``model_choice.choose_model``: the settings
+    are required before any work, a database copy or the scans); else the model's name, which the
+    command resolves once it has the database open."""
+    from ..ihc_api import MODEL_NAME
 
-
-def _api_config(args):
-    """The IHC API settings for --model ihc-api (checked before any work), else None."""
-    if args.model != API_MODEL:
-        return None
+    if args.model != MODEL_NAME:
+        return args.model
+    from ..model_choice import choose_model
     from .api import config_from_args
 
-    return config_from_args(args).require()
+    return choose_model(MODEL_NAME, params, config_from_args(args))
 
 
 def _force(p) -> None:
@@ -227,18 +230,18 @@ def _early_scans(path: Path, force: bool):
     """When everything will be computed (--force, or a database never run before), start the
     whole-table scans in child processes now: SQLite reads every session while this process imports
     the runner and the models, fingerprints and builds journeys. Forking happens while this process
-    holds no connection to the file (see scans.InputScans.forked); elsewhere the runner uses threads."""
-    from ..scans import InputScans, can_fork
-    from ..validate import check_structure
+    holds no connection to the file (see scans.open_scans); elsewhere the runner uses threads."""
+    from ..scans import can_fork
+    from ..status import never_ran
+    from ..validate import start_scans
 
     probe = open_database(path)
     try:
-        fresh = force or not table_exists(probe, "pipeline_stages")
-        if fresh:
-            check_structure(probe).raise_if_fatal()
+        if (force or never_ran(probe)) and can_fork():
+            return start_scans(probe, fork=True)  # closes the probe before forking
+        return None
     finally:
         probe.close()
-    return InputScans.forked(str(path)) if fresh and can_fork() else None
 
 
 def _print(lines) -> None:
@@ -250,7 +253,7 @@ def _print(lines) -> None:
 
 
 def cmd_demo_db(args) -> int:
-    from ..demo import DemoSize, write_demo_db
+    from ..demo import write_demo_db
 
     out = Path(args.out)
     size = DemoSize(args.sessions, args.conversions, args.days, args.seed)
@@ -291,24 +294,28 @@ def _window_from(args) -> Window:
 
 def cmd_journeys(args) -> int:
     from .. import runner
+    from ..status import StageBook
 
     window = _window_from(args)
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
-        runner.validate_stage(ctx)
-        print(runner.journeys_stage(ctx, window, args.force, ctx.progress).message)
+        book = StageBook(con)
+        runner.validate_stage(book)
+        print(runner.journeys_stage(book, window, args.force, _progress(args)).message)
     return 0
 
 
 def cmd_attribute(args) -> int:
     from .. import runner
+    from ..model_choice import ModelChoice, choose_model
+    from ..status import StageBook
 
     params = _model_params(args)
-    api_config = _api_config(args)
+    model = _api_choice(args, params)
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
+        book = StageBook(con)
+        choice = model if isinstance(model, ModelChoice) else choose_model(model, params)
         outcome = runner.attribute_stage(
-            ctx, args.model, params, args.force, ctx.progress, api_config, args.retry_failed
+            book, choice, force=args.force, retry_failed=args.retry_failed, progress=_progress(args)
         )
         _print(outcome.record.summary.get("warnings", []))
         print(outcome.message)
@@ -319,22 +326,25 @@ def cmd_report(args) -> int:
     from .. import runner
 
     Window(args.start, args.end)  # checks the dates
+    from ..status import StageBook
+
     with _open_for_write(args) as con:
-        ctx = runner.Context(con, _progress(args))
-        runner.validate_stage(ctx)
-        print(runner.report_stage(ctx, args.start, args.end, args.force, ctx.progress).message)
+        book = StageBook(con)
+        runner.validate_stage(book)
+        print(runner.report_stage(book, args.start, args.end, args.force, _progress(args)).message)
     return 0
 
 
 def cmd_run(args) -> int:
-    window, params, api_config = _window_from(args), _model_params(args), _api_config(args)
+    window, params = _window_from(args), _model_params(args)
+    model = _api_choice(args, params)
     path = _target(args)
     scans = _early_scans(path, args.force)
     try:
         with _open_for_write(args, path) as con:
             from .. import runner
 
-            options = runner.RunOptions(window, args.model, params, args.force, api_config, args.retry_failed)
+            options = runner.RunOptions(window, model, params, args.force, retry_failed=args.retry_failed)
             result = runner.run_pipeline(con, options, _progress(args), scans)
             _print(f.line() for f in result.validation.warnings)
             _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
@@ -359,7 +369,7 @@ def cmd_status(args) -> int:
     states = status(con)
     coverage = model_coverage(con)
     if args.json:
-        out = {s: _status_dict(v) for s, v in states.items()}
+        out: dict[str, object] = {s: _status_dict(v) for s, v in states.items()}
         out["models"] = [c.as_dict() for c in coverage]
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -415,14 +425,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .. import runner
+    from .. import ihc_api
     from ..models import available_models, get_model
 
     for name in available_models():
         model = get_model(name)
         params = ", ".join(f"{k}={v!r}" for k, v in model.defaults.items()) or "no parameters"
         print(f"{name:<16} {model.description} [{params}]")
-    print(f"{runner.API_MODEL:<16} {runner.API_DESCRIPTION} [settings: see `run --help`]")
+    print(f"{ihc_api.MODEL_NAME:<16} {ihc_api.DESCRIPTION} [settings: see `run --help`]")
     return 0
 
 

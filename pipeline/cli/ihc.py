@@ -26,7 +26,7 @@ def register(sub) -> None:
     )
     p.add_argument("--profile", default="challenge", help=f"{PROFILE_HELP} (default: challenge)")
     p.add_argument("--vectors", default=None, help=f"vector file (default: {DEFAULT_VECTORS})")
-    p.set_defaults(handler=run_fidelity)
+    p.set_defaults(handler=cmd_fidelity)
 
     p = sub.add_parser(
         "ihc-local",
@@ -43,7 +43,7 @@ def register(sub) -> None:
         default=None,
         help="the API's conv_type_id; selects the built-in profile trained for it (ignored when --profile is given)",
     )
-    p.set_defaults(handler=run_ihc_local)
+    p.set_defaults(handler=cmd_ihc_local)
 
     p = sub.add_parser(
         "ihc-import-weights",
@@ -57,10 +57,10 @@ def register(sub) -> None:
     p.add_argument("--profile", default="challenge", help=f"base {PROFILE_HELP} (default: challenge)")
     p.add_argument("--output", required=True, help="where to write the new profile (.json)")
     p.add_argument("--name", default="", help="name of the new profile (default: the base's name)")
-    p.set_defaults(handler=run_import_weights)
+    p.set_defaults(handler=cmd_ihc_import_weights)
 
 
-def run_fidelity(args: argparse.Namespace) -> int:
+def cmd_fidelity(args: argparse.Namespace) -> int:
     from ..ihc import fidelity, load_profile
 
     profile = load_profile(args.profile)
@@ -70,9 +70,9 @@ def run_fidelity(args: argparse.Namespace) -> int:
     return 0 if all(t["ok"] for t in targets) else 1
 
 
-def run_ihc_local(args: argparse.Namespace) -> int:
-    from ..ihc import load_profile, profile_for_conv_type, respond
-    from ..ihc.api_local import parse_body
+def cmd_ihc_local(args: argparse.Namespace) -> int:
+    from ..ihc import load_profile, profile_for_conv_type
+    from ..ihc_api.standin import parse_body, respond
 
     if args.profile:
         profile = load_profile(args.profile)
@@ -92,7 +92,7 @@ def run_ihc_local(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_import_weights(args: argparse.Namespace) -> int:
+def cmd_ihc_import_weights(args: argparse.Namespace) -> int:
     from ..ihc.channel_weights import import_channel_weights, write_profile
 
     profile = import_channel_weights(args.csv, args.profile, args.name)

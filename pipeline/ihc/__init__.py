@@ -6,7 +6,6 @@ Public entry points:
 * ``attribute_index(index, profile, round_values=, redistribution=)`` — ``Credits`` for a JourneyIndex
   (what the registered pipeline model ``ihc`` calls);
 * ``attribute_records(journeys_df, profile)`` — the API's per-session values for API-format records;
-* ``respond(request_body, profile)`` — the API drop-in: request body → response body;
 * ``fidelity.replay`` / ``fidelity.summarise`` — the replay of the real API vectors;
 * ``channel_weights.import_channel_weights`` — an ``IHC_channel_weights.csv`` into a profile.
 """
@@ -19,7 +18,6 @@ _LAZY = {
     "builtin_profiles": "profile",
     "load_profile": "profile",
     "profile_for_conv_type": "profile",
-    "respond": "api_local",
     "attribute_records": "records",
 }
 

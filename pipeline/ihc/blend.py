@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..models.base import JourneyIndex
+from ..journey_index import JourneyIndex
 
 DECIMALS = 4
 

@@ -47,15 +47,16 @@ import pandas as pd
 from scipy.optimize import isotonic_regression, least_squares
 
 from ..errors import InputError
-from .fidelity import PHASE_COLUMNS, load_vectors
+from ..journey_index import PHASES, VALUE_COLUMNS, JourneyIndex
+from .fidelity import load_vectors
 from .model import attribute_index
 from .ordering import request_order_index
 from .phases import uncut_initializer_share
-from .profile import PHASES, HolderRule, Profile, load_profile, profile_from_dict
+from .profile import HolderRule, Profile, load_profile, profile_from_dict
 from .records import MODEL_COLUMNS, attribute_records
 from .scope import journey_scope
 
-REAL_COLUMNS = [f"real_{c}" for c in PHASE_COLUMNS]
+REAL_COLUMNS = [f"real_{c}" for c in VALUE_COLUMNS]
 MIN_CURVE_POINTS = 8  # observations below which a curve keeps the base profile's
 MIN_WEIGHT_ROWS = 10  # sessions of multi-session journeys below which the phase weights are kept
 MIN_HOLDER_JOURNEYS = 5  # journeys with >= 2 engaged sessions below which the holder rule is kept
@@ -88,8 +89,8 @@ def pairs_from_answers(records: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
     """Sent session records joined with the API's answers (``conversion_id, session_id`` + values).
 
     Conversions with a session that has no answer are left out (an incomplete pair teaches nothing)."""
-    values = answers[["conversion_id", "session_id", *PHASE_COLUMNS]].rename(
-        columns={c: f"real_{c}" for c in PHASE_COLUMNS}
+    values = answers[["conversion_id", "session_id", *VALUE_COLUMNS]].rename(
+        columns={c: f"real_{c}" for c in VALUE_COLUMNS}
     )
     merged = records.reset_index(drop=True).merge(values, on=["conversion_id", "session_id"], how="left")
     missing = merged["real_ihc"].isna()
@@ -104,7 +105,7 @@ def pairs_from_answers(records: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
 
 @dataclass
 class _Obs:
-    index: object  # JourneyIndex in request order
+    index: JourneyIndex  # in request order
     real: dict  # phase -> array in index order
     gap: np.ndarray  # hours since the previous session (inf for the first)
     active: np.ndarray  # from the first session with initializer credit on
@@ -124,7 +125,7 @@ def _observations(pairs: pd.DataFrame) -> _Obs:
         if flag not in frame.columns:
             frame = frame.assign(**{flag: 0})
     index, order = request_order_index(frame, columns=MODEL_COLUMNS)
-    real = {c: frame[f"real_{c}"].to_numpy(dtype=np.float64)[order] for c in PHASE_COLUMNS}
+    real = {c: frame[f"real_{c}"].to_numpy(dtype=np.float64)[order] for c in VALUE_COLUMNS}
     n = index.n_rows
     hours = index.hours
     gap = np.full(n, np.inf)
@@ -165,7 +166,7 @@ def _fit_cut(obs: _Obs, base: Profile, notes: list[str]) -> tuple[Optional[float
     if low is not None and high is not None and low < high:
         at_one = _gap_where_initializer_reaches_one(obs)
         if at_one is not None and low < at_one < high:
-            cut = round(at_one, 3)
+            cut: Optional[float] = round(at_one, 3)
             how = "where the initializer curve reaches 1 (a full restart), between"
         else:
             cut = round((low + high) / 2, 3)
@@ -370,7 +371,7 @@ def _fit_holder(obs: _Obs, profile: Profile, base: Profile, notes: list[str]) ->
         notes.append("holder rule: kept the base profile's — the fit did not improve on it")
         return base.holder, False
     rule = HolderRule(
-        penalty=tuple(round(float(t), 6) for t in theta[:3]),
+        penalty=(round(float(theta[0]), 6), round(float(theta[1]), 6), round(float(theta[2]), 6)),
         interaction=round(float(theta[3]), 6),
         cut_gap_membership=base.holder.cut_gap_membership,
         min_sessions=base.holder.min_sessions,
@@ -415,7 +416,7 @@ def _fit_channel_weights(
     def residual(theta: np.ndarray) -> np.ndarray:
         table = {nm: {p: float(np.exp(theta[3 * k + j])) for j, p in enumerate(PHASES)} for k, nm in enumerate(names)}
         credits = attribute_index(sub_index, replace(profile, channel_weights=table))
-        model = np.column_stack([credits.initializer, credits.holder, credits.closer, credits.ihc])
+        model = np.column_stack([credits.phase(p, len(credits.ihc)) for p in PHASES] + [credits.ihc])
         return (model - real).ravel()
 
     none = np.zeros(3 * len(names))
@@ -515,7 +516,7 @@ def error_stats(pairs: pd.DataFrame, predicted: pd.DataFrame) -> dict:
     length = pairs.groupby("conversion_id", sort=False)["session_id"].transform("size").to_numpy()
     multi = length >= 2
     out: dict = {"conversions": int(pairs["conversion_id"].nunique()), "sessions": int(multi.sum())}
-    for c in PHASE_COLUMNS:
+    for c in VALUE_COLUMNS:
         err = np.abs(predicted[c].to_numpy() - pairs[f"real_{c}"].to_numpy())[multi]
         out[f"{c}_mean"] = float(err.mean()) if len(err) else float("nan")
         out[f"{c}_p99"] = float(np.quantile(err, 0.99)) if len(err) else float("nan")
@@ -541,7 +542,7 @@ class CrossValidation:
             (f"calibrated ({self.folds}-fold held out)", self.calibrated),
             (self.base_name, self.base),
         ):
-            for c in PHASE_COLUMNS:
+            for c in VALUE_COLUMNS:
                 rows.append(
                     {
                         "profile": label,
@@ -574,12 +575,12 @@ def cross_validate(
     if n_groups < 2:
         raise InputError("held-out fidelity needs at least two conversions")
     fold = folds_by_group(groups, folds, seed)
-    predicted = pd.DataFrame(index=pairs.index, columns=PHASE_COLUMNS, dtype=np.float64)
+    predicted = pd.DataFrame(index=pairs.index, columns=VALUE_COLUMNS, dtype=np.float64)
     for k in range(folds):  # a handful of folds, each vectorised
         held = fold == k
         calibration = fit_profile(pairs[~held], base, channel_weights=channel_weights)
         values = attribute_records(pairs[held], calibration.profile, round_values=True)
-        predicted.loc[held, PHASE_COLUMNS] = values[PHASE_COLUMNS].to_numpy()
+        predicted.loc[held, VALUE_COLUMNS] = values[VALUE_COLUMNS].to_numpy()
     base_values = attribute_records(pairs, base, round_values=True)
     return CrossValidation(folds, error_stats(pairs, predicted), error_stats(pairs, base_values), base.name)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from .profile import PHASES, Profile, load_profile, profile_from_dict
+from ..journey_index import PHASES
+from .profile import Profile, load_profile, profile_from_dict
 
 
 def read_channel_weights(path: "str | Path") -> dict[str, dict[str, float]]:

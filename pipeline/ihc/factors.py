@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.base import JourneyIndex
-from .profile import PHASES, Profile
+from ..journey_index import PHASES, JourneyIndex
+from .profile import Profile
 
 
 @dataclass(frozen=True)

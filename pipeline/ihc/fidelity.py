@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..journey_index import VALUE_COLUMNS
 from .profile import Profile
 from .records import attribute_records
 
 VECTORS_NAME = "ihc_api_vectors.jsonl"
 DEFAULT_VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / VECTORS_NAME
-PHASE_COLUMNS = ["initializer", "holder", "closer", "ihc"]
 LENGTH_BUCKETS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 8, "6-8"), (9, 10**9, "9+")]
 # (phase, statistic, bound) on multi-session journeys of the high+medium vectors
 TARGETS = [
@@ -57,7 +57,7 @@ def load_vectors(path: "str | Path | None" = None) -> pd.DataFrame:
                             "vector": line_no,
                             "confidence": vector.get("confidence", "unknown"),
                             "journey_length": len(request),
-                            **{f"real_{c}": float(real[c]) for c in PHASE_COLUMNS},
+                            **{f"real_{c}": float(real[c]) for c in VALUE_COLUMNS},
                         }
                     )
             except (ValueError, KeyError, TypeError) as exc:
@@ -70,7 +70,7 @@ def replay(profile: "Profile | str" = "challenge", vectors: Optional[pd.DataFram
     vectors = load_vectors() if vectors is None else vectors
     model = attribute_records(vectors, profile, round_values=True)
     out = vectors.copy()
-    for c in PHASE_COLUMNS:
+    for c in VALUE_COLUMNS:
         out[f"model_{c}"] = model[c].to_numpy()
         out[f"err_{c}"] = np.abs(out[f"model_{c}"] - out[f"real_{c}"])
     return out
@@ -78,7 +78,7 @@ def replay(profile: "Profile | str" = "challenge", vectors: Optional[pd.DataFram
 
 def _stats(errors: pd.DataFrame) -> dict:
     row = {"sessions": len(errors), "journeys": errors["vector"].nunique()}
-    for c in PHASE_COLUMNS:
+    for c in VALUE_COLUMNS:
         e = errors[f"err_{c}"].to_numpy()
         row[f"{c}_mean"] = float(e.mean()) if len(e) else np.nan
         row[f"{c}_p99"] = float(np.quantile(e, 0.99)) if len(e) else np.nan
@@ -120,12 +120,12 @@ def format_report(summary: pd.DataFrame, targets: list[dict], profile_name: str)
         "",
     ]
     header = f"{'confidence':<12}{'length':<11}{'journeys':>9}{'sessions':>9}"
-    for c in PHASE_COLUMNS:
+    for c in VALUE_COLUMNS:
         header += f"  {c:^22}"
     lines.append(header)
     for _, r in summary.iterrows():
         line = f"{r['confidence']:<12}{r['length']:<11}{r['journeys']:>9}{r['sessions']:>9}"
-        for c in PHASE_COLUMNS:
+        for c in VALUE_COLUMNS:
             line += f"  {r[f'{c}_mean']:.4f}/{r[f'{c}_p99']:.4f}/{r[f'{c}_max']:.4f}"
         lines.append(line)
     lines += ["", "targets (high+medium, multi-session journeys):"]

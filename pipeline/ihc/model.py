@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..models.base import Credits, JourneyIndex
+from ..journey_index import Credits, JourneyIndex
 from .blend import blend, round_api
 from .factors import phase_factors
 from .phases import compute_phases

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..models.base import JourneyIndex, stable_journey_time_order, timestamps_to_seconds
+from ..journey_index import JourneyIndex, stable_journey_time_order, timestamps_to_seconds
 
 
 def request_order_index(frame: pd.DataFrame, columns=None) -> tuple[JourneyIndex, np.ndarray]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.base import JourneyIndex
+from ..journey_index import JourneyIndex
 from .profile import Profile
 from .scope import Scope
 

@@ -14,14 +14,14 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 import numpy as np
 
 from ..errors import InputError
+from ..journey_index import PHASES
 from .profiles import PROFILE_DIR, builtin_profiles  # noqa: F401 - re-exported
 
-PHASES = ("initializer", "holder", "closer")
 CONVERSION_MODES = ("anchor", "ignore")
 
 
@@ -181,7 +181,9 @@ def profile_from_dict(doc: Mapping[str, Any], source: str = "") -> Profile:
     if not isinstance(penalty, (list, tuple)) or len(penalty) != 3:
         raise InputError("holder.penalty must be three numbers (p1, p2, p3)")
     holder = HolderRule(
-        penalty=tuple(_number(p, "holder.penalty", minimum=-math.inf) for p in penalty),
+        penalty=cast(
+            tuple[float, float, float], tuple(_number(p, "holder.penalty", minimum=-math.inf) for p in penalty)
+        ),
         interaction=_number(holder_doc.get("interaction", 0.0), "holder.interaction", minimum=-math.inf),
         cut_gap_membership=_number(holder_doc.get("cut_gap_membership", 1.0), "holder.cut_gap_membership"),
         min_sessions=int(_number(holder_doc.get("min_sessions", 2), "holder.min_sessions", minimum=1)),

@@ -1,7 +1,8 @@
 """Attribute session records in the API's format: the plain library function behind ``ihc-local``.
 
 ``attribute_records(journeys, profile)`` takes a journeys DataFrame (API record columns) and returns the
-API's per-session values in the input row order; the API client's local test server calls it too.
+API's per-session values in the input row order. The stdin stand-in for the API (``ihc_api/standin.py``)
+calls it; the HTTP stand-in (``ihc_api/local_server.py``) goes through the registered model ``ihc``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import CREDIT_COLUMNS
+from ..journey_index import CREDIT_COLUMNS
 from .model import attribute_index
 from .ordering import request_order_index
 from .profile import Profile

@@ -16,8 +16,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..models.base import JourneyIndex
-from .profile import PHASES
+from ..journey_index import PHASES, JourneyIndex
 
 DIRECTIONS = ("earlier_sessions_only", "later_sessions_only", "any_session")
 

@@ -19,16 +19,20 @@ without ``redistribution_parameter`` (the fit would otherwise learn the redistri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
 
 from ..errors import InputError
 from ..ihc import calibrate
-from ..journeys import Window, build_journeys
-from ..models.base import JOURNEY_COLUMNS
+from ..journey_index import JOURNEY_COLUMNS
+from ..journeys import build_journeys
 from ..progress import Progress
+from ..window import Window
 from . import ledger
+
+if TYPE_CHECKING:
+    from .run import ApiRunSummary
 from .chunking import plan_chunks
 from .config import ApiConfig, url_for_display
 from .sampling import sample_conversions
@@ -82,7 +86,7 @@ def plan_calibration(conn, n: int, seed: int, config: ApiConfig) -> CalibrationP
 
 def send_sample(
     conn, plan: CalibrationPlan, config: ApiConfig, progress: Optional[Progress] = None, client=None
-) -> tuple[pd.DataFrame, object]:
+) -> tuple[pd.DataFrame, "ApiRunSummary"]:
     """(pairs, ApiRunSummary): the plan's records with the API's answers; resumable through the ledger."""
     from .run import attribute_via_api
 

@@ -20,7 +20,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -84,7 +84,7 @@ class ApiClient:
             self.session.trust_env = False  # never route a local server through a proxy
         self.session.headers.update(
             {
-                "x-api-key": config.api_key,
+                "x-api-key": cast(str, config.api_key),  # required above
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "User-Agent": f"attribution-pipeline/{__version__}",

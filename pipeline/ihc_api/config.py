@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import InputError
+from ..journey_index import PHASES
 from .env_names import ENV_VARS  # noqa: F401 - part of this module's interface
 from .redact import MASK
 
@@ -34,7 +35,6 @@ DEFAULT_API_URL = "https://api.ihc-attribution.com/v1/compute_ihc"
 DOCUMENTED_MAX_JOURNEYS = 100
 DOCUMENTED_MAX_SESSIONS = 3000
 FREE_ACCOUNT_MAX_SESSIONS = 200
-PHASES = ("initializer", "holder", "closer")
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,10 @@ def _build(raw: Mapping[str, Any]) -> ApiConfig:
     for key in ("api_key", "conv_type_id"):
         if raw.get(key) not in (None, ""):
             values[key] = str(raw[key]).strip()
-    key = values.get("api_key")
-    if key is not None and any(ch.isspace() for ch in key):
+    api_key = values.get("api_key")
+    if api_key is not None and any(ch.isspace() for ch in api_key):
         raise InputError("IHC_API_KEY contains whitespace; check the .env file quoting")
-    if key is not None and not (key.isascii() and key.isprintable()):
+    if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
         raise InputError("IHC_API_KEY must be printable ASCII; check the .env file encoding")
     values["api_url"] = _check_url(str(raw.get("api_url", DEFAULT_API_URL)))
     values["max_journeys"] = _positive_int(raw, "max_journeys", DOCUMENTED_MAX_JOURNEYS)

@@ -25,12 +25,13 @@ import sqlite3
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator, Optional
+from typing import Iterator, Optional, cast
 
 import numpy as np
 import pandas as pd
 
 from ..errors import PipelineError
+from ..journey_index import VALUE_COLUMNS
 
 DDL = """
 CREATE TABLE IF NOT EXISTS ihc_api_keys (
@@ -139,7 +140,7 @@ def key_id_for(conn: sqlite3.Connection, api_url: str, conv_type_id: str, redist
                 now(),
             ),
         )
-        return int(cur.lastrowid)
+        return int(cast(int, cur.lastrowid))
 
 
 def read_ledger(conn: sqlite3.Connection, key_id: int) -> pd.DataFrame:
@@ -222,7 +223,7 @@ def commit_chunk(
         [key_id] * len(results),
         results["conversion_id"].astype(str).tolist(),
         results["session_id"].astype(str).tolist(),
-        *(results[c].astype(np.float64).tolist() for c in ("initializer", "holder", "closer", "ihc")),
+        *(results[c].astype(np.float64).tolist() for c in VALUE_COLUMNS),
         results["sent"].astype(np.int64).tolist(),
     )
     ids = [(key_id, c) for c in conversion_ids]

@@ -41,22 +41,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import CREDIT_COLUMNS, Credits, JourneyIndex
-from .records import TIMESTAMP_PATTERN
+from ..journey_index import CREDIT_COLUMNS, Credits, JourneyIndex
 from .redact import get_logger
+from .request_records import RECORD_OPTIONAL, record_problem
 
 API_PATH = "/v1/compute_ihc"
 STAND_IN_LABEL = "stand-in: first/last/equal-holder, NOT the IHC model"
-RECORD_FIELDS = (
-    "conversion_id",
-    "session_id",
-    "timestamp",
-    "channel_label",
-    "holder_engagement",
-    "closer_engagement",
-    "conversion",
-)
-OPTIONAL_FIELDS = ("impression_interaction",)
 
 ValueFn = Callable[[pd.DataFrame, dict], pd.DataFrame]
 
@@ -314,8 +304,8 @@ class LocalIhcServer:
     # ---- the protocol --------------------------------------------------------------------------
     def compute(self, records: list, context: dict) -> pd.DataFrame:
         frame = pd.DataFrame.from_records(records)
-        if "impression_interaction" not in frame.columns:
-            frame["impression_interaction"] = 0
+        for name in RECORD_OPTIONAL:  # 0 when absent (request_records.record_problem)
+            frame[name] = frame[name].fillna(0).astype(int) if name in frame.columns else 0
         values = self.value_function.fn(frame, context)[CREDIT_COLUMNS]
         if self.decimals is not None:
             values = values.round({c: self.decimals for c in CREDIT_COLUMNS[2:]})
@@ -352,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        conv_type = (parse_qs(parts.query).get("conv_type_id") or [None])[0]
+        given = parse_qs(parts.query).get("conv_type_id")
+        conv_type = given[0] if given else None
         key_ok = self.headers.get("x-api-key") == owner.api_key
         request = ReceivedRequest("POST", parts.path, conv_type, key_ok, list(self.headers.keys()))
         fault = owner._next_fault()
@@ -390,6 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner._stopping.wait(fault.seconds)
         try:
             records = self._parse(payload, conv_type)
+            assert isinstance(payload, dict)  # _parse refused anything else
             context = {"conv_type_id": conv_type, "redistribution_parameter": payload.get("redistribution_parameter")}
             values = owner.compute(records, context)
         except _BadRequest as bad:
@@ -485,24 +477,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _check_records(records: list) -> None:
-    """406 for the first session record that cannot be parsed, naming it and the field."""
-    import re
-
-    pattern = re.compile(TIMESTAMP_PATTERN)
+    """406 for the first session record that cannot be parsed (``request_records.record_problem``),
+    naming it and the field: the API's status for "error in parsing a customer journey"."""
     for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise _BadRequest(406, f"customer_journeys[{i}] is not an object")
-        for name in RECORD_FIELDS:
-            if name not in record:
-                raise _BadRequest(406, f"customer_journeys[{i}] lacks {name}")
-        for name in ("conversion_id", "session_id", "channel_label", "timestamp"):
-            if not isinstance(record[name], str) or not record[name]:
-                raise _BadRequest(406, f"customer_journeys[{i}].{name} must be a non-empty string")
-        if not pattern.fullmatch(record["timestamp"]):
-            raise _BadRequest(
-                406, f"customer_journeys[{i}].timestamp {record['timestamp']!r} is not '%Y-%m-%d %H:%M:%S'"
-            )
-        for name in ("holder_engagement", "closer_engagement", "conversion", *OPTIONAL_FIELDS):
-            value = record.get(name, 0)
-            if isinstance(value, bool) or value not in (0, 1):
-                raise _BadRequest(406, f"customer_journeys[{i}].{name} must be 0 or 1")
+        problem = record_problem(record)
+        if problem is None:
+            continue
+        kind, name, value = problem
+        raise _BadRequest(
+            406,
+            {
+                "not_object": f"customer_journeys[{i}] is not an object",
+                "missing": f"customer_journeys[{i}] lacks {name}",
+                "not_text": f"customer_journeys[{i}].{name} must be a non-empty string",
+                "bad_timestamp": f"customer_journeys[{i}].timestamp {value!r} is not '%Y-%m-%d %H:%M:%S'",
+                "not_flag": f"customer_journeys[{i}].{name} must be 0 or 1",
+            }[kind],
+        )

@@ -17,21 +17,21 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 import pandas as pd
 
-from ..models.base import CREDIT_COLUMNS, JOURNEY_COLUMNS
+from ..journey_index import CREDIT_COLUMNS, JOURNEY_COLUMNS, VALUE_COLUMNS
 from ..progress import Progress, ensure
 from . import ledger
-from .checking import VALUE_COLUMNS, check_reply, isin
+from .answers import check_reply, isin
 from .chunking import plan_chunks
 from .client import ApiClient
 from .config import ApiConfig, url_for_display
 from .errors import IhcApiError
-from .records import PreparedJourneys, prepare_journeys
 from .redact import MASK, RedactingFilter, get_logger, redact
+from .request_records import PreparedJourneys, prepare_journeys
 
 
 @dataclass
@@ -101,14 +101,14 @@ def attribute_via_api(
     config = config.require()
     report = ensure(progress)
     log = get_logger()
-    redacting = RedactingFilter(config.api_key)
+    redacting = RedactingFilter(cast(str, config.api_key))  # required above
     log.addFilter(redacting)
     started = time.monotonic()
     try:
         prepared = prepare_journeys(journeys, config.max_sessions)
         ledger.ensure_tables(conn)
         key_id = ledger.key_id_for(
-            conn, url_for_display(config.api_url), config.conv_type_id, config.redistribution_parameter
+            conn, url_for_display(config.api_url), cast(str, config.conv_type_id), config.redistribution_parameter
         )
         summary = ApiRunSummary(fingerprint=prepared.fingerprint(), conversions=prepared.n_conversions)
         truncated = prepared.truncated[["conversion_id", "sessions", "sessions_sent"]].reset_index(drop=True)

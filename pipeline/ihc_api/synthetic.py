@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..models.base import seconds_to_timestamps
+from ..journey_index import seconds_to_timestamps
 
 CHANNELS = ("Paid Search Brand", "Organic Traffic", "Direct Traffic", "Newsletter & Email", "Referral")
 

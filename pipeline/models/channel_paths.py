@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..errors import InputError
-from .base import JourneyIndex
+from ..journey_index import JourneyIndex
 
 if TYPE_CHECKING:
     pass

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import Credits, JourneyIndex, Model, register
+from ..journey_index import Credits, JourneyIndex
+from .base import Model, register
 from .params import as_float
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..ihc import attribute_index, load_profile
 from ..ihc.redistribution import parse_redistribution
-from .base import Credits, JourneyIndex, Model, register
+from ..journey_index import Credits, JourneyIndex
+from .base import Model, register
 
 
 def ihc(index: JourneyIndex, params: dict, context: dict) -> Credits:

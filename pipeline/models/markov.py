@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..errors import PipelineError
+from ..journey_index import Credits, JourneyIndex
 from ..progress import Progress, ensure
-from .base import Credits, JourneyIndex, Model, register
+from .base import Model, register
 from .channel_paths import ChannelPaths, PathSet, channel_paths, credit_by_channel_share
 from .params import as_bool, as_int
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .base import Credits, JourneyIndex, Model, register
+from ..journey_index import Credits, JourneyIndex
+from .base import Model, register
 from .channel_paths import ChannelPaths, channel_paths, credit_by_channel_share
 from .params import as_int
 

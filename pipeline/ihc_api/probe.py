@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .checking import check_reply
+from .answers import check_reply
 from .client import ApiClient
 from .config import DOCUMENTED_MAX_JOURNEYS, DOCUMENTED_MAX_SESSIONS, ApiConfig, url_for_display
 from .errors import IhcApiError

@@ -1,4 +1,5 @@
-"""Journeys → the session records the API receives, in a fixed order, with truncation and fingerprints.
+"""Journeys → the session records the API receives, in a fixed order, with truncation and fingerprints;
+and the one check of a received record that both API stand-ins apply (``record_problem``).
 
 ``prepare_journeys`` checks and normalises the journeys once (ids as strings, timestamps as
 ``'YYYY-MM-DD HH:MM:SS'`` strings, flags as 0/1 integers), orders them canonically (conversion by first
@@ -17,15 +18,51 @@ removed, or when truncation changes which sessions are sent.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..models.base import FLAG_COLUMNS, JOURNEY_COLUMNS, JourneyIndex, seconds_to_timestamps
+from ..journey_index import FLAG_COLUMNS, JOURNEY_COLUMNS, JourneyIndex, seconds_to_timestamps
 
 TIMESTAMP_PATTERN = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?"
+TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
+
+# What a session record of a request must hold (spec §1.2): ids, channel and timestamp as non-empty
+# strings, the flags as 0/1 integers; ``conversion`` and ``impression_interaction`` count 0 when absent.
+RECORD_OPTIONAL = ("conversion", "impression_interaction")
+RECORD_REQUIRED = tuple(c for c in JOURNEY_COLUMNS if c not in RECORD_OPTIONAL)
+RECORD_TEXT = ("conversion_id", "session_id", "channel_label", "timestamp")
+RECORD_FLAGS = ("holder_engagement", "closer_engagement", *RECORD_OPTIONAL)
+
+
+def record_problem(record: Any) -> Optional[tuple[str, Optional[str], Any]]:
+    """The first reason a received session record cannot be parsed, as ``(kind, field, value)``, or
+    None. Kinds: ``not_object``, ``missing``, ``not_text``, ``bad_timestamp``, ``not_flag``. The one
+    rule both stand-ins apply; each words (and answers) it in its own protocol: ``ihc-local`` lists the
+    record in ``partialFailureErrors`` (206), ``ihc-local-server`` refuses the request with 406, the
+    status the API documents for "error in parsing a customer journey" (spec §1.4)."""
+    if not isinstance(record, dict):
+        return ("not_object", None, record)
+    for name in RECORD_REQUIRED:
+        if record.get(name) is None:
+            return ("missing", name, None)
+    for name in RECORD_TEXT:
+        value = record[name]
+        if not isinstance(value, str) or not value:
+            return ("not_text", name, value)
+    if not TIMESTAMP_RE.fullmatch(record["timestamp"]):
+        return ("bad_timestamp", "timestamp", record["timestamp"])
+    for name in RECORD_FLAGS:
+        value = record.get(name, 0)
+        if type(value) is not int or value not in (0, 1):
+            return ("not_flag", name, value)
+    return None
+
+
 _HASH_KEYS = ("ihc-api-ledger-A", "ihc-api-ledger-B")  # 16 characters each, as pandas requires
 
 

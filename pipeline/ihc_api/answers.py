@@ -25,10 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..models.base import CREDIT_COLUMNS
+from ..journey_index import CREDIT_COLUMNS, VALUE_COLUMNS
 from .redact import one_line
 
-VALUE_COLUMNS = ["initializer", "holder", "closer", "ihc"]
 SUM_TOLERANCE = 1e-3
 # The API rounds each value to 4 decimals, so n non-zero values can sum to 1 ± n·0.5e-4 legitimately;
 # the tolerance is 1e-3, widened to that bound only for journeys with more than 20 non-zero values.

@@ -10,21 +10,19 @@ of the bad one), so every record sent comes back either in ``value`` or in ``par
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .profile import Profile, load_profile
-from .records import OPTIONAL_FLAGS, REQUIRED, attribute_records
-from .redistribution import parse_redistribution
+from ..ihc.profile import Profile, load_profile
+from ..ihc.records import OPTIONAL_FLAGS, REQUIRED, attribute_records
+from ..ihc.redistribution import parse_redistribution
+from ..journey_index import VALUE_COLUMNS
+from .request_records import record_problem
 
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?$")
-FLAGS = ["holder_engagement", "closer_engagement"] + OPTIONAL_FLAGS
 TEXT = ["conversion_id", "session_id", "channel_label"]
-VALUE_FIELDS = ["initializer", "holder", "closer", "ihc"]
 
 
 def _bad_request(reason: str) -> dict:
@@ -51,24 +49,18 @@ def parse_body(body: Any) -> tuple[list, Optional[dict]]:
 
 
 def _record_problem(record: Any) -> Optional[str]:
-    """The first reason a record is invalid, or None."""
-    if not isinstance(record, dict):
-        return "record is not an object"
-    for field in REQUIRED:
-        if record.get(field) is None:
-            return f"missing field '{field}'"
-    for field in TEXT:
-        value = record[field]
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-            return f"{field} must be a non-empty string"
-    ts = record["timestamp"]
-    if not isinstance(ts, str) or not TIMESTAMP_RE.match(ts):
-        return f"timestamp {ts!r} is not 'YYYY-MM-DD HH:MM:SS' (optionally ' +HHMM')"
-    for field in FLAGS:
-        value = record.get(field, 0)
-        if type(value) is not int or value not in (0, 1):
-            return f"{field} must be 0 or 1, got {value!r}"
-    return None
+    """The first reason a record is invalid (``request_records.record_problem``, in this face's words), or None."""
+    problem = record_problem(record)
+    if problem is None:
+        return None
+    kind, name, value = problem
+    return {
+        "not_object": "record is not an object",
+        "missing": f"missing field '{name}'",
+        "not_text": f"{name} must be a non-empty string",
+        "bad_timestamp": f"timestamp {value!r} is not 'YYYY-MM-DD HH:MM:SS' (optionally ' +HHMM')",
+        "not_flag": f"{name} must be 0 or 1, got {value!r}",
+    }[kind]
 
 
 def _valid_dates(frame: pd.DataFrame) -> np.ndarray:
@@ -135,8 +127,8 @@ def _error(index: int, record: dict, reason: str) -> dict:
 def _value_rows(result: pd.DataFrame) -> list[dict]:
     cids = result["conversion_id"].tolist()
     sids = result["session_id"].tolist()
-    columns = [result[f].to_numpy(dtype=np.float64).tolist() for f in VALUE_FIELDS]
+    columns = [result[f].to_numpy(dtype=np.float64).tolist() for f in VALUE_COLUMNS]
     return [
-        {"conversion_id": c, "session_id": s, **dict(zip(VALUE_FIELDS, vals))}
+        {"conversion_id": c, "session_id": s, **dict(zip(VALUE_COLUMNS, vals))}
         for c, s, *vals in zip(cids, sids, *columns)
     ]

@@ -1,0 +1,173 @@
+"""How the dashboard looks and talks: the progress bar adapter, number formats, chart styling, error
+display, the sidebar. No data access here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Optional
+
+import pandas as pd
+import streamlit as st
+
+from pipeline.errors import PipelineError
+from pipeline.workspace import Workspace
+
+CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
+
+
+# ---- progress ----------------------------------------------------------------------------------
+
+
+class StreamlitProgress:
+    """A ``(done, total, message)`` callback that moves an ``st.progress`` bar. Calls from other threads
+    (the library's background scans) are ignored; redraws are limited to 20 per second."""
+
+    def __init__(self, bar, interval: float = 0.05):
+        self.bar = bar
+        self.thread = threading.current_thread()
+        self.interval = interval
+        self._last = 0.0
+        self._message = None
+        self.calls = 0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if threading.current_thread() is not self.thread:
+            return
+        self.calls += 1
+        frac = min(max(done / total, 0.0), 1.0) if total else 0.0
+        now = time.monotonic()
+        if message == self._message and frac < 1.0 and now - self._last < self.interval:
+            return
+        self._last, self._message = now, message
+        self.bar.progress(frac, text=f"{message} — {frac:.0%}")
+
+
+# ---- formatting and charts ---------------------------------------------------------------------
+
+
+def eur(value: Optional[float], decimals: int = 0) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"€{value:,.{decimals}f}"
+
+
+def ratio(value: Optional[float]) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{value:.2f}"
+
+
+GRID = "#E6E9EF"
+AXIS_LINE = "#C9CED6"
+AXIS = dict(automargin=True, title=dict(standoff=8), gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
+
+
+def figure(
+    traces: list[dict],
+    title: str,
+    height: int = 420,
+    show_legend: bool = True,
+    xaxis: Optional[dict] = None,
+    yaxis: Optional[dict] = None,
+    **layout,
+) -> dict:
+    """A plotly figure as a plain dict in the dashboard's look: readable fonts, labels never clipped
+    (automargin), a white plot, the title top left, the legend above the plot.
+
+    Plain dicts, not ``go.Figure`` updates: Streamlit validates the whole figure once, while each
+    ``update_layout``/``update_xaxes`` call re-validates (≈30 ms per chart instead of ≈4 ms), which
+    a filter change pays four times."""
+
+    def axis(extra: Optional[dict]) -> dict:
+        out = {**AXIS, **(extra or {})}
+        if isinstance(out.get("title"), str):
+            out["title"] = dict(text=out["title"], standoff=8)
+        return out
+
+    base = dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font=dict(**CHART_FONT, color="#1F2A37"),
+        height=height,
+        margin=dict(l=10, r=20, t=60, b=10),
+        showlegend=show_legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        hoverlabel=dict(font=dict(size=13)),
+        xaxis=axis(xaxis),
+        yaxis=axis(yaxis),
+    )
+    for key, value in layout.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return {"data": traces, "layout": base}
+
+
+def chart(fig, key: Optional[str] = None) -> None:
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        theme=None,
+        key=key,
+        config={
+            "displaylogo": False,
+            "modeBarButtonsToRemove": [
+                "lasso2d",
+                "select2d",
+                "zoom2d",
+                "pan2d",
+                "zoomIn2d",
+                "zoomOut2d",
+                "autoScale2d",
+                "resetScale2d",
+            ],
+            "toImageButtonOptions": {"format": "png", "scale": 2},
+        },
+    )
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def shown_errors():
+    """Show a library error as a one-line message instead of a traceback."""
+    try:
+        yield
+    except PipelineError as exc:
+        st.error(str(exc), icon=":material/warning:")
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the traceback out of the main view
+        if type(exc).__module__.startswith("streamlit"):
+            raise
+        st.error(
+            f"Something went wrong ({type(exc).__name__}: {exc}). Your data was not changed.",
+            icon=":material/bug_report:",
+        )
+        with st.expander("Details for a bug report"):
+            st.exception(exc)
+
+
+def sidebar_database(ws: Workspace) -> None:
+    """The current database, in the sidebar of every page."""
+    src = ws.source
+    with st.sidebar:
+        st.caption("Current database")
+        if src is None:
+            st.write("none")
+            return
+        icon = ":material/science:" if src.kind == "demo" else ":material/description:"
+        st.markdown(f"{icon} **{src.name}**")
+        st.caption(f"{src.size_bytes / 1e6:,.1f} MB · private working copy")
+        st.page_link("pages/data.py", label="Change the database", icon=":material/upload_file:")
+
+
+def not_ready(message: str, page: str = "pages/pipeline.py", label: str = "Go to Pipeline") -> None:
+    st.info(message, icon=":material/info:")
+    st.page_link(page, label=label, icon=":material/play_arrow:")
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

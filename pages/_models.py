@@ -1,0 +1,172 @@
+"""The model picker and the IHC API option: labels, parameter widgets, the API settings check.
+
+The model names come from the registry (``pipeline.models``) and ``pipeline.ihc_api.MODEL_NAME``; a
+run's model is decided by the library (``pipeline.model_choice``) from what the picker returns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import streamlit as st
+
+from pipeline.errors import InputError, PipelineError
+from pipeline.ihc import builtin_profiles, load_profile
+from pipeline.ihc_api import MODEL_NAME as API_MODEL
+from pipeline.model_choice import default_model
+from pipeline.models import available_models, get_model
+
+MODEL_LABELS = {
+    "ihc": "IHC — offline model",
+    API_MODEL: "IHC — web API",
+    "last-click": "Last click",
+    "first-click": "First click",
+    "linear": "Linear",
+    "time-decay": "Time decay",
+    "position-based": "Position based (U-shaped)",
+    "markov": "Markov chain (removal effect)",
+    "shapley": "Shapley value",
+}
+PARAM_HELP = {
+    "profile": "The trained conversion type the offline IHC model imitates.",
+    "round": "Round each session's values to 4 decimals, like the web API.",
+    "redistribution": "Optional JSON object: the API's redistribution_parameter.",
+}
+
+
+# ---- the model picker and the IHC API option ----------------------------------------------------
+
+
+def offline_models() -> list[str]:
+    """The registry's models (the API is offered separately, never listed twice)."""
+    return [m for m in available_models() if m != API_MODEL]
+
+
+def model_label(name: str) -> str:
+    return MODEL_LABELS.get(name, name)
+
+
+@dataclass
+class ApiOption:
+    """What the IHC API choice can do in this build and with these settings. Never holds the key in
+    any displayable field: ``message`` is safe to show, ``run_options`` goes to ``RunOptions`` only."""
+
+    available: bool  # the API client package is importable in this build
+    ready: bool  # a run can go ahead with these settings
+    message: str
+    key_source: Optional[str] = None  # "typed" | "environment" | None
+    run_options: dict = field(default_factory=dict, repr=False)  # RunOptions keyword arguments
+
+
+def api_options(
+    typed_key: Optional[str], conv_type_id: Optional[str] = None, environ: Optional[Mapping[str, str]] = None
+) -> ApiOption:
+    """The single place the dashboard connects to the IHC API client (``pipeline.ihc_api``).
+
+    The key comes from the password field (``typed_key``) or from IHC_API_KEY in the environment or
+    .env file; it is passed on inside the client's config object only — never shown, logged, written
+    to the working folder or put into the model parameters that stage records store.
+    """
+    typed_key = (typed_key or "").strip() or None
+    try:
+        api = importlib.import_module("pipeline.ihc_api")
+        load_config = api.load_config
+    except (ImportError, AttributeError):
+        return ApiOption(
+            False,
+            False,
+            "The IHC web API is not available in this build (the API client, pipeline.ihc_api, is not installed).",
+        )
+    try:
+        config = load_config(
+            {"api_key": typed_key, "conv_type_id": (conv_type_id or "").strip() or None}, environ=environ
+        )
+    except PipelineError as exc:
+        return ApiOption(True, False, _redact(str(exc), typed_key))
+    key_source = "typed" if typed_key else ("environment" if getattr(config, "api_key", None) else None)
+    if not getattr(config, "api_key", None):
+        return ApiOption(True, False, "Type your IHC API key, or set IHC_API_KEY in the environment or a .env file.")
+    if not getattr(config, "conv_type_id", None):
+        return ApiOption(True, False, "Enter the IHC conversion type id (or set IHC_CONV_TYPE_ID).", key_source)
+    where = "the key you typed" if key_source == "typed" else "the key from the environment"
+    return ApiOption(
+        True,
+        True,
+        f"Ready: attribution through the IHC web API with {where}.",
+        key_source,
+        {"model": API_MODEL, "api_config": config},
+    )
+
+
+def _redact(text: str, secret: Optional[str]) -> str:
+    return text.replace(secret, "•••") if secret else text
+
+
+def param_widgets(
+    model_name: str, current: Mapping[str, Any], key: str, extra_profiles: Optional[Mapping[str, dict]] = None
+) -> dict:
+    """Widgets for the model's parameters (from its defaults, so new models get them for free);
+    returns only the values that differ from the defaults. ``extra_profiles``: {name: profile document}
+    of the database's calibrated profiles, offered by name beside the built-ins (the value is the document)."""
+    extra_profiles = dict(extra_profiles or {})
+    model = get_model(model_name)
+    params: dict = {}
+    advanced = None
+    for name, default in model.defaults.items():
+        value = current.get(name, default)
+        wkey = f"{key}:{model_name}:{name}"
+        label = name.replace("_", " ").capitalize()
+        help_text = PARAM_HELP.get(name)
+        if name == "profile":
+            if isinstance(value, Mapping):  # a calibrated profile's document: offered by its name
+                extra_profiles.setdefault(str(value.get("name") or "inline"), dict(value))
+                value = str(value.get("name") or "inline")
+            options = builtin_profiles() + [n for n in extra_profiles if n not in builtin_profiles()]
+            if value not in options:
+                options = [*options, value]
+            chosen = st.selectbox("IHC profile", options, index=options.index(value), key=wkey, help=help_text)
+            desc = extra_profiles[chosen].get("description", "") if chosen in extra_profiles else ""
+            chosen = extra_profiles.get(chosen, chosen)
+            desc = desc or (_profile_description(chosen) if isinstance(chosen, str) else "")
+            if desc:
+                st.caption(desc)
+        elif isinstance(default, bool):
+            chosen = st.checkbox(label, value=bool(value), key=wkey, help=help_text)
+        elif isinstance(default, int):
+            chosen = int(st.number_input(label, value=int(value), step=1, key=wkey, help=help_text))
+        elif isinstance(default, float):
+            chosen = float(st.number_input(label, value=float(value), key=wkey, help=help_text, format="%.3f"))
+        elif default is None or isinstance(default, (dict, list)):
+            text = "" if value is None else json.dumps(value)
+            advanced = advanced or st.expander("Advanced parameters", expanded=bool(text))
+            raw = advanced.text_area(f"{label} (JSON, optional)", value=text, key=wkey, help=help_text, height=80)
+            chosen = None
+            if raw.strip():
+                try:
+                    chosen = json.loads(raw)
+                except ValueError:
+                    raise InputError(f"{label}: not valid JSON") from None
+        else:
+            chosen = st.text_input(label, value=str(value), key=wkey, help=help_text)
+        if chosen != default:
+            params[name] = chosen
+    return params
+
+
+@st.cache_data(show_spinner=False)
+def _profile_description(name: str) -> str:
+    try:
+        return getattr(load_profile(name), "description", "") or ""
+    except PipelineError:
+        return ""
+
+
+def stored_model(states: dict) -> tuple[str, dict]:
+    """The model and parameters of the stored attribution, else the default model."""
+    rec = states.get("attribute").record if states.get("attribute") else None
+    if rec is not None and rec.params.get("model"):
+        return rec.params["model"], dict(rec.params.get("params") or {})
+    return default_model(), {}

@@ -1,0 +1,162 @@
+"""The dashboard's session: this browser session's workspace and the cached reads of its database.
+
+Every cached function takes the workspace fingerprint (which contains the session's private folder),
+so one browser session's cached results can never be served to another. Each read is one ``pipeline``
+call: the SQL lives in the library (``explain``, ``export``, ``validate``, ``status``, ``compare``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import streamlit as st
+
+from pipeline import explain, export
+from pipeline.compare import ModelSpec, compare_models
+from pipeline.db import open_database
+from pipeline.export import read_report, to_csv_bytes
+from pipeline.palette import channel_colors
+from pipeline.status import status
+from pipeline.validate import ValidationReport, current_validation
+from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
+
+# ---- the session's workspace ---------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _swept_once() -> bool:
+    """Remove working folders left behind by dashboard processes that died (once per process)."""
+    sweep()
+    return True
+
+
+@st.cache_resource(show_spinner=False)
+def demo_database(sessions: int, conversions: int, days: int, seed: int) -> str:
+    """The cached demo database of that size (built on first use, then shared read-only)."""
+    from pipeline.demo_size import DemoSize
+
+    return str(cached_demo(DemoSize(sessions, conversions, days, seed)))
+
+
+def workspace() -> Workspace:
+    """This browser session's workspace, created on first use and filled with the demo database."""
+    _swept_once()
+    ws = st.session_state.get("_workspace")
+    if ws is None or ws.closed:
+        ws = Workspace.create()
+        st.session_state["_workspace"] = ws
+    if not ws.has_database:
+        use_demo(ws)
+    return ws
+
+
+def use_demo(ws: Workspace) -> None:
+    size = demo_size_from_env()
+    with st.spinner("Preparing the demo database (built once, then reused: a few seconds)…"):
+        path = demo_database(size.sessions, size.conversions, size.days, size.seed)
+    ws.use_demo(Path(path), size)
+    st.session_state.pop("last_run", None)
+
+
+def db_key(ws: Workspace) -> tuple[str, str]:
+    """(path, fingerprint): the arguments every cached read takes."""
+    return str(ws.db_path), ws.fingerprint()
+
+
+# ---- cached reads (keyed by the database fingerprint) -------------------------------------------
+
+
+@contextlib.contextmanager
+def _read(path: str):
+    con = open_database(path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def stage_status(path: str, fp: str) -> dict:
+    with _read(path) as con:
+        return status(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def validation(path: str, fp: str) -> ValidationReport:
+    """The stored validation when no input changed since it ran, else a fresh one (reads only)."""
+    with _read(path) as con:
+        return current_validation(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def channel_sessions(path: str, fp: str) -> pd.DataFrame:
+    """Sessions, paid sessions and cost per channel of the input tables."""
+    with _read(path) as con:
+        return explain.channel_overview(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def colors(path: str, fp: str) -> dict[str, str]:
+    """The database's channel → colour mapping, used by every chart."""
+    with _read(path) as con:
+        return channel_colors(explain.channel_names(con))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def has_report(path: str, fp: str) -> bool:
+    with _read(path) as con:
+        return export.has_report(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def report(path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple]) -> pd.DataFrame:
+    """``export.read_report`` rows: what the table, charts and CSV show."""
+    with _read(path) as con:
+        return read_report(con, start, end, list(channels) if channels else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def report_csv(path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple]) -> bytes:
+    """Exactly what ``python -m pipeline export`` writes for the same filters."""
+    return to_csv_bytes(report(path, fp, start, end, channels))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def length_distribution(path: str, fp: str) -> pd.DataFrame:
+    with _read(path) as con:
+        return explain.length_distribution(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def top_paths(path: str, fp: str, limit: int, collapse: bool) -> pd.DataFrame:
+    with _read(path) as con:
+        return explain.top_paths(con, limit, collapse)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def conversion_choices(path: str, fp: str) -> pd.DataFrame:
+    with _read(path) as con:
+        return explain.conversion_choices(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def conversion(path: str, fp: str, conversion_id: str):
+    with _read(path) as con:
+        return explain.conversion_info(con, conversion_id), explain.conversion_sessions(con, conversion_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def unattributed(path: str, fp: str) -> pd.DataFrame:
+    with _read(path) as con:
+        return explain.unattributed_reasons(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def comparison(path: str, fp: str, specs_json: str):
+    specs = [ModelSpec(name, params) for name, params in json.loads(specs_json)]
+    with _read(path) as con:
+        return compare_models(con, specs)

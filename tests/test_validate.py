@@ -1,0 +1,152 @@
+"""Validation in process: ``pipeline.validate.validate`` on hand-made databases, its findings' codes,
+severities, counts and examples (tests/test_cli.py asserts the same cases through the command line).
+
+The tiny database (tests/helpers.py: TINY_*) has no fatal finding and one warning: two of its five
+channels (Direct Traffic, s3; Newsletter & Email, s4) have sessions but no cost row (``TINY_WARNING``,
+which every case below keeps). Each case changes a few rows by hand, so every other expected count is
+the number of rows changed.
+"""
+
+import sqlite3
+
+import pytest
+
+from pipeline.db import open_database
+from pipeline.errors import InputError
+from pipeline.validate import FATAL, WARNING, check_structure, start_scans, validate
+from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
+
+TINY_WARNING = ("channel_without_cost", WARNING, 2, [])
+NO_KEYS = """CREATE TABLE session_sources (session_id TEXT, user_id TEXT, event_date TEXT, event_time TEXT,
+               channel_name TEXT, holder_engagement INT, closer_engagement INT, impression_interaction INT);
+             CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
+             CREATE TABLE session_costs (session_id TEXT, cost REAL);"""
+NO_CHANNEL_COLUMN = """CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT,
+               event_time TEXT, holder_engagement INT, closer_engagement INT, impression_interaction INT);
+             CREATE TABLE conversions (conv_id TEXT PRIMARY KEY, user_id TEXT, conv_date TEXT, conv_time TEXT,
+               revenue REAL);
+             CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL);"""
+
+
+def findings(path) -> list[tuple]:
+    con = open_database(path)
+    try:
+        report = validate(con)
+    finally:
+        con.close()
+    return [(f.code, f.severity, f.count, f.examples) for f in report.findings]
+
+
+def sessions_with(index: int, row: tuple) -> list[tuple]:
+    rows = list(TINY_SESSIONS)
+    rows[index] = row
+    return rows
+
+
+def test_the_tiny_database_has_only_its_cost_coverage_warning(tmp_path):
+    path = make_db(tmp_path / "tiny.db", TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [TINY_WARNING]
+    con = open_database(path)
+    report = validate(con)
+    assert report.ok and report.fatal == []
+    assert report.rows == {"conversions": 3, "session_sources": 6, "session_costs": 4}
+    report.raise_if_fatal()  # nothing to raise
+
+
+def test_unparseable_dates_are_one_fatal_finding_with_both_examples(tmp_path):
+    rows = sessions_with(1, ("s2", "u1", "2023-02-30", "11:00:00", "FB & IG Ads", 1, 1, 0))
+    rows[2] = ("s3", "u1", "02/09/2023", "12:00:00", "Direct Traffic", 0, 1, 0)
+    path = make_db(tmp_path / "dates.db", rows, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [("bad_event_date", FATAL, 2, ["2023-02-30", "02/09/2023"]), TINY_WARNING]
+
+
+def test_bad_time_and_flag_are_two_findings(tmp_path):
+    rows = sessions_with(0, ("s1", "u1", "2023-09-01", "10:00", "Paid Search Brand", 2, 0, 0))
+    path = make_db(tmp_path / "times.db", rows, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [
+        ("bad_event_time", FATAL, 1, ["10:00"]),
+        ("bad_holder_engagement", FATAL, 1, [2]),
+        TINY_WARNING,
+    ]
+    report = validate(open_database(path))
+    lines = [f.line() for f in report.findings]
+    assert "event_time: 1 row has no valid time (HH:MM:SS) (e.g. '10:00')" in lines[0]
+    assert "holder_engagement: 1 row has a value other than 0 or 1 (e.g. 2)" in lines[1]
+
+
+def test_a_null_flag_is_a_bad_flag(tmp_path):
+    rows = sessions_with(0, ("s1", "u1", "2023-09-01", "10:00:00", "Paid Search Brand", None, 0, 0))
+    path = make_db(tmp_path / "nullflag.db", rows, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [("bad_holder_engagement", FATAL, 1, [None]), TINY_WARNING]
+
+
+def test_a_session_time_outside_every_journey_is_still_fatal(tmp_path):
+    rows = sessions_with(5, ("s6", "u3", "2023-09-01", "25:00:00", "Paid Search Brand", 0, 0, 0))
+    path = make_db(tmp_path / "late.db", rows, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [("bad_event_time", FATAL, 1, ["25:00:00"]), TINY_WARNING]
+
+
+def test_a_null_conversion_id(tmp_path):
+    conversions = [*TINY_CONVERSIONS, (None, "u3", "2023-09-03", "10:00:00", 5.0)]
+    path = make_db(tmp_path / "nullid.db", TINY_SESSIONS, conversions, TINY_COSTS)
+    assert findings(path) == [("null_conv_id", FATAL, 1, []), TINY_WARNING]
+    with pytest.raises(InputError, match=r"conversions\.conv_id: 1 row has no id"):
+        validate(open_database(path)).raise_if_fatal()
+
+
+def test_duplicate_ids_without_a_primary_key(tmp_path):
+    path = make_db(tmp_path / "dups.db", TINY_SESSIONS, TINY_CONVERSIONS, [*TINY_COSTS, ("s1", 2.0)], ddl=NO_KEYS)
+    assert findings(path) == [("duplicate_session_id", FATAL, 1, ["s1"]), TINY_WARNING]
+    with pytest.raises(InputError, match=r"session_costs\.session_id: 1 value appears more than once"):
+        validate(open_database(path)).raise_if_fatal()
+
+
+def test_warnings_leave_the_file_usable(tmp_path):
+    conversions = [*TINY_CONVERSIONS, ("c9", "nobody", "2023-09-03", "10:00:00", None)]
+    path = make_db(tmp_path / "warn.db", TINY_SESSIONS, conversions, [*TINY_COSTS, ("ghost", 9.0)])
+    assert findings(path) == [
+        ("null_revenue", WARNING, 1, []),
+        ("conversion_without_sessions", WARNING, 1, ["c9"]),
+        ("orphan_cost", WARNING, 1, ["ghost"]),
+        TINY_WARNING,
+    ]
+    report = validate(open_database(path))
+    assert report.ok and report.fatal == []
+    report.raise_if_fatal()
+    lines = [f.line() for f in report.warnings]
+    assert any("1 cost belongs to no session in session_sources and is not reported" in line for line in lines)
+    assert any("conversions.revenue: 1 conversion has no revenue; counted as 0" in line for line in lines)
+
+
+def test_a_missing_table_stops_before_any_scan(tmp_path):
+    path = make_db(tmp_path / "no_costs.db", TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS)
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE session_costs")
+    con.commit()
+    con.close()
+    assert findings(path) == [("missing_table", FATAL, 0, [])]
+    con = open_database(path)
+    assert [f.code for f in check_structure(con).findings] == ["missing_table"]
+    with pytest.raises(InputError, match="table session_costs is missing"):
+        start_scans(con)
+
+
+def test_a_missing_column(tmp_path):
+    path = make_db(tmp_path / "no_channel.db", [], TINY_CONVERSIONS, TINY_COSTS, ddl=NO_CHANNEL_COLUMN)
+    assert findings(path) == [("missing_column", FATAL, 1, [])]
+    with pytest.raises(InputError, match=r"session_sources lacks column\(s\) channel_name"):
+        validate(open_database(path)).raise_if_fatal()
+
+
+def test_the_report_round_trips_through_its_stored_form(tmp_path):
+    """The runner stores the report as a dict (the stage record) and reuses it while the inputs hold."""
+    from pipeline.validate import ValidationReport
+
+    conversions = [*TINY_CONVERSIONS, ("c9", "nobody", "2023-09-03", "10:00:00", None)]
+    path = make_db(tmp_path / "warn.db", TINY_SESSIONS, conversions, TINY_COSTS)
+    report = validate(open_database(path))
+    again = ValidationReport.from_dict(report.to_dict())
+    assert [(f.code, f.severity, f.count) for f in again.findings] == [
+        (f.code, f.severity, f.count) for f in report.findings
+    ]
+    assert again.rows == report.rows
