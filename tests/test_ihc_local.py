@@ -55,7 +55,7 @@ def test_bare_list_and_conv_type_id():
     assert code == 2 and "unknown conversion type" in err
 
 
-def test_invalid_records_give_206_and_valid_journeys_are_attributed():
+def test_invalid_records_give_406_like_the_api_server_and_name_every_problem():
     good = records(journey([0.2], c=[0, 1], cid="good"))
     bad = records(journey([1.0, 1.0], cid="bad"))
     bad[1]["holder_engagement"] = 2
@@ -65,8 +65,9 @@ def test_invalid_records_give_206_and_valid_journeys_are_attributed():
     del missing[0]["timestamp"]
     body = {"customer_journeys": good + bad + other + missing + ["not a record"]}
     code, resp, _ = call(body)
-    assert code == 0 and resp["statusCode"] == 206
-    assert [v["conversion_id"] for v in resp["value"]] == ["good", "good"]
+    # one answer for a bad record in both stand-ins (issue 11): the spec's 406, nothing attributed
+    assert code == 0 and resp["statusCode"] == 406
+    assert resp["value"] == []
     errors = {e["index"]: e for e in resp["partialFailureErrors"]}
     assert sorted(errors) == [2, 3, 4, 5, 6, 7]
     assert "holder_engagement must be 0 or 1" in errors[3]["reason"]
@@ -78,7 +79,7 @@ def test_invalid_records_give_206_and_valid_journeys_are_attributed():
 
 def test_all_invalid_is_400_and_bad_json_exits_2():
     code, resp, _ = call({"customer_journeys": [{"conversion_id": "x"}]})
-    assert resp["statusCode"] == 400 and resp["value"] == []
+    assert resp["statusCode"] == 406 and resp["value"] == []
     code, resp, err = call("{not json")
     assert code == 2 and resp["statusCode"] == 400 and err.startswith("error: request body is not JSON")
     code, resp, _ = call(

@@ -1,10 +1,11 @@
 """The API drop-in: an IHC request body in, the API's response body out (spec §1.2–1.4).
 
-``respond(body, profile)`` never raises for bad data: invalid records are listed in
-``partialFailureErrors`` (``{"index", "conversion_id", "session_id", "reason"}``) with status 206 while
-every journey without an invalid record is attributed; a body that cannot be used at all gives 400.
-A journey with an invalid record is not attributed (its other records are listed too, with the index
-of the bad one), so every record sent comes back either in ``value`` or in ``partialFailureErrors``.
+``respond(body, profile)`` never raises for bad data. A request with a session record that cannot be
+parsed (``request_records.record_problem``, or a date that does not exist) is answered **406** — the
+spec's status for "error in parsing a customer journey", and what the local HTTP server
+(``local_server``) answers for the same record — with nothing attributed and every problem listed in
+``partialFailureErrors`` (``{"index", "conversion_id", "session_id", "reason"}``; the other records of a
+bad journey are listed too, with the index of the bad one). A body that cannot be used at all gives 400.
 """
 
 from __future__ import annotations
@@ -106,13 +107,14 @@ def respond(body: Any, profile: "Profile | str | None" = "challenge") -> dict:
             first_bad = bad_journeys[str(records[i]["conversion_id"])]
             errors.append(_error(i, records[i], f"journey has an invalid record (index {first_bad})"))
     errors.sort(key=lambda e: e["index"])
+    if errors:  # one unparseable record refuses the request, as the API server does
+        return {"statusCode": 406, "value": [], "partialFailureErrors": errors}
     frame = frame[keep] if len(frame) else frame
     value = []
     if len(frame):
         result = attribute_records(frame, profile, round_values=True, redistribution=redistribution)
         value = _value_rows(result)
-    status = 200 if not errors else (206 if value else 400)
-    return {"statusCode": status, "value": value, "partialFailureErrors": errors}
+    return {"statusCode": 200, "value": value, "partialFailureErrors": []}
 
 
 def _error(index: int, record: dict, reason: str) -> dict:
