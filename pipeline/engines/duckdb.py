@@ -428,7 +428,7 @@ def _journeys_sql(engine: DuckEngine) -> tuple[str, str]:
     SELECT conv_id, session_id, ts_text, channel, h, cl, i FROM pairs
     WHERE ts_text < conv_ts
       AND ($lookback_days IS NULL
-           OR ts_text >= strftime(strptime(conv_ts, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)),
+           OR ts_text >= strftime(try_strptime(conv_ts, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)),
                                   '%Y-%m-%d %H:%M:%S'))
     ORDER BY conv_id, ts_text, session_id
     """
@@ -451,13 +451,10 @@ def journey_batches(engine: DuckEngine, window: Window = Window(), batch_rows: i
         if batch.num_rows == 0:
             continue
         table = batch if carry is None else _concat(carry, batch)
-        conv = table.column(0)
-        last = conv[len(conv) - 1].as_py()
-        # the rows of the last conversion may continue in the next batch: keep them back
-        import pyarrow.compute as pc
-
-        keep_back = int(pc.sum(pc.equal(conv, last)).as_py())
-        whole = table.num_rows - keep_back
+        conv = table.column(0).to_numpy(zero_copy_only=False)
+        # rows are sorted by conversion: those of the last one may continue in the next batch, keep them back
+        others = np.flatnonzero(conv != conv[-1])
+        whole = int(others[-1]) + 1 if len(others) else 0
         if whole:
             yield _columns(table.slice(0, whole))
         carry = table.slice(whole)
