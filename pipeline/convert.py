@@ -67,12 +67,12 @@ def convert(
         raise InputError(f"{dest.display()}: convert writes parquet:///folder or duckdb:///file.duckdb")
     from .db import check_sqlite_file, open_database, table_exists
 
-    check_sqlite_file(source.path)
-    if dest.path.resolve() == source.path.resolve():
+    check_sqlite_file(source.file)
+    if dest.file.resolve() == source.file.resolve():
         raise InputError(f"{dest.display()}: the target is the source file itself")
-    if dest.path.exists() and not overwrite:
+    if dest.file.exists() and not overwrite:
         raise dest.error("already exists; pass --overwrite to replace it")
-    con = open_database(source.path)
+    con = open_database(source.file)
     try:
         tables = []
         for table in INPUT_TABLES:
@@ -83,11 +83,11 @@ def convert(
             tables += [(t, _declared_types(con, t)) for t in OUTPUT_TABLES if table_exists(con, t)]
     finally:
         con.close()
-    dest.path.parent.mkdir(parents=True, exist_ok=True)
+    dest.file.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
-        tempfile.mkdtemp(prefix=f".{dest.path.name}.converting-", dir=dest.path.parent)
+        tempfile.mkdtemp(prefix=f".{dest.file.name}.converting-", dir=dest.file.parent)
         if dest.kind == "parquet"
-        else tempfile.mkstemp(prefix=f".{dest.path.name}.converting-", suffix=".duckdb", dir=dest.path.parent)[1]
+        else tempfile.mkstemp(prefix=f".{dest.file.name}.converting-", suffix=".duckdb", dir=dest.file.parent)[1]
     )
     result = ConvertResult(dest.display())
     try:
@@ -115,7 +115,7 @@ def convert(
             reader.close()
             if duck is not None:
                 duck.close()
-        _swap(staging, dest.path, overwrite)
+        _swap(staging, dest.file, overwrite)
     except BaseException:
         _remove(staging)
         if dest.kind == "duckdb":
@@ -158,7 +158,7 @@ class _Reader:
         import adbc_driver_sqlite.dbapi as adbc
 
         self.source = source
-        uri = f"file:{source.path.resolve()}?mode=ro"
+        uri = f"file:{source.file.resolve()}?mode=ro"
         self.con = adbc.connect(uri)
 
     def batches(self, table: str, types: list[tuple[str, str]]):
@@ -216,7 +216,8 @@ def _to_parquet(path: Path, batches) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer, rows, pending = None, 0, []
+    writer, rows = None, 0
+    pending: list = []
     pending_rows = 0
 
     def flush():

@@ -109,6 +109,13 @@ class Source:
         return f"Source({self.display()!r})"
 
     @property
+    def file(self) -> Path:
+        """The file or folder of a file-based source."""
+        if self.path is None:
+            raise self.error("is not a file or folder source")
+        return self.path
+
+    @property
     def is_file(self) -> bool:
         return self.kind in FILE_KINDS
 
@@ -219,15 +226,15 @@ def _parse_warehouse(kind: str, rest: str) -> Source:
         tuple(options),
         secrets,
     )
-    needs = {
+    needs: dict[str, tuple[object, str]] = {
         "postgres": (host, "a host (postgres://user@host:5432/database)"),
         "snowflake": (host, "an account (snowflake://user@account/database/schema)"),
         "databricks": (host, "a workspace host (databricks://host/catalog/schema?http_path=…)"),
         "bigquery": (host, "a project (bigquery://project/dataset)"),
         "spark": (location, "a database (spark:///database)"),
     }
-    value, what = needs[kind]
-    if not value:
+    needed, what = needs[kind]
+    if not needed:
         raise source.error(f"the URL lacks {what}")
     return source
 
@@ -242,7 +249,7 @@ def check_local(source: Source, tables: Mapping[str, list[str]] = REQUIRED_COLUM
         from .db import check_sqlite_file
 
         try:
-            check_sqlite_file(source.path)
+            check_sqlite_file(source.file)
         except InputError as exc:
             raise InputError(str(exc)) from None
         return {}
@@ -255,7 +262,7 @@ def check_local(source: Source, tables: Mapping[str, list[str]] = REQUIRED_COLUM
 
 
 def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
-    path = source.path
+    path = source.file
     if not path.exists():
         raise source.error("no such file")
     if path.is_dir():
@@ -284,8 +291,8 @@ def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
 
 def parquet_files(source: Source, table: str) -> list[Path]:
     """The Parquet files of ``table`` in a parquet source: ``NAME.parquet`` or ``NAME/**/*.parquet``."""
-    single = source.path / f"{table}.parquet"
-    folder = source.path / table
+    single = source.file / f"{table}.parquet"
+    folder = source.file / table
     if single.is_file() and folder.is_dir():
         raise source.error(f"table {table} is both {table}.parquet and a folder {table}/; keep one")
     if single.is_file():
@@ -299,9 +306,9 @@ def parquet_files(source: Source, table: str) -> list[Path]:
 
 
 def _check_parquet(source: Source, tables: Mapping[str, list[str]]) -> dict[str, list[Path]]:
-    if not source.path.exists():
+    if not source.file.exists():
         raise source.error("no such folder")
-    if not source.path.is_dir():
+    if not source.file.is_dir():
         raise source.error("is not a folder (a parquet source is a folder of tables)")
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -316,12 +323,12 @@ def _check_parquet(source: Source, tables: Mapping[str, list[str]]) -> dict[str,
             try:
                 schemas.append(pq.read_schema(path).remove_metadata())
             except (pa.ArrowInvalid, OSError) as exc:
-                rel = path.relative_to(source.path)
+                rel = path.relative_to(source.file)
                 raise source.error(f"{rel} is not a readable Parquet file ({str(exc).splitlines()[0]})") from None
         first = schemas[0]
         for path, schema in zip(files[1:], schemas[1:]):
             if not schema.equals(first):
-                a, b = files[0].relative_to(source.path), path.relative_to(source.path)
+                a, b = files[0].relative_to(source.file), path.relative_to(source.file)
                 raise source.error(
                     f"table {table} mixes schemas: {a} has ({_schema_text(first)}), {b} has ({_schema_text(schema)})"
                 )

@@ -37,7 +37,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class DuckEngine:
     """An open DuckDB connection over a source's tables (as tables or as views of Parquet files)."""
 
     source: Source
-    con: object  # duckdb.DuckDBPyConnection
+    con: Any  # duckdb.DuckDBPyConnection
     present: dict  # table → {column: DuckDB type} of the tables that exist
 
     def sql(self, query: str, params=None) -> list[tuple]:
@@ -84,7 +84,7 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
         raise InputError(f"{source.display()}: the DuckDB engine reads duckdb:///file or parquet:///folder")
     check_local(source, {})  # the file or folder exists and is readable
     if source.kind == "duckdb":
-        con = duckdb.connect(str(source.path), read_only=not write)
+        con = duckdb.connect(str(source.file), read_only=not write)
     else:
         con = duckdb.connect()
         _parquet_views(con, source, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
@@ -581,7 +581,7 @@ def output_tables(credits, report: list[tuple]):
             "ihc": pa.array(np.asarray(credits["ihc"], dtype=np.float64), pa.float64()),
         }
     )
-    cols = list(zip(*report)) if report else [[] for _ in range(5)]
+    cols: list = list(zip(*report)) if report else [[] for _ in range(5)]
     rep = pa.table(
         {
             "channel_name": pa.array(cols[0], pa.string()),
@@ -649,14 +649,14 @@ def _write_parquet(source: Source, tables: dict) -> None:
     staged = {}
     try:
         for name, table in tables.items():
-            folder = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=source.path))
-            folder.chmod(source.path.stat().st_mode & 0o777)  # mkdtemp makes it private
+            folder = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=source.file))
+            folder.chmod(source.file.stat().st_mode & 0o777)  # mkdtemp makes it private
             staged[name] = folder
             pq.write_table(table, folder / "part-0.parquet")
         for name, folder in staged.items():
-            target = source.path / name
-            single = source.path / f"{name}.parquet"
-            old = source.path / f".{name}.replaced-{os.getpid()}"
+            target = source.file / name
+            single = source.file / f"{name}.parquet"
+            old = source.file / f".{name}.replaced-{os.getpid()}"
             if target.exists():
                 os.replace(target, old)
             os.replace(folder, target)
