@@ -206,6 +206,22 @@ class _Validator:
         self.report.rows[table] = int(row[0])
         return dict(zip([*preds, *extra], row[1:]))
 
+    def counts_by_date(self, table: str, date: str, preds: dict[str, str], on_date: dict[str, str], params) -> dict:
+        """As ``counts``, in two levels: the row predicates ``preds`` per distinct date (a cheap GROUP BY of
+        a few hundred groups), then the predicates ``on_date`` over the date ``d`` once per date instead of
+        once per row; plus the first and last valid date."""
+        inner = ", ".join(f"count(*) FILTER (WHERE {p}) AS {k}" for k, p in preds.items())
+        outer = [f"sum({k})" for k in preds] + [f"sum(n) FILTER (WHERE {p})" for p in on_date.values()]
+        valid = f"CASE WHEN NOT {_bad_date('d')} THEN d END"
+        row = self.e.sql(
+            f"SELECT sum(n), {', '.join(outer)}, min({valid}), max({valid}) FROM "
+            f"(SELECT {date} AS d, count(*) AS n, {inner} FROM {table} GROUP BY 1)",
+            params,
+        )[0]
+        self.report.rows[table] = int(row[0] or 0)
+        counts = {k: int(v or 0) for k, v in zip([*preds, *on_date], row[1:-2])}
+        return {**counts, "first": row[-2], "last_session": row[-1]}
+
     def bad_values(self, table, counts, code, column, predicate, severity, what):
         n = counts[code]
         if n:
@@ -301,14 +317,13 @@ class _Validator:
         preds = {
             "null_session_id": "session_id IS NULL",
             "null_user_id": "user_id IS NULL",
-            "bad_event_date": _bad_date(date),
             "bad_event_time": _bad_time(time),
             "null_channel": "channel_name IS NULL",
             **{f"bad_{f}": _bad_flag(f) for f in FLAGS},
-            "late": f"{date} > $last",
         }
-        valid = f"CASE WHEN NOT {_bad_date(date)} THEN {date} END"
-        c = self.counts(t, preds, {"first": f"min({valid})", "last_session": f"max({valid})"}, {"last": last})
+        on_date = {"bad_event_date": _bad_date("d"), "late": "d > $last"}
+        c = self.counts_by_date(t, date, preds, on_date, {"last": last})
+        preds["bad_event_date"] = _bad_date(date)  # for the examples query
         self.report.coverage.update(sessions_from=c["first"], sessions_to=c["last_session"])
         # SQLite reports late sessions only when the last valid session date is after the last conversion
         late = c["late"] if last is not None and c["last_session"] is not None and c["last_session"] > last else 0
@@ -397,10 +412,13 @@ class _Validator:
             )
 
 
+# The sessions are probed against the few converting users (a semi join), never gathered into a set
+# of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
 USERS_WITHOUT_SESSIONS_SQL = """
-SELECT conv_id FROM conversions
-WHERE user_id IS NOT NULL
-  AND user_id NOT IN (SELECT DISTINCT user_id FROM session_sources WHERE user_id IS NOT NULL)
+WITH cu AS (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
+     seen AS (SELECT DISTINCT s.user_id FROM session_sources s SEMI JOIN cu ON cu.user_id = s.user_id)
+SELECT conv_id FROM conversions c
+WHERE user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.user_id = c.user_id)
 ORDER BY conv_id NULLS FIRST
 """
 
