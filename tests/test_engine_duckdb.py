@@ -19,6 +19,7 @@ from pipeline.engines import duckdb as E
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
 from pipeline.models.base import JourneyIndex
+from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window
 from tests.helpers import make_db, run_db
@@ -39,7 +40,7 @@ def demo(small_demo, tmp_path_factory):
     run_db(db, model="linear")
     targets = {kind: _target(base, kind) for kind in KINDS}
     for target in targets.values():
-        convert(small_demo, target)
+        convert(db, target, outputs=True)  # with the SQLite run's output tables
     return db, targets
 
 
@@ -166,34 +167,6 @@ def test_batches_hold_whole_journeys(demo):
 # ---- credit and the report ----------------------------------------------------------------------------
 
 
-def _exact_round(x: float) -> int:
-    """round(x) half away from zero, exactly (the double x is split into integer and fraction)."""
-    whole = int(x)  # truncation, exact
-    return whole + (1 if x - whole >= 0.5 else -1 if x - whole <= -0.5 else 0)
-
-
-def _fixed_point_reference(db: Path) -> dict:
-    """channel_reporting's figures summed in fixed point in Python from the SQLite run (the lead's rule)."""
-    con = sqlite3.connect(db)
-    out: dict = {}
-    for ch, day in con.execute("SELECT DISTINCT coalesce(channel_name, '(not set)'), event_date FROM session_sources"):
-        out[(ch, day)] = [0, 0, 0]
-    for ch, day, cost in con.execute(
-        "SELECT coalesce(s.channel_name, '(not set)'), s.event_date, sc.cost"
-        " FROM session_costs sc JOIN session_sources s USING (session_id)"
-    ):
-        out[(ch, day)][0] += _exact_round((cost or 0.0) * E.MONEY_SCALE)
-    for ch, day, ihc, revenue in con.execute(
-        "SELECT coalesce(s.channel_name, '(not set)'), s.event_date, a.ihc, c.revenue"
-        " FROM attribution_customer_journey a JOIN session_sources s USING (session_id)"
-        " JOIN conversions c ON c.conv_id = a.conv_id"
-    ):
-        out[(ch, day)][1] += _exact_round(ihc * E.CREDIT_SCALE)
-        out[(ch, day)][2] += _exact_round(ihc * (revenue or 0.0) * E.MONEY_SCALE)
-    con.close()
-    return {k: (v[0] / E.MONEY_SCALE, v[1] / E.CREDIT_SCALE, v[2] / E.MONEY_SCALE) for k, v in out.items()}
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_credit_and_report_match_the_sqlite_run(demo, kind):
     db, targets = demo
@@ -210,8 +183,7 @@ def test_credit_and_report_match_the_sqlite_run(demo, kind):
     assert [(r[0], r[1]) for r in rows] == sorted(report, key=lambda k: (k[1], k[0]))
     worst = max(abs(a - b) for r in rows for a, b in zip(r[2:], report[(r[0], r[1])]))
     assert worst <= 1e-6
-    reference = _fixed_point_reference(db)
-    assert {(r[0], r[1]): tuple(r[2:]) for r in rows} == reference  # bit-identical fixed-point sums
+    assert {(r[0], r[1]): tuple(r[2:]) for r in rows} == report  # bit-identical: the same fixed-point sums
 
 
 def test_report_does_not_depend_on_row_order(demo):
@@ -226,20 +198,32 @@ def test_report_does_not_depend_on_row_order(demo):
     assert ranged and {r[1] for r in ranged} == {"2023-09-03", "2023-09-04"}
 
 
-def test_duckdb_round_is_half_away_from_zero():
+def test_units_round_as_sqlite_does():
+    """The fixed-point terms: DuckDB must round each x * scale exactly as SQLite's round() (which is not
+    C's round: 0.49999999999999994 → 1; beyond 2**52 the value is kept)."""
     import duckdb
 
-    values = [2.5, -2.5, 0.5, -0.5, 1.5, 0.49999999999999994, 4503599627370495.5, 1e12 * 0.3]
+    values = [2.5, -2.5, 0.5, -0.5, 1.5, 0.49999999999999994, -0.49999999999999994, 4503599627370497.0,
+              4503599627370495.5, -4503599627370497.0, 0.3, 123456789.49999999, 2.0**60 + 768, 0.0, 1 / 3]  # fmt: skip
+    lite = sqlite3.connect(":memory:")
+    expected = [lite.execute("SELECT CAST(round(? * 1) AS INTEGER)", (v,)).fetchone()[0] for v in values]
     con = duckdb.connect()
-    got = [r[0] for r in con.execute("SELECT CAST(round(x) AS BIGINT) FROM unnest($v) t(x)", {"v": values}).fetchall()]
-    assert got == [_exact_round(v) for v in values] == [3, -3, 1, -1, 2, 0, 4503599627370496, 300000000000]
+    got = [
+        r[0]
+        for r in con.execute(
+            f"SELECT {E._units('x', 1)} FROM unnest($v) WITH ORDINALITY t(x, i) ORDER BY i", {"v": values}
+        ).fetchall()
+    ]
+    assert got == expected
+    assert expected[5] == 1 and expected[7] == 4503599627370497  # C round says 0; trunc(|x| + 0.5) says ...498
 
 
 # ---- writing the outputs -----------------------------------------------------------------------------
 
 
 def _digest(folder: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.parquet"))}
+    """Hashes of the input tables' files."""
+    return {t: hashlib.sha256((folder / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES}
 
 
 def test_write_outputs_parquet(demo, tmp_path, monkeypatch):
@@ -255,6 +239,8 @@ def test_write_outputs_parquet(demo, tmp_path, monkeypatch):
             "channel_reporting": len(report),
         }
     assert _digest(lake) == inputs  # input tables untouched
+    # the single-file outputs convert copied were replaced by folders of those names
+    assert not (lake / "channel_reporting.parquet").exists() and (lake / "channel_reporting").is_dir()
     acj = pq.read_table(lake / "attribution_customer_journey")
     assert [(f.name, str(f.type)) for f in acj.schema] == [
         ("conv_id", "string"),

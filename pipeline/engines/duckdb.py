@@ -13,11 +13,11 @@
   batches) in the columns ``pipeline.journeys.journey_columns`` builds — so every per-journey model runs
   on each batch unchanged. ``journeys(engine, window)`` gathers them into a ``journeys.Journeys``.
 - ``channel_report(engine, credits)``: one row per channel-day of the sessions in range with cost (each
-  session's cost once), credit and credit × revenue, summed in fixed point: each term
-  ``round(x * scale)`` (half away from zero: DuckDB's ``round`` on DOUBLE is C's ``round``, checked:
-  2.5 → 3, -2.5 → -3, 0.49999999999999994 → 0), cast to BIGINT and summed exactly (HUGEINT), then divided
-  once in Python (``int / int``, correctly rounded) — so a figure does not depend on row order and
-  equals the same fixed-point sum computed anywhere else bit for bit.
+  session's cost once), credit and credit × revenue, summed in fixed point as ``pipeline.sums.sql_sum``
+  does in SQLite: each term ``round(x * scale)`` with SQLite's round() (reproduced exactly, see
+  ``_units``; DuckDB's own round is C's, which differs at 0.49999999999999994), cast to BIGINT, summed
+  exactly (HUGEINT), and divided once as SQLite does (the integer as a double / the scale) — so the
+  figures are bit-identical to the SQLite engine's ``channel_reporting``, whatever the row order.
 - ``write_outputs(engine, credits, report)``: ``attribution_customer_journey`` and ``channel_reporting``
   with the challenge schema (VARCHAR/DOUBLE), as tables of the DuckDB file (staging tables renamed in
   one transaction) or as Parquet folders of those names (staging folder, then renamed into place).
@@ -45,11 +45,10 @@ from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
 from ..schema import NO_CHANNEL, REQUIRED_COLUMNS
 from ..sources import Source, check_local, parquet_files, parse_source
+from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import EXAMPLES, FATAL, FLAGS, WARNING, Finding, ValidationReport, count
 from ..window import Window
 
-CREDIT_SCALE = 10**12  # credit (ihc) in units of 1e-12
-MONEY_SCALE = 10**9  # cost and revenue in units of 1e-9
 OUTPUT_TABLES = ("attribution_customer_journey", "channel_reporting")
 BATCH_ROWS = 200_000  # journey rows fetched per batch (a batch holds whole journeys, so it may be larger)
 
@@ -165,6 +164,7 @@ def validate(engine: DuckEngine) -> ValidationReport:
     v.users_without_sessions()
     v.sessions(last)
     v.costs()
+    v.cost_coverage()
     return report
 
 
@@ -411,9 +411,61 @@ class _Validator:
                 "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
             )
 
+    # The sessions are probed against the few converting users (a semi join), never gathered into a set
+    # of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
+    def cost_coverage(self) -> None:
+        """``validate._cost_coverage``: channels with sessions and no cost at all, paid channels without
+        cost on some of their days."""
+        days: dict[str, set[str]] = {}
+        for channel, day in channel_days(self.e):
+            if day is not None:  # as validate._cost_coverage
+                days.setdefault(channel, set()).add(day)
+        paid_days: dict[str, set[str]] = {}
+        for (channel, day), cost in channel_day_costs(self.e).items():
+            if cost > 0:
+                paid_days.setdefault(channel, set()).add(day)
+        unpaid = sorted(c for c in days if c not in paid_days)
+        if unpaid:
+            share = self.credit_share()
+            names = ", ".join(f"{c} {share[c]:.1%}" if c in share else c for c in unpaid)
+            of = " (share of the last attribution's credit)" if share else ""
+            self.report.findings.append(
+                Finding(
+                    "channel_without_cost",
+                    WARNING,
+                    f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all: "
+                    f"{names}{of}; if a channel is paid, its cost is missing and its CPO will read 0",
+                    len(unpaid),
+                )
+            )
+        for channel in sorted(paid_days):
+            missing = sorted(days.get(channel, set()) - paid_days[channel])
+            if missing:
+                n_days = len(days[channel])
+                self.report.findings.append(
+                    Finding(
+                        "cost_on_some_days",
+                        WARNING,
+                        f"session_costs: {channel} has cost on {len(paid_days[channel] & days[channel]):,} of its "
+                        f"{n_days:,} days with sessions; the {count(len(missing), 'day', 'days')} without cost will "
+                        "look cheaper than they were",
+                        len(missing),
+                        missing[:EXAMPLES],
+                    )
+                )
 
-# The sessions are probed against the few converting users (a semi join), never gathered into a set
-# of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
+    def credit_share(self) -> dict[str, float]:
+        """{channel: share of the stored credit} (``validate._credit_share``), {} before any attribution."""
+        if "attribution_customer_journey" not in self.e.present:
+            return {}
+        rows = self.e.sql(
+            f"SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), sum(a.ihc) FROM attribution_customer_journey a"
+            " JOIN session_sources s ON s.session_id = a.session_id GROUP BY 1"
+        )
+        total = sum(v for _, v in rows)
+        return {c: v / total for c, v in rows} if total else {}
+
+
 USERS_WITHOUT_SESSIONS_SQL = """
 WITH cu AS (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
      seen AS (SELECT DISTINCT s.user_id FROM session_sources s SEMI JOIN cu ON cu.user_id = s.user_id)
@@ -515,9 +567,49 @@ def journeys(engine: DuckEngine, window: Window = Window()) -> Journeys:
 # ---- the channel report ---------------------------------------------------------------------------------
 
 
+def _units(expr: str, scale: int) -> str:
+    """``CAST(round((expr) * scale) AS INTEGER)`` with SQLite's round(): beyond ±2**52 a double has no
+    fraction and is kept; below, ``trunc(x ± 0.5)`` (so 0.49999999999999994 → 1, as SQLite says, where
+    C's round says 0). Checked equal to SQLite on edge values in tests/test_engine_duckdb.py."""
+    v = f"(({expr}) * {scale})"
+    return (
+        f"CAST(CASE WHEN abs({v}) > 4503599627370496.0 THEN {v} ELSE sign({v}) * trunc(abs({v}) + 0.5) END AS BIGINT)"
+    )
+
+
 def fixed(total, scale: int) -> float:
-    """A fixed-point sum (an exact integer) back to a float: divided once, correctly rounded."""
-    return int(total) / scale
+    """A fixed-point sum (an exact integer; None for no value) back to a float, divided once as SQLite's
+    ``sum(...) / 1e12`` does: the integer as a double, divided by the scale as a double."""
+    return float(int(total or 0)) / float(scale)
+
+
+def channel_day_costs(engine: DuckEngine) -> dict[tuple[str, str], float]:
+    """{(channel, date): cost} of every channel-day with matched cost, as ``scans.InputScans.
+    channel_day_costs``: a fixed-point sum per (channel_name as stored, date), then NULL channel and a
+    literal '(not set)' merged (two terms: the float sum of two is the same in either order)."""
+    s, cost_type = engine.present["session_sources"], engine.present["session_costs"]["cost"]
+    date = _text("s.event_date", s["event_date"])
+    rows = engine.sql(
+        f"SELECT s.channel_name, {date}, sum({_units(_number('sc.cost', cost_type), MONEY_SCALE)})"
+        " FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id GROUP BY 1, 2"
+    )
+    costs: dict[tuple[str, str], float] = {}
+    for channel, day, units in rows:
+        key = (channel if channel is not None else NO_CHANNEL, day)
+        costs[key] = costs.get(key, 0.0) + fixed(units, MONEY_SCALE)
+    return costs
+
+
+def channel_days(engine: DuckEngine) -> set[tuple[str, str]]:
+    """Every (channel, date) of the sessions (NULL channel as '(not set)')."""
+    s = engine.present["session_sources"]
+    date = _text("event_date", s["event_date"])
+    return {
+        (ch, day)
+        for ch, day in engine.sql(
+            f"SELECT DISTINCT coalesce(channel_name, '{NO_CHANNEL}'), {date} FROM session_sources"
+        )
+    }
 
 
 def channel_report(
@@ -530,7 +622,7 @@ def channel_report(
 
     s = engine.present["session_sources"]
     date = _text("s.event_date", s["event_date"])
-    cost_type = engine.present["session_costs"]["cost"]
+    revenue = _number("c.revenue", engine.present["conversions"]["revenue"])
     in_range = f"($start IS NULL OR {date} >= $start) AND ($end IS NULL OR {date} <= $end)"
     if credits is not None:
         table = (
@@ -539,7 +631,7 @@ def channel_report(
             else pa.table({k: credits[k] for k in ("conv_id", "session_id", "ihc")})
         )
         engine.con.register("_credits", table)
-        credit_table = "_credits"
+        credit_table: Optional[str] = "_credits"
     elif "attribution_customer_journey" in engine.present:
         credit_table = "attribution_customer_journey"
     else:
@@ -547,31 +639,24 @@ def channel_report(
     credit_cte = (
         f"""credit AS (
         SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel, {date} AS day,
-               sum(CAST(round(a.ihc * {CREDIT_SCALE}) AS BIGINT)) AS ihc,
-               sum(CAST(round(a.ihc * coalesce({_number("c.revenue", engine.present["conversions"]["revenue"])}, 0) * {MONEY_SCALE}) AS BIGINT)) AS ihc_revenue
+               sum({_units("a.ihc", CREDIT_SCALE)}) AS ihc,
+               sum({_units(f"a.ihc * coalesce({revenue}, 0)", MONEY_SCALE)}) AS ihc_revenue
         FROM {credit_table} a
         JOIN session_sources s ON s.session_id = a.session_id
         JOIN conversions c ON c.conv_id = a.conv_id
         WHERE {in_range}
         GROUP BY 1, 2)"""
         if credit_table
-        else "credit AS (SELECT NULL::VARCHAR AS channel, NULL::VARCHAR AS day, 0::HUGEINT AS ihc, 0::HUGEINT AS ihc_revenue WHERE false)"
+        else "credit AS (SELECT NULL::VARCHAR AS channel, NULL::VARCHAR AS day, 0::HUGEINT AS ihc, "
+        "0::HUGEINT AS ihc_revenue WHERE false)"
     )
     sql = f"""
     WITH days AS (
         SELECT DISTINCT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel, {date} AS day
         FROM session_sources s WHERE {in_range}),
-    cost AS (
-        SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel, {date} AS day,
-               sum(CAST(round(coalesce({_number("sc.cost", cost_type)}, 0) * {MONEY_SCALE}) AS BIGINT)) AS cost
-        FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
-        WHERE {in_range}
-        GROUP BY 1, 2),
     {credit_cte}
-    SELECT d.channel, d.day, coalesce(cost.cost, 0), coalesce(credit.ihc, 0), coalesce(credit.ihc_revenue, 0)
-    FROM days d
-    LEFT JOIN cost ON cost.channel = d.channel AND cost.day = d.day
-    LEFT JOIN credit ON credit.channel = d.channel AND credit.day = d.day
+    SELECT d.channel, d.day, credit.ihc, credit.ihc_revenue
+    FROM days d LEFT JOIN credit ON credit.channel = d.channel AND credit.day = d.day
     ORDER BY d.day, d.channel
     """
     try:
@@ -579,9 +664,11 @@ def channel_report(
     finally:
         if credits is not None:
             engine.con.unregister("_credits")
+    costs = channel_day_costs(engine)
     return [
-        (ch, day, fixed(cost, MONEY_SCALE), fixed(ihc, CREDIT_SCALE), fixed(rev, MONEY_SCALE))
-        for ch, day, cost, ihc, rev in rows
+        (ch, day, costs.get((ch, day), 0.0))
+        + ((fixed(ihc, CREDIT_SCALE), fixed(rev, MONEY_SCALE)) if ihc is not None else (0.0, 0.0))
+        for ch, day, ihc, rev in rows
     ]
 
 
