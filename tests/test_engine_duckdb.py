@@ -16,9 +16,9 @@ import pytest
 from pipeline.convert import convert
 from pipeline.db import open_database
 from pipeline.engines import duckdb as E
+from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
-from pipeline.models.base import JourneyIndex
 from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window

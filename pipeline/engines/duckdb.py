@@ -552,7 +552,7 @@ def _columns(table) -> dict:
 
 def journeys(engine: DuckEngine, window: Window = Window()) -> Journeys:
     """All journeys of ``window`` gathered in one ``Journeys`` (for parity with the SQLite engine)."""
-    from ..models.base import JOURNEY_COLUMNS
+    from ..journey_index import JOURNEY_COLUMNS
 
     parts = list(journey_batches(engine, window))
     names = [*JOURNEY_COLUMNS, "ts"]
