@@ -404,7 +404,8 @@ def _cost_coverage(con, check: _Checker, scans: InputScans) -> None:
     some of its days (those days look unusually cheap). Read off the scans the report uses."""
     days: dict[str, set[str]] = {}
     for channel, day in scans.channel_days():
-        days.setdefault(channel, set()).add(day)
+        if day is not None:  # a session without a date is a fatal finding of its own, and no day
+            days.setdefault(channel, set()).add(day)
     paid_days: dict[str, set[str]] = {}
     for (channel, day), cost in scans.channel_day_costs().items():
         if cost > 0:

@@ -46,3 +46,11 @@ def test_fully_paid_channels_give_no_cost_warning(tmp_path):
     assert not {"channel_without_cost", "cost_on_some_days"} & set(
         _findings(make_db(tmp_path / "p.db", SESSIONS, CONVERSIONS, costs))
     )
+
+
+def test_a_session_without_date_in_a_paid_channel_is_reported_not_a_crash(tmp_path):
+    """A NULL event_date used to reach sorted() beside text dates (TypeError) instead of the finding."""
+    sessions = [*SESSIONS, ("s6", "u2", None, "10:00:00", "Video Ads", 0, 0, 0)]
+    found = _findings(make_db(tmp_path / "n.db", sessions, CONVERSIONS, COSTS))
+    assert found["bad_event_date"].severity == "fatal" and found["bad_event_date"].count == 1
+    assert found["cost_on_some_days"].count == 1  # 09-02; the dateless session is no day

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, PipelineError
 
-COMMAND_MODULES = ["core", "ihc", "api", "calibrate"]
+COMMAND_MODULES = ["core", "ihc", "api", "calibrate", "engines"]
 
 
 class _Parser(argparse.ArgumentParser):
