@@ -77,7 +77,8 @@ def code_version() -> str:
 
 def demo_cache_path(size: DemoSize, cache_dir: Optional[Path] = None) -> Path:
     """Where the demo of ``size`` built by this version of the code lives."""
-    key = f"s{size.sessions}-c{size.conversions}-d{size.days}-r{size.seed}-{code_version()}"
+    shape = "-short" if size.short_ids else ""
+    key = f"s{size.sessions}-c{size.conversions}-d{size.days}-r{size.seed}{shape}-{code_version()}"
     return Path(cache_dir or default_cache_dir()) / f"demo-{key}.db"
 
 
