@@ -174,10 +174,15 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
 ID_SHAPES = {"S": (7, 64), "U": (7, 40), "C": (6, 64)}
 
 
-def _ids(size: DemoSize, kind: str, numbers: np.ndarray) -> np.ndarray:
-    """Ids of ``kind`` (S session, U user, C conversion) for the row ``numbers``, as str objects."""
+def demo_ids(kind: str, numbers: np.ndarray, short: bool = False, seed: int = DemoSize.seed) -> np.ndarray:
+    """Ids of ``kind`` (S session, U user, C conversion) for the row ``numbers``, as str objects: the
+    real data's hex shape, or with ``short`` the old short ids. The benchmarks build their data with it."""
     width, hex_len = ID_SHAPES[kind]
-    return _short_ids(kind, numbers, width) if size.short_ids else _hex_ids(numbers, hex_len, size.seed, kind)
+    return _short_ids(kind, numbers, width) if short else _hex_ids(numbers, hex_len, seed, kind)
+
+
+def _ids(size: DemoSize, kind: str, numbers: np.ndarray) -> np.ndarray:
+    return demo_ids(kind, numbers, size.short_ids, size.seed)
 
 
 def _hex_ids(numbers: np.ndarray, hex_len: int, seed: int, kind: str) -> np.ndarray:

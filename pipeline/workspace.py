@@ -375,7 +375,8 @@ def _alive(pid: int) -> bool:
 
 def demo_size_from_env(environ=None) -> DemoSize:
     """The demo size, overridable for tests and small machines: ATTRIBUTION_DEMO_SESSIONS,
-    ATTRIBUTION_DEMO_CONVERSIONS, ATTRIBUTION_DEMO_DAYS, ATTRIBUTION_DEMO_SEED."""
+    ATTRIBUTION_DEMO_CONVERSIONS, ATTRIBUTION_DEMO_DAYS, ATTRIBUTION_DEMO_SEED; ATTRIBUTION_DEMO_SHORT_IDS=1
+    for the old short ids instead of the real data's hex ids (benchmarks compare the two)."""
     environ = os.environ if environ is None else environ
     size = DemoSize()
     changes = {}
@@ -386,7 +387,10 @@ def demo_size_from_env(environ=None) -> DemoSize:
                 changes[field] = int(value)
             except ValueError:
                 raise InputError(f"ATTRIBUTION_DEMO_{field.upper()}={value!r} is not a whole number") from None
-    return replace(size, **changes)
+    short = environ.get("ATTRIBUTION_DEMO_SHORT_IDS", "")
+    if short not in ("", "0", "1"):
+        raise InputError(f"ATTRIBUTION_DEMO_SHORT_IDS={short!r} must be 0 or 1")
+    return replace(size, **changes, short_ids=short == "1")
 
 
 __all__ = [
