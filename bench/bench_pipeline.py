@@ -204,7 +204,11 @@ def main() -> None:
             )
             notes.append(
                 f"{shape} ids — stage times inside the last forced run (s): "
-                + ", ".join(f"{s} {v['record']['seconds']:.2f}" for s, v in stages.items() if v["record"])
+                + ", ".join(
+                    f"{s} {v['record']['seconds']:.2f}"
+                    for s, v in stages.items()
+                    if isinstance(v, dict) and v.get("record")
+                )
             )
             if verdict:
                 kind = "targets" if shape == "real" else "for comparison (targets are set on real-shaped ids)"
