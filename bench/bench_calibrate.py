@@ -10,7 +10,9 @@ memory traced during the step (tracemalloc, in a separate run) and the ratio to 
   default profile's replay) — what ``ihc-calibrate`` adds after the fit;
 * ``fit, synthetic + channel weights``: the fit on --synthetic journeys of ``bench_ihc``'s generator
   (mixed channels) answered offline by ``challenge`` with channel weights on three channels — the
-  slowest path: channel weights identified, fitted by least squares over the model, shapes refitted.
+  slowest path: channel weights identified, fitted by least squares over the model, shapes refitted;
+  once per id shape (``--ids``: ``real``, the real data's 64-hex ids, and ``short`` ones). The API
+  vectors are real data, with real-shaped ids.
 
 The machine is shared: wall times are noisy, CPU times less so. Run:
 ``python bench/bench_calibrate.py [--vectors FILE] [--repeat 3]``.
@@ -50,8 +52,8 @@ def measure(fn, repeat: int) -> tuple[float, float, float]:
     return best, cpu, peak / 2**20
 
 
-def _synthetic_pairs(n_journeys: int):
-    frame = synthetic_journeys(n_journeys, seed=11)
+def _synthetic_pairs(n_journeys: int, short_ids: bool = False):
+    frame = synthetic_journeys(n_journeys, seed=11, short_ids=short_ids)
     frame["timestamp"] = pd.to_datetime(frame["ts"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
     frame = frame.drop(columns="ts")
     doc = load_profile("challenge").to_dict()
@@ -69,6 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--vectors", default=str(DEFAULT_VECTORS))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--synthetic", type=int, default=3000, help="journeys of the synthetic channel-weight case")
+    ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
     args = ap.parse_args(argv)
     if not Path(args.vectors).is_file():
         print(f"{args.vectors} not found: the shared reference data must sit beside the checkout")
@@ -82,8 +85,10 @@ def main(argv=None) -> int:
         ("fit, no channel weights", n, lambda: calibrate.fit_profile(pairs, channel_weights=False)),
         ("5-fold fidelity", n, lambda: calibrate.cross_validate(pairs, folds=5)),
     ]
-    synthetic = _synthetic_pairs(args.synthetic)
-    steps.append(("fit, synthetic + channel weights", args.synthetic, lambda: calibrate.fit_profile(synthetic)))
+    for shape in args.ids:
+        synthetic = _synthetic_pairs(args.synthetic, short_ids=shape == "short")
+        fit = lambda synthetic=synthetic: calibrate.fit_profile(synthetic)  # noqa: E731
+        steps.append((f"synthetic + weights, {shape} ids", args.synthetic, fit))
     print(f"synthetic: {args.synthetic:,} journeys, {len(synthetic):,} sessions, answered with channel weights")
     print(f"\n{'step':<34}{'wall s':>9}{'cpu s':>9}{'journeys/s':>12}{'peak MiB':>10}{'vs 30 s':>9}")
     for name, journeys, fn in steps:

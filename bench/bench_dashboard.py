@@ -17,7 +17,8 @@ of N repetitions, in one browser session:
 A moment is "drawn" when the browser first shows the expected elements and no 'running' indicator;
 polling is every 25 ms.
 
-    python bench/bench_dashboard.py              # default demo, 3 repetitions
+    python bench/bench_dashboard.py              # default demo, 3 repetitions, both id shapes
+    python bench/bench_dashboard.py --ids real   # the real data's 64/40-hex ids only (the demo's default)
     python bench/bench_dashboard.py --repeat 5 --sessions 45000 --conversions 200
 """
 
@@ -87,12 +88,20 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=None, help="demo size (default: the built-in demo's)")
     ap.add_argument("--conversions", type=int, default=None)
     ap.add_argument("--cache", default=None, help="demo cache folder (default: .work/cache)")
+    ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
     args = ap.parse_args()
     reason = missing_browser()
     if reason:
         print(f"cannot run: {reason}")
         return 2
+    for shape in args.ids:
+        bench_shape(shape, args)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine)")
+    return 0
 
+
+def bench_shape(shape: str, args) -> None:
+    """The measures on the demo with ids of ``shape`` (real: 64/40-hex; short: S0000000)."""
     from pipeline.workspace import cached_demo, default_cache_dir, demo_cache_path, demo_size_from_env
 
     env = {"ATTRIBUTION_CACHE_DIR": str(Path(args.cache or default_cache_dir()).resolve())}
@@ -100,6 +109,7 @@ def main() -> int:
         env["ATTRIBUTION_DEMO_SESSIONS"] = str(args.sessions)
     if args.conversions:
         env["ATTRIBUTION_DEMO_CONVERSIONS"] = str(args.conversions)
+    env["ATTRIBUTION_DEMO_SHORT_IDS"] = "1" if shape == "short" else "0"
     size = demo_size_from_env({**os.environ, **env})
     cold = None
     if not demo_cache_path(size, Path(env["ATTRIBUTION_CACHE_DIR"])).exists():
@@ -169,8 +179,8 @@ def main() -> int:
             page.close()
 
     print(
-        f"dashboard benchmark: demo of {size.sessions:,} sessions, {size.conversions:,} conversions, "
-        f"{size.days} days; {args.repeat} repetitions; headless Chromium 1280×800"
+        f"\ndashboard benchmark: demo of {size.sessions:,} sessions, {size.conversions:,} conversions, "
+        f"{size.days} days, {shape} ids; {args.repeat} repetitions; headless Chromium 1280×800"
     )
     if cold is not None:
         print(f"(demo cache was empty: generating and attributing it once took {cold:.2f} s)")
@@ -178,7 +188,6 @@ def main() -> int:
     for name, values in results.items():
         print(f"{name:<30} {min(values):8.2f} {statistics.median(values):9.2f}")
     print(f"run time reported by the page (server side, incl. the copy): {', '.join(server_times)}")
-    return 0
 
 
 if __name__ == "__main__":

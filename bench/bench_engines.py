@@ -17,6 +17,10 @@ to the SQLite engine's same step measured in the same run. Steps:
     python bench/bench_engines.py                 # both sizes (building the 10× database takes ~1 min)
     python bench/bench_engines.py --sizes 1 --repeat 1
     python bench/bench_engines.py --keep /tmp/bench_engines   # reuse the databases between runs
+    python bench/bench_engines.py --ids real                  # one id shape
+
+Each size is measured in both id shapes (``--ids``, the ``ids`` column): ``real``, the real data's 64-hex
+session/conversion ids and 40-hex user ids (the demo's default), and ``short`` ones (``--short-ids``).
 """
 
 from __future__ import annotations
@@ -83,15 +87,17 @@ def best(cmd: list[str], repeat: int, before=None) -> tuple[float, float, float]
     return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
 
 
-def prepare(folder: Path, size: int) -> Path:
-    """The demo database of ``size``, run once by the SQLite engine (outputs present); reused if there."""
-    db = folder / f"x{size}.db"
+def prepare(folder: Path, size: int, shape: str = "real") -> Path:
+    """The demo database of ``size`` and id ``shape``, run once by the SQLite engine (outputs present);
+    reused if there."""
+    db = folder / f"x{size}_{shape}.db"
     if not db.exists():
         sessions, conversions = SIZES[size]
-        tmp = folder / f"x{size}.building.db"
+        tmp = folder / f"x{size}_{shape}.building.db"
+        short = ["--short-ids"] if shape == "short" else []
         subprocess.run(
             [sys.executable, "-m", "pipeline", "demo-db", str(tmp), "--sessions", str(sessions), "--conversions",
-             str(conversions), "--force"],
+             str(conversions), "--force", *short],
             check=True, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         subprocess.run(
@@ -107,30 +113,31 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10], choices=sorted(SIZES))
     ap.add_argument("--repeat", type=int, default=3, help="runs per step (best wall/CPU, worst memory)")
     ap.add_argument("--keep", type=Path, help="folder to keep the generated databases in")
+    ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_engines-"))
     folder.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     header = (
-        f"{'db':>4} {'step':<9} {'engine':<8} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
+        f"{'db':>4} {'ids':<5} {'step':<9} {'engine':<8} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
         f"{'sessions/s':>11} {'wall×':>6} {'cpu×':>6}"
     )
     print(header)
     print("-" * len(header))
     try:
-        for size in args.sizes:
-            db = prepare(folder, size)
+        for size, shape in [(size, shape) for size in args.sizes for shape in args.ids]:
+            db = prepare(folder, size, shape)
             sessions = SIZES[size][0]
             targets = {
-                "parquet": f"parquet:///{folder / f'x{size}_lake'}",
-                "duckdb": f"duckdb:///{folder / f'x{size}.duckdb'}",
+                "parquet": f"parquet:///{folder / f'x{size}_{shape}_lake'}",
+                "duckdb": f"duckdb:///{folder / f'x{size}_{shape}.duckdb'}",
             }
 
-            def row(step, engine, figures, ref=None, size=size, sessions=sessions):
+            def row(step, engine, figures, ref=None, size=size, sessions=sessions, shape=shape):
                 wall, cpu, mb = figures
                 ratio = f"{wall / ref[0]:6.2f} {cpu / ref[1]:6.2f}" if ref else f"{'—':>6} {'—':>6}"
                 print(
-                    f"{'x' + str(size):>4} {step:<9} {engine:<8} {wall:7.2f} {cpu:7.2f} {mb:8.0f} "
+                    f"{'x' + str(size):>4} {shape:<5} {step:<9} {engine:<8} {wall:7.2f} {cpu:7.2f} {mb:8.0f} "
                     f"{sessions / wall:11,.0f} {ratio}",
                     flush=True,
                 )

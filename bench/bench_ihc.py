@@ -10,12 +10,16 @@ stage (tracemalloc, measured in a separate run so it does not slow the timed one
 * ``api records``: ``attribute_records(df)`` (request-order ties, 4-decimal rounding, rows back in
   input order) — the ihc-local path without JSON.
 
-Run: ``python bench/bench_ihc.py [--journeys 1000000] [--repeat 3] [--profile challenge]``.
+Both id shapes are measured (``--ids``): ``real``, the real data's 64-hex conversion and session ids
+(as the demo database writes them), and ``short`` ones (``C000000``, ``S0000000``).
+
+Run: ``python bench/bench_ihc.py [--journeys 1000000] [--repeat 3] [--profile challenge] [--ids real short]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -27,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.demo import demo_ids  # noqa: E402
 from pipeline.ihc import attribute_index, attribute_records, load_profile  # noqa: E402
 from pipeline.journey_index import JourneyIndex  # noqa: E402
 from pipeline.models import get_model  # noqa: E402
@@ -34,7 +39,7 @@ from pipeline.models import get_model  # noqa: E402
 TARGET = 1_000_000  # sessions per second
 
 
-def synthetic_journeys(n_journeys: int, seed: int = 7) -> pd.DataFrame:
+def synthetic_journeys(n_journeys: int, seed: int = 7, short_ids: bool = False) -> pd.DataFrame:
     """Journeys of 1–5 sessions (mean 3), gaps from minutes to days, mixed channels and flags."""
     rng = np.random.default_rng(seed)
     lengths = rng.choice([1, 2, 3, 4, 5], size=n_journeys, p=[0.2, 0.2, 0.2, 0.2, 0.2])
@@ -62,8 +67,8 @@ def synthetic_journeys(n_journeys: int, seed: int = 7) -> pd.DataFrame:
     )
     return pd.DataFrame(
         {
-            "conversion_id": pd.array(np.char.add("c", journey.astype(str)), dtype="str"),
-            "session_id": pd.array(np.char.add("s", np.arange(n).astype(str)), dtype="str"),
+            "conversion_id": pd.array(demo_ids("C", journey, short_ids), dtype="str"),
+            "session_id": pd.array(demo_ids("S", np.arange(n), short_ids), dtype="str"),
             "timestamp": "",  # unused: ts is given
             "ts": ts,
             "channel_label": pd.array(channels[rng.integers(0, len(channels), n)], dtype="str"),
@@ -88,20 +93,10 @@ def measure(fn, repeat: int) -> tuple[float, float]:
     return best, peak / 2**20
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--journeys", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--profile", default="challenge")
-    args = ap.parse_args(argv)
-
-    profile = load_profile(args.profile)
+def _bench_shape(shape: str, args, profile) -> None:
     t = time.perf_counter()
-    df = synthetic_journeys(args.journeys)
-    print(
-        f"synthetic input: {args.journeys:,} journeys, {len(df):,} sessions "
-        f"({time.perf_counter() - t:.1f} s to build); profile {profile.name}"
-    )
+    df = synthetic_journeys(args.journeys, short_ids=shape == "short")
+    built = time.perf_counter() - t
     index = JourneyIndex.from_frame(df)
     model = get_model("ihc")
     stages = [
@@ -109,11 +104,30 @@ def main(argv=None) -> int:
         ("model + index", lambda: model.attribute(df, {"profile": args.profile})),
         ("api records", lambda: attribute_records(df, profile)),
     ]
-    print(f"\n{'stage':<15}{'time s':>9}{'sessions/s':>14}{'peak MiB':>10}{'vs 1M/s':>9}")
     for name, fn in stages:
         seconds, peak = measure(fn, args.repeat)
         rate = len(df) / seconds
-        print(f"{name:<15}{seconds:>9.2f}{rate:>14,.0f}{peak:>10.0f}{rate / TARGET:>8.2f}x")
+        print(f"{shape:<7}{name:<15}{seconds:>9.2f}{rate:>14,.0f}{peak:>10.0f}{rate / TARGET:>8.2f}x")
+    print(
+        f"{shape:<7}(input: {args.journeys:,} journeys, {len(df):,} sessions, built in {built:.1f} s; profile {profile.name})"
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--journeys", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", default="challenge")
+    ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
+    args = ap.parse_args(argv)
+
+    profile = load_profile(args.profile)
+    print(f"\n{'ids':<7}{'stage':<15}{'time s':>9}{'sessions/s':>14}{'peak MiB':>10}{'vs 1M/s':>9}")
+    for shape in args.ids:
+        _bench_shape(shape, args, profile)
+    print(
+        f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine slows every figure)"
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nprocess peak RSS (ru_maxrss, includes the input): {rss:,.0f} MiB")
     return 0

@@ -6,7 +6,9 @@ channel-day (the CSV's ``--intervals``), per channel (the charts) and overall (t
 ``--repeat``, with the number of credit rows per second, the peak memory traced during the call
 (tracemalloc, a separate untimed run) and the ratio to the 1 s target.
 
-Run: ``python bench/bench_intervals.py [--sessions 450000] [--conversions 2000] [--repeat 3]``.
+Both id shapes (``--ids``): ``real``, the demo's default 64/40-hex ids, and ``short`` (``--short-ids``).
+
+Run: ``python bench/bench_intervals.py [--sessions 450000] [--conversions 2000] [--repeat 3] [--ids real short]``.
 """
 
 from __future__ import annotations
@@ -35,16 +37,24 @@ def main() -> int:
     ap.add_argument("--conversions", type=int, default=2_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--resamples", type=int, default=RESAMPLES)
+    ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
     args = ap.parse_args()
+    for shape in args.ids:
+        _bench_shape(shape, args)
+    return 0
+
+
+def _bench_shape(shape: str, args) -> None:
 
     work = ROOT / "bench" / "results"
     work.mkdir(parents=True, exist_ok=True)
-    db = work / f"intervals_{args.sessions}_{args.conversions}.db"
+    db = work / f"intervals_{args.sessions}_{args.conversions}_{shape}.db"
     if not db.exists():
         py = sys.executable
         subprocess.run(
             [py, "-m", "pipeline", "demo-db", str(db), "--sessions", str(args.sessions)]
-            + ["--conversions", str(args.conversions)],
+            + ["--conversions", str(args.conversions)]
+            + (["--short-ids"] if shape == "short" else []),
             check=True,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -53,7 +63,9 @@ def main() -> int:
     con = open_database(db)
     report = read_report(con)
     n_rows = len(credit_rows(con))
-    print(f"{db.name}: {len(report):,} channel-days, {n_rows:,} credit rows, {args.resamples} resamples\n")
+    print(
+        f"\n{shape} ids — {db.name}: {len(report):,} channel-days, {n_rows:,} credit rows, {args.resamples} resamples\n"
+    )
     print(f"{'grouping':<12} {'groups':>7} {'best s':>8} {'rows/s':>12} {'peak MiB':>9} {'÷ target':>9}")
     for name, by in GROUPINGS.items():
         times = []
@@ -69,7 +81,6 @@ def main() -> int:
         print(
             f"{name:<12} {len(out):>7,} {best:>8.3f} {n_rows / best:>12,.0f} {peak:>9.1f} {best / TARGET_SECONDS:>8.2f}×"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
     python bench/bench_models.py                 # 1M journeys / ~3M sessions, 12 and 200 channels
     python bench/bench_models.py --journeys 100000 --no-channelattribution   # quick look
+    python bench/bench_models.py --ids real                                    # one id shape
+
+Ids come in both shapes (``--ids``, default both, each row tagged): ``real``, the real data's 64-hex
+conversion and session ids (as the demo database writes them), and ``short`` ones (``C000000``).
 
 Data: ``--journeys`` converting journeys (geometric lengths, mean 3 sessions) and as many
 non-converting paths (``--non-converting``), over 12 channels (and a 200-channel variant for Markov
@@ -22,6 +26,7 @@ installed, and its per-channel conversions are compared with ours.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import tracemalloc
@@ -33,6 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.demo import demo_ids  # noqa: E402
 from pipeline.journey_index import JourneyIndex  # noqa: E402
 from pipeline.models import get_model  # noqa: E402
 from pipeline.models.channel_paths import channel_paths  # noqa: E402
@@ -43,7 +49,7 @@ HEURISTIC_RATE = 5_000_000  # sessions/s
 MARKOV_SECONDS = {12: 0.2, 200: 0.5}
 
 
-def synthetic(n_journeys: int, n_channels: int, converting: bool, seed: int) -> pd.DataFrame:
+def synthetic(n_journeys: int, n_channels: int, converting: bool, seed: int, short_ids: bool = False) -> pd.DataFrame:
     """Journeys in the model input format, rows already grouped by journey in time order."""
     rng = np.random.default_rng(seed)
     popularity = rng.dirichlet(np.full(n_channels, 2.0))
@@ -62,8 +68,8 @@ def synthetic(n_journeys: int, n_channels: int, converting: bool, seed: int) -> 
     offset = 0 if converting else 10**9
     return pd.DataFrame(
         {
-            "conversion_id": journey + offset,
-            "session_id": np.arange(n, dtype=np.int64) + offset,
+            "conversion_id": pd.array(demo_ids("C", journey + offset, short_ids), dtype="str"),
+            "session_id": pd.array(demo_ids("S", np.arange(n, dtype=np.int64) + offset, short_ids), dtype="str"),
             "ts": ts.astype(np.int64),
             "channel_label": pd.array(labels[codes], dtype="str"),
             "holder_engagement": np.zeros(n, dtype=np.int8),
@@ -114,7 +120,7 @@ class Table:
         )
         r = self.rows[-1]
         print(
-            f"  {what:<52} {r['time_s']:>8} s  {r['sessions/s']:>8}  {r['peak_MiB']:>6} MiB  {ratio:>6}  {note}",
+            f"  {what:<64} {r['time_s']:>8} s  {r['sessions/s']:>8}  {r['peak_MiB']:>6} MiB  {ratio:>6}  {note}",
             flush=True,
         )
 
@@ -157,20 +163,21 @@ def channelattribution_markov(conv: JourneyIndex, null: JourneyIndex, labels_sep
     return seconds, dict(zip(frame["channel_name"], frame["total_conversions"])), len(data)
 
 
-def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: bool) -> None:
+def run_variant(n_channels: int, args, table: Table, heuristics: bool, shapley: bool, shape: str = "real") -> None:
     print(
         f"\n{args.journeys:,} converting journeys + {args.non_converting:,} non-converting paths, "
-        f"{n_channels} channels: generating ...",
+        f"{n_channels} channels, {shape} ids: generating ...",
         flush=True,
     )
-    conv_frame = synthetic(args.journeys, n_channels, True, seed=n_channels)
-    null_frame = synthetic(args.non_converting, n_channels, False, seed=n_channels + 1)
+    short = shape == "short"
+    conv_frame = synthetic(args.journeys, n_channels, True, seed=n_channels, short_ids=short)
+    null_frame = synthetic(args.non_converting, n_channels, False, seed=n_channels + 1, short_ids=short)
     t0 = time.perf_counter()
     conv = JourneyIndex.from_frame(conv_frame)
     build = time.perf_counter() - t0
     null = JourneyIndex.from_frame(null_frame)
     n_conv, n_all = conv.n_rows, conv.n_rows + null.n_rows
-    tag = f"[{n_channels} ch]"
+    tag = f"[{n_channels} ch, {shape} ids]"
     table.add(
         f"{tag} JourneyIndex.from_frame (core, once per run)", build, n_conv, float("nan"), note=f"{n_conv:,} sessions"
     )
@@ -282,15 +289,20 @@ def main() -> None:
         help="skip the ChannelAttribution comparison",
     )
     parser.add_argument("--skip-200", action="store_true", help="skip the 200-channel variant")
+    parser.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
     args = parser.parse_args()
     if args.non_converting is None:
         args.non_converting = args.journeys
     table = Table()
-    run_variant(12, args, table, heuristics=True, shapley=True)
-    if not args.skip_200:
-        args.orders = [o for o in args.orders if o <= 2]
-        run_variant(200, args, table, heuristics=False, shapley=True)
+    orders = args.orders
+    for shape in args.ids:
+        args.orders = orders
+        run_variant(12, args, table, heuristics=True, shapley=True, shape=shape)
+        if not args.skip_200:
+            args.orders = [o for o in orders if o <= 2]
+            run_variant(200, args, table, heuristics=False, shapley=True, shape=shape)
     table.print()
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine)")
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ def _swept_once() -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def demo_database(sessions: int, conversions: int, days: int, seed: int) -> str:
+def demo_database(sessions: int, conversions: int, days: int, seed: int, short_ids: bool = False) -> str:
     """The cached demo database of that size (built on first use, then shared read-only)."""
     from pipeline.demo_size import DemoSize
 
-    return str(cached_demo(DemoSize(sessions, conversions, days, seed)))
+    return str(cached_demo(DemoSize(sessions, conversions, days, seed, short_ids)))
 
 
 def workspace() -> Workspace:
@@ -57,7 +57,7 @@ def workspace() -> Workspace:
 def use_demo(ws: Workspace) -> None:
     size = demo_size_from_env()
     with st.spinner("Preparing the demo database (built once, then reused: a few seconds)…"):
-        path = demo_database(size.sessions, size.conversions, size.days, size.seed)
+        path = demo_database(size.sessions, size.conversions, size.days, size.seed, size.short_ids)
     ws.use_demo(Path(path), size)
     st.session_state.pop("last_run", None)
 

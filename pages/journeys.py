@@ -123,7 +123,9 @@ def explain_one(path, fp, palette) -> None:
         format_func=fmt,
         key="explain_pick",
     )
-    typed = c2.text_input("…or a conversion id", key="explain_id", placeholder="e.g. C000123").strip()
+    typed = c2.text_input(
+        "…or a conversion id", key="explain_id", placeholder="e.g. d95d4544…d471 (the whole id)"
+    ).strip()
     conv_id = typed or picked
     info, sessions = conversion(path, fp, conv_id)
     model = model_label(info.model) if info.model else "not attributed"

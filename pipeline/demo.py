@@ -6,6 +6,12 @@ seen in the real journeys; most users with one session; converting journeys most
 long tail (the challenge's length distribution); some users converting twice (their journeys share
 sessions); some conversions with no earlier session; a few sessions at exactly the conversion time.
 Everything is generated with numpy at once — no loop per user or session.
+
+Ids are shaped like the real data (and GA4, Snowplow or shop exports) by default: 64 lowercase hex
+characters for session and conversion ids, 40 for user ids, like SHA-256 and SHA-1 digests. They are
+keyed hashes of the row numbers, deterministic per seed and unique by construction (the first 64 bits
+are a bijection of the row number). ``DemoSize(short_ids=True)`` (CLI ``--short-ids``) gives the old
+short ids instead (``S0000000``, ``U0000000``, ``C000000``).
 """
 
 from __future__ import annotations
@@ -97,11 +103,11 @@ def generate(size: DemoSize = DemoSize()) -> dict[str, pd.DataFrame]:
     imp = np.array([c.impressions for c in CHANNELS])[chan]
 
     event_date, event_time = _dates_times(sessions["t"].to_numpy())
-    session_ids = _ids("S", np.arange(n), 7)
+    session_ids = _ids(size, "S", np.arange(n))
     session_sources = pd.DataFrame(
         {
             "session_id": session_ids,
-            "user_id": _ids("U", sessions["user"].to_numpy(), 7),
+            "user_id": _ids(size, "U", sessions["user"].to_numpy()),
             "event_date": event_date,
             "event_time": event_time,
             "channel_name": np.array([c.name for c in CHANNELS], dtype=object)[chan],
@@ -119,8 +125,8 @@ def generate(size: DemoSize = DemoSize()) -> dict[str, pd.DataFrame]:
     conv_date, conv_time = _dates_times(conv["t"].to_numpy())
     conversions = pd.DataFrame(
         {
-            "conv_id": _ids("C", np.arange(len(conv)), 6),
-            "user_id": _ids("U", conv["user"].to_numpy(), 7),
+            "conv_id": _ids(size, "C", np.arange(len(conv))),
+            "user_id": _ids(size, "U", conv["user"].to_numpy()),
             "conv_date": conv_date,
             "conv_time": conv_time,
             "revenue": np.round(rng.lognormal(mean=4.2, sigma=0.7, size=len(conv)), 2),
@@ -146,6 +152,8 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
         # A fresh file renamed into place at the end: no journal needed for atomicity.
         con.execute("PRAGMA journal_mode = OFF")
         con.execute("PRAGMA synchronous = OFF")
+        # Random (hex) keys land all over the primary-key indexes: keep them in memory while writing.
+        con.execute("PRAGMA cache_size = -262144")
         con.executescript(INPUT_DDL)
         for name, frame in tables.items():
             cols = ", ".join(frame.columns)
@@ -162,7 +170,49 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
 # ---- generation helpers ------------------------------------------------------------------------
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+# Per kind of id: the short prefix and width, and the hex length of the real-shaped ids.
+ID_SHAPES = {"S": (7, 64), "U": (7, 40), "C": (6, 64)}
+
+
+def demo_ids(kind: str, numbers: np.ndarray, short: bool = False, seed: int = DemoSize.seed) -> np.ndarray:
+    """Ids of ``kind`` (S session, U user, C conversion) for the row ``numbers``, as str objects: the
+    real data's hex shape, or with ``short`` the old short ids. The benchmarks build their data with it."""
+    width, hex_len = ID_SHAPES[kind]
+    return _short_ids(kind, numbers, width) if short else _hex_ids(numbers, hex_len, seed, kind)
+
+
+def _ids(size: DemoSize, kind: str, numbers: np.ndarray) -> np.ndarray:
+    return demo_ids(kind, numbers, size.short_ids, size.seed)
+
+
+def _hex_ids(numbers: np.ndarray, hex_len: int, seed: int, kind: str) -> np.ndarray:
+    """``hex_len`` lowercase hex characters per number: keyed splitmix64 hashes of the number, one 64-bit
+    word per 16 characters. Each word is a bijection of the number (add a key, xor-shifts, odd
+    multipliers), so equal numbers give equal ids and different numbers different ones."""
+    n_words = -(-hex_len // 16)
+    keys = np.random.default_rng([seed, ord(kind)]).integers(0, 2**63, size=n_words, dtype=np.uint64)
+    x = np.asarray(numbers).astype(np.uint64)
+    words = np.empty((len(x), n_words), dtype=">u8")  # big-endian: bytes in reading order
+    with np.errstate(over="ignore"):
+        for j, key in enumerate(keys):
+            words[:, j] = _splitmix64(x + key)
+    digits = _HEX_PAIRS[words.view(np.uint8)].reshape(len(x), -1)[:, : hex_len // 2]
+    text = np.ascontiguousarray(digits).tobytes().decode("ascii")
+    # One str per id, sliced out of the decoded block (2.5× faster than numpy's bytes → str casts).
+    return np.array([text[i : i + hex_len] for i in range(0, len(text), hex_len)], dtype=object)
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+# The two hex digits of every byte value, as one uint16 each (so a byte array indexes it directly).
+_HEX_PAIRS = np.frombuffer("".join(f"{b:02x}" for b in range(256)).encode(), dtype=np.uint16)
+
+
+def _short_ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 

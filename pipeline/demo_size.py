@@ -12,3 +12,4 @@ class DemoSize:
     conversions: int = 2_000
     days: int = 10
     seed: int = 42
+    short_ids: bool = False  # S0000000 / U0000000 / C000000 instead of the real data's hex ids

@@ -77,7 +77,8 @@ def code_version() -> str:
 
 def demo_cache_path(size: DemoSize, cache_dir: Optional[Path] = None) -> Path:
     """Where the demo of ``size`` built by this version of the code lives."""
-    key = f"s{size.sessions}-c{size.conversions}-d{size.days}-r{size.seed}-{code_version()}"
+    shape = "-short" if size.short_ids else ""
+    key = f"s{size.sessions}-c{size.conversions}-d{size.days}-r{size.seed}{shape}-{code_version()}"
     return Path(cache_dir or default_cache_dir()) / f"demo-{key}.db"
 
 
@@ -374,7 +375,8 @@ def _alive(pid: int) -> bool:
 
 def demo_size_from_env(environ=None) -> DemoSize:
     """The demo size, overridable for tests and small machines: ATTRIBUTION_DEMO_SESSIONS,
-    ATTRIBUTION_DEMO_CONVERSIONS, ATTRIBUTION_DEMO_DAYS, ATTRIBUTION_DEMO_SEED."""
+    ATTRIBUTION_DEMO_CONVERSIONS, ATTRIBUTION_DEMO_DAYS, ATTRIBUTION_DEMO_SEED; ATTRIBUTION_DEMO_SHORT_IDS=1
+    for the old short ids instead of the real data's hex ids (benchmarks compare the two)."""
     environ = os.environ if environ is None else environ
     size = DemoSize()
     changes = {}
@@ -385,7 +387,10 @@ def demo_size_from_env(environ=None) -> DemoSize:
                 changes[field] = int(value)
             except ValueError:
                 raise InputError(f"ATTRIBUTION_DEMO_{field.upper()}={value!r} is not a whole number") from None
-    return replace(size, **changes)
+    short = environ.get("ATTRIBUTION_DEMO_SHORT_IDS", "")
+    if short not in ("", "0", "1"):
+        raise InputError(f"ATTRIBUTION_DEMO_SHORT_IDS={short!r} must be 0 or 1")
+    return replace(size, **changes, short_ids=short == "1")
 
 
 __all__ = [

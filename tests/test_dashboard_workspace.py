@@ -68,6 +68,17 @@ def test_demo_size_from_env():
     assert wsm.demo_size_from_env({}) == DemoSize()
     with pytest.raises(InputError, match="ATTRIBUTION_DEMO_DAYS"):
         wsm.demo_size_from_env({"ATTRIBUTION_DEMO_DAYS": "ten"})
+    # the dashboard's demo has the real data's id shape unless asked for short ids (benchmarks compare)
+    assert not wsm.demo_size_from_env({}).short_ids
+    assert wsm.demo_size_from_env({"ATTRIBUTION_DEMO_SHORT_IDS": "1"}).short_ids
+    assert not wsm.demo_size_from_env({"ATTRIBUTION_DEMO_SHORT_IDS": "0"}).short_ids
+    with pytest.raises(InputError, match="ATTRIBUTION_DEMO_SHORT_IDS"):
+        wsm.demo_size_from_env({"ATTRIBUTION_DEMO_SHORT_IDS": "yes"})
+
+
+def test_short_and_real_shaped_demos_are_cached_apart(tmp_path):
+    real = wsm.demo_cache_path(SMALL, tmp_path)
+    assert wsm.demo_cache_path(DemoSize(5_000, 100, 5, 3, short_ids=True), tmp_path) != real
 
 
 # ---- the working folder ---------------------------------------------------------------------------

@@ -31,6 +31,9 @@ def test_cli_examples_run(tmp_path):
             continue  # needs the shared reference data (covered with a skip in test_ihc_fidelity)
         result = cli(*args[3:], cwd=tmp_path)
         assert result.returncode == 0, f"{line}\n{result.stderr}"
+        if args[3] == "demo-db":  # the examples run on the demo's default: ids shaped like the real data
+            assert "--short-ids" not in args
+            _assert_real_shaped_ids(tmp_path / args[4])
 
 
 def _registered_commands() -> list[str]:
@@ -51,3 +54,23 @@ def test_every_cli_command_is_in_the_readme_table():
     commands = _registered_commands()
     assert len(commands) >= 12
     assert [c for c in commands if c not in documented] == []
+
+
+def _assert_real_shaped_ids(db) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        checks = {
+            "SELECT session_id FROM session_sources": 64,
+            "SELECT user_id FROM session_sources": 40,
+            "SELECT conv_id FROM conversions": 64,
+            "SELECT session_id FROM session_costs": 64,
+        }
+        for sql, length in checks.items():
+            values = [row[0] for row in con.execute(sql)]
+            assert values and all(
+                isinstance(v, str) and len(v) == length and set(v) <= set("0123456789abcdef") for v in values
+            ), sql
+    finally:
+        con.close()

@@ -64,6 +64,11 @@ def register(sub) -> None:
     p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS.conversions, metavar="M")
     p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS.days, metavar="D")
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS.seed, metavar="S")
+    p.add_argument(
+        "--short-ids",
+        action="store_true",
+        help="short ids (S0000000, U0000000, C000000) instead of the real data's 64/40-character hex ids",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUT.db if it exists")
 
     p = command("validate", "Check the input tables; exit 2 if anything is fatal. Writes nothing.", cmd_validate)
@@ -256,7 +261,7 @@ def cmd_demo_db(args) -> int:
     from ..demo import write_demo_db
 
     out = Path(args.out)
-    size = DemoSize(args.sessions, args.conversions, args.days, args.seed)
+    size = DemoSize(args.sessions, args.conversions, args.days, args.seed, short_ids=args.short_ids)
     counts = write_demo_db(out, size, overwrite=args.force)
     print(f"wrote {out}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
     return 0
