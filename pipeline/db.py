@@ -127,24 +127,40 @@ def copy_database(source: str | Path, target: str | Path) -> Path:
     """Copy ``source`` to ``target`` with SQLite's backup API (consistent even while in use).
 
     The copy is written next to the target and renamed into place, so a failure leaves no half file.
+    The caller checks the target first (``outputs.check_output_db``: not the input, no directory, no
+    existing file unless overwriting); errors here name the target.
     """
     source = check_sqlite_file(source)
     target = Path(target)
     if target.resolve() == source.resolve():
         raise InputError("--output-db must name a different file than the input database")
     tmp = target.with_name(target.name + ".partial")
-    tmp.unlink(missing_ok=True)
     src = open_database(source)
     try:
+        tmp.unlink(missing_ok=True)
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)
         finally:
             dst.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as exc:
+        _unlink_quietly(tmp)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot write --output-db {target}: {reason}") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
     finally:
         src.close()
-    os.replace(tmp, target)
     return target
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def table_columns(con: sqlite3.Connection, table: str) -> list[str]:
