@@ -247,6 +247,23 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked child: the kernel kills it (SIGKILL) when its parent dies, even by kill -9, so a
+    killed run leaves no scan reading on. Linux only (prctl through ctypes); the check of the parent
+    closes the race of a parent that died before the call."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class _Child:
     """One child process running some scans and sending their rows back through a pipe."""
 
@@ -257,10 +274,12 @@ class _Child:
     @classmethod
     def start(cls, path: str, names) -> "_Child":
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: run the scans, send the rows, leave without running any cleanup
             code, payload = 0, None  # type: tuple[int, object]
             try:
+                _die_with_parent(parent)
                 os.close(read_fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 con = open_database(path)
