@@ -77,6 +77,21 @@ def test_every_command_rolls_a_hot_journal_back(demo_copy, tmp_path, command):
         assert channels(tmp_path / "copy.db") == before
 
 
+def test_a_copy_without_its_hot_journal_is_never_up_to_date(demo_copy, tmp_path):
+    assert cli("run", demo_copy, "--model", "linear", "-q").returncode == 0
+    # The crash hits a rewrite of the product's own output: the inputs are untouched.
+    crash_during_write(demo_copy, "DELETE FROM pipeline_attribution WHERE rowid % 3 = 0")
+    damaged = tmp_path / "copied.db"
+    shutil.copy(demo_copy, damaged)  # copied without its -journal: the half-written pages stay
+    s = cli("status", damaged)
+    assert "done" not in s.stdout, s.stdout
+    assert s.returncode != 0 or "stale" in s.stdout, (s.stdout, s.stderr)
+    r = cli("run", damaged, "--model", "linear", "-q")
+    assert "up to date" not in r.stdout, r.stdout
+    if r.returncode != 0:
+        assert_clean_failure(r, "damaged")
+
+
 def test_an_abandoned_api_run_is_marked_interrupted(tmp_path):
     from pipeline.ihc_api import ledger
 
