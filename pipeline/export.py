@@ -42,7 +42,7 @@ DATE_BASES = ("session-date", "conversion-date")
 # day of the conversion they belong to; a channel-day with either appears. Sums in fixed point.
 CONVERSION_DATE_SQL = f"""
 WITH credit AS (
-    SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
+    SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
            {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
            {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
     FROM attribution_customer_journey a

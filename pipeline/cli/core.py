@@ -284,11 +284,7 @@ def cmd_validate(args) -> int:
         print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
-        cov = report.coverage
-        if cov.get("sessions_from"):
-            print(
-                f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}"
-            )
+        print(report.coverage_line())
         _print(f.line() for f in report.findings)
         _print_report_warnings(con, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
