@@ -208,3 +208,28 @@ def test_a_lock_held_too_long_names_the_other_process(tiny):
     finally:
         hold.kill()
         hold.wait()
+
+
+def test_too_little_memory_gets_one_line_and_writes_nothing(tiny):
+    # A MemoryError anywhere in the run (here: building the journeys, as on 2M conversions / 20M
+    # sessions) ends in one line about the machine, exit 1, and the database as it was.
+    from tests.test_cli import digest
+
+    before = digest(tiny)
+    code = f"""
+import sys
+import pipeline.journeys as jr
+def no_memory(*args, **kwargs):
+    raise MemoryError()
+jr.build_journeys = no_memory
+from pipeline.cli import main
+sys.exit(main(["run", {str(tiny)!r}, "--model", "linear", "-q"]))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert [line for line in r.stderr.splitlines() if line.startswith("error:")] == [
+        "error: this machine has too little memory for this database (MemoryError); "
+        "use a machine with more memory or a narrower --start/--end window"
+    ]
+    assert digest(tiny) == before
