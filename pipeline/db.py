@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +19,8 @@ from .errors import InputError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MMAP_BYTES = 1 << 30  # the first GiB of a database file is read through a memory map
+BUSY_TIMEOUT_ENV = "ATTRIBUTION_BUSY_TIMEOUT"
+DEFAULT_BUSY_TIMEOUT = 120.0  # a writer waits this long for another connection (our own readers too)
 
 
 def check_sqlite_file(path: str | Path) -> Path:
@@ -49,18 +52,130 @@ def check_sqlite_file(path: str | Path) -> Path:
 
 
 def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connection:
-    """Open an existing SQLite file, read-only unless ``write``; never creates a file."""
+    """Open an existing SQLite file, read-only unless ``write``; never creates a file.
+
+    A hot journal (``DB-journal`` left by a process killed while writing) is rolled back first by one
+    read-write open, as SQLite does on the first read of a writable connection: a read-only
+    connection cannot, and would refuse the file."""
     path = check_sqlite_file(path)
-    mode = "rw" if write else "ro"
-    uri = f"file:{_uri_path(path)}?mode={mode}"
     try:
-        # A long busy timeout: a writer waits for this process's own background reader to finish.
-        con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=120)
-        con.execute("PRAGMA schema_version").fetchone()
+        try:
+            con = _first_read(path, write)
+        except sqlite3.DatabaseError as exc:
+            # Only a read-only open of a file with a hot journal fails this way; the journal is
+            # rolled back (a read-write open) and the file opened again. A journal that is not hot
+            # (another connection's transaction in progress) is never touched: SQLite decides.
+            if write or not is_read_only(exc) or not has_hot_journal(path):
+                raise
+            recover(path)
+            con = _first_read(path, write)
     except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path} cannot be opened as a SQLite database: {exc}") from None
+        raise InputError(_open_error(path, exc)) from None
     tune(con)
     return con
+
+
+def _first_read(path: Path, write: bool) -> sqlite3.Connection:
+    # A long busy timeout: a writer waits for this process's own background reader to finish.
+    con = _connect(path, "rw" if write else "ro")
+    try:
+        waiting_for_lock(con, "PRAGMA schema_version", path)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    uri = f"file:{_uri_path(path)}?mode={mode}"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout())
+
+
+def busy_timeout() -> float:
+    """Seconds to wait for another connection's lock (``ATTRIBUTION_BUSY_TIMEOUT``, default 120)."""
+    try:
+        return max(0.0, float(os.environ.get(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT
+
+
+def waiting_for_lock(con: sqlite3.Connection, sql: str, path=None, step: float = 1.0) -> None:
+    """Execute ``sql`` (a first read, or BEGIN IMMEDIATE), waiting as long as the connection's busy
+    timeout for another process's lock and saying so on stderr every ``step`` seconds meanwhile;
+    then the statement's "database is locked" error is raised. The busy timeout is left as it was."""
+    limit_ms = con.execute("PRAGMA busy_timeout").fetchone()[0]
+    limit, waited = limit_ms / 1000, 0.0
+    if limit <= step:
+        con.execute(sql).fetchall()
+        return
+    con.execute(f"PRAGMA busy_timeout = {int(step * 1000)}")
+    try:
+        while True:
+            try:
+                con.execute(sql).fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or waited + step > limit + 1e-9:
+                    raise
+                waited += step
+                sys.stderr.write(
+                    f"waiting for another process to release {path or 'the database'}: {waited:g} s of {limit:g} s\n"
+                )
+                sys.stderr.flush()
+    finally:
+        con.execute(f"PRAGMA busy_timeout = {limit_ms}")
+
+
+def read_only_message(path=None) -> str:
+    return f"{path or 'the database'} is read-only; use --output-db COPY.db to write the results to a copy"
+
+
+def has_hot_journal(path: str | Path) -> bool:
+    """A non-empty rollback journal beside the file: possibly hot (an interrupted write)."""
+    journal = Path(str(path) + "-journal")
+    try:
+        return journal.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def recover(path: Path) -> None:
+    """Roll a hot journal back: the first read of a read-write connection does it (under SQLite's
+    locks, so a journal of a transaction still in progress elsewhere is left alone)."""
+    try:
+        con = _connect(path, "rw")
+        try:
+            con.execute("PRAGMA schema_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if is_read_only(exc):
+            raise InputError(
+                f"{path} was left half-written by an interrupted process and is read-only, so its journal "
+                f"cannot be rolled back: make it writable (or copy it with its -journal file) and try again"
+            ) from None
+        raise InputError(_open_error(path, exc)) from None
+
+
+def is_read_only(exc: BaseException) -> bool:
+    text = str(exc)
+    return "readonly" in text or "read-only" in text
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> str:
+    if is_read_only(exc):
+        return f"{path} is read-only and needs a write to open ({exc}); make it writable"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return locked_message(path)
+    return f"{path} cannot be opened as a SQLite database: {exc}"
+
+
+def locked_message(path: str | Path | None) -> str:
+    where = f"{path}" if path else "the database"
+    return (
+        f"another process holds {where} (waited {busy_timeout():g} s); try again when it has finished"
+        f" (or raise {BUSY_TIMEOUT_ENV})"
+    )
 
 
 def tune(con: sqlite3.Connection) -> None:
@@ -85,10 +200,12 @@ def _uri_path(path: Path) -> str:
 def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
     try:
-        con.execute("BEGIN IMMEDIATE")
+        waiting_for_lock(con, "BEGIN IMMEDIATE", database_file(con))
     except sqlite3.OperationalError as exc:
-        if "readonly" in str(exc) or "read-only" in str(exc):
-            raise InputError("the database is read-only; use --output-db to write a copy") from None
+        if is_read_only(exc):
+            raise InputError(read_only_message(database_file(con))) from None
+        if "locked" in str(exc):
+            raise InputError(locked_message(database_file(con))) from None
         raise
     try:
         yield con
@@ -127,24 +244,40 @@ def copy_database(source: str | Path, target: str | Path) -> Path:
     """Copy ``source`` to ``target`` with SQLite's backup API (consistent even while in use).
 
     The copy is written next to the target and renamed into place, so a failure leaves no half file.
+    The caller checks the target first (``outputs.check_output_db``: not the input, no directory, no
+    existing file unless overwriting); errors here name the target.
     """
     source = check_sqlite_file(source)
     target = Path(target)
     if target.resolve() == source.resolve():
         raise InputError("--output-db must name a different file than the input database")
     tmp = target.with_name(target.name + ".partial")
-    tmp.unlink(missing_ok=True)
     src = open_database(source)
     try:
+        tmp.unlink(missing_ok=True)
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)
         finally:
             dst.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as exc:
+        _unlink_quietly(tmp)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot write --output-db {target}: {reason}") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
     finally:
         src.close()
-    os.replace(tmp, target)
     return target
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def table_columns(con: sqlite3.Connection, table: str) -> list[str]:

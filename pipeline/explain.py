@@ -181,7 +181,7 @@ def channel_overview(con: sqlite3.Connection) -> pd.DataFrame:
     """Sessions, paid sessions (with a cost row) and cost per channel of the input tables, the
     channels with most sessions first (one pass over the sessions)."""
     rows = con.execute(
-        f"SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), count(*), count(c.session_id), total(c.cost)"
+        f"SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), count(*), count(c.session_id), total(c.cost)"
         " FROM session_sources s LEFT JOIN session_costs c ON c.session_id = s.session_id GROUP BY 1"
         " ORDER BY count(*) DESC"
     ).fetchall()

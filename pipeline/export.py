@@ -27,6 +27,7 @@ import pandas as pd
 
 from .db import table_exists
 from .errors import InputError
+from .outputs import write_bytes
 from .schema import NO_CHANNEL
 from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
@@ -41,7 +42,7 @@ DATE_BASES = ("session-date", "conversion-date")
 # day of the conversion they belong to; a channel-day with either appears. Sums in fixed point.
 CONVERSION_DATE_SQL = f"""
 WITH credit AS (
-    SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
+    SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
            {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
            {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
     FROM attribution_customer_journey a
@@ -155,18 +156,11 @@ def export_csv(
     seed: int = 0,
     by: str = "session-date",
 ) -> int:
-    """Write the filtered report to ``path`` (atomically); returns the number of rows. ``intervals``:
-    add the 90% bootstrap intervals of CPO and ROAS (deterministic per ``seed``)."""
+    """Write the filtered report to ``path`` (atomically, a regular file only; ``-``: stdout); returns
+    the number of rows. ``intervals``: add the 90% bootstrap intervals of CPO and ROAS (deterministic
+    per ``seed``). The caller checks first that ``path`` is no input (``outputs.check_csv_target``)."""
     report = read_report(con, start, end, channels, by)
     if intervals:
         report = with_intervals(con, report, seed=seed)
-    data = to_csv_bytes(report)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    write_bytes(path, to_csv_bytes(report))
     return len(report)

@@ -43,7 +43,7 @@ RESAMPLES = 200
 FEW_CONVERSIONS = 10
 
 CREDIT_ROWS_SQL = f"""
-SELECT a.conv_id, coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
+SELECT a.conv_id, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
        a.ihc AS ihc, a.ihc * coalesce(c.revenue, 0) AS revenue
 FROM attribution_customer_journey a
 JOIN session_sources s ON s.session_id = a.session_id

@@ -104,7 +104,7 @@ WITH every_conv AS MATERIALIZED (
     WHERE user_id IS NOT NULL),
 users AS MATERIALIZED (SELECT DISTINCT user_id FROM every_conv),
 pairs AS MATERIALIZED (
-    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, coalesce(s.channel_name, '{NO_CHANNEL}') AS channel,
+    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel,
            CAST(s.holder_engagement AS INTEGER) AS h, CAST(s.closer_engagement AS INTEGER) AS c,
            CAST(s.impression_interaction AS INTEGER) AS i,
            coalesce(c.in_window AND {SESSION_TS} < c.conv_ts
@@ -227,7 +227,7 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
 # the flags too costs 40% more on the demo's 446k non-converting sessions; they are all 0 here.
 NON_CONVERTING_SQL = f"""
 WITH {_CONVERSIONS_CTE}
-SELECT s.user_id, s.session_id, {SESSION_TS}, coalesce(s.channel_name, '{NO_CHANNEL}')
+SELECT s.user_id, s.session_id, {SESSION_TS}, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}')
 FROM session_sources s
 WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
   AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)

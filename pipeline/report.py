@@ -26,7 +26,7 @@ from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
 # Sums in fixed point (pipeline.sums): the same figures whatever order the join meets the rows in.
 CREDIT_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
+SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
        {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
        {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
 FROM attribution_customer_journey a
@@ -52,7 +52,7 @@ def channel_day_credit(con: sqlite3.Connection, start: Optional[str] = None, end
 
 
 COST_BY_CHANNEL_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
+SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
 FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
 GROUP BY 1

@@ -364,7 +364,11 @@ def run_pipeline(
                 local and (journeys_ahead is not None or not rebuild) and (credit_ahead is not None or not reattribute)
             )
             if early:
-                outcomes = rest_of_chain()
+                try:
+                    outcomes = rest_of_chain()
+                except Exception:  # e.g. a duplicate id breaking a write: validation's message comes first
+                    validate_stage(book, part["validate"], defer=True, scans=scans)
+                    raise
             validation = validate_stage(book, part["validate"], defer=True, scans=scans)
             if not early:
                 outcomes = rest_of_chain()
@@ -384,7 +388,7 @@ def _journeys_meanwhile(con: sqlite3.Connection, window: Window, progress: Progr
     started, t0 = time.perf_counter(), now_iso()
     try:
         journeys = jr.build_journeys(con, window, progress)
-    except InputError:
+    except Exception:  # noqa: BLE001 - bad input (mixed id types, ...): validation explains it first
         return None
     return Ahead(journeys, t0, time.perf_counter() - started)
 

@@ -48,10 +48,10 @@ ROW_OK = """coalesce(
     AND session_id IS NOT NULL AND user_id IS NOT NULL, 0)"""
 
 SESSION_PROFILE_SQL = f"""
-SELECT DISTINCT channel_name, event_date, {ROW_OK} AS row_ok
+SELECT DISTINCT channel_name, event_date, {ROW_OK} AS row_ok, typeof(session_id), typeof(user_id)
 FROM session_sources
 """
-PROFILE_FIELDS = ["channel_name", "event_date", "row_ok"]
+PROFILE_FIELDS = ["channel_name", "event_date", "row_ok", "session_id_type", "user_id_type"]
 
 # Cost per channel-day. GROUP BY sorts every cost row, so the rows stay narrow (the validation counts
 # in the same query made the sort 35% slower than their own pass below).
@@ -64,7 +64,8 @@ GROUP BY 1, 2
 # A cost row is fine when it has a session id and is a number >= 0. "cost + 0 = cost" is false for
 # text and blobs (arithmetic reads them as numbers, the comparison does not), NULL fails coalesce.
 COST_SCREEN_SQL = """
-SELECT count(*), total(NOT coalesce(session_id IS NOT NULL AND cost >= 0 AND cost + 0 = cost, 0))
+SELECT count(*), total(NOT coalesce(session_id IS NOT NULL AND cost >= 0 AND cost + 0 = cost, 0)),
+       group_concat(DISTINCT typeof(session_id))
 FROM session_costs
 """
 
@@ -186,12 +187,12 @@ class InputScans:
         return [dict(zip(PROFILE_FIELDS, row)) for row in self._get("session_profile")]
 
     def channel_days(self) -> set[tuple[str, str]]:
-        return {(row[0] if row[0] is not None else NO_CHANNEL, row[1]) for row in self._get("session_profile")}
+        return {(row[0] if row[0] not in (None, "") else NO_CHANNEL, row[1]) for row in self._get("session_profile")}
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:
         costs: dict[tuple[str, str], float] = {}
         for channel, day, cost, _ in self._get("cost_profile"):
-            key = (channel if channel is not None else NO_CHANNEL, day)
+            key = (channel if channel not in (None, "") else NO_CHANNEL, day)
             costs[key] = costs.get(key, 0.0) + cost
         return costs
 
@@ -199,10 +200,15 @@ class InputScans:
         return sum(row[3] for row in self._get("cost_profile"))
 
     def cost_checks(self) -> dict[str, int]:
-        rows, suspicious = self._get("cost_screen")[0]
+        rows, suspicious, _ = self._get("cost_screen")[0]
         if not suspicious:
             return dict.fromkeys(COST_CHECK_FIELDS, 0) | {"rows": rows}
         return dict(zip(COST_CHECK_FIELDS, self._get("cost_checks")[0]))
+
+    def cost_id_types(self) -> set[str]:
+        """The storage types of session_costs.session_id (NULL aside): {'text'}, {'integer'}, ..."""
+        types = self._get("cost_screen")[0][2]
+        return set(types.split(",")) - {"null"} if types else set()
 
     def users_without_sessions(self) -> list[str]:
         return [row[0] for row in self._get("users_without_sessions")]
@@ -247,6 +253,23 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked child: the kernel kills it (SIGKILL) when its parent dies, even by kill -9, so a
+    killed run leaves no scan reading on. Linux only (prctl through ctypes); the check of the parent
+    closes the race of a parent that died before the call."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class _Child:
     """One child process running some scans and sending their rows back through a pipe."""
 
@@ -257,10 +280,12 @@ class _Child:
     @classmethod
     def start(cls, path: str, names) -> "_Child":
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: run the scans, send the rows, leave without running any cleanup
             code, payload = 0, None  # type: tuple[int, object]
             try:
+                _die_with_parent(parent)
                 os.close(read_fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 con = open_database(path)

@@ -68,6 +68,16 @@ class ValidationReport:
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == WARNING]
 
+    def coverage_line(self) -> str:
+        """'sessions 2023-09-01 … 2023-09-10; conversions …', 'none' where a table has no valid date."""
+        cov = self.coverage
+
+        def span(kind: str) -> str:
+            first, last = cov.get(f"{kind}_from"), cov.get(f"{kind}_to")
+            return f"{kind} {first} … {last}" if first else f"{kind}: none with a valid date"
+
+        return f"{span('sessions')}; {span('conversions')}"
+
     @property
     def ok(self) -> bool:
         return not self.fatal
@@ -101,8 +111,10 @@ class _Checker:
 
     def add(self, code, severity, message, count=0, examples_sql=None, params=()):
         examples = []
-        if examples_sql:
-            examples = [r[0] for r in self.con.execute(examples_sql + f" LIMIT {EXAMPLES}", params)]
+        if examples_sql:  # distinct values: one bad value repeated on many rows is shown once
+            examples = [
+                r[0] for r in self.con.execute(f"SELECT DISTINCT * FROM ({examples_sql}) LIMIT {EXAMPLES}", params)
+            ]
         self.report.findings.append(Finding(code, severity, message, int(count), examples))
 
     def column_counts(
@@ -158,7 +170,8 @@ def validate(
     # Scans computed in this process first, while scans in other threads or processes still run.
     progress(0, 4, "validate: conversions")
     last_conversion = _conversions(con, check)
-    progress(1, 4, "validate: users without sessions")
+    progress(1, 4, "validate: id types and users without sessions")
+    _id_types(con, check, scans)
     _users_without_sessions(check, scans)
     progress(2, 4, "validate: session_sources")
     _sessions(con, check, last_conversion, scans)
@@ -241,7 +254,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "null_user_id": not rows_ok,
         "bad_event_date": len(good_dates) < len(dates),
         "bad_event_time": not rows_ok,
-        "null_channel": any(r["channel_name"] is None for r in profile),
+        "null_channel": any(r["channel_name"] in (None, "") for r in profile),
         **{f"bad_{f}": not rows_ok for f in FLAGS},
         "late": last_conversion is not None and bool(good_dates) and good_dates[-1] > last_conversion,
     }
@@ -250,7 +263,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "null_user_id": "user_id IS NULL",
         "bad_event_date": BAD_DATE.format(c="event_date"),
         "bad_event_time": BAD_TIME.format(c="event_time"),
-        "null_channel": "channel_name IS NULL",
+        "null_channel": "(channel_name IS NULL OR channel_name = '')",
         **{f"bad_{f}": BAD_FLAG.format(c=f) for f in FLAGS},
         "late": "event_date > :last",
     }
@@ -291,7 +304,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         check.add(
             "null_channel",
             WARNING,
-            f"{t}.channel_name: {count(counts['null_channel'], 'session has', 'sessions have')} no channel; reported as '{NO_CHANNEL}'",
+            f"{t}.channel_name: {count(counts['null_channel'], 'session has', 'sessions have')} no channel (NULL or empty); reported as '{NO_CHANNEL}'",
             counts["null_channel"],
         )
 
@@ -384,7 +397,7 @@ def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
             Finding(
                 "conversion_without_sessions",
                 WARNING,
-                f"conversions: {count(len(ids), 'conversion belongs', 'conversions belong')} to users with no session at all and cannot be attributed",
+                f"conversions: {count(len(ids), 'conversion belongs to a user', 'conversions belong to users')} with no session at all and cannot be attributed",
                 len(ids),
                 ids[:EXAMPLES],
             )
@@ -392,7 +405,7 @@ def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
 
 
 CREDIT_SHARE_SQL = f"""
-SELECT coalesce(s.channel_name, '{NO_CHANNEL}'), total(a.ihc)
+SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), total(a.ihc)
 FROM attribution_customer_journey a JOIN session_sources s ON s.session_id = a.session_id
 GROUP BY 1
 """
@@ -448,3 +461,62 @@ def _credit_share(con) -> dict[str, float]:
     rows = con.execute(CREDIT_SHARE_SQL).fetchall()
     total = sum(v for _, v in rows)
     return {c: v / total for c, v in rows} if total else {}
+
+
+# Id columns, and the pairs of columns a join matches (by exact stored value: 1 is not '1', '007' is not 7).
+ID_COLUMNS = [
+    ("conversions", "conv_id"),
+    ("conversions", "user_id"),
+    ("session_sources", "session_id"),
+    ("session_sources", "user_id"),
+    ("session_costs", "session_id"),
+]
+MATCHED = [
+    (("conversions", "user_id"), ("session_sources", "user_id")),
+    (("session_costs", "session_id"), ("session_sources", "session_id")),
+]
+
+
+def _id_types(con, check: _Checker, scans: InputScans) -> None:
+    """Ids are matched by their exact stored value, so one column must hold one storage type, and
+    matched columns the same one: integer 1 never equals text '1' (or '007'), and SQLite's column
+    affinity would otherwise match '007' with 7 in one query and not in another. Both are fatal,
+    named with counts per type and an example of each. Sessions' and costs' types come off the
+    scans; conversions (a small table) are read here."""
+    profile = scans.session_profile()
+    types = {
+        ("session_sources", "session_id"): {r["session_id_type"] for r in profile} - {"null"},
+        ("session_sources", "user_id"): {r["user_id_type"] for r in profile} - {"null"},
+        ("session_costs", "session_id"): scans.cost_id_types(),
+    }
+    for column in ("conv_id", "user_id"):
+        c = quote_ident(column)
+        types[("conversions", column)] = {
+            r[0] for r in con.execute(f"SELECT DISTINCT typeof({c}) FROM conversions WHERE {c} IS NOT NULL")
+        }
+    for table, column in ID_COLUMNS:
+        if len(types[(table, column)]) > 1:
+            c, t = quote_ident(column), quote_ident(table)
+            per_type = con.execute(
+                f"SELECT typeof({c}), count(*), min({c}) FROM {t} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+            kinds = ", ".join(f"{n:,} {kind}" for kind, n, _ in per_type)
+            check.report.findings.append(
+                Finding(
+                    f"mixed_{column}_types",
+                    FATAL,
+                    f"{table}.{column}: ids of mixed types ({kinds}); ids are matched by their exact stored "
+                    "value (1 is not '1'), so store them all as text or all as integers",
+                    sum(n for _, n, _ in per_type),
+                    [example for _, _, example in per_type][:EXAMPLES],
+                )
+            )
+    for (ta, ca), (tb, cb) in MATCHED:
+        a, b = types[(ta, ca)], types[(tb, cb)]
+        if len(a) == 1 and len(b) == 1 and a != b:
+            check.add(
+                f"{ca}_type_mismatch",
+                FATAL,
+                f"{ta}.{ca} holds {a.pop()} ids and {tb}.{cb} {b.pop()} ids: they never match (ids are matched "
+                "by their exact stored value, 1 is not '1'); store both as the same type",
+            )

@@ -19,6 +19,19 @@ from ..errors import InputError, PipelineError
 COMMAND_MODULES = ["core", "ihc", "api", "calibrate", "engines"]
 
 
+def database_error(exc: sqlite3.DatabaseError, path=None) -> str:
+    """The one line for an SQLite error that reached the command line."""
+    from ..db import is_read_only, locked_message, read_only_message
+
+    if is_read_only(exc):
+        return read_only_message(path)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return locked_message(path)
+    if "malformed" in str(exc):
+        return f"{path or 'the database'} is damaged ({exc}); restore it from a backup (with its -journal file)"
+    return f"the database could not be read: {exc}"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line (plus the usage) and exits 2."""
 
@@ -49,8 +62,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
     except sqlite3.DatabaseError as exc:
-        sys.stderr.write(f"error: the database could not be read: {exc}\n")
+        sys.stderr.write(
+            f"error: {database_error(exc, getattr(args, 'output_db', None) or getattr(args, 'db', None))}\n"
+        )
         return InputError.exit_code
+    except MemoryError:
+        sys.stderr.write(
+            "error: this machine has too little memory for this database (MemoryError); "
+            "use a machine with more memory or a narrower --start/--end window\n"
+        )
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: work committed so far is kept; run again to continue\n")
         return 130

@@ -23,6 +23,7 @@ from ..coverage import model_coverage
 from ..db import copy_database, open_database
 from ..demo_size import DemoSize
 from ..errors import InputError
+from ..outputs import STDOUT, check_csv_target, check_output_db
 from ..progress import StderrProgress, noop
 from ..window import Window
 
@@ -95,7 +96,7 @@ def register(sub) -> None:
     _db(p, write=True)
     _window(p)
     _model(p)
-    p.add_argument("--csv", metavar="OUT.csv", help="also export the report (filtered to --start/--end)")
+    p.add_argument("--csv", metavar="OUT.csv", help="also export the report (filtered to --start/--end; '-': stdout)")
     _force(p)
 
     p = command("status", "Show each stage: done (up to date), stale or missing. Writes nothing.", cmd_status)
@@ -104,7 +105,7 @@ def register(sub) -> None:
 
     p = command("export", "Write the channel report with CPO and ROAS as CSV.", cmd_export)
     _db(p)
-    p.add_argument("--csv", required=True, metavar="OUT.csv")
+    p.add_argument("--csv", required=True, metavar="OUT.csv", help="a regular file, or '-' for stdout")
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
     p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
@@ -145,6 +146,7 @@ def _db(p, write: bool = False) -> None:
             metavar="COPY.db",
             help="copy DB to COPY.db and write there; DB itself is not modified",
         )
+        p.add_argument("--overwrite", action="store_true", help="replace COPY.db if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -218,7 +220,7 @@ def _progress(args):
 def _target(args) -> Path:
     """The database to write: DB itself, or its copy at --output-db."""
     if getattr(args, "output_db", None):
-        return copy_database(args.db, args.output_db)
+        return copy_database(args.db, check_output_db(args.output_db, args.db, args.overwrite))
     return Path(args.db)
 
 
@@ -249,9 +251,9 @@ def _early_scans(path: Path, force: bool):
         probe.close()
 
 
-def _print(lines) -> None:
+def _print(lines, file=None) -> None:
     for line in lines:
-        print(line)
+        print(line, file=file)
 
 
 # ---- handlers ----------------------------------------------------------------------------------
@@ -282,11 +284,7 @@ def cmd_validate(args) -> int:
         print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
-        cov = report.coverage
-        if cov.get("sessions_from"):
-            print(
-                f"sessions {cov['sessions_from']} … {cov['sessions_to']}; conversions {cov.get('conversions_from')} … {cov.get('conversions_to')}"
-            )
+        print(report.coverage_line())
         _print(f.line() for f in report.findings)
         _print_report_warnings(con, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
@@ -343,6 +341,9 @@ def cmd_report(args) -> int:
 def cmd_run(args) -> int:
     window, params = _window_from(args), _model_params(args)
     model = _api_choice(args, params)
+    if args.csv:
+        check_csv_target(args.csv, args.db, args.output_db)
+    out = sys.stderr if args.csv == STDOUT else sys.stdout  # with `--csv -`, stdout carries the CSV only
     path = _target(args)
     scans = _early_scans(path, args.force)
     try:
@@ -351,19 +352,19 @@ def cmd_run(args) -> int:
 
             options = runner.RunOptions(window, model, params, args.force, retry_failed=args.retry_failed)
             result = runner.run_pipeline(con, options, _progress(args), scans)
-            _print(f.line() for f in result.validation.warnings)
-            _print(w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", []))
-            _print(result.lines())
-            _print_report_warnings(con, [f.line() for f in result.validation.warnings])
+            _print((f.line() for f in result.validation.warnings), out)
+            _print((w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", [])), out)
+            _print(result.lines(), out)
+            _print_report_warnings(con, [f.line() for f in result.validation.warnings], out)
             if args.csv:
                 from ..export import export_csv
 
                 rows = export_csv(con, args.csv, args.start, args.end)
-                print(f"export: {rows:,} rows written to {args.csv}")
+                print(f"export: {rows:,} rows written to {args.csv}", file=out)
     finally:
         if scans is not None:
             scans.cancel()
-    print(f"done in {result.seconds:.2f}s")
+    print(f"done in {result.seconds:.2f}s", file=out)
     return 0
 
 
@@ -390,13 +391,13 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _print_report_warnings(con, shown: list[str]) -> None:
+def _print_report_warnings(con, shown: list[str], file=None) -> None:
     """The stored report's warnings after a run, but for those validation has just printed."""
     from ..report_warnings import report_warnings
 
     for _, message, _, _ in report_warnings(con):
         if not any(message in line for line in shown):
-            print(f"warning: report: {message}")
+            print(f"warning: report: {message}", file=file)
 
 
 def _status_dict(st) -> dict:
@@ -421,11 +422,12 @@ def cmd_export(args) -> int:
     from ..export import export_csv
 
     Window(args.start, args.end)  # checks the dates
+    check_csv_target(args.csv, args.db)
     con = open_database(args.db)
     rows = export_csv(
         con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed, by=args.by
     )
-    print(f"export: {rows:,} rows written to {args.csv}")
+    print(f"export: {rows:,} rows written to {args.csv}", file=sys.stderr if args.csv == STDOUT else sys.stdout)
     return 0
 
 

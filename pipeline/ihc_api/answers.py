@@ -4,8 +4,9 @@ A conversion is accepted only when
 - every session sent for it came back exactly once, and nothing else came back for it;
 - each of ``initializer``, ``holder``, ``closer``, ``ihc`` is a number (not a string, bool or null) in
   [0, 1];
-- its ``ihc`` values sum to 1 within ``SUM_TOLERANCE`` = 1e-3 (±1e-4 observed), or within the
-  rounding bound n·0.5e-4 of its n non-zero 4-decimal values when that is larger (n > 20);
+- its ``ihc`` values sum to 1 within ``store.credit_sum_tolerance``: 1e-3 (±1e-4 observed), or the
+  rounding bound n·0.5e-4 of its n non-zero 4-decimal values when that is larger (n > 20) — the
+  same rule the store applies, so an accepted answer is always stored;
 - the server did not name it in ``partialFailureErrors``.
 Any other conversion of the request is failed with a reason; its rows are discarded, never half-kept.
 A 206 is such an answer with some conversions failed; a 200 can be too (a session missing).
@@ -26,12 +27,10 @@ import numpy as np
 import pandas as pd
 
 from ..journey_index import CREDIT_COLUMNS, VALUE_COLUMNS
+from ..store import CREDIT_SUM_TOLERANCE, credit_sum_tolerance
 from .redact import one_line
 
-SUM_TOLERANCE = 1e-3
-# The API rounds each value to 4 decimals, so n non-zero values can sum to 1 ± n·0.5e-4 legitimately;
-# the tolerance is 1e-3, widened to that bound only for journeys with more than 20 non-zero values.
-ROUNDING_SLACK = 0.5e-4
+SUM_TOLERANCE = CREDIT_SUM_TOLERANCE  # widened by store.credit_sum_tolerance for long journeys
 
 
 @dataclass
@@ -89,7 +88,7 @@ def check_reply(sent: pd.DataFrame, payload: dict) -> CheckedChunk:
         off = sums[(sums - 1.0).abs() > SUM_TOLERANCE]
         if len(off):
             nonzero = (ihc > 0).groupby(returned_conv, sort=False).sum().reindex(off.index)
-            off = off[(off - 1.0).abs() > np.maximum(SUM_TOLERANCE, ROUNDING_SLACK * nonzero)]
+            off = off[(off - 1.0).abs() > credit_sum_tolerance(nonzero.to_numpy())]
             for conversion_id, total in off.items():
                 reasons.setdefault(conversion_id, f"ihc sums to {total:.4f}, not 1")
 

@@ -10,7 +10,9 @@ Tables (all prefixed ``ihc_api_``):
 - ``ihc_api_results``: per (run key, conversion, session) the four values the API returned; sessions
   not sent because of truncation are stored with 0 everywhere and ``sent = 0``.
 - ``ihc_api_runs``: one row per call of ``attribute_via_api`` (status running/finished/failed/
-  interrupted, counts, the one-line message of a failure, the summary as JSON).
+  interrupted, counts, the one-line message of a failure, the summary as JSON, the pid and host of
+  the process). A run whose process died without recording its end (kill -9) is marked interrupted
+  by the next run that starts (``mark_abandoned``).
 
 A conversion counts as done for a run key when its ledger row has the same fingerprint as the journey
 being attributed now. Each chunk's results and ledger rows are written in one transaction
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -111,6 +115,42 @@ def ensure_tables(conn: sqlite3.Connection) -> None:
         for statement in DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ihc_api_runs)")}
+        for column, kind in (("pid", "INTEGER"), ("host", "TEXT")):  # added later: older files lack them
+            if column not in columns:
+                conn.execute(f"ALTER TABLE ihc_api_runs ADD COLUMN {column} {kind}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def mark_abandoned(conn: sqlite3.Connection) -> int:
+    """Mark 'running' runs whose process is gone as interrupted (call inside a write transaction).
+
+    A run records its pid and host; a process killed without a chance to record its end (kill -9, a
+    power cut) leaves its row 'running'. On this host, a row whose pid no longer exists is abandoned;
+    a row of an older version without a pid is too. Rows of other hosts are left alone (their
+    process cannot be checked from here). Returns the number of rows marked."""
+    host = socket.gethostname()
+    rows = conn.execute("SELECT run_id, pid, host FROM ihc_api_runs WHERE status = 'running'").fetchall()
+    marked = 0
+    for run_id, pid, run_host in rows:
+        if pid is not None and (run_host != host or _process_alive(pid)):
+            continue
+        who = f"its process ({pid} on {run_host})" if pid is not None else "its process"
+        conn.execute(
+            "UPDATE ihc_api_runs SET status = 'interrupted', finished_at = ?, message = ? WHERE run_id = ?",
+            (now(), f"abandoned: {who} ended without recording an end (killed?); run again to continue", run_id),
+        )
+        marked += 1
+    return marked
 
 
 def run_key(api_url: str, conv_type_id: str, redistribution_parameter: Optional[dict]) -> str:
@@ -177,11 +217,22 @@ def start_run(
 ) -> str:
     run_id = uuid.uuid4().hex[:16]
     with transaction(conn):
+        mark_abandoned(conn)
         conn.execute(
             "INSERT INTO ihc_api_runs (run_id, key_id, fingerprint, status, conversions, already_done, "
-            "chunks_total, chunks_done, requests, retries, failed, started_at) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, 0, 0, 0, 0, ?)",
-            (run_id, key_id, fingerprint, conversions, already_done, chunks_total, now()),
+            "chunks_total, chunks_done, requests, retries, failed, started_at, pid, host) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, 0, 0, 0, 0, ?, ?, ?)",
+            (
+                run_id,
+                key_id,
+                fingerprint,
+                conversions,
+                already_done,
+                chunks_total,
+                now(),
+                os.getpid(),
+                socket.gethostname(),
+            ),
         )
     return run_id
 

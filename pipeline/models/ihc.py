@@ -15,6 +15,7 @@ from ..ihc import attribute_index, load_profile
 from ..ihc.redistribution import parse_redistribution
 from ..journey_index import Credits, JourneyIndex
 from .base import Model, register
+from .params import as_bool
 
 
 def ihc(index: JourneyIndex, params: dict, context: dict) -> Credits:
@@ -30,8 +31,7 @@ def check_params(params: dict) -> dict:
     """Validate early (unknown profile, bad file → InputError before any work); accept CLI strings:
     ``round=true``, ``redistribution=<JSON text or path to a JSON file>``."""
     load_profile(params["profile"])
-    if not isinstance(params["round"], bool):
-        params["round"] = str(params["round"]).strip().lower() in ("1", "true", "yes", "on")
+    params["round"] = as_bool("ihc", "round", params["round"])
     redistribution = params["redistribution"]
     if isinstance(redistribution, str) and redistribution.strip():
         text = redistribution
