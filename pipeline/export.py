@@ -109,11 +109,14 @@ def read_report(
     return add_ratios(report)
 
 
-def with_intervals(con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """``report`` (rows of ``read_report``) with its rows' CPO/ROAS intervals as four more columns."""
+def with_intervals(
+    con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0, by: str = "session-date"
+) -> pd.DataFrame:
+    """``report`` (rows of ``read_report`` on date basis ``by``) with its rows' CPO/ROAS intervals as
+    four more columns."""
     from .intervals import report_intervals
 
-    bounds = report_intervals(con, report, by=("channel_name", "date"), seed=seed)
+    bounds = report_intervals(con, report, by=("channel_name", "date"), basis=by, seed=seed)
     return report.merge(bounds[["channel_name", "date", *INTERVAL_COLUMNS]], on=["channel_name", "date"], how="left")
 
 
@@ -159,7 +162,7 @@ def export_csv(
     add the 90% bootstrap intervals of CPO and ROAS (deterministic per ``seed``)."""
     report = read_report(con, start, end, channels, by)
     if intervals:
-        report = with_intervals(con, report, seed=seed)
+        report = with_intervals(con, report, seed=seed, by=by)
     data = to_csv_bytes(report)
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
