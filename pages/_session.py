@@ -15,7 +15,7 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
-from pipeline import explain, export
+from pipeline import coverage, explain, export
 from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.export import read_report, to_csv_bytes, with_intervals
@@ -181,3 +181,10 @@ def comparison(path: str, fp: str, specs_json: str):
     specs = [ModelSpec(name, params) for name, params in json.loads(specs_json)]
     with _read(path) as con:
         return compare_models(con, specs)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mixing_preview(path: str, fp: str, start: Optional[str], end: Optional[str], model: str) -> Optional[str]:
+    """Whether a run of ``model`` on this window would leave a report mixing models (``coverage``)."""
+    with _read(path) as con:
+        return coverage.mixing_preview(con, start, end, model)
