@@ -188,3 +188,10 @@ def mixing_preview(path: str, fp: str, start: Optional[str], end: Optional[str],
     """Whether a run of ``model`` on this window would leave a report mixing models (``coverage``)."""
     with _read(path) as con:
         return coverage.mixing_preview(con, start, end, model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cut_hours(path: str, fp: str) -> Optional[float]:
+    """The stored offline IHC attribution's inactivity cut in hours (None for other models)."""
+    with _read(path) as con:
+        return explain.stored_cut_hours(con)
