@@ -15,11 +15,13 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
-from pipeline import explain, export
+from pipeline import coverage, explain, export
 from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
-from pipeline.export import read_report, to_csv_bytes
+from pipeline.export import read_report, to_csv_bytes, with_intervals
 from pipeline.palette import channel_colors
+from pipeline.report_views import ReportView
+from pipeline.report_views import report_view as build_report_view
 from pipeline.status import status
 from pipeline.validate import ValidationReport, current_validation
 from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
@@ -120,9 +122,28 @@ def report(path: str, fp: str, start: Optional[str], end: Optional[str], channel
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def report_csv(path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple]) -> bytes:
-    """Exactly what ``python -m pipeline export`` writes for the same filters."""
-    return to_csv_bytes(report(path, fp, start, end, channels))
+def report_csv(
+    path: str,
+    fp: str,
+    start: Optional[str],
+    end: Optional[str],
+    channels: Optional[tuple],
+    by: str = "session-date",
+    intervals: bool = False,
+) -> bytes:
+    """Exactly what ``python -m pipeline export`` writes for the same filters (and --by, --intervals)."""
+    with _read(path) as con:
+        rows = read_report(con, start, end, list(channels) if channels else None, by)
+        return to_csv_bytes(with_intervals(con, rows, by=by) if intervals else rows)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def report_view(
+    path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple], by: str
+) -> ReportView:
+    """Everything the Report page shows for these filters (``report_views.report_view``)."""
+    with _read(path) as con:
+        return build_report_view(con, start, end, channels, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -160,3 +181,17 @@ def comparison(path: str, fp: str, specs_json: str):
     specs = [ModelSpec(name, params) for name, params in json.loads(specs_json)]
     with _read(path) as con:
         return compare_models(con, specs)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mixing_preview(path: str, fp: str, start: Optional[str], end: Optional[str], model: str) -> Optional[str]:
+    """Whether a run of ``model`` on this window would leave a report mixing models (``coverage``)."""
+    with _read(path) as con:
+        return coverage.mixing_preview(con, start, end, model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cut_hours(path: str, fp: str) -> Optional[float]:
+    """The stored offline IHC attribution's inactivity cut in hours (None for other models)."""
+    with _read(path) as con:
+        return explain.stored_cut_hours(con)

@@ -9,6 +9,7 @@ import streamlit as st
 from pages._look import chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, stage_status, workspace
+from pipeline.compare import delta_tone, format_delta
 from pipeline.errors import PipelineError
 
 METRICS = {
@@ -48,6 +49,12 @@ def pick_models(states):
     return specs
 
 
+def pretty(label: str) -> str:
+    """A comparison label ('last-click', 'ihc (profile=challenge)') in the picker's words."""
+    name, _, rest = label.partition(" (")
+    return model_label(name) + (f" ({rest}" if rest else "")
+
+
 def grouped_bars(result, metric: str):
     label, axis, fmt = METRICS[metric]
     table = result.table
@@ -63,11 +70,11 @@ def grouped_bars(result, metric: str):
             dict(
                 type="bar",
                 orientation="h",
-                name=model,
+                name=pretty(model),
                 y=order,
                 x=[float(v) if pd.notna(v) else None for v in part[metric]],
                 marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
-                hovertemplate="%{y}<br>" + model + f": %{{x:{fmt}}}<extra></extra>",
+                hovertemplate="%{y}<br>" + pretty(model) + f": %{{x:{fmt}}}<extra></extra>",
             )
         )
     return figure(
@@ -82,6 +89,9 @@ def grouped_bars(result, metric: str):
     )
 
 
+TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
+
+
 def diff_table(result, metric: str) -> None:
     label, axis, fmt = METRICS[metric]
     wide = (
@@ -89,52 +99,48 @@ def diff_table(result, metric: str) -> None:
         .sort_values([result.models[0], "channel_name"], ascending=[False, True], na_position="last")
         .reset_index(drop=True)
     )
+    value_cols = [c for c in wide.columns if c != "channel_name"]
+    wide[value_cols] = wide[value_cols].astype(float)  # undefined ratios: NaN, shown as —, never 'None'
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
+    noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
-    def shade(value):
-        if value is None or pd.isna(value) or not scale or abs(value) < 0.02 * scale:
-            return ""  # no colour for differences that are nothing
-        strength = min(abs(value) / scale, 1.0)
-        rgb = (46, 139, 87) if value > 0 else (214, 69, 65)
-        return f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})"
+    def shade(column: pd.Series) -> list[str]:
+        styles = []
+        for pos, value in enumerate(column):
+            tone = delta_tone(value, metric, bool(noise[column.name].iloc[pos]))
+            if tone == "noise":
+                styles.append("color: #98A2B3")  # within the noise: grey, no tint
+            elif tone:
+                rgb, strength = TONES[tone], min(abs(value) / scale, 1.0) if scale else 0.0
+                styles.append(f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})")
+            else:
+                styles.append("")
+        return styles
 
     py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
-    delta_fmt = _signed(
-        {
-            ".1%": ("{:+.1%}", 3),
-            ",.1f": ("{:+,.1f}", 1),
-            ",.0f": ("{:+,.0f}", 0),
-            ".2f": ("{:+.2f}", 2),
-            ",.2f": ("{:+,.2f}", 2),
-        }[fmt]
-    )
-    formats = {**{c: py_fmt for c in result.models}, **{c: delta_fmt for c in delta_cols}}
-    styled = wide.style.format(formats, na_rep="—").map(shade, subset=delta_cols)  # one format() call:
+    formats = {**{c: py_fmt for c in result.models}, **{c: (lambda v: format_delta(v, metric)) for c in delta_cols}}
+    styled = wide.style.format(formats, na_rep="—").apply(shade, subset=delta_cols)  # one format() call:
     # a second call would drop the first one's formats in the table Streamlit draws
     st.dataframe(
         styled,
         hide_index=True,
         key="compare_table",
         height=min(38 + 35 * len(wide), 700),
-        column_config={"channel_name": st.column_config.TextColumn("Channel")},
+        column_config={
+            "channel_name": st.column_config.TextColumn("Channel"),
+            **{c: st.column_config.Column(pretty(c)) for c in result.models},
+            **{c: st.column_config.Column("Δ " + pretty(c[2:])) for c in delta_cols},
+        },
     )
+    direction = "a lower CPO" if metric == "CPO" else "more"
     st.caption(
-        f"{label}: one column per model; Δ columns = model minus the baseline ({result.models[0]}). "
-        "Green: the model gives the channel more, red: less. — where undefined."
+        f"{label}: one column per model; Δ columns = model minus the baseline ({pretty(result.models[0])})"
+        + (", in percentage points" if metric == "share" else "")
+        + f". Green: the model gives the channel {direction}, red: the opposite. Grey: within the noise — "
+        "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
+        "— where undefined."
     )
-
-
-def _signed(spec):
-    """A Δ formatter that never writes '-0.0': values that round to 0 are shown as +0."""
-    pattern, digits = spec
-
-    def fmt(value):
-        if value is None or pd.isna(value):
-            return "—"
-        return pattern.format(round(float(value), digits) + 0.0)
-
-    return fmt
 
 
 with shown_errors():
@@ -173,11 +179,11 @@ with shown_errors():
             col.metric(
                 r["channel_name"],
                 f"{r['low']:.1%} → {r['high']:.1%}",
-                delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {r['low_model']} → {r['high_model']}",
+                delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {pretty(r['low_model'])} → {pretty(r['high_model'])}",
                 delta_color="off",
                 delta_arrow="off",
                 border=True,
-                help=f"Share of conversions: lowest with {r['low_model']}, highest with {r['high_model']}.",
+                help=f"Share of conversions: lowest with {pretty(r['low_model'])}, highest with {pretty(r['high_model'])}.",
             )
         st.caption("The channels whose share of the conversions depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")

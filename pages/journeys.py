@@ -9,6 +9,7 @@ from pages._session import (
     colors,
     conversion,
     conversion_choices,
+    cut_hours,
     db_key,
     length_distribution,
     stage_status,
@@ -16,6 +17,7 @@ from pages._session import (
     unattributed,
     workspace,
 )
+from pipeline.explain import zero_credit_reasons
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
 
@@ -175,6 +177,10 @@ def explain_one(path, fp, palette) -> None:
             "Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
             "phases with the profile's phase weights."
         )
+    sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
+    if sessions["why_none"].astype(bool).any():
+        n = int(sessions["why_none"].astype(bool).sum())
+        st.caption(f"{n} session(s) got no credit; the table's last column says why.")
     st.dataframe(
         sessions,
         hide_index=True,
@@ -193,6 +199,7 @@ def explain_one(path, fp, palette) -> None:
             "ihc",
             "revenue_share",
             "session_id",
+            "why_none",
         ],
         column_config={
             "position": st.column_config.NumberColumn("#", width="small"),
@@ -211,6 +218,7 @@ def explain_one(path, fp, palette) -> None:
             "revenue_share": st.column_config.NumberColumn(
                 "Revenue (EUR)", format="euro", help="Credit × the conversion's revenue."
             ),
+            "why_none": st.column_config.TextColumn("Why no credit", width="large"),
         },
     )
 

@@ -8,7 +8,7 @@ import streamlit as st
 from pages._calibration import calibration_section, stored_profile_docs
 from pages._look import StreamlitProgress, shown_errors
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
-from pages._session import db_key, stage_status, validation, workspace
+from pages._session import db_key, mixing_preview, stage_status, validation, workspace
 from pipeline.errors import PipelineError
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
@@ -150,7 +150,25 @@ def controls(ws, states: dict):
             st.error(str(exc), icon=":material/warning:")
             return None, False, str(exc)
     window = _window(picked, first, last, lookback)
+    preview = mixing_preview(path, fp, window.start, window.end, model)
+    if preview:
+        st.warning(preview, icon=":material/call_split:")
     return RunOptions(window, model, params, force), False, None
+
+
+def data_checks(ws) -> None:
+    """Validation's warnings before a run: what will be treated specially or may mislead the report."""
+    path, fp = db_key(ws)
+    report = validation(path, fp)
+    if report.fatal:
+        st.error(
+            "This database cannot be attributed: " + report.fatal[0].line().removeprefix("fatal: "),
+            icon=":material/error:",
+        )
+    if report.warnings:
+        with st.expander(f"Data checks: {len(report.warnings)} warning(s) to read before running"):
+            for finding in report.warnings:
+                st.text("• " + finding.line().removeprefix("warning: "))  # plain text: ids from the data
 
 
 def _window(picked, first, last, lookback) -> Window:
@@ -232,6 +250,7 @@ with shown_errors():
     last_run()
     with st.container(border=True):
         st.subheader("Run")
+        data_checks(ws)
         options, in_place, why_not = controls(ws, states)
         if st.button(
             "Run pipeline",

@@ -6,11 +6,17 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from pages._look import chart, eur, figure, not_ready, ratio, shown_errors
+from pages._look import StreamlitProgress, chart, eur, not_ready, ratio, shown_errors
 from pages._models import model_label
-from pages._session import colors, db_key, has_report, report, report_csv, stage_status, workspace
+from pages._session import colors, db_key, has_report, report, report_csv, report_view, stage_status, workspace
+from pipeline import report_charts as rc
 from pipeline import report_views as rv
-from pipeline.window import date_span
+from pipeline.errors import PipelineError
+from pipeline.export import DATE_BASES
+from pipeline.runner import RunOptions
+from pipeline.window import Window, date_span
+
+BASIS_LABELS = {"session-date": "Session date", "conversion-date": "Conversion date"}
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
 
@@ -22,24 +28,33 @@ def filters(path: str, fp: str):
     days = sorted(everything["date"].unique().tolist())
     channels = sorted(everything["channel_name"].unique().tolist())
     first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
-    c1, c2 = st.columns([2, 5], gap="medium")
+    c1, c2, c3 = st.columns([3, 4, 2], gap="medium")
+    basis = c3.radio(
+        "Date credit by",
+        DATE_BASES,
+        format_func=BASIS_LABELS.get,
+        key="report_basis",
+        help="Session date: credit on the day of the session that earned it (the challenge's "
+        "channel_reporting). Conversion date: credit on the day of the order, as GA4 and the shop count "
+        "orders. Cost is always on the day it was spent.",
+    )
     picked = c1.date_input(
-        "Session dates",
+        f"{BASIS_LABELS[basis]}s",
         value=(first, last),
         min_value=first,
         max_value=last,
         key="report_dates",
-        help="Channel-days whose session date is in this range.",
+        help="Channel-days in this range, dated as chosen on the right.",
     )
     chosen = c2.multiselect(
         "Channels", channels, key="report_channels", placeholder="All channels", help="Leave empty for all channels."
     )
     start, end = date_span(picked, first, last)
-    return start, end, (tuple(chosen) if chosen else None)
+    return start, end, (tuple(chosen) if chosen else None), basis
 
 
-def kpi_tiles(rows: pd.DataFrame) -> None:
-    k = rv.kpis(rows)
+def kpi_tiles(view: rv.ReportView) -> None:
+    k, b = view.kpis, view.kpi_bounds
     cols = st.columns(5)
     cols[0].metric(
         "Cost", eur_short(k.cost), help=f"{eur(k.cost, 2)}: the cost of the sessions in the filter.", border=True
@@ -59,15 +74,33 @@ def kpi_tiles(rows: pd.DataFrame) -> None:
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
-        help="Cost per attributed conversion (EUR). Empty when no conversion is attributed.",
+        delta=_range(b["CPO_low"], b["CPO_high"], lambda v: eur(v, 2)),
+        delta_color="off",
+        delta_arrow="off",
+        help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
+        "conversions. Empty when no conversion is attributed.",
         border=True,
     )
     cols[4].metric(
         "ROAS",
         ratio(k.roas),
-        help="Attributed revenue per euro of cost (ratio). Empty when nothing was spent.",
+        delta=_range(b["ROAS_low"], b["ROAS_high"], ratio),
+        delta_color="off",
+        delta_arrow="off",
+        help="Attributed revenue per euro of cost (ratio); below it, the 90% interval from resampling "
+        "the conversions. Empty when nothing was spent.",
         border=True,
     )
+
+
+def _range(low, high, fmt, prefix: str = "90%: "):
+    """'90%: €16.05–€23.13' ('…–unbounded'), or None where the ratio is undefined or has no spread."""
+    if low is None or pd.isna(low):
+        return None
+    upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
+    if upper == fmt(low):
+        return None
+    return f"{prefix}{fmt(low)}–{upper}"
 
 
 def eur_short(value) -> str:
@@ -81,70 +114,6 @@ def eur_short(value) -> str:
     return eur(value)
 
 
-def ratio_chart(
-    totals: pd.DataFrame, metric: str, palette: dict, ascending: bool, title: str, axis: str, fmt, log: bool = False
-):
-    """Bars of CPO or ROAS per paid channel, best first; a channel where the ratio is undefined keeps its
-    row with a grey note instead of a bar. Unpaid channels (no cost) are left out: their CPO is 0 and
-    their ROAS undefined by construction, which says nothing about efficiency.
-
-    ``log``: a logarithmic axis, for when one channel's ratio dwarfs the others'. A ratio of 0 has no
-    place on it and keeps its row with its value written at the left edge, like an undefined one."""
-    paid = totals[totals["cost"] > 0]
-    data = rv.ranked(paid, metric, ascending=ascending)
-    undefined_text = "no attributed conversion" if metric == "CPO" else "no cost"
-    values = [float(v) if pd.notna(v) else None for v in data[metric]]
-    positive = [v for v in values if v is not None and v > 0]
-    log = log and bool(positive)
-    drawn = [v if v is not None and (v > 0 or not log) else None for v in values]
-    labels = [fmt(v) if v is not None else "" for v in drawn]
-    channels = data["channel_name"].tolist()
-    traces = [
-        dict(
-            type="bar",
-            orientation="h",
-            x=drawn,
-            y=channels,
-            marker=dict(color=[palette.get(c, "#888") for c in channels]),
-            text=labels,
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}<br>" + metric + ": %{text}<extra></extra>",
-        )
-    ]
-    if log:
-        low, high = math.log10(min(positive) / 2), math.log10(max(positive) * 4)
-        left, xaxis = 10**low, dict(title=f"{axis}, log scale", type="log", range=[low, high])
-    else:
-        top = max(positive, default=0.0)
-        left, xaxis = 0, dict(title=axis, range=[0, top * 1.22 if top > 0 else 1])
-    notes = [(c, undefined_text if v is None else fmt(v)) for c, v, d in zip(channels, values, drawn) if d is None]
-    if notes:
-        traces.append(
-            dict(
-                type="scatter",
-                mode="text",
-                x=[left] * len(notes),
-                y=[c for c, _ in notes],
-                text=[t for _, t in notes],
-                textposition="middle right",
-                textfont=dict(color="#8A94A6", size=12),
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-    return figure(
-        traces,
-        title,
-        height=max(220, 32 * len(data) + 120),
-        show_legend=False,
-        xaxis=xaxis,
-        yaxis=dict(autorange="reversed"),
-        bargap=0.3 if len(data) > 3 else 0.6,
-        margin=dict(r=60),  # room for the value labels outside the bars
-    )
-
-
 def unpaid_note(totals: pd.DataFrame) -> None:
     unpaid = totals.loc[totals["cost"] <= 0, "channel_name"].tolist()
     if unpaid:
@@ -154,46 +123,12 @@ def unpaid_note(totals: pd.DataFrame) -> None:
         )
 
 
-def cost_revenue_chart(totals: pd.DataFrame, palette: dict):
-    data = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])
-    channels = data["channel_name"].tolist()
-    traces = [
-        dict(
-            type="bar",
-            name="Cost (EUR)",
-            x=channels,
-            y=data["cost"].tolist(),
-            marker=dict(color="#C3CAD5"),
-            hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>",
-        ),
-        dict(
-            type="bar",
-            name="Attributed revenue (EUR)",
-            x=channels,
-            y=data["ihc_revenue"].tolist(),
-            marker=dict(color=[palette.get(c, "#888") for c in channels]),
-            hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
-        ),
-    ]
-    pad = max(0.0, (6 - len(channels)) / 2)  # few channels: keep the bars as narrow as with six
-    return figure(
-        traces,
-        "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)",
-        height=440,
-        show_legend=False,
-        barmode="group",
-        bargap=0.25,
-        xaxis=dict(tickangle=-35, range=[-0.5 - pad, len(channels) - 0.5 + pad]),
-        yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
-    )
-
-
-def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
+def trend(view: rv.ReportView, palette: dict) -> None:
     c1, c2 = st.columns([1, 3], gap="medium")
     metric = c1.selectbox(
         "Daily trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
     )
-    ranked_channels = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])[
+    ranked_channels = view.totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])[
         "channel_name"
     ].tolist()
     picked = c2.multiselect(
@@ -207,41 +142,28 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
     if not picked:
         st.caption("Pick one or more channels to see their daily trend.")
         return
-    data = rv.daily(rows, metric, picked)
-    traces = []
-    for channel in picked:
-        part = data[data["channel_name"] == channel]
-        traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=channel,
-                x=part["date"].tolist(),
-                y=[float(v) if pd.notna(v) else None for v in part["value"]],
-                line=dict(color=palette.get(channel, "#888"), width=2.5),
-                marker=dict(size=6),
-                connectgaps=False,
-            )
-        )
-    unit = rv.DAILY_METRICS[metric]
-    chart(
-        figure(
-            traces,
-            f"{unit.split(' (')[0]} per day",
-            height=400,
-            xaxis=dict(title="Session date", type="date", tickformat="%b %d"),
-            yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
-        ),
-        key="trend_chart",
-    )
+    chart(rc.trend_chart(view.rows, metric, picked, palette, view.basis, view.incomplete), key="trend_chart")
+    notes = []
     if metric in ("CPO", "ROAS"):
-        st.caption(f"Days where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps.")
+        notes.append(f"Days where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps.")
+    if view.incomplete and view.incomplete.days:
+        notes.append("Shaded: the incomplete last days, whose conversions are still to come (see above).")
+    if notes:
+        st.caption(" ".join(notes))
 
 
-def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) -> None:
+def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
     st.subheader("Channel-days")
+    rows = view.rows
+    table = rv.table(rows).merge(view.day_bounds, on=["channel_name", "date"], how="left")
+    table["CPO range"] = [
+        _range(lo, hi, lambda v: eur(v, 2), "") for lo, hi in zip(table["CPO_low"], table["CPO_high"])
+    ]
+    table["ROAS range"] = [_range(lo, hi, ratio, "") for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
+    table["support"] = table["support"].fillna(0).astype(int)
+    shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
     st.dataframe(
-        rv.table(rows),
+        table[shown],
         hide_index=True,
         height=min(38 + 35 * len(rows), 400),
         key="report_table",
@@ -253,14 +175,22 @@ def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) 
             "ihc": st.column_config.NumberColumn("Attributed conversions", format="%.3f"),
             "ihc_revenue": st.column_config.NumberColumn("Attributed revenue (EUR)", format="euro"),
             "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro"),
+            "CPO range": st.column_config.TextColumn("CPO 90% interval"),
             "ROAS": st.column_config.NumberColumn("ROAS (ratio)", format="%.2f"),
+            "ROAS range": st.column_config.TextColumn("ROAS 90% interval"),
+            "support": st.column_config.NumberColumn(
+                "Conversions behind it",
+                help=f"Distinct conversions that gave this channel-day credit; below {rv.FEW_CONVERSIONS} "
+                "its CPO and ROAS can move a lot.",
+            ),
         },
     )
-    name = "channel_report" + (f"_{start}" if start else "") + (f"_to_{end}" if end else "") + ".csv"
-    c1, c2, c3 = st.columns([1, 1, 2])
+    models = [c.model for c in view.coverage]
+    name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv")
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Download CSV",
-        report_csv(path, fp, start, end, channels),
+        report_csv(path, fp, start, end, channels, view.basis),
         file_name=name,
         mime="text/csv",
         icon=":material/download:",
@@ -270,6 +200,16 @@ def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) 
         help=f"The {len(rows):,} rows shown, in the format of `python -m pipeline export`.",
     )
     c2.download_button(
+        "CSV with intervals",
+        report_csv(path, fp, start, end, channels, view.basis, True),
+        file_name=name.replace(".csv", "_intervals.csv"),
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download_csv_intervals",
+        help="The same rows plus CPO_low, CPO_high, ROAS_low, ROAS_high (`export --intervals`).",
+    )
+    c3.download_button(
         "Download database",
         ws.database_bytes,
         file_name="attribution-enriched.db",
@@ -279,7 +219,61 @@ def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) 
         key="download_db",
         help="The working database with the journeys, attribution and report tables.",
     )
-    c3.caption(f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost.")
+    st.caption(
+        f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
+        "an interval is empty where there is no spread."
+    )
+
+
+def header(ws, states: dict, view: rv.ReportView) -> None:
+    """Which models the attribution holds, and the report's warnings; a one-click fix for mixed models."""
+    rrec = states["report"].record
+    coverage = view.coverage
+    built = f" · report built {rrec.started_at}" if rrec else ""
+    if len(coverage) == 1:
+        c = coverage[0]
+        st.caption(
+            f"Attribution: **{model_label(c.model)}** · {c.conversions:,} conversions "
+            f"({c.first_date} … {c.last_date}){built}"
+        )
+    elif coverage:
+        parts = "; ".join(
+            f"**{model_label(c.model)}** for {c.conversions:,} conversions ({c.first_date} … {c.last_date})"
+            for c in coverage
+        )
+        with st.container(border=True):
+            st.warning(
+                f"This report mixes models: {parts}. Channel figures add up credit from different models, "
+                "so they compare neither model with the other.",
+                icon=":material/warning:",
+            )
+            model = coverage[0].model
+            if st.button(
+                f"Re-run all conversions with {model_label(model)}",
+                key="rerun_one_model",
+                icon=":material/refresh:",
+                help="Attributes every conversion with one model (all dates, the stored lookback), "
+                "replacing the mixed credit.",
+            ):
+                rerun_all(ws, states, model)
+    for warning in view.warnings:
+        if "mixes models" not in warning:
+            st.caption(":material/warning: " + warning[0].upper() + warning[1:] + ".")
+
+
+def rerun_all(ws, states: dict, model: str) -> None:
+    jrec = states["journeys"].record
+    lookback = (jrec.params or {}).get("lookback_days") if jrec else None
+    arec = states["attribute"].record
+    params = dict((arec.params or {}).get("params") or {}) if arec and arec.params.get("model") == model else {}
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        ws.run(RunOptions(Window(None, None, lookback), model, params), StreamlitProgress(bar))
+    except PipelineError as exc:
+        bar.empty()
+        st.error(f"**The run stopped:** {exc}  \nThe previous results are unchanged.", icon=":material/warning:")
+        return
+    st.rerun()
 
 
 with shown_errors():
@@ -289,65 +283,36 @@ with shown_errors():
     if not has_report(path, fp):
         not_ready("There is no channel report in this database yet. Run the pipeline to build it.")
         st.stop()
-    rec = states["attribute"].record
-    rrec = states["report"].record
-    if rec is not None:
-        st.caption(
-            f"Attribution: **{model_label(rec.params.get('model', '?'))}** · "
-            f"{(rec.summary or {}).get('conversions_attributed', 0):,} conversions · report built "
-            f"{rrec.started_at if rrec else '—'}"
-        )
     if states["report"].state != "done":
         st.warning(
             f"The report is {states['report'].state} ({states['report'].reason}); it shows the last "
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )
-    start, end, channels = filters(path, fp)
-    rows = report(path, fp, start, end, channels)
-    if rows.empty:
+    start, end, channels, basis = filters(path, fp)
+    view = report_view(path, fp, start, end, channels, basis)
+    header(ws, states, view)
+    if view.empty:
         st.info("No channel-day matches these filters. Widen the date range or clear the channel filter.")
         st.stop()
     palette = colors(path, fp)
-    totals = rv.channel_totals(rows)
-    kpi_tiles(rows)
+    kpi_tiles(view)
     left, right = st.columns(2, gap="medium")
     log = st.session_state.get("ratio_log_scale", False)
     with left:
-        chart(
-            ratio_chart(
-                totals,
-                "CPO",
-                palette,
-                True,
-                "CPO per channel — lower is better",
-                "EUR per attributed conversion",
-                lambda v: f"€{v:,.2f}",
-                log,
-            ),
-            key="cpo_chart",
-        )
+        chart(rc.ratio_chart(view.totals, "CPO", palette, log), key="cpo_chart")
     with right:
-        chart(
-            ratio_chart(
-                totals,
-                "ROAS",
-                palette,
-                False,
-                "ROAS per channel — higher is better",
-                "Revenue per EUR of cost (ratio)",
-                lambda v: f"{v:.2f}",
-                log,
-            ),
-            key="roas_chart",
-        )
+        chart(rc.ratio_chart(view.totals, "ROAS", palette, log), key="roas_chart")
     st.toggle(
         "Logarithmic axes for CPO and ROAS",
         key="ratio_log_scale",
         help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
         "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.",
     )
-    unpaid_note(totals)
-    chart(cost_revenue_chart(totals, palette), key="cost_revenue_chart")
-    trend(rows, totals, palette)
-    table_and_downloads(ws, rows, path, fp, start, end, channels)
+    note = rc.few_note(view.totals)
+    if note:
+        st.caption(note)
+    unpaid_note(view.totals)
+    chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
+    trend(view, palette)
+    table_and_downloads(ws, view, path, fp, start, end, channels)

@@ -30,6 +30,15 @@ from .status import DONE, read_records, status
 from .sums import CREDIT_SCALE, MONEY_SCALE, grouped_sum
 from .window import Window, report_range
 
+# How a difference from the baseline is written: (number format, decimals, factor, prefix, suffix); a
+# share's difference is in percentage points, as on the cards above the chart.
+DELTA_FORMATS = {
+    "share": (".1f", 1, 100.0, "", " pts"),
+    "ihc": (",.1f", 1, 1.0, "", ""),
+    "ihc_revenue": (",.0f", 0, 1.0, "€", ""),
+    "ROAS": (".2f", 2, 1.0, "", ""),
+    "CPO": (",.2f", 2, 1.0, "€", ""),
+}
 LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
 NOISE_COLUMNS = ["model", "channel_name", "credit_within_noise", "revenue_within_noise"]
 
@@ -206,3 +215,24 @@ def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.
     where = pd.Index(list(ids)).get_indexer(list(conversion_ids))
     out = np.asarray(values, dtype=np.float64)[np.clip(where, 0, None)]
     return np.where(where >= 0, out, 0.0)
+
+
+def format_delta(value, metric: str) -> str:
+    """A difference as the table writes it: '+1.2 pts', '−€3.40', '—' where undefined; never '-0.0'."""
+    number, digits, factor, prefix, suffix = DELTA_FORMATS[metric]
+    if value is None or pd.isna(value):
+        return "—"
+    shown = round(float(value) * factor, digits) + 0.0
+    return f"{'−' if shown < 0 else '+'}{prefix}{format(abs(shown), number)}{suffix}"
+
+
+def delta_tone(value, metric: str, within_noise: bool) -> str:
+    """'' (undefined, or shows as 0), 'noise' (within the noise), else 'more' when the model gives the
+    channel more — more credit, revenue or ROAS, or a *lower* CPO — and 'less' otherwise."""
+    _, digits, factor, _, _ = DELTA_FORMATS[metric]
+    if value is None or pd.isna(value) or round(float(value) * factor, digits) == 0:
+        return ""
+    if within_noise:
+        return "noise"
+    better = -1.0 if metric == "CPO" else 1.0
+    return "more" if float(value) * better > 0 else "less"

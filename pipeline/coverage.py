@@ -57,3 +57,31 @@ def mixed_models_warning(coverage: list[ModelCoverage]) -> Optional[str]:
         + ". Run again without --start/--end (or with the same window as before) to attribute every"
         " conversion with one model."
     )
+
+
+OUTSIDE_SQL = """
+SELECT a.model, count(*)
+FROM (SELECT conv_id, min(model) AS model FROM pipeline_attribution GROUP BY conv_id) a
+JOIN conversions c ON c.conv_id = a.conv_id
+WHERE NOT ((:start IS NULL OR c.conv_date >= :start) AND (:end IS NULL OR c.conv_date <= :end))
+GROUP BY a.model
+ORDER BY 2 DESC, 1
+"""
+
+
+def mixing_preview(con: sqlite3.Connection, start: Optional[str], end: Optional[str], model: str) -> Optional[str]:
+    """Before a run: the sentence saying that it will leave a report mixing models, or None.
+
+    A run replaces the credit of the conversions in its window only; the stored conversions outside it
+    keep theirs. When those carry another model, the report will mix the two."""
+    if not (start or end) or not table_exists(con, "pipeline_attribution"):
+        return None
+    others = [(m, int(n)) for m, n in con.execute(OUTSIDE_SQL, {"start": start, "end": end}) if m != model]
+    if not others:
+        return None
+    kept = ", ".join(f"{n:,} keep their {m} credit" for m, n in others)
+    span = f"{start or 'the first date'} … {end or 'the last date'}"
+    return (
+        f"This run replaces the credit of the conversions from {span} only; of the others, {kept}, so the "
+        f"report will mix models. Clear the conversion dates to attribute every conversion with {model}."
+    )

@@ -198,3 +198,55 @@ def channel_names(con: sqlite3.Connection) -> set[str]:
     if not names:
         names = {r[0] or NO_CHANNEL for r in con.execute("SELECT DISTINCT channel_name FROM session_sources")}
     return names
+
+
+SINGLE_TOUCH = {
+    "last-click": "last click gives all the credit to the last session",
+    "first-click": "first click gives all the credit to the first session",
+}
+
+
+def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours: Optional[float] = None) -> list[str]:
+    """Why each session of ``conversion_sessions`` got no credit ('' where it got some).
+
+    For IHC the usual reason is the inactivity cut (spec §2.2): a pause longer than ``cut_hours`` starts
+    the journey afresh, and the sessions before the last such pause get 0 in every phase. ``cut_hours``
+    is the offline profile's; for the web API (unknown cut) the reason names the rule without a figure."""
+    ihc = sessions["ihc"].to_numpy(dtype=np.float64)
+    zero = np.nan_to_num(ihc, nan=1.0) == 0
+    out = [""] * len(sessions)
+    if not zero.any():
+        return out
+    if model in ("ihc", "ihc-api"):
+        times = pd.to_datetime(sessions["timestamp"]).to_numpy()
+        gaps = np.diff(times).astype("timedelta64[s]").astype(np.float64) / 3600.0
+        for i in np.flatnonzero(zero):
+            later = gaps[i:]  # gaps after session i: gaps[k] is between session k and k + 1
+            if cut_hours is not None:
+                long = np.flatnonzero(later > cut_hours)
+                if len(long):
+                    pause = later[long[-1]]
+                    out[i] = (
+                        f"before a {pause:,.1f} h pause, longer than the model's {cut_hours:g} h inactivity cut: "
+                        "the journey starts afresh after it"
+                    )
+                    continue
+            out[i] = "IHC leaves out sessions before a long pause (inactivity cut) and gave this one nothing"
+        return out
+    reason = SINGLE_TOUCH.get(model or "", "the model gives this session's channel no credit on these data")
+    return [reason if z else "" for z in zero]
+
+
+def stored_cut_hours(con: sqlite3.Connection) -> Optional[float]:
+    """The inactivity cut (hours) of the offline IHC profile behind the stored attribution, if any."""
+    from .ihc.profile import load_profile
+    from .status import read_records
+
+    rec = read_records(con).get("attribute")
+    if rec is None or rec.params.get("model") != "ihc":
+        return None
+    profile = (rec.params.get("params") or {}).get("profile") or "default"
+    try:
+        return load_profile(profile).cut_hours
+    except InputError:
+        return None

@@ -110,11 +110,14 @@ def read_report(
     return add_ratios(report)
 
 
-def with_intervals(con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """``report`` (rows of ``read_report``) with its rows' CPO/ROAS intervals as four more columns."""
+def with_intervals(
+    con: sqlite3.Connection, report: pd.DataFrame, seed: int = 0, by: str = "session-date"
+) -> pd.DataFrame:
+    """``report`` (rows of ``read_report`` on date basis ``by``) with its rows' CPO/ROAS intervals as
+    four more columns."""
     from .intervals import report_intervals
 
-    bounds = report_intervals(con, report, by=("channel_name", "date"), seed=seed)
+    bounds = report_intervals(con, report, by=("channel_name", "date"), basis=by, seed=seed)
     return report.merge(bounds[["channel_name", "date", *INTERVAL_COLUMNS]], on=["channel_name", "date"], how="left")
 
 
@@ -161,6 +164,6 @@ def export_csv(
     per ``seed``). The caller checks first that ``path`` is no input (``outputs.check_csv_target``)."""
     report = read_report(con, start, end, channels, by)
     if intervals:
-        report = with_intervals(con, report, seed=seed)
+        report = with_intervals(con, report, seed=seed, by=by)
     write_bytes(path, to_csv_bytes(report))
     return len(report)

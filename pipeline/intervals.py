@@ -42,14 +42,16 @@ LEVEL = 0.9
 RESAMPLES = 200
 FEW_CONVERSIONS = 10
 
+# {day}: s.event_date (credit dated by session) or c.conv_date (by conversion), as export.DATE_BASES
 CREDIT_ROWS_SQL = f"""
-SELECT a.conv_id, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
+SELECT a.conv_id, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, {{day}} AS date,
        a.ihc AS ihc, a.ihc * coalesce(c.revenue, 0) AS revenue
 FROM attribution_customer_journey a
 JOIN session_sources s ON s.session_id = a.session_id
 JOIN conversions c ON c.conv_id = a.conv_id
-WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+WHERE (:start IS NULL OR {{day}} >= :start) AND (:end IS NULL OR {{day}} <= :end)
 """
+DAY_COLUMN = {"session-date": "s.event_date", "conversion-date": "c.conv_date"}
 POPULATION_SQL = "SELECT DISTINCT conv_id FROM attribution_customer_journey ORDER BY conv_id"
 
 
@@ -176,12 +178,16 @@ def _bounds(samples: np.ndarray, tail: float, point: np.ndarray) -> tuple[np.nda
     return low, high
 
 
-def credit_rows(con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None) -> pd.DataFrame:
-    """Per attributed session in range: conv_id, channel_name, date, ihc, revenue (ihc × revenue)."""
+def credit_rows(
+    con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None, by: str = "session-date"
+) -> pd.DataFrame:
+    """Per attributed session in range: conv_id, channel_name, date (of the session, or of the
+    conversion with ``by="conversion-date"``), ihc, revenue (ihc × revenue)."""
     columns = ["conv_id", "channel_name", "date", "ihc", "revenue"]
     if not table_exists(con, "attribution_customer_journey"):
         return pd.DataFrame({c: [] for c in columns})
-    rows = con.execute(CREDIT_ROWS_SQL, {"start": start, "end": end}).fetchall()
+    sql = CREDIT_ROWS_SQL.format(day=DAY_COLUMN[by])
+    rows = con.execute(sql, {"start": start, "end": end}).fetchall()
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
@@ -190,6 +196,7 @@ def report_intervals(
     report: pd.DataFrame,
     *,
     by: Sequence[str] = ("channel_name", "date"),
+    basis: str = "session-date",
     resamples: int = RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
@@ -198,11 +205,12 @@ def report_intervals(
     one row per group with its ``by`` columns, cost, CPO_low, CPO_high, ROAS_low, ROAS_high and support.
     ``by=("channel_name", "date")``: per channel-day; ``("channel_name",)``: per channel over the rows'
     dates; ``()``: one row for all of them (the KPI tiles). Only credit to the report's channel-days
-    counts, so a filtered report gets the intervals of what it shows."""
+    counts, so a filtered report gets the intervals of what it shows. ``basis``: the date basis of
+    ``report`` (``export.DATE_BASES``)."""
     by = list(by)
     start = report["date"].min() if len(report) else None
     end = report["date"].max() if len(report) else None
-    rows = credit_rows(con, start, end).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
+    rows = credit_rows(con, start, end, basis).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
     if by:
         groups = report.groupby(by, sort=True)["cost"].sum()
         keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])

@@ -1,5 +1,9 @@
 """Views of the channel report for the dashboard: totals per channel, KPI tiles, daily series.
 
+``report_view(con, …)`` gathers everything the Report page (and the HTML report) shows for one set of
+filters, in one call: the rows, per-channel totals with their 90% intervals and support, the KPIs with
+theirs, which models the attribution holds, and the warnings about it (mixed models, incomplete days).
+
 Every number comes from the rows ``export.read_report`` returns (the same rows the CSV export writes),
 and every ratio from ``export.add_ratios``: CPO = cost / ihc and ROAS = ihc_revenue / cost, NaN where
 the denominator is 0 — shown empty, never as infinity or a fake 0. Totals are sums of the rows first,
@@ -8,13 +12,18 @@ ratios of the sums second (a ratio of sums, not an average of daily ratios).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 import numpy as np
 import pandas as pd
 
-from .export import add_ratios
+from .completeness import IncompleteDays, incomplete_days
+from .coverage import ModelCoverage, model_coverage
+from .export import add_ratios, read_report
+from .intervals import FEW_CONVERSIONS, report_intervals
+from .report_warnings import report_warnings
 
 SUMMED = ["cost", "ihc", "ihc_revenue"]
 # What the daily trend can show, with its axis title.
@@ -99,3 +108,61 @@ def table(report: pd.DataFrame) -> pd.DataFrame:
     for col in ("CPO", "ROAS"):
         out[col] = out[col].astype(np.float64)
     return out
+
+
+@dataclass
+class ReportView:
+    """What the report shows for one set of filters (``report_view``)."""
+
+    rows: pd.DataFrame  # export.read_report: channel-days with CPO/ROAS
+    totals: pd.DataFrame  # channel_totals + CPO_low, CPO_high, ROAS_low, ROAS_high, support, few
+    kpis: "Kpis"
+    kpi_bounds: dict  # CPO_low, CPO_high, ROAS_low, ROAS_high, support of the whole filter
+    day_bounds: pd.DataFrame  # per channel-day: channel_name, date, the four bounds, support
+    basis: str  # export.DATE_BASES
+    coverage: list[ModelCoverage] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # report_warnings' messages
+    incomplete: Optional[IncompleteDays] = None
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.empty
+
+
+def report_view(
+    con: sqlite3.Connection,
+    start: Optional[str] = None,
+    end: Optional[str] = None,
+    channels: Optional[Iterable[str]] = None,
+    by: str = "session-date",
+    seed: int = 0,
+) -> ReportView:
+    """Everything the report shows for these filters; intervals from ``intervals.report_intervals``
+    (200 resamples, ``seed``), marked ``few`` where they rest on fewer than FEW_CONVERSIONS."""
+    rows = read_report(con, start, end, list(channels) if channels else None, by)
+    totals = channel_totals(rows)
+    bound_cols = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high", "support"]
+    if len(rows):
+        per_channel = report_intervals(con, rows, by=("channel_name",), basis=by, seed=seed)
+        totals = totals.merge(per_channel[["channel_name", *bound_cols]], on="channel_name", how="left")
+        overall = report_intervals(con, rows, by=(), basis=by, seed=seed).iloc[0]
+        kpi_bounds = {c: float(overall[c]) for c in bound_cols}
+        day_bounds = report_intervals(con, rows, by=("channel_name", "date"), basis=by, seed=seed)
+        day_bounds = day_bounds[["channel_name", "date", *bound_cols]]
+    else:
+        for c in bound_cols:
+            totals[c] = pd.Series([], dtype=float)
+        kpi_bounds = dict.fromkeys(bound_cols, float("nan"))
+        day_bounds = pd.DataFrame(columns=["channel_name", "date", *bound_cols])
+    totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
+    return ReportView(
+        rows=rows,
+        totals=totals,
+        kpis=kpis(rows),
+        kpi_bounds=kpi_bounds,
+        day_bounds=day_bounds,
+        basis=by,
+        coverage=model_coverage(con),
+        warnings=[message for _, message, _, _ in report_warnings(con)],
+        incomplete=incomplete_days(con) if by == "session-date" else None,
+    )

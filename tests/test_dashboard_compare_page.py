@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.models import available_models
@@ -32,3 +34,41 @@ def test_compare_metric_and_models(dashboard_env):
     at.multiselect(key="compare_models").set_value(["linear", "last-click"]).run()
     no_errors(at)
     assert list(at.dataframe[0].value.columns[:3]) == ["channel_name", "linear", "last-click"]
+
+
+def test_delta_formats_and_tones_by_hand():
+    from pipeline.compare import delta_tone, format_delta
+
+    assert format_delta(0.0123, "share") == "+1.2 pts"  # points, as on the cards — not '%'
+    assert format_delta(-0.00004, "share") == "+0.0 pts"  # never '-0.0'
+    assert format_delta(-3.4, "CPO") == "−€3.40" and format_delta(12.0, "ihc_revenue") == "+€12"
+    assert format_delta(float("nan"), "ROAS") == "—" and format_delta(None, "ROAS") == "—"
+    assert delta_tone(0.00004, "share", False) == ""  # shows as +0.0 pts: no tint
+    assert delta_tone(0.02, "share", False) == "more" and delta_tone(-0.02, "share", False) == "less"
+    assert delta_tone(5.0, "CPO", False) == "less"  # a higher CPO is worse: red, not green
+    assert delta_tone(-5.0, "CPO", False) == "more"
+    assert delta_tone(0.02, "share", True) == "noise"
+
+
+def _display_values(at):
+    """The table's cells as the browser shows them (the Styler's display values)."""
+    import pyarrow as pa
+
+    styler = at.dataframe[0].proto.arrow_data.styler
+    return pa.ipc.open_stream(styler.display_values).read_pandas()
+
+
+def test_compare_shows_labels_dashes_and_points(dashboard_env):
+    at = open_page("compare")
+    at.multiselect(key="compare_models").set_value(["ihc", "last-click"]).run()
+    at.segmented_control(key="compare_metric").set_value("ROAS").run()
+    no_errors(at)
+    shown = _display_values(at)
+    assert not shown.astype(str).isin(["None", "nan"]).any().any()  # undefined ROAS: '—'
+    assert (shown.astype(str) == "—").any().any()  # unpaid channels have no ROAS
+    names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert names == ["IHC — offline model", "Last click"]  # the picker's labels, not internal ids
+    at.segmented_control(key="compare_metric").set_value("share").run()
+    deltas = _display_values(at).filter(like="Δ").astype(str)
+    assert deltas.apply(lambda c: c.str.endswith(" pts") | (c == "—")).all().all()
+    assert "Grey: within the noise" in texts(at)

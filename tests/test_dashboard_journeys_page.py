@@ -34,3 +34,24 @@ def test_explain_a_typed_conversion_id(dashboard_env):
     at.text_input(key="explain_id").input("NO-SUCH-ID").run()
     assert not at.exception
     assert any("there is no conversion 'NO-SUCH-ID'" in e.value for e in at.error)
+
+
+def test_zero_credit_reasons_by_hand():
+    import pandas as pd
+
+    from pipeline.explain import zero_credit_reasons
+
+    sessions = pd.DataFrame(
+        {
+            "timestamp": ["2023-09-01 08:00:00", "2023-09-04 09:00:00", "2023-09-04 10:00:00"],
+            "ihc": [0.0, 0.4, 0.6],
+        }
+    )
+    # a 73 h pause after the first session: longer than a 52.8 h cut, so the journey starts afresh
+    reasons = zero_credit_reasons(sessions, "ihc", 52.8)
+    assert reasons[0].startswith("before a 73.0 h pause, longer than the model's 52.8 h inactivity cut")
+    assert reasons[1:] == ["", ""]
+    assert "inactivity cut" in zero_credit_reasons(sessions, "ihc-api", None)[0]
+    last = zero_credit_reasons(sessions.assign(ihc=[0.0, 0.0, 1.0]), "last-click")
+    assert last == ["last click gives all the credit to the last session"] * 2 + [""]
+    assert zero_credit_reasons(sessions.assign(ihc=[0.2, 0.3, 0.5]), "linear") == ["", "", ""]

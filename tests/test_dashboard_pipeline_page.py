@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import threading
 import types
+from datetime import date
 
 import pytest
 
@@ -254,3 +255,15 @@ def test_a_run_through_the_ihc_api_with_a_typed_key(dashboard_env, monkeypatch):
     for path in ws.root.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_the_page_warns_before_a_run_that_would_mix_models(dashboard_env):
+    at = open_page("pipeline")
+    no_errors(at)
+    assert any("Data checks:" in e.label for e in at.expander)  # validation's warnings, before Run
+    assert not any("mix models" in str(w.value) for w in at.warning)
+    at.selectbox(key="run_model").set_value("linear").run()
+    at.date_input(key="run_dates").set_value((date(2023, 9, 3), date(2023, 9, 4))).run()
+    no_errors(at)
+    warning = next(str(w.value) for w in at.warning if "mix models" in str(w.value))
+    assert "from 2023-09-03 … 2023-09-04 only" in warning and "keep their ihc credit" in warning

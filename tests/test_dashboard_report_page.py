@@ -34,7 +34,7 @@ def test_report_renders_on_the_demo(dashboard_env):
 def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, downloads, tmp_path):
     at = open_page("report")
     everything = at.dataframe[0].value
-    assert downloads["channel_report.csv"].count(b"\n") == len(everything) + 1
+    assert downloads["channel_report_ihc_2023-09-01_to_2023-09-10.csv"].count(b"\n") == len(everything) + 1
 
     at.multiselect(key="report_channels").set_value(["Paid Search Brand", "Display"]).run()
     at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 5))).run()
@@ -46,7 +46,7 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     cost_tile = next(m for m in at.metric if m.label == "Cost")
     assert cost_tile.value == f"€{table['cost'].sum():,.0f}"
 
-    data = downloads["channel_report_2023-09-03_to_2023-09-05.csv"]
+    data = downloads["channel_report_ihc_2023-09-03_to_2023-09-05.csv"]
     db = shutil.copy(workspace_of(at).db_path, tmp_path / "session.db")
     out = tmp_path / "cli.csv"
     done = cli(
@@ -71,7 +71,7 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     at.date_input(key="report_dates").set_value((date(2023, 9, 1), date(2023, 9, 10))).run()
     full = tmp_path / "all.csv"
     assert cli("export", db, "--csv", full).returncode == 0
-    assert downloads["channel_report.csv"] == full.read_bytes()
+    assert downloads["channel_report_ihc_2023-09-01_to_2023-09-10.csv"] == full.read_bytes()
 
 
 def test_trend_channels_and_metric(dashboard_env):

@@ -56,3 +56,22 @@ def test_no_warning_for_one_model_or_none():
     assert "ihc: 5 conversions (2023-09-01 … 2023-09-02); linear: 1 conversion (2023-09-03)" in mixed_models_warning(
         two
     )
+
+
+def test_the_pipeline_page_preview_says_a_windowed_run_will_mix_models(small_demo, tmp_path):
+    from pipeline.coverage import mixing_preview
+
+    db = tmp_path / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    con = sqlite3.connect(db)
+    assert mixing_preview(con, "2023-09-03", None, "linear") is None  # nothing attributed yet
+    assert cli("run", str(db)).returncode == 0
+    outside = con.execute(
+        "SELECT count(*) FROM conversions WHERE conv_date < '2023-09-03' "
+        "AND conv_id IN (SELECT conv_id FROM pipeline_attribution)"
+    ).fetchone()[0]
+    text = mixing_preview(con, "2023-09-03", None, "linear")
+    assert text.startswith("This run replaces the credit of the conversions from 2023-09-03 … the last date only")
+    assert f"{outside:,} keep their ihc credit" in text
+    assert mixing_preview(con, "2023-09-03", None, "ihc") is None  # same model: no mix
+    assert mixing_preview(con, None, None, "linear") is None  # every conversion: no mix

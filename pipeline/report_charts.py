@@ -1,0 +1,320 @@
+"""The report's charts as plain Plotly figure dicts: the dashboard draws them, the HTML report embeds them.
+
+Every figure is a ``{"data": [...], "layout": {...}}`` dict in one look (``figure``). Plain dicts, not
+``go.Figure`` updates: Streamlit validates the whole figure once, while each ``update_layout`` call
+re-validates (≈30 ms per chart instead of ≈4 ms), which a filter change pays four times.
+
+What the charts promise the reader:
+- CPO and ROAS bars carry their 90% interval as a whisker (``intervals``); a bar resting on fewer than
+  ``intervals.FEW_CONVERSIONS`` attributed conversions is pale and its channel marked ``†``; the value
+  is written in the channel's label, so labels and whiskers never overlap.
+- Channels without cost are left out of CPO/ROAS (their CPO is 0 and ROAS undefined by construction).
+- The daily trend shades the incomplete last days (``completeness``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import pandas as pd
+
+from . import report_views as rv
+from .completeness import IncompleteDays
+
+CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
+FEW_MARK = "†"
+PALE = 0.4
+
+GRID = "#E6E9EF"
+AXIS_LINE = "#C9CED6"
+AXIS: dict = dict(automargin=True, title=dict(standoff=8), gridcolor=GRID, linecolor=AXIS_LINE, zerolinecolor=AXIS_LINE)
+
+
+def figure(
+    traces: list[dict],
+    title: str,
+    height: int = 420,
+    show_legend: bool = True,
+    xaxis: Optional[dict] = None,
+    yaxis: Optional[dict] = None,
+    **layout,
+) -> dict:
+    """A plotly figure as a plain dict in the dashboard's look: readable fonts, labels never clipped
+    (automargin), a white plot, the title top left, the legend above the plot."""
+
+    def axis(extra: Optional[dict]) -> dict:
+        out = {**AXIS, **(extra or {})}
+        if isinstance(out.get("title"), str):
+            out["title"] = dict(text=out["title"], standoff=8)
+        return out
+
+    base: dict = dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font=dict(**CHART_FONT, color="#1F2A37"),
+        height=height,
+        margin=dict(l=10, r=20, t=60, b=10),
+        showlegend=show_legend,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        hoverlabel=dict(font=dict(size=13)),
+        xaxis=axis(xaxis),
+        yaxis=axis(yaxis),
+    )
+    for key, value in layout.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return {"data": traces, "layout": base}
+
+
+def eur_text(value: float) -> str:
+    return f"€{value:,.2f}"
+
+
+def ratio_text(value: float) -> str:
+    return f"{value:.2f}"
+
+
+RATIO_CHARTS = {  # metric: (best first ascending?, title, axis title, value format)
+    "CPO": (True, "CPO per channel — lower is better", "EUR per attributed conversion", eur_text),
+    "ROAS": (False, "ROAS per channel — higher is better", "Revenue per EUR of cost (ratio)", ratio_text),
+}
+
+
+def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> dict:
+    """Bars of CPO or ROAS per paid channel, best first, with their 90% intervals as whiskers.
+
+    ``totals``: ``report_views.ReportView.totals`` (channel totals with ``{metric}_low/_high`` and
+    ``few``). A channel where the ratio is undefined keeps its row with a grey note instead of a bar.
+    ``log``: a logarithmic axis, for when one channel's ratio dwarfs the others'; a ratio of 0 has no
+    place on it and keeps its row with its value written at the left edge, like an undefined one."""
+    ascending, title, axis, fmt = RATIO_CHARTS[metric]
+    paid = totals[totals["cost"] > 0]
+    data = rv.ranked(paid, metric, ascending=ascending)
+    undefined_text = "no attributed conversion" if metric == "CPO" else "no cost"
+    values = [float(v) if pd.notna(v) else None for v in data[metric]]
+    lows = _floats(data, f"{metric}_low")
+    highs = _floats(data, f"{metric}_high")
+    few = data["few"].tolist() if "few" in data else [False] * len(data)
+    positive = [v for v in values if v is not None and v > 0]
+    log = log and bool(positive)
+    drawn = [v if v is not None and (v > 0 or not log) else None for v in values]
+    # The axis follows the values, not the whiskers: one channel resting on a few conversions must not
+    # squash every other bar. A whisker that reaches past the edge is drawn to it (the hover says where
+    # it really ends).
+    top = max(positive, default=0.0)
+    if log:
+        low_end = min(positive + [lo for lo in lows if lo is not None and lo > 0]) / 2
+        lo_log, hi_log = math.log10(low_end), math.log10(top * 4)
+        left, xaxis = 10**lo_log, dict(title=f"{axis}, log scale", type="log", range=[lo_log, hi_log])
+        edge = 10**hi_log
+    else:
+        left, edge = 0, top * 1.3 if top > 0 else 1
+        xaxis = dict(title=axis, range=[0, edge])
+    labels = [
+        f"{c}{' ' + FEW_MARK if f else ''} · {fmt(v) if v is not None else '—'}"
+        for c, v, f in zip(data["channel_name"], values, few)
+    ]
+    plus: list[Optional[float]] = []
+    minus: list[Optional[float]] = []
+    hover: list[str] = []
+    for v, d, lo, hi in zip(values, drawn, lows, highs):
+        if d is None:
+            plus.append(None)
+            minus.append(None)
+        else:
+            reach = edge if hi is None or not math.isfinite(hi) else min(hi, edge)
+            plus.append(max(reach - d, 0.0))
+            minus.append(max(d - (lo if lo is not None else d), 0.0))
+        hover.append(_interval_text(v, lo, hi, fmt))
+    channels = data["channel_name"].tolist()
+    traces: list[dict] = [
+        dict(
+            type="bar",
+            orientation="h",
+            x=drawn,
+            y=labels,
+            marker=dict(
+                color=[palette.get(c, "#888") for c in channels],
+                opacity=[PALE if f else 1.0 for f in few],
+            ),
+            error_x=dict(type="data", array=plus, arrayminus=minus, color="#475467", thickness=1.5, width=4),
+            customdata=hover,
+            hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+        )
+    ]
+    notes = [(lab, undefined_text if v is None else fmt(v)) for lab, v, d in zip(labels, values, drawn) if d is None]
+    if notes:
+        traces.append(
+            dict(
+                type="scatter",
+                mode="text",
+                x=[left] * len(notes),
+                y=[lab for lab, _ in notes],
+                text=[t for _, t in notes],
+                textposition="middle right",
+                textfont=dict(color="#8A94A6", size=12),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    return figure(
+        traces,
+        title,
+        height=max(220, 32 * len(data) + 120),
+        show_legend=False,
+        xaxis=xaxis,
+        yaxis=dict(autorange="reversed"),
+        bargap=0.3 if len(data) > 3 else 0.6,
+    )
+
+
+def _floats(data: pd.DataFrame, column: str) -> list[Optional[float]]:
+    if column not in data:
+        return [None] * len(data)
+    return [float(v) if pd.notna(v) else None for v in data[column]]
+
+
+def _interval_text(value, low, high, fmt: Callable[[float], str]) -> str:
+    if value is None:
+        return "undefined"
+    if low is None:
+        return fmt(value)
+    upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
+    return f"{fmt(value)} (90% interval {fmt(low)} – {upper})"
+
+
+def few_note(totals: pd.DataFrame) -> str:
+    """The caption under the CPO/ROAS charts when some channel rests on few conversions, else ''."""
+    paid = totals[(totals["cost"] > 0) & totals.get("few", False)]
+    if paid.empty:
+        return ""
+    return (
+        f"{FEW_MARK} pale bars rest on fewer than {rv.FEW_CONVERSIONS} attributed conversions: "
+        + ", ".join(paid["channel_name"].tolist())
+        + ". Whiskers: 90% intervals from resampling the conversions (docs/confidence.md)."
+    )
+
+
+def cost_revenue_chart(totals: pd.DataFrame, palette: dict) -> dict:
+    data = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])
+    channels = data["channel_name"].tolist()
+    traces = [
+        dict(
+            type="bar",
+            name="Cost (EUR)",
+            x=channels,
+            y=data["cost"].tolist(),
+            marker=dict(color="#C3CAD5"),
+            hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>",
+        ),
+        dict(
+            type="bar",
+            name="Attributed revenue (EUR)",
+            x=channels,
+            y=data["ihc_revenue"].tolist(),
+            marker=dict(color=[palette.get(c, "#888") for c in channels]),
+            hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
+        ),
+    ]
+    pad = max(0.0, (6 - len(channels)) / 2)  # few channels: keep the bars as narrow as with six
+    return figure(
+        traces,
+        "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)",
+        height=440,
+        show_legend=False,
+        barmode="group",
+        bargap=0.25,
+        xaxis=dict(tickangle=-35, range=[-0.5 - pad, len(channels) - 0.5 + pad]),
+        yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
+    )
+
+
+TREND_HOVER = {
+    "ihc_revenue": "€%{y:,.2f}",
+    "cost": "€%{y:,.2f}",
+    "ihc": "%{y:,.2f} conversions",
+    "ROAS": "ROAS %{y:.2f}",
+    "CPO": "CPO €%{y:,.2f}",
+}
+
+
+def trend_chart(
+    rows: pd.DataFrame,
+    metric: str,
+    channels: list[str],
+    palette: dict,
+    basis: str = "session-date",
+    incomplete: Optional[IncompleteDays] = None,
+) -> dict:
+    """One line per channel of ``metric`` per day; the incomplete last days shaded and labelled."""
+    data = rv.daily(rows, metric, channels)
+    traces = []
+    for channel in channels:
+        part = data[data["channel_name"] == channel]
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=channel,
+                x=part["date"].tolist(),
+                y=[float(v) if pd.notna(v) else None for v in part["value"]],
+                line=dict(color=palette.get(channel, "#888"), width=2.5),
+                marker=dict(size=6),
+                connectgaps=False,
+                hovertemplate=f"%{{x|%b %d}} · {channel}<br>{TREND_HOVER[metric]}<extra></extra>",
+            )
+        )
+    unit = rv.DAILY_METRICS[metric]
+    shapes, annotations = [], []
+    shown = set(data["date"])
+    late = [d for d in (incomplete.days if incomplete else []) if d in shown]
+    if late:
+        first = pd.Timestamp(late[0]) - pd.Timedelta(hours=12)
+        last = pd.Timestamp(late[-1]) + pd.Timedelta(hours=12)
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=first.isoformat(),
+                x1=last.isoformat(),
+                y0=0,
+                y1=1,
+                fillcolor="#EEF1F5",
+                line=dict(width=0),
+                layer="below",
+            )
+        )
+        annotations.append(
+            dict(
+                xref="x",
+                yref="paper",
+                x=(first + (last - first) / 2).isoformat(),
+                y=0.01,
+                xanchor="center",
+                yanchor="bottom",
+                text="incomplete",
+                showarrow=False,
+                font=dict(size=12, color="#667085"),
+            )
+        )
+    axis_title = "Session date" if basis == "session-date" else "Conversion date"
+    return figure(
+        traces,
+        f"{unit.split(' (')[0]} per day",
+        height=400,
+        xaxis=dict(title=axis_title, type="date", tickformat="%b %d"),
+        yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
+        shapes=shapes,
+        annotations=annotations,
+    )
+
+
+def report_file_name(models: list[str], start: Optional[str], end: Optional[str], basis: str, ext: str) -> str:
+    """``channel_report_<models>_<start>_to_<end>[_by-conversion-date].<ext>``: what, which model(s),
+    which dates, so two downloads never get confused."""
+    safe = "+".join("".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in m) for m in models) or "none"
+    dates = f"{start or 'first'}_to_{end or 'last'}"
+    suffix = "_by-conversion-date" if basis == "conversion-date" else ""
+    return f"channel_report_{safe}_{dates}{suffix}.{ext}"
