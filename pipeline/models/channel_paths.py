@@ -34,6 +34,12 @@ class PathSet:
     journey: np.ndarray  # int64 journey number per session (0..n_journeys-1)
     start: np.ndarray  # int64 first session of each journey
     length: np.ndarray  # int64 sessions per journey
+    # How many journeys each path stands for (a distinct path of a summary); None: 1 each
+    weight: Optional[np.ndarray] = None
+
+    def weights(self) -> np.ndarray:
+        """Weight per journey as float64 (1.0 each when unweighted)."""
+        return np.ones(self.n_journeys) if self.weight is None else np.asarray(self.weight, dtype=np.float64)
 
     @property
     def n_rows(self) -> int:
@@ -64,7 +70,7 @@ class PathSet:
         journey = self.journey[keep]
         length = np.bincount(journey, minlength=self.n_journeys).astype(np.int64)
         start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64)
-        return PathSet(self.codes[keep], journey, start, length)
+        return PathSet(self.codes[keep], journey, start, length, self.weight)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class ChannelPaths:
             np.concatenate((conv.journey, null.journey + conv.n_journeys)),
             np.concatenate((conv.start, null.start + conv.n_rows)),
             np.concatenate((conv.length, null.length)),
+            None if conv.weight is None and null.weight is None else np.concatenate((conv.weights(), null.weights())),
         )
         converted = np.zeros(both.n_journeys, dtype=bool)
         converted[: conv.n_journeys] = True
@@ -107,15 +114,25 @@ def _checked_codes(index: JourneyIndex, what: str) -> tuple[np.ndarray, np.ndarr
     return codes, labels
 
 
-def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -> ChannelPaths:
-    """Encode converting journeys and non-converting paths with one channel alphabet."""
+def channel_paths(index: JourneyIndex, non_converting) -> ChannelPaths:
+    """Encode converting journeys and non-converting paths with one channel alphabet.
+
+    ``non_converting`` is a JourneyIndex (one row per session), or a ``PathSummary`` of distinct
+    paths (its ``non_conversions`` are the weights; the two give the same fit), or None."""
     import pandas as pd
 
     codes, labels = _checked_codes(index, "journeys")
-    if non_converting is None or non_converting.n_rows == 0:
+    if hasattr(non_converting, "non_conversions"):  # a PathSummary (weighted distinct paths)
+        summary = non_converting.select(non_converting.non_conversions > 0)
+        null_set, null_labels = summary.path_set("non_conversions"), summary.labels
+    elif non_converting is not None and non_converting.n_rows:
+        null_codes, null_labels = _checked_codes(non_converting, "non-converting paths")
+        null_set = _path_set(non_converting, null_codes)
+    else:
+        null_set = None
+    if null_set is None or null_set.n_rows == 0:
         empty = np.zeros(0, dtype=np.int64)
         return ChannelPaths(labels, _path_set(index, codes), PathSet(empty, empty, empty, empty))
-    null_codes, null_labels = _checked_codes(non_converting, "non-converting paths")
     union = pd.Index(labels).union(pd.Index(null_labels))  # sorted: codes stay stable across runs
     union_labels = np.asarray(union, dtype=object)
     conv_map = union.get_indexer(pd.Index(labels)).astype(np.int64)
@@ -123,7 +140,7 @@ def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -
     return ChannelPaths(
         union_labels,
         _path_set(index, conv_map[codes] if len(labels) else codes),
-        _path_set(non_converting, null_map[null_codes]),
+        PathSet(null_map[null_set.codes], null_set.journey, null_set.start, null_set.length, null_set.weight),
     )
 
 

@@ -151,8 +151,12 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     pair_journey, pair_channel = _capped_channel_pairs(both.codes, both.journey, n_channels, max_coalition_size)
     set_id, first_journey = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
     n_sets = len(first_journey)
-    conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
-    n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+    if both.weight is None:
+        conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
+        n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+    else:  # distinct paths of a summary, each standing for ``weight`` paths
+        conversions = np.bincount(set_id, weights=converted * both.weight, minlength=n_sets)
+        n_paths = np.bincount(set_id, weights=both.weight, minlength=n_sets)
     worth_of_set = conversions / n_paths if worth == "rate" else conversions
     # a set's members are the (capped) channels of its first journey
     representative = np.zeros(both.n_journeys, dtype=bool)
