@@ -1,0 +1,148 @@
+"""Path summaries computed by the database: one row per distinct channel path of the users who did not
+convert, with how many paths took it (``PathSummary``, what Markov and Shapley fit on).
+
+The paths are exactly those of ``journeys.build_non_converting`` (docs/models.md): per user with no
+conversion in the window, the sessions dated in the window, with ``lookback_days`` only those within
+that many days before the user's last such session, in time order with ties broken by session_id.
+Instead of bringing every session into Python (4.5M rows on the 10× demo), SQLite groups them by user
+in one sort and returns only distinct paths.
+
+How a path is written in SQL, whatever characters a channel name holds: each channel as ``hex()`` of
+its text (digits and A-F only), joined with ','. SQLite before 3.44 cannot order a GROUP_CONCAT, and a
+window function per session is 3-6× slower here, so the order is never taken from GROUP_CONCAT:
+per user, one GROUP BY (one sort) concatenates the sessions as 'timestamp hex(session_id).hex(channel)'
+elements in whatever order, and the order is rebuilt from the elements themselves (the timestamp has
+a fixed width and hex keeps the byte order, so comparing elements compares (time, session_id)):
+- one session (78% of the users on the 10× demo): the path is its channel;
+- two sessions (17%): ``min``/``max`` of the two elements order them, and the lookback compares
+  their two timestamps, in SQL;
+- three or more (5%): the elements come to Python, where they are sorted, cut to the lookback and
+  joined, vectorised with Arrow.
+SQLite returns one short string per user, which Python counts without a Python-level loop
+(``collections.Counter`` over the cursor, in C): a GROUP BY over those strings in SQLite costs a second
+sort, measured 2× slower. Ordering all users in SQL (window functions, an ORDER BY under the GROUP
+BY) measured 2-4× slower in SQLite 3.40 (which has no GROUP_CONCAT … ORDER BY).
+Equal paths are then counted with pandas. Results do not depend on the order SQLite aggregates in.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from operator import itemgetter
+from typing import Optional
+
+import numpy as np
+
+from .journeys import _CONVERSIONS_CTE, SESSION_TS
+from .models.weighted_paths import PathSummary
+from .progress import Progress, ensure
+from .schema import NO_CHANNEL
+from .window import Window
+
+TS_LEN = 19  # 'YYYY-MM-DD HH:MM:SS', as validation guarantees
+# One session as text that sorts like (time, session_id) and holds its channel.
+ELEMENT = "ts || hex(sid) || '.' || ch"
+CHUNK = 20_000  # users with 3 or more sessions ordered at once
+LONG = "*"  # marks the unordered elements of a user with 3 or more sessions (a hex path has no '*')
+
+NON_CONVERTING_SUMMARY_SQL = f"""
+WITH {_CONVERSIONS_CTE},
+s AS (
+    SELECT s.user_id AS u, {SESSION_TS} AS ts, CAST(s.session_id AS TEXT) AS sid,
+           hex(coalesce(s.channel_name, '{NO_CHANNEL}')) AS ch
+    FROM session_sources s
+    WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
+      AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)),
+per_user AS (SELECT count(*) AS n, group_concat({ELEMENT}, ',') AS e FROM s GROUP BY u),
+pair AS (  -- a user's two sessions, in the order group_concat met them
+    SELECT n, e, CASE WHEN n = 2 THEN substr(e, 1, instr(e, ',') - 1) END AS a,
+                 CASE WHEN n = 2 THEN substr(e, instr(e, ',') + 1) END AS b
+    FROM per_user),
+ordered AS (SELECT n, e, min(a, b) AS x, max(a, b) AS y FROM pair)  -- x: the earlier one
+SELECT CASE WHEN n = 1 THEN substr(e, instr(e, '.') + 1)
+            WHEN n = 2 AND :lookback IS NOT NULL
+                       AND substr(x, 1, {TS_LEN}) < datetime(substr(y, 1, {TS_LEN}), :lookback)
+                 THEN substr(y, instr(y, '.') + 1)
+            WHEN n = 2 THEN substr(x, instr(x, '.') + 1) || ',' || substr(y, instr(y, '.') + 1)
+            ELSE '{LONG}' || e END
+FROM ordered
+"""
+
+
+def non_converting_summary(
+    con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None
+) -> PathSummary:
+    """The distinct paths of the users without a conversion in ``window`` and how many users took each
+    (``non_conversions``); the same paths as ``journeys.build_non_converting``, summarised in SQL."""
+    progress = ensure(progress)
+    progress(0, 1, "journeys: summarising the paths that did not convert")
+    params = {**window.sql_params(), "first": window.start}
+    counted = Counter(map(itemgetter(0), con.execute(NON_CONVERTING_SUMMARY_SQL, params)))
+    summary = summary_from_counts(counted, window.lookback_days)
+    n_paths = int(summary.non_conversions.sum())
+    progress(1, 1, f"journeys: {n_paths:,} paths without conversion, {summary.n_paths:,} distinct")
+    return summary
+
+
+def summary_from_counts(counted: dict, lookback_days: Optional[int]) -> PathSummary:
+    """{hex path, or LONG + unordered elements: number of users} → PathSummary of non-converting paths."""
+    import pandas as pd
+
+    if not counted:
+        return PathSummary.empty()
+    keys = np.array(list(counted), dtype=object)
+    counts = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))
+    long = np.fromiter((k.startswith(LONG) for k in counted), dtype=bool, count=len(counted))
+    rows = np.flatnonzero(long)
+    for lo in range(0, len(rows), CHUNK):  # in chunks: Arrow's string kernels hold on to their memory
+        part = rows[lo : lo + CHUNK]
+        keys[part] = _order_elements(np.array([k[1:] for k in keys[part].tolist()], dtype=object), lookback_days)
+    per_path = pd.Series(counts).groupby(keys, sort=True).sum()
+    return _decode(per_path.index.to_numpy(dtype=object), per_path.to_numpy())
+
+
+def _order_elements(elements: np.ndarray, lookback_days: Optional[int]) -> np.ndarray:
+    """Per user, 'ts hexsid.hexchannel' elements joined by ',' in any order → the hex path in time
+    order (ties by session_id), cut to ``lookback_days`` before the last session."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = pc.split_pattern(pa.array(elements.tolist(), type=pa.string()), ",")
+    counts = np.diff(lists.offsets.to_numpy())
+    user = np.repeat(np.arange(len(lists), dtype=np.int64), counts)
+    parts = pc.split_pattern(lists.flatten(), ".").flatten()  # key, channel, key, channel, …
+    key = parts.take(pa.array(np.arange(0, len(parts), 2)))
+    channel = parts.take(pa.array(np.arange(1, len(parts), 2)))
+    order = pc.sort_indices(
+        pa.table({"user": user, "key": key}), sort_keys=[("user", "ascending"), ("key", "ascending")]
+    )
+    key, channel = key.take(order), channel.take(order)
+    keep = None
+    if lookback_days is not None:
+        stamps = pc.cast(pc.utf8_slice_codeunits(key, 0, TS_LEN), pa.timestamp("s"))
+        seconds = stamps.to_numpy(zero_copy_only=False).astype(np.int64)
+        last = seconds[np.cumsum(counts) - 1]  # each user's latest session
+        keep = seconds >= np.repeat(last, counts) - lookback_days * 86_400
+        channel = channel.filter(pa.array(keep))
+        counts = np.bincount(user[keep], minlength=len(lists))
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), channel), ",")
+    return np.asarray(joined.to_pylist(), dtype=object)
+
+
+def _decode(hex_paths: np.ndarray, counts: np.ndarray) -> PathSummary:
+    """Distinct hex paths and their counts → PathSummary (labels decoded once per channel)."""
+    import pandas as pd
+
+    pieces = [p.split(",") for p in hex_paths.tolist()]
+    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+    flat = np.array([h for p in pieces for h in p], dtype=object)
+    hex_codes, hex_labels = pd.factorize(flat)
+    labels = np.array([bytes.fromhex(h).decode("utf-8") for h in hex_labels.tolist()], dtype=object)
+    order = np.argsort(labels.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    start = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    zeros = np.zeros(len(hex_paths))
+    return PathSummary(labels[order], rank[hex_codes], start, lengths, zeros, counts.astype(np.float64), zeros)
