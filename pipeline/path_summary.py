@@ -47,6 +47,28 @@ ELEMENT = "ts || hex(sid) || '.' || ch"
 CHUNK = 20_000  # users with 3 or more sessions ordered at once
 LONG = "*"  # marks the unordered elements of a user with 3 or more sessions (a hex path has no '*')
 
+
+def _tail(lookback: str, extra: str = "", extra_aggregate: str = "") -> str:
+    """From the CTE ``s`` (u: the path's group, ts, sid, ch): one string per path — its hex path, or
+    LONG + its unordered elements. ``lookback``: the SQL value cutting two-session paths to the
+    lookback before their last session (NULL: no cut); ``extra`` columns are carried along."""
+    return f"""
+per_user AS (SELECT count(*) AS n, group_concat({ELEMENT}, ',') AS e{extra_aggregate} FROM s GROUP BY u),
+pair AS (  -- a path's two sessions, in the order group_concat met them
+    SELECT n, e{extra}, CASE WHEN n = 2 THEN substr(e, 1, instr(e, ',') - 1) END AS a,
+                        CASE WHEN n = 2 THEN substr(e, instr(e, ',') + 1) END AS b
+    FROM per_user),
+ordered AS (SELECT n, e{extra}, min(a, b) AS x, max(a, b) AS y FROM pair)  -- x: the earlier one
+SELECT CASE WHEN n = 1 THEN substr(e, instr(e, '.') + 1)
+            WHEN n = 2 AND {lookback} IS NOT NULL
+                       AND substr(x, 1, {TS_LEN}) < datetime(substr(y, 1, {TS_LEN}), {lookback})
+                 THEN substr(y, instr(y, '.') + 1)
+            WHEN n = 2 THEN substr(x, instr(x, '.') + 1) || ',' || substr(y, instr(y, '.') + 1)
+            ELSE '{LONG}' || e END{extra}
+FROM ordered
+"""
+
+
 NON_CONVERTING_SUMMARY_SQL = f"""
 WITH {_CONVERSIONS_CTE},
 s AS (
@@ -55,20 +77,25 @@ s AS (
     FROM session_sources s
     WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
       AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)),
-per_user AS (SELECT count(*) AS n, group_concat({ELEMENT}, ',') AS e FROM s GROUP BY u),
-pair AS (  -- a user's two sessions, in the order group_concat met them
-    SELECT n, e, CASE WHEN n = 2 THEN substr(e, 1, instr(e, ',') - 1) END AS a,
-                 CASE WHEN n = 2 THEN substr(e, instr(e, ',') + 1) END AS b
-    FROM per_user),
-ordered AS (SELECT n, e, min(a, b) AS x, max(a, b) AS y FROM pair)  -- x: the earlier one
-SELECT CASE WHEN n = 1 THEN substr(e, instr(e, '.') + 1)
-            WHEN n = 2 AND :lookback IS NOT NULL
-                       AND substr(x, 1, {TS_LEN}) < datetime(substr(y, 1, {TS_LEN}), :lookback)
-                 THEN substr(y, instr(y, '.') + 1)
-            WHEN n = 2 THEN substr(x, instr(x, '.') + 1) || ',' || substr(y, instr(y, '.') + 1)
-            ELSE '{LONG}' || e END
-FROM ordered
-"""
+{_tail(":lookback")}"""
+
+# The converting journeys exactly as journeys.JOURNEYS_SQL selects them (sessions of the conversion's
+# user strictly before it, with the lookback measured back from the conversion), one path per
+# conversion with its revenue (NULL counts 0). The lookback is applied per session here already.
+CONVERTING_SUMMARY_SQL = f"""
+WITH conv AS MATERIALIZED (
+    SELECT conv_id, user_id, conv_date || ' ' || conv_time AS conv_ts, coalesce(revenue, 0) AS revenue
+    FROM conversions
+    WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
+      AND (:start IS NULL OR conv_date >= :start) AND (:end IS NULL OR conv_date <= :end)),
+users AS MATERIALIZED (SELECT DISTINCT user_id FROM conv),
+s AS (
+    SELECT c.conv_id AS u, {SESSION_TS} AS ts, CAST(s.session_id AS TEXT) AS sid,
+           hex(coalesce(s.channel_name, '{NO_CHANNEL}')) AS ch, c.revenue AS revenue
+    FROM session_sources s CROSS JOIN conv c ON c.user_id = s.user_id  -- CROSS: sessions outer, scanned once
+    WHERE s.user_id IN users AND {SESSION_TS} < c.conv_ts
+      AND (:lookback IS NULL OR {SESSION_TS} >= datetime(c.conv_ts, :lookback))),
+{_tail("NULL", ", revenue", ", max(revenue) AS revenue")}"""
 
 
 def non_converting_summary(
@@ -91,6 +118,45 @@ def non_converting_summary(
     return summary
 
 
+def path_summary(
+    con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None
+) -> PathSummary:
+    """One row per distinct channel path of ``window``: how many converting journeys took it, how
+    many non-converting paths, and the converting journeys' revenue (``value``). Converting journeys
+    are those of ``journeys.build_journeys`` (conversions without an earlier session have no path);
+    non-converting paths those of ``non_converting_summary``. ``PathSummary.channel_paths()`` fits
+    on it exactly as on the journeys."""
+    import pandas as pd
+
+    progress = ensure(progress)
+    null = non_converting_summary(con, window, progress)
+    reader = _sorting_connection(con)
+    try:
+        rows = reader.execute(CONVERTING_SUMMARY_SQL, window.sql_params()).fetchall()
+    finally:
+        if reader is not con:
+            reader.close()
+    conv_keys = _resolve(np.array([r[0] for r in rows], dtype=object), None)
+    hex_labels = np.array([str(label).encode("utf-8").hex().upper() for label in null.labels.tolist()], dtype=object)
+    spans = zip(null.start.tolist(), null.length.tolist())
+    hex_null = [",".join(hex_labels[null.codes[first : first + n]].tolist()) for first, n in spans]
+    frame = pd.DataFrame(
+        {
+            "key": np.concatenate((conv_keys, np.array(hex_null, dtype=object))),
+            "conversions": np.concatenate((np.ones(len(rows)), np.zeros(len(hex_null)))),
+            "non_conversions": np.concatenate((np.zeros(len(rows)), null.non_conversions)),
+            "value": np.concatenate((np.array([float(r[1]) for r in rows]), np.zeros(len(hex_null)))),
+        }
+    )
+    totals = frame.groupby("key", sort=True).sum()
+    return _decode(
+        totals.index.to_numpy(dtype=object),
+        totals["non_conversions"].to_numpy(),
+        totals["conversions"].to_numpy(),
+        totals["value"].to_numpy(),
+    )
+
+
 def _sorting_connection(con: sqlite3.Connection) -> sqlite3.Connection:
     """A read-only connection to ``con``'s database file with SQLite's default temp store, or ``con``
     itself for a database without a file. The pipeline's connections keep temp b-trees in RAM
@@ -109,15 +175,20 @@ def summary_from_counts(counted: dict, lookback_days: Optional[int]) -> PathSumm
 
     if not counted:
         return PathSummary.empty()
-    keys = np.array(list(counted), dtype=object)
+    keys = _resolve(np.array(list(counted), dtype=object), lookback_days)
     counts = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))
-    long = np.fromiter((k.startswith(LONG) for k in counted), dtype=bool, count=len(counted))
+    per_path = pd.Series(counts).groupby(keys, sort=True).sum()
+    return _decode(per_path.index.to_numpy(dtype=object), per_path.to_numpy())
+
+
+def _resolve(keys: np.ndarray, lookback_days: Optional[int]) -> np.ndarray:
+    """The SQL's strings → hex paths: LONG + unordered elements are ordered (in place)."""
+    long = np.fromiter((k.startswith(LONG) for k in keys.tolist()), dtype=bool, count=len(keys))
     rows = np.flatnonzero(long)
     for lo in range(0, len(rows), CHUNK):  # in chunks: Arrow's string kernels hold on to their memory
         part = rows[lo : lo + CHUNK]
         keys[part] = _order_elements(np.array([k[1:] for k in keys[part].tolist()], dtype=object), lookback_days)
-    per_path = pd.Series(counts).groupby(keys, sort=True).sum()
-    return _decode(per_path.index.to_numpy(dtype=object), per_path.to_numpy())
+    return keys
 
 
 def _order_elements(elements: np.ndarray, lookback_days: Optional[int]) -> np.ndarray:
@@ -149,7 +220,12 @@ def _order_elements(elements: np.ndarray, lookback_days: Optional[int]) -> np.nd
     return np.asarray(joined.to_pylist(), dtype=object)
 
 
-def _decode(hex_paths: np.ndarray, counts: np.ndarray) -> PathSummary:
+def _decode(
+    hex_paths: np.ndarray,
+    counts: np.ndarray,
+    conversions: Optional[np.ndarray] = None,
+    value: Optional[np.ndarray] = None,
+) -> PathSummary:
     """Distinct hex paths and their counts → PathSummary (labels decoded once per channel)."""
     import pandas as pd
 
@@ -163,4 +239,12 @@ def _decode(hex_paths: np.ndarray, counts: np.ndarray) -> PathSummary:
     rank[order] = np.arange(len(order))
     start = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
     zeros = np.zeros(len(hex_paths))
-    return PathSummary(labels[order], rank[hex_codes], start, lengths, zeros, counts.astype(np.float64), zeros)
+    return PathSummary(
+        labels[order],
+        rank[hex_codes],
+        start,
+        lengths,
+        zeros if conversions is None else np.asarray(conversions, dtype=np.float64),
+        counts.astype(np.float64),
+        zeros if value is None else np.asarray(value, dtype=np.float64),
+    )

@@ -202,3 +202,51 @@ def test_an_empty_database_gives_an_empty_summary():
     con.executescript(INPUT_DDL)
     summary = non_converting_summary(con, Window())
     assert summary.n_paths == 0 and summary.labels.tolist() == []
+
+
+def assert_full_summary_matches(con: sqlite3.Connection, window: Window) -> None:
+    """``path_summary``: converting journeys (with revenue) and non-converting paths in one summary,
+    fitting exactly like the journeys and the per-session reference."""
+    from pipeline.path_summary import path_summary
+
+    journeys = jr.build_journeys(con, window)
+    reference = jr.build_non_converting(con, window)
+    summary = path_summary(con, window)
+    frame = summary.frame()
+    index = journeys.index
+    assert Counter({p: int(n) for p, n in zip(frame["path"], frame["n_conversions"]) if n}) == reference_paths(index)
+    assert Counter({p: int(n) for p, n in zip(frame["path"], frame["n_non_conversions"]) if n}) == reference_paths(
+        reference
+    )
+    revenue = dict(con.execute("SELECT conv_id, coalesce(revenue, 0) FROM conversions").fetchall())
+    expected = sum(revenue[c] for c in index.column("conversion_id")[index.start].tolist())
+    assert frame["value"].sum() == pytest.approx(expected, abs=1e-9)
+    if index.n_rows == 0:
+        return
+    per_path = channel_paths(index, reference)
+    for order in (1, 2, 3, 4):
+        np.testing.assert_allclose(
+            fit_markov(summary.channel_paths(), order).share, fit_markov(per_path, order).share, rtol=0, atol=1e-12
+        )
+    np.testing.assert_allclose(
+        fit_shapley(summary.channel_paths()).share, fit_shapley(per_path).share, rtol=0, atol=1e-12
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(databases(), WINDOWS)
+def test_full_summary_on_random_databases(db, window):
+    sessions, conversions = db
+    con = sqlite3.connect(":memory:")
+    con.executescript(INPUT_DDL)
+    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?, ?, ?, 0, 0, 0)", sessions)
+    con.executemany("INSERT INTO conversions VALUES (?, ?, ?, ?, ?)", conversions)
+    assert_full_summary_matches(con, window)
+
+
+def test_full_summary_on_the_demo(demo_db):
+    con = sqlite3.connect(demo_db)
+    try:
+        assert_full_summary_matches(con, Window(lookback_days=3))
+    finally:
+        con.close()
