@@ -250,3 +250,17 @@ def test_full_summary_on_the_demo(demo_db):
         assert_full_summary_matches(con, Window(lookback_days=3))
     finally:
         con.close()
+
+
+def test_distinct_paths_weigh_repeats_and_fall_back_on_a_hash_collision(monkeypatch):
+    from pipeline.models import channel_paths as cp
+
+    codes = np.array([0, 1, 1, 0, 1, 0, 1, 2])  # A>B, B, A>B, A>B, C
+    length = np.array([2, 1, 2, 2, 1])
+    start = np.concatenate(([0], np.cumsum(length)[:-1]))
+    paths = cp.PathSet(codes, np.repeat(np.arange(5), length), start, length)
+    distinct = cp.distinct_paths(paths)
+    assert distinct.codes.tolist() == [0, 1, 1, 2] and distinct.weight.tolist() == [3.0, 1.0, 1.0]
+    monkeypatch.setattr(cp, "_P1", 2)  # every path hashes alike: the check sees it, nothing merges
+    monkeypatch.setattr(cp, "_P2", 2)
+    assert cp.distinct_paths(paths) is paths

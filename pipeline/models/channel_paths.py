@@ -73,6 +73,44 @@ class PathSet:
         return PathSet(self.codes[keep], journey, start, length, self.weight)
 
 
+_P1, _P2, _BASE = 2_147_483_647, 2_147_483_629, 1_000_003  # two primes < 2³¹ and a hash base
+
+
+def distinct_paths(paths: PathSet) -> PathSet:
+    """The distinct paths of an unweighted PathSet, each weighted by how many journeys took it (in
+    order of first appearance); the same fit, less to count. Paths are grouped by a hash of their
+    channel codes, and every path is then checked against its group's first path, code by code: on
+    any difference (a hash collision) the paths are returned as they are, so the result is exact."""
+    import pandas as pd
+
+    if paths.weight is not None or paths.n_journeys < 2:
+        return paths
+    pos = np.arange(paths.n_rows, dtype=np.int64) - paths.start[paths.journey]
+    width = int(paths.length.max())
+    keys = []
+    for prime in (_P1, _P2):
+        power = np.ones(width, dtype=np.int64)
+        for i in range(1, width):
+            power[i] = power[i - 1] * _BASE % prime
+        terms = (paths.codes + 1) * power[pos] % prime  # < 2⁶² before the modulo
+        keys.append(np.add.reduceat(terms, paths.start) % prime)  # sums < n_rows · 2³¹
+    group, _ = pd.factorize((keys[0] << 31) | keys[1])
+    first = np.unique(group, return_index=True)[1]  # first journey of each group
+    rep = first[group]
+    if not (paths.length[rep] == paths.length).all():
+        return paths
+    if not (paths.codes[paths.start[rep][paths.journey] + pos] == paths.codes).all():
+        return paths
+    weight = np.bincount(group).astype(np.float64)
+    keep = np.zeros(paths.n_journeys, dtype=bool)
+    keep[first] = True
+    rows = keep[paths.journey]
+    length = paths.length[keep]
+    start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64)
+    journey = np.repeat(np.arange(len(length), dtype=np.int64), length)
+    return PathSet(paths.codes[rows], journey, start, length, weight[group[keep]])
+
+
 @dataclass(frozen=True)
 class ChannelPaths:
     """Converting and non-converting paths over one sorted channel alphabet ``labels``."""
@@ -84,6 +122,10 @@ class ChannelPaths:
     @property
     def n_channels(self) -> int:
         return len(self.labels)
+
+    def distinct(self) -> "ChannelPaths":
+        """The same paths as weighted distinct paths (``distinct_paths``): the same fit."""
+        return ChannelPaths(self.labels, distinct_paths(self.converting), distinct_paths(self.non_converting))
 
     def combined(self, collapse_repeats: bool = False) -> tuple[PathSet, np.ndarray]:
         """One PathSet of the converting then the non-converting paths, and a per-journey flag

@@ -317,7 +317,9 @@ def markov(index: JourneyIndex, params: dict, context: dict) -> Credits:
     if index.n_rows == 0:
         return Credits(ihc=np.zeros(0))
     paths = channel_paths(index, context.get("non_converting"))
-    fit = fit_markov(paths, params["order"], params["collapse_repeats"], context.get("progress"))
+    # with a path summary, converting journeys are counted as distinct paths too (the same fit)
+    fitted = paths.distinct() if hasattr(context.get("non_converting"), "non_conversions") else paths
+    fit = fit_markov(fitted, params["order"], params["collapse_repeats"], context.get("progress"))
     return Credits(ihc=credit_by_channel_share(index, paths.converting, fit.share, paths.n_channels))
 
 
