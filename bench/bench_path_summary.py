@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--mb-target", type=float, default=500.0, help="peak RSS target (1024 at 30x)")
     parser.add_argument("--compare", action="store_true", help="time the Compare page's library call")
     parser.add_argument("--no-runs", action="store_true")
+    parser.add_argument("--no-reading", action="store_true", help="skip timing the two readers alone")
     parser.add_argument("--order2-200", action="store_true")
     args = parser.parse_args()
     print(f"cores {os.cpu_count()}, load {load()} (shared machine: compare ratios measured in the same run)")
@@ -181,7 +182,8 @@ def main() -> None:
         if db is not None:
             if not args.no_runs:
                 bench_runs(db, work, args.models.split(","), args.repeat, args.mb_target)
-            bench_reading(db)
+            if not args.no_reading:
+                bench_reading(db)
             if args.compare:
                 bench_compare(db, work)
         if args.order2_200:
