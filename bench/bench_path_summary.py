@@ -126,7 +126,7 @@ def bench_order2_200(repeat: int) -> None:
     import numpy as np
     from bench_models import synthetic
 
-    from pipeline.models import JourneyIndex
+    from pipeline.journey_index import JourneyIndex
     from pipeline.models.channel_paths import channel_paths
     from pipeline.models.markov import fit_markov
     from pipeline.models.weighted_paths import PathSummary

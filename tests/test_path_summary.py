@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from pipeline import journeys as jr
 from pipeline.errors import InputError
-from pipeline.models import JourneyIndex, get_model
+from pipeline.journey_index import JourneyIndex
+from pipeline.models import get_model
 from pipeline.models.channel_paths import channel_paths
 from pipeline.models.markov import fit_markov
 from pipeline.models.shapley import fit_shapley

@@ -153,7 +153,7 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     n_sets = len(first_journey)
     if both.weight is None:
         conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
-        n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+        n_paths: np.ndarray = np.bincount(set_id, minlength=n_sets).astype(np.float64)
     else:  # distinct paths of a summary, each standing for ``weight`` paths
         conversions = np.bincount(set_id, weights=converted * both.weight, minlength=n_sets)
         n_paths = np.bincount(set_id, weights=both.weight, minlength=n_sets)

@@ -94,9 +94,8 @@ class PathSummary:
         import pandas as pd
 
         names = self.labels[self.codes]
-        paths = [tuple(names[s : s + n].tolist()) for s, n in zip(self.start.tolist(), self.length.tolist())]
-        if separator is not None:
-            paths = [separator.join(map(str, p)) for p in paths]
+        tuples = [tuple(names[s : s + n].tolist()) for s, n in zip(self.start.tolist(), self.length.tolist())]
+        paths: list = tuples if separator is None else [separator.join(map(str, p)) for p in tuples]
         return pd.DataFrame(
             {
                 "path": paths,
