@@ -24,6 +24,7 @@ from .errors import InputError
 from .export import add_ratios
 from .intervals import difference_intervals
 from .models import get_model
+from .path_summary import non_converting_summary
 from .progress import Progress, ensure, scaled
 from .report import cost_by_channel
 from .status import DONE, read_records, status
@@ -137,7 +138,7 @@ def compare_models(
         raise InputError("the current journeys have no sessions: nothing to compare")
     non_converting = None
     if any(get_model(s.name).needs_non_converting for s in specs):
-        non_converting = jr.build_non_converting(con, window, scaled(progress, 5, 15, 100))
+        non_converting = non_converting_summary(con, window, scaled(progress, 5, 15, 100))
 
     codes, channels = index.channel_codes
     revenue = _journey_revenue(con, index.column("conversion_id")[index.start])[index.journey]

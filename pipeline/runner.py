@@ -214,9 +214,11 @@ def credit_columns(
     con: sqlite3.Connection, choice: ModelChoice, journeys: jr.Journeys, progress: Optional[Progress] = None
 ) -> dict:
     """A local model's credit for ``journeys`` as the columns ``store_credits`` writes (reads only)."""
+    from .path_summary import non_converting_summary  # paths that did not convert, summarised in SQL
+
     model = choice.model
     assert model is not None, "a local model (the API is attribute_via_api)"
-    non_converting = jr.build_non_converting(con, journeys.window, progress) if model.needs_non_converting else None
+    non_converting = non_converting_summary(con, journeys.window, progress) if model.needs_non_converting else None
     index = journeys.index
     credits = model.credits(index, choice.params, non_converting=non_converting, progress=progress)
     n = index.n_rows

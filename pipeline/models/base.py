@@ -29,8 +29,9 @@ class Model:
     """A named attribution model with default parameters.
 
     ``fn(index, params, context)`` returns ``Credits``. ``context`` carries what some models need
-    beyond the converting journeys (``non_converting``: a JourneyIndex of paths that did not convert,
-    for Markov and Shapley; ``progress``: a progress callback).
+    beyond the converting journeys (``non_converting``: the paths that did not convert, for Markov and
+    Shapley — a JourneyIndex, or a ``weighted_paths.PathSummary`` of distinct paths; ``progress``: a
+    progress callback).
     """
 
     name: str
@@ -72,7 +73,9 @@ class Model:
     ) -> Credits:
         """The model's arrays, aligned with ``index`` (what the pipeline stores; no DataFrame)."""
         context: dict[str, Any] = {"progress": progress}
-        if self.needs_non_converting:
+        if self.needs_non_converting and hasattr(non_converting, "non_conversions"):
+            context["non_converting"] = non_converting  # a PathSummary: weighted distinct paths
+        elif self.needs_non_converting:
             context["non_converting"] = as_index(
                 non_converting
                 if non_converting is not None

@@ -34,6 +34,12 @@ class PathSet:
     journey: np.ndarray  # int64 journey number per session (0..n_journeys-1)
     start: np.ndarray  # int64 first session of each journey
     length: np.ndarray  # int64 sessions per journey
+    # How many journeys each path stands for (a distinct path of a summary); None: 1 each
+    weight: Optional[np.ndarray] = None
+
+    def weights(self) -> np.ndarray:
+        """Weight per journey as float64 (1.0 each when unweighted)."""
+        return np.ones(self.n_journeys) if self.weight is None else np.asarray(self.weight, dtype=np.float64)
 
     @property
     def n_rows(self) -> int:
@@ -64,7 +70,45 @@ class PathSet:
         journey = self.journey[keep]
         length = np.bincount(journey, minlength=self.n_journeys).astype(np.int64)
         start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64)
-        return PathSet(self.codes[keep], journey, start, length)
+        return PathSet(self.codes[keep], journey, start, length, self.weight)
+
+
+_P1, _P2, _BASE = 2_147_483_647, 2_147_483_629, 1_000_003  # two primes < 2³¹ and a hash base
+
+
+def distinct_paths(paths: PathSet) -> PathSet:
+    """The distinct paths of an unweighted PathSet, each weighted by how many journeys took it (in
+    order of first appearance); the same fit, less to count. Paths are grouped by a hash of their
+    channel codes, and every path is then checked against its group's first path, code by code: on
+    any difference (a hash collision) the paths are returned as they are, so the result is exact."""
+    import pandas as pd
+
+    if paths.weight is not None or paths.n_journeys < 2:
+        return paths
+    pos = np.arange(paths.n_rows, dtype=np.int64) - paths.start[paths.journey]
+    width = int(paths.length.max())
+    keys = []
+    for prime in (_P1, _P2):
+        power = np.ones(width, dtype=np.int64)
+        for i in range(1, width):
+            power[i] = power[i - 1] * _BASE % prime
+        terms = (paths.codes + 1) * power[pos] % prime  # < 2⁶² before the modulo
+        keys.append(np.add.reduceat(terms, paths.start) % prime)  # sums < n_rows · 2³¹
+    group, _ = pd.factorize((keys[0] << 31) | keys[1])
+    first = np.unique(group, return_index=True)[1]  # first journey of each group
+    rep = first[group]
+    if not (paths.length[rep] == paths.length).all():
+        return paths
+    if not (paths.codes[paths.start[rep][paths.journey] + pos] == paths.codes).all():
+        return paths
+    weight = np.bincount(group).astype(np.float64)
+    keep = np.zeros(paths.n_journeys, dtype=bool)
+    keep[first] = True
+    rows = keep[paths.journey]
+    length = paths.length[keep]
+    start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64)
+    journey = np.repeat(np.arange(len(length), dtype=np.int64), length)
+    return PathSet(paths.codes[rows], journey, start, length, weight[group[keep]])
 
 
 @dataclass(frozen=True)
@@ -79,6 +123,10 @@ class ChannelPaths:
     def n_channels(self) -> int:
         return len(self.labels)
 
+    def distinct(self) -> "ChannelPaths":
+        """The same paths as weighted distinct paths (``distinct_paths``): the same fit."""
+        return ChannelPaths(self.labels, distinct_paths(self.converting), distinct_paths(self.non_converting))
+
     def combined(self, collapse_repeats: bool = False) -> tuple[PathSet, np.ndarray]:
         """One PathSet of the converting then the non-converting paths, and a per-journey flag
         telling which converted."""
@@ -90,6 +138,7 @@ class ChannelPaths:
             np.concatenate((conv.journey, null.journey + conv.n_journeys)),
             np.concatenate((conv.start, null.start + conv.n_rows)),
             np.concatenate((conv.length, null.length)),
+            None if conv.weight is None and null.weight is None else np.concatenate((conv.weights(), null.weights())),
         )
         converted = np.zeros(both.n_journeys, dtype=bool)
         converted[: conv.n_journeys] = True
@@ -107,15 +156,25 @@ def _checked_codes(index: JourneyIndex, what: str) -> tuple[np.ndarray, np.ndarr
     return codes, labels
 
 
-def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -> ChannelPaths:
-    """Encode converting journeys and non-converting paths with one channel alphabet."""
+def channel_paths(index: JourneyIndex, non_converting) -> ChannelPaths:
+    """Encode converting journeys and non-converting paths with one channel alphabet.
+
+    ``non_converting`` is a JourneyIndex (one row per session), or a ``PathSummary`` of distinct
+    paths (its ``non_conversions`` are the weights; the two give the same fit), or None."""
     import pandas as pd
 
     codes, labels = _checked_codes(index, "journeys")
-    if non_converting is None or non_converting.n_rows == 0:
+    if hasattr(non_converting, "non_conversions"):  # a PathSummary (weighted distinct paths)
+        summary = non_converting.select(non_converting.non_conversions > 0)
+        null_set, null_labels = summary.path_set("non_conversions"), summary.labels
+    elif non_converting is not None and non_converting.n_rows:
+        null_codes, null_labels = _checked_codes(non_converting, "non-converting paths")
+        null_set = _path_set(non_converting, null_codes)
+    else:
+        null_set = None
+    if null_set is None or null_set.n_rows == 0:
         empty = np.zeros(0, dtype=np.int64)
         return ChannelPaths(labels, _path_set(index, codes), PathSet(empty, empty, empty, empty))
-    null_codes, null_labels = _checked_codes(non_converting, "non-converting paths")
     union = pd.Index(labels).union(pd.Index(null_labels))  # sorted: codes stay stable across runs
     union_labels = np.asarray(union, dtype=object)
     conv_map = union.get_indexer(pd.Index(labels)).astype(np.int64)
@@ -123,7 +182,7 @@ def channel_paths(index: JourneyIndex, non_converting: Optional[JourneyIndex]) -
     return ChannelPaths(
         union_labels,
         _path_set(index, conv_map[codes] if len(labels) else codes),
-        _path_set(non_converting, null_map[null_codes]),
+        PathSet(null_map[null_set.codes], null_set.journey, null_set.start, null_set.length, null_set.weight),
     )
 
 

@@ -128,12 +128,26 @@ def _order1_counts(paths: PathSet, n_channels: int) -> tuple[np.ndarray, np.ndar
     codes, c = paths.codes, n_channels
     if paths.n_rows == 0:
         return np.zeros((c, c), dtype=np.int64), np.zeros(c, np.int64), np.zeros(c, np.int64)
+    if paths.weight is not None:
+        return _weighted_order1_counts(paths, c)
     pair = np.multiply(codes[:-1], c)
     pair += codes[1:]
     pairs = np.bincount(pair, minlength=c * c)
     first, last = codes[paths.start], codes[paths.last]
     pairs -= np.bincount(last[:-1] * c + first[1:], minlength=c * c)
     return pairs.reshape(c, c), np.bincount(first, minlength=c), np.bincount(last, minlength=c)
+
+
+def _weighted_order1_counts(paths: PathSet, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_order1_counts`` of weighted paths: each path counts ``weight`` times (whole numbers in
+    float64, so the counts are exactly those of the paths written out)."""
+    codes, weight = paths.codes, paths.weights()
+    inside = paths.journey[1:] == paths.journey[:-1]
+    pair = codes[:-1][inside] * c + codes[1:][inside]
+    pairs = np.bincount(pair, weights=weight[paths.journey[1:][inside]], minlength=c * c)
+    first = np.bincount(codes[paths.start], weights=weight, minlength=c)
+    last = np.bincount(codes[paths.last], weights=weight, minlength=c)
+    return pairs.reshape(c, c), first, last
 
 
 def _order1_dense_chain(paths: ChannelPaths, collapse: bool) -> _Chain:
@@ -179,9 +193,11 @@ def _build_chain(paths: ChannelPaths, order: int, collapse: bool) -> _Chain:
     absorbed = np.where(converted, conversion, null)
     src = np.concatenate((previous, state[combined.last]))
     dst = np.concatenate((state, absorbed))
-    counts = sp.csr_matrix(
-        (np.ones(len(src), dtype=np.float64), (src, dst)), shape=(size, size)
-    )  # duplicates are summed
+    if combined.weight is None:
+        weight = np.ones(len(src), dtype=np.float64)
+    else:  # a distinct path of a summary: each of its transitions counts as often as the path
+        weight = np.concatenate((combined.weight[combined.journey], combined.weight))
+    counts = sp.csr_matrix((weight, (src, dst)), shape=(size, size))  # duplicates are summed
     out = np.asarray(counts[:n_transient].sum(axis=1)).ravel()
     out[out == 0] = 1.0
     prob = sp.csr_matrix(sp.diags(1.0 / out) @ counts[:n_transient])
@@ -301,7 +317,9 @@ def markov(index: JourneyIndex, params: dict, context: dict) -> Credits:
     if index.n_rows == 0:
         return Credits(ihc=np.zeros(0))
     paths = channel_paths(index, context.get("non_converting"))
-    fit = fit_markov(paths, params["order"], params["collapse_repeats"], context.get("progress"))
+    # with a path summary, converting journeys are counted as distinct paths too (the same fit)
+    fitted = paths.distinct() if hasattr(context.get("non_converting"), "non_conversions") else paths
+    fit = fit_markov(fitted, params["order"], params["collapse_repeats"], context.get("progress"))
     return Credits(ihc=credit_by_channel_share(index, paths.converting, fit.share, paths.n_channels))
 
 

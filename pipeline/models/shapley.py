@@ -151,8 +151,12 @@ def fit_shapley(paths: ChannelPaths, max_coalition_size: int = 4, worth: str = "
     pair_journey, pair_channel = _capped_channel_pairs(both.codes, both.journey, n_channels, max_coalition_size)
     set_id, first_journey = _set_ids(pair_journey, pair_channel, both.n_journeys, n_channels)
     n_sets = len(first_journey)
-    conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
-    n_paths = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+    if both.weight is None:
+        conversions = np.bincount(set_id, weights=converted, minlength=n_sets)
+        n_paths: np.ndarray = np.bincount(set_id, minlength=n_sets).astype(np.float64)
+    else:  # distinct paths of a summary, each standing for ``weight`` paths
+        conversions = np.bincount(set_id, weights=converted * both.weight, minlength=n_sets)
+        n_paths = np.bincount(set_id, weights=both.weight, minlength=n_sets)
     worth_of_set = conversions / n_paths if worth == "rate" else conversions
     # a set's members are the (capped) channels of its first journey
     representative = np.zeros(both.n_journeys, dtype=bool)
@@ -179,7 +183,9 @@ def shapley(index: JourneyIndex, params: dict, context: dict) -> Credits:
     if index.n_rows == 0:
         return Credits(ihc=np.zeros(0))
     paths = channel_paths(index, context.get("non_converting"))
-    fit = fit_shapley(paths, params["max_coalition_size"], params["worth"])
+    # with a path summary, converting journeys are counted as distinct paths too (the same fit)
+    fitted = paths.distinct() if hasattr(context.get("non_converting"), "non_conversions") else paths
+    fit = fit_shapley(fitted, params["max_coalition_size"], params["worth"])
     return Credits(ihc=credit_by_channel_share(index, paths.converting, fit.share, paths.n_channels))
 
 
