@@ -22,6 +22,7 @@ from pipeline.export import read_report, to_csv_bytes, with_intervals
 from pipeline.palette import channel_colors
 from pipeline.report_views import ReportView
 from pipeline.report_views import report_view as build_report_view
+from pipeline.report_warnings import report_warnings
 from pipeline.status import status
 from pipeline.validate import ValidationReport, current_validation
 from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
@@ -195,3 +196,10 @@ def cut_hours(path: str, fp: str) -> Optional[float]:
     """The stored offline IHC attribution's inactivity cut in hours (None for other models)."""
     with _read(path) as con:
         return explain.stored_cut_hours(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def stored_report_warnings(path: str, fp: str) -> list[str]:
+    """The stored report's warnings (mixed models, incomplete last days): ``report_warnings``."""
+    with _read(path) as con:
+        return [message for _, message, _, _ in report_warnings(con)]

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages._look import shown_errors
-from pages._session import channel_sessions, db_key, use_demo, validation, workspace
+from pages._session import channel_sessions, db_key, stored_report_warnings, use_demo, validation, workspace
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.workspace import UploadRefused
 
@@ -118,6 +118,8 @@ def findings(ws) -> None:
         count = f" · {f.count:,} row(s)" if f.count else ""
         examples = f"  \n:gray[e.g. {', '.join(f'`{e}`' for e in f.examples)}]" if f.examples else ""
         st.markdown(f":{color}-badge[{f.severity}] {f.message}{count}{examples}")
+    for message in stored_report_warnings(path, fp):  # about the stored report, not the inputs
+        st.markdown(f":orange-badge[report] {message[0].upper()}{message[1:]}.")
 
 
 def channels(ws) -> None:

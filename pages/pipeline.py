@@ -8,7 +8,7 @@ import streamlit as st
 from pages._calibration import calibration_section, stored_profile_docs
 from pages._look import StreamlitProgress, shown_errors
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
-from pages._session import db_key, mixing_preview, stage_status, validation, workspace
+from pages._session import db_key, mixing_preview, stage_status, stored_report_warnings, validation, workspace
 from pipeline.errors import PipelineError
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
@@ -165,10 +165,12 @@ def data_checks(ws) -> None:
             "This database cannot be attributed: " + report.fatal[0].line().removeprefix("fatal: "),
             icon=":material/error:",
         )
-    if report.warnings:
-        with st.expander(f"Data checks: {len(report.warnings)} warning(s) to read before running"):
-            for finding in report.warnings:
-                st.text("• " + finding.line().removeprefix("warning: "))  # plain text: ids from the data
+    lines = [f.line().removeprefix("warning: ") for f in report.warnings]
+    lines += ["report: " + m for m in stored_report_warnings(path, fp)]
+    if lines:
+        with st.expander(f"Data checks: {len(lines)} warning(s) to read before running"):
+            for line in lines:
+                st.text("• " + line)  # plain text: ids from the data
 
 
 def _window(picked, first, last, lookback) -> Window:

@@ -40,9 +40,10 @@ class Journeys:
     conversion_ids: np.ndarray  # every conversion in the window, sorted
     sessions: np.ndarray  # sessions per conversion, aligned with conversion_ids
     window: Window
-    # Conversions of any date whose user has no session at all, sorted (None: not read, as for stored
-    # journeys). Validation reports them; ``scans.USERS_WITHOUT_SESSIONS_SQL`` gives the same list.
-    users_without_sessions: Optional[list] = None
+    # (conv_id, user has no session at all) of the conversions of any date with no session strictly
+    # before them, in conv_id order (None: not read, as for stored journeys). Validation reports them;
+    # ``scans.WITHOUT_EARLIER_SESSIONS_SQL`` gives the same rows.
+    without_earlier_sessions: Optional[list] = None
 
     @cached_property
     def index(self) -> JourneyIndex:
@@ -93,8 +94,9 @@ users AS MATERIALIZED (SELECT DISTINCT user_id FROM conv WHERE user_id IS NOT NU
 
 # Every conversion with a user (any date) meets every session of its user (any time): the pair is
 # in a journey when ``in_journey``, decided here per pair. Reading all pairs costs nothing more (the
-# scan is the same), and the conversions whose user met no session at all come out of the same scan,
-# marked ``in_journey = -1``: validation's "users without sessions", which a run then need not scan for.
+# scan is the same), and validation's "conversions without an earlier session" come out of the same
+# scan: those whose pairs are all ``before = 0`` (whatever the window), and those whose user met no
+# session at all, marked ``in_journey = -1``. A run then need not scan for them.
 JOURNEYS_SQL = f"""
 WITH every_conv AS MATERIALIZED (
     SELECT conv_id, user_id, conv_date || ' ' || conv_time AS conv_ts,
@@ -109,12 +111,12 @@ pairs AS MATERIALIZED (
            CAST(s.impression_interaction AS INTEGER) AS i,
            coalesce(c.in_window AND {SESSION_TS} < c.conv_ts
                     AND (:lookback IS NULL OR {SESSION_TS} >= datetime(c.conv_ts, :lookback)), 0) AS in_journey,
-           s.user_id
+           coalesce({SESSION_TS} < c.conv_ts, 0) AS before, s.user_id
     FROM session_sources s CROSS JOIN every_conv c ON c.user_id = s.user_id  -- CROSS: sessions outer, scanned once
     WHERE s.user_id IN users)
-SELECT conv_id, session_id, ts_text, channel, h, c, i, in_journey FROM pairs
+SELECT conv_id, session_id, ts_text, channel, h, c, i, in_journey, before FROM pairs
 UNION ALL
-SELECT conv_id, NULL, NULL, NULL, NULL, NULL, NULL, -1 FROM every_conv WHERE user_id NOT IN (SELECT user_id FROM pairs)
+SELECT conv_id, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0 FROM every_conv WHERE user_id NOT IN (SELECT user_id FROM pairs)
 ORDER BY 1, 3, 2
 """
 
@@ -128,12 +130,23 @@ def build_journeys(con: sqlite3.Connection, window: Window = Window(), progress:
     params = window.sql_params()
     rows = con.execute(JOURNEYS_SQL, params).fetchall()
     (conv_ids,) = object_columns(con.execute(CONVERSIONS_SQL, params).fetchall(), 1)
-    raw = object_columns(rows, len(ROW_COLUMNS) + 1)
-    in_journey = raw[-1].astype(np.int8)
-    columns = journey_columns([c[in_journey == 1] for c in raw[:-1]])
-    without = raw[0][in_journey == -1].tolist()
+    raw = object_columns(rows, len(ROW_COLUMNS) + 2)
+    in_journey = raw[-2].astype(np.int8)
+    columns = journey_columns([c[in_journey == 1] for c in raw[:-2]])
+    without = _without_earlier_sessions(raw[0], in_journey, raw[-1].astype(bool))
     progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
     return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window, without)
+
+
+def _without_earlier_sessions(conv: np.ndarray, in_journey: np.ndarray, before: np.ndarray) -> list[tuple]:
+    """(conv_id, no session at all) of the conversions none of whose pairs comes before them; the rows
+    are grouped by conversion in conv_id order, which the result keeps."""
+    if not len(conv):
+        return []
+    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
+    none_before = ~np.logical_or.reduceat(before, starts)
+    at_all = in_journey[starts] == -1
+    return list(zip(conv[starts][none_before].tolist(), at_all[none_before].tolist()))
 
 
 def object_columns(rows: list[tuple], n_columns: int) -> list[np.ndarray]:

@@ -325,10 +325,10 @@ def run_pipeline(
         part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
         journeys_ahead = _journeys_meanwhile(con, window, part["journeys"]) if rebuild else None
         if journeys_ahead is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
-            # Validation's "users without sessions" came with the journeys: no scan of its own.
+            # Validation's "conversions without an earlier session" came with the journeys: no scan.
             assert scans is not None
-            users = cast(list, journeys_ahead.value.users_without_sessions)  # set by build_journeys
-            scans.provide("users_without_sessions", [(c,) for c in users])
+            without = cast(list, journeys_ahead.value.without_earlier_sessions)  # set by build_journeys
+            scans.provide("without_earlier_sessions", [(c, int(at_all)) for c, at_all in without])
         journeys = journeys_ahead.value if journeys_ahead is not None else None
         credit_ahead = None
         if reattribute:

@@ -12,9 +12,10 @@ aggregates inside SQLite, and the results serve every stage that needs them:
 - ``cost_screen``: the cost rows, and how many of them are not a plain non-negative number with a
   session id (one cheap pass); only when some are does ``cost_checks`` count each problem.
 
-Two scans run only on demand, in the thread that asks: ``cost_checks`` and ``users_without_sessions``
-(conversions whose user has no session at all). A run that already knows the latter (the journeys
-query sees every converting user's sessions) hands it over with ``provide`` and it never runs.
+Two scans run only on demand, in the thread that asks: ``cost_checks`` and ``without_earlier_sessions``
+(conversions with no session of their user strictly before them). A run that already knows the latter
+(the journeys query sees every converting user's sessions) hands it over with ``provide`` and it
+never runs.
 
 On a database file each eager scan gets its own read-only connection in its own thread; SQLite releases
 Python's GIL while it works, so the scans overlap with the main thread. The command line does better
@@ -77,11 +78,18 @@ FROM session_costs
 """
 COST_CHECK_FIELDS = ["rows", "null_session_id", "null_cost", "cost_not_number", "negative_cost"]
 
-USERS_WITHOUT_SESSIONS_SQL = """
+# Conversions (with a user, of any date) with no session of their user strictly before them: no run
+# can attribute them, whatever its window. ``at_all`` is 1 when the user has no session at all. A run
+# gets the same rows from its journeys query (journeys.JOURNEYS_SQL) and need not scan for them.
+WITHOUT_EARLIER_SESSIONS_SQL = """
 WITH cu AS MATERIALIZED (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
-     seen AS MATERIALIZED (SELECT DISTINCT user_id FROM session_sources WHERE user_id IN cu)
-SELECT conv_id FROM conversions WHERE user_id IS NOT NULL AND user_id NOT IN seen
-ORDER BY conv_id
+     first AS MATERIALIZED (
+        SELECT user_id, min(event_date || ' ' || event_time) AS ts
+        FROM session_sources WHERE user_id IN cu GROUP BY user_id)
+SELECT c.conv_id, f.user_id IS NULL AS at_all
+FROM conversions c LEFT JOIN first f ON f.user_id = c.user_id
+WHERE c.user_id IS NOT NULL AND (f.user_id IS NULL OR f.ts >= c.conv_date || ' ' || c.conv_time)
+ORDER BY c.conv_id
 """
 
 SCANS = {  # started at once
@@ -91,7 +99,7 @@ SCANS = {  # started at once
 }
 ON_DEMAND = {  # run when first asked for, unless provided
     "cost_checks": COST_CHECKS_SQL,
-    "users_without_sessions": USERS_WITHOUT_SESSIONS_SQL,
+    "without_earlier_sessions": WITHOUT_EARLIER_SESSIONS_SQL,
 }
 ALL_SCANS = {**SCANS, **ON_DEMAND}
 
@@ -210,8 +218,9 @@ class InputScans:
         types = self._get("cost_screen")[0][2]
         return set(types.split(",")) - {"null"} if types else set()
 
-    def users_without_sessions(self) -> list[str]:
-        return [row[0] for row in self._get("users_without_sessions")]
+    def without_earlier_sessions(self) -> list[tuple]:
+        """(conv_id, user has no session at all) of the conversions no run can attribute."""
+        return [(row[0], bool(row[1])) for row in self._get("without_earlier_sessions")]
 
 
 def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list]]:

@@ -172,7 +172,7 @@ def validate(
     last_conversion = _conversions(con, check)
     progress(1, 4, "validate: id types and users without sessions")
     _id_types(con, check, scans)
-    _users_without_sessions(check, scans)
+    _without_earlier_sessions(check, scans)
     progress(2, 4, "validate: session_sources")
     _sessions(con, check, last_conversion, scans)
     progress(3, 4, "validate: session_costs")
@@ -390,18 +390,28 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
         )
 
 
-def _users_without_sessions(check: _Checker, scans: InputScans) -> None:
-    ids = scans.users_without_sessions()
-    if ids:
-        check.report.findings.append(
-            Finding(
-                "conversion_without_sessions",
-                WARNING,
-                f"conversions: {count(len(ids), 'conversion belongs to a user', 'conversions belong to users')} with no session at all and cannot be attributed",
-                len(ids),
-                ids[:EXAMPLES],
-            )
-        )
+def _without_earlier_sessions(check: _Checker, scans: InputScans) -> None:
+    """Conversions no run can attribute, counted as a run counts them: no session of their user
+    strictly before them (a look-back window can leave out more; the run says how many)."""
+    finding = without_earlier_sessions_finding(scans.without_earlier_sessions())
+    if finding is not None:
+        check.report.findings.append(finding)
+
+
+def without_earlier_sessions_finding(rows: list[tuple]) -> Optional[Finding]:
+    """The warning for ``(conv_id, user has no session at all)`` rows, None when there are none."""
+    if not rows:
+        return None
+    n, at_all = len(rows), sum(1 for _, a in rows if a)
+    detail = f" ({at_all:,} of them: the user has no session at all)" if at_all else ""
+    whose = "no session of its user before it" if n == 1 else "no session of their user before them"
+    return Finding(
+        "conversion_without_sessions",
+        WARNING,
+        f"conversions: {count(n, 'conversion has', 'conversions have')} {whose}{detail} and cannot be attributed",
+        n,
+        [c for c, _ in rows[:EXAMPLES]],
+    )
 
 
 CREDIT_SHARE_SQL = f"""
@@ -412,23 +422,32 @@ GROUP BY 1
 
 
 def _cost_coverage(con, check: _Checker, scans: InputScans) -> None:
+    check.report.findings.extend(
+        cost_coverage_findings(scans.channel_days(), scans.channel_day_costs(), lambda: _credit_share(con))
+    )
+
+
+def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) -> list[Finding]:
     """Cost that is missing where the report would not show it: a channel with sessions and no cost at
     all (its CPO reads 0 and its ROAS empty, as if it were free), and a paid channel without cost on
-    some of its days (those days look unusually cheap). Read off the scans the report uses."""
+    some of its days (those days look unusually cheap). ``channel_days``: (channel, date) with
+    sessions; ``channel_day_costs``: {(channel, date): cost}; ``credit_share()``: {channel: share of the
+    stored credit}, asked only when needed. Every engine reads these off its own scans."""
+    out = []
     days: dict[str, set[str]] = {}
-    for channel, day in scans.channel_days():
+    for channel, day in channel_days:
         if day is not None:  # a session without a date is a fatal finding of its own, and no day
             days.setdefault(channel, set()).add(day)
     paid_days: dict[str, set[str]] = {}
-    for (channel, day), cost in scans.channel_day_costs().items():
+    for (channel, day), cost in channel_day_costs.items():
         if cost > 0:
             paid_days.setdefault(channel, set()).add(day)
     unpaid = sorted(c for c in days if c not in paid_days)
     if unpaid:
-        share = _credit_share(con)
+        share = credit_share()
         names = ", ".join(f"{c} {share[c]:.1%}" if c in share else c for c in unpaid)
         of = " (share of the last attribution's credit)" if share else ""
-        check.report.findings.append(
+        out.append(
             Finding(
                 "channel_without_cost",
                 WARNING,
@@ -440,18 +459,18 @@ def _cost_coverage(con, check: _Checker, scans: InputScans) -> None:
     for channel in sorted(paid_days):
         missing = sorted(days.get(channel, set()) - paid_days[channel])
         if missing:
-            n_days = len(days[channel])
-            check.report.findings.append(
+            out.append(
                 Finding(
                     "cost_on_some_days",
                     WARNING,
                     f"session_costs: {channel} has cost on {len(paid_days[channel] & days[channel]):,} of its "
-                    f"{n_days:,} days with sessions; the {count(len(missing), 'day', 'days')} without cost will "
-                    "look cheaper than they were",
+                    f"{len(days[channel]):,} days with sessions; the {count(len(missing), 'day', 'days')} without "
+                    f"cost will look cheaper than {'it was' if len(missing) == 1 else 'they were'}",
                     len(missing),
                     missing[:EXAMPLES],
                 )
             )
+    return out
 
 
 def _credit_share(con) -> dict[str, float]:

@@ -25,6 +25,7 @@ from pipeline.model_choice import choose_model
 from pipeline.runner import RunOptions, attribute_stage, run_pipeline
 from pipeline.status import StageBook, status
 from pipeline.window import Window
+from tests.helpers import cli
 from tests.helpers import run_db as run
 
 
@@ -83,11 +84,12 @@ def test_lookback_and_range_filters(tiny):
 
 
 @pytest.mark.parametrize("window", [Window(), Window(start="2023-09-03", end="2023-09-03"), Window(lookback_days=1)])
-def test_users_without_sessions_read_with_the_journeys_match_validations_scan(tmp_path, window):
-    """c9's user has no session; c3's user (u2) has one, after c3: not "without sessions"; c10 has no
-    id (fatal elsewhere, listed alike); c11 has no user (no journey, not listed). Any window: the
-    list covers conversions of every date, like validation's own scan."""
-    from pipeline.scans import USERS_WITHOUT_SESSIONS_SQL
+def test_conversions_without_earlier_sessions_read_with_the_journeys_match_validations_scan(tmp_path, window):
+    """c9's user has no session at all; c3's user (u2) has one, after c3: no earlier session either,
+    as the run counts it; the conversion without an id is listed alike (fatal elsewhere); c11 has no
+    user (no journey, not listed). Any window: the list covers conversions of every date, like
+    validation's own scan."""
+    from pipeline.scans import WITHOUT_EARLIER_SESSIONS_SQL
     from tests.helpers import TINY_COSTS, TINY_SESSIONS, make_db
 
     ddl = """CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT,
@@ -104,16 +106,25 @@ def test_users_without_sessions_read_with_the_journeys_match_validations_scan(tm
     ]
     con = open_database(make_db(tmp_path / "w.db", TINY_SESSIONS, conversions, TINY_COSTS, ddl=ddl))
     j = build_journeys(con, window)
-    assert j.users_without_sessions == [None, "c9"]
-    assert j.users_without_sessions == [r[0] for r in con.execute(USERS_WITHOUT_SESSIONS_SQL)]
+    assert j.without_earlier_sessions == [(None, True), ("c3", False), ("c9", True)]
+    assert j.without_earlier_sessions == [(c, bool(a)) for c, a in con.execute(WITHOUT_EARLIER_SESSIONS_SQL)]
 
 
-def test_users_without_sessions_on_the_demo_match_validations_scan(small_demo):
-    from pipeline.scans import USERS_WITHOUT_SESSIONS_SQL
+def test_conversions_without_earlier_sessions_on_the_demo_match_validations_scan_and_the_run(small_demo, tmp_path):
+    from pipeline.scans import WITHOUT_EARLIER_SESSIONS_SQL
 
     con = open_database(small_demo)
-    expected = [r[0] for r in con.execute(USERS_WITHOUT_SESSIONS_SQL)]
-    assert expected and build_journeys(con).users_without_sessions == expected
+    expected = [(c, bool(a)) for c, a in con.execute(WITHOUT_EARLIER_SESSIONS_SQL)]
+    assert expected and build_journeys(con).without_earlier_sessions == expected
+    assert any(a for _, a in expected) and not all(a for _, a in expected)  # both kinds on the demo
+    # validation counts them exactly as the run reports them (no window): issue 15
+    db = tmp_path / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    run = cli("run", str(db), "--model", "linear")
+    assert f"no session before the conversion: {len(expected):,}" in run.stdout, run.stdout
+    assert (
+        f"warning: conversions: {len(expected):,} conversions have no session of their user before them" in run.stdout
+    )
 
 
 def test_window_rejects_bad_dates():

@@ -20,7 +20,10 @@ def test_data_page_on_the_demo(dashboard_env):
     text = texts(at)
     assert "Demo database" in text and "20,000 sessions, 400 conversions, 10 days, seed 7" in text
     assert "Sessions from **2023-09-01**" in text
-    assert "conversions belong to users with no session at all" in text  # the demo's warning
+    assert "conversions have no session of their user before them" in text  # the demo's warning
+    assert "channels have sessions but no cost at all" in text  # the unpaid channels, named
+    # the stored report's warnings too (the demo is attributed at start): its incomplete last day(s)
+    assert ":orange-badge[report] The last" in text and "incomplete" in text
     channels = at.dataframe[0].value
     assert channels["sessions"].sum() == 20_000 and len(channels) == 16
 

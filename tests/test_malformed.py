@@ -141,7 +141,10 @@ def test_examples_are_distinct_and_the_grammar_holds(tmp_path):
     r = cli("validate", path)
     line = next(line for line in r.stdout.splitlines() if "event_time" in line)
     assert line.count("'10:00'") == 1, line
-    assert "1 conversion belongs to a user with no session at all and cannot be attributed" in r.stdout, r.stdout
+    assert (
+        "2 conversions have no session of their user before them (1 of them: the user has no session at all) "
+        "and cannot be attributed" in r.stdout
+    ), r.stdout
 
 
 def test_a_boolean_parameter_is_parsed_strictly(tiny):

@@ -15,7 +15,7 @@ def all_results(scans: InputScans) -> dict:
         "days": sorted(scans.channel_days()),
         "costs": scans.channel_day_costs(),
         "checks": scans.cost_checks(),
-        "users": sorted(scans.users_without_sessions()),
+        "without": scans.without_earlier_sessions(),
     }
 
 
@@ -92,6 +92,6 @@ def test_cost_checks_count_each_problem_in_every_mode(tmp_path, cost_rows, expec
 
 def test_a_provided_result_is_used_and_the_scan_never_runs(small_demo):
     ran = []
-    scans = InputScans({"users_without_sessions": lambda: ran.append(1) or [("x",)]})
-    scans.provide("users_without_sessions", [("c1",), ("c2",)])
-    assert scans.users_without_sessions() == ["c1", "c2"] and ran == []
+    scans = InputScans({"without_earlier_sessions": lambda: ran.append(1) or [("x", 1)]})
+    scans.provide("without_earlier_sessions", [("c1", 0), ("c2", 1)])
+    assert scans.without_earlier_sessions() == [("c1", False), ("c2", True)] and ran == []

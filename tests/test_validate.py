@@ -1,9 +1,9 @@
 """Validation in process: ``pipeline.validate.validate`` on hand-made databases, its findings' codes,
 severities, counts and examples (tests/test_cli.py asserts the same cases through the command line).
 
-The tiny database (tests/helpers.py: TINY_*) has no fatal finding and one warning: two of its five
-channels (Direct Traffic, s3; Newsletter & Email, s4) have sessions but no cost row (``TINY_WARNING``,
-which every case below keeps). Each case changes a few rows by hand, so every other expected count is
+The tiny database (tests/helpers.py: TINY_*) has no fatal finding and two warnings, which every case
+below keeps: c3's only session comes after it, so no run can attribute it (``C3``), and two of its five
+channels (Direct Traffic, s3; Newsletter & Email, s4) have sessions but no cost row (``TINY_WARNING``). Each case changes a few rows by hand, so every other expected count is
 the number of rows changed.
 """
 
@@ -16,6 +16,7 @@ from pipeline.errors import InputError
 from pipeline.validate import FATAL, WARNING, check_structure, start_scans, validate
 from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
 
+C3 = ("conversion_without_sessions", WARNING, 1, ["c3"])
 TINY_WARNING = ("channel_without_cost", WARNING, 2, [])
 NO_KEYS = """CREATE TABLE session_sources (session_id TEXT, user_id TEXT, event_date TEXT, event_time TEXT,
                channel_name TEXT, holder_engagement INT, closer_engagement INT, impression_interaction INT);
@@ -43,9 +44,9 @@ def sessions_with(index: int, row: tuple) -> list[tuple]:
     return rows
 
 
-def test_the_tiny_database_has_only_its_cost_coverage_warning(tmp_path):
+def test_the_tiny_database_has_only_its_two_warnings(tmp_path):
     path = make_db(tmp_path / "tiny.db", TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS)
-    assert findings(path) == [TINY_WARNING]
+    assert findings(path) == [C3, TINY_WARNING]
     con = open_database(path)
     report = validate(con)
     assert report.ok and report.fatal == []
@@ -57,46 +58,47 @@ def test_unparseable_dates_are_one_fatal_finding_with_both_examples(tmp_path):
     rows = sessions_with(1, ("s2", "u1", "2023-02-30", "11:00:00", "FB & IG Ads", 1, 1, 0))
     rows[2] = ("s3", "u1", "02/09/2023", "12:00:00", "Direct Traffic", 0, 1, 0)
     path = make_db(tmp_path / "dates.db", rows, TINY_CONVERSIONS, TINY_COSTS)
-    assert findings(path) == [("bad_event_date", FATAL, 2, ["2023-02-30", "02/09/2023"]), TINY_WARNING]
+    assert findings(path) == [C3, ("bad_event_date", FATAL, 2, ["2023-02-30", "02/09/2023"]), TINY_WARNING]
 
 
 def test_bad_time_and_flag_are_two_findings(tmp_path):
     rows = sessions_with(0, ("s1", "u1", "2023-09-01", "10:00", "Paid Search Brand", 2, 0, 0))
     path = make_db(tmp_path / "times.db", rows, TINY_CONVERSIONS, TINY_COSTS)
     assert findings(path) == [
+        C3,
         ("bad_event_time", FATAL, 1, ["10:00"]),
         ("bad_holder_engagement", FATAL, 1, [2]),
         TINY_WARNING,
     ]
     report = validate(open_database(path))
     lines = [f.line() for f in report.findings]
-    assert "event_time: 1 row has no valid time (HH:MM:SS) (e.g. '10:00')" in lines[0]
-    assert "holder_engagement: 1 row has a value other than 0 or 1 (e.g. 2)" in lines[1]
+    assert "event_time: 1 row has no valid time (HH:MM:SS) (e.g. '10:00')" in lines[1]
+    assert "holder_engagement: 1 row has a value other than 0 or 1 (e.g. 2)" in lines[2]
 
 
 def test_a_null_flag_is_a_bad_flag(tmp_path):
     rows = sessions_with(0, ("s1", "u1", "2023-09-01", "10:00:00", "Paid Search Brand", None, 0, 0))
     path = make_db(tmp_path / "nullflag.db", rows, TINY_CONVERSIONS, TINY_COSTS)
-    assert findings(path) == [("bad_holder_engagement", FATAL, 1, [None]), TINY_WARNING]
+    assert findings(path) == [C3, ("bad_holder_engagement", FATAL, 1, [None]), TINY_WARNING]
 
 
 def test_a_session_time_outside_every_journey_is_still_fatal(tmp_path):
     rows = sessions_with(5, ("s6", "u3", "2023-09-01", "25:00:00", "Paid Search Brand", 0, 0, 0))
     path = make_db(tmp_path / "late.db", rows, TINY_CONVERSIONS, TINY_COSTS)
-    assert findings(path) == [("bad_event_time", FATAL, 1, ["25:00:00"]), TINY_WARNING]
+    assert findings(path) == [C3, ("bad_event_time", FATAL, 1, ["25:00:00"]), TINY_WARNING]
 
 
 def test_a_null_conversion_id(tmp_path):
     conversions = [*TINY_CONVERSIONS, (None, "u3", "2023-09-03", "10:00:00", 5.0)]
     path = make_db(tmp_path / "nullid.db", TINY_SESSIONS, conversions, TINY_COSTS)
-    assert findings(path) == [("null_conv_id", FATAL, 1, []), TINY_WARNING]
+    assert findings(path) == [("null_conv_id", FATAL, 1, []), C3, TINY_WARNING]
     with pytest.raises(InputError, match=r"conversions\.conv_id: 1 row has no id"):
         validate(open_database(path)).raise_if_fatal()
 
 
 def test_duplicate_ids_without_a_primary_key(tmp_path):
     path = make_db(tmp_path / "dups.db", TINY_SESSIONS, TINY_CONVERSIONS, [*TINY_COSTS, ("s1", 2.0)], ddl=NO_KEYS)
-    assert findings(path) == [("duplicate_session_id", FATAL, 1, ["s1"]), TINY_WARNING]
+    assert findings(path) == [C3, ("duplicate_session_id", FATAL, 1, ["s1"]), TINY_WARNING]
     with pytest.raises(InputError, match=r"session_costs\.session_id: 1 value appears more than once"):
         validate(open_database(path)).raise_if_fatal()
 
@@ -106,7 +108,7 @@ def test_warnings_leave_the_file_usable(tmp_path):
     path = make_db(tmp_path / "warn.db", TINY_SESSIONS, conversions, [*TINY_COSTS, ("ghost", 9.0)])
     assert findings(path) == [
         ("null_revenue", WARNING, 1, []),
-        ("conversion_without_sessions", WARNING, 1, ["c9"]),
+        ("conversion_without_sessions", WARNING, 2, ["c3", "c9"]),  # c3: a session after it; c9: none
         ("orphan_cost", WARNING, 1, ["ghost"]),
         TINY_WARNING,
     ]

@@ -48,7 +48,17 @@ from ..journeys import Journeys, journey_columns, sessions_per
 from ..schema import NO_CHANNEL, REQUIRED_COLUMNS
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
-from ..validate import EXAMPLES, FATAL, FLAGS, WARNING, Finding, ValidationReport, count
+from ..validate import (
+    EXAMPLES,
+    FATAL,
+    FLAGS,
+    WARNING,
+    Finding,
+    ValidationReport,
+    cost_coverage_findings,
+    count,
+    without_earlier_sessions_finding,
+)
 from ..window import Window
 
 OUTPUT_TABLES = ("attribution_customer_journey", "channel_reporting")
@@ -163,7 +173,7 @@ def validate(engine: DuckEngine) -> ValidationReport:
         return report
     v = _Validator(engine, report)
     last = v.conversions()
-    v.users_without_sessions()
+    v.without_earlier_sessions()
     v.sessions(last)
     v.costs()
     v.cost_coverage()
@@ -300,18 +310,11 @@ class _Validator:
         )
         return c["last"]
 
-    def users_without_sessions(self) -> None:
-        ids = [r[0] for r in self.e.sql(USERS_WITHOUT_SESSIONS_SQL)]
-        if ids:
-            self.report.findings.append(
-                Finding(
-                    "conversion_without_sessions",
-                    WARNING,
-                    f"conversions: {count(len(ids), 'conversion belongs to a user', 'conversions belong to users')} with no session at all and cannot be attributed",
-                    len(ids),
-                    ids[:EXAMPLES],
-                )
-            )
+    def without_earlier_sessions(self) -> None:
+        rows = [(r[0], bool(r[1])) for r in self.e.sql(WITHOUT_EARLIER_SESSIONS_SQL)]
+        finding = without_earlier_sessions_finding(rows)
+        if finding is not None:
+            self.report.findings.append(finding)
 
     def sessions(self, last: Optional[str]) -> None:
         t = "session_sources"
@@ -416,45 +419,10 @@ class _Validator:
     # The sessions are probed against the few converting users (a semi join), never gathered into a set
     # of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
     def cost_coverage(self) -> None:
-        """``validate._cost_coverage``: channels with sessions and no cost at all, paid channels without
-        cost on some of their days."""
-        days: dict[str, set[str]] = {}
-        for channel, day in channel_days(self.e):
-            if day is not None:  # as validate._cost_coverage
-                days.setdefault(channel, set()).add(day)
-        paid_days: dict[str, set[str]] = {}
-        for (channel, day), cost in channel_day_costs(self.e).items():
-            if cost > 0:
-                paid_days.setdefault(channel, set()).add(day)
-        unpaid = sorted(c for c in days if c not in paid_days)
-        if unpaid:
-            share = self.credit_share()
-            names = ", ".join(f"{c} {share[c]:.1%}" if c in share else c for c in unpaid)
-            of = " (share of the last attribution's credit)" if share else ""
-            self.report.findings.append(
-                Finding(
-                    "channel_without_cost",
-                    WARNING,
-                    f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all: "
-                    f"{names}{of}; if a channel is paid, its cost is missing and its CPO will read 0",
-                    len(unpaid),
-                )
-            )
-        for channel in sorted(paid_days):
-            missing = sorted(days.get(channel, set()) - paid_days[channel])
-            if missing:
-                n_days = len(days[channel])
-                self.report.findings.append(
-                    Finding(
-                        "cost_on_some_days",
-                        WARNING,
-                        f"session_costs: {channel} has cost on {len(paid_days[channel] & days[channel]):,} of its "
-                        f"{n_days:,} days with sessions; the {count(len(missing), 'day', 'days')} without cost will "
-                        "look cheaper than they were",
-                        len(missing),
-                        missing[:EXAMPLES],
-                    )
-                )
+        """``validate.cost_coverage_findings`` over this engine's channel-days and costs."""
+        self.report.findings.extend(
+            cost_coverage_findings(channel_days(self.e), channel_day_costs(self.e), self.credit_share)
+        )
 
     def credit_share(self) -> dict[str, float]:
         """{channel: share of the stored credit} (``validate._credit_share``), {} before any attribution."""
@@ -468,12 +436,16 @@ class _Validator:
         return {c: v / total for c, v in rows} if total else {}
 
 
-USERS_WITHOUT_SESSIONS_SQL = """
+# As scans.WITHOUT_EARLIER_SESSIONS_SQL: conversions with no session of their user strictly before them.
+WITHOUT_EARLIER_SESSIONS_SQL = """
 WITH cu AS (SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL),
-     seen AS (SELECT DISTINCT s.user_id FROM session_sources s SEMI JOIN cu ON cu.user_id = s.user_id)
-SELECT conv_id FROM conversions c
-WHERE user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.user_id = c.user_id)
-ORDER BY conv_id NULLS FIRST
+     first AS (
+        SELECT s.user_id, min(s.event_date || ' ' || s.event_time) AS ts
+        FROM session_sources s SEMI JOIN cu ON cu.user_id = s.user_id GROUP BY 1)
+SELECT c.conv_id, f.user_id IS NULL AS at_all
+FROM conversions c LEFT JOIN first f ON f.user_id = c.user_id
+WHERE c.user_id IS NOT NULL AND (f.user_id IS NULL OR f.ts >= c.conv_date || ' ' || c.conv_time)
+ORDER BY c.conv_id NULLS FIRST
 """
 
 
