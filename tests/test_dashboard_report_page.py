@@ -104,3 +104,80 @@ def test_log_axes_keep_every_channel_readable(dashboard_env):
         noted = set(spec["data"][1]["y"]) if len(spec["data"]) > 1 else set()
         drawn = {y for y, x in zip(spec["data"][0]["y"], spec["data"][0]["x"]) if x is not None}
         assert drawn | noted == rows and not (drawn & noted)
+
+
+def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
+    import json
+
+    from pipeline.report_views import report_view
+
+    at = open_page("report")
+    no_errors(at)
+    roas_tile = next(m for m in at.metric if m.label == "ROAS")
+    assert str(roas_tile.proto.delta).startswith("90%: ")  # the KPI's interval under the value
+    view = report_view(open_database(workspace_of(at).db_path))
+    cpo, roas = (json.loads(c.proto.spec) for c in plotly_charts(at)[:2])
+    for spec, metric in ((cpo, "CPO"), (roas, "ROAS")):
+        bars = spec["data"][0]
+        assert "error_x" in bars and len(bars["error_x"]["array"]) == len(bars["y"])
+        paid = view.totals[view.totals["cost"] > 0].set_index("channel_name")
+        for label, x, plus, minus in zip(bars["y"], bars["x"], bars["error_x"]["array"], bars["error_x"]["arrayminus"]):
+            channel = label.split(" · ")[0].removesuffix(" †")
+            if x is None:
+                continue
+            low = paid.loc[channel, f"{metric}_low"]
+            assert x - minus == pytest.approx(low)  # the whisker starts at the interval's low end
+            assert plus >= 0 and x == pytest.approx(paid.loc[channel, metric])
+            assert label.endswith(" †") is False and (" † · " in label) == bool(paid.loc[channel, "few"])
+    table = at.dataframe[0].value
+    assert {"CPO range", "ROAS range", "support"} <= set(table.columns)
+    assert table["support"].max() > 0
+
+
+def test_the_report_by_conversion_date(dashboard_env, downloads):
+    at = open_page("report")
+    by_session = at.dataframe[0].value
+    at.radio(key="report_basis").set_value("conversion-date").run()
+    no_errors(at)
+    by_conversion = at.dataframe[0].value
+    assert by_conversion["cost"].sum() == pytest.approx(by_session["cost"].sum())  # cost stays put
+    assert not by_conversion["ihc"].equals(by_session["ihc"])
+    assert "Conversion dates" in [d.label for d in at.date_input]
+    assert "channel_report_ihc_2023-09-01_to_2023-09-10_by-conversion-date.csv" in downloads
+    trend = [c for c in plotly_charts(at) if "per day" in c.proto.spec][0]
+    assert "Conversion date" in trend.proto.spec
+
+
+def test_the_trend_shades_the_incomplete_last_days(dashboard_env):
+    import json
+
+    from pipeline.completeness import incomplete_days
+
+    at = open_page("report")
+    late = incomplete_days(open_database(workspace_of(at).db_path))
+    spec = json.loads([c for c in plotly_charts(at) if "per day" in c.proto.spec][0].proto.spec)
+    shapes = spec["layout"].get("shapes", [])
+    if late is not None and late.days:
+        assert len(shapes) == 1 and spec["layout"]["annotations"][0]["text"] == "incomplete"
+        assert shapes[0]["x1"].startswith(late.days[-1])
+        assert "the incomplete last days" in texts(at)
+    else:
+        assert shapes == []
+
+
+def test_a_mixed_report_is_named_and_fixed_in_one_click(dashboard_env):
+    from pipeline.coverage import model_coverage
+    from pipeline.runner import RunOptions
+    from pipeline.window import Window
+
+    at = open_page("report")
+    ws = workspace_of(at)
+    ws.run(RunOptions(Window("2023-09-03", "2023-09-04"), "linear"))  # a windowed run: two models
+    at.run()
+    no_errors(at)
+    warning = next(str(w.value) for w in at.warning if "mixes models" in str(w.value))
+    assert "**Linear** for" in warning and "**IHC — offline model** for" in warning
+    at.button(key="rerun_one_model").click().run()
+    no_errors(at)
+    assert not any("mixes models" in str(w.value) for w in at.warning)
+    assert [c.model for c in model_coverage(open_database(ws.db_path))] == ["ihc"]
