@@ -14,6 +14,7 @@ import sqlite3
 import sys
 from typing import Optional, Sequence
 
+from ..db import sqlite_error_message
 from ..errors import InputError, PipelineError
 
 COMMAND_MODULES = ["core", "ihc", "api", "calibrate", "engines"]
@@ -49,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
     except sqlite3.DatabaseError as exc:
-        sys.stderr.write(f"error: the database could not be read: {exc}\n")
+        sys.stderr.write(f"error: {sqlite_error_message(exc)}\n")
         return InputError.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: work committed so far is kept; run again to continue\n")
