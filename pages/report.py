@@ -10,6 +10,7 @@ from pages._look import chart, eur, figure, not_ready, ratio, shown_errors
 from pages._models import model_label
 from pages._session import colors, db_key, has_report, report, report_csv, stage_status, workspace
 from pipeline import report_views as rv
+from pipeline.labels import clip, md
 from pipeline.window import date_span
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
@@ -32,7 +33,12 @@ def filters(path: str, fp: str):
         help="Channel-days whose session date is in this range.",
     )
     chosen = c2.multiselect(
-        "Channels", channels, key="report_channels", placeholder="All channels", help="Leave empty for all channels."
+        "Channels",
+        channels,
+        format_func=clip,
+        key="report_channels",
+        placeholder="All channels",
+        help="Leave empty for all channels.",
     )
     start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None)
@@ -149,7 +155,7 @@ def unpaid_note(totals: pd.DataFrame) -> None:
     unpaid = totals.loc[totals["cost"] <= 0, "channel_name"].tolist()
     if unpaid:
         st.caption(
-            f"Not in the CPO and ROAS charts — channels without cost: {', '.join(unpaid)}. "
+            f"Not in the CPO and ROAS charts — channels without cost: {', '.join(md(c, 60) for c in unpaid)}. "
             "Their attributed conversions and revenue are in the chart below and in the table."
         )
 
@@ -200,6 +206,7 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
         "Channels in the trend",
         ranked_channels,
         default=ranked_channels[:5],
+        format_func=clip,
         key="trend_channels",
         wrap=True,
         help="By default the five channels with the most attributed revenue.",
@@ -240,8 +247,9 @@ def trend(rows: pd.DataFrame, totals: pd.DataFrame, palette: dict) -> None:
 
 def table_and_downloads(ws, rows: pd.DataFrame, path, fp, start, end, channels) -> None:
     st.subheader("Channel-days")
+    shown = rv.table(rows)
     st.dataframe(
-        rv.table(rows),
+        shown.assign(channel_name=shown["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
         height=min(38 + 35 * len(rows), 400),
         key="report_table",

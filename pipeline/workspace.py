@@ -286,7 +286,7 @@ class Workspace:
         make_room(_data_size(data), keep=self.root)
         progress(0, 3, f"copying {name} into the working folder")
         previous_bound = self._bound
-        bound = upload_bound(label)
+        bound = upload_bound()
         try:
             size = _write_stream(data, incoming)
             try:
@@ -380,7 +380,7 @@ class Workspace:
         read_bound = self._bound
         try:
             if read_bound is not None:  # an upload: a run may take longer than a page's read
-                self._set_bound(upload_bound(read_bound.what, _env_seconds(RUN_SECONDS_ENV, RUN_SECONDS)))
+                self._set_bound(upload_bound(_env_seconds(RUN_SECONDS_ENV, RUN_SECONDS)))
             started = time.perf_counter()
             try:
                 if in_place:
@@ -398,7 +398,7 @@ class Workspace:
             return result, time.perf_counter() - started
         finally:
             if read_bound is not None and not read_bound.cancelled:
-                self._set_bound(upload_bound(read_bound.what))
+                self._set_bound(upload_bound())
             self._run_lock.release()
 
     @property
@@ -433,11 +433,10 @@ def _remove_folder(root: str) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def upload_bound(label: str, seconds: Optional[float] = None) -> QueryBound:
+def upload_bound(seconds: Optional[float] = None) -> QueryBound:
     """The bound of queries on an upload (``ATTRIBUTION_UPLOAD_QUERY_SECONDS``, default 60 s)."""
     seconds = _env_seconds(QUERY_SECONDS_ENV, QUERY_SECONDS) if seconds is None else seconds
-    what = label if label.endswith("queries") else f"the upload's queries ({label})"
-    return QueryBound(seconds, what)
+    return QueryBound(seconds, "the upload's queries")
 
 
 def _env_seconds(name: str, default: float) -> float:
