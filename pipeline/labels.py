@@ -28,14 +28,15 @@ LABEL_CHARS = 60  # shown in a legend, a table cell, a widget option, a message
 TICK_CHARS = 32  # shown as an axis label (a chart in half the page's width keeps room for its bars)
 HOVER_CHARS = 500  # shown when the pointer rests on it
 ELLIPSIS = "…"
-# Always markup: \ ` * [ ] < > ! | ~ $ &. A ``:`` only before a word character (``:red[…]``,
-# ``:material/x:``, ``:smile:``); an ``_`` only at a word's edge (inside ``session_id`` it is no emphasis);
+# Always markup: \ ` * [ ] < > ! | ~ $ &; an ``_`` only at a word's edge (inside ``session_id`` it is no
+# emphasis);
 # ``#``, ``-``, ``+``, ``=``, ``>`` and ``1.`` only at the start of the text (headings, lists, quotes).
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>!|~$&])|:(?=[\w+-])|(?<!\w)_|_(?!\w)")
-# GFM turns bare ``http://…``, ``www.…`` and ``a@b.c`` into links after escapes are resolved (a
-# backslash does not stop it): a zero-width space goes after the ``:`` of ``://``, before the ``.`` of
-# ``www.`` and before ``@``. The text reads the same; it is no longer a link.
-_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>!|~$&])|(?<!\w)_|_(?!\w)")
+# Some markup is recognised in the text AFTER escapes are resolved, so a backslash does not stop it:
+# GFM's bare links (``http://…``, ``www.…``, ``a@b.c``) and Streamlit's icons and emoji shortcodes
+# (``:material/warning:``, ``:smile:``). A zero-width space goes after a ``:`` that precedes ``//`` or a
+# letter, before the ``.`` of ``www.`` and before ``@``: the text reads the same, it is no longer markup.
+_AUTOLINK = re.compile(r"(?<=:)(?=//|[A-Za-z_])|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
 ZWSP = "\u200b"
 _MD_LEADING = re.compile(r"^(\s*)([#+=>-]|\d+[.)])")
 

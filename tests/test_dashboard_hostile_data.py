@@ -50,7 +50,7 @@ def live_markup(text: str) -> list[str]:
     found += re.findall(r"(?<!\\)\[[^\]]*(?<!\\)\]\(http", text)  # link
     found += re.findall(r"https?://|www\.|\w@", text)  # a bare URL or address (GFM makes it a link)
     found += re.findall(r"(?<!\\)<a\b", text)  # raw HTML
-    found += re.findall(r"(?<!\\):red(?<!\\)\[", text) + re.findall(r"(?<!\\):material/warning", text)
+    found += re.findall(r"(?<!\\):red(?<!\\)\[", text) + re.findall(r":material/warning", text)
     return found
 
 
@@ -59,6 +59,8 @@ def test_unit_escaping_and_clipping():
     assert md("see www.evil.example or a@evil.example") == "see www\u200b.evil.example or a\u200b@evil.example"
     assert live_markup(md(IMG)) == [] and live_markup(md(LINK)) == [] and live_markup(md(DIRECTIVE)) == []
     assert md("- a list?") == r"\- a list?" and md("1. first") == r"1\. first"
+    assert md(":material/warning: :smile:") == ":\u200bmaterial/warning: :\u200bsmile:"  # icons/emoji
+    assert md("at 12:00:00") == "at 12:00:00"
     assert md("session_id") == "session_id"  # inside a word an underscore is no emphasis: left readable
     assert code("a`b``c") == "``` a`b``c ```"
     assert clip("x" * 100) == "x" * (LABEL_CHARS - 1) + "…" and clip("short") == "short"
