@@ -307,7 +307,7 @@ with shown_errors():
         )
     if states["report"].state != "done":
         st.warning(
-            f"The report is {states['report'].state} ({states['report'].reason}); it shows the last "
+            f"The report is {states['report'].state} ({md(states['report'].reason)}); it shows the last "
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )
