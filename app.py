@@ -8,10 +8,14 @@ wrappers over the ``pipeline`` library; see docs/dashboard.md.
 import os
 import sys
 import time
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Attribution dashboard", page_icon=":material/insights:", layout="wide")
+# The favicon is a local file Streamlit serves itself: an emoji or :material/…: page icon makes the
+# browser fetch it from an external host on every page (which fails offline).
+FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+st.set_page_config(page_title="Attribution dashboard", page_icon=FAVICON, layout="wide")
 
 from pages._look import shown_errors, sidebar_database  # noqa: E402
 from pages._session import workspace  # noqa: E402

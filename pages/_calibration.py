@@ -14,6 +14,7 @@ import streamlit as st
 
 from pipeline.db import open_database
 from pipeline.errors import PipelineError
+from pipeline.labels import md
 
 RESULT_KEY = "calib_result"
 FIDELITY_COLUMNS = {"mean": "mean", "p99": "p99", "max": "max", "channel_share_wape": "channel-share WAPE"}
@@ -84,9 +85,9 @@ def calibration_section(ws, option, progress_factory) -> None:
     try:
         plan = _plan(path, fp, n, 0, config.max_journeys, config.max_sessions)
     except PipelineError as exc:
-        st.error(str(exc), icon=":material/warning:")
+        st.error(md(str(exc)), icon=":material/warning:")
         return
-    st.markdown(f"**{plan.line()}**")
+    st.markdown(f"**{md(plan.line())}**")
     st.dataframe(plan.strata(), hide_index=True)
     with st.expander(f"The {len(plan.records):,} sessions it will send"):
         st.dataframe(plan.records, hide_index=True, height=240)
@@ -130,12 +131,12 @@ def _show_result() -> None:
         return
     if "error" in result:
         st.error(
-            f"**The calibration stopped:** {result['error']}  \nAnswers received so far are kept.",
+            f"**The calibration stopped:** {md(result['error'])}  \nAnswers received so far are kept.",
             icon=":material/warning:",
         )
         return
-    st.success(f"Profile **{result['name']}** fitted and stored in the database.", icon=":material/check_circle:")
-    st.caption(result["sent"])
+    st.success(f"Profile **{md(result['name'])}** fitted and stored in the database.", icon=":material/check_circle:")
+    st.caption(md(result["sent"]))
     table: pd.DataFrame = result["table"].rename(columns=FIDELITY_COLUMNS)
     st.markdown("**Held-out fidelity** (absolute error per session, sessions of multi-session journeys)")
     st.dataframe(

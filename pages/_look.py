@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 import time
+import traceback
 from typing import Optional
 
 import pandas as pd
 import streamlit as st
 
+from pipeline.db import sqlite_error_message
 from pipeline.errors import PipelineError
+from pipeline.labels import md
 from pipeline.report_charts import figure  # noqa: F401 - the pages' chart styling, re-exported
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, hide_paths
 
 # ---- progress ----------------------------------------------------------------------------------
 
@@ -87,20 +91,25 @@ def chart(fig, key: Optional[str] = None) -> None:
 
 @contextlib.contextmanager
 def shown_errors():
-    """Show a library error as a one-line message instead of a traceback."""
+    """Show a library error, or any SQLite error from the analyst's database, as a one-line message
+    instead of a traceback (escaped: it may quote data). A bug's details hide the server's paths."""
     try:
         yield
     except PipelineError as exc:
-        st.error(str(exc), icon=":material/warning:")
+        st.error(md(str(exc)), icon=":material/warning:")
+    except sqlite3.DatabaseError as exc:  # a trigger, a view, a bound that stopped a query: the input's doing
+        st.error(md(sqlite_error_message(exc)), icon=":material/warning:")
     except Exception as exc:  # noqa: BLE001 - a bug: say so, keep the traceback out of the main view
         if type(exc).__module__.startswith("streamlit"):
             raise
+        ws = st.session_state.get("_workspace")
+        public = ws.public_text if ws is not None else hide_paths
         st.error(
-            f"Something went wrong ({type(exc).__name__}: {exc}). Your data was not changed.",
+            md(public(f"Something went wrong ({type(exc).__name__}: {exc}). Your data was not changed.")),
             icon=":material/bug_report:",
         )
         with st.expander("Details for a bug report"):
-            st.exception(exc)
+            st.code(public("".join(traceback.format_exception(exc))), language=None)
 
 
 def sidebar_database(ws: Workspace) -> None:
@@ -112,8 +121,9 @@ def sidebar_database(ws: Workspace) -> None:
             st.write("none")
             return
         icon = ":material/science:" if src.kind == "demo" else ":material/description:"
-        st.markdown(f"{icon} **{src.name}**")
-        st.caption(f"{src.size_bytes / 1e6:,.1f} MB · private working copy")
+        st.markdown(f"{icon} **{md(src.name, 60)}**")
+        where = "shared read-only until your first run" if ws.shares_demo else "private working copy"
+        st.caption(f"{src.size_bytes / 1e6:,.1f} MB · {where}")
         st.page_link("pages/data.py", label="Change the database", icon=":material/upload_file:")
 
 

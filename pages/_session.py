@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -25,15 +28,42 @@ from pipeline.report_views import report_view as build_report_view
 from pipeline.report_warnings import report_warnings
 from pipeline.status import status
 from pipeline.validate import ValidationReport, current_validation
-from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, sweep
+from pipeline.workspace import Workspace, cached_demo, demo_size_from_env, set_liveness, sweep
 
 # ---- the session's workspace ---------------------------------------------------------------------
 
 
+SWEEP_EVERY_SECONDS = float(os.environ.get("ATTRIBUTION_SWEEP_SECONDS") or 30.0)
+
+
+def _session_id() -> Optional[str]:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _is_live_session(session_id: str) -> bool:
+    """True while the browser tab of ``session_id`` is connected (Streamlit's runtime knows)."""
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
+
+
 @st.cache_resource(show_spinner=False)
 def _swept_once() -> bool:
-    """Remove working folders left behind by dashboard processes that died (once per process)."""
+    """Remove working folders left behind by dead processes now, then every 30 s those of sessions
+    gone for longer than the grace period (once per process; a daemon thread)."""
     sweep()
+    set_liveness(_is_live_session)
+
+    def every_while() -> None:
+        while True:
+            time.sleep(SWEEP_EVERY_SECONDS)
+            with contextlib.suppress(Exception):
+                sweep(is_live=_is_live_session)
+
+    threading.Thread(target=every_while, name="workspace-sweeper", daemon=True).start()
     return True
 
 
@@ -50,8 +80,9 @@ def workspace() -> Workspace:
     _swept_once()
     ws = st.session_state.get("_workspace")
     if ws is None or ws.closed:
-        ws = Workspace.create()
+        ws = Workspace.create(session_id=_session_id())
         st.session_state["_workspace"] = ws
+    ws.touch()
     if not ws.has_database:
         use_demo(ws)
     return ws

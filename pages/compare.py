@@ -11,6 +11,7 @@ from pages._models import model_label, offline_models, param_widgets, stored_mod
 from pages._session import comparison, db_key, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta
 from pipeline.errors import PipelineError
+from pipeline.labels import clip, md
 
 METRICS = {
     "share": ("Share of conversions", "Share of attributed conversions (ratio)", ".1%"),
@@ -101,6 +102,7 @@ def diff_table(result, metric: str) -> None:
     )
     value_cols = [c for c in wide.columns if c != "channel_name"]
     wide[value_cols] = wide[value_cols].astype(float)  # undefined ratios: NaN, shown as —, never 'None'
+    wide["channel_name"] = wide["channel_name"].map(clip)  # the table shows 60 characters of a long name
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
@@ -164,7 +166,7 @@ with shown_errors():
         with st.spinner("Attributing the journeys with each model…"):
             result = comparison(path, fp, json.dumps(specs, sort_keys=True, default=str))
     except PipelineError as exc:
-        st.error(str(exc), icon=":material/warning:")
+        st.error(md(str(exc)), icon=":material/warning:")
         st.stop()
     period = (
         f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
@@ -177,7 +179,7 @@ with shown_errors():
         cols = st.columns(len(shifts))
         for col, (_, r) in zip(cols, shifts.iterrows()):
             col.metric(
-                r["channel_name"],
+                md(r["channel_name"], 60),
                 f"{r['low']:.1%} → {r['high']:.1%}",
                 delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {pretty(r['low_model'])} → {pretty(r['high_model'])}",
                 delta_color="off",

@@ -4,8 +4,9 @@ import streamlit as st
 
 from pages._look import shown_errors
 from pages._session import channel_sessions, db_key, stored_report_warnings, use_demo, validation, workspace
+from pipeline.errors import InputError
+from pipeline.labels import clip, code, md
 from pipeline.schema import REQUIRED_COLUMNS
-from pipeline.workspace import UploadRefused
 
 st.title("Data")
 st.caption(
@@ -18,7 +19,7 @@ def current(ws) -> None:
     path, fp = db_key(ws)
     report = validation(path, fp)
     src = ws.source
-    st.subheader(src.name if src else "Current database")
+    st.subheader(md(src.name, 80) if src else "Current database")
     if src is not None and src.detail:
         st.caption(src.detail)
     cov = report.coverage
@@ -58,21 +59,21 @@ def upload_box(ws) -> None:
             bar = st.progress(0.0, text=f"Reading {uploaded.name}…")
             try:
                 report = ws.use_upload(uploaded.name, uploaded, lambda d, t, m: bar.progress(d / t, text=m))
-            except UploadRefused as exc:
-                st.session_state["_upload_refused"] = (uploaded.name, str(exc), exc.report)
+            except InputError as exc:  # refused, or no room for it: the previous database stays
+                st.session_state["_upload_refused"] = (uploaded.name, str(exc), getattr(exc, "report", None))
             else:
                 st.session_state.pop("_upload_refused", None)
                 st.session_state.pop("last_run", None)
                 warn = f" with {len(report.warnings)} warning(s) (below)" if report.warnings else ""
                 st.session_state["_upload_ok"] = (
-                    f"{ws.source.name} is loaded{warn}. Next: run the pipeline to attribute it."
+                    f"{md(ws.source.name, 80)} is loaded{warn}. Next: run the pipeline to attribute it."
                 )
             finally:
                 bar.empty()
         refused = st.session_state.get("_upload_refused")
         if refused:
             name, message, report = refused
-            st.error(f"**{name} was not loaded.** {message}", icon=":material/block:")
+            st.error(f"**{md(name, 80)} was not loaded.** {md(message)}", icon=":material/block:")
             if report is not None and report.fatal:
                 st.markdown("What has to be fixed before it can be attributed:")
                 for finding in report.fatal:
@@ -96,8 +97,8 @@ def upload_box(ws) -> None:
 
 
 def _finding_text(f) -> str:
-    ex = f" — e.g. {', '.join(f'`{e}`' for e in f.examples)}" if f.examples else ""
-    return f"{f.message}{ex}"
+    ex = f" — e.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
+    return f"{md(f.message)}{ex}"
 
 
 def findings(ws) -> None:
@@ -116,10 +117,10 @@ def findings(ws) -> None:
     for f in report.findings:
         color = "red" if f.severity == "fatal" else "orange"
         count = f" · {f.count:,} row(s)" if f.count else ""
-        examples = f"  \n:gray[e.g. {', '.join(f'`{e}`' for e in f.examples)}]" if f.examples else ""
-        st.markdown(f":{color}-badge[{f.severity}] {f.message}{count}{examples}")
+        examples = f"  \ne.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
+        st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{count}{examples}")
     for message in stored_report_warnings(path, fp):  # about the stored report, not the inputs
-        st.markdown(f":orange-badge[report] {message[0].upper()}{message[1:]}.")
+        st.markdown(f":orange-badge[report] {md(message[0].upper() + message[1:])}.")
 
 
 def channels(ws) -> None:
@@ -128,7 +129,7 @@ def channels(ws) -> None:
     with st.spinner("Counting sessions per channel…"):
         data = channel_sessions(path, fp)
     st.dataframe(
-        data.assign(share=data["sessions"] / max(int(data["sessions"].sum()), 1)),
+        data.assign(channel=data["channel"].map(clip), share=data["sessions"] / max(int(data["sessions"].sum()), 1)),
         hide_index=True,
         height=min(38 + 35 * len(data), 640),
         column_config={

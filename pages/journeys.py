@@ -18,6 +18,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.explain import zero_credit_reasons
+from pipeline.labels import clip, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
 
@@ -56,7 +57,7 @@ def lengths(path, fp) -> None:
     reasons = unattributed(path, fp)
     if not reasons.empty:
         note += " Not attributed: " + "; ".join(
-            f"{n:,} — {r}" for r, n in zip(reasons["reason"], reasons["conversions"])
+            f"{n:,} — {md(r)}" for r, n in zip(reasons["reason"], reasons["conversions"])
         )
     st.caption(note)
 
@@ -100,6 +101,11 @@ def paths(path, fp, palette) -> None:
     )
 
 
+def _hover(value) -> str:
+    """Data in a hover template: escaped, and ``%{`` cannot start a placeholder."""
+    return html_text(value, 200).replace("%", "&#37;")
+
+
 def _short(path: str, limit: int = 48) -> str:
     return path if len(path) <= limit else path[: limit - 1] + "…"
 
@@ -115,7 +121,8 @@ def explain_one(path, fp, palette) -> None:
     def fmt(cid: str) -> str:
         r = by_id.loc[cid]
         return (
-            f"{cid} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · {r['conv_date']}"
+            f"{clip(cid)} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · "
+            f"{clip(r['conv_date'], 20)}"
         )
 
     c1, c2 = st.columns([3, 1], gap="medium")
@@ -132,11 +139,12 @@ def explain_one(path, fp, palette) -> None:
     info, sessions = conversion(path, fp, conv_id)
     model = model_label(info.model) if info.model else "not attributed"
     st.markdown(
-        f"**{info.conversion_id}** on {info.date} {info.time} · revenue **{eur(info.revenue, 2)}** · "
+        f"**{md(info.conversion_id, 80)}** on {md(info.date, 20)} {md(info.time, 20)} · "
+        f"revenue **{eur(info.revenue, 2)}** · "
         f"{info.sessions} session(s) before it · model: {model}"
     )
     if info.unattributed_reason:
-        st.info(f"This conversion is not attributed: {info.unattributed_reason}.")
+        st.info(f"This conversion is not attributed: {md(info.unattributed_reason)}.")
         return
     if sessions.empty:
         st.info("This conversion has no journey in the current journeys set.")
@@ -156,7 +164,8 @@ def explain_one(path, fp, palette) -> None:
                 textposition="inside",
                 insidetextanchor="middle",
                 hovertemplate=(
-                    f"#{row['position']} {row['channel']}<br>{row['timestamp']}<br>%{{x}}: %{{y:.1%}}<extra></extra>"
+                    f"#{row['position']} {_hover(row['channel'])}<br>{_hover(row['timestamp'])}<br>"
+                    "%{x}: %{y:.1%}<extra></extra>"
                 ),
             )
         )
@@ -182,7 +191,11 @@ def explain_one(path, fp, palette) -> None:
         n = int(sessions["why_none"].astype(bool).sum())
         st.caption(f"{n} session(s) got no credit; the table's last column says why.")
     st.dataframe(
-        sessions,
+        sessions.assign(
+            channel=sessions["channel"].map(clip),
+            session_id=sessions["session_id"].map(clip),
+            timestamp=sessions["timestamp"].map(clip),
+        ),
         hide_index=True,
         key="explain_table",
         placeholder="—",

@@ -10,11 +10,13 @@ from pages._look import StreamlitProgress, shown_errors
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
 from pages._session import db_key, mixing_preview, stage_status, stored_report_warnings, validation, workspace
 from pipeline.errors import PipelineError
+from pipeline.labels import md
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
 from pipeline.window import Window, date_span
+from pipeline.workspace import RunInProgress
 
 STATE_BADGE = {
     "done": ("Done", "green", ":material/check_circle:"),
@@ -40,7 +42,7 @@ def stage_cards(states: dict) -> None:
             st.badge(label, color=color, icon=icon)
             rec = st_.record
             if st_.state != "done":
-                st.caption(st_.reason)
+                st.caption(md(st_.reason))
             if rec is None:
                 st.caption("Not run on this database yet.")
                 continue
@@ -147,12 +149,12 @@ def controls(ws, states: dict):
             )
             get_model(model).resolve_params(params)  # a bad parameter is shown now, not after Run
         except PipelineError as exc:
-            st.error(str(exc), icon=":material/warning:")
+            st.error(md(str(exc)), icon=":material/warning:")
             return None, False, str(exc)
     window = _window(picked, first, last, lookback)
     preview = mixing_preview(path, fp, window.start, window.end, model)
     if preview:
-        st.warning(preview, icon=":material/call_split:")
+        st.warning(md(preview), icon=":material/call_split:")
     return RunOptions(window, model, params, force), False, None
 
 
@@ -206,6 +208,10 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
     progress = StreamlitProgress(bar)
     try:
         result, seconds = ws.run(options, progress, in_place=in_place)
+    except RunInProgress as exc:  # a second click while the first run goes on: that run is not disturbed
+        bar.empty()
+        st.info(str(exc), icon=":material/hourglass_top:")
+        return
     except PipelineError as exc:
         bar.empty()
         st.session_state["last_run"] = None
@@ -220,7 +226,7 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
 def last_run() -> None:
     error = st.session_state.get("last_run_error")
     if error:
-        st.error(f"**The run stopped:** {error}  \nThe previous results are unchanged.", icon=":material/warning:")
+        st.error(f"**The run stopped:** {md(error)}  \nThe previous results are unchanged.", icon=":material/warning:")
     summary = st.session_state.get("last_run")
     if not summary:
         return
@@ -236,11 +242,11 @@ def last_run() -> None:
         if summary.not_attributed:
             st.markdown(
                 "**Not attributed, and why:** "
-                + "; ".join(f"{n:,} — {reason}" for reason, n in summary.not_attributed.items())
+                + "; ".join(f"{n:,} — {md(reason)}" for reason, n in summary.not_attributed.items())
             )
-        st.caption(" · ".join(summary.lines))
+        st.caption(" · ".join(md(line) for line in summary.lines))
         for warning in summary.warnings:
-            st.caption(":material/warning: " + warning.removeprefix("warning: "))
+            st.caption(":material/warning: " + md(warning.removeprefix("warning: ")))
         st.page_link("pages/report.py", label="Open the report", icon=":material/bar_chart:")
 
 

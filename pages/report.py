@@ -13,6 +13,7 @@ from pipeline import report_charts as rc
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
+from pipeline.labels import clip, md
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
@@ -47,7 +48,12 @@ def filters(path: str, fp: str):
         help="Channel-days in this range, dated as chosen on the right.",
     )
     chosen = c2.multiselect(
-        "Channels", channels, key="report_channels", placeholder="All channels", help="Leave empty for all channels."
+        "Channels",
+        channels,
+        format_func=clip,
+        key="report_channels",
+        placeholder="All channels",
+        help="Leave empty for all channels.",
     )
     start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None), basis
@@ -118,7 +124,7 @@ def unpaid_note(totals: pd.DataFrame) -> None:
     unpaid = totals.loc[totals["cost"] <= 0, "channel_name"].tolist()
     if unpaid:
         st.caption(
-            f"Not in the CPO and ROAS charts — channels without cost: {', '.join(unpaid)}. "
+            f"Not in the CPO and ROAS charts — channels without cost: {', '.join(md(c, 60) for c in unpaid)}. "
             "Their attributed conversions and revenue are in the chart below and in the table."
         )
 
@@ -135,6 +141,7 @@ def trend(view: rv.ReportView, palette: dict) -> None:
         "Channels in the trend",
         ranked_channels,
         default=ranked_channels[:5],
+        format_func=clip,
         key="trend_channels",
         wrap=True,
         help="By default the five channels with the most attributed revenue.",
@@ -163,7 +170,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     table["support"] = table["support"].fillna(0).astype(int)
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
     st.dataframe(
-        table[shown],
+        table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
         height=min(38 + 35 * len(rows), 400),
         key="report_table",
@@ -233,12 +240,12 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
     if len(coverage) == 1:
         c = coverage[0]
         st.caption(
-            f"Attribution: **{model_label(c.model)}** · {c.conversions:,} conversions "
-            f"({c.first_date} … {c.last_date}){built}"
+            f"Attribution: **{md(model_label(c.model))}** · {c.conversions:,} conversions "
+            f"({md(c.first_date)} … {md(c.last_date)}){built}"
         )
     elif coverage:
         parts = "; ".join(
-            f"**{model_label(c.model)}** for {c.conversions:,} conversions ({c.first_date} … {c.last_date})"
+            f"**{md(model_label(c.model))}** for {c.conversions:,} conversions ({md(c.first_date)} … {md(c.last_date)})"
             for c in coverage
         )
         with st.container(border=True):
@@ -249,7 +256,7 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
             )
             model = coverage[0].model
             if st.button(
-                f"Re-run all conversions with {model_label(model)}",
+                f"Re-run all conversions with {clip(model_label(model))}",
                 key="rerun_one_model",
                 icon=":material/refresh:",
                 help="Attributes every conversion with one model (all dates, the stored lookback), "
@@ -258,7 +265,7 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
                 rerun_all(ws, states, model)
     for warning in view.warnings:
         if "mixes models" not in warning:
-            st.caption(":material/warning: " + warning[0].upper() + warning[1:] + ".")
+            st.caption(":material/warning: " + md(warning[0].upper() + warning[1:]) + ".")
 
 
 def rerun_all(ws, states: dict, model: str) -> None:
@@ -285,7 +292,7 @@ with shown_errors():
         st.stop()
     if states["report"].state != "done":
         st.warning(
-            f"The report is {states['report'].state} ({states['report'].reason}); it shows the last "
+            f"The report is {states['report'].state} ({md(states['report'].reason)}); it shows the last "
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )

@@ -3,17 +3,29 @@
 ``open_database`` refuses, with a one-line reason, what is not a usable SQLite file (missing, a
 directory, a text file named .db, a truncated file) before any query runs. Connections are in autocommit
 mode; every write goes through ``transaction`` so a crash leaves the previous state.
+
+Bounded connections (for databases nobody vouches for, e.g. a dashboard upload): ``bound_queries(folder,
+QueryBound(...))`` makes every connection that ``open_database`` opens on a file in that folder — in any
+thread, and in forked children — carry a SQLite progress handler that stops its statements once the
+connection is older than ``QueryBound.seconds``, once it has run ``QueryBound.max_steps`` virtual-machine
+steps, or as soon as ``QueryBound.cancel()`` is called (the session ended). A stopped statement raises
+``sqlite3.OperationalError('interrupted')``; ``sqlite_error_message`` turns it (and any other SQLite
+error) into the one-line message the CLI and the dashboard show.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import sqlite3
 import struct
 import sys
+import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .errors import InputError
 
@@ -56,7 +68,10 @@ def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connectio
 
     A hot journal (``DB-journal`` left by a process killed while writing) is rolled back first by one
     read-write open, as SQLite does on the first read of a writable connection: a read-only
-    connection cannot, and would refuse the file."""
+    connection cannot, and would refuse the file.
+
+    A file inside a folder registered with ``bound_queries`` gets that folder's bound (see the module doc).
+    """
     path = check_sqlite_file(path)
     try:
         try:
@@ -72,6 +87,9 @@ def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connectio
     except sqlite3.DatabaseError as exc:
         raise InputError(_open_error(path, exc)) from None
     tune(con)
+    bound = bound_for(path)
+    if bound is not None:
+        bound.attach(con)
     return con
 
 
@@ -176,6 +194,146 @@ def locked_message(path: str | Path | None) -> str:
         f"another process holds {where} (waited {busy_timeout():g} s); try again when it has finished"
         f" (or raise {BUSY_TIMEOUT_ENV})"
     )
+
+
+# ---- bounded connections (untrusted databases) --------------------------------------------------
+
+PROGRESS_STEPS = 10_000  # the handler runs every this many SQLite VM steps (≈ 50-100 µs of work)
+
+
+@dataclass
+class QueryBound:
+    """Limits for every connection opened on a registered folder's files.
+
+    ``seconds``: a connection's statements stop once it has been open this long; ``max_steps``: or once
+    its statements ran this many VM steps (work, whatever the clock); ``what``: names the database in
+    the message (e.g. "the upload's queries"). ``cancel()`` stops every statement now and from now on.
+    """
+
+    seconds: float
+    what: str = "the queries"
+    max_steps: Optional[int] = None
+    fired: Optional[str] = None  # the message of the first stop, for ``sqlite_error_message``
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def cancel(self, reason: str = "the session ended") -> None:
+        self._stop(f"{self.what} were stopped: {reason}")
+        self._cancelled.set()
+
+    def _stop(self, message: str) -> None:
+        """Remember why statements stop (the first reason wins), here and for ``sqlite_error_message``."""
+        self.fired = self.fired or message
+        _STOPPED.local.fired = self.fired
+        _STOPPED.recent.append(self)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def attach(self, con: sqlite3.Connection) -> None:
+        """Install the progress handler on ``con`` (its clock starts now)."""
+        deadline = time.monotonic() + self.seconds
+        steps = [0]
+        cancelled = self._cancelled
+
+        def check() -> int:
+            if cancelled.is_set():
+                _STOPPED.local.fired = self.fired
+                return 1
+            steps[0] += PROGRESS_STEPS
+            if time.monotonic() > deadline:
+                self._stop(
+                    f"{self.what} took longer than {self.seconds:g} s: stopped (a view or trigger in the "
+                    "database may never finish, e.g. a recursive view)"
+                )
+                return 1
+            if self.max_steps is not None and steps[0] > self.max_steps:
+                self._stop(
+                    f"{self.what} did more than {self.max_steps:,} steps of work: stopped (a view or trigger "
+                    "in the database may never finish, e.g. a recursive view)"
+                )
+                return 1
+            return 0
+
+        con.set_progress_handler(check, PROGRESS_STEPS)
+
+
+_BOUNDS: dict[str, QueryBound] = {}
+_BOUNDS_LOCK = threading.Lock()
+
+
+class _Stopped:
+    """Why the last bounded statement stopped: in this thread, and the last few anywhere (scan threads
+    and forked children re-raise their errors in the thread that started them)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.recent: collections.deque = collections.deque(maxlen=16)
+
+
+_STOPPED = _Stopped()
+
+
+def bound_queries(folder: str | Path, bound: Optional[QueryBound]) -> None:
+    """Bound every connection ``open_database`` opens on a file in ``folder`` (None: no bound)."""
+    key = str(Path(folder).resolve())
+    with _BOUNDS_LOCK:
+        if bound is None:
+            _BOUNDS.pop(key, None)
+        else:
+            _BOUNDS[key] = bound
+
+
+def cancel_all(reason: str = "the server is shutting down") -> None:
+    """Stop every bounded statement now (the process is exiting: SIGTERM must not wait for them)."""
+    with _BOUNDS_LOCK:
+        bounds = list(_BOUNDS.values())
+    for bound in bounds:
+        bound.cancel(reason)
+
+
+try:  # run before the interpreter joins non-daemon threads (a thread stuck in a query would block exit)
+    threading._register_atexit(cancel_all)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other interpreters
+    import atexit
+
+    atexit.register(cancel_all)
+
+
+def bound_for(path: str | Path) -> Optional[QueryBound]:
+    """The bound registered for ``path``'s folder, if any."""
+    if not _BOUNDS:
+        return None
+    with _BOUNDS_LOCK:
+        return _BOUNDS.get(str(Path(path).resolve().parent))
+
+
+def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None, path=None) -> str:
+    """The one-line message for a SQLite error raised while working on the analyst's database, the
+    same on the command line and the dashboard.
+
+    A statement stopped by a ``QueryBound`` says why (too long, too much work, session ended); a
+    read-only file, a lock held too long and a damaged file say so and what to do (``path`` names the
+    file); any other error is "the database could not be read: …" with SQLite's own words (a trigger's
+    RAISE(ABORT, 'why') message included).
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if is_read_only(exc):
+        return read_only_message(path)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return locked_message(path)
+    if "malformed" in text:
+        return f"{path or 'the database'} is damaged ({text}); restore it from a backup (with its -journal file)"
+    if "interrupted" in text:
+        here = getattr(_STOPPED.local, "fired", None)
+        if bound is not None and bound.fired:
+            return bound.fired
+        if here:
+            return here
+        for recent in reversed(_STOPPED.recent):
+            if recent.fired:
+                return recent.fired
+    return f"the database could not be read: {text}"
 
 
 def tune(con: sqlite3.Connection) -> None:

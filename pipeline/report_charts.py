@@ -21,9 +21,11 @@ import pandas as pd
 
 from . import report_views as rv
 from .completeness import IncompleteDays
+from .labels import TICK_CHARS, clip, safe_figure
 
 CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
 FEW_MARK = "†"
+RATIO_TICK_CHARS = 44  # a CPO/ROAS label: the channel (clipped to fit) and its value, which stays whole
 PALE = 0.4
 
 GRID = "#E6E9EF"
@@ -38,10 +40,12 @@ def figure(
     show_legend: bool = True,
     xaxis: Optional[dict] = None,
     yaxis: Optional[dict] = None,
+    tick_chars: int = TICK_CHARS,
     **layout,
 ) -> dict:
     """A plotly figure as a plain dict in the dashboard's look: readable fonts, labels never clipped
-    (automargin), a white plot, the title top left, the legend above the plot."""
+    (automargin), a white plot, the title top left, the legend above the plot. Text from the data is
+    escaped and long category labels clipped to ``tick_chars`` (``labels.safe_figure``)."""
 
     def axis(extra: Optional[dict]) -> dict:
         out = {**AXIS, **(extra or {})}
@@ -64,7 +68,7 @@ def figure(
     )
     for key, value in layout.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return {"data": traces, "layout": base}
+    return safe_figure({"data": traces, "layout": base}, tick_chars)
 
 
 def eur_text(value: float) -> str:
@@ -111,10 +115,8 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
     else:
         left, edge = 0, top * 1.3 if top > 0 else 1
         xaxis = dict(title=axis, range=[0, edge])
-    labels = [
-        f"{c}{' ' + FEW_MARK if f else ''} · {fmt(v) if v is not None else '—'}"
-        for c, v, f in zip(data["channel_name"], values, few)
-    ]
+    suffixes = [f"{' ' + FEW_MARK if f else ''} · {fmt(v) if v is not None else '—'}" for v, f in zip(values, few)]
+    labels = [clip(c, RATIO_TICK_CHARS - len(s)) + s for c, s in zip(data["channel_name"], suffixes)]
     plus: list[Optional[float]] = []
     minus: list[Optional[float]] = []
     hover: list[str] = []
@@ -166,6 +168,7 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
         xaxis=xaxis,
         yaxis=dict(autorange="reversed"),
         bargap=0.3 if len(data) > 3 else 0.6,
+        tick_chars=RATIO_TICK_CHARS,
     )
 
 
@@ -262,7 +265,8 @@ def trend_chart(
                 line=dict(color=palette.get(channel, "#888"), width=2.5),
                 marker=dict(size=6),
                 connectgaps=False,
-                hovertemplate=f"%{{x|%b %d}} · {channel}<br>{TREND_HOVER[metric]}<extra></extra>",
+                # the channel through %{fullData.name} (escaped by safe_figure), never pasted into markup
+                hovertemplate=f"%{{x|%b %d}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
             )
         )
     unit = rv.DAILY_METRICS[metric]

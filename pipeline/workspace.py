@@ -1,19 +1,28 @@
 """A private working folder per dashboard session: which database it works on, and writing it safely.
 
-Each browser session of the dashboard gets its own ``Workspace``: a fresh temporary folder holding
-``current.db``, the database that session sees. It is filled from
+Each browser session of the dashboard gets its own ``Workspace``: a fresh temporary folder (mode 700).
+Its database comes from
 
 - the built-in demo (``cached_demo``): built once per generator size and code version into a cache
-  folder, already run with the default options so a first-time user sees a full report at once, then
-  *copied* into the workspace — the cached file is never opened for writing;
+  folder, already run with the default options so a first-time user sees a full report at once. The
+  session *shares* that cached file read-only (copy-on-write): nothing is copied on a page load; the
+  first write (a run) copies it into the folder as ``current.db``. The cached file is never opened for
+  writing;
 - an upload (``Workspace.use_upload``): the uploaded bytes are streamed into the workspace and checked
   (SQLite at all? validation fatal?) before they replace ``current.db``; a refused file leaves the
-  previous database in place. The analyst's own file stays on their machine and is never touched.
+  previous database in place. The analyst's own file is never touched. Every query on an upload (the
+  check, the pages' reads, the runs, in any thread or forked child) is bounded in time and work by
+  ``pipeline.db.bound_queries`` and stopped when the workspace is closed (the session ended).
 
-``Workspace.run`` runs the pipeline on a copy of ``current.db`` and swaps the copy in only when the run
-succeeded, so an error leaves the previous results exactly as they were. The folder is removed when the
-workspace is closed or garbage-collected (the dashboard session ended) and at interpreter exit;
-``sweep`` removes folders left behind by processes that died.
+``Workspace.run`` runs the pipeline on a copy of the database and swaps the copy in only when the run
+succeeded, so an error leaves the previous results exactly as they were. One run at a time per
+workspace: a second ``run`` while one is going raises ``RunInProgress``.
+
+Clean-up and room: the folder is removed when the workspace is closed or garbage-collected, at
+interpreter exit, and by ``sweep`` — folders of dead processes, and (given ``is_live``, the dashboard's
+"is this session still connected") folders of sessions gone for more than ``SESSION_GRACE_SECONDS``.
+``make_room`` keeps the folders under ``ATTRIBUTION_WORKSPACE_MAX_MB`` in total: it evicts the oldest
+abandoned sessions' folders and otherwise refuses the new upload or copy with ``WorkspaceFull``.
 
 No Streamlit here: the dashboard calls these functions, the tests call them directly.
 """
@@ -26,14 +35,17 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
+import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO, Callable, Iterator, Optional
 
-from .db import check_sqlite_file, copy_database, open_database
+from .db import QueryBound, bound_queries, check_sqlite_file, copy_database, open_database, sqlite_error_message
 from .demo import write_demo_db
 from .demo_size import DemoSize
 from .errors import InputError
@@ -46,8 +58,27 @@ CACHE_ENV = "ATTRIBUTION_CACHE_DIR"  # where the built demo database is kept (de
 WORKSPACE_ENV = "ATTRIBUTION_WORKSPACE_DIR"  # parent of the per-session folders (default: system temp)
 WORKSPACE_PREFIX = "ws-"
 OWNER_FILE = "owner.pid"
+SESSION_FILE = "session"  # the dashboard session id that owns the folder; its mtime: last seen alive
 CURRENT = "current.db"
 CHUNK = 8 * 1024 * 1024
+QUERY_SECONDS_ENV = "ATTRIBUTION_UPLOAD_QUERY_SECONDS"  # bound of a connection reading an upload
+RUN_SECONDS_ENV = "ATTRIBUTION_UPLOAD_RUN_SECONDS"  # bound of a run's connections on an upload
+MAX_MB_ENV = "ATTRIBUTION_WORKSPACE_MAX_MB"  # total size of all sessions' folders
+GRACE_ENV = "ATTRIBUTION_SESSION_GRACE_SECONDS"
+QUERY_SECONDS = 60.0
+RUN_SECONDS = 1800.0
+MAX_MB = 4096.0
+SESSION_GRACE_SECONDS = 120.0  # as Streamlit's server.disconnectedSessionTTL: a closed tab's session lives on
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class RunInProgress(InputError):
+    """A run was asked for while this workspace's previous run is still going."""
+
+
+class WorkspaceFull(InputError):
+    """The folders of all sessions would exceed ``ATTRIBUTION_WORKSPACE_MAX_MB`` even after evicting
+    every abandoned session's folder."""
 
 
 class UploadRefused(InputError):
@@ -165,31 +196,49 @@ class Workspace:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.db_path = self.root / CURRENT
+        self.own_path = self.root / CURRENT
         self.source: Optional[Source] = None
-        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.root), True)
+        self._shared: Optional[Path] = None  # the cached demo, read-only, until the first write
+        self._run_lock = threading.Lock()
+        self._bound: Optional[QueryBound] = None
+        self._finalizer = weakref.finalize(self, _remove_folder, str(self.root))
+        _OPEN[str(self.root)] = self
 
     @classmethod
-    def create(cls, base: Optional[Path] = None) -> "Workspace":
-        base = Path(base or os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "attribution-dashboard")
+    def create(cls, base: Optional[Path] = None, session_id: Optional[str] = None) -> "Workspace":
+        """A new folder under ``base``; ``session_id`` (the dashboard session) is what ``sweep`` asks
+        ``is_live`` about."""
+        base = workspace_base(base)
         base.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX, dir=base))
         os.chmod(root, 0o700)
         (root / OWNER_FILE).write_text(str(os.getpid()))
+        (root / SESSION_FILE).write_text(session_id or "")
         return cls(root)
 
     # ---- state ---------------------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        """The database this session sees: its own ``current.db``, or the shared demo until a write."""
+        if self._shared is not None and not self.own_path.exists():
+            return self._shared
+        return self.own_path
+
+    @property
+    def shares_demo(self) -> bool:
+        return self.db_path != self.own_path
+
     @property
     def has_database(self) -> bool:
         return self.db_path.exists()
 
     def fingerprint(self) -> str:
-        """Changes whenever ``current.db`` is replaced or written; cheap (a stat), unique per workspace.
+        """Changes whenever the database is replaced or written; cheap (a stat), unique per workspace.
         Keys the dashboard's caches, so one session's cached results never serve another's."""
         if not self.has_database:
             return f"{self.root}:none"
         st = self.db_path.stat()
-        return f"{self.db_path}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        return f"{self.root}:{self.db_path.name}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
     def connect(self) -> sqlite3.Connection:
         """A read-only connection to the current database (close it when done)."""
@@ -197,17 +246,26 @@ class Workspace:
             raise InputError("no database is loaded yet")
         return open_database(self.db_path)
 
+    def touch(self) -> None:
+        """Mark the session as seen now (``sweep`` and ``make_room`` spare recently seen folders)."""
+        with contextlib.suppress(OSError):
+            os.utime(self.root / SESSION_FILE)
+
     # ---- filling it ----------------------------------------------------------------------------
     def use_demo(self, demo_path: Path, size: Optional[DemoSize] = None) -> Source:
-        """Work on a copy of the (cached) demo database."""
-        copy_db_file(Path(demo_path), self.db_path)
+        """Work on the (cached) demo database: shared read-only, copied in only by the first write."""
+        demo_path = Path(demo_path)
+        check_sqlite_file(demo_path)
+        self._set_bound(None)
+        _unlink_db(self.own_path)
+        self._shared = demo_path
         detail = ""
         if size is not None:
             detail = (
                 f"generated: {size.sessions:,} sessions, {size.conversions:,} conversions, "
                 f"{size.days} days, seed {size.seed}"
             )
-        self.source = Source("demo", "Demo database", self.db_path.stat().st_size, detail)
+        self.source = Source("demo", "Demo database", demo_path.stat().st_size, detail)
         return self.source
 
     def use_file(self, path: Path) -> ValidationReport:
@@ -219,21 +277,25 @@ class Workspace:
         """Take an uploaded file: copy it in, check it, and make it the current database.
 
         Raises ``UploadRefused`` (an ``InputError``) with a readable reason — not SQLite, truncated,
-        missing tables, fatal validation findings — and then keeps the previous database.
+        missing tables, fatal validation findings, queries that take too long — and then keeps the
+        previous database. ``WorkspaceFull`` when there is no room for it.
         """
         progress = ensure(progress)
         incoming = self.root / "incoming.db"
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(incoming) + suffix).unlink(missing_ok=True)
+        _unlink_db(incoming)
+        label = _display_name(name)
+        make_room(_data_size(data), keep=self.root)
         progress(0, 3, f"copying {name} into the working folder")
+        previous_bound = self._bound
+        bound = upload_bound()
         try:
             size = _write_stream(data, incoming)
-            label = _display_name(name)
             try:
                 check_sqlite_file(incoming)
             except InputError as exc:
                 raise UploadRefused(str(exc).replace(str(incoming), label)) from None
             progress(1, 3, f"validating {label}")
+            self._set_bound(bound)  # from here on, every query on the file is bounded
             try:
                 con = open_database(incoming)
             except InputError as exc:
@@ -241,7 +303,7 @@ class Workspace:
             try:
                 report = validate(con)
             except sqlite3.DatabaseError as exc:
-                raise UploadRefused(f"{label} cannot be read as a SQLite database ({exc})") from None
+                raise UploadRefused(f"{label}: {sqlite_error_message(exc, bound)}") from None
             finally:
                 con.close()
             if report.fatal:
@@ -252,37 +314,53 @@ class Workspace:
                     report,
                 )
             progress(2, 3, f"{label} accepted")
-            for suffix in ("-wal", "-shm", "-journal"):
-                Path(str(self.db_path) + suffix).unlink(missing_ok=True)
-            os.replace(incoming, self.db_path)
+            _unlink_db(self.own_path, only_side_files=True)
+            os.replace(incoming, self.own_path)
+            self._shared = None
             self.source = Source("upload", label, size, "uploaded")
             progress(3, 3, f"{label} loaded")
             return report
+        except BaseException:
+            self._set_bound(previous_bound)  # the previous database stays, and so does its bound
+            raise
         finally:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(incoming) + suffix).unlink(missing_ok=True)
+            _unlink_db(incoming)
+
+    def _set_bound(self, bound: Optional[QueryBound]) -> None:
+        self._bound = bound
+        bound_queries(self.root, bound)
 
     # ---- writing it safely ---------------------------------------------------------------------
     @contextlib.contextmanager
     def writable_copy(self) -> Iterator[sqlite3.Connection]:
-        """A write connection to a copy of ``current.db``; the copy replaces it only if the block
-        finishes without an exception. On an error the previous database stays exactly as it was."""
+        """A write connection to a copy of the database; the copy replaces ``current.db`` only if the
+        block finishes without an exception. On an error the previous database stays exactly as it was.
+        A shared demo is copied here: the session's first write."""
         if not self.has_database:
             raise InputError("no database is loaded yet")
-        work = self.root / "next.db"
-        copy_db_file(self.db_path, work)
+        source = self.db_path
+        make_room(source.stat().st_size, keep=self.root)
+        work = self.root / f"next-{uuid.uuid4().hex[:8]}.db"  # never shared with another run
+        copy_db_file(source, work)
         con = None
         try:
             con = open_database(work, write=True)
             yield con
             con.close()
             con = None
-            os.replace(work, self.db_path)
+            os.replace(work, self.own_path)
+            self._shared = None
         finally:
             if con is not None:
                 con.close()
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(work) + suffix).unlink(missing_ok=True)
+            _unlink_db(work)
+
+    def _materialize(self) -> None:
+        """Copy a shared demo into the folder (before writing it in place)."""
+        if self.shares_demo:
+            make_room(self.db_path.stat().st_size, keep=self.root)
+            copy_db_file(self.db_path, self.own_path)
+            self._shared = None
 
     def run(self, options, progress: Optional[Progress] = None, in_place: bool = False):
         """``runner.run_pipeline`` on a copy, swapped in on success; returns ``(RunResult, seconds)``
@@ -290,33 +368,127 @@ class Workspace:
 
         ``in_place`` writes ``current.db`` directly instead (each stage is still one transaction, so a
         failing stage keeps the previous report and attribution): for the IHC API, whose resumable
-        ledger must keep the chunks already answered when a later chunk fails."""
+        ledger must keep the chunks already answered when a later chunk fails.
+
+        One run at a time: ``RunInProgress`` if this workspace's previous run has not finished. A
+        SQLite error from the database (a trigger that aborts a write, a bound that stopped a query)
+        becomes an ``InputError`` with the CLI's one-line message.
+        """
         from .runner import run_pipeline
 
-        started = time.perf_counter()
-        if in_place:
-            con = open_database(self.db_path, write=True)
+        if not self._run_lock.acquire(blocking=False):
+            raise RunInProgress("a run is already in progress in this session: wait for it to finish")
+        read_bound = self._bound
+        try:
+            if read_bound is not None:  # an upload: a run may take longer than a page's read
+                self._set_bound(upload_bound(_env_seconds(RUN_SECONDS_ENV, RUN_SECONDS)))
+            started = time.perf_counter()
             try:
-                result = run_pipeline(con, options, progress)
-            finally:
-                con.close()
-        else:
-            with self.writable_copy() as con:
-                result = run_pipeline(con, options, progress)
-        return result, time.perf_counter() - started
+                if in_place:
+                    self._materialize()
+                    con = open_database(self.own_path, write=True)
+                    try:
+                        result = run_pipeline(con, options, progress)
+                    finally:
+                        con.close()
+                else:
+                    with self.writable_copy() as con:
+                        result = run_pipeline(con, options, progress)
+            except sqlite3.DatabaseError as exc:
+                raise InputError(sqlite_error_message(exc, self._bound)) from None
+            return result, time.perf_counter() - started
+        finally:
+            if read_bound is not None and not read_bound.cancelled:
+                self._set_bound(upload_bound())
+            self._run_lock.release()
+
+    @property
+    def running(self) -> bool:
+        return self._run_lock.locked()
 
     def database_bytes(self) -> bytes:
         """The current (enriched) database as bytes, for a download."""
         return self.db_path.read_bytes()
 
+    def public_text(self, text: str) -> str:
+        """``text`` (an error, a traceback) with server paths replaced by neutral names, to show."""
+        return hide_paths(text, {str(self.root): "<session folder>"})
+
     # ---- cleaning up ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Delete the folder and everything in it."""
+        """Stop every query on the database, delete the folder and everything in it."""
+        if self._bound is not None:
+            self._bound.cancel()
         self._finalizer()
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return not self._finalizer.alive or not self.root.exists()
+
+
+_OPEN: "weakref.WeakValueDictionary[str, Workspace]" = weakref.WeakValueDictionary()
+
+
+def _remove_folder(root: str) -> None:
+    bound_queries(root, None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def upload_bound(seconds: Optional[float] = None) -> QueryBound:
+    """The bound of queries on an upload (``ATTRIBUTION_UPLOAD_QUERY_SECONDS``, default 60 s)."""
+    seconds = _env_seconds(QUERY_SECONDS_ENV, QUERY_SECONDS) if seconds is None else seconds
+    return QueryBound(seconds, "the upload's queries")
+
+
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InputError(f"{name}={value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise InputError(f"{name}={value!r} must be more than 0")
+    return seconds
+
+
+def _unlink_db(path: Path, only_side_files: bool = False) -> None:
+    for suffix in SIDE_FILES if only_side_files else ("", *SIDE_FILES):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _data_size(data: "BinaryIO | bytes") -> int:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return len(data)
+    size = getattr(data, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        here = data.tell()
+        data.seek(0, os.SEEK_END)
+        end = data.tell()
+        data.seek(here)
+        return end
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def hide_paths(text: str, extra: Optional[dict] = None) -> str:
+    """Replace the server's paths (the app's folder, Python's, the temp folder, home) in ``text``."""
+    names = {
+        **(extra or {}),
+        str(REPO_DIR): "<app>",
+        sys.prefix: "<python>",
+        sys.base_prefix: "<python>",
+        tempfile.gettempdir(): "<tmp>",
+        str(Path.home()): "~",
+    }
+    out = str(text)
+    for path, name in sorted(names.items(), key=lambda kv: len(kv[0]), reverse=True):
+        if path and len(path) > 1:
+            out = out.replace(path, name)
+    return out
 
 
 def _write_stream(data: "BinaryIO | bytes", target: Path) -> int:
@@ -336,29 +508,138 @@ def _display_name(name: str) -> str:
     return base or "the uploaded file"
 
 
-def sweep(base: Optional[Path] = None, max_age_hours: float = 24.0) -> list[Path]:
-    """Remove workspace folders whose owning process is gone, or untouched for ``max_age_hours``."""
-    base = Path(base or os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "attribution-dashboard")
+def workspace_base(base: Optional[Path] = None) -> Path:
+    return Path(base or os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "attribution-dashboard")
+
+
+def _folders(base: Path) -> list[Path]:
+    return [f for f in base.glob(WORKSPACE_PREFIX + "*") if f.is_dir()] if base.is_dir() else []
+
+
+def _owner(folder: Path) -> tuple[Optional[int], str]:
+    try:
+        pid: Optional[int] = int((folder / OWNER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    try:
+        session = (folder / SESSION_FILE).read_text().strip()
+    except OSError:
+        session = ""
+    return pid, session
+
+
+def _seen_age(folder: Path, now: float) -> float:
+    """Seconds since the folder's session was last seen (its session file's mtime; else the folder's)."""
+    for path in (folder / SESSION_FILE, folder):
+        with contextlib.suppress(OSError):
+            return now - path.stat().st_mtime
+    return 0.0
+
+
+def _remove(folder: Path) -> None:
+    ws = _OPEN.get(str(folder))
+    if ws is not None:
+        ws.close()  # stops its queries too
+    else:
+        _remove_folder(str(folder))
+
+
+def _abandoned(folder: Path, now: float, is_live: Optional[Callable[[str], bool]], grace: float) -> bool:
+    """Its process is gone, or its session is not live and was last seen more than ``grace`` s ago."""
+    pid, session = _owner(folder)
+    if pid is None or not _alive(pid):
+        return True
+    if pid != os.getpid():
+        return False  # another live server's session: not ours to judge
+    if is_live is not None and session and is_live(session):
+        with contextlib.suppress(OSError):
+            os.utime(folder / SESSION_FILE)
+        return False
+    return _seen_age(folder, now) > grace
+
+
+def sweep(
+    base: Optional[Path] = None,
+    max_age_hours: float = 24.0,
+    is_live: Optional[Callable[[str], bool]] = None,
+    grace_seconds: Optional[float] = None,
+) -> list[Path]:
+    """Remove folders whose owning process is gone, untouched for ``max_age_hours``, or — with
+    ``is_live(session_id)`` — whose session has not been live for ``grace_seconds`` (default
+    ``ATTRIBUTION_SESSION_GRACE_SECONDS``, 120 s). A removed folder's open queries are stopped."""
+    base = workspace_base(base)
+    grace = _env_seconds(GRACE_ENV, SESSION_GRACE_SECONDS) if grace_seconds is None else grace_seconds
     removed: list[Path] = []
-    if not base.is_dir():
-        return removed
     now = time.time()
-    for folder in base.glob(WORKSPACE_PREFIX + "*"):
-        if not folder.is_dir():
-            continue
-        try:
-            pid = int((folder / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            pid = None
+    for folder in _folders(base):
+        pid, _ = _owner(folder)
         stale = pid is None or not _alive(pid)
+        if not stale and is_live is not None and pid == os.getpid():
+            stale = _abandoned(folder, now, is_live, grace)
         try:
             age_h = (now - max(p.stat().st_mtime for p in [folder, *folder.iterdir()])) / 3600
         except OSError:
             age_h = 0.0
         if stale or age_h > max_age_hours:
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove(folder)
             removed.append(folder)
     return removed
+
+
+_LIVENESS: dict[str, Callable[[str], bool]] = {}
+
+
+def set_liveness(is_live: Optional[Callable[[str], bool]]) -> None:
+    """How ``make_room`` tells a connected session from an abandoned one (the dashboard sets it)."""
+    _LIVENESS.clear()
+    if is_live is not None:
+        _LIVENESS["is_live"] = is_live
+
+
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def make_room(
+    needed: int, keep: Optional[Path] = None, base: Optional[Path] = None, max_bytes: Optional[int] = None
+) -> list[Path]:
+    """Make sure ``needed`` more bytes fit under the cap on all sessions' folders
+    (``ATTRIBUTION_WORKSPACE_MAX_MB``, default 4096): evict abandoned sessions' folders, oldest seen
+    first (never ``keep``); raise ``WorkspaceFull`` when even that is not enough. Returns the evicted."""
+    base = workspace_base(base if base is not None else (Path(keep).parent if keep else None))
+    if max_bytes is None:
+        max_bytes = int(_env_seconds(MAX_MB_ENV, MAX_MB) * 1e6)
+    folders = _folders(base)
+    sizes = {f: folder_bytes(f) for f in folders}
+    total = sum(sizes.values())
+    evicted: list[Path] = []
+    if total + needed <= max_bytes:
+        return evicted
+    now = time.time()
+    grace = _env_seconds(GRACE_ENV, SESSION_GRACE_SECONDS)
+    is_live = _LIVENESS.get("is_live")
+    keep_key = str(Path(keep).resolve()) if keep else None
+    candidates = [
+        f for f in folders if str(f.resolve()) != keep_key and sizes[f] and _abandoned(f, now, is_live, grace)
+    ]
+    for folder in sorted(candidates, key=lambda f: _seen_age(f, now), reverse=True):
+        if total + needed <= max_bytes:
+            break
+        _remove(folder)
+        total -= sizes[folder]
+        evicted.append(folder)
+    if total + needed > max_bytes:
+        raise WorkspaceFull(
+            f"the dashboard's working space is full: {total / 1e6:,.0f} MB of {max_bytes / 1e6:,.0f} MB are "
+            f"in use by open sessions and {needed / 1e6:,.1f} MB more are needed; try again later, or ask "
+            f"the administrator to raise {MAX_MB_ENV}"
+        )
+    return evicted
 
 
 def _alive(pid: int) -> bool:
@@ -394,12 +675,17 @@ def demo_size_from_env(environ=None) -> DemoSize:
 
 
 __all__ = [
+    "RunInProgress",
     "Source",
     "UploadRefused",
     "Workspace",
+    "WorkspaceFull",
     "cached_demo",
     "copy_db_file",
     "demo_cache_path",
     "demo_size_from_env",
+    "hide_paths",
+    "make_room",
+    "set_liveness",
     "sweep",
 ]

@@ -46,8 +46,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0) -> Iterator[str]:
-    """``streamlit run app.py`` headless on a free 127.0.0.1 port; yields its base URL."""
+def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0, started=None) -> Iterator[str]:
+    """``streamlit run app.py`` headless on a free 127.0.0.1 port; yields its base URL. ``started``
+    (optional) is called with the server's ``subprocess.Popen`` once it answers."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -81,6 +82,8 @@ def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0) -> Iterat
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not start within {timeout:.0f}s; see {log_path}")
                 time.sleep(0.3)
+            if started is not None:
+                started(proc)
             yield url
         finally:
             proc.terminate()

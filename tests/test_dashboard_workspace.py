@@ -84,18 +84,30 @@ def test_short_and_real_shaped_demos_are_cached_apart(tmp_path):
 # ---- the working folder ---------------------------------------------------------------------------
 
 
-def test_workspace_is_private_and_copies_the_demo(base, demo):
+def test_workspace_is_private_and_shares_the_demo_until_the_first_write(base, demo):
+    """A page load copies nothing: the session reads the cached demo read-only; its first run copies it."""
     before = digest(demo)
     a, b = Workspace.create(base), Workspace.create(base)
     assert a.root != b.root and (a.root.stat().st_mode & 0o777) == 0o700
     a.use_demo(demo, SMALL)
+    b.use_demo(demo, SMALL)
     assert a.source.kind == "demo" and "5,000 sessions" in a.source.detail
-    assert a.db_path != demo and digest(a.db_path) == before
+    assert a.db_path == demo and a.shares_demo and not (a.root / "current.db").exists()
+    assert wsm.folder_bytes(a.root) < 1000  # nothing copied
+    con = a.connect()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        con.execute("CREATE TABLE x (y)")  # shared read-only
+    con.close()
+    assert a.fingerprint() != b.fingerprint()  # caches stay per session, even on the same file
     result, seconds = a.run(RunOptions(model="linear"))
     assert digest(demo) == before  # the cached demo is never written
+    assert a.db_path == a.root / "current.db" and not a.shares_demo
     assert digest(a.db_path) != before and seconds > 0
-    assert not b.has_database  # another session's folder is untouched
-    assert a.fingerprint() != b.fingerprint()
+    assert b.db_path == demo and digest(b.db_path) == before  # another session is untouched
+    c = Workspace.create(base)
+    c.use_demo(demo)
+    c.run(RunOptions(model="linear"), in_place=True)  # the API's in-place run copies first, too
+    assert digest(demo) == before and c.db_path == c.root / "current.db"
 
 
 def test_upload_accepted_and_original_untouched(base, tmp_path):
@@ -109,7 +121,7 @@ def test_upload_accepted_and_original_untouched(base, tmp_path):
     ws.run(RunOptions(model="linear"))
     assert digest(original) == before
     assert sqlite3.connect(ws.db_path).execute("SELECT count(*) FROM attribution_customer_journey").fetchone()[0] == 6
-    assert sorted(p.name for p in ws.root.iterdir()) == ["current.db", "owner.pid"]  # nothing left over
+    assert sorted(p.name for p in ws.root.iterdir()) == ["current.db", "owner.pid", "session"]  # nothing left over
 
 
 @pytest.mark.parametrize(
@@ -128,7 +140,7 @@ def test_upload_of_a_bad_file_is_refused_and_keeps_the_previous_database(base, d
         ws.use_upload("broken.db", content)
     assert "broken.db" in str(info.value) and str(ws.root) not in str(info.value)
     assert digest(ws.db_path) == before and ws.source.kind == "demo"
-    assert sorted(p.name for p in ws.root.iterdir()) == ["current.db", "owner.pid"]
+    assert sorted(p.name for p in ws.root.iterdir()) == ["owner.pid", "session"]  # the demo is still shared
 
 
 def test_upload_with_fatal_findings_is_refused_with_the_findings(base, tmp_path):
@@ -160,7 +172,10 @@ def test_failed_run_keeps_the_previous_results(base, demo, monkeypatch):
     with pytest.raises(PipelineError, match="on purpose"):
         ws.run(RunOptions(model="linear"))  # journeys and attribute were committed — in the copy
     assert digest(ws.db_path) == before and ws.fingerprint() == fp
-    assert sorted(p.name for p in ws.root.iterdir()) == ["current.db", "owner.pid"]
+    assert sorted(p.name for p in ws.root.iterdir()) in (
+        ["owner.pid", "session"],
+        ["current.db", "owner.pid", "session"],
+    )
     with pytest.raises(InputError, match="unknown model"):
         ws.run(RunOptions(model="nope"))
     assert digest(ws.db_path) == before
@@ -210,3 +225,191 @@ def test_sweep_removes_folders_of_dead_processes(base):
     assert set(removed) == {dead, orphan}
     assert alive.root.exists()
     assert wsm.sweep(base / "missing") == []
+
+
+# ---- issue 12: one run at a time, SQLite errors, bounded uploads, clean-up on schedule, a size cap ---
+
+
+def test_one_run_at_a_time_per_workspace(base, demo):
+    """A second Run while one is going is refused (it used to share next.db and crash with FileNotFoundError)."""
+    ws = Workspace.create(base)
+    ws.use_demo(demo)
+    started, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def slow_progress(done, total, message):
+        started.set()
+        release.wait(30)
+
+    def first():
+        try:
+            outcome["result"] = ws.run(RunOptions(model="linear", force=True), slow_progress)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(30)
+    assert ws.running
+    with pytest.raises(wsm.RunInProgress, match="already in progress"):
+        ws.run(RunOptions(model="first-click"))
+    release.set()
+    thread.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    ws.run(RunOptions(model="first-click"))  # the next run works
+    assert not ws.running
+    names = sorted(p.name for p in ws.root.iterdir())
+    assert names == ["current.db", "owner.pid", "session"]
+
+
+def trigger_db(tmp_path, table: str, when: str = "BEFORE INSERT") -> Path:
+    from pipeline.schema import OUTPUT_DDL, OWN_DDL
+
+    db = tiny_db(tmp_path / f"trigger-{table}.db")
+    con = sqlite3.connect(db)
+    con.executescript(OUTPUT_DDL + OWN_DDL)
+    con.execute(f"CREATE TRIGGER no_write {when} ON {table} BEGIN SELECT RAISE(ABORT, 'writes are frozen'); END")
+    con.commit()
+    con.close()
+    return db
+
+
+@pytest.mark.parametrize("table", ["pipeline_journeys", "pipeline_attribution", "channel_reporting"])
+def test_a_trigger_that_aborts_a_write_gets_the_one_line_message(base, tmp_path, table):
+    from tests.helpers import cli
+
+    db = trigger_db(tmp_path, table)
+    ws = Workspace.create(base)
+    ws.use_file(db)
+    before = digest(ws.db_path)
+    with pytest.raises(InputError) as caught:
+        ws.run(RunOptions(model="linear"))
+    message = str(caught.value)
+    assert "writes are frozen" in message and "\n" not in message
+    assert str(ws.root) not in message
+    assert digest(ws.db_path) == before  # nothing half-written
+    cli_run = cli("run", db, "--model", "linear")
+    assert cli_run.returncode == 2 and f"error: {message}" in cli_run.stderr  # the CLI's very words
+
+
+def recursive_view_db(path: Path) -> Path:
+    """Tiny, and endless: session_sources is a recursive view that never stops."""
+    con = sqlite3.connect(path)
+    con.executescript(
+        """
+        CREATE VIEW session_sources AS
+          WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+          SELECT 's' || n AS session_id, 'u' || n AS user_id, '2023-09-01' AS event_date,
+                 '10:00:00' AS event_time, 'Display' AS channel_name, 0 AS holder_engagement,
+                 0 AS closer_engagement, 0 AS impression_interaction FROM r;
+        CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);
+        INSERT INTO conversions VALUES ('c1', 'u1', '2023-09-02', '12:00:00', 1.0);
+        CREATE TABLE session_costs (session_id TEXT, cost REAL);
+        """
+    )
+    con.close()
+    return path
+
+
+def test_an_endless_view_in_an_upload_is_stopped_with_a_clear_message(base, demo, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv(wsm.QUERY_SECONDS_ENV, "1.5")
+    db = recursive_view_db(tmp_path / "endless.db")
+    assert db.stat().st_size < 20_000
+    ws = Workspace.create(base)
+    ws.use_demo(demo)
+    t0 = time.monotonic()
+    with pytest.raises(UploadRefused) as caught:
+        ws.use_file(db)
+    elapsed = time.monotonic() - t0
+    assert "took longer than 1.5 s" in str(caught.value) and "endless.db" in str(caught.value)
+    assert elapsed < 30
+    assert ws.db_path == demo  # the previous database stays
+    assert sorted(p.name for p in ws.root.iterdir()) == ["owner.pid", "session"]
+
+
+def test_closing_the_workspace_stops_queries_on_the_upload(base, tmp_path, monkeypatch):
+    """The session ended (tab closed): a query still running on its upload stops at once."""
+    import time
+
+    from pipeline.db import sqlite_error_message
+
+    monkeypatch.setenv(wsm.QUERY_SECONDS_ENV, "600")
+    ws = Workspace.create(base)
+    ws.use_file(tiny_db(tmp_path / "ok.db"))
+    con = ws.connect()  # bounded: a read of an upload
+    failure = {}
+
+    def endless():
+        try:
+            con.execute("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r")
+        except sqlite3.DatabaseError as exc:
+            failure["message"] = sqlite_error_message(exc)
+
+    thread = threading.Thread(target=endless)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()
+    ws.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert "stopped: the session ended" in failure["message"]
+    con.close()
+
+
+def test_sweep_removes_sessions_gone_for_the_grace_period(base, demo):
+    import os
+    import time
+
+    live, gone, fresh = (Workspace.create(base, session_id=name) for name in ("live", "gone", "fresh"))
+    for ws in (live, gone, fresh):
+        ws.use_demo(demo)
+    old = time.time() - 300
+    for ws in (live, gone):
+        os.utime(ws.root / "session", (old, old))
+    removed = wsm.sweep(base, is_live=lambda session: session == "live", grace_seconds=120)
+    assert removed == [gone.root] and gone.closed
+    assert live.root.exists() and fresh.root.exists()  # fresh: gone less than 120 s ago (a reconnect may come)
+
+
+def test_the_size_cap_evicts_abandoned_sessions_then_refuses(base, tmp_path):
+    import os
+    import time
+
+    upload = tiny_db(tmp_path / "u.db")
+    size = upload.stat().st_size
+    a, b, me = (Workspace.create(base, session_id=n) for n in ("a", "b", "me"))
+    for ws in (a, b):
+        ws.use_file(upload)
+    old = time.time() - 600
+    os.utime(a.root / "session", (old, old))  # a: abandoned 10 minutes ago; b: seen just now
+    wsm.set_liveness(lambda session: session == "b")
+    try:
+        cap = wsm.folder_bytes(base) + size + 100  # room for one more upload only after an eviction...
+        evicted = wsm.make_room(2 * size, keep=me.root, max_bytes=cap)
+        assert evicted == [a.root] and a.closed and b.root.exists()
+        with pytest.raises(wsm.WorkspaceFull, match="working space is full"):
+            wsm.make_room(10 * size, keep=me.root, max_bytes=cap)  # b is live: never evicted
+        assert b.root.exists() and me.root.exists()
+    finally:
+        wsm.set_liveness(None)
+
+
+def test_an_upload_beyond_the_cap_is_refused_with_a_clear_message(base, demo, tmp_path, monkeypatch):
+    upload = tiny_db(tmp_path / "u.db")
+    monkeypatch.setenv(wsm.MAX_MB_ENV, str(upload.stat().st_size / 2 / 1e6))
+    ws = Workspace.create(base)
+    ws.use_demo(demo)
+    with pytest.raises(InputError, match="working space is full"):
+        ws.use_file(upload)
+    assert ws.db_path == demo
+
+
+def test_error_texts_shown_to_the_analyst_hide_server_paths(base):
+    ws = Workspace.create(base)
+    text = f'File "{wsm.REPO_DIR}/pipeline/db.py", line 3\nFileNotFoundError: {ws.root}/next.db; {sys.prefix}/lib'
+    shown = ws.public_text(text)
+    for path in (str(wsm.REPO_DIR), str(ws.root), sys.prefix):
+        assert path not in shown
+    assert "<app>/pipeline/db.py" in shown and "<session folder>/next.db" in shown

@@ -14,22 +14,10 @@ import sqlite3
 import sys
 from typing import Optional, Sequence
 
+from ..db import sqlite_error_message
 from ..errors import InputError, PipelineError
 
 COMMAND_MODULES = ["core", "ihc", "api", "calibrate", "engines"]
-
-
-def database_error(exc: sqlite3.DatabaseError, path=None) -> str:
-    """The one line for an SQLite error that reached the command line."""
-    from ..db import is_read_only, locked_message, read_only_message
-
-    if is_read_only(exc):
-        return read_only_message(path)
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return locked_message(path)
-    if "malformed" in str(exc):
-        return f"{path or 'the database'} is damaged ({exc}); restore it from a backup (with its -journal file)"
-    return f"the database could not be read: {exc}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,9 +50,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
     except sqlite3.DatabaseError as exc:
-        sys.stderr.write(
-            f"error: {database_error(exc, getattr(args, 'output_db', None) or getattr(args, 'db', None))}\n"
-        )
+        path = getattr(args, "output_db", None) or getattr(args, "db", None)
+        sys.stderr.write(f"error: {sqlite_error_message(exc, path=path)}\n")
         return InputError.exit_code
     except MemoryError:
         sys.stderr.write(

@@ -41,8 +41,11 @@ class CheckedChunk:
     partial_errors: int  # elements of partialFailureErrors
 
 
-def check_reply(sent: pd.DataFrame, payload: dict) -> CheckedChunk:
-    """``sent``: the (conversion_id, session_id) rows of the request, as strings."""
+def check_reply(sent: pd.DataFrame, payload: dict, secrets: tuple = ()) -> CheckedChunk:
+    """``sent``: the (conversion_id, session_id) rows of the request, as strings.
+
+    ``secrets`` are redacted from the server's failure reasons before they are cut to length.
+    """
     sent_conv = sent["conversion_id"].astype(str).reset_index(drop=True)
     sent_keys = _keys(sent_conv, sent["session_id"].astype(str).reset_index(drop=True))
     sent_ids = pd.unique(sent_conv)
@@ -51,7 +54,7 @@ def check_reply(sent: pd.DataFrame, payload: dict) -> CheckedChunk:
     partial = payload.get("partialFailureErrors") or []
     if not isinstance(partial, list):
         partial = [partial]
-    for conversion_id, reason in _partial_failures(partial, set(sent_ids)):
+    for conversion_id, reason in _partial_failures(partial, set(sent_ids), secrets):
         reasons.setdefault(conversion_id, f"partial failure reported by the API: {reason}")
 
     returned, unexpected_rows = _value_frame(payload.get("value"))
@@ -171,10 +174,10 @@ def _valid_values(frame: pd.DataFrame) -> np.ndarray:
     return ok
 
 
-def _partial_failures(errors: list, sent_ids: set) -> list[tuple[str, str]]:
+def _partial_failures(errors: list, sent_ids: set, secrets: tuple) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for element in errors:
-        reason = _error_text(element)
+        reason = _error_text(element, secrets)
         named = None
         if isinstance(element, dict):
             for key, value in element.items():
@@ -195,13 +198,13 @@ def _mentions(text: str, conversion_id: str) -> bool:
     return re.search(r"(?<![\w-])" + re.escape(conversion_id) + r"(?![\w-])", text) is not None
 
 
-def _error_text(element) -> str:
+def _error_text(element, secrets: tuple) -> str:
     if isinstance(element, dict):
         for key in ("message", "error", "reason", "errorMessage", "detail"):
             if element.get(key):
-                return one_line(str(element[key]), 200)
-        return one_line(json.dumps(element, default=str), 200)
-    return one_line(str(element), 200)
+                return one_line(str(element[key]), 200, secrets)
+        return one_line(json.dumps(element, default=str), 200, secrets)
+    return one_line(str(element), 200, secrets)
 
 
 def _empty_returned() -> pd.DataFrame:

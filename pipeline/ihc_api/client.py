@@ -173,9 +173,9 @@ class ApiClient:
         except requests.Timeout:
             raise _Retry(f"no answer within {cfg.read_timeout:g} s (timeout)") from None
         except requests.ConnectionError as exc:
-            raise _Retry(f"connection failed: {_exception_text(exc)}") from None
+            raise _Retry(f"connection failed: {_exception_text(exc, cfg.secrets)}") from None
         except requests.RequestException as exc:  # broken chunked transfer, content decoding, ...
-            raise _Retry(f"transfer failed: {_exception_text(exc)}") from None
+            raise _Retry(f"transfer failed: {_exception_text(exc, cfg.secrets)}") from None
 
         status = response.status_code
         payload = None
@@ -198,7 +198,7 @@ class ApiClient:
                     seconds=time.monotonic() - started,
                     headers=dict(response.headers),
                 )
-        message = _server_message(response, payload)
+        message = _server_message(response, payload, cfg.secrets)
         described = f"{status} {STATUS_MEANING.get(status, response.reason or 'unexpected status')}"
         if message:
             described += f": {message}"
@@ -206,13 +206,14 @@ class ApiClient:
             retry_after = _retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
             raise _Retry(described, status, retry_after)
         if 300 <= status < 400:
-            described += f" (redirect to {response.headers.get('Location', '?')!s:.100} not followed)"
+            location = one_line(response.headers.get("Location", "?"), 100, cfg.secrets)
+            described += f" (redirect to {location} not followed)"
         raise IhcApiError(f"IHC API answered {self.redact(described)}", status=status)
 
 
-def _exception_text(exc: Exception) -> str:
+def _exception_text(exc: Exception, secrets: tuple) -> str:
     text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return one_line(text, 200)
+    return one_line(text, 200, secrets)
 
 
 def _json_object(response: requests.Response) -> Optional[dict]:
@@ -223,16 +224,17 @@ def _json_object(response: requests.Response) -> Optional[dict]:
     return payload if isinstance(payload, dict) else None
 
 
-def _server_message(response: requests.Response, payload: Optional[dict]) -> str:
+def _server_message(response: requests.Response, payload: Optional[dict], secrets: tuple) -> str:
+    """The server's own words, the key redacted BEFORE the cut to 300 characters."""
     if payload is None:
         payload = _json_object(response)
     if isinstance(payload, dict):
         for key in ("message", "error", "errorMessage", "detail", "errors", "value"):
             if payload.get(key):
                 value = payload[key]
-                return one_line(value if isinstance(value, str) else json.dumps(value), 300)
+                return one_line(value if isinstance(value, str) else json.dumps(value), 300, secrets)
     try:
-        return one_line(response.text, 300)
+        return one_line(response.text, 300, secrets)
     except Exception:  # noqa: BLE001 - undecodable body: the status line says enough
         return ""
 

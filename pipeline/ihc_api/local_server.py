@@ -100,10 +100,10 @@ def default_value_function(model_params: Optional[dict] = None) -> ValueFunction
 class Fault:
     """One injected misbehaviour, used by the next request that reaches the server.
 
-    kinds: ``ok`` (none), ``status`` (answer ``status`` with ``message``, optional ``Retry-After``;
-    ``in_body`` sends HTTP 200 with the status only in the body's ``statusCode``), ``drop`` (close the
-    connection without answering), ``slow`` (wait ``seconds`` before answering normally), ``partial``
-    (206: the first ``count`` conversions fail, listed in ``partialFailureErrors`` as objects or, with
+    kinds: ``ok`` (none), ``status`` (answer ``status`` with ``message``, optional ``Retry-After`` and
+    ``Location`` headers; ``in_body`` sends HTTP 200 with the status only in the body's ``statusCode``),
+    ``drop`` (close the connection without answering), ``slow`` (wait ``seconds`` before answering
+    normally), ``partial`` (206: the first ``count`` conversions fail, listed in ``partialFailureErrors`` as objects or, with
     ``error_format='string'``, as strings), ``missing_session``, ``duplicate_session``, ``bad_value``
     (an ihc of 1.5), ``string_value`` (a value sent as a string), ``sum_off`` (a conversion's ihc
     doubled), ``extra_session`` (a row for a session not sent), ``malformed_json`` (a truncated body).
@@ -117,6 +117,7 @@ class Fault:
     count: int = 1
     error_format: str = "object"
     in_body: bool = False
+    location: Optional[str] = None  # a ``Location`` header to send (a redirect status)
 
     @classmethod
     def ok(cls) -> "Fault":
@@ -124,10 +125,16 @@ class Fault:
 
     @classmethod
     def http(
-        cls, status: int, message: str = "", retry_after: Optional[float | str] = None, in_body: bool = False
+        cls,
+        status: int,
+        message: str = "",
+        retry_after: Optional[float | str] = None,
+        in_body: bool = False,
+        location: Optional[str] = None,
     ) -> "Fault":
         ra = None if retry_after is None else str(retry_after)
-        return cls("status", status=status, message=message or f"injected {status}", retry_after=ra, in_body=in_body)
+        message = message or f"injected {status}"
+        return cls("status", status=status, message=message, retry_after=ra, in_body=in_body, location=location)
 
     @classmethod
     def drop(cls) -> "Fault":
@@ -374,6 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            if fault.location is not None:
+                headers["Location"] = fault.location
             http_status = 200 if fault.in_body else fault.status
             request.status, request.message = fault.status, fault.message
             return self._send_json(http_status, {"statusCode": fault.status, "message": fault.message}, headers)

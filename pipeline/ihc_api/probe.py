@@ -64,7 +64,7 @@ def _run_check(config: ApiConfig, probe_limits: bool) -> CheckReport:
             say(_diagnose(exc))
             say(f"FAILED: {exc}")
             return report
-        checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload)
+        checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload, config.secrets)
         say("key: accepted")
         say(f"conversion type {config.conv_type_id!r}: accepted")
         say(
@@ -102,7 +102,7 @@ def _probe(client: ApiClient, config: ApiConfig, say) -> bool:
     except IhcApiError as exc:
         say(f"limits NOT accepted ({journeys} journeys, {len(rows)} sessions in one request): {exc}")
         return False
-    checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload)
+    checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload, config.secrets)
     say(
         f"limits accepted: {journeys} journeys, {len(rows)} sessions in one request answered in "
         f"{seconds:.1f} s ({len(rows) / seconds:,.0f} sessions/s)"

@@ -30,7 +30,7 @@ from .chunking import plan_chunks
 from .client import ApiClient
 from .config import ApiConfig, url_for_display
 from .errors import IhcApiError
-from .redact import MASK, RedactingFilter, get_logger, redact
+from .redact import RedactingFilter, get_logger, one_line, redact
 from .request_records import PreparedJourneys, prepare_journeys
 
 
@@ -249,9 +249,7 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
                 reply = client.post(body)
             finally:
                 summary.requests += client.requests_sent - before
-            checked = check_reply(sent_rows[["conversion_id", "session_id"]], reply.payload)
-            if len(checked.failed) and config.api_key:  # reasons quote the server: never the key
-                checked.failed["reason"] = checked.failed["reason"].str.replace(config.api_key, MASK, regex=False)
+            checked = check_reply(sent_rows[["conversion_id", "session_id"]], reply.payload, config.secrets)
             summary.partial_failures += checked.partial_errors
             summary.unexpected_rows += checked.unexpected_rows
 
@@ -289,14 +287,16 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             report(number, total, message)
     except IhcApiError as exc:
         summary.seconds = time.monotonic() - started
-        message = f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest"
+        message = redact(
+            f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest", config.secrets
+        )
         _record_end(conn, run_id, "failed", summary, message)
         raise IhcApiError(message, status=exc.status, retryable=exc.retryable) from None
     except KeyboardInterrupt:
         _record_end(conn, run_id, "interrupted", summary, "interrupted")
         raise
     except BaseException as exc:
-        _record_end(conn, run_id, "failed", summary, redact(f"{type(exc).__name__}: {exc}", config.secrets)[:300])
+        _record_end(conn, run_id, "failed", summary, one_line(f"{type(exc).__name__}: {exc}", 300, config.secrets))
         raise
     finally:
         if own_client:

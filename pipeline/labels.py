@@ -1,0 +1,136 @@
+"""Showing text that comes from the analyst's data: escaped for where it is drawn, and clipped.
+
+Values from a database (channel names, session and conversion ids, validation examples, error messages
+that quote them) are data, never markup. The dashboard draws text in two markup languages:
+
+- Streamlit's Markdown (``st.markdown``, ``st.caption``, ``st.error`` …): ``md`` backslash-escapes what
+  CommonMark, GFM and Streamlit give a meaning to (links and images ``[x](u)``, ``![x](u)``, bare URLs
+  and e-mail addresses, emphasis, code, HTML ``<…>``, ``:material/…:`` / ``:red[…]`` directives, ``$``
+  maths, tables, headings and lists at the start), so ``![x](http://host/p.png)`` shows as those
+  characters and neither fetches nor links anything;
+  ``code`` puts a value in a code span that its own backticks cannot close.
+- Plotly's label HTML (axis ticks, legend, hover, bar text): ``html_text`` HTML-escapes (Plotly shows
+  ``&lt;a href…&gt;`` as the characters, not a link). ``safe_figure`` does it for every string in a
+  figure's traces and clips long category labels on the axes to ``TICK_CHARS`` (+ "…") while the hover
+  keeps the name up to ``HOVER_CHARS``: a 30 MB channel name no longer freezes the browser.
+
+``clip`` cuts any text to a length for display (tables, widget options); the CSV and the database keep
+every name whole.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Iterable
+
+LABEL_CHARS = 60  # shown in a legend, a table cell, a widget option, a message
+TICK_CHARS = 32  # shown as an axis label (a chart in half the page's width keeps room for its bars)
+HOVER_CHARS = 500  # shown when the pointer rests on it
+ELLIPSIS = "…"
+# Always markup: \ ` * [ ] < > ! | ~ $ &; an ``_`` only at a word's edge (inside ``session_id`` it is no
+# emphasis);
+# ``#``, ``-``, ``+``, ``=``, ``>`` and ``1.`` only at the start of the text (headings, lists, quotes).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>!|~$&])|(?<!\w)_|_(?!\w)")
+# Some markup is recognised in the text AFTER escapes are resolved, so a backslash does not stop it:
+# GFM's bare links (``http://…``, ``www.…``, ``a@b.c``) and Streamlit's icons and emoji shortcodes
+# (``:material/warning:``, ``:smile:``). A zero-width space goes after a ``:`` that precedes ``//`` or a
+# letter, before the ``.`` of ``www.`` and before ``@``: the text reads the same, it is no longer markup.
+_AUTOLINK = re.compile(r"(?<=:)(?=//|[A-Za-z_])|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+ZWSP = "\u200b"
+_MD_LEADING = re.compile(r"^(\s*)([#+=>-]|\d+[.)])")
+
+
+def clip(text: object, limit: int = LABEL_CHARS) -> str:
+    """``text`` as a string of at most ``limit`` characters (cut ones end in "…")."""
+    s = "" if text is None else str(text)
+    return s if len(s) <= limit else s[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def md(text: object, limit: int | None = None) -> str:
+    """``text`` escaped for Streamlit Markdown: shown literally, one line, optionally clipped."""
+    s = clip(text, limit) if limit else ("" if text is None else str(text))
+    s = " ".join(s.split())  # a newline would start a new Markdown block
+    s = _AUTOLINK.sub(ZWSP, s)
+    s = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), s)
+    return _MD_LEADING.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], s)
+
+
+def code(text: object, limit: int = LABEL_CHARS) -> str:
+    """``text`` as an inline code span (clipped) that no backtick inside it can close."""
+    s = " ".join(clip(text, limit).split())
+    longest = max((len(run) for run in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {s} {fence}"
+
+
+def html_text(text: object, limit: int | None = None) -> str:
+    """``text`` HTML-escaped for Plotly labels and hover (optionally clipped first)."""
+    s = clip(text, limit) if limit else ("" if text is None else str(text))
+    return html.escape(s, quote=False)  # Plotly shows &lt; &gt; &amp; as characters, not &quot;
+
+
+def _escape_strings(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return html_text(value, limit)
+    if isinstance(value, (list, tuple)):
+        return [_escape_strings(v, limit) for v in value]
+    return value
+
+
+def _categories(values: Any) -> list[str] | None:
+    if isinstance(values, (list, tuple)) and values and all(isinstance(v, str) for v in values):
+        return list(values)
+    return None
+
+
+def axis_labels(names: Iterable[str], tick_chars: int = TICK_CHARS) -> dict[str, tuple[str, str]]:
+    """name → (category value: escaped, up to HOVER_CHARS, unique; tick text: escaped, up to TICK_CHARS)."""
+    out: dict[str, tuple[str, str]] = {}
+    used: set[str] = set()
+    for name in names:
+        if name in out:
+            continue
+        value, n = html_text(name, HOVER_CHARS), 1
+        while value in used:  # two long names with the same beginning stay two bars
+            n += 1
+            value = html_text(clip(name, HOVER_CHARS - 6), None) + f" ({n})"
+        used.add(value)
+        out[name] = (value, html_text(name, tick_chars))
+    return out
+
+
+def safe_figure(fig: dict, tick_chars: int = TICK_CHARS) -> dict:
+    """A plotly figure dict whose strings from data are escaped and whose category labels are clipped.
+
+    Traces' ``x``/``y`` string categories become escaped, unique values of at most ``HOVER_CHARS`` (what
+    ``%{x}``/``%{y}`` show on hover) and their axis gets ``ticktext`` clipped to ``TICK_CHARS``; ``name``
+    (the legend) is clipped; ``text``, ``hovertext`` and ``customdata`` strings are escaped. Templates
+    (``hovertemplate``, titles) are the page's own markup and stay as they are.
+    """
+    traces = [dict(t) for t in fig.get("data", [])]
+    layout = dict(fig.get("layout", {}))
+    per_axis: dict[str, dict[str, tuple[str, str]]] = {}
+    for trace in traces:
+        for key in ("x", "y"):
+            names = _categories(trace.get(key))
+            if names is None:
+                continue
+            axis_id = str(trace.get(f"{key}axis") or key)  # "x", "x2", ...
+            mapping = per_axis.setdefault(axis_id, {})
+            fresh = axis_labels([n for n in names if n not in mapping], tick_chars)
+            mapping.update(fresh)
+            trace[key] = [mapping[n][0] for n in names]
+        if isinstance(trace.get("name"), str):
+            trace["name"] = html_text(trace["name"], LABEL_CHARS)
+        for key in ("text", "hovertext", "customdata"):
+            if key in trace:
+                trace[key] = _escape_strings(trace[key], HOVER_CHARS)
+    for axis_id, mapping in per_axis.items():
+        name = f"{axis_id[0]}axis{axis_id[1:]}"
+        if any(value != tick for value, tick in mapping.values()):
+            axis = dict(layout.get(name) or {})
+            axis.update(tickmode="array", tickvals=[v for v, _ in mapping.values()])
+            axis["ticktext"] = [t for _, t in mapping.values()]
+            layout[name] = axis
+    return {**fig, "data": traces, "layout": layout}

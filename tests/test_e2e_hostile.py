@@ -1,0 +1,189 @@
+"""In a real browser (Chromium via Playwright): hostile data and an endless upload (issue 12, "Dashboard").
+
+- A database whose ids are Markdown images and whose channel names are ``<a href>`` links or 1 MB long:
+  every page is drawn, no element links to or loads the hostile URL, and — recorded with
+  ``page.on("request")`` — no request leaves 127.0.0.1 (the favicon included). Screenshots go to
+  artifacts/screenshots/ (``hostile_*.png``).
+- An upload whose ``session_sources`` is an endless recursive view: the analyst gets a one-line message
+  within the bound; a tab closed during such a query stops it (the server's CPU goes quiet, the folder
+  goes) and SIGTERM ends the server promptly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.browser_support import (
+    ROOT,
+    VIEWPORT,
+    chromium,
+    goto_page,
+    missing_browser,
+    screenshot,
+    streamlit_server,
+    wait_idle,
+)
+from tests.test_dashboard_hostile_data import IMG, hostile_db
+from tests.test_dashboard_workspace import recursive_view_db
+
+REASON = missing_browser()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+
+
+def env_for(tmp_path, **extra) -> dict:
+    return {
+        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
+        "ATTRIBUTION_DEMO_SESSIONS": "20000",
+        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
+        "ATTRIBUTION_DEMO_SEED": "7",
+        **extra,
+    }
+
+
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
+
+
+def hostile_elements(page) -> int:
+    return page.evaluate(
+        """() => document.querySelectorAll(
+            'a[href*="evil.example"], img[src*="evil.example"], [style*="evil.example"]').length"""
+    )
+
+
+def upload(page, path: Path, name: str) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": name, "mimeType": "application/octet-stream", "buffer": path.read_bytes()}
+    )
+
+
+def test_hostile_text_fetches_nothing_and_nothing_leaves_loopback(tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    db = hostile_db(tmp_path / "hostile.db")
+    requests: list[str] = []
+    with streamlit_server(env_for(tmp_path), tmp_path / "streamlit.log") as url, chromium() as browser:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url)
+        wait_idle(page, 240)
+        icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')].map(l => l.href)")
+        assert icon and all(urlparse(h).hostname == "127.0.0.1" for h in icon), icon
+
+        goto_page(page, "Data")
+        upload(page, db, "![y](http://evil.example/n.png) hostile.db")
+        page.get_by_text("hostile.db is loaded").wait_for(timeout=120_000)
+        wait_idle(page)
+        no_traceback(page)
+        screenshot(page, SHOTS / "hostile_1_data.png")
+        goto_page(page, "Pipeline")
+        page.get_by_role("button", name="Run pipeline").click()
+        page.get_by_text("Attributed").first.wait_for(timeout=240_000)
+        wait_idle(page)
+        no_traceback(page)
+        screenshot(page, SHOTS / "hostile_2_pipeline.png")
+        goto_page(page, "Report")
+        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
+        wait_idle(page)
+        no_traceback(page)
+        page.locator(".js-plotly-plot").nth(2).hover()  # hover labels are drawn too
+        screenshot(page, SHOTS / "hostile_3_report.png")
+        assert hostile_elements(page) == 0
+        goto_page(page, "Journeys")
+        page.locator('[data-testid="stTextInput"] input').first.fill(IMG)
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        no_traceback(page)
+        screenshot(page, SHOTS / "hostile_4_journeys.png")
+        assert page.get_by_text(IMG).count() >= 1  # shown as the characters it is
+        assert hostile_elements(page) == 0
+        goto_page(page, "Compare models")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        wait_idle(page)
+        screenshot(page, SHOTS / "hostile_5_compare.png")
+        assert hostile_elements(page) == 0
+        # a channel named ":red[alarm] :material/warning: …" is a label, not a red word and an icon
+        metric_labels = page.locator('[data-testid="stMetricLabel"]')
+        assert metric_labels.count() >= 3
+        assert page.locator('[data-testid="stMetricLabel"] [data-testid="stIconMaterial"]').count() == 0
+        context.close()
+    outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")]
+    outside = [u for u in outside if urlparse(u).hostname != "127.0.0.1"]
+    assert requests and outside == [], outside
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_for(pid: int, seconds: float = 1.0) -> float:
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def test_an_endless_upload_is_bounded_stopped_when_the_tab_closes_and_sigterm_works(tmp_path):
+    endless = recursive_view_db(tmp_path / "endless.db")
+    bound = 20
+    servers = []
+    env = env_for(
+        tmp_path,
+        ATTRIBUTION_UPLOAD_QUERY_SECONDS=str(bound),
+        ATTRIBUTION_SESSION_GRACE_SECONDS="1",
+        ATTRIBUTION_SWEEP_SECONDS="1",
+    )
+    workspaces = tmp_path / "workspaces"
+    with streamlit_server(env, tmp_path / "streamlit.log", started=servers.append) as url, chromium() as browser:
+        proc = servers[0]
+
+        def tab():
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.goto(url)
+            wait_idle(page, 240)
+            goto_page(page, "Data")
+            return page
+
+        # 1. The bound: a one-line message instead of work without end.
+        page = tab()
+        t0 = time.monotonic()
+        upload(page, endless, "endless.db")
+        page.get_by_text(f"took longer than {bound} s").wait_for(timeout=90_000)
+        assert time.monotonic() - t0 < bound + 25
+        wait_idle(page)
+        no_traceback(page)
+        screenshot(page, SHOTS / "hostile_6_endless_upload.png", full=False)
+        page.context.close()
+
+        # 2. A tab closed mid-query: the query stops long before the bound would stop it.
+        page = tab()
+        folders = len(list(workspaces.glob("ws-*")))
+        t0 = time.monotonic()
+        upload(page, endless, "endless-2.db")
+        time.sleep(2.0)
+        assert busy_for(proc.pid) > 0.5  # the server is working on the endless view
+        page.context.close()
+        while busy_for(proc.pid) > 0.2 and time.monotonic() - t0 < bound:
+            pass
+        quiet_after = time.monotonic() - t0
+        assert quiet_after < bound - 3, f"the server worked {quiet_after:.0f} s for a closed tab"
+        time.sleep(2.5)
+        assert len(list(workspaces.glob("ws-*"))) < folders  # its folder went with it
+
+        # 3. SIGTERM while a query runs: the server ends at once, not after the bound.
+        page = tab()
+        upload(page, endless, "endless-3.db")
+        time.sleep(2.0)
+        assert busy_for(proc.pid) > 0.5
+        t0 = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=bound)
+        stopped_after = time.monotonic() - t0
+        assert stopped_after < 10, f"SIGTERM took {stopped_after:.1f} s"
