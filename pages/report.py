@@ -316,9 +316,12 @@ with shown_errors():
         help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
         "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.",
     )
-    note = rc.few_note(view.totals)
-    if note:
-        st.caption(note)
+    few = rc.few_channels(view.totals)
+    if few:
+        st.caption(
+            f"{rc.FEW_MARK} pale bars rest on fewer than {rv.FEW_CONVERSIONS} attributed conversions: "
+            f"{', '.join(md(c, 60) for c in few)}. Whiskers: 90% intervals from resampling the conversions."
+        )
     unpaid_note(view.totals)
     chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
     trend(view, palette)

@@ -187,16 +187,11 @@ def _interval_text(value, low, high, fmt: Callable[[float], str]) -> str:
     return f"{fmt(value)} (90% interval {fmt(low)} – {upper})"
 
 
-def few_note(totals: pd.DataFrame) -> str:
-    """The caption under the CPO/ROAS charts when some channel rests on few conversions, else ''."""
-    paid = totals[(totals["cost"] > 0) & totals.get("few", False)]
-    if paid.empty:
-        return ""
-    return (
-        f"{FEW_MARK} pale bars rest on fewer than {rv.FEW_CONVERSIONS} attributed conversions: "
-        + ", ".join(paid["channel_name"].tolist())
-        + ". Whiskers: 90% intervals from resampling the conversions (docs/confidence.md)."
-    )
+def few_channels(totals: pd.DataFrame) -> list[str]:
+    """The paid channels whose CPO/ROAS rest on fewer than FEW_CONVERSIONS attributed conversions."""
+    if "few" not in totals:
+        return []
+    return totals.loc[(totals["cost"] > 0) & totals["few"], "channel_name"].tolist()
 
 
 def cost_revenue_chart(totals: pd.DataFrame, palette: dict) -> dict:

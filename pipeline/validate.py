@@ -15,6 +15,7 @@ from typing import Optional, cast
 
 from .db import database_file, quote_ident, table_columns, table_exists
 from .errors import InputError
+from .labels import clip
 from .progress import Progress, ensure
 from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, REQUIRED_COLUMNS
@@ -445,7 +446,7 @@ def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) 
     unpaid = sorted(c for c in days if c not in paid_days)
     if unpaid:
         share = credit_share()
-        names = ", ".join(f"{c} {share[c]:.1%}" if c in share else c for c in unpaid)
+        names = ", ".join(f"{clip(c)} {share[c]:.1%}" if c in share else clip(c) for c in unpaid)
         of = " (share of the last attribution's credit)" if share else ""
         out.append(
             Finding(
@@ -463,7 +464,7 @@ def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) 
                 Finding(
                     "cost_on_some_days",
                     WARNING,
-                    f"session_costs: {channel} has cost on {len(paid_days[channel] & days[channel]):,} of its "
+                    f"session_costs: {clip(channel)} has cost on {len(paid_days[channel] & days[channel]):,} of its "
                     f"{len(days[channel]):,} days with sessions; the {count(len(missing), 'day', 'days')} without "
                     f"cost will look cheaper than {'it was' if len(missing) == 1 else 'they were'}",
                     len(missing),
