@@ -265,7 +265,7 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
                 rerun_all(ws, states, model)
     for warning in view.warnings:
         if "mixes models" not in warning:
-            st.caption(":material/warning: " + md(warning[0].upper() + warning[1:]) + ".")
+            st.caption("⚠ " + md(warning[0].upper() + warning[1:]) + ".")
 
 
 def rerun_all(ws, states: dict, model: str) -> None:
