@@ -1,0 +1,78 @@
+"""In a real browser: what issue 15 added so the report cannot mislead a first-time analyst.
+
+On the small demo, through Debian's Chromium: the KPI tiles show the 90% interval of ROAS, the CPO/ROAS
+bars carry whiskers, the incomplete last day is shaded in the trend; "Conversion date" re-dates the
+credit and says so; Compare models names the models as the picker does and explains its grey cells.
+(The mixing warnings before and after a windowed run are AppTests: test_dashboard_pipeline_page.py,
+test_dashboard_report_page.py.) Screenshots go to artifacts/screenshots/trust_*.png.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import (
+    ROOT,
+    VIEWPORT,
+    chromium,
+    goto_page,
+    missing_browser,
+    screenshot,
+    streamlit_server,
+    wait_idle,
+)
+
+REASON = missing_browser()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+
+
+def text_of(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
+
+
+def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    env = {
+        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
+        "ATTRIBUTION_DEMO_SESSIONS": "20000",
+        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
+        "ATTRIBUTION_DEMO_SEED": "7",
+    }
+    with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        page.goto(url)
+        wait_idle(page, 240)
+        no_traceback(page)
+
+        # Intervals: the ROAS tile's range, whiskers on the bars, the incomplete day shaded and said.
+        text = text_of(page)
+        assert "90%: " in text
+        assert page.locator(".js-plotly-plot .errorbar").count() > 0
+        assert "Shaded: the incomplete last days" in text
+        assert page.locator(".js-plotly-plot text", has_text="incomplete").count() >= 1
+        screenshot(page, SHOTS / "trust_1_report_intervals.png")
+
+        # The date basis: credit by conversion date, said by the filter and the trend's axis.
+        page.get_by_text("Conversion date", exact=True).first.click()
+        wait_idle(page)
+        no_traceback(page)
+        assert "Conversion dates" in text_of(page)
+        assert page.locator(".js-plotly-plot text", has_text="Conversion date").count() >= 1
+        screenshot(page, SHOTS / "trust_2_report_by_conversion_date.png")
+
+        # Compare: the legend speaks the picker's words, the caption explains the grey cells.
+        goto_page(page, "Compare models")
+        wait_idle(page, 180)
+        no_traceback(page)
+        assert "Grey: within the noise" in text_of(page)
+        assert page.locator(".js-plotly-plot .legendtext", has_text="Last click").count() >= 1
+        screenshot(page, SHOTS / "trust_3_compare_noise.png")
