@@ -104,7 +104,7 @@ def diff_table(result, metric: str) -> None:
     wide[value_cols] = wide[value_cols].astype(float)  # undefined ratios: NaN, shown as —, never 'None'
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
-    wide["channel_name"] = wide["channel_name"].map(clip)  # the table shows 60 characters of a long name
+    wide["channel_name"] = wide["channel_name"].map(clip)  # the table shows the start of a long name (labels.clip)
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
     def shade(column: pd.Series) -> list[str]:

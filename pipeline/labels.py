@@ -24,7 +24,7 @@ import html
 import re
 from typing import Any, Iterable
 
-LABEL_CHARS = 60  # shown in a legend, a table cell, a widget option, a message
+LABEL_CHARS = 80  # shown in a legend, a table cell, a widget option, a message (a 64-hex id stays whole)
 TICK_CHARS = 32  # shown as an axis label (a chart in half the page's width keeps room for its bars)
 HOVER_CHARS = 500  # shown when the pointer rests on it
 ELLIPSIS = "…"

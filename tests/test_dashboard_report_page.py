@@ -107,6 +107,7 @@ def test_log_axes_keep_every_channel_readable(dashboard_env):
 
 
 def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
+    import html
     import json
 
     from pipeline.report_views import report_view
@@ -122,7 +123,7 @@ def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
         assert "error_x" in bars and len(bars["error_x"]["array"]) == len(bars["y"])
         paid = view.totals[view.totals["cost"] > 0].set_index("channel_name")
         for label, x, plus, minus in zip(bars["y"], bars["x"], bars["error_x"]["array"], bars["error_x"]["arrayminus"]):
-            channel = label.split(" · ")[0].removesuffix(" †")
+            channel = html.unescape(label).split(" · ")[0].removesuffix(" †")  # labels are HTML-escaped
             if x is None:
                 continue
             low = paid.loc[channel, f"{metric}_low"]
