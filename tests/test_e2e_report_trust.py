@@ -3,8 +3,10 @@
 On the small demo, through Debian's Chromium: the KPI tiles show the 90% interval of ROAS, the CPO/ROAS
 bars carry whiskers, the incomplete last day is shaded in the trend; "Conversion date" re-dates the
 credit and says so; Compare models names the models as the picker does and explains its grey cells.
-(The mixing warnings before and after a windowed run are AppTests: test_dashboard_pipeline_page.py,
-test_dashboard_report_page.py.) Screenshots go to artifacts/screenshots/trust_*.png.
+A database whose attribution mixes two models (IHC, then Linear for two days, made with the CLI) is
+uploaded: the Report names both and one click re-runs every conversion with one model. (The Pipeline
+page's warning before such a run is an AppTest: test_dashboard_pipeline_page.py.) Screenshots go to
+artifacts/screenshots/trust_*.png.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.browser_support import (
     streamlit_server,
     wait_idle,
 )
+from tests.helpers import cli
 
 REASON = missing_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
@@ -76,3 +79,25 @@ def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
         assert "Grey: within the noise" in text_of(page)
         assert page.locator(".js-plotly-plot .legendtext", has_text="Last click").count() >= 1
         screenshot(page, SHOTS / "trust_3_compare_noise.png")
+
+        # An upload whose attribution mixes two models: named on the Report, fixed in one click.
+        mixed = tmp_path / "mixed.db"
+        assert cli("demo-db", str(mixed), "--sessions", "20000", "--conversions", "300", "--days", "7").returncode == 0
+        assert cli("run", str(mixed)).returncode == 0
+        assert (
+            cli("run", str(mixed), "--model", "linear", "--start", "2023-09-03", "--end", "2023-09-04").returncode == 0
+        )
+        goto_page(page, "Data")
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(mixed))
+        page.get_by_text("mixed.db is loaded").wait_for(timeout=120_000)
+        wait_idle(page)
+        goto_page(page, "Report")
+        wait_idle(page)
+        no_traceback(page)
+        text = text_of(page)
+        assert "This report mixes models" in text and "Linear" in text and "IHC" in text
+        screenshot(page, SHOTS / "trust_4_report_mixed.png")
+        page.get_by_role("button", name="Re-run all conversions with").click()
+        wait_idle(page, 240)
+        no_traceback(page)
+        assert "This report mixes models" not in text_of(page)
