@@ -18,7 +18,7 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
-from pipeline import coverage, explain, export
+from pipeline import coverage, explain, export, html_report
 from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.export import read_report, to_csv_bytes, with_intervals
@@ -234,3 +234,12 @@ def stored_report_warnings(path: str, fp: str) -> list[str]:
     """The stored report's warnings (mixed models, incomplete last days): ``report_warnings``."""
     with _read(path) as con:
         return [message for _, message, _, _ in report_warnings(con)]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def report_html(
+    path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple], by: str, source: str
+) -> bytes:
+    """The report of these filters as one self-contained HTML file (``html_report``)."""
+    with _read(path) as con:
+        return html_report.html_report(con, start, end, channels, by, source=source).encode("utf-8")

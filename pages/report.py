@@ -8,7 +8,17 @@ import streamlit as st
 
 from pages._look import StreamlitProgress, chart, eur, not_ready, ratio, shown_errors
 from pages._models import model_label
-from pages._session import colors, db_key, has_report, report, report_csv, report_view, stage_status, workspace
+from pages._session import (
+    colors,
+    db_key,
+    has_report,
+    report,
+    report_csv,
+    report_html,
+    report_view,
+    stage_status,
+    workspace,
+)
 from pipeline import report_charts as rc
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
@@ -194,7 +204,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     models = [c.model for c in view.coverage]
     name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.download_button(
         "Download CSV",
         report_csv(path, fp, start, end, channels, view.basis),
@@ -216,7 +226,19 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="download_csv_intervals",
         help="The same rows plus CPO_low, CPO_high, ROAS_low, ROAS_high (`export --intervals`).",
     )
+    source = ws.source.name if ws.source is not None else ""
     c3.download_button(
+        "Report (HTML)",
+        lambda: report_html(path, fp, start, end, channels, view.basis, source),  # built when clicked
+        file_name=name.replace(".csv", ".html"),
+        mime="text/html",
+        icon=":material/description:",
+        on_click="ignore",
+        key="download_html",
+        help="One self-contained file to send: tiles, interactive charts, the channel table, models, dates "
+        "and data checks. Opens offline.",
+    )
+    c4.download_button(
         "Download database",
         ws.database_bytes,
         file_name="attribution-enriched.db",

@@ -43,6 +43,7 @@ EXAMPLES = {
     "run": "python -m pipeline run demo.db --model linear --csv report.csv",
     "status": "python -m pipeline status demo.db",
     "export": "python -m pipeline export demo.db --csv paid.csv --channel 'Paid Search Brand' --channel 'FB & IG Ads'",
+    "report-html": "python -m pipeline report-html demo.db --output report.html --start 2023-09-03",
     "models": "python -m pipeline models",
 }
 
@@ -121,6 +122,14 @@ def register(sub) -> None:
         default="session-date",
         help="date the credit by the session that earned it (default) or by the conversion (as GA4 does)",
     )
+
+    p = command("report-html", "Write the report as one self-contained HTML file (charts included).", cmd_report_html)
+    _db(p)
+    p.add_argument("--output", required=True, metavar="OUT.html", help="a regular file, or '-' for stdout")
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
+    p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+    p.add_argument("--by", choices=["session-date", "conversion-date"], default="session-date", help="as for export")
 
     command("models", "List the attribution models and their parameters.", cmd_models)
 
@@ -428,6 +437,20 @@ def cmd_export(args) -> int:
         con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed, by=args.by
     )
     print(f"export: {rows:,} rows written to {args.csv}", file=sys.stderr if args.csv == STDOUT else sys.stdout)
+    return 0
+
+
+def cmd_report_html(args) -> int:
+    from ..html_report import write_html_report
+
+    Window(args.start, args.end)  # checks the dates
+    check_csv_target(args.output, args.db)
+    con = open_database(args.db)
+    size = write_html_report(
+        con, args.output, start=args.start, end=args.end, channels=args.channel, by=args.by, source=Path(args.db).name
+    )
+    where = sys.stderr if args.output == STDOUT else sys.stdout
+    print(f"report-html: {size / 1e6:.1f} MB written to {args.output}", file=where)
     return 0
 
 

@@ -1,0 +1,88 @@
+"""The report as one self-contained HTML file (pipeline.html_report, `report-html`, the Report page)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from pipeline.db import open_database
+from pipeline.html_report import html_report
+from pipeline.report_views import report_view
+from tests.browser_support import chromium, missing_browser
+from tests.dashboard_support import no_errors, open_page
+from tests.helpers import cli, run_db
+
+
+@pytest.fixture(scope="module")
+def attributed(small_demo, tmp_path_factory):
+    db = tmp_path_factory.mktemp("html") / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    run_db(db, model="linear")
+    return db
+
+
+def test_the_file_has_the_report_and_loads_nothing_from_outside(attributed):
+    con = open_database(attributed)
+    page = html_report(con, source="demo.db")
+    view = report_view(con)
+    assert f"€{view.kpis.cost:,.0f}" in page and f"{view.kpis.conversions:,.0f}" in page  # the KPI tiles
+    assert page.count("Plotly.newPlot(") == 4  # CPO, ROAS, cost vs revenue, trend
+    assert "Model <b>linear</b>" in page and "Database: <b>demo.db</b>" in page
+    assert "<h2>Data checks</h2>" in page and "Per channel" in page
+    assert "function" in page[:6_000_000] and len(page) > 3_000_000  # plotly.js itself is inside
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", page, flags=re.I)  # nothing fetched
+    filtered = html_report(con, "2023-09-03", "2023-09-04", ["Display"], "conversion-date")
+    assert "Dates 2023-09-03 … 2023-09-04 by conversion date" in filtered and "Channels: Display" in filtered
+
+
+def test_data_in_the_file_is_escaped(tmp_path):
+    from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
+
+    link = '<a href="http://evil.example/x">click</a>'
+    sessions = [(*s[:4], link if s[4] == "Display" else s[4], *s[5:]) for s in TINY_SESSIONS]
+    db = make_db(tmp_path / "hostile.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    run_db(db, model="linear")
+    page = html_report(open_database(db))
+    assert link not in page and "&lt;a href=&quot;http://evil.example/x&quot;&gt;" in page
+
+
+def test_the_cli_writes_it_and_refuses_the_input_as_output(attributed, tmp_path):
+    out = tmp_path / "report.html"
+    done = cli("report-html", str(attributed), "--output", str(out), "--start", "2023-09-03")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8").count("Plotly.newPlot(") == 4
+    refused = cli("report-html", str(attributed), "--output", str(attributed))
+    assert refused.returncode == 2 and "error:" in refused.stderr
+
+
+@pytest.mark.skipif(missing_browser() is not None, reason=f"browser test skipped: {missing_browser()}")
+def test_the_file_opens_offline_in_a_browser_with_its_charts(attributed, tmp_path):
+    path = tmp_path / "report.html"
+    path.write_text(html_report(open_database(attributed)), encoding="utf-8")
+    outside = []
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+
+        def only_the_file(route):
+            if route.request.url.startswith("file:"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_the_file)
+        page = context.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        assert page.locator(".js-plotly-plot").count() == 4
+        assert page.locator(".js-plotly-plot .errorbar").count() > 0  # the whiskers are drawn
+    assert outside == []
+
+
+def test_the_report_page_offers_the_html_download(dashboard_env):
+    at = open_page("report")
+    no_errors(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Report (HTML)" in labels
