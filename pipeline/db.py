@@ -259,7 +259,10 @@ class QueryBound:
 
 
 _BOUNDS: dict[str, QueryBound] = {}
-_BOUNDS_LOCK = threading.Lock()
+# Re-entrant: a workspace's finaliser (``bound_queries(folder, None)``) can run in the middle of any
+# allocation, garbage collection included, inside a thread that already holds the lock; a plain Lock
+# deadlocked the whole process there (seen in the full test suite: every scan thread waiting on it).
+_BOUNDS_LOCK = threading.RLock()
 
 
 class _Stopped:
@@ -304,8 +307,9 @@ def bound_for(path: str | Path) -> Optional[QueryBound]:
     """The bound registered for ``path``'s folder, if any."""
     if not _BOUNDS:
         return None
+    folder = str(Path(path).resolve().parent)  # file-system work outside the lock
     with _BOUNDS_LOCK:
-        return _BOUNDS.get(str(Path(path).resolve().parent))
+        return _BOUNDS.get(folder)
 
 
 def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None, path=None) -> str:

@@ -413,3 +413,24 @@ def test_error_texts_shown_to_the_analyst_hide_server_paths(base):
     for path in (str(wsm.REPO_DIR), str(ws.root), sys.prefix):
         assert path not in shown
     assert "<app>/pipeline/db.py" in shown and "<session folder>/next.db" in shown
+
+
+def test_a_finaliser_that_unregisters_a_bound_while_the_lock_is_held_does_not_deadlock(tmp_path):
+    """A workspace's finaliser calls db.bound_queries(folder, None); garbage collection can run it inside
+    a thread that already holds the bounds' lock (it did, in db.bound_for): the lock must be re-entrant."""
+    import threading
+
+    from pipeline import db
+
+    db.bound_queries(tmp_path, db.QueryBound(60))
+    done = threading.Event()
+
+    def holder():
+        with db._BOUNDS_LOCK:
+            db.bound_queries(tmp_path, None)  # what the finaliser does, under the lock
+        done.set()
+
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    assert done.wait(5), "bound_queries deadlocked under the bounds' lock"
+    assert db.bound_for(tmp_path / "x.db") is None
