@@ -171,11 +171,17 @@ def report_csv(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def report_view(
-    path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple], by: str
+    path: str,
+    fp: str,
+    start: Optional[str],
+    end: Optional[str],
+    channels: Optional[tuple],
+    by: str,
+    grain: str = "day",
 ) -> ReportView:
     """Everything the Report page shows for these filters (``report_views.report_view``)."""
     with _read(path) as con:
-        return build_report_view(con, start, end, channels, by)
+        return build_report_view(con, start, end, channels, by, grain=grain)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -243,3 +249,34 @@ def report_html(
     """The report of these filters as one self-contained HTML file (``html_report``)."""
     with _read(path) as con:
         return html_report.html_report(con, start, end, channels, by, source=source).encode("utf-8")
+
+
+# ---- views that survive: filters in the URL and across pages ------------------------------------
+
+
+def restore(key: str, param: str, decode, multi: bool = False) -> None:
+    """Before the widget ``key`` is drawn: take its value from the URL's ``param`` (a reloaded or shared
+    view) or, when the URL has none, from this session's last value (the analyst came back from another
+    page, whose navigation dropped the widget's state). A value that does not decode is ignored."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get_all(param) if multi else st.query_params.get(param)
+    if raw:
+        try:
+            st.session_state[key] = decode(raw)
+        except (ValueError, TypeError):
+            pass
+    elif f"_kept_{key}" in st.session_state:
+        st.session_state[key] = st.session_state[f"_kept_{key}"]
+
+
+def remember(key: str, param: str, encode, default) -> None:
+    """After the widget ``key``: keep its value for the next visit and write it into the URL (no
+    parameter at its default, so a plain URL stays plain)."""
+    value = st.session_state.get(key)
+    st.session_state[f"_kept_{key}"] = value
+    text = encode(value) if value is not None else None
+    if text is None or text == encode(default):
+        st.query_params.pop(param, None)
+    else:
+        st.query_params[param] = text

@@ -12,10 +12,12 @@ from pages._session import (
     colors,
     db_key,
     has_report,
+    remember,
     report,
     report_csv,
     report_html,
     report_view,
+    restore,
     stage_status,
     workspace,
 )
@@ -35,10 +37,29 @@ st.title("Channel report")
 
 
 def filters(path: str, fp: str):
+    """The date range, channels and date basis, kept in the URL (``?from=…&to=…&channel=…&by=…``) and
+    across pages."""
     everything = report(path, fp, None, None, None)
     days = sorted(everything["date"].unique().tolist())
     channels = sorted(everything["channel_name"].unique().tolist())
     first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+
+    def dates_from(raw: str) -> tuple:
+        lo, _, hi = raw.partition("..")
+        return tuple(min(max(date.fromisoformat(d), first), last) for d in (lo, hi or lo))
+
+    restore("report_basis", "by", lambda v: v if v in DATE_BASES else DATE_BASES[0])
+    restore("report_dates", "dates", dates_from)
+    restore("report_channels", "channel", lambda vs: [c for c in vs if c in channels], multi=True)
+    # Whatever the values came from (the URL, an earlier visit, another database of this session),
+    # they must fit this database: dates inside its range, channels it has.
+    kept = st.session_state.get("report_dates")
+    if isinstance(kept, (tuple, list)) and kept:
+        st.session_state["report_dates"] = tuple(min(max(d, first), last) for d in kept)
+    else:
+        st.session_state["report_dates"] = (first, last)
+    if "report_channels" in st.session_state:
+        st.session_state["report_channels"] = [c for c in st.session_state["report_channels"] if c in channels]
     c1, c2, c3 = st.columns([3, 4, 2], gap="medium")
     basis = c3.radio(
         "Date credit by",
@@ -51,22 +72,39 @@ def filters(path: str, fp: str):
     )
     picked = c1.date_input(
         f"{BASIS_LABELS[basis]}s",
-        value=(first, last),
         min_value=first,
         max_value=last,
         key="report_dates",
-        help="Channel-days in this range, dated as chosen on the right.",
+        help="Channel-days in this range, dated as chosen on the right. The filters are in the page's "
+        "address: reload it or send it, and the same view opens (on the same database).",
     )
     chosen = c2.multiselect(
         "Channels",
         channels,
-        format_func=clip,
         key="report_channels",
         placeholder="All channels",
         help="Leave empty for all channels.",
+        format_func=clip,
     )
+    remember("report_basis", "by", str, DATE_BASES[0])
+    remember(
+        "report_dates",
+        "dates",
+        lambda v: "..".join(d.isoformat() for d in v) if isinstance(v, (tuple, list)) and v else "",
+        (first, last),
+    )
+    _remember_channels()
     start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None), basis
+
+
+def _remember_channels() -> None:
+    chosen = st.session_state.get("report_channels") or []
+    st.session_state["_kept_report_channels"] = list(chosen)
+    if chosen:
+        st.query_params["channel"] = list(chosen)
+    else:
+        st.query_params.pop("channel", None)
 
 
 def kpi_tiles(view: rv.ReportView) -> None:
@@ -139,30 +177,49 @@ def unpaid_note(totals: pd.DataFrame) -> None:
         )
 
 
-def trend(view: rv.ReportView, palette: dict) -> None:
-    c1, c2 = st.columns([1, 3], gap="medium")
+GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
+
+
+def trend(view: rv.ReportView, palette: dict, channels) -> None:
+    c1, c2, c3 = st.columns([1.1, 1.5, 3], gap="medium")
     metric = c1.selectbox(
-        "Daily trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
+        "Trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
     )
+    if not st.session_state.get("report_grain"):
+        st.session_state["report_grain"] = "day"
+    c2.segmented_control(
+        "Per", rv.GRAINS, format_func=GRAIN_LABELS.get, key="report_grain", help="The trend's and the table's period."
+    )
+    remember("report_grain", "per", str, "day")
     ranked_channels = view.totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])[
         "channel_name"
     ].tolist()
-    picked = c2.multiselect(
+    # The trend follows the channel filter: the filtered channels (or the top five) whenever the filter
+    # changes; the analyst's own pick otherwise.
+    default = list(channels)[:8] if channels else ranked_channels[:5]
+    if st.session_state.get("_trend_for") != channels or "trend_channels" not in st.session_state:
+        st.session_state["trend_channels"] = default
+        st.session_state["_trend_for"] = channels
+    st.session_state["trend_channels"] = [c for c in st.session_state["trend_channels"] if c in ranked_channels]
+    picked = c3.multiselect(
         "Channels in the trend",
         ranked_channels,
-        default=ranked_channels[:5],
         format_func=clip,
         key="trend_channels",
         wrap=True,
-        help="By default the five channels with the most attributed revenue.",
+        help="The channels of the filter above, or the five with the most attributed revenue.",
     )
     if not picked:
-        st.caption("Pick one or more channels to see their daily trend.")
+        st.caption("Pick one or more channels to see their trend.")
         return
-    chart(rc.trend_chart(view.rows, metric, picked, palette, view.basis, view.incomplete), key="trend_chart")
+    chart(
+        rc.trend_chart(view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain), key="trend_chart"
+    )
     notes = []
     if metric in ("CPO", "ROAS"):
-        notes.append(f"Days where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps.")
+        notes.append(
+            f"Periods where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps."
+        )
     if view.incomplete and view.incomplete.days:
         notes.append("Shaded: the incomplete last days, whose conversions are still to come (see above).")
     if notes:
@@ -170,9 +227,11 @@ def trend(view: rv.ReportView, palette: dict) -> None:
 
 
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
-    st.subheader("Channel-days")
+    st.subheader({"day": "Channel-days", "week": "Channel-weeks", "month": "Channel-months"}[view.grain])
+    if view.grain != "day":
+        st.caption(f"Each row is a channel's {view.grain}, dated by its first day; the CSV keeps channel-days.")
     rows = view.rows
-    table = rv.table(rows).merge(view.day_bounds, on=["channel_name", "date"], how="left")
+    table = rv.table(view.periods)
     table["CPO range"] = [
         _range(lo, hi, lambda v: eur(v, 2), "") for lo, hi in zip(table["CPO_low"], table["CPO_high"])
     ]
@@ -319,7 +378,9 @@ with shown_errors():
             icon=":material/warning:",
         )
     start, end, channels, basis = filters(path, fp)
-    view = report_view(path, fp, start, end, channels, basis)
+    restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day")
+    grain = st.session_state.get("report_grain") or "day"
+    view = report_view(path, fp, start, end, channels, basis, grain)
     header(ws, states, view)
     if view.empty:
         st.info("No channel-day matches these filters. Widen the date range or clear the channel filter.")
@@ -346,5 +407,5 @@ with shown_errors():
         )
     unpaid_note(view.totals)
     chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
-    trend(view, palette)
+    trend(view, palette, channels)
     table_and_downloads(ws, view, path, fp, start, end, channels)

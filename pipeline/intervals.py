@@ -197,6 +197,7 @@ def report_intervals(
     *,
     by: Sequence[str] = ("channel_name", "date"),
     basis: str = "session-date",
+    grain: str = "day",
     resamples: int = RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
@@ -206,11 +207,16 @@ def report_intervals(
     ``by=("channel_name", "date")``: per channel-day; ``("channel_name",)``: per channel over the rows'
     dates; ``()``: one row for all of them (the KPI tiles). Only credit to the report's channel-days
     counts, so a filtered report gets the intervals of what it shows. ``basis``: the date basis of
-    ``report`` (``export.DATE_BASES``)."""
+    ``report`` (``export.DATE_BASES``); ``grain``: week or month groups the dates into periods."""
     by = list(by)
     start = report["date"].min() if len(report) else None
     end = report["date"].max() if len(report) else None
     rows = credit_rows(con, start, end, basis).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
+    if grain != "day":  # week or month: each date stands for its period (report_views.period_start)
+        from .report_views import period_start
+
+        report = report.assign(date=period_start(report["date"], grain))
+        rows = rows.assign(date=period_start(rows["date"], grain))
     if by:
         groups = report.groupby(by, sort=True)["cost"].sum()
         keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])

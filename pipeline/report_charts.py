@@ -244,9 +244,11 @@ def trend_chart(
     palette: dict,
     basis: str = "session-date",
     incomplete: Optional[IncompleteDays] = None,
+    grain: str = "day",
 ) -> dict:
-    """One line per channel of ``metric`` per day; the incomplete last days shaded and labelled."""
-    data = rv.daily(rows, metric, channels)
+    """One line per channel of ``metric`` per day (or week, month: ``grain``); the incomplete last
+    days shaded and labelled (on a week or month axis, the periods that hold them)."""
+    data = rv.daily(rows, metric, channels, grain)
     traces = []
     for channel in channels:
         part = data[data["channel_name"] == channel]
@@ -267,10 +269,12 @@ def trend_chart(
     unit = rv.DAILY_METRICS[metric]
     shapes, annotations = [], []
     shown = set(data["date"])
-    late = [d for d in (incomplete.days if incomplete else []) if d in shown]
+    late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
+    late = sorted(set(rv.period_start(late_days, grain)) & shown) if len(late_days) else []
     if late:
-        first = pd.Timestamp(late[0]) - pd.Timedelta(hours=12)
-        last = pd.Timestamp(late[-1]) + pd.Timedelta(hours=12)
+        half = pd.Timedelta(hours={"day": 12, "week": 84, "month": 360}[grain])  # half a period
+        first = pd.Timestamp(late[0]) - half
+        last = pd.Timestamp(late[-1]) + half
         shapes.append(
             dict(
                 type="rect",
@@ -301,9 +305,13 @@ def trend_chart(
     axis_title = "Session date" if basis == "session-date" else "Conversion date"
     return figure(
         traces,
-        f"{unit.split(' (')[0]} per day",
+        f"{unit.split(' (')[0]} per {grain}",
         height=400,
-        xaxis=dict(title=axis_title, type="date", tickformat="%b %d"),
+        xaxis=dict(
+            title=axis_title if grain == "day" else f"{axis_title}: {grain} starting",
+            type="date",
+            tickformat="%b %d" if grain != "month" else "%b %Y",
+        ),
         yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
         shapes=shapes,
         annotations=annotations,

@@ -80,13 +80,47 @@ def ranked(totals: pd.DataFrame, metric: str, ascending: bool) -> pd.DataFrame:
     return pd.concat([defined, undefined], ignore_index=True)
 
 
-def daily(report: pd.DataFrame, metric: str, channels: Optional[Iterable[str]] = None) -> pd.DataFrame:
-    """One row per (date, channel): the metric of that channel-day (ratios from that day's sums)."""
+GRAINS = ("day", "week", "month")
+
+
+def period_start(dates: pd.Series, grain: str) -> pd.Series:
+    """Each 'YYYY-MM-DD' date's period as the ISO date it starts on: itself, the Monday of its week, or
+    the first of its month."""
+    if grain == "day":
+        return dates
+    if grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}")
+    days = pd.to_datetime(dates, format="%Y-%m-%d")
+    starts = (
+        days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+        if grain == "week"
+        else days.dt.to_period("M").dt.start_time
+    )
+    return starts.dt.strftime("%Y-%m-%d")
+
+
+def by_period(report: pd.DataFrame, grain: str = "day") -> pd.DataFrame:
+    """The report rows summed per channel and period (``date`` = the period's first day), with CPO and
+    ROAS of the sums; ``day`` returns them as they are."""
+    if grain == "day":
+        return report
+    rows = report.assign(date=period_start(report["date"], grain))
+    return add_ratios(rows.groupby(["channel_name", "date"], as_index=False, sort=True)[SUMMED].sum()).sort_values(
+        ["date", "channel_name"], ignore_index=True
+    )
+
+
+def daily(
+    report: pd.DataFrame, metric: str, channels: Optional[Iterable[str]] = None, grain: str = "day"
+) -> pd.DataFrame:
+    """One row per (period, channel): the metric of that channel's period (ratios from its sums); the
+    period is a day unless ``grain`` is week or month."""
     if metric not in DAILY_METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     rows = report
     if channels is not None:
         rows = rows[rows["channel_name"].isin(list(channels))]
+    rows = rows.assign(date=period_start(rows["date"], grain))
     by_day = rows.groupby(["date", "channel_name"], as_index=False, sort=True)[SUMMED].sum()
     by_day = add_ratios(by_day)
     return by_day[["date", "channel_name", metric]].rename(columns={metric: "value"})
@@ -118,8 +152,9 @@ class ReportView:
     totals: pd.DataFrame  # channel_totals + CPO_low, CPO_high, ROAS_low, ROAS_high, support, few
     kpis: "Kpis"
     kpi_bounds: dict  # CPO_low, CPO_high, ROAS_low, ROAS_high, support of the whole filter
-    day_bounds: pd.DataFrame  # per channel-day: channel_name, date, the four bounds, support
+    periods: pd.DataFrame  # by_period(rows, grain) joined with its intervals: the table's rows
     basis: str  # export.DATE_BASES
+    grain: str = "day"  # GRAINS: the table's and the trend's period
     coverage: list[ModelCoverage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # report_warnings' messages
     incomplete: Optional[IncompleteDays] = None
@@ -136,9 +171,11 @@ def report_view(
     channels: Optional[Iterable[str]] = None,
     by: str = "session-date",
     seed: int = 0,
+    grain: str = "day",
 ) -> ReportView:
     """Everything the report shows for these filters; intervals from ``intervals.report_intervals``
-    (200 resamples, ``seed``), marked ``few`` where they rest on fewer than FEW_CONVERSIONS."""
+    (200 resamples, ``seed``), marked ``few`` where they rest on fewer than FEW_CONVERSIONS. ``grain``:
+    the period of the table's rows (day, week, month)."""
     rows = read_report(con, start, end, list(channels) if channels else None, by)
     totals = channel_totals(rows)
     bound_cols = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high", "support"]
@@ -147,21 +184,22 @@ def report_view(
         totals = totals.merge(per_channel[["channel_name", *bound_cols]], on="channel_name", how="left")
         overall = report_intervals(con, rows, by=(), basis=by, seed=seed).iloc[0]
         kpi_bounds = {c: float(overall[c]) for c in bound_cols}
-        day_bounds = report_intervals(con, rows, by=("channel_name", "date"), basis=by, seed=seed)
-        day_bounds = day_bounds[["channel_name", "date", *bound_cols]]
+        bounds = report_intervals(con, rows, by=("channel_name", "date"), basis=by, grain=grain, seed=seed)
+        periods = by_period(rows, grain).merge(bounds[["channel_name", "date", *bound_cols]], how="left")
     else:
         for c in bound_cols:
             totals[c] = pd.Series([], dtype=float)
         kpi_bounds = dict.fromkeys(bound_cols, float("nan"))
-        day_bounds = pd.DataFrame(columns=["channel_name", "date", *bound_cols])
+        periods = rows.assign(**{c: pd.Series([], dtype=float) for c in bound_cols})
     totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
     return ReportView(
         rows=rows,
         totals=totals,
         kpis=kpis(rows),
         kpi_bounds=kpi_bounds,
-        day_bounds=day_bounds,
+        periods=periods,
         basis=by,
+        grain=grain,
         coverage=model_coverage(con),
         warnings=[message for _, message, _, _ in report_warnings(con)],
         incomplete=incomplete_days(con) if by == "session-date" else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from pipeline.db import open_database
@@ -182,3 +183,53 @@ def test_a_mixed_report_is_named_and_fixed_in_one_click(dashboard_env):
     no_errors(at)
     assert not any("mixes models" in str(w.value) for w in at.warning)
     assert [c.model for c in model_coverage(open_database(ws.db_path))] == ["ihc"]
+
+
+def test_the_view_lives_in_the_url_and_survives_moving_between_pages(dashboard_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, TIMEOUT
+
+    # a shared URL opens the same view
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(
+        {"dates": "2023-09-03..2023-09-05", "channel": ["Display", "Paid Search Brand"], "by": "conversion-date"}
+    )
+    at.run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert set(table["channel_name"]) == {"Display", "Paid Search Brand"}
+    assert table["date"].min() == "2023-09-03" and table["date"].max() == "2023-09-05"
+    assert at.radio(key="report_basis").value == "conversion-date"
+    # the trend follows the channel filter instead of going empty
+    assert set(at.multiselect(key="trend_channels").value) == {"Display", "Paid Search Brand"}
+
+    # changing a filter writes it into the URL; leaving the page and coming back keeps it
+    at.multiselect(key="report_channels").set_value(["Display"]).run()
+    assert at.query_params["channel"] in ("Display", ["Display"])  # AppTest folds a one-item list
+    assert at.multiselect(key="trend_channels").value == ["Display"]
+    open_page("data", at)
+    open_page("report", at)
+    no_errors(at)
+    assert at.multiselect(key="report_channels").value == ["Display"]
+    assert at.radio(key="report_basis").value == "conversion-date"
+
+
+def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
+    import json
+
+    at = open_page("report")
+    days = at.dataframe[0].value
+    at.segmented_control(key="report_grain").set_value("week").run()
+    no_errors(at)
+    weeks = at.dataframe[0].value
+    assert "Channel-weeks" in texts(at)
+    assert set(pd.to_datetime(weeks["date"]).dt.day_of_week) == {0}  # every row dated by its Monday
+    assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
+    assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
+    trend = json.loads([c for c in plotly_charts(at) if "per week" in c.proto.spec][0].proto.spec)
+    assert all(pd.Timestamp(x).weekday() == 0 for x in trend["data"][0]["x"])
+    at.segmented_control(key="report_grain").set_value("month").run()
+    no_errors(at)
+    assert set(at.dataframe[0].value["date"]) == {"2023-09-01"}
+    assert at.query_params["per"] == "month"
