@@ -37,6 +37,7 @@ from scipy import sparse
 
 from .db import table_exists
 from .schema import NO_CHANNEL
+from .window import period_start
 
 LEVEL = 0.9
 RESAMPLES = 200
@@ -213,8 +214,6 @@ def report_intervals(
     end = report["date"].max() if len(report) else None
     rows = credit_rows(con, start, end, basis).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
     if grain != "day":  # week or month: each date stands for its period (report_views.period_start)
-        from .report_views import period_start
-
         report = report.assign(date=period_start(report["date"], grain))
         rows = rows.assign(date=period_start(rows["date"], grain))
     if by:

@@ -22,6 +22,7 @@ import pandas as pd
 from . import report_views as rv
 from .completeness import IncompleteDays
 from .labels import TICK_CHARS, clip, safe_figure
+from .window import period_start
 
 CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
 FEW_MARK = "†"
@@ -270,7 +271,7 @@ def trend_chart(
     shapes, annotations = [], []
     shown = set(data["date"])
     late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
-    late = sorted(set(rv.period_start(late_days, grain)) & shown) if len(late_days) else []
+    late = sorted(set(period_start(late_days, grain)) & shown) if len(late_days) else []
     if late:
         half = pd.Timedelta(hours={"day": 12, "week": 84, "month": 360}[grain])  # half a period
         first = pd.Timestamp(late[0]) - half

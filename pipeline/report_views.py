@@ -24,6 +24,7 @@ from .coverage import ModelCoverage, model_coverage
 from .export import add_ratios, read_report
 from .intervals import FEW_CONVERSIONS, report_intervals
 from .report_warnings import report_warnings
+from .window import GRAINS, period_start  # noqa: F401 - GRAINS: the views' periods, re-exported
 
 SUMMED = ["cost", "ihc", "ihc_revenue"]
 # What the daily trend can show, with its axis title.
@@ -78,25 +79,6 @@ def ranked(totals: pd.DataFrame, metric: str, ascending: bool) -> pd.DataFrame:
     defined = totals[totals[metric].notna()].sort_values([metric, "channel_name"], ascending=[ascending, True])
     undefined = totals[totals[metric].isna()].sort_values("channel_name")
     return pd.concat([defined, undefined], ignore_index=True)
-
-
-GRAINS = ("day", "week", "month")
-
-
-def period_start(dates: pd.Series, grain: str) -> pd.Series:
-    """Each 'YYYY-MM-DD' date's period as the ISO date it starts on: itself, the Monday of its week, or
-    the first of its month."""
-    if grain == "day":
-        return dates
-    if grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}")
-    days = pd.to_datetime(dates, format="%Y-%m-%d")
-    starts = (
-        days - pd.to_timedelta(days.dt.day_of_week, unit="D")
-        if grain == "week"
-        else days.dt.to_period("M").dt.start_time
-    )
-    return starts.dt.strftime("%Y-%m-%d")
 
 
 def by_period(report: pd.DataFrame, grain: str = "day") -> pd.DataFrame:

@@ -1,15 +1,19 @@
-"""Which conversions a run covers (by conv_date) and how far back their sessions may lie.
+"""Which conversions a run covers (by conv_date) and how far back their sessions may lie; the periods
+(day, week, month) a report can be grouped by.
 
-Plain Python (no numpy), so the command line can check dates before loading anything heavy.
+Plain Python (pandas only inside ``period_start``), so the command line can check dates before loading anything heavy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,24 @@ def date_span(picked, first: Optional[date], last: Optional[date]) -> tuple[Opti
         if len(picked) == 2:
             end = picked[1].isoformat() if picked[1] != last else None
     return start, end
+
+
+GRAINS = ("day", "week", "month")
+
+
+def period_start(dates: pd.Series, grain: str) -> pd.Series:
+    """Each 'YYYY-MM-DD' date's period as the ISO date it starts on: itself, the Monday of its week, or
+    the first of its month."""
+    if grain == "day":
+        return dates
+    if grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}")
+    import pandas as pd
+
+    days = pd.to_datetime(dates, format="%Y-%m-%d")
+    starts = (
+        days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+        if grain == "week"
+        else days.dt.to_period("M").dt.start_time
+    )
+    return starts.dt.strftime("%Y-%m-%d")
