@@ -162,3 +162,12 @@ def screenshot(page, path, full: bool = True) -> None:
         if full:
             page.set_viewport_size(size)
             page.wait_for_timeout(200)
+
+
+def no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
+
+
+def text_of(page) -> str:
+    """Every text of the page's main area."""
+    return page.locator('[data-testid="stMain"]').inner_text()

@@ -23,6 +23,7 @@ from tests.browser_support import (
     chromium,
     goto_page,
     missing_browser,
+    no_traceback,
     screenshot,
     streamlit_server,
     wait_idle,
@@ -33,10 +34,6 @@ REASON = missing_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
 SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
 CHANNEL = "Paid Search Brand"
-
-
-def no_traceback(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
 
 
 def test_upload_run_report_download(tmp_path):

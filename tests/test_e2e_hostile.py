@@ -24,6 +24,7 @@ from tests.browser_support import (
     chromium,
     goto_page,
     missing_browser,
+    no_traceback,
     screenshot,
     streamlit_server,
     wait_idle,
@@ -45,10 +46,6 @@ def env_for(tmp_path, **extra) -> dict:
         "ATTRIBUTION_DEMO_SEED": "7",
         **extra,
     }
-
-
-def no_traceback(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
 
 
 def hostile_elements(page) -> int:

@@ -22,8 +22,10 @@ from tests.browser_support import (
     chromium,
     goto_page,
     missing_browser,
+    no_traceback,
     screenshot,
     streamlit_server,
+    text_of,
     wait_idle,
 )
 from tests.helpers import cli
@@ -31,14 +33,6 @@ from tests.helpers import cli
 REASON = missing_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
 SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
-
-
-def text_of(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
-
-
-def no_traceback(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
 
 
 def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):

@@ -13,18 +13,9 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError
+from .core import positive_int
 
 EXAMPLE = "python -m pipeline ihc-calibrate demo.db --sample 300 --output mine.json --dry-run"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be ≥ 1")
-    return value
 
 
 def register(sub) -> None:
@@ -43,14 +34,14 @@ def register(sub) -> None:
         epilog=f"example: {EXAMPLE}",
     )
     p.add_argument("db", metavar="DB", nargs="?", help="the analyst's SQLite database (not with --from-vectors)")
-    p.add_argument("--sample", type=_positive, metavar="N", help="conversions to send to the API")
+    p.add_argument("--sample", type=positive_int, metavar="N", help="conversions to send to the API")
     p.add_argument("--output", required=True, metavar="PROFILE.json", help="where to write the fitted profile")
     p.add_argument("--seed", type=int, default=0, help="sampling and fold seed (default 0)")
     p.add_argument("--dry-run", action="store_true", help="print the sessions that would be sent, then stop")
     p.add_argument("--from-ledger", action="store_true", help="fit on answers already in DB's ledger; send nothing")
     p.add_argument("--from-vectors", metavar="FILE.jsonl", help="fit on recorded request/response pairs; no DB")
     p.add_argument("--name", default="", help="the profile's name (default: the output file's stem)")
-    p.add_argument("--folds", type=_positive, default=5, help="folds of the held-out fidelity (default 5)")
+    p.add_argument("--folds", type=positive_int, default=5, help="folds of the held-out fidelity (default 5)")
     p.add_argument(
         "--store",
         action="store_true",

@@ -62,9 +62,9 @@ def register(sub) -> None:
 
     p = command("demo-db", "Write a realistic demo database (deterministic per seed).", cmd_demo_db)
     p.add_argument("out", metavar="OUT.db")
-    p.add_argument("--sessions", type=_positive, default=DEMO_DEFAULTS.sessions, metavar="N")
-    p.add_argument("--conversions", type=_positive, default=DEMO_DEFAULTS.conversions, metavar="M")
-    p.add_argument("--days", type=_positive, default=DEMO_DEFAULTS.days, metavar="D")
+    p.add_argument("--sessions", type=positive_int, default=DEMO_DEFAULTS.sessions, metavar="N")
+    p.add_argument("--conversions", type=positive_int, default=DEMO_DEFAULTS.conversions, metavar="M")
+    p.add_argument("--days", type=positive_int, default=DEMO_DEFAULTS.days, metavar="D")
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS.seed, metavar="S")
     p.add_argument(
         "--short-ids",
@@ -137,7 +137,8 @@ def register(sub) -> None:
 # ---- argument helpers ----------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (shared by the command modules)."""
     try:
         value = int(text)
     except ValueError:
@@ -163,7 +164,7 @@ def _window(p) -> None:
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first conversion date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last conversion date (inclusive)")
     p.add_argument(
-        "--lookback-days", type=_positive, metavar="N", help="only sessions at most N days before the conversion"
+        "--lookback-days", type=positive_int, metavar="N", help="only sessions at most N days before the conversion"
     )
 
 
