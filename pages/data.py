@@ -1,5 +1,7 @@
 """Data: the database this session works on — the demo or an upload — and what validation found in it."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages._look import shown_errors
@@ -22,6 +24,21 @@ def current(ws) -> None:
     st.subheader(md(src.name, 80) if src else "Current database")
     if src is not None and src.detail:
         st.caption(src.detail)
+    if src is not None and src.kind != "demo":
+        st.caption(
+            "This upload and its runs live in this browser tab only: reloading or closing the tab starts "
+            "over on the demo. To keep them, download the database (here or on the Report page) and upload "
+            "it again later."
+        )
+        st.download_button(
+            "Download database",
+            ws.database_bytes,
+            file_name=f"{Path(src.name).stem}-attributed.db",
+            mime="application/vnd.sqlite3",
+            icon=":material/database:",
+            on_click="ignore",
+            key="data_download_db",
+        )
     cov = report.coverage
     if cov.get("sessions_from"):
         st.markdown(
@@ -68,6 +85,9 @@ def upload_box(ws) -> None:
                 st.session_state["_upload_ok"] = (
                     f"{md(ws.source.name, 80)} is loaded{warn}. Next: run the pipeline to attribute it."
                 )
+                # Draw the whole page again: the header and the sidebar, drawn before this box, still
+                # name the previous database.
+                st.rerun()
             finally:
                 bar.empty()
         refused = st.session_state.get("_upload_refused")

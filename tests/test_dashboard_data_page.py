@@ -60,6 +60,11 @@ def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
     ws = workspace_of(at)
     assert ws.source.name == "tiny.db" and ws.db_path.read_bytes() == db.read_bytes()
     assert {m.label: m.value for m in at.metric}["Sessions"] == "6"
+    # the header and the sidebar name the new database at once, and say how to keep it
+    assert "tiny.db" in [str(h.value) for h in at.subheader]
+    # (the sidebar, drawn by app.py, is checked in the real browser: tests/test_e2e_browser.py)
+    assert "live in this browser tab only" in texts(at)
+    assert "Download database" in [b.proto.label for b in at.get("download_button")]
 
     open_page("pipeline", at)
     no_errors(at)

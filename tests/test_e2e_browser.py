@@ -77,6 +77,8 @@ def test_upload_run_report_download(tmp_path):
         page.get_by_text("shop_sessions.db is loaded").wait_for(timeout=120_000)
         wait_idle(page)
         no_traceback(page)
+        # the sidebar names the upload at once (not the demo until another page is opened)
+        assert page.locator('[data-testid="stSidebar"]').get_by_text("shop_sessions.db").count() == 1
         screenshot(page, SHOTS / "3_data_uploaded.png")
 
         # Another browser session sees its own (demo) database, not this upload.
