@@ -22,7 +22,7 @@ from . import journeys as jr
 from .db import table_exists
 from .errors import InputError
 from .export import add_ratios
-from .intervals import difference_intervals
+from .intervals import difference_intervals, resample_counts
 from .models import get_model
 from .path_summary import non_converting_summary
 from .progress import Progress, ensure, scaled
@@ -182,13 +182,15 @@ def _noise(index, row_channel, channels, labels, model_credit, revenue) -> pd.Da
     """Whether each model's per-channel credit and revenue differ from the baseline's beyond the noise."""
     parts = []
     conversion = np.asarray(index.journey, dtype=np.int64)
+    n = int(index.n_journeys)
+    counts = resample_counts(n) if n else None  # one draw: every model is compared on the same resamples
     for label, credit in zip(labels[1:], model_credit[1:]):
         within = {}
         for name, a, b in (
             ("credit", model_credit[0], credit),
             ("revenue", model_credit[0] * revenue, credit * revenue),
         ):
-            low, high = difference_intervals(conversion, row_channel, a, b, len(channels), int(index.n_journeys))
+            low, high = difference_intervals(conversion, row_channel, a, b, len(channels), n, counts=counts)
             within[f"{name}_within_noise"] = (low <= 0) & (high >= 0)
         parts.append(pd.DataFrame({"model": label, "channel_name": channels, **within}))
     return pd.concat(parts, ignore_index=True)[NOISE_COLUMNS] if parts else pd.DataFrame(columns=NOISE_COLUMNS)

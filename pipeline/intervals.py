@@ -78,6 +78,14 @@ class Intervals:
         )
 
 
+def resample_counts(n_conversions: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """How many times each of ``n_conversions`` conversions is drawn in each resample (``resamples`` ×
+    ``n_conversions``, float64): the one draw every interval of a seed shares."""
+    rng = np.random.default_rng(seed)
+    p = np.full(n_conversions, 1.0 / n_conversions)
+    return rng.multinomial(n_conversions, p, size=resamples).astype(np.float64)
+
+
 def bootstrap(
     conversion: np.ndarray,
     group: np.ndarray,
@@ -89,6 +97,7 @@ def bootstrap(
     resamples: int = RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
+    counts: Optional[np.ndarray] = None,
 ) -> Intervals:
     """Intervals for ``len(cost)`` groups from per-row credit.
 
@@ -96,6 +105,7 @@ def bootstrap(
     ``range(len(cost))``, ``credit`` and ``revenue`` (credit × the conversion's revenue). ``cost`` per group.
     ``n_conversions``: the population resampled (default: the highest code + 1); conversions without a
     row here still take part in the draw, so a group's interval does not depend on which others are shown.
+    ``counts``: ``resample_counts(n, resamples, seed)`` drawn already (several groupings share one draw).
     """
     conversion = np.asarray(conversion, dtype=np.int64)
     group = np.asarray(group, dtype=np.int64)
@@ -113,8 +123,7 @@ def bootstrap(
     point_credit = np.asarray(credit_m.sum(axis=0)).ravel()
     point_revenue = np.asarray(revenue_m.sum(axis=0)).ravel()
     if n_conv:
-        rng = np.random.default_rng(seed)
-        counts = rng.multinomial(n_conv, np.full(n_conv, 1.0 / n_conv), size=resamples).astype(np.float64)
+        counts = resample_counts(n_conv, resamples, seed) if counts is None else counts
         credit_b = np.asarray(credit_m.T @ counts.T).T  # resamples × groups
         revenue_b = np.asarray(revenue_m.T @ counts.T).T
     else:
@@ -144,6 +153,7 @@ def difference_intervals(
     resamples: int = RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
+    counts: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The interval of ``Σ (credit_b − credit_a)`` per group under a paired bootstrap over conversions:
     both models see the same resampled conversions, so what differs is the models, not the sample.
@@ -160,9 +170,8 @@ def difference_intervals(
     if n_conversions == 0:
         return point, point
     matrix = sparse.csr_matrix((diff, (conversion, group)), shape=(n_conversions, n_groups))
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_conversions, np.full(n_conversions, 1.0 / n_conversions), size=resamples)
-    samples = np.asarray(matrix.T @ counts.astype(np.float64).T).T
+    counts = resample_counts(n_conversions, resamples, seed) if counts is None else counts
+    samples = np.asarray(matrix.T @ counts.T).T
     tail = (1.0 - level) / 2.0
     low, high = _bounds(samples, tail, point)
     return low, high
@@ -209,33 +218,56 @@ def report_intervals(
     dates; ``()``: one row for all of them (the KPI tiles). Only credit to the report's channel-days
     counts, so a filtered report gets the intervals of what it shows. ``basis``: the date basis of
     ``report`` (``export.DATE_BASES``); ``grain``: week or month groups the dates into periods."""
-    by = list(by)
+    return report_interval_tables(
+        con, report, [by], basis=basis, grain=grain, resamples=resamples, seed=seed, level=level
+    )[0]
+
+
+def report_interval_tables(
+    con: sqlite3.Connection,
+    report: pd.DataFrame,
+    groupings: Sequence[Sequence[str]],
+    *,
+    basis: str = "session-date",
+    grain: str = "day",
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> list[pd.DataFrame]:
+    """``report_intervals`` for several groupings at once (the Report page's tiles, channels and
+    channel-days): the credit rows are read once and the resamples drawn once."""
     start = report["date"].min() if len(report) else None
     end = report["date"].max() if len(report) else None
     rows = credit_rows(con, start, end, basis).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
-    if grain != "day":  # week or month: each date stands for its period (report_views.period_start)
+    if grain != "day":  # week or month: each date stands for its period (window.period_start)
         report = report.assign(date=period_start(report["date"], grain))
         rows = rows.assign(date=period_start(rows["date"], grain))
-    if by:
-        groups = report.groupby(by, sort=True)["cost"].sum()
-        keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])
-        group_code = groups.index.get_indexer(keys)
-        out = groups.reset_index()
-    else:
-        out = pd.DataFrame({"cost": [float(report["cost"].sum())]})
-        group_code = np.zeros(len(rows), dtype=np.int64)
     # Every attributed conversion is drawn, in conv_id order, whatever the report shows: the same
     # channel-day gets the same interval in a filtered and an unfiltered export.
     population = pd.Index([c for (c,) in con.execute(POPULATION_SQL)]) if len(rows) else pd.Index([])
-    result = bootstrap(
-        population.get_indexer(rows["conv_id"]),
-        group_code,
-        rows["ihc"].to_numpy(dtype=np.float64),
-        rows["revenue"].to_numpy(dtype=np.float64),
-        out["cost"].to_numpy(dtype=np.float64),
-        resamples=resamples,
-        seed=seed,
-        n_conversions=len(population),
-        level=level,
-    )
-    return pd.concat([out.reset_index(drop=True), result.frame()], axis=1)
+    conversion = population.get_indexer(rows["conv_id"])
+    counts = resample_counts(len(population), resamples, seed) if len(population) else None
+    tables = []
+    for by in map(list, groupings):
+        if by:
+            groups = report.groupby(by, sort=True)["cost"].sum()
+            keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])
+            group_code = groups.index.get_indexer(keys)
+            out = groups.reset_index()
+        else:
+            out = pd.DataFrame({"cost": [float(report["cost"].sum())]})
+            group_code = np.zeros(len(rows), dtype=np.int64)
+        result = bootstrap(
+            conversion,
+            group_code,
+            rows["ihc"].to_numpy(dtype=np.float64),
+            rows["revenue"].to_numpy(dtype=np.float64),
+            out["cost"].to_numpy(dtype=np.float64),
+            resamples=resamples,
+            seed=seed,
+            n_conversions=len(population),
+            level=level,
+            counts=counts,
+        )
+        tables.append(pd.concat([out.reset_index(drop=True), result.frame()], axis=1))
+    return tables

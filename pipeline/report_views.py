@@ -22,8 +22,8 @@ import pandas as pd
 from .completeness import IncompleteDays, incomplete_days
 from .coverage import ModelCoverage, model_coverage
 from .export import add_ratios, read_report
-from .intervals import FEW_CONVERSIONS, report_intervals
-from .report_warnings import report_warnings
+from .intervals import FEW_CONVERSIONS, report_interval_tables
+from .report_warnings import warnings_of
 from .window import GRAINS, period_start  # noqa: F401 - GRAINS: the views' periods, re-exported
 
 SUMMED = ["cost", "ihc", "ihc_revenue"]
@@ -162,11 +162,13 @@ def report_view(
     totals = channel_totals(rows)
     bound_cols = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high", "support"]
     if len(rows):
-        per_channel = report_intervals(con, rows, by=("channel_name",), basis=by, seed=seed)
+        # One read of the credit and one draw for all three (a channel's or the total's sums are the
+        # same whatever period its dates are grouped in).
+        per_channel, overall, bounds = report_interval_tables(
+            con, rows, [("channel_name",), (), ("channel_name", "date")], basis=by, grain=grain, seed=seed
+        )
         totals = totals.merge(per_channel[["channel_name", *bound_cols]], on="channel_name", how="left")
-        overall = report_intervals(con, rows, by=(), basis=by, seed=seed).iloc[0]
-        kpi_bounds = {c: float(overall[c]) for c in bound_cols}
-        bounds = report_intervals(con, rows, by=("channel_name", "date"), basis=by, grain=grain, seed=seed)
+        kpi_bounds = {c: float(overall.iloc[0][c]) for c in bound_cols}
         periods = by_period(rows, grain).merge(bounds[["channel_name", "date", *bound_cols]], how="left")
     else:
         for c in bound_cols:
@@ -174,6 +176,7 @@ def report_view(
         kpi_bounds = dict.fromkeys(bound_cols, float("nan"))
         periods = rows.assign(**{c: pd.Series([], dtype=float) for c in bound_cols})
     totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
+    coverage, late = model_coverage(con), incomplete_days(con)
     return ReportView(
         rows=rows,
         totals=totals,
@@ -182,7 +185,7 @@ def report_view(
         periods=periods,
         basis=by,
         grain=grain,
-        coverage=model_coverage(con),
-        warnings=[message for _, message, _, _ in report_warnings(con)],
-        incomplete=incomplete_days(con) if by == "session-date" else None,
+        coverage=coverage,
+        warnings=[message for _, message, _, _ in warnings_of(coverage, late)],
+        incomplete=late if by == "session-date" else None,
     )

@@ -12,19 +12,23 @@ the dashboard shows them above the report.
 from __future__ import annotations
 
 import sqlite3
+from typing import Optional
 
-from .completeness import incomplete_days
-from .coverage import mixed_models_warning, model_coverage
+from .completeness import IncompleteDays, incomplete_days
+from .coverage import ModelCoverage, mixed_models_warning, model_coverage
 
 
 def report_warnings(con: sqlite3.Connection) -> list[tuple[str, str, int, list]]:
     """(code, message, count, examples) for each warning that applies to the stored report."""
+    return warnings_of(model_coverage(con), incomplete_days(con))
+
+
+def warnings_of(coverage: list[ModelCoverage], late: Optional[IncompleteDays]) -> list[tuple[str, str, int, list]]:
+    """``report_warnings`` from a coverage and incomplete days already read."""
     out = []
-    coverage = model_coverage(con)
     mixed = mixed_models_warning(coverage)
     if mixed:
         out.append(("mixed_models", mixed, len(coverage), [c.model for c in coverage]))
-    late = incomplete_days(con)
     if late is not None and late.days:
         out.append(("incomplete_last_days", late.warning(), len(late.days), late.days[-3:]))
     return out
