@@ -1,6 +1,5 @@
 """Report: cost, attributed conversions and revenue, CPO and ROAS per channel, with filters and downloads."""
 
-import math
 from datetime import date
 
 import pandas as pd
@@ -128,7 +127,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
-        delta=_range(b["CPO_low"], b["CPO_high"], lambda v: eur(v, 2)),
+        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], lambda v: eur(v, 2)) or None,
         delta_color="off",
         delta_arrow="off",
         help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
@@ -138,23 +137,13 @@ def kpi_tiles(view: rv.ReportView) -> None:
     cols[4].metric(
         "ROAS",
         ratio(k.roas),
-        delta=_range(b["ROAS_low"], b["ROAS_high"], ratio),
+        delta=rv.interval_range(b["ROAS_low"], b["ROAS_high"], ratio) or None,
         delta_color="off",
         delta_arrow="off",
         help="Attributed revenue per euro of cost (ratio); below it, the 90% interval from resampling "
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
-
-
-def _range(low, high, fmt, prefix: str = "90%: "):
-    """'90%: €16.05–€23.13' ('…–unbounded'), or None where the ratio is undefined or has no spread."""
-    if low is None or pd.isna(low):
-        return None
-    upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
-    if upper == fmt(low):
-        return None
-    return f"{prefix}{fmt(low)}–{upper}"
 
 
 def eur_short(value) -> str:
@@ -233,9 +222,12 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     rows = view.rows
     table = rv.table(view.periods)
     table["CPO range"] = [
-        _range(lo, hi, lambda v: eur(v, 2), "") for lo, hi in zip(table["CPO_low"], table["CPO_high"])
+        rv.interval_range(lo, hi, lambda v: eur(v, 2), "") or None
+        for lo, hi in zip(table["CPO_low"], table["CPO_high"])
     ]
-    table["ROAS range"] = [_range(lo, hi, ratio, "") for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
+    table["ROAS range"] = [
+        rv.interval_range(lo, hi, ratio, "") or None for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])
+    ]
     table["support"] = table["support"].fillna(0).astype(int)
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
     st.dataframe(

@@ -28,8 +28,7 @@ import pandas as pd
 from .db import table_exists
 from .errors import InputError
 from .outputs import write_bytes
-from .schema import NO_CHANNEL
-from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
+from .report import DAY_COLUMNS, credit_by_day_sql
 
 EXPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
 INTERVAL_COLUMNS = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high"]
@@ -41,16 +40,7 @@ DATE_BASES = ("session-date", "conversion-date")
 # By conversion date: cost per channel-day as stored (the day it was spent), credit and revenue on the
 # day of the conversion they belong to; a channel-day with either appears. Sums in fixed point.
 CONVERSION_DATE_SQL = f"""
-WITH credit AS (
-    SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, c.conv_date AS date,
-           {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
-           {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
-    FROM attribution_customer_journey a
-    JOIN session_sources s ON s.session_id = a.session_id
-    JOIN conversions c ON c.conv_id = a.conv_id
-    WHERE (:start IS NULL OR c.conv_date >= :start) AND (:end IS NULL OR c.conv_date <= :end)
-    GROUP BY 1, 2
-), cost AS (
+WITH credit AS ({credit_by_day_sql(DAY_COLUMNS["conversion-date"])}), cost AS (
     SELECT channel_name, date, cost FROM channel_reporting
     WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end)
 ), days AS (SELECT channel_name, date FROM credit UNION SELECT channel_name, date FROM cost)

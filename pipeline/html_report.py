@@ -169,21 +169,14 @@ def _ratio(value) -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.2f}"
 
 
-def _range(low, high, fmt, prefix: str = "90%: ") -> str:
-    if low is None or not math.isfinite(low):
-        return ""
-    upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
-    return "" if upper == fmt(low) else f"{prefix}{fmt(low)}–{upper}"
-
-
 def _tiles(view: rv.ReportView) -> str:
     k, b = view.kpis, view.kpi_bounds
     tiles = [
         ("Cost", _money(k.cost, 0), ""),
         ("Attributed conversions", f"{k.conversions:,.0f}", ""),
         ("Attributed revenue", _money(k.revenue, 0), ""),
-        ("CPO", _money(k.cpo), _range(b["CPO_low"], b["CPO_high"], _money)),
-        ("ROAS", _ratio(k.roas), _range(b["ROAS_low"], b["ROAS_high"], _ratio)),
+        ("CPO", _money(k.cpo), rv.interval_range(b["CPO_low"], b["CPO_high"], _money)),
+        ("ROAS", _ratio(k.roas), rv.interval_range(b["ROAS_low"], b["ROAS_high"], _ratio)),
     ]
     cells = "".join(
         f"<div class='tile'><div class='label'>{label}</div><div class='value'>{value}</div>"
@@ -220,8 +213,8 @@ def _table(view: rv.ReportView) -> str:
         rows.append(
             f"<tr><td>{_e(clip(r['channel_name']))}</td><td class='n'>{_money(r['cost'])}</td>"
             f"<td class='n'>{r['ihc']:,.2f}</td><td class='n'>{_money(r['ihc_revenue'])}</td>"
-            f"<td class='n'>{_money(r['CPO'])}</td><td>{_range(r['CPO_low'], r['CPO_high'], _money, '')}</td>"
-            f"<td class='n'>{_ratio(r['ROAS'])}</td><td>{_range(r['ROAS_low'], r['ROAS_high'], _ratio, '')}</td>"
+            f"<td class='n'>{_money(r['CPO'])}</td><td>{rv.interval_range(r['CPO_low'], r['CPO_high'], _money, '')}</td>"
+            f"<td class='n'>{_ratio(r['ROAS'])}</td><td>{rv.interval_range(r['ROAS_low'], r['ROAS_high'], _ratio, '')}</td>"
             f"<td class='n'>{int(r['support'] or 0):,}</td></tr>"
         )
     return f"<h2>Per channel</h2><table>{head}{''.join(rows)}</table>"

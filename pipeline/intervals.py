@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import sparse
 
 from .db import table_exists
+from .report import DAY_COLUMNS
 from .schema import NO_CHANNEL
 from .window import period_start
 
@@ -52,7 +53,7 @@ JOIN session_sources s ON s.session_id = a.session_id
 JOIN conversions c ON c.conv_id = a.conv_id
 WHERE (:start IS NULL OR {{day}} >= :start) AND (:end IS NULL OR {{day}} <= :end)
 """
-DAY_COLUMN = {"session-date": "s.event_date", "conversion-date": "c.conv_date"}
+
 POPULATION_SQL = "SELECT DISTINCT conv_id FROM attribution_customer_journey ORDER BY conv_id"
 
 
@@ -196,7 +197,7 @@ def credit_rows(
     columns = ["conv_id", "channel_name", "date", "ihc", "revenue"]
     if not table_exists(con, "attribution_customer_journey"):
         return pd.DataFrame({c: [] for c in columns})
-    sql = CREDIT_ROWS_SQL.format(day=DAY_COLUMN[by])
+    sql = CREDIT_ROWS_SQL.format(day=DAY_COLUMNS[by])
     rows = con.execute(sql, {"start": start, "end": end}).fetchall()
     return pd.DataFrame.from_records(rows, columns=columns)
 

@@ -165,15 +165,7 @@ def sessions_per(conversion_ids: np.ndarray, row_conversions: np.ndarray) -> np.
     return np.where(ids[pos] == conversion_ids, counts[pos], 0).astype(np.int64)
 
 
-ROW_COLUMNS = [
-    "conversion_id",
-    "session_id",
-    "timestamp",
-    "channel_label",
-    "holder_engagement",
-    "closer_engagement",
-    "impression_interaction",
-]
+ROW_COLUMNS = [c for c in JOURNEY_COLUMNS if c != "conversion"]  # what the journeys query reads
 
 
 def journey_columns(raw: list) -> dict:

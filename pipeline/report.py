@@ -24,17 +24,26 @@ from .scans import InputScans, open_scans
 from .schema import NO_CHANNEL, ensure_output_tables
 from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
-# Sums in fixed point (pipeline.sums): the same figures whatever order the join meets the rows in.
-CREDIT_SQL = f"""
-SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, s.event_date AS date,
+# The day credit is dated by, per date basis (export.DATE_BASES): the session's or the conversion's.
+DAY_COLUMNS = {"session-date": "s.event_date", "conversion-date": "c.conv_date"}
+
+
+def credit_by_day_sql(day: str) -> str:
+    """Credit and attributed revenue per channel and ``day`` (a DAY_COLUMNS value) in :start…:end,
+    summed in fixed point (pipeline.sums): the same figures whatever order the join meets the rows in."""
+    return f"""
+SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, {day} AS date,
        {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
        {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
 FROM attribution_customer_journey a
 JOIN session_sources s ON s.session_id = a.session_id
 JOIN conversions c ON c.conv_id = a.conv_id
-WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
+WHERE (:start IS NULL OR {day} >= :start) AND (:end IS NULL OR {day} <= :end)
 GROUP BY 1, 2
 """
+
+
+CREDIT_SQL = credit_by_day_sql(DAY_COLUMNS["session-date"])
 
 REPORT_COLUMNS = ["channel_name", "date", "cost", "ihc", "ihc_revenue"]
 

@@ -12,6 +12,7 @@ ratios of the sums second (a ratio of sums, not an average of daily ratios).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -116,6 +117,15 @@ def undefined_note(totals: pd.DataFrame, metric: str) -> str:
     why = "no attributed conversion" if metric == "CPO" else "no cost"
     names = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
     return f"{metric} is undefined ({why}) for: {names}."
+
+
+def interval_range(low, high, fmt, prefix: str = "90%: ") -> str:
+    """'90%: €16.05–€23.13' ('…–unbounded'); '' where the ratio is undefined or the interval has no
+    spread at ``fmt``'s precision. The tiles, the table and the HTML report write intervals this way."""
+    if low is None or pd.isna(low):
+        return ""
+    upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
+    return "" if upper == fmt(low) else f"{prefix}{fmt(low)}–{upper}"
 
 
 def table(report: pd.DataFrame) -> pd.DataFrame:
