@@ -136,9 +136,9 @@ def findings(ws) -> None:
         st.success("No problem found.", icon=":material/check_circle:")
     for f in report.findings:
         color = "red" if f.severity == "fatal" else "orange"
-        count = f" · {f.count:,} row(s)" if f.count else ""
+        # the message states its count with its own noun (rows, conversions, channels, days)
         examples = f"  \ne.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
-        st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{count}{examples}")
+        st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{examples}")
     for message in stored_report_warnings(path, fp):  # about the stored report, not the inputs
         st.markdown(f":orange-badge[report] {md(message[0].upper() + message[1:])}.")
 

@@ -189,7 +189,7 @@ def explain_one(path, fp, palette) -> None:
     sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
     if sessions["why_none"].astype(bool).any():
         n = int(sessions["why_none"].astype(bool).sum())
-        st.caption(f"{n} session(s) got no credit; the table's last column says why.")
+        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column, beside the channel, says why.")
     st.dataframe(
         sessions.assign(
             channel=sessions["channel"].map(clip),
@@ -203,6 +203,7 @@ def explain_one(path, fp, palette) -> None:
             "position",
             "timestamp",
             "channel",
+            "why_none",
             "holder_engagement",
             "closer_engagement",
             "impression_interaction",
@@ -212,7 +213,6 @@ def explain_one(path, fp, palette) -> None:
             "ihc",
             "revenue_share",
             "session_id",
-            "why_none",
         ],
         column_config={
             "position": st.column_config.NumberColumn("#", width="small"),
@@ -231,7 +231,9 @@ def explain_one(path, fp, palette) -> None:
             "revenue_share": st.column_config.NumberColumn(
                 "Revenue (EUR)", format="euro", help="Credit × the conversion's revenue."
             ),
-            "why_none": st.column_config.TextColumn("Why no credit", width="large"),
+            "why_none": st.column_config.TextColumn(
+                "Why no credit", width="medium", help="Hover a cell for the whole reason."
+            ),
         },
     )
 
