@@ -49,9 +49,8 @@ def engine_module(source: Source, engine: Optional[str] = None) -> ModuleType:
     if module is None:
         choices = sorted(e for k, e in ENGINES if k == source.kind)
         hint = f" (engines for {source.kind}: {', '.join(choices)})" if choices else ""
-        raise InputError(
-            f"{source.display()}: no {name or ''} engine runs {source.kind} sources here{hint}".replace("no  ", "no ")
-        )
+        what = f"the {name} engine does not run" if name else "no engine runs"
+        raise InputError(f"{source.display()}: {what} {source.kind} sources here{hint}")
     try:
         return importlib.import_module(module)
     except ImportError as exc:
