@@ -1,4 +1,6 @@
-"""``convert``: move an analyst's SQLite file to a Parquet folder or a DuckDB file, through Arrow.
+"""``convert``: move an analyst's SQLite file to a Parquet folder, a DuckDB file or a Postgres database,
+through Arrow (to Postgres: ADBC's COPY, staged tables swapped in one transaction,
+``pipeline.engines.postgres.load_tables``).
 
 The three input tables (all their columns), and with ``outputs=True`` also ``attribution_customer_journey``
 and ``channel_reporting`` when present, are read with ADBC's SQLite driver (``adbc-driver-sqlite``) as
@@ -63,14 +65,16 @@ def convert(
     if source.kind != "sqlite":
         raise InputError(f"{source.display()}: convert reads a SQLite file (give its path or sqlite:///path.db)")
     dest = parse_source(target) if not isinstance(target, Source) else target
-    if dest.kind not in ("parquet", "duckdb"):
-        raise InputError(f"{dest.display()}: convert writes parquet:///folder or duckdb:///file.duckdb")
+    if dest.kind not in ("parquet", "duckdb", "postgres"):
+        raise InputError(
+            f"{dest.display()}: convert writes parquet:///folder, duckdb:///file.duckdb or postgres://…/database"
+        )
     from .db import check_sqlite_file, open_database, table_exists
 
     check_sqlite_file(source.file)
-    if dest.file.resolve() == source.file.resolve():
+    if dest.kind != "postgres" and dest.file.resolve() == source.file.resolve():
         raise InputError(f"{dest.display()}: the target is the source file itself")
-    if dest.file.exists() and not overwrite:
+    if dest.kind != "postgres" and dest.file.exists() and not overwrite:
         raise dest.error("already exists; pass --overwrite to replace it")
     con = open_database(source.file)
     try:
@@ -83,6 +87,17 @@ def convert(
             tables += [(t, _declared_types(con, t)) for t in OUTPUT_TABLES if table_exists(con, t)]
     finally:
         con.close()
+    if dest.kind == "postgres":
+        from .engines.postgres import load_tables
+
+        result = ConvertResult(dest.display())
+        reader = _Reader(source)
+        try:
+            result.rows = load_tables(dest, ((t, reader.batches(t, types)) for t, types in tables), overwrite, progress)
+        finally:
+            reader.close()
+        result.seconds = time.perf_counter() - started
+        return result
     dest.file.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
         tempfile.mkdtemp(prefix=f".{dest.file.name}.converting-", dir=dest.file.parent)

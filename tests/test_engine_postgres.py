@@ -1,0 +1,323 @@
+"""The Postgres engine (pipeline.engines.postgres) against a real PostgreSQL server: Debian's ``postgresql``
+started by this module on a loopback port with password authentication (tests/pg_server.py), the small
+demo loaded with ``convert``; parity with the SQLite engine (validation, journeys, credit, report), the
+staged output write, and bad input (unreachable server, wrong password, missing table/column)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.convert import convert
+from pipeline.db import open_database
+from pipeline.errors import InputError
+from pipeline.journey_index import JourneyIndex
+from pipeline.journeys import build_journeys
+from pipeline.models import get_model
+from pipeline.validate import validate
+from pipeline.window import Window
+from tests.helpers import make_db, run_db
+from tests.pg_server import DATABASE, PASSWORD, pg_binaries, start_server
+from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS, WINDOWS
+
+pytestmark = pytest.mark.skipif(
+    pg_binaries() is None, reason="no PostgreSQL binaries: install Debian's postgresql (.ci/run does)"
+)
+
+P = pytest.importorskip("pipeline.engines.postgres")
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _database(server, name: str) -> str:
+    """A fresh database ``name`` on the server; its URL (with the password)."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    con = adbc.connect(server.url().replace("postgres://", "postgresql://"), autocommit=True)
+    try:
+        cur = con.cursor()
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"CREATE DATABASE {name}")
+        cur.close()
+    finally:
+        con.close()
+    return server.url(database=name)
+
+
+@pytest.fixture(scope="module")
+def demo(server, small_demo, tmp_path_factory):
+    """The small demo run by the SQLite engine (linear) and loaded, with its outputs, into Postgres."""
+    db = tmp_path_factory.mktemp("pg") / "run.db"
+    shutil.copy(small_demo, db)
+    run_db(db, model="linear")
+    url = server.url()
+    convert(db, url, outputs=True)
+    return db, url
+
+
+def _credits(engine, model="linear", window=Window(), batch_rows=P.BATCH_ROWS) -> dict:
+    """Credit from a numpy model run batch by batch on the engine's journeys."""
+    m = get_model(model)
+    parts = []
+    for batch in P.journey_batches(engine, window, batch_rows=batch_rows):
+        index = JourneyIndex.from_columns(batch)
+        parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(m.credits(index).ihc)))
+    return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(("conv_id", "session_id", "ihc"))}
+
+
+def _table(url: str, sql: str) -> list[tuple]:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    con = adbc.connect(url.replace("postgres://", "postgresql://"), autocommit=True)
+    try:
+        cur = con.cursor()
+        cur.execute(sql)
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def test_validation_findings_equal_on_the_demo(demo):
+    db, url = demo
+    con = open_database(db)
+    expected = validate(con).to_dict()
+    con.close()
+    with P.open_engine(url) as engine:
+        assert P.validate(engine).to_dict() == expected
+
+
+def test_validation_findings_equal_on_bad_data(server, tmp_path):
+    db = make_db(tmp_path / "bad.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
+    con = open_database(db)
+    expected = validate(con)
+    con.close()
+    url = _database(server, "bad")
+    convert(db, url)
+    with P.open_engine(url) as engine:
+        got = P.validate(engine)
+    codes = [(f.code, f.severity, f.count) for f in expected.findings]
+    assert len(codes) >= 15  # the fixture exercises most checks
+    assert [(f.code, f.severity, f.count) for f in got.findings] == codes
+    assert [f.message for f in got.findings] == [f.message for f in expected.findings]
+    assert got.rows == expected.rows and got.coverage == expected.coverage
+    assert [sorted(map(repr, f.examples)) for f in got.findings] == [
+        sorted(map(repr, f.examples)) for f in expected.findings
+    ]
+
+
+# ---- journeys -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=str)
+def test_journeys_equal(demo, window):
+    db, url = demo
+    con = open_database(db)
+    expected = build_journeys(con, window)
+    con.close()
+    with P.open_engine(url) as engine:
+        got = P.journeys(engine, window)
+    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
+    for name, values in expected.columns.items():
+        assert got.columns[name].dtype == values.dtype, name
+        assert (got.columns[name] == values).all(), name
+    assert (got.conversion_ids == expected.conversion_ids).all()
+    assert (got.sessions == expected.sessions).all()
+
+
+def test_batches_hold_whole_journeys(demo):
+    _, url = demo
+    with P.open_engine(url) as engine:
+        whole = P.journeys(engine)
+        batches = list(P.journey_batches(engine, batch_rows=97))
+    assert len(batches) > 3
+    seen: set = set()
+    for batch in batches:
+        ids = set(batch["conversion_id"].tolist())
+        assert not ids & seen  # a conversion never continues in a later batch
+        seen |= ids
+    joined = {k: np.concatenate([b[k] for b in batches]) for k in whole.columns}
+    for name, values in whole.columns.items():
+        assert (joined[name] == values).all()
+
+
+# ---- credit and the report ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["linear", "ihc", "time-decay"])
+def test_credit_and_report_match_the_sqlite_engine(demo, tmp_path, model):
+    db, url = demo
+    if model != "linear":  # the demo's stored outputs are linear; run this model on a copy
+        db = Path(shutil.copy(db, tmp_path / "m.db"))
+        run_db(db, model=model)
+    con = sqlite3.connect(db)
+    stored = {(c, s): v for c, s, v in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")}
+    report = {(r[0], r[1]): r[2:] for r in con.execute("SELECT * FROM channel_reporting")}
+    con.close()
+    with P.open_engine(url) as engine:
+        credits = _credits(engine, model, batch_rows=500)
+        rows = P.channel_report(engine, credits)
+    got = {(c, s): v for c, s, v in zip(credits["conv_id"], credits["session_id"], credits["ihc"])}
+    assert got.keys() == stored.keys()
+    assert max(abs(got[k] - stored[k]) for k in stored) <= 1e-9
+    assert [(r[0], r[1]) for r in rows] == sorted(report, key=lambda k: (k[1], k[0]))
+    assert {(r[0], r[1]): tuple(r[2:]) for r in rows} == report  # bit-identical: the same fixed-point sums
+
+
+def test_report_from_the_stored_credit_and_in_a_range(demo):
+    db, url = demo
+    con = sqlite3.connect(db)
+    report = {(r[0], r[1]): r[2:] for r in con.execute("SELECT * FROM channel_reporting")}
+    con.close()
+    with P.open_engine(url) as engine:
+        rows = P.channel_report(engine)  # the attribution_customer_journey loaded from the SQLite run
+        ranged = P.channel_report(engine, start="2023-09-03", end="2023-09-04")
+    assert {(r[0], r[1]): tuple(r[2:]) for r in rows} == report
+    assert ranged and {r[1] for r in ranged} == {"2023-09-03", "2023-09-04"}
+
+
+# ---- writing the outputs ----------------------------------------------------------------------------
+
+
+def test_outputs_written_staged_and_inputs_untouched(server, small_demo):
+    url = _database(server, "out")
+    convert(small_demo, url)
+    inputs_sql = (
+        "SELECT (SELECT md5(string_agg(s::text, ',' ORDER BY s::text)) FROM session_sources s),"
+        " (SELECT md5(string_agg(c::text, ',' ORDER BY c::text)) FROM conversions c),"
+        " (SELECT md5(string_agg(k::text, ',' ORDER BY k::text)) FROM session_costs k)"
+    )
+    before = _table(url, inputs_sql)
+    with P.open_engine(url) as engine:
+        credits = _credits(engine)
+        report = P.channel_report(engine, credits)
+        with pytest.raises(InputError, match="read-only"):
+            P.write_outputs(engine, credits, report)
+    with P.open_engine(url, write=True) as engine:
+        assert P.write_outputs(engine, credits, report) == {
+            "attribution_customer_journey": len(credits["ihc"]),
+            "channel_reporting": len(report),
+        }
+        assert P.channel_report(engine) == report  # the stored credit gives the same report
+    stored = _table(url, "SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
+    assert sorted(stored) == sorted(zip(credits["conv_id"], credits["session_id"], credits["ihc"]))
+    assert sorted(_table(url, "SELECT * FROM channel_reporting")) == sorted(report)
+    columns = _table(
+        url,
+        "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN"
+        " ('attribution_customer_journey', 'channel_reporting') ORDER BY table_name, ordinal_position",
+    )
+    assert [(t, c) for t, c, _ in columns] == [
+        ("attribution_customer_journey", "conv_id"),
+        ("attribution_customer_journey", "session_id"),
+        ("attribution_customer_journey", "ihc"),
+        ("channel_reporting", "channel_name"),
+        ("channel_reporting", "date"),
+        ("channel_reporting", "cost"),
+        ("channel_reporting", "ihc"),
+        ("channel_reporting", "ihc_revenue"),
+    ]
+    assert {d for _, _, d in columns} == {"text", "double precision"}  # VARCHAR compiles to TEXT
+    # A failing write (a duplicate key in the credit) leaves the previous outputs and no staging table.
+    broken = {k: np.concatenate([v, v[:1]]) for k, v in credits.items()}
+    with P.open_engine(url, write=True) as engine:
+        with pytest.raises(InputError, match="writing attribution_customer_journey failed"):
+            P.write_outputs(engine, broken, report)
+        assert P.write_outputs(engine, credits, report)  # and the next write works (the key renamed)
+    assert sorted(_table(url, "SELECT conv_id, session_id, ihc FROM attribution_customer_journey")) == sorted(stored)
+    assert _table(url, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_staging\\_%'") == [(0,)]
+    assert _table(url, inputs_sql) == before
+
+
+# ---- bad input and secrets ------------------------------------------------------------------------------
+
+
+def _one_line_without_password(exc: InputError, url_shown: str) -> str:
+    text = str(exc)
+    assert "\n" not in text
+    assert PASSWORD not in text
+    assert text.startswith(url_shown), text
+    return text
+
+
+def test_wrong_password_is_one_line_without_it(server, monkeypatch):
+    wrong = server.url().replace(PASSWORD, "not-" + PASSWORD)
+    with pytest.raises(InputError) as caught:
+        P.open_engine(wrong)
+    text = _one_line_without_password(caught.value, f"postgres://analyst:***@127.0.0.1:{server.port}/{DATABASE}")
+    assert "password authentication failed" in text
+    assert "not-" not in text
+    # the same from PGPASSWORD (not in the URL)
+    monkeypatch.setenv("PGPASSWORD", "not-" + PASSWORD)
+    with pytest.raises(InputError) as caught:
+        P.open_engine(server.url(password=False))
+    text = _one_line_without_password(caught.value, f"postgres://analyst@127.0.0.1:{server.port}/{DATABASE}")
+    assert "password authentication failed" in text and "not-" not in text
+
+
+def test_password_from_the_environment_or_dotenv(demo, server, monkeypatch, tmp_path):
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"PGPASSWORD={PASSWORD}\n")
+    with P.open_engine(server.url(password=False)) as engine:
+        assert "conversions" in engine.present
+        assert PASSWORD not in repr(engine) and PASSWORD not in str(engine.source)
+    (tmp_path / ".env").unlink()
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    with P.open_engine(server.url(password=False)) as engine:
+        assert P.validate(engine).findings is not None
+
+
+def test_unreachable_server(server):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgres://analyst:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
+    with pytest.raises(InputError) as caught:
+        P.open_engine(url)
+    text = _one_line_without_password(caught.value, f"postgres://analyst:***@127.0.0.1:{port}/{DATABASE}")
+    assert "could not connect" in text and "refused" in text
+
+
+def test_missing_database_table_and_column(server, tmp_path):
+    with pytest.raises(InputError, match='database "nosuch" does not exist') as caught:
+        P.open_engine(server.url(database="nosuch"))
+    _one_line_without_password(caught.value, "postgres://analyst:***@")
+    url = _database(server, "partial")
+    db = make_db(tmp_path / "t.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
+    convert(db, url)
+    _table(url, "DROP TABLE session_costs")
+    with P.open_engine(url) as engine:
+        assert [(f.code, f.severity) for f in P.validate(engine).findings] == [("missing_table", "fatal")]
+        with pytest.raises(InputError, match="table session_costs is missing") as caught:
+            list(P.journey_batches(engine))
+        _one_line_without_password(caught.value, "postgres://analyst:***@")
+    _table(url, "CREATE TABLE session_costs (session_id text)")
+    with P.open_engine(url) as engine:
+        assert [(f.code, f.count) for f in P.validate(engine).findings] == [("missing_column", 1)]
+        with pytest.raises(InputError, match=r"table session_costs lacks column\(s\) cost"):
+            P.channel_report(engine)
+
+
+def test_convert_refuses_existing_tables_without_overwrite(server, tiny):
+    url = _database(server, "conv")
+    assert convert(tiny, url).rows["conversions"] > 0
+    with pytest.raises(InputError, match="already exists; pass --overwrite") as caught:
+        convert(tiny, url)
+    _one_line_without_password(caught.value, "postgres://analyst:***@")
+    assert convert(tiny, url, overwrite=True).rows["conversions"] > 0
