@@ -321,3 +321,31 @@ def test_convert_refuses_existing_tables_without_overwrite(server, tiny):
         convert(tiny, url)
     _one_line_without_password(caught.value, "postgres://analyst:***@")
     assert convert(tiny, url, overwrite=True).rows["conversions"] > 0
+
+
+EDGE_DATES = [
+    "2024-02-29", "2023-02-29", "2000-02-29", "1900-02-29", "2023-04-31", "2023-04-30", "2023-12-31",
+    "2023-13-01", "2023-00-10", "2023-01-00", "2023-1-01", " 2023-01-01", "2023-01-01 ", "2023/01/01",
+    "20230101", "9999-12-31", "abcd-ef-gh", "",
+]  # fmt: skip
+EDGE_TIMES = ["00:00:00", "23:59:59", "24:00:00", "23:60:00", "23:59:60", "9:00:00", "09:00", "09:00:00 ", ""]
+
+
+def test_date_and_time_checks_agree_with_sqlite_on_edge_values(demo):
+    """The strict date parse compiled for Postgres (regex + month lengths + leap years) and the time check
+    say what the SQLite engine's checks (``validate.BAD_DATE`` / ``BAD_TIME``) say on edge values."""
+    from pipeline.engines import duckdb as D
+    from pipeline.validate import BAD_DATE, BAD_TIME
+
+    _, url = demo
+    lite = sqlite3.connect(":memory:")
+    with P.open_engine(url) as engine:
+        for values, bad, sqlite_bad in (
+            (EDGE_DATES, D._bad_date("x"), BAD_DATE.format(c=":x")),
+            (EDGE_TIMES, D._bad_time("x"), BAD_TIME.format(c=":x")),
+        ):
+            listed = ", ".join(f"('{v}')" for v in values)
+            got = dict(engine.sql(f"SELECT x, {bad} FROM (VALUES {listed}) AS t(x)"))
+            expected = {v: bool(lite.execute(f"SELECT {sqlite_bad}", {"x": v}).fetchone()[0]) for v in values}
+            assert got == expected
+            assert any(expected.values()) and not all(expected.values())
