@@ -349,3 +349,24 @@ def test_date_and_time_checks_agree_with_sqlite_on_edge_values(demo):
             expected = {v: bool(lite.execute(f"SELECT {sqlite_bad}", {"x": v}).fetchone()[0]) for v in values}
             assert got == expected
             assert any(expected.values()) and not all(expected.values())
+
+
+def test_cli_convert_to_postgres(server, tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    url = _database(server, "cli")
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    cmd = [sys.executable, "-m", "pipeline", "convert", str(tiny), server.url(password=False, database="cli"), "-q"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "conversions:" in done.stdout and PASSWORD not in done.stdout + done.stderr
+    # a wrong password: exit 2, one line on stderr naming the source without it, nothing written
+    env["PGPASSWORD"] = "wrong-" + PASSWORD
+    done = subprocess.run([*cmd, "--overwrite"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "password authentication failed" in done.stderr
+    assert PASSWORD not in done.stderr and "postgres://analyst@127.0.0.1" in done.stderr
+    rows = sqlite3.connect(tiny).execute("SELECT count(*) FROM conversions").fetchall()
+    assert _table(url, "SELECT count(*) FROM conversions") == rows  # the first load, as it was
