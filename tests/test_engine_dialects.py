@@ -1,9 +1,9 @@
 """The engines' SQL compiled for the warehouses that cannot be reached from here (BigQuery, Snowflake,
 Databricks) and for Postgres (run for real in tests/test_engine_postgres.py): every query the DuckDB engine
 issues — validation on a database full of problems and on the demo with a stored attribution, journeys
-for each window, the channel report with uploaded and with stored credit, the output tables' DDL — is
-compiled by ``pipeline.engines.dialects.transpile`` and parsed back by sqlglot in the target's dialect,
-with nothing DuckDB-only left in it.
+for each window, the Markov/Shapley path summaries, the channel report with uploaded, stored and no
+credit, the output tables' DDL — is compiled by ``pipeline.engines.dialects.transpile`` and parsed back
+by sqlglot in the target's dialect, with nothing DuckDB-only left in it.
 
 What this does not prove: that each warehouse accepts and runs the SQL (sqlglot's parsers are lenient
 about functions they do not know; the checks below name the DuckDB-only functions that must be gone).
@@ -19,6 +19,7 @@ import sqlglot
 
 from pipeline.convert import convert
 from pipeline.engines import duckdb as E
+from pipeline.engines import paths
 from pipeline.engines.dialects import DIALECTS, transpile
 from pipeline.window import Window
 from tests.helpers import make_db, run_db
@@ -67,8 +68,9 @@ def queries(small_demo, tmp_path_factory) -> list[tuple[str, dict]]:
         recorded += rec.queries
         for window in WINDOWS:
             rows_sql, conv_sql = E._journeys_sql(engine)
+            converting_sql, null_sql = paths.summary_sql(engine)
             params = {"start": window.start, "end": window.end, "lookback_days": window.lookback_days}
-            recorded += [(rows_sql, params), (conv_sql, params)]
+            recorded += [(q, params) for q in (rows_sql, conv_sql, converting_sql, null_sql)]
         assert len(credits.conversion_ids)
     recorded += [(f"CREATE TABLE _staging_{name} ({ddl})", {}) for name, ddl in E.DDL.items()]
     return recorded
@@ -86,7 +88,18 @@ NOT_IN = {  # what each target lacks
 def test_the_recording_covers_every_stage(queries):
     text = "\n".join(q for q, _ in queries)
     assert len(queries) >= 30
-    for needle in ("try_strptime", "regexp_full_match", "to_days", "SEMI JOIN", "FILTER", "HUGEINT", "$last", "$start"):
+    for needle in (
+        "try_strptime",
+        "regexp_full_match",
+        "to_days",
+        "SEMI JOIN",
+        "FILTER",
+        "HUGEINT",
+        "$last",
+        "$start",
+        "string_agg",
+        "hex(",
+    ):
         assert needle in text, needle
     assert "TRY_CAST" in text
 

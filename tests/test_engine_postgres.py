@@ -370,3 +370,42 @@ def test_cli_convert_to_postgres(server, tiny, tmp_path):
     assert PASSWORD not in done.stderr and "postgres://analyst@127.0.0.1" in done.stderr
     rows = sqlite3.connect(tiny).execute("SELECT count(*) FROM conversions").fetchall()
     assert _table(url, "SELECT count(*) FROM conversions") == rows  # the first load, as it was
+
+
+# ---- Markov and Shapley: path summaries computed by the server ----------------------------------------
+
+
+def _same_summary(a, b) -> bool:
+    fields = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=str)
+def test_path_summaries_equal(demo, window):
+    from pipeline.path_summary import non_converting_summary, path_summary
+
+    db, url = demo
+    con = open_database(db)
+    expected_all, expected_null = path_summary(con, window), non_converting_summary(con, window)
+    con.close()
+    with P.open_engine(url) as engine:
+        assert _same_summary(P.path_summary(engine, window), expected_all)
+        assert _same_summary(P.non_converting_summary(engine, window), expected_null)
+    assert expected_all.n_paths > 100 and expected_null.n_paths > 100
+
+
+@pytest.mark.parametrize("model", ["markov", "shapley"])
+def test_markov_and_shapley_credit_match_the_sqlite_engine(demo, tmp_path, model):
+    db = Path(shutil.copy(demo[0], tmp_path / "m.db"))
+    run_db(db, model=model)
+    con = sqlite3.connect(db)
+    stored = {(c, s): v for c, s, v in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")}
+    con.close()
+    with P.open_engine(demo[1]) as engine:
+        journeys = P.journeys(engine)
+        null = P.non_converting_summary(engine, journeys.window)
+    index = journeys.index
+    credit = get_model(model).credits(index, non_converting=null).ihc
+    got = dict(zip(zip(index.column("conversion_id"), index.column("session_id")), credit))
+    assert got.keys() == stored.keys()
+    assert max(abs(got[k] - stored[k]) for k in stored) <= 1e-9

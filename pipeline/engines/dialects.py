@@ -13,6 +13,7 @@ the data, never SQL), rewrites what has no direct equivalent, and generates the 
 | ``to_days(n)`` | ``n * INTERVAL '1' DAY`` (Postgres) / ``INTERVAL n DAY`` |
 | ``TRY_CAST(x AS DOUBLE)`` | Postgres (no TRY_CAST): ``CASE WHEN x matches a decimal/exponent number THEN CAST(x AS DOUBLE PRECISION) END``; Snowflake: ``TRY_CAST`` of ``x`` as text |
 | ``strftime(ts, f)`` (BigQuery) | ``FORMAT_TIMESTAMP(f, ts)`` (sqlglot would say ``FORMAT_DATE``, which refuses a TIMESTAMP) |
+| ``hex(text)`` (Postgres, BigQuery) | ``upper(encode(convert_to(x, 'UTF8'), 'hex'))`` / ``UPPER(TO_HEX(CAST(x AS BYTES)))`` |
 | ``HUGEINT`` | ``DECIMAL(38, 0)`` |
 | ``ORDER BY k`` (Postgres) | ``ORDER BY k COLLATE "C"``: byte order, as SQLite's BINARY collation, whatever the database's locale |
 | ``FROM (subquery)`` without alias (Postgres < 16 needs one) | ``FROM (subquery) AS _q1`` |
@@ -113,6 +114,12 @@ def _rewrite(node, dialect: str):
         matches = exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(NUMBER_RE))
         cast = exp.Cast(this=node.this, to=node.args["to"])
         return exp.Case(ifs=[exp.If(this=matches, true=cast)])
+    if isinstance(node, exp.Hex) and dialect in ("postgres", "bigquery"):  # hex of the text's UTF-8 bytes
+        if dialect == "postgres":
+            utf8 = exp.Anonymous(this="convert_to", expressions=[node.this, exp.Literal.string("UTF8")])
+            return exp.Upper(this=exp.Anonymous(this="encode", expressions=[utf8, exp.Literal.string("hex")]))
+        as_bytes = exp.Cast(this=node.this, to=exp.DataType.build("BINARY"))
+        return exp.Upper(this=exp.Anonymous(this="TO_HEX", expressions=[as_bytes]))
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
         return exp.DataType.build("DECIMAL(38, 0)")
     return node

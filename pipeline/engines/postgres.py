@@ -26,6 +26,8 @@ outputs are Postgres's own.
 - Report: credits are uploaded with COPY to a temporary table (the only write of a read-only session,
   allowed for its duration), then the fixed-point sums run on the server: ``sum(bigint)`` is NUMERIC in
   Postgres, exact at any size, and each term's rounding is SQLite's (``duckdb._units``).
+- Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``: one row per
+  converting journey and per distinct non-converting path come back; equal to SQLite's summaries).
 - ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` (the challenge schema,
   ``duckdb.DDL`` compiled) are filled as ``_staging_*`` tables with COPY, then swapped in one transaction
   (drop old, rename staging, rename its key): a failure leaves the previous outputs. Inputs are never
@@ -47,6 +49,7 @@ from ..sources import Source, parse_source
 from ..validate import ValidationReport
 from ..window import Window
 from . import duckdb as D
+from . import paths
 from .dialects import transpile
 
 DIALECT = "postgres"
@@ -317,6 +320,18 @@ def channel_report(engine: PgEngine, credits=None, start: Optional[str] = None, 
     return D.channel_report(engine, credits, start, end)  # type: ignore[arg-type]
 
 
+def non_converting_summary(engine: PgEngine, window: Window = Window()):
+    """Markov/Shapley's non-converting paths, summarised on the server (``paths.non_converting_summary``)."""
+    require_inputs(engine)
+    return paths.non_converting_summary(engine, window)
+
+
+def path_summary(engine: PgEngine, window: Window = Window()):
+    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``)."""
+    require_inputs(engine)
+    return paths.path_summary(engine, window)
+
+
 # ---- writing the outputs back ---------------------------------------------------------------------------
 
 
@@ -432,6 +447,7 @@ def load_tables(target: Source, tables, overwrite: bool = False, progress=None) 
             finally:
                 _drop_quietly(con, staged)
             raise
+        con.run(*(f"ANALYZE {_ident(name)}" for name, _ in tables))  # planner statistics for the new tables
         if progress is not None:
             progress(len(tables), len(tables), f"convert: {sum(rows.values()):,} rows")
     return rows
