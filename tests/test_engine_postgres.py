@@ -409,3 +409,21 @@ def test_markov_and_shapley_credit_match_the_sqlite_engine(demo, tmp_path, model
     got = dict(zip(zip(index.column("conversion_id"), index.column("session_id")), credit))
     assert got.keys() == stored.keys()
     assert max(abs(got[k] - stored[k]) for k in stored) <= 1e-9
+
+
+def test_a_password_with_url_characters(demo, server):
+    """A password holding '@', ':', '/', '%' and a quote, given URL-encoded: it connects, and a wrong
+    one's error shows neither form."""
+    from urllib.parse import quote
+
+    secret = "p@ss:w/rd%'x"
+    _table(server.url(), f"CREATE ROLE odd LOGIN PASSWORD '{secret.replace(chr(39), chr(39) * 2)}'")
+    _table(server.url(), "GRANT SELECT ON ALL TABLES IN SCHEMA public TO odd")
+    url = f"postgres://odd:{quote(secret, safe='')}@127.0.0.1:{server.port}/{DATABASE}"
+    with P.open_engine(url) as engine:
+        assert "conversions" in engine.present
+        assert secret not in repr(engine) and quote(secret, safe="") not in repr(engine)
+    with pytest.raises(InputError) as caught:
+        P.open_engine(url.replace(quote(secret, safe=""), quote(secret + "!", safe="")))
+    text = str(caught.value)
+    assert secret not in text and quote(secret, safe="") not in text and "password authentication failed" in text

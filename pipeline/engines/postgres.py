@@ -78,8 +78,8 @@ class PgEngine:
     """An open Postgres session on a source's schema."""
 
     source: Source
-    con: "_Connection"
-    present: dict = field(default_factory=dict)  # table → {column: DuckDB type name}
+    con: "_Connection" = field(repr=False)
+    present: dict = field(default_factory=dict, repr=False)  # table → {column: DuckDB type name}
     writable: bool = False
 
     def sql(self, query: str, params=None) -> list[tuple]:
