@@ -427,3 +427,30 @@ def test_a_password_with_url_characters(demo, server):
         P.open_engine(url.replace(quote(secret, safe=""), quote(secret + "!", safe="")))
     text = str(caught.value)
     assert secret not in text and quote(secret, safe="") not in text and "password authentication failed" in text
+
+
+def test_table_versions_follow_the_content(server, tiny):
+    url = _database(server, "versions")
+    convert(tiny, url)
+    with P.open_engine(url) as engine:
+        first = P.table_versions(engine)
+        assert set(first) == {"session_sources", "conversions", "session_costs"} and all(first.values())
+        assert P.table_versions(engine) == first  # reading changes nothing
+        assert P.table_versions(engine, ("conversions", "nosuch")) == {
+            "conversions": first["conversions"],
+            "nosuch": None,
+        }
+    # the same rows written again (another physical order) keep the version; one changed value does not
+    _table(url, "CREATE TABLE c2 AS SELECT * FROM conversions ORDER BY conv_id DESC")
+    _table(url, "DROP TABLE conversions")
+    _table(url, "ALTER TABLE c2 RENAME TO conversions")
+    with P.open_engine(url) as engine:
+        assert P.table_versions(engine) == first
+    _table(
+        url, "UPDATE conversions SET revenue = revenue + 0.01 WHERE conv_id = (SELECT min(conv_id) FROM conversions)"
+    )
+    _table(url, "DELETE FROM session_costs WHERE session_id = (SELECT min(session_id) FROM session_costs)")
+    with P.open_engine(url) as engine:
+        now = P.table_versions(engine)
+    assert now["session_sources"] == first["session_sources"]
+    assert now["conversions"] != first["conversions"] and now["session_costs"] != first["session_costs"]
