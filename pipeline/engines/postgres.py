@@ -28,6 +28,9 @@ outputs are Postgres's own.
   Postgres, exact at any size, and each term's rounding is SQLite's (``duckdb._units``).
 - Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``: one row per
   converting journey and per distinct non-converting path come back; equal to SQLite's summaries).
+- Staleness: ``table_versions`` (content fingerprints: row count + exact sum of 64-bit row hashes).
+- Loading: ``load_tables`` (``convert DB.db postgres://…``): COPY into staging tables, renamed in one
+  transaction, then ANALYZE.
 - ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` (the challenge schema,
   ``duckdb.DDL`` compiled) are filled as ``_staging_*`` tables with COPY, then swapped in one transaction
   (drop old, rename staging, rename its key): a failure leaves the previous outputs. Inputs are never
