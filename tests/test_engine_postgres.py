@@ -454,3 +454,56 @@ def test_table_versions_follow_the_content(server, tiny):
         now = P.table_versions(engine)
     assert now["session_sources"] == first["session_sources"]
     assert now["conversions"] != first["conversions"] and now["session_costs"] != first["session_costs"]
+
+
+CASE_SESSIONS = [  # ids and channels whose byte order differs from a linguistic one ('B' < 'a' in bytes)
+    ("a-1", "u1", "2023-09-01", "10:00:00", "b", 0, 0, 0),
+    ("B-1", "u1", "2023-09-01", "10:00:00", "C", 0, 0, 0),  # same time: session_id breaks the tie
+    ("Z-1", "u1", "2023-09-01", "11:00:00", "C", 0, 0, 0),
+    ("a-2", "U2", "2023-09-01", "09:00:00", "b", 0, 0, 0),
+    ("_-2", "U2", "2023-09-01", "09:00:00", "Ä", 0, 0, 0),
+]
+CASE_CONVERSIONS = [
+    ("c-a", "u1", "2023-09-02", "10:00:00", 10.0),
+    ("C-B", "U2", "2023-09-02", "10:00:00", 20.0),
+]
+CASE_COSTS = [("a-1", 1.0), ("B-1", 2.0), ("_-2", 3.0)]
+
+
+def test_byte_order_in_a_database_with_a_linguistic_collation(server, tmp_path):
+    """In a database whose default collation is ICU en-US, journeys, conversions and the report are still
+    in SQLite's byte order (COLLATE "C"), and the linear credit follows."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    con = adbc.connect(server.url().replace("postgres://", "postgresql://"), autocommit=True)
+    try:
+        cur = con.cursor()
+        cur.execute("DROP DATABASE IF EXISTS icu")
+        cur.execute("CREATE DATABASE icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        cur.close()
+    finally:
+        con.close()
+    url = server.url(database="icu")
+    assert _table(url, "SELECT 'B' < 'a'") == [(False,)]  # linguistic order here
+    db = make_db(tmp_path / "case.db", CASE_SESSIONS, CASE_CONVERSIONS, CASE_COSTS)
+    convert(db, url)
+    lite = open_database(db)
+    expected = build_journeys(lite, Window())
+    lite.close()
+    with P.open_engine(url) as engine:
+        got = P.journeys(engine)
+        credits = _credits(engine)
+        report = P.channel_report(engine, credits)
+        summary = P.path_summary(engine)
+    for name, values in expected.columns.items():
+        assert (got.columns[name] == values).all(), name
+    assert list(got.conversion_ids) == list(expected.conversion_ids) == ["C-B", "c-a"]
+    assert list(got.columns["session_id"]) == ["_-2", "a-2", "B-1", "a-1", "Z-1"]
+    assert [(r[0], r[1]) for r in report] == [("C", "2023-09-01"), ("b", "2023-09-01"), ("Ä", "2023-09-01")]
+    run_db(db, model="linear")
+    lite = open_database(db)
+    from pipeline.path_summary import path_summary
+
+    assert _same_summary(summary, path_summary(lite, Window()))
+    assert [tuple(r) for r in lite.execute("SELECT * FROM channel_reporting ORDER BY date, channel_name")] == report
+    lite.close()
