@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.convert import convert
 from pipeline.db import open_database
+from pipeline.engines import postgres as P
 from pipeline.errors import InputError
 from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
@@ -27,8 +28,6 @@ from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SE
 pytestmark = pytest.mark.skipif(
     pg_binaries() is None, reason="no PostgreSQL binaries: install Debian's postgresql (.ci/run does)"
 )
-
-P = pytest.importorskip("pipeline.engines.postgres")
 
 
 @pytest.fixture(scope="module")
