@@ -11,7 +11,8 @@ and the ratio of wall time to the SQLite engine's same step measured in the same
 - ``validate``: all findings (SQLite ``validate.validate`` / ``engines.postgres.validate``);
 - ``journeys``: every journey, as numpy columns (SQLite ``build_journeys`` / all ``journey_batches``);
   ``journeys-pg3``: the same rows fetched with psycopg 3 instead (a server-side cursor, 200k rows per
-  fetch, turned into the same columns) — the driver comparison; skipped when psycopg is not installed;
+  fetch, turned into the same columns) — the driver comparison; skipped when psycopg is not installed
+  (it is not a requirement: ``pip install psycopg==3.3.9 psycopg-binary==3.3.9`` to get that row);
 - ``report``: the channel-day report from the stored attribution;
 - ``run``: the whole parity run — validate, journeys in batches, linear credit per batch, the report from
   that credit, both output tables written (SQLite: ``run_pipeline(force=True)`` on a copy, the copy not
