@@ -65,14 +65,14 @@ def test_check_without_a_key_says_so_and_sends_nothing(server, capsys):
 def test_check_with_a_wrong_key(server, capsys):
     code = main(["ihc-api-check", "--api-url", server.url, "--conv-type-id", "t", "--api-key", "nope"])
     out = capsys.readouterr().out
-    assert code == 1 and "key: REJECTED (403)" in out and "FAILED" in out
+    assert code == 1 and "FAILED: the key was refused" in out and "403" in out
 
 
 def test_check_with_an_unknown_conversion_type(capsys):
     with LocalIhcServer(KEY, conv_type_ids={"trained"}) as srv:
         code = main(["ihc-api-check", "--api-url", srv.url, "--conv-type-id", "other", "--api-key", KEY])
     out = capsys.readouterr().out
-    assert code == 1 and "request rejected (400)" in out and "not trained" in out
+    assert code == 1 and "refused the request — check the conversion type id" in out and "not trained" in out
 
 
 def test_check_when_unreachable(server, capsys):
@@ -80,7 +80,7 @@ def test_check_when_unreachable(server, capsys):
     server.stop()
     code = main(["ihc-api-check", "--api-url", url, "--conv-type-id", "t", "--api-key", KEY, "--max-attempts", "1"])
     out = capsys.readouterr().out
-    assert code == 1 and "NOT reachable" in out
+    assert code == 1 and "could not be reached: connection refused" in out and "Nothing was sent." in out
 
 
 def test_probe_limits(capsys):

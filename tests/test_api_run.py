@@ -209,7 +209,7 @@ def test_resume_after_a_fatal_error_sends_only_the_missing_chunks(server, conn):
     config = server.client_config(max_journeys=10)
     error = run_until_fatal(server, conn, journeys, config, fatal_at=4)
     assert "403" in str(error) and "quota exceeded for this key" in str(error)
-    assert "3 of 10 chunks were committed" in str(error)
+    assert "Answered and saved: 3 of 10 requests" in str(error) and "Running again sends only those" in str(error)
     first = received_posts(server)
     assert len(first) == 4
     done_first = set().union(*[set(r.journeys["conversion_id"]) for r in first[:3]])
@@ -259,7 +259,7 @@ def test_quota_429_beyond_the_budget_stops_and_resumes(server, conn):
     journeys = make_journeys(random_sizes(40, seed=10), seed=10)
     config = server.client_config(max_journeys=10, max_retry_seconds=30)
     server.inject(Fault.ok(), Fault.http(429, message="Limit Exceeded", retry_after=3600))
-    with pytest.raises(IhcApiError, match="asks to wait 3600 s.*1 of 4 chunks were committed"):
+    with pytest.raises(IhcApiError, match="asks to wait 3,600 s.*Answered and saved: 1 of 4 requests"):
         attribute_via_api(conn, journeys, config)
     result = attribute_via_api(conn, journeys, config)
     assert len(received_posts(server)) == 2 + 3 and len(result.credits) == len(journeys)

@@ -28,6 +28,7 @@ import requests
 from .. import __version__
 from .config import ApiConfig
 from .errors import IhcApiError
+from .failure import connection_cause
 from .redact import get_logger, one_line, redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -59,11 +60,18 @@ class ApiReply:
 
 
 class _Retry(Exception):
-    def __init__(self, problem: str, status: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(
+        self,
+        problem: str,
+        status: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        cause: Optional[str] = None,
+    ):
         super().__init__(problem)
         self.problem = problem
         self.status = status
         self.retry_after = retry_after
+        self.cause = cause  # failure.connection_cause of a request without an answer
 
 
 class ApiClient:
@@ -133,6 +141,9 @@ class ApiClient:
                         f"IHC API gave up after {attempt} attempts in {elapsed:.1f} s; last: {problem}",
                         status=retry.status,
                         retryable=True,
+                        cause=retry.cause,
+                        attempts=attempt,
+                        seconds=elapsed,
                     ) from None
                 if retry.retry_after is not None:
                     delay = retry.retry_after
@@ -143,6 +154,10 @@ class ApiClient:
                             "(IHC_API_MAX_RETRY_SECONDS); a quota may be exhausted",
                             status=retry.status,
                             retryable=True,
+                            cause=retry.cause,
+                            attempts=attempt,
+                            seconds=elapsed,
+                            wait=delay,
                         ) from None
                 else:
                     delay = min(self.backoff(attempt), max(0.0, cfg.max_retry_seconds - elapsed))
@@ -152,6 +167,9 @@ class ApiClient:
                             f"retry budget is spent; last: {problem}",
                             status=retry.status,
                             retryable=True,
+                            cause=retry.cause,
+                            attempts=attempt,
+                            seconds=elapsed,
                         ) from None
                 self.retries += 1
                 self.log.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, problem, delay)
@@ -170,12 +188,16 @@ class ApiClient:
                 timeout=(cfg.connect_timeout, cfg.read_timeout),
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout:  # (also a ConnectionError: caught first)
+            raise _Retry(f"no connection within {cfg.connect_timeout:g} s (timeout)", cause="connect-timeout") from None
         except requests.Timeout:
-            raise _Retry(f"no answer within {cfg.read_timeout:g} s (timeout)") from None
+            raise _Retry(f"no answer within {cfg.read_timeout:g} s (timeout)", cause="timeout") from None
         except requests.ConnectionError as exc:
-            raise _Retry(f"connection failed: {_exception_text(exc, cfg.secrets)}") from None
+            raise _Retry(
+                f"connection failed: {_exception_text(exc, cfg.secrets)}", cause=connection_cause(exc)
+            ) from None
         except requests.RequestException as exc:  # broken chunked transfer, content decoding, ...
-            raise _Retry(f"transfer failed: {_exception_text(exc, cfg.secrets)}") from None
+            raise _Retry(f"transfer failed: {_exception_text(exc, cfg.secrets)}", cause="dropped") from None
 
         status = response.status_code
         payload = None
@@ -208,7 +230,7 @@ class ApiClient:
         if 300 <= status < 400:
             location = one_line(response.headers.get("Location", "?"), 100, cfg.secrets)
             described += f" (redirect to {location} not followed)"
-        raise IhcApiError(f"IHC API answered {self.redact(described)}", status=status)
+        raise IhcApiError(f"IHC API answered {self.redact(described)}", status=status, attempts=attempt)
 
 
 def _exception_text(exc: Exception, secrets: tuple) -> str:

@@ -16,7 +16,23 @@ class IhcApiError(PipelineError):
 
     exit_code = 1
 
-    def __init__(self, message: str, status: Optional[int] = None, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        status: Optional[int] = None,
+        retryable: bool = False,
+        cause: Optional[str] = None,
+        attempts: int = 1,
+        wait: Optional[float] = None,
+        seconds: Optional[float] = None,
+    ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable  # True when waiting and running again may succeed (429, 5xx, network)
+        # what went wrong when there was no answer (``failure.CAUSES``: "name", "network", "refused",
+        # "connect-timeout", "timeout", "dropped"), None when the server answered
+        self.cause = cause
+        self.attempts = attempts  # requests made, the first one included
+        self.wait = wait  # seconds the server asked to wait (Retry-After) when that stopped the run
+        self.seconds = seconds  # time spent on the request, its retries included
+        self.detail = message  # the technical one-line message (the key redacted), kept for logs

@@ -18,6 +18,7 @@ from .answers import check_reply
 from .client import ApiClient
 from .config import DOCUMENTED_MAX_JOURNEYS, DOCUMENTED_MAX_SESSIONS, ApiConfig, url_for_display
 from .errors import IhcApiError
+from .failure import explain
 from .redact import redact
 from .run import build_body
 from .synthetic import make_journeys
@@ -29,6 +30,19 @@ class CheckReport:
     lines: list[str] = field(default_factory=list)
     latency_ms: Optional[float] = None
     limits_accepted: Optional[bool] = None  # None when not probed
+    failure: Optional[str] = None  # why the check request failed, in words (``failure.explain``)
+
+    def verdict(self) -> str:
+        """The check's result in one sentence an analyst reads (the dashboard's **Check**)."""
+        if self.ok:
+            return (
+                f"The key and the conversion type id work: the IHC API answered one test conversion in "
+                f"{self.latency_ms:,.0f} ms (that used one conversion of quota)."
+            )
+        if self.failure:
+            return self.failure[0].upper() + self.failure[1:]
+        problem = next((line.removeprefix("FAILED: ") for line in self.lines if line.startswith("FAILED")), "")
+        return "The IHC API answered, but " + (problem or "the answer did not check out") + "."
 
 
 def check_api(config: ApiConfig, *, probe_limits: bool = False) -> CheckReport:
@@ -61,8 +75,8 @@ def _run_check(config: ApiConfig, probe_limits: bool) -> CheckReport:
             reply = client.post(build_body(rows, config.redistribution_parameter))
             report.latency_ms = (time.perf_counter() - t0) * 1000
         except IhcApiError as exc:
-            say(_diagnose(exc))
-            say(f"FAILED: {exc}")
+            report.failure = explain(exc, api_url=config.api_url)
+            say(f"FAILED: {report.failure}")
             return report
         checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload, config.secrets)
         say("key: accepted")
@@ -100,7 +114,10 @@ def _probe(client: ApiClient, config: ApiConfig, say) -> bool:
         reply = client.post(build_body(rows, config.redistribution_parameter))
         seconds = time.perf_counter() - t0
     except IhcApiError as exc:
-        say(f"limits NOT accepted ({journeys} journeys, {len(rows)} sessions in one request): {exc}")
+        say(
+            f"limits NOT accepted ({journeys} journeys, {len(rows)} sessions in one request): "
+            + explain(exc, api_url=config.api_url)
+        )
         return False
     checked = check_reply(rows[["conversion_id", "session_id"]], reply.payload, config.secrets)
     say(
@@ -109,13 +126,3 @@ def _probe(client: ApiClient, config: ApiConfig, say) -> bool:
         + (f"; {len(checked.failed)} conversions did not check out" if len(checked.failed) else "")
     )
     return len(checked.failed) == 0
-
-
-def _diagnose(exc: IhcApiError) -> str:
-    if exc.status == 403:
-        return "key: REJECTED (403): check IHC_API_KEY"
-    if exc.status == 400:
-        return "request rejected (400): check IHC_CONV_TYPE_ID and the redistribution parameter"
-    if exc.status is None:
-        return "endpoint: NOT reachable: check IHC_API_URL and the network"
-    return f"endpoint answered {exc.status}"

@@ -30,6 +30,7 @@ from .chunking import plan_chunks
 from .client import ApiClient
 from .config import ApiConfig, url_for_display
 from .errors import IhcApiError
+from .failure import Sent, explain
 from .redact import RedactingFilter, get_logger, one_line, redact
 from .request_records import PreparedJourneys, prepare_journeys
 
@@ -287,11 +288,15 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             report(number, total, message)
     except IhcApiError as exc:
         summary.seconds = time.monotonic() - started
-        message = redact(
-            f"{exc} — {summary.chunks} of {total} chunks were committed; run again to send the rest", config.secrets
+        a, b = chunks[state["chunk"] - 1] if state["chunk"] else (0, 0)
+        sent = Sent(summary.chunks, total, summary.sent_conversions, len(todo), b - a)
+        message = redact(explain(exc, sent, config.api_url), config.secrets)
+        _record_end(conn, run_id, "failed", summary, one_line(f"{message} [{exc.detail}]", 600, config.secrets))
+        error = IhcApiError(
+            message, status=exc.status, retryable=exc.retryable, cause=exc.cause, attempts=exc.attempts, wait=exc.wait
         )
-        _record_end(conn, run_id, "failed", summary, message)
-        raise IhcApiError(message, status=exc.status, retryable=exc.retryable) from None
+        error.detail, error.seconds = exc.detail, exc.seconds
+        raise error from None
     except KeyboardInterrupt:
         _record_end(conn, run_id, "interrupted", summary, "interrupted")
         raise
