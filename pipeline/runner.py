@@ -29,8 +29,9 @@ from .db import no_cache_spill
 from .errors import InputError
 from .journey_index import CREDIT_COLUMNS, PHASES
 from .model_choice import ModelChoice, choose_model
-from .progress import Progress, forward_only, scaled
+from .progress import Progress, ensure, forward_only
 from .report import build_report, write_report
+from .run_progress import run_steps, step_order
 from .scans import InputScans
 from .status import DONE, StageBook, StageRecord, never_ran, now_iso
 from .store import store_credits
@@ -218,6 +219,7 @@ def credit_columns(
 
     model = choice.model
     assert model is not None, "a local model (the API is attribute_via_api)"
+    ensure(progress)(0, 1, f"attribute: model {choice.name}")
     non_converting = non_converting_summary(con, journeys.window, progress) if model.needs_non_converting else None
     index = journeys.index
     credits = model.credits(index, choice.params, non_converting=non_converting, progress=progress)
@@ -310,19 +312,23 @@ def run_pipeline(
             rebuild or options.force or options.retry_failed or not book.up_to_date("attribute", choice.stage_params)
         )
         reattribute = local and attribution_stale
-        recompute = attribution_stale or not book.validation_current() or not _report_current(book, window)
+        revalidate = not book.validation_current()
+        recompute = attribution_stale or revalidate or not _report_current(book, window)
         if recompute:
             scans = scans or start_scans(con)
         elif scans is not None:
             scans.cancel()  # nothing will be recomputed: stop reading every session
             scans = None
         # Journeys and a local model's credit are computed while the scans run, before validation
-        # has the scans' answer; nothing is committed until it passes. The progress bar follows that order.
-        if rebuild or reattribute:
-            parts = {"journeys": (0, 15), "attribute": (15, 55), "validate": (70, 10)}
-        else:
-            parts = {"validate": (0, 10), "journeys": (10, 15), "attribute": (25, 55)}
-        part = {k: scaled(progress, a, b, 100) for k, (a, b) in parts.items()}
+        # has the scans' answer; nothing is committed until it passes. The progress follows that
+        # order, numbering only the steps that do work (``run_progress``).
+        doing = {
+            "journeys": rebuild,
+            "attribute": attribution_stale,
+            "validate": revalidate,
+            "report": recompute,
+        }
+        part = run_steps(progress, step_order(credit_first=reattribute), doing)
         journeys_ahead = _journeys_meanwhile(con, window, part["journeys"]) if rebuild else None
         if journeys_ahead is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
             # Validation's "conversions without an earlier session" came with the journeys: no scan.
@@ -375,7 +381,7 @@ def run_pipeline(
             if not early:
                 outcomes = rest_of_chain()
             start, end = report_range(window, book.records["journeys"].summary)
-            outcomes.append(report_stage(book, start, end, options.force, scaled(progress, 80, 20, 100), scans))
+            outcomes.append(report_stage(book, start, end, options.force, part["report"], scans))
             book.flush()
     finally:
         if scans is not None:
