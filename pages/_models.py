@@ -13,10 +13,11 @@ from typing import Any, Mapping, Optional
 
 import streamlit as st
 
-from pipeline.errors import InputError, PipelineError
-from pipeline.ihc import builtin_profiles, load_profile
+from pipeline.errors import PipelineError
+from pipeline.ihc import builtin_profiles
 from pipeline.ihc_api import MODEL_NAME as API_MODEL
 from pipeline.model_choice import default_model
+from pipeline.model_settings import read_json_setting, setting
 from pipeline.models import available_models, get_model
 
 MODEL_LABELS = {
@@ -29,11 +30,6 @@ MODEL_LABELS = {
     "position-based": "Position based (U-shaped)",
     "markov": "Markov chain (removal effect)",
     "shapley": "Shapley value",
-}
-PARAM_HELP = {
-    "profile": "The trained conversion type the offline IHC model imitates.",
-    "round": "Round each session's values to 4 decimals, like the web API.",
-    "redistribution": "Optional JSON object: the API's redistribution_parameter.",
 }
 
 
@@ -108,9 +104,10 @@ def _redact(text: str, secret: Optional[str]) -> str:
 def param_widgets(
     model_name: str, current: Mapping[str, Any], key: str, extra_profiles: Optional[Mapping[str, dict]] = None
 ) -> dict:
-    """Widgets for the model's parameters (from its defaults, so new models get them for free);
-    returns only the values that differ from the defaults. ``extra_profiles``: {name: profile document}
-    of the database's calibrated profiles, offered by name beside the built-ins (the value is the document)."""
+    """Widgets for the model's parameters (from its defaults, so new models get them for free), each
+    with its label and one line in the analyst's words (``pipeline.model_settings``); returns only the
+    values that differ from the defaults. ``extra_profiles``: {name: profile document} of the
+    database's calibrated profiles, offered by name beside the built-ins (the value is the document)."""
     extra_profiles = dict(extra_profiles or {})
     model = get_model(model_name)
     params: dict = {}
@@ -118,50 +115,77 @@ def param_widgets(
     for name, default in model.defaults.items():
         value = current.get(name, default)
         wkey = f"{key}:{model_name}:{name}"
-        label = name.replace("_", " ").capitalize()
-        help_text = PARAM_HELP.get(name)
+        words = setting(name)
         if name == "profile":
-            if isinstance(value, Mapping):  # a calibrated profile's document: offered by its name
-                extra_profiles.setdefault(str(value.get("name") or "inline"), dict(value))
-                value = str(value.get("name") or "inline")
-            options = builtin_profiles() + [n for n in extra_profiles if n not in builtin_profiles()]
-            if value not in options:
-                options = [*options, value]
-            chosen = st.selectbox("IHC profile", options, index=options.index(value), key=wkey, help=help_text)
-            desc = extra_profiles[chosen].get("description", "") if chosen in extra_profiles else ""
-            chosen = extra_profiles.get(chosen, chosen)
-            desc = desc or (_profile_description(chosen) if isinstance(chosen, str) else "")
-            if desc:
-                st.caption(desc)
+            chosen = _profile_widget(value, wkey, extra_profiles)
+        elif words.choices:
+            options = list(words.choices) + ([str(value)] if str(value) not in words.choices else [])
+            chosen = st.selectbox(
+                words.label,
+                options,
+                index=options.index(str(value)),
+                key=wkey,
+                format_func=lambda v, w=words: w.choices.get(v, v),
+            )
+            st.caption(words.help)
         elif isinstance(default, bool):
-            chosen = st.checkbox(label, value=bool(value), key=wkey, help=help_text)
+            chosen = st.checkbox(words.label, value=bool(value), key=wkey)
+            st.caption(words.help)
         elif isinstance(default, int):
-            chosen = int(st.number_input(label, value=int(value), step=1, key=wkey, help=help_text))
+            chosen = int(st.number_input(words.label, value=int(value), step=1, key=wkey))
+            st.caption(words.help)
         elif isinstance(default, float):
-            chosen = float(st.number_input(label, value=float(value), key=wkey, help=help_text, format="%.3f"))
+            chosen = float(st.number_input(words.label, value=float(value), key=wkey, format="%.3f"))
+            st.caption(words.help)
         elif default is None or isinstance(default, (dict, list)):
-            text = "" if value is None else json.dumps(value)
-            advanced = advanced or st.expander("Advanced parameters", expanded=bool(text))
-            raw = advanced.text_area(f"{label} (JSON, optional)", value=text, key=wkey, help=help_text, height=80)
-            chosen = None
-            if raw.strip():
-                try:
-                    chosen = json.loads(raw)
-                except ValueError:
-                    raise InputError(f"{label}: not valid JSON") from None
+            text = "" if value is None else json.dumps(value, indent=1)
+            advanced = advanced or st.expander(words.label, expanded=bool(text))
+            with advanced:
+                st.caption(words.help)
+                raw = st.text_area(
+                    f"{words.label} (JSON)",
+                    value=text,
+                    key=wkey,
+                    height=120,
+                    placeholder=words.example,
+                    label_visibility="collapsed",
+                )
+                if words.example:
+                    st.caption("Example — copy it into the box and change the channels:")
+                    st.code(words.example, language="json")
+            chosen = read_json_setting(words.label, raw)
         else:
-            chosen = st.text_input(label, value=str(value), key=wkey, help=help_text)
+            chosen = st.text_input(words.label, value=str(value), key=wkey)
+            if words.help:
+                st.caption(words.help)
         if chosen != default:
             params[name] = chosen
     return params
 
 
-@st.cache_data(show_spinner=False)
-def _profile_description(name: str) -> str:
-    try:
-        return getattr(load_profile(name), "description", "") or ""
-    except PipelineError:
-        return ""
+def _profile_widget(value, wkey: str, extra_profiles: dict):
+    """The IHC profile picker: the built-ins in words, then the database's calibrated profiles."""
+    words = setting("profile")
+    if isinstance(value, Mapping):  # a calibrated profile's document: offered by its name
+        extra_profiles.setdefault(str(value.get("name") or "inline"), dict(value))
+        value = str(value.get("name") or "inline")
+    options = builtin_profiles() + [n for n in extra_profiles if n not in builtin_profiles()]
+    if value not in options:
+        options = [*options, value]
+
+    def label(name: str) -> str:
+        if name in words.choices:
+            return words.choices[name]
+        return f"{name} — calibrated on this database's IHC API answers" if name in extra_profiles else name
+
+    chosen = st.selectbox(words.label, options, index=options.index(value), key=wkey, format_func=label)
+    st.caption(words.help)
+    if chosen in extra_profiles:
+        desc = extra_profiles[chosen].get("description", "")
+        if desc:
+            st.caption(desc)
+        return extra_profiles[chosen]
+    return chosen
 
 
 def stored_model(states: dict) -> tuple[str, dict]:

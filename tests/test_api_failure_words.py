@@ -207,3 +207,34 @@ def test_the_estimate_after_a_partial_run_and_with_truncation(server, conn):
     line = estimate.line()
     assert "not sent again: 4 already answered by an earlier run" in line
     assert "1 journey longer than 8 sessions are sent as their latest 8" in line
+
+
+def test_retries_are_shown_in_words_while_waiting(server, conn):
+    config = closed_port_config(server, max_attempts=3)
+    seen = []
+    with pytest.raises(IhcApiError):
+        attribute_via_api(conn, make_journeys([1, 1], seed=10), config, progress=lambda d, t, m: seen.append(m))
+    retries = [m for m in seen if "retry" in m]
+    assert retries[0] == "IHC API: request 1 of 1: connection refused; retry 1 in 0 s"
+    assert not any("HTTPConnectionPool" in m for m in seen)
+
+
+def test_the_estimate_of_a_window_of_a_database(small_demo):
+    from pipeline.db import open_database
+    from pipeline.ihc_api.config import load_config
+    from pipeline.ihc_api.quota import estimate_window
+    from pipeline.window import Window
+
+    con = open_database(small_demo)
+    try:
+        config = load_config({"conv_type_id": "t", "max_sessions": "200"}, env_file=False, environ={})
+        whole = estimate_window(con, Window(), config)
+        some = estimate_window(con, Window(start="2023-09-05", end="2023-09-05"), config)
+        n_with_sessions, n_sessions = con.execute(
+            "SELECT count(DISTINCT c.conv_id), count(*) FROM conversions c JOIN session_sources s "
+            "ON s.user_id = c.user_id AND s.event_date || ' ' || s.event_time < c.conv_date || ' ' || c.conv_time"
+        ).fetchone()
+    finally:
+        con.close()
+    assert (whole.to_send, whole.sessions) == (n_with_sessions, n_sessions)
+    assert whole.requests >= -(-n_sessions // 200) and 0 < some.to_send < whole.to_send

@@ -360,10 +360,10 @@ def test_progress_reports_chunks_rate_and_retries(server, conn):
     attribute_via_api(
         conn, journeys, server.client_config(max_journeys=10), progress=lambda d, t, m: calls.append((d, t, m))
     )
-    assert calls[0][:2] == (0, 3) and "30 conversions to send in 3 chunks" in calls[0][2]
+    assert calls[0][:2] == (0, 3) and "30 conversions to send in 3 requests" in calls[0][2]
     retry = [m for _, _, m in calls if "retry 1" in m]
     assert retry and "503" in retry[0]
-    chunk_messages = [m for d, _, m in calls if m.startswith("IHC API: 3/3 chunks")]
+    chunk_messages = [m for d, _, m in calls if m.startswith("IHC API: 3/3 requests answered")]
     assert chunk_messages and "sessions/s" in chunk_messages[0] and "1 retries" in chunk_messages[0]
     assert calls[-1][:2] == (3, 3)
     done = [d for d, _, _ in calls]

@@ -28,7 +28,7 @@ import requests
 from .. import __version__
 from .config import ApiConfig
 from .errors import IhcApiError
-from .failure import connection_cause
+from .failure import connection_cause, short_problem
 from .redact import get_logger, one_line, redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -45,7 +45,8 @@ STATUS_MEANING = {
 }
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-RetryHook = Callable[[int, str, float], None]  # (attempt that failed, problem, seconds before the next)
+# (attempt that failed, its problem in a few words — failure.short_problem —, seconds before the next)
+RetryHook = Callable[[int, str, float], None]
 
 
 @dataclass
@@ -174,7 +175,7 @@ class ApiClient:
                 self.retries += 1
                 self.log.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, problem, delay)
                 if self.on_retry is not None:
-                    self.on_retry(attempt, problem, delay)
+                    self.on_retry(attempt, short_problem(retry.cause, problem), delay)
                 if delay > 0:
                     self.sleep(delay)
 

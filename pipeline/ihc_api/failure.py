@@ -76,6 +76,22 @@ def connection_cause(exc: BaseException) -> str:
     return "dropped"  # a connection made and then lost (reset, closed without an answer)
 
 
+SHORT = {
+    "name": "name not resolved (no network?)",
+    "network": "no network",
+    "refused": "connection refused",
+    "connect-timeout": "no connection in time",
+    "timeout": "no answer in time",
+    "dropped": "the connection broke",
+}
+
+
+def short_problem(cause: Optional[str], problem: str) -> str:
+    """A failed attempt in a few words, for the progress line while the client waits to try again:
+    the cause in words when there was no answer, else the server's answer ("503 service unavailable")."""
+    return SHORT.get(cause or "", problem)
+
+
 def explain(error: IhcApiError, sent: Optional[Sent] = None, api_url: Optional[str] = None) -> str:
     """One paragraph: what went wrong in words, and (with ``sent``) what was and was not sent and
     what running again does. Without ``sent`` (a single check request) it says only whether the

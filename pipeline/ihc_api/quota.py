@@ -108,3 +108,11 @@ def _ledger(conn: sqlite3.Connection, config: ApiConfig) -> Optional[pd.DataFram
     key = run_key(url_for_display(config.api_url), config.conv_type_id, config.redistribution_parameter)
     row = conn.execute("SELECT key_id FROM ihc_api_keys WHERE run_key = ?", (key,)).fetchone()
     return read_ledger(conn, int(row[0])) if row else None
+
+
+def estimate_window(conn: sqlite3.Connection, window, config: ApiConfig, *, force: bool = False) -> ApiEstimate:
+    """``estimate_run`` for the journeys of ``window`` (a ``pipeline.window.Window``) of this database,
+    built as a run builds them (reading only)."""
+    from ..journeys import build_journeys
+
+    return estimate_run(conn, build_journeys(conn, window).frame, config, force=force)

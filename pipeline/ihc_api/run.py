@@ -135,8 +135,8 @@ def attribute_via_api(
         report(
             0,
             len(chunks),
-            f"IHC API: {len(todo):,} conversions to send in {len(chunks):,} chunks "
-            f"({summary.already_done:,} already done)",
+            f"IHC API: {len(todo):,} conversions to send in {len(chunks):,} requests "
+            f"({summary.already_done:,} already answered)",
         )
         new_credits, new_failed = _send_chunks(
             conn, config, prepared, todo, chunks, key_id, run_id, summary, report, client, started
@@ -230,7 +230,7 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
         report(
             state["chunk"] - 1,
             total,
-            f"IHC API: chunk {state['chunk']}/{total}: {problem}; retry {attempt} in {delay:.1f} s",
+            f"IHC API: request {state['chunk']} of {total}: {problem}; retry {attempt} in {delay:.0f} s",
         )
 
     own_client = client is None
@@ -279,7 +279,7 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             summary.sent_sessions += len(sent_rows)
             summary.sessions_per_second = rate()
             message = (
-                f"IHC API: {number}/{total} chunks, {summary.sessions_per_second:,.0f} sessions/s, "
+                f"IHC API: {number}/{total} requests answered, {summary.sessions_per_second:,.0f} sessions/s, "
                 f"{summary.retries} retries"
             )
             if summary.failed:

@@ -1,0 +1,112 @@
+"""The models' settings in words an analyst uses: a label, one line of explanation, and for a setting
+with a fixed set of values, each value in words. The dashboard draws its model settings from here
+(``pages/_models.py``); the values themselves are checked by the models (``resolve_params``).
+
+``read_json_setting(label, text)`` reads a JSON setting typed by hand (the IHC redistribution) and says
+what is wrong in one line, with the line and column.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str
+    help: str  # one line: what it does, in the analyst's words
+    choices: dict[str, str] = field(default_factory=dict)  # value -> what it means (a fixed set of values)
+    example: Optional[str] = None  # for a JSON setting: a complete example to start from
+
+
+REDISTRIBUTION_EXAMPLE = json.dumps(
+    {
+        "initializer": {
+            "direction": "later_sessions_only",
+            "receive_threshold": 0,
+            "redistribution_channel_labels": ["Direct Traffic"],
+        }
+    },
+    indent=1,
+)
+
+SETTINGS: dict[str, Setting] = {
+    "profile": Setting(
+        "IHC profile",
+        "Which fitted IHC behaviour the offline model imitates. Every journey has three roles: the "
+        "initializer (the sessions that opened it), the holder (those that kept it going) and the closer "
+        "(those that closed the sale); a profile says how much each role counts and how time between "
+        "sessions matters.",
+        {
+            "default": "default — the IHC model as documented: the three roles count equally",
+            "challenge": "challenge — imitates the conversion type Haensel AMS trained on the challenge data "
+            "(fitted to its real API answers)",
+        },
+    ),
+    "round": Setting(
+        "Round credit to 4 decimals, as the web API does",
+        "Only to compare with the web API's answers digit by digit; leave it off for reporting (rounding "
+        "makes a conversion's credits sum to 1 only within 0.00005 per session).",
+    ),
+    "redistribution": Setting(
+        "Move credit away from some channels (optional)",
+        "Per role (initializer, holder, closer): the credit of the channels listed is given to the other "
+        "sessions of the same journey — earlier ones, later ones or any — for example to stop Direct "
+        "Traffic from being credited with opening journeys. Leave empty for none. It is the web API's "
+        "redistribution_parameter.",
+        example=REDISTRIBUTION_EXAMPLE,
+    ),
+    "worth": Setting(
+        "What a set of channels is worth",
+        "Shapley shares each set of channels' worth among its channels.",
+        {
+            "rate": "conversion rate — the share of paths with those channels that converted "
+            "(paths that did not convert count)",
+            "conversions": "conversions — the number of conversions with those channels "
+            "(paths that did not convert are ignored)",
+        },
+    ),
+    "max_coalition_size": Setting(
+        "Largest set of channels considered",
+        "A path with more distinct channels than this counts only its most recent ones (more is slower).",
+    ),
+    "order": Setting(
+        "Memory of the chain (sessions)",
+        "1: the next channel depends on the current one; 2–4: on the last 2–4 channels.",
+    ),
+    "collapse_repeats": Setting(
+        "Count repeated visits of a channel once",
+        "Merge consecutive sessions of the same channel before counting moves between channels.",
+    ),
+    "half_life_hours": Setting(
+        "Half-life (hours)",
+        "A session this many hours before the conversion gets half the weight of one just before it.",
+    ),
+    "first": Setting("Share of the first session", "The first session's share of the credit (0.4 = 40%)."),
+    "last": Setting(
+        "Share of the last session",
+        "The last session's share; the sessions between share the rest equally.",
+    ),
+}
+
+
+def setting(name: str) -> Setting:
+    """The words for parameter ``name`` (a plain label made from the name when none are written)."""
+    return SETTINGS.get(name) or Setting(name.replace("_", " ").capitalize(), "")
+
+
+def read_json_setting(label: str, text: str) -> Any:
+    """``text`` as JSON (None when blank); bad JSON raises ``InputError`` in one line with its place."""
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{label}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+            "start from the example shown"
+        ) from None
