@@ -2,9 +2,12 @@
 
 import json
 from datetime import date
+from typing import Optional
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException, StopException
 
+from pages._api import api_controls
 from pages._calibration import calibration_section, stored_profile_docs
 from pages._look import StreamlitProgress, shown_errors
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
@@ -140,7 +143,8 @@ def controls(ws, states: dict):
         index = names.index(current_model) if current_model in names else 0
         model = st.selectbox("Attribution model", names, index=index, format_func=model_label, key="run_model")
         if model == API_MODEL:
-            return _api_controls(picked, first, last, lookback, force)
+            options, why_not = api_controls(ws, _window(picked, first, last, lookback), force)
+            return options, True, why_not
         st.caption(get_model(model).description)
         try:
             extra = stored_profile_docs(str(ws.db_path), ws.fingerprint()) if model == "ihc" else None
@@ -179,33 +183,24 @@ def _window(picked, first, last, lookback) -> Window:
     return Window(*date_span(picked, first, last), int(lookback) if lookback else None)
 
 
-def _api_controls(picked, first, last, lookback, force):
-    st.caption(
-        "Attribution by the IHC web API. The key is used for this run only: it is not shown, "
-        "not stored in the working folder and not logged."
-    )
-    key = st.text_input(
-        "IHC API key", type="password", key="api_key", placeholder="leave empty to use IHC_API_KEY from the environment"
-    )
-    # No "show password" eye on this field: the key is never displayed, not even on request.
-    st.html("<style>.st-key-api_key button { display: none !important; }</style>")
-    conv_type = st.text_input(
-        "Conversion type id", key="api_conv_type", placeholder="leave empty to use IHC_CONV_TYPE_ID"
-    )
-    option = api_options(key, conv_type)
-    if not option.available:
-        st.info(option.message, icon=":material/power_off:")
-        return None, True, option.message
-    (st.success if option.ready else st.info)(option.message)
-    if not option.ready:
-        return None, True, option.message
-    window = _window(picked, first, last, lookback)
-    return RunOptions(window, force=force, **option.run_options), True, None
+STOPPED = (
+    "**Stopped** — the previous results are unchanged. Nothing of the stopped run was saved{api}. "
+    "Press **Run pipeline** to start again."
+)
 
 
 def run(ws, options: RunOptions, in_place: bool) -> None:
+    """Run with a progress bar and a Stop button where the result will appear. Stop (or any click on
+    the page, which restarts it) abandons the run at its next progress step; the run works on a copy
+    (the IHC API: in place, but each stage is one transaction), so nothing of it is kept."""
+    st.caption(
+        "Stop — or leaving or changing this page — abandons the run at its next step; the previous "
+        "results stay as they are."
+    )
     bar = st.progress(0.0, text="Starting…")
+    st.button("Stop", key="stop_run", icon=":material/stop_circle:")
     progress = StreamlitProgress(bar)
+    source = _source_key(ws)
     try:
         result, seconds = ws.run(options, progress, in_place=in_place)
     except RunInProgress as exc:  # a second click while the first run goes on: that run is not disturbed
@@ -213,20 +208,39 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
         st.info(str(exc), icon=":material/hourglass_top:")
         return
     except PipelineError as exc:
-        bar.empty()
-        st.session_state["last_run"] = None
-        st.session_state["last_run_error"] = str(exc)
+        _remember(source, error=str(exc))
+    except (RerunException, StopException):  # Stop, another click, or Streamlit's own stop
+        _remember(source, stopped=in_place)  # in place: the IHC API, whose answered requests are kept
+        raise
     else:
-        bar.progress(1.0, text="Done")
-        st.session_state["last_run"] = summarise(result, seconds)
-        st.session_state.pop("last_run_error", None)
+        _remember(source, summary=summarise(result, seconds))
     st.rerun()
 
 
-def last_run() -> None:
+def _source_key(ws) -> str:
+    src = ws.source
+    return f"{src.kind}:{src.name}" if src is not None else ""
+
+
+def _remember(source: str, *, summary=None, error: Optional[str] = None, stopped: Optional[bool] = None) -> None:
+    """The last run's outcome (one of: its summary, its error, stopped) replaces the one before."""
+    st.session_state["last_run"] = summary
+    st.session_state["last_run_error"] = error
+    st.session_state["last_run_stopped"] = stopped
+    st.session_state["last_run_source"] = source
+
+
+def last_run(ws) -> None:
+    """The outcome of the last run, under the Run button; an outcome of another database is not shown."""
+    if st.session_state.get("last_run_source", _source_key(ws)) != _source_key(ws):
+        return
     error = st.session_state.get("last_run_error")
     if error:
         st.error(f"**The run stopped:** {md(error)}  \nThe previous results are unchanged.", icon=":material/warning:")
+    stopped = st.session_state.get("last_run_stopped")
+    if stopped is not None:
+        api = "; answers already received from the IHC API are kept and not sent again" if stopped else ""
+        st.warning(STOPPED.format(api=api), icon=":material/stop_circle:")
     summary = st.session_state.get("last_run")
     if not summary:
         return
@@ -255,20 +269,22 @@ with shown_errors():
     path, fp = db_key(ws)
     states = stage_status(path, fp)
     stage_cards(states)
-    last_run()
     with st.container(border=True):
         st.subheader("Run")
         data_checks(ws)
         options, in_place, why_not = controls(ws, states)
-        if st.button(
+        clicked = st.button(
             "Run pipeline",
             type="primary",
             disabled=options is None,
             key="run_button",
             icon=":material/play_arrow:",
             help=why_not or "Run the stages that are not up to date",
-        ):
+        )
+        if clicked:
             run(ws, options, in_place)
+        else:
+            last_run(ws)
     if st.session_state.get("run_model") == API_MODEL:
         with st.container(border=True):
             option = api_options(st.session_state.get("api_key"), st.session_state.get("api_conv_type"))

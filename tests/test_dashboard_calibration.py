@@ -51,7 +51,7 @@ def test_calibrate_on_a_sample_then_use_the_profile(dashboard_env, monkeypatch):
     no_errors(at)
     assert at.selectbox(key="run_model").value == "ihc"
     picker = at.selectbox(key="run:ihc:profile")
-    assert "calibrated" in picker.options and picker.value == "calibrated"
+    assert any(o.startswith("calibrated — ") for o in picker.options) and picker.value == "calibrated"
     at.button(key="run_button").click().run()
     no_errors(at)
     assert "profile=calibrated" in texts(at)

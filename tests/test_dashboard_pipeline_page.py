@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import sqlite3
 import sys
 import threading
@@ -220,7 +221,7 @@ def test_api_key_is_never_shown_or_stored(dashboard_env, monkeypatch):
     at.text_input(key="api_conv_type").input("conv-1").run()
     no_errors(at)
     assert SECRET not in texts(at)
-    assert "the key you typed" in texts(at) or "does not accept an API configuration" in texts(at)
+    assert "The key you typed has not been checked yet" in texts(at)
     for path in workspace_of(at).root.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
@@ -267,3 +268,173 @@ def test_the_page_warns_before_a_run_that_would_mix_models(dashboard_env):
     no_errors(at)
     warning = next(str(w.value) for w in at.warning if "mix models" in str(w.value))
     assert "from 2023-09-03 … 2023-09-04 only" in warning and "keep their ihc credit" in warning
+
+
+# ---- the IHC API option in words: Check, quota, errors; Stop; old errors cleared; settings in words --
+
+
+def _api_page(monkeypatch, url, key, conv_type="local", attempts="1"):
+    for name, value in {
+        "IHC_API_URL": url,
+        "IHC_API_MAX_ATTEMPTS": attempts,
+        "IHC_API_BACKOFF_BASE": "0.001",
+        "IHC_API_BACKOFF_MAX": "0.01",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("IHC_API_KEY", raising=False)
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("ihc-api").run()
+    at.text_input(key="api_key").input(key).run()
+    at.text_input(key="api_conv_type").input(conv_type).run()
+    return at
+
+
+def _no_key_anywhere(at, key):
+    assert key not in texts(at)
+    for name in at.session_state:
+        if name != "api_key":
+            assert key not in repr(at.session_state[name]), name
+    for path in workspace_of(at).root.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
+def test_check_says_in_words_whether_the_key_works(dashboard_env, monkeypatch):
+    local = pytest.importorskip("pipeline.ihc_api.local_server")
+    with local.LocalIhcServer(SECRET) as server:
+        at = _api_page(monkeypatch, server.url, SECRET)
+        assert "has not been checked yet" in texts(at)  # no "Ready" for a key never tried
+        assert "conversion type id" in texts(at).lower() and "ihc-attribution.com" in texts(at)
+        at.button(key="api_check_button").click().run()
+        assert [r.method for r in server.received] == ["POST"]  # one tiny request
+        assert server.received[0].n_sessions == 1
+        good = [str(s.value) for s in at.success]
+        assert any(t.startswith("The key and the conversion type id work: the IHC API answered") for t in good)
+        _no_key_anywhere(at, SECRET)
+
+        at.text_input(key="api_key").input("wrong-" + SECRET[::-1]).run()
+        assert not any("work:" in str(s.value) for s in at.success)  # a changed key forgets the check
+        at.button(key="api_check_button").click().run()
+        bad = [str(e.value) for e in at.error]
+        assert any(t.startswith("The key was refused — check that it was copied whole") for t in bad), bad
+        url = server.url
+    at.text_input(key="api_key").input(SECRET).run()
+    at.button(key="api_check_button").click().run()  # the server is gone: nothing listens on the port
+    bad = [str(e.value) for e in at.error]
+    assert any("could not be reached: connection refused" in t and t.endswith("Nothing was sent.") for t in bad), bad
+    _no_key_anywhere(at, SECRET)
+    assert url
+
+
+def test_the_quota_a_run_will_use_is_shown_before_running(dashboard_env, monkeypatch):
+    local = pytest.importorskip("pipeline.ihc_api.local_server")
+    with local.LocalIhcServer(SECRET) as server:
+        at = _api_page(monkeypatch, server.url, SECRET)
+        con = sqlite3.connect(workspace_of(at).db_path)
+        n = con.execute("SELECT count(*) FROM pipeline_journey_conversions WHERE sessions > 0").fetchone()[0]
+        sessions = con.execute("SELECT count(*) FROM pipeline_journeys").fetchone()[0]
+        con.close()
+        text = texts(at)
+        assert f"**Quota.** A run sends {n:,} conversions ({sessions:,} sessions) in " in text
+        assert f"{n:,} conversions of your quota" in text
+        assert server.received == []  # estimated, nothing sent
+        at.button(key="run_button").click().run()
+        no_errors(at)
+        assert sum(r.n_journeys for r in server.received) == n
+        assert "a run sends nothing and uses no quota" in texts(at)
+
+
+def test_an_api_error_in_words_then_a_good_run_clears_it(dashboard_env, monkeypatch):
+    local = pytest.importorskip("pipeline.ihc_api.local_server")
+    with local.LocalIhcServer(SECRET) as server:
+        url = server.url
+    at = _api_page(monkeypatch, url, SECRET, attempts="2")  # nothing listens there any more
+    at.button(key="run_button").click().run()
+    assert not at.exception
+    errors = [str(e.value) for e in at.error]
+    assert len(errors) == 1, errors
+    error = errors[0]
+    assert error.startswith("**The run stopped:** the IHC API could not be reached: connection refused by 127.0.0.1:")
+    assert "Nothing was sent: no conversion reached the IHC API and no quota was used" in error
+    assert "the rest" not in error and "HTTPConnectionPool" not in error and "Traceback" not in error
+    _no_key_anywhere(at, SECRET)
+
+    at.selectbox(key="run_model").set_value("last-click").run()
+    assert any("The run stopped" in str(e.value) for e in at.error)  # still there until the next run
+    at.button(key="run_button").click().run()
+    no_errors(at)  # the old error is gone once a later run succeeded
+    assert "with Last click" in texts(at)
+
+
+def test_stop_leaves_a_clear_stopped_message_and_the_previous_results(dashboard_env, monkeypatch):
+    """Streamlit's Stop (or a click that restarts the page) raises inside the run at its next progress
+    step; the run is abandoned, the database unchanged, and the page then says so."""
+    from streamlit.runtime.scriptrunner import StopException
+
+    import pipeline.runner as runner
+
+    at = open_page("pipeline")
+    ws = workspace_of(at)
+    before = digest(ws.db_path)
+    real = runner.report_stage
+
+    def stopped(*args, **kwargs):
+        raise StopException()
+
+    monkeypatch.setattr(runner, "report_stage", stopped)
+    at.selectbox(key="run_model").set_value("linear").run()
+    at.button(key="run_button").click().run()
+    monkeypatch.setattr(runner, "report_stage", real)
+    at.run()
+    assert not at.exception
+    warning = [str(w.value) for w in at.warning if "Stopped" in str(w.value)]
+    assert warning == [
+        "**Stopped** — the previous results are unchanged. Nothing of the stopped run was saved. "
+        "Press **Run pipeline** to start again."
+    ]
+    assert digest(ws.db_path) == before
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    assert not any("Stopped" in str(w.value) for w in at.warning)
+    assert "with Linear" in texts(at)
+
+
+def test_the_outcome_is_under_the_run_button():
+    source = open("pages/pipeline.py", encoding="utf-8").read()
+    main = source[source.index("with shown_errors():") :]
+    assert main.index('"Run pipeline"') < main.index("last_run(ws)")
+    assert main.index("last_run(ws)") < main.index("calibration_section")
+
+
+def test_model_settings_in_words(dashboard_env):
+    at = open_page("pipeline")
+    profile = at.selectbox(key="run:ihc:profile")
+    assert profile.options[:2] == [
+        "challenge — imitates the conversion type Haensel AMS trained on the challenge data "
+        "(fitted to its real API answers)",
+        "default — the IHC model as documented: the three roles count equally",
+    ]
+    text = texts(at)
+    assert "initializer (the sessions that opened it)" in text
+    assert at.checkbox(key="run:ihc:round").label == "Round credit to 4 decimals, as the web API does"
+    assert '"redistribution_channel_labels"' in at.code[0].value  # an example to start from
+    json.loads(at.code[0].value)
+    at.text_area(key="run:ihc:redistribution").input(at.code[0].value).run()
+    no_errors(at)  # the example is valid
+    at.text_area(key="run:ihc:redistribution").input('{"closer": {"direction": "sideways"}}').run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "closer.direction must be one of" in errors[0], errors
+    at.text_area(key="run:ihc:redistribution").input('{"closer": ').run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "not valid JSON at line 1, column 12" in errors[0] and "\n" not in errors[0]
+    assert at.button(key="run_button").disabled
+
+    at.selectbox(key="run_model").set_value("shapley").run()
+    worth = at.selectbox(key="run:shapley:worth")
+    assert worth.value == "rate" and len(worth.options) == 2
+    assert worth.options[1].startswith("conversions — the number of conversions")
+    worth.set_value("conversions").run()
+    no_errors(at)
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    assert "worth=conversions" in texts(at)
