@@ -127,7 +127,7 @@ def _estimate(ws, window: Window, conv_type: Optional[str], force: bool) -> None
     except PipelineError as exc:
         st.caption(md(f"The quota of a run could not be estimated: {exc}"))
         return
-    st.markdown(f":material/data_usage: **Quota.** {md(line)}")
+    st.markdown(f"**Quota.** {md(line)}")
 
 
 @st.cache_data(show_spinner="Counting what a run would send…", max_entries=16)

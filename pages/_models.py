@@ -84,9 +84,16 @@ def api_options(
         return ApiOption(True, False, _redact(str(exc), typed_key))
     key_source = "typed" if typed_key else ("environment" if getattr(config, "api_key", None) else None)
     if not getattr(config, "api_key", None):
-        return ApiOption(True, False, "Type your IHC API key, or set IHC_API_KEY in the environment or a .env file.")
+        return ApiOption(
+            True, False, "Paste your IHC API key above (or an administrator sets IHC_API_KEY on the server)."
+        )
     if not getattr(config, "conv_type_id", None):
-        return ApiOption(True, False, "Enter the IHC conversion type id (or set IHC_CONV_TYPE_ID).", key_source)
+        return ApiOption(
+            True,
+            False,
+            "Enter the conversion type id above (or an administrator sets IHC_CONV_TYPE_ID on the server).",
+            key_source,
+        )
     where = "the key you typed" if key_source == "typed" else "the key from the environment"
     return ApiOption(
         True,

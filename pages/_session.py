@@ -94,6 +94,7 @@ def use_demo(ws: Workspace) -> None:
         path = demo_database(size.sessions, size.conversions, size.days, size.seed, size.short_ids)
     ws.use_demo(Path(path), size)
     st.session_state.pop("last_run", None)
+    st.session_state.pop("last_run_outcome", None)  # the Pipeline page's last outcome was of the old database
 
 
 def db_key(ws: Workspace) -> tuple[str, str]:

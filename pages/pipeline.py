@@ -1,6 +1,7 @@
 """Pipeline: the state of each stage, and running journeys → attribution → report with a progress bar."""
 
 import json
+import time
 from datetime import date
 from typing import Optional
 
@@ -108,7 +109,7 @@ def controls(ws, states: dict):
     first = date.fromisoformat(cov["conversions_from"]) if cov.get("conversions_from") else None
     last = date.fromisoformat(cov["conversions_to"]) if cov.get("conversions_to") else None
 
-    c1, c2 = st.columns([3, 2], gap="large")
+    c1, c2 = st.columns([1, 1], gap="large")
     with c1:
         st.markdown("**Which conversions**")
         if first and last:
@@ -135,7 +136,11 @@ def controls(ws, states: dict):
             key="run_lookback",
             help="Only sessions at most this many days before the conversion. 0 = no limit.",
         )
-        force = st.checkbox("Recompute every stage, even if up to date", key="run_force")
+        force = st.checkbox(
+            "Recompute every stage, even if up to date",
+            key="run_force",
+            help="With the IHC web API this sends every conversion again, answered before or not (quota).",
+        )
     with c2:
         st.markdown("**Model**")
         current_model, current_params = stored_model(states)
@@ -183,10 +188,16 @@ def _window(picked, first, last, lookback) -> Window:
     return Window(*date_span(picked, first, last), int(lookback) if lookback else None)
 
 
-STOPPED = (
-    "**Stopped** — the previous results are unchanged. Nothing of the stopped run was saved{api}. "
-    "Press **Run pipeline** to start again."
+STOP_WAIT_SECONDS = 300.0  # longest wait for a stopped run's current step (an API request and its retries)
+OUTCOME = "last_run_outcome"  # {summary, error, stopped, source} of this session's last run
+# (the IHC API runs in place: a stage that finished before the error, e.g. journeys, stays committed)
+UNCHANGED_IN_PLACE = "The attribution and the channel report are unchanged."
+STOPPED = "**Stopped** — the previous results are unchanged: nothing of the stopped run was saved. "
+STOPPED_IN_PLACE = (
+    "**Stopped** — the attribution and the channel report are unchanged; the answers already received from "
+    "the IHC API are kept and will not be sent again. "
 )
+AGAIN = "Press **Run pipeline** to start again."
 
 
 def run(ws, options: RunOptions, in_place: bool) -> None:
@@ -198,22 +209,30 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
         "results stay as they are."
     )
     bar = st.progress(0.0, text="Starting…")
-    st.button("Stop", key="stop_run", icon=":material/stop_circle:")
+    st.button("Stop the run", key="stop_run", icon=":material/stop_circle:")
     progress = StreamlitProgress(bar)
     source = _source_key(ws)
+    # Written into after the run without touching st.session_state: once Streamlit's stop is pending,
+    # every session_state write raises StopException again (and would be lost).
+    outcome = st.session_state.setdefault(OUTCOME, {})
+    outcome["running"] = True  # the next page run waits for this run's outcome (``wait_for_a_stopping_run``)
     try:
         result, seconds = ws.run(options, progress, in_place=in_place)
     except RunInProgress as exc:  # a second click while the first run goes on: that run is not disturbed
-        bar.empty()
+        bar.empty()  # ("running" stays: it is the first run's)
         st.info(str(exc), icon=":material/hourglass_top:")
         return
     except PipelineError as exc:
-        _remember(source, error=str(exc))
+        _remember(outcome, source, error=str(exc), in_place=in_place)
     except (RerunException, StopException):  # Stop, another click, or Streamlit's own stop
-        _remember(source, stopped=in_place)  # in place: the IHC API, whose answered requests are kept
+        # in place: the IHC API, whose answered requests are kept
+        _remember(outcome, source, stopped=in_place)
+        raise
+    except BaseException:  # a bug: shown by shown_errors; nothing to wait for
+        outcome.pop("running", None)
         raise
     else:
-        _remember(source, summary=summarise(result, seconds))
+        _remember(outcome, source, summary=summarise(result, seconds))
     st.rerun()
 
 
@@ -222,29 +241,44 @@ def _source_key(ws) -> str:
     return f"{src.kind}:{src.name}" if src is not None else ""
 
 
-def _remember(source: str, *, summary=None, error: Optional[str] = None, stopped: Optional[bool] = None) -> None:
+def _remember(
+    outcome: dict, source: str, *, summary=None, error: Optional[str] = None, stopped=None, in_place=False
+) -> None:
     """The last run's outcome (one of: its summary, its error, stopped) replaces the one before."""
-    st.session_state["last_run"] = summary
-    st.session_state["last_run_error"] = error
-    st.session_state["last_run_stopped"] = stopped
-    st.session_state["last_run_source"] = source
+    outcome.clear()
+    outcome.update(summary=summary, error=error, stopped=stopped, source=source, in_place=in_place)
+
+
+def wait_for_a_stopping_run() -> None:
+    """A click during a run (Stop, or any widget) makes Streamlit start this page again at once, in a
+    new thread, while the old run ends at its next progress step: wait for it, so that the page shows
+    its outcome ("stopped") instead of the one before."""
+    outcome = st.session_state.get(OUTCOME) or {}
+    if not outcome.get("running"):
+        return
+    with st.spinner("Stopping the run at its next step (for the IHC API: once the request under way is answered)…"):
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while outcome.get("running") and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def last_run(ws) -> None:
     """The outcome of the last run, under the Run button; an outcome of another database is not shown."""
-    if st.session_state.get("last_run_source", _source_key(ws)) != _source_key(ws):
+    outcome = st.session_state.get(OUTCOME) or {}
+    if outcome.get("source", _source_key(ws)) != _source_key(ws):
         return
-    error = st.session_state.get("last_run_error")
+    error = outcome.get("error")
     if error:
-        st.error(f"**The run stopped:** {md(error)}  \nThe previous results are unchanged.", icon=":material/warning:")
-    stopped = st.session_state.get("last_run_stopped")
+        kept = UNCHANGED_IN_PLACE if outcome.get("in_place") else "The previous results are unchanged."
+        st.error(f"**The run stopped:** {md(error)}  \n{kept}", icon=":material/warning:")
+    stopped = outcome.get("stopped")
     if stopped is not None:
-        api = "; answers already received from the IHC API are kept and not sent again" if stopped else ""
-        st.warning(STOPPED.format(api=api), icon=":material/stop_circle:")
-    summary = st.session_state.get("last_run")
+        st.warning((STOPPED_IN_PLACE if stopped else STOPPED) + AGAIN, icon=":material/stop_circle:")
+    summary = outcome.get("summary")
     if not summary:
         return
     with st.container(border=True):
+        st.caption("Last run")
         st.success(
             summary.headline(model_label(summary.model) if summary.model else None), icon=":material/check_circle:"
         )
@@ -284,6 +318,7 @@ with shown_errors():
         if clicked:
             run(ws, options, in_place)
         else:
+            wait_for_a_stopping_run()
             last_run(ws)
     if st.session_state.get("run_model") == API_MODEL:
         with st.container(border=True):

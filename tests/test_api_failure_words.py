@@ -59,7 +59,7 @@ def test_a_closed_port_says_refused_and_that_nothing_was_sent(server, conn):
     assert text.startswith("the IHC API could not be reached: connection refused by 127.0.0.1:")
     assert "(tried 3 times" in text
     assert "Nothing was sent: no conversion reached the IHC API and no quota was used" in text
-    assert "Running again sends all 25 conversions." in text
+    assert "Running again sends the 25 conversions not answered yet." in text
     assert "the rest" not in text and "HTTPConnectionPool" not in text and "Errno" not in text
     assert error.cause == "refused" and error.status is None
     assert "HTTPConnectionPool" in error.detail  # the technical line stays for the record
@@ -89,7 +89,7 @@ def test_an_unresolvable_host_says_so(conn, monkeypatch, gai_errno, words):
         config = with_overrides(srv.client_config(max_attempts=2), api_url="https://ihc.example.invalid/v1/compute_ihc")
     error = fails(conn, make_journeys([1, 2], seed=2), config)
     assert words in str(error)
-    assert "Nothing was sent" in str(error) and "Running again sends all 2 conversions." in str(error)
+    assert "Nothing was sent" in str(error) and "Running again sends the 2 conversions not answered yet." in str(error)
     report = check_api(config)
     assert not report.ok and words in report.verdict() and report.verdict().endswith("Nothing was sent.")
 

@@ -364,7 +364,7 @@ def test_progress_reports_chunks_rate_and_retries(server, conn):
     retry = [m for _, _, m in calls if "retry 1" in m]
     assert retry and "503" in retry[0]
     chunk_messages = [m for d, _, m in calls if m.startswith("IHC API: 3/3 requests answered")]
-    assert chunk_messages and "sessions/s" in chunk_messages[0] and "1 retries" in chunk_messages[0]
+    assert chunk_messages and "sessions/s" in chunk_messages[0] and "1 retry" in chunk_messages[0]
     assert calls[-1][:2] == (3, 3)
     done = [d for d, _, _ in calls]
     assert done == sorted(done)

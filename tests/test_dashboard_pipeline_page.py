@@ -195,7 +195,7 @@ def test_api_options_function(monkeypatch):
     assert not api_options(SECRET).available
     fake_api(monkeypatch)
     none = api_options(None, None, environ={})
-    assert none.available and not none.ready and "Type your IHC API key" in none.message
+    assert none.available and not none.ready and "Paste your IHC API key" in none.message
     no_type = api_options(SECRET, None, environ={})
     assert not no_type.ready and no_type.key_source == "typed" and "conversion type" in no_type.message
     env = api_options("", "conv-1", environ={"IHC_API_KEY": SECRET})
@@ -389,7 +389,7 @@ def test_stop_leaves_a_clear_stopped_message_and_the_previous_results(dashboard_
     assert not at.exception
     warning = [str(w.value) for w in at.warning if "Stopped" in str(w.value)]
     assert warning == [
-        "**Stopped** — the previous results are unchanged. Nothing of the stopped run was saved. "
+        "**Stopped** — the previous results are unchanged: nothing of the stopped run was saved. "
         "Press **Run pipeline** to start again."
     ]
     assert digest(ws.db_path) == before

@@ -178,7 +178,7 @@ def _what_was_sent(error: IhcApiError, sent: Sent) -> str:
             )
         else:
             head = f"The first request ({_n(sent.conversions_in_failed_request)}) was refused; nothing was attributed"
-        return f"{head}. Running again sends all {_n(total)}."
+        return f"{head}. Running again sends the {_n(total)} not answered yet."
     rest = total - sent.conversions_answered
     return (
         f"Answered and saved: {sent.requests_answered:,} of {sent.requests_total:,} requests "

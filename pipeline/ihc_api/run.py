@@ -278,10 +278,9 @@ def _send_chunks(conn, config, prepared, todo, chunks, key_id, run_id, summary, 
             summary.sent_conversions += len(chunk_conv)
             summary.sent_sessions += len(sent_rows)
             summary.sessions_per_second = rate()
-            message = (
-                f"IHC API: {number}/{total} requests answered, {summary.sessions_per_second:,.0f} sessions/s, "
-                f"{summary.retries} retries"
-            )
+            message = f"IHC API: {number}/{total} requests answered, {summary.sessions_per_second:,.0f} sessions/s"
+            if summary.retries:
+                message += f", {summary.retries} retr{'y' if summary.retries == 1 else 'ies'}"
             if summary.failed:
                 message += f", {summary.failed:,} conversions failed"
             log.info(message)

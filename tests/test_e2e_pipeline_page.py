@@ -1,0 +1,166 @@
+"""The Pipeline page in a real browser (headless Chromium): before, during and after a run, the IHC API
+option (Check, quota), Stop during an API run, and an API error in words — with screenshots to look at
+(artifacts/screenshots/pipeline_*.png, or $DASHBOARD_SCREENSHOTS).
+
+The IHC API is the protocol's local test server on 127.0.0.1 (slowed down so that a run lasts long
+enough to be seen and stopped), then a closed port (the server stopped): no other network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import (
+    ROOT,
+    VIEWPORT,
+    chromium,
+    missing_browser,
+    no_traceback,
+    screenshot,
+    streamlit_server,
+    text_of,
+    wait_idle,
+)
+
+REASON = missing_browser()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+KEY = "e2e-pipeline-key-0f9e8d7c6b"
+STEP = re.compile(r"Step (\d) of (\d): ")
+
+
+def goto_pipeline(page) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Pipeline").first.click()
+    page.get_by_role("button", name="Run pipeline").wait_for(timeout=120_000)
+    wait_idle(page)
+
+
+def pick_model(page, label: str) -> None:
+    box = page.locator('[data-testid="stSelectbox"]', has_text="Attribution model")
+    box.click()
+    box.locator("input").fill(label)
+    box.locator("input").press("Enter")
+    wait_idle(page)
+
+
+def bar_text(page) -> str:
+    bars = page.locator('[data-testid="stProgress"]')
+    return bars.first.inner_text() if bars.count() else ""
+
+
+def wait_for_bar(page, pattern: str, timeout: float = 60.0) -> str:
+    """Wait until the progress bar's text matches ``pattern``; return that text."""
+    for _ in range(int(timeout * 10)):
+        text = bar_text(page)
+        if re.search(pattern, text):
+            return text
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no progress text matching {pattern!r}; last: {bar_text(page)!r}")
+
+
+def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
+    from pipeline.ihc_api.local_server import Fault, LocalIhcServer
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    server = LocalIhcServer(KEY)
+    server.start()
+    env = {
+        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
+        "ATTRIBUTION_DEMO_SESSIONS": "20000",
+        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
+        "ATTRIBUTION_DEMO_SEED": "7",
+        "IHC_API_URL": server.url,
+        "IHC_MAX_JOURNEYS_PER_REQUEST": "20",
+        "IHC_API_MAX_ATTEMPTS": "2",
+        "IHC_API_BACKOFF_BASE": "0.2",
+        "IHC_API_KEY": "",
+        "IHC_CONV_TYPE_ID": "",
+    }
+    try:
+        with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.goto(url)
+            wait_idle(page, 240)
+            goto_pipeline(page)
+            no_traceback(page)
+            screenshot(page, SHOTS / "pipeline_1_before_run.png")
+
+            # a local run, recomputing everything: progress in steps, the summary under the button
+            page.get_by_text("Recompute every stage, even if up to date").click()
+            wait_idle(page)
+            page.get_by_role("button", name="Run pipeline").click()
+            page.get_by_text("Attributed").first.wait_for(timeout=240_000)
+            wait_idle(page)
+            no_traceback(page)
+            screenshot(page, SHOTS / "pipeline_2_after_run.png")
+            main = text_of(page)
+            assert main.index("Run pipeline") < main.index("Conversions in the window")  # under the button
+
+            # the IHC API option: explanation, key field, Check, quota
+            page.get_by_text("Recompute every stage, even if up to date").click()  # (off: resume, not resend)
+            wait_idle(page)
+            pick_model(page, "IHC — web API")
+            page.get_by_role("textbox", name="IHC API key").wait_for(timeout=30_000)
+            text = text_of(page)
+            assert "conversion type id" in text and "has not been checked" not in text
+            assert "Quota." in text and "A run sends" in text
+            screenshot(page, SHOTS / "pipeline_3_api_option.png")
+            page.get_by_role("textbox", name="IHC API key").fill(KEY)
+            page.get_by_role("textbox", name="IHC API key").press("Enter")
+            wait_idle(page)
+            page.get_by_role("textbox", name="Conversion type id").fill("purchase")
+            page.get_by_role("textbox", name="Conversion type id").press("Enter")
+            wait_idle(page)
+            assert "has not been checked yet" in text_of(page)
+            page.get_by_role("button", name="Check").click()
+            page.get_by_text("The key and the conversion type id work: ").first.wait_for(timeout=60_000)
+            wait_idle(page)
+            screenshot(page, SHOTS / "pipeline_4_api_checked.png")
+
+            # an API run slowed down by the server: the bar moves while it sends; Stop
+            server.inject(*[Fault.slow(1.5)] * 12)
+            page.get_by_role("button", name="Run pipeline").click()
+            during = wait_for_bar(page, r"IHC API: [1-9]\d*/\d+ requests answered")
+            screenshot(page, SHOTS / "pipeline_5_during_api_run.png", full=False)
+            assert STEP.search(during), during  # "Step n of m: attributing the conversions (IHC API: …)"
+            page.get_by_role("button", name="Stop the run").click()
+            try:
+                page.get_by_text("Stopped — the attribution").first.wait_for(timeout=60_000)
+            except Exception:
+                screenshot(page, SHOTS / "pipeline_debug_stop.png")
+                raise
+            wait_idle(page)
+            no_traceback(page)
+            stopped = text_of(page)
+            assert "the attribution and the channel report are unchanged" in stopped
+            assert "answers already received from the IHC API are kept" in stopped
+            assert page.locator('[data-testid="stProgress"]').count() == 0  # no frozen bar
+            assert "already answered by an earlier run" in stopped  # the quota left, after the stop
+            screenshot(page, SHOTS / "pipeline_6_stopped.png")
+
+            # the API cannot be reached: the error in words, nothing claimed as sent
+            server.stop()
+            page.get_by_role("button", name="Run pipeline").click()
+            page.get_by_text("The run stopped").first.wait_for(timeout=120_000)
+            wait_idle(page)
+            no_traceback(page)
+            error = text_of(page)
+            assert "could not be reached: connection refused" in error
+            assert "run again to send the rest" not in error and "HTTPConnectionPool" not in error
+            assert "Stopped" not in error  # the earlier outcome was replaced
+            screenshot(page, SHOTS / "pipeline_7_api_error.png")
+            # the key is nowhere on the page but in the password field that holds what was typed
+            assert KEY not in page.evaluate("() => document.body.innerText")
+            holders = page.evaluate(
+                "key => [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.value.includes(key)))"
+                ".map(e => e.tagName + ':' + e.getAttribute('type'))",
+                KEY,
+            )
+            assert holders == ["INPUT:password"], holders
+    finally:
+        server.stop()
