@@ -37,14 +37,13 @@ REDISTRIBUTION_EXAMPLE = json.dumps(
 SETTINGS: dict[str, Setting] = {
     "profile": Setting(
         "IHC profile",
-        "Which fitted IHC behaviour the offline model imitates. Every journey has three roles: the "
-        "initializer (the sessions that opened it), the holder (those that kept it going) and the closer "
-        "(those that closed the sale); a profile says how much each role counts and how time between "
-        "sessions matters.",
+        "Which IHC behaviour the offline model imitates. A journey's sessions play three roles: initializer "
+        "(opened it), holder (kept it going), closer (closed the sale). 'default' is the model as documented, "
+        "the three roles counting equally; 'challenge' imitates the conversion type Haensel AMS trained on "
+        "the challenge data (fitted to its real API answers).",
         {
-            "default": "default — the IHC model as documented: the three roles count equally",
-            "challenge": "challenge — imitates the conversion type Haensel AMS trained on the challenge data "
-            "(fitted to its real API answers)",
+            "default": "default — IHC as documented",
+            "challenge": "challenge — IHC as trained on the challenge data",
         },
     ),
     "round": Setting(

@@ -410,12 +410,12 @@ def test_model_settings_in_words(dashboard_env):
     at = open_page("pipeline")
     profile = at.selectbox(key="run:ihc:profile")
     assert profile.options[:2] == [
-        "challenge — imitates the conversion type Haensel AMS trained on the challenge data "
-        "(fitted to its real API answers)",
-        "default — the IHC model as documented: the three roles count equally",
+        "challenge — IHC as trained on the challenge data",
+        "default — IHC as documented",
     ]
     text = texts(at)
-    assert "initializer (the sessions that opened it)" in text
+    assert "initializer (opened it), holder (kept it going), closer (closed the sale)" in text
+    assert "'default' is the model as documented, the three roles counting equally" in text
     assert at.checkbox(key="run:ihc:round").label == "Round credit to 4 decimals, as the web API does"
     assert '"redistribution_channel_labels"' in at.code[0].value  # an example to start from
     json.loads(at.code[0].value)

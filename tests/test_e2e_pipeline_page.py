@@ -71,11 +71,11 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
     env = {
         "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
         "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000",
-        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
+        "ATTRIBUTION_DEMO_SESSIONS": "150000",  # a local run long enough to be seen
+        "ATTRIBUTION_DEMO_CONVERSIONS": "1000",
         "ATTRIBUTION_DEMO_SEED": "7",
         "IHC_API_URL": server.url,
-        "IHC_MAX_JOURNEYS_PER_REQUEST": "20",
+        "IHC_MAX_JOURNEYS_PER_REQUEST": "50",
         "IHC_API_MAX_ATTEMPTS": "2",
         "IHC_API_BACKOFF_BASE": "0.2",
         "IHC_API_KEY": "",
@@ -93,11 +93,31 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             # a local run, recomputing everything: progress in steps, the summary under the button
             page.get_by_text("Recompute every stage, even if up to date").click()
             wait_idle(page)
+            # every text the bar shows, recorded in the page as it changes (a fast run shows only some)
+            page.evaluate(
+                """() => { window.__bars = [];
+                    new MutationObserver(() => document.querySelectorAll('[data-testid="stProgress"]')
+                        .forEach(b => { const t = b.innerText.trim();
+                                        if (t && window.__bars[window.__bars.length - 1] !== t) window.__bars.push(t); }))
+                      .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+            )
             page.get_by_role("button", name="Run pipeline").click()
+            try:
+                page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
+                page.locator('[data-testid="stProgress"]').first.scroll_into_view_if_needed(timeout=2_000)
+                screenshot(page, SHOTS / "pipeline_2_during_run.png", full=False)
+            except Exception:  # noqa: BLE001 - finished before a screenshot could be taken
+                pass
             page.get_by_text("Attributed").first.wait_for(timeout=240_000)
             wait_idle(page)
             no_traceback(page)
-            screenshot(page, SHOTS / "pipeline_2_after_run.png")
+            texts = page.evaluate("() => window.__bars")
+            (SHOTS / "pipeline_2_bar_texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+            assert any(STEP.search(t) for t in texts), texts
+            steps = [int(STEP.search(t)[1]) for t in texts if STEP.search(t)]
+            assert steps == sorted(steps), texts  # the step number never goes back
+            assert not any(re.search(r"^(validate|journeys|report):", t) for t in texts), texts
+            screenshot(page, SHOTS / "pipeline_3_after_run.png")
             main = text_of(page)
             assert main.index("Run pipeline") < main.index("Conversions in the window")  # under the button
 
@@ -109,7 +129,7 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             text = text_of(page)
             assert "conversion type id" in text and "has not been checked" not in text
             assert "Quota." in text and "A run sends" in text
-            screenshot(page, SHOTS / "pipeline_3_api_option.png")
+            screenshot(page, SHOTS / "pipeline_4_api_option.png")
             page.get_by_role("textbox", name="IHC API key").fill(KEY)
             page.get_by_role("textbox", name="IHC API key").press("Enter")
             wait_idle(page)
@@ -120,13 +140,13 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             page.get_by_role("button", name="Check").click()
             page.get_by_text("The key and the conversion type id work: ").first.wait_for(timeout=60_000)
             wait_idle(page)
-            screenshot(page, SHOTS / "pipeline_4_api_checked.png")
+            screenshot(page, SHOTS / "pipeline_5_api_checked.png")
 
             # an API run slowed down by the server: the bar moves while it sends; Stop
             server.inject(*[Fault.slow(1.5)] * 12)
             page.get_by_role("button", name="Run pipeline").click()
             during = wait_for_bar(page, r"IHC API: [1-9]\d*/\d+ requests answered")
-            screenshot(page, SHOTS / "pipeline_5_during_api_run.png", full=False)
+            screenshot(page, SHOTS / "pipeline_6_during_api_run.png", full=False)
             assert STEP.search(during), during  # "Step n of m: attributing the conversions (IHC API: …)"
             page.get_by_role("button", name="Stop the run").click()
             try:
@@ -141,7 +161,7 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             assert "answers already received from the IHC API are kept" in stopped
             assert page.locator('[data-testid="stProgress"]').count() == 0  # no frozen bar
             assert "already answered by an earlier run" in stopped  # the quota left, after the stop
-            screenshot(page, SHOTS / "pipeline_6_stopped.png")
+            screenshot(page, SHOTS / "pipeline_7_stopped.png")
 
             # the API cannot be reached: the error in words, nothing claimed as sent
             server.stop()
@@ -153,7 +173,7 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             assert "could not be reached: connection refused" in error
             assert "run again to send the rest" not in error and "HTTPConnectionPool" not in error
             assert "Stopped" not in error  # the earlier outcome was replaced
-            screenshot(page, SHOTS / "pipeline_7_api_error.png")
+            screenshot(page, SHOTS / "pipeline_8_api_error.png")
             # the key is nowhere on the page but in the password field that holds what was typed
             assert KEY not in page.evaluate("() => document.body.innerText")
             holders = page.evaluate(
