@@ -299,7 +299,10 @@ def _no_key_anywhere(at, key):
             assert key.encode() not in path.read_bytes(), path
 
 
-def test_check_says_in_words_whether_the_key_works(dashboard_env, monkeypatch):
+def test_check_says_in_words_whether_the_key_works(dashboard_env, monkeypatch, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # every logger, everything: the key must not be in any record
     local = pytest.importorskip("pipeline.ihc_api.local_server")
     with local.LocalIhcServer(SECRET) as server:
         at = _api_page(monkeypatch, server.url, SECRET)
@@ -323,7 +326,7 @@ def test_check_says_in_words_whether_the_key_works(dashboard_env, monkeypatch):
     bad = [str(e.value) for e in at.error]
     assert any("could not be reached: connection refused" in t and t.endswith("Nothing was sent.") for t in bad), bad
     _no_key_anywhere(at, SECRET)
-    assert url
+    assert url and caplog.records and SECRET not in caplog.text
 
 
 def test_the_quota_a_run_will_use_is_shown_before_running(dashboard_env, monkeypatch):

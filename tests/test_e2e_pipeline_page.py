@@ -182,5 +182,10 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
                 KEY,
             )
             assert holders == ["INPUT:password"], holders
+            files = [p for p in (tmp_path / "workspaces").rglob("*") if p.is_file()]
+            assert any(p.suffix == ".db" for p in files)  # (the session's database, while it is open)
+            for path in files:
+                assert KEY.encode() not in path.read_bytes(), path
     finally:
         server.stop()
+    assert KEY not in (tmp_path / "streamlit.log").read_text(encoding="utf-8", errors="replace")
