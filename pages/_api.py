@@ -23,8 +23,9 @@ from pipeline.window import Window
 EXPLANATION = (
     "The IHC web API of Haensel AMS attributes your journeys with an IHC model **trained on your own "
     "customer journeys** — the offline model only imitates it. It needs an account with Haensel AMS "
-    "(ihc-attribution.com): the **API key** and the **conversion type id** are in the account's web "
-    "dashboard (ask whoever manages the account). Each conversion sent counts against the account's quota."
+    "(ihc-attribution.com): the **API key** comes with the account (ask Haensel AMS or whoever manages "
+    "the account), and the **conversion type id** is the name given to a trained model in the account's "
+    "web dashboard. Each conversion sent counts against the account's quota."
 )
 CONV_TYPE_HELP = (
     "The name of the IHC model trained for one kind of conversion (for example `purchase`), given when "
