@@ -17,9 +17,8 @@ import streamlit as st
 FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="Attribution dashboard", page_icon=FAVICON, layout="wide")
 
-from pages._look import shown_errors, sidebar_database  # noqa: E402
-from pages._session import workspace  # noqa: E402
-
+# The navigation comes first, before the heavy imports: on the server's first run Streamlit's old
+# "pages/ folder" mode lists every file of pages/ in the sidebar until st.navigation replaces it.
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
     st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
@@ -29,6 +28,10 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+
+from pages._look import shown_errors, sidebar_database  # noqa: E402
+from pages._session import workspace  # noqa: E402
+
 with shown_errors():
     ws = workspace()
     sidebar_database(ws)

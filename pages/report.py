@@ -12,6 +12,7 @@ from pages._session import (
     db_key,
     has_report,
     remember,
+    remember_list,
     report,
     report_csv,
     report_html,
@@ -92,18 +93,9 @@ def filters(path: str, fp: str):
         lambda v: "..".join(d.isoformat() for d in v) if isinstance(v, (tuple, list)) and v else "",
         (first, last),
     )
-    _remember_channels()
+    remember_list("report_channels", "channel")
     start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None), basis
-
-
-def _remember_channels() -> None:
-    chosen = st.session_state.get("report_channels") or []
-    st.session_state["_kept_report_channels"] = list(chosen)
-    if chosen:
-        st.query_params["channel"] = list(chosen)
-    else:
-        st.query_params.pop("channel", None)
 
 
 def kpi_tiles(view: rv.ReportView) -> None:
@@ -258,7 +250,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     c1, c2, c3, c4 = st.columns(4)
     c1.download_button(
         "Download CSV",
-        report_csv(path, fp, start, end, channels, view.basis),
+        lambda: report_csv(path, fp, start, end, channels, view.basis),  # built when clicked
         file_name=name,
         mime="text/csv",
         icon=":material/download:",
@@ -269,7 +261,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     c2.download_button(
         "CSV with intervals",
-        report_csv(path, fp, start, end, channels, view.basis, True),
+        lambda: report_csv(path, fp, start, end, channels, view.basis, True),
         file_name=name.replace(".csv", "_intervals.csv"),
         mime="text/csv",
         icon=":material/download:",
@@ -356,9 +348,20 @@ def rerun_all(ws, states: dict, model: str) -> None:
     st.rerun()
 
 
-with shown_errors():
-    ws = workspace()
-    path, fp = db_key(ws)
+def loading_frame() -> None:
+    """The report's frame while a new session's first view is computed: the tiles and the two charts
+    where they will be, saying that they are loading (and the charts' code loads in the browser meanwhile)."""
+    st.caption(":material/hourglass_top: Loading the report…")
+    cols = st.columns(5)
+    for col, label in zip(cols, ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
+        col.metric(label, "…", border=True)
+    left, right = st.columns(2, gap="medium")
+    for col, metric in ((left, "CPO"), (right, "ROAS")):
+        with col:
+            chart(rc.loading_chart(rc.RATIO_CHARTS[metric][1]), key=f"loading_{metric}")
+
+
+def body(ws, path, fp) -> None:
     states = stage_status(path, fp)
     if not has_report(path, fp):
         not_ready("There is no channel report in this database yet. Run the pipeline to build it.")
@@ -401,3 +404,15 @@ with shown_errors():
     chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
     trend(view, palette, channels)
     table_and_downloads(ws, view, path, fp, start, end, channels)
+
+
+with shown_errors():
+    frame = st.empty()
+    if not st.session_state.get("_report_drawn"):  # a new session: show the frame before any read
+        st.session_state["_report_drawn"] = True
+        with frame.container():
+            loading_frame()
+    ws = workspace()
+    path, fp = db_key(ws)
+    with frame.container():
+        body(ws, path, fp)
