@@ -215,6 +215,12 @@ def conversion_choices(path: str, fp: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def conversions_starting(path: str, fp: str, start: str) -> list[str]:
+    with _read(path) as con:
+        return explain.find_conversions(con, start)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def conversion(path: str, fp: str, conversion_id: str):
     with _read(path) as con:
         return explain.conversion_info(con, conversion_id), explain.conversion_sessions(con, conversion_id)

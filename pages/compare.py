@@ -210,15 +210,14 @@ with shown_errors():
     if not shifts.empty:
         cols = st.columns(len(shifts))
         for col, (_, r) in zip(cols, shifts.iterrows()):
-            col.metric(
-                md(r["channel_name"], 60),
-                f"{r['low']:.1%} → {r['high']:.1%}",
-                delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {pretty(r['low_model'])} → {pretty(r['high_model'])}",
-                delta_color="off",
-                delta_arrow="off",
-                border=True,
-                help=f"Share of conversions: lowest with {pretty(r['low_model'])}, highest with {pretty(r['high_model'])}.",
-            )
+            # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
+            with col.container(border=True):
+                st.markdown(f"**{md(r['channel_name'], 60)}**")
+                st.markdown(f"### {r['low']:.1%} → {r['high']:.1%}")
+                st.caption(
+                    f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: lowest with "
+                    f"{md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
+                )
         st.caption("The channels whose share of the conversions depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

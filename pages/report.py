@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from pages._look import StreamlitProgress, chart, eur, not_ready, ratio, shown_errors
+from pages._look import StreamlitProgress, chart, database_label, eur, not_ready, ratio, shown_errors
 from pages._models import model_label
 from pages._session import (
     colors,
@@ -229,15 +229,19 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel"),
-            "date": st.column_config.TextColumn("Date"),
-            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro"),
-            "ihc": st.column_config.NumberColumn("Attributed conversions", format="%.3f"),
-            "ihc_revenue": st.column_config.NumberColumn("Attributed revenue (EUR)", format="euro"),
-            "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro"),
-            "CPO range": st.column_config.TextColumn("CPO 90% interval"),
-            "ROAS": st.column_config.NumberColumn("ROAS (ratio)", format="%.2f"),
-            "ROAS range": st.column_config.TextColumn("ROAS 90% interval"),
+            "channel_name": st.column_config.TextColumn("Channel", width=150),
+            "date": st.column_config.TextColumn("Date", width=88),
+            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro", width=82),
+            "ihc": st.column_config.NumberColumn(
+                "Conversions", format="%.3f", width=86, help="Attributed conversions: the credit of the channel-day."
+            ),
+            "ihc_revenue": st.column_config.NumberColumn(
+                "Revenue (EUR)", format="euro", width=100, help="Attributed revenue: credit × conversion revenue."
+            ),
+            "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro", width=76),
+            "CPO range": st.column_config.TextColumn("CPO 90% interval", width=128),
+            "ROAS": st.column_config.NumberColumn("ROAS", format="%.2f", width=56, help="Revenue per EUR of cost."),
+            "ROAS range": st.column_config.TextColumn("ROAS 90% interval", width=120),
             "support": st.column_config.NumberColumn(
                 "Conversions behind it",
                 help=f"Distinct conversions that gave this channel-day credit; below {rv.FEW_CONVERSIONS} "
@@ -282,14 +286,16 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         "and data checks. Opens offline.",
     )
     c4.download_button(
-        "Download database",
+        database_label(ws),
         ws.database_bytes,
         file_name="attribution-enriched.db",
         mime="application/vnd.sqlite3",
         icon=":material/database:",
         on_click="ignore",
         key="download_db",
-        help="The working database with the journeys, attribution and report tables.",
+        help="The working database with the journeys, attribution and report tables. It is prepared when "
+        "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
+        "browser saves the file.",
     )
     st.caption(
         f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "

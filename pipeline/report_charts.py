@@ -81,7 +81,7 @@ def ratio_text(value: float) -> str:
 
 
 RATIO_CHARTS = {  # metric: (best first ascending?, title, axis title, value format)
-    "CPO": (True, "CPO per channel — lower is better", "EUR per attributed conversion", eur_text),
+    "CPO": (True, "CPO per channel — lower is better", "EUR per conversion", eur_text),
     "ROAS": (False, "ROAS per channel — higher is better", "Revenue per EUR of cost (ratio)", ratio_text),
 }
 

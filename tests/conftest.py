@@ -75,3 +75,9 @@ class _Downloads(dict):
             value = value.encode("utf-8") if isinstance(value, str) else bytes(value)
             self[name] = value
         return value
+
+    def items(self):
+        return [(name, self[name]) for name in self.keys()]
+
+    def values(self):
+        return [self[name] for name in self.keys()]
