@@ -119,7 +119,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
-        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], lambda v: eur(v, 2)) or None,
+        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: ") or None,
         delta_color="off",
         delta_arrow="off",
         help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
@@ -136,6 +136,11 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
+
+
+def tile_eur(value: float) -> str:
+    """A CPO bound short enough for the tile's interval pill: cents below €100, whole euros above."""
+    return eur(value, 2 if abs(value) < 100 else 0)
 
 
 def eur_short(value) -> str:
