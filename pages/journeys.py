@@ -212,7 +212,7 @@ def explain_one(path, fp, palette) -> None:
     sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
     if sessions["why_none"].astype(bool).any():
         n = int(sessions["why_none"].astype(bool).sum())
-        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column, beside the channel, says why.")
+        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column says why.")
     st.dataframe(
         sessions.assign(
             channel=sessions["channel"].map(clip),
