@@ -209,9 +209,9 @@ with shown_errors():
     shifts = result.biggest_shifts("share", 3)
     if not shifts.empty:
         cols = st.columns(len(shifts))
-        for col, (_, r) in zip(cols, shifts.iterrows()):
+        for i, (col, (_, r)) in enumerate(zip(cols, shifts.iterrows())):
             # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
-            with col.container(border=True):
+            with col.container(border=True, key=f"shift_card_{i}"):
                 st.markdown(f"**{md(r['channel_name'], 60)}**")
                 st.markdown(f"### {r['low']:.1%} → {r['high']:.1%}")
                 st.caption(
