@@ -17,9 +17,10 @@ import streamlit as st
 FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 st.set_page_config(page_title="Attribution dashboard", page_icon=FAVICON, layout="wide")
 
-from pages._look import shown_errors, sidebar_database  # noqa: E402
-from pages._session import workspace  # noqa: E402
-
+# The navigation comes first, before the heavy imports, and is drawn by the app as links: on the
+# server's first run Streamlit's old "pages/ folder" mode would list every file of pages/ (app, look,
+# session, …) in the sidebar until st.navigation replaced it, so its own sidebar list is switched off
+# (client.showSidebarNavigation = false in .streamlit/config.toml).
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
     st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
@@ -29,9 +30,24 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+with st.sidebar.container(key="app_navigation"):
+    for nav_page in PAGES:
+        st.page_link(nav_page)
+    st.divider()
+
+# The server's first run imports pandas, plotly and the library (seconds on a busy machine): say so
+# instead of leaving the page blank.
+starting = st.empty()
+if "pages._session" not in sys.modules:
+    starting.caption(":material/hourglass_top: Starting the dashboard (its first page view loads the libraries)…")
+
+from pages._look import shown_errors, sidebar_database  # noqa: E402
+from pages._session import workspace  # noqa: E402
+
 with shown_errors():
     ws = workspace()
     sidebar_database(ws)
+starting.empty()
 started = time.perf_counter()
 page.run()
 if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):  # for bench/bench_dashboard.py: server-side time per run

@@ -127,6 +127,13 @@ def sidebar_database(ws: Workspace) -> None:
         st.page_link("pages/data.py", label="Change the database", icon=":material/upload_file:")
 
 
+def database_label(ws: Workspace) -> str:
+    """'Download database (149 MB)': the size says what the click will prepare and save."""
+    if not ws.has_database:
+        return "Download database"
+    return f"Download database ({ws.db_path.stat().st_size / 1e6:,.0f} MB)"
+
+
 def not_ready(message: str, page: str = "pages/pipeline.py", label: str = "Go to Pipeline") -> None:
     st.info(message, icon=":material/info:")
     st.page_link(page, label=label, icon=":material/play_arrow:")

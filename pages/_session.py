@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
 
@@ -98,8 +99,19 @@ def use_demo(ws: Workspace) -> None:
 
 
 def db_key(ws: Workspace) -> tuple[str, str]:
-    """(path, fingerprint): the arguments every cached read takes."""
-    return str(ws.db_path), ws.fingerprint()
+    """(path, fingerprint): the arguments every cached read takes. Sessions that share the demo
+    read-only share its cached reads (``shared_key``); an own copy or an upload stays private."""
+    return str(ws.db_path), shared_key(ws) or ws.fingerprint()
+
+
+def shared_key(ws: Workspace) -> Optional[str]:
+    """The cache key of the read-only demo file a session shares (the same bytes for every session
+    that shares it, never written), so a new browser session finds the report already read; None for
+    a session's own database."""
+    if not ws.shares_demo or not ws.has_database:
+        return None
+    st_ = ws.db_path.stat()
+    return f"shared-demo:{ws.db_path}:{st_.st_ino}:{st_.st_size}:{st_.st_mtime_ns}"
 
 
 # ---- cached reads (keyed by the database fingerprint) -------------------------------------------
@@ -204,6 +216,12 @@ def conversion_choices(path: str, fp: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def conversions_starting(path: str, fp: str, start: str) -> list[str]:
+    with _read(path) as con:
+        return explain.find_conversions(con, start)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def conversion(path: str, fp: str, conversion_id: str):
     with _read(path) as con:
         return explain.conversion_info(con, conversion_id), explain.conversion_sessions(con, conversion_id)
@@ -215,11 +233,32 @@ def unattributed(path: str, fp: str) -> pd.DataFrame:
         return explain.unattributed_reasons(con)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def comparison(path: str, fp: str, specs_json: str):
+COMPARISONS_KEPT = 16
+
+
+@st.cache_resource(show_spinner=False)
+def _comparisons() -> tuple[threading.Lock, "OrderedDict[tuple, object]"]:
+    return threading.Lock(), OrderedDict()
+
+
+def comparison(path: str, fp: str, specs_json: str, progress=None):
+    """``compare_models``, kept for the last 16 (path, fingerprint, models) of the process; ``progress``
+    hears which model is being attributed when it is computed. (Not ``st.cache_data``: it cannot call a
+    progress bar drawn outside the cached function.)"""
+    lock, kept = _comparisons()
+    key = (path, fp, specs_json)
+    with lock:
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
     specs = [ModelSpec(name, params) for name, params in json.loads(specs_json)]
     with _read(path) as con:
-        return compare_models(con, specs)
+        result = compare_models(con, specs, progress)
+    with lock:
+        kept[key] = result
+        while len(kept) > COMPARISONS_KEPT:
+            kept.popitem(last=False)
+    return result
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -281,3 +320,13 @@ def remember(key: str, param: str, encode, default) -> None:
         st.query_params.pop(param, None)
     else:
         st.query_params[param] = text
+
+
+def remember_list(key: str, param: str) -> None:
+    """``remember`` for a multiselect: the URL repeats ``param`` once per value (none when empty)."""
+    chosen = list(st.session_state.get(key) or [])
+    st.session_state[f"_kept_{key}"] = chosen
+    if chosen:
+        st.query_params[param] = chosen
+    else:
+        st.query_params.pop(param, None)

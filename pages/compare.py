@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._look import chart, figure, not_ready, shown_errors
+from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
-from pages._session import comparison, db_key, stage_status, workspace
+from pages._session import comparison, db_key, remember_list, restore, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
@@ -32,15 +32,22 @@ st.caption(
 def pick_models(states):
     names = offline_models()
     current, current_params = stored_model(states)
-    default = [m for m in dict.fromkeys([current, "last-click", "linear"]) if m in names][:3]
+    # The chosen models live in the URL (?model=ihc&model=linear): a reloaded or shared URL opens the
+    # same comparison; unknown names in it are dropped.
+    restore("compare_models", "model", lambda vs: [m for m in dict.fromkeys(vs) if m in names], multi=True)
+    if "compare_models" not in st.session_state:
+        st.session_state["compare_models"] = [
+            m for m in dict.fromkeys([current, "last-click", "linear"]) if m in names
+        ][:3]
     chosen = st.multiselect(
         "Models",
         names,
-        default=default,
         format_func=model_label,
         key="compare_models",
-        help="Two or more. The first one is the baseline the differences refer to.",
+        help="Two or more. The first one is the baseline the differences refer to. The chosen models are "
+        "in the page's address: reload it or send it, and the same comparison opens.",
     )
+    remember_list("compare_models", "model")
     specs = []
     with st.expander("Model parameters"):
         for name in chosen:
@@ -48,6 +55,27 @@ def pick_models(states):
             params = param_widgets(name, current_params if name == current else {}, key="compare")
             specs.append((name, params))
     return specs
+
+
+class ComparisonProgress(StreamlitProgress):
+    """The comparison's progress in the analyst's words: which model, how many of them (a bar that
+    appears only when the comparison is computed, not when it comes from the cache)."""
+
+    def __init__(self, slot, specs):
+        super().__init__(slot)
+        self.total = len(specs)
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        text = message.removeprefix("compare: ")
+        if text.startswith("attributing with "):
+            model = text.removeprefix("attributing with ")
+            self.n = getattr(self, "n", 0) + 1
+            text = f"Attributing the journeys with {pretty(model)} ({self.n} of {self.total})"
+        elif text.endswith(" done") or text == "done":
+            text = "Attributing the journeys with each model"
+        else:
+            text = text[:1].upper() + text[1:]
+        super().__call__(done, total, text)
 
 
 def pretty(label: str) -> str:
@@ -162,12 +190,16 @@ with shown_errors():
         )
         or "share"
     )
+    bar = st.empty()
     try:
-        with st.spinner("Attributing the journeys with each model…"):
-            result = comparison(path, fp, json.dumps(specs, sort_keys=True, default=str))
+        result = comparison(
+            path, fp, json.dumps(specs, sort_keys=True, default=str), progress=ComparisonProgress(bar, specs)
+        )
     except PipelineError as exc:
         st.error(md(str(exc)), icon=":material/warning:")
         st.stop()
+    finally:
+        bar.empty()
     period = (
         f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
         if any(result.period)
@@ -177,16 +209,15 @@ with shown_errors():
     shifts = result.biggest_shifts("share", 3)
     if not shifts.empty:
         cols = st.columns(len(shifts))
-        for col, (_, r) in zip(cols, shifts.iterrows()):
-            col.metric(
-                md(r["channel_name"], 60),
-                f"{r['low']:.1%} → {r['high']:.1%}",
-                delta=f"{(r['high'] - r['low']) * 100:.1f} pts: {pretty(r['low_model'])} → {pretty(r['high_model'])}",
-                delta_color="off",
-                delta_arrow="off",
-                border=True,
-                help=f"Share of conversions: lowest with {pretty(r['low_model'])}, highest with {pretty(r['high_model'])}.",
-            )
+        for i, (col, (_, r)) in enumerate(zip(cols, shifts.iterrows())):
+            # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
+            with col.container(border=True, key=f"shift_card_{i}"):
+                st.markdown(f"**{md(r['channel_name'], 60)}**")
+                st.markdown(f"### {r['low']:.1%} → {r['high']:.1%}")
+                st.caption(
+                    f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: lowest with "
+                    f"{md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
+                )
         st.caption("The channels whose share of the conversions depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

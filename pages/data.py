@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import shown_errors
+from pages._look import database_label, shown_errors
 from pages._session import channel_sessions, db_key, stored_report_warnings, use_demo, validation, workspace
 from pipeline.errors import InputError
 from pipeline.labels import clip, code, md
@@ -31,13 +31,14 @@ def current(ws) -> None:
             "it again later."
         )
         st.download_button(
-            "Download database",
+            database_label(ws),
             ws.database_bytes,
             file_name=f"{Path(src.name).stem}-attributed.db",
             mime="application/vnd.sqlite3",
             icon=":material/database:",
             on_click="ignore",
             key="data_download_db",
+            help="Prepared when you click: the button shows a spinner meanwhile, then your browser saves the file.",
         )
     cov = report.coverage
     if cov.get("sessions_from"):

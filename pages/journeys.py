@@ -9,6 +9,7 @@ from pages._session import (
     colors,
     conversion,
     conversion_choices,
+    conversions_starting,
     cut_hours,
     db_key,
     length_distribution,
@@ -18,7 +19,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.explain import zero_credit_reasons
-from pipeline.labels import clip, html_text, md
+from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
 
@@ -106,6 +107,11 @@ def _hover(value) -> str:
     return html_text(value, 200).replace("%", "&#37;")
 
 
+def short_id(cid: str, keep: int = 12) -> str:
+    """A long id shortened to its start for a picker's line (the whole id is shown below it)."""
+    return cid if len(cid) <= keep + 4 else cid[:keep] + "…"
+
+
 def _short(path: str, limit: int = 48) -> str:
     return path if len(path) <= limit else path[: limit - 1] + "…"
 
@@ -121,21 +127,38 @@ def explain_one(path, fp, palette) -> None:
     def fmt(cid: str) -> str:
         r = by_id.loc[cid]
         return (
-            f"{clip(cid)} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · "
+            f"{short_id(cid)} · {r['sessions']} sessions · {r['channels']} channels · {eur(r['revenue'], 2)} · "
             f"{clip(r['conv_date'], 20)}"
         )
 
-    c1, c2 = st.columns([3, 1], gap="medium")
-    picked = c1.selectbox(
+    picked = st.selectbox(
         "Conversion (journeys of 3–8 sessions with the most channels first)",
         options,
         format_func=fmt,
         key="explain_pick",
     )
-    typed = c2.text_input(
-        "…or a conversion id", key="explain_id", placeholder="e.g. d95d4544…d471 (the whole id)"
+    typed = st.text_input(
+        "…or find a conversion by its id",
+        key="explain_id",
+        placeholder=f"the whole id or its first characters, e.g. {options[0][:8]}",
+        help="Ids are matched from their start, letter case ignored: a few characters are usually enough.",
     ).strip()
-    conv_id = typed or picked
+    conv_id = picked
+    if typed:
+        found = conversions_starting(path, fp, typed)
+        if not found:
+            st.warning(f"No conversion id begins with {code(typed, 80)}.", icon=":material/search_off:")
+            return
+        if len(found) > 1 and found[0] != typed:
+            more = "more than 5" if len(found) > 5 else f"{len(found)}"
+            st.info(
+                f"{more} conversion ids begin with {code(typed, 80)}: "
+                + ", ".join(code(c, 80) for c in found[:5])
+                + ". Type more characters.",
+                icon=":material/search:",
+            )
+            return
+        conv_id = found[0]
     info, sessions = conversion(path, fp, conv_id)
     model = model_label(info.model) if info.model else "not attributed"
     st.markdown(
@@ -189,7 +212,7 @@ def explain_one(path, fp, palette) -> None:
     sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
     if sessions["why_none"].astype(bool).any():
         n = int(sessions["why_none"].astype(bool).sum())
-        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column, beside the channel, says why.")
+        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column says why.")
     st.dataframe(
         sessions.assign(
             channel=sessions["channel"].map(clip),
@@ -203,15 +226,15 @@ def explain_one(path, fp, palette) -> None:
             "position",
             "timestamp",
             "channel",
+            "ihc",
+            "revenue_share",
             "why_none",
-            "holder_engagement",
-            "closer_engagement",
-            "impression_interaction",
             "initializer",
             "holder",
             "closer",
-            "ihc",
-            "revenue_share",
+            "holder_engagement",
+            "closer_engagement",
+            "impression_interaction",
             "session_id",
         ],
         column_config={
@@ -219,10 +242,14 @@ def explain_one(path, fp, palette) -> None:
             "session_id": "Session",
             "timestamp": "Time (UTC)",
             "channel": "Channel",
-            "holder_engagement": st.column_config.CheckboxColumn("H. eng.", width="small", help="holder_engagement"),
-            "closer_engagement": st.column_config.CheckboxColumn("C. eng.", width="small", help="closer_engagement"),
+            "holder_engagement": st.column_config.CheckboxColumn(
+                "Holder engagement", help="holder_engagement: the session counts for the holder (middle) phase."
+            ),
+            "closer_engagement": st.column_config.CheckboxColumn(
+                "Closer engagement", help="closer_engagement: the session counts for the closer (last) phase."
+            ),
             "impression_interaction": st.column_config.CheckboxColumn(
-                "Impr.", width="small", help="impression_interaction"
+                "Impression", help="impression_interaction: the session was an ad impression, not a visit."
             ),
             "initializer": st.column_config.NumberColumn("Initializer", format="%.3f"),
             "holder": st.column_config.NumberColumn("Holder", format="%.3f"),

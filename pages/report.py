@@ -5,13 +5,14 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from pages._look import StreamlitProgress, chart, eur, not_ready, ratio, shown_errors
+from pages._look import StreamlitProgress, chart, database_label, eur, not_ready, ratio, shown_errors
 from pages._models import model_label
 from pages._session import (
     colors,
     db_key,
     has_report,
     remember,
+    remember_list,
     report,
     report_csv,
     report_html,
@@ -92,18 +93,9 @@ def filters(path: str, fp: str):
         lambda v: "..".join(d.isoformat() for d in v) if isinstance(v, (tuple, list)) and v else "",
         (first, last),
     )
-    _remember_channels()
+    remember_list("report_channels", "channel")
     start, end = date_span(picked, first, last)
     return start, end, (tuple(chosen) if chosen else None), basis
-
-
-def _remember_channels() -> None:
-    chosen = st.session_state.get("report_channels") or []
-    st.session_state["_kept_report_channels"] = list(chosen)
-    if chosen:
-        st.query_params["channel"] = list(chosen)
-    else:
-        st.query_params.pop("channel", None)
 
 
 def kpi_tiles(view: rv.ReportView) -> None:
@@ -127,7 +119,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
-        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], lambda v: eur(v, 2)) or None,
+        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: ") or None,
         delta_color="off",
         delta_arrow="off",
         help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
@@ -144,6 +136,11 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
+
+
+def tile_eur(value: float) -> str:
+    """A CPO bound short enough for the tile's interval pill: cents below €100, whole euros above."""
+    return eur(value, 2 if abs(value) < 100 else 0)
 
 
 def eur_short(value) -> str:
@@ -237,15 +234,19 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel"),
-            "date": st.column_config.TextColumn("Date"),
-            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro"),
-            "ihc": st.column_config.NumberColumn("Attributed conversions", format="%.3f"),
-            "ihc_revenue": st.column_config.NumberColumn("Attributed revenue (EUR)", format="euro"),
-            "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro"),
-            "CPO range": st.column_config.TextColumn("CPO 90% interval"),
-            "ROAS": st.column_config.NumberColumn("ROAS (ratio)", format="%.2f"),
-            "ROAS range": st.column_config.TextColumn("ROAS 90% interval"),
+            "channel_name": st.column_config.TextColumn("Channel", width=150),
+            "date": st.column_config.TextColumn("Date", width=88),
+            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro", width=82),
+            "ihc": st.column_config.NumberColumn(
+                "Conversions", format="%.3f", width=86, help="Attributed conversions: the credit of the channel-day."
+            ),
+            "ihc_revenue": st.column_config.NumberColumn(
+                "Revenue (EUR)", format="euro", width=100, help="Attributed revenue: credit × conversion revenue."
+            ),
+            "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro", width=76),
+            "CPO range": st.column_config.TextColumn("CPO 90% interval", width=128),
+            "ROAS": st.column_config.NumberColumn("ROAS", format="%.2f", width=56, help="Revenue per EUR of cost."),
+            "ROAS range": st.column_config.TextColumn("ROAS 90% interval", width=120),
             "support": st.column_config.NumberColumn(
                 "Conversions behind it",
                 help=f"Distinct conversions that gave this channel-day credit; below {rv.FEW_CONVERSIONS} "
@@ -255,10 +256,10 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     models = [c.model for c in view.coverage]
     name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([0.9, 1.1, 1, 1.5])  # the database button says its size: room for it
     c1.download_button(
         "Download CSV",
-        report_csv(path, fp, start, end, channels, view.basis),
+        lambda: report_csv(path, fp, start, end, channels, view.basis),  # built when clicked
         file_name=name,
         mime="text/csv",
         icon=":material/download:",
@@ -269,7 +270,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     c2.download_button(
         "CSV with intervals",
-        report_csv(path, fp, start, end, channels, view.basis, True),
+        lambda: report_csv(path, fp, start, end, channels, view.basis, True),
         file_name=name.replace(".csv", "_intervals.csv"),
         mime="text/csv",
         icon=":material/download:",
@@ -290,14 +291,16 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         "and data checks. Opens offline.",
     )
     c4.download_button(
-        "Download database",
+        database_label(ws),
         ws.database_bytes,
         file_name="attribution-enriched.db",
         mime="application/vnd.sqlite3",
         icon=":material/database:",
         on_click="ignore",
         key="download_db",
-        help="The working database with the journeys, attribution and report tables.",
+        help="The working database with the journeys, attribution and report tables. It is prepared when "
+        "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
+        "browser saves the file.",
     )
     st.caption(
         f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
@@ -356,9 +359,20 @@ def rerun_all(ws, states: dict, model: str) -> None:
     st.rerun()
 
 
-with shown_errors():
-    ws = workspace()
-    path, fp = db_key(ws)
+def loading_frame() -> None:
+    """The report's frame while a new session's first view is computed: the tiles and the two charts
+    where they will be, saying that they are loading (and the charts' code loads in the browser meanwhile)."""
+    st.caption(":material/hourglass_top: Loading the report…")
+    cols = st.columns(5)
+    for col, label in zip(cols, ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
+        col.metric(label, "…", border=True)
+    left, right = st.columns(2, gap="medium")
+    for col, metric in ((left, "CPO"), (right, "ROAS")):
+        with col:
+            chart(rc.loading_chart(rc.RATIO_CHARTS[metric][1]), key=f"loading_{metric}")
+
+
+def body(ws, path, fp) -> None:
     states = stage_status(path, fp)
     if not has_report(path, fp):
         not_ready("There is no channel report in this database yet. Run the pipeline to build it.")
@@ -401,3 +415,15 @@ with shown_errors():
     chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
     trend(view, palette, channels)
     table_and_downloads(ws, view, path, fp, start, end, channels)
+
+
+with shown_errors():
+    frame = st.empty()
+    if not st.session_state.get("_report_drawn"):  # a new session: show the frame before any read
+        st.session_state["_report_drawn"] = True
+        with frame.container():
+            loading_frame()
+    ws = workspace()
+    path, fp = db_key(ws)
+    with frame.container():
+        body(ws, path, fp)

@@ -115,6 +115,20 @@ def conversion_info(con: sqlite3.Connection, conversion_id: str) -> ConversionIn
     return ConversionInfo(row[0], row[1], row[2], float(row[3]), int(sessions or 0), model, reason)
 
 
+def find_conversions(con: sqlite3.Connection, start: str, limit: int = 5) -> list[str]:
+    """The ids of the conversions whose id begins with ``start`` (letter case ignored), in id order, at
+    most ``limit + 1`` (so a caller can tell "more than ``limit``"); an exact id first."""
+    start = start.strip()
+    if not start:
+        return []
+    rows = con.execute(
+        "SELECT conv_id FROM conversions WHERE lower(substr(conv_id, 1, length(?1))) = lower(?1)"
+        " ORDER BY conv_id != ?1, conv_id LIMIT ?2",
+        (start, limit + 1),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataFrame:
     """The sessions of one conversion's journey in time order, with their flags, the stored phase
     values (NaN for models without phases) and credit, and the revenue that credit carries."""

@@ -81,9 +81,27 @@ def ratio_text(value: float) -> str:
 
 
 RATIO_CHARTS = {  # metric: (best first ascending?, title, axis title, value format)
-    "CPO": (True, "CPO per channel — lower is better", "EUR per attributed conversion", eur_text),
+    "CPO": (True, "CPO per channel — lower is better", "EUR per conversion", eur_text),
     "ROAS": (False, "ROAS per channel — higher is better", "Revenue per EUR of cost (ratio)", ratio_text),
 }
+
+
+LOADING = "Loading…"
+
+
+def loading_chart(title: str, height: int = 320) -> dict:
+    """An empty chart with its title and a grey "Loading…" in the middle: where a chart will be drawn."""
+    return figure(
+        [dict(type="bar", x=[], y=[], hoverinfo="skip")],  # Streamlit refuses a figure without traces
+        title,
+        height=height,
+        show_legend=False,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        annotations=[
+            dict(text=LOADING, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#8A94A6"))
+        ],
+    )
 
 
 def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> dict:

@@ -136,7 +136,7 @@ HEADINGS = {"Report": "Channel report"}
 def goto_page(page, title: str, timeout: float = 120.0) -> None:
     """Click a page in the sidebar navigation (same browser session, unlike loading a URL) and wait
     until it has been drawn."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]', has_text=title).first.click()
     heading = HEADINGS.get(title, title)
     page.wait_for_function(
         f"() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes({heading!r}))",

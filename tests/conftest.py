@@ -43,16 +43,41 @@ def dashboard_env(tmp_path_factory):
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """{file_name: bytes} of what download buttons were given in the runs of this test."""
+    """{file_name: bytes} of what download buttons were given in the runs of this test. A button whose
+    file is built when clicked (a callable) is built here when its name is looked up, as a click would."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    captured: dict[str, bytes] = {}
+    captured = _Downloads()
     real = MemoryMediaFileStorage.load_and_get_id
+    real_deferred = MediaFileManager.add_deferred
 
     def spy(self, path_or_data, mimetype, kind, filename=None):
         if filename is not None and isinstance(path_or_data, (bytes, bytearray)):
             captured[filename] = bytes(path_or_data)
         return real(self, path_or_data, mimetype, kind, filename)
 
+    def spy_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name is not None:
+            captured[file_name] = data_callable
+        return real_deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy_deferred)
     return captured
+
+
+class _Downloads(dict):
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        if callable(value):  # what the click would download
+            value = value()
+            value = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            self[name] = value
+        return value
+
+    def items(self):
+        return [(name, self[name]) for name in self.keys()]
+
+    def values(self):
+        return [self[name] for name in self.keys()]

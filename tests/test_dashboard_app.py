@@ -33,3 +33,31 @@ def test_two_sessions_never_see_each_others_data(dashboard_env, tmp_path):
     assert len(second.dataframe[0].value) > 0  # the demo's report, not the empty upload
     open_page("report", first)
     assert "There is no channel report in this database yet" in texts(first)
+
+
+def test_sessions_share_the_demos_cached_reads_until_their_own_run(dashboard_env):
+    from pages._session import db_key
+    from pipeline.runner import RunOptions
+
+    first, second = open_page("report"), open_page("report")
+    a, b = workspace_of(first), workspace_of(second)
+    assert a.shares_demo and b.shares_demo
+    assert db_key(a) == db_key(b)  # the same read-only file: the second session finds the report read
+    assert a.fingerprint() != b.fingerprint()  # the workspaces themselves stay apart
+    a.run(RunOptions(model="linear"))
+    assert not a.shares_demo and db_key(a) != db_key(b)  # its own copy: private again
+    assert db_key(a)[1] == a.fingerprint()
+    second.run()
+    no_errors(second)
+    assert "Attribution: **IHC — offline model**" in texts(second)  # not the other session's linear run
+
+
+def test_a_new_sessions_report_starts_with_its_frame_loading():
+    import json
+
+    from pipeline.report_charts import LOADING, loading_chart
+
+    fig = loading_chart("CPO per channel — lower is better")
+    assert fig["data"] and json.dumps(fig)  # Streamlit refuses a figure without traces
+    assert fig["layout"]["annotations"][0]["text"] == LOADING
+    assert fig["layout"]["title"]["text"] == "CPO per channel — lower is better"

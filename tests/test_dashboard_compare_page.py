@@ -20,7 +20,8 @@ def test_compare_page_on_the_demo(dashboard_env):
     table = at.dataframe[0].value
     assert "ihc" in table.columns and any(c.startswith("Δ ") for c in table.columns)
     assert table["ihc"].sum() == pytest.approx(1.0)  # shares of conversions sum to 1
-    assert len([m for m in at.metric]) >= 1  # the biggest shifts
+    # the biggest shifts: cards that name both models in full (not cut in a metric's pill)
+    assert "pts of the conversions: lowest with" in texts(at) and "highest with" in texts(at)
 
 
 def test_compare_metric_and_models(dashboard_env):
@@ -72,3 +73,49 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     deltas = _display_values(at).filter(like="Δ").astype(str)
     assert deltas.apply(lambda c: c.str.endswith(" pts") | (c == "—")).all().all()
     assert "Grey: within the noise" in texts(at)
+
+
+def test_the_chosen_models_live_in_the_url(dashboard_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, TIMEOUT
+
+    # a shared URL opens the same comparison (an unknown or repeated name in it is dropped)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": ["linear", "no-such-model", "first-click", "linear"]})
+    at.switch_page("pages/compare.py").run()
+    no_errors(at)
+    assert at.multiselect(key="compare_models").value == ["linear", "first-click"]
+    assert list(at.dataframe[0].value.columns[:3]) == ["channel_name", "linear", "first-click"]
+
+    # a change is written into the URL; another page and back keeps the comparison
+    at.multiselect(key="compare_models").set_value(["last-click", "linear", "markov"]).run()
+    no_errors(at)
+    assert at.query_params["model"] == ["last-click", "linear", "markov"]
+    open_page("report", at)
+    open_page("compare", at)
+    no_errors(at)
+    assert at.multiselect(key="compare_models").value == ["last-click", "linear", "markov"]
+
+
+def test_adding_a_model_shows_which_model_is_being_attributed():
+    from pages.compare import ComparisonProgress
+
+    class Slot:
+        def __init__(self):
+            self.shown = []
+
+        def progress(self, value, text):
+            self.shown.append((value, text))
+
+    slot = Slot()
+    progress = ComparisonProgress(slot, [("linear", {}), ("markov", {})])
+    progress(0, 100, "compare: loading the journeys")
+    progress(20, 100, "compare: attributing with linear")
+    progress(60, 100, "compare: attributing with markov")
+    progress(100, 100, "compare: done")
+    texts_shown = [t for _, t in slot.shown]
+    assert texts_shown[0] == "Loading the journeys — 0%"
+    assert texts_shown[1] == "Attributing the journeys with Linear (1 of 2) — 20%"
+    assert texts_shown[2] == "Attributing the journeys with Markov chain (removal effect) (2 of 2) — 60%"
+    assert [v for v, _ in slot.shown] == sorted(v for v, _ in slot.shown)  # never backwards

@@ -127,5 +127,9 @@ def test_hostile_text_is_shown_as_text_on_every_page(dashboard_env, downloads, t
             assert len(html.unescape(trace.get("name", ""))) <= LABEL_CHARS
     # the CSV keeps the names whole (clipping is for the eyes only)
     # the report's CSV of the hostile database (named after its model and dates; the demo's came first)
-    csv = [v.decode() for n, v in downloads.items() if n.startswith("channel_report_") and "_intervals" not in n][-1]
+    csv = [
+        v.decode()
+        for n, v in downloads.items()
+        if n.startswith("channel_report_") and n.endswith(".csv") and "_intervals" not in n
+    ][-1]
     assert LONG in csv and '<a href=""http://evil.example/x"">click me</a>' in csv

@@ -32,26 +32,36 @@ def test_explain_a_typed_conversion_id(dashboard_env):
     no_errors(at)
     assert any("not attributed: no session before the conversion" in i.value for i in at.info)
     at.text_input(key="explain_id").input("NO-SUCH-ID").run()
-    assert not at.exception
-    assert any("there is no conversion 'NO-SUCH-ID'" in e.value for e in at.error)
+    assert not at.exception and not at.error
+    assert any("No conversion id begins with ` NO-SUCH-ID `" in w.value for w in at.warning)
 
 
-def test_zero_credit_reasons_by_hand():
-    import pandas as pd
+def test_find_a_conversion_by_the_start_of_its_id(dashboard_env):
+    at = open_page("journeys")
+    con = open_database(workspace_of(at).db_path)
+    ids = [r[0] for r in con.execute("SELECT conv_id FROM conversions ORDER BY conv_id")]
+    target = con.execute("SELECT min(conv_id) FROM pipeline_attribution").fetchone()[0]
+    assert len(target) == 64  # the demo's ids are shaped like the real data's
+    # the shortest start that only this id has
+    start = next(target[:n] for n in range(4, 64) if sum(i.startswith(target[:n]) for i in ids) == 1)
+    at.text_input(key="explain_id").input(start.upper()).run()  # letter case does not matter
+    no_errors(at)
+    assert any(f"**{target}**" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 3  # lengths, paths, and this conversion's credit
+    # a start that several ids share: they are listed, nothing is explained
+    at.text_input(key="explain_id").input(ids[0][:1]).run()
+    no_errors(at)
+    listing = next(i.value for i in at.info if "conversion ids begin with" in i.value)
+    assert "Type more characters" in listing and f"` {ids[0]} `" in listing
+    assert "e.g. " in at.text_input(key="explain_id").placeholder
 
-    from pipeline.explain import zero_credit_reasons
 
-    sessions = pd.DataFrame(
-        {
-            "timestamp": ["2023-09-01 08:00:00", "2023-09-04 09:00:00", "2023-09-04 10:00:00"],
-            "ihc": [0.0, 0.4, 0.6],
-        }
-    )
-    # a 73 h pause after the first session: longer than a 52.8 h cut, so the journey starts afresh
-    reasons = zero_credit_reasons(sessions, "ihc", 52.8)
-    assert reasons[0].startswith("before a 73.0 h pause, longer than the model's 52.8 h inactivity cut")
-    assert reasons[1:] == ["", ""]
-    assert "inactivity cut" in zero_credit_reasons(sessions, "ihc-api", None)[0]
-    last = zero_credit_reasons(sessions.assign(ihc=[0.0, 0.0, 1.0]), "last-click")
-    assert last == ["last click gives all the credit to the last session"] * 2 + [""]
-    assert zero_credit_reasons(sessions.assign(ihc=[0.2, 0.3, 0.5]), "linear") == ["", "", ""]
+def test_find_conversions_by_hand(tiny):
+    from pipeline.explain import find_conversions
+
+    con = open_database(tiny)  # conversions c1, c2, c3
+    assert find_conversions(con, "c") == ["c1", "c2", "c3"]
+    assert find_conversions(con, "c", limit=1) == ["c1", "c2"]  # one more than the limit: "more"
+    assert find_conversions(con, " C2 ") == ["c2"]  # letter case and surrounding blanks ignored
+    assert find_conversions(con, "") == [] and find_conversions(con, "x") == []
+    assert find_conversions(con, "%") == [] and find_conversions(con, "_1") == []  # no wildcards
