@@ -23,6 +23,10 @@ SQLite returns one short string per user, which Python counts without a Python-l
 sort, measured 2× slower. Ordering all users in SQL (window functions, an ORDER BY under the GROUP
 BY) measured 2-4× slower in SQLite 3.40 (which has no GROUP_CONCAT … ORDER BY).
 Equal paths are then counted with pandas. Results do not depend on the order SQLite aggregates in.
+
+On a database file, the non-converting paths are first tried without SQLite's GROUP BY: SQLite selects
+the sessions and numpy groups them (``pipeline.arrow_paths``); the result is identical, and for input
+that reading does not handle it hands back to the SQL above.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from . import arrow_paths
+from .db import database_file
 from .journeys import _CONVERSIONS_CTE, SESSION_TS
 from .models.weighted_paths import PathSummary
 from .progress import Progress, ensure
@@ -102,17 +108,23 @@ def non_converting_summary(
     con: sqlite3.Connection, window: Window = Window(), progress: Optional[Progress] = None
 ) -> PathSummary:
     """The distinct paths of the users without a conversion in ``window`` and how many users took each
-    (``non_conversions``); the same paths as ``journeys.build_non_converting``, summarised in SQL."""
+    (``non_conversions``); the same paths as ``journeys.build_non_converting``. On a database file they
+    are grouped over Arrow columns (``arrow_paths``, 3× less CPU on the 10× demo); otherwise, or for
+    input that reading hands back, summarised in SQL as below."""
     progress = ensure(progress)
     progress(0, 1, "journeys: summarising the paths that did not convert")
-    params = {**window.sql_params(), "first": window.start}
-    reader = _sorting_connection(con)
-    try:
-        counted = Counter(map(itemgetter(0), reader.execute(NON_CONVERTING_SUMMARY_SQL, params)))
-    finally:
-        if reader is not con:
-            reader.close()
-    summary = summary_from_counts(counted, window.lookback_days)
+    counted = arrow_paths.counts(file, window) if (file := database_file(con)) else None
+    if counted is not None:  # grouped over Arrow columns, lookback applied
+        summary = summary_from_counts(counted, None)
+    else:
+        params = {**window.sql_params(), "first": window.start}
+        reader = _sorting_connection(con)
+        try:
+            counted = Counter(map(itemgetter(0), reader.execute(NON_CONVERTING_SUMMARY_SQL, params)))
+        finally:
+            if reader is not con:
+                reader.close()
+        summary = summary_from_counts(counted, window.lookback_days)
     n_paths = int(summary.non_conversions.sum())
     progress(1, 1, f"journeys: {n_paths:,} paths without conversion, {summary.n_paths:,} distinct")
     return summary
