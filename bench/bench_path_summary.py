@@ -9,8 +9,10 @@ Every figure is one child process timed from the outside (wall time and peak RSS
 process, ``os.wait4``), so memory means what the operating system saw, not what Python allocated.
 ``run`` works on a fresh copy of the database each time (copied outside the timing), so every stage
 runs. "ratio" is the time over ``run --model linear`` measured in the same invocation — the machine
-is shared, so same-run ratios are what to compare. Targets: markov and shapley ≤ 1.5× linear; peak
-memory ≤ 500 MB at 10× (4.5M sessions), ≤ 1 GB at 30×.
+is shared, so same-run ratios are what to compare; "CPU (ratio)" is user + sys time of the process
+and its scan children (``os.wait4``) and its ratio to linear's, which a loaded machine distorts less
+than wall time. Targets: markov and shapley ≤ 1.5× linear; peak memory ≤ 500 MB at 10× (4.5M
+sessions), ≤ 1 GB at 30×.
 
 ``reading non-converting paths`` compares the library calls alone: the per-session reference
 (``journeys.build_non_converting``) with the SQL summary (``path_summary.non_converting_summary``).
@@ -46,14 +48,15 @@ from pipeline.compare import ModelSpec, compare_models
 con = sqlite3.connect(sys.argv[1])
 names = sys.argv[2].split(",")
 compare_models(con, [ModelSpec("linear")])  # warm: imports and page cache
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 compare_models(con, [ModelSpec(n) for n in names])
-print(time.perf_counter() - t0)
+print(time.perf_counter() - t0, time.process_time() - c0)
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, stdout) of one child process."""
+def timed(cmd: list[str]) -> tuple[float, float, str, float]:
+    """(seconds, peak RSS in MB, stdout, CPU seconds: user + sys, its children included) of one child
+    process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
     out = proc.stdout.read().decode()
@@ -62,11 +65,11 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return elapsed, usage.ru_maxrss / 1024, out
+    return elapsed, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
 
 
-def row(what: str, seconds: float, mb: float, ratio: str = "", note: str = "") -> None:
-    print(f"  {what:<44} {seconds:8.2f} s  {mb:7.0f} MB  {ratio:>7}  {note}", flush=True)
+def row(what: str, seconds: float, mb: float, ratio: str = "", note: str = "", cpu: str = "") -> None:
+    print(f"  {what:<44} {seconds:8.2f} s  {cpu:>15}  {mb:7.0f} MB  {ratio:>7}  {note}", flush=True)
 
 
 def load() -> str:
@@ -75,22 +78,27 @@ def load() -> str:
 
 def bench_runs(db: Path, work: Path, models: list[str], repeat: int, mb_target: float) -> None:
     print(f"\nrun on {db.name} ({db.stat().st_size / 2**20:,.0f} MiB), best of {repeat}; load {load()}")
-    print(f"  {'what':<44} {'time':>10}  {'peak RSS':>10}  {'ratio':>7}")
-    best: dict[str, tuple[float, float]] = {}
+    print(f"  {'what':<44} {'time':>10}  {'CPU (ratio)':>15}  {'peak RSS':>10}  {'ratio':>7}")
+    best: dict[str, tuple[float, float, float]] = {}  # model: (seconds, MB, CPU seconds)
     for _ in range(repeat):
         for model in models:
             copy = work / "run.db"
             shutil.copyfile(db, copy)
-            seconds, mb, _ = timed([sys.executable, "-m", "pipeline", "run", str(copy), "--model", model, "-q"])
+            seconds, mb, _, cpu = timed([sys.executable, "-m", "pipeline", "run", str(copy), "--model", model, "-q"])
             copy.unlink()
-            if model not in best or seconds < best[model][0]:
-                best[model] = (seconds, max(mb, best.get(model, (0, 0))[1]))
-    base = best["linear"][0]
+            was = best.get(model, (float("inf"), 0.0, float("inf")))
+            best[model] = (min(seconds, was[0]), max(mb, was[1]), min(cpu, was[2]))
+    base, _, base_cpu = best["linear"]
     for model in models:
-        seconds, mb = best[model]
+        seconds, mb, cpu = best[model]
         ok = "" if model == "linear" else ("ok" if seconds <= 1.5 * base and mb <= mb_target else "MISSED")
         row(
-            f"run --model {model}", seconds, mb, f"{seconds / base:.2f}x", f"{ok} (≤ 1.5x linear, ≤ {mb_target:.0f} MB)"
+            f"run --model {model}",
+            seconds,
+            mb,
+            f"{seconds / base:.2f}x",
+            f"{ok} (≤ 1.5x linear, ≤ {mb_target:.0f} MB)",
+            f"{cpu:.1f} s ({cpu / base_cpu:.2f}x)",
         )
     print(f"  load after: {load()}")
 
@@ -101,22 +109,23 @@ def bench_reading(db: Path) -> None:
         ("reference: build_non_converting", READ_REFERENCE),
         ("summary: non_converting_summary", READ_SUMMARY),
     ):
-        seconds, mb, _ = timed([sys.executable, "-c", script, str(db)])
-        row(what, seconds, mb, note="whole child process (imports included)")
+        seconds, mb, _, cpu = timed([sys.executable, "-c", script, str(db)])
+        row(what, seconds, mb, note="whole child process (imports included)", cpu=f"{cpu:.2f} s")
 
 
 def bench_compare(db: Path, work: Path) -> None:
     copy = work / "compare.db"
     shutil.copyfile(db, copy)
-    timed([sys.executable, "-m", "pipeline", "run", str(copy), "--model", "linear", "-q"])
+    timed([sys.executable, "-m", "pipeline", "run", str(copy), "--model", "linear", "-q"])  # (its figures unused)
     print(f"\nCompare page library call (compare_models) on {db.name}; load {load()}")
-    base = None
+    base = base_cpu = None
     for names in ("linear", "linear,markov", "linear,shapley"):
-        _, mb, out = timed([sys.executable, "-c", COMPARE, str(copy), names])
-        seconds = float(out.strip().splitlines()[-1])
+        _, mb, out, _ = timed([sys.executable, "-c", COMPARE, str(copy), names])
+        seconds, cpu = (float(x) for x in out.strip().splitlines()[-1].split())
         base = seconds if base is None else base
-        added = "" if names == "linear" else f"adds {seconds - base:.2f} s (target ≤ 2 s)"
-        row(f"compare {names}", seconds, mb, note=added)
+        base_cpu = cpu if base_cpu is None else base_cpu
+        added = "" if names == "linear" else f"adds {seconds - base:.2f} s, CPU {cpu - base_cpu:.2f} s (target ≤ 2 s)"
+        row(f"compare {names}", seconds, mb, note=added, cpu=f"{cpu:.2f} s")
     copy.unlink()
 
 
