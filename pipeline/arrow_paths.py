@@ -56,6 +56,10 @@ WHERE s.user_id IS NOT NULL
   AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)
 """
 USERS_SQL = f"WITH {_CONVERSIONS_CTE} SELECT user_id, typeof(user_id) = 'text' FROM users"
+# count(*) reads every page of the smallest b-tree (0.8 s CPU at 10×); max - min of rowid reads two
+# leaves. Rows beyond a bound are counted instead (the arrays' address space is reserved up front).
+SPAN_SQL = "SELECT (SELECT max(rowid) FROM session_sources) - (SELECT min(rowid) FROM session_sources) + 1"
+MAX_SPAN = 1 << 28
 SCHEMA_SQL = "SELECT group_concat(sql, ' ') FROM sqlite_master WHERE name IN ('session_sources', 'conversions')"
 
 TIES_SQL = """
@@ -140,7 +144,8 @@ def _read(con, window: Window) -> Optional[list]:
     if not all(plain for _, plain in users):
         raise NotPlain("a converting user id that is not text")
     converting = pa.array([u for u, _ in users], type=pa.string())
-    rows = _Rows(_fetch(con, "SELECT count(*) FROM session_sources")[0][0])
+    span = _fetch(con, SPAN_SQL)[0][0] or 0  # ≥ the number of rows, read off the b-tree's two ends
+    rows = _Rows(span if span <= MAX_SPAN else _fetch(con, "SELECT count(*) FROM session_sources")[0][0])
     labels: dict[bytes, int] = {}
     cursor = _execute(con, ROWS_SQL, {**window.sql_params(), "first": window.start})
     try:
@@ -171,7 +176,7 @@ def _read(con, window: Window) -> Optional[list]:
 
 
 class _Rows:
-    """The narrow columns, filled batch by batch into arrays sized for the table's row count (their
+    """The narrow columns, filled batch by batch into arrays sized for the table's rows (their
     pages are only taken when written): no list of chunks to join, so the peak is one copy of the
     data. The user keys widen when a batch has a longer id (zero words go between an id's words and
     its length word)."""

@@ -152,3 +152,21 @@ def test_two_tie_groups_side_by_side_are_ordered_apart(tmp_path, monkeypatch):
         assert_fast_path_matches(con, path, Window(), monkeypatch)
     finally:
         con.close()
+
+
+def test_sparse_rowids_and_an_empty_table(tmp_path, monkeypatch):
+    path = tmp_path / "sparse.db"
+    con = write(path, [], [])
+    try:
+        assert arrow_paths.counts(str(path), Window()) == {}
+        con.execute("INSERT INTO session_sources (rowid, session_id, user_id, event_date, event_time, channel_name,"
+                    " holder_engagement, closer_engagement, impression_interaction)"
+                    " VALUES (-5, 's1', 'u1', '2024-03-01', '10:00:00', 'A', 0, 0, 0),"
+                    " (1000000, 's2', 'u1', '2024-03-02', '10:00:00', 'B', 0, 0, 0)")  # fmt: skip
+        con.commit()
+        assert arrow_paths.counts(str(path), Window()) == {"41,42": 1}
+        monkeypatch.setattr(arrow_paths, "MAX_SPAN", 10)  # a span too wide: the rows are counted
+        assert arrow_paths.counts(str(path), Window()) == {"41,42": 1}
+        assert_fast_path_matches(con, path, Window(), monkeypatch)
+    finally:
+        con.close()
