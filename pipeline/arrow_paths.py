@@ -132,8 +132,7 @@ def _fetch(con, sql: str, params: Optional[dict] = None) -> list:
 
 def _read(con, window: Window) -> Optional[list]:
     """[user keys, seconds, rowids, channel codes, channel labels as bytes] of the rows, or None when
-    there are none. A user key is a matrix of the id's bytes as 64-bit words (grouped as numbers), or
-    for ids longer than MAX_ID_BYTES a code from Arrow's hash."""
+    there are none. A user key is a row of the id's bytes as 64-bit words, its length the last word."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
