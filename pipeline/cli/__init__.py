@@ -45,7 +45,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        from .on_engines import route  # the one place a DB argument picks its engine
+
+        return int(route(args)(args) or 0)
     except PipelineError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

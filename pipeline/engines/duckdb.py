@@ -752,3 +752,154 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists():
         path.unlink()
+
+
+# ---- what a run needs beyond the stages (pipeline.engines.run) -------------------------------------------
+
+
+def conversion_count(engine: DuckEngine, window: Window = Window()) -> int:
+    """The conversions of ``window`` (with an id), those a run attributes or explains."""
+    _, conv_sql = _journeys_sql(engine)
+    return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
+
+
+def path_summary(engine: DuckEngine, window: Window = Window()):
+    """``path_summary.path_summary`` in DuckDB SQL: one row per distinct channel path of ``window`` with
+    its converting journeys (the journeys ``journey_batches`` streams), its non-converting users' paths
+    (as ``journeys.build_non_converting``: a user with no conversion in the window, the sessions dated in
+    it, with a lookback only those within that many days before the user's last one) and the converting
+    journeys' revenue. Paths are built in the engine (``string_agg(hex(channel) ORDER BY time,
+    session_id)``: hex keeps any channel name whole and sorts as SQLite's keys do), so only distinct paths
+    reach Python, as the same ``PathSummary`` the SQLite engine gives (decoded by the same function)."""
+    from ..models.weighted_paths import PathSummary
+    from ..path_summary import _decode
+
+    s, c = engine.present["session_sources"], engine.present["conversions"]
+    conv_date, ev_date = _text("conv_date", c["conv_date"]), _text("event_date", s["event_date"])
+    ts = f"{ev_date} || ' ' || {_text('event_time', s['event_time'])}"
+    revenue = _number("revenue", c["revenue"])
+    channel = f"upper(hex(coalesce(nullif(CAST(channel_name AS VARCHAR), ''), '{NO_CHANNEL}')))"
+    back = "strftime(try_strptime({t}, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)), '%Y-%m-%d %H:%M:%S')"
+    sql = f"""
+    WITH conv AS (
+        SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
+               coalesce({revenue}, 0) AS revenue
+        FROM conversions
+        WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
+          AND ($start IS NULL OR {conv_date} >= $start) AND ($end IS NULL OR {conv_date} <= $end)),
+    users AS (SELECT DISTINCT user_id FROM conv),
+    conv_s AS (
+        SELECT c.conv_id, {ts.replace("event_", "s.event_")} AS ts, CAST(s.session_id AS VARCHAR) AS sid,
+               {channel.replace("channel_name", "s.channel_name")} AS ch, c.conv_ts, c.revenue
+        FROM session_sources s JOIN conv c ON c.user_id = s.user_id),
+    conv_paths AS (
+        SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key, max(revenue) AS revenue FROM conv_s
+        WHERE ts < conv_ts AND ($lookback_days IS NULL OR ts >= {back.format(t="conv_ts")})
+        GROUP BY conv_id),
+    null_s AS (
+        SELECT user_id AS u, {ts} AS ts, CAST(session_id AS VARCHAR) AS sid, {channel} AS ch
+        FROM session_sources ANTI JOIN users USING (user_id)
+        WHERE user_id IS NOT NULL
+          AND ($start IS NULL OR {ev_date} >= $start) AND ($end IS NULL OR {ev_date} <= $end)),
+    null_cut AS (
+        SELECT u, ts, sid, ch, max(ts) OVER (PARTITION BY u) AS last FROM null_s),
+    null_paths AS (
+        SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key FROM null_cut
+        WHERE $lookback_days IS NULL OR ts >= {back.format(t="last")}
+        GROUP BY u)
+    SELECT key, sum(conversions), sum(non_conversions), sum(value) FROM (
+        SELECT key, 1.0 AS conversions, 0.0 AS non_conversions, revenue AS value FROM conv_paths
+        UNION ALL SELECT key, 0.0, 1.0, 0.0 FROM null_paths)
+    GROUP BY key ORDER BY key
+    """
+    rows = engine.con.sql(sql, params=_params(window)).to_arrow_table()
+    if rows.num_rows == 0:
+        return PathSummary.empty()
+    cols = [rows.column(i).to_numpy(zero_copy_only=False) for i in range(4)]
+    return _decode(np.asarray(cols[0], dtype=object), cols[2].astype(np.float64), cols[1], cols[3])
+
+
+def fingerprint(engine: DuckEngine) -> str:
+    """What the input tables are, for staleness (docs/engines.md): a Parquet source by its files'
+    names, sizes and modification times (nanoseconds); a DuckDB file by the content of each input
+    table — its row count and the sum of a hash of every row (order-independent) — since the file's own
+    size and time change whenever the outputs are written."""
+    import hashlib
+
+    parts: list = []
+    if engine.source.kind == "parquet":
+        for table in REQUIRED_COLUMNS:
+            for path in parquet_files(engine.source, table):
+                st = path.stat()
+                parts.append((str(path.relative_to(engine.source.file)), st.st_size, st.st_mtime_ns))
+    else:
+        for table in REQUIRED_COLUMNS:
+            if table not in engine.present:
+                parts.append((table, None))
+                continue
+            columns = ", ".join(f'"{c}"' for c in engine.present[table])
+            parts.append((table, *engine.sql(f"SELECT count(*), sum(hash({columns})::HUGEINT) FROM {table}")[0]))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+RECORD_TABLE = "pipeline_run_record"  # in a DuckDB file: one row, the last run's record as JSON
+RECORD_FILE = "_pipeline_run.json"  # in a Parquet folder
+
+
+def run_record(engine: DuckEngine) -> Optional[dict]:
+    """The record the last successful run stored with the outputs (None: none, or unreadable)."""
+    import json
+
+    try:
+        if engine.source.kind == "parquet":
+            path = engine.source.file / RECORD_FILE
+            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if RECORD_TABLE not in engine.present:
+            return None
+        rows = engine.sql(f"SELECT record FROM {RECORD_TABLE}")
+        return json.loads(rows[0][0]) if rows else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_run_record(engine: DuckEngine, record: dict) -> None:
+    """Store ``record`` beside the outputs, replacing the previous one atomically (a DuckDB table in one
+    transaction; a file written aside, then renamed)."""
+    import json
+
+    text = json.dumps(record, sort_keys=True, default=str)
+    if engine.source.kind == "parquet":
+        folder = engine.source.file
+        fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, folder.stat().st_mode & 0o666)
+            os.replace(tmp, folder / RECORD_FILE)
+        except BaseException:
+            _remove(Path(tmp))
+            raise
+        return
+    con = engine.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
+        con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [text])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("CHECKPOINT")
+    engine.present = _present(con)
+
+
+def stored_report(engine: DuckEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
+    """The stored ``channel_reporting`` rows (channel_name, date, cost, ihc, ihc_revenue) in range,
+    sorted by date then channel (None: no report stored)."""
+    if "channel_reporting" not in engine.present:
+        return None
+    return engine.sql(
+        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting"
+        " WHERE ($start IS NULL OR date >= $start) AND ($end IS NULL OR date <= $end) ORDER BY date, channel_name",
+        {"start": start, "end": end},
+    )
