@@ -47,7 +47,22 @@ def route(args):
     if getattr(args, "output_db", None):
         raise InputError(f"{source.display()}: --output-db copies a SQLite file; an engine source keeps its outputs")
     args.source = source
-    return HANDLERS[args.command]
+    return _naming(source, HANDLERS[args.command])
+
+
+def _naming(source, handler):
+    """``handler`` whose input errors name the source (once), whatever part of the engine raised them."""
+
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except InputError as exc:
+            shown = source.display()
+            if str(exc).startswith(shown):
+                raise
+            raise source.error(str(exc)) from None
+
+    return run
 
 
 def _engine_options(args) -> dict:

@@ -57,7 +57,7 @@ class BatchCredit:
     engine may run it on other processes or machines. ``shares``: for a model fitted on the whole
     path summary (Markov, Shapley), {channel label: share}."""
 
-    model: str
+    model: Any  # models.Model (a registered model pickles by its module-level functions)
     params: dict
     shares: Optional[dict] = None
 
@@ -66,9 +66,7 @@ class BatchCredit:
 
         index = JourneyIndex.from_columns(batch)
         if self.shares is None:
-            from ..models import get_model
-
-            ihc = get_model(self.model).credits(index, self.params).ihc
+            ihc = self.model.credits(index, self.params).ihc
         else:
             from ..models.channel_paths import channel_paths, credit_by_channel_share
 
@@ -105,7 +103,7 @@ def batch_credit(mod, engine, choice, window: Window, progress: Optional[Progres
     path summary first."""
     model = choice.model
     if not model.needs_non_converting:
-        return BatchCredit(choice.name, choice.params)
+        return BatchCredit(model, choice.params)
     fit = FITS.get(choice.name)
     if fit is None or not hasattr(mod, "path_summary"):
         raise InputError(
@@ -117,7 +115,7 @@ def batch_credit(mod, engine, choice, window: Window, progress: Optional[Progres
     summary = mod.path_summary(engine, window)
     fitted = fit(summary.channel_paths(), choice.params, None)
     progress(1, 1, f"{choice.name}: fitted on {summary.n_paths:,} distinct paths")
-    return BatchCredit(choice.name, choice.params, dict(zip(fitted.labels.tolist(), fitted.share.tolist())))
+    return BatchCredit(model, choice.params, dict(zip(fitted.labels.tolist(), fitted.share.tolist())))
 
 
 # ---- the run ---------------------------------------------------------------------------------------------
