@@ -50,13 +50,11 @@ from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
     EXAMPLES,
-    FATAL,
     FLAGS,
-    WARNING,
-    Finding,
     ValidationReport,
     cost_coverage_findings,
-    count,
+    structure_findings,
+    table_findings,
     without_earlier_sessions_finding,
 )
 from ..window import Window
@@ -181,21 +179,9 @@ def validate(engine: DuckEngine) -> ValidationReport:
 
 
 def _structure(engine: DuckEngine, report: ValidationReport) -> bool:
-    ok = True
-    for table, required in REQUIRED_COLUMNS.items():
-        if table not in engine.present:
-            report.findings.append(
-                Finding("missing_table", FATAL, f"table {table} is missing (it needs columns {', '.join(required)})")
-            )
-            ok = False
-            continue
-        missing = [c for c in required if c not in engine.present[table]]
-        if missing:
-            report.findings.append(
-                Finding("missing_column", FATAL, f"table {table} lacks column(s) {', '.join(missing)}", len(missing))
-            )
-            ok = False
-    return ok
+    found = structure_findings({t: set(engine.present[t]) for t in REQUIRED_COLUMNS if t in engine.present})
+    report.findings.extend(found)
+    return not found
 
 
 class _Validator:
@@ -205,11 +191,13 @@ class _Validator:
     def t(self, table: str, column: str) -> str:
         return _text(column, self.e.present[table][column])
 
-    def add(self, code, severity, message, n=0, examples_sql=None, params=None):
-        examples = []
-        if examples_sql:
-            examples = [r[0] for r in self.e.sql(examples_sql + f" LIMIT {EXAMPLES}", params)]
-        self.report.findings.append(Finding(code, severity, message, int(n), examples))
+    def examples(self, sql: str, params=None) -> list:
+        return [r[0] for r in self.e.sql(sql + f" LIMIT {EXAMPLES}", params)]
+
+    def word(self, table: str, counts: dict, listing: dict, **facts) -> None:
+        """``validate.table_findings`` (the one wording) of this engine's ``counts``; ``listing``:
+        {code: (query of the bad values, params)}."""
+        self.report.findings.extend(table_findings(table, counts, lambda code: self.examples(*listing[code]), **facts))
 
     def counts(self, table: str, preds: dict[str, str], extra: Optional[dict] = None, params=None) -> dict:
         extra = extra or {}
@@ -234,28 +222,14 @@ class _Validator:
         counts = {k: int(v or 0) for k, v in zip([*preds, *on_date], row[1:-2])}
         return {**counts, "first": row[-2], "last_session": row[-1]}
 
-    def bad_values(self, table, counts, code, column, predicate, severity, what):
-        n = counts[code]
-        if n:
-            self.add(
-                code,
-                severity,
-                f"{table}.{column}: {count(n, 'row has', 'rows have')} {what}",
-                n,
-                f"SELECT {column} FROM {table} WHERE {predicate}",
-            )
-
-    def duplicates(self, table: str, column: str) -> None:
+    def duplicate_count(self, table: str, column: str) -> tuple[int, tuple]:
+        """(values appearing more than once, (the query listing them, no params))."""
         having = f"FROM {table} WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
-        n = self.e.sql(f"SELECT count(*) FROM (SELECT 1 {having})")[0][0]
-        if n:
-            self.add(
-                f"duplicate_{column}",
-                FATAL,
-                f"{table}.{column}: {count(n, 'value appears', 'values appear')} more than once (ids must be unique)",
-                n,
-                f"SELECT {column} {having}",
-            )
+        return int(self.e.sql(f"SELECT count(*) FROM (SELECT 1 {having})")[0][0]), (f"SELECT {column} {having}", None)
+
+    @staticmethod
+    def listing(table: str, preds: dict[str, str], columns: dict[str, str]) -> dict:
+        return {code: (f"SELECT {column} FROM {table} WHERE {preds[code]}", None) for code, column in columns.items()}
 
     def conversions(self) -> Optional[str]:
         t, types = "conversions", self.e.present["conversions"]
@@ -272,42 +246,10 @@ class _Validator:
         valid = f"CASE WHEN NOT {_bad_date(date)} THEN {date} END"
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
-        if c["null_conv_id"]:
-            self.add(
-                "null_conv_id",
-                FATAL,
-                f"{t}.conv_id: {count(c['null_conv_id'], 'row has', 'rows have')} no id",
-                c["null_conv_id"],
-            )
-        self.duplicates(t, "conv_id")
-        if c["null_user_id"]:
-            self.add(
-                "null_user_id",
-                WARNING,
-                f"{t}.user_id: {count(c['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey",
-                c["null_user_id"],
-            )
-        self.bad_values(t, c, "bad_conv_date", "conv_date", preds["bad_conv_date"], FATAL, "no valid date (YYYY-MM-DD)")
-        self.bad_values(t, c, "bad_conv_time", "conv_time", preds["bad_conv_time"], FATAL, "no valid time (HH:MM:SS)")
-        self.bad_values(
-            t, c, "revenue_not_number", "revenue", preds["revenue_not_number"], FATAL, "a revenue that is not a number"
-        )
-        if c["null_revenue"]:
-            self.add(
-                "null_revenue",
-                WARNING,
-                f"{t}.revenue: {count(c['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0",
-                c["null_revenue"],
-            )
-        self.bad_values(
-            t,
-            c,
-            "negative_revenue",
-            "revenue",
-            preds["negative_revenue"],
-            WARNING,
-            "a negative revenue (refunds?); kept as is",
-        )
+        c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
+        columns = {"bad_conv_date": "conv_date", "bad_conv_time": "conv_time"}
+        columns.update(revenue_not_number="revenue", negative_revenue="revenue")
+        self.word(t, c, {**self.listing(t, preds, columns), "duplicate_conv_id": dup})
         return c["last"]
 
     def without_earlier_sessions(self) -> None:
@@ -332,46 +274,18 @@ class _Validator:
         self.report.coverage.update(sessions_from=c["first"], sessions_to=c["last_session"])
         # SQLite reports late sessions only when the last valid session date is after the last conversion
         late = c["late"] if last is not None and c["last_session"] is not None and c["last_session"] > last else 0
-        if c["null_session_id"]:
-            self.add(
-                "null_session_id",
-                FATAL,
-                f"{t}.session_id: {count(c['null_session_id'], 'row has', 'rows have')} no id",
-                c["null_session_id"],
-            )
-        self.duplicates(t, "session_id")
-        if late:
-            self.add(
-                "sessions_after_last_conversion",
-                WARNING,
-                f"session_sources: {count(late, 'session is', 'sessions are')} dated after the last conversion date "
-                f"({last}); they belong to no journey",
-                late,
+        c["sessions_after_last_conversion"] = late
+        c["duplicate_session_id"], dup = self.duplicate_count(t, "session_id")
+        columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
+        listing = {
+            **self.listing(t, preds, columns),
+            "duplicate_session_id": dup,
+            "sessions_after_last_conversion": (
                 f"SELECT session_id FROM session_sources WHERE {date} > $last",
                 {"last": last},
-            )
-        if c["null_user_id"]:
-            self.add(
-                "null_user_id",
-                WARNING,
-                f"{t}.user_id: {count(c['null_user_id'], 'session has', 'sessions have')} no user and belong to no journey",
-                c["null_user_id"],
-            )
-        self.bad_values(
-            t, c, "bad_event_date", "event_date", preds["bad_event_date"], FATAL, "no valid date (YYYY-MM-DD)"
-        )
-        self.bad_values(
-            t, c, "bad_event_time", "event_time", preds["bad_event_time"], FATAL, "no valid time (HH:MM:SS)"
-        )
-        for f in FLAGS:
-            self.bad_values(t, c, f"bad_{f}", f, preds[f"bad_{f}"], FATAL, "a value other than 0 or 1")
-        if c["null_channel"]:
-            self.add(
-                "null_channel",
-                WARNING,
-                f"{t}.channel_name: {count(c['null_channel'], 'session has', 'sessions have')} no channel (NULL or empty); reported as '{NO_CHANNEL}'",
-                c["null_channel"],
-            )
+            ),
+        }
+        self.word(t, c, listing, last=last)
 
     def costs(self) -> None:
         t, dtype = "session_costs", self.e.present["session_costs"]["cost"]
@@ -383,38 +297,23 @@ class _Validator:
         }
         c = self.counts(t, preds)
         rows = self.report.rows[t]
-        if c["null_session_id"]:
-            self.add(
-                "null_session_id",
-                FATAL,
-                f"{t}.session_id: {count(c['null_session_id'], 'row has', 'rows have')} no session id",
-                c["null_session_id"],
-            )
-        self.duplicates(t, "session_id")
-        self.bad_values(t, c, "cost_not_number", "cost", preds["cost_not_number"], FATAL, "a cost that is not a number")
-        if c["null_cost"]:
-            self.add(
-                "null_cost",
-                WARNING,
-                f"{t}.cost: {count(c['null_cost'], 'row has', 'rows have')} no cost; counted as 0",
-                c["null_cost"],
-            )
-        self.bad_values(t, c, "negative_cost", "cost", preds["negative_cost"], FATAL, "a negative cost")
-        if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in self.report.findings):
-            return
-        matched = self.e.sql(
-            "SELECT count(*) FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id"
-        )[0][0]
-        orphans = rows - c["null_session_id"] - matched
-        if orphans > 0:
-            self.add(
-                "orphan_cost",
-                WARNING,
-                f"{t}: {count(orphans, 'cost belongs', 'costs belong')} to no session in session_sources and {'is' if orphans == 1 else 'are'} not reported",
-                orphans,
+        c["duplicate_session_id"], dup = self.duplicate_count(t, "session_id")
+        duplicates = c["duplicate_session_id"] or any(f.code == "duplicate_session_id" for f in self.report.findings)
+        if not duplicates:  # with duplicate session ids (here or in session_sources) the matched count is meaningless
+            matched = self.e.sql(
+                "SELECT count(*) FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id"
+            )[0][0]
+            c["orphan_cost"] = max(rows - c["null_session_id"] - matched, 0)
+        listing = {
+            **self.listing(t, preds, {"cost_not_number": "cost", "negative_cost": "cost"}),
+            "duplicate_session_id": dup,
+            "orphan_cost": (
                 "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
                 "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
-            )
+                None,
+            ),
+        }
+        self.word(t, c, listing)
 
     # The sessions are probed against the few converting users (a semi join), never gathered into a set
     # of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
