@@ -16,7 +16,7 @@ by parity tests against it):
 | ``fingerprint(engine)`` | a text that changes whenever an input table does (sizes+mtimes, content hashes, table versions) |
 | ``run_record(engine)`` / ``write_run_record(engine, record)`` | the last run's record (a JSON-able dict) stored beside the outputs |
 | ``stored_report(engine, start=None, end=None)`` | the stored ``channel_reporting`` rows in range, or None |
-| optional: ``attribute(engine, window, credit)`` | the credit of every journey, computed where the data is: ``credit`` (a picklable ``engines.run.BatchCredit``) maps a dict of whole journeys' ``journey_columns`` to {conv_id, session_id, ihc, date}; returns those four columns (Arrow table or mapping). Without it ``engines.run`` calls ``credit`` on each of ``journey_batches`` |
+| optional: ``attribute(engine, window, credit)`` | the credit of every journey, computed where the data is: ``credit`` (a picklable ``engines.run.BatchCredit``) maps a dict of whole journeys' ``journey_columns`` to {conv_id, session_id, ihc, ts (epoch seconds)}; returns those four columns (Arrow table or mapping). Without it ``engines.run`` calls ``credit`` on each of ``journey_batches`` |
 
 ``open_engine`` also takes the engine's own keyword options when given on the command line (``master``
 from ``--spark-master``). ``engines.run.run_on_engine`` runs the whole pipeline on any engine offering

@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..journey_index import seconds_to_timestamps
 from ..progress import Progress, ensure, forward_only, scaled
 from ..status import DONE, MISSING, STAGES, STALE, StageRecord, StageStatus, new_run_id, now_iso
 from ..validate import ValidationReport
@@ -44,7 +45,7 @@ from . import engine_module
 
 NO_SESSION_REASON = "no session before the conversion"  # as runner.NO_SESSION_REASON
 RECORD_VERSION = 1
-CREDIT_NAMES = ("conv_id", "session_id", "ihc", "date")
+CREDIT_NAMES = ("conv_id", "session_id", "ihc", "ts")
 
 
 # ---- the model on one batch of whole journeys ------------------------------------------------------------
@@ -53,7 +54,7 @@ CREDIT_NAMES = ("conv_id", "session_id", "ihc", "date")
 @dataclass
 class BatchCredit:
     """A model's credit for one batch of whole journeys (a dict of ``journeys.journey_columns``) →
-    {conv_id, session_id, ihc, date} arrays. Picklable (names, parameters and numbers only), so an
+    {conv_id, session_id, ihc, ts} arrays (``ts``: the session's time in epoch seconds, int64). Picklable (names, parameters and numbers only), so an
     engine may run it on other processes or machines. ``shares``: for a model fitted on the whole
     path summary (Markov, Shapley), {channel label: share}."""
 
@@ -73,12 +74,11 @@ class BatchCredit:
             paths = channel_paths(index, None)
             shares = np.array([self.shares.get(label, 0.0) for label in paths.labels.tolist()], dtype=np.float64)
             ihc = credit_by_channel_share(index, paths.converting, shares, paths.n_channels)
-        stamps = index.column("timestamp")
         return {
             "conv_id": index.column("conversion_id"),
             "session_id": index.column("session_id"),
             "ihc": np.asarray(ihc, dtype=np.float64),
-            "date": np.asarray([str(t)[:10] for t in stamps.tolist()], dtype=object),
+            "ts": np.asarray(index.ts, dtype=np.int64),
         }
 
 
@@ -251,7 +251,7 @@ def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress
     model_seconds += fit_seconds
     n_rows = len(columns["ihc"])
     attributed = len(np.unique(columns["conv_id"])) if n_rows else 0
-    first = str(min(columns["date"].tolist())) if n_rows else None
+    first = str(seconds_to_timestamps(np.array([columns["ts"].min()]))[0])[:10] if n_rows else None
     without = n_conversions - attributed
     jsum = {
         "conversions": n_conversions,
@@ -324,7 +324,7 @@ def _batches(mod, eng, window: Window, credit: BatchCredit, n_conversions: int, 
     if parts:
         columns = {k: np.concatenate([p[k] for p in parts]) for k in CREDIT_NAMES}
     else:
-        columns = {k: np.zeros(0, dtype=np.float64 if k == "ihc" else object) for k in CREDIT_NAMES}
+        columns = {k: np.zeros(0, dtype={"ihc": np.float64, "ts": np.int64}.get(k, object)) for k in CREDIT_NAMES}
     return columns, total - model_seconds, model_seconds
 
 
@@ -335,7 +335,7 @@ def _as_columns(result) -> dict:
     for name in CREDIT_NAMES:
         values = get(name)
         values = values.to_numpy(zero_copy_only=False) if hasattr(values, "to_numpy") else values
-        out[name] = np.asarray(values, dtype=np.float64 if name == "ihc" else object)
+        out[name] = np.asarray(values, dtype={"ihc": np.float64, "ts": np.int64}.get(name, object))
     return out
 
 
