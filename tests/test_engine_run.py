@@ -320,3 +320,22 @@ def test_credit_is_identical_for_any_batch_size(fresh):
     mod, eng = open_run(fresh["duckdb"], write=False)
     with eng:
         assert mod.run_record(eng)["stages"]["attribute"]["params"]["model"] == "time-decay"
+
+
+@pytest.mark.parametrize("lookback", [None, 2])
+def test_path_summary_in_buckets_equals_sqlites(small_demo, fresh, monkeypatch, lookback):
+    """The non-converting paths summarised in several passes over user buckets: the same summary."""
+    from pipeline.db import open_database
+    from pipeline.engines import duckdb as E
+    from pipeline.path_summary import path_summary
+    from pipeline.window import Window
+
+    window = Window(lookback_days=lookback)
+    ref = path_summary(open_database(small_demo), window)
+    monkeypatch.setattr(E, "PATH_BUCKET_SESSIONS", 3_000)  # 7 passes over the 20k sessions
+    for source in fresh.values():
+        with E.open_engine(source) as engine:
+            got = E.path_summary(engine, window)
+        for name in ("labels", "codes", "start", "length", "conversions", "non_conversions"):
+            assert np.array_equal(getattr(got, name), getattr(ref, name)), name
+        assert np.allclose(got.value, ref.value, rtol=0, atol=1e-9)

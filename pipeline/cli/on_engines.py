@@ -23,7 +23,7 @@ import json
 import sys
 from typing import Optional
 
-from ..errors import InputError
+from ..errors import InputError, PipelineError
 from ..outputs import STDOUT, check_csv_target
 from ..progress import StderrProgress, noop
 from ..window import Window
@@ -61,6 +61,13 @@ def _naming(source, handler):
             if str(exc).startswith(shown):
                 raise
             raise source.error(str(exc)) from None
+        except Exception as exc:
+            if type(exc).__name__ != "OutOfMemoryException":  # duckdb's, without importing duckdb here
+                raise
+            raise PipelineError(
+                f"{source.display()}: the engine ran out of its memory limit ({str(exc).splitlines()[0][:120]}); "
+                "raise it with ATTRIBUTION_DUCKDB_MEMORY=2GB (docs/engines.md)"
+            ) from None
 
     return run
 

@@ -98,9 +98,23 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
         con = duckdb.connect()
         _parquet_views(con, source, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
     con.execute("SET enable_progress_bar = false")
+    _bound_memory(con)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return DuckEngine(source, con, _present(con))
+
+
+MEMORY_LIMIT = "500MB"  # DuckDB's buffer pool; ATTRIBUTION_DUCKDB_MEMORY overrides (e.g. "2GB")
+
+
+def _bound_memory(con) -> None:
+    """Keep DuckDB's memory bounded (its default is 80% of the machine): sorts, joins and aggregates
+    beyond the limit spill to a temporary folder, and row order is never kept where a query does not
+    ask for it (every query here that needs an order says ORDER BY)."""
+    limit = os.environ.get("ATTRIBUTION_DUCKDB_MEMORY") or MEMORY_LIMIT
+    con.execute("SET memory_limit = $limit", {"limit": limit})
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET temp_directory = $dir", {"dir": os.path.join(tempfile.gettempdir(), "pipeline-duckdb-spill")})
 
 
 def _present(con) -> dict:
@@ -662,6 +676,9 @@ def conversion_count(engine: DuckEngine, window: Window = Window()) -> int:
     return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
 
 
+PATH_BUCKET_SESSIONS = 1_500_000  # sessions per pass of the non-converting paths (bounds DuckDB's memory)
+
+
 def path_summary(engine: DuckEngine, window: Window = Window()):
     """``path_summary.path_summary`` in DuckDB SQL: one row per distinct channel path of ``window`` with
     its converting journeys (the journeys ``journey_batches`` streams), its non-converting users' paths
@@ -669,7 +686,11 @@ def path_summary(engine: DuckEngine, window: Window = Window()):
     it, with a lookback only those within that many days before the user's last one) and the converting
     journeys' revenue. Paths are built in the engine (``string_agg(hex(channel) ORDER BY time,
     session_id)``: hex keeps any channel name whole and sorts as SQLite's keys do), so only distinct paths
-    reach Python, as the same ``PathSummary`` the SQLite engine gives (decoded by the same function)."""
+    reach Python, as the same ``PathSummary`` the SQLite engine gives (decoded by the same function).
+
+    DuckDB cannot spill an ordered aggregate, so the non-converting users are summarised in passes over
+    hash buckets of user_id (``PATH_BUCKET_SESSIONS`` sessions a pass), each within the memory limit;
+    their counts are whole numbers, added exactly."""
     from ..models.weighted_paths import PathSummary
     from ..path_summary import _decode
 
@@ -679,14 +700,15 @@ def path_summary(engine: DuckEngine, window: Window = Window()):
     revenue = _number("revenue", c["revenue"])
     channel = f"upper(hex(coalesce(nullif(CAST(channel_name AS VARCHAR), ''), '{NO_CHANNEL}')))"
     back = "strftime(try_strptime({t}, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)), '%Y-%m-%d %H:%M:%S')"
-    sql = f"""
-    WITH conv AS (
+    conv = f"""
+    conv AS (
         SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
                coalesce({revenue}, 0) AS revenue
         FROM conversions
         WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
-          AND ($start IS NULL OR {conv_date} >= $start) AND ($end IS NULL OR {conv_date} <= $end)),
-    users AS (SELECT DISTINCT user_id FROM conv),
+          AND ($start IS NULL OR {conv_date} >= $start) AND ($end IS NULL OR {conv_date} <= $end))"""
+    converting = f"""
+    WITH {conv},
     conv_s AS (
         SELECT c.conv_id, {ts.replace("event_", "s.event_")} AS ts, CAST(s.session_id AS VARCHAR) AS sid,
                {channel.replace("channel_name", "s.channel_name")} AS ch, c.conv_ts, c.revenue
@@ -694,28 +716,42 @@ def path_summary(engine: DuckEngine, window: Window = Window()):
     conv_paths AS (
         SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key, max(revenue) AS revenue FROM conv_s
         WHERE ts < conv_ts AND ($lookback_days IS NULL OR ts >= {back.format(t="conv_ts")})
-        GROUP BY conv_id),
+        GROUP BY conv_id)
+    SELECT key, count(*), sum(revenue) FROM conv_paths GROUP BY key
+    """
+    cut = (
+        f"(SELECT u, ts, sid, ch FROM (SELECT *, max(ts) OVER (PARTITION BY u) AS last FROM null_s) "
+        f"WHERE ts >= {back.format(t='last')})"
+        if window.lookback_days is not None
+        else "null_s"
+    )
+    non_converting = f"""
+    WITH {conv},
+    users AS (SELECT DISTINCT user_id FROM conv),
     null_s AS (
         SELECT user_id AS u, {ts} AS ts, CAST(session_id AS VARCHAR) AS sid, {channel} AS ch
         FROM session_sources ANTI JOIN users USING (user_id)
-        WHERE user_id IS NOT NULL
+        WHERE user_id IS NOT NULL AND hash(user_id) % $buckets = $bucket
           AND ($start IS NULL OR {ev_date} >= $start) AND ($end IS NULL OR {ev_date} <= $end)),
-    null_cut AS (
-        SELECT u, ts, sid, ch, max(ts) OVER (PARTITION BY u) AS last FROM null_s),
-    null_paths AS (
-        SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key FROM null_cut
-        WHERE $lookback_days IS NULL OR ts >= {back.format(t="last")}
-        GROUP BY u)
-    SELECT key, sum(conversions), sum(non_conversions), sum(value) FROM (
-        SELECT key, 1.0 AS conversions, 0.0 AS non_conversions, revenue AS value FROM conv_paths
-        UNION ALL SELECT key, 0.0, 1.0, 0.0 FROM null_paths)
-    GROUP BY key ORDER BY key
+    null_paths AS (SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key FROM {cut} GROUP BY u)
+    SELECT key, count(*) FROM null_paths GROUP BY key
     """
-    rows = engine.con.sql(sql, params=_params(window)).to_arrow_table()
-    if rows.num_rows == 0:
+    params = _params(window)
+    totals: dict[str, list] = {}
+    for key, n, value in engine.sql(converting, params):
+        totals[key] = [float(n), 0.0, float(value)]
+    n_sessions = engine.sql("SELECT count(*) FROM session_sources")[0][0]
+    buckets = max(1, -(-int(n_sessions) // PATH_BUCKET_SESSIONS))
+    for bucket in range(buckets):
+        bucket_params = {**params, "buckets": buckets, "bucket": bucket}
+        used = {k: v for k, v in bucket_params.items() if f"${k}" in non_converting}
+        for key, n in engine.sql(non_converting, used):
+            totals.setdefault(key, [0.0, 0.0, 0.0])[1] += float(n)
+    if not totals:
         return PathSummary.empty()
-    cols = [rows.column(i).to_numpy(zero_copy_only=False) for i in range(4)]
-    return _decode(np.asarray(cols[0], dtype=object), cols[2].astype(np.float64), cols[1], cols[3])
+    keys = sorted(totals)  # byte order of the hex keys, as the SQLite engine's groupby sorts them
+    table = np.array([totals[k] for k in keys], dtype=np.float64)
+    return _decode(np.array(keys, dtype=object), table[:, 1], table[:, 0], table[:, 2])
 
 
 def fingerprint(engine: DuckEngine) -> str:
