@@ -342,3 +342,11 @@ def test_path_summary_in_buckets_equals_sqlites(small_demo, fresh, monkeypatch, 
         for name in ("labels", "codes", "start", "length", "conversions", "non_conversions"):
             assert np.array_equal(getattr(got, name), getattr(ref, name)), name
         assert np.allclose(got.value, ref.value, rtol=0, atol=1e-9)
+
+
+def test_an_engine_without_the_run_contract_says_what_it_lacks(capsys):
+    """An engine module offering only part of the contract (today: Postgres) is a one-line error, not a
+    traceback; nothing is connected to."""
+    err = _bad(capsys, "run", "postgres://analyst@127.0.0.1:1/shop", "-q")
+    assert "postgres://analyst@127.0.0.1:1/shop" in err and "does not offer this command yet" in err
+    assert "run_record" in err

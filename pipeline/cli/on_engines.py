@@ -77,10 +77,10 @@ def _engine_options(args) -> dict:
     return {"master": master} if master else {}
 
 
-def _open(args, write: bool = False):
+def _open(args, write: bool = False, needs: tuple = ()):
     from ..engines.run import open_run
 
-    return open_run(args.source, args.engine, _engine_options(args), write=write)
+    return open_run(args.source, args.engine, _engine_options(args), write=write, needs=needs)
 
 
 def _progress(args):
@@ -125,7 +125,7 @@ def _write_csv(mod, eng, path: str, start, end, channels=None) -> int:
 
 
 def cmd_validate(args) -> int:
-    mod, eng = _open(args)
+    mod, eng = _open(args, needs=("validate",))
     with eng:
         report = mod.validate(eng)
     if args.json:
@@ -152,7 +152,7 @@ def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[s
     _print((f.line() for f in result.validation.warnings), out)
     _print(result.lines(), out)
     if csv:
-        mod, eng = _open(args)
+        mod, eng = _open(args, needs=("stored_report",))
         with eng:
             rows = _write_csv(mod, eng, csv, window.start, window.end)
         print(f"export: {rows:,} rows written to {csv}", file=out)
@@ -186,7 +186,7 @@ def cmd_report(args) -> int:
             f"{args.source.display()}: report --start/--end is for SQLite files; on an engine source `run` "
             "rebuilds the whole report (filter with `export --start/--end`)"
         )
-    mod, eng = _open(args)
+    mod, eng = _open(args, needs=("run_record",))
     with eng:
         records = stage_records(mod.run_record(eng))
     if "attribute" not in records:
@@ -199,7 +199,7 @@ def cmd_journeys(args) -> int:
     import numpy as np
 
     window = Window(args.start, args.end, args.lookback_days)
-    mod, eng = _open(args)
+    mod, eng = _open(args, needs=("validate", "conversion_count", "journey_batches"))
     with eng:
         mod.validate(eng).raise_if_fatal()
         n_conv = mod.conversion_count(eng, window)
@@ -218,7 +218,7 @@ def cmd_status(args) -> int:
     from ..engines.run import engine_status
     from ..status import STAGES
 
-    mod, eng = _open(args)
+    mod, eng = _open(args, needs=("fingerprint", "run_record"))
     with eng:
         states = engine_status(mod, eng)
     if args.json:
@@ -244,7 +244,7 @@ def cmd_export(args) -> int:
             "SQLite; on an engine source export gives the channel report by session date"
         )
     _check_csv(args.csv, args.source)
-    mod, eng = _open(args)
+    mod, eng = _open(args, needs=("stored_report",))
     with eng:
         rows = _write_csv(mod, eng, args.csv, args.start, args.end, args.channel)
     print(f"export: {rows:,} rows written to {args.csv}", file=sys.stderr if args.csv == STDOUT else sys.stdout)

@@ -133,13 +133,32 @@ class EngineRun:
     run_id: str = field(default_factory=new_run_id)
 
 
-def open_run(source, engine_name: Optional[str] = None, engine_options: Optional[dict] = None, write: bool = True):
+RUN_FUNCTIONS = (
+    "validate", "journey_batches", "channel_report", "write_outputs", "conversion_count",
+    "fingerprint", "run_record", "write_run_record", "stored_report",
+)  # fmt: skip
+
+
+def open_run(
+    source,
+    engine_name: Optional[str] = None,
+    engine_options: Optional[dict] = None,
+    write: bool = True,
+    needs: tuple = (),
+):
     """(module, open engine) for ``source`` (a URL or ``Source``), with ``engine_options`` (e.g.
-    ``master`` for Spark) passed to the engine's ``open_engine`` only when given."""
+    ``master`` for Spark) passed to the engine's ``open_engine`` only when given. ``needs``: the
+    contract functions the caller uses; an engine module without one is a one-line InputError."""
     from ..sources import Source, parse_source
 
     source = source if isinstance(source, Source) else parse_source(source)
     mod = engine_module(source, engine_name)
+    missing = [name for name in needs if not hasattr(mod, name)]
+    if missing:
+        raise source.error(
+            f"the {mod.__name__.rsplit('.', 1)[-1]} engine does not offer this command yet (it lacks "
+            f"{', '.join(missing)} of the engine contract, pipeline/engines/__init__.py)"
+        )
     return mod, mod.open_engine(source, write=write, **(engine_options or {}))
 
 
@@ -194,7 +213,7 @@ def run_on_engine(
             "the IHC web API (ihc-api) runs on SQLite files only; convert the source or pick a local model"
         )
     window: Window = options.window
-    mod, eng = open_run(source, engine, engine_options)
+    mod, eng = open_run(source, engine, engine_options, needs=RUN_FUNCTIONS)
     with eng:
         run = EngineRun(eng.source, mod, eng, mod.fingerprint(eng), mod.run_record(eng))
         records = stage_records(run.record)
