@@ -12,12 +12,16 @@ to the SQLite engine's same step measured in the same run. Steps:
 - ``journeys``: every journey of all conversions (SQLite: ``journeys.build_journeys``; DuckDB: all batches
   of ``journey_batches``, converted to the same numpy columns);
 - ``report``: the channel-day report from the stored attribution (SQLite: ``report.build_report``;
-  DuckDB: ``channel_report``, fixed-point sums).
+  DuckDB: ``channel_report``, fixed-point sums);
+- ``run:MODEL``: the whole ``python -m pipeline run SRC --model MODEL --force -q`` per engine (validate,
+  journeys, the model, report, outputs written), the ratio against the SQLite engine's own ``run``.
+  Targets (issue 14): DuckDB engine on x30 ≤ 0.5× the SQLite run's time, peak memory ≤ 1 GB.
 
     python bench/bench_engines.py                 # both sizes (building the 10× database takes ~1 min)
     python bench/bench_engines.py --sizes 1 --repeat 1
     python bench/bench_engines.py --keep /tmp/bench_engines   # reuse the databases between runs
     python bench/bench_engines.py --ids real                  # one id shape
+    python bench/bench_engines.py --sizes 30 --steps run --models linear markov --ids real --repeat 1
 
 Each size is measured in both id shapes (``--ids``, the ``ids`` column): ``real``, the real data's 64-hex
 session/conversion ids and 40-hex user ids (the demo's default), and ``short`` ones (``--short-ids``).
@@ -38,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
 
-SIZES = {1: (450_000, 2_000), 10: (4_500_000, 20_000)}
+SIZES = {1: (450_000, 2_000), 10: (4_500_000, 20_000), 30: (13_500_000, 60_000)}
+STEPS = ("convert", "validate", "journeys", "report", "run")
 
 STEP = """
 import sys
@@ -114,12 +119,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per step (best wall/CPU, worst memory)")
     ap.add_argument("--keep", type=Path, help="folder to keep the generated databases in")
     ap.add_argument("--ids", nargs="+", choices=["real", "short"], default=["real", "short"], help="id shapes")
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to measure")
+    ap.add_argument("--models", nargs="+", default=["linear", "markov"], help="models of the run step")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_engines-"))
     folder.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     header = (
-        f"{'db':>4} {'ids':<5} {'step':<9} {'engine':<8} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
+        f"{'db':>4} {'ids':<5} {'step':<12} {'engine':<8} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
         f"{'sessions/s':>11} {'wall×':>6} {'cpu×':>6}"
     )
     print(header)
@@ -137,7 +144,7 @@ def main() -> None:
                 wall, cpu, mb = figures
                 ratio = f"{wall / ref[0]:6.2f} {cpu / ref[1]:6.2f}" if ref else f"{'—':>6} {'—':>6}"
                 print(
-                    f"{'x' + str(size):>4} {shape:<5} {step:<9} {engine:<8} {wall:7.2f} {cpu:7.2f} {mb:8.0f} "
+                    f"{'x' + str(size):>4} {shape:<5} {step:<12} {engine:<8} {wall:7.2f} {cpu:7.2f} {mb:8.0f} "
                     f"{sessions / wall:11,.0f} {ratio}",
                     flush=True,
                 )
@@ -149,8 +156,17 @@ def main() -> None:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
                 cmd = [py, "-m", "pipeline", "convert", str(db), target, "--outputs", "--overwrite", "-q"]
-                row("convert", kind, best(cmd, args.repeat, clear))
-            for step in ("validate", "journeys", "report"):
+                if "convert" in args.steps or not path.exists():
+                    figures = best(cmd, args.repeat, clear)
+                    if "convert" in args.steps:
+                        row("convert", kind, figures)
+            for model in args.models if "run" in args.steps else []:
+                run = [py, "-m", "pipeline", "run"]
+                ref = best([*run, str(db), "--model", model, "--force", "-q"], args.repeat)
+                row(f"run:{model}", "sqlite", ref)
+                for kind, target in targets.items():
+                    row(f"run:{model}", kind, best([*run, target, "--model", model, "--force", "-q"], args.repeat), ref)
+            for step in [s for s in ("validate", "journeys", "report") if s in args.steps]:
                 ref = best([py, "-c", STEP, step, "sqlite", str(db)], args.repeat)
                 row(step, "sqlite", ref)
                 for kind, target in targets.items():

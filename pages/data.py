@@ -117,6 +117,48 @@ def upload_box(ws) -> None:
             )
 
 
+def server_box() -> None:
+    """The server's configured sources (pipeline.server_sources), by name only: pick, run, read, download."""
+    from pipeline.models import available_models
+    from pipeline.server_sources import configured_sources, run_source
+
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # noqa: BLE001 - no secrets file: the environment alone
+        secrets = None
+    sources = configured_sources(secrets)
+    if not sources:
+        return
+    with st.container(border=True):
+        st.markdown("**Or use a source on the server**")
+        name = st.selectbox("Source", list(sources), key="server_source")
+        models = available_models()
+        model = st.selectbox(
+            "Model", models, index=models.index("linear") if "linear" in models else 0, key="server_model"
+        )
+        if st.button("Run on this source", icon=":material/play_arrow:", key="server_run"):
+            bar = st.progress(0.0, text=f"Running {name}…")
+            try:
+                st.session_state["_server_run"] = run_source(
+                    name, sources[name], model, lambda d, t, m: bar.progress(min(d / t, 1.0) if t else 0.0, text=m)
+                )
+                st.session_state.pop("_server_error", None)
+            except InputError as exc:
+                st.session_state["_server_error"] = str(exc)
+            finally:
+                bar.empty()
+        if st.session_state.get("_server_error"):
+            st.error(md(st.session_state["_server_error"]), icon=":material/block:")
+        done = st.session_state.get("_server_run")
+        if done is not None and done.name == name:
+            for line in [*done.warnings, *done.lines]:
+                st.caption(md(line))
+            st.dataframe(done.report, hide_index=True, key="server_report")
+            st.download_button(
+                "Download CSV", done.csv, file_name=f"{name}-channel-report.csv", mime="text/csv", key="server_csv"
+            )
+
+
 def _finding_text(f) -> str:
     ex = f" — e.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
     return f"{md(f.message)}{ex}"
@@ -170,6 +212,7 @@ with shown_errors():
         current(ws)
     with top_right:
         upload_box(ws)
+        server_box()
     tiles(ws)
     findings(ws)
     channels(ws)

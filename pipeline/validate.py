@@ -42,6 +42,90 @@ def count(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
+# ---- the wording of the value checks, once for every engine ------------------------------------------
+# Per table, in the order findings are reported: (code, severity, column, phrase(n, facts), examples?).
+# An engine only counts (``counts[code]``) and fetches examples; ``table_findings`` words them. With a
+# column, the message is "table.column: <phrase>", else the phrase is the whole message.
+
+
+def _rows(what: str):
+    return lambda n, facts: f"{count(n, 'row has', 'rows have')} {what}"
+
+
+def _late(n: int, facts: dict) -> str:
+    return (
+        f"session_sources: {count(n, 'session is', 'sessions are')} dated after the last conversion date "
+        f"({facts.get('last')}); they belong to no journey"
+    )
+
+
+def _orphans(n: int, facts: dict) -> str:
+    return (
+        f"session_costs: {count(n, 'cost belongs', 'costs belong')} to no session in session_sources and "
+        f"{'is' if n == 1 else 'are'} not reported"
+    )
+
+
+_DUPLICATE = lambda n, facts: f"{count(n, 'value appears', 'values appear')} more than once (ids must be unique)"  # noqa: E731
+WORDING: dict[str, list[tuple]] = {
+    "conversions": [
+        ("null_conv_id", FATAL, "conv_id", _rows("no id"), False),
+        ("duplicate_conv_id", FATAL, "conv_id", _DUPLICATE, True),
+        (
+            "null_user_id", WARNING, "user_id",
+            lambda n, f: f"{count(n, 'conversion has', 'conversions have')} no user and get no journey", False,
+        ),
+        ("bad_conv_date", FATAL, "conv_date", _rows("no valid date (YYYY-MM-DD)"), True),
+        ("bad_conv_time", FATAL, "conv_time", _rows("no valid time (HH:MM:SS)"), True),
+        ("revenue_not_number", FATAL, "revenue", _rows("a revenue that is not a number"), True),
+        (
+            "null_revenue", WARNING, "revenue",
+            lambda n, f: f"{count(n, 'conversion has', 'conversions have')} no revenue; counted as 0", False,
+        ),
+        ("negative_revenue", WARNING, "revenue", _rows("a negative revenue (refunds?); kept as is"), True),
+    ],
+    "session_sources": [
+        ("null_session_id", FATAL, "session_id", _rows("no id"), False),
+        ("duplicate_session_id", FATAL, "session_id", _DUPLICATE, True),
+        ("sessions_after_last_conversion", WARNING, None, _late, True),
+        (
+            "null_user_id", WARNING, "user_id",
+            lambda n, f: f"{count(n, 'session has', 'sessions have')} no user and belong to no journey", False,
+        ),
+        ("bad_event_date", FATAL, "event_date", _rows("no valid date (YYYY-MM-DD)"), True),
+        ("bad_event_time", FATAL, "event_time", _rows("no valid time (HH:MM:SS)"), True),
+        *[(f"bad_{flag}", FATAL, flag, _rows("a value other than 0 or 1"), True) for flag in FLAGS],
+        (
+            "null_channel", WARNING, "channel_name",
+            lambda n, f: f"{count(n, 'session has', 'sessions have')} no channel (NULL or empty); "
+            f"reported as '{NO_CHANNEL}'",
+            False,
+        ),
+    ],
+    "session_costs": [
+        ("null_session_id", FATAL, "session_id", _rows("no session id"), False),
+        ("duplicate_session_id", FATAL, "session_id", _DUPLICATE, True),
+        ("cost_not_number", FATAL, "cost", _rows("a cost that is not a number"), True),
+        ("null_cost", WARNING, "cost", _rows("no cost; counted as 0"), False),
+        ("negative_cost", FATAL, "cost", _rows("a negative cost"), True),
+        ("orphan_cost", WARNING, None, _orphans, True),
+    ],
+}  # fmt: skip
+
+
+def table_findings(table: str, counts: dict, examples, **facts) -> list["Finding"]:
+    """The findings of ``table`` from an engine's ``counts`` ({code: rows}; a missing code counts 0), in
+    ``WORDING``'s order, with ``examples(code)`` (a list) asked only for a finding that has some."""
+    out = []
+    for code, severity, column, phrase, has_examples in WORDING[table]:
+        n = int(counts.get(code) or 0)
+        if n:
+            text = phrase(n, facts)
+            message = f"{table}.{column}: {text}" if column else text
+            out.append(Finding(code, severity, message, n, list(examples(code)) if has_examples else []))
+    return out
+
+
 @dataclass
 class Finding:
     code: str
@@ -129,33 +213,30 @@ class _Checker:
         self.report.rows[table] = row[0]
         return dict(zip([*checks, *extra], row[1:]))
 
-    def bad_values(self, table, counts, code, column, predicate, severity, what):
-        n = counts[code]
-        if n:
-            c = quote_ident(column)
-            self.add(
-                code,
-                severity,
-                f"{table}.{column}: {count(n, 'row has', 'rows have')} {what}",
-                n,
-                f"SELECT {c} FROM {quote_ident(table)} WHERE {predicate.format(c=c)}",
-            )
+    def examples(self, sql: str, params=()) -> list:
+        """Distinct values (one bad value repeated on many rows is shown once), at most EXAMPLES."""
+        return [r[0] for r in self.con.execute(f"SELECT DISTINCT * FROM ({sql}) LIMIT {EXAMPLES}", params)]
 
-    def duplicates(self, table: str, column: str) -> None:
-        if _has_unique_index(self.con, table, column):
-            return
+    def duplicate_count(self, table: str, column: str) -> tuple[int, str]:
+        """(values appearing more than once, the query listing them); 0 under a unique index."""
         t, c = quote_ident(table), quote_ident(column)
-        n = self.con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)"
-        ).fetchone()[0]
-        if n:
-            self.add(
-                f"duplicate_{column}",
-                FATAL,
-                f"{table}.{column}: {count(n, 'value appears', 'values appear')} more than once (ids must be unique)",
-                n,
-                f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1",
-            )
+        listing = f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1"
+        if _has_unique_index(self.con, table, column):
+            return 0, listing
+        return self.con.execute(f"SELECT count(*) FROM ({listing})").fetchone()[0], listing
+
+    def word(self, table: str, counts: dict, listing: dict, **facts) -> None:
+        """``table_findings`` of ``counts``; ``listing``: {code: (query of the bad values, params)}."""
+        self.report.findings.extend(table_findings(table, counts, lambda code: self.examples(*listing[code]), **facts))
+
+
+def _listing(table: str, preds: dict[str, str], columns: dict[str, str]) -> dict[str, tuple]:
+    """{code: (query of the values behind the code, no params)} for bad-value codes."""
+    return {
+        code: (f"SELECT {quote_ident(columns[code])} FROM {quote_ident(table)} WHERE {pred}", ())
+        for code, pred in preds.items()
+        if code in columns
+    }
 
 
 def validate(
@@ -224,18 +305,28 @@ def _has_unique_index(con, table: str, column: str) -> bool:
 
 
 def _structure(con, check: _Checker) -> bool:
-    ok = True
+    present = {t: set(table_columns(con, t)) for t in REQUIRED_COLUMNS if table_exists(con, t)}
+    found = structure_findings(present)
+    check.report.findings.extend(found)
+    return not found
+
+
+def structure_findings(present: dict) -> list[Finding]:
+    """Missing tables and columns (fatal), worded once for every engine; ``present``: {table: its
+    columns} of the input tables that exist."""
+    out = []
     for table, required in REQUIRED_COLUMNS.items():
-        if not table_exists(con, table):
-            check.add("missing_table", FATAL, f"table {table} is missing (it needs columns {', '.join(required)})")
-            ok = False
+        if table not in present:
+            out.append(
+                Finding("missing_table", FATAL, f"table {table} is missing (it needs columns {', '.join(required)})")
+            )
             continue
-        present = set(table_columns(con, table))
-        missing = [c for c in required if c not in present]
+        missing = [c for c in required if c not in present[table]]
         if missing:
-            check.add("missing_column", FATAL, f"table {table} lacks column(s) {', '.join(missing)}", len(missing))
-            ok = False
-    return ok
+            out.append(
+                Finding("missing_column", FATAL, f"table {table} lacks column(s) {', '.join(missing)}", len(missing))
+            )
+    return out
 
 
 def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: InputScans) -> None:
@@ -272,42 +363,18 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     counts = dict.fromkeys(preds, 0)
     if wanted:
         counts.update(check.column_counts(t, wanted, params={"last": last_conversion}))
-    if counts["null_session_id"]:
-        check.add(
-            "null_session_id",
-            FATAL,
-            f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no id",
-            counts["null_session_id"],
-        )
-    check.duplicates(t, "session_id")
-    if counts["late"]:
-        check.add(
-            "sessions_after_last_conversion",
-            WARNING,
-            f"session_sources: {count(counts['late'], 'session is', 'sessions are')} dated after the last conversion date "
-            f"({last_conversion}); they belong to no journey",
-            counts["late"],
+    counts["duplicate_session_id"], dup = check.duplicate_count(t, "session_id")
+    counts["sessions_after_last_conversion"] = counts.pop("late")
+    columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
+    listing = {
+        **_listing(t, {k: v for k, v in preds.items() if k in columns}, columns),
+        "duplicate_session_id": (dup, ()),
+        "sessions_after_last_conversion": (
             "SELECT session_id FROM session_sources WHERE event_date > ?",
             (last_conversion,),
-        )
-    if counts["null_user_id"]:
-        check.add(
-            "null_user_id",
-            WARNING,
-            f"{t}.user_id: {count(counts['null_user_id'], 'session has', 'sessions have')} no user and belong to no journey",
-            counts["null_user_id"],
-        )
-    check.bad_values(t, counts, "bad_event_date", "event_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
-    check.bad_values(t, counts, "bad_event_time", "event_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
-    for f in FLAGS:
-        check.bad_values(t, counts, f"bad_{f}", f, BAD_FLAG, FATAL, "a value other than 0 or 1")
-    if counts["null_channel"]:
-        check.add(
-            "null_channel",
-            WARNING,
-            f"{t}.channel_name: {count(counts['null_channel'], 'session has', 'sessions have')} no channel (NULL or empty); reported as '{NO_CHANNEL}'",
-            counts["null_channel"],
-        )
+        ),
+    }
+    check.word(t, counts, listing, last=last_conversion)
 
 
 def _conversions(con, check: _Checker) -> Optional[str]:
@@ -325,34 +392,11 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     valid = f"CASE WHEN NOT {BAD_DATE.format(c='conv_date')} THEN conv_date END"
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
-    if counts["null_conv_id"]:
-        check.add(
-            "null_conv_id",
-            FATAL,
-            f"{t}.conv_id: {count(counts['null_conv_id'], 'row has', 'rows have')} no id",
-            counts["null_conv_id"],
-        )
-    check.duplicates(t, "conv_id")
-    if counts["null_user_id"]:
-        check.add(
-            "null_user_id",
-            WARNING,
-            f"{t}.user_id: {count(counts['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey",
-            counts["null_user_id"],
-        )
-    check.bad_values(t, counts, "bad_conv_date", "conv_date", BAD_DATE, FATAL, "no valid date (YYYY-MM-DD)")
-    check.bad_values(t, counts, "bad_conv_time", "conv_time", BAD_TIME, FATAL, "no valid time (HH:MM:SS)")
-    check.bad_values(t, counts, "revenue_not_number", "revenue", NOT_NUMBER, FATAL, "a revenue that is not a number")
-    if counts["null_revenue"]:
-        check.add(
-            "null_revenue",
-            WARNING,
-            f"{t}.revenue: {count(counts['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0",
-            counts["null_revenue"],
-        )
-    check.bad_values(
-        t, counts, "negative_revenue", "revenue", "{c} < 0", WARNING, "a negative revenue (refunds?); kept as is"
-    )
+    counts["duplicate_conv_id"], dup = check.duplicate_count(t, "conv_id")
+    columns = {"bad_conv_date": "conv_date", "bad_conv_time": "conv_time"}
+    columns.update(revenue_not_number="revenue", negative_revenue="revenue")
+    listing = {**_listing(t, {k: v for k, v in preds.items() if k in columns}, columns), "duplicate_conv_id": (dup, ())}
+    check.word(t, counts, listing)
     return counts["last"]
 
 
@@ -360,35 +404,22 @@ def _costs(con, check: _Checker, scans: InputScans) -> None:
     t = "session_costs"
     counts = scans.cost_checks()
     check.report.rows[t] = counts["rows"]
-    if counts["null_session_id"]:
-        check.add(
-            "null_session_id",
-            FATAL,
-            f"{t}.session_id: {count(counts['null_session_id'], 'row has', 'rows have')} no session id",
-            counts["null_session_id"],
-        )
-    check.duplicates(t, "session_id")
-    check.bad_values(t, counts, "cost_not_number", "cost", NOT_NUMBER, FATAL, "a cost that is not a number")
-    if counts["null_cost"]:
-        check.add(
-            "null_cost",
-            WARNING,
-            f"{t}.cost: {count(counts['null_cost'], 'row has', 'rows have')} no cost; counted as 0",
-            counts["null_cost"],
-        )
-    check.bad_values(t, counts, "negative_cost", "cost", "{c} < 0", FATAL, "a negative cost")
-    if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in check.report.findings):
-        return  # with duplicate ids the matched count below is meaningless
-    orphans = counts["rows"] - counts["null_session_id"] - scans.matched_cost_rows()
-    if orphans > 0:
-        check.add(
-            "orphan_cost",
-            WARNING,
-            f"{t}: {count(orphans, 'cost belongs', 'costs belong')} to no session in session_sources and {'is' if orphans == 1 else 'are'} not reported",
-            orphans,
+    counts = dict(counts)
+    counts["duplicate_session_id"], dup = check.duplicate_count(t, "session_id")
+    duplicates = counts["duplicate_session_id"] or any(f.code == "duplicate_session_id" for f in check.report.findings)
+    if not duplicates:  # with duplicate session ids (here or in session_sources) the matched count is meaningless
+        counts["orphan_cost"] = max(counts["rows"] - counts["null_session_id"] - scans.matched_cost_rows(), 0)
+    listing = {
+        "duplicate_session_id": (dup, ()),
+        "cost_not_number": (f"SELECT cost FROM {t} WHERE {NOT_NUMBER.format(c='cost')}", ()),
+        "negative_cost": (f"SELECT cost FROM {t} WHERE cost < 0", ()),
+        "orphan_cost": (
             "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
-        )
+            (),
+        ),
+    }
+    check.word(t, counts, listing)
 
 
 def _without_earlier_sessions(check: _Checker, scans: InputScans) -> None:

@@ -45,7 +45,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        handler = args.handler
+        db = getattr(args, "db", None)
+        if (isinstance(db, str) and "://" in db) or getattr(args, "engine", None):
+            from .on_engines import route  # the one place a source URL picks its engine
+
+            handler = route(args)
+        return int(handler(args) or 0)
     except PipelineError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

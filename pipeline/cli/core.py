@@ -149,7 +149,15 @@ def positive_int(text: str) -> int:
 
 
 def _db(p, write: bool = False) -> None:
-    p.add_argument("db", metavar="DB", help="the analyst's SQLite database")
+    p.add_argument(
+        "db",
+        metavar="DB",
+        help="the analyst's SQLite database, or duckdb:///file.duckdb, parquet:///folder (docs/engines.md)",
+    )
+    p.add_argument(
+        "--engine", metavar="NAME", help="the engine that runs DB (default: the source's own; see docs/engines.md)"
+    )
+    p.add_argument("--spark-master", metavar="URL", help="with --engine spark: the Spark master (default local[*])")
     if write:
         p.add_argument(
             "--output-db",

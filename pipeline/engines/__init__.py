@@ -11,6 +11,16 @@ by parity tests against it):
 | ``journeys(engine, window)`` | all journeys gathered in one ``journeys.Journeys`` |
 | ``channel_report(engine, credits=None, start=None, end=None)`` | rows (channel_name, date, cost, ihc, ihc_revenue) |
 | ``write_outputs(engine, credits, report)`` | the two output tables replaced, staged then swapped |
+| ``conversion_count(engine, window)`` | the number of conversions (with an id) in the window |
+| ``path_summary(engine, window)`` | ``models.weighted_paths.PathSummary`` of the window, computed by the engine (Markov, Shapley) |
+| ``fingerprint(engine)`` | a text that changes whenever an input table does (sizes+mtimes, content hashes, table versions) |
+| ``run_record(engine)`` / ``write_run_record(engine, record)`` | the last run's record (a JSON-able dict) stored beside the outputs |
+| ``stored_report(engine, start=None, end=None)`` | the stored ``channel_reporting`` rows in range, or None |
+| optional: ``attribute(engine, window, credit)`` | the credit of every journey, computed where the data is: ``credit`` (a picklable ``engines.run.BatchCredit``) maps a dict of whole journeys' ``journey_columns`` to {conv_id, session_id, ihc, ts (epoch seconds)}; returns those four columns (Arrow table or mapping). Without it ``engines.run`` calls ``credit`` on each of ``journey_batches`` |
+
+``open_engine`` also takes the engine's own keyword options when given on the command line (``master``
+from ``--spark-master``). ``engines.run.run_on_engine`` runs the whole pipeline on any engine offering
+these; ``cli.on_engines.route`` is the one place a command's DB argument picks SQLite or an engine.
 
 ``ENGINES`` maps a (source kind, engine name) to the module that runs it; ``engine_module`` resolves a
 source (and an optional ``--engine`` choice) to that module, importing it only then, so a missing

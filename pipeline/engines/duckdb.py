@@ -50,13 +50,11 @@ from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
     EXAMPLES,
-    FATAL,
     FLAGS,
-    WARNING,
-    Finding,
     ValidationReport,
     cost_coverage_findings,
-    count,
+    structure_findings,
+    table_findings,
     without_earlier_sessions_finding,
 )
 from ..window import Window
@@ -100,9 +98,23 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
         con = duckdb.connect()
         _parquet_views(con, source, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
     con.execute("SET enable_progress_bar = false")
+    _bound_memory(con)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return DuckEngine(source, con, _present(con))
+
+
+MEMORY_LIMIT = "500MB"  # DuckDB's buffer pool; ATTRIBUTION_DUCKDB_MEMORY overrides (e.g. "2GB")
+
+
+def _bound_memory(con) -> None:
+    """Keep DuckDB's memory bounded (its default is 80% of the machine): sorts, joins and aggregates
+    beyond the limit spill to a temporary folder, and row order is never kept where a query does not
+    ask for it (every query here that needs an order says ORDER BY)."""
+    limit = os.environ.get("ATTRIBUTION_DUCKDB_MEMORY") or MEMORY_LIMIT
+    con.execute("SET memory_limit = $limit", {"limit": limit})
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET temp_directory = $dir", {"dir": os.path.join(tempfile.gettempdir(), "pipeline-duckdb-spill")})
 
 
 def _present(con) -> dict:
@@ -181,21 +193,9 @@ def validate(engine: DuckEngine) -> ValidationReport:
 
 
 def _structure(engine: DuckEngine, report: ValidationReport) -> bool:
-    ok = True
-    for table, required in REQUIRED_COLUMNS.items():
-        if table not in engine.present:
-            report.findings.append(
-                Finding("missing_table", FATAL, f"table {table} is missing (it needs columns {', '.join(required)})")
-            )
-            ok = False
-            continue
-        missing = [c for c in required if c not in engine.present[table]]
-        if missing:
-            report.findings.append(
-                Finding("missing_column", FATAL, f"table {table} lacks column(s) {', '.join(missing)}", len(missing))
-            )
-            ok = False
-    return ok
+    found = structure_findings({t: set(engine.present[t]) for t in REQUIRED_COLUMNS if t in engine.present})
+    report.findings.extend(found)
+    return not found
 
 
 class _Validator:
@@ -205,11 +205,13 @@ class _Validator:
     def t(self, table: str, column: str) -> str:
         return _text(column, self.e.present[table][column])
 
-    def add(self, code, severity, message, n=0, examples_sql=None, params=None):
-        examples = []
-        if examples_sql:
-            examples = [r[0] for r in self.e.sql(examples_sql + f" LIMIT {EXAMPLES}", params)]
-        self.report.findings.append(Finding(code, severity, message, int(n), examples))
+    def examples(self, sql: str, params=None) -> list:
+        return [r[0] for r in self.e.sql(sql + f" LIMIT {EXAMPLES}", params)]
+
+    def word(self, table: str, counts: dict, listing: dict, **facts) -> None:
+        """``validate.table_findings`` (the one wording) of this engine's ``counts``; ``listing``:
+        {code: (query of the bad values, params)}."""
+        self.report.findings.extend(table_findings(table, counts, lambda code: self.examples(*listing[code]), **facts))
 
     def counts(self, table: str, preds: dict[str, str], extra: Optional[dict] = None, params=None) -> dict:
         extra = extra or {}
@@ -234,28 +236,14 @@ class _Validator:
         counts = {k: int(v or 0) for k, v in zip([*preds, *on_date], row[1:-2])}
         return {**counts, "first": row[-2], "last_session": row[-1]}
 
-    def bad_values(self, table, counts, code, column, predicate, severity, what):
-        n = counts[code]
-        if n:
-            self.add(
-                code,
-                severity,
-                f"{table}.{column}: {count(n, 'row has', 'rows have')} {what}",
-                n,
-                f"SELECT {column} FROM {table} WHERE {predicate}",
-            )
-
-    def duplicates(self, table: str, column: str) -> None:
+    def duplicate_count(self, table: str, column: str) -> tuple[int, tuple]:
+        """(values appearing more than once, (the query listing them, no params))."""
         having = f"FROM {table} WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
-        n = self.e.sql(f"SELECT count(*) FROM (SELECT 1 {having})")[0][0]
-        if n:
-            self.add(
-                f"duplicate_{column}",
-                FATAL,
-                f"{table}.{column}: {count(n, 'value appears', 'values appear')} more than once (ids must be unique)",
-                n,
-                f"SELECT {column} {having}",
-            )
+        return int(self.e.sql(f"SELECT count(*) FROM (SELECT 1 {having})")[0][0]), (f"SELECT {column} {having}", None)
+
+    @staticmethod
+    def listing(table: str, preds: dict[str, str], columns: dict[str, str]) -> dict:
+        return {code: (f"SELECT {column} FROM {table} WHERE {preds[code]}", None) for code, column in columns.items()}
 
     def conversions(self) -> Optional[str]:
         t, types = "conversions", self.e.present["conversions"]
@@ -272,42 +260,10 @@ class _Validator:
         valid = f"CASE WHEN NOT {_bad_date(date)} THEN {date} END"
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
-        if c["null_conv_id"]:
-            self.add(
-                "null_conv_id",
-                FATAL,
-                f"{t}.conv_id: {count(c['null_conv_id'], 'row has', 'rows have')} no id",
-                c["null_conv_id"],
-            )
-        self.duplicates(t, "conv_id")
-        if c["null_user_id"]:
-            self.add(
-                "null_user_id",
-                WARNING,
-                f"{t}.user_id: {count(c['null_user_id'], 'conversion has', 'conversions have')} no user and get no journey",
-                c["null_user_id"],
-            )
-        self.bad_values(t, c, "bad_conv_date", "conv_date", preds["bad_conv_date"], FATAL, "no valid date (YYYY-MM-DD)")
-        self.bad_values(t, c, "bad_conv_time", "conv_time", preds["bad_conv_time"], FATAL, "no valid time (HH:MM:SS)")
-        self.bad_values(
-            t, c, "revenue_not_number", "revenue", preds["revenue_not_number"], FATAL, "a revenue that is not a number"
-        )
-        if c["null_revenue"]:
-            self.add(
-                "null_revenue",
-                WARNING,
-                f"{t}.revenue: {count(c['null_revenue'], 'conversion has', 'conversions have')} no revenue; counted as 0",
-                c["null_revenue"],
-            )
-        self.bad_values(
-            t,
-            c,
-            "negative_revenue",
-            "revenue",
-            preds["negative_revenue"],
-            WARNING,
-            "a negative revenue (refunds?); kept as is",
-        )
+        c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
+        columns = {"bad_conv_date": "conv_date", "bad_conv_time": "conv_time"}
+        columns.update(revenue_not_number="revenue", negative_revenue="revenue")
+        self.word(t, c, {**self.listing(t, preds, columns), "duplicate_conv_id": dup})
         return c["last"]
 
     def without_earlier_sessions(self) -> None:
@@ -332,46 +288,18 @@ class _Validator:
         self.report.coverage.update(sessions_from=c["first"], sessions_to=c["last_session"])
         # SQLite reports late sessions only when the last valid session date is after the last conversion
         late = c["late"] if last is not None and c["last_session"] is not None and c["last_session"] > last else 0
-        if c["null_session_id"]:
-            self.add(
-                "null_session_id",
-                FATAL,
-                f"{t}.session_id: {count(c['null_session_id'], 'row has', 'rows have')} no id",
-                c["null_session_id"],
-            )
-        self.duplicates(t, "session_id")
-        if late:
-            self.add(
-                "sessions_after_last_conversion",
-                WARNING,
-                f"session_sources: {count(late, 'session is', 'sessions are')} dated after the last conversion date "
-                f"({last}); they belong to no journey",
-                late,
+        c["sessions_after_last_conversion"] = late
+        c["duplicate_session_id"], dup = self.duplicate_count(t, "session_id")
+        columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
+        listing = {
+            **self.listing(t, preds, columns),
+            "duplicate_session_id": dup,
+            "sessions_after_last_conversion": (
                 f"SELECT session_id FROM session_sources WHERE {date} > $last",
                 {"last": last},
-            )
-        if c["null_user_id"]:
-            self.add(
-                "null_user_id",
-                WARNING,
-                f"{t}.user_id: {count(c['null_user_id'], 'session has', 'sessions have')} no user and belong to no journey",
-                c["null_user_id"],
-            )
-        self.bad_values(
-            t, c, "bad_event_date", "event_date", preds["bad_event_date"], FATAL, "no valid date (YYYY-MM-DD)"
-        )
-        self.bad_values(
-            t, c, "bad_event_time", "event_time", preds["bad_event_time"], FATAL, "no valid time (HH:MM:SS)"
-        )
-        for f in FLAGS:
-            self.bad_values(t, c, f"bad_{f}", f, preds[f"bad_{f}"], FATAL, "a value other than 0 or 1")
-        if c["null_channel"]:
-            self.add(
-                "null_channel",
-                WARNING,
-                f"{t}.channel_name: {count(c['null_channel'], 'session has', 'sessions have')} no channel (NULL or empty); reported as '{NO_CHANNEL}'",
-                c["null_channel"],
-            )
+            ),
+        }
+        self.word(t, c, listing, last=last)
 
     def costs(self) -> None:
         t, dtype = "session_costs", self.e.present["session_costs"]["cost"]
@@ -383,38 +311,23 @@ class _Validator:
         }
         c = self.counts(t, preds)
         rows = self.report.rows[t]
-        if c["null_session_id"]:
-            self.add(
-                "null_session_id",
-                FATAL,
-                f"{t}.session_id: {count(c['null_session_id'], 'row has', 'rows have')} no session id",
-                c["null_session_id"],
-            )
-        self.duplicates(t, "session_id")
-        self.bad_values(t, c, "cost_not_number", "cost", preds["cost_not_number"], FATAL, "a cost that is not a number")
-        if c["null_cost"]:
-            self.add(
-                "null_cost",
-                WARNING,
-                f"{t}.cost: {count(c['null_cost'], 'row has', 'rows have')} no cost; counted as 0",
-                c["null_cost"],
-            )
-        self.bad_values(t, c, "negative_cost", "cost", preds["negative_cost"], FATAL, "a negative cost")
-        if any(f.severity == FATAL and f.code.startswith("duplicate_session_id") for f in self.report.findings):
-            return
-        matched = self.e.sql(
-            "SELECT count(*) FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id"
-        )[0][0]
-        orphans = rows - c["null_session_id"] - matched
-        if orphans > 0:
-            self.add(
-                "orphan_cost",
-                WARNING,
-                f"{t}: {count(orphans, 'cost belongs', 'costs belong')} to no session in session_sources and {'is' if orphans == 1 else 'are'} not reported",
-                orphans,
+        c["duplicate_session_id"], dup = self.duplicate_count(t, "session_id")
+        duplicates = c["duplicate_session_id"] or any(f.code == "duplicate_session_id" for f in self.report.findings)
+        if not duplicates:  # with duplicate session ids (here or in session_sources) the matched count is meaningless
+            matched = self.e.sql(
+                "SELECT count(*) FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id"
+            )[0][0]
+            c["orphan_cost"] = max(rows - c["null_session_id"] - matched, 0)
+        listing = {
+            **self.listing(t, preds, {"cost_not_number": "cost", "negative_cost": "cost"}),
+            "duplicate_session_id": dup,
+            "orphan_cost": (
                 "SELECT sc.session_id FROM session_costs sc WHERE sc.session_id IS NOT NULL AND NOT EXISTS "
                 "(SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)",
-            )
+                None,
+            ),
+        }
+        self.word(t, c, listing)
 
     # The sessions are probed against the few converting users (a semi join), never gathered into a set
     # of all session users: 3.1 s instead of 4.2 s on the x10 demo (both under load).
@@ -752,3 +665,176 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists():
         path.unlink()
+
+
+# ---- what a run needs beyond the stages (pipeline.engines.run) -------------------------------------------
+
+
+def conversion_count(engine: DuckEngine, window: Window = Window()) -> int:
+    """The conversions of ``window`` (with an id), those a run attributes or explains."""
+    _, conv_sql = _journeys_sql(engine)
+    return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
+
+
+PATH_BUCKET_SESSIONS = 1_500_000  # sessions per pass of the non-converting paths (bounds DuckDB's memory)
+
+
+def path_summary(engine: DuckEngine, window: Window = Window()):
+    """``path_summary.path_summary`` in DuckDB SQL: one row per distinct channel path of ``window`` with
+    its converting journeys (the journeys ``journey_batches`` streams), its non-converting users' paths
+    (as ``journeys.build_non_converting``: a user with no conversion in the window, the sessions dated in
+    it, with a lookback only those within that many days before the user's last one) and the converting
+    journeys' revenue. Paths are built in the engine (``string_agg(hex(channel) ORDER BY time,
+    session_id)``: hex keeps any channel name whole and sorts as SQLite's keys do), so only distinct paths
+    reach Python, as the same ``PathSummary`` the SQLite engine gives (decoded by the same function).
+
+    DuckDB cannot spill an ordered aggregate, so the non-converting users are summarised in passes over
+    hash buckets of user_id (``PATH_BUCKET_SESSIONS`` sessions a pass), each within the memory limit;
+    their counts are whole numbers, added exactly."""
+    from ..models.weighted_paths import PathSummary
+    from ..path_summary import _decode
+
+    s, c = engine.present["session_sources"], engine.present["conversions"]
+    conv_date, ev_date = _text("conv_date", c["conv_date"]), _text("event_date", s["event_date"])
+    ts = f"{ev_date} || ' ' || {_text('event_time', s['event_time'])}"
+    revenue = _number("revenue", c["revenue"])
+    channel = f"upper(hex(coalesce(nullif(CAST(channel_name AS VARCHAR), ''), '{NO_CHANNEL}')))"
+    back = "strftime(try_strptime({t}, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)), '%Y-%m-%d %H:%M:%S')"
+    conv = f"""
+    conv AS (
+        SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
+               coalesce({revenue}, 0) AS revenue
+        FROM conversions
+        WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
+          AND ($start IS NULL OR {conv_date} >= $start) AND ($end IS NULL OR {conv_date} <= $end))"""
+    converting = f"""
+    WITH {conv},
+    conv_s AS (
+        SELECT c.conv_id, {ts.replace("event_", "s.event_")} AS ts, CAST(s.session_id AS VARCHAR) AS sid,
+               {channel.replace("channel_name", "s.channel_name")} AS ch, c.conv_ts, c.revenue
+        FROM session_sources s JOIN conv c ON c.user_id = s.user_id),
+    conv_paths AS (
+        SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key, max(revenue) AS revenue FROM conv_s
+        WHERE ts < conv_ts AND ($lookback_days IS NULL OR ts >= {back.format(t="conv_ts")})
+        GROUP BY conv_id)
+    SELECT key, count(*), sum(revenue) FROM conv_paths GROUP BY key
+    """
+    cut = (
+        f"(SELECT u, ts, sid, ch FROM (SELECT *, max(ts) OVER (PARTITION BY u) AS last FROM null_s) "
+        f"WHERE ts >= {back.format(t='last')})"
+        if window.lookback_days is not None
+        else "null_s"
+    )
+    non_converting = f"""
+    WITH {conv},
+    users AS (SELECT DISTINCT user_id FROM conv),
+    null_s AS (
+        SELECT user_id AS u, {ts} AS ts, CAST(session_id AS VARCHAR) AS sid, {channel} AS ch
+        FROM session_sources ANTI JOIN users USING (user_id)
+        WHERE user_id IS NOT NULL AND hash(user_id) % $buckets = $bucket
+          AND ($start IS NULL OR {ev_date} >= $start) AND ($end IS NULL OR {ev_date} <= $end)),
+    null_paths AS (SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key FROM {cut} GROUP BY u)
+    SELECT key, count(*) FROM null_paths GROUP BY key
+    """
+    params = _params(window)
+    totals: dict[str, list] = {}
+    for key, n, value in engine.sql(converting, params):
+        totals[key] = [float(n), 0.0, float(value)]
+    n_sessions = engine.sql("SELECT count(*) FROM session_sources")[0][0]
+    buckets = max(1, -(-int(n_sessions) // PATH_BUCKET_SESSIONS))
+    for bucket in range(buckets):
+        bucket_params = {**params, "buckets": buckets, "bucket": bucket}
+        used = {k: v for k, v in bucket_params.items() if f"${k}" in non_converting}
+        for key, n in engine.sql(non_converting, used):
+            totals.setdefault(key, [0.0, 0.0, 0.0])[1] += float(n)
+    if not totals:
+        return PathSummary.empty()
+    keys = sorted(totals)  # byte order of the hex keys, as the SQLite engine's groupby sorts them
+    table = np.array([totals[k] for k in keys], dtype=np.float64)
+    return _decode(np.array(keys, dtype=object), table[:, 1], table[:, 0], table[:, 2])
+
+
+def fingerprint(engine: DuckEngine) -> str:
+    """What the input tables are, for staleness (docs/engines.md): a Parquet source by its files'
+    names, sizes and modification times (nanoseconds); a DuckDB file by the content of each input
+    table — its row count and the sum of a hash of every row (order-independent) — since the file's own
+    size and time change whenever the outputs are written."""
+    import hashlib
+
+    parts: list = []
+    if engine.source.kind == "parquet":
+        for table in REQUIRED_COLUMNS:
+            for path in parquet_files(engine.source, table):
+                st = path.stat()
+                parts.append((str(path.relative_to(engine.source.file)), st.st_size, st.st_mtime_ns))
+    else:
+        for table in REQUIRED_COLUMNS:
+            if table not in engine.present:
+                parts.append((table, None))
+                continue
+            columns = ", ".join(f'"{c}"' for c in engine.present[table])
+            parts.append((table, *engine.sql(f"SELECT count(*), sum(hash({columns})::HUGEINT) FROM {table}")[0]))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+RECORD_TABLE = "pipeline_run_record"  # in a DuckDB file: one row, the last run's record as JSON
+RECORD_FILE = "_pipeline_run.json"  # in a Parquet folder
+
+
+def run_record(engine: DuckEngine) -> Optional[dict]:
+    """The record the last successful run stored with the outputs (None: none, or unreadable)."""
+    import json
+
+    try:
+        if engine.source.kind == "parquet":
+            path = engine.source.file / RECORD_FILE
+            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if RECORD_TABLE not in engine.present:
+            return None
+        rows = engine.sql(f"SELECT record FROM {RECORD_TABLE}")
+        return json.loads(rows[0][0]) if rows else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_run_record(engine: DuckEngine, record: dict) -> None:
+    """Store ``record`` beside the outputs, replacing the previous one atomically (a DuckDB table in one
+    transaction; a file written aside, then renamed)."""
+    import json
+
+    text = json.dumps(record, sort_keys=True, default=str)
+    if engine.source.kind == "parquet":
+        folder = engine.source.file
+        fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, folder.stat().st_mode & 0o666)
+            os.replace(tmp, folder / RECORD_FILE)
+        except BaseException:
+            _remove(Path(tmp))
+            raise
+        return
+    con = engine.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
+        con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [text])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("CHECKPOINT")
+    engine.present = _present(con)
+
+
+def stored_report(engine: DuckEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
+    """The stored ``channel_reporting`` rows (channel_name, date, cost, ihc, ihc_revenue) in range,
+    sorted by date then channel (None: no report stored)."""
+    if "channel_reporting" not in engine.present:
+        return None
+    return engine.sql(
+        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting"
+        " WHERE ($start IS NULL OR date >= $start) AND ($end IS NULL OR date <= $end) ORDER BY date, channel_name",
+        {"start": start, "end": end},
+    )

@@ -1,0 +1,102 @@
+"""Sources configured on the server for the dashboard: an analyst picks one by name, runs it, reads the
+report and downloads the CSV, without ever seeing its URL or credentials.
+
+Where they come from (both may be used; a name in the secrets wins):
+
+- ``.streamlit/secrets.toml``, a ``[sources]`` table of ``name = "URL"`` (Streamlit's secrets file,
+  never served to the browser);
+- the environment variable ``ATTRIBUTION_SOURCES``: ``name=URL`` entries, one per line or separated
+  by ``;``.
+
+A URL is any source ``pipeline.sources`` parses: a SQLite path, ``duckdb:///``, ``parquet:///`` or an
+engine-run warehouse; passwords stay in the URL, the environment or ``.env`` as for the command line.
+``run_source`` runs one the way ``python -m pipeline run SOURCE --model M`` does (the SQLite runner or
+``engines.run.run_on_engine``) and returns what the page shows. Every message names the source by its
+name only: the URL (host, user, path) is replaced by the name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .errors import InputError
+from .progress import Progress
+
+ENV_VAR = "ATTRIBUTION_SOURCES"
+
+
+def configured_sources(secrets: Optional[Mapping] = None, environ: Optional[Mapping[str, str]] = None) -> dict:
+    """{name: URL} of the server's sources (``secrets``: Streamlit's secrets mapping, or None)."""
+    environ = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for entry in (environ.get(ENV_VAR) or "").replace(";", "\n").splitlines():
+        name, sep, url = entry.partition("=")
+        if sep and name.strip() and url.strip():
+            out[name.strip()] = url.strip()
+    table = (secrets or {}).get("sources") if secrets is not None else None
+    for name, url in dict(table or {}).items():
+        if isinstance(url, str) and url.strip():
+            out[str(name)] = url.strip()
+    return out
+
+
+@dataclass
+class SourceRun:
+    """What a run on a configured source gives the page."""
+
+    name: str
+    lines: list[str]  # the stage lines, as the CLI prints them
+    warnings: list[str]  # validation warnings
+    report: object  # pandas DataFrame: channel_name, date, cost, ihc, ihc_revenue, CPO, ROAS
+    csv: bytes = field(repr=False, default=b"")  # export's CSV, byte-identical to the CLI's
+
+
+def run_source(name: str, url: str, model: Optional[str] = None, progress: Optional[Progress] = None) -> SourceRun:
+    """Run ``url`` (configured under ``name``) with ``model``; InputError messages name only ``name``."""
+    from .sources import parse_source
+
+    try:
+        source = parse_source(url)
+    except InputError:
+        raise InputError(f"{name}: the server's URL for this source is not valid; ask the administrator") from None
+    try:
+        return _run(name, source, model, progress)
+    except InputError as exc:
+        message = str(exc).replace(source.display(), name)
+        if source.path is not None:
+            message = message.replace(str(source.path), name)
+        if not message.startswith(name):
+            message = f"{name}: {message}"
+        raise InputError(message) from None
+
+
+def _run(name: str, source, model: Optional[str], progress: Optional[Progress]) -> SourceRun:
+    import pandas as pd
+
+    from .export import EXPORT_COLUMNS, add_ratios, read_report, to_csv_bytes
+    from .runner import RunOptions
+
+    options = RunOptions(model=model)
+    if source.kind == "sqlite":
+        from .db import open_database
+        from .runner import run_pipeline
+
+        con = open_database(source.file, write=True)
+        try:
+            result = run_pipeline(con, options, progress)
+            report = read_report(con)
+        finally:
+            con.close()
+    else:
+        from .engines.run import open_run, run_on_engine
+
+        result = run_on_engine(source, options, progress=progress)
+        mod, eng = open_run(source, write=False)
+        with eng:
+            rows = mod.stored_report(eng) or []
+        report = add_ratios(pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5]))
+    return SourceRun(
+        name, list(result.lines()), [f.line() for f in result.validation.warnings], report, to_csv_bytes(report)
+    )
