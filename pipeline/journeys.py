@@ -130,11 +130,18 @@ def build_journeys(con: sqlite3.Connection, window: Window = Window(), progress:
     params = window.sql_params()
     rows = con.execute(JOURNEYS_SQL, params).fetchall()
     (conv_ids,) = object_columns(con.execute(CONVERSIONS_SQL, params).fetchall(), 1)
+    journeys = journeys_from_rows(rows, conv_ids, window)
+    progress(2, 2, f"journeys: {len(journeys.columns['ts']):,} sessions in {len(conv_ids):,} conversions")
+    return journeys
+
+
+def journeys_from_rows(rows: list, conv_ids: np.ndarray, window: Window) -> Journeys:
+    """``JOURNEYS_SQL``'s rows of whole conversions, and the window's conversions among them
+    (``CONVERSIONS_SQL``), → their Journeys (``journey_batches`` calls it once per batch)."""
     raw = object_columns(rows, len(ROW_COLUMNS) + 2)
     in_journey = raw[-2].astype(np.int8)
     columns = journey_columns([c[in_journey == 1] for c in raw[:-2]])
     without = _without_earlier_sessions(raw[0], in_journey, raw[-1].astype(bool))
-    progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
     return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window, without)
 
 
@@ -196,8 +203,17 @@ def _flag(values: np.ndarray, name: str) -> np.ndarray:
 
 def save_journeys(con: sqlite3.Connection, journeys: Journeys) -> int:
     """Replace the stored journeys set; call inside a transaction."""
+    clear_journeys(con)
+    return append_journeys(con, journeys)
+
+
+def clear_journeys(con: sqlite3.Connection) -> None:
     con.execute("DELETE FROM pipeline_journeys")
     con.execute("DELETE FROM pipeline_journey_conversions")
+
+
+def append_journeys(con: sqlite3.Connection, journeys: Journeys) -> int:
+    """Add ``journeys`` (a batch of whole journeys) to the stored set; call inside a transaction."""
     cols = journeys.columns
     con.executemany(
         "INSERT INTO pipeline_journeys (conversion_id, session_id, timestamp, channel_label,"

@@ -221,7 +221,7 @@ import sys
 import pipeline.journeys as jr
 def no_memory(*args, **kwargs):
     raise MemoryError()
-jr.build_journeys = no_memory
+jr.journeys_from_rows = no_memory
 from pipeline.cli import main
 sys.exit(main(["run", {str(tiny)!r}, "--model", "linear", "-q"]))
 """
