@@ -24,7 +24,7 @@ import numpy as np
 from .errors import InputError
 from .journey_index import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
 from .progress import Progress, ensure
-from .schema import NO_CHANNEL
+from .schema import channel_sql
 from .window import Window
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ WITH every_conv AS MATERIALIZED (
     WHERE user_id IS NOT NULL),
 users AS MATERIALIZED (SELECT DISTINCT user_id FROM every_conv),
 pairs AS MATERIALIZED (
-    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel,
+    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, {channel_sql("s.channel_name")} AS channel,
            CAST(s.holder_engagement AS INTEGER) AS h, CAST(s.closer_engagement AS INTEGER) AS c,
            CAST(s.impression_interaction AS INTEGER) AS i,
            coalesce(c.in_window AND {SESSION_TS} < c.conv_ts
@@ -248,7 +248,7 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
 # the flags too costs 40% more on the demo's 446k non-converting sessions; they are all 0 here.
 NON_CONVERTING_SQL = f"""
 WITH {_CONVERSIONS_CTE}
-SELECT s.user_id, s.session_id, {SESSION_TS}, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}')
+SELECT s.user_id, s.session_id, {SESSION_TS}, {channel_sql("s.channel_name")}
 FROM session_sources s
 WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
   AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)

@@ -37,7 +37,7 @@ from typing import Callable, Optional, Union, cast
 
 from .db import database_file, open_database
 from .errors import InputError
-from .schema import NO_CHANNEL
+from .schema import channel_label
 from .sums import MONEY_SCALE, sql_sum
 
 # One boolean for everything a session row can get wrong apart from its date and channel (which are
@@ -195,12 +195,12 @@ class InputScans:
         return [dict(zip(PROFILE_FIELDS, row)) for row in self._get("session_profile")]
 
     def channel_days(self) -> set[tuple[str, str]]:
-        return {(row[0] if row[0] not in (None, "") else NO_CHANNEL, row[1]) for row in self._get("session_profile")}
+        return {(channel_label(row[0]), row[1]) for row in self._get("session_profile")}
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:
         costs: dict[tuple[str, str], float] = {}
         for channel, day, cost, _ in self._get("cost_profile"):
-            key = (channel if channel not in (None, "") else NO_CHANNEL, day)
+            key = (channel_label(channel), day)
             costs[key] = costs.get(key, 0.0) + cost
         return costs
 
