@@ -32,7 +32,7 @@ import os
 import sqlite3
 from bisect import bisect_right
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -269,12 +269,13 @@ def attribute_in_batches(
     window: Window,
     run_id: str,
     no_session_reason: str,
+    credit_columns: Callable[[jr.Journeys], dict],
     progress: Optional[Progress] = None,
 ) -> tuple[int, int, dict]:
     """Attribute the stored journeys with a local model and store the credit, batch by batch (inside
-    the caller's transaction). Returns (rows written, conversions attributed, {reason: count})."""
-    from .runner import credit_columns  # (the runner imports this module)
-
+    the caller's transaction). ``credit_columns``: a batch's credit columns with a per-journey model
+    (``runner.credit_columns``); Markov and Shapley fit once here instead. Returns (rows written,
+    conversions attributed, {reason: count})."""
     progress = ensure(progress)
     model = choice.model
     assert model is not None, "a local model"
@@ -288,7 +289,7 @@ def attribute_in_batches(
             if unattributed:
                 reasons[no_session_reason] = reasons.get(no_session_reason, 0) + len(unattributed)
             if shares is None:
-                columns = credit_columns(con, choice, journeys)
+                columns = credit_columns(journeys)
             else:
                 columns = _share_columns(journeys.index, *shares)
             store_credits(

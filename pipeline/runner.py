@@ -225,7 +225,9 @@ def _attribute_in_batches(book: StageBook, choice: ModelChoice, window: Window, 
     out: dict = {}
 
     def write(con: sqlite3.Connection) -> None:
-        n, attributed, reasons = jb.attribute_in_batches(con, choice, window, book.run_id, NO_SESSION_REASON, progress)
+        n, attributed, reasons = jb.attribute_in_batches(
+            con, choice, window, book.run_id, NO_SESSION_REASON, lambda j: credit_columns(con, choice, j), progress
+        )
         out.update(attributed=attributed, reasons=reasons)
         summary = {"model": choice.name, "conversions_attributed": attributed, "not_attributed": reasons}
         _streamed(record, summary, started, n)
