@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 BATCH_ENV = "ATTRIBUTION_JOURNEY_BATCH_ROWS"
 DEFAULT_BATCH_ROWS = 250_000  # journey rows per batch: ≈190 MB in Python; the 10× demo has ~37k
-TEMP_STORE_MEMORY, TEMP_STORE_DEFAULT = 2, 0
+TEMP_STORE_DEFAULT = 0  # PRAGMA temp_store: temp b-trees in RAM up to the cache size, then in a file
 
 ALL = object()  # ``_OrderedKeys.upto(ALL)``: every row that is left
 
@@ -129,9 +129,12 @@ class JourneyStream:
     """The journeys of a window, more than one batch of them: iterate for ``journeys.Journeys`` of whole
     journeys in conversion order (once). ``close`` when done (the runner's stages do)."""
 
-    def __init__(self, con: sqlite3.Connection, window: Window, groups: _WholeGroups, keys: _OrderedKeys, first):
+    def __init__(
+        self, con: sqlite3.Connection, window: Window, groups: _WholeGroups, keys: _OrderedKeys, first, temp_store
+    ):
         self.con, self.window, self._groups, self._keys = con, window, groups, keys
         self._first: Optional[list] = first
+        self._temp_store = temp_store  # the connection's setting before the journeys query
 
     def __iter__(self) -> Iterator[jr.Journeys]:
         try:
@@ -151,7 +154,7 @@ class JourneyStream:
     def close(self) -> None:
         self._groups.cursor.close()
         self._keys.cursor.close()
-        _restore_temp_store(self.con)
+        _restore_temp_store(self.con, self._temp_store)
 
 
 def read_journeys(
@@ -163,36 +166,40 @@ def read_journeys(
     size = rows or batch_rows()
     progress(0, 2, "journeys: selecting sessions strictly before each conversion")
     params = window.sql_params()
-    _temp_store_on_disk(con)
+    temp_store = _temp_store_on_disk(con)
     try:
         groups = _WholeGroups(con.execute(jr.JOURNEYS_SQL, params), size)
         keys = _OrderedKeys(con.execute(jr.CONVERSIONS_SQL, params), size)
         first = next(iter(groups), None)
     except BaseException:
-        _restore_temp_store(con)
+        _restore_temp_store(con, temp_store)
         raise
     if groups.done:
         groups.cursor.close()
         ids = [r[0] for r in keys.upto(ALL)]
         keys.cursor.close()
-        _restore_temp_store(con)
+        _restore_temp_store(con, temp_store)
         journeys = jr.journeys_from_rows(first or [], np.array(ids, dtype=object), window)
         progress(2, 2, f"journeys: {len(journeys.columns['ts']):,} sessions in {len(ids):,} conversions")
         return journeys
     progress(1, 2, f"journeys: more than {size:,} sessions, in batches")
-    return JourneyStream(con, window, groups, keys, first)
+    return JourneyStream(con, window, groups, keys, first, temp_store)
 
 
-def _temp_store_on_disk(con: sqlite3.Connection) -> None:
-    """SQLite's default temp store (a sort larger than the cache spills to a file), while the
-    journeys query runs; not inside a transaction (SQLite refuses, and then the setting stays)."""
-    if not con.in_transaction:
-        con.execute(f"PRAGMA temp_store = {TEMP_STORE_DEFAULT}")
+def _temp_store_on_disk(con: sqlite3.Connection) -> Optional[int]:
+    """SQLite's default temp store (a sort larger than the cache spills to a file) while the journeys
+    query runs; returns the setting before (None: unchanged, inside a transaction SQLite refuses)."""
+    if con.in_transaction:
+        return None
+    (before,) = con.execute("PRAGMA temp_store").fetchone()
+    con.execute(f"PRAGMA temp_store = {TEMP_STORE_DEFAULT}")
+    return int(before)
 
 
-def _restore_temp_store(con: sqlite3.Connection) -> None:
-    if not con.in_transaction:  # (inside one it stays on disk for this connection: slower, never wrong)
-        con.execute(f"PRAGMA temp_store = {TEMP_STORE_MEMORY}")
+def _restore_temp_store(con: sqlite3.Connection, before: Optional[int]) -> None:
+    """(Inside a transaction the setting stays on disk for this connection: slower sorts, never wrong.)"""
+    if before is not None and before != TEMP_STORE_DEFAULT and not con.in_transaction:
+        con.execute(f"PRAGMA temp_store = {before}")
 
 
 # ---- storing ---------------------------------------------------------------------------------------

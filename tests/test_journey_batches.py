@@ -166,3 +166,19 @@ def test_batches_never_split_a_journey(small_demo, monkeypatch):
         con.close()
     assert seen == whole.conversion_ids.tolist()
     assert total == len(whole.columns["ts"])
+
+
+def test_the_connection_keeps_its_temp_store(small_demo):
+    """The journeys query sorts with the temp store on disk; the connection's own setting comes back."""
+    from pipeline.journey_batches import read_journeys
+
+    con = open_database(small_demo)
+    try:
+        (before,) = con.execute("PRAGMA temp_store").fetchone()
+        read_journeys(con, Window())  # one batch
+        assert con.execute("PRAGMA temp_store").fetchone()[0] == before
+        for _ in read_journeys(con, Window(), rows=SMALL_BATCH):  # several, consumed outside a transaction
+            pass
+        assert con.execute("PRAGMA temp_store").fetchone()[0] == before
+    finally:
+        con.close()
