@@ -4,7 +4,8 @@ For each database, a fresh copy gets ``python -m pipeline run COPY --model MODEL
 once per setting:
 
 - ``batches``: the default batch size (``ATTRIBUTION_JOURNEY_BATCH_ROWS`` unset, 250,000 journey rows);
-- ``whole``: ``ATTRIBUTION_JOURNEY_BATCH_ROWS=10**12`` — every journey in one batch, as before batches;
+- ``whole``: ``ATTRIBUTION_JOURNEY_BATCH_ROWS=2000000000`` — every journey in one batch, as before batches;
+- ``rows=N``: batches of N journey rows (how the peak follows the batch size);
 - with ``--code DIR``: the same command run from another checkout (e.g. the commit before batches).
 
 It prints wall time, CPU time (user + system: the machine is shared, CPU is the steadier figure), peak
@@ -100,12 +101,20 @@ def measure(db: Path, model: str, env: dict, cwd: Path, work: Path) -> dict:
     }
 
 
+def _env_of(setting: str) -> dict:
+    if setting == "whole":
+        return {BATCH_ENV: str(2_000_000_000)}
+    if setting.startswith("rows="):
+        return {BATCH_ENV: setting.split("=", 1)[1]}
+    return {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", action="append", type=Path, help="a database to measure (repeatable)")
     ap.add_argument("--model", default="linear")
     ap.add_argument("--code", type=Path, help="also run from this checkout (e.g. before batches)")
-    ap.add_argument("--settings", default="batches,whole", help="comma-separated: batches, whole")
+    ap.add_argument("--settings", default="batches,whole", help="comma-separated: batches, whole, rows=N")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
         work = Path(tmp)
@@ -115,7 +124,7 @@ def main() -> None:
                 path = work / f"{name}.db"
                 subprocess.run([sys.executable, "-m", "pipeline", "demo-db", str(path), *options], cwd=ROOT, check=True)
                 dbs.append(path)
-        runs = [(s, {BATCH_ENV: str(10**12)} if s == "whole" else {}, ROOT) for s in args.settings.split(",")]
+        runs = [(s, _env_of(s), ROOT) for s in args.settings.split(",")]
         if args.code:
             runs.append((f"code {args.code.name}", {}, args.code.resolve()))
         print(f"model {args.model}; CPU = user + system of the run's process; machine shared (timings noisy)")

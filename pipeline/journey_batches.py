@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .scans import InputScans
 
 BATCH_ENV = "ATTRIBUTION_JOURNEY_BATCH_ROWS"
+MAX_BATCH_ROWS = 2**31 - 1  # (sqlite3's fetchmany takes a C int)
 DEFAULT_BATCH_ROWS = 250_000  # journey rows per batch: ≈190 MB in Python; the 10× demo has ~37k
 TEMP_STORE_DEFAULT = 0  # PRAGMA temp_store: temp b-trees in RAM up to the cache size, then in a file
 
@@ -63,7 +64,7 @@ STORED_CONVERSIONS_SQL = "SELECT conversion_id, sessions FROM pipeline_journey_c
 def batch_rows() -> int:
     """Journey rows per batch (``ATTRIBUTION_JOURNEY_BATCH_ROWS``, default 250,000; at least 1)."""
     try:
-        return max(1, int(os.environ.get(BATCH_ENV, DEFAULT_BATCH_ROWS)))
+        return min(max(1, int(os.environ.get(BATCH_ENV, DEFAULT_BATCH_ROWS))), MAX_BATCH_ROWS)
     except ValueError:
         return DEFAULT_BATCH_ROWS
 

@@ -182,3 +182,11 @@ def test_the_connection_keeps_its_temp_store(small_demo):
         assert con.execute("PRAGMA temp_store").fetchone()[0] == before
     finally:
         con.close()
+
+
+def test_batch_size_setting(monkeypatch):
+    from pipeline.journey_batches import DEFAULT_BATCH_ROWS, MAX_BATCH_ROWS, batch_rows
+
+    for value, expected in (("1000000000000", MAX_BATCH_ROWS), ("0", 1), ("many", DEFAULT_BATCH_ROWS)):
+        monkeypatch.setenv(BATCH_ENV, value)
+        assert batch_rows() == expected
