@@ -3,7 +3,7 @@
 For each database, a fresh copy gets ``python -m pipeline run COPY --model MODEL -q`` in a child process,
 once per setting:
 
-- ``batches``: the default batch size (``ATTRIBUTION_JOURNEY_BATCH_ROWS`` unset, 250,000 journey rows);
+- ``batches``: the default batch size (``ATTRIBUTION_JOURNEY_BATCH_ROWS`` unset, 100,000 journey rows);
 - ``whole``: ``ATTRIBUTION_JOURNEY_BATCH_ROWS=2000000000`` — every journey in one batch, as before batches;
 - ``rows=N``: batches of N journey rows (how the peak follows the batch size);
 - with ``--code DIR``: the same command run from another checkout (e.g. the commit before batches).

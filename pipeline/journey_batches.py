@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 BATCH_ENV = "ATTRIBUTION_JOURNEY_BATCH_ROWS"
 MAX_BATCH_ROWS = 2**31 - 1  # (sqlite3's fetchmany takes a C int)
-DEFAULT_BATCH_ROWS = 250_000  # journey rows per batch: ≈190 MB in Python; the 10× demo has ~37k
+DEFAULT_BATCH_ROWS = 100_000  # journey rows per batch: ≈75 MB in Python; the 10× demo has ~37k
 TEMP_STORE_DEFAULT = 0  # PRAGMA temp_store: temp b-trees in RAM up to the cache size, then in a file
 
 ALL = object()  # ``_OrderedKeys.upto(ALL)``: every row that is left
@@ -62,7 +62,7 @@ STORED_CONVERSIONS_SQL = "SELECT conversion_id, sessions FROM pipeline_journey_c
 
 
 def batch_rows() -> int:
-    """Journey rows per batch (``ATTRIBUTION_JOURNEY_BATCH_ROWS``, default 250,000; at least 1)."""
+    """Journey rows per batch (``ATTRIBUTION_JOURNEY_BATCH_ROWS``, default 100,000; at most 2**31 - 1)."""
     try:
         return min(max(1, int(os.environ.get(BATCH_ENV, DEFAULT_BATCH_ROWS))), MAX_BATCH_ROWS)
     except ValueError:
@@ -86,14 +86,20 @@ class _WholeGroups:
         self._carry: list = []
 
     def __iter__(self) -> Iterator[list]:
+        # (what is yielded is popped from a list, so that this frame holds no batch while the
+        # consumer works on it: a batch's rows are freed as soon as the consumer drops them)
+        out: list = []
         while not self.done:
             chunk = self.cursor.fetchmany(self.size)
             self.done = len(chunk) < self.size
             rows = self._carry + chunk if self._carry else chunk
+            del chunk
             if self.done:
                 self._carry = []
                 if rows:
-                    yield rows
+                    out.append(rows)
+                    del rows
+                    yield out.pop()
                 return
             cut = len(rows)
             last = rows[-1][0]
@@ -101,14 +107,16 @@ class _WholeGroups:
                 cut -= 1
             self._carry = rows[cut:]
             if cut:
-                yield rows[:cut]
+                out.append(rows[:cut])
+                del rows
+                yield out.pop()
 
 
 class _OrderedKeys:
     """Rows of a cursor ordered by their first column, handed out up to a key."""
 
     def __init__(self, cursor: sqlite3.Cursor, size: int):
-        self.cursor, self.size = cursor, size
+        self.cursor, self.size = cursor, min(size, 10_000)
         self._rows: list = []
         self._done = False
 
@@ -139,11 +147,17 @@ class JourneyStream:
 
     def __iter__(self) -> Iterator[jr.Journeys]:
         try:
-            if self._first is not None:
-                first, self._first = self._first, None
-                yield self._batch(first)
-            for rows in self._groups:
-                yield self._batch(rows)
+            pending = [self._first] if self._first is not None else []
+            self._first = None
+            groups = iter(self._groups)
+            while True:  # (no batch's rows stay referenced here while the consumer works)
+                if not pending:
+                    rows = next(groups, None)
+                    if rows is None:
+                        return
+                    pending.append(rows)
+                    del rows
+                yield self._batch(pending.pop())
         finally:
             self.close()
 
@@ -234,6 +248,7 @@ def save_stream(con: sqlite3.Connection, stream: JourneyStream, progress: Option
             if part["first_session_date"] is not None:
                 first_dates.append(part["first_session_date"])
             progress(1, 2, f"journeys: {totals['sessions']:,} sessions in {totals['conversions']:,} conversions")
+            del journeys  # (not alive while the next batch is read)
     (distinct,) = con.execute("SELECT count(DISTINCT session_id) FROM pipeline_journeys").fetchone()
     progress(2, 2, f"journeys: {totals['sessions']:,} sessions in {totals['conversions']:,} conversions")
     keys = ["conversions", "with_sessions", "without_sessions", "sessions"]
@@ -251,9 +266,12 @@ def stored_batches(con: sqlite3.Connection, window: Window, rows: Optional[int] 
     groups_cursor, keys_cursor = con.execute(STORED_SQL), con.execute(STORED_CONVERSIONS_SQL)
     try:
         groups, keys = _WholeGroups(groups_cursor, size), _OrderedKeys(keys_cursor, size)
+        out: list = []  # (popped when yielded: this frame holds no batch while the consumer works)
         for batch in groups:
             conv = keys.upto(ALL if groups.done else batch[-1][0])
-            yield _stored(batch, conv, window)
+            out.append(_stored(batch, conv, window))
+            del batch, conv
+            yield out.pop()
         rest = keys.upto(ALL)  # conversions after the last journey row (0 sessions)
         if rest:
             yield _stored([], rest, window)
@@ -312,6 +330,7 @@ def attribute_in_batches(
             attributed += len(np.unique(columns["conversion_id"])) if len(columns["ihc"]) else 0
             done += len(journeys.conversion_ids)
             progress(done, max(total, 1), f"attribute: {done:,} conversions with {choice.name}")
+            del journeys, columns, unattributed  # (not alive while the next batch is read)
     return n, attributed, reasons
 
 
