@@ -81,3 +81,20 @@ def test_duckdb_engine_same_rule(db, tmp_path, kind):
     assert [r[:2] for r in report] == [r[:2] for r in expected]
     for a, b in zip(report, expected):
         assert a[2:] == pytest.approx(b[2:])
+
+
+def test_engine_path_summary_same_rule(db, tmp_path):
+    """The engines' path summaries (DuckDB dialect, also compiled for Postgres) name blank channels alike."""
+    from pipeline.engines import paths
+    from pipeline.path_summary import path_summary
+
+    con = open_database(db)
+    expected = path_summary(con)
+    con.close()
+    target = f"duckdb:///{tmp_path / 'p.duckdb'}"
+    convert(db, target)
+    with E.open_engine(target) as engine:
+        got = paths.path_summary(engine)
+    assert NO_CHANNEL in got.labels.tolist() and "   " not in got.labels.tolist()
+    assert got.labels.tolist() == expected.labels.tolist()
+    assert got.conversions.tolist() == expected.conversions.tolist()
