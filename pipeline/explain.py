@@ -18,7 +18,7 @@ import pandas as pd
 from .db import table_exists
 from .errors import InputError
 from .journey_index import PHASES, VALUE_COLUMNS
-from .schema import NO_CHANNEL
+from .schema import channel_label, channel_sql
 
 ARROW = " → "
 
@@ -195,7 +195,7 @@ def channel_overview(con: sqlite3.Connection) -> pd.DataFrame:
     """Sessions, paid sessions (with a cost row) and cost per channel of the input tables, the
     channels with most sessions first (one pass over the sessions)."""
     rows = con.execute(
-        f"SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), count(*), count(c.session_id), total(c.cost)"
+        f"SELECT {channel_sql('s.channel_name')}, count(*), count(c.session_id), total(c.cost)"
         " FROM session_sources s LEFT JOIN session_costs c ON c.session_id = s.session_id GROUP BY 1"
         " ORDER BY count(*) DESC"
     ).fetchall()
@@ -210,7 +210,7 @@ def channel_names(con: sqlite3.Connection) -> set[str]:
         if table_exists(con, table):
             names |= {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM {table}")}
     if not names:
-        names = {r[0] or NO_CHANNEL for r in con.execute("SELECT DISTINCT channel_name FROM session_sources")}
+        names = {channel_label(r[0]) for r in con.execute("SELECT DISTINCT channel_name FROM session_sources")}
     return names
 
 

@@ -37,7 +37,7 @@ from scipy import sparse
 
 from .db import table_exists
 from .report import DAY_COLUMNS
-from .schema import NO_CHANNEL
+from .schema import channel_sql
 from .window import period_start
 
 LEVEL = 0.9
@@ -46,7 +46,7 @@ FEW_CONVERSIONS = 10
 
 # {day}: s.event_date (credit dated by session) or c.conv_date (by conversion), as export.DATE_BASES
 CREDIT_ROWS_SQL = f"""
-SELECT a.conv_id, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, {{day}} AS date,
+SELECT a.conv_id, {channel_sql("s.channel_name")} AS channel_name, {{day}} AS date,
        a.ihc AS ihc, a.ihc * coalesce(c.revenue, 0) AS revenue
 FROM attribution_customer_journey a
 JOIN session_sources s ON s.session_id = a.session_id

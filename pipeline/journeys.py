@@ -24,7 +24,7 @@ import numpy as np
 from .errors import InputError
 from .journey_index import JOURNEY_COLUMNS, JourneyIndex, timestamps_to_seconds
 from .progress import Progress, ensure
-from .schema import NO_CHANNEL
+from .schema import channel_sql
 from .window import Window
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ WITH every_conv AS MATERIALIZED (
     WHERE user_id IS NOT NULL),
 users AS MATERIALIZED (SELECT DISTINCT user_id FROM every_conv),
 pairs AS MATERIALIZED (
-    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel,
+    SELECT c.conv_id, s.session_id, {SESSION_TS} AS ts_text, {channel_sql("s.channel_name")} AS channel,
            CAST(s.holder_engagement AS INTEGER) AS h, CAST(s.closer_engagement AS INTEGER) AS c,
            CAST(s.impression_interaction AS INTEGER) AS i,
            coalesce(c.in_window AND {SESSION_TS} < c.conv_ts
@@ -130,11 +130,18 @@ def build_journeys(con: sqlite3.Connection, window: Window = Window(), progress:
     params = window.sql_params()
     rows = con.execute(JOURNEYS_SQL, params).fetchall()
     (conv_ids,) = object_columns(con.execute(CONVERSIONS_SQL, params).fetchall(), 1)
+    journeys = journeys_from_rows(rows, conv_ids, window)
+    progress(2, 2, f"journeys: {len(journeys.columns['ts']):,} sessions in {len(conv_ids):,} conversions")
+    return journeys
+
+
+def journeys_from_rows(rows: list, conv_ids: np.ndarray, window: Window) -> Journeys:
+    """``JOURNEYS_SQL``'s rows of whole conversions, and the window's conversions among them
+    (``CONVERSIONS_SQL``), → their Journeys (``journey_batches`` calls it once per batch)."""
     raw = object_columns(rows, len(ROW_COLUMNS) + 2)
     in_journey = raw[-2].astype(np.int8)
     columns = journey_columns([c[in_journey == 1] for c in raw[:-2]])
     without = _without_earlier_sessions(raw[0], in_journey, raw[-1].astype(bool))
-    progress(2, 2, f"journeys: {len(columns['ts']):,} sessions in {len(conv_ids):,} conversions")
     return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window, without)
 
 
@@ -196,8 +203,17 @@ def _flag(values: np.ndarray, name: str) -> np.ndarray:
 
 def save_journeys(con: sqlite3.Connection, journeys: Journeys) -> int:
     """Replace the stored journeys set; call inside a transaction."""
+    clear_journeys(con)
+    return append_journeys(con, journeys)
+
+
+def clear_journeys(con: sqlite3.Connection) -> None:
     con.execute("DELETE FROM pipeline_journeys")
     con.execute("DELETE FROM pipeline_journey_conversions")
+
+
+def append_journeys(con: sqlite3.Connection, journeys: Journeys) -> int:
+    """Add ``journeys`` (a batch of whole journeys) to the stored set; call inside a transaction."""
     cols = journeys.columns
     con.executemany(
         "INSERT INTO pipeline_journeys (conversion_id, session_id, timestamp, channel_label,"
@@ -232,7 +248,7 @@ def load_journeys(con: sqlite3.Connection, window: Window) -> Journeys:
 # the flags too costs 40% more on the demo's 446k non-converting sessions; they are all 0 here.
 NON_CONVERTING_SQL = f"""
 WITH {_CONVERSIONS_CTE}
-SELECT s.user_id, s.session_id, {SESSION_TS}, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}')
+SELECT s.user_id, s.session_id, {SESSION_TS}, {channel_sql("s.channel_name")}
 FROM session_sources s
 WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
   AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)

@@ -45,7 +45,7 @@ from .db import database_file
 from .journeys import _CONVERSIONS_CTE, SESSION_TS
 from .models.weighted_paths import PathSummary
 from .progress import Progress, ensure
-from .schema import NO_CHANNEL
+from .schema import channel_sql
 from .window import Window
 
 TS_LEN = 19  # 'YYYY-MM-DD HH:MM:SS', as validation guarantees
@@ -80,7 +80,7 @@ NON_CONVERTING_SUMMARY_SQL = f"""
 WITH {_CONVERSIONS_CTE},
 s AS (
     SELECT s.user_id AS u, {SESSION_TS} AS ts, CAST(s.session_id AS TEXT) AS sid,
-           hex(coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}')) AS ch
+           hex({channel_sql("s.channel_name")}) AS ch
     FROM session_sources s
     WHERE s.user_id IS NOT NULL AND s.user_id NOT IN users
       AND (:first IS NULL OR s.event_date >= :first) AND (:end IS NULL OR s.event_date <= :end)),
@@ -98,7 +98,7 @@ WITH conv AS MATERIALIZED (
 users AS MATERIALIZED (SELECT DISTINCT user_id FROM conv),
 s AS (
     SELECT c.conv_id AS u, {SESSION_TS} AS ts, CAST(s.session_id AS TEXT) AS sid,
-           hex(coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}')) AS ch, c.revenue AS revenue
+           hex({channel_sql("s.channel_name")}) AS ch, c.revenue AS revenue
     FROM session_sources s CROSS JOIN conv c ON c.user_id = s.user_id  -- CROSS: sessions outer, scanned once
     WHERE s.user_id IN users AND {SESSION_TS} < c.conv_ts
       AND (:lookback IS NULL OR {SESSION_TS} >= datetime(c.conv_ts, :lookback))),

@@ -21,7 +21,7 @@ from typing import Optional
 from .db import table_exists
 from .progress import Progress, ensure
 from .scans import InputScans, open_scans
-from .schema import NO_CHANNEL, ensure_output_tables
+from .schema import channel_sql, ensure_output_tables
 from .sums import CREDIT_SCALE, MONEY_SCALE, sql_sum
 
 # The day credit is dated by, per date basis (export.DATE_BASES): the session's or the conversion's.
@@ -32,7 +32,7 @@ def credit_by_day_sql(day: str) -> str:
     """Credit and attributed revenue per channel and ``day`` (a DAY_COLUMNS value) in :start…:end,
     summed in fixed point (pipeline.sums): the same figures whatever order the join meets the rows in."""
     return f"""
-SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel_name, {day} AS date,
+SELECT {channel_sql("s.channel_name")} AS channel_name, {day} AS date,
        {sql_sum("a.ihc", CREDIT_SCALE)} AS ihc,
        {sql_sum("a.ihc * coalesce(c.revenue, 0)", MONEY_SCALE)} AS ihc_revenue
 FROM attribution_customer_journey a
@@ -61,7 +61,7 @@ def channel_day_credit(con: sqlite3.Connection, start: Optional[str] = None, end
 
 
 COST_BY_CHANNEL_SQL = f"""
-SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), {sql_sum("sc.cost", MONEY_SCALE)}
+SELECT {channel_sql("s.channel_name")}, {sql_sum("sc.cost", MONEY_SCALE)}
 FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
 WHERE (:start IS NULL OR s.event_date >= :start) AND (:end IS NULL OR s.event_date <= :end)
 GROUP BY 1

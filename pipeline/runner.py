@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Generic, Optional, TypeVar, Union, cast
 
 import numpy as np
 
+from . import journey_batches as jb
 from . import journeys as jr
 from .db import no_cache_spill
 from .errors import InputError
@@ -128,10 +129,11 @@ def journeys_stage(
     window: Window,
     force: bool = False,
     progress: Optional[Progress] = None,
-    ahead: Optional[Ahead[jr.Journeys]] = None,
+    ahead: Optional[Ahead[Union[jr.Journeys, jb.JourneyStream]]] = None,
 ) -> StageOutcome:
     """``ahead``: the same window's journeys, already read (run_pipeline reads them while the
-    validation scans run). The outcome's ``output`` is the journeys, when built."""
+    validation scans run). The outcome's ``output`` is the journeys, when built and held in memory
+    (journeys too many for one batch are streamed into the database: ``journey_batches``)."""
     params = window.as_params()
     if not force and book.up_to_date("journeys", params):
         rec = book.records["journeys"]
@@ -141,7 +143,11 @@ def journeys_stage(
         journeys = ahead.value
         started, t0 = ahead.moved_back(started)
     else:
-        journeys = jr.build_journeys(book.con, window, progress)
+        journeys = jb.read_journeys(book.con, window, progress)
+    if isinstance(journeys, jb.JourneyStream):
+        record = book.new_record("journeys", params, 0, {}, started, t0)
+        book.commit(record, lambda con: _streamed(record, jb.save_stream(con, journeys, progress), started))  # type: ignore[arg-type]
+        return StageOutcome("journeys", False, record, f"journeys: built ({_count(record)}) in {record.seconds:.2f}s")
     record = book.new_record("journeys", params, len(journeys.columns["ts"]), journeys.summary(), started, t0)
     book.commit(record, lambda con: jr.save_journeys(con, journeys))
     return StageOutcome(
@@ -172,6 +178,8 @@ def attribute_stage(
         return StageOutcome("attribute", True, rec, f"attribute: up to date ({choice.name}, {rec.rows:,} rows), reused")
     started, t0 = time.perf_counter(), now_iso()
     window = Window(**jrec.params)
+    if journeys is None and not choice.is_api and jb.streamed(jrec):  # too many for one batch
+        return _attribute_in_batches(book, choice, window, started, t0, progress)
     journeys = journeys if journeys is not None else jr.load_journeys(book.con, window)
     unattributed = [(c, NO_SESSION_REASON) for c in journeys.without_sessions.tolist()]
     extra: dict = {}
@@ -209,6 +217,36 @@ def attribute_stage(
         f"attribute: {attributed:,} conversions attributed with {choice.name}"
         f" (not attributed — {why}) in {record.seconds:.2f}s",
     )
+
+
+def _attribute_in_batches(book: StageBook, choice: ModelChoice, window: Window, started, t0, progress) -> StageOutcome:
+    """``attribute_stage`` on stored journeys too many for one batch (``journey_batches``)."""
+    record = book.new_record("attribute", choice.stage_params, 0, {}, started, t0)
+    out: dict = {}
+
+    def write(con: sqlite3.Connection) -> None:
+        n, attributed, reasons = jb.attribute_in_batches(
+            con, choice, window, book.run_id, NO_SESSION_REASON, lambda j: credit_columns(con, choice, j), progress
+        )
+        out.update(attributed=attributed, reasons=reasons)
+        summary = {"model": choice.name, "conversions_attributed": attributed, "not_attributed": reasons}
+        _streamed(record, summary, started, n)
+
+    book.commit(record, write)
+    why = "; ".join(f"{k}: {v:,}" for k, v in out["reasons"].items()) or "none"
+    return StageOutcome(
+        "attribute",
+        False,
+        record,
+        f"attribute: {out['attributed']:,} conversions attributed with {choice.name}"
+        f" (not attributed — {why}) in {record.seconds:.2f}s",
+    )
+
+
+def _streamed(record: StageRecord, summary: dict, started: float, rows: Optional[int] = None) -> None:
+    """A streamed stage's record, completed once its batches are written (before it is stored)."""
+    record.summary, record.rows = summary, summary["sessions"] if rows is None else rows
+    record.seconds = round(time.perf_counter() - started, 3)
 
 
 def credit_columns(
@@ -330,12 +368,13 @@ def run_pipeline(
         }
         part = run_steps(progress, step_order(credit_first=reattribute), doing)
         journeys_ahead = _journeys_meanwhile(con, window, part["journeys"]) if rebuild else None
-        if journeys_ahead is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
+        in_memory = journeys_ahead.value if journeys_ahead is not None else None
+        journeys = in_memory if isinstance(in_memory, jr.Journeys) else None  # (else: streamed in batches)
+        if journeys is not None:  # (journeys rebuilt: everything is recomputed, the scans run)
             # Validation's "conversions without an earlier session" came with the journeys: no scan.
             assert scans is not None
-            without = cast(list, journeys_ahead.value.without_earlier_sessions)  # set by build_journeys
+            without = cast(list, journeys.without_earlier_sessions)  # set by build_journeys
             scans.provide("without_earlier_sessions", [(c, int(at_all)) for c, at_all in without])
-        journeys = journeys_ahead.value if journeys_ahead is not None else None
         credit_ahead = None
         if reattribute:
             journeys, credit_ahead = _credits_meanwhile(book, choice, journeys, not rebuild, part["attribute"])
@@ -379,6 +418,8 @@ def run_pipeline(
                     raise
             validation = validate_stage(book, part["validate"], defer=True, scans=scans)
             if not early:
+                if local:  # journeys may be streamed: their writes may spill to the file, after the scans
+                    jb.finish_scans(scans)
                 outcomes = rest_of_chain()
             start, end = report_range(window, book.records["journeys"].summary)
             outcomes.append(report_stage(book, start, end, options.force, part["report"], scans))
@@ -390,12 +431,15 @@ def run_pipeline(
     return RunResult(validation, outcomes, time.perf_counter() - started)
 
 
-def _journeys_meanwhile(con: sqlite3.Connection, window: Window, progress: Progress) -> Optional[Ahead[jr.Journeys]]:
+def _journeys_meanwhile(
+    con: sqlite3.Connection, window: Window, progress: Progress
+) -> Optional[Ahead[Union[jr.Journeys, jb.JourneyStream]]]:
     """Read the journeys while the validation scans run (nothing is committed before validation
-    passes). Input the journeys query cannot read is left for validation to explain."""
+    passes), or their first batch when they are more. Input the journeys query cannot read is left
+    for validation to explain."""
     started, t0 = time.perf_counter(), now_iso()
     try:
-        journeys = jr.build_journeys(con, window, progress)
+        journeys = jb.read_journeys(con, window, progress)
     except Exception:  # noqa: BLE001 - bad input (mixed id types, ...): validation explains it first
         return None
     return Ahead(journeys, t0, time.perf_counter() - started)
@@ -416,7 +460,7 @@ def _credits_meanwhile(
     started, t0 = time.perf_counter(), now_iso()
     try:
         if journeys is None:
-            if not stored:
+            if not stored or jb.streamed(book.records["journeys"]):  # (too many: attributed in batches)
                 return None, None
             journeys = jr.load_journeys(book.con, Window(**book.records["journeys"].params))
         columns = credit_columns(book.con, choice, journeys, progress)

@@ -37,7 +37,7 @@ from typing import Callable, Optional, Union, cast
 
 from .db import database_file, open_database
 from .errors import InputError
-from .schema import NO_CHANNEL
+from .schema import channel_label
 from .sums import MONEY_SCALE, sql_sum
 
 # One boolean for everything a session row can get wrong apart from its date and channel (which are
@@ -195,12 +195,12 @@ class InputScans:
         return [dict(zip(PROFILE_FIELDS, row)) for row in self._get("session_profile")]
 
     def channel_days(self) -> set[tuple[str, str]]:
-        return {(row[0] if row[0] not in (None, "") else NO_CHANNEL, row[1]) for row in self._get("session_profile")}
+        return {(channel_label(row[0]), row[1]) for row in self._get("session_profile")}
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:
         costs: dict[tuple[str, str], float] = {}
         for channel, day, cost, _ in self._get("cost_profile"):
-            key = (channel if channel not in (None, "") else NO_CHANNEL, day)
+            key = (channel_label(channel), day)
             costs[key] = costs.get(key, 0.0) + cost
         return costs
 
@@ -229,6 +229,9 @@ def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list
     def here(sql: str) -> list:
         con = open_database(path)
         try:
+            # temp b-trees past the cache go to a file: on demand, these scans group every converting
+            # user (a streamed run's, ~350 MB in RAM on 400k conversions); a demo's fit in the cache
+            con.execute("PRAGMA temp_store = 0")
             return con.execute(sql).fetchall()
         finally:
             con.close()

@@ -9,8 +9,34 @@ from __future__ import annotations
 
 import sqlite3
 
-# How a session with a NULL channel_name is reported.
+# How a session without a channel is reported: channel_name NULL, empty or blank (only whitespace).
+# One rule, in SQL (``channel_sql``, SQLite and DuckDB alike) and in Python (``channel_label``); a name
+# with real text keeps its surrounding spaces.
 NO_CHANNEL = "(not set)"
+NO_CHANNEL_WHAT = "NULL, empty or blank"  # how findings say which names count as no channel
+# ASCII whitespace and the Unicode spaces a spreadsheet leaves behind (no-break, en/em/thin, ideographic)
+BLANK = " \t\n\r\x0b\x0c\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def channel_sql(column: str) -> str:
+    """SQL for the channel a session is reported under: ``column``, or NO_CHANNEL when it is NULL,
+    empty or blank (SQLite and DuckDB both trim these characters)."""
+    return f"(CASE WHEN nullif(trim({column}, '{BLANK}'), '') IS NULL THEN '{NO_CHANNEL}' ELSE {column} END)"
+
+
+def no_channel_sql(column: str) -> str:
+    """SQL true when ``column`` is no channel (NULL, empty or blank)."""
+    return f"(nullif(trim({column}, '{BLANK}'), '') IS NULL)"
+
+
+def is_no_channel(name) -> bool:
+    return name is None or (isinstance(name, str) and not name.strip(BLANK))
+
+
+def channel_label(name):
+    """The channel ``name`` is reported under (``channel_sql`` in Python)."""
+    return NO_CHANNEL if is_no_channel(name) else name
+
 
 # What validate() requires; extra tables and columns are allowed and left alone.
 REQUIRED_COLUMNS: dict[str, list[str]] = {

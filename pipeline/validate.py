@@ -18,7 +18,7 @@ from .errors import InputError
 from .labels import clip
 from .progress import Progress, ensure
 from .scans import InputScans, open_scans
-from .schema import NO_CHANNEL, REQUIRED_COLUMNS
+from .schema import NO_CHANNEL, NO_CHANNEL_WHAT, REQUIRED_COLUMNS, channel_sql, is_no_channel, no_channel_sql
 from .window import is_iso_date
 
 FATAL, WARNING = "fatal", "warning"
@@ -97,7 +97,7 @@ WORDING: dict[str, list[tuple]] = {
         *[(f"bad_{flag}", FATAL, flag, _rows("a value other than 0 or 1"), True) for flag in FLAGS],
         (
             "null_channel", WARNING, "channel_name",
-            lambda n, f: f"{count(n, 'session has', 'sessions have')} no channel (NULL or empty); "
+            lambda n, f: f"{count(n, 'session has', 'sessions have')} no channel ({NO_CHANNEL_WHAT}); "
             f"reported as '{NO_CHANNEL}'",
             False,
         ),
@@ -346,7 +346,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "null_user_id": not rows_ok,
         "bad_event_date": len(good_dates) < len(dates),
         "bad_event_time": not rows_ok,
-        "null_channel": any(r["channel_name"] in (None, "") for r in profile),
+        "null_channel": any(is_no_channel(r["channel_name"]) for r in profile),
         **{f"bad_{f}": not rows_ok for f in FLAGS},
         "late": last_conversion is not None and bool(good_dates) and good_dates[-1] > last_conversion,
     }
@@ -355,7 +355,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "null_user_id": "user_id IS NULL",
         "bad_event_date": BAD_DATE.format(c="event_date"),
         "bad_event_time": BAD_TIME.format(c="event_time"),
-        "null_channel": "(channel_name IS NULL OR channel_name = '')",
+        "null_channel": no_channel_sql("channel_name"),
         **{f"bad_{f}": BAD_FLAG.format(c=f) for f in FLAGS},
         "late": "event_date > :last",
     }
@@ -447,7 +447,7 @@ def without_earlier_sessions_finding(rows: list[tuple]) -> Optional[Finding]:
 
 
 CREDIT_SHARE_SQL = f"""
-SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), total(a.ihc)
+SELECT {channel_sql("s.channel_name")}, total(a.ihc)
 FROM attribution_customer_journey a JOIN session_sources s ON s.session_id = a.session_id
 GROUP BY 1
 """

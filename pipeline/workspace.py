@@ -66,6 +66,13 @@ RUN_SECONDS_ENV = "ATTRIBUTION_UPLOAD_RUN_SECONDS"  # bound of a run's connectio
 MAX_MB_ENV = "ATTRIBUTION_WORKSPACE_MAX_MB"  # total size of all sessions' folders
 GRACE_ENV = "ATTRIBUTION_SESSION_GRACE_SECONDS"
 QUERY_SECONDS = 60.0
+# Work bound of a connection on an upload, in SQLite VM steps (rows read, compared, written), whatever
+# the clock: an endless view stops after the same work on a fast machine as on a slow one. Per byte of
+# the file: the busiest connection of an upload plus a run (linear or Markov) on the 47.5 MB demo ran
+# 21.4M steps (0.45 per byte), so 20 per byte leaves a margin of 44×; never less than MIN_QUERY_STEPS
+# (≈2-6 s of a recursive view on this 2-core machine).
+QUERY_STEPS_PER_BYTE = 20
+MIN_QUERY_STEPS = 50_000_000
 RUN_SECONDS = 1800.0
 MAX_MB = 4096.0
 SESSION_GRACE_SECONDS = 120.0  # as Streamlit's server.disconnectedSessionTTL: a closed tab's session lives on
@@ -290,6 +297,7 @@ class Workspace:
         bound = upload_bound()
         try:
             size = _write_stream(data, incoming)
+            bound.max_steps = upload_bound(file_bytes=size).max_steps
             try:
                 check_sqlite_file(incoming)
             except InputError as exc:
@@ -381,7 +389,7 @@ class Workspace:
         read_bound = self._bound
         try:
             if read_bound is not None:  # an upload: a run may take longer than a page's read
-                self._set_bound(upload_bound(_env_seconds(RUN_SECONDS_ENV, RUN_SECONDS)))
+                self._set_bound(upload_bound(_env_seconds(RUN_SECONDS_ENV, RUN_SECONDS), _bytes(self.db_path)))
             started = time.perf_counter()
             try:
                 if in_place:
@@ -399,7 +407,7 @@ class Workspace:
             return result, time.perf_counter() - started
         finally:
             if read_bound is not None and not read_bound.cancelled:
-                self._set_bound(upload_bound())
+                self._set_bound(upload_bound(file_bytes=_bytes(self.db_path)))
             self._run_lock.release()
 
     @property
@@ -434,10 +442,19 @@ def _remove_folder(root: str) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def upload_bound(seconds: Optional[float] = None) -> QueryBound:
-    """The bound of queries on an upload (``ATTRIBUTION_UPLOAD_QUERY_SECONDS``, default 60 s)."""
+def upload_bound(seconds: Optional[float] = None, file_bytes: int = 0) -> QueryBound:
+    """The bound of queries on an upload of ``file_bytes``: in time (``ATTRIBUTION_UPLOAD_QUERY_SECONDS``,
+    default 60 s) and in work (``QUERY_STEPS_PER_BYTE`` SQLite steps per byte, at least ``MIN_QUERY_STEPS``)."""
     seconds = _env_seconds(QUERY_SECONDS_ENV, QUERY_SECONDS) if seconds is None else seconds
-    return QueryBound(seconds, "the upload's queries")
+    steps = max(MIN_QUERY_STEPS, QUERY_STEPS_PER_BYTE * int(file_bytes))
+    return QueryBound(seconds, "the upload's queries", max_steps=steps)
+
+
+def _bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _env_seconds(name: str, default: float) -> float:

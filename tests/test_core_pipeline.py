@@ -362,7 +362,7 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
     stage by the CLI and the dashboard) still count that time, not only the writing."""
     import time as clock
 
-    import pipeline.journeys as jr_module
+    import pipeline.journey_batches as jr_module
 
     def slow(real):
         def wrapper(*args, **kwargs):
@@ -371,7 +371,7 @@ def test_stage_times_count_the_work_done_ahead_of_the_stage(tiny, monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(jr_module, "build_journeys", slow(jr_module.build_journeys))
+    monkeypatch.setattr(jr_module, "read_journeys", slow(jr_module.read_journeys))
     result = run(tiny, model=model_around("linear", slow))
     seconds = {o.stage: o.record.seconds for o in result.outcomes}
     assert seconds["journeys"] >= 0.3 and seconds["attribute"] >= 0.3

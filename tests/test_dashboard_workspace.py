@@ -434,3 +434,28 @@ def test_a_finaliser_that_unregisters_a_bound_while_the_lock_is_held_does_not_de
     thread.start()
     assert done.wait(5), "bound_queries deadlocked under the bounds' lock"
     assert db.bound_for(tmp_path / "x.db") is None
+
+
+def test_an_endless_view_stops_on_work_done_whatever_the_clock(base, demo, tmp_path, monkeypatch):
+    """Uploads are bounded in rows (SQLite VM steps) as well as time: with a generous time bound (a fast
+    machine does more per second), the endless view still stops, on the work it did, in one line."""
+    import time
+
+    monkeypatch.setenv(wsm.QUERY_SECONDS_ENV, "25")
+    db = recursive_view_db(tmp_path / "endless.db")
+    ws = Workspace.create(base)
+    ws.use_demo(demo)
+    t0 = time.monotonic()
+    with pytest.raises(UploadRefused) as caught:
+        ws.use_file(db)
+    message = str(caught.value)
+    assert "steps of work: stopped" in message and "endless.db" in message and "\n" not in message
+    assert time.monotonic() - t0 < 25
+    assert ws.db_path == demo
+
+
+def test_the_step_bound_follows_the_upload_size(tmp_path):
+    small = wsm.upload_bound(file_bytes=20_000)
+    assert small.max_steps == wsm.MIN_QUERY_STEPS
+    big = wsm.upload_bound(file_bytes=500_000_000)
+    assert big.max_steps == 500_000_000 * wsm.QUERY_STEPS_PER_BYTE > small.max_steps

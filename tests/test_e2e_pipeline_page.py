@@ -18,6 +18,7 @@ from tests.browser_support import (
     ROOT,
     VIEWPORT,
     chromium,
+    goto_page,
     missing_browser,
     no_traceback,
     screenshot,
@@ -34,7 +35,7 @@ STEP = re.compile(r"Step (\d) of (\d): ")
 
 
 def goto_pipeline(page) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text="Pipeline").first.click()
+    goto_page(page, "Pipeline")
     page.get_by_role("button", name="Run pipeline").wait_for(timeout=120_000)
     wait_idle(page)
 

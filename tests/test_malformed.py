@@ -113,14 +113,15 @@ def test_the_same_type_everywhere_matches_by_exact_value(tmp_path):
     assert "0 conversions attributed" in r.stdout or "no conversion attributed" in r.stdout, r.stdout
 
 
-def test_an_empty_channel_name_is_reported_as_not_set_with_a_warning(tmp_path):
-    path = make_db(tmp_path / "empty.db", _with(TINY_SESSIONS, 1, channel=""), TINY_CONVERSIONS, TINY_COSTS)
+@pytest.mark.parametrize("blank", ["", "   ", "\t", "\u00a0"])
+def test_an_empty_channel_name_is_reported_as_not_set_with_a_warning(tmp_path, blank):
+    path = make_db(tmp_path / "empty.db", _with(TINY_SESSIONS, 1, channel=blank), TINY_CONVERSIONS, TINY_COSTS)
     out = tmp_path / "r.csv"
     r = cli("run", path, "--model", "linear", "--csv", out, "-q")
     assert r.returncode == 0, r.stderr
     assert "warning: session_sources.channel_name: 1 session has no channel" in r.stdout
     rows = out.read_text().splitlines()
-    assert not any(line.startswith(",") for line in rows), rows
+    assert not any(line.split(",")[0].strip() == "" for line in rows), rows
     assert any(line.startswith("(not set),2023-09-02") for line in rows), rows
 
 

@@ -221,7 +221,7 @@ import sys
 import pipeline.journeys as jr
 def no_memory(*args, **kwargs):
     raise MemoryError()
-jr.build_journeys = no_memory
+jr.journeys_from_rows = no_memory
 from pipeline.cli import main
 sys.exit(main(["run", {str(tiny)!r}, "--model", "linear", "-q"]))
 """
@@ -229,7 +229,7 @@ sys.exit(main(["run", {str(tiny)!r}, "--model", "linear", "-q"]))
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert [line for line in r.stderr.splitlines() if line.startswith("error:")] == [
-        "error: this machine has too little memory for this database (MemoryError); "
-        "use a machine with more memory or a narrower --start/--end window"
+        "error: this machine has too little memory for this database (MemoryError); use a machine with "
+        "more memory, a narrower --start/--end window or smaller batches (ATTRIBUTION_JOURNEY_BATCH_ROWS)"
     ]
     assert digest(tiny) == before

@@ -61,8 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return InputError.exit_code
     except MemoryError:
         sys.stderr.write(
-            "error: this machine has too little memory for this database (MemoryError); "
-            "use a machine with more memory or a narrower --start/--end window\n"
+            "error: this machine has too little memory for this database (MemoryError); use a machine with "
+            "more memory, a narrower --start/--end window or smaller batches (ATTRIBUTION_JOURNEY_BATCH_ROWS)\n"
         )
         return 1
     except KeyboardInterrupt:

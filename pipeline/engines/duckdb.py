@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
-from ..schema import NO_CHANNEL, REQUIRED_COLUMNS
+from ..schema import NO_CHANNEL, REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sql
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
@@ -279,7 +279,7 @@ class _Validator:
             "null_session_id": "session_id IS NULL",
             "null_user_id": "user_id IS NULL",
             "bad_event_time": _bad_time(time),
-            "null_channel": "(channel_name IS NULL OR CAST(channel_name AS VARCHAR) = '')",
+            "null_channel": no_channel_sql("CAST(channel_name AS VARCHAR)"),
             **{f"bad_{f}": _bad_flag(f) for f in FLAGS},
         }
         on_date = {"bad_event_date": _bad_date("d"), "late": "d > $last"}
@@ -342,7 +342,7 @@ class _Validator:
         if "attribution_customer_journey" not in self.e.present:
             return {}
         rows = self.e.sql(
-            f"SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'), sum(a.ihc) FROM attribution_customer_journey a"
+            f"SELECT {channel_sql('s.channel_name')}, sum(a.ihc) FROM attribution_customer_journey a"
             " JOIN session_sources s ON s.session_id = a.session_id GROUP BY 1"
         )
         total = sum(v for _, v in rows)
@@ -379,7 +379,7 @@ def _journeys_sql(engine: DuckEngine) -> tuple[str, str]:
     rows = f"""
     WITH {conv},
     pairs AS (
-        SELECT c.conv_id, s.session_id, {s_ts} AS ts_text, coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel,
+        SELECT c.conv_id, s.session_id, {s_ts} AS ts_text, {channel_sql("s.channel_name")} AS channel,
                s.holder_engagement AS h, s.closer_engagement AS cl, s.impression_interaction AS i, c.conv_ts
         FROM session_sources s JOIN conv c ON c.user_id = s.user_id)
     SELECT conv_id, session_id, ts_text, channel, h, cl, i FROM pairs
@@ -482,7 +482,7 @@ def channel_day_costs(engine: DuckEngine) -> dict[tuple[str, str], float]:
     )
     costs: dict[tuple[str, str], float] = {}
     for channel, day, units in rows:
-        key = (channel if channel not in (None, "") else NO_CHANNEL, day)
+        key = (channel_label(channel), day)
         costs[key] = costs.get(key, 0.0) + fixed(units, MONEY_SCALE)
     return costs
 
@@ -493,9 +493,7 @@ def channel_days(engine: DuckEngine) -> set[tuple[str, str]]:
     date = _text("event_date", s["event_date"])
     return {
         (ch, day)
-        for ch, day in engine.sql(
-            f"SELECT DISTINCT coalesce(nullif(channel_name, ''), '{NO_CHANNEL}'), {date} FROM session_sources"
-        )
+        for ch, day in engine.sql(f"SELECT DISTINCT {channel_sql('channel_name')}, {date} FROM session_sources")
     }
 
 
@@ -525,7 +523,7 @@ def channel_report(
         credit_table = None
     credit_cte = (
         f"""credit AS (
-        SELECT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel, {date} AS day,
+        SELECT {channel_sql("s.channel_name")} AS channel, {date} AS day,
                sum({_units("a.ihc", CREDIT_SCALE)}) AS ihc,
                sum({_units(f"a.ihc * coalesce({revenue}, 0)", MONEY_SCALE)}) AS ihc_revenue
         FROM {credit_table} a
@@ -539,7 +537,7 @@ def channel_report(
     )
     sql = f"""
     WITH days AS (
-        SELECT DISTINCT coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}') AS channel, {date} AS day
+        SELECT DISTINCT {channel_sql("s.channel_name")} AS channel, {date} AS day
         FROM session_sources s WHERE {in_range}),
     {credit_cte}
     SELECT d.channel, d.day, credit.ihc, credit.ihc_revenue

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..models.weighted_paths import PathSummary
-from ..schema import NO_CHANNEL
+from ..schema import channel_sql
 from ..window import Window
 
 FMT = "%Y-%m-%d %H:%M:%S"
@@ -43,7 +43,7 @@ def summary_sql(engine: Any) -> tuple[str, str]:
     s_date = _text("s.event_date", s["event_date"])
     s_ts = f"{s_date} || ' ' || {_text('s.event_time', s['event_time'])}"
     c_date = _text("conv_date", c["conv_date"])
-    channel = f"hex(coalesce(nullif(s.channel_name, ''), '{NO_CHANNEL}'))"
+    channel = f"hex({channel_sql('s.channel_name')})"
     in_window = f"($start IS NULL OR {c_date} >= $start) AND ($end IS NULL OR {c_date} <= $end)"
     converting = f"""
     WITH conv AS (

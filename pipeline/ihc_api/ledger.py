@@ -10,9 +10,14 @@ Tables (all prefixed ``ihc_api_``):
 - ``ihc_api_results``: per (run key, conversion, session) the four values the API returned; sessions
   not sent because of truncation are stored with 0 everywhere and ``sent = 0``.
 - ``ihc_api_runs``: one row per call of ``attribute_via_api`` (status running/finished/failed/
-  interrupted, counts, the one-line message of a failure, the summary as JSON, the pid and host of
-  the process). A run whose process died without recording its end (kill -9) is marked interrupted
-  by the next run that starts (``mark_abandoned``).
+  interrupted, counts, the one-line message of a failure, the summary as JSON, the pid, host and
+  start of the process, and ``heartbeat_at``: its lease, renewed with every chunk it commits). A run
+  whose process died without recording its end (kill -9, a power cut) is marked interrupted by the
+  next run that starts (``mark_abandoned``): on this host when its pid is gone or now belongs to a
+  process that started at another time (a reused pid); from another host (where its process cannot
+  be checked) when its lease expired, ``ATTRIBUTION_API_LEASE_SECONDS`` (default 900) after its
+  last sign of life. A live run marked by mistake (a chunk that took longer than the lease) still
+  records its own end: its status is then right again.
 
 A conversion counts as done for a run key when its ledger row has the same fingerprint as the journey
 being attributed now. Each chunk's results and ledger rows are written in one transaction
@@ -28,7 +33,7 @@ import socket
 import sqlite3
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterator, Optional, cast
 
 import numpy as np
@@ -116,9 +121,35 @@ def ensure_tables(conn: sqlite3.Connection) -> None:
             if statement.strip():
                 conn.execute(statement)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(ihc_api_runs)")}
-        for column, kind in (("pid", "INTEGER"), ("host", "TEXT")):  # added later: older files lack them
+        for column, kind in LATER_COLUMNS:  # added later: older files lack them
             if column not in columns:
                 conn.execute(f"ALTER TABLE ihc_api_runs ADD COLUMN {column} {kind}")
+
+
+LATER_COLUMNS = (("pid", "INTEGER"), ("host", "TEXT"), ("heartbeat_at", "TEXT"), ("process_start", "TEXT"))
+LEASE_ENV = "ATTRIBUTION_API_LEASE_SECONDS"
+LEASE_SECONDS = 900.0
+
+
+def lease_seconds() -> float:
+    """How long a run of another host counts as alive after its last sign of life."""
+    try:
+        return max(1.0, float(os.environ.get(LEASE_ENV, LEASE_SECONDS)))
+    except ValueError:
+        return LEASE_SECONDS
+
+
+def process_start(pid: int) -> Optional[str]:
+    """When process ``pid`` started, as 'boot id:clock ticks since boot' (Linux /proc), or None where
+    that cannot be read: with the pid, it names one process even after the pid is reused."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        return f"{boot}:{stat[stat.rindex(')') + 2 :].split()[19]}"  # field 22, after the (command)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _process_alive(pid: int) -> bool:
@@ -134,23 +165,49 @@ def _process_alive(pid: int) -> bool:
 def mark_abandoned(conn: sqlite3.Connection) -> int:
     """Mark 'running' runs whose process is gone as interrupted (call inside a write transaction).
 
-    A run records its pid and host; a process killed without a chance to record its end (kill -9, a
-    power cut) leaves its row 'running'. On this host, a row whose pid no longer exists is abandoned;
-    a row of an older version without a pid is too. Rows of other hosts are left alone (their
-    process cannot be checked from here). Returns the number of rows marked."""
+    A run records its pid, host and process start, and renews its lease with every chunk; a process
+    killed without a chance to record its end (kill -9, a power cut) leaves its row 'running'. On this
+    host, a row is abandoned whose pid no longer exists, or belongs to a process that started at
+    another time than the run's (a reused pid); a row of an older version without a pid is too. A row
+    of another host is abandoned once its lease expired (``lease_seconds`` after its last chunk or its
+    start). Returns the number of rows marked."""
     host = socket.gethostname()
-    rows = conn.execute("SELECT run_id, pid, host FROM ihc_api_runs WHERE status = 'running'").fetchall()
+    rows = conn.execute(
+        "SELECT run_id, pid, host, process_start, coalesce(heartbeat_at, started_at) FROM ihc_api_runs"
+        " WHERE status = 'running'"
+    ).fetchall()
+    lease = lease_seconds()
+    expired_before = (datetime.now(timezone.utc) - timedelta(seconds=lease)).strftime("%Y-%m-%d %H:%M:%S")
     marked = 0
-    for run_id, pid, run_host in rows:
-        if pid is not None and (run_host != host or _process_alive(pid)):
+    for run_id, pid, run_host, started, beat in rows:
+        why = _abandoned(pid, run_host, started, beat, host, expired_before, lease)
+        if why is None:
             continue
-        who = f"its process ({pid} on {run_host})" if pid is not None else "its process"
         conn.execute(
             "UPDATE ihc_api_runs SET status = 'interrupted', finished_at = ?, message = ? WHERE run_id = ?",
-            (now(), f"abandoned: {who} ended without recording an end (killed?); run again to continue", run_id),
+            (now(), f"abandoned: {why} without recording an end (killed?); run again to continue", run_id),
         )
         marked += 1
     return marked
+
+
+def _abandoned(pid, run_host, started, beat, host: str, expired_before: str, lease: float) -> Optional[str]:
+    """Why a 'running' row is abandoned (the message's words), or None while its run may be alive."""
+    if pid is None:
+        return "its process ended"
+    if run_host != host:
+        if beat is not None and beat >= expired_before:
+            return None
+        return f"its process ({pid} on {run_host}) gave no sign of life for {_duration(lease)}"
+    if not _process_alive(pid):
+        return f"its process ({pid} on {run_host}) ended"
+    if started is not None and process_start(pid) not in (None, started):
+        return f"its process ({pid} on {run_host}) ended (pid {pid} is now another process)"
+    return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def run_key(api_url: str, conv_type_id: str, redistribution_parameter: Optional[dict]) -> str:
@@ -220,8 +277,8 @@ def start_run(
         mark_abandoned(conn)
         conn.execute(
             "INSERT INTO ihc_api_runs (run_id, key_id, fingerprint, status, conversions, already_done, "
-            "chunks_total, chunks_done, requests, retries, failed, started_at, pid, host) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, 0, 0, 0, 0, ?, ?, ?)",
+            "chunks_total, chunks_done, requests, retries, failed, started_at, pid, host, heartbeat_at, "
+            "process_start) VALUES (?, ?, ?, 'running', ?, ?, ?, 0, 0, 0, 0, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 key_id,
@@ -232,6 +289,8 @@ def start_run(
                 now(),
                 os.getpid(),
                 socket.gethostname(),
+                now(),
+                process_start(os.getpid()),
             ),
         )
     return run_id
@@ -283,8 +342,9 @@ def commit_chunk(
         conn.executemany("INSERT INTO ihc_api_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", result_rows)
         conn.executemany("INSERT OR REPLACE INTO ihc_api_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ledger_rows)
         conn.execute(
-            "UPDATE ihc_api_runs SET chunks_done = ?, requests = ?, retries = ?, failed = ? WHERE run_id = ?",
-            (counters["chunks"], counters["requests"], counters["retries"], counters["failed"], run_id),
+            "UPDATE ihc_api_runs SET chunks_done = ?, requests = ?, retries = ?, failed = ?, heartbeat_at = ?"
+            " WHERE run_id = ?",
+            (counters["chunks"], counters["requests"], counters["retries"], counters["failed"], stamp, run_id),
         )
 
 
