@@ -178,12 +178,13 @@ def _not_number(c: str, dtype: str) -> str:
 # ---- validation ---------------------------------------------------------------------------------------
 
 
-def validate(engine: DuckEngine) -> ValidationReport:
-    """The findings of ``pipeline.validate.validate`` for this source; never writes."""
+def validate(engine: DuckEngine, validator: Optional[type] = None) -> ValidationReport:
+    """The findings of ``pipeline.validate.validate`` for this source; never writes. ``validator``: a
+    subclass of ``_Validator`` for another SQL dialect (the Spark engine's)."""
     report = ValidationReport()
     if not _structure(engine, report):
         return report
-    v = _Validator(engine, report)
+    v = (validator or _Validator)(engine, report)
     last = v.conversions()
     v.without_earlier_sessions()
     v.sessions(last)
@@ -199,11 +200,18 @@ def _structure(engine: DuckEngine, report: ValidationReport) -> bool:
 
 
 class _Validator:
+    """The checks, worded as ``pipeline.validate`` words them, over counts from aggregate queries. The SQL
+    of each value check is a static method, so an engine with another dialect subclasses this and
+    overrides only those (``pipeline.engines.spark``); its ``sql(query, params)`` takes ``$name``."""
+
+    text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
+    bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
+
     def __init__(self, engine: DuckEngine, report: ValidationReport):
         self.e, self.report = engine, report
 
     def t(self, table: str, column: str) -> str:
-        return _text(column, self.e.present[table][column])
+        return self.text(column, self.e.present[table][column])
 
     def examples(self, sql: str, params=None) -> list:
         return [r[0] for r in self.e.sql(sql + f" LIMIT {EXAMPLES}", params)]
@@ -226,7 +234,7 @@ class _Validator:
         once per row; plus the first and last valid date."""
         inner = ", ".join(f"count(*) FILTER (WHERE {p}) AS {k}" for k, p in preds.items())
         outer = [f"sum({k})" for k in preds] + [f"sum(n) FILTER (WHERE {p})" for p in on_date.values()]
-        valid = f"CASE WHEN NOT {_bad_date('d')} THEN d END"
+        valid = f"CASE WHEN NOT {self.bad_date('d')} THEN d END"
         row = self.e.sql(
             f"SELECT sum(n), {', '.join(outer)}, min({valid}), max({valid}) FROM "
             f"(SELECT {date} AS d, count(*) AS n, {inner} FROM {table} GROUP BY 1)",
@@ -251,13 +259,13 @@ class _Validator:
         preds = {
             "null_conv_id": "conv_id IS NULL",
             "null_user_id": "user_id IS NULL",
-            "bad_conv_date": _bad_date(date),
-            "bad_conv_time": _bad_time(time),
-            "revenue_not_number": _not_number("revenue", types["revenue"]),
+            "bad_conv_date": self.bad_date(date),
+            "bad_conv_time": self.bad_time(time),
+            "revenue_not_number": self.not_number("revenue", types["revenue"]),
             "null_revenue": "revenue IS NULL",
-            "negative_revenue": f"{_number('revenue', types['revenue'])} < 0",
+            "negative_revenue": f"{self.number('revenue', types['revenue'])} < 0",
         }
-        valid = f"CASE WHEN NOT {_bad_date(date)} THEN {date} END"
+        valid = f"CASE WHEN NOT {self.bad_date(date)} THEN {date} END"
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
         c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
@@ -278,13 +286,13 @@ class _Validator:
         preds = {
             "null_session_id": "session_id IS NULL",
             "null_user_id": "user_id IS NULL",
-            "bad_event_time": _bad_time(time),
-            "null_channel": no_channel_sql("CAST(channel_name AS VARCHAR)"),
-            **{f"bad_{f}": _bad_flag(f) for f in FLAGS},
+            "bad_event_time": self.bad_time(time),
+            "null_channel": no_channel_sql(self.t(t, "channel_name")),
+            **{f"bad_{f}": self.bad_flag(f) for f in FLAGS},
         }
-        on_date = {"bad_event_date": _bad_date("d"), "late": "d > $last"}
+        on_date = {"bad_event_date": self.bad_date("d"), "late": "d > $last"}
         c = self.counts_by_date(t, date, preds, on_date, {"last": last})
-        preds["bad_event_date"] = _bad_date(date)  # for the examples query
+        preds["bad_event_date"] = self.bad_date(date)  # for the examples query
         self.report.coverage.update(sessions_from=c["first"], sessions_to=c["last_session"])
         # SQLite reports late sessions only when the last valid session date is after the last conversion
         late = c["late"] if last is not None and c["last_session"] is not None and c["last_session"] > last else 0
@@ -306,8 +314,8 @@ class _Validator:
         preds = {
             "null_session_id": "session_id IS NULL",
             "null_cost": "cost IS NULL",
-            "cost_not_number": _not_number("cost", dtype),
-            "negative_cost": f"{_number('cost', dtype)} < 0",
+            "cost_not_number": self.not_number("cost", dtype),
+            "negative_cost": f"{self.number('cost', dtype)} < 0",
         }
         c = self.counts(t, preds)
         rows = self.report.rows[t]
@@ -334,8 +342,14 @@ class _Validator:
     def cost_coverage(self) -> None:
         """``validate.cost_coverage_findings`` over this engine's channel-days and costs."""
         self.report.findings.extend(
-            cost_coverage_findings(channel_days(self.e), channel_day_costs(self.e), self.credit_share)
+            cost_coverage_findings(self.channel_days(self.e), self.channel_day_costs(self.e), self.credit_share)
         )
+
+    def channel_days(self, engine) -> set[tuple[str, str]]:
+        return channel_days(engine)
+
+    def channel_day_costs(self, engine) -> dict[tuple[str, str], float]:
+        return channel_day_costs(engine)
 
     def credit_share(self) -> dict[str, float]:
         """{channel: share of the stored credit} (``validate._credit_share``), {} before any attribution."""

@@ -1,0 +1,665 @@
+"""The Spark engine: the SQLite engine's set work as Spark SQL (PySpark), over a ``parquet:///folder``
+(``--engine spark``) or the tables of a Spark catalog database (``spark:///database``), in local mode
+(``local[*]``, the default) or on a cluster (``master="spark://host:7077"``). Same numbers as the SQLite
+engine; parity tests in tests/test_engine_spark.py, a standalone-cluster test in
+tests/test_engine_spark_cluster.py.
+
+- ``open_engine(source, master=…)``: a Spark session of its own (``SparkSession.newSession``: its own
+  temporary views and settings over the one SparkContext of the process), quiet (log level ERROR, no
+  progress bar, no web UI), the driver bound to 127.0.0.1 in local mode, few shuffle partitions for
+  small data, time zone UTC (timestamps are compared as text; the lookback subtracts whole days), and
+  the product's ``pipeline`` package shipped to the executors as a zip (``addPyFile``), so the
+  per-journey models run there even where ``pipeline`` is not installed.
+- ``validate(engine)``: the DuckDB engine's checks and wording (``duckdb._Validator``, itself worded as
+  ``pipeline.validate``) over counts from Spark SQL aggregate queries; only the SQL of the value checks
+  (a date, a time, a flag, a number) is Spark's (``_SparkValidator``).
+- ``journey_batches`` / ``journeys``: the DuckDB engine's journeys query in Spark SQL, sorted by
+  conversion, time, session_id (byte order, as SQLite's BINARY collation), fetched one partition at a
+  time as Arrow record batches (``mapInArrow`` → IPC bytes → ``toLocalIterator``), cut into batches of
+  whole journeys by the DuckDB engine's carry logic, in the columns ``journeys.journey_columns`` builds.
+- ``attribute(engine, window, model)``: a per-journey numpy model run on the executors, unchanged, as a
+  grouped Arrow UDF (``groupBy(bucket).applyInArrow``) where ``bucket`` hashes the conversion, so every
+  journey is whole in one call; the credits (conv_id, session_id, ihc) come back as one Arrow table.
+  Markov and Shapley fit on all paths at once: not per bucket (an ``InputError`` says so).
+- ``channel_report``: the DuckDB engine's report query in Spark SQL with SQLite's fixed-point sums:
+  each term ``round(x * scale)`` as SQLite rounds (``_units``), summed exactly as DECIMAL(38,0), divided
+  once as SQLite divides (``duckdb.fixed``) — bit-identical to the SQLite engine's ``channel_reporting``.
+- ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` with the challenge
+  schema: for a Parquet source, Parquet folders of those names written by the driver to a staging
+  folder and renamed into place (the DuckDB engine's writer); for a catalog database, Spark tables
+  written as ``NAME__staging`` and then swapped in by renames (``ALTER TABLE … RENAME``).
+
+Inputs are never modified: a Parquet source is read through temporary views; outputs replace only the
+two output tables.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..journeys import Journeys, journey_columns, sessions_per
+from ..schema import NO_CHANNEL, REQUIRED_COLUMNS
+from ..sources import Source, check_local, parquet_files, parse_source
+from ..sums import CREDIT_SCALE, MONEY_SCALE
+from ..validate import ValidationReport
+from ..window import Window
+from . import duckdb as _duck
+
+OUTPUT_TABLES = _duck.OUTPUT_TABLES
+BATCH_ROWS = _duck.BATCH_ROWS
+DEFAULT_MASTER = "local[*]"
+LOCAL_SHUFFLE_PARTITIONS = 4  # the demo's few hundred thousand rows: 200 (Spark's default) tiny tasks cost more
+ARROW_BATCH_ROWS = 50_000  # rows per Arrow batch between the JVM and Python
+
+# Spark's own log4j2 settings, quiet: errors reach the caller as exceptions, worded by this module.
+LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.spark.name = org.apache.spark
+logger.spark.level = error
+logger.hadoop.name = org.apache.hadoop
+logger.hadoop.level = error
+logger.query.name = org.apache.spark.sql.catalyst.util.SQLQueryContextLogger
+logger.query.level = off
+"""
+
+
+@dataclass
+class SparkEngine:
+    """A Spark session over a source's tables (temporary views of Parquet files, or a catalog database)."""
+
+    source: Source
+    spark: Any  # pyspark.sql.SparkSession (a session of its own; the SparkContext is shared)
+    present: dict  # table → {column: Spark type (simpleString)} of the tables that exist
+    database: Optional[str] = None  # a catalog source's database
+    views: list = field(default_factory=list)
+
+    def frame(self, query: str, params: Optional[dict] = None):
+        """A DataFrame of ``query``; parameters written ``$name`` (the DuckDB engine's SQL) or ``:name``."""
+        params = params or {}
+        text = re.sub(r"\$(\w+)", r":\1", query)
+        used = set(re.findall(r":(\w+)", text))
+        return self.spark.sql(text, args={k: v for k, v in params.items() if k in used} or None)
+
+    def sql(self, query: str, params: Optional[dict] = None) -> list[tuple]:
+        return [tuple(r) for r in self.frame(query, params).collect()]
+
+    def close(self) -> None:
+        for view in self.views:
+            self.spark.catalog.dropTempView(view)
+        self.views = []
+
+    def __enter__(self) -> "SparkEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---- the session ---------------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_shipped: dict = {}  # id of a SparkContext → the zip of ``pipeline`` added to it
+
+
+def spark_session(master: Optional[str] = None, conf: Optional[dict] = None):
+    """The process's SparkSession for ``master`` (started here when none runs; a running one must have the
+    same master: Spark runs one SparkContext per process)."""
+    from pyspark.sql import SparkSession
+
+    master = master or DEFAULT_MASTER
+    with _lock:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            running = active.sparkContext.master
+            if running != master:
+                raise InputError(f"Spark is already running with master {running} in this process, not {master}")
+            return active
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        log_conf = Path(tempfile.gettempdir()) / "pipeline-spark-log4j2.properties"
+        if not log_conf.is_file() or log_conf.read_text() != LOG4J2:
+            log_conf.write_text(LOG4J2)
+        local = master.startswith("local")
+        builder = (
+            SparkSession.builder.master(master)
+            .appName("attribution-pipeline")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_conf}")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
+        )
+        if local:
+            builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+            builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # Java missing, master unreachable …
+            raise InputError(f"Spark could not start with master {master}: {_first_line(exc)}") from None
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+
+def stop_spark() -> None:
+    """Stop the process's SparkContext (a later ``open_engine`` starts a new one)."""
+    from pyspark.sql import SparkSession
+
+    with _lock:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            _shipped.pop(id(active.sparkContext), None)
+            active.stop()
+
+
+def ship_package(spark) -> Path:
+    """Zip the ``pipeline`` package this process runs and add it to the executors' Python path (once per
+    SparkContext), so the UDFs' imports of ``pipeline`` resolve on every worker."""
+    sc = spark.sparkContext
+    key = id(sc)
+    if key in _shipped:
+        return _shipped[key]
+    root = Path(__file__).resolve().parents[1]  # …/pipeline
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, Path("pipeline") / path.relative_to(root))
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-spark-"))
+    target = folder / "pipeline.zip"
+    target.write_bytes(buffer.getvalue())
+    sc.addPyFile(str(target))
+    _shipped[key] = target
+    return target
+
+
+def open_engine(
+    source: str | Source,
+    *,
+    write: bool = False,
+    master: Optional[str] = None,
+    conf: Optional[dict] = None,
+) -> SparkEngine:
+    """Open ``source`` (parquet folder or ``spark:///database``) on Spark ``master`` (default local[*]).
+    Tables may be missing (``validate`` reports that). ``write`` is accepted for the engine contract:
+    Spark opens nothing read-only."""
+    source = parse_source(source) if not isinstance(source, Source) else source
+    if source.kind not in ("parquet", "spark"):
+        raise InputError(f"{source.display()}: the Spark engine reads parquet:///folder or spark:///database")
+    if source.kind == "parquet":
+        check_local(source, {})  # the folder exists and is readable
+    base = spark_session(master, conf)
+    ship_package(base)
+    spark = base.newSession()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    engine = SparkEngine(source, spark, {})
+    if source.kind == "parquet":
+        _parquet_views(engine, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
+    else:
+        engine.database = source.location[0]
+        if not spark.catalog.databaseExists(engine.database):
+            raise source.error(f"Spark catalog has no database {engine.database}")
+        spark.catalog.setCurrentDatabase(engine.database)
+    engine.present = _present(engine)
+    return engine
+
+
+def _parquet_views(engine: SparkEngine, tables) -> None:
+    """A temporary view per table over its Parquet files (tables without files get none)."""
+    for table in tables:
+        files = parquet_files(engine.source, table)
+        if not files:
+            if table in engine.views:
+                engine.spark.catalog.dropTempView(table)
+                engine.views.remove(table)
+            continue
+        check_local(engine.source, {table: REQUIRED_COLUMNS.get(table, [])})  # one schema across parts
+        engine.spark.read.parquet(*[str(p) for p in files]).createOrReplaceTempView(table)
+        if table not in engine.views:
+            engine.views.append(table)
+
+
+def _present(engine: SparkEngine) -> dict:
+    present: dict = {}
+    for table in [*REQUIRED_COLUMNS, *OUTPUT_TABLES]:
+        if engine.source.kind == "parquet" and table not in engine.views:
+            continue
+        if engine.source.kind == "spark" and not engine.spark.catalog.tableExists(table, engine.database):
+            continue
+        schema = engine.spark.table(table).schema
+        present[table] = {f.name: f.dataType.simpleString() for f in schema.fields}
+    return present
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+# ---- SQLite's value checks in Spark SQL ---------------------------------------------------------------
+
+NUMERIC_TYPES = ("double", "float", "bigint", "int", "smallint", "tinyint", "decimal")
+
+
+def _is_numeric(dtype: str) -> bool:
+    return dtype.lower().startswith(NUMERIC_TYPES)
+
+
+def _text(c: str, dtype: str) -> str:
+    """Column ``c`` as text the way SQLite holds it ('YYYY-MM-DD', 'HH:MM:SS', ids as text)."""
+    if dtype.lower() in ("string",) or dtype.lower().startswith(("varchar", "char")):
+        return c
+    if dtype.lower() == "date":
+        return f"date_format({c}, 'yyyy-MM-dd')"
+    return f"CAST({c} AS STRING)"
+
+
+def _bad_date(c: str) -> str:
+    return f"({c} IS NULL OR NOT coalesce(date_format(try_to_timestamp({c}, 'yyyy-MM-dd'), 'yyyy-MM-dd') = {c}, false))"
+
+
+def _bad_time(c: str) -> str:
+    # length 8 and a match from the start: Java's '$' would also accept a trailing newline
+    return f"NOT coalesce(length({c}) = 8 AND {c} RLIKE '^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]', false)"
+
+
+def _bad_flag(c: str) -> str:
+    return f"({c} IS NULL OR NOT coalesce(try_cast({c} AS DOUBLE) IN (0D, 1D), false))"
+
+
+def _number(c: str, dtype: str) -> str:
+    return f"CAST({c} AS DOUBLE)" if _is_numeric(dtype) else f"try_cast({c} AS DOUBLE)"
+
+
+def _not_number(c: str, dtype: str) -> str:
+    return "false" if _is_numeric(dtype) else f"({c} IS NOT NULL AND try_cast({c} AS DOUBLE) IS NULL)"
+
+
+# ---- validation ---------------------------------------------------------------------------------------
+
+
+class _SparkValidator(_duck._Validator):
+    """The DuckDB engine's checks and wording; Spark SQL for the value checks and the channel-days."""
+
+    text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
+    bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
+
+    def channel_days(self, engine) -> set[tuple[str, str]]:
+        return channel_days(engine)
+
+    def channel_day_costs(self, engine) -> dict[tuple[str, str], float]:
+        return channel_day_costs(engine)
+
+
+def validate(engine: SparkEngine) -> ValidationReport:
+    """The findings of ``pipeline.validate.validate`` for this source (aggregate queries in Spark)."""
+    return _duck.validate(engine, _SparkValidator)  # type: ignore[arg-type]
+
+
+# ---- journeys -----------------------------------------------------------------------------------------
+
+
+def _journeys_sql(engine: SparkEngine) -> tuple[str, str]:
+    """(journey rows, conversions in the window) queries; parameters :start, :end, :lookback_days."""
+    s, c = engine.present["session_sources"], engine.present["conversions"]
+    s_ts = f"{_text('s.event_date', s['event_date'])} || ' ' || {_text('s.event_time', s['event_time'])}"
+    conv_date = _text("conv_date", c["conv_date"])
+    conv = f"""
+    conv AS (
+        SELECT CAST(conv_id AS STRING) AS conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts
+        FROM conversions
+        WHERE conv_id IS NOT NULL
+          AND (:start IS NULL OR {conv_date} >= :start)
+          AND (:end IS NULL OR {conv_date} <= :end))"""
+    back = "date_format(try_to_timestamp(conv_ts, 'yyyy-MM-dd HH:mm:ss') - make_dt_interval(:lookback_days), 'yyyy-MM-dd HH:mm:ss')"
+    rows = f"""
+    WITH {conv},
+    pairs AS (
+        SELECT c.conv_id, CAST(s.session_id AS STRING) AS session_id, {s_ts} AS ts_text,
+               coalesce(nullif(CAST(s.channel_name AS STRING), ''), '{NO_CHANNEL}') AS channel,
+               s.holder_engagement AS h, s.closer_engagement AS cl, s.impression_interaction AS i, c.conv_ts
+        FROM session_sources s JOIN conv c ON c.user_id = s.user_id)
+    SELECT conv_id, session_id, ts_text, channel, h, cl, i FROM pairs
+    WHERE ts_text < conv_ts AND (:lookback_days IS NULL OR ts_text >= {back})
+    """
+    conversions = f"WITH {conv} SELECT conv_id FROM conv ORDER BY conv_id"
+    return rows, conversions
+
+
+def _params(window: Window) -> dict:
+    return {"start": window.start, "end": window.end, "lookback_days": window.lookback_days}
+
+
+def _journey_frame(engine: SparkEngine, window: Window):
+    rows_sql, _ = _journeys_sql(engine)
+    return engine.frame(rows_sql, _params(window))
+
+
+def _to_ipc(batches):
+    """mapInArrow: each Arrow record batch → one row holding it as Arrow IPC bytes (order kept)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        yield pa.RecordBatch.from_arrays([pa.array([sink.getvalue().to_pybytes()], pa.binary())], ["ipc"])
+
+
+def _arrow_batches(frame) -> Iterator:
+    """The rows of ``frame`` on the driver as Arrow record batches, in the frame's order, one partition at
+    a time (never all rows at once)."""
+    import pyarrow as pa
+
+    for row in frame.mapInArrow(_to_ipc, "ipc binary").toLocalIterator():
+        yield from pa.ipc.open_stream(row[0])
+
+
+def journey_batches(engine: SparkEngine, window: Window = Window(), batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
+    """The journeys of ``window`` as batches of whole journeys: each a dict of ``journey_columns``, rows
+    sorted by conversion, time and session_id. Spark sorts (range partitions, in order); the driver holds
+    one partition's Arrow batches and the rows of a journey that continue in the next."""
+    frame = _journey_frame(engine, window).orderBy("conv_id", "ts_text", "session_id")
+    pending: list = []
+    rows = 0
+    for batch in _arrow_batches(frame):
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= batch_rows:
+            whole, carry = _whole_journeys(pending)
+            if whole is not None:
+                yield _duck._columns(whole)
+            pending, rows = ([carry] if carry is not None else []), (carry.num_rows if carry is not None else 0)
+    if rows:
+        import pyarrow as pa
+
+        yield _duck._columns(pa.Table.from_batches(pending))
+
+
+def _whole_journeys(batches: list):
+    """(a table of the whole journeys among ``batches``, a table of the last journey's rows) — the last
+    conversion's rows may continue in the next batch."""
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches)
+    conv = table.column(0).to_numpy(zero_copy_only=False)
+    others = np.flatnonzero(conv != conv[-1])
+    whole = int(others[-1]) + 1 if len(others) else 0
+    return (table.slice(0, whole) if whole else None), table.slice(whole).combine_chunks().to_batches()[0]
+
+
+def journeys(engine: SparkEngine, window: Window = Window()) -> Journeys:
+    """All journeys of ``window`` gathered in one ``Journeys`` (for parity with the SQLite engine)."""
+    from ..journey_index import JOURNEY_COLUMNS
+
+    parts = list(journey_batches(engine, window))
+    names = [*JOURNEY_COLUMNS, "ts"]
+    if parts:
+        columns = {n: np.concatenate([p[n] for p in parts]) for n in names}
+    else:
+        columns = journey_columns([np.zeros(0, dtype=object) for _ in range(7)])
+    _, conv_sql = _journeys_sql(engine)
+    conv_ids = np.asarray([r[0] for r in engine.sql(conv_sql, {"start": window.start, "end": window.end})], dtype=object)
+    return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window)
+
+
+def conversion_count(engine: SparkEngine, window: Window = Window()) -> int:
+    """The conversions of ``window`` (with an id), those a run attributes or explains."""
+    _, conv_sql = _journeys_sql(engine)
+    return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
+
+
+# ---- attribution on the executors -----------------------------------------------------------------------
+
+CREDIT_SCHEMA = "conv_id string, session_id string, ihc double"
+
+
+def _credits_udf(model_name: str, params: dict):
+    """The grouped Arrow UDF: one bucket's journey rows (whole journeys) → its credits. It imports only
+    ``pipeline`` modules, which ``ship_package`` put on the executors' path."""
+
+    def run(table):
+        import pyarrow as pa
+
+        from pipeline.journey_index import JourneyIndex
+        from pipeline.journeys import journey_columns as columns_of
+        from pipeline.models import get_model
+
+        raw = [np.asarray(table.column(i).to_numpy(zero_copy_only=False), dtype=object) for i in range(7)]
+        index = JourneyIndex.from_columns(columns_of(raw))
+        credits = get_model(model_name).credits(index, params)
+        return pa.table(
+            {
+                "conv_id": pa.array(index.column("conversion_id"), pa.string()),
+                "session_id": pa.array(index.column("session_id"), pa.string()),
+                "ihc": pa.array(np.asarray(credits.ihc, dtype=np.float64), pa.float64()),
+            }
+        )
+
+    return run
+
+
+def attribute(
+    engine: SparkEngine,
+    window: Window = Window(),
+    model: str = "ihc",
+    params: Optional[dict] = None,
+    *,
+    buckets: Optional[int] = None,
+):
+    """Credit per (conv_id, session_id) of ``window`` by ``model``, computed on the executors: the journey
+    rows grouped by a hash of the conversion into ``buckets`` groups (default: twice the default
+    parallelism), each group's whole journeys run through the model's numpy code unchanged
+    (``applyInArrow``). Returns an Arrow table (conv_id, session_id, ihc) sorted by conv_id, session_id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..models import get_model
+
+    m = get_model(model)
+    if m.needs_non_converting:
+        raise InputError(
+            f"model {model!r} fits on every path at once, not per group of journeys: run it on the journeys "
+            "gathered on the driver with the engine's path summary"
+        )
+    resolved = m.resolve_params(params)
+    if "profile" in resolved:  # an IHC profile: loaded here, so the executors need no profile file
+        from ..ihc import load_profile
+
+        resolved["profile"] = load_profile(resolved["profile"])
+    n = buckets or max(1, 2 * engine.spark.sparkContext.defaultParallelism)
+    frame = _journey_frame(engine, window)
+    grouped = frame.withColumn("_bucket", _bucket_column(n)).groupBy("_bucket")
+    result = grouped.applyInArrow(_credits_udf(model, resolved), CREDIT_SCHEMA).toArrow()
+    if result.num_rows == 0:
+        return pa.table({"conv_id": pa.array([], pa.string()), "session_id": pa.array([], pa.string()),
+                         "ihc": pa.array([], pa.float64())})
+    order = pc.sort_indices(result, [("conv_id", "ascending"), ("session_id", "ascending")])
+    return result.take(order)
+
+
+def _bucket_column(n: int):
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64("conv_id"), F.lit(n))
+
+
+# ---- the channel report ---------------------------------------------------------------------------------
+
+
+def _units(expr: str, scale: int) -> str:
+    """``CAST(round((expr) * scale) AS BIGINT)`` with SQLite's round(), as the DuckDB engine's ``_units``:
+    beyond ±2**52 a double has no fraction and is kept; below, ``sign(x) * floor(|x| + 0.5)`` (half away
+    from zero, so 0.49999999999999994 → 1 as SQLite says). Double literals (``D``): a plain Spark literal
+    with a point is a DECIMAL, which would change the arithmetic."""
+    v = f"(CAST(({expr}) AS DOUBLE) * {float(scale)!r}D)"
+    return f"CAST(CASE WHEN abs({v}) > 4503599627370496D THEN {v} ELSE sign({v}) * floor(abs({v}) + 0.5D) END AS BIGINT)"
+
+
+def _exact_sum(units: str) -> str:
+    """An exact integer sum (DECIMAL(38,0): a BIGINT sum would wrap silently without ANSI mode)."""
+    return f"sum(CAST({units} AS DECIMAL(38,0)))"
+
+
+fixed = _duck.fixed
+
+
+def _channel(c: str) -> str:
+    return f"coalesce(nullif(CAST({c} AS STRING), ''), '{NO_CHANNEL}')"
+
+
+def channel_day_costs(engine: SparkEngine) -> dict[tuple[str, str], float]:
+    """{(channel, date): cost} of every channel-day with matched cost, as the DuckDB engine's (a fixed-point
+    sum per channel_name as stored and date, then NULL channel and a literal '(not set)' merged)."""
+    s, cost_type = engine.present["session_sources"], engine.present["session_costs"]["cost"]
+    date = _text("s.event_date", s["event_date"])
+    rows = engine.sql(
+        f"SELECT CAST(s.channel_name AS STRING), {date}, {_exact_sum(_units(_number('sc.cost', cost_type), MONEY_SCALE))}"
+        " FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id GROUP BY 1, 2"
+    )
+    costs: dict[tuple[str, str], float] = {}
+    for channel, day, units in rows:
+        key = (channel if channel not in (None, "") else NO_CHANNEL, day)
+        costs[key] = costs.get(key, 0.0) + fixed(units, MONEY_SCALE)
+    return costs
+
+
+def channel_days(engine: SparkEngine) -> set[tuple[str, str]]:
+    """Every (channel, date) of the sessions (NULL channel as '(not set)')."""
+    s = engine.present["session_sources"]
+    date = _text("event_date", s["event_date"])
+    return {
+        (ch, day)
+        for ch, day in engine.sql(f"SELECT DISTINCT {_channel('channel_name')}, {date} FROM session_sources")
+    }
+
+
+def _credits_view(engine: SparkEngine, credits):
+    """``credits`` (an Arrow table or a mapping with conv_id, session_id, ihc) as a DataFrame."""
+    import pyarrow as pa
+
+    table = credits if isinstance(credits, pa.Table) else _duck.output_tables(credits, [])["attribution_customer_journey"]
+    table = table.select(["conv_id", "session_id", "ihc"])
+    return engine.spark.createDataFrame(table)
+
+
+def channel_report(
+    engine: SparkEngine, credits=None, start: Optional[str] = None, end: Optional[str] = None
+) -> list[tuple]:
+    """Rows (channel_name, date, cost, ihc, ihc_revenue) sorted by date and channel, as
+    ``report.build_report``: every channel-day with sessions in range; ``credits`` (an Arrow table or a
+    mapping with conv_id, session_id, ihc) or, without it, the source's ``attribution_customer_journey``."""
+    s = engine.present["session_sources"]
+    date = _text("s.event_date", s["event_date"])
+    revenue = _number("c.revenue", engine.present["conversions"]["revenue"])
+    in_range = f"(:start IS NULL OR {date} >= :start) AND (:end IS NULL OR {date} <= :end)"
+    view = None
+    if credits is not None:
+        view = f"_credits_{os.getpid()}_{threading.get_ident()}"
+        _credits_view(engine, credits).createOrReplaceTempView(view)
+        credit_table: Optional[str] = view
+    elif "attribution_customer_journey" in engine.present:
+        credit_table = "attribution_customer_journey"
+    else:
+        credit_table = None
+    credit_cte = (
+        f"""credit AS (
+        SELECT {_channel("s.channel_name")} AS channel, {date} AS day,
+               {_exact_sum(_units("a.ihc", CREDIT_SCALE))} AS ihc,
+               {_exact_sum(_units(f"a.ihc * coalesce({revenue}, 0D)", MONEY_SCALE))} AS ihc_revenue
+        FROM {credit_table} a
+        JOIN session_sources s ON s.session_id = a.session_id
+        JOIN conversions c ON c.conv_id = a.conv_id
+        WHERE {in_range}
+        GROUP BY 1, 2)"""
+        if credit_table
+        else "credit AS (SELECT CAST(NULL AS STRING) AS channel, CAST(NULL AS STRING) AS day, "
+        "CAST(0 AS DECIMAL(38,0)) AS ihc, CAST(0 AS DECIMAL(38,0)) AS ihc_revenue WHERE false)"
+    )
+    sql = f"""
+    WITH days AS (
+        SELECT DISTINCT {_channel("s.channel_name")} AS channel, {date} AS day
+        FROM session_sources s WHERE {in_range}),
+    {credit_cte}
+    SELECT d.channel, d.day, credit.ihc, credit.ihc_revenue
+    FROM days d LEFT JOIN credit ON credit.channel = d.channel AND credit.day = d.day
+    ORDER BY d.day, d.channel
+    """
+    try:
+        rows = engine.sql(sql, {"start": start, "end": end})
+    finally:
+        if view is not None:
+            engine.spark.catalog.dropTempView(view)
+    costs = channel_day_costs(engine)
+    return [
+        (ch, day, costs.get((ch, day), 0.0))
+        + ((fixed(ihc, CREDIT_SCALE), fixed(rev, MONEY_SCALE)) if ihc is not None else (0.0, 0.0))
+        for ch, day, ihc, rev in rows
+    ]
+
+
+# ---- writing the outputs back ---------------------------------------------------------------------------
+
+
+def write_outputs(engine: SparkEngine, credits, report: list[tuple]) -> dict[str, int]:
+    """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source, staged then swapped
+    (a failure leaves the previous outputs as they were); the input tables are never touched."""
+    tables = _duck.output_tables(credits, report)
+    if engine.source.kind == "parquet":
+        # the views read the old output files lazily: drop them before the folders are replaced
+        for name in OUTPUT_TABLES:
+            if name in engine.views:
+                engine.spark.catalog.dropTempView(name)
+                engine.views.remove(name)
+        _duck._write_parquet(engine.source, tables)
+        _parquet_views(engine, OUTPUT_TABLES)
+    else:
+        _write_catalog(engine, tables)
+    engine.present = _present(engine)
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+def _write_catalog(engine: SparkEngine, tables: dict) -> None:
+    """Tables of the catalog database: each written whole as ``NAME__staging``, then the old table renamed
+    aside, the staging one renamed into place, the old one dropped."""
+    spark, db = engine.spark, engine.database
+    staged = []
+    try:
+        for name, table in tables.items():
+            staging = f"{name}__staging"
+            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{staging}`")
+            spark.createDataFrame(table).write.format("parquet").saveAsTable(f"`{db}`.`{staging}`")
+            staged.append(name)
+    except BaseException:
+        for name in staged:
+            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__staging`")
+        raise
+    for name in tables:
+        exists = spark.catalog.tableExists(name, db)
+        if exists:
+            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
+            spark.sql(f"ALTER TABLE `{db}`.`{name}` RENAME TO `{db}`.`{name}__replaced`")
+        spark.sql(f"ALTER TABLE `{db}`.`{name}__staging` RENAME TO `{db}`.`{name}`")
+        if exists:
+            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
