@@ -152,9 +152,11 @@ def spark_session(master: Optional[str] = None, conf: Optional[dict] = None):
             builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
         for key, value in (conf or {}).items():
             builder = builder.config(key, value)
+        from py4j.protocol import Py4JError
+
         try:
             session = builder.getOrCreate()
-        except Exception as exc:  # Java missing, master unreachable …
+        except (RuntimeError, OSError, Py4JError) as exc:  # Java missing (PySparkRuntimeError), master unreachable
             raise InputError(f"Spark could not start with master {master}: {_first_line(exc)}") from None
         session.sparkContext.setLogLevel("ERROR")
         return session
@@ -243,7 +245,7 @@ def _present(engine: SparkEngine) -> dict:
     for table in [*REQUIRED_COLUMNS, *OUTPUT_TABLES]:
         if engine.source.kind == "parquet" and table not in engine.views:
             continue
-        if engine.source.kind == "spark" and not engine.spark.catalog.tableExists(table, engine.database):
+        if engine.source.kind == "spark" and not engine.spark.catalog.tableExists(f"{engine.database}.{table}"):
             continue
         schema = engine.spark.table(table).schema
         present[table] = {f.name: f.dataType.simpleString() for f in schema.fields}
@@ -377,36 +379,24 @@ def _arrow_batches(frame) -> Iterator:
 def journey_batches(engine: SparkEngine, window: Window = Window(), batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
     """The journeys of ``window`` as batches of whole journeys: each a dict of ``journey_columns``, rows
     sorted by conversion, time and session_id. Spark sorts (range partitions, in order); the driver holds
-    one partition's Arrow batches and the rows of a journey that continue in the next."""
-    frame = _journey_frame(engine, window).orderBy("conv_id", "ts_text", "session_id")
-    pending: list = []
-    rows = 0
-    for batch in _arrow_batches(frame):
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= batch_rows:
-            whole, carry = _whole_journeys(pending)
-            if whole is not None:
-                yield _duck._columns(whole)
-            pending, rows = ([carry] if carry is not None else []), (carry.num_rows if carry is not None else 0)
-    if rows:
-        import pyarrow as pa
-
-        yield _duck._columns(pa.Table.from_batches(pending))
-
-
-def _whole_journeys(batches: list):
-    """(a table of the whole journeys among ``batches``, a table of the last journey's rows) — the last
-    conversion's rows may continue in the next batch."""
+    one Arrow batch and the rows of the journey that continues in the next (the DuckDB engine's carry)."""
     import pyarrow as pa
 
-    table = pa.Table.from_batches(batches)
-    conv = table.column(0).to_numpy(zero_copy_only=False)
-    others = np.flatnonzero(conv != conv[-1])
-    whole = int(others[-1]) + 1 if len(others) else 0
-    return (table.slice(0, whole) if whole else None), table.slice(whole).combine_chunks().to_batches()[0]
+    frame = _journey_frame(engine, window).orderBy("conv_id", "ts_text", "session_id")
+    carry = None
+    for batch in _arrow_batches(frame):
+        for offset in range(0, batch.num_rows, batch_rows):
+            chunk = batch.slice(offset, batch_rows)
+            table = pa.Table.from_batches([chunk]) if carry is None else _duck._concat(carry, chunk)
+            conv = table.column(0).to_numpy(zero_copy_only=False)
+            # rows are sorted by conversion: those of the last one may continue in the next chunk, keep them back
+            others = np.flatnonzero(conv != conv[-1])
+            whole = int(others[-1]) + 1 if len(others) else 0
+            if whole:
+                yield _duck._columns(table.slice(0, whole))
+            carry = table.slice(whole)
+    if carry is not None and carry.num_rows:
+        yield _duck._columns(carry)
 
 
 def journeys(engine: SparkEngine, window: Window = Window()) -> Journeys:
@@ -420,7 +410,9 @@ def journeys(engine: SparkEngine, window: Window = Window()) -> Journeys:
     else:
         columns = journey_columns([np.zeros(0, dtype=object) for _ in range(7)])
     _, conv_sql = _journeys_sql(engine)
-    conv_ids = np.asarray([r[0] for r in engine.sql(conv_sql, {"start": window.start, "end": window.end})], dtype=object)
+    conv_ids = np.asarray(
+        [r[0] for r in engine.sql(conv_sql, {"start": window.start, "end": window.end})], dtype=object
+    )
     return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window)
 
 
@@ -493,8 +485,13 @@ def attribute(
     grouped = frame.withColumn("_bucket", _bucket_column(n)).groupBy("_bucket")
     result = grouped.applyInArrow(_credits_udf(model, resolved), CREDIT_SCHEMA).toArrow()
     if result.num_rows == 0:
-        return pa.table({"conv_id": pa.array([], pa.string()), "session_id": pa.array([], pa.string()),
-                         "ihc": pa.array([], pa.float64())})
+        return pa.table(
+            {
+                "conv_id": pa.array([], pa.string()),
+                "session_id": pa.array([], pa.string()),
+                "ihc": pa.array([], pa.float64()),
+            }
+        )
     order = pc.sort_indices(result, [("conv_id", "ascending"), ("session_id", "ascending")])
     return result.take(order)
 
@@ -514,7 +511,9 @@ def _units(expr: str, scale: int) -> str:
     from zero, so 0.49999999999999994 → 1 as SQLite says). Double literals (``D``): a plain Spark literal
     with a point is a DECIMAL, which would change the arithmetic."""
     v = f"(CAST(({expr}) AS DOUBLE) * {float(scale)!r}D)"
-    return f"CAST(CASE WHEN abs({v}) > 4503599627370496D THEN {v} ELSE sign({v}) * floor(abs({v}) + 0.5D) END AS BIGINT)"
+    return (
+        f"CAST(CASE WHEN abs({v}) > 4503599627370496D THEN {v} ELSE sign({v}) * floor(abs({v}) + 0.5D) END AS BIGINT)"
+    )
 
 
 def _exact_sum(units: str) -> str:
@@ -550,8 +549,7 @@ def channel_days(engine: SparkEngine) -> set[tuple[str, str]]:
     s = engine.present["session_sources"]
     date = _text("event_date", s["event_date"])
     return {
-        (ch, day)
-        for ch, day in engine.sql(f"SELECT DISTINCT {_channel('channel_name')}, {date} FROM session_sources")
+        (ch, day) for ch, day in engine.sql(f"SELECT DISTINCT {_channel('channel_name')}, {date} FROM session_sources")
     }
 
 
@@ -559,7 +557,9 @@ def _credits_view(engine: SparkEngine, credits):
     """``credits`` (an Arrow table or a mapping with conv_id, session_id, ihc) as a DataFrame."""
     import pyarrow as pa
 
-    table = credits if isinstance(credits, pa.Table) else _duck.output_tables(credits, [])["attribution_customer_journey"]
+    table = (
+        credits if isinstance(credits, pa.Table) else _duck.output_tables(credits, [])["attribution_customer_journey"]
+    )
     table = table.select(["conv_id", "session_id", "ihc"])
     return engine.spark.createDataFrame(table)
 
@@ -656,7 +656,7 @@ def _write_catalog(engine: SparkEngine, tables: dict) -> None:
             spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__staging`")
         raise
     for name in tables:
-        exists = spark.catalog.tableExists(name, db)
+        exists = spark.catalog.tableExists(f"{db}.{name}")
         if exists:
             spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
             spark.sql(f"ALTER TABLE `{db}`.`{name}` RENAME TO `{db}`.`{name}__replaced`")

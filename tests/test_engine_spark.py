@@ -1,0 +1,224 @@
+"""Parity of the Spark engine (pipeline.engines.spark, PySpark local mode) with the SQLite engine, on the
+small demo converted to a Parquet folder and to a Spark catalog database, and on a database full of
+problems. One SparkSession (local[2]) serves the whole module: Spark starts in 10-40 s here."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.convert import convert
+from pipeline.db import open_database
+from pipeline.journey_index import JourneyIndex
+from pipeline.journeys import build_journeys
+from pipeline.models import get_model
+from pipeline.schema import INPUT_TABLES
+from pipeline.validate import validate
+from pipeline.window import Window
+from tests.helpers import make_db, run_db
+from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (requirements-dev.txt)")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java 17 (.ci/run installs openjdk-17-jre-headless); no java here", allow_module_level=True)
+
+from pipeline.engines import spark as S  # noqa: E402  (after the skips: imports pyspark lazily anyway)
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """The module's one SparkSession (local mode, 2 cores), stopped at the end."""
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = S.spark_session("local[2]", {"spark.sql.warehouse.dir": str(warehouse)})
+    yield session
+    S.stop_spark()
+
+
+@pytest.fixture(scope="module")
+def demo(small_demo, tmp_path_factory, spark):
+    """The small demo run by the SQLite engine (linear), converted to a Parquet folder (with the run's
+    outputs) and saved as the tables of a Spark catalog database ``demo`` (with them too)."""
+    base = tmp_path_factory.mktemp("spark-engine")
+    db = base / "run.db"
+    shutil.copy(small_demo, db)
+    run_db(db, model="linear")
+    lake = base / "lake"
+    convert(db, f"parquet:///{lake}", outputs=True)
+    spark.sql("CREATE DATABASE IF NOT EXISTS demo")
+    for table in [*INPUT_TABLES, *S.OUTPUT_TABLES]:
+        spark.read.parquet(str(lake / f"{table}.parquet")).write.saveAsTable(f"demo.{table}")
+    return db, {"parquet": f"parquet:///{lake}", "spark": "spark:///demo"}
+
+
+def _sqlite_credits(db: Path, model: str, window: Window = Window()) -> dict:
+    con = open_database(db)
+    index = JourneyIndex.from_columns(build_journeys(con, window).columns)
+    con.close()
+    ihc = np.asarray(get_model(model).credits(index).ihc)
+    return dict(zip(zip(index.column("conversion_id").tolist(), index.column("session_id").tolist()), ihc.tolist()))
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def test_validation_findings_equal(demo, tmp_path):
+    db, targets = demo
+    con = open_database(db)
+    expected = validate(con).to_dict()
+    con.close()
+    for target in targets.values():
+        with S.open_engine(target, master="local[2]") as engine:
+            assert S.validate(engine).to_dict() == expected, target
+    # and on a database with most problems SQLite's validation finds
+    bad = make_db(tmp_path / "bad.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
+    con = open_database(bad)
+    expected_bad = validate(con)
+    con.close()
+    convert(bad, f"parquet:///{tmp_path / 'bad'}")
+    with S.open_engine(f"parquet:///{tmp_path / 'bad'}", master="local[2]") as engine:
+        got = S.validate(engine)
+    codes = [(f.code, f.severity, f.count) for f in expected_bad.findings]
+    assert len(codes) >= 15
+    assert [(f.code, f.severity, f.count) for f in got.findings] == codes
+    assert [f.message for f in got.findings] == [f.message for f in expected_bad.findings]
+    assert got.rows == expected_bad.rows and got.coverage == expected_bad.coverage
+    assert [sorted(map(repr, f.examples)) for f in got.findings] == [
+        sorted(map(repr, f.examples)) for f in expected_bad.findings
+    ]
+
+
+# ---- journeys -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [Window(), Window(start="2023-09-04", end="2023-09-08", lookback_days=2)], ids=str)
+def test_journeys_equal_and_batches_whole(demo, window):
+    db, targets = demo
+    con = open_database(db)
+    expected = build_journeys(con, window)
+    con.close()
+    with S.open_engine(targets["parquet"], master="local[2]") as engine:
+        got = S.journeys(engine, window)
+        batches = list(S.journey_batches(engine, window, batch_rows=97))
+    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
+    for name, values in expected.columns.items():
+        assert got.columns[name].dtype == values.dtype, name
+        assert (got.columns[name] == values).all(), name
+    assert (got.conversion_ids == expected.conversion_ids).all()
+    assert (got.sessions == expected.sessions).all()
+    assert len(batches) > 3
+    seen: set = set()
+    for batch in batches:
+        ids = set(batch["conversion_id"].tolist())
+        assert not ids & seen  # a conversion never continues in a later batch
+        seen |= ids
+    for name, values in expected.columns.items():
+        assert (np.concatenate([b[name] for b in batches]) == values).all(), name
+
+
+# ---- credit on the executors and the report -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["linear", "ihc", "time-decay"])
+def test_credit_on_executors_equals_sqlite(demo, model):
+    db, targets = demo
+    expected = _sqlite_credits(db, model)
+    with S.open_engine(targets["parquet"], master="local[2]") as engine:
+        credits = S.attribute(engine, Window(), model, buckets=3)
+    assert credits.schema.names == ["conv_id", "session_id", "ihc"]
+    got = dict(zip(zip(credits["conv_id"].to_pylist(), credits["session_id"].to_pylist()), credits["ihc"].to_pylist()))
+    assert got.keys() == expected.keys() and len(got) > 500
+    assert max(abs(got[k] - expected[k]) for k in expected) <= 1e-9
+
+
+def test_markov_is_refused_per_bucket(demo):
+    _, targets = demo
+    with S.open_engine(targets["parquet"], master="local[2]") as engine, pytest.raises(Exception, match="every path"):
+        S.attribute(engine, Window(), "markov")
+
+
+def test_report_bit_identical_to_sqlite(demo):
+    db, targets = demo
+    con = sqlite3.connect(db)
+    stored = {(r[0], r[1]): tuple(r[2:]) for r in con.execute("SELECT * FROM channel_reporting")}
+    con.close()
+    for target in targets.values():
+        with S.open_engine(target, master="local[2]") as engine:
+            credits = S.attribute(engine, Window(), "linear")
+            rows = S.channel_report(engine, credits)
+            assert [(r[0], r[1]) for r in rows] == sorted(stored, key=lambda k: (k[1], k[0]))
+            assert {(r[0], r[1]): tuple(r[2:]) for r in rows} == stored, target  # the same fixed-point sums
+            # reversed credit rows: the same figures (sums do not depend on the order rows arrive in)
+            assert S.channel_report(engine, credits.take(np.arange(credits.num_rows)[::-1])) == rows
+            ranged = S.channel_report(engine, credits, start="2023-09-03", end="2023-09-04")
+            assert ranged == [r for r in rows if "2023-09-03" <= r[1] <= "2023-09-04"] and ranged
+
+
+def test_units_round_as_sqlite_does(spark):
+    values = [2.5, -2.5, 0.5, -0.5, 1.5, 0.49999999999999994, -0.49999999999999994, 4503599627370497.0,
+              4503599627370495.5, -4503599627370497.0, 0.3, 123456789.49999999, 2.0**60 + 768, 0.0, 1 / 3]  # fmt: skip
+    lite = sqlite3.connect(":memory:")
+    expected = [lite.execute("SELECT CAST(round(? * 1) AS INTEGER)", (v,)).fetchone()[0] for v in values]
+    frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x double")
+    got = [r[0] for r in frame.selectExpr(S._units("x", 1)).collect()]
+    assert got == expected and expected[5] == 1
+
+
+# ---- writing the outputs -----------------------------------------------------------------------------
+
+
+def test_write_outputs_parquet(demo, tmp_path):
+    _, targets = demo
+    lake = tmp_path / "lake"
+    shutil.copytree(Path(targets["parquet"].removeprefix("parquet:///")), lake)
+    inputs = {t: hashlib.sha256((lake / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES}
+    with S.open_engine(f"parquet:///{lake}", master="local[2]") as engine:
+        credits = S.attribute(engine, Window(), "ihc")
+        report = S.channel_report(engine, credits)
+        assert S.write_outputs(engine, credits, report) == {
+            "attribution_customer_journey": credits.num_rows,
+            "channel_reporting": len(report),
+        }
+        assert S.channel_report(engine) == report  # the engine reads the new folder at once
+    assert {t: hashlib.sha256((lake / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES} == inputs
+    assert not (lake / "channel_reporting.parquet").exists() and (lake / "channel_reporting").is_dir()
+    assert [(f.name, str(f.type)) for f in pq.read_table(lake / "attribution_customer_journey").schema] == [
+        ("conv_id", "string"),
+        ("session_id", "string"),
+        ("ihc", "double"),
+    ]
+    assert pq.read_table(lake / "channel_reporting").schema.names == [
+        "channel_name",
+        "date",
+        "cost",
+        "ihc",
+        "ihc_revenue",
+    ]
+    assert not [p for p in lake.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_write_outputs_catalog(demo, spark):
+    _, targets = demo
+    with S.open_engine(targets["spark"], master="local[2]") as engine:
+        credits = S.attribute(engine, Window(), "linear")
+        report = S.channel_report(engine, credits)
+        S.write_outputs(engine, credits, report)
+        S.write_outputs(engine, credits, report)  # replacing existing outputs
+        assert S.channel_report(engine) == report
+        assert engine.sql("SELECT count(*) FROM attribution_customer_journey")[0][0] == credits.num_rows
+    tables = {t.name for t in spark.catalog.listTables("demo")}
+    assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting"}
+
+
+def test_bad_sources_are_one_line_errors(tmp_path):
+    with pytest.raises(Exception, match="no such folder"):
+        S.open_engine(f"parquet:///{tmp_path / 'nowhere'}", master="local[2]")
+    with pytest.raises(Exception, match="no database nowhere"):
+        S.open_engine("spark:///nowhere", master="local[2]")
+    with pytest.raises(Exception, match="already running with master local\\[2\\]"):
+        S.open_engine("spark:///demo", master="spark://127.0.0.1:1")
