@@ -142,6 +142,34 @@ def test_markov_is_refused_per_bucket(demo):
         S.attribute(engine, Window(), "markov")
 
 
+@pytest.mark.parametrize("window", [Window(), Window(start="2023-09-03", lookback_days=2)], ids=str)
+def test_path_summary_equal_and_markov_shapley_fit_on_it(demo, window):
+    """Markov and Shapley fit on every path at once: the engine's path summary (distinct paths computed by
+    Spark) equals the SQLite engine's, and the models fitted on it give the SQLite engine's credit."""
+    from pipeline.journeys import build_non_converting
+    from pipeline.path_summary import path_summary
+
+    db, targets = demo
+    con = open_database(db)
+    expected = path_summary(con, window)
+    index = JourneyIndex.from_columns(build_journeys(con, window).columns)
+    non_converting = build_non_converting(con, window)
+    con.close()
+    with S.open_engine(targets["parquet"], master="local[2]") as engine:
+        got = S.path_summary(engine, window)
+        journeys = S.journeys(engine, window)
+    assert got.n_paths == expected.n_paths > 10
+    for name in ("labels", "codes", "start", "length", "conversions", "non_conversions"):
+        assert (getattr(got, name) == getattr(expected, name)).all(), name
+    assert np.allclose(got.value, expected.value, rtol=1e-12)
+    spark_index = JourneyIndex.from_columns(journeys.columns)
+    for model in ("markov", "shapley"):
+        want = np.asarray(get_model(model).credits(index, non_converting=non_converting).ihc)
+        have = np.asarray(get_model(model).credits(spark_index, non_converting=got).ihc)
+        assert (spark_index.column("session_id") == index.column("session_id")).all()
+        assert np.abs(have - want).max() <= 1e-9, model
+
+
 def test_report_bit_identical_to_sqlite(demo):
     db, targets = demo
     con = sqlite3.connect(db)
@@ -178,6 +206,7 @@ def test_write_outputs_parquet(demo, tmp_path):
     shutil.copytree(Path(targets["parquet"].removeprefix("parquet:///")), lake)
     inputs = {t: hashlib.sha256((lake / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES}
     with S.open_engine(f"parquet:///{lake}", master="local[2]") as engine:
+        before = S.fingerprint(engine)
         credits = S.attribute(engine, Window(), "ihc")
         report = S.channel_report(engine, credits)
         assert S.write_outputs(engine, credits, report) == {
@@ -185,6 +214,8 @@ def test_write_outputs_parquet(demo, tmp_path):
             "channel_reporting": len(report),
         }
         assert S.channel_report(engine) == report  # the engine reads the new folder at once
+        assert S.stored_report(engine) == report
+        assert S.fingerprint(engine) == before  # the inputs' identity: outputs do not change it
     assert {t: hashlib.sha256((lake / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES} == inputs
     assert not (lake / "channel_reporting.parquet").exists() and (lake / "channel_reporting").is_dir()
     assert [(f.name, str(f.type)) for f in pq.read_table(lake / "attribution_customer_journey").schema] == [
@@ -207,9 +238,13 @@ def test_write_outputs_catalog(demo, spark):
     with S.open_engine(targets["spark"], master="local[2]") as engine:
         credits = S.attribute(engine, Window(), "linear")
         report = S.channel_report(engine, credits)
+        before = S.fingerprint(engine)
         S.write_outputs(engine, credits, report)
         S.write_outputs(engine, credits, report)  # replacing existing outputs
-        assert S.channel_report(engine) == report
+        assert S.channel_report(engine) == report and S.stored_report(engine) == report
+        assert S.fingerprint(engine) == before
+        spark.sql("INSERT INTO demo.session_costs VALUES ('x', 1.0)")
+        assert S.fingerprint(engine) != before  # a changed input table is seen
         assert engine.sql("SELECT count(*) FROM attribution_customer_journey")[0][0] == credits.num_rows
     tables = {t.name for t in spark.catalog.listTables("demo")}
     assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting"}

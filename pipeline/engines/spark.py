@@ -245,8 +245,10 @@ def _present(engine: SparkEngine) -> dict:
     for table in [*REQUIRED_COLUMNS, *OUTPUT_TABLES]:
         if engine.source.kind == "parquet" and table not in engine.views:
             continue
-        if engine.source.kind == "spark" and not engine.spark.catalog.tableExists(f"{engine.database}.{table}"):
-            continue
+        if engine.source.kind == "spark":
+            if not engine.spark.catalog.tableExists(f"{engine.database}.{table}"):
+                continue
+            engine.spark.catalog.refreshTable(f"{engine.database}.{table}")  # another writer's files: seen
         schema = engine.spark.table(table).schema
         present[table] = {f.name: f.dataType.simpleString() for f in schema.fields}
     return present
@@ -663,3 +665,99 @@ def _write_catalog(engine: SparkEngine, tables: dict) -> None:
         spark.sql(f"ALTER TABLE `{db}`.`{name}__staging` RENAME TO `{db}`.`{name}`")
         if exists:
             spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
+
+
+# ---- path summaries for Markov and Shapley ----------------------------------------------------------------
+
+
+def path_summary(engine: SparkEngine, window: Window = Window()):
+    """``path_summary.path_summary`` in Spark SQL: one row per distinct channel path of ``window`` with its
+    converting journeys (those ``journey_batches`` gives), its non-converting users' paths (as
+    ``journeys.build_non_converting``: a user with no conversion in the window, the sessions dated in it,
+    with a lookback only those within that many days before the user's last one) and the converting
+    journeys' revenue. Each path is built on the executors as ``hex(channel)`` joined with ',' in
+    (time, session_id) order (``array_sort`` of structs; hex keeps any channel name whole), so only
+    distinct paths reach the driver, decoded by the SQLite engine's own ``path_summary._decode``."""
+    from ..models.weighted_paths import PathSummary
+    from ..path_summary import _decode
+
+    s, c = engine.present["session_sources"], engine.present["conversions"]
+    conv_date, ev_date = _text("conv_date", c["conv_date"]), _text("event_date", s["event_date"])
+    ts = f"{ev_date} || ' ' || {_text('event_time', s['event_time'])}"
+    channel = f"hex({_channel('channel_name')})"
+    revenue = _number("revenue", c["revenue"])
+
+    def back(t: str) -> str:
+        return f"date_format(try_to_timestamp({t}, 'yyyy-MM-dd HH:mm:ss') - make_dt_interval(:lookback_days), 'yyyy-MM-dd HH:mm:ss')"
+
+    path = "array_join(transform(array_sort(collect_list(struct(ts, sid, ch))), x -> x.ch), ',')"
+    sql = f"""
+    WITH conv AS (
+        SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
+               coalesce({revenue}, 0D) AS revenue
+        FROM conversions
+        WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
+          AND (:start IS NULL OR {conv_date} >= :start) AND (:end IS NULL OR {conv_date} <= :end)),
+    sessions AS (
+        SELECT user_id, {ts} AS ts, CAST(session_id AS STRING) AS sid, {channel} AS ch, {ev_date} AS day
+        FROM session_sources WHERE user_id IS NOT NULL),
+    conv_s AS (
+        SELECT c.conv_id, s.ts, s.sid, s.ch, c.revenue FROM sessions s JOIN conv c ON c.user_id = s.user_id
+        WHERE s.ts < c.conv_ts AND (:lookback_days IS NULL OR s.ts >= {back("c.conv_ts")})),
+    conv_paths AS (SELECT {path} AS key, max(revenue) AS revenue FROM conv_s GROUP BY conv_id),
+    null_s AS (
+        SELECT user_id, ts, sid, ch, max(ts) OVER (PARTITION BY user_id) AS last
+        FROM sessions s LEFT ANTI JOIN (SELECT DISTINCT user_id FROM conv) u USING (user_id)
+        WHERE (:start IS NULL OR day >= :start) AND (:end IS NULL OR day <= :end)),
+    null_paths AS (
+        SELECT {path} AS key FROM null_s
+        WHERE :lookback_days IS NULL OR ts >= {back("last")}
+        GROUP BY user_id)
+    SELECT key, sum(conversions), sum(non_conversions), sum(value) FROM (
+        SELECT key, 1D AS conversions, 0D AS non_conversions, revenue AS value FROM conv_paths
+        UNION ALL SELECT key, 0D, 1D, 0D FROM null_paths)
+    GROUP BY key ORDER BY key
+    """
+    rows = engine.sql(sql, _params(window))
+    if not rows:
+        return PathSummary.empty()
+    keys, conversions, non_conversions, value = (np.asarray(col, dtype=object) for col in zip(*rows))
+    return _decode(keys, non_conversions.astype(np.float64), conversions.astype(np.float64), value.astype(np.float64))
+
+
+# ---- what a run needs beyond the stages -------------------------------------------------------------------
+
+
+def fingerprint(engine: SparkEngine) -> str:
+    """What the input tables are, for staleness: a Parquet source by its files' names, sizes and
+    modification times (nanoseconds); a catalog database by each input table's row count and the sum of
+    a 64-bit hash of every row (order-independent; one aggregate query per table, after refreshing the
+    table's cached file listing so that another writer's changes are seen)."""
+    import hashlib
+
+    parts: list = []
+    for table in REQUIRED_COLUMNS:
+        if engine.source.kind == "parquet":
+            for p in parquet_files(engine.source, table):
+                st = p.stat()
+                parts.append((str(p.relative_to(engine.source.file)), st.st_size, st.st_mtime_ns))
+        elif table not in engine.present:
+            parts.append((table, None))
+        else:
+            engine.spark.catalog.refreshTable(f"{engine.database}.{table}")  # files written since: seen
+            columns = ", ".join(f"`{c}`" for c in engine.present[table])
+            row = engine.sql(f"SELECT count(*), sum(CAST(xxhash64({columns}) AS DECIMAL(38,0))) FROM {table}")[0]
+            parts.append((table, int(row[0]), str(row[1])))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def stored_report(engine: SparkEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
+    """The stored ``channel_reporting`` rows (channel_name, date, cost, ihc, ihc_revenue) in range, sorted
+    by date then channel (None: no report stored)."""
+    if "channel_reporting" not in engine.present:
+        return None
+    return engine.sql(
+        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting"
+        " WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) ORDER BY date, channel_name",
+        {"start": start, "end": end},
+    )
