@@ -76,8 +76,6 @@ logger.spark.name = org.apache.spark
 logger.spark.level = error
 logger.hadoop.name = org.apache.hadoop
 logger.hadoop.level = error
-logger.query.name = org.apache.spark.sql.catalyst.util.SQLQueryContextLogger
-logger.query.level = off
 """
 
 
@@ -159,7 +157,17 @@ def spark_session(master: Optional[str] = None, conf: Optional[dict] = None):
         except (RuntimeError, OSError, Py4JError) as exc:  # Java missing (PySparkRuntimeError), master unreachable
             raise InputError(f"Spark could not start with master {master}: {_first_line(exc)}") from None
         session.sparkContext.setLogLevel("ERROR")
+        _quiet_python_loggers()
         return session
+
+
+def _quiet_python_loggers() -> None:
+    """PySpark logs every failed query's JVM stack trace as JSON to stderr before raising it; the caller
+    gets the exception (and words it), so those loggers are switched off."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def stop_spark() -> None:
