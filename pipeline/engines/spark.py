@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import numpy as np
+import pyspark  # noqa: F401  (here, so that the engine seam words a missing pyspark as a one-line error)
 
 from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
