@@ -216,6 +216,9 @@ def test_write_outputs_parquet(demo, tmp_path):
         assert S.channel_report(engine) == report  # the engine reads the new folder at once
         assert S.stored_report(engine) == report
         assert S.fingerprint(engine) == before  # the inputs' identity: outputs do not change it
+        assert S.run_record(engine) is None
+        S.write_run_record(engine, {"model": "ihc", "fingerprint": before})
+        assert S.run_record(engine) == {"model": "ihc", "fingerprint": before}
     assert {t: hashlib.sha256((lake / f"{t}.parquet").read_bytes()).hexdigest() for t in INPUT_TABLES} == inputs
     assert not (lake / "channel_reporting.parquet").exists() and (lake / "channel_reporting").is_dir()
     assert [(f.name, str(f.type)) for f in pq.read_table(lake / "attribution_customer_journey").schema] == [
@@ -243,11 +246,15 @@ def test_write_outputs_catalog(demo, spark):
         S.write_outputs(engine, credits, report)  # replacing existing outputs
         assert S.channel_report(engine) == report and S.stored_report(engine) == report
         assert S.fingerprint(engine) == before
+        assert S.run_record(engine) is None
+        for n in (1, 2):  # written, then replaced
+            S.write_run_record(engine, {"run": n})
+            assert S.run_record(engine) == {"run": n}
         spark.sql("INSERT INTO demo.session_costs VALUES ('x', 1.0)")
         assert S.fingerprint(engine) != before  # a changed input table is seen
         assert engine.sql("SELECT count(*) FROM attribution_customer_journey")[0][0] == credits.num_rows
     tables = {t.name for t in spark.catalog.listTables("demo")}
-    assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting"}
+    assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting", S.RECORD_TABLE}
 
 
 def test_bad_sources_are_one_line_errors(tmp_path):

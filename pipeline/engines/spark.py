@@ -24,6 +24,9 @@ tests/test_engine_spark_cluster.py.
 - ``channel_report``: the DuckDB engine's report query in Spark SQL with SQLite's fixed-point sums:
   each term ``round(x * scale)`` as SQLite rounds (``_units``), summed exactly as DECIMAL(38,0), divided
   once as SQLite divides (``duckdb.fixed``) — bit-identical to the SQLite engine's ``channel_reporting``.
+- ``path_summary``: the distinct channel paths (converting and not) Markov and Shapley fit on, built by
+  Spark; ``fingerprint``, ``stored_report``, ``run_record`` / ``write_run_record``, ``conversion_count``:
+  what a run's staleness check and records need (as the DuckDB engine offers them).
 - ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` with the challenge
   schema: for a Parquet source, Parquet folders of those names written by the driver to a staging
   folder and renamed into place (the DuckDB engine's writer); for a catalog database, Spark tables
@@ -770,3 +773,48 @@ def stored_report(engine: SparkEngine, start: Optional[str] = None, end: Optiona
         " WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) ORDER BY date, channel_name",
         {"start": start, "end": end},
     )
+
+
+RECORD_TABLE = "pipeline_run_record"  # in a catalog database: one row, the last run's record as JSON
+RECORD_FILE = "_pipeline_run.json"  # in a Parquet folder (as the DuckDB engine keeps it)
+
+
+def run_record(engine: SparkEngine) -> Optional[dict]:
+    """The record the last successful run stored with the outputs (None: none, or unreadable)."""
+    import json
+
+    try:
+        if engine.source.kind == "parquet":
+            path = engine.source.file / RECORD_FILE
+            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        name = f"{engine.database}.{RECORD_TABLE}"
+        if not engine.spark.catalog.tableExists(name):
+            return None
+        engine.spark.catalog.refreshTable(name)
+        rows = engine.sql(f"SELECT record FROM `{engine.database}`.`{RECORD_TABLE}`")
+        return json.loads(rows[0][0]) if rows else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_run_record(engine: SparkEngine, record: dict) -> None:
+    """Store ``record`` beside the outputs, replacing the previous one whole (a file written aside then
+    renamed; a catalog table staged then swapped in by renames)."""
+    import json
+
+    text = json.dumps(record, sort_keys=True, default=str)
+    if engine.source.kind == "parquet":
+        folder = engine.source.file
+        fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, folder.stat().st_mode & 0o666)
+            os.replace(tmp, folder / RECORD_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return
+    import pyarrow as pa
+
+    _write_catalog(engine, {RECORD_TABLE: pa.table({"record": pa.array([text], pa.string())})})
