@@ -38,9 +38,11 @@ two output tables.
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -124,21 +126,24 @@ _shipped: dict = {}  # id of a SparkContext → the zip of ``pipeline`` added to
 def spark_session(master: Optional[str] = None, conf: Optional[dict] = None):
     """The process's SparkSession for ``master`` (started here when none runs; a running one must have the
     same master: Spark runs one SparkContext per process)."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     master = master or DEFAULT_MASTER
     with _lock:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            running = active.sparkContext.master
-            if running != master:
-                raise InputError(f"Spark is already running with master {running} in this process, not {master}")
-            return active
+        running = SparkContext._active_spark_context  # the process's, whichever thread started it
+        if running is not None:
+            if running.master != master:
+                raise InputError(f"Spark is already running with master {running.master} in this process, not {master}")
+            return SparkSession.builder.getOrCreate()
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         log_conf = Path(tempfile.gettempdir()) / "pipeline-spark-log4j2.properties"
         if not log_conf.is_file() or log_conf.read_text() != LOG4J2:
-            log_conf.write_text(LOG4J2)
+            fd, tmp = tempfile.mkstemp(prefix=".pipeline-spark-log4j2.", dir=log_conf.parent)
+            with os.fdopen(fd, "w") as f:
+                f.write(LOG4J2)
+            os.replace(tmp, log_conf)  # whole, even with another process writing it at once
         local = master.startswith("local")
         builder = (
             SparkSession.builder.master(master)
@@ -176,13 +181,14 @@ def _quiet_python_loggers() -> None:
 
 def stop_spark() -> None:
     """Stop the process's SparkContext (a later ``open_engine`` starts a new one)."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     with _lock:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            _shipped.pop(id(active.sparkContext), None)
-            active.stop()
+        running = SparkContext._active_spark_context
+        if running is not None:
+            _shipped.pop(id(running), None)
+            SparkSession.builder.getOrCreate().stop()
 
 
 def ship_package(spark) -> Path:
@@ -199,6 +205,7 @@ def ship_package(spark) -> Path:
             if path.is_file() and "__pycache__" not in path.parts:
                 zf.write(path, Path("pipeline") / path.relative_to(root))
     folder = Path(tempfile.mkdtemp(prefix="pipeline-spark-"))
+    atexit.register(shutil.rmtree, folder, True)  # served to executors while the context runs
     target = folder / "pipeline.zip"
     target.write_bytes(buffer.getvalue())
     sc.addPyFile(str(target))
