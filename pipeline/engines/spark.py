@@ -19,8 +19,9 @@ tests/test_engine_spark_cluster.py.
   whole journeys by the DuckDB engine's carry logic, in the columns ``journeys.journey_columns`` builds.
 - ``attribute(engine, window, model)``: a per-journey numpy model run on the executors, unchanged, as a
   grouped Arrow UDF (``groupBy(bucket).applyInArrow``) where ``bucket`` hashes the conversion, so every
-  journey is whole in one call; the credits (conv_id, session_id, ihc) come back as one Arrow table.
-  Markov and Shapley fit on all paths at once: not per bucket (an ``InputError`` says so).
+  journey is whole in one call; the credits (conv_id, session_id, ihc, ts) come back as one Arrow table.
+  ``model`` is the engine-run module's ``BatchCredit`` (Markov and Shapley arrive fitted on
+  ``path_summary``, as channel shares) or a per-journey model's name.
 - ``channel_report``: the DuckDB engine's report query in Spark SQL with SQLite's fixed-point sums:
   each term ``round(x * scale)`` as SQLite rounds (``_units``), summed exactly as DECIMAL(38,0), divided
   once as SQLite divides (``duckdb.fixed``) — bit-identical to the SQLite engine's ``channel_reporting``.
@@ -445,28 +446,63 @@ def conversion_count(engine: SparkEngine, window: Window = Window()) -> int:
 
 # ---- attribution on the executors -----------------------------------------------------------------------
 
-CREDIT_SCHEMA = "conv_id string, session_id string, ihc double"
+CREDIT_SCHEMA = "conv_id string, session_id string, ihc double, ts bigint"
 
 
-def _credits_udf(model_name: str, params: dict):
-    """The grouped Arrow UDF: one bucket's journey rows (whole journeys) → its credits. It imports only
-    ``pipeline`` modules, which ``ship_package`` put on the executors' path."""
+class _ModelCredit:
+    """A registered model by name as a batch → credit callable (what ``engines.run.BatchCredit`` is for
+    the engine-run module): picklable by its name and resolved parameters."""
+
+    def __init__(self, name: str, params: dict):
+        self.name, self.params = name, params
+
+    def __call__(self, batch: dict) -> dict:
+        from pipeline.journey_index import JourneyIndex
+        from pipeline.models import get_model
+
+        index = JourneyIndex.from_columns(batch)
+        return {
+            "conv_id": index.column("conversion_id"),
+            "session_id": index.column("session_id"),
+            "ihc": np.asarray(get_model(self.name).credits(index, self.params).ihc, dtype=np.float64),
+            "ts": np.asarray(index.ts, dtype=np.int64),
+        }
+
+
+def _portable(credit):
+    """``credit`` with an IHC profile named by file or built-in name loaded here, on the driver: the
+    executors import ``pipeline`` from a zip, where the built-in profile files cannot be opened."""
+    import dataclasses
+
+    params = getattr(credit, "params", None)
+    if not isinstance(params, dict) or not isinstance(params.get("profile"), (str, os.PathLike)):
+        return credit
+    from ..ihc import load_profile
+
+    loaded = {**params, "profile": load_profile(params["profile"])}
+    if dataclasses.is_dataclass(credit) and not isinstance(credit, type):
+        return dataclasses.replace(credit, params=loaded)
+    credit.params = loaded
+    return credit
+
+
+def _credits_udf(credit):
+    """The grouped Arrow UDF: one bucket's journey rows (whole journeys) → ``credit`` of them. It imports
+    only ``pipeline`` modules, which ``ship_package`` put on the executors' path."""
 
     def run(table):
         import pyarrow as pa
 
-        from pipeline.journey_index import JourneyIndex
         from pipeline.journeys import journey_columns as columns_of
-        from pipeline.models import get_model
 
         raw = [np.asarray(table.column(i).to_numpy(zero_copy_only=False), dtype=object) for i in range(7)]
-        index = JourneyIndex.from_columns(columns_of(raw))
-        credits = get_model(model_name).credits(index, params)
+        out = credit(columns_of(raw))
         return pa.table(
             {
-                "conv_id": pa.array(index.column("conversion_id"), pa.string()),
-                "session_id": pa.array(index.column("session_id"), pa.string()),
-                "ihc": pa.array(np.asarray(credits.ihc, dtype=np.float64), pa.float64()),
+                "conv_id": pa.array(np.asarray(out["conv_id"], dtype=object), pa.string()),
+                "session_id": pa.array(np.asarray(out["session_id"], dtype=object), pa.string()),
+                "ihc": pa.array(np.asarray(out["ihc"], dtype=np.float64), pa.float64()),
+                "ts": pa.array(np.asarray(out["ts"], dtype=np.int64), pa.int64()),
             }
         )
 
@@ -476,43 +512,41 @@ def _credits_udf(model_name: str, params: dict):
 def attribute(
     engine: SparkEngine,
     window: Window = Window(),
-    model: str = "ihc",
+    model: Any = "ihc",
     params: Optional[dict] = None,
     *,
     buckets: Optional[int] = None,
 ):
-    """Credit per (conv_id, session_id) of ``window`` by ``model``, computed on the executors: the journey
-    rows grouped by a hash of the conversion into ``buckets`` groups (default: twice the default
-    parallelism), each group's whole journeys run through the model's numpy code unchanged
-    (``applyInArrow``). Returns an Arrow table (conv_id, session_id, ihc) sorted by conv_id, session_id."""
+    """Credit per (conv_id, session_id) of ``window``, computed on the executors: the journey rows grouped
+    by a hash of the conversion into ``buckets`` groups (default: twice the default parallelism), each
+    group's whole journeys run through the model's numpy code unchanged (``applyInArrow``). ``model``: a
+    picklable callable batch → {conv_id, session_id, ihc, ts} (``engines.run.BatchCredit``, which also
+    carries Markov/Shapley fitted on ``path_summary``), or a registered model's name (with ``params``; a
+    model fitting on all paths at once is refused by name). Returns an Arrow table (conv_id, session_id,
+    ihc, ts) sorted by conv_id, session_id."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..models import get_model
+    if isinstance(model, str):
+        from ..models import get_model
 
-    m = get_model(model)
-    if m.needs_non_converting:
-        raise InputError(
-            f"model {model!r} fits on every path at once, not per group of journeys: run it on the journeys "
-            "gathered on the driver with the engine's path summary"
-        )
-    resolved = m.resolve_params(params)
-    if "profile" in resolved:  # an IHC profile: loaded here, so the executors need no profile file
-        from ..ihc import load_profile
-
-        resolved["profile"] = load_profile(resolved["profile"])
+        m = get_model(model)
+        if m.needs_non_converting:
+            raise InputError(
+                f"model {model!r} fits on every path at once, not per group of journeys: fit it on the "
+                "engine's path_summary first (engines.run.batch_credit) and pass the fitted credit"
+            )
+        credit: Any = _ModelCredit(model, m.resolve_params(params))
+    else:
+        credit = model
+    credit = _portable(credit)
     n = buckets or max(1, 2 * engine.spark.sparkContext.defaultParallelism)
     frame = _journey_frame(engine, window)
     grouped = frame.withColumn("_bucket", _bucket_column(n)).groupBy("_bucket")
-    result = grouped.applyInArrow(_credits_udf(model, resolved), CREDIT_SCHEMA).toArrow()
+    result = grouped.applyInArrow(_credits_udf(credit), CREDIT_SCHEMA).toArrow()
     if result.num_rows == 0:
-        return pa.table(
-            {
-                "conv_id": pa.array([], pa.string()),
-                "session_id": pa.array([], pa.string()),
-                "ihc": pa.array([], pa.float64()),
-            }
-        )
+        empty = {"conv_id": pa.string(), "session_id": pa.string(), "ihc": pa.float64(), "ts": pa.int64()}
+        return pa.table({k: pa.array([], t) for k, t in empty.items()})
     order = pc.sort_indices(result, [("conv_id", "ascending"), ("session_id", "ascending")])
     return result.take(order)
 
