@@ -295,3 +295,17 @@ def test_bad_sources_are_one_line_errors(tmp_path):
         S.open_engine("spark:///nowhere", master="local[2]")
     with pytest.raises(Exception, match="already running with master local\\[2\\]"):
         S.open_engine("spark:///demo", master="spark://127.0.0.1:1")
+
+
+def test_blank_channels_as_sqlite(spark):
+    """NULL, empty and blank (Unicode spaces too) channel names are '(not set)', as SQLite's channel_sql
+    says; Spark's own two-argument trim reverses its arguments, so the engine spells it out."""
+    from pipeline.schema import channel_sql
+
+    values = [None, "", " ", "\u00a0\t", " Display ", "x\u3000", "\u3000", "\ufeff"]
+    got = [
+        r[0] for r in spark.createDataFrame([(v,) for v in values], "c string").selectExpr(S._channel("c")).collect()
+    ]
+    lite = sqlite3.connect(":memory:")
+    expected = [lite.execute(f"SELECT {channel_sql('x')} FROM (SELECT ? AS x)", (v,)).fetchone()[0] for v in values]
+    assert got == expected and expected.count("(not set)") == 6

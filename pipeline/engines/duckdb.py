@@ -206,6 +206,7 @@ class _Validator:
 
     text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
     bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
+    channel, no_channel = staticmethod(channel_sql), staticmethod(no_channel_sql)
 
     def __init__(self, engine: DuckEngine, report: ValidationReport):
         self.e, self.report = engine, report
@@ -287,7 +288,7 @@ class _Validator:
             "null_session_id": "session_id IS NULL",
             "null_user_id": "user_id IS NULL",
             "bad_event_time": self.bad_time(time),
-            "null_channel": no_channel_sql(self.t(t, "channel_name")),
+            "null_channel": self.no_channel(self.t(t, "channel_name")),
             **{f"bad_{f}": self.bad_flag(f) for f in FLAGS},
         }
         on_date = {"bad_event_date": self.bad_date("d"), "late": "d > $last"}
@@ -356,7 +357,7 @@ class _Validator:
         if "attribution_customer_journey" not in self.e.present:
             return {}
         rows = self.e.sql(
-            f"SELECT {channel_sql('s.channel_name')}, sum(a.ihc) FROM attribution_customer_journey a"
+            f"SELECT {self.channel('s.channel_name')}, sum(a.ihc) FROM attribution_customer_journey a"
             " JOIN session_sources s ON s.session_id = a.session_id GROUP BY 1"
         )
         total = sum(v for _, v in rows)

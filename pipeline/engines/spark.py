@@ -57,7 +57,7 @@ import pyspark  # noqa: F401  (here, so that the engine seam words a missing pys
 
 from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
-from ..schema import NO_CHANNEL, REQUIRED_COLUMNS
+from ..schema import BLANK, NO_CHANNEL, REQUIRED_COLUMNS, channel_label
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import ValidationReport
@@ -327,6 +327,14 @@ class _SparkValidator(_duck._Validator):
     text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
     bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
 
+    @staticmethod
+    def channel(c: str) -> str:
+        return _channel(c)
+
+    @staticmethod
+    def no_channel(c: str) -> str:
+        return _no_channel(c)
+
     def channel_days(self, engine) -> set[tuple[str, str]]:
         return channel_days(engine)
 
@@ -359,7 +367,7 @@ def _journeys_sql(engine: SparkEngine) -> tuple[str, str]:
     WITH {conv},
     pairs AS (
         SELECT c.conv_id, CAST(s.session_id AS STRING) AS session_id, {s_ts} AS ts_text,
-               coalesce(nullif(CAST(s.channel_name AS STRING), ''), '{NO_CHANNEL}') AS channel,
+               {_channel("s.channel_name")} AS channel,
                s.holder_engagement AS h, s.closer_engagement AS cl, s.impression_interaction AS i, c.conv_ts
         FROM session_sources s JOIN conv c ON c.user_id = s.user_id)
     SELECT conv_id, session_id, ts_text, channel, h, cl, i FROM pairs
@@ -579,8 +587,15 @@ def _exact_sum(units: str) -> str:
 fixed = _duck.fixed
 
 
+def _no_channel(c: str) -> str:
+    """``schema.no_channel_sql`` in Spark SQL: Spark's two-argument ``trim(a, b)`` trims the characters of
+    ``a`` from ``b`` (the reverse of SQLite's and DuckDB's), so the standard form is spelled out."""
+    return f"(nullif(trim(BOTH '{BLANK}' FROM CAST({c} AS STRING)), '') IS NULL)"
+
+
 def _channel(c: str) -> str:
-    return f"coalesce(nullif(CAST({c} AS STRING), ''), '{NO_CHANNEL}')"
+    """The channel a session is reported under (``schema.channel_sql``: NULL, empty or blank → '(not set)')."""
+    return f"(CASE WHEN {_no_channel(c)} THEN '{NO_CHANNEL}' ELSE CAST({c} AS STRING) END)"
 
 
 def channel_day_costs(engine: SparkEngine) -> dict[tuple[str, str], float]:
@@ -594,7 +609,7 @@ def channel_day_costs(engine: SparkEngine) -> dict[tuple[str, str], float]:
     )
     costs: dict[tuple[str, str], float] = {}
     for channel, day, units in rows:
-        key = (channel if channel not in (None, "") else NO_CHANNEL, day)
+        key = (channel_label(channel), day)
         costs[key] = costs.get(key, 0.0) + fixed(units, MONEY_SCALE)
     return costs
 
