@@ -506,3 +506,50 @@ def test_byte_order_in_a_database_with_a_linguistic_collation(server, tmp_path):
     assert _same_summary(summary, path_summary(lite, Window()))
     assert [tuple(r) for r in lite.execute("SELECT * FROM channel_reporting ORDER BY date, channel_name")] == report
     lite.close()
+
+
+# ---- the whole run through the command line (pipeline.engines.run) -------------------------------------
+
+
+def test_cli_run_same_csv_as_sqlite_up_to_date_and_an_input_edit_reruns(
+    server, small_demo, tmp_path, monkeypatch, capsys
+):
+    """``run postgres://… --model linear --csv``: byte-identical CSV to the SQLite engine's; the record is
+    stored with the outputs; the second run is up to date and writes nothing; an edited input table
+    reruns; the password (from PGPASSWORD, not in the URL) never appears in what the commands print."""
+    from pipeline.cli import main
+
+    def cli(*argv) -> str:
+        assert main([str(a) for a in argv]) == 0, argv
+        out = capsys.readouterr()
+        assert PASSWORD not in out.out + out.err
+        return out.out
+
+    admin = _database(server, "clirun")
+    convert(small_demo, admin)
+    url = server.url(password=False, database="clirun")
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    db = Path(shutil.copy(small_demo, tmp_path / "lite.db"))
+    cli("run", db, "--model", "linear", "--csv", tmp_path / "sqlite.csv", "-q")
+    first = cli("run", url, "--model", "linear", "--csv", tmp_path / "pg.csv", "-q")
+    assert "journeys: built" in first
+    assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
+    record = _table(admin, f"SELECT record FROM {P.RECORD_TABLE}")
+    assert len(record) == 1 and '"fingerprint"' in record[0][0]
+    assert _table(admin, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_staging\\_%'") == [(0,)]
+    assert "up to date" in cli("status", url)
+    state = _table(admin, "SELECT record, (SELECT count(*) FROM channel_reporting) FROM pipeline_run_record")
+    second = cli("run", url, "--model", "linear", "-q")
+    assert "journeys: up to date" in second and "attribute: up to date" in second and "report: up to date" in second
+    assert _table(admin, "SELECT record, (SELECT count(*) FROM channel_reporting) FROM pipeline_run_record") == state
+    # one conversion's revenue doubles: status says stale, the next run redoes the work
+    _table(
+        admin,
+        "UPDATE conversions SET revenue = revenue * 2 WHERE conv_id = (SELECT min(conv_id) FROM conversions)"
+        " RETURNING conv_id",
+    )
+    assert "stale" in cli("status", url)
+    third = cli("run", url, "--model", "linear", "--csv", tmp_path / "pg2.csv", "-q")
+    assert "journeys: built" in third and "up to date" not in third
+    assert (tmp_path / "pg2.csv").read_bytes() != (tmp_path / "pg.csv").read_bytes()
+    assert _table(admin, f"SELECT record FROM {P.RECORD_TABLE}") != record
