@@ -26,8 +26,9 @@ outputs are Postgres's own.
 - Report: credits are uploaded with COPY to a temporary table (the only write of a read-only session,
   allowed for its duration), then the fixed-point sums run on the server: ``sum(bigint)`` is NUMERIC in
   Postgres, exact at any size, and each term's rounding is SQLite's (``duckdb._units``).
-- Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``: one row per
-  converting journey and per distinct non-converting path come back; equal to SQLite's summaries).
+- Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``, the DuckDB
+  engine's own, in one pass: one row per converting journey and per distinct non-converting path come
+  back; equal to SQLite's summaries).
 - Staleness: ``table_versions`` (content fingerprints: row count + exact sum of 64-bit row hashes);
   ``fingerprint`` hashes them for ``engines.run``.
 - Run record: ``pipeline_run_record`` (one row, the record as JSON text) in the target schema, replaced
@@ -334,9 +335,11 @@ def non_converting_summary(engine: PgEngine, window: Window = Window()):
 
 
 def path_summary(engine: PgEngine, window: Window = Window()):
-    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``)."""
+    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``,
+    the DuckDB engine's SQL; in one pass: the server spills its own sorts to disk, so the user buckets
+    that bound DuckDB's memory would only scan the sessions again)."""
     require_inputs(engine)
-    return paths.path_summary(engine, window)
+    return paths.path_summary(engine, window, bucket_sessions=None)
 
 
 def table_versions(engine: PgEngine, tables=tuple(REQUIRED_COLUMNS)) -> dict[str, Optional[str]]:
