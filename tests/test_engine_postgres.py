@@ -556,3 +556,27 @@ def test_cli_run_same_csv_as_sqlite_up_to_date_and_an_input_edit_reruns(
     assert "journeys: built" in third and "up to date" not in third
     assert (tmp_path / "pg2.csv").read_bytes() != (tmp_path / "pg.csv").read_bytes()
     assert _table(admin, f"SELECT record FROM {P.RECORD_TABLE}") != record
+
+
+def test_run_record_is_swapped_with_the_outputs(server, tiny, monkeypatch):
+    """The record is replaced in the outputs' transaction: a failure inside it keeps both as they were."""
+    url = _database(server, "rec")
+    convert(tiny, url)
+    record = {"run_id": "first", "text": 'it\'s a \\ "quoted" ünicode line'}
+    with P.open_engine(url, write=True) as engine:
+        assert P.run_record(engine) is None
+        credits = _credits(engine)
+        report = P.channel_report(engine, credits)
+        P.write_outputs(engine, credits, report, record=record)
+        assert P.run_record(engine) == record
+        real = P._record_statements
+        monkeypatch.setattr(P, "_record_statements", lambda r: [*real(r), "SELECT 1 / 0"])
+        halved = {**credits, "ihc": credits["ihc"] / 2}
+        with pytest.raises(InputError, match="division by zero"):
+            P.write_outputs(engine, halved, P.channel_report(engine, halved), record={"run_id": "second"})
+    with P.open_engine(url) as engine:
+        assert P.run_record(engine) == record
+        assert P.stored_report(engine) == sorted(report, key=lambda r: (r[1], r[0]))
+    stored = _table(url, "SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
+    assert sorted(stored) == sorted(zip(credits["conv_id"], credits["session_id"], credits["ihc"]))
+    assert _table(url, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_staging\\_%'") == [(0,)]
