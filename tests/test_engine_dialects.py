@@ -69,8 +69,10 @@ def queries(small_demo, tmp_path_factory) -> list[tuple[str, dict]]:
         for window in WINDOWS:
             rows_sql, conv_sql = E._journeys_sql(engine)
             converting_sql, null_sql = paths.summary_sql(engine)
+            _, bucketed_sql = paths.summary_sql(engine, bucketed=True, lookback=False)
             params = {"start": window.start, "end": window.end, "lookback_days": window.lookback_days}
             recorded += [(q, params) for q in (rows_sql, conv_sql, converting_sql, null_sql)]
+            recorded.append((bucketed_sql, {**params, "buckets": 4, "bucket": 1}))
         assert len(credits.conversion_ids)
     recorded += [(f"CREATE TABLE _staging_{name} ({ddl})", {}) for name, ddl in E.DDL.items()]
     return recorded

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.convert import convert
 from pipeline.db import open_database
+from pipeline.engines import paths
 from pipeline.engines import postgres as P
 from pipeline.errors import InputError
 from pipeline.journey_index import JourneyIndex
@@ -390,6 +391,8 @@ def test_path_summaries_equal(demo, window):
     with P.open_engine(url) as engine:
         assert _same_summary(P.path_summary(engine, window), expected_all)
         assert _same_summary(P.non_converting_summary(engine, window), expected_null)
+        # the DuckDB engine's memory-bounded passes over user buckets, compiled for Postgres: the same
+        assert _same_summary(paths.path_summary(engine, window, bucket_sessions=3_000), expected_all)
     assert expected_all.n_paths > 100 and expected_null.n_paths > 100
 
 
@@ -506,3 +509,74 @@ def test_byte_order_in_a_database_with_a_linguistic_collation(server, tmp_path):
     assert _same_summary(summary, path_summary(lite, Window()))
     assert [tuple(r) for r in lite.execute("SELECT * FROM channel_reporting ORDER BY date, channel_name")] == report
     lite.close()
+
+
+# ---- the whole run through the command line (pipeline.engines.run) -------------------------------------
+
+
+def test_cli_run_same_csv_as_sqlite_up_to_date_and_an_input_edit_reruns(
+    server, small_demo, tmp_path, monkeypatch, capsys
+):
+    """``run postgres://… --model linear --csv``: byte-identical CSV to the SQLite engine's; the record is
+    stored with the outputs; the second run is up to date and writes nothing; an edited input table
+    reruns; the password (from PGPASSWORD, not in the URL) never appears in what the commands print."""
+    from pipeline.cli import main
+
+    def cli(*argv) -> str:
+        assert main([str(a) for a in argv]) == 0, argv
+        out = capsys.readouterr()
+        assert PASSWORD not in out.out + out.err
+        return out.out
+
+    admin = _database(server, "clirun")
+    convert(small_demo, admin)
+    url = server.url(password=False, database="clirun")
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    db = Path(shutil.copy(small_demo, tmp_path / "lite.db"))
+    cli("run", db, "--model", "linear", "--csv", tmp_path / "sqlite.csv", "-q")
+    first = cli("run", url, "--model", "linear", "--csv", tmp_path / "pg.csv", "-q")
+    assert "journeys: built" in first
+    assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
+    record = _table(admin, f"SELECT record FROM {P.RECORD_TABLE}")
+    assert len(record) == 1 and '"fingerprint"' in record[0][0]
+    assert _table(admin, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_staging\\_%'") == [(0,)]
+    assert "up to date" in cli("status", url)
+    state = _table(admin, "SELECT record, (SELECT count(*) FROM channel_reporting) FROM pipeline_run_record")
+    second = cli("run", url, "--model", "linear", "-q")
+    assert "journeys: up to date" in second and "attribute: up to date" in second and "report: up to date" in second
+    assert _table(admin, "SELECT record, (SELECT count(*) FROM channel_reporting) FROM pipeline_run_record") == state
+    # one conversion's revenue doubles: status says stale, the next run redoes the work
+    _table(
+        admin,
+        "UPDATE conversions SET revenue = revenue * 2 WHERE conv_id = (SELECT min(conv_id) FROM conversions)"
+        " RETURNING conv_id",
+    )
+    assert "stale" in cli("status", url)
+    third = cli("run", url, "--model", "linear", "--csv", tmp_path / "pg2.csv", "-q")
+    assert "journeys: built" in third and "up to date" not in third
+    assert (tmp_path / "pg2.csv").read_bytes() != (tmp_path / "pg.csv").read_bytes()
+    assert _table(admin, f"SELECT record FROM {P.RECORD_TABLE}") != record
+
+
+def test_run_record_is_swapped_with_the_outputs(server, tiny, monkeypatch):
+    """The record is replaced in the outputs' transaction: a failure inside it keeps both as they were."""
+    url = _database(server, "rec")
+    convert(tiny, url)
+    record = {"run_id": "first", "text": 'it\'s a \\ "quoted" ünicode line'}
+    with P.open_engine(url, write=True) as engine:
+        assert P.run_record(engine) is None
+        credits = _credits(engine)
+        report = P.channel_report(engine, credits)
+        P.write_outputs(engine, credits, report, record=record)
+        assert P.run_record(engine) == record
+        real = P._record_statements
+        monkeypatch.setattr(P, "_record_statements", lambda r: [*real(r), "SELECT 1 / 0"])
+        halved = {**credits, "ihc": credits["ihc"] / 2}
+        with pytest.raises(InputError, match="division by zero"):
+            P.write_outputs(engine, halved, P.channel_report(engine, halved), record={"run_id": "second"})
+    with P.open_engine(url) as engine:
+        assert P.run_record(engine) == record
+        assert P.stored_report(engine) == sorted(report, key=lambda r: (r[1], r[0]))
+    stored = _table(url, "SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
+    assert sorted(stored) == sorted(zip(credits["conv_id"], credits["session_id"], credits["ihc"]))
+    assert _table(url, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_staging\\_%'") == [(0,)]

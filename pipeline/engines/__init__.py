@@ -10,7 +10,7 @@ by parity tests against it):
 | ``journey_batches(engine, window, batch_rows)`` | an iterator of dicts of ``journeys.journey_columns``, each holding whole journeys |
 | ``journeys(engine, window)`` | all journeys gathered in one ``journeys.Journeys`` |
 | ``channel_report(engine, credits=None, start=None, end=None)`` | rows (channel_name, date, cost, ihc, ihc_revenue) |
-| ``write_outputs(engine, credits, report)`` | the two output tables replaced, staged then swapped |
+| ``write_outputs(engine, credits, report)`` | the two output tables replaced, staged then swapped; optional keyword ``record``: the run record stored in the swap's transaction (else ``engines.run`` calls ``write_run_record`` after) |
 | ``conversion_count(engine, window)`` | the number of conversions (with an id) in the window |
 | ``path_summary(engine, window)`` | ``models.weighted_paths.PathSummary`` of the window, computed by the engine (Markov, Shapley) |
 | ``fingerprint(engine)`` | a text that changes whenever an input table does (sizes+mtimes, content hashes, table versions) |

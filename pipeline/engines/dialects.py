@@ -14,6 +14,7 @@ the data, never SQL), rewrites what has no direct equivalent, and generates the 
 | ``TRY_CAST(x AS DOUBLE)`` | Postgres (no TRY_CAST): ``CASE WHEN x matches a decimal/exponent number THEN CAST(x AS DOUBLE PRECISION) END``; Snowflake: ``TRY_CAST`` of ``x`` as text |
 | ``strftime(ts, f)`` (BigQuery) | ``FORMAT_TIMESTAMP(f, ts)`` (sqlglot would say ``FORMAT_DATE``, which refuses a TIMESTAMP) |
 | ``hex(text)`` (Postgres, BigQuery) | ``upper(encode(convert_to(x, 'UTF8'), 'hex'))`` / ``UPPER(TO_HEX(CAST(x AS BYTES)))`` |
+| ``hash(x)`` (Postgres, BigQuery) | ``hashtextextended(CAST(x AS TEXT), 0)`` / ``FARM_FINGERPRINT(CAST(x AS STRING))``: a 64-bit hash (the path summaries' user buckets, ``abs(hash(x) % n)``) |
 | ``HUGEINT`` | ``DECIMAL(38, 0)`` |
 | ``ORDER BY k`` (Postgres) | ``ORDER BY k COLLATE "C"``: byte order, as SQLite's BINARY collation, whatever the database's locale |
 | ``FROM (subquery)`` without alias (Postgres < 16 needs one) | ``FROM (subquery) AS _q1`` |
@@ -120,6 +121,13 @@ def _rewrite(node, dialect: str):
             return exp.Upper(this=exp.Anonymous(this="encode", expressions=[utf8, exp.Literal.string("hex")]))
         as_bytes = exp.Cast(this=node.this, to=exp.DataType.build("BINARY"))
         return exp.Upper(this=exp.Anonymous(this="TO_HEX", expressions=[as_bytes]))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash" and dialect in ("postgres", "bigquery"):
+        # a 64-bit hash of the value's text (signed: bucket numbers are taken as abs(hash % n))
+        if dialect == "postgres":
+            text = exp.Cast(this=node.expressions[0], to=exp.DataType.build("TEXT"))
+            return exp.Anonymous(this="hashtextextended", expressions=[text, exp.Literal.number(0)])
+        text = exp.Cast(this=node.expressions[0], to=exp.DataType.build("VARCHAR"))
+        return exp.Anonymous(this="FARM_FINGERPRINT", expressions=[text])
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
         return exp.DataType.build("DECIMAL(38, 0)")
     return node

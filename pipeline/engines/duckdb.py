@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
-from ..schema import NO_CHANNEL, REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sql
+from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sql
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
@@ -58,6 +58,8 @@ from ..validate import (
     without_earlier_sessions_finding,
 )
 from ..window import Window
+from . import paths
+from .columns import as_number, as_text, is_numeric
 
 OUTPUT_TABLES = ("attribution_customer_journey", "channel_reporting")
 BATCH_ROWS = 200_000  # journey rows fetched per batch (a batch holds whole journeys, so it may be larger)
@@ -143,17 +145,6 @@ def _literal(text: str) -> str:
 
 # ---- SQLite's value checks in DuckDB SQL ---------------------------------------------------------------
 
-NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT")
-
-
-def _is_numeric(dtype: str) -> bool:
-    return dtype.upper().startswith(NUMERIC_TYPES) or dtype.upper().startswith("DECIMAL")
-
-
-def _text(c: str, dtype: str) -> str:
-    """Column ``c`` as text the way SQLite holds it ('YYYY-MM-DD', 'HH:MM:SS', ids as text)."""
-    return c if dtype.upper() == "VARCHAR" else f"CAST({c} AS VARCHAR)"
-
 
 def _bad_date(c: str) -> str:
     return f"({c} IS NULL OR NOT coalesce(strftime(try_strptime({c}, '%Y-%m-%d'), '%Y-%m-%d') = {c}, false))"
@@ -167,12 +158,8 @@ def _bad_flag(c: str) -> str:
     return f"({c} IS NULL OR {c} NOT IN (0, 1))"
 
 
-def _number(c: str, dtype: str) -> str:
-    return c if _is_numeric(dtype) else f"TRY_CAST({c} AS DOUBLE)"
-
-
 def _not_number(c: str, dtype: str) -> str:
-    return "false" if _is_numeric(dtype) else f"({c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NULL)"
+    return "false" if is_numeric(dtype) else f"({c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NULL)"
 
 
 # ---- validation ---------------------------------------------------------------------------------------
@@ -204,7 +191,7 @@ class _Validator:
     of each value check is a static method, so an engine with another dialect subclasses this and
     overrides only those (``pipeline.engines.spark``); its ``sql(query, params)`` takes ``$name``."""
 
-    text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
+    text, number, not_number = staticmethod(as_text), staticmethod(as_number), staticmethod(_not_number)
     bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
     channel, no_channel = staticmethod(channel_sql), staticmethod(no_channel_sql)
 
@@ -383,14 +370,14 @@ ORDER BY c.conv_id NULLS FIRST
 def _journeys_sql(engine: DuckEngine) -> tuple[str, str]:
     """(journey rows, conversions in the window) queries; parameters $start, $end, $lookback_days."""
     s, c = engine.present["session_sources"], engine.present["conversions"]
-    s_ts = f"{_text('s.event_date', s['event_date'])} || ' ' || {_text('s.event_time', s['event_time'])}"
+    s_ts = f"{as_text('s.event_date', s['event_date'])} || ' ' || {as_text('s.event_time', s['event_time'])}"
     conv = f"""
     conv AS (
-        SELECT conv_id, user_id, {_text("conv_date", c["conv_date"])} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts
+        SELECT conv_id, user_id, {as_text("conv_date", c["conv_date"])} || ' ' || {as_text("conv_time", c["conv_time"])} AS conv_ts
         FROM conversions
         WHERE conv_id IS NOT NULL
-          AND ($start IS NULL OR {_text("conv_date", c["conv_date"])} >= $start)
-          AND ($end IS NULL OR {_text("conv_date", c["conv_date"])} <= $end))"""
+          AND ($start IS NULL OR {as_text("conv_date", c["conv_date"])} >= $start)
+          AND ($end IS NULL OR {as_text("conv_date", c["conv_date"])} <= $end))"""
     rows = f"""
     WITH {conv},
     pairs AS (
@@ -490,9 +477,9 @@ def channel_day_costs(engine: DuckEngine) -> dict[tuple[str, str], float]:
     channel_day_costs``: a fixed-point sum per (channel_name as stored, date), then NULL channel and a
     literal '(not set)' merged (two terms: the float sum of two is the same in either order)."""
     s, cost_type = engine.present["session_sources"], engine.present["session_costs"]["cost"]
-    date = _text("s.event_date", s["event_date"])
+    date = as_text("s.event_date", s["event_date"])
     rows = engine.sql(
-        f"SELECT s.channel_name, {date}, sum({_units(_number('sc.cost', cost_type), MONEY_SCALE)})"
+        f"SELECT s.channel_name, {date}, sum({_units(as_number('sc.cost', cost_type), MONEY_SCALE)})"
         " FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id GROUP BY 1, 2"
     )
     costs: dict[tuple[str, str], float] = {}
@@ -505,7 +492,7 @@ def channel_day_costs(engine: DuckEngine) -> dict[tuple[str, str], float]:
 def channel_days(engine: DuckEngine) -> set[tuple[str, str]]:
     """Every (channel, date) of the sessions (NULL channel as '(not set)')."""
     s = engine.present["session_sources"]
-    date = _text("event_date", s["event_date"])
+    date = as_text("event_date", s["event_date"])
     return {
         (ch, day)
         for ch, day in engine.sql(f"SELECT DISTINCT {channel_sql('channel_name')}, {date} FROM session_sources")
@@ -521,8 +508,8 @@ def channel_report(
     import pyarrow as pa
 
     s = engine.present["session_sources"]
-    date = _text("s.event_date", s["event_date"])
-    revenue = _number("c.revenue", engine.present["conversions"]["revenue"])
+    date = as_text("s.event_date", s["event_date"])
+    revenue = as_number("c.revenue", engine.present["conversions"]["revenue"])
     in_range = f"($start IS NULL OR {date} >= $start) AND ($end IS NULL OR {date} <= $end)"
     if credits is not None:
         table = (
@@ -689,82 +676,12 @@ def conversion_count(engine: DuckEngine, window: Window = Window()) -> int:
     return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
 
 
-PATH_BUCKET_SESSIONS = 1_500_000  # sessions per pass of the non-converting paths (bounds DuckDB's memory)
-
-
 def path_summary(engine: DuckEngine, window: Window = Window()):
-    """``path_summary.path_summary`` in DuckDB SQL: one row per distinct channel path of ``window`` with
-    its converting journeys (the journeys ``journey_batches`` streams), its non-converting users' paths
-    (as ``journeys.build_non_converting``: a user with no conversion in the window, the sessions dated in
-    it, with a lookback only those within that many days before the user's last one) and the converting
-    journeys' revenue. Paths are built in the engine (``string_agg(hex(channel) ORDER BY time,
-    session_id)``: hex keeps any channel name whole and sorts as SQLite's keys do), so only distinct paths
-    reach Python, as the same ``PathSummary`` the SQLite engine gives (decoded by the same function).
-
-    DuckDB cannot spill an ordered aggregate, so the non-converting users are summarised in passes over
-    hash buckets of user_id (``PATH_BUCKET_SESSIONS`` sessions a pass), each within the memory limit;
-    their counts are whole numbers, added exactly."""
-    from ..models.weighted_paths import PathSummary
-    from ..path_summary import _decode
-
-    s, c = engine.present["session_sources"], engine.present["conversions"]
-    conv_date, ev_date = _text("conv_date", c["conv_date"]), _text("event_date", s["event_date"])
-    ts = f"{ev_date} || ' ' || {_text('event_time', s['event_time'])}"
-    revenue = _number("revenue", c["revenue"])
-    channel = f"upper(hex(coalesce(nullif(CAST(channel_name AS VARCHAR), ''), '{NO_CHANNEL}')))"
-    back = "strftime(try_strptime({t}, '%Y-%m-%d %H:%M:%S') - to_days(CAST($lookback_days AS INTEGER)), '%Y-%m-%d %H:%M:%S')"
-    conv = f"""
-    conv AS (
-        SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
-               coalesce({revenue}, 0) AS revenue
-        FROM conversions
-        WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
-          AND ($start IS NULL OR {conv_date} >= $start) AND ($end IS NULL OR {conv_date} <= $end))"""
-    converting = f"""
-    WITH {conv},
-    conv_s AS (
-        SELECT c.conv_id, {ts.replace("event_", "s.event_")} AS ts, CAST(s.session_id AS VARCHAR) AS sid,
-               {channel.replace("channel_name", "s.channel_name")} AS ch, c.conv_ts, c.revenue
-        FROM session_sources s JOIN conv c ON c.user_id = s.user_id),
-    conv_paths AS (
-        SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key, max(revenue) AS revenue FROM conv_s
-        WHERE ts < conv_ts AND ($lookback_days IS NULL OR ts >= {back.format(t="conv_ts")})
-        GROUP BY conv_id)
-    SELECT key, count(*), sum(revenue) FROM conv_paths GROUP BY key
-    """
-    cut = (
-        f"(SELECT u, ts, sid, ch FROM (SELECT *, max(ts) OVER (PARTITION BY u) AS last FROM null_s) "
-        f"WHERE ts >= {back.format(t='last')})"
-        if window.lookback_days is not None
-        else "null_s"
-    )
-    non_converting = f"""
-    WITH {conv},
-    users AS (SELECT DISTINCT user_id FROM conv),
-    null_s AS (
-        SELECT user_id AS u, {ts} AS ts, CAST(session_id AS VARCHAR) AS sid, {channel} AS ch
-        FROM session_sources ANTI JOIN users USING (user_id)
-        WHERE user_id IS NOT NULL AND hash(user_id) % $buckets = $bucket
-          AND ($start IS NULL OR {ev_date} >= $start) AND ($end IS NULL OR {ev_date} <= $end)),
-    null_paths AS (SELECT string_agg(ch, ',' ORDER BY ts, sid) AS key FROM {cut} GROUP BY u)
-    SELECT key, count(*) FROM null_paths GROUP BY key
-    """
-    params = _params(window)
-    totals: dict[str, list] = {}
-    for key, n, value in engine.sql(converting, params):
-        totals[key] = [float(n), 0.0, float(value)]
-    n_sessions = engine.sql("SELECT count(*) FROM session_sources")[0][0]
-    buckets = max(1, -(-int(n_sessions) // PATH_BUCKET_SESSIONS))
-    for bucket in range(buckets):
-        bucket_params = {**params, "buckets": buckets, "bucket": bucket}
-        used = {k: v for k, v in bucket_params.items() if f"${k}" in non_converting}
-        for key, n in engine.sql(non_converting, used):
-            totals.setdefault(key, [0.0, 0.0, 0.0])[1] += float(n)
-    if not totals:
-        return PathSummary.empty()
-    keys = sorted(totals)  # byte order of the hex keys, as the SQLite engine's groupby sorts them
-    table = np.array([totals[k] for k in keys], dtype=np.float64)
-    return _decode(np.array(keys, dtype=object), table[:, 1], table[:, 0], table[:, 2])
+    """The ``PathSummary`` of ``window`` for Markov and Shapley (``engines.paths.path_summary``, the one
+    implementation every engine runs), the non-converting users in passes over user buckets of
+    ``paths.PATH_BUCKET_SESSIONS`` sessions: DuckDB cannot spill an ordered aggregate, so each pass must
+    fit within its memory limit."""
+    return paths.path_summary(engine, window, paths.PATH_BUCKET_SESSIONS)
 
 
 def fingerprint(engine: DuckEngine) -> str:

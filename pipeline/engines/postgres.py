@@ -26,9 +26,14 @@ outputs are Postgres's own.
 - Report: credits are uploaded with COPY to a temporary table (the only write of a read-only session,
   allowed for its duration), then the fixed-point sums run on the server: ``sum(bigint)`` is NUMERIC in
   Postgres, exact at any size, and each term's rounding is SQLite's (``duckdb._units``).
-- Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``: one row per
-  converting journey and per distinct non-converting path come back; equal to SQLite's summaries).
-- Staleness: ``table_versions`` (content fingerprints: row count + exact sum of 64-bit row hashes).
+- Markov/Shapley: ``non_converting_summary`` / ``path_summary`` (``pipeline.engines.paths``, the DuckDB
+  engine's own, in one pass: one row per converting journey and per distinct non-converting path come
+  back; equal to SQLite's summaries).
+- Staleness: ``table_versions`` (content fingerprints: row count + exact sum of 64-bit row hashes);
+  ``fingerprint`` hashes them for ``engines.run``.
+- Run record: ``pipeline_run_record`` (one row, the record as JSON text) in the target schema, replaced
+  in the same transaction as the outputs' swap (``write_outputs(…, record=…)``), so outputs and record
+  never disagree; ``run_record`` reads it, ``stored_report`` the stored ``channel_reporting``.
 - Loading: ``load_tables`` (``convert DB.db postgres://…``): COPY into staging tables, renamed in one
   transaction, then ANALYZE.
 - ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` (the challenge schema,
@@ -330,9 +335,11 @@ def non_converting_summary(engine: PgEngine, window: Window = Window()):
 
 
 def path_summary(engine: PgEngine, window: Window = Window()):
-    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``)."""
+    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``,
+    the DuckDB engine's SQL; in one pass: the server spills its own sorts to disk, so the user buckets
+    that bound DuckDB's memory would only scan the sessions again)."""
     require_inputs(engine)
-    return paths.path_summary(engine, window)
+    return paths.path_summary(engine, window, bucket_sessions=None)
 
 
 def table_versions(engine: PgEngine, tables=tuple(REQUIRED_COLUMNS)) -> dict[str, Optional[str]]:
@@ -364,8 +371,10 @@ def table_versions(engine: PgEngine, tables=tuple(REQUIRED_COLUMNS)) -> dict[str
 # ---- writing the outputs back ---------------------------------------------------------------------------
 
 
-def write_outputs(engine: PgEngine, credits, report: list[tuple]) -> dict[str, int]:
-    """Replace the two output tables: COPY into staging tables, then swap them in one transaction."""
+def write_outputs(engine: PgEngine, credits, report: list[tuple], record: Optional[dict] = None) -> dict[str, int]:
+    """Replace the two output tables: COPY into staging tables, then swap them in one transaction. With
+    ``record`` (a run's record, ``engines.run``) that transaction also replaces the run record, so outputs
+    and record change together or not at all."""
     if not engine.writable:
         raise engine.source.error("opened read-only; open it with write=True to write the outputs")
     tables = D.output_tables(credits, report)
@@ -393,6 +402,8 @@ def write_outputs(engine: PgEngine, credits, report: list[tuple]) -> dict[str, i
             f"ALTER TABLE _staging_{name} RENAME TO {name}",
             f"ALTER TABLE {name} RENAME CONSTRAINT _staging_{name}_pkey TO {name}_pkey",
         ]
+    if record is not None:
+        swap += _record_statements(record)
     try:
         con.run(*swap, "COMMIT")
     except BaseException:
@@ -403,6 +414,71 @@ def write_outputs(engine: PgEngine, credits, report: list[tuple]) -> dict[str, i
         raise
     engine.present = _present(con)
     return {name: t.num_rows for name, t in tables.items()}
+
+
+# ---- what a run needs beyond the stages (pipeline.engines.run) -------------------------------------------
+
+RECORD_TABLE = D.RECORD_TABLE  # a table of the target schema: one row, the last run's record as JSON text
+
+
+def conversion_count(engine: PgEngine, window: Window = Window()) -> int:
+    """The conversions of ``window`` (with an id) (``duckdb.conversion_count``)."""
+    require_inputs(engine)
+    return D.conversion_count(engine, window)  # type: ignore[arg-type]
+
+
+def fingerprint(engine: PgEngine) -> str:
+    """What the input tables are, for staleness: a hash of ``table_versions`` (each table's row count
+    and exact sum of row hashes: content, so writing the outputs or the record never changes it)."""
+    import hashlib
+
+    return hashlib.sha256(repr(sorted(table_versions(engine).items())).encode()).hexdigest()
+
+
+def run_record(engine: PgEngine) -> Optional[dict]:
+    """The record the last successful run stored with the outputs (None: none, or unreadable)."""
+    import json
+
+    if RECORD_TABLE not in engine.present:
+        return None
+    rows = engine.sql(f"SELECT record FROM {RECORD_TABLE}")
+    try:
+        return json.loads(rows[0][0]) if rows else None
+    except (TypeError, ValueError):
+        return None
+
+
+def write_run_record(engine: PgEngine, record: dict) -> None:
+    """Store ``record`` beside the outputs, replacing the previous one in one transaction (a run stores
+    it with the outputs instead: ``write_outputs(…, record=…)``)."""
+    if not engine.writable:
+        raise engine.source.error("opened read-only; open it with write=True to write the run record")
+    con = engine.con
+    try:
+        con.run("BEGIN", *_record_statements(record), "COMMIT")
+    except BaseException:
+        con.run("ROLLBACK")
+        raise
+    engine.present = _present(con)
+
+
+def _record_statements(record: dict) -> list[str]:
+    """Statements (inside a transaction) that replace the run record table's one row with ``record``."""
+    import json
+
+    text = json.dumps(record, sort_keys=True, default=str).replace("'", "''")
+    return [
+        "SET LOCAL standard_conforming_strings = on",  # backslashes in the JSON text are literal
+        f"DROP TABLE IF EXISTS {RECORD_TABLE}",
+        f"CREATE TABLE {RECORD_TABLE} (record TEXT NOT NULL)",
+        f"INSERT INTO {RECORD_TABLE} VALUES ('{text}')",
+    ]
+
+
+def stored_report(engine: PgEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
+    """The stored ``channel_reporting`` rows in range, sorted by date then channel (None: none stored)
+    (``duckdb.stored_report``; byte order of the text, as SQLite's)."""
+    return D.stored_report(engine, start, end)  # type: ignore[arg-type]
 
 
 def _drop_quietly(con: _Connection, tables: list[str]) -> None:

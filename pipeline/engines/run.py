@@ -18,7 +18,8 @@ contract of ``pipeline.engines`` (docs/engines.md), so every engine that offers 
    ``attribute(engine, window, credit)`` (Spark: a grouped Arrow UDF on the executors) is handed the
    same picklable ``BatchCredit`` and runs it where the data is instead.
 4. **Report** (``channel_report``) over the run's session dates (``window.report_range``).
-5. **Outputs** (``write_outputs``, staged then swapped), then the run record (``write_run_record``).
+5. **Outputs** (``write_outputs``, staged then swapped), then the run record (``write_run_record``);
+   an engine whose ``write_outputs`` takes ``record`` (Postgres) stores it in the swap's transaction.
    A failure before 5 leaves the previous outputs and record as they were; a failure between the two
    leaves new outputs with the old record, which the next run sees as stale and redoes. The input
    tables are never written.
@@ -296,21 +297,22 @@ def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress
         "ihc_revenue": round(sum(r[4] for r in rows), 2),
     }
     progress(90, 100, "report: writing the outputs")
-    mod.write_outputs(eng, credits, rows)
     rrec = _stage(
         "report", run.run_id, {"start": start, "end": end}, run.fingerprint, len(rows), rsum, t2,
         time.perf_counter() - s2,
     )  # fmt: skip
     stages = {"validate": vrec, "journeys": jrec, "attribute": arec, "report": rrec}
-    mod.write_run_record(
-        eng,
-        {
-            "version": RECORD_VERSION,
-            "fingerprint": run.fingerprint,
-            "run_id": run.run_id,
-            "stages": {k: _record_dict(v) for k, v in stages.items()},
-        },
-    )
+    record = {
+        "version": RECORD_VERSION,
+        "fingerprint": run.fingerprint,
+        "run_id": run.run_id,
+        "stages": {k: _record_dict(v) for k, v in stages.items()},
+    }
+    if _writes_record(mod):  # outputs and record swapped in one transaction
+        mod.write_outputs(eng, credits, rows, record=record)
+    else:
+        mod.write_outputs(eng, credits, rows)
+        mod.write_run_record(eng, record)
     why = "; ".join(f"{k}: {v:,}" for k, v in reasons.items()) or "none"
     return [
         StageOutcome("journeys", False, jrec, f"journeys: built ({_count(jrec)}) in {jrec.seconds:.2f}s"),
@@ -323,6 +325,13 @@ def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress
         ),
         StageOutcome("report", False, rrec, f"report: {len(rows):,} channel-days rebuilt in {rrec.seconds:.2f}s"),
     ]
+
+
+def _writes_record(mod) -> bool:
+    """Whether the engine's ``write_outputs`` stores the run record with the outputs (``record=``)."""
+    import inspect
+
+    return "record" in inspect.signature(mod.write_outputs).parameters
 
 
 def _batches(mod, eng, window: Window, credit: BatchCredit, n_conversions: int, progress: Progress, batch_rows):
