@@ -37,7 +37,7 @@ def spark(tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = S.spark_session("local[2]", {"spark.sql.warehouse.dir": str(warehouse)})
     yield session
-    S.stop_spark()
+    S.stop_spark(jvm=True)
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def cluster(tmp_path_factory):
             time.sleep(1)
         yield url
     finally:
-        S.stop_spark()
+        S.stop_spark(jvm=True)
         for p in procs:
             p.terminate()
         for p in procs:

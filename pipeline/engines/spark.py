@@ -180,8 +180,9 @@ def _quiet_python_loggers() -> None:
         PySparkLogger.getLogger(name).disabled = True
 
 
-def stop_spark() -> None:
-    """Stop the process's SparkContext (a later ``open_engine`` starts a new one)."""
+def stop_spark(jvm: bool = False) -> None:
+    """Stop the process's SparkContext (a later ``open_engine`` starts a new one); with ``jvm`` also the
+    Java process PySpark launched for it (it otherwise stays, a child of this process, for reuse)."""
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -190,6 +191,15 @@ def stop_spark() -> None:
         if running is not None:
             _shipped.pop(id(running), None)
             SparkSession.builder.getOrCreate().stop()
+        gateway = SparkContext._gateway
+        if jvm and gateway is not None:
+            gateway.shutdown()
+            proc = getattr(gateway, "proc", None)
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+            SparkContext._gateway = None
+            SparkContext._jvm = None
 
 
 def ship_package(spark) -> Path:
