@@ -73,6 +73,7 @@ QUERY_SECONDS = 60.0
 # (≈2-6 s of a recursive view on this 2-core machine).
 QUERY_STEPS_PER_BYTE = 20
 MIN_QUERY_STEPS = 50_000_000
+QUERY_STEPS_ENV = "ATTRIBUTION_UPLOAD_QUERY_STEPS"  # the work bound in steps, instead of the per-byte rule
 RUN_SECONDS = 1800.0
 MAX_MB = 4096.0
 SESSION_GRACE_SECONDS = 120.0  # as Streamlit's server.disconnectedSessionTTL: a closed tab's session lives on
@@ -444,9 +445,15 @@ def _remove_folder(root: str) -> None:
 
 def upload_bound(seconds: Optional[float] = None, file_bytes: int = 0) -> QueryBound:
     """The bound of queries on an upload of ``file_bytes``: in time (``ATTRIBUTION_UPLOAD_QUERY_SECONDS``,
-    default 60 s) and in work (``QUERY_STEPS_PER_BYTE`` SQLite steps per byte, at least ``MIN_QUERY_STEPS``)."""
+    default 60 s) and in work (``QUERY_STEPS_PER_BYTE`` SQLite steps per byte, at least ``MIN_QUERY_STEPS``;
+    ``ATTRIBUTION_UPLOAD_QUERY_STEPS`` sets the steps instead)."""
     seconds = _env_seconds(QUERY_SECONDS_ENV, QUERY_SECONDS) if seconds is None else seconds
     steps = max(MIN_QUERY_STEPS, QUERY_STEPS_PER_BYTE * int(file_bytes))
+    value = os.environ.get(QUERY_STEPS_ENV)
+    if value:
+        if not value.isdigit() or int(value) <= 0:
+            raise InputError(f"{QUERY_STEPS_ENV}={value!r} must be a whole number of steps, more than 0")
+        steps = int(value)
     return QueryBound(seconds, "the upload's queries", max_steps=steps)
 
 
