@@ -31,7 +31,8 @@ checkpoint), a counter not marked valid by the last commit (bytes 92–95), and 
 one the state was stored in — a copy, including a file copied without its hot journal (the half-written
 pages of an unfinished transaction keep the old counter) and a copy edited as often as the original
 (equal counters). A hot journal beside the file is rolled back before the read (``db.open_database``),
-which restores the contents and the counter together. Not covered: bytes of an input table rewritten
+which restores the contents and the counter together. An input that is a VIEW is never taken from
+the stored state (its rows may change without a commit: ``date('now')``). Not covered: bytes of an input table rewritten
 in place by something that bypasses SQLite and keeps the header (a hex editor, a deleted hot journal);
 the page hash would see those.
 """
@@ -103,7 +104,9 @@ def remember_inputs(con: sqlite3.Connection, counter: Optional[int], fingerprint
     with None forget any stored state. The caller guarantees both (``status.StageBook``)."""
     con.execute(f"DELETE FROM {STATE_TABLE}")
     file_id = _file_id(con)
-    if counter is not None and file_id is not None:
+    # A VIEW's rows can change without a commit (date('now'), random()): its fingerprint is never stored.
+    views = any(value.startswith("v:") for value in fingerprints.values())
+    if counter is not None and file_id is not None and not views:
         con.execute(
             f"INSERT INTO {STATE_TABLE} (id, change_counter, file_id, fingerprints) VALUES (1, ?, ?, ?)",
             (counter, file_id, json.dumps(fingerprints, sort_keys=True)),

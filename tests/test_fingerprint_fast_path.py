@@ -15,6 +15,7 @@ import pytest
 from pipeline import fingerprint
 from pipeline.db import open_database
 from pipeline.fingerprint import input_fingerprints, input_state
+from pipeline.schema import INPUT_DDL
 from pipeline.status import DONE, STALE, status
 from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db, run_db
 
@@ -257,3 +258,19 @@ def test_an_edit_between_our_fingerprints_and_our_commit_is_seen(ran, monkeypatc
     assert sqlite3.connect(ran).execute("SELECT COUNT(*) FROM pipeline_input_state").fetchone()[0] == 0
     assert not _fast(ran, monkeypatch)
     assert _states(ran)["journeys"] == STALE
+
+
+def test_an_input_that_is_a_view_is_always_fingerprinted(tmp_path, monkeypatch):
+    """A view's rows can change without any commit (``date('now')``, ``random()``): no stored state."""
+    ddl = INPUT_DDL.replace("CREATE TABLE session_costs", "CREATE TABLE raw_costs") + (
+        "CREATE VIEW session_costs AS SELECT * FROM raw_costs;"
+    )
+    path = make_db(tmp_path / "view.db", TINY_SESSIONS + FILLER, TINY_CONVERSIONS, ddl=ddl)
+    con = sqlite3.connect(path)
+    con.executemany("INSERT INTO raw_costs VALUES (?, ?)", TINY_COSTS)
+    con.commit()
+    con.close()
+    run_db(path)
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM pipeline_input_state").fetchone()[0] == 0
+    assert not _fast(path, monkeypatch)
+    assert set(_states(path).values()) == {DONE}
