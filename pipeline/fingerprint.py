@@ -17,7 +17,9 @@ A fingerprint can change without a content change (VACUUM rewrites pages): that 
 stale and redone, it can never make stale results look current.
 
 The fast path (the up-to-date run): SQLite adds 1 to the file change counter (header bytes 24–27) in
-every transaction it commits in rollback-journal mode, whatever program commits it. When the product
+every transaction it commits in rollback-journal mode, whatever program commits it and whatever its
+journal mode (in exclusive locking mode, only in the first commit under the lock: enough to leave the
+stored value). When the product
 commits a stage, it also stores in that transaction, in ``pipeline_input_state``, the input
 fingerprints it computed, the file's identity (device and inode: a commit writes in place) and the
 change counter the file will carry after that commit (the counter read under the transaction's write

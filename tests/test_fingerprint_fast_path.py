@@ -274,3 +274,22 @@ def test_an_input_that_is_a_view_is_always_fingerprinted(tmp_path, monkeypatch):
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM pipeline_input_state").fetchone()[0] == 0
     assert not _fast(path, monkeypatch)
     assert set(_states(path).values()) == {DONE}
+
+
+@pytest.mark.parametrize(
+    "pragma", ["journal_mode=OFF", "journal_mode=MEMORY", "journal_mode=PERSIST", "locking_mode=EXCLUSIVE"]
+)
+def test_edits_by_a_program_with_other_journal_or_locking_modes_are_seen(ran, monkeypatch, pragma):
+    """Every rollback-mode commit moves the counter; in exclusive locking mode only the first one of
+    the lock does (checked here), which is enough: the counter has left the stored value."""
+    before, counter = _report(ran), _counter(ran)
+    w = sqlite3.connect(ran, isolation_level=None)
+    w.execute(f"PRAGMA {pragma}")
+    w.execute(EDITS["session_costs"])
+    w.execute(EDITS["conversions"])
+    w.close()
+    assert _counter(ran) != counter
+    assert not _fast(ran, monkeypatch)
+    assert _states(ran)["report"] == STALE
+    run_db(ran)
+    assert _report(ran) != before
