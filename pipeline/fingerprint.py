@@ -19,24 +19,25 @@ stale and redone, it can never make stale results look current.
 The fast path (the up-to-date run): SQLite adds 1 to the file change counter (header bytes 24–27) in
 every transaction it commits in rollback-journal mode, whatever program commits it and whatever its
 journal mode (in exclusive locking mode, only in the first commit under the lock: enough to leave the
-stored value). When the product
-commits a stage, it also stores in that transaction, in ``pipeline_input_state``, the input
-fingerprints it computed, the file's identity (device and inode: a commit writes in place) and the
-change counter the file will carry after that commit (the counter read under the transaction's write
-lock, + 1) — only if the counter had not moved since the fingerprints were computed. At the next read,
+stored value). When the product commits a stage, it also stores in that transaction, in
+``pipeline_input_state``, the input fingerprints it computed, the file's identity (device and inode: a
+commit writes in place) and the change counter the file will carry after that commit (the counter read
+under the transaction's write lock, + 1) — only if the counter had not moved since the fingerprints
+were computed. At the next read,
 if the file is that file and its counter is that value, no transaction was committed since ours, so the
 inputs are the ones fingerprinted and the stored fingerprints are used (≈1 ms instead of ≈0.1 s).
 
 Where the counter does not tell, every read takes the full fingerprint: WAL mode (header bytes 18/19
-not 1, or a ``-wal`` file beside the database; WAL commits do not move the counter until a
-checkpoint), a counter not marked valid by the last commit (bytes 92–95), and any other file than the
-one the state was stored in — a copy, including a file copied without its hot journal (the half-written
-pages of an unfinished transaction keep the old counter) and a copy edited as often as the original
-(equal counters). A hot journal beside the file is rolled back before the read (``db.open_database``),
+not 1, or a ``-wal`` file beside the database: a WAL commit moves the counter only when it changes
+the first page, checkpointed or not), a counter not marked valid by the last commit (bytes 92–95),
+and any other file than the one the state was stored in — a copy, including a file copied without its
+hot journal (the half-written pages of an unfinished transaction keep the old counter) and a copy
+edited as often as the original (equal counters). A hot journal beside the file is rolled back before the read (``db.open_database``),
 which restores the contents and the counter together. An input that is a VIEW is never taken from
-the stored state (its rows may change without a commit: ``date('now')``). Not covered: bytes of an input table rewritten
-in place by something that bypasses SQLite and keeps the header (a hex editor, a deleted hot journal);
-the page hash would see those.
+the stored state (its rows may change without a commit: ``date('now')``). Not covered: bytes of an
+input table rewritten in place by something that bypasses SQLite and keeps the header (a hex editor, a
+deleted hot journal, a journal-less copy of this file taken mid-write and copied back over it); the
+page hash would see those.
 """
 
 from __future__ import annotations
