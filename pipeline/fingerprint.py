@@ -32,12 +32,12 @@ not 1, or a ``-wal`` file beside the database: a WAL commit moves the counter on
 the first page, checkpointed or not), a counter not marked valid by the last commit (bytes 92–95),
 and any other file than the one the state was stored in — a copy, including a file copied without its
 hot journal (the half-written pages of an unfinished transaction keep the old counter) and a copy
-edited as often as the original (equal counters). A hot journal beside the file is rolled back before the read (``db.open_database``),
-which restores the contents and the counter together. An input that is a VIEW is never taken from
-the stored state (its rows may change without a commit: ``date('now')``). Not covered: bytes of an
-input table rewritten in place by something that bypasses SQLite and keeps the header (a hex editor, a
-deleted hot journal, a journal-less copy of this file taken mid-write and copied back over it); the
-page hash would see those.
+edited as often as the original (equal counters). A hot journal beside the file is rolled back before
+the read (``db.open_database``), which restores the contents and the counter together. An input that
+is a VIEW is never taken from the stored state (its rows may change without a commit: ``date('now')``).
+Not covered: bytes of an input table rewritten in place by something that bypasses SQLite and keeps
+the header (a hex editor, a deleted hot journal, a journal-less copy of this file taken mid-write and
+copied back over it); the page hash would see those.
 """
 
 from __future__ import annotations
