@@ -293,3 +293,21 @@ def test_edits_by_a_program_with_other_journal_or_locking_modes_are_seen(ran, mo
     assert _states(ran)["report"] == STALE
     run_db(ran)
     assert _report(ran) != before
+
+
+NO_NUMPY_RUN = """
+import sys
+from pipeline.cli import main
+code = main(["run", sys.argv[1], "--model", "linear", "-q"])
+loaded = sorted(m for m in ("numpy", "pandas", "pyarrow") if m in sys.modules)
+print(code, loaded)
+"""
+
+
+def test_a_run_with_every_stage_up_to_date_imports_no_numpy(ran):
+    """What the fast path leaves of an up-to-date run is mostly imports: numpy is not one of them."""
+    run_db(ran, model="linear")
+    out = subprocess.run(
+        [sys.executable, "-c", NO_NUMPY_RUN, str(ran)], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
+    assert out.stdout.split("\n")[-2] == "0 []", out.stdout + out.stderr
