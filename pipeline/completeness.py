@@ -19,8 +19,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
-
-import numpy as np
+from itertools import accumulate
 
 from .db import table_exists
 
@@ -61,19 +60,20 @@ class IncompleteDays:
         )
 
 
-def lag_distribution(con: sqlite3.Connection) -> np.ndarray:
+def lag_distribution(con: sqlite3.Connection) -> list[float]:
     """``F[k]``: the share of the stored credit earned by sessions at most ``k`` days before their
-    conversion (cumulative, ending at 1.0); empty before any attribution."""
+    conversion (cumulative, ending at 1.0); empty before any attribution. Plain Python over a few
+    dozen lags (no numpy: this runs on every ``run``, the up-to-date one too)."""
     if not table_exists(con, "attribution_customer_journey"):
-        return np.zeros(0)
+        return []
     rows = [(int(k), v) for k, v in con.execute(LAG_SQL) if k is not None and k >= 0]
     if not rows:
-        return np.zeros(0)
-    credit = np.zeros(max(k for k, _ in rows) + 1)
+        return []
+    credit = [0.0] * (max(k for k, _ in rows) + 1)
     for k, v in rows:
         credit[k] += v
-    total = credit.sum()
-    return np.cumsum(credit) / total if total > 0 else np.zeros(0)
+    total = sum(credit)
+    return [c / total for c in accumulate(credit)] if total > 0 else []
 
 
 def incomplete_days(con: sqlite3.Connection, threshold: float = COMPLETE) -> IncompleteDays | None:

@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS pipeline_stages (
     stage TEXT PRIMARY KEY, run_id TEXT NOT NULL, params TEXT NOT NULL, inputs TEXT NOT NULL,
     output TEXT NOT NULL, rows INTEGER NOT NULL, summary TEXT NOT NULL,
     started_at TEXT NOT NULL, seconds REAL NOT NULL);
+-- The input fingerprints as of this file's change counter after the product's last commit (fingerprint.py).
+CREATE TABLE IF NOT EXISTS pipeline_input_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), change_counter INTEGER NOT NULL, file_id TEXT NOT NULL,
+    fingerprints TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pipeline_runs (
     run_id TEXT NOT NULL, stage TEXT NOT NULL, status TEXT NOT NULL, params TEXT NOT NULL,
     rows INTEGER, message TEXT, started_at TEXT NOT NULL, seconds REAL,

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator, Optional
 
 from .db import table_exists, transaction
-from .fingerprint import input_fingerprints
+from .fingerprint import change_counter, input_fingerprints, input_state, remember_inputs
 from .schema import ensure_output_tables
 
 STAGES = ["journeys", "attribute", "report"]
@@ -185,14 +185,18 @@ class StageBook:
     It reads the input fingerprints and the stored records once; ``state`` evaluates every stage once
     and again only after a stage wrote a new record. ``commit`` writes a stage's output, its record and
     its run-log line in one transaction; ``defer`` keeps a record for the next commit; ``together``
-    makes the stages inside commit as one transaction (or not at all).
+    makes the stages inside commit as one transaction (or not at all). Each commit also stores the
+    fingerprints with the change counter the file will carry after it, when no other commit came
+    between the fingerprints and it (``fingerprint.remember_inputs``: the next command's fast path).
     """
 
     def __init__(self, con: sqlite3.Connection):
         self.con = con
         self.run_id = new_run_id()
-        self.fingerprints = input_fingerprints(con)
+        self.fingerprints, self._counter = input_state(con)  # counter: the file's, as fingerprinted
         self.records = read_records(con)
+        self._after: Optional[int] = None  # the counter after the open write transaction commits
+        self._wrote = False  # the open write transaction wrote a stage
         self.pending: list[StageRecord] = []  # records written with the next commit
         self._in_chain = False  # inside ``together``: stage commits join it
         self._states: Optional[dict[str, StageStatus]] = None
@@ -232,7 +236,7 @@ class StageBook:
         if self._in_chain:
             self._write(record, write)
         else:
-            with transaction(self.con):
+            with self._transaction():
                 self._write(record, write)
         self.pending.clear()
         self._remember(record)
@@ -243,6 +247,21 @@ class StageBook:
         for rec in [*self.pending, record]:
             write_record(self.con, rec)
             write_run_line(self.con, rec)
+        remember_inputs(self.con, self._after, self.fingerprints)
+        self._wrote = True
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction; once its writes commit, the file's counter is known (``_after``) only
+        if nothing else committed since the fingerprints were read: the counter read under the write
+        lock, before anything is written, is still the fingerprinted one (our commit adds 1)."""
+        start, self._counter = self._counter, None  # unknown until the commit succeeds
+        with transaction(self.con):
+            now = change_counter(self.con)
+            self._after = (now + 1) & 0xFFFFFFFF if now is not None and now == start else None
+            self._wrote = False
+            yield
+        self._counter = self._after if self._wrote else start  # (a transaction that wrote nothing)
 
     def _remember(self, record: StageRecord) -> None:
         self.records[record.stage] = record
@@ -254,7 +273,7 @@ class StageBook:
         for the whole chain, and a failure in any stage leaves every earlier result as it was."""
         records, pending = dict(self.records), list(self.pending)
         try:
-            with transaction(self.con):
+            with self._transaction():
                 self._in_chain = True
                 yield self
         except BaseException:

@@ -12,16 +12,16 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
-import numpy as np
-
 from ..errors import InputError
-from ..journey_index import JOURNEY_COLUMNS, Credits, JourneyIndex, as_index
 from ..progress import Progress
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ModelFn = Callable[..., Credits]
+    from ..journey_index import Credits, JourneyIndex
+
+# numpy (through journey_index) is imported when a model computes: choosing one needs none of it.
+ModelFn = Callable[..., "Credits"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class Model:
         progress: Optional[Progress] = None,
     ) -> "pd.DataFrame":
         """Credit per (conversion_id, session_id): the columns of ``CREDIT_COLUMNS``."""
+        from ..journey_index import as_index
+
         index = as_index(journeys)
         return self.credits(index, params, non_converting=non_converting, progress=progress).to_frame(index)
 
@@ -72,6 +74,10 @@ class Model:
         progress: Optional[Progress] = None,
     ) -> Credits:
         """The model's arrays, aligned with ``index`` (what the pipeline stores; no DataFrame)."""
+        import numpy as np
+
+        from ..journey_index import JOURNEY_COLUMNS, as_index
+
         context: dict[str, Any] = {"progress": progress}
         if self.needs_non_converting and hasattr(non_converting, "non_conversions"):
             context["non_converting"] = non_converting  # a PathSummary: weighted distinct paths

@@ -4,30 +4,45 @@ Conventions: a journey is the conversion's sessions sorted by time (ties by sess
 counts, repeated channels included (two sessions of the same channel get credit as two sessions, they
 are never merged); models without phases leave initializer/holder/closer empty (NaN). None of these
 models looks at non-converting paths.
+
+numpy (and ``journey_index``, built on it) is imported inside each model function: choosing a model,
+which every ``run`` does — the one with every stage up to date too — loads this module, not numpy.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..journey_index import Credits, JourneyIndex
 from .base import Model, register
 from .params import as_float
+
+if TYPE_CHECKING:
+    from ..journey_index import Credits, JourneyIndex
 
 
 def last_click(index: JourneyIndex, params: dict, context: dict) -> Credits:
     """All credit to the last session before the conversion."""
+    import numpy as np
+
+    from ..journey_index import Credits
+
     return Credits(ihc=index.is_last.astype(np.float64))
 
 
 def linear(index: JourneyIndex, params: dict, context: dict) -> Credits:
     """Equal credit to every session of the journey: 1/n each."""
+    from ..journey_index import Credits
+
     return Credits(ihc=1.0 / index.rows_in_journey)
 
 
 def first_click(index: JourneyIndex, params: dict, context: dict) -> Credits:
     """All credit to the first session of the journey."""
+    import numpy as np
+
+    from ..journey_index import Credits
+
     return Credits(ihc=index.is_first.astype(np.float64))
 
 
@@ -40,6 +55,10 @@ def time_decay(index: JourneyIndex, params: dict, context: dict) -> Credits:
     last session has weight 1, so the per-journey sum is never 0 (very old sessions may underflow to
     exactly 0 credit).
     """
+    import numpy as np
+
+    from ..journey_index import Credits
+
     if index.n_rows == 0:
         return Credits(ihc=np.zeros(0))
     last_ts = index.ts[index.start + index.length - 1][index.journey]
@@ -55,6 +74,10 @@ def position_based(index: JourneyIndex, params: dict, context: dict) -> Credits:
     get first/(first+last) and last/(first+last) (0.5/0.5 for 40/20/40), or 0.5 each when both
     shares are 0.
     """
+    import numpy as np
+
+    from ..journey_index import Credits
+
     first, last = params["first"], params["last"]
     n = index.rows_in_journey
     middle = (1.0 - first - last) / np.maximum(n - 2, 1)
