@@ -398,12 +398,7 @@ def cmd_status(args) -> int:
         print(json.dumps(out, indent=2, default=str))
         return 0
     for stage in STAGES:
-        st = states[stage]
-        line = f"{stage:<10} {st.state:<8} {st.reason}"
-        if st.record is not None:
-            r = st.record
-            line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
-        print(line)
+        print(_status_line(stage, states[stage]))
     if coverage:
         print("models     " + "; ".join(c.phrase() for c in coverage))
     return 0
@@ -416,6 +411,15 @@ def _print_report_warnings(con, shown: list[str], file=None) -> None:
     for _, message, _, _ in report_warnings(con):
         if not any(message in line for line in shown):
             print(f"warning: report: {message}", file=file)
+
+
+def _status_line(stage: str, st) -> str:
+    """One stage of ``status``: state, reason and the last run's time, rows and parameters."""
+    line = f"{stage:<10} {st.state:<8} {st.reason}"
+    if st.record is not None:
+        r = st.record
+        line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
+    return line
 
 
 def _status_dict(st) -> dict:

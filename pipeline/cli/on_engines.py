@@ -226,13 +226,10 @@ def cmd_status(args) -> int:
 
         print(json.dumps({s: _status_dict(v) for s, v in states.items()}, indent=2, default=str))
         return 0
+    from .core import _status_line
+
     for stage in ["validate", *STAGES]:
-        st = states[stage]
-        line = f"{stage:<10} {st.state:<8} {st.reason}"
-        if st.record is not None:
-            r = st.record
-            line += f"; last run {r.started_at} ({r.seconds:.2f}s, {r.rows:,} rows) params {json.dumps(r.params, sort_keys=True)}"
-        print(line)
+        print(_status_line(stage, states[stage]))
     return 0
 
 
