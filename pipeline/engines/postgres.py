@@ -404,14 +404,7 @@ def write_outputs(engine: PgEngine, credits, report: list[tuple], record: Option
         ]
     if record is not None:
         swap += _record_statements(record)
-    try:
-        con.run(*swap, "COMMIT")
-    except BaseException:
-        try:
-            con.run("ROLLBACK")
-        finally:
-            _drop_quietly(con, staged)
-        raise
+    _commit_or_drop(con, swap, staged)
     engine.present = _present(con)
     return {name: t.num_rows for name, t in tables.items()}
 
@@ -481,6 +474,19 @@ def stored_report(engine: PgEngine, start: Optional[str] = None, end: Optional[s
     return D.stored_report(engine, start, end)  # type: ignore[arg-type]
 
 
+def _commit_or_drop(con, swap: list[str], staged) -> None:
+    """Run the swap statements (after its BEGIN) and COMMIT; on any failure roll back and drop the staging
+    tables, so the previous tables stay as they were and nothing staged is left."""
+    try:
+        con.run(*swap, "COMMIT")
+    except BaseException:
+        try:
+            con.run("ROLLBACK")
+        finally:
+            _drop_quietly(con, staged)
+        raise
+
+
 def _drop_quietly(con: _Connection, tables: list[str]) -> None:
     for table in tables:
         try:
@@ -544,14 +550,7 @@ def load_tables(target: Source, tables, overwrite: bool = False, progress=None) 
                 f"DROP TABLE IF EXISTS {_ident(name)}",
                 f"ALTER TABLE {_ident('_staging_' + name)} RENAME TO {_ident(name)}",
             ]
-        try:
-            con.run(*swap, "COMMIT")
-        except BaseException:
-            try:
-                con.run("ROLLBACK")
-            finally:
-                _drop_quietly(con, staged)
-            raise
+        _commit_or_drop(con, swap, staged)
         con.run(*(f"ANALYZE {_ident(name)}" for name, _ in tables))  # planner statistics for the new tables
         if progress is not None:
             progress(len(tables), len(tables), f"convert: {sum(rows.values()):,} rows")
