@@ -162,6 +162,12 @@ def path_summary(
             "value": np.concatenate((np.array([float(r[1]) for r in rows]), np.zeros(len(hex_null)))),
         }
     )
+    return summary_from_frame(frame)
+
+
+def summary_from_frame(frame) -> PathSummary:
+    """Rows (key, conversions, non_conversions, value), a key possibly on several rows, summed per key
+    (in key order) and decoded into a ``PathSummary``."""
     totals = frame.groupby("key", sort=True).sum()
     return _decode(
         totals.index.to_numpy(dtype=object),

@@ -128,7 +128,7 @@ def path_summary(engine: Any, window: Window = Window(), bucket_sessions: Option
     every distinct path with its converting journeys, non-converting users and converting revenue."""
     import pandas as pd
 
-    from ..path_summary import _decode
+    from ..path_summary import summary_from_frame
 
     converting_sql, _ = summary_sql(engine)
     conv = engine.sql(converting_sql, _params(window))
@@ -148,10 +148,4 @@ def path_summary(engine: Any, window: Window = Window(), bucket_sessions: Option
     )
     if frame.empty:
         return PathSummary.empty()
-    totals = frame.groupby("key", sort=True).sum()
-    return _decode(
-        totals.index.to_numpy(dtype=object),
-        totals["non_conversions"].to_numpy(),
-        totals["conversions"].to_numpy(),
-        totals["value"].to_numpy(),
-    )
+    return summary_from_frame(frame)
