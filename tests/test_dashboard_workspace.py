@@ -315,6 +315,7 @@ def test_an_endless_view_in_an_upload_is_stopped_with_a_clear_message(base, demo
     import time
 
     monkeypatch.setenv(wsm.QUERY_SECONDS_ENV, "1.5")
+    monkeypatch.setenv(wsm.QUERY_STEPS_ENV, str(10**15))  # the clock's bound, not the work bound (own tests)
     db = recursive_view_db(tmp_path / "endless.db")
     assert db.stat().st_size < 20_000
     ws = Workspace.create(base)
@@ -336,6 +337,9 @@ def test_closing_the_workspace_stops_queries_on_the_upload(base, tmp_path, monke
     from pipeline.db import sqlite_error_message
 
     monkeypatch.setenv(wsm.QUERY_SECONDS_ENV, "600")
+    # The work bound (50M steps for a tiny file) ends the endless query in well under 0.5 s on an idle
+    # machine: keep it out of the way, so what stops the query is the session's end.
+    monkeypatch.setenv(wsm.QUERY_STEPS_ENV, str(10**15))
     ws = Workspace.create(base)
     ws.use_file(tiny_db(tmp_path / "ok.db"))
     con = ws.connect()  # bounded: a read of an upload
