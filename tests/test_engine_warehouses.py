@@ -66,6 +66,7 @@ def test_snowflake_options_from_the_url_and_the_environment():
     assert "password" not in SF.db_kwargs(no_user, None, environ={"SNOWFLAKE_USER": "bob"})
     with pytest.raises(InputError, match="no user"):
         SF.db_kwargs(no_user, None, environ={})
+    assert W.settings({"SNOWFLAKE_USER": "env"}, env_file=None)["SNOWFLAKE_USER"] == "env"
     with pytest.raises(InputError, match=r"unknown option\(s\) colour"):
         SF.db_kwargs(parse_source("snowflake://a@b/c/d?colour=red"), None, environ={})
 
@@ -382,7 +383,7 @@ def _fake_engine(kind, monkeypatch, tables, fail_on=None):
     warehouse = {"bigquery": BQ.BIGQUERY, "snowflake": SF.SNOWFLAKE, "databricks": DBX.DATABRICKS}[kind]
     raw = FakeRaw(FakeError, tables, upper=kind == "snowflake", fail_on=fail_on)
     monkeypatch.setattr(warehouse, "load_driver", lambda: monkeypatch.setattr(warehouse, "errors", (FakeError,)))
-    monkeypatch.setattr(warehouse, "connect", lambda source, secret, write: raw)
+    monkeypatch.setattr(warehouse, "connect", lambda source, secret, write, env: raw)
     url = {
         "bigquery": "bigquery://p/d",
         "snowflake": "snowflake://u:pw@a/d/s",
@@ -501,3 +502,13 @@ def test_read_only_engine_refuses_to_write(kind, monkeypatch):
     with pytest.raises(InputError, match="read-only"):
         mod.channel_report(engine, CREDITS)
     assert not any(s.split()[0] in ("CREATE", "DROP", "INSERT", "ALTER") for s in raw.statements)
+
+
+def test_settings_from_the_environment_over_dotenv(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SNOWFLAKE_USER=from-dotenv\nDATABRICKS_HTTP_PATH=/sql/1.0/warehouses/x\n")
+    both = W.settings({"SNOWFLAKE_USER": "from-env"}, env_file)
+    assert both["SNOWFLAKE_USER"] == "from-env" and both["DATABRICKS_HTTP_PATH"] == "/sql/1.0/warehouses/x"
+    source = parse_source("snowflake://acct/DB/WEB")
+    assert SF.db_kwargs(source, None, W.settings({}, env_file))["username"] == "from-dotenv"
+    assert W.settings({}, tmp_path / "none") == {}

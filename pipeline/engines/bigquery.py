@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..sources import Source
 from . import warehouse as W
@@ -75,7 +75,7 @@ class BigQuery(W.Warehouse):
         self.errors = (Error,)
         return adbc
 
-    def connect(self, source: Source, secret: Optional[str], write: bool) -> Any:
+    def connect(self, source: Source, secret: Optional[str], write: bool, env: Mapping[str, str]) -> Any:
         return self.load_driver().connect(db_kwargs=db_kwargs(source, secret), autocommit=True)
 
     def setup(self, con: Connection, write: bool) -> None:

@@ -5,7 +5,7 @@ compiled by sqlglot to Databricks SQL) on a Databricks SQL warehouse through ``d
 Source: ``databricks://HOST/catalog/schema?http_path=/sql/1.0/warehouses/ID`` (HOST: the workspace,
 ``dbc-….cloud.databricks.com``; ``HOST:PORT`` for a proxy). The personal access token comes from
 ``?access_token=…`` in the URL (masked everywhere), else ``DATABRICKS_TOKEN`` in the environment, else
-``.env``; ``http_path`` may also come from ``DATABRICKS_HTTP_PATH``.
+``.env``; ``http_path`` may also come from ``DATABRICKS_HTTP_PATH`` (environment, else ``.env``).
 
 - Session: the URL's catalog and schema are the session's (the engine's unqualified table names are that
   schema's tables), time zone UTC. No read-only session: read-only commands send no write, and SELECT on
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..sources import Source
 from . import warehouse as W
@@ -96,8 +96,8 @@ class Databricks(W.Warehouse):
         text = super().error_text(reason if isinstance(reason, BaseException) else exc)
         return text.split("): ", 1)[-1] if "Connection(host=" in text else text
 
-    def connect(self, source: Source, secret: Optional[str], write: bool) -> Any:
-        return self.load_driver().connect(**connect_kwargs(source, secret))
+    def connect(self, source: Source, secret: Optional[str], write: bool, env: Mapping[str, str]) -> Any:
+        return self.load_driver().connect(**connect_kwargs(source, secret, env))
 
     def setup(self, con: Connection, write: bool) -> None:
         con.run("SET TIME ZONE 'UTC'")

@@ -42,7 +42,7 @@ aggregate queries and worded by the same code).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import quote, urlencode
 
 from ..errors import InputError
@@ -105,7 +105,7 @@ class Postgres(W.Warehouse):
         self.errors = (Error,)
         return adbc
 
-    def connect(self, source: Source, secret: Optional[str], write: bool) -> Any:
+    def connect(self, source: Source, secret: Optional[str], write: bool, env: Mapping[str, str]) -> Any:
         return self.load_driver().connect(_uri(source, secret), autocommit=True)
 
     def setup(self, con: Connection, write: bool) -> None:

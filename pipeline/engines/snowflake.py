@@ -4,7 +4,7 @@ Arrow batches, Arrow tables loaded with PUT + COPY INTO).
 
 Source: ``snowflake://user@account/database/schema?warehouse=WH&role=ROLE``. The password comes from the URL,
 else ``SNOWFLAKE_PASSWORD`` in the environment, else ``.env``; the user from the URL, else
-``SNOWFLAKE_USER``. ``?host=…&port=…&protocol=http|https`` reach a private-link or proxy endpoint instead of
+``SNOWFLAKE_USER`` (environment, else ``.env``). ``?host=…&port=…&protocol=http|https`` reach a private-link or proxy endpoint instead of
 ``ACCOUNT.snowflakecomputing.com`` (the tests point them at a loopback fake that refuses the login).
 
 - Names: the engine's SQL names tables and columns unquoted, so Snowflake resolves them in upper case:
@@ -20,7 +20,7 @@ else ``SNOWFLAKE_PASSWORD`` in the environment, else ``.env``; the user from the
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..sources import Source
 from . import warehouse as W
@@ -75,8 +75,8 @@ class Snowflake(W.Warehouse):
         self.errors = (Error,)
         return adbc
 
-    def connect(self, source: Source, secret: Optional[str], write: bool) -> Any:
-        return self.load_driver().connect(db_kwargs=db_kwargs(source, secret), autocommit=True)
+    def connect(self, source: Source, secret: Optional[str], write: bool, env: Mapping[str, str]) -> Any:
+        return self.load_driver().connect(db_kwargs=db_kwargs(source, secret, env), autocommit=True)
 
     def setup(self, con: Connection, write: bool) -> None:
         con.run("ALTER SESSION SET TIMEZONE = 'UTC'")

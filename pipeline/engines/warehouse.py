@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 from urllib.parse import quote
 
 from ..errors import InputError
@@ -79,7 +80,8 @@ class Warehouse:
         """Import the driver (only when such a source is used); sets ``errors``."""
         raise NotImplementedError
 
-    def connect(self, source: Source, secret: Optional[str], write: bool) -> Any:
+    def connect(self, source: Source, secret: Optional[str], write: bool, env: Mapping[str, str]) -> Any:
+        """The driver's connection; ``env``: the environment over ``.env`` (non-secret settings)."""
         raise NotImplementedError
 
     def setup(self, con: "Connection", write: bool) -> None:
@@ -328,7 +330,7 @@ def open_warehouse(
     load_driver(warehouse, source)
     secret = source.secret(environ, env_file)
     try:
-        raw = warehouse.connect(source, secret, write)
+        raw = warehouse.connect(source, secret, write, settings(environ, env_file))
     except InputError:
         raise
     except warehouse.errors as exc:
@@ -341,6 +343,18 @@ def open_warehouse(
         con.close()
         raise
     return engine
+
+
+def settings(environ=None, env_file=None) -> dict[str, str]:
+    """The environment over ``.env``'s values (``env_file``, else ``.env`` in the working directory), for
+    non-secret settings such as ``SNOWFLAKE_USER`` (secrets come through ``Source.secret``)."""
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    candidate = Path(env_file) if env_file is not None else Path.cwd() / ".env"
+    values = {k: v for k, v in dotenv_values(candidate).items() if v is not None} if candidate.is_file() else {}
+    return {**values, **(os.environ if environ is None else environ)}
 
 
 def present_tables(con: Connection) -> dict:
