@@ -303,6 +303,85 @@ def test_databricks_closed_port(tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+class _RefusingToken(_Refusing):
+    """Answers as a Databricks workspace answers a revoked or wrong token: 403 and its reason header."""
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.seen.append(self.headers.get("Authorization"))
+        self.send_response(403)
+        self.send_header("x-databricks-reason-phrase", "Invalid access token.")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made for this test (the driver checks TLS against it)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_databricks_wrong_token(tmp_path, monkeypatch, capsys):
+    import ssl
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    cert_file, key_file = _self_signed(tls)
+    handler = type("Handler", (_RefusingToken,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real = DBX.connect_kwargs
+    monkeypatch.setattr(DBX, "connect_kwargs", lambda *a: {**real(*a), "_tls_trusted_ca_file": str(cert_file)})
+    monkeypatch.chdir(tmp_path)
+    url = f"databricks://127.0.0.1:{server.server_address[1]}/main/web?http_path=/sql/1.0/warehouses/ab"
+    try:
+        for environ, target in (({"DATABRICKS_TOKEN": TOKEN}, url), ({}, f"{url}&access_token={TOKEN}")):
+            t0 = time.monotonic()
+            with pytest.raises(InputError) as err:
+                DBX.open_engine(target, write=True, environ=environ)
+            message = str(err.value)
+            assert message == f"{parse_source(target).display()}: could not connect: HTTP 403: Invalid access token."
+            assert TOKEN not in message and time.monotonic() - t0 < 30
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handler.seen == [f"Bearer {TOKEN}"] * 2  # the token was presented, and refused
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err and "403" not in out.out + out.err  # the connector's own log is quiet
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["cert.pem", "key.pem", "tls"]
+
+
 def test_unknown_scheme_is_one_line(tmp_path):
     proc, _ = _cli(["validate", "redshift://u:pw@h/db"], tmp_path, {})
     assert proc.returncode == 2 and "unknown source scheme" in proc.stderr and "pw" not in proc.stderr

@@ -92,6 +92,10 @@ class Databricks(W.Warehouse):
         return sql
 
     def error_text(self, exc: BaseException) -> str:
+        context = getattr(exc, "context", None)  # the connector's RequestError: the HTTP answer
+        if isinstance(context, dict) and context.get("http-code"):
+            said = str(context.get("error-message") or "").strip(": ")  # e.g. "Invalid access token."
+            return f"HTTP {context['http-code']}" + (f": {said}" if said else "")
         reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError: the last attempt's error
         text = super().error_text(reason if isinstance(reason, BaseException) else exc)
         return text.split("): ", 1)[-1] if "Connection(host=" in text else text
