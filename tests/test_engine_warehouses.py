@@ -591,3 +591,17 @@ def test_settings_from_the_environment_over_dotenv(tmp_path):
     source = parse_source("snowflake://acct/DB/WEB")
     assert SF.db_kwargs(source, None, W.settings({}, env_file))["username"] == "from-dotenv"
     assert W.settings({}, tmp_path / "none") == {}
+
+
+@pytest.mark.parametrize("kind", sorted(MODULES))
+def test_the_seam_routes_each_scheme_to_its_module_with_the_whole_contract(kind):
+    from pipeline.engines import engine_module
+
+    url = {"bigquery": "bigquery://p/d", "snowflake": "snowflake://u@a/d/s", "databricks": "databricks://h/c/s"}[kind]
+    mod = engine_module(parse_source(url))
+    assert mod is MODULES[kind]
+    contract = ("open_engine", "validate", "journey_batches", "journeys", "channel_report", "write_outputs")
+    contract += ("conversion_count", "path_summary", "fingerprint", "run_record", "write_run_record", "stored_report")
+    assert all(callable(getattr(mod, name, None)) for name in contract)
+    with pytest.raises(InputError, match="does not run"):
+        engine_module(parse_source(url), "spark")
