@@ -43,6 +43,9 @@ ENGINES: dict[tuple[str, str], str] = {
     ("parquet", "spark"): "pipeline.engines.spark",
     ("spark", "spark"): "pipeline.engines.spark",
     ("postgres", "postgres"): "pipeline.engines.postgres",
+    ("bigquery", "bigquery"): "pipeline.engines.bigquery",
+    ("snowflake", "snowflake"): "pipeline.engines.snowflake",
+    ("databricks", "databricks"): "pipeline.engines.databricks",
 }
 
 
