@@ -19,6 +19,7 @@ The shared set-work queries are compiled for each dialect in tests/test_engine_d
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -94,8 +95,19 @@ def test_bigquery_options(tmp_path):
     adc = BQ.db_kwargs(parse_source("bigquery://my-project/web_data"), None)
     assert adc["adbc.bigquery.sql.auth_type"].endswith("auth_bigquery")  # application default credentials
     assert "adbc.bigquery.sql.auth_credentials" not in adc
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="neither an existing key file nor a service-account key") as missing:
         BQ.db_kwargs(source, str(tmp_path / "missing.json"))
+    assert "missing.json" not in str(missing.value)  # the value is never echoed: it may be a pasted key
+    key_text = '{"type": "service_account", "project_id": "my-project"}'
+    for given in (key_text, base64.b64encode(key_text.encode()).decode()):  # the key itself, or base64 of it
+        inline = BQ.db_kwargs(source, given)
+        assert inline["adbc.bigquery.sql.auth_type"].endswith("json_credential_string")
+        assert inline["adbc.bigquery.sql.auth_credentials"] == key_text
+    encoded = base64.b64encode(key_text.encode()).decode()
+    assert parse_source(f"bigquery://p/d?credentials_base64={encoded}").secret({}) == encoded
+    with pytest.raises(InputError) as garbage:
+        BQ.db_kwargs(source, "bm90LWEta2V5")  # base64 of "not-a-key"
+    assert "bm90LWEta2V5" not in str(garbage.value) and "not-a-key" not in str(garbage.value)
     with pytest.raises(InputError, match="name one dataset"):
         BQ.db_kwargs(parse_source("bigquery://my-project"), None)
     assert parse_source("bigquery://p/d").secret({"GOOGLE_APPLICATION_CREDENTIALS": str(key)}) == str(key)

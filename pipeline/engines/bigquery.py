@@ -19,6 +19,8 @@ service account). The key's contents are never read here; its path is masked in 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from typing import Any, Mapping, Optional
@@ -148,10 +150,18 @@ def db_kwargs(source: Source, secret: Optional[str]) -> dict[str, str]:
     if source.option("location"):
         kwargs["adbc.bigquery.sql.location"] = source.option("location") or ""
     if secret:
-        if not os.path.isfile(secret):
-            raise source.error(f"the credentials file {secret} does not exist (GOOGLE_APPLICATION_CREDENTIALS)")
-        kwargs["adbc.bigquery.sql.auth_type"] = "adbc.bigquery.sql.auth_type.json_credential_file"
-        kwargs["adbc.bigquery.sql.auth_credentials"] = secret
+        key = _key_json(secret)
+        if key is not None:  # the key itself (JSON, or base64 of it: ?credentials_base64=…)
+            kwargs["adbc.bigquery.sql.auth_type"] = "adbc.bigquery.sql.auth_type.json_credential_string"
+            kwargs["adbc.bigquery.sql.auth_credentials"] = key
+        elif os.path.isfile(secret):
+            kwargs["adbc.bigquery.sql.auth_type"] = "adbc.bigquery.sql.auth_type.json_credential_file"
+            kwargs["adbc.bigquery.sql.auth_credentials"] = secret
+        else:  # never echo the value: it may be a key pasted in the wrong place
+            raise source.error(
+                "the credentials are neither an existing key file nor a service-account key "
+                "(GOOGLE_APPLICATION_CREDENTIALS, ?credentials_file= or ?credentials_base64=)"
+            )
     else:
         kwargs["adbc.bigquery.sql.auth_type"] = "adbc.bigquery.sql.auth_type.auth_bigquery"
     return kwargs
@@ -160,3 +170,17 @@ def db_kwargs(source: Source, secret: Optional[str]) -> dict[str, str]:
 def open_engine(source: str | Source, *, write: bool = False, environ=None, env_file=None) -> WarehouseEngine:
     """Connect to ``source`` (bigquery://project/dataset); tables may be missing (``validate`` reports that)."""
     return W.open_warehouse(BIGQUERY, source, write=write, environ=environ, env_file=env_file)
+
+
+def _key_json(secret: str) -> Optional[str]:
+    """A service-account key given as its JSON text or as base64 of it; None for anything else (a path)."""
+    text = secret.strip()
+    if not text.startswith("{"):
+        try:
+            text = base64.b64decode(text, validate=True).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    try:
+        return text if isinstance(json.loads(text), dict) else None
+    except ValueError:
+        return None
