@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Generator, Iterator, Optional
 
 from .errors import InputError
 from .progress import Progress, ensure
@@ -118,14 +118,18 @@ def convert(
             import duckdb
 
             duck = duckdb.connect(str(staging))
+            duck.execute("SET threads = 1")  # see _to_duckdb
         try:
             for i, (table, types) in enumerate(tables):
                 progress(i, len(tables), f"convert: {table}")
-                batches = reader.batches(table, types)
-                if duck is not None:
-                    result.rows[table] = _to_duckdb(duck, table, batches)
-                else:
-                    result.rows[table] = _to_parquet(staging / f"{table}.parquet", batches)
+                batches = prefetched(reader.batches(table, types))
+                try:
+                    if duck is not None:
+                        result.rows[table] = _to_duckdb(duck, table, batches)
+                    else:
+                        result.rows[table] = _to_parquet(staging / f"{table}.parquet", batches)
+                finally:
+                    batches.close()  # the reading thread ends before the reader is closed
         finally:
             reader.close()
             if duck is not None:
@@ -263,7 +267,60 @@ def _to_parquet(path: Path, batches) -> int:
     return rows
 
 
+def prefetched(batches: Iterator, depth: int = 4) -> Generator:
+    """``batches`` read ahead on a thread of their own (at most ``depth`` waiting), so reading SQLite
+    (ADBC, which releases the GIL) and writing the target overlap on two cores. An error of the reader is
+    raised here; stopping early (the writer failed) stops the reader before this generator returns."""
+    import queue
+    import threading
+
+    done = object()
+    waiting: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(done)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="convert-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = waiting.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _to_duckdb(con, table: str, batches) -> int:
+    """``CREATE TABLE … AS`` from the Arrow batches, on one DuckDB thread (the connection's setting): with
+    several threads DuckDB keeps insertion order by writing row groups it later rewrites, which on the
+    x10 demo doubled the file (711 MB against 360 MB) and the time (14.8 s against 6.5 s CPU, measured);
+    one thread keeps the rows in the SQLite file's order (validation's examples come in that order) while
+    the other core reads SQLite (``prefetched``)."""
     import pyarrow as pa
 
     from .db import quote_ident
