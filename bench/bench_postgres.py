@@ -19,6 +19,7 @@ and the ratio of wall time to the SQLite engine's same step measured in the same
   timed; Postgres: the engine functions in that order, ``write_outputs`` staged and swapped).
 
     python bench/bench_postgres.py --sizes 1 10 --repeat 3
+    python bench/bench_postgres.py --sizes 30 --steps run --repeat 1 --keep DIR   # DIR/x30_real.db: the x30 demo
 """
 
 from __future__ import annotations
@@ -109,11 +110,15 @@ def server_cpu(pid: int) -> float:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
+STEPS = ("validate", "journeys", "report", "run")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10], choices=sorted(SIZES))
     ap.add_argument("--repeat", type=int, default=3, help="runs per step (best wall/CPU, worst memory)")
     ap.add_argument("--keep", type=Path, help="folder to keep the generated databases in")
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps after convert (always run)")
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_postgres-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,7 +172,7 @@ def main() -> None:
             cmd = [py, "-m", "pipeline", "convert", str(db), url, "--outputs", "--overwrite", "-q"]
             row("convert", "postgres", measure(cmd))
             copy = folder / f"x{size}_run_copy.db"
-            for step in ("validate", "journeys", "report", "run"):
+            for step in [s for s in STEPS if s in args.steps]:
                 source = str(copy) if step == "run" else str(db)
 
                 def fresh(step=step, db=db, copy=copy):

@@ -126,3 +126,35 @@ def test_cli(ran, tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
     wrong = cli("convert", ran, "postgres://ana:pw-123@localhost/db")
     assert wrong.returncode == 2 and "pw-123" not in wrong.stderr
+
+
+def test_prefetched_keeps_order_raises_the_readers_error_and_stops_the_reader_early():
+    from pipeline.convert import prefetched
+
+    assert list(prefetched(iter(range(10)), depth=2)) == list(range(10))
+
+    def failing():
+        yield 1
+        raise InputError("bad value")
+
+    got = []
+    with pytest.raises(InputError, match="bad value"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+
+    closed = []
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.append(True)
+
+    stream = prefetched(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the consumer stops: the reading thread is stopped and its generator closed
+    assert closed == [True]

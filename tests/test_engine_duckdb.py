@@ -300,3 +300,45 @@ def test_write_outputs_duckdb(demo, tmp_path):
         ("channel_reporting", "ihc", "DOUBLE", "NO"),
         ("channel_reporting", "ihc_revenue", "DOUBLE", "NO"),
     ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_orphan_costs_counted_as_sqlite_does(tmp_path, kind):
+    sessions = [s for s in BAD_SESSIONS if s[0] is not None]
+    unique = {s[0]: s for s in sessions}
+    costs = [("s1", 1.0), ("ghost", 4.0), ("ghost2", 2.5), (None, 1.0), ("s3", 0.5)]
+    db = make_db(tmp_path / "orphans.db", list(unique.values()), BAD_CONVERSIONS, costs, ddl=BAD_DDL)
+    con = open_database(db)
+    expected = validate(con)
+    con.close()
+    assert any(f.code == "orphan_cost" for f in expected.findings)  # the check this test is about ran
+    target = _target(tmp_path, kind)
+    convert(db, target)
+    with E.open_engine(target) as engine:
+        got = E.validate(engine)
+    assert [(f.code, f.severity, f.count, f.message) for f in got.findings] == [
+        (f.code, f.severity, f.count, f.message) for f in expected.findings
+    ]
+
+
+def test_validation_and_report_join_costs_with_sessions_once(demo):
+    _, targets = demo
+    with E.open_engine(targets["duckdb"]) as engine:
+        sent: list[str] = []
+        con = engine.con
+
+        class Counting:
+            def execute(self, query, params=None):
+                sent.append(query)
+                return con.execute(query, params)
+
+            def __getattr__(self, name):
+                return getattr(con, name)
+
+        engine.con = Counting()
+        E.validate(engine)
+        credits = _credits(engine)
+        E.channel_report(engine, credits)
+        engine.con = con
+    joins = [q for q in sent if "FROM session_costs sc JOIN session_sources s" in q]
+    assert len(joins) == 1
