@@ -116,14 +116,20 @@ def kpi_tiles(view: rv.ReportView) -> None:
         help=f"{eur(k.revenue, 2)} attributed revenue: credit × conversion revenue.",
         border=True,
     )
+    cpo_interval = rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: ")
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
-        delta=rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: ") or None,
+        # Over every channel the resampled conversions always add up to the same total and the cost is
+        # fixed, so this CPO cannot move: say so instead of leaving the place of the interval blank.
+        delta=cpo_interval or (NO_CPO_INTERVAL if pd.notna(k.cpo) else None),
         delta_color="off",
         delta_arrow="off",
         help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
-        "conversions. Empty when no conversion is attributed.",
+        "conversions. With all channels in the filter there is no interval: every resampled set of "
+        "conversions still adds up to the same number of conversions, and the cost does not change, "
+        "so the total CPO is the same in every resample. Pick some channels to see how sure their CPO "
+        "is. Empty when no conversion is attributed.",
         border=True,
     )
     cols[4].metric(
@@ -136,6 +142,9 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
+
+
+NO_CPO_INTERVAL = "no spread (see ?)"
 
 
 def tile_eur(value: float) -> str:
@@ -212,21 +221,28 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         st.caption(" ".join(notes))
 
 
+def table_interval(low, high, fmt):
+    """An interval as the table's narrow column writes it: '12.93–40.84', '206.63–∞' (no upper bound),
+    None (—) where there is none."""
+    text = rv.interval_range(low, high, fmt, "")
+    return text.replace("unbounded", "∞") if text else None
+
+
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
     st.subheader({"day": "Channel-days", "week": "Channel-weeks", "month": "Channel-months"}[view.grain])
     if view.grain != "day":
         st.caption(f"Each row is a channel's {view.grain}, dated by its first day; the CSV keeps channel-days.")
     rows = view.rows
     table = rv.table(view.periods)
+    # The intervals sit right of their value, which shows the unit: no € sign to repeat; ∞ for no upper bound.
     table["CPO range"] = [
-        rv.interval_range(lo, hi, lambda v: eur(v, 2), "") or None
-        for lo, hi in zip(table["CPO_low"], table["CPO_high"])
+        table_interval(lo, hi, lambda v: f"{v:,.2f}") for lo, hi in zip(table["CPO_low"], table["CPO_high"])
     ]
-    table["ROAS range"] = [
-        rv.interval_range(lo, hi, ratio, "") or None for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])
-    ]
+    table["ROAS range"] = [table_interval(lo, hi, ratio) for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
     table["support"] = table["support"].fillna(0).astype(int)
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
+    # Widths that add up to the main area at 1280 px with the sidebar open (≈ 820 px): every column is in
+    # view without a sideways scroll.
     st.dataframe(
         table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
@@ -234,23 +250,28 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel", width=150),
-            "date": st.column_config.TextColumn("Date", width=88),
-            "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro", width=82),
+            "channel_name": st.column_config.TextColumn("Channel", width=148),
+            "date": st.column_config.TextColumn("Date", width=84),
+            "cost": st.column_config.NumberColumn("Cost", format="euro", width=76),
             "ihc": st.column_config.NumberColumn(
-                "Conversions", format="%.3f", width=86, help="Attributed conversions: the credit of the channel-day."
+                "Conversions", format="%.3f", width=82, help="Attributed conversions: the credit of the channel-day."
             ),
             "ihc_revenue": st.column_config.NumberColumn(
-                "Revenue (EUR)", format="euro", width=100, help="Attributed revenue: credit × conversion revenue."
+                "Revenue", format="euro", width=84, help="Attributed revenue: credit × conversion revenue."
             ),
-            "CPO": st.column_config.NumberColumn("CPO (EUR)", format="euro", width=76),
-            "CPO range": st.column_config.TextColumn("CPO 90% interval", width=128),
-            "ROAS": st.column_config.NumberColumn("ROAS", format="%.2f", width=56, help="Revenue per EUR of cost."),
-            "ROAS range": st.column_config.TextColumn("ROAS 90% interval", width=120),
+            "CPO": st.column_config.NumberColumn("CPO", format="euro", width=66),
+            "CPO range": st.column_config.TextColumn(
+                "CPO 90%", width=92, help="The CPO's 90% interval (EUR), from resampling the conversions."
+            ),
+            "ROAS": st.column_config.NumberColumn("ROAS", format="%.2f", width=48, help="Revenue per EUR of cost."),
+            "ROAS range": st.column_config.TextColumn(
+                "ROAS 90%", width=72, help="The ROAS's 90% interval, from resampling the conversions."
+            ),
             "support": st.column_config.NumberColumn(
-                "Conversions behind it",
-                help=f"Distinct conversions that gave this channel-day credit; below {rv.FEW_CONVERSIONS} "
-                "its CPO and ROAS can move a lot.",
+                "Based on",
+                width=64,
+                help=f"Conversions behind it: the distinct conversions that gave this channel-day credit; below "
+                f"{rv.FEW_CONVERSIONS} its CPO and ROAS can move a lot.",
             ),
         },
     )
@@ -304,7 +325,9 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     st.caption(
         f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
-        "an interval is empty where there is no spread."
+        "an interval (CPO 90%, ROAS 90%: from resampling the conversions) is empty where there is no spread, "
+        "∞ where it has no upper bound; "
+        "Based on: the conversions behind the row's credit."
     )
 
 

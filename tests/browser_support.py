@@ -46,16 +46,24 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0, started=None) -> Iterator[str]:
+def streamlit_server(
+    env: dict,
+    log_path: Path,
+    timeout: float = 90.0,
+    started=None,
+    app: Optional[Path] = None,
+    cwd: Optional[Path] = None,
+) -> Iterator[str]:
     """``streamlit run app.py`` headless on a free 127.0.0.1 port; yields its base URL. ``started``
-    (optional) is called with the server's ``subprocess.Popen`` once it answers."""
+    (optional) is called with the server's ``subprocess.Popen`` once it answers. ``app``/``cwd``: another
+    app and its folder (its .streamlit/config.toml) instead of the dashboard's."""
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "app.py"),
+        str(app or ROOT / "app.py"),
         "--server.headless",
         "true",
         "--server.port",
@@ -66,7 +74,7 @@ def streamlit_server(env: dict, log_path: Path, timeout: float = 90.0, started=N
         "false",
     ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout

@@ -134,6 +134,20 @@ def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
     table = at.dataframe[0].value
     assert {"CPO range", "ROAS range", "support"} <= set(table.columns)
     assert table["support"].max() > 0
+    assert not table["CPO range"].dropna().str.contains("€|unbounded").any()  # narrow: '12.93–40.84', '…–∞'
+
+
+def test_the_total_cpo_tile_says_why_it_has_no_interval(dashboard_env):
+    """Over every channel each resample holds the same conversions in total and the cost is fixed: the
+    CPO tile says there is no spread (instead of a blank) and its help says why; one channel has an interval."""
+    at = open_page("report")
+    cpo_tile = next(m for m in at.metric if m.label == "CPO")
+    assert cpo_tile.proto.delta == "no spread (see ?)"
+    assert "same number of conversions" in cpo_tile.proto.help
+    at.multiselect(key="report_channels").set_value(["Paid Search Brand"]).run()
+    no_errors(at)
+    cpo_tile = next(m for m in at.metric if m.label == "CPO")
+    assert str(cpo_tile.proto.delta).startswith("90%: €")
 
 
 def test_the_report_by_conversion_date(dashboard_env, downloads):
