@@ -11,7 +11,7 @@ from pages._session import (
     conversion_choices,
     conversions_starting,
     cut_hours,
-    db_key,
+    data_key,
     length_distribution,
     stage_status,
     top_paths,
@@ -267,7 +267,7 @@ def explain_one(path, fp, palette) -> None:
 
 with shown_errors():
     ws = workspace()
-    path, fp = db_key(ws)
+    path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
     states = stage_status(path, fp)
     if states["journeys"].record is None:
         not_ready("No journeys yet. Run the pipeline to build them.")
