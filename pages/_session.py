@@ -159,6 +159,15 @@ def data_key(ws: Workspace) -> tuple[str, str]:
     return view.path, f"server:{view.name}:{ws.root}:{view.path}:{st_.st_ino}:{st_.st_size}:{st_.st_mtime_ns}"
 
 
+def server_caption() -> None:
+    """On the pages that read ``data_key``: which server source they show (nothing otherwise)."""
+    view = server_view()
+    if view is not None:
+        from pipeline.labels import md
+
+        st.caption(f":material/dns: Source on the server: **{md(view.name, 80)}** (chosen on the Data page)")
+
+
 def source_name(ws: Workspace) -> str:
     """The name of what the pages show: the server source's name, or this session's database's."""
     view = server_view()

@@ -13,6 +13,7 @@ from pages._session import (
     cut_hours,
     data_key,
     length_distribution,
+    server_caption,
     stage_status,
     top_paths,
     unattributed,
@@ -268,6 +269,7 @@ def explain_one(path, fp, palette) -> None:
 with shown_errors():
     ws = workspace()
     path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
+    server_caption()
     states = stage_status(path, fp)
     if states["journeys"].record is None:
         not_ready("No journeys yet. Run the pipeline to build them.")

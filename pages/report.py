@@ -18,6 +18,7 @@ from pages._session import (
     report_html,
     report_view,
     restore,
+    server_caption,
     server_view,
     source_name,
     stage_status,
@@ -377,8 +378,7 @@ def loading_frame() -> None:
 
 def body(ws, path, fp) -> None:
     states = stage_status(path, fp)
-    if server_view() is not None:
-        st.caption(f":material/dns: Source on the server: **{md(source_name(ws), 80)}** (chosen on the Data page)")
+    server_caption()
     if not has_report(path, fp):
         not_ready("There is no channel report in this database yet. Run the pipeline to build it.")
         st.stop()

@@ -127,7 +127,7 @@ def test_report_journeys_and_compare_pages_on_a_duckdb_server_source(
 
     at = open_page("journeys", at)
     no_errors(at)
-    assert "No journeys yet" not in texts(at)
+    assert "No journeys yet" not in texts(at) and "Source on the server: **Shop**" in texts(at)
     assert at.selectbox(key="explain_pick").options  # conversions to explain, from the engine's journeys
 
     at = open_page("compare", at)
@@ -138,4 +138,4 @@ def test_report_journeys_and_compare_pages_on_a_duckdb_server_source(
     at.button(key="server_leave").click().run()
     at = open_page("report", at)
     no_errors(at)
-    assert "Source on the server" not in texts(at)
+    assert "Source on the server" not in texts(at) and "server source" not in texts(at)
