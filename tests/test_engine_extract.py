@@ -133,3 +133,32 @@ def test_extract_is_written_whole_or_not_at_all(ran, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         extract_run(ran["duckdb"], tmp_path / "run.db")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_on_postgres_export_intervals_and_report_html_are_sqlites(small_demo, tmp_path, monkeypatch, capsys):
+    """The same on a real PostgreSQL (Debian's, started on a loopback port): the CSVs byte-identical,
+    report-html written, the password never printed."""
+    from tests.pg_server import PASSWORD, pg_binaries, start_server
+
+    if pg_binaries() is None:
+        pytest.skip("no PostgreSQL binaries: install Debian's postgresql (.ci/run does)")
+    from tests.test_engine_postgres import _database
+
+    server = start_server()
+    try:
+        admin = _database(server, "extract")
+        convert(small_demo, admin)
+        url = server.url(password=False, database="extract")
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+        db = shutil.copy(small_demo, tmp_path / "lite.db")
+        for source in (db, url):
+            assert _cli("run", source, "--model", "linear", "-q") == 0
+        flags = ["--by", "conversion-date", "--intervals"]
+        assert _cli("export", db, "--csv", tmp_path / "sqlite.csv", *flags) == 0
+        assert _cli("export", url, "--csv", tmp_path / "pg.csv", *flags) == 0
+        assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
+        assert _cli("report-html", url, "--output", tmp_path / "pg.html") == 0
+        out = capsys.readouterr()
+        assert PASSWORD not in out.out + out.err and PASSWORD not in (tmp_path / "pg.html").read_text()
+    finally:
+        server.stop()
