@@ -124,6 +124,11 @@ def sidebar_database(ws: Workspace) -> None:
         st.markdown(f"{icon} **{md(src.name, 60)}**")
         where = "shared read-only until your first run" if ws.shares_demo else "private working copy"
         st.caption(f"{src.size_bytes / 1e6:,.1f} MB · {where}")
+        from pages._session import server_view  # the server source the Report and Journeys pages show
+
+        view = server_view()
+        if view is not None:
+            st.caption(f":material/dns: Report and Journeys show the server source **{md(view.name, 60)}**")
         st.page_link("pages/data.py", label="Change the database", icon=":material/upload_file:")
 
 

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -112,6 +113,67 @@ def shared_key(ws: Workspace) -> Optional[str]:
         return None
     st_ = ws.db_path.stat()
     return f"shared-demo:{ws.db_path}:{st_.st_ino}:{st_.st_size}:{st_.st_mtime_ns}"
+
+
+# ---- a source on the server, picked on the Data page ---------------------------------------------
+
+
+SERVER_VIEW = "_server_view"  # session state: the ServerView the Report and Journeys pages show
+SERVER_EXTRACT = "server-source.db"  # in the session's private folder: the run's extract
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """A server source the analyst ran on the Data page: its name (never its URL) and the SQLite file of
+    its run that the pages read (``server_sources.SourceRun.database``: the engine run's extract in the
+    session's private folder, or the source itself for a SQLite file)."""
+
+    name: str
+    path: str
+    model: str = ""
+
+
+def server_view() -> Optional[ServerView]:
+    """The server source the pages show, or None (they show this session's database)."""
+    view = st.session_state.get(SERVER_VIEW)
+    return view if isinstance(view, ServerView) and Path(view.path).is_file() else None
+
+
+def show_server_source(run) -> None:
+    """After ``server_sources.run_source``: the Report and Journeys pages show this run."""
+    if run.database is not None:
+        st.session_state[SERVER_VIEW] = ServerView(run.name, str(run.database), run.model)
+
+
+def leave_server_source() -> None:
+    st.session_state.pop(SERVER_VIEW, None)
+
+
+def data_key(ws: Workspace) -> tuple[str, str]:
+    """(path, fingerprint) of what the Report and Journeys pages read: the server source picked on the
+    Data page, else this session's database (``db_key``). The one place those pages choose."""
+    view = server_view()
+    if view is None:
+        return db_key(ws)
+    st_ = Path(view.path).stat()
+    return view.path, f"server:{view.name}:{ws.root}:{view.path}:{st_.st_ino}:{st_.st_size}:{st_.st_mtime_ns}"
+
+
+def server_caption() -> None:
+    """On the pages that read ``data_key``: which server source they show (nothing otherwise)."""
+    view = server_view()
+    if view is not None:
+        from pipeline.labels import md
+
+        st.caption(f":material/dns: Source on the server: **{md(view.name, 80)}** (chosen on the Data page)")
+
+
+def source_name(ws: Workspace) -> str:
+    """The name of what the pages show: the server source's name, or this session's database's."""
+    view = server_view()
+    if view is not None:
+        return view.name
+    return ws.source.name if ws.source is not None else ""
 
 
 # ---- cached reads (keyed by the database fingerprint) -------------------------------------------

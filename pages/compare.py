@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
-from pages._session import comparison, db_key, remember_list, restore, stage_status, workspace
+from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
@@ -175,6 +175,16 @@ def diff_table(result, metric: str) -> None:
 
 with shown_errors():
     ws = workspace()
+    view = server_view()
+    if view is not None:
+        st.info(
+            f"Compare models works on this session's database, not on the server source {md(view.name, 80)}: "
+            "comparing needs every session's cost and the paths that did not convert, which a server "
+            "source keeps on its engine (its Report and Journeys pages show its run).",
+            icon=":material/dns:",
+        )
+        st.page_link("pages/data.py", label="Go back to this session's database on the Data page")
+        st.stop()
     path, fp = db_key(ws)
     states = stage_status(path, fp)
     if states["journeys"].record is None or states["journeys"].state != "done":

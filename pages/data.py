@@ -5,7 +5,18 @@ from pathlib import Path
 import streamlit as st
 
 from pages._look import database_label, shown_errors
-from pages._session import channel_sessions, db_key, stored_report_warnings, use_demo, validation, workspace
+from pages._session import (
+    SERVER_EXTRACT,
+    channel_sessions,
+    db_key,
+    leave_server_source,
+    server_view,
+    show_server_source,
+    stored_report_warnings,
+    use_demo,
+    validation,
+    workspace,
+)
 from pipeline.errors import InputError
 from pipeline.labels import clip, code, md
 from pipeline.schema import REQUIRED_COLUMNS
@@ -117,8 +128,9 @@ def upload_box(ws) -> None:
             )
 
 
-def server_box() -> None:
-    """The server's configured sources (pipeline.server_sources), by name only: pick, run, read, download."""
+def server_box(ws) -> None:
+    """The server's configured sources (pipeline.server_sources), by name only: pick, run, read, download;
+    after a run the Report and Journeys pages show it (``_session.data_key``) until the analyst goes back."""
     from pipeline.models import available_models
     from pipeline.server_sources import configured_sources, run_source
 
@@ -139,9 +151,15 @@ def server_box() -> None:
         if st.button("Run on this source", icon=":material/play_arrow:", key="server_run"):
             bar = st.progress(0.0, text=f"Running {name}…")
             try:
-                st.session_state["_server_run"] = run_source(
-                    name, sources[name], model, lambda d, t, m: bar.progress(min(d / t, 1.0) if t else 0.0, text=m)
+                done = run_source(
+                    name,
+                    sources[name],
+                    model,
+                    lambda d, t, m: bar.progress(min(d / t, 1.0) if t else 0.0, text=m),
+                    extract_to=ws.root / SERVER_EXTRACT,
                 )
+                st.session_state["_server_run"] = done
+                show_server_source(done)
                 st.session_state.pop("_server_error", None)
             except InputError as exc:
                 st.session_state["_server_error"] = str(exc)
@@ -157,6 +175,17 @@ def server_box() -> None:
             st.download_button(
                 "Download CSV", done.csv, file_name=f"{name}-channel-report.csv", mime="text/csv", key="server_csv"
             )
+        shown = server_view()
+        if shown is not None:
+            st.success(
+                f"The Report and Journeys pages show **{md(shown.name, 80)}** (its last run, {md(shown.model)}).",
+                icon=":material/dns:",
+            )
+            st.page_link("pages/report.py", label="Go to the Report", icon=":material/bar_chart:")
+            current_name = ws.source.name if ws.source is not None else "this session's database"
+            if st.button(f"Back to {clip(current_name, 60)}", key="server_leave", icon=":material/undo:"):
+                leave_server_source()
+                st.rerun()
 
 
 def _finding_text(f) -> str:
@@ -212,7 +241,7 @@ with shown_errors():
         current(ws)
     with top_right:
         upload_box(ws)
-        server_box()
+        server_box(ws)
     tiles(ws)
     findings(ws)
     channels(ws)

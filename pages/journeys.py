@@ -11,8 +11,9 @@ from pages._session import (
     conversion_choices,
     conversions_starting,
     cut_hours,
-    db_key,
+    data_key,
     length_distribution,
+    server_caption,
     stage_status,
     top_paths,
     unattributed,
@@ -267,7 +268,8 @@ def explain_one(path, fp, palette) -> None:
 
 with shown_errors():
     ws = workspace()
-    path, fp = db_key(ws)
+    path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
+    server_caption()
     states = stage_status(path, fp)
     if states["journeys"].record is None:
         not_ready("No journeys yet. Run the pipeline to build them.")

@@ -9,7 +9,7 @@ from pages._look import StreamlitProgress, chart, database_label, eur, not_ready
 from pages._models import model_label
 from pages._session import (
     colors,
-    db_key,
+    data_key,
     has_report,
     remember,
     remember_list,
@@ -18,6 +18,9 @@ from pages._session import (
     report_html,
     report_view,
     restore,
+    server_caption,
+    server_view,
+    source_name,
     stage_status,
     workspace,
 )
@@ -299,7 +302,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="download_csv_intervals",
         help="The same rows plus CPO_low, CPO_high, ROAS_low, ROAS_high (`export --intervals`).",
     )
-    source = ws.source.name if ws.source is not None else ""
+    source = source_name(ws)
     c3.download_button(
         "Report (HTML)",
         lambda: report_html(path, fp, start, end, channels, view.basis, source),  # built when clicked
@@ -311,18 +314,19 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         help="One self-contained file to send: tiles, interactive charts, the channel table, models, dates "
         "and data checks. Opens offline.",
     )
-    c4.download_button(
-        database_label(ws),
-        ws.database_bytes,
-        file_name="attribution-enriched.db",
-        mime="application/vnd.sqlite3",
-        icon=":material/database:",
-        on_click="ignore",
-        key="download_db",
-        help="The working database with the journeys, attribution and report tables. It is prepared when "
-        "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
-        "browser saves the file.",
-    )
+    if server_view() is None:  # a server source's data stays on the server
+        c4.download_button(
+            database_label(ws),
+            ws.database_bytes,
+            file_name="attribution-enriched.db",
+            mime="application/vnd.sqlite3",
+            icon=":material/database:",
+            on_click="ignore",
+            key="download_db",
+            help="The working database with the journeys, attribution and report tables. It is prepared when "
+            "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
+            "browser saves the file.",
+        )
     st.caption(
         f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
         "an interval (CPO 90%, ROAS 90%: from resampling the conversions) is empty where there is no spread, "
@@ -397,6 +401,7 @@ def loading_frame() -> None:
 
 def body(ws, path, fp) -> None:
     states = stage_status(path, fp)
+    server_caption()
     if not has_report(path, fp):
         not_ready("There is no channel report in this database yet. Run the pipeline to build it.")
         st.stop()
@@ -447,6 +452,6 @@ with shown_errors():
         with frame.container():
             loading_frame()
     ws = workspace()
-    path, fp = db_key(ws)
+    path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
     with frame.container():
         body(ws, path, fp)

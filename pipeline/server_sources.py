@@ -11,14 +11,17 @@ Where they come from (both may be used; a name in the secrets wins):
 A URL is any source ``pipeline.sources`` parses: a SQLite path, ``duckdb:///``, ``parquet:///`` or an
 engine-run warehouse; passwords stay in the URL, the environment or ``.env`` as for the command line.
 ``run_source`` runs one the way ``python -m pipeline run SOURCE --model M`` does (the SQLite runner or
-``engines.run.run_on_engine``) and returns what the page shows. Every message names the source by its
-name only: the URL (host, user, path) is replaced by the name.
+``engines.run.run_on_engine``) and returns what the page shows; given ``extract_to`` it also writes the
+run's journey-sized extract there (``engine_extract``), which the Report and Journeys pages read with
+the SQLite engine's code (a SQLite source is read as it is: ``SourceRun.database``). Every message
+names the source by its name only: the URL (host, user, path) is replaced by the name.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Optional
 
 from .errors import InputError
@@ -51,10 +54,19 @@ class SourceRun:
     warnings: list[str]  # validation warnings
     report: object  # pandas DataFrame: channel_name, date, cost, ihc, ihc_revenue, CPO, ROAS
     csv: bytes = field(repr=False, default=b"")  # export's CSV, byte-identical to the CLI's
+    database: Optional[Path] = field(repr=False, default=None)  # a SQLite file of the run the pages read
+    model: str = ""  # the model the run used
 
 
-def run_source(name: str, url: str, model: Optional[str] = None, progress: Optional[Progress] = None) -> SourceRun:
-    """Run ``url`` (configured under ``name``) with ``model``; InputError messages name only ``name``."""
+def run_source(
+    name: str,
+    url: str,
+    model: Optional[str] = None,
+    progress: Optional[Progress] = None,
+    extract_to: Optional[Path] = None,
+) -> SourceRun:
+    """Run ``url`` (configured under ``name``) with ``model``; InputError messages name only ``name``.
+    ``extract_to``: where to write the run's extract for the pages (an engine source only)."""
     from .sources import parse_source
 
     try:
@@ -62,7 +74,7 @@ def run_source(name: str, url: str, model: Optional[str] = None, progress: Optio
     except InputError:
         raise InputError(f"{name}: the server's URL for this source is not valid; ask the administrator") from None
     try:
-        return _run(name, source, model, progress)
+        return _run(name, source, model, progress, extract_to)
     except InputError as exc:
         message = str(exc).replace(source.display(), name)
         if source.path is not None:
@@ -72,13 +84,14 @@ def run_source(name: str, url: str, model: Optional[str] = None, progress: Optio
         raise InputError(message) from None
 
 
-def _run(name: str, source, model: Optional[str], progress: Optional[Progress]) -> SourceRun:
+def _run(name: str, source, model: Optional[str], progress: Optional[Progress], extract_to) -> SourceRun:
     import pandas as pd
 
     from .export import EXPORT_COLUMNS, add_ratios, read_report, to_csv_bytes
     from .runner import RunOptions
 
     options = RunOptions(model=model)
+    database = None
     if source.kind == "sqlite":
         from .db import open_database
         from .runner import run_pipeline
@@ -89,6 +102,7 @@ def _run(name: str, source, model: Optional[str], progress: Optional[Progress]) 
             report = read_report(con)
         finally:
             con.close()
+        database = source.file
     else:
         from .engines.run import open_run, run_on_engine
 
@@ -97,6 +111,16 @@ def _run(name: str, source, model: Optional[str], progress: Optional[Progress]) 
         with eng:
             rows = mod.stored_report(eng) or []
         report = add_ratios(pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5]))
+        if extract_to is not None:
+            from .engine_extract import extract_run
+
+            database = extract_run(source, extract_to)
     return SourceRun(
-        name, list(result.lines()), [f.line() for f in result.validation.warnings], report, to_csv_bytes(report)
+        name,
+        list(result.lines()),
+        [f.line() for f in result.validation.warnings],
+        report,
+        to_csv_bytes(report),
+        database,
+        options.resolve().name,
     )

@@ -72,3 +72,70 @@ def test_data_page_lists_secrets_sources(dashboard_env, lake, monkeypatch):
     at.switch_page(PAGES["data"]).run()
     no_errors(at)
     assert at.selectbox(key="server_source").options == ["From secrets"]
+
+
+@pytest.fixture
+def shop(small_demo, tmp_path):
+    url = f"duckdb:///{tmp_path / 'secret-shop.duckdb'}"
+    convert(small_demo, url)
+    return url
+
+
+def test_report_journeys_and_compare_pages_on_a_duckdb_server_source(
+    dashboard_env, shop, small_demo, tmp_path, downloads, monkeypatch
+):
+    """Run a DuckDB source on the Data page; the Report shows its figures (the SQLite engine's on the same
+    data), its downloads are the CLI's bytes, Journeys explains its conversions, Compare says in one
+    sentence why not; the URL never shows; going back shows the session's database again."""
+    from pipeline.report_views import report_view
+
+    monkeypatch.setenv("ATTRIBUTION_SOURCES", f"Shop={shop}")
+    at = open_page("data")
+    at.selectbox(key="server_model").set_value("linear")
+    at.button(key="server_run").click().run()
+    no_errors(at)
+    assert "The Report and Journeys pages show" in texts(at)
+
+    ref = tmp_path / "ref.db"
+    shutil.copy(small_demo, ref)
+    assert main(["run", str(ref), "--model", "linear", "-q"]) == 0
+    from pipeline.db import open_database
+
+    con = open_database(ref)
+    try:
+        want = report_view(con)
+    finally:
+        con.close()
+
+    at = open_page("report", at)
+    no_errors(at)
+    text = texts(at)
+    assert "Source on the server: **Shop**" in text
+    assert "secret-shop" not in text and "duckdb:///" not in text and str(tmp_path) not in text
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Conversions"] == f"{want.kpis.conversions:,.0f}"
+    assert "linear" in text.lower()
+    assert not [b for b in at.get("download_button") if "database" in str(b.proto.label).lower()]
+    for flags, name in (([], ".csv"), (["--intervals"], "_intervals.csv")):
+        assert main(["export", str(ref), "--csv", str(tmp_path / "ref.csv"), *flags]) == 0
+        report_files = [k for k in downloads if "_linear_" in k]  # the server run, not the demo nor the Data page
+        (got,) = [downloads[k] for k in report_files if k.endswith(name) and (name != ".csv" or "_intervals" not in k)]
+        assert (got() if callable(got) else got) == (tmp_path / "ref.csv").read_bytes()
+    (html,) = [downloads[k] for k in report_files if k.endswith(".html")]
+    html = (html() if callable(html) else html).decode()
+    assert "Shop" in html and "secret-shop" not in html
+
+    at = open_page("journeys", at)
+    no_errors(at)
+    assert "No journeys yet" not in texts(at) and "Source on the server: **Shop**" in texts(at)
+    assert at.selectbox(key="explain_pick").options  # conversions to explain, from the engine's journeys
+
+    at = open_page("compare", at)
+    no_errors(at)
+    assert "not on the server source Shop" in texts(at)
+
+    at = open_page("data", at)
+    at.button(key="server_leave").click().run()
+    at = open_page("report", at)
+    no_errors(at)
+    assert "Source on the server" not in texts(at) and "server source" not in texts(at)

@@ -13,14 +13,15 @@ What each command does on an engine source:
 | ``journeys`` | validation, then the journeys streamed and counted (an engine stores no journeys table) |
 | ``report`` | the same as ``run`` with the stored run's model and window (the whole report is rebuilt) |
 | ``status`` | each stage from the run record stored with the outputs |
-| ``export`` | the stored ``channel_reporting`` with CPO/ROAS as CSV (byte-identical to SQLite's) |
-| ``report-html`` | not on engine sources (its intervals read per-conversion data through SQLite): one-line error |
+| ``export`` | the stored ``channel_reporting`` with CPO/ROAS as CSV (byte-identical to SQLite's); ``--intervals`` and ``--by conversion-date`` read the run's journey-sized extract (``engine_extract``) |
+| ``report-html`` | the SQLite engine's HTML report on the run's journey-sized extract (``engine_extract``) |
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from typing import Optional
 
 from ..errors import InputError, PipelineError
@@ -235,24 +236,60 @@ def cmd_status(args) -> int:
 
 def cmd_export(args) -> int:
     Window(args.start, args.end)  # checks the dates
-    if args.intervals or args.by != "session-date":
-        raise InputError(
-            f"{args.source.display()}: --intervals and --by conversion-date read per-conversion credit through "
-            "SQLite; on an engine source export gives the channel report by session date"
-        )
     _check_csv(args.csv, args.source)
-    mod, eng = _open(args, needs=("stored_report",))
-    with eng:
-        rows = _write_csv(mod, eng, args.csv, args.start, args.end, args.channel)
-    print(f"export: {rows:,} rows written to {args.csv}", file=sys.stderr if args.csv == STDOUT else sys.stdout)
+    where = sys.stderr if args.csv == STDOUT else sys.stdout
+    if args.intervals or args.by != "session-date":
+        from ..export import export_csv
+
+        with _extract(args) as con:
+            rows = export_csv(
+                con, args.csv, args.start, args.end, args.channel, intervals=args.intervals, seed=args.seed, by=args.by
+            )
+    else:
+        mod, eng = _open(args, needs=("stored_report",))
+        with eng:
+            rows = _write_csv(mod, eng, args.csv, args.start, args.end, args.channel)
+    print(f"export: {rows:,} rows written to {args.csv}", file=where)
     return 0
 
 
 def cmd_report_html(args) -> int:
-    raise InputError(
-        f"{args.source.display()}: report-html reads a SQLite file (its intervals need per-conversion data); "
-        "use `export` on it, or report-html on the SQLite file it came from"
-    )
+    from ..html_report import write_html_report
+
+    Window(args.start, args.end)  # checks the dates
+    _check_csv(args.output, args.source)
+    with _extract(args) as con:
+        size = write_html_report(
+            con,
+            args.output,
+            start=args.start,
+            end=args.end,
+            channels=args.channel,
+            by=args.by,
+            source=args.source.display(),
+        )
+    where = sys.stderr if args.output == STDOUT else sys.stdout
+    print(f"report-html: {size / 1e6:.1f} MB written to {args.output}", file=where)
+    return 0
+
+
+@contextmanager
+def _extract(args):
+    """A read connection to the stored run's journey-sized extract (``engine_extract``), in a temporary
+    folder removed afterwards: what per-conversion credit reads (intervals, conversion dates)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..db import open_database
+    from ..engine_extract import extract_run
+
+    with tempfile.TemporaryDirectory(prefix="pipeline-extract-") as tmp:
+        path = extract_run(args.source, Path(tmp) / "run.db", args.engine, _engine_options(args))
+        con = open_database(path)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 HANDLERS = {
