@@ -15,6 +15,8 @@ import pytest
 
 from pipeline.convert import convert
 from pipeline.db import open_database
+from pipeline.engines import duckdb as D
+from pipeline.engines.dialects import transpile
 from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
@@ -223,8 +225,10 @@ def test_units_round_as_sqlite_does(spark):
               4503599627370495.5, -4503599627370497.0, 0.3, 123456789.49999999, 2.0**60 + 768, 0.0, 1 / 3]  # fmt: skip
     lite = sqlite3.connect(":memory:")
     expected = [lite.execute("SELECT CAST(round(? * 1) AS INTEGER)", (v,)).fetchone()[0] for v in values]
-    frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x double")
-    got = [r[0] for r in frame.selectExpr(S._units("x", 1)).collect()]
+    spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x double").createOrReplaceTempView("units")
+    # the DuckDB engine's rounding, compiled to Spark SQL as the report's sums are
+    got = [r[0] for r in spark.sql(transpile(f"SELECT {D._units('x', 1)} FROM units ORDER BY i", "spark")).collect()]
+    spark.catalog.dropTempView("units")
     assert got == expected and expected[5] == 1
 
 
@@ -299,13 +303,13 @@ def test_bad_sources_are_one_line_errors(tmp_path):
 
 def test_blank_channels_as_sqlite(spark):
     """NULL, empty and blank (Unicode spaces too) channel names are '(not set)', as SQLite's channel_sql
-    says; Spark's own two-argument trim reverses its arguments, so the engine spells it out."""
+    says; Spark's own two-argument trim reverses its arguments, so the compiled SQL must spell it out."""
     from pipeline.schema import channel_sql
 
     values = [None, "", " ", "\u00a0\t", " Display ", "x\u3000", "\u3000", "\ufeff"]
-    got = [
-        r[0] for r in spark.createDataFrame([(v,) for v in values], "c string").selectExpr(S._channel("c")).collect()
-    ]
+    spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, c string").createOrReplaceTempView("blank")
+    got = [r[0] for r in spark.sql(transpile(f"SELECT {channel_sql('c')} FROM blank ORDER BY i", "spark")).collect()]
+    spark.catalog.dropTempView("blank")
     lite = sqlite3.connect(":memory:")
     expected = [lite.execute(f"SELECT {channel_sql('x')} FROM (SELECT ? AS x)", (v,)).fetchone()[0] for v in values]
     assert got == expected and expected.count("(not set)") == 6
