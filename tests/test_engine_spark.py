@@ -292,6 +292,92 @@ def test_write_outputs_catalog(demo, spark):
     assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting", S.RECORD_TABLE}
 
 
+class Killed(BaseException):
+    """Stands for the process dying at that point: no handler of the engine's catches it."""
+
+
+def _catalog_copy(spark, database: str) -> None:
+    """A catalog database ``database`` holding the demo's inputs and the SQLite engine's outputs."""
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+    spark.sql(f"CREATE DATABASE {database}")
+    for table in [*INPUT_TABLES, *S.OUTPUT_TABLES]:
+        spark.table(f"demo.{table}").write.saveAsTable(f"{database}.{table}")
+
+
+def _tables(spark, database: str) -> set:
+    return {t.name for t in spark.catalog.listTables(database) if not t.isTemporary}
+
+
+def test_catalog_swap_killed_between_its_steps_is_finished_by_the_next_open(demo, spark, monkeypatch):
+    """A run that dies after replacing the first output table and before renaming the second (the old
+    channel_reporting dropped, the new one still staged): the next open (a run, ``status``, any command)
+    finishes the swap from its journal, so the outputs and the run record are the new ones, whole; the
+    next run then works."""
+    from pipeline.cli import main
+
+    _catalog_copy(spark, "swap")
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        old_report = S.stored_report(engine)
+        credits = S.attribute(engine, Window(), "first-click")
+        report = S.channel_report(engine, credits)
+        assert report != old_report  # first click credits other channels than the stored linear run
+        renames: list = []
+        rename = S._rename
+
+        def dies_at_the_second_rename(engine, old, new):
+            renames.append(new)
+            if len(renames) == 2:
+                raise Killed
+            rename(engine, old, new)
+
+        monkeypatch.setattr(S, "_rename", dies_at_the_second_rename)
+        with pytest.raises(Killed):
+            S.write_outputs(engine, credits, report, record={"run": "new"})
+        monkeypatch.undo()
+    assert renames == ["attribution_customer_journey", "channel_reporting"]
+    half = _tables(spark, "swap")
+    assert "channel_reporting" not in half and {"channel_reporting__staging", S.SWAP_TABLE} <= half
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        assert S.stored_report(engine) == report
+        assert S.run_record(engine) == {"run": "new"}
+        assert engine.sql("SELECT count(*) FROM attribution_customer_journey")[0][0] == credits.num_rows
+    assert _tables(spark, "swap") == {*INPUT_TABLES, *S.OUTPUT_TABLES, S.RECORD_TABLE}
+    argv = ["run", "spark:///swap", "--spark-master", "local[2]", "--model", "linear", "-q"]
+    assert main(argv) == 0  # the next run works (the record it finds is no run's: it recomputes)
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        assert S.stored_report(engine) == old_report and S.run_record(engine)["version"] == 1
+
+
+def test_catalog_swap_killed_while_staging_keeps_the_previous_outputs(demo, spark, monkeypatch):
+    """A failure while the new tables are being written, and a process that died there (its staging table
+    left behind): the previous outputs stay as they were and the leftovers are dropped."""
+    _catalog_copy(spark, "stage")
+    with S.open_engine("spark:///stage", master="local[2]") as engine:
+        old_report = S.stored_report(engine)
+        credits = S.attribute(engine, Window(), "first-click")
+        report = S.channel_report(engine, credits)
+        saves: list = []
+        save = S._save
+
+        def dies_at_the_second_table(engine, table, name):
+            saves.append(name)
+            if len(saves) == 2:
+                raise Killed
+            save(engine, table, name)
+
+        monkeypatch.setattr(S, "_save", dies_at_the_second_table)
+        with pytest.raises(Killed):
+            S.write_outputs(engine, credits, report)
+        monkeypatch.undo()
+        assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
+        assert S.stored_report(engine) == old_report
+        # as a process killed there leaves it: a whole staging table and no journal
+        spark.table("stage.attribution_customer_journey").write.saveAsTable("stage.channel_reporting__staging")
+    with S.open_engine("spark:///stage", master="local[2]") as engine:
+        assert S.stored_report(engine) == old_report
+    assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
+
+
 def test_bad_sources_are_one_line_errors(tmp_path):
     with pytest.raises(Exception, match="no such folder"):
         S.open_engine(f"parquet:///{tmp_path / 'nowhere'}", master="local[2]")
