@@ -139,19 +139,23 @@ def test_credit_on_executors_equals_sqlite(demo, model):
 
 
 @pytest.mark.parametrize("model", ["ihc", "markov"])
-def test_run_through_the_cli_on_spark_equals_sqlite(small_demo, tmp_path, spark, model):
+def test_run_through_the_cli_on_spark_equals_sqlite(small_demo, tmp_path, spark, model, capsys):
     """``run SOURCE --engine spark --spark-master local[2]`` (pipeline.engines.run with this engine;
     Markov fitted on the engine's path summary, applied per bucket on the executors): the SQLite engine's
-    credit (1e-9), report and byte-identical --csv."""
+    credit (1e-9), report, byte-identical --csv and report warnings."""
     from pipeline.cli import main
 
     db = tmp_path / "demo.db"
     shutil.copy(small_demo, db)
     lake = tmp_path / "lake"
     convert(db, f"parquet:///{lake}")
+    capsys.readouterr()
     assert main(["run", str(db), "--model", model, "--csv", str(tmp_path / "sqlite.csv"), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")]
     argv = ["run", f"parquet:///{lake}", "--engine", "spark", "--spark-master", "local[2]", "--model", model]
     assert main([*argv, "--csv", str(tmp_path / "spark.csv"), "-q"]) == 0
+    assert warnings  # the last session day is incomplete
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")] == warnings
     con = sqlite3.connect(db)
     expected = {
         (c, s): v for c, s, v in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
