@@ -312,6 +312,21 @@ def _tables(spark, database: str) -> set:
     return {t.name for t in spark.catalog.listTables(database) if not t.isTemporary}
 
 
+def _dies_at(monkeypatch, step: str, call: int) -> list:
+    """``S.<step>`` raising ``Killed`` at its ``call``-th call; the list of the table names it got."""
+    calls: list = []
+    real = getattr(S, step)
+
+    def dying(engine, *args):
+        calls.append(args[-1])  # the table renamed to / saved as
+        if len(calls) == call:
+            raise Killed
+        real(engine, *args)
+
+    monkeypatch.setattr(S, step, dying)
+    return calls
+
+
 def test_catalog_swap_killed_between_its_steps_is_finished_by_the_next_open(demo, spark, monkeypatch):
     """A run that dies after replacing the first output table and before renaming the second (the old
     channel_reporting dropped, the new one still staged): the next open (a run, ``status``, any command)
@@ -325,16 +340,7 @@ def test_catalog_swap_killed_between_its_steps_is_finished_by_the_next_open(demo
         credits = S.attribute(engine, Window(), "first-click")
         report = S.channel_report(engine, credits)
         assert report != old_report  # first click credits other channels than the stored linear run
-        renames: list = []
-        rename = S._rename
-
-        def dies_at_the_second_rename(engine, old, new):
-            renames.append(new)
-            if len(renames) == 2:
-                raise Killed
-            rename(engine, old, new)
-
-        monkeypatch.setattr(S, "_rename", dies_at_the_second_rename)
+        renames = _dies_at(monkeypatch, "_rename", 2)
         with pytest.raises(Killed):
             S.write_outputs(engine, credits, report, record={"run": "new"})
         monkeypatch.undo()
@@ -360,19 +366,11 @@ def test_catalog_swap_killed_while_staging_keeps_the_previous_outputs(demo, spar
         old_report = S.stored_report(engine)
         credits = S.attribute(engine, Window(), "first-click")
         report = S.channel_report(engine, credits)
-        saves: list = []
-        save = S._save
-
-        def dies_at_the_second_table(engine, table, name):
-            saves.append(name)
-            if len(saves) == 2:
-                raise Killed
-            save(engine, table, name)
-
-        monkeypatch.setattr(S, "_save", dies_at_the_second_table)
+        saves = _dies_at(monkeypatch, "_save", 2)
         with pytest.raises(Killed):
             S.write_outputs(engine, credits, report)
         monkeypatch.undo()
+        assert saves == ["attribution_customer_journey__staging", "channel_reporting__staging"]
         assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
         assert S.stored_report(engine) == old_report
         # as a process killed there leaves it: a whole staging table and no journal
