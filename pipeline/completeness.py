@@ -20,6 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
+from typing import Iterable, Optional
 
 from .db import table_exists
 
@@ -62,11 +63,16 @@ class IncompleteDays:
 
 def lag_distribution(con: sqlite3.Connection) -> list[float]:
     """``F[k]``: the share of the stored credit earned by sessions at most ``k`` days before their
-    conversion (cumulative, ending at 1.0); empty before any attribution. Plain Python over a few
-    dozen lags (no numpy: this runs on every ``run``, the up-to-date one too)."""
+    conversion (cumulative, ending at 1.0); empty before any attribution."""
     if not table_exists(con, "attribution_customer_journey"):
         return []
-    rows = [(int(k), v) for k, v in con.execute(LAG_SQL) if k is not None and k >= 0]
+    return cumulative_shares((int(k), v) for k, v in con.execute(LAG_SQL) if k is not None)
+
+
+def cumulative_shares(credit_by_lag: Iterable[tuple[int, float]]) -> list[float]:
+    """``F[k]`` from (lag in days, credit) pairs (negative lags left out). Plain Python over a few dozen
+    lags (no numpy: this runs on every ``run``, the up-to-date one too)."""
+    rows = [(k, v) for k, v in credit_by_lag if k >= 0]
     if not rows:
         return []
     credit = [0.0] * (max(k for k, _ in rows) + 1)
@@ -81,8 +87,13 @@ def incomplete_days(con: sqlite3.Connection, threshold: float = COMPLETE) -> Inc
     cdf = lag_distribution(con)
     if not len(cdf):
         return None
-    last = con.execute(LAST_CONVERSION_SQL).fetchone()[0]
-    if last is None:
+    return incomplete_from(cdf, con.execute(LAST_CONVERSION_SQL).fetchone()[0], threshold)
+
+
+def incomplete_from(cdf: list[float], last: Optional[str], threshold: float = COMPLETE) -> IncompleteDays | None:
+    """The incomplete last session days given ``F`` (``cumulative_shares``) and the last (valid)
+    conversion date; None without either."""
+    if not len(cdf) or last is None:
         return None
     end = date.fromisoformat(last)
     days, shares = [], []

@@ -81,6 +81,7 @@ def queries(small_demo, tmp_path_factory) -> list[tuple[str, dict]]:
 DUCKDB_ONLY = re.compile(r"try_strptime|regexp_full_match|to_days|hugeint|int128|\$[a-z_]|%\([a-z_]+\)s", re.I)
 NOT_IN = {  # what each target lacks
     "postgres": re.compile(r"\bTRY_CAST\b|\bSEMI JOIN\b", re.I),
+    "spark": re.compile(r"\bHUGEINT\b|\bINTERVAL\s*\(|\$'", re.I),  # run for real in tests/test_engine_spark.py
     "bigquery": re.compile(r"\bFILTER\s*\(|\bSEMI JOIN\b|\bTRY_CAST\b|\bFORMAT_DATE\b", re.I),
     "snowflake": re.compile(r"\bFILTER\s*\(|\bSEMI JOIN\b", re.I),
     "databricks": re.compile(r"\bHUGEINT\b", re.I),
@@ -159,3 +160,16 @@ def test_window_values_reach_the_sql():
     for dialect in DIALECTS:
         sql = transpile(rows_sql, dialect, {"start": w.start, "end": w.end, "lookback_days": w.lookback_days})
         assert "'2023-09-04'" in sql and "'2023-09-08'" in sql and re.search(r"\b2\b", sql)
+
+
+def test_spark_sums_units_exactly_anchors_at_the_very_end_and_moves_back_by_days():
+    sql = transpile(
+        "SELECT sum(CAST(x * 100 AS BIGINT)), sum(y), regexp_full_match(t, '[0-9]'),"
+        " try_strptime(d, '%Y-%m-%d %H:%M:%S') - to_days(CAST($n AS INTEGER))",
+        "spark",
+        {"n": 3},
+    )
+    assert "SUM(CAST(CAST(x * 100 AS BIGINT) AS DECIMAL(38, 0)))" in sql  # no BIGINT overflow, as HUGEINT
+    assert "SUM(y)" in sql  # other sums as they are
+    assert "RLIKE '^([0-9])\\\\z'" in sql  # Spark's literal for \z: no match before a final newline
+    assert "MAKE_DT_INTERVAL(CAST(3 AS INT))" in sql

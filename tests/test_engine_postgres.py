@@ -517,7 +517,8 @@ def test_byte_order_in_a_database_with_a_linguistic_collation(server, tmp_path):
 def test_cli_run_same_csv_as_sqlite_up_to_date_and_an_input_edit_reruns(
     server, small_demo, tmp_path, monkeypatch, capsys
 ):
-    """``run postgres://… --model linear --csv``: byte-identical CSV to the SQLite engine's; the record is
+    """``run postgres://… --model linear --csv``: byte-identical CSV and report warnings to the SQLite
+    engine's; the record is
     stored with the outputs; the second run is up to date and writes nothing; an edited input table
     reruns; the password (from PGPASSWORD, not in the URL) never appears in what the commands print."""
     from pipeline.cli import main
@@ -533,9 +534,11 @@ def test_cli_run_same_csv_as_sqlite_up_to_date_and_an_input_edit_reruns(
     url = server.url(password=False, database="clirun")
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
     db = Path(shutil.copy(small_demo, tmp_path / "lite.db"))
-    cli("run", db, "--model", "linear", "--csv", tmp_path / "sqlite.csv", "-q")
+    lite = cli("run", db, "--model", "linear", "--csv", tmp_path / "sqlite.csv", "-q")
     first = cli("run", url, "--model", "linear", "--csv", tmp_path / "pg.csv", "-q")
     assert "journeys: built" in first
+    warnings = [line for line in lite.splitlines() if line.startswith("warning: report:")]  # incomplete days
+    assert warnings and warnings == [line for line in first.splitlines() if line.startswith("warning: report:")]
     assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
     record = _table(admin, f"SELECT record FROM {P.RECORD_TABLE}")
     assert len(record) == 1 and '"fingerprint"' in record[0][0]

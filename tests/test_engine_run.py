@@ -136,6 +136,27 @@ def test_export_and_status_on_engines(sources, tmp_path, capsys):
         ]
 
 
+def _report_warnings(source: str, capsys) -> tuple:
+    """The ``warning: report:`` lines of ``run`` and of ``validate``, and ``validate --json``'s report warnings."""
+    capsys.readouterr()
+    assert _cli("run", source, "--model", "linear", "-q") == 0
+    run = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")]
+    _cli("validate", source)
+    validate = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")]
+    _cli("validate", source, "--json")
+    return run, validate, json.loads(capsys.readouterr().out)["report_warnings"]
+
+
+def test_report_warnings_as_the_sqlite_engines(sources, capsys):
+    """``run`` and ``validate`` on an engine print the stored report's warnings (the last session days
+    incomplete) with the SQLite engine's words and figures."""
+    expected = _report_warnings(sources["sqlite"], capsys)
+    assert len(expected[0]) == 1 and "session day" in expected[0][0] and "incomplete" in expected[0][0]
+    assert expected[1] == expected[0] and [w["code"] for w in expected[2]] == ["incomplete_last_days"]
+    for kind in KINDS:
+        assert _report_warnings(sources[kind], capsys) == expected, kind
+
+
 def _snapshot(kind: str, source: str) -> dict:
     """The whole state a run may change: every file of a Parquet folder with its content hash; every
     table of a DuckDB file with its rows (DuckDB's own blocks move when a staging table comes and goes)."""

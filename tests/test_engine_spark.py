@@ -15,6 +15,8 @@ import pytest
 
 from pipeline.convert import convert
 from pipeline.db import open_database
+from pipeline.engines import duckdb as D
+from pipeline.engines.dialects import transpile
 from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
@@ -137,19 +139,23 @@ def test_credit_on_executors_equals_sqlite(demo, model):
 
 
 @pytest.mark.parametrize("model", ["ihc", "markov"])
-def test_run_through_the_cli_on_spark_equals_sqlite(small_demo, tmp_path, spark, model):
+def test_run_through_the_cli_on_spark_equals_sqlite(small_demo, tmp_path, spark, model, capsys):
     """``run SOURCE --engine spark --spark-master local[2]`` (pipeline.engines.run with this engine;
     Markov fitted on the engine's path summary, applied per bucket on the executors): the SQLite engine's
-    credit (1e-9), report and byte-identical --csv."""
+    credit (1e-9), report, byte-identical --csv and report warnings."""
     from pipeline.cli import main
 
     db = tmp_path / "demo.db"
     shutil.copy(small_demo, db)
     lake = tmp_path / "lake"
     convert(db, f"parquet:///{lake}")
+    capsys.readouterr()
     assert main(["run", str(db), "--model", model, "--csv", str(tmp_path / "sqlite.csv"), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")]
     argv = ["run", f"parquet:///{lake}", "--engine", "spark", "--spark-master", "local[2]", "--model", model]
     assert main([*argv, "--csv", str(tmp_path / "spark.csv"), "-q"]) == 0
+    assert warnings  # the last session day is incomplete
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: report:")] == warnings
     con = sqlite3.connect(db)
     expected = {
         (c, s): v for c, s, v in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
@@ -223,8 +229,10 @@ def test_units_round_as_sqlite_does(spark):
               4503599627370495.5, -4503599627370497.0, 0.3, 123456789.49999999, 2.0**60 + 768, 0.0, 1 / 3]  # fmt: skip
     lite = sqlite3.connect(":memory:")
     expected = [lite.execute("SELECT CAST(round(? * 1) AS INTEGER)", (v,)).fetchone()[0] for v in values]
-    frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x double")
-    got = [r[0] for r in frame.selectExpr(S._units("x", 1)).collect()]
+    spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x double").createOrReplaceTempView("units")
+    # the DuckDB engine's rounding, compiled to Spark SQL as the report's sums are
+    got = [r[0] for r in spark.sql(transpile(f"SELECT {D._units('x', 1)} FROM units ORDER BY i", "spark")).collect()]
+    spark.catalog.dropTempView("units")
     assert got == expected and expected[5] == 1
 
 
@@ -288,6 +296,90 @@ def test_write_outputs_catalog(demo, spark):
     assert tables == {*INPUT_TABLES, "attribution_customer_journey", "channel_reporting", S.RECORD_TABLE}
 
 
+class Killed(BaseException):
+    """Stands for the process dying at that point: no handler of the engine's catches it."""
+
+
+def _catalog_copy(spark, database: str) -> None:
+    """A catalog database ``database`` holding the demo's inputs and the SQLite engine's outputs."""
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+    spark.sql(f"CREATE DATABASE {database}")
+    for table in [*INPUT_TABLES, *S.OUTPUT_TABLES]:
+        spark.table(f"demo.{table}").write.saveAsTable(f"{database}.{table}")
+
+
+def _tables(spark, database: str) -> set:
+    return {t.name for t in spark.catalog.listTables(database) if not t.isTemporary}
+
+
+def _dies_at(monkeypatch, step: str, call: int) -> list:
+    """``S.<step>`` raising ``Killed`` at its ``call``-th call; the list of the table names it got."""
+    calls: list = []
+    real = getattr(S, step)
+
+    def dying(engine, *args):
+        calls.append(args[-1])  # the table renamed to / saved as
+        if len(calls) == call:
+            raise Killed
+        real(engine, *args)
+
+    monkeypatch.setattr(S, step, dying)
+    return calls
+
+
+def test_catalog_swap_killed_between_its_steps_is_finished_by_the_next_open(demo, spark, monkeypatch):
+    """A run that dies after replacing the first output table and before renaming the second (the old
+    channel_reporting dropped, the new one still staged): the next open (a run, ``status``, any command)
+    finishes the swap from its journal, so the outputs and the run record are the new ones, whole; the
+    next run then works."""
+    from pipeline.cli import main
+
+    _catalog_copy(spark, "swap")
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        old_report = S.stored_report(engine)
+        credits = S.attribute(engine, Window(), "first-click")
+        report = S.channel_report(engine, credits)
+        assert report != old_report  # first click credits other channels than the stored linear run
+        renames = _dies_at(monkeypatch, "_rename", 2)
+        with pytest.raises(Killed):
+            S.write_outputs(engine, credits, report, record={"run": "new"})
+        monkeypatch.undo()
+    assert renames == ["attribution_customer_journey", "channel_reporting"]
+    half = _tables(spark, "swap")
+    assert "channel_reporting" not in half and {"channel_reporting__staging", S.SWAP_TABLE} <= half
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        assert S.stored_report(engine) == report
+        assert S.run_record(engine) == {"run": "new"}
+        assert engine.sql("SELECT count(*) FROM attribution_customer_journey")[0][0] == credits.num_rows
+    assert _tables(spark, "swap") == {*INPUT_TABLES, *S.OUTPUT_TABLES, S.RECORD_TABLE}
+    argv = ["run", "spark:///swap", "--spark-master", "local[2]", "--model", "linear", "-q"]
+    assert main(argv) == 0  # the next run works (the record it finds is no run's: it recomputes)
+    with S.open_engine("spark:///swap", master="local[2]") as engine:
+        assert S.stored_report(engine) == old_report and S.run_record(engine)["version"] == 1
+
+
+def test_catalog_swap_killed_while_staging_keeps_the_previous_outputs(demo, spark, monkeypatch):
+    """A failure while the new tables are being written, and a process that died there (its staging table
+    left behind): the previous outputs stay as they were and the leftovers are dropped."""
+    _catalog_copy(spark, "stage")
+    with S.open_engine("spark:///stage", master="local[2]") as engine:
+        old_report = S.stored_report(engine)
+        credits = S.attribute(engine, Window(), "first-click")
+        report = S.channel_report(engine, credits)
+        saves = _dies_at(monkeypatch, "_save", 2)
+        with pytest.raises(Killed):
+            S.write_outputs(engine, credits, report)
+        monkeypatch.undo()
+        assert saves == ["attribution_customer_journey__staging", "channel_reporting__staging"]
+        assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
+        assert S.stored_report(engine) == old_report
+        # as a process killed there leaves it: a whole staging table and no journal
+        spark.table("stage.attribution_customer_journey").write.saveAsTable("stage.channel_reporting__staging")
+    with S.open_engine("spark:///stage", master="local[2]") as engine:
+        assert S.stored_report(engine) == old_report
+    assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
+
+
 def test_bad_sources_are_one_line_errors(tmp_path):
     with pytest.raises(Exception, match="no such folder"):
         S.open_engine(f"parquet:///{tmp_path / 'nowhere'}", master="local[2]")
@@ -299,13 +391,13 @@ def test_bad_sources_are_one_line_errors(tmp_path):
 
 def test_blank_channels_as_sqlite(spark):
     """NULL, empty and blank (Unicode spaces too) channel names are '(not set)', as SQLite's channel_sql
-    says; Spark's own two-argument trim reverses its arguments, so the engine spells it out."""
+    says; Spark's own two-argument trim reverses its arguments, so the compiled SQL must spell it out."""
     from pipeline.schema import channel_sql
 
     values = [None, "", " ", "\u00a0\t", " Display ", "x\u3000", "\u3000", "\ufeff"]
-    got = [
-        r[0] for r in spark.createDataFrame([(v,) for v in values], "c string").selectExpr(S._channel("c")).collect()
-    ]
+    spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, c string").createOrReplaceTempView("blank")
+    got = [r[0] for r in spark.sql(transpile(f"SELECT {channel_sql('c')} FROM blank ORDER BY i", "spark")).collect()]
+    spark.catalog.dropTempView("blank")
     lite = sqlite3.connect(":memory:")
     expected = [lite.execute(f"SELECT {channel_sql('x')} FROM (SELECT ? AS x)", (v,)).fetchone()[0] for v in values]
     assert got == expected and expected.count("(not set)") == 6

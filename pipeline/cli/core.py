@@ -408,7 +408,13 @@ def _print_report_warnings(con, shown: list[str], file=None) -> None:
     """The stored report's warnings after a run, but for those validation has just printed."""
     from ..report_warnings import report_warnings
 
-    for _, message, _, _ in report_warnings(con):
+    print_warnings(report_warnings(con), shown, file)
+
+
+def print_warnings(warnings: list[tuple], shown: list[str], file=None) -> None:
+    """``report_warnings``' (code, message, count, examples) as ``warning: report:`` lines (the SQLite
+    engine's and every engine's), but for those already among the ``shown`` lines."""
+    for _, message, _, _ in warnings:
         if not any(message in line for line in shown):
             print(f"warning: report: {message}", file=file)
 

@@ -7,8 +7,8 @@ What each command does on an engine source:
 
 | command | on an engine source |
 |---|---|
-| ``validate`` | the engine's validation, printed as for SQLite (``--json`` too) |
-| ``run`` | ``engines.run.run_on_engine``; ``--csv`` from the written ``channel_reporting`` |
+| ``validate`` | the engine's validation, printed as for SQLite (``--json`` too), with the stored report's warnings |
+| ``run`` | ``engines.run.run_on_engine``, then the stored report's warnings (``engines.report_warnings``: SQLite's lines); ``--csv`` from the written ``channel_reporting`` |
 | ``attribute`` | the same as ``run`` (the engine writes both outputs together) |
 | ``journeys`` | validation, then the journeys streamed and counted (an engine stores no journeys table) |
 | ``report`` | the same as ``run`` with the stored run's model and window (the whole report is rebuilt) |
@@ -28,6 +28,7 @@ from ..errors import InputError, PipelineError
 from ..outputs import STDOUT, check_csv_target
 from ..progress import StderrProgress, noop
 from ..window import Window
+from .core import print_warnings
 
 ENGINE_COMMANDS = ("validate", "journeys", "attribute", "report", "run", "status", "export", "report-html")
 
@@ -93,6 +94,14 @@ def _print(lines, file=None) -> None:
         print(line, file=file)
 
 
+def _report_warnings(eng) -> list[tuple]:
+    """The stored report's warnings (``engines.report_warnings``: the SQLite engine's, from the engine's
+    outputs) for an engine running the DuckDB engine's SQL; [] for one that does not."""
+    from ..engines.report_warnings import report_warnings
+
+    return report_warnings(eng) if hasattr(eng, "sql") and hasattr(eng, "present") else []
+
+
 def _check_csv(path: str, source) -> None:
     """``check_csv_target`` for an engine source: never one of its files, never inside a Parquet folder."""
     check_csv_target(path)
@@ -129,14 +138,16 @@ def cmd_validate(args) -> int:
     mod, eng = _open(args, needs=("validate",))
     with eng:
         report = mod.validate(eng)
+        warnings = _report_warnings(eng)
     if args.json:
         out = report.to_dict()
-        out["report_warnings"] = []  # the stored report's warnings read SQLite's attribution tables
+        out["report_warnings"] = [{"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in warnings]
         print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
         print(report.coverage_line())
         _print(f.line() for f in report.findings)
+        print_warnings(warnings, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
     return 2 if report.fatal else 0
 
@@ -152,11 +163,12 @@ def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[s
     result = run_on_engine(args.source, options, args.engine, _engine_options(args), _progress(args))
     _print((f.line() for f in result.validation.warnings), out)
     _print(result.lines(), out)
-    if csv:
-        mod, eng = _open(args, needs=("stored_report",))
-        with eng:
+    mod, eng = _open(args, needs=("stored_report",))
+    with eng:
+        print_warnings(_report_warnings(eng), [f.line() for f in result.validation.warnings], out)
+        if csv:
             rows = _write_csv(mod, eng, csv, window.start, window.end)
-        print(f"export: {rows:,} rows written to {csv}", file=out)
+            print(f"export: {rows:,} rows written to {csv}", file=out)
     print(f"done in {result.seconds:.2f}s", file=out)
     return 0
 

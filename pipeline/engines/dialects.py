@@ -1,6 +1,6 @@
 """The engines' set-work SQL written once (DuckDB's dialect, as ``pipeline.engines.duckdb`` writes it) and
-compiled for the SQL warehouses: PostgreSQL (run for real in tests), BigQuery, Snowflake and Databricks
-(compiled and parsed back in tests; they cannot be reached from here).
+compiled for the other engines: PostgreSQL and Spark SQL (run for real in tests), BigQuery, Snowflake and
+Databricks (compiled and parsed back in tests; they cannot be reached from here).
 
 ``transpile(sql, dialect, params)`` parses the DuckDB SQL with sqlglot, binds the ``$name`` parameters as
 literals (sqlglot quotes them for the target; the values are dates, day counts and dates read back from
@@ -10,7 +10,9 @@ the data, never SQL), rewrites what has no direct equivalent, and generates the 
 |---|---|
 | ``try_strptime(x, '%Y-%m-%d[ %H:%M:%S]')`` | ``CASE WHEN NOT <x matches the exact shape> THEN NULL WHEN <day ≤ days in that month, leap years counted> THEN <the target's strict parse> END`` — NULL instead of an error for a date that is not a real day, as SQLite's ``date()`` check |
 | ``regexp_full_match(x, p)`` | the target's regular-expression match of ``^(p)$`` |
-| ``to_days(n)`` | ``n * INTERVAL '1' DAY`` (Postgres) / ``INTERVAL n DAY`` |
+| ``regexp_full_match(x, p)`` (Spark) | ``x RLIKE '^(p)\\z'``: Java's ``$`` would also match before a final newline |
+| ``to_days(n)`` | ``n * INTERVAL '1' DAY`` (Postgres) / ``make_dt_interval(n)`` (Spark) / ``INTERVAL n DAY`` |
+| ``sum(CAST(x AS BIGINT))`` (Spark) | ``sum(CAST(CAST(x AS BIGINT) AS DECIMAL(38, 0)))``: exact, as DuckDB's HUGEINT sum (Spark's BIGINT sum would overflow) |
 | ``TRY_CAST(x AS DOUBLE)`` | Postgres (no TRY_CAST): ``CASE WHEN x matches a decimal/exponent number THEN CAST(x AS DOUBLE PRECISION) END``; Snowflake: ``TRY_CAST`` of ``x`` as text |
 | ``strftime(ts, f)`` (BigQuery) | ``FORMAT_TIMESTAMP(f, ts)`` (sqlglot would say ``FORMAT_DATE``, which refuses a TIMESTAMP) |
 | ``hex(text)`` (Postgres, BigQuery) | ``upper(encode(convert_to(x, 'UTF8'), 'hex'))`` / ``UPPER(TO_HEX(CAST(x AS BYTES)))`` |
@@ -30,7 +32,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping, Optional
 
-DIALECTS = ("postgres", "bigquery", "snowflake", "databricks")
+DIALECTS = ("postgres", "spark", "bigquery", "snowflake", "databricks")
 
 DATE_RE = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 TIME_RE = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -101,12 +103,14 @@ def _rewrite(node, dialect: str):
         )
         return strict.transform(lambda n: _rewrite(n, dialect), copy=False)
     if isinstance(node, exp.RegexpFullMatch):
-        pattern = f"^({node.expression.name})$"
+        pattern = f"^({node.expression.name})" + ("\\z" if dialect == "spark" else "$")
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string(pattern))
     if isinstance(node, exp.ToDays):
         one_day = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
         if dialect == "postgres":
             return exp.Mul(this=exp.Paren(this=node.this), expression=one_day)
+        if dialect == "spark":
+            return exp.Anonymous(this="make_dt_interval", expressions=[node.this])
         return exp.Interval(this=node.this, unit=exp.var("DAY"))
     if isinstance(node, exp.TryCast) and dialect in ("postgres", "snowflake"):
         if dialect == "snowflake":  # Snowflake's TRY_CAST takes text only
@@ -128,9 +132,17 @@ def _rewrite(node, dialect: str):
             return exp.Anonymous(this="hashtextextended", expressions=[text, exp.Literal.number(0)])
         text = exp.Cast(this=node.expressions[0], to=exp.DataType.build("VARCHAR"))
         return exp.Anonymous(this="FARM_FINGERPRINT", expressions=[text])
+    if isinstance(node, exp.Sum) and dialect == "spark" and _is_bigint_cast(node.this):
+        return exp.Sum(this=exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL(38, 0)")))
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
         return exp.DataType.build("DECIMAL(38, 0)")
     return node
+
+
+def _is_bigint_cast(node) -> bool:
+    from sqlglot import exp
+
+    return isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.BIGINT
 
 
 def _bigquery_format(node):

@@ -10,28 +10,31 @@ tests/test_engine_spark_cluster.py.
   small data, time zone UTC (timestamps are compared as text; the lookback subtracts whole days), and
   the product's ``pipeline`` package shipped to the executors as a zip (``addPyFile``), so the
   per-journey models run there even where ``pipeline`` is not installed.
-- ``validate(engine)``: the DuckDB engine's checks and wording (``duckdb._Validator``, itself worded as
-  ``pipeline.validate``) over counts from Spark SQL aggregate queries; only the SQL of the value checks
-  (a date, a time, a flag, a number) is Spark's (``_SparkValidator``).
-- ``journey_batches`` / ``journeys``: the DuckDB engine's journeys query in Spark SQL, sorted by
-  conversion, time, session_id (byte order, as SQLite's BINARY collation), fetched one partition at a
-  time as Arrow record batches (``mapInArrow`` → IPC bytes → ``toLocalIterator``), cut into batches of
-  whole journeys by the DuckDB engine's carry logic, in the columns ``journeys.journey_columns`` builds.
+- The set work is the DuckDB engine's own SQL, compiled to Spark SQL by sqlglot
+  (``dialects.transpile(…, "spark")``, as the Postgres engine compiles it): ``SparkEngine`` offers what
+  the functions of ``pipeline.engines.duckdb`` use — ``present`` (column types named as DuckDB names
+  them), ``sql(query, params)`` and a ``con`` with ``sql(…).to_arrow_reader(n)``, ``register`` and
+  ``unregister`` — so ``validate``, ``journey_batches``, ``journeys``, ``conversion_count``,
+  ``channel_report``, ``stored_report`` and ``path_summary`` (``engines.paths``) are those functions run
+  here. Spark's differences are the compiler's: an exact DECIMAL(38,0) sum of the report's fixed-point
+  units (DuckDB's HUGEINT sum; each term rounded as SQLite rounds, divided once as SQLite divides —
+  bit-identical to the SQLite engine's ``channel_reporting``), ``make_dt_interval`` for the lookback,
+  a regular expression anchored with ``\\z`` (Java's ``$`` also matches before a final newline).
+- ``journey_batches``: sorted by conversion, time, session_id (byte order, as SQLite's BINARY
+  collation), fetched one partition at a time as Arrow record batches (``mapInArrow`` → IPC bytes →
+  ``toLocalIterator``), cut into batches of whole journeys by the DuckDB engine's carry logic.
 - ``attribute(engine, window, model)``: a per-journey numpy model run on the executors, unchanged, as a
   grouped Arrow UDF (``groupBy(bucket).applyInArrow``) where ``bucket`` hashes the conversion, so every
   journey is whole in one call; the credits (conv_id, session_id, ihc, ts) come back as one Arrow table.
   ``model`` is the engine-run module's ``BatchCredit`` (Markov and Shapley arrive fitted on
   ``path_summary``, as channel shares) or a per-journey model's name.
-- ``channel_report``: the DuckDB engine's report query in Spark SQL with SQLite's fixed-point sums:
-  each term ``round(x * scale)`` as SQLite rounds (``_units``), summed exactly as DECIMAL(38,0), divided
-  once as SQLite divides (``duckdb.fixed``) — bit-identical to the SQLite engine's ``channel_reporting``.
-- ``path_summary``: the distinct channel paths (converting and not) Markov and Shapley fit on, built by
-  Spark; ``fingerprint``, ``stored_report``, ``run_record`` / ``write_run_record``, ``conversion_count``:
-  what a run's staleness check and records need (as the DuckDB engine offers them).
+- ``fingerprint``, ``run_record`` / ``write_run_record``: what a run's staleness check and records need.
 - ``write_outputs``: ``attribution_customer_journey`` and ``channel_reporting`` with the challenge
-  schema: for a Parquet source, Parquet folders of those names written by the driver to a staging
-  folder and renamed into place (the DuckDB engine's writer); for a catalog database, Spark tables
-  written as ``NAME__staging`` and then swapped in by renames (``ALTER TABLE … RENAME``).
+  schema: for a Parquet source, Parquet folders of those names (the DuckDB engine's writer); for a
+  catalog database, Spark tables staged as ``NAME__staging`` and swapped in under a journal table
+  (``pipeline_swap``), with the run record in the same swap: a run that dies inside the swap leaves the
+  journal, and ``repair_swap`` (run by ``open_engine``) finishes it, so the outputs are never missing or
+  half old, half new (``_write_catalog``).
 
 Inputs are never modified: a Parquet source is read through temporary views; outputs replace only the
 two output tables.
@@ -42,7 +45,6 @@ from __future__ import annotations
 import atexit
 import io
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -56,13 +58,16 @@ import numpy as np
 import pyspark  # noqa: F401  (here, so that the engine seam words a missing pyspark as a one-line error)
 
 from ..errors import InputError
-from ..journeys import Journeys, journey_columns, sessions_per
-from ..schema import BLANK, NO_CHANNEL, REQUIRED_COLUMNS, channel_label
+from ..journeys import Journeys
+from ..schema import REQUIRED_COLUMNS
 from ..sources import Source, check_local, parquet_files, parse_source
-from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import ValidationReport
 from ..window import Window
 from . import duckdb as _duck
+from . import paths
+from .dialects import transpile
+
+DIALECT = "spark"
 
 OUTPUT_TABLES = _duck.OUTPUT_TABLES
 BATCH_ROWS = _duck.BATCH_ROWS
@@ -88,23 +93,32 @@ logger.hadoop.level = error
 
 @dataclass
 class SparkEngine:
-    """A Spark session over a source's tables (temporary views of Parquet files, or a catalog database)."""
+    """A Spark session over a source's tables (temporary views of Parquet files, or a catalog database).
+    ``sql``/``frame`` take the DuckDB engine's SQL (``$name`` parameters) and compile it to Spark SQL
+    (``dialects.transpile(…, "spark")``); ``native`` runs Spark SQL as it is."""
 
     source: Source
     spark: Any  # pyspark.sql.SparkSession (a session of its own; the SparkContext is shared)
-    present: dict  # table → {column: Spark type (simpleString)} of the tables that exist
+    present: dict  # table → {column: DuckDB type name} of the tables that exist
     database: Optional[str] = None  # a catalog source's database
     views: list = field(default_factory=list)
 
     def frame(self, query: str, params: Optional[dict] = None):
-        """A DataFrame of ``query``; parameters written ``$name`` (the DuckDB engine's SQL) or ``:name``."""
-        params = params or {}
-        text = re.sub(r"\$(\w+)", r":\1", query)
-        used = set(re.findall(r":(\w+)", text))
-        return self.spark.sql(text, args={k: v for k, v in params.items() if k in used} or None)
+        """A DataFrame of DuckDB-dialect ``query``, compiled to Spark SQL with ``params`` bound."""
+        return self.spark.sql(transpile(query, DIALECT, params))
 
     def sql(self, query: str, params: Optional[dict] = None) -> list[tuple]:
         return [tuple(r) for r in self.frame(query, params).collect()]
+
+    def native(self, query: str) -> list[tuple]:
+        """Spark SQL as it is (the catalog's own statements), all rows."""
+        return [tuple(r) for r in self.spark.sql(query).collect()]
+
+    @property
+    def con(self) -> "_Connection":
+        """What the DuckDB engine's functions use of a DuckDB connection (``sql(…).to_arrow_reader``,
+        ``register``, ``unregister``)."""
+        return _Connection(self)
 
     def close(self) -> None:
         for view in self.views:
@@ -116,6 +130,33 @@ class SparkEngine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass
+class _Connection:
+    engine: SparkEngine
+
+    def sql(self, query: str, params: Optional[dict] = None) -> "_Result":
+        return _Result(self.engine.frame(query, params))
+
+    def register(self, name: str, table) -> None:
+        """An Arrow table as temporary view ``name`` of this engine's session."""
+        self.engine.spark.createDataFrame(table).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.engine.spark.catalog.dropTempView(name)
+
+
+@dataclass
+class _Result:
+    frame: Any
+
+    def to_arrow_reader(self, batch_rows: int) -> Iterator:
+        """The rows as Arrow record batches of at most ``batch_rows``, in the query's order, fetched one
+        partition at a time (the DuckDB engine's loop then cuts them into whole journeys)."""
+        for batch in _arrow_batches(self.frame):
+            for offset in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(offset, batch_rows)
 
 
 # ---- the session ---------------------------------------------------------------------------------------
@@ -251,6 +292,7 @@ def open_engine(
         if not spark.catalog.databaseExists(engine.database):
             raise source.error(f"Spark catalog has no database {engine.database}")
         spark.catalog.setCurrentDatabase(engine.database)
+        repair_swap(engine)  # a run that died inside its output swap: finished before anything reads
     engine.present = _present(engine)
     return engine
 
@@ -270,6 +312,28 @@ def _parquet_views(engine: SparkEngine, tables) -> None:
             engine.views.append(table)
 
 
+# Spark type names (``simpleString``) → the DuckDB names the shared SQL tests for (``engines.columns``).
+TYPES = {
+    "string": "VARCHAR",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+
+
+def _duckdb_type(spark_type: str) -> str:
+    name = spark_type.lower()
+    if name.startswith(("varchar", "char")):
+        return "VARCHAR"
+    return TYPES.get(name, name.upper())
+
+
 def _present(engine: SparkEngine) -> dict:
     present: dict = {}
     for table in [*REQUIRED_COLUMNS, *OUTPUT_TABLES]:
@@ -280,7 +344,7 @@ def _present(engine: SparkEngine) -> dict:
                 continue
             engine.spark.catalog.refreshTable(f"{engine.database}.{table}")  # another writer's files: seen
         schema = engine.spark.table(table).schema
-        present[table] = {f.name: f.dataType.simpleString() for f in schema.fields}
+        present[table] = {f.name: _duckdb_type(f.dataType.simpleString()) for f in schema.fields}
     return present
 
 
@@ -289,111 +353,68 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-# ---- SQLite's value checks in Spark SQL ---------------------------------------------------------------
-
-NUMERIC_TYPES = ("double", "float", "bigint", "int", "smallint", "tinyint", "decimal")
-
-
-def _is_numeric(dtype: str) -> bool:
-    return dtype.lower().startswith(NUMERIC_TYPES)
-
-
-def _text(c: str, dtype: str) -> str:
-    """Column ``c`` as text the way SQLite holds it ('YYYY-MM-DD', 'HH:MM:SS', ids as text)."""
-    if dtype.lower() in ("string",) or dtype.lower().startswith(("varchar", "char")):
-        return c
-    if dtype.lower() == "date":
-        return f"date_format({c}, 'yyyy-MM-dd')"
-    return f"CAST({c} AS STRING)"
-
-
-def _bad_date(c: str) -> str:
-    return f"({c} IS NULL OR NOT coalesce(date_format(try_to_timestamp({c}, 'yyyy-MM-dd'), 'yyyy-MM-dd') = {c}, false))"
-
-
-def _bad_time(c: str) -> str:
-    # length 8 and a match from the start: Java's '$' would also accept a trailing newline
-    return f"NOT coalesce(length({c}) = 8 AND {c} RLIKE '^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]', false)"
-
-
-def _bad_flag(c: str) -> str:
-    return f"({c} IS NULL OR NOT coalesce(try_cast({c} AS DOUBLE) IN (0D, 1D), false))"
-
-
-def _number(c: str, dtype: str) -> str:
-    return f"CAST({c} AS DOUBLE)" if _is_numeric(dtype) else f"try_cast({c} AS DOUBLE)"
-
-
-def _not_number(c: str, dtype: str) -> str:
-    return "false" if _is_numeric(dtype) else f"({c} IS NOT NULL AND try_cast({c} AS DOUBLE) IS NULL)"
-
-
-# ---- validation ---------------------------------------------------------------------------------------
-
-
-class _SparkValidator(_duck._Validator):
-    """The DuckDB engine's checks and wording; Spark SQL for the value checks and the channel-days."""
-
-    text, number, not_number = staticmethod(_text), staticmethod(_number), staticmethod(_not_number)
-    bad_date, bad_time, bad_flag = staticmethod(_bad_date), staticmethod(_bad_time), staticmethod(_bad_flag)
-
-    @staticmethod
-    def channel(c: str) -> str:
-        return _channel(c)
-
-    @staticmethod
-    def no_channel(c: str) -> str:
-        return _no_channel(c)
-
-    def channel_days(self, engine) -> set[tuple[str, str]]:
-        return channel_days(engine)
-
-    def channel_day_costs(self, engine) -> dict[tuple[str, str], float]:
-        return channel_day_costs(engine)
+# ---- the DuckDB engine's set work, compiled to Spark SQL ----------------------------------------------
 
 
 def validate(engine: SparkEngine) -> ValidationReport:
-    """The findings of ``pipeline.validate.validate`` for this source (aggregate queries in Spark)."""
-    return _duck.validate(engine, _SparkValidator)  # type: ignore[arg-type]
+    """The findings of ``pipeline.validate.validate`` for this source (``duckdb.validate``'s aggregate
+    queries and wording)."""
+    return _duck.validate(engine)  # type: ignore[arg-type]
 
 
-# ---- journeys -----------------------------------------------------------------------------------------
+def journey_batches(engine: SparkEngine, window: Window = Window(), batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
+    """The journeys of ``window`` as batches of whole journeys (``duckdb.journey_batches``): Spark sorts
+    (range partitions, in order); the driver holds one Arrow batch and the rows of the journey that
+    continues in the next."""
+    return _duck.journey_batches(engine, window, batch_rows)  # type: ignore[arg-type]
 
 
-def _journeys_sql(engine: SparkEngine) -> tuple[str, str]:
-    """(journey rows, conversions in the window) queries; parameters :start, :end, :lookback_days."""
-    s, c = engine.present["session_sources"], engine.present["conversions"]
-    s_ts = f"{_text('s.event_date', s['event_date'])} || ' ' || {_text('s.event_time', s['event_time'])}"
-    conv_date = _text("conv_date", c["conv_date"])
-    conv = f"""
-    conv AS (
-        SELECT CAST(conv_id AS STRING) AS conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts
-        FROM conversions
-        WHERE conv_id IS NOT NULL
-          AND (:start IS NULL OR {conv_date} >= :start)
-          AND (:end IS NULL OR {conv_date} <= :end))"""
-    back = "date_format(try_to_timestamp(conv_ts, 'yyyy-MM-dd HH:mm:ss') - make_dt_interval(:lookback_days), 'yyyy-MM-dd HH:mm:ss')"
-    rows = f"""
-    WITH {conv},
-    pairs AS (
-        SELECT c.conv_id, CAST(s.session_id AS STRING) AS session_id, {s_ts} AS ts_text,
-               {_channel("s.channel_name")} AS channel,
-               s.holder_engagement AS h, s.closer_engagement AS cl, s.impression_interaction AS i, c.conv_ts
-        FROM session_sources s JOIN conv c ON c.user_id = s.user_id)
-    SELECT conv_id, session_id, ts_text, channel, h, cl, i FROM pairs
-    WHERE ts_text < conv_ts AND (:lookback_days IS NULL OR ts_text >= {back})
-    """
-    conversions = f"WITH {conv} SELECT conv_id FROM conv ORDER BY conv_id"
-    return rows, conversions
+def journeys(engine: SparkEngine, window: Window = Window()) -> Journeys:
+    """All journeys of ``window`` gathered in one ``Journeys`` (``duckdb.journeys``)."""
+    return _duck.journeys(engine, window)  # type: ignore[arg-type]
+
+
+def conversion_count(engine: SparkEngine, window: Window = Window()) -> int:
+    """The conversions of ``window`` (with an id) (``duckdb.conversion_count``)."""
+    return _duck.conversion_count(engine, window)  # type: ignore[arg-type]
+
+
+def channel_report(
+    engine: SparkEngine, credits=None, start: Optional[str] = None, end: Optional[str] = None
+) -> list[tuple]:
+    """Rows (channel_name, date, cost, ihc, ihc_revenue), bit-identical to SQLite's (``duckdb.channel_report``:
+    each term rounded as SQLite rounds, summed exactly as DECIMAL(38,0), divided once)."""
+    return _duck.channel_report(engine, credits, start, end)  # type: ignore[arg-type]
+
+
+def path_summary(engine: SparkEngine, window: Window = Window()):
+    """Every path of ``window`` with its conversions, non-conversions and value (``paths.path_summary``,
+    in one pass: Spark spills its own sorts and aggregates)."""
+    return paths.path_summary(engine, window, bucket_sessions=None)
+
+
+def stored_report(engine: SparkEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
+    """The stored ``channel_reporting`` rows in range, sorted by date then channel (``duckdb.stored_report``)."""
+    return _duck.stored_report(engine, start, end)  # type: ignore[arg-type]
 
 
 def _params(window: Window) -> dict:
     return {"start": window.start, "end": window.end, "lookback_days": window.lookback_days}
 
 
+def _unordered(query: str) -> str:
+    """DuckDB-dialect ``query`` without its final ORDER BY (rows grouped by bucket need no global sort)."""
+    import sqlglot
+
+    tree = sqlglot.parse_one(query, read="duckdb")
+    tree.set("order", None)
+    return tree.sql(dialect="duckdb")
+
+
 def _journey_frame(engine: SparkEngine, window: Window):
-    rows_sql, _ = _journeys_sql(engine)
-    return engine.frame(rows_sql, _params(window))
+    """The journey rows of ``window`` (``duckdb._journeys_sql``) as a DataFrame, unsorted."""
+    rows_sql, _ = _duck._journeys_sql(engine)  # type: ignore[arg-type]
+    return engine.frame(_unordered(rows_sql), _params(window))
 
 
 def _to_ipc(batches):
@@ -414,52 +435,6 @@ def _arrow_batches(frame) -> Iterator:
 
     for row in frame.mapInArrow(_to_ipc, "ipc binary").toLocalIterator():
         yield from pa.ipc.open_stream(row[0])
-
-
-def journey_batches(engine: SparkEngine, window: Window = Window(), batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
-    """The journeys of ``window`` as batches of whole journeys: each a dict of ``journey_columns``, rows
-    sorted by conversion, time and session_id. Spark sorts (range partitions, in order); the driver holds
-    one Arrow batch and the rows of the journey that continues in the next (the DuckDB engine's carry)."""
-    import pyarrow as pa
-
-    frame = _journey_frame(engine, window).orderBy("conv_id", "ts_text", "session_id")
-    carry = None
-    for batch in _arrow_batches(frame):
-        for offset in range(0, batch.num_rows, batch_rows):
-            chunk = batch.slice(offset, batch_rows)
-            table = pa.Table.from_batches([chunk]) if carry is None else _duck._concat(carry, chunk)
-            conv = table.column(0).to_numpy(zero_copy_only=False)
-            # rows are sorted by conversion: those of the last one may continue in the next chunk, keep them back
-            others = np.flatnonzero(conv != conv[-1])
-            whole = int(others[-1]) + 1 if len(others) else 0
-            if whole:
-                yield _duck._columns(table.slice(0, whole))
-            carry = table.slice(whole)
-    if carry is not None and carry.num_rows:
-        yield _duck._columns(carry)
-
-
-def journeys(engine: SparkEngine, window: Window = Window()) -> Journeys:
-    """All journeys of ``window`` gathered in one ``Journeys`` (for parity with the SQLite engine)."""
-    from ..journey_index import JOURNEY_COLUMNS
-
-    parts = list(journey_batches(engine, window))
-    names = [*JOURNEY_COLUMNS, "ts"]
-    if parts:
-        columns = {n: np.concatenate([p[n] for p in parts]) for n in names}
-    else:
-        columns = journey_columns([np.zeros(0, dtype=object) for _ in range(7)])
-    _, conv_sql = _journeys_sql(engine)
-    conv_ids = np.asarray(
-        [r[0] for r in engine.sql(conv_sql, {"start": window.start, "end": window.end})], dtype=object
-    )
-    return Journeys(columns, conv_ids, sessions_per(conv_ids, columns["conversion_id"]), window)
-
-
-def conversion_count(engine: SparkEngine, window: Window = Window()) -> int:
-    """The conversions of ``window`` (with an id), those a run attributes or explains."""
-    _, conv_sql = _journeys_sql(engine)
-    return int(engine.sql(f"SELECT count(*) FROM ({conv_sql})", {"start": window.start, "end": window.end})[0][0])
 
 
 # ---- attribution on the executors -----------------------------------------------------------------------
@@ -575,136 +550,19 @@ def _bucket_column(n: int):
     return F.pmod(F.xxhash64("conv_id"), F.lit(n))
 
 
-# ---- the channel report ---------------------------------------------------------------------------------
-
-
-def _units(expr: str, scale: int) -> str:
-    """``CAST(round((expr) * scale) AS BIGINT)`` with SQLite's round(), as the DuckDB engine's ``_units``:
-    beyond ±2**52 a double has no fraction and is kept; below, ``sign(x) * floor(|x| + 0.5)`` (half away
-    from zero, so 0.49999999999999994 → 1 as SQLite says). Double literals (``D``): a plain Spark literal
-    with a point is a DECIMAL, which would change the arithmetic."""
-    v = f"(CAST(({expr}) AS DOUBLE) * {float(scale)!r}D)"
-    return (
-        f"CAST(CASE WHEN abs({v}) > 4503599627370496D THEN {v} ELSE sign({v}) * floor(abs({v}) + 0.5D) END AS BIGINT)"
-    )
-
-
-def _exact_sum(units: str) -> str:
-    """An exact integer sum (DECIMAL(38,0): a BIGINT sum would wrap silently without ANSI mode)."""
-    return f"sum(CAST({units} AS DECIMAL(38,0)))"
-
-
-fixed = _duck.fixed
-
-
-def _no_channel(c: str) -> str:
-    """``schema.no_channel_sql`` in Spark SQL: Spark's two-argument ``trim(a, b)`` trims the characters of
-    ``a`` from ``b`` (the reverse of SQLite's and DuckDB's), so the standard form is spelled out."""
-    return f"(nullif(trim(BOTH '{BLANK}' FROM CAST({c} AS STRING)), '') IS NULL)"
-
-
-def _channel(c: str) -> str:
-    """The channel a session is reported under (``schema.channel_sql``: NULL, empty or blank → '(not set)')."""
-    return f"(CASE WHEN {_no_channel(c)} THEN '{NO_CHANNEL}' ELSE CAST({c} AS STRING) END)"
-
-
-def channel_day_costs(engine: SparkEngine) -> dict[tuple[str, str], float]:
-    """{(channel, date): cost} of every channel-day with matched cost, as the DuckDB engine's (a fixed-point
-    sum per channel_name as stored and date, then NULL channel and a literal '(not set)' merged)."""
-    s, cost_type = engine.present["session_sources"], engine.present["session_costs"]["cost"]
-    date = _text("s.event_date", s["event_date"])
-    rows = engine.sql(
-        f"SELECT CAST(s.channel_name AS STRING), {date}, {_exact_sum(_units(_number('sc.cost', cost_type), MONEY_SCALE))}"
-        " FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id GROUP BY 1, 2"
-    )
-    costs: dict[tuple[str, str], float] = {}
-    for channel, day, units in rows:
-        key = (channel_label(channel), day)
-        costs[key] = costs.get(key, 0.0) + fixed(units, MONEY_SCALE)
-    return costs
-
-
-def channel_days(engine: SparkEngine) -> set[tuple[str, str]]:
-    """Every (channel, date) of the sessions (NULL channel as '(not set)')."""
-    s = engine.present["session_sources"]
-    date = _text("event_date", s["event_date"])
-    return {
-        (ch, day) for ch, day in engine.sql(f"SELECT DISTINCT {_channel('channel_name')}, {date} FROM session_sources")
-    }
-
-
-def _credits_view(engine: SparkEngine, credits):
-    """``credits`` (an Arrow table or a mapping with conv_id, session_id, ihc) as a DataFrame."""
-    import pyarrow as pa
-
-    table = (
-        credits if isinstance(credits, pa.Table) else _duck.output_tables(credits, [])["attribution_customer_journey"]
-    )
-    table = table.select(["conv_id", "session_id", "ihc"])
-    return engine.spark.createDataFrame(table)
-
-
-def channel_report(
-    engine: SparkEngine, credits=None, start: Optional[str] = None, end: Optional[str] = None
-) -> list[tuple]:
-    """Rows (channel_name, date, cost, ihc, ihc_revenue) sorted by date and channel, as
-    ``report.build_report``: every channel-day with sessions in range; ``credits`` (an Arrow table or a
-    mapping with conv_id, session_id, ihc) or, without it, the source's ``attribution_customer_journey``."""
-    s = engine.present["session_sources"]
-    date = _text("s.event_date", s["event_date"])
-    revenue = _number("c.revenue", engine.present["conversions"]["revenue"])
-    in_range = f"(:start IS NULL OR {date} >= :start) AND (:end IS NULL OR {date} <= :end)"
-    view = None
-    if credits is not None:
-        view = f"_credits_{os.getpid()}_{threading.get_ident()}"
-        _credits_view(engine, credits).createOrReplaceTempView(view)
-        credit_table: Optional[str] = view
-    elif "attribution_customer_journey" in engine.present:
-        credit_table = "attribution_customer_journey"
-    else:
-        credit_table = None
-    credit_cte = (
-        f"""credit AS (
-        SELECT {_channel("s.channel_name")} AS channel, {date} AS day,
-               {_exact_sum(_units("a.ihc", CREDIT_SCALE))} AS ihc,
-               {_exact_sum(_units(f"a.ihc * coalesce({revenue}, 0D)", MONEY_SCALE))} AS ihc_revenue
-        FROM {credit_table} a
-        JOIN session_sources s ON s.session_id = a.session_id
-        JOIN conversions c ON c.conv_id = a.conv_id
-        WHERE {in_range}
-        GROUP BY 1, 2)"""
-        if credit_table
-        else "credit AS (SELECT CAST(NULL AS STRING) AS channel, CAST(NULL AS STRING) AS day, "
-        "CAST(0 AS DECIMAL(38,0)) AS ihc, CAST(0 AS DECIMAL(38,0)) AS ihc_revenue WHERE false)"
-    )
-    sql = f"""
-    WITH days AS (
-        SELECT DISTINCT {_channel("s.channel_name")} AS channel, {date} AS day
-        FROM session_sources s WHERE {in_range}),
-    {credit_cte}
-    SELECT d.channel, d.day, credit.ihc, credit.ihc_revenue
-    FROM days d LEFT JOIN credit ON credit.channel = d.channel AND credit.day = d.day
-    ORDER BY d.day, d.channel
-    """
-    try:
-        rows = engine.sql(sql, {"start": start, "end": end})
-    finally:
-        if view is not None:
-            engine.spark.catalog.dropTempView(view)
-    costs = channel_day_costs(engine)
-    return [
-        (ch, day, costs.get((ch, day), 0.0))
-        + ((fixed(ihc, CREDIT_SCALE), fixed(rev, MONEY_SCALE)) if ihc is not None else (0.0, 0.0))
-        for ch, day, ihc, rev in rows
-    ]
-
-
 # ---- writing the outputs back ---------------------------------------------------------------------------
 
+RECORD_TABLE = _duck.RECORD_TABLE  # in a catalog database: one row, the last run's record as JSON
+RECORD_FILE = _duck.RECORD_FILE  # in a Parquet folder (as the DuckDB engine keeps it)
+SWAP_TABLE = "pipeline_swap"  # in a catalog database while a swap is under way: the tables it replaces
+SWAPPED = (*OUTPUT_TABLES, RECORD_TABLE)  # the tables a swap may replace (never an input table)
 
-def write_outputs(engine: SparkEngine, credits, report: list[tuple]) -> dict[str, int]:
+
+def write_outputs(engine: SparkEngine, credits, report: list[tuple], record: Optional[dict] = None) -> dict[str, int]:
     """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source, staged then swapped
-    (a failure leaves the previous outputs as they were); the input tables are never touched."""
+    (a failure leaves the previous outputs as they were); the input tables are never touched. With
+    ``record`` (a run's record, ``engines.run``) a catalog database swaps the run record with the outputs
+    (``_write_catalog``: all or nothing, even if the process dies); a Parquet folder writes it after them."""
     tables = _duck.output_tables(credits, report)
     if engine.source.kind == "parquet":
         # the views read the old output files lazily: drop them before the folders are replaced
@@ -714,93 +572,105 @@ def write_outputs(engine: SparkEngine, credits, report: list[tuple]) -> dict[str
                 engine.views.remove(name)
         _duck._write_parquet(engine.source, tables)
         _parquet_views(engine, OUTPUT_TABLES)
+        if record is not None:
+            _duck.write_run_record(engine, record)  # type: ignore[arg-type]
     else:
-        _write_catalog(engine, tables)
+        _write_catalog(engine, {**tables, **({RECORD_TABLE: _record_table(record)} if record is not None else {})})
     engine.present = _present(engine)
     return {name: t.num_rows for name, t in tables.items()}
 
 
+def _record_table(record: dict):
+    import json
+
+    import pyarrow as pa
+
+    return pa.table({"record": pa.array([json.dumps(record, sort_keys=True, default=str)], pa.string())})
+
+
 def _write_catalog(engine: SparkEngine, tables: dict) -> None:
-    """Tables of the catalog database: each written whole as ``NAME__staging``, then the old table renamed
-    aside, the staging one renamed into place, the old one dropped."""
-    spark, db = engine.spark, engine.database
-    staged = []
+    """Tables of the catalog database replaced all together, or not at all, even if the process dies:
+
+    1. each written whole as ``NAME__staging`` (a failure drops them: the previous tables stay);
+    2. the swap journal ``pipeline_swap`` written, naming them: from here the swap goes forward;
+    3. per table, the old one dropped and ``NAME__staging`` renamed to ``NAME``; then the journal dropped.
+
+    A Spark catalog has no transaction over several renames, so a run killed inside step 3 leaves a
+    journal behind: ``repair_swap`` (run by ``open_engine``, so by the next run, ``status`` and every
+    other command) finishes it, and the outputs are then the new ones, whole."""
+    import pyarrow as pa
+
+    repair_swap(engine)  # a previous swap left half done: finished before this one starts
+    staged: list[str] = []
     try:
         for name, table in tables.items():
-            staging = f"{name}__staging"
-            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{staging}`")
-            spark.createDataFrame(table).write.format("parquet").saveAsTable(f"`{db}`.`{staging}`")
+            _drop(engine, _staging(name))
             staged.append(name)
+            _save(engine, table, _staging(name))
+        _save(engine, pa.table({"name": pa.array(list(tables), pa.string())}), SWAP_TABLE)
     except BaseException:
         for name in staged:
-            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__staging`")
+            _drop(engine, _staging(name))
         raise
-    for name in tables:
-        exists = spark.catalog.tableExists(f"{db}.{name}")
-        if exists:
-            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
-            spark.sql(f"ALTER TABLE `{db}`.`{name}` RENAME TO `{db}`.`{name}__replaced`")
-        spark.sql(f"ALTER TABLE `{db}`.`{name}__staging` RENAME TO `{db}`.`{name}`")
-        if exists:
-            spark.sql(f"DROP TABLE IF EXISTS `{db}`.`{name}__replaced`")
+    _finish_swap(engine, list(tables))
 
 
-# ---- path summaries for Markov and Shapley ----------------------------------------------------------------
+def repair_swap(engine: SparkEngine) -> list[str]:
+    """Finish or undo what an interrupted ``_write_catalog`` left in a catalog database; the tables it
+    repaired ([] when nothing was half done). With the journal: the staged tables are whole, so the swap
+    is finished (the new outputs). Without it: staging tables are from a run that died while staging
+    and are dropped (the previous outputs stay); an output renamed aside by an older version of this
+    engine (``NAME__replaced`` without ``NAME``) is renamed back."""
+    if engine.source.kind != "spark":
+        return []
+    if _exists(engine, SWAP_TABLE):
+        names = [r[0] for r in engine.native(f"SELECT name FROM {_name(engine, SWAP_TABLE)}") if r[0] in SWAPPED]
+        _finish_swap(engine, names)
+        return names
+    repaired = []
+    for name in SWAPPED:
+        if _exists(engine, _staging(name)):
+            _drop(engine, _staging(name))
+            repaired.append(name)
+        if _exists(engine, f"{name}__replaced") and not _exists(engine, name):
+            _rename(engine, f"{name}__replaced", name)
+            repaired.append(name)
+    return repaired
 
 
-def path_summary(engine: SparkEngine, window: Window = Window()):
-    """``path_summary.path_summary`` in Spark SQL: one row per distinct channel path of ``window`` with its
-    converting journeys (those ``journey_batches`` gives), its non-converting users' paths (as
-    ``journeys.build_non_converting``: a user with no conversion in the window, the sessions dated in it,
-    with a lookback only those within that many days before the user's last one) and the converting
-    journeys' revenue. Each path is built on the executors as ``hex(channel)`` joined with ',' in
-    (time, session_id) order (``array_sort`` of structs; hex keeps any channel name whole), so only
-    distinct paths reach the driver, decoded by the SQLite engine's own ``path_summary._decode``."""
-    from ..models.weighted_paths import PathSummary
-    from ..path_summary import _decode
+def _finish_swap(engine: SparkEngine, names: list[str]) -> None:
+    """Step 3 of ``_write_catalog``; every step may be repeated (a staged table already renamed is
+    skipped), so a repair may run it again after any of them."""
+    for name in names:
+        if _exists(engine, _staging(name)):
+            _drop(engine, name)
+            _rename(engine, _staging(name), name)
+        _drop(engine, f"{name}__replaced")
+    _drop(engine, SWAP_TABLE)
 
-    s, c = engine.present["session_sources"], engine.present["conversions"]
-    conv_date, ev_date = _text("conv_date", c["conv_date"]), _text("event_date", s["event_date"])
-    ts = f"{ev_date} || ' ' || {_text('event_time', s['event_time'])}"
-    channel = f"hex({_channel('channel_name')})"
-    revenue = _number("revenue", c["revenue"])
 
-    def back(t: str) -> str:
-        return f"date_format(try_to_timestamp({t}, 'yyyy-MM-dd HH:mm:ss') - make_dt_interval(:lookback_days), 'yyyy-MM-dd HH:mm:ss')"
+def _staging(name: str) -> str:
+    return f"{name}__staging"
 
-    path = "array_join(transform(array_sort(collect_list(struct(ts, sid, ch))), x -> x.ch), ',')"
-    sql = f"""
-    WITH conv AS (
-        SELECT conv_id, user_id, {conv_date} || ' ' || {_text("conv_time", c["conv_time"])} AS conv_ts,
-               coalesce({revenue}, 0D) AS revenue
-        FROM conversions
-        WHERE conv_id IS NOT NULL AND user_id IS NOT NULL
-          AND (:start IS NULL OR {conv_date} >= :start) AND (:end IS NULL OR {conv_date} <= :end)),
-    sessions AS (
-        SELECT user_id, {ts} AS ts, CAST(session_id AS STRING) AS sid, {channel} AS ch, {ev_date} AS day
-        FROM session_sources WHERE user_id IS NOT NULL),
-    conv_s AS (
-        SELECT c.conv_id, s.ts, s.sid, s.ch, c.revenue FROM sessions s JOIN conv c ON c.user_id = s.user_id
-        WHERE s.ts < c.conv_ts AND (:lookback_days IS NULL OR s.ts >= {back("c.conv_ts")})),
-    conv_paths AS (SELECT {path} AS key, max(revenue) AS revenue FROM conv_s GROUP BY conv_id),
-    null_s AS (
-        SELECT user_id, ts, sid, ch, max(ts) OVER (PARTITION BY user_id) AS last
-        FROM sessions s LEFT ANTI JOIN (SELECT DISTINCT user_id FROM conv) u USING (user_id)
-        WHERE (:start IS NULL OR day >= :start) AND (:end IS NULL OR day <= :end)),
-    null_paths AS (
-        SELECT {path} AS key FROM null_s
-        WHERE :lookback_days IS NULL OR ts >= {back("last")}
-        GROUP BY user_id)
-    SELECT key, sum(conversions), sum(non_conversions), sum(value) FROM (
-        SELECT key, 1D AS conversions, 0D AS non_conversions, revenue AS value FROM conv_paths
-        UNION ALL SELECT key, 0D, 1D, 0D FROM null_paths)
-    GROUP BY key ORDER BY key
-    """
-    rows = engine.sql(sql, _params(window))
-    if not rows:
-        return PathSummary.empty()
-    keys, conversions, non_conversions, value = (np.asarray(col, dtype=object) for col in zip(*rows))
-    return _decode(keys, non_conversions.astype(np.float64), conversions.astype(np.float64), value.astype(np.float64))
+
+def _name(engine: SparkEngine, table: str) -> str:
+    return f"`{engine.database}`.`{table}`"
+
+
+def _exists(engine: SparkEngine, table: str) -> bool:
+    return engine.spark.catalog.tableExists(f"{engine.database}.{table}")
+
+
+def _drop(engine: SparkEngine, table: str) -> None:
+    engine.spark.sql(f"DROP TABLE IF EXISTS {_name(engine, table)}")
+
+
+def _rename(engine: SparkEngine, old: str, new: str) -> None:
+    engine.spark.sql(f"ALTER TABLE {_name(engine, old)} RENAME TO {_name(engine, new)}")
+
+
+def _save(engine: SparkEngine, table, name: str) -> None:
+    engine.spark.createDataFrame(table).write.format("parquet").saveAsTable(_name(engine, name))
 
 
 # ---- what a run needs beyond the stages -------------------------------------------------------------------
@@ -824,63 +694,32 @@ def fingerprint(engine: SparkEngine) -> str:
         else:
             engine.spark.catalog.refreshTable(f"{engine.database}.{table}")  # files written since: seen
             columns = ", ".join(f"`{c}`" for c in engine.present[table])
-            row = engine.sql(f"SELECT count(*), sum(CAST(xxhash64({columns}) AS DECIMAL(38,0))) FROM {table}")[0]
+            row = engine.native(f"SELECT count(*), sum(CAST(xxhash64({columns}) AS DECIMAL(38,0))) FROM {table}")[0]
             parts.append((table, int(row[0]), str(row[1])))
     return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def stored_report(engine: SparkEngine, start: Optional[str] = None, end: Optional[str] = None) -> Optional[list[tuple]]:
-    """The stored ``channel_reporting`` rows (channel_name, date, cost, ihc, ihc_revenue) in range, sorted
-    by date then channel (None: no report stored)."""
-    if "channel_reporting" not in engine.present:
-        return None
-    return engine.sql(
-        "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting"
-        " WHERE (:start IS NULL OR date >= :start) AND (:end IS NULL OR date <= :end) ORDER BY date, channel_name",
-        {"start": start, "end": end},
-    )
-
-
-RECORD_TABLE = "pipeline_run_record"  # in a catalog database: one row, the last run's record as JSON
-RECORD_FILE = "_pipeline_run.json"  # in a Parquet folder (as the DuckDB engine keeps it)
 
 
 def run_record(engine: SparkEngine) -> Optional[dict]:
     """The record the last successful run stored with the outputs (None: none, or unreadable)."""
     import json
 
+    if engine.source.kind == "parquet":
+        return _duck.run_record(engine)  # type: ignore[arg-type]
+    if not _exists(engine, RECORD_TABLE):
+        return None
+    engine.spark.catalog.refreshTable(f"{engine.database}.{RECORD_TABLE}")
+    rows = engine.native(f"SELECT record FROM {_name(engine, RECORD_TABLE)}")
     try:
-        if engine.source.kind == "parquet":
-            path = engine.source.file / RECORD_FILE
-            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        name = f"{engine.database}.{RECORD_TABLE}"
-        if not engine.spark.catalog.tableExists(name):
-            return None
-        engine.spark.catalog.refreshTable(name)
-        rows = engine.sql(f"SELECT record FROM `{engine.database}`.`{RECORD_TABLE}`")
         return json.loads(rows[0][0]) if rows else None
-    except (OSError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 
 def write_run_record(engine: SparkEngine, record: dict) -> None:
     """Store ``record`` beside the outputs, replacing the previous one whole (a file written aside then
-    renamed; a catalog table staged then swapped in by renames)."""
-    import json
-
-    text = json.dumps(record, sort_keys=True, default=str)
+    renamed; a catalog table staged then swapped in; a run stores it with the outputs instead:
+    ``write_outputs(…, record=…)``)."""
     if engine.source.kind == "parquet":
-        folder = engine.source.file
-        fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(tmp, folder.stat().st_mode & 0o666)
-            os.replace(tmp, folder / RECORD_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _duck.write_run_record(engine, record)  # type: ignore[arg-type]
         return
-    import pyarrow as pa
-
-    _write_catalog(engine, {RECORD_TABLE: pa.table({"record": pa.array([text], pa.string())})})
+    _write_catalog(engine, {RECORD_TABLE: _record_table(record)})
