@@ -162,11 +162,12 @@ def test_window_values_reach_the_sql():
         assert "'2023-09-04'" in sql and "'2023-09-08'" in sql and re.search(r"\b2\b", sql)
 
 
-def test_spark_sums_units_exactly_anchors_at_the_very_end_and_moves_back_by_days():
+@pytest.mark.parametrize("dialect", ["spark", "databricks"])  # Databricks runs Spark SQL
+def test_spark_sums_units_exactly_anchors_at_the_very_end_and_moves_back_by_days(dialect):
     sql = transpile(
         "SELECT sum(CAST(x * 100 AS BIGINT)), sum(y), regexp_full_match(t, '[0-9]'),"
         " try_strptime(d, '%Y-%m-%d %H:%M:%S') - to_days(CAST($n AS INTEGER))",
-        "spark",
+        dialect,
         {"n": 3},
     )
     assert "SUM(CAST(CAST(x * 100 AS BIGINT) AS DECIMAL(38, 0)))" in sql  # no BIGINT overflow, as HUGEINT

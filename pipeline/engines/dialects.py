@@ -33,6 +33,9 @@ from functools import lru_cache
 from typing import Any, Mapping, Optional
 
 DIALECTS = ("postgres", "spark", "bigquery", "snowflake", "databricks")
+# Databricks runs Spark SQL: Java regexes ($ also matches before a final newline), make_dt_interval, and a
+# bigint sum that overflows (or, in ANSI mode, fails) where SQLite's exact sum does not.
+SPARK_SQL = ("spark", "databricks")
 
 DATE_RE = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 TIME_RE = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -103,13 +106,13 @@ def _rewrite(node, dialect: str):
         )
         return strict.transform(lambda n: _rewrite(n, dialect), copy=False)
     if isinstance(node, exp.RegexpFullMatch):
-        pattern = f"^({node.expression.name})" + ("\\z" if dialect == "spark" else "$")
+        pattern = f"^({node.expression.name})" + ("\\z" if dialect in SPARK_SQL else "$")
         return exp.RegexpLike(this=node.this, expression=exp.Literal.string(pattern))
     if isinstance(node, exp.ToDays):
         one_day = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
         if dialect == "postgres":
             return exp.Mul(this=exp.Paren(this=node.this), expression=one_day)
-        if dialect == "spark":
+        if dialect in SPARK_SQL:
             return exp.Anonymous(this="make_dt_interval", expressions=[node.this])
         return exp.Interval(this=node.this, unit=exp.var("DAY"))
     if isinstance(node, exp.TryCast) and dialect in ("postgres", "snowflake"):
@@ -132,7 +135,7 @@ def _rewrite(node, dialect: str):
             return exp.Anonymous(this="hashtextextended", expressions=[text, exp.Literal.number(0)])
         text = exp.Cast(this=node.expressions[0], to=exp.DataType.build("VARCHAR"))
         return exp.Anonymous(this="FARM_FINGERPRINT", expressions=[text])
-    if isinstance(node, exp.Sum) and dialect == "spark" and _is_bigint_cast(node.this):
+    if isinstance(node, exp.Sum) and dialect in SPARK_SQL and _is_bigint_cast(node.this):
         return exp.Sum(this=exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL(38, 0)")))
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
         return exp.DataType.build("DECIMAL(38, 0)")
