@@ -34,7 +34,7 @@ from typing import Iterator, Optional
 
 BUDGET_ENV = "ATTRIBUTION_MAP_BUDGET_MB"  # unset: no release (the default: see the module doc for the cost)
 MADV_DONTNEED = 4
-STEPS = 50_000  # SQLite VM steps between two progress-handler calls (≈ 0.3-2 ms of work)
+STEPS = 20_000  # SQLite VM steps between two progress-handler calls (≈ 0.1-1 ms of work)
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _files: set[str] = set()  # database files whose maps are released (resolved paths)
