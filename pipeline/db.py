@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+from . import mapped_pages
 from .errors import InputError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -237,6 +238,7 @@ class QueryBound:
         cancelled = self._cancelled
 
         def check() -> int:
+            mapped_pages.release_if_over()  # (this handler replaces tune's)
             if cancelled.is_set():
                 _STOPPED.local.fired = self.fired
                 return 1
@@ -350,6 +352,10 @@ def tune(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA temp_store = MEMORY")
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    path = database_file(con)
+    if path and mapped_pages.budget_bytes() is not None:  # ATTRIBUTION_MAP_BUDGET_MB: release the map's pages
+        mapped_pages.watch(path)
+        con.set_progress_handler(mapped_pages.release_if_over, mapped_pages.STEPS)
 
 
 def _uri_path(path: Path) -> str:

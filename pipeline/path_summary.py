@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from contextlib import contextmanager
 from operator import itemgetter
-from typing import Iterator, Optional
+from typing import Optional
 from urllib.parse import quote
 
 import numpy as np
@@ -43,6 +42,7 @@ import numpy as np
 from . import arrow_paths
 from .db import database_file
 from .journeys import _CONVERSIONS_CTE, SESSION_TS
+from .mapped_pages import unmapped
 from .models.weighted_paths import PathSummary
 from .progress import Progress, ensure
 from .schema import channel_sql
@@ -114,7 +114,7 @@ def non_converting_summary(
     input that reading hands back, summarised in SQL as below."""
     progress = ensure(progress)
     progress(0, 1, "journeys: summarising the paths that did not convert")
-    with _unmapped(con):
+    with unmapped(con):  # the pages the journeys query left mapped: not resident under the summary's arrays
         counted = arrow_paths.counts(file, window) if (file := database_file(con)) else None
     if counted is not None:  # grouped over Arrow columns, lookback applied
         summary = summary_from_counts(counted, None)
@@ -175,25 +175,6 @@ def summary_from_frame(frame) -> PathSummary:
         totals["conversions"].to_numpy(),
         totals["value"].to_numpy(),
     )
-
-
-@contextmanager
-def _unmapped(con: sqlite3.Connection) -> Iterator[None]:
-    """``con``'s memory map of the file released while the summary is read (on its own connection),
-    then restored. The pages an earlier scan touched through the map (the journeys query: 1.1 GB of
-    the 10× demo) stay in this process's resident memory as long as they are mapped, and the
-    summary's arrays would come on top of them (+0.5 GB peak at 10×); released, they are only the
-    kernel's page cache. SQLite remaps on the next read that wants it."""
-    row = con.execute("PRAGMA mmap_size").fetchone()  # no row for an in-memory database
-    size = row[0] if row else 0
-    if not size:
-        yield
-        return
-    con.execute("PRAGMA mmap_size = 0")
-    try:
-        yield
-    finally:
-        con.execute(f"PRAGMA mmap_size = {int(size)}")
 
 
 def _sorting_connection(con: sqlite3.Connection) -> sqlite3.Connection:

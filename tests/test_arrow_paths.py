@@ -53,12 +53,13 @@ def assert_fast_path_matches(con, path, window, monkeypatch, ran: bool = True) -
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-@given(databases(), WINDOWS, st.sampled_from([2, 3, 65_536]))
-def test_same_summary_as_sql_on_random_database_files(tmp_path, monkeypatch, db, window, batch_rows):
+@given(databases(), WINDOWS, st.sampled_from([2, 3, 65_536]), st.sampled_from([1, arrow_paths.PART_BYTES]))
+def test_same_summary_as_sql_on_random_database_files(tmp_path, monkeypatch, db, window, batch_rows, part_bytes):
     path = tmp_path / f"r{next(NUMBERS)}.db"
     con = write(path, *db)
     try:
         monkeypatch.setattr(arrow_paths, "BATCH_ROWS", batch_rows)  # ids of other widths in other batches
+        monkeypatch.setattr(arrow_paths, "PART_BYTES", part_bytes)  # 1: a part per sampled id
         assert_fast_path_matches(con, path, window, monkeypatch)
     finally:
         con.close()
@@ -167,6 +168,30 @@ def test_sparse_rowids_and_an_empty_table(tmp_path, monkeypatch):
         assert arrow_paths.counts(str(path), Window()) == {"41,42": 1}
         monkeypatch.setattr(arrow_paths, "MAX_SPAN", 10)  # a span too wide: the rows are counted
         assert arrow_paths.counts(str(path), Window()) == {"41,42": 1}
+        assert_fast_path_matches(con, path, Window(), monkeypatch)
+    finally:
+        con.close()
+
+
+def test_users_read_in_parts_add_up_to_one_read(tmp_path, monkeypatch):
+    """Parts cut between sampled ids cover every row once: the summary is the same in one part as in
+    one part per sampled id, and the parts really are several."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    sessions = [(f"s{k}", f"user{k % 7}", "2024-03-01", f"{k % 24:02d}:00:00", f"ch{k % 3}") for k in range(40)]
+    path = tmp_path / "parts.db"
+    con = write(path, sessions, [("c1", "user3", "2024-03-02", "00:00:00", 1.0)])
+    try:
+        whole = arrow_paths.counts(str(path), Window())
+        monkeypatch.setattr(arrow_paths, "PART_BYTES", 1)
+        reader = adbc.connect(f"file:{path}?mode=ro")
+        try:
+            parts = arrow_paths._parts(reader)
+        finally:
+            reader.close()
+        assert parts[0] == (None, "user0") and parts[-1] == ("user6", None) and len(parts) == 8  # cut at every id
+        assert arrow_paths.counts(str(path), Window()) == whole
+        assert sum(whole.values()) == 6  # user3 converted
         assert_fast_path_matches(con, path, Window(), monkeypatch)
     finally:
         con.close()

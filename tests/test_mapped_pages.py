@@ -1,0 +1,69 @@
+"""The database map's pages leave the process's resident memory as a scan goes (``pipeline.mapped_pages``):
+after a whole-table scan through ``open_database``, the map holds at most about the budget, where
+without the release it holds the whole table."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+import pytest
+
+from pipeline import mapped_pages
+from pipeline.db import open_database
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and /proc: Linux")
+
+
+def mapped_kb(path) -> int:
+    """Resident KB of this process's maps of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=5)
+            if "-" in first[0] and len(first) >= 5 and ":" in first[3]:  # a mapping's header line
+                inside = len(first) == 6 and first[5].strip() == str(path.resolve())
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.fixture
+def sessions_file(tmp_path):
+    path = tmp_path / "big.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE session_sources (session_id TEXT, user_id TEXT, channel_name TEXT)")
+    rows = ((f"s{k:09d}", f"u{k % 997:0>60}", f"ch{k % 7}") for k in range(200_000))  # ≈ 20 MB
+    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("budget_mib, at_most_kb, at_least_kb", [(1, 6_000, 0), (None, None, 15_000)])
+def test_a_scan_keeps_about_the_budget_mapped(sessions_file, monkeypatch, budget_mib, at_most_kb, at_least_kb):
+    if budget_mib is not None:
+        monkeypatch.setenv(mapped_pages.BUDGET_ENV, str(budget_mib))
+    else:  # the default: never released
+        monkeypatch.delenv(mapped_pages.BUDGET_ENV, raising=False)
+    con = open_database(sessions_file)
+    try:
+        rows = con.execute("SELECT channel_name, count(DISTINCT user_id) FROM session_sources GROUP BY 1").fetchall()
+        assert len(rows) == 7 and all(n == 997 for _, n in rows)  # the scan's answer is unchanged
+        resident = mapped_kb(sessions_file)
+        assert resident >= at_least_kb  # without the release the whole table stays mapped
+        if at_most_kb is not None:
+            assert resident <= at_most_kb  # 1 MiB budget + the pages read in up to STEPS VM steps after it
+    finally:
+        con.close()
+
+
+def test_unmapped_restores_the_map_size(sessions_file):
+    con = open_database(sessions_file)
+    try:
+        with mapped_pages.unmapped(con):
+            assert con.execute("PRAGMA mmap_size").fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM session_sources").fetchone()[0] == 200_000
+        assert con.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    finally:
+        con.close()
