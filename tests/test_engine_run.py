@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -257,6 +259,86 @@ def test_a_failing_output_write_leaves_the_previous_state(fresh, kind, monkeypat
     with pytest.raises(Exception):
         run_on_engine(source, RunOptions(model="first-click"))
     assert _snapshot(kind, source) == state
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (what a killed run leaves its leftovers named after)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_run_killed_inside_the_parquet_swap_is_undone_by_the_next_command(fresh, capsys):
+    source = fresh["parquet"]
+    root = Path(source.removeprefix("parquet:///"))
+    assert _cli("run", source, "--model", "linear", "-q") == 0
+    report, credits = _report("parquet", source), _credits("parquet", source)
+    # what a run killed between channel_reporting's two renames leaves behind: the record already removed,
+    # the previous folder moved aside, a staging folder of the other table
+    pid = _dead_pid()
+    (root / "_pipeline_run.json").unlink()
+    os.replace(root / "channel_reporting", root / f".channel_reporting.replaced-{pid}")
+    staging = root / f".attribution_customer_journey.staging-{pid}-k1ll"
+    staging.mkdir()
+    (staging / "part-0.parquet").write_bytes(b"half a file")
+    alive = root / f".channel_reporting.staging-{os.getpid()}-busy"  # a run still going on beside
+    alive.mkdir()
+    capsys.readouterr()
+    assert _cli("status", source) == 0  # any command repairs it when it opens the folder
+    assert _report("parquet", source) == report  # the previous outputs, whole, back in place
+    assert not staging.exists() and not (root / f".channel_reporting.replaced-{pid}").exists()
+    assert alive.exists()  # a living process's staging folder is left alone
+    alive.rmdir()
+    assert _cli("run", source, "--model", "linear", "-q") == 0  # no record: redone, never "up to date"
+    out = capsys.readouterr().out
+    assert "journeys: built" in out and "up to date" not in out
+    assert _report("parquet", source) == report and _credits("parquet", source) == credits
+
+
+def test_a_parquet_swap_cut_short_is_never_taken_as_up_to_date(fresh, capsys, monkeypatch):
+    from pipeline.engines import duckdb as E
+    from pipeline.engines.run import run_on_engine
+    from pipeline.runner import RunOptions
+
+    source = fresh["parquet"]
+    assert _cli("run", source, "--model", "linear", "-q") == 0
+    real = os.replace
+
+    def second_table_fails(src, dst):
+        if Path(dst).name.startswith(".channel_reporting.replaced-"):
+            raise OSError("disk gone")
+        return real(src, dst)
+
+    monkeypatch.setattr(E.os, "replace", second_table_fails)
+    with pytest.raises(OSError, match="disk gone"):  # attribution swapped to first-click, the report not
+        run_on_engine(source, RunOptions(model="first-click"))
+    monkeypatch.setattr(E.os, "replace", real)
+    engine = E.open_engine(source)
+    try:
+        assert E.run_record(engine) is None  # the linear record would have vouched for first-click credit
+    finally:
+        engine.con.close()
+    capsys.readouterr()
+    assert _cli("run", source, "--model", "first-click", "-q") == 0
+    assert "journeys: built" in capsys.readouterr().out
+
+
+def test_a_duckdb_run_record_is_swapped_with_the_outputs(fresh, monkeypatch):
+    from pipeline.engines import duckdb as E
+    from pipeline.engines.run import run_on_engine
+    from pipeline.runner import RunOptions
+
+    source = fresh["duckdb"]
+    assert _cli("run", source, "--model", "linear", "-q") == 0
+    state = _snapshot("duckdb", source)
+
+    def unwritable(record):
+        raise RuntimeError("record lost")
+
+    monkeypatch.setattr(E, "_record_text", unwritable)
+    with pytest.raises(RuntimeError, match="record lost"):
+        run_on_engine(source, RunOptions(model="first-click"))
+    assert _snapshot("duckdb", source) == state  # outputs and record: both the previous ones, or neither
 
 
 # ---- bad sources: one line naming the source, exit 2, nothing written -------------------------------------

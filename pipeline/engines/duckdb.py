@@ -35,6 +35,7 @@ is worth measuring for the Spark and warehouse dialects (docs/engines.md).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
     if source.kind == "duckdb":
         con = duckdb.connect(str(source.file), read_only=not write)
     else:
+        repair_parquet(source.file)  # a run killed inside its output swap: undone before anything reads
         con = duckdb.connect()
         _parquet_views(con, source, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
     con.execute("SET enable_progress_bar = false")
@@ -644,15 +646,18 @@ def output_tables(credits, report: list[tuple]):
     return {"attribution_customer_journey": acj, "channel_reporting": rep}
 
 
-def write_outputs(engine: DuckEngine, credits, report: list[tuple]) -> dict[str, int]:
+def write_outputs(engine: DuckEngine, credits, report: list[tuple], record: Optional[dict] = None) -> dict[str, int]:
     """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source, staged then swapped
-    (a failure leaves the previous outputs as they were). The engine must be open with ``write=True`` for
-    a DuckDB file."""
+    (a failure leaves the previous outputs as they were), with ``record`` (a run's record,
+    ``engines.run``): a DuckDB file swaps it in the outputs' transaction; a Parquet folder removes the old
+    record before its first rename and writes the new one after the last (``_write_parquet``), so a run
+    cut short in between is never taken as up to date. The engine must be open with ``write=True`` for a
+    DuckDB file."""
     tables = output_tables(credits, report)
     if engine.source.kind == "duckdb":
-        _write_duckdb(engine, tables)
+        _write_duckdb(engine, tables, record)
     else:
-        _write_parquet(engine.source, tables)
+        _write_parquet(engine.source, tables, record)
         _parquet_views(engine.con, engine.source, OUTPUT_TABLES)
     engine.present = _present(engine.con)
     return {name: t.num_rows for name, t in tables.items()}
@@ -666,7 +671,7 @@ DDL = {
 }
 
 
-def _write_duckdb(engine: DuckEngine, tables: dict) -> None:
+def _write_duckdb(engine: DuckEngine, tables: dict, record: Optional[dict] = None) -> None:
     con = engine.con
     try:
         for name, table in tables.items():  # staging tables, filled outside the swap
@@ -686,36 +691,88 @@ def _write_duckdb(engine: DuckEngine, tables: dict) -> None:
         for name in tables:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             con.execute(f"ALTER TABLE _staging_{name} RENAME TO {name}")
+        if record is not None:  # the record that says these outputs are up to date: in the same transaction
+            con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
+            con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [_record_text(record)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        for name in tables:  # the previous outputs stay, and no staging table is left behind
+            con.execute(f"DROP TABLE IF EXISTS _staging_{name}")
         raise
     con.execute("CHECKPOINT")
 
 
-def _write_parquet(source: Source, tables: dict) -> None:
+def _write_parquet(source: Source, tables: dict, record: Optional[dict] = None) -> None:
+    """Each table written whole into a staging folder, then swapped in by two renames per table (the old
+    folder aside, the new one in). The run record is removed before the first rename and written after
+    the last, so a run cut short in between is not taken as up to date. A process killed between a
+    folder's two renames leaves the previous one aside as ``.NAME.replaced-PID``: ``repair_parquet`` (run
+    when a Parquet source is opened) puts it back; staging folders of dead processes are removed."""
     import pyarrow.parquet as pq
 
+    pid = os.getpid()
     staged = {}
     try:
         for name, table in tables.items():
-            folder = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=source.file))
+            folder = Path(tempfile.mkdtemp(prefix=f".{name}.staging-{pid}-", dir=source.file))
             folder.chmod(source.file.stat().st_mode & 0o777)  # mkdtemp makes it private
             staged[name] = folder
             pq.write_table(table, folder / "part-0.parquet")
+        _remove(source.file / RECORD_FILE)  # from here until the new record, no run is up to date
         for name, folder in staged.items():
             target = source.file / name
             single = source.file / f"{name}.parquet"
-            old = source.file / f".{name}.replaced-{os.getpid()}"
+            old = source.file / f".{name}.replaced-{pid}"
             if target.exists():
                 os.replace(target, old)
             os.replace(folder, target)
             folder.mkdir()  # nothing left to clean up below
             _remove(old)
             _remove(single)  # a single-file form of the table would shadow the new folder
+        if record is not None:
+            _write_record_file(source.file, _record_text(record))
     finally:
         for folder in staged.values():
             _remove(folder)
+
+
+_LEFTOVER = re.compile(rf"^\.({'|'.join(OUTPUT_TABLES)})\.(staging|replaced)-(\d+)(?:-|$)")
+
+
+def repair_parquet(folder: Path) -> None:
+    """Undo what a process killed inside ``_write_parquet`` left in ``folder``: an output folder it had
+    moved aside goes back in place (when nothing replaced it), its staging folders are removed. Only
+    leftovers of processes no longer alive are touched (a run going on beside is left alone); a folder
+    this process may not write is left as it is."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        m = _LEFTOVER.match(entry.name)
+        if m is None or _alive(int(m.group(3))):
+            continue
+        name, kind = m.group(1), m.group(2)
+        try:
+            if kind == "replaced" and not (folder / name).exists() and not (folder / f"{name}.parquet").exists():
+                os.replace(entry, folder / name)  # the previous outputs, whole, back in place
+            else:
+                _remove(entry)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
 
 
 def _remove(path: Path) -> None:
@@ -785,23 +842,31 @@ def run_record(engine: DuckEngine) -> Optional[dict]:
         return None
 
 
+def _record_text(record: dict) -> str:
+    import json
+
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def _write_record_file(folder: Path, text: str) -> None:
+    """The record file of a Parquet folder, written aside then renamed (never half-written)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, folder.stat().st_mode & 0o666)
+        os.replace(tmp, folder / RECORD_FILE)
+    except BaseException:
+        _remove(Path(tmp))
+        raise
+
+
 def write_run_record(engine: DuckEngine, record: dict) -> None:
     """Store ``record`` beside the outputs, replacing the previous one atomically (a DuckDB table in one
     transaction; a file written aside, then renamed)."""
-    import json
-
-    text = json.dumps(record, sort_keys=True, default=str)
+    text = _record_text(record)
     if engine.source.kind == "parquet":
-        folder = engine.source.file
-        fd, tmp = tempfile.mkstemp(prefix=f".{RECORD_FILE}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(tmp, folder.stat().st_mode & 0o666)
-            os.replace(tmp, folder / RECORD_FILE)
-        except BaseException:
-            _remove(Path(tmp))
-            raise
+        _write_record_file(engine.source.file, text)
         return
     con = engine.con
     con.execute("BEGIN TRANSACTION")

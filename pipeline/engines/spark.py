@@ -286,6 +286,7 @@ def open_engine(
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     engine = SparkEngine(source, spark, {})
     if source.kind == "parquet":
+        _duck.repair_parquet(source.file)  # a run killed inside its output swap: undone before anything reads
         _parquet_views(engine, [*REQUIRED_COLUMNS, *OUTPUT_TABLES])
     else:
         engine.database = source.location[0]
@@ -562,7 +563,7 @@ def write_outputs(engine: SparkEngine, credits, report: list[tuple], record: Opt
     """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source, staged then swapped
     (a failure leaves the previous outputs as they were); the input tables are never touched. With
     ``record`` (a run's record, ``engines.run``) a catalog database swaps the run record with the outputs
-    (``_write_catalog``: all or nothing, even if the process dies); a Parquet folder writes it after them."""
+    (``_write_catalog``: all or nothing, even if the process dies); a Parquet folder removes the old one before its renames and writes the new one after them."""
     tables = _duck.output_tables(credits, report)
     if engine.source.kind == "parquet":
         # the views read the old output files lazily: drop them before the folders are replaced
@@ -570,10 +571,8 @@ def write_outputs(engine: SparkEngine, credits, report: list[tuple], record: Opt
             if name in engine.views:
                 engine.spark.catalog.dropTempView(name)
                 engine.views.remove(name)
-        _duck._write_parquet(engine.source, tables)
+        _duck._write_parquet(engine.source, tables, record)  # the record removed first, written last
         _parquet_views(engine, OUTPUT_TABLES)
-        if record is not None:
-            _duck.write_run_record(engine, record)  # type: ignore[arg-type]
     else:
         _write_catalog(engine, {**tables, **({RECORD_TABLE: _record_table(record)} if record is not None else {})})
     engine.present = _present(engine)
