@@ -380,6 +380,23 @@ def test_catalog_swap_killed_while_staging_keeps_the_previous_outputs(demo, spar
     assert _tables(spark, "stage") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
 
 
+def test_files_a_killed_save_left_at_a_staging_location_do_not_block_the_next_run(demo, spark):
+    """A process killed inside saveAsTable leaves files at the table's managed location and no table
+    in the catalog; Spark then refuses to create that table there (LOCATION_ALREADY_EXISTS). The next
+    write clears such files of the names the engine owns (staging tables, the journal) and succeeds."""
+    _catalog_copy(spark, "leftover")
+    location = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")) / "leftover.db"
+    for name in ("channel_reporting__staging", S.SWAP_TABLE):
+        (location / name).mkdir(parents=True)
+        (location / name / "part-00000-dead.parquet").write_bytes(b"half a file")
+    with S.open_engine("spark:///leftover", master="local[2]") as engine:
+        credits = S.attribute(engine, Window(), "first-click")
+        report = S.channel_report(engine, credits)
+        S.write_outputs(engine, credits, report)
+        assert S.stored_report(engine) == report
+    assert _tables(spark, "leftover") == {*INPUT_TABLES, *S.OUTPUT_TABLES}
+
+
 def test_bad_sources_are_one_line_errors(tmp_path):
     with pytest.raises(Exception, match="no such folder"):
         S.open_engine(f"parquet:///{tmp_path / 'nowhere'}", master="local[2]")

@@ -669,7 +669,24 @@ def _rename(engine: SparkEngine, old: str, new: str) -> None:
 
 
 def _save(engine: SparkEngine, table, name: str) -> None:
+    if not _exists(engine, name):
+        _clear_location(engine, name)
     engine.spark.createDataFrame(table).write.format("parquet").saveAsTable(_name(engine, name))
+
+
+def _clear_location(engine: SparkEngine, name: str) -> None:
+    """Remove the files at the managed location of table ``name`` when no table owns them: what a process
+    killed inside ``saveAsTable`` leaves behind, where Spark would refuse to create the table
+    (LOCATION_ALREADY_EXISTS) and every later run would fail. Only the engine's own tables (staging, the
+    swap journal) are saved here, never an input table."""
+    spark = engine.spark
+    jvm = spark.sparkContext._jvm
+    ident = jvm.org.apache.spark.sql.catalyst.TableIdentifier(name, jvm.scala.Option.apply(engine.database))
+    uri = spark._jsparkSession.sessionState().catalog().defaultTablePath(ident)
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if fs.exists(path):
+        fs.delete(path, True)
 
 
 # ---- what a run needs beyond the stages -------------------------------------------------------------------
