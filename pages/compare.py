@@ -9,7 +9,7 @@ import streamlit as st
 from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, stage_status, workspace
-from pipeline.compare import delta_tone, format_delta
+from pipeline.compare import delta_tone, format_delta, shift_range
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
 
@@ -87,6 +87,8 @@ def pretty(label: str) -> str:
 def grouped_bars(result, metric: str):
     label, axis, fmt = METRICS[metric]
     table = result.table
+    if metric in ("CPO", "ROAS"):  # channels without cost have no CPO or ROAS (noted under the table)
+        table = table[~table["channel_name"].isin(result.unpaid())]
     order = (
         table[table["model"] == result.models[0]]
         .sort_values([metric, "channel_name"], ascending=[False, True], na_position="last")["channel_name"]
@@ -124,7 +126,7 @@ TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
 def diff_table(result, metric: str) -> None:
     label, axis, fmt = METRICS[metric]
     wide = (
-        result.wide(metric)
+        result.shown(metric)
         .sort_values([result.models[0], "channel_name"], ascending=[False, True], na_position="last")
         .reset_index(drop=True)
     )
@@ -171,6 +173,12 @@ def diff_table(result, metric: str) -> None:
         "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
         "— where undefined."
     )
+    unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
+    if unpaid:
+        st.caption(
+            f"Not in the {label} view — channels without cost: {', '.join(md(c, 60) for c in unpaid)}. "
+            "Their attributed conversions and revenue are in the other views."
+        )
 
 
 with shown_errors():
@@ -206,18 +214,18 @@ with shown_errors():
         else "all sessions"
     )
     st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
-    shifts = result.biggest_shifts("share", 3)
+    shifts = result.biggest_shifts(metric, 3)
     if not shifts.empty:
         cols = st.columns(len(shifts))
         for i, (col, (_, r)) in enumerate(zip(cols, shifts.iterrows())):
             # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
             with col.container(border=True, key=f"shift_card_{i}"):
                 st.markdown(f"**{md(r['channel_name'], 60)}**")
-                st.markdown(f"### {r['low']:.1%} → {r['high']:.1%}")
+                st.markdown(f"#### {shift_range(r['low'], r['high'], metric)}")
+                spread = f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: " if metric == "share" else ""
                 st.caption(
-                    f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: lowest with "
-                    f"{md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
+                    f"{spread}lowest with {md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
                 )
-        st.caption("The channels whose share of the conversions depends most on the model.")
+        st.caption(f"The channels whose {METRICS[metric][0].lower()} depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

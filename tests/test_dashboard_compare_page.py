@@ -66,7 +66,20 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     no_errors(at)
     shown = _display_values(at)
     assert not shown.astype(str).isin(["None", "nan"]).any().any()  # undefined ROAS: '—'
-    assert (shown.astype(str) == "—").any().any()  # unpaid channels have no ROAS
+    # Channels without cost have no ROAS: left out of the view and named under it (as on the Report),
+    # not a row of "None" (review #7).
+    table = at.dataframe[0].value
+    unpaid = ["Direct Traffic", "Newsletter & Email", "Organic Search"]
+    assert not set(unpaid) & set(table["channel_name"])
+    assert "Not in the ROAS view — channels without cost: Direct Traffic" in texts(at)
+    # The cards follow the chosen measure and give a range over the models, not an arrow (review #8).
+    cards = texts(at)
+    assert "across models" in cards and "→" not in cards and "pts of the conversions" not in cards
+    assert "The channels whose roas depends most on the model." in cards
+    at.segmented_control(key="compare_metric").set_value("CPO").run()
+    no_errors(at)
+    assert not set(unpaid) & set(at.dataframe[0].value["channel_name"])  # not at €0.00, the "cheapest"
+    assert not (_display_values(at).astype(str) == "€0.00").any().any()
     names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names == ["IHC — offline model", "Last click"]  # the picker's labels, not internal ids
     at.segmented_control(key="compare_metric").set_value("share").run()
