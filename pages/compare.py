@@ -226,6 +226,7 @@ with shown_errors():
                 st.caption(
                     f"{spread}lowest with {md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
                 )
-        st.caption(f"The channels whose {METRICS[metric][0].lower()} depends most on the model.")
+        what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
+        st.caption(f"The channels whose {what} depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)
