@@ -9,7 +9,7 @@ import streamlit as st
 from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, stage_status, workspace
-from pipeline.compare import delta_tone, format_delta, shift_range
+from pipeline.compare import delta_tone, format_delta, format_value, shift_range
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
 
@@ -139,7 +139,7 @@ def diff_table(result, metric: str) -> None:
 
     def shade(column: pd.Series) -> list[str]:
         styles = []
-        for pos, value in enumerate(column):
+        for pos, value in enumerate(wide[column.name]):
             tone = delta_tone(value, metric, bool(noise[column.name].iloc[pos]))
             if tone == "noise":
                 styles.append("color: #98A2B3")  # within the noise: grey, no tint
@@ -150,10 +150,14 @@ def diff_table(result, metric: str) -> None:
                 styles.append("")
         return styles
 
-    py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
-    formats = {**{c: py_fmt for c in result.models}, **{c: (lambda v: format_delta(v, metric)) for c in delta_cols}}
-    styled = wide.style.format(formats, na_rep="—").apply(shade, subset=delta_cols)  # one format() call:
-    # a second call would drop the first one's formats in the table Streamlit draws
+    # The cells as text, written by the library ('—' where undefined): the browser drew a Styler's NaN
+    # as "None" whatever its na_rep (review #7).
+    shown = wide.copy()
+    for c in result.models:
+        shown[c] = [format_value(v, metric) for v in wide[c]]
+    for c in delta_cols:
+        shown[c] = [format_delta(v, metric) for v in wide[c]]
+    styled = shown.style.apply(shade, subset=delta_cols)
     st.dataframe(
         styled,
         hide_index=True,
@@ -161,8 +165,8 @@ def diff_table(result, metric: str) -> None:
         height=min(38 + 35 * len(wide), 700),
         column_config={
             "channel_name": st.column_config.TextColumn("Channel"),
-            **{c: st.column_config.Column(pretty(c)) for c in result.models},
-            **{c: st.column_config.Column("Δ " + pretty(c[2:])) for c in delta_cols},
+            **{c: st.column_config.TextColumn(pretty(c)) for c in result.models},
+            **{c: st.column_config.TextColumn("Δ " + pretty(c[2:])) for c in delta_cols},
         },
     )
     direction = "a lower CPO" if metric == "CPO" else "more"
