@@ -325,7 +325,7 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
     if len(coverage) == 1:
         c = coverage[0]
         st.caption(
-            f"Attribution: **{md(model_label(c.model))}** · {c.conversions:,} conversions "
+            f"Attribution: **{md(model_label(c.model))}** · {rv.attributed_text(c.conversions, view)} "
             f"({md(c.first_date)} … {md(c.last_date)}){built}"
         )
     elif coverage:

@@ -209,6 +209,8 @@ class ReportView:
     coverage: list[ModelCoverage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # report_warnings' messages
     incomplete: Optional[IncompleteDays] = None  # only the incomplete days this view shows
+    all_conversions: int = 0  # the conversions in the database, attributed or not
+    unattributed: dict = field(default_factory=dict)  # reason → conversions the stored runs left out
     first: str = ""  # the filter's dates as 'YYYY-MM-DD' (the rows' own when the filter is open)
     last: str = ""
 
@@ -254,6 +256,7 @@ def report_view(
         periods = rows.assign(**{c: pd.Series([], dtype=float) for c in bound_cols})
     totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
     coverage = model_coverage(con)
+    total, left_out = conversion_counts(con)
     late = shown_incomplete(incomplete_days(con), by, first, last)
     return ReportView(
         rows=rows,
@@ -266,6 +269,8 @@ def report_view(
         coverage=coverage,
         warnings=[message for _, message, _, _ in warnings_of(coverage, late)],
         incomplete=late,
+        all_conversions=total,
+        unattributed=left_out,
         first=first,
         last=last,
     )
@@ -281,3 +286,38 @@ def shown_incomplete(late: Optional[IncompleteDays], basis: str, first: str, las
     if not keep:
         return None
     return IncompleteDays(late.last_conversion, [late.days[i] for i in keep], [late.share_in[i] for i in keep])
+
+
+NO_SESSION = "no session before the conversion"  # runner.NO_SESSION_REASON
+
+
+def conversion_counts(con: sqlite3.Connection) -> tuple[int, dict]:
+    """The conversions in the database, and those the stored runs could not attribute by reason."""
+    from .db import table_exists
+
+    total = (
+        int(con.execute("SELECT count(*) FROM conversions").fetchone()[0]) if table_exists(con, "conversions") else 0
+    )
+    left_out: dict = {}
+    if table_exists(con, "pipeline_unattributed"):
+        left_out = {
+            r: int(n) for r, n in con.execute("SELECT reason, count(*) FROM pipeline_unattributed GROUP BY reason")
+        }
+    return total, left_out
+
+
+def attributed_text(attributed: int, view: ReportView) -> str:
+    """'1,949 of 2,000 conversions (51 have no earlier session)': how many of the database's
+    conversions the report's credit covers, and why the others are missing."""
+    total = view.all_conversions
+    if total <= attributed:
+        return f"{attributed:,} conversions"
+    missing = total - attributed
+    no_session = view.unattributed.get(NO_SESSION, 0)
+    if no_session == missing:
+        why = f"{missing:,} {'has' if missing == 1 else 'have'} no earlier session"
+    else:
+        why = f"{missing:,} not attributed" + (
+            f", {no_session:,} of them without an earlier session" if no_session else ""
+        )
+    return f"{attributed:,} of {total:,} conversions ({why})"

@@ -298,3 +298,11 @@ def test_run_summary(tiny):
     assert again.redone == [] and again.headline().startswith("Everything was up to date")
     window = summarise(run(tiny, model="linear", window=Window("2023-09-03", "2023-09-03")))
     assert window.conversions == 1 and window.attributed == 1 and window.not_attributed == {}
+
+
+def test_the_report_says_how_many_conversions_it_covers(linear_db):
+    # tiny: c1 and c2 are attributed, c3 has no earlier session (tests/test_core_pipeline.py's doc).
+    view = rv.report_view(open_database(linear_db))
+    assert view.all_conversions == 3 and view.unattributed == {"no session before the conversion": 1}
+    assert rv.attributed_text(2, view) == "2 of 3 conversions (1 has no earlier session)"
+    assert rv.attributed_text(3, view) == "3 conversions"
