@@ -164,6 +164,30 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
             hovertemplate="%{y}<br>%{customdata}<extra></extra>",
         )
     ]
+    # A whisker cut at the axis's edge ends in an arrowhead there, so it never reads as the interval's
+    # true end (review #13); its hover says where it ends.
+    cut = [
+        (lab, h)
+        for lab, d, hi, h in zip(labels, drawn, highs, hover)
+        if d is not None and (hi is None or not math.isfinite(hi) or hi > edge)
+    ]
+    arrows = (
+        [
+            dict(
+                type="scatter",
+                mode="markers",
+                x=[edge] * len(cut),
+                y=[lab for lab, _ in cut],
+                marker=dict(symbol="triangle-right", size=10, color="#475467"),
+                cliponaxis=False,
+                customdata=[f"{h}; the interval extends beyond the axis" for _, h in cut],
+                hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+                showlegend=False,
+            )
+        ]
+        if cut
+        else []
+    )
     notes = [(lab, undefined_text if v is None else fmt(v)) for lab, v, d in zip(labels, values, drawn) if d is None]
     if notes:
         traces.append(
@@ -179,6 +203,7 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
                 showlegend=False,
             )
         )
+    traces += arrows  # after the notes: the bars, the notes, then the arrowheads
     return figure(
         traces,
         title,

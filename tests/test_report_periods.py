@@ -95,3 +95,24 @@ def test_incomplete_days_only_where_the_view_shows_them_by_session_date():
     assert rv.shown_incomplete(late, "conversion-date", "2023-09-01", "2023-09-10") is None
     part = rv.shown_incomplete(late, "session-date", "2023-09-01", "2023-09-09")
     assert part is not None and part.days == ["2023-09-09"] and part.share_in == [0.7]
+
+
+def test_a_whisker_cut_at_the_axis_ends_in_an_arrowhead():
+    totals = pd.DataFrame(
+        dict(
+            channel_name=["A", "B"],
+            cost=[10.0, 20.0],
+            ihc=[1.0, 2.0],
+            ihc_revenue=[30.0, 40.0],
+            CPO=[10.0, 10.0],
+            CPO_low=[5.0, 8.0],
+            CPO_high=[100.0, 12.0],  # A's interval runs far past the axis (which ends at 1.3 × 10 = 13)
+            few=[False, False],
+        )
+    )
+    fig = rc.ratio_chart(totals, "CPO", {})
+    assert fig["layout"]["xaxis"]["range"] == [0, 13.0]
+    arrows = [t for t in fig["data"] if t.get("marker", {}).get("symbol") == "triangle-right"]
+    assert len(arrows) == 1 and arrows[0]["x"] == [13.0]
+    assert len(arrows[0]["y"]) == 1 and arrows[0]["y"][0].startswith("A")  # only A's whisker is cut
+    assert "extends beyond the axis" in arrows[0]["customdata"][0]
