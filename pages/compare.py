@@ -9,7 +9,7 @@ import streamlit as st
 from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
-from pipeline.compare import delta_tone, format_delta
+from pipeline.compare import delta_tone, format_delta, format_value, shift_range
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
 
@@ -87,6 +87,8 @@ def pretty(label: str) -> str:
 def grouped_bars(result, metric: str):
     label, axis, fmt = METRICS[metric]
     table = result.table
+    if metric in ("CPO", "ROAS"):  # channels without cost have no CPO or ROAS (noted under the table)
+        table = table[~table["channel_name"].isin(result.unpaid())]
     order = (
         table[table["model"] == result.models[0]]
         .sort_values([metric, "channel_name"], ascending=[False, True], na_position="last")["channel_name"]
@@ -124,7 +126,7 @@ TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
 def diff_table(result, metric: str) -> None:
     label, axis, fmt = METRICS[metric]
     wide = (
-        result.wide(metric)
+        result.shown(metric)
         .sort_values([result.models[0], "channel_name"], ascending=[False, True], na_position="last")
         .reset_index(drop=True)
     )
@@ -137,7 +139,7 @@ def diff_table(result, metric: str) -> None:
 
     def shade(column: pd.Series) -> list[str]:
         styles = []
-        for pos, value in enumerate(column):
+        for pos, value in enumerate(wide[column.name]):
             tone = delta_tone(value, metric, bool(noise[column.name].iloc[pos]))
             if tone == "noise":
                 styles.append("color: #98A2B3")  # within the noise: grey, no tint
@@ -148,10 +150,14 @@ def diff_table(result, metric: str) -> None:
                 styles.append("")
         return styles
 
-    py_fmt = {".1%": "{:.1%}", ",.1f": "{:,.1f}", ",.0f": "€{:,.0f}", ".2f": "{:.2f}", ",.2f": "€{:,.2f}"}[fmt]
-    formats = {**{c: py_fmt for c in result.models}, **{c: (lambda v: format_delta(v, metric)) for c in delta_cols}}
-    styled = wide.style.format(formats, na_rep="—").apply(shade, subset=delta_cols)  # one format() call:
-    # a second call would drop the first one's formats in the table Streamlit draws
+    # The cells as text, written by the library ('—' where undefined): the browser drew a Styler's NaN
+    # as "None" whatever its na_rep (review #7).
+    shown = wide.copy()
+    for c in result.models:
+        shown[c] = [format_value(v, metric) for v in wide[c]]
+    for c in delta_cols:
+        shown[c] = [format_delta(v, metric) for v in wide[c]]
+    styled = shown.style.apply(shade, subset=delta_cols)
     st.dataframe(
         styled,
         hide_index=True,
@@ -159,8 +165,8 @@ def diff_table(result, metric: str) -> None:
         height=min(38 + 35 * len(wide), 700),
         column_config={
             "channel_name": st.column_config.TextColumn("Channel"),
-            **{c: st.column_config.Column(pretty(c)) for c in result.models},
-            **{c: st.column_config.Column("Δ " + pretty(c[2:])) for c in delta_cols},
+            **{c: st.column_config.TextColumn(pretty(c)) for c in result.models},
+            **{c: st.column_config.TextColumn("Δ " + pretty(c[2:])) for c in delta_cols},
         },
     )
     direction = "a lower CPO" if metric == "CPO" else "more"
@@ -171,6 +177,12 @@ def diff_table(result, metric: str) -> None:
         "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
         "— where undefined."
     )
+    unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
+    if unpaid:
+        st.caption(
+            f"Not in the {label} view — channels without cost: {', '.join(md(c, 60) for c in unpaid)}. "
+            "Their attributed conversions and revenue are in the other views."
+        )
 
 
 with shown_errors():
@@ -216,18 +228,19 @@ with shown_errors():
         else "all sessions"
     )
     st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
-    shifts = result.biggest_shifts("share", 3)
+    shifts = result.biggest_shifts(metric, 3)
     if not shifts.empty:
         cols = st.columns(len(shifts))
         for i, (col, (_, r)) in enumerate(zip(cols, shifts.iterrows())):
             # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
             with col.container(border=True, key=f"shift_card_{i}"):
                 st.markdown(f"**{md(r['channel_name'], 60)}**")
-                st.markdown(f"### {r['low']:.1%} → {r['high']:.1%}")
+                st.markdown(f"#### {shift_range(r['low'], r['high'], metric)}")
+                spread = f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: " if metric == "share" else ""
                 st.caption(
-                    f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: lowest with "
-                    f"{md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
+                    f"{spread}lowest with {md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
                 )
-        st.caption("The channels whose share of the conversions depends most on the model.")
+        what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
+        st.caption(f"The channels whose {what} depends most on the model.")
     chart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

@@ -211,17 +211,14 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         st.caption("Pick one or more channels to see their trend.")
         return
     chart(
-        rc.trend_chart(view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain), key="trend_chart"
+        rc.trend_chart(
+            view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain, view.first, view.last
+        ),
+        key="trend_chart",
     )
-    notes = []
-    if metric in ("CPO", "ROAS"):
-        notes.append(
-            f"Periods where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps."
-        )
-    if view.incomplete and view.incomplete.days:
-        notes.append("Shaded: the incomplete last days, whose conversions are still to come (see above).")
-    if notes:
-        st.caption(" ".join(notes))
+    notes = [rc.trend_note(view.rows, metric, picked, view.incomplete)]
+    if notes[0]:
+        st.caption(md(notes[0]))
 
 
 def table_interval(low, high, fmt):
@@ -234,7 +231,9 @@ def table_interval(low, high, fmt):
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
     st.subheader({"day": "Channel-days", "week": "Channel-weeks", "month": "Channel-months"}[view.grain])
     if view.grain != "day":
-        st.caption(f"Each row is a channel's {view.grain}, dated by its first day; the CSV keeps channel-days.")
+        st.caption(
+            f'Each row is a channel\'s {view.grain}, dated by its first day in the chosen range; a period the range covers only partly says so ("3 of 7 days"). The CSV keeps channel-days.'
+        )
     rows = view.rows
     table = rv.table(view.periods)
     # The intervals sit right of their value, which shows the unit: no € sign to repeat; ∞ for no upper bound.
@@ -243,6 +242,11 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     ]
     table["ROAS range"] = [table_interval(lo, hi, ratio) for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
     table["support"] = table["support"].fillna(0).astype(int)
+    if "days" in table:  # a week or month the range covers only partly says so ("3 of 7 days")
+        table["date"] = [
+            f"{d} ({rv.partial_text(n, of)})" if n < of else d
+            for d, n, of in zip(table["date"], table["days"], table["length"])
+        ]
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
     # Widths that add up to the main area at 1280 px with the sidebar open (≈ 820 px): every column is in
     # view without a sideways scroll.
@@ -254,7 +258,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         placeholder="—",
         column_config={
             "channel_name": st.column_config.TextColumn("Channel", width=148),
-            "date": st.column_config.TextColumn("Date", width=84),
+            "date": st.column_config.TextColumn("Date", width=84 if view.grain == "day" else 150),
             "cost": st.column_config.NumberColumn("Cost", format="euro", width=76),
             "ihc": st.column_config.NumberColumn(
                 "Conversions", format="%.3f", width=82, help="Attributed conversions: the credit of the channel-day."
@@ -327,8 +331,13 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
             "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
             "browser saves the file.",
         )
+    shown_rows = (
+        f"{len(view.periods):,} channel-{view.grain}s shown · CSV: {len(rows):,} channel-days"
+        if view.grain != "day"
+        else f"{len(rows):,} rows"
+    )
     st.caption(
-        f"{len(rows):,} rows · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
+        f"{shown_rows} · CPO and ROAS are empty (—) where undefined: no attributed conversion / no cost; "
         "an interval (CPO 90%, ROAS 90%: from resampling the conversions) is empty where there is no spread, "
         "∞ where it has no upper bound; "
         "Based on: the conversions behind the row's credit."
@@ -343,7 +352,7 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
     if len(coverage) == 1:
         c = coverage[0]
         st.caption(
-            f"Attribution: **{md(model_label(c.model))}** · {c.conversions:,} conversions "
+            f"Attribution: **{md(model_label(c.model))}** · {rv.attributed_text(c.conversions, view)} "
             f"({md(c.first_date)} … {md(c.last_date)}){built}"
         )
     elif coverage:
@@ -446,6 +455,9 @@ def body(ws, path, fp) -> None:
 
 
 with shown_errors():
+    # The loading frame has a placeholder of its own, emptied before the report is drawn below it: drawn
+    # over in place, its tiles stayed inside whatever block the report put at their position (the
+    # mixed-models box showed three ghost tiles).
     frame = st.empty()
     if not st.session_state.get("_report_drawn"):  # a new session: show the frame before any read
         st.session_state["_report_drawn"] = True
@@ -453,5 +465,5 @@ with shown_errors():
             loading_frame()
     ws = workspace()
     path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
-    with frame.container():
-        body(ws, path, fp)
+    frame.empty()
+    body(ws, path, fp)

@@ -40,6 +40,8 @@ DELTA_FORMATS = {
     "ROAS": (".2f", 2, 1.0, "", ""),
     "CPO": (",.2f", 2, 1.0, "€", ""),
 }
+VALUE_FORMATS = {"share": "{:.1%}", "ihc": "{:,.1f}", "ihc_revenue": "€{:,.0f}", "ROAS": "{:.2f}", "CPO": "€{:,.2f}"}
+RATIO_METRICS = ("CPO", "ROAS")  # undefined for a channel without cost
 LONG_COLUMNS = ["model", "channel_name", "ihc", "ihc_revenue", "cost", "CPO", "ROAS", "share"]
 NOISE_COLUMNS = ["model", "channel_name", "credit_within_noise", "revenue_within_noise"]
 
@@ -96,10 +98,27 @@ class Comparison:
         pivot.columns.name = None
         return pivot.reset_index()
 
+    def unpaid(self) -> list[str]:
+        """The channels without cost (the same for every model): CPO and ROAS are undefined for them."""
+        cost = self.table.groupby("channel_name", sort=True)["cost"].max()
+        return cost[cost <= 0].index.tolist()
+
+    def shown(self, metric: str) -> pd.DataFrame:
+        """``wide(metric)`` as the views show it: for CPO and ROAS without the channels that have no
+        cost (their CPO would read €0.00, the cheapest, and their ROAS is undefined) — name them
+        beside the view with ``unpaid()``, as the Report does."""
+        wide = self.wide(metric)
+        if metric in RATIO_METRICS:
+            wide = wide[~wide["channel_name"].isin(self.unpaid())].reset_index(drop=True)
+        return wide
+
     def biggest_shifts(self, metric: str = "share", limit: int = 5) -> pd.DataFrame:
         """The channels whose ``metric`` differs most between any two models: ``channel_name, low,
-        low_model, high, high_model, spread`` sorted by spread."""
-        pivot = self.table.pivot(index="channel_name", columns="model", values=metric)[self.models]
+        low_model, high, high_model, spread`` sorted by spread (for CPO and ROAS, paid channels only)."""
+        table = self.table
+        if metric in RATIO_METRICS:
+            table = table[~table["channel_name"].isin(self.unpaid())]
+        pivot = table.pivot(index="channel_name", columns="model", values=metric)[self.models]
         values = pivot.to_numpy(dtype=np.float64)
         filled_lo = np.where(np.isnan(values), np.inf, values)
         filled_hi = np.where(np.isnan(values), -np.inf, values)
@@ -218,6 +237,18 @@ def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.
     where = pd.Index(list(ids)).get_indexer(list(conversion_ids))
     out = np.asarray(values, dtype=np.float64)[np.clip(where, 0, None)]
     return np.where(where >= 0, out, 0.0)
+
+
+def format_value(value, metric: str) -> str:
+    """A value of ``metric`` as the views write it ('3.2%', '€26.67', '4.40'); '—' where undefined."""
+    if value is None or pd.isna(value):
+        return "—"
+    return VALUE_FORMATS[metric].format(float(value))
+
+
+def shift_range(low, high, metric: str) -> str:
+    """A channel's spread over the models: '3.2%–3.7% across models' (a range, not a change in time)."""
+    return f"{format_value(low, metric)}–{format_value(high, metric)} across models"
 
 
 def format_delta(value, metric: str) -> str:

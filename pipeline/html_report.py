@@ -67,7 +67,7 @@ def html_report(
         ("cost_revenue", rc.cost_revenue_chart(view.totals, palette), "wide"),
         (
             "trend",
-            rc.trend_chart(view.rows, "ihc_revenue", ranked.tolist()[:5], palette, by, view.incomplete),
+            rc.trend_chart(view.rows, "ihc_revenue", ranked.tolist()[:5], palette, by, view.incomplete, "day"),
             "wide",
         ),
     ]

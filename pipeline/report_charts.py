@@ -164,6 +164,30 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
             hovertemplate="%{y}<br>%{customdata}<extra></extra>",
         )
     ]
+    # A whisker cut at the axis's edge ends in an arrowhead there, so it never reads as the interval's
+    # true end (review #13); its hover says where it ends.
+    cut = [
+        (lab, h)
+        for lab, d, hi, h in zip(labels, drawn, highs, hover)
+        if d is not None and (hi is None or not math.isfinite(hi) or hi > edge)
+    ]
+    arrows = (
+        [
+            dict(
+                type="scatter",
+                mode="markers",
+                x=[edge] * len(cut),
+                y=[lab for lab, _ in cut],
+                marker=dict(symbol="triangle-right", size=10, color="#475467"),
+                cliponaxis=False,
+                customdata=[f"{h}; the interval extends beyond the axis" for _, h in cut],
+                hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+                showlegend=False,
+            )
+        ]
+        if cut
+        else []
+    )
     notes = [(lab, undefined_text if v is None else fmt(v)) for lab, v, d in zip(labels, values, drawn) if d is None]
     if notes:
         traces.append(
@@ -179,6 +203,7 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
                 showlegend=False,
             )
         )
+    traces += arrows  # after the notes: the bars, the notes, then the arrowheads
     return figure(
         traces,
         title,
@@ -256,6 +281,9 @@ TREND_HOVER = {
 }
 
 
+PERIOD_TICK = {"week": "%b %d", "month": "%b %Y"}
+
+
 def trend_chart(
     rows: pd.DataFrame,
     metric: str,
@@ -264,10 +292,147 @@ def trend_chart(
     basis: str = "session-date",
     incomplete: Optional[IncompleteDays] = None,
     grain: str = "day",
+    first: Optional[str] = None,
+    last: Optional[str] = None,
 ) -> dict:
     """One line per channel of ``metric`` per day (or week, month: ``grain``); the incomplete last
-    days shaded and labelled (on a week or month axis, the periods that hold them)."""
-    data = rv.daily(rows, metric, channels, grain)
+    days shaded and labelled.
+
+    On a week or month axis each period is one slot with one label, dated by its first day inside the
+    filter ``first``…``last`` (never before the chosen start); a period the range covers only partly is
+    drawn with a hollow marker and labelled "3 of 7 days", since its sums cover fewer days than its
+    neighbours'; only the periods that hold incomplete days are shaded, saying how many. CPO is a gap
+    where nothing was spent (``report_views.daily``)."""
+    if grain != "day" and len(rows) and not (first and last):
+        first, last = str(rows["date"].min()), str(rows["date"].max())
+    data = rv.daily(rows, metric, channels, grain, first, last)
+    if grain == "day":
+        return _day_trend(data, metric, channels, palette, basis, incomplete)
+    spans = rv.period_table(grain, first or "", last or "") if first and last else None
+    slots = sorted(set(data["date"]))
+    info = {}
+    if spans is not None:
+        for d, n, of in zip(spans["date"], spans["days"], spans["length"]):
+            info[d] = (int(n), int(of))
+    fmt = PERIOD_TICK[grain]
+    labels = []
+    for d in slots:
+        text = pd.Timestamp(d).strftime(fmt)
+        n, of = info.get(d, (1, 1))
+        labels.append(f"{text}<br>{rv.partial_text(n, of)}" if n < of else text)
+    position = {d: i for i, d in enumerate(slots)}
+    traces = []
+    for channel in channels:
+        part = data[data["channel_name"] == channel]
+        dates = part["date"].tolist()
+        partial = [info.get(d, (1, 1))[0] < info.get(d, (1, 1))[1] for d in dates]
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=channel,
+                x=[position[d] for d in dates],
+                y=[float(v) if pd.notna(v) else None for v in part["value"]],
+                line=dict(color=palette.get(channel, "#888"), width=2.5),
+                marker=dict(
+                    size=[8 if p else 6 for p in partial],
+                    symbol=["circle-open" if p else "circle" for p in partial],
+                    line=dict(width=2),
+                ),
+                connectgaps=False,
+                customdata=[_period_hover(d, grain, *info.get(d, (1, 1))) for d in dates],
+                hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
+            )
+        )
+    shapes, annotations = [], []
+    late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
+    if len(late_days) and first and last:
+        held = rv.clip_periods(period_start(late_days, grain), grain, first, last)
+        counts = held.value_counts()
+        for d, n in counts.items():
+            if d not in position:
+                continue
+            i = position[d]
+            shapes.append(
+                dict(
+                    type="rect",
+                    xref="x",
+                    yref="paper",
+                    x0=i - 0.45,
+                    x1=i + 0.45,
+                    y0=0,
+                    y1=1,
+                    fillcolor="#EEF1F5",
+                    line=dict(width=0),
+                    layer="below",
+                )
+            )
+            annotations.append(
+                dict(
+                    xref="x",
+                    yref="paper",
+                    x=i,
+                    y=0.01,
+                    xanchor="center",
+                    yanchor="bottom",
+                    text=f"{n} incomplete day{'s' if n != 1 else ''}",
+                    showarrow=False,
+                    font=dict(size=12, color="#667085"),
+                )
+            )
+    unit = rv.DAILY_METRICS[metric]
+    axis_title = "Session date" if basis == "session-date" else "Conversion date"
+    return figure(
+        traces,
+        f"{unit.split(' (')[0]} per {grain}",
+        height=400,
+        xaxis=dict(
+            title=f"{axis_title}: {grain} starting (hollow: a part of the {grain} only)",
+            type="linear",
+            tickmode="array",
+            tickvals=list(range(len(slots))),
+            ticktext=labels,
+            range=[-0.5, len(slots) - 0.5],
+            showgrid=False,
+            zeroline=False,
+        ),
+        yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
+        shapes=shapes,
+        annotations=annotations,
+    )
+
+
+def trend_note(
+    rows: pd.DataFrame, metric: str, channels: list[str], incomplete: Optional[IncompleteDays] = None
+) -> str:
+    """What the trend's reader must know: gaps where CPO/ROAS are undefined, the channels without cost
+    that have no CPO/ROAS line at all (a line at €0 would read as the cheapest), the shaded days."""
+    notes = []
+    if metric in ("CPO", "ROAS"):
+        notes.append(
+            f"Periods where {metric} is undefined (no {'conversion' if metric == 'CPO' else 'cost'}) are gaps."
+        )
+        unpaid = rv.unpaid_channels(rows, channels)
+        if unpaid:
+            notes.append(f"No {metric} line — channels without cost: {', '.join(clip(c) for c in unpaid)}.")
+    if incomplete and incomplete.days:
+        notes.append("Shaded: the incomplete last days, whose conversions are still to come (see above).")
+    return " ".join(notes)
+
+
+def _period_hover(day: str, grain: str, days: int, length: int) -> str:
+    name = f"{grain.capitalize()} from {pd.Timestamp(day).strftime('%b %d')}"
+    return f"{name} ({rv.partial_text(days, length)})" if days < length else name
+
+
+def _day_trend(
+    data: pd.DataFrame,
+    metric: str,
+    channels: list[str],
+    palette: dict,
+    basis: str,
+    incomplete: Optional[IncompleteDays],
+) -> dict:
     traces = []
     for channel in channels:
         part = data[data["channel_name"] == channel]
@@ -288,10 +453,9 @@ def trend_chart(
     unit = rv.DAILY_METRICS[metric]
     shapes, annotations = [], []
     shown = set(data["date"])
-    late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
-    late = sorted(set(period_start(late_days, grain)) & shown) if len(late_days) else []
+    late = sorted(set(incomplete.days) & shown) if incomplete else []
     if late:
-        half = pd.Timedelta(hours={"day": 12, "week": 84, "month": 360}[grain])  # half a period
+        half = pd.Timedelta(hours=12)
         first = pd.Timestamp(late[0]) - half
         last = pd.Timestamp(late[-1]) + half
         shapes.append(
@@ -324,13 +488,9 @@ def trend_chart(
     axis_title = "Session date" if basis == "session-date" else "Conversion date"
     return figure(
         traces,
-        f"{unit.split(' (')[0]} per {grain}",
+        f"{unit.split(' (')[0]} per day",
         height=400,
-        xaxis=dict(
-            title=axis_title if grain == "day" else f"{axis_title}: {grain} starting",
-            type="date",
-            tickformat="%b %d" if grain != "month" else "%b %Y",
-        ),
+        xaxis=dict(title=axis_title, type="date", tickformat="%b %d"),
         yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
         shapes=shapes,
         annotations=annotations,

@@ -82,31 +82,90 @@ def ranked(totals: pd.DataFrame, metric: str, ascending: bool) -> pd.DataFrame:
     return pd.concat([defined, undefined], ignore_index=True)
 
 
-def by_period(report: pd.DataFrame, grain: str = "day") -> pd.DataFrame:
-    """The report rows summed per channel and period (``date`` = the period's first day), with CPO and
-    ROAS of the sums; ``day`` returns them as they are."""
+def period_table(grain: str, first: str, last: str) -> pd.DataFrame:
+    """One row per period of ``grain`` that meets the dates ``first``…``last`` ('YYYY-MM-DD'):
+    ``period`` (the day it starts on), ``date`` (its first day inside the range, so no period is dated
+    before the filter's start), ``days`` (its days inside the range) and ``length`` (its days). A period
+    with ``days < length`` is partial: its sums cover fewer days than the others' and must say so."""
+    days = pd.Series(pd.date_range(first, last, freq="D").strftime("%Y-%m-%d"), dtype=object)
+    starts = period_start(days, grain)
+    out = (
+        pd.DataFrame({"period": starts, "day": days})
+        .groupby("period", as_index=False, sort=True)["day"]
+        .agg(date="min", days="count")
+    )
+    begin = pd.to_datetime(out["period"], format="%Y-%m-%d")
+    if grain == "day":
+        out["length"] = 1
+    elif grain == "week":
+        out["length"] = 7
+    else:
+        out["length"] = begin.dt.days_in_month
+    return out[["period", "date", "days", "length"]]
+
+
+def partial_text(days: int, length: int) -> str:
+    """'3 of 7 days' for a period the range covers only partly, '' for a whole one."""
+    return f"{days} of {length} days" if days < length else ""
+
+
+def clip_periods(dates: pd.Series, grain: str, first: str, last: str) -> pd.Series:
+    """Period starts (``window.period_start``) replaced by the period's first day inside first…last."""
+    if grain == "day":
+        return dates
+    table = period_table(grain, first, last)
+    return dates.map(dict(zip(table["period"], table["date"]))).fillna(dates)
+
+
+def by_period(
+    report: pd.DataFrame, grain: str = "day", first: Optional[str] = None, last: Optional[str] = None
+) -> pd.DataFrame:
+    """The report rows summed per channel and period (``date`` = the period's first day, or the first
+    day of ``first``…``last`` inside it), with CPO and ROAS of the sums; ``day`` returns them as they are."""
     if grain == "day":
         return report
-    rows = report.assign(date=period_start(report["date"], grain))
+    starts = period_start(report["date"], grain)
+    if first and last:
+        starts = clip_periods(starts, grain, first, last)
+    rows = report.assign(date=starts)
     return add_ratios(rows.groupby(["channel_name", "date"], as_index=False, sort=True)[SUMMED].sum()).sort_values(
         ["date", "channel_name"], ignore_index=True
     )
 
 
 def daily(
-    report: pd.DataFrame, metric: str, channels: Optional[Iterable[str]] = None, grain: str = "day"
+    report: pd.DataFrame,
+    metric: str,
+    channels: Optional[Iterable[str]] = None,
+    grain: str = "day",
+    first: Optional[str] = None,
+    last: Optional[str] = None,
 ) -> pd.DataFrame:
     """One row per (period, channel): the metric of that channel's period (ratios from its sums); the
-    period is a day unless ``grain`` is week or month."""
+    period is a day unless ``grain`` is week or month, dated by its first day inside ``first``…``last``
+    when given. CPO and ROAS are undefined (NaN) where nothing was spent: a channel without cost has no
+    cost per order, not a cost of €0 per order."""
     if metric not in DAILY_METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     rows = report
     if channels is not None:
         rows = rows[rows["channel_name"].isin(list(channels))]
-    rows = rows.assign(date=period_start(rows["date"], grain))
+    starts = period_start(rows["date"], grain)
+    if first and last:
+        starts = clip_periods(starts, grain, first, last)
+    rows = rows.assign(date=starts)
     by_day = rows.groupby(["date", "channel_name"], as_index=False, sort=True)[SUMMED].sum()
     by_day = add_ratios(by_day)
+    if metric == "CPO":
+        by_day.loc[by_day["cost"] <= 0, "CPO"] = np.nan
     return by_day[["date", "channel_name", metric]].rename(columns={metric: "value"})
+
+
+def unpaid_channels(report: pd.DataFrame, channels: Iterable[str]) -> list[str]:
+    """Those of ``channels`` with no cost in ``report``: CPO and ROAS are undefined for them."""
+    wanted = list(channels)
+    cost = report[report["channel_name"].isin(wanted)].groupby("channel_name")["cost"].sum()
+    return [c for c in wanted if cost.get(c, 0.0) <= 0]
 
 
 def undefined_note(totals: pd.DataFrame, metric: str) -> str:
@@ -149,7 +208,11 @@ class ReportView:
     grain: str = "day"  # GRAINS: the table's and the trend's period
     coverage: list[ModelCoverage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # report_warnings' messages
-    incomplete: Optional[IncompleteDays] = None
+    incomplete: Optional[IncompleteDays] = None  # only the incomplete days this view shows
+    all_conversions: int = 0  # the conversions in the database, attributed or not
+    unattributed: dict = field(default_factory=dict)  # reason → conversions the stored runs left out
+    first: str = ""  # the filter's dates as 'YYYY-MM-DD' (the rows' own when the filter is open)
+    last: str = ""
 
     @property
     def empty(self) -> bool:
@@ -179,14 +242,22 @@ def report_view(
         )
         totals = totals.merge(per_channel[["channel_name", *bound_cols]], on="channel_name", how="left")
         kpi_bounds = {c: float(overall.iloc[0][c]) for c in bound_cols}
-        periods = by_period(rows, grain).merge(bounds[["channel_name", "date", *bound_cols]], how="left")
+        first, last = start or str(rows["date"].min()), end or str(rows["date"].max())
+        bounds = bounds.assign(date=clip_periods(bounds["date"], grain, first, last))
+        periods = by_period(rows, grain, first, last).merge(bounds[["channel_name", "date", *bound_cols]], how="left")
+        if grain != "day":
+            spans = period_table(grain, first, last)[["date", "days", "length"]]
+            periods = periods.merge(spans, on="date", how="left")
     else:
+        first, last = start or "", end or ""
         for c in bound_cols:
             totals[c] = pd.Series([], dtype=float)
         kpi_bounds = dict.fromkeys(bound_cols, float("nan"))
         periods = rows.assign(**{c: pd.Series([], dtype=float) for c in bound_cols})
     totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
-    coverage, late = model_coverage(con), incomplete_days(con)
+    coverage = model_coverage(con)
+    total, left_out = conversion_counts(con)
+    late = shown_incomplete(incomplete_days(con), by, first, last)
     return ReportView(
         rows=rows,
         totals=totals,
@@ -197,5 +268,56 @@ def report_view(
         grain=grain,
         coverage=coverage,
         warnings=[message for _, message, _, _ in warnings_of(coverage, late)],
-        incomplete=late if by == "session-date" else None,
+        incomplete=late,
+        all_conversions=total,
+        unattributed=left_out,
+        first=first,
+        last=last,
     )
+
+
+def shown_incomplete(late: Optional[IncompleteDays], basis: str, first: str, last: str) -> Optional[IncompleteDays]:
+    """The incomplete session days inside ``first``…``last`` (None when there are none): a warning
+    about a day the view does not show, or on a conversion-date view (where credit is dated by the
+    order, which has happened), would be about something the reader is not looking at."""
+    if late is None or basis != "session-date" or not first or not last:
+        return None
+    keep = [i for i, day in enumerate(late.days) if first <= day <= last]
+    if not keep:
+        return None
+    return IncompleteDays(late.last_conversion, [late.days[i] for i in keep], [late.share_in[i] for i in keep])
+
+
+NO_SESSION = "no session before the conversion"  # runner.NO_SESSION_REASON
+
+
+def conversion_counts(con: sqlite3.Connection) -> tuple[int, dict]:
+    """The conversions in the database, and those the stored runs could not attribute by reason."""
+    from .db import table_exists
+
+    total = (
+        int(con.execute("SELECT count(*) FROM conversions").fetchone()[0]) if table_exists(con, "conversions") else 0
+    )
+    left_out: dict = {}
+    if table_exists(con, "pipeline_unattributed"):
+        left_out = {
+            r: int(n) for r, n in con.execute("SELECT reason, count(*) FROM pipeline_unattributed GROUP BY reason")
+        }
+    return total, left_out
+
+
+def attributed_text(attributed: int, view: ReportView) -> str:
+    """'1,949 of 2,000 conversions (51 have no earlier session)': how many of the database's
+    conversions the report's credit covers, and why the others are missing."""
+    total = view.all_conversions
+    if total <= attributed:
+        return f"{attributed:,} conversions"
+    missing = total - attributed
+    no_session = view.unattributed.get(NO_SESSION, 0)
+    if no_session == missing:
+        why = f"{missing:,} {'has' if missing == 1 else 'have'} no earlier session"
+    else:
+        why = f"{missing:,} not attributed" + (
+            f", {no_session:,} of them without an earlier session" if no_session else ""
+        )
+    return f"{attributed:,} of {total:,} conversions ({why})"

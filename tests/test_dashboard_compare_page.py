@@ -19,7 +19,8 @@ def test_compare_page_on_the_demo(dashboard_env):
     assert len(at.get("plotly_chart")) == 1
     table = at.dataframe[0].value
     assert "ihc" in table.columns and any(c.startswith("Δ ") for c in table.columns)
-    assert table["ihc"].sum() == pytest.approx(1.0)  # shares of conversions sum to 1
+    # shares of conversions sum to 100% (each cell rounded to 0.1%)
+    assert table["ihc"].str.rstrip("%").astype(float).sum() == pytest.approx(100.0, abs=1.0)
     # the biggest shifts: cards that name both models in full (not cut in a metric's pill)
     assert "pts of the conversions: lowest with" in texts(at) and "highest with" in texts(at)
 
@@ -66,7 +67,23 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     no_errors(at)
     shown = _display_values(at)
     assert not shown.astype(str).isin(["None", "nan"]).any().any()  # undefined ROAS: '—'
-    assert (shown.astype(str) == "—").any().any()  # unpaid channels have no ROAS
+    # Channels without cost have no ROAS: left out of the view and named under it (as on the Report),
+    # not a row of "None" (review #7).
+    table = at.dataframe[0].value
+    unpaid = ["Direct Traffic", "Newsletter & Email", "Organic Search"]
+    assert not set(unpaid) & set(table["channel_name"])
+    assert "Not in the ROAS view — channels without cost: Direct Traffic" in texts(at)
+    # The cards follow the chosen measure and give a range over the models, not an arrow (review #8).
+    cards = texts(at)
+    assert "across models" in cards and "→" not in cards and "pts of the conversions" not in cards
+    assert "The channels whose ROAS depends most on the model." in cards
+    at.segmented_control(key="compare_metric").set_value("CPO").run()
+    no_errors(at)
+    assert not set(unpaid) & set(at.dataframe[0].value["channel_name"])  # not at €0.00, the "cheapest"
+    assert not (_display_values(at).astype(str) == "€0.00").any().any()
+    # The cells are the library's text: the browser drew a Styler's NaN as "None" whatever its na_rep.
+    cells = at.dataframe[0].value.drop(columns="channel_name")
+    assert cells.map(lambda v: isinstance(v, str) and v not in ("None", "nan", "")).all().all()
     names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names == ["IHC — offline model", "Last click"]  # the picker's labels, not internal ids
     at.segmented_control(key="compare_metric").set_value("share").run()

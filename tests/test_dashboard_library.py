@@ -202,6 +202,22 @@ def test_compare_by_hand(linear_db):
     assert (shifts.iloc[1]["low_model"], shifts.iloc[1]["high_model"]) == ("last-click", "linear")
 
 
+def test_compare_leaves_channels_without_cost_out_of_cpo_and_roas(linear_db):
+    from pipeline.compare import format_value, shift_range
+
+    result = compare_models(open_database(linear_db), [ModelSpec("linear"), ModelSpec("last-click")])
+    unpaid = result.unpaid()
+    assert "Direct Traffic" in unpaid and "Display" not in unpaid and "Paid Search Brand" not in unpaid
+    assert "Direct Traffic" not in set(result.shown("CPO")["channel_name"])  # not a CPO of €0.00
+    assert "Direct Traffic" not in set(result.shown("ROAS")["channel_name"])
+    assert "Direct Traffic" in set(result.shown("share")["channel_name"])
+    assert not set(unpaid) & set(result.biggest_shifts("CPO", 10)["channel_name"])
+    assert format_value(0.0321, "share") == "3.2%" and format_value(26.666, "CPO") == "€26.67"
+    assert format_value(float("nan"), "ROAS") == "—" and format_value(None, "CPO") == "—"
+    assert shift_range(0.032, 0.037, "share") == "3.2%–3.7% across models"
+    assert shift_range(4.4, 4.64, "ROAS") == "4.40–4.64 across models"
+
+
 def test_compare_matches_the_stored_report(small_demo, tmp_path):
     """For the stored model, channel credit/revenue/cost equal the channel report's sums."""
     import shutil
@@ -282,3 +298,11 @@ def test_run_summary(tiny):
     assert again.redone == [] and again.headline().startswith("Everything was up to date")
     window = summarise(run(tiny, model="linear", window=Window("2023-09-03", "2023-09-03")))
     assert window.conversions == 1 and window.attributed == 1 and window.not_attributed == {}
+
+
+def test_the_report_says_how_many_conversions_it_covers(linear_db):
+    # tiny: c1 and c2 are attributed, c3 has no earlier session (tests/test_core_pipeline.py's doc).
+    view = rv.report_view(open_database(linear_db))
+    assert view.all_conversions == 3 and view.unattributed == {"no session before the conversion": 1}
+    assert rv.attributed_text(2, view) == "2 of 3 conversions (1 has no earlier session)"
+    assert rv.attributed_text(3, view) == "3 conversions"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from pipeline.db import open_database
@@ -238,12 +237,61 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     no_errors(at)
     weeks = at.dataframe[0].value
     assert "Channel-weeks" in texts(at)
-    assert set(pd.to_datetime(weeks["date"]).dt.day_of_week) == {0}  # every row dated by its Monday
+    # The demo runs Friday 09-01 … Sunday 09-10: a 3-day week (dated by its first day in the data, not
+    # Monday 08-28) and a whole one, dated by its Monday.
+    assert set(weeks["date"]) == {"2023-09-01 (3 of 7 days)", "2023-09-04"}
     assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
     trend = json.loads([c for c in plotly_charts(at) if "per week" in c.proto.spec][0].proto.spec)
-    assert all(pd.Timestamp(x).weekday() == 0 for x in trend["data"][0]["x"])
+    assert trend["layout"]["xaxis"]["ticktext"] == ["Sep 01<br>3 of 7 days", "Sep 04"]  # one label a week
     at.segmented_control(key="report_grain").set_value("month").run()
     no_errors(at)
-    assert set(at.dataframe[0].value["date"]) == {"2023-09-01"}
+    assert set(at.dataframe[0].value["date"]) == {"2023-09-01 (10 of 30 days)"}
     assert at.query_params["per"] == "month"
+
+
+def test_the_loading_frame_leaves_nothing_behind_in_a_mixed_report(dashboard_env):
+    """Review #1: the first view's loading tiles ("…") stayed inside the mixed-models box."""
+    from pipeline.runner import RunOptions
+    from pipeline.window import Window
+
+    at = open_page("report")
+    workspace_of(at).run(RunOptions(Window("2023-09-05", "2023-09-10"), "linear"))
+    del at.session_state["_report_drawn"]  # as a new browser session: the loading frame first
+    at.run()
+    no_errors(at)
+    assert any("mixes models" in str(w.value) for w in at.warning)
+    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
+    assert "…" not in [m.value for m in at.metric]
+    assert not [c for c in plotly_charts(at) if "Loading…" in c.proto.spec]
+
+
+def test_week_view_counts_its_rows_and_dates_start_at_the_filter(dashboard_env):
+    """Review #3/#12: a week row never dated before the chosen start; the caption counts the rows shown."""
+    at = open_page("report")
+    at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 7))).run()
+    at.segmented_control(key="report_grain").set_value("week").run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    # 09-03 is a Sunday: one day of the week of 08-28 (dated 09-03), then four of the week of 09-04.
+    assert sorted(set(table["date"])) == ["2023-09-03 (1 of 7 days)", "2023-09-04 (4 of 7 days)"]
+    channels = table["channel_name"].nunique()
+    days = read_report(open_database(workspace_of(at).db_path), "2023-09-03", "2023-09-07")
+    assert f"{len(table):,} channel-weeks shown · CSV: {len(days):,} channel-days" in texts(at)
+    assert len(table) <= 2 * channels < len(days)
+
+
+def test_incomplete_days_note_only_when_they_are_shown(dashboard_env):
+    """Review #4: no warning about the last session days on a range without them, or by conversion date."""
+    from pipeline.completeness import incomplete_days
+
+    at = open_page("report")
+    late = incomplete_days(open_database(workspace_of(at).db_path))
+    assert late is not None and late.days and late.days[-1] == "2023-09-10"  # the demo's last day is young
+    assert "incomplete" in texts(at)
+    at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 7))).run()
+    assert "incomplete" not in texts(at)
+    at.date_input(key="report_dates").set_value((date(2023, 9, 1), date(2023, 9, 10))).run()
+    at.radio(key="report_basis").set_value("conversion-date").run()
+    no_errors(at)
+    assert "incomplete" not in texts(at)

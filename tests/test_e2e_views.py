@@ -58,7 +58,7 @@ def _query(page) -> dict:
 
 
 def _table_caption(page) -> str:
-    return page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ").first.inner_text()
+    return page.locator('[data-testid="stCaptionContainer"]', has_text="CPO and ROAS are empty").first.inner_text()
 
 
 def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
