@@ -49,6 +49,7 @@ from .db import QueryBound, bound_queries, check_sqlite_file, copy_database, ope
 from .demo import write_demo_db
 from .demo_size import DemoSize
 from .errors import InputError
+from .processes import pid_alive
 from .progress import Progress, ensure
 from .validate import ValidationReport, validate
 
@@ -571,7 +572,7 @@ def _remove(folder: Path) -> None:
 def _abandoned(folder: Path, now: float, is_live: Optional[Callable[[str], bool]], grace: float) -> bool:
     """Its process is gone, or its session is not live and was last seen more than ``grace`` s ago."""
     pid, session = _owner(folder)
-    if pid is None or not _alive(pid):
+    if pid is None or not pid_alive(pid):
         return True
     if pid != os.getpid():
         return False  # another live server's session: not ours to judge
@@ -597,7 +598,7 @@ def sweep(
     now = time.time()
     for folder in _folders(base):
         pid, _ = _owner(folder)
-        stale = pid is None or not _alive(pid)
+        stale = pid is None or not pid_alive(pid)
         if not stale and is_live is not None and pid == os.getpid():
             stale = _abandoned(folder, now, is_live, grace)
         try:
@@ -664,18 +665,6 @@ def make_room(
             f"the administrator to raise {MAX_MB_ENV}"
         )
     return evicted
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def demo_size_from_env(environ=None) -> DemoSize:

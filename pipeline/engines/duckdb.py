@@ -46,6 +46,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
+from ..processes import pid_alive
 from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sql
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
@@ -751,7 +752,7 @@ def repair_parquet(folder: Path) -> None:
         return
     for entry in entries:
         m = _LEFTOVER.match(entry.name)
-        if m is None or _alive(int(m.group(3))):
+        if m is None or pid_alive(int(m.group(3))):
             continue
         name, kind = m.group(1), m.group(2)
         try:
@@ -761,18 +762,6 @@ def repair_parquet(folder: Path) -> None:
                 _remove(entry)
         except OSError:
             pass
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process
-    return True
 
 
 def _remove(path: Path) -> None:

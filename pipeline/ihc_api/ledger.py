@@ -41,6 +41,7 @@ import pandas as pd
 
 from ..errors import PipelineError
 from ..journey_index import VALUE_COLUMNS
+from ..processes import pid_alive
 
 DDL = """
 CREATE TABLE IF NOT EXISTS ihc_api_keys (
@@ -152,16 +153,6 @@ def process_start(pid: int) -> Optional[str]:
         return None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def mark_abandoned(conn: sqlite3.Connection) -> int:
     """Mark 'running' runs whose process is gone as interrupted (call inside a write transaction).
 
@@ -199,7 +190,7 @@ def _abandoned(pid, run_host, started, beat, host: str, expired_before: str, lea
         if beat is not None and beat >= expired_before:
             return None
         return f"its process ({pid} on {run_host}) gave no sign of life for {_duration(lease)}"
-    if not _process_alive(pid):
+    if not pid_alive(pid):
         return f"its process ({pid} on {run_host}) ended"
     if started is not None and process_start(pid) not in (None, started):
         return f"its process ({pid} on {run_host}) ended (pid {pid} is now another process)"
