@@ -19,7 +19,7 @@ from pages._session import (
     unattributed,
     workspace,
 )
-from pipeline.explain import zero_credit_reasons
+from pipeline.explain import LENGTH_BINS, zero_credit_reasons
 from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -30,7 +30,8 @@ st.caption("A journey is every session of the converting user strictly before th
 
 def lengths(path, fp) -> None:
     dist = length_distribution(path, fp)
-    labels = [str(n) for n in dist["sessions"]]
+    labels = dist["label"].tolist()
+    total = int(dist["conversions"].sum())
     bars = dict(
         type="bar",
         x=labels,
@@ -42,7 +43,7 @@ def lengths(path, fp) -> None:
         textfont=dict(size=11),
         constraintext="none",
         customdata=dist["share"].tolist(),
-        hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%})<extra></extra>",
+        hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%} of all " + f"{total:,})<extra></extra>",
     )
     chart(
         figure(
@@ -55,7 +56,11 @@ def lengths(path, fp) -> None:
         ),
         key="length_chart",
     )
-    note = "Grey: conversions with no earlier session (0), which cannot be attributed."
+    note = (
+        f"Labels: share of all {total:,} conversions. Every length has its place (0 where none); "
+        f"{LENGTH_BINS}+ holds the longer journeys. "
+        "Grey: conversions with no earlier session (0), which cannot be attributed."
+    )
     reasons = unattributed(path, fp)
     if not reasons.empty:
         note += " Not attributed: " + "; ".join(

@@ -29,14 +29,28 @@ def _require(con: sqlite3.Connection, *tables: str) -> None:
         raise InputError("there are no journeys yet: run the pipeline first")
 
 
-def length_distribution(con: sqlite3.Connection) -> pd.DataFrame:
-    """Conversions per journey length (sessions before the conversion), 0 included: ``sessions,
-    conversions, share``."""
+LENGTH_BINS = 12  # journey lengths 0..11 each get a bar; longer ones share one "12+" bar
+
+
+def length_distribution(con: sqlite3.Connection, bins: int = LENGTH_BINS) -> pd.DataFrame:
+    """Conversions per journey length (sessions before the conversion), 0 included: ``sessions, label,
+    conversions, share`` (of all conversions). Every length below ``bins`` has a row, with 0 conversions
+    where there is none (a chart never hides a gap by leaving the length out); longer journeys share the
+    last row, labelled ``"{bins}+"`` (sessions = ``bins``), present only when there are any."""
     _require(con, "pipeline_journey_conversions")
     rows = con.execute(
-        "SELECT sessions, count(*) FROM pipeline_journey_conversions GROUP BY sessions ORDER BY sessions"
+        "SELECT min(sessions, ?), count(*) FROM pipeline_journey_conversions GROUP BY 1 ORDER BY 1", (bins,)
     ).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=["sessions", "conversions"])
+    counts = dict(rows)
+    top = bins if counts.get(bins) else max([*counts, 0])
+    lengths = list(range(top + 1))
+    out = pd.DataFrame(
+        {
+            "sessions": lengths,
+            "label": [f"{n}+" if n == bins else str(n) for n in lengths],
+            "conversions": [int(counts.get(n, 0)) for n in lengths],
+        }
+    )
     total = out["conversions"].sum()
     out["share"] = out["conversions"] / total if total else 0.0
     return out

@@ -99,8 +99,12 @@ def test_daily_series(linear_db):
 def test_length_distribution_and_paths(linear_db):
     con = open_database(linear_db)
     dist = explain.length_distribution(con)
-    assert dist[["sessions", "conversions"]].values.tolist() == [[0, 1], [2, 1], [4, 1]]
-    assert dist["share"].sum() == pytest.approx(1.0)
+    # every length up to the longest has its bar (1 and 3: none), so no gap is hidden on the chart
+    assert dist[["sessions", "conversions"]].values.tolist() == [[0, 1], [1, 0], [2, 1], [3, 0], [4, 1]]
+    assert dist["label"].tolist() == ["0", "1", "2", "3", "4"]
+    assert dist["share"].tolist() == pytest.approx([1 / 3, 0, 1 / 3, 0, 1 / 3])  # of all conversions
+    capped = explain.length_distribution(con, bins=3)  # 3 and 4 sessions share the "3+" bar
+    assert capped[["label", "conversions"]].values.tolist() == [["0", 1], ["1", 0], ["2", 1], ["3+", 1]]
     paths = explain.top_paths(con)
     assert set(paths["path"]) == {
         "Paid Search Brand → FB & IG Ads",
