@@ -283,7 +283,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         },
     )
     models = [c.model for c in view.coverage]
-    name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv")
+    name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv", channels or ())
     c1, c2, c3, c4 = st.columns([0.9, 1.1, 1, 1.5])  # the database button says its size: room for it
     c1.download_button(
         "Download CSV",

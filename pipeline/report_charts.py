@@ -15,7 +15,7 @@ What the charts promise the reader:
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
@@ -497,10 +497,19 @@ def _day_trend(
     )
 
 
-def report_file_name(models: list[str], start: Optional[str], end: Optional[str], basis: str, ext: str) -> str:
-    """``channel_report_<models>_<start>_to_<end>[_by-conversion-date].<ext>``: what, which model(s),
-    which dates, so two downloads never get confused."""
-    safe = "+".join("".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in m) for m in models) or "none"
+def report_file_name(
+    models: list[str], start: Optional[str], end: Optional[str], basis: str, ext: str, channels: Sequence[str] = ()
+) -> str:
+    """``channel_report_<models>_<start>_to_<end>[_<channels>][_by-conversion-date].<ext>``: what, which
+    model(s), which dates, which channels (named when up to three are picked, counted when more; nothing
+    for all), so two downloads never get confused."""
+
+    def safe(text: str) -> str:
+        return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
+
+    picked = ""
+    if channels:
+        picked = "_" + ("+".join(safe(c) for c in channels) if len(channels) <= 3 else f"{len(channels)}-channels")
     dates = f"{start or 'first'}_to_{end or 'last'}"
     suffix = "_by-conversion-date" if basis == "conversion-date" else ""
-    return f"channel_report_{safe}_{dates}{suffix}.{ext}"
+    return f"channel_report_{'+'.join(safe(m) for m in models) or 'none'}_{dates}{picked}{suffix}.{ext}"

@@ -310,3 +310,15 @@ def test_the_report_says_how_many_conversions_it_covers(linear_db):
     assert view.all_conversions == 3 and view.unattributed == {"no session before the conversion": 1}
     assert rv.attributed_text(2, view) == "2 of 3 conversions (1 has no earlier session)"
     assert rv.attributed_text(3, view) == "3 conversions"
+
+
+def test_report_file_names_say_which_channels():
+    from pipeline.report_charts import report_file_name
+
+    assert report_file_name(["ihc"], "2023-09-01", "2023-09-10", "session-date", "csv") == (
+        "channel_report_ihc_2023-09-01_to_2023-09-10.csv"
+    )
+    two = report_file_name(["ihc"], "2023-09-01", "2023-09-10", "conversion-date", "html", ["Display", "FB & IG"])
+    assert two == "channel_report_ihc_2023-09-01_to_2023-09-10_Display+FB---IG_by-conversion-date.html"
+    many = report_file_name(["linear", "ihc"], None, None, "session-date", "csv", ["a", "b", "c", "d"])
+    assert many == "channel_report_linear+ihc_first_to_last_4-channels.csv"

@@ -46,7 +46,7 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     cost_tile = next(m for m in at.metric if m.label == "Cost")
     assert cost_tile.value == f"€{table['cost'].sum():,.0f}"
 
-    data = downloads["channel_report_ihc_2023-09-03_to_2023-09-05.csv"]
+    data = downloads["channel_report_ihc_2023-09-03_to_2023-09-05_Paid-Search-Brand+Display.csv"]  # names its channels
     db = shutil.copy(workspace_of(at).db_path, tmp_path / "session.db")
     out = tmp_path / "cli.csv"
     done = cli(
