@@ -17,21 +17,8 @@ from pipeline.errors import PipelineError
 from pipeline.ihc import builtin_profiles
 from pipeline.ihc_api import MODEL_NAME as API_MODEL
 from pipeline.model_choice import default_model
-from pipeline.model_settings import read_json_setting, setting
+from pipeline.model_settings import model_label, read_json_setting, setting  # noqa: F401  (model_label: for the pages)
 from pipeline.models import available_models, get_model
-
-MODEL_LABELS = {
-    "ihc": "IHC — offline model",
-    API_MODEL: "IHC — web API",
-    "last-click": "Last click",
-    "first-click": "First click",
-    "linear": "Linear",
-    "time-decay": "Time decay",
-    "position-based": "Position based (U-shaped)",
-    "markov": "Markov chain (removal effect)",
-    "shapley": "Shapley value",
-}
-
 
 # ---- the model picker and the IHC API option ----------------------------------------------------
 
@@ -39,10 +26,6 @@ MODEL_LABELS = {
 def offline_models() -> list[str]:
     """The registry's models (the API is offered separately, never listed twice)."""
     return [m for m in available_models() if m != API_MODEL]
-
-
-def model_label(name: str) -> str:
-    return MODEL_LABELS.get(name, name)
 
 
 @dataclass

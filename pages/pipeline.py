@@ -1,6 +1,5 @@
 """Pipeline: the state of each stage, and running journeys → attribution → report with a progress bar."""
 
-import json
 import time
 from datetime import date
 from typing import Optional
@@ -15,6 +14,7 @@ from pages._models import API_MODEL, api_options, model_label, offline_models, p
 from pages._session import db_key, mixing_preview, stage_status, stored_report_warnings, validation, workspace
 from pipeline.errors import PipelineError
 from pipeline.labels import md
+from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
@@ -64,17 +64,7 @@ def _card_body(stage: str, rec) -> str:
             f"Window: {window}"
         )
     if stage == "attribute":
-        params = p.get("params") or {}
-        if isinstance(params.get("profile"), dict):  # a calibrated profile: its name, not the document
-            params = {**params, "profile": params["profile"].get("name", "calibrated")}
-        extra = (
-            ", ".join(
-                f"{k}={v if not isinstance(v, (dict, list)) else json.dumps(v)}"
-                for k, v in sorted(params.items())
-                if v is not None
-            )
-            or "default parameters"
-        )
+        extra = settings_in_words(p.get("params") or {})
         na = sum((s.get("not_attributed") or {}).values())
         return (
             f"Model **{model_label(p.get('model', '?'))}** ({extra})  \n"

@@ -24,6 +24,7 @@ from . import report_charts as rc
 from . import report_views as rv
 from .errors import InputError
 from .labels import clip
+from .model_settings import model_label, settings_in_words
 from .palette import channel_colors
 from .status import read_records
 from .validate import current_validation
@@ -141,14 +142,13 @@ def _header(view: rv.ReportView, records: dict, source: str, channels) -> str:
     ]
     for c in view.coverage:
         lines.append(
-            f"Model <b>{_e(c.model)}</b>: {c.conversions:,} conversions ({_e(c.first_date)} … {_e(c.last_date)})"
+            f"Model <b>{_e(model_label(c.model))}</b>: {c.conversions:,} conversions "
+            f"({_e(c.first_date)} … {_e(c.last_date)})"
         )
     attribute = records.get("attribute")
     if attribute is not None:
-        params = attribute.params.get("params") or {}
-        shown = {k: (v.get("name", "calibrated") if isinstance(v, dict) else v) for k, v in params.items()}
-        text = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None) or "default parameters"
-        lines.append(f"Parameters: {_e(text)}; attributed {_e(attribute.started_at)} in {attribute.seconds:.2f} s")
+        text = settings_in_words(attribute.params.get("params") or {})
+        lines.append(f"Settings: {_e(text)}; attributed {_e(attribute.started_at)} in {attribute.seconds:.2f} s")
     report = records.get("report")
     if report is not None:
         lines.append(f"Report built {_e(report.started_at)}")

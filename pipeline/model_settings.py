@@ -2,6 +2,9 @@
 with a fixed set of values, each value in words. The dashboard draws its model settings from here
 (``pages/_models.py``); the values themselves are checked by the models (``resolve_params``).
 
+``model_label(name)`` names a model and ``settings_in_words(params)`` writes a run's parameters for the
+Pipeline page and the HTML report ("IHC profile: default — IHC as documented; Round credit …: no").
+
 ``read_json_setting(label, text)`` reads a JSON setting typed by hand (the IHC redistribution) and says
 what is wrong in one line, with the line and column.
 """
@@ -109,3 +112,42 @@ def read_json_setting(label: str, text: str) -> Any:
             f"{label}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
             "start from the example shown"
         ) from None
+
+
+MODEL_LABELS = {
+    "ihc": "IHC — offline model",
+    "ihc-api": "IHC — web API",  # pipeline.ihc_api.MODEL_NAME
+    "last-click": "Last click",
+    "first-click": "First click",
+    "linear": "Linear",
+    "time-decay": "Time decay",
+    "position-based": "Position based (U-shaped)",
+    "markov": "Markov chain (removal effect)",
+    "shapley": "Shapley value",
+}
+
+
+def model_label(name: str) -> str:
+    """A model's name as an analyst reads it ('ihc' → 'IHC — offline model')."""
+    return MODEL_LABELS.get(name, name)
+
+
+def settings_in_words(params: dict) -> str:
+    """A run's model parameters in words, '; '-separated ('default settings' when there are none): each
+    setting's label, and its value in words (a choice's meaning, yes/no, a calibrated profile's name,
+    JSON for a structured value)."""
+    parts = []
+    for name, value in sorted(params.items()):
+        if value is None:
+            continue
+        words = setting(name)
+        if isinstance(value, dict) and name == "profile":  # a calibrated profile: its name, not the document
+            text = str(value.get("name", "calibrated"))
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, (dict, list)):
+            text = json.dumps(value)
+        else:
+            text = words.choices.get(str(value), str(value))
+        parts.append(f"{words.label}: {text}")
+    return "; ".join(parts) or "default settings"

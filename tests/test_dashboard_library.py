@@ -322,3 +322,16 @@ def test_report_file_names_say_which_channels():
     assert two == "channel_report_ihc_2023-09-01_to_2023-09-10_Display+FB---IG_by-conversion-date.html"
     many = report_file_name(["linear", "ihc"], None, None, "session-date", "csv", ["a", "b", "c", "d"])
     assert many == "channel_report_linear+ihc_first_to_last_4-channels.csv"
+
+
+def test_settings_in_words():
+    from pipeline.model_settings import model_label, settings_in_words
+
+    assert model_label("ihc") == "IHC — offline model" and model_label("unknown") == "unknown"
+    assert settings_in_words({}) == "default settings"
+    assert settings_in_words({"profile": "challenge", "round": True, "redistribution": None}) == (
+        "IHC profile: challenge — IHC as trained on the challenge data; "
+        "Round credit to 4 decimals, as the web API does: yes"
+    )
+    assert settings_in_words({"profile": {"name": "my-orders", "weights": [1, 2]}}) == "IHC profile: my-orders"
+    assert settings_in_words({"half_life_hours": 24}) == "Half-life (hours): 24"

@@ -33,7 +33,10 @@ def test_stage_cards_on_the_demo(dashboard_env):
     text = texts(at)
     for title in ("1 · Journeys", "2 · Attribution", "3 · Channel report"):
         assert title in text
-    assert "Model **IHC — offline model** (profile=default, round=False)" in text
+    assert (
+        "Model **IHC — offline model** (IHC profile: default — IHC as documented; "
+        "Round credit to 4 decimals, as the web API does: no)" in text
+    )
     assert "400 conversions" in text and "Window: all conversions, no lookback limit" in text
     assert "Missing" not in text
     assert at.selectbox(key="run_model").value == "ihc"
@@ -50,7 +53,7 @@ def test_run_with_the_offline_model_updates_cards_and_report(dashboard_env):
     text = texts(at)
     assert "Attributed 3" in text and "of 400 conversions with IHC — offline model" in text
     assert "Not attributed, and why:" in text and "no session before the conversion" in text
-    assert "(profile=challenge, round=False)" in text  # the card shows the new parameters
+    assert "(IHC profile: challenge — IHC as trained on the challenge data; Round" in text  # the new settings
     con = sqlite3.connect(ws.db_path)
     params = con.execute("SELECT params FROM pipeline_stages WHERE stage = 'attribute'").fetchone()[0]
     assert '"profile": "challenge"' in params
@@ -440,4 +443,4 @@ def test_model_settings_in_words(dashboard_env):
     no_errors(at)
     at.button(key="run_button").click().run()
     no_errors(at)
-    assert "worth=conversions" in texts(at)
+    assert "What a set of channels is worth: conversions — the number of conversions" in texts(at)
