@@ -5,15 +5,19 @@ engine's run on the same data; a second run is up to date and sends nothing; an 
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 
 import pytest
 
 from pipeline.cli import main
 from pipeline.convert import convert
 from pipeline.engines.api_run import ledger_path
+from pipeline.engines.run import open_run
 from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.sources import parse_source
+from tests.pg_server import pg_binaries, start_server
 from tests.test_engine_run import KINDS, _credits, _report, _url
 
 KEY = "engine-api-key-7f6e5d4c3b"
@@ -124,3 +128,43 @@ def test_server_sources_keep_their_ledger_in_the_cache_folder(monkeypatch, tmp_p
     assert "secret" not in str(path) and path.name.endswith(".ihc-api.db")
     assert ledger_path(parse_source("postgres://me:other@127.0.0.1:5432/shop")) == path  # secrets do not count
     assert ledger_path(parse_source("duckdb:///" + str(tmp_path / "x.duckdb"))) == tmp_path / ".x.duckdb.ihc-api.db"
+
+
+def test_partial_failures_counted_as_on_sqlite(sources, server, api_env, tmp_path):
+    """Conversions the API rejects get no credit and are counted in not_attributed, as on SQLite."""
+    csv = {}
+    for kind in ("sqlite", "duckdb"):
+        server.inject(Fault.partial(count=2, message="journey rejected"))
+        csv[kind] = tmp_path / f"{kind}.csv"
+        assert _run(sources[kind], server, "--csv", csv[kind]) == 0
+    assert csv["duckdb"].read_bytes() == csv["sqlite"].read_bytes()
+    ref = _credits("sqlite", sources["sqlite"])
+    assert _credits("duckdb", sources["duckdb"]).keys() == ref.keys()
+    con = sqlite3.connect(sources["sqlite"])
+    (summary,) = con.execute("SELECT summary FROM pipeline_stages WHERE stage = 'attribute'").fetchone()
+    con.close()
+    mod, eng = open_run(sources["duckdb"], write=False)
+    with eng:
+        record = mod.run_record(eng)
+    ours = record["stages"]["attribute"]["summary"]["not_attributed"]
+    assert ours == json.loads(summary)["not_attributed"]
+    assert sum(n for reason, n in ours.items() if "journey rejected" in reason) == 2
+
+
+@pytest.mark.skipif(pg_binaries() is None, reason="no PostgreSQL binaries (.ci/run installs them)")
+def test_postgres_same_csv_and_ledger_in_the_cache(sources, server, api_env, tmp_path):
+    pg = start_server()
+    try:
+        url = pg.url()
+        convert(sources["sqlite"], url)
+        assert _run(sources["sqlite"], server, "--csv", tmp_path / "sqlite.csv") == 0
+        assert _run(url, server, "--csv", tmp_path / "pg.csv") == 0
+        assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
+        work = ledger_path(parse_source(url))
+        assert work.parent == tmp_path / "cache" / "attribution-pipeline" / "ihc-api" and work.exists()
+        assert KEY.encode() not in work.read_bytes() and pg.url().encode() not in work.read_bytes()
+        before = len(_posts(server))
+        assert _run(url, server) == 0  # up to date: nothing sent
+        assert len(_posts(server)) == before
+    finally:
+        pg.stop()
