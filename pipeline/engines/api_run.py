@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -69,19 +70,21 @@ def api_credit(
     """The API's credit for the window's journeys on ``eng``.
 
     Returns (columns {conv_id, session_id, ihc, ts} of the credited sessions, journey facts
-    {sessions, first_ts}, [(conversion_id, reason)] of the conversions the API did not attribute,
+    {sessions, first_ts, seconds reading them}, [(conversion_id, reason)] of the conversions the API did not attribute,
     extra summary {"api": …, "warnings": […]}). Raises as ``attribute_via_api`` does, after the
     answered chunks are committed to the work file.
     """
     from ..ihc_api import attribute_via_api
 
+    started = time.perf_counter()
     index = _journey_index(mod, eng, window, batch_rows)
+    read_seconds = time.perf_counter() - started
     if index is None:
         empty = {
             k: np.zeros(0, dtype={"ihc": np.float64, "ts": np.int64}.get(k, object))
             for k in ("conv_id", "session_id", "ihc", "ts")
         }
-        return empty, {"sessions": 0, "first_ts": None}, [], {}
+        return empty, {"sessions": 0, "first_ts": None, "seconds": read_seconds}, [], {}
     path = ledger_path(eng.source)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
@@ -103,5 +106,5 @@ def api_credit(
     }
     failed = list(zip(result.failed["conversion_id"].tolist(), result.failed["reason"].tolist()))
     extra = {"api": result.summary.as_dict(), "warnings": list(result.warnings)}
-    journeys = {"sessions": index.n_rows, "first_ts": int(np.min(index.ts))}
+    journeys = {"sessions": index.n_rows, "first_ts": int(np.min(index.ts)), "seconds": read_seconds}
     return columns, journeys, failed, extra

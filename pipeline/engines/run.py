@@ -268,7 +268,8 @@ def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress
             mod, eng, choice, window, force=options.force, retry_failed=options.retry_failed,
             progress=part, batch_rows=batch_rows,
         )  # fmt: skip
-        fit_seconds, journey_seconds, model_seconds = 0.0, 0.0, time.perf_counter() - s0
+        journey_seconds, fit_seconds = journeys["seconds"], 0.0
+        model_seconds = time.perf_counter() - s0 - journey_seconds
     else:
         credit = batch_credit(mod, eng, choice, window, scaled(progress, 10, 10, 100))
         fit_seconds = time.perf_counter() - s0
