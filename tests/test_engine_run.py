@@ -408,8 +408,6 @@ def test_engine_choice_errors(sources, capsys):
     assert "does not run sqlite sources" in err
     err = _bad(capsys, "run", sources["duckdb"], "--engine", "spark", "-q")
     assert "spark" in err
-    err = _bad(capsys, "run", sources["parquet"], "--model", "ihc-api", "-q")
-    assert sources["parquet"] in err
 
 
 def test_credit_is_identical_for_any_batch_size(fresh):

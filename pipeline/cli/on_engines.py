@@ -152,16 +152,17 @@ def cmd_validate(args) -> int:
     return 2 if report.fatal else 0
 
 
-def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[str]) -> int:
+def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[str], retry: bool = False) -> int:
     from ..engines.run import run_on_engine
     from ..runner import RunOptions
 
     if csv:
         _check_csv(csv, args.source)
     out = sys.stderr if csv == STDOUT else sys.stdout
-    options = RunOptions(window, model, params, force)
+    options = RunOptions(window, model, params, force, retry_failed=retry)
     result = run_on_engine(args.source, options, args.engine, _engine_options(args), _progress(args))
     _print((f.line() for f in result.validation.warnings), out)
+    _print((w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", [])), out)
     _print(result.lines(), out)
     mod, eng = _open(args, needs=("stored_report",))
     with eng:
@@ -174,21 +175,26 @@ def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[s
 
 
 def _model_args(args) -> tuple:
-    from .core import _model_params
+    """(model, params, retry_failed): for ihc-api the model decided here, with the --api-* flags."""
+    from ..ihc_api import MODEL_NAME
+    from .core import _api_choice, _model_params
 
-    if getattr(args, "retry_failed", False):
-        raise InputError("--retry-failed is for the IHC web API, which runs on SQLite files only")
-    return args.model, _model_params(args)
+    retry = bool(getattr(args, "retry_failed", False))
+    if retry and args.model != MODEL_NAME:
+        raise InputError("--retry-failed is for the IHC web API (--model ihc-api)")
+    params = _model_params(args)
+    return _api_choice(args, params), params, retry
 
 
 def cmd_run(args) -> int:
-    model, params = _model_args(args)
-    return _run(args, Window(args.start, args.end, args.lookback_days), model, params, args.force, args.csv)
+    model, params, retry = _model_args(args)
+    window = Window(args.start, args.end, args.lookback_days)
+    return _run(args, window, model, params, args.force, args.csv, retry)
 
 
 def cmd_attribute(args) -> int:
-    model, params = _model_args(args)
-    return _run(args, Window(), model, params, args.force, None)
+    model, params, retry = _model_args(args)
+    return _run(args, Window(), model, params, args.force, None, retry)
 
 
 def cmd_report(args) -> int:

@@ -25,7 +25,9 @@ contract of ``pipeline.engines`` (docs/engines.md), so every engine that offers 
    tables are never written.
 
 The result is a ``runner.RunResult`` whose stage lines have the SQLite runner's shape, so the CLI and
-``run_summary.summarise`` treat both alike. The IHC web API (``ihc-api``) runs on SQLite only.
+``run_summary.summarise`` treat both alike. The IHC web API (``ihc-api``) takes step 3 from
+``engines.api_run``: the engine's journeys go through the SQLite API path, whose resumable ledger is
+kept in a local SQLite work file (``api_run.ledger_path``); steps 4 and 5 are the same.
 """
 
 from __future__ import annotations
@@ -209,10 +211,6 @@ def run_on_engine(
     started = time.perf_counter()
     progress = forward_only(ensure(progress))
     choice = options.resolve()  # usage errors before any work
-    if choice.is_api:
-        raise InputError(
-            "the IHC web API (ihc-api) runs on SQLite files only; convert the source or pick a local model"
-        )
     window: Window = options.window
     mod, eng = open_run(source, engine, engine_options, needs=RUN_FUNCTIONS)
     with eng:
@@ -235,6 +233,7 @@ def run_on_engine(
         validation.raise_if_fatal()
         up_to_date = (
             not options.force
+            and not (choice.is_api and options.retry_failed)
             and same_inputs
             and records.get("journeys") is not None
             and records["journeys"].params == window.as_params()
@@ -247,42 +246,64 @@ def run_on_engine(
             outcomes = [StageOutcome(s, True, records[s], _reused_message(s, records[s], choice.name)) for s in STAGES]
             progress(100, 100, "done: up to date")
             return RunResult(validation, outcomes, time.perf_counter() - started)
-        outcomes = _compute(run, choice, window, vrec, progress, batch_rows)
+        outcomes = _compute(run, choice, window, vrec, progress, batch_rows, options)
     progress(100, 100, "done")
     return RunResult(validation, outcomes, time.perf_counter() - started)
 
 
-def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress: Progress, batch_rows):
+def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress: Progress, batch_rows, options):
     from ..runner import StageOutcome
 
     mod, eng = run.mod, run.engine
     n_conversions = mod.conversion_count(eng, window)
     t0, s0 = now_iso(), time.perf_counter()
-    credit = batch_credit(mod, eng, choice, window, scaled(progress, 10, 10, 100))
-    fit_seconds = time.perf_counter() - s0
     part = scaled(progress, 20, 60, 100)
-    if hasattr(mod, "attribute"):  # the engine runs the batches where the data is
-        part(0, 1, f"attribute: {choice.name} on the engine")
-        s1 = time.perf_counter()
-        columns = _as_columns(mod.attribute(eng, window, credit))
-        journey_seconds, model_seconds = 0.0, time.perf_counter() - s1
+    failed: list = []
+    extra: dict = {}
+    journeys: Optional[dict] = None
+    if choice.is_api:  # the SQLite API path, its ledger in a local work file (engines.api_run)
+        from .api_run import api_credit
+
+        columns, journeys, failed, extra = api_credit(
+            mod, eng, choice, window, force=options.force, retry_failed=options.retry_failed,
+            progress=part, batch_rows=batch_rows,
+        )  # fmt: skip
+        journey_seconds, fit_seconds = journeys["seconds"], 0.0
+        model_seconds = time.perf_counter() - s0 - journey_seconds
     else:
-        columns, journey_seconds, model_seconds = _batches(mod, eng, window, credit, n_conversions, part, batch_rows)
+        credit = batch_credit(mod, eng, choice, window, scaled(progress, 10, 10, 100))
+        fit_seconds = time.perf_counter() - s0
+        if hasattr(mod, "attribute"):  # the engine runs the batches where the data is
+            part(0, 1, f"attribute: {choice.name} on the engine")
+            s1 = time.perf_counter()
+            columns = _as_columns(mod.attribute(eng, window, credit))
+            journey_seconds, model_seconds = 0.0, time.perf_counter() - s1
+        else:
+            columns, journey_seconds, model_seconds = _batches(
+                mod, eng, window, credit, n_conversions, part, batch_rows
+            )
     model_seconds += fit_seconds
     n_rows = len(columns["ihc"])
     attributed = len(np.unique(columns["conv_id"])) if n_rows else 0
-    first = str(seconds_to_timestamps(np.array([columns["ts"].min()]))[0])[:10] if n_rows else None
-    without = n_conversions - attributed
+    first_ts = columns["ts"].min() if n_rows else None
+    n_sessions, with_sessions = n_rows, attributed
+    if journeys is not None:  # the API: conversions it did not attribute still have journeys
+        n_sessions, first_ts = journeys["sessions"], journeys["first_ts"]
+        with_sessions = attributed + len(failed)
+    first = str(seconds_to_timestamps(np.array([first_ts]))[0])[:10] if first_ts is not None else None
+    without = n_conversions - with_sessions
     jsum = {
         "conversions": n_conversions,
-        "with_sessions": attributed,
+        "with_sessions": with_sessions,
         "without_sessions": without,
-        "sessions": n_rows,
+        "sessions": n_sessions,
         "first_session_date": first,
     }
-    jrec = _stage("journeys", run.run_id, window.as_params(), run.fingerprint, n_rows, jsum, t0, journey_seconds)
+    jrec = _stage("journeys", run.run_id, window.as_params(), run.fingerprint, n_sessions, jsum, t0, journey_seconds)
     reasons = {NO_SESSION_REASON: without} if without else {}
-    asum = {"model": choice.name, "conversions_attributed": attributed, "not_attributed": reasons}
+    for _, reason in failed:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    asum = {"model": choice.name, "conversions_attributed": attributed, "not_attributed": reasons, **extra}
     arec = _stage("attribute", run.run_id, choice.stage_params, run.fingerprint, n_rows, asum, t0, model_seconds)
     # the report
     start, end = report_range(window, jsum)
