@@ -173,6 +173,36 @@ def test_run_through_the_cli_on_spark_equals_sqlite(small_demo, tmp_path, spark,
     assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
 
 
+def test_ihc_api_on_spark_equals_sqlite(small_demo, tmp_path, spark, capsys, monkeypatch):
+    """``run parquet:///… --engine spark --model ihc-api`` against the loopback fake IHC server: the SQLite
+    engine's byte-identical --csv (the journeys come from Spark, the API's ledger from the work file
+    beside the folder), and a second run sends nothing."""
+    from pipeline.cli import main
+    from pipeline.ihc_api.local_server import LocalIhcServer
+
+    key = "spark-api-key-0a1b2c3d"
+    monkeypatch.setenv("IHC_API_KEY", key)
+    monkeypatch.setenv("IHC_CONV_TYPE_ID", "local")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    db = tmp_path / "demo.db"
+    shutil.copy(small_demo, db)
+    lake = tmp_path / "lake"
+    convert(db, f"parquet:///{lake}")
+    with LocalIhcServer(key, max_journeys=50, max_sessions=120) as server:
+        api = ["--model", "ihc-api", "--api-url", server.url, "--max-journeys", "50", "--max-sessions", "120", "-q"]
+        assert main(["run", str(db), *api, "--csv", str(tmp_path / "sqlite.csv")]) == 0
+        spark_run = ["run", f"parquet:///{lake}", "--engine", "spark", "--spark-master", "local[2]", *api]
+        posts = len(server.received)
+        assert main([*spark_run, "--csv", str(tmp_path / "spark.csv")]) == 0
+        assert len(server.received) > posts  # asked the API (its own ledger, beside the folder)
+        assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "sqlite.csv").read_bytes()
+        posts = len(server.received)
+        capsys.readouterr()
+        assert main(spark_run) == 0
+        assert "attribute: up to date" in capsys.readouterr().out and len(server.received) == posts
+    assert key not in "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.json"))
+
+
 def test_markov_is_refused_per_bucket(demo):
     _, targets = demo
     with S.open_engine(targets["parquet"], master="local[2]") as engine, pytest.raises(Exception, match="every path"):
