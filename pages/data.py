@@ -78,9 +78,10 @@ def tiles(ws) -> None:
 def upload_box(ws) -> None:
     with st.container(border=True):
         st.markdown("**Use your own database**")
+        # a refused file must not stay listed in the box as if loaded: a new key draws the box empty
         uploaded = st.file_uploader(
             "A SQLite file (.db, .sqlite) with the tables session_sources, conversions and session_costs",
-            key="upload",
+            key=f"upload-{st.session_state.get('_upload_box', 0)}",
             help="Up to 1 GB. It is checked before it replaces the current database.",
         )
         if uploaded is not None and st.session_state.get("_upload_done") != uploaded.file_id:
@@ -89,7 +90,10 @@ def upload_box(ws) -> None:
             try:
                 report = ws.use_upload(uploaded.name, uploaded, lambda d, t, m: bar.progress(d / t, text=m))
             except InputError as exc:  # refused, or no room for it: the previous database stays
-                st.session_state["_upload_refused"] = (uploaded.name, str(exc), getattr(exc, "report", None))
+                headline = getattr(exc, "headline", str(exc))  # each problem once: the list below names them
+                st.session_state["_upload_refused"] = (uploaded.name, headline, getattr(exc, "report", None))
+                st.session_state["_upload_box"] = st.session_state.get("_upload_box", 0) + 1
+                st.rerun()
             else:
                 st.session_state.pop("_upload_refused", None)
                 st.session_state.pop("last_run", None)
@@ -107,7 +111,7 @@ def upload_box(ws) -> None:
             name, message, report = refused
             st.error(f"**{md(name, 80)} was not loaded.** {md(message)}", icon=":material/block:")
             if report is not None and report.fatal:
-                st.markdown("What has to be fixed before it can be attributed:")
+                st.markdown("What has to be fixed before it can be attributed:")  # each problem once
                 for finding in report.fatal:
                     st.markdown(f"- {_finding_text(finding)}")
             st.caption("The previous database is still the current one.")

@@ -8,7 +8,7 @@ from tests.helpers import make_db, tiny_db
 
 
 def upload(at, name: str, data: bytes):
-    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+    at.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
     return at
 
 
@@ -48,7 +48,10 @@ def test_a_database_without_the_tables_lists_what_to_fix(dashboard_env, tmp_path
     assert any("other.db was not loaded" in e.value and "cannot be attributed" in e.value for e in at.error)
     text = texts(at)
     for table in ("session_sources", "conversions", "session_costs"):
-        assert f"table {table} is missing" in text
+        assert text.count(f"table {table} is missing") == 1  # each problem once: in the list, not the summary
+    assert any("3 fatal problems, listed below" in e.value for e in at.error)
+    # the refused file is not left in the upload box as if it were loaded
+    assert len(at.file_uploader) == 1 and at.file_uploader[0].value is None
 
 
 def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
