@@ -19,6 +19,7 @@ from pages._session import (
 )
 from pipeline.errors import InputError
 from pipeline.labels import clip, code, md
+from pipeline.report_warnings import warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 
 st.title("Data")
@@ -201,11 +202,13 @@ def findings(ws) -> None:
     path, fp = db_key(ws)
     report = validation(path, fp)
     st.subheader("Validation")
+    notes = stored_report_warnings(path, fp)  # about the stored report, not the inputs
+    counts = warning_counts(len(report.warnings), len(notes))
     if report.fatal:
         st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.", icon=":material/block:")
-    elif report.warnings:
+    elif counts:
         st.warning(
-            f"No fatal problem; {len(report.warnings)} warning(s). A run goes on and treats them as described.",
+            f"No fatal problem; {counts}. A run goes on and treats them as described.",
             icon=":material/warning:",
         )
     else:
@@ -215,7 +218,7 @@ def findings(ws) -> None:
         # the message states its count with its own noun (rows, conversions, channels, days)
         examples = f"  \ne.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
         st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{examples}")
-    for message in stored_report_warnings(path, fp):  # about the stored report, not the inputs
+    for message in notes:
         st.markdown(f":orange-badge[report] {md(message[0].upper() + message[1:])}.")
 
 

@@ -16,6 +16,7 @@ from pipeline.errors import PipelineError
 from pipeline.labels import md
 from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
+from pipeline.report_warnings import warning_counts
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
@@ -166,10 +167,11 @@ def data_checks(ws) -> None:
             "This database cannot be attributed: " + report.fatal[0].line().removeprefix("fatal: "),
             icon=":material/error:",
         )
+    notes = stored_report_warnings(path, fp)
     lines = [f.line().removeprefix("warning: ") for f in report.warnings]
-    lines += ["report: " + m for m in stored_report_warnings(path, fp)]
+    lines += ["report: " + m for m in notes]
     if lines:
-        with st.expander(f"Data checks: {len(lines)} warning(s) to read before running"):
+        with st.expander(f"Data checks: {warning_counts(len(report.warnings), len(notes))} to read before running"):
             for line in lines:
                 st.text("• " + line)  # plain text: ids from the data
 

@@ -80,3 +80,13 @@ def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
     at.button[0].click().run()  # back to the demo database
     no_errors(at)
     assert workspace_of(at).source.kind == "demo"
+
+
+def test_the_same_warning_count_on_the_data_and_pipeline_pages(dashboard_env):
+    # the demo: 2 data checks (conversions without an earlier session, unpaid channels) and 1 note on the
+    # stored report (its incomplete last day) — named apart, the same words on both pages
+    data = open_page("data")
+    assert any("No fatal problem; 2 data warnings · 1 report note." in w.value for w in data.warning)
+    pipeline = open_page("pipeline")
+    labels = [e.label for e in pipeline.expander]
+    assert "Data checks: 2 data warnings · 1 report note to read before running" in labels
