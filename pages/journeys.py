@@ -19,7 +19,7 @@ from pages._session import (
     unattributed,
     workspace,
 )
-from pipeline.explain import LENGTH_BINS, zero_credit_reasons
+from pipeline.explain import LENGTH_BINS, ZERO_CREDIT_HELP, zero_credit_reasons
 from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -244,29 +244,42 @@ def explain_one(path, fp, palette) -> None:
             "session_id",
         ],
         column_config={
-            "position": st.column_config.NumberColumn("#", width="small"),
-            "session_id": "Session",
-            "timestamp": "Time (UTC)",
-            "channel": "Channel",
+            # short headers and narrow columns so that the whole table fits 1280 px; the help says the rest
+            "position": st.column_config.NumberColumn("#", width=28),
+            "session_id": st.column_config.TextColumn("Session", width="small"),
+            "timestamp": st.column_config.TextColumn("Time (UTC)", width=140),
+            "channel": st.column_config.TextColumn("Channel", width="small"),
             "holder_engagement": st.column_config.CheckboxColumn(
-                "Holder engagement", help="holder_engagement: the session counts for the holder (middle) phase."
+                "Eng. H",
+                width=56,
+                help="Holder engagement (holder_engagement): the session counts for the holder (middle) phase.",
             ),
             "closer_engagement": st.column_config.CheckboxColumn(
-                "Closer engagement", help="closer_engagement: the session counts for the closer (last) phase."
+                "Eng. C",
+                width=56,
+                help="Closer engagement (closer_engagement): the session counts for the closer (last) phase.",
             ),
             "impression_interaction": st.column_config.CheckboxColumn(
-                "Impression", help="impression_interaction: the session was an ad impression, not a visit."
+                "Impr.",
+                width=50,
+                help="Impression (impression_interaction): the session was an ad impression, not a visit.",
             ),
-            "initializer": st.column_config.NumberColumn("Initializer", format="%.3f"),
-            "holder": st.column_config.NumberColumn("Holder", format="%.3f"),
-            "closer": st.column_config.NumberColumn("Closer", format="%.3f"),
-            "ihc": st.column_config.NumberColumn("Credit (ihc)", format="%.3f"),
+            "initializer": st.column_config.NumberColumn(
+                "Init.", format="%.3f", width=56, help="Initializer: the session's share of the first phase."
+            ),
+            "holder": st.column_config.NumberColumn(
+                "Hold.", format="%.3f", width=56, help="Holder: the session's share of the middle phase."
+            ),
+            "closer": st.column_config.NumberColumn(
+                "Close", format="%.3f", width=56, help="Closer: the session's share of the last phase."
+            ),
+            "ihc": st.column_config.NumberColumn(
+                "Credit", format="%.3f", width=60, help="The session's credit (ihc): its share of the conversion."
+            ),
             "revenue_share": st.column_config.NumberColumn(
-                "Revenue (EUR)", format="euro", help="Credit × the conversion's revenue."
+                "Revenue", format="euro", width=80, help="Credit × the conversion's revenue (EUR)."
             ),
-            "why_none": st.column_config.TextColumn(
-                "Why no credit", width="medium", help="Hover a cell for the whole reason."
-            ),
+            "why_none": st.column_config.TextColumn("Why no credit", width=230, help=ZERO_CREDIT_HELP),
         },
     )
 
