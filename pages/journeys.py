@@ -19,7 +19,7 @@ from pages._session import (
     unattributed,
     workspace,
 )
-from pipeline.explain import LENGTH_BINS, ZERO_CREDIT_HELP, zero_credit_reasons
+from pipeline.explain import LENGTH_BINS, ZERO_CREDIT_HELP, zero_credit_lines, zero_credit_reasons
 from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -215,10 +215,7 @@ def explain_one(path, fp, palette) -> None:
             "Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
             "phases with the profile's phase weights."
         )
-    sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
-    if sessions["why_none"].astype(bool).any():
-        n = int(sessions["why_none"].astype(bool).sum())
-        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column says why.")
+    reasons = zero_credit_reasons(sessions, info.model, cut_hours(path, fp))
     st.dataframe(
         sessions.assign(
             channel=sessions["channel"].map(clip),
@@ -234,7 +231,6 @@ def explain_one(path, fp, palette) -> None:
             "channel",
             "ihc",
             "revenue_share",
-            "why_none",
             "initializer",
             "holder",
             "closer",
@@ -246,9 +242,9 @@ def explain_one(path, fp, palette) -> None:
         column_config={
             # short headers and narrow columns so that the whole table fits 1280 px; the help says the rest
             "position": st.column_config.NumberColumn("#", width=28),
-            "session_id": st.column_config.TextColumn("Session", width="small"),
-            "timestamp": st.column_config.TextColumn("Time (UTC)", width=140),
-            "channel": st.column_config.TextColumn("Channel", width="small"),
+            "session_id": st.column_config.TextColumn("Session", width=90),
+            "timestamp": st.column_config.TextColumn("Time (UTC)", width=135),
+            "channel": st.column_config.TextColumn("Channel", width=130),
             "holder_engagement": st.column_config.CheckboxColumn(
                 "Eng. H",
                 width=56,
@@ -279,9 +275,10 @@ def explain_one(path, fp, palette) -> None:
             "revenue_share": st.column_config.NumberColumn(
                 "Revenue", format="euro", width=80, help="Credit × the conversion's revenue (EUR)."
             ),
-            "why_none": st.column_config.TextColumn("Why no credit", width=230, help=ZERO_CREDIT_HELP),
         },
     )
+    for line in zero_credit_lines(sessions["position"].tolist(), reasons):
+        st.caption(md(line), help=ZERO_CREDIT_HELP)
 
 
 with shown_errors():

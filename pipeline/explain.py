@@ -234,7 +234,7 @@ SINGLE_TOUCH = {
     "first-click": "first click: all credit to the first session",
 }
 ZERO_CREDIT_HELP = (
-    "Why the session got no credit. IHC: a pause longer than the model's inactivity cut (shown as 'cut') "
+    "Why a session got no credit. IHC: a pause longer than the model's inactivity cut (shown as 'cut') "
     "starts the journey afresh, and the sessions before the last such pause get 0 in every phase. "
     "Last/first click: the whole credit goes to one session."
 )
@@ -281,3 +281,13 @@ def stored_cut_hours(con: sqlite3.Connection) -> Optional[float]:
         return load_profile(profile).cut_hours
     except InputError:
         return None
+
+
+def zero_credit_lines(positions: list[int], reasons: list[str]) -> list[str]:
+    """The sessions without credit grouped by reason, for a line under the journey's table (a column would
+    push the table past a 1280 px screen): e.g. "No credit for #2, #3: before a long pause (inactivity cut)"."""
+    by_reason: dict[str, list[int]] = {}
+    for pos, reason in zip(positions, reasons):
+        if reason:
+            by_reason.setdefault(reason, []).append(int(pos))
+    return [f"No credit for {', '.join(f'#{p}' for p in sorted(ps))}: {r}" for r, ps in by_reason.items()]

@@ -83,3 +83,14 @@ def test_zero_credit_reasons_are_short_enough_for_the_table():
     assert zero_credit_reasons(sessions, "ihc-api") == ["before a long pause (inactivity cut)", "", ""]
     last = zero_credit_reasons(sessions.assign(ihc=[0.0, 0.0, 1.0]), "last-click")
     assert last == ["last click: all credit to the last session"] * 2 + [""]
+
+
+def test_sessions_without_credit_are_listed_by_reason_under_the_table():
+    from pipeline.explain import zero_credit_lines
+
+    reasons = ["", "before a long pause (inactivity cut)", "before a long pause (inactivity cut)", "", "x"]
+    assert zero_credit_lines([1, 2, 3, 4, 5], reasons) == [
+        "No credit for #2, #3: before a long pause (inactivity cut)",
+        "No credit for #5: x",
+    ]
+    assert zero_credit_lines([1, 2], ["", ""]) == []
