@@ -324,6 +324,13 @@ def comparison(path: str, fp: str, specs_json: str, progress=None):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def stored_attribution(path: str, fp: str) -> str:
+    """What the stored attribution holds, models and counts (``coverage.stored_attribution_text``)."""
+    with _read(path) as con:
+        return coverage.stored_attribution_text(coverage.model_coverage(con))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def mixing_preview(path: str, fp: str, start: Optional[str], end: Optional[str], model: str) -> Optional[str]:
     """Whether a run of ``model`` on this window would leave a report mixing models (``coverage``)."""
     with _read(path) as con:

@@ -19,6 +19,7 @@ from pages._session import (
 )
 from pipeline.errors import InputError
 from pipeline.labels import clip, code, md
+from pipeline.report_warnings import warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 
 st.title("Data")
@@ -78,9 +79,10 @@ def tiles(ws) -> None:
 def upload_box(ws) -> None:
     with st.container(border=True):
         st.markdown("**Use your own database**")
+        # a refused file must not stay listed in the box as if loaded: a new key draws the box empty
         uploaded = st.file_uploader(
             "A SQLite file (.db, .sqlite) with the tables session_sources, conversions and session_costs",
-            key="upload",
+            key=f"upload-{st.session_state.get('_upload_box', 0)}",
             help="Up to 1 GB. It is checked before it replaces the current database.",
         )
         if uploaded is not None and st.session_state.get("_upload_done") != uploaded.file_id:
@@ -89,7 +91,10 @@ def upload_box(ws) -> None:
             try:
                 report = ws.use_upload(uploaded.name, uploaded, lambda d, t, m: bar.progress(d / t, text=m))
             except InputError as exc:  # refused, or no room for it: the previous database stays
-                st.session_state["_upload_refused"] = (uploaded.name, str(exc), getattr(exc, "report", None))
+                headline = getattr(exc, "headline", str(exc))  # each problem once: the list below names them
+                st.session_state["_upload_refused"] = (uploaded.name, headline, getattr(exc, "report", None))
+                st.session_state["_upload_box"] = st.session_state.get("_upload_box", 0) + 1
+                st.rerun()
             else:
                 st.session_state.pop("_upload_refused", None)
                 st.session_state.pop("last_run", None)
@@ -107,7 +112,7 @@ def upload_box(ws) -> None:
             name, message, report = refused
             st.error(f"**{md(name, 80)} was not loaded.** {md(message)}", icon=":material/block:")
             if report is not None and report.fatal:
-                st.markdown("What has to be fixed before it can be attributed:")
+                st.markdown("What has to be fixed before it can be attributed:")  # each problem once
                 for finding in report.fatal:
                     st.markdown(f"- {_finding_text(finding)}")
             st.caption("The previous database is still the current one.")
@@ -197,11 +202,13 @@ def findings(ws) -> None:
     path, fp = db_key(ws)
     report = validation(path, fp)
     st.subheader("Validation")
+    notes = stored_report_warnings(path, fp)  # about the stored report, not the inputs
+    counts = warning_counts(len(report.warnings), len(notes))
     if report.fatal:
         st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.", icon=":material/block:")
-    elif report.warnings:
+    elif counts:
         st.warning(
-            f"No fatal problem; {len(report.warnings)} warning(s). A run goes on and treats them as described.",
+            f"No fatal problem; {counts}. A run goes on and treats them as described.",
             icon=":material/warning:",
         )
     else:
@@ -211,7 +218,7 @@ def findings(ws) -> None:
         # the message states its count with its own noun (rows, conversions, channels, days)
         examples = f"  \ne.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
         st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{examples}")
-    for message in stored_report_warnings(path, fp):  # about the stored report, not the inputs
+    for message in notes:
         st.markdown(f":orange-badge[report] {md(message[0].upper() + message[1:])}.")
 
 

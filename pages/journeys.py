@@ -19,7 +19,7 @@ from pages._session import (
     unattributed,
     workspace,
 )
-from pipeline.explain import LENGTH_BINS, zero_credit_reasons
+from pipeline.explain import LENGTH_BINS, ZERO_CREDIT_HELP, zero_credit_lines, zero_credit_reasons
 from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -215,10 +215,7 @@ def explain_one(path, fp, palette) -> None:
             "Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
             "phases with the profile's phase weights."
         )
-    sessions = sessions.assign(why_none=zero_credit_reasons(sessions, info.model, cut_hours(path, fp)))
-    if sessions["why_none"].astype(bool).any():
-        n = int(sessions["why_none"].astype(bool).sum())
-        st.caption(f"{n} session(s) got no credit; the table's 'Why no credit' column says why.")
+    reasons = zero_credit_reasons(sessions, info.model, cut_hours(path, fp))
     st.dataframe(
         sessions.assign(
             channel=sessions["channel"].map(clip),
@@ -234,7 +231,6 @@ def explain_one(path, fp, palette) -> None:
             "channel",
             "ihc",
             "revenue_share",
-            "why_none",
             "initializer",
             "holder",
             "closer",
@@ -244,31 +240,45 @@ def explain_one(path, fp, palette) -> None:
             "session_id",
         ],
         column_config={
-            "position": st.column_config.NumberColumn("#", width="small"),
-            "session_id": "Session",
-            "timestamp": "Time (UTC)",
-            "channel": "Channel",
+            # short headers and narrow columns so that the whole table fits 1280 px; the help says the rest
+            "position": st.column_config.NumberColumn("#", width=28),
+            "session_id": st.column_config.TextColumn("Session", width=90),
+            "timestamp": st.column_config.TextColumn("Time (UTC)", width=135),
+            "channel": st.column_config.TextColumn("Channel", width=130),
             "holder_engagement": st.column_config.CheckboxColumn(
-                "Holder engagement", help="holder_engagement: the session counts for the holder (middle) phase."
+                "Eng. H",
+                width=56,
+                help="Holder engagement (holder_engagement): the session counts for the holder (middle) phase.",
             ),
             "closer_engagement": st.column_config.CheckboxColumn(
-                "Closer engagement", help="closer_engagement: the session counts for the closer (last) phase."
+                "Eng. C",
+                width=56,
+                help="Closer engagement (closer_engagement): the session counts for the closer (last) phase.",
             ),
             "impression_interaction": st.column_config.CheckboxColumn(
-                "Impression", help="impression_interaction: the session was an ad impression, not a visit."
+                "Impr.",
+                width=50,
+                help="Impression (impression_interaction): the session was an ad impression, not a visit.",
             ),
-            "initializer": st.column_config.NumberColumn("Initializer", format="%.3f"),
-            "holder": st.column_config.NumberColumn("Holder", format="%.3f"),
-            "closer": st.column_config.NumberColumn("Closer", format="%.3f"),
-            "ihc": st.column_config.NumberColumn("Credit (ihc)", format="%.3f"),
+            "initializer": st.column_config.NumberColumn(
+                "Init.", format="%.3f", width=56, help="Initializer: the session's share of the first phase."
+            ),
+            "holder": st.column_config.NumberColumn(
+                "Hold.", format="%.3f", width=56, help="Holder: the session's share of the middle phase."
+            ),
+            "closer": st.column_config.NumberColumn(
+                "Close", format="%.3f", width=56, help="Closer: the session's share of the last phase."
+            ),
+            "ihc": st.column_config.NumberColumn(
+                "Credit", format="%.3f", width=60, help="The session's credit (ihc): its share of the conversion."
+            ),
             "revenue_share": st.column_config.NumberColumn(
-                "Revenue (EUR)", format="euro", help="Credit × the conversion's revenue."
-            ),
-            "why_none": st.column_config.TextColumn(
-                "Why no credit", width="medium", help="Hover a cell for the whole reason."
+                "Revenue", format="euro", width=80, help="Credit × the conversion's revenue (EUR)."
             ),
         },
     )
+    for line in zero_credit_lines(sessions["position"].tolist(), reasons):
+        st.caption(md(line), help=ZERO_CREDIT_HELP)
 
 
 with shown_errors():

@@ -11,11 +11,20 @@ from pages._api import api_controls
 from pages._calibration import calibration_section, stored_profile_docs
 from pages._look import StreamlitProgress, shown_errors
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
-from pages._session import db_key, mixing_preview, stage_status, stored_report_warnings, validation, workspace
+from pages._session import (
+    db_key,
+    mixing_preview,
+    stage_status,
+    stored_attribution,
+    stored_report_warnings,
+    validation,
+    workspace,
+)
 from pipeline.errors import PipelineError
 from pipeline.labels import md
 from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
+from pipeline.report_warnings import warning_counts
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
@@ -36,7 +45,8 @@ st.caption(
 )
 
 
-def stage_cards(states: dict) -> None:
+def stage_cards(states: dict, held: str) -> None:
+    """Each stage's last run (a run on a window covers only that window), and what the database holds."""
     cols = st.columns(len(STAGES))
     for col, stage in zip(cols, STAGES):
         st_ = states[stage]
@@ -50,8 +60,10 @@ def stage_cards(states: dict) -> None:
             if rec is None:
                 st.caption("Not run on this database yet.")
                 continue
-            st.caption(f"Ran {rec.started_at} · {rec.seconds:.2f} s")
+            st.caption(f"Last run: {rec.started_at} · {rec.seconds:.2f} s")  # a windowed run covers its window
             st.markdown(_card_body(stage, rec))
+            if stage == "attribute":
+                st.caption(md(held))
 
 
 def _card_body(stage: str, rec) -> str:
@@ -166,10 +178,11 @@ def data_checks(ws) -> None:
             "This database cannot be attributed: " + report.fatal[0].line().removeprefix("fatal: "),
             icon=":material/error:",
         )
+    notes = stored_report_warnings(path, fp)
     lines = [f.line().removeprefix("warning: ") for f in report.warnings]
-    lines += ["report: " + m for m in stored_report_warnings(path, fp)]
+    lines += ["report: " + m for m in notes]
     if lines:
-        with st.expander(f"Data checks: {len(lines)} warning(s) to read before running"):
+        with st.expander(f"Data checks: {warning_counts(len(report.warnings), len(notes))} to read before running"):
             for line in lines:
                 st.text("• " + line)  # plain text: ids from the data
 
@@ -292,7 +305,7 @@ with shown_errors():
     ws = workspace()
     path, fp = db_key(ws)
     states = stage_status(path, fp)
-    stage_cards(states)
+    stage_cards(states, stored_attribution(path, fp))
     with st.container(border=True):
         st.subheader("Run")
         data_checks(ws)

@@ -10,7 +10,7 @@ dashboard names the models in the report's header.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 from .db import table_exists
@@ -45,6 +45,20 @@ def model_coverage(con: sqlite3.Connection) -> list[ModelCoverage]:
     if not (table_exists(con, "pipeline_attribution") and table_exists(con, "conversions")):
         return []
     return [ModelCoverage(m, int(n), lo, hi) for m, n, lo, hi in con.execute(COVERAGE_SQL)]
+
+
+def stored_attribution_text(coverage: list[ModelCoverage]) -> str:
+    """What the database holds, whatever the last run did (a run on a window replaces only that window's
+    conversions): e.g. "In the database: 1,949 conversions attributed — Linear: 1,186 conversions
+    (2023-09-05 … 2023-09-10); IHC — offline model: 763 conversions (2023-09-01 … 2023-09-04)"."""
+    from .model_settings import model_label
+
+    if not coverage:
+        return "In the database: no attributed conversion yet."
+    total = sum(c.conversions for c in coverage)
+    noun = "conversion" if total == 1 else "conversions"
+    parts = "; ".join(replace(c, model=model_label(c.model)).phrase() for c in coverage)
+    return f"In the database: {total:,} {noun} attributed — {parts}"
 
 
 def mixed_models_warning(coverage: list[ModelCoverage]) -> Optional[str]:

@@ -228,10 +228,16 @@ def channel_names(con: sqlite3.Connection) -> set[str]:
     return names
 
 
+# short enough to fit the Journeys table at 1280 px; ZERO_CREDIT_HELP says the rest once, in the header
 SINGLE_TOUCH = {
-    "last-click": "last click gives all the credit to the last session",
-    "first-click": "first click gives all the credit to the first session",
+    "last-click": "last click: all credit to the last session",
+    "first-click": "first click: all credit to the first session",
 }
+ZERO_CREDIT_HELP = (
+    "Why a session got no credit. IHC: a pause longer than the model's inactivity cut (shown as 'cut') "
+    "starts the journey afresh, and the sessions before the last such pause get 0 in every phase. "
+    "Last/first click: the whole credit goes to one session."
+)
 
 
 def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours: Optional[float] = None) -> list[str]:
@@ -254,14 +260,11 @@ def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours:
                 long = np.flatnonzero(later > cut_hours)
                 if len(long):
                     pause = later[long[-1]]
-                    out[i] = (
-                        f"before a {pause:,.1f} h pause, longer than the model's {cut_hours:g} h inactivity cut: "
-                        "the journey starts afresh after it"
-                    )
+                    out[i] = f"before a {pause:,.1f} h pause (cut {cut_hours:g} h)"
                     continue
-            out[i] = "IHC leaves out sessions before a long pause (inactivity cut) and gave this one nothing"
+            out[i] = "before a long pause (inactivity cut)"
         return out
-    reason = SINGLE_TOUCH.get(model or "", "the model gives this session's channel no credit on these data")
+    reason = SINGLE_TOUCH.get(model or "", "the model gives this channel no credit")
     return [reason if z else "" for z in zero]
 
 
@@ -278,3 +281,13 @@ def stored_cut_hours(con: sqlite3.Connection) -> Optional[float]:
         return load_profile(profile).cut_hours
     except InputError:
         return None
+
+
+def zero_credit_lines(positions: list[int], reasons: list[str]) -> list[str]:
+    """The sessions without credit grouped by reason, for a line under the journey's table (a column would
+    push the table past a 1280 px screen): e.g. "No credit for #2, #3: before a long pause (inactivity cut)"."""
+    by_reason: dict[str, list[int]] = {}
+    for pos, reason in zip(positions, reasons):
+        if reason:
+            by_reason.setdefault(reason, []).append(int(pos))
+    return [f"No credit for {', '.join(f'#{p}' for p in sorted(ps))}: {r}" for r, ps in by_reason.items()]

@@ -32,3 +32,19 @@ def warnings_of(coverage: list[ModelCoverage], late: Optional[IncompleteDays]) -
     if late is not None and late.days:
         out.append(("incomplete_last_days", late.warning(), len(late.days), late.days[-3:]))
     return out
+
+
+def warning_counts(data_warnings: int, report_notes: int) -> str:
+    """One count with the same meaning on every face: the data checks' warnings (validation, about the
+    inputs) and the notes about the stored report (``report_warnings``), named apart — e.g.
+    "2 data warnings · 1 report note". Empty when there are none."""
+
+    def count(n: int, noun: str) -> str:
+        return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+    parts = []
+    if data_warnings:
+        parts.append(count(data_warnings, "data warning"))
+    if report_notes:
+        parts.append(count(report_notes, "report note"))
+    return " · ".join(parts)

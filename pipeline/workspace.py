@@ -93,9 +93,11 @@ class WorkspaceFull(InputError):
 class UploadRefused(InputError):
     """The uploaded file cannot be used; ``report`` carries the validation findings when there are any."""
 
-    def __init__(self, message: str, report: Optional[ValidationReport] = None):
+    def __init__(self, message: str, report: Optional[ValidationReport] = None, headline: str = ""):
         super().__init__(message)
         self.report = report
+        # the message without its first problem, for a face that lists every problem below it
+        self.headline = headline or message
 
 
 # ---- the demo database, built once -------------------------------------------------------------
@@ -318,10 +320,11 @@ class Workspace:
                 con.close()
             if report.fatal:
                 n = len(report.fatal)
+                problems = f"{n} fatal problem{'s' if n > 1 else ''}"
                 raise UploadRefused(
-                    f"{label} cannot be attributed: {n} fatal problem{'s' if n > 1 else ''} "
-                    f"(first: {report.fatal[0].message})",
+                    f"{label} cannot be attributed: {problems} (first: {report.fatal[0].message})",
                     report,
+                    headline=f"{label} cannot be attributed: {problems}, listed below.",
                 )
             progress(2, 3, f"{label} accepted")
             _unlink_db(self.own_path, only_side_files=True)

@@ -25,7 +25,7 @@ def test_two_sessions_never_see_each_others_data(dashboard_env, tmp_path):
     second = open_page("data")
     a, b = workspace_of(first), workspace_of(second)
     assert a.root != b.root
-    first.file_uploader(key="upload").set_value(("tiny.db", tiny_db(tmp_path / "t.db").read_bytes(), "x")).run()
+    first.file_uploader[0].set_value(("tiny.db", tiny_db(tmp_path / "t.db").read_bytes(), "x")).run()
     assert a.source.name == "tiny.db"
     second.run()
     assert b.source.kind == "demo" and "tiny.db" not in texts(second)

@@ -82,7 +82,7 @@ def test_hostile_text_is_shown_as_text_on_every_page(dashboard_env, downloads, t
     db = hostile_db(tmp_path / "hostile.db")
     name = "![y](evil.example-n.png) hostile.db"  # the upload's name is data too
     at = open_page("data")
-    at.file_uploader(key="upload").set_value((name, db.read_bytes(), "application/octet-stream")).run()
+    at.file_uploader[0].set_value((name, db.read_bytes(), "application/octet-stream")).run()
     no_errors(at)
     ws = workspace_of(at)
     assert ws.source.kind == "upload"

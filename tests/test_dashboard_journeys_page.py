@@ -65,3 +65,32 @@ def test_find_conversions_by_hand(tiny):
     assert find_conversions(con, " C2 ") == ["c2"]  # letter case and surrounding blanks ignored
     assert find_conversions(con, "") == [] and find_conversions(con, "x") == []
     assert find_conversions(con, "%") == [] and find_conversions(con, "_1") == []  # no wildcards
+
+
+def test_zero_credit_reasons_are_short_enough_for_the_table():
+    import pandas as pd
+
+    from pipeline.explain import zero_credit_reasons
+
+    sessions = pd.DataFrame(
+        {
+            "timestamp": ["2023-09-01 00:00:00", "2023-09-04 06:48:00", "2023-09-04 08:00:00"],
+            "ihc": [0.0, 0.4, 0.6],
+        }
+    )
+    # 2023-09-01 00:00 → 2023-09-04 06:48 is 78.8 h, longer than a 52.8 h cut: the first session gets nothing
+    assert zero_credit_reasons(sessions, "ihc", 52.8) == ["before a 78.8 h pause (cut 52.8 h)", "", ""]
+    assert zero_credit_reasons(sessions, "ihc-api") == ["before a long pause (inactivity cut)", "", ""]
+    last = zero_credit_reasons(sessions.assign(ihc=[0.0, 0.0, 1.0]), "last-click")
+    assert last == ["last click: all credit to the last session"] * 2 + [""]
+
+
+def test_sessions_without_credit_are_listed_by_reason_under_the_table():
+    from pipeline.explain import zero_credit_lines
+
+    reasons = ["", "before a long pause (inactivity cut)", "before a long pause (inactivity cut)", "", "x"]
+    assert zero_credit_lines([1, 2, 3, 4, 5], reasons) == [
+        "No credit for #2, #3: before a long pause (inactivity cut)",
+        "No credit for #5: x",
+    ]
+    assert zero_credit_lines([1, 2], ["", ""]) == []

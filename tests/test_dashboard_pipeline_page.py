@@ -99,6 +99,16 @@ def test_a_standard_model_and_a_window(dashboard_env):
         ).fetchone()[0]
         > 0
     )
+    # the cards describe the last run (the window) and say what the database holds: both models, counted
+    held = dict(con.execute("SELECT model, count(DISTINCT conv_id) FROM pipeline_attribution GROUP BY 1").fetchall())
+    assert set(held) == {"ihc", "linear"}
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Last run: ") for c in captions)
+    total = held["ihc"] + held["linear"]
+    line = next(c for c in captions if c.startswith("In the database: "))
+    assert line.startswith(f"In the database: {total:,} conversions attributed — ")
+    assert f"Linear: {held['linear']:,} conversions (2023-09-04 … 2023-09-06)" in line
+    assert f"IHC — offline model: {held['ihc']:,} conversions (" in line
 
 
 def test_a_failed_run_keeps_the_previous_results(dashboard_env, monkeypatch):

@@ -31,7 +31,7 @@ def test_a_second_run_during_a_run_says_a_run_is_in_progress(dashboard_env):
 def test_a_trigger_that_aborts_a_write_gets_one_line_not_a_traceback(dashboard_env, tmp_path):
     db = trigger_db(tmp_path, "pipeline_journeys")
     at = open_page("data")
-    at.file_uploader(key="upload").set_value(("frozen.db", db.read_bytes(), "x")).run()
+    at.file_uploader[0].set_value(("frozen.db", db.read_bytes(), "x")).run()
     open_page("pipeline", at)
     at.selectbox(key="run_model").set_value("linear").run()
     at.button(key="run_button").click().run()

@@ -75,3 +75,27 @@ def test_the_pipeline_page_preview_says_a_windowed_run_will_mix_models(small_dem
     assert f"{outside:,} keep their ihc credit" in text
     assert mixing_preview(con, "2023-09-03", None, "ihc") is None  # same model: no mix
     assert mixing_preview(con, None, None, "linear") is None  # every conversion: no mix
+
+
+def test_warning_counts_name_data_warnings_and_report_notes_apart():
+    from pipeline.report_warnings import warning_counts
+
+    assert warning_counts(2, 1) == "2 data warnings · 1 report note"
+    assert warning_counts(1, 0) == "1 data warning"
+    assert warning_counts(0, 2) == "2 report notes"
+    assert warning_counts(1_200, 0) == "1,200 data warnings"
+    assert warning_counts(0, 0) == ""
+
+
+def test_stored_attribution_text_names_models_and_counts():
+    from pipeline.coverage import ModelCoverage, stored_attribution_text
+
+    cov = [
+        ModelCoverage("linear", 1_186, "2023-09-05", "2023-09-10"),
+        ModelCoverage("ihc", 763, "2023-09-01", "2023-09-04"),
+    ]
+    assert stored_attribution_text(cov) == (
+        "In the database: 1,949 conversions attributed — Linear: 1,186 conversions (2023-09-05 … 2023-09-10); "
+        "IHC — offline model: 763 conversions (2023-09-01 … 2023-09-04)"
+    )
+    assert stored_attribution_text([]) == "In the database: no attributed conversion yet."
