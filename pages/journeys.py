@@ -19,7 +19,14 @@ from pages._session import (
     unattributed,
     workspace,
 )
-from pipeline.explain import LENGTH_BINS, ZERO_CREDIT_HELP, zero_credit_lines, zero_credit_reasons
+from pipeline.explain import (
+    LENGTH_BINS,
+    SIGNALS_HELP,
+    ZERO_CREDIT_HELP,
+    signal_words,
+    zero_credit_lines,
+    zero_credit_reasons,
+)
 from pipeline.labels import clip, code, html_text, md
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
@@ -221,6 +228,7 @@ def explain_one(path, fp, palette) -> None:
             channel=sessions["channel"].map(clip),
             session_id=sessions["session_id"].map(clip),
             timestamp=sessions["timestamp"].map(clip),
+            signals=signal_words(sessions),
         ),
         hide_index=True,
         key="explain_table",
@@ -234,40 +242,24 @@ def explain_one(path, fp, palette) -> None:
             "initializer",
             "holder",
             "closer",
-            "holder_engagement",
-            "closer_engagement",
-            "impression_interaction",
+            "signals",
             "session_id",
         ],
         column_config={
-            # short headers and narrow columns so that the whole table fits 1280 px; the help says the rest
+            # whole words in narrow columns so that the whole table fits 1280 px; the help says the rest
             "position": st.column_config.NumberColumn("#", width=28),
             "session_id": st.column_config.TextColumn("Session", width=90),
             "timestamp": st.column_config.TextColumn("Time (UTC)", width=135),
             "channel": st.column_config.TextColumn("Channel", width=130),
-            "holder_engagement": st.column_config.CheckboxColumn(
-                "Eng. H",
-                width=56,
-                help="Holder engagement (holder_engagement): the session counts for the holder (middle) phase.",
-            ),
-            "closer_engagement": st.column_config.CheckboxColumn(
-                "Eng. C",
-                width=56,
-                help="Closer engagement (closer_engagement): the session counts for the closer (last) phase.",
-            ),
-            "impression_interaction": st.column_config.CheckboxColumn(
-                "Impr.",
-                width=50,
-                help="Impression (impression_interaction): the session was an ad impression, not a visit.",
-            ),
+            "signals": st.column_config.TextColumn("Engagement", width=130, help=SIGNALS_HELP),
             "initializer": st.column_config.NumberColumn(
-                "Init.", format="%.3f", width=56, help="Initializer: the session's share of the first phase."
+                "Initializer", format="%.3f", width=76, help="The session's share of the first phase."
             ),
             "holder": st.column_config.NumberColumn(
-                "Hold.", format="%.3f", width=56, help="Holder: the session's share of the middle phase."
+                "Holder", format="%.3f", width=60, help="The session's share of the middle phase."
             ),
             "closer": st.column_config.NumberColumn(
-                "Close", format="%.3f", width=56, help="Closer: the session's share of the last phase."
+                "Closer", format="%.3f", width=60, help="The session's share of the last phase."
             ),
             "ihc": st.column_config.NumberColumn(
                 "Credit", format="%.3f", width=60, help="The session's credit (ihc): its share of the conversion."

@@ -291,3 +291,18 @@ def zero_credit_lines(positions: list[int], reasons: list[str]) -> list[str]:
         if reason:
             by_reason.setdefault(reason, []).append(int(pos))
     return [f"No credit for {', '.join(f'#{p}' for p in sorted(ps))}: {r}" for r, ps in by_reason.items()]
+
+
+SIGNALS_HELP = (
+    "The session's engagement flags: 'holder' counts it for the holder (middle) phase "
+    "(holder_engagement), 'closer' for the closer (last) phase (closer_engagement), 'impression': an ad "
+    "impression rather than a visit (impression_interaction). Empty: none of them."
+)
+
+
+def signal_words(sessions: pd.DataFrame) -> list[str]:
+    """Each session's engagement flags in words, for one narrow column instead of three abbreviated
+    check boxes: 'holder · closer', 'impression', '' (none)."""
+    flags = (("holder_engagement", "holder"), ("closer_engagement", "closer"), ("impression_interaction", "impression"))
+    picked = [sessions[column].fillna(0).astype(bool).tolist() for column, _ in flags]
+    return [" · ".join(word for (_, word), on in zip(flags, row) if on) for row in zip(*picked)]

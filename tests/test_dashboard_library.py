@@ -335,3 +335,14 @@ def test_settings_in_words():
     )
     assert settings_in_words({"profile": {"name": "my-orders", "weights": [1, 2]}}) == "IHC profile: my-orders"
     assert settings_in_words({"half_life_hours": 24}) == "Half-life (hours): 24"
+
+
+def test_engagement_flags_in_words():
+    sessions = pd.DataFrame(
+        {
+            "holder_engagement": [1, 0, 1, 0, None],
+            "closer_engagement": [1, 0, 0, 0, 0],
+            "impression_interaction": [0, 0, 1, 1, 0],
+        }
+    )
+    assert explain.signal_words(sessions) == ["holder · closer", "", "holder · impression", "impression", ""]
