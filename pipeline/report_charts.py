@@ -353,33 +353,9 @@ def trend_chart(
             if d not in position:
                 continue
             i = position[d]
-            shapes.append(
-                dict(
-                    type="rect",
-                    xref="x",
-                    yref="paper",
-                    x0=i - 0.45,
-                    x1=i + 0.45,
-                    y0=0,
-                    y1=1,
-                    fillcolor="#EEF1F5",
-                    line=dict(width=0),
-                    layer="below",
-                )
-            )
-            annotations.append(
-                dict(
-                    xref="x",
-                    yref="paper",
-                    x=i,
-                    y=0.01,
-                    xanchor="center",
-                    yanchor="bottom",
-                    text=f"{n} incomplete day{'s' if n != 1 else ''}",
-                    showarrow=False,
-                    font=dict(size=12, color="#667085"),
-                )
-            )
+            shape, note = _incomplete_band(i - 0.45, i + 0.45, i, f"{n} incomplete day{'s' if n != 1 else ''}")
+            shapes.append(shape)
+            annotations.append(note)
     unit = rv.DAILY_METRICS[metric]
     axis_title = "Session date" if basis == "session-date" else "Conversion date"
     return figure(
@@ -458,33 +434,11 @@ def _day_trend(
         half = pd.Timedelta(hours=12)
         first = pd.Timestamp(late[0]) - half
         last = pd.Timestamp(late[-1]) + half
-        shapes.append(
-            dict(
-                type="rect",
-                xref="x",
-                yref="paper",
-                x0=first.isoformat(),
-                x1=last.isoformat(),
-                y0=0,
-                y1=1,
-                fillcolor="#EEF1F5",
-                line=dict(width=0),
-                layer="below",
-            )
+        shape, note = _incomplete_band(
+            first.isoformat(), last.isoformat(), (first + (last - first) / 2).isoformat(), "incomplete"
         )
-        annotations.append(
-            dict(
-                xref="x",
-                yref="paper",
-                x=(first + (last - first) / 2).isoformat(),
-                y=0.01,
-                xanchor="center",
-                yanchor="bottom",
-                text="incomplete",
-                showarrow=False,
-                font=dict(size=12, color="#667085"),
-            )
-        )
+        shapes.append(shape)
+        annotations.append(note)
     axis_title = "Session date" if basis == "session-date" else "Conversion date"
     return figure(
         traces,
@@ -495,6 +449,19 @@ def _day_trend(
         shapes=shapes,
         annotations=annotations,
     )
+
+
+def _incomplete_band(x0, x1, middle, text: str) -> tuple[dict, dict]:
+    """A grey band behind the incomplete days of a trend chart, from ``x0`` to ``x1``, and its label."""
+    shape = dict(
+        type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1,
+        fillcolor="#EEF1F5", line=dict(width=0), layer="below",
+    )  # fmt: skip
+    note = dict(
+        xref="x", yref="paper", x=middle, y=0.01, xanchor="center", yanchor="bottom", text=text,
+        showarrow=False, font=dict(size=12, color="#667085"),
+    )  # fmt: skip
+    return shape, note
 
 
 def report_file_name(
