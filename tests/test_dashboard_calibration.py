@@ -54,7 +54,7 @@ def test_calibrate_on_a_sample_then_use_the_profile(dashboard_env, monkeypatch):
     assert any(o.startswith("calibrated — ") for o in picker.options) and picker.value == "calibrated"
     at.button(key="run_button").click().run()
     no_errors(at)
-    assert "profile=calibrated" in texts(at)
+    assert "IHC profile: calibrated" in texts(at)  # the card names the profile in words
     ws = workspace_of(at)
     con = sqlite3.connect(ws.db_path)
     assert con.execute("SELECT name FROM pipeline_ihc_profiles").fetchall() == [("calibrated",)]
