@@ -43,17 +43,13 @@ def ledger_path(source) -> Path:
     return Path(base) / "attribution-pipeline" / "ihc-api" / f"{digest}{SUFFIX}"
 
 
-def _journey_index(mod, eng, window: Window, batch_rows: Optional[int]):
-    """Every journey of the window, streamed from the engine in batches, as one ``JourneyIndex``."""
+def _journey_index(mod, eng, window: Window):
+    """Every journey of the window (the engine's ``journeys``: its batches gathered), as one
+    ``JourneyIndex``; None when there is none."""
     from ..journey_index import JourneyIndex
 
-    kwargs = {"batch_rows": batch_rows} if batch_rows else {}
-    parts = list(mod.journey_batches(eng, window, **kwargs))
-    parts = [p for p in parts if len(p["conversion_id"])]
-    if not parts:
-        return None
-    columns = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-    return JourneyIndex.from_columns(columns)
+    columns = mod.journeys(eng, window).columns
+    return JourneyIndex.from_columns(columns) if len(columns["conversion_id"]) else None
 
 
 def api_credit(
@@ -65,7 +61,6 @@ def api_credit(
     force: bool = False,
     retry_failed: bool = False,
     progress: Optional[Progress] = None,
-    batch_rows: Optional[int] = None,
 ):
     """The API's credit for the window's journeys on ``eng``.
 
@@ -77,7 +72,7 @@ def api_credit(
     from ..ihc_api import attribute_via_api
 
     started = time.perf_counter()
-    index = _journey_index(mod, eng, window, batch_rows)
+    index = _journey_index(mod, eng, window)
     read_seconds = time.perf_counter() - started
     if index is None:
         empty = {

@@ -266,7 +266,7 @@ def _compute(run: EngineRun, choice, window: Window, vrec: StageRecord, progress
 
         columns, journeys, failed, extra = api_credit(
             mod, eng, choice, window, force=options.force, retry_failed=options.retry_failed,
-            progress=part, batch_rows=batch_rows,
+            progress=part,
         )  # fmt: skip
         journey_seconds, fit_seconds = journeys["seconds"], 0.0
         model_seconds = time.perf_counter() - s0 - journey_seconds
