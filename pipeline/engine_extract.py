@@ -36,11 +36,10 @@ from typing import Iterable, Optional
 
 from .errors import InputError
 from .progress import Progress, ensure
-from .schema import INPUT_DDL, REQUIRED_COLUMNS, ensure_output_tables
+from .schema import INPUT_DDL, NO_SESSION_REASON, REQUIRED_COLUMNS, ensure_output_tables
 from .window import Window
 
 NEEDS = ("run_record", "stored_report", "journey_batches", "fingerprint")
-NO_SESSION_REASON = "no session before the conversion"  # runner.NO_SESSION_REASON
 BATCH = 50_000
 
 CREDITED_SESSIONS_SQL = (

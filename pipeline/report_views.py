@@ -25,6 +25,7 @@ from .coverage import ModelCoverage, model_coverage
 from .export import add_ratios, read_report
 from .intervals import FEW_CONVERSIONS, report_interval_tables
 from .report_warnings import warnings_of
+from .schema import NO_SESSION_REASON
 from .window import GRAINS, period_start  # noqa: F401 - GRAINS: the views' periods, re-exported
 
 SUMMED = ["cost", "ihc", "ihc_revenue"]
@@ -288,9 +289,6 @@ def shown_incomplete(late: Optional[IncompleteDays], basis: str, first: str, las
     return IncompleteDays(late.last_conversion, [late.days[i] for i in keep], [late.share_in[i] for i in keep])
 
 
-NO_SESSION = "no session before the conversion"  # runner.NO_SESSION_REASON
-
-
 def conversion_counts(con: sqlite3.Connection) -> tuple[int, dict]:
     """The conversions in the database, and those the stored runs could not attribute by reason."""
     from .db import table_exists
@@ -313,7 +311,7 @@ def attributed_text(attributed: int, view: ReportView) -> str:
     if total <= attributed:
         return f"{attributed:,} conversions"
     missing = total - attributed
-    no_session = view.unattributed.get(NO_SESSION, 0)
+    no_session = view.unattributed.get(NO_SESSION_REASON, 0)
     if no_session == missing:
         why = f"{missing:,} {'has' if missing == 1 else 'have'} no earlier session"
     else:

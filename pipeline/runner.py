@@ -29,6 +29,7 @@ from .progress import Progress, ensure, forward_only
 from .report import build_report, write_report
 from .run_progress import run_steps, step_order
 from .scans import InputScans
+from .schema import NO_SESSION_REASON
 from .status import DONE, StageBook, StageRecord, never_ran, now_iso
 from .validate import ValidationReport, start_scans, validate
 from .window import Window, report_range
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 # numpy and the modules built on it are imported where a stage computes, not here: a run with every
 # stage up to date never needs them (≈45 ms of its ≈0.15 s).
 
-NO_SESSION_REASON = "no session before the conversion"
 T = TypeVar("T")
 
 

@@ -14,6 +14,8 @@ import sqlite3
 # with real text keeps its surrounding spaces.
 NO_CHANNEL = "(not set)"
 NO_CHANNEL_WHAT = "NULL, empty or blank"  # how findings say which names count as no channel
+# The reason stored in pipeline_unattributed for a conversion with no session before it (every engine).
+NO_SESSION_REASON = "no session before the conversion"
 # ASCII whitespace and the Unicode spaces a spreadsheet leaves behind (no-break, en/em/thin, ideographic)
 BLANK = " \t\n\r\x0b\x0c\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 

@@ -41,12 +41,12 @@ import numpy as np
 from ..errors import InputError
 from ..journey_index import seconds_to_timestamps
 from ..progress import Progress, ensure, forward_only, scaled
+from ..schema import NO_SESSION_REASON
 from ..status import DONE, MISSING, STAGES, STALE, StageRecord, StageStatus, new_run_id, now_iso
 from ..validate import ValidationReport
 from ..window import Window, report_range
 from . import engine_module
 
-NO_SESSION_REASON = "no session before the conversion"  # as runner.NO_SESSION_REASON
 RECORD_VERSION = 1
 CREDIT_NAMES = ("conv_id", "session_id", "ihc", "ts")
 
