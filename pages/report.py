@@ -178,7 +178,7 @@ def unpaid_note(totals: pd.DataFrame) -> None:
 
 GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
 PART_EXAMPLE = {"week": (3, 7), "month": (10, 30)}
-PERIOD_DATES = {"week": (60, "MMM D"), "month": (76, "MMM YYYY")}  # the table's date column: width, format
+PERIOD_DATES = {"week": (60, "MMM D"), "month": (68, "MMM YYYY")}  # the table's date column: width, format
 # Streamlit's date picker takes the first day of its calendar's weeks from the browser's language
 # (Sunday in US English) and cannot be told otherwise; the Week grain's weeks are ISO weeks.
 CALENDAR_WEEKS = (
@@ -284,7 +284,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
             "channel_name": st.column_config.TextColumn("Channel", width=148 - (date_width - 84) - 44 * period),
             "date": (
                 st.column_config.DateColumn(
-                    f"{view.grain.capitalize()} from",
+                    view.grain.capitalize(),
                     format=date_format,
                     width=date_width,
                     help=f"The {view.grain}'s first day in the chosen range.",

@@ -250,7 +250,7 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     # not in a long label that widened the date column (the channel column paid for it).
     assert set(zip(iso(weeks["date"]), weeks["part"])) == {("2023-09-01", "3/7"), ("2023-09-04", "")}
     columns = json.loads(at.dataframe[0].proto.columns)
-    assert columns["date"]["label"] == "Week from" and columns["date"]["type_config"]["format"] == "MMM D"
+    assert columns["date"]["label"] == "Week" and columns["date"]["type_config"]["format"] == "MMM D"
     assert columns["part"]["label"] == "Days" and columns["date"]["width"] + columns["part"]["width"] <= 104
     assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
