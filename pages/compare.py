@@ -175,6 +175,11 @@ def diff_table(result, metric: str) -> None:
         + f". Green: the model gives the channel {direction}, red: the opposite. Grey: within the noise — "
         "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
         "— where undefined."
+        + (
+            " Conversions are fractional: the sum of the credit shares each channel received."
+            if metric == "ihc"
+            else ""
+        )
     )
     unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
     if unpaid:

@@ -35,6 +35,8 @@ def test_compare_metric_and_models(dashboard_env):
     at.segmented_control(key="compare_metric").set_value("ROAS").run()
     no_errors(at)
     assert "ROAS: one column per model" in texts(at)
+    at.segmented_control(key="compare_metric").set_value("ihc").run()
+    assert "Conversions are fractional: the sum of the credit shares" in texts(at)  # 12.3 conversions, said why
     at.multiselect(key="compare_models").set_value(["linear"]).run()
     assert "Choose at least two models to compare." in texts(at)
     assert set(available_models()) >= {"linear", "last-click"}  # read from the registry
