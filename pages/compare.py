@@ -14,10 +14,10 @@ from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
 
 METRICS = {
-    "share": ("Share of conversions", "Share of attributed conversions (ratio)", ".1%"),
+    "share": ("Share of conversions", "Share of attributed conversions (%)", ".1%"),
     "ihc": ("Attributed conversions", "Attributed conversions", ",.1f"),
     "ihc_revenue": ("Attributed revenue", "Attributed revenue (EUR)", ",.0f"),
-    "ROAS": ("ROAS", "ROAS (revenue / cost, ratio)", ".2f"),
+    "ROAS": ("ROAS", "ROAS (EUR of revenue per EUR of cost)", ".2f"),
     "CPO": ("CPO", "CPO (EUR per attributed conversion)", ",.2f"),
 }
 MODEL_COLORS = ["#2F6DB5", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
@@ -150,23 +150,22 @@ def diff_table(result, metric: str) -> None:
                 styles.append("")
         return styles
 
-    # The cells as text, written by the library ('—' where undefined): the browser drew a Styler's NaN
-    # as "None" whatever its na_rep (review #7).
-    shown = wide.copy()
-    for c in result.models:
-        shown[c] = [format_value(v, metric) for v in wide[c]]
-    for c in delta_cols:
-        shown[c] = [format_delta(v, metric) for v in wide[c]]
-    styled = shown.style.apply(shade, subset=delta_cols)
+    # The cells keep their numbers, so a click on a column's header sorts by value, not as text; the
+    # Styler writes them as the library does ('—' where undefined: the browser drew a NaN as "None"
+    # whatever the na_rep, review #7).
+    formats = {c: (lambda v, m=metric: format_value(v, m)) for c in result.models}
+    formats.update({c: (lambda v, m=metric: format_delta(v, m)) for c in delta_cols})
+    styled = wide.style.apply(shade, subset=delta_cols).format(formats)
     st.dataframe(
         styled,
         hide_index=True,
         key="compare_table",
+        placeholder="—",  # an undefined ratio (NaN) as the library writes it
         height=min(38 + 35 * len(wide), 700),
         column_config={
             "channel_name": st.column_config.TextColumn("Channel"),
-            **{c: st.column_config.TextColumn(pretty(c)) for c in result.models},
-            **{c: st.column_config.TextColumn("Δ " + pretty(c[2:])) for c in delta_cols},
+            **{c: st.column_config.Column(pretty(c)) for c in result.models},
+            **{c: st.column_config.Column("Δ " + pretty(c[2:])) for c in delta_cols},
         },
     )
     direction = "a lower CPO" if metric == "CPO" else "more"
@@ -176,6 +175,11 @@ def diff_table(result, metric: str) -> None:
         + f". Green: the model gives the channel {direction}, red: the opposite. Grey: within the noise — "
         "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
         "— where undefined."
+        + (
+            " Conversions are fractional: the sum of the credit shares each channel received."
+            if metric == "ihc"
+            else ""
+        )
     )
     unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
     if unpaid:

@@ -18,7 +18,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.errors import InputError
-from pipeline.labels import clip, code, md
+from pipeline.labels import clip, code, md, whole_dates
 from pipeline.report_warnings import warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 
@@ -54,10 +54,19 @@ def current(ws) -> None:
         )
     cov = report.coverage
     if cov.get("sessions_from"):
-        st.markdown(
-            f"Sessions from **{cov['sessions_from']}** to **{cov['sessions_to']}** · conversions from "
-            f"**{cov.get('conversions_from')}** to **{cov.get('conversions_to')}** (UTC)"
+        st.markdown(coverage_lines(cov))
+
+
+def coverage_lines(cov: dict) -> str:
+    """The dates the database covers, one short line each, so that a narrow column never breaks a line
+    inside a date ("2023-09-" / "01" at 1280 px, review #20)."""
+    return whole_dates(
+        "  \n".join(
+            f"{what} **{md(cov.get(f'{key}_from'), 20)}** – **{md(cov.get(f'{key}_to'), 20)}**"
+            for what, key in (("Sessions", "sessions"), ("Conversions", "conversions"))
         )
+        + " (UTC)"
+    )
 
 
 def tiles(ws) -> None:
@@ -228,7 +237,9 @@ def channels(ws) -> None:
     with st.spinner("Counting sessions per channel…"):
         data = channel_sessions(path, fp)
     st.dataframe(
-        data.assign(channel=data["channel"].map(clip), share=data["sessions"] / max(int(data["sessions"].sum()), 1)),
+        data.assign(
+            channel=data["channel"].map(clip), share=100 * data["sessions"] / max(int(data["sessions"].sum()), 1)
+        ),
         hide_index=True,
         height=min(38 + 35 * len(data), 640),
         column_config={
@@ -236,7 +247,8 @@ def channels(ws) -> None:
             "sessions": st.column_config.NumberColumn("Sessions", format="localized"),
             "paid_sessions": st.column_config.NumberColumn("Sessions with a cost", format="localized"),
             "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro"),
-            "share": st.column_config.ProgressColumn("Share of sessions", format="percent", min_value=0, max_value=1),
+            # one decimal on every row ("percent" wrote 5.1% under 20.54%)
+            "share": st.column_config.ProgressColumn("Share of sessions", format="%.1f%%", min_value=0, max_value=100),
         },
     )
 

@@ -23,13 +23,14 @@ from pipeline.explain import (
     LENGTH_BINS,
     SIGNALS_HELP,
     ZERO_CREDIT_HELP,
+    path_ticks,
     signal_words,
     zero_credit_lines,
     zero_credit_reasons,
 )
-from pipeline.labels import clip, code, html_text, md
+from pipeline.labels import HOVER_CHARS, clip, code, html_text, md
 
-PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit (ihc)"}
+PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit"}
 
 st.title("Journeys")
 st.caption("A journey is every session of the converting user strictly before the conversion.")
@@ -83,12 +84,14 @@ def paths(path, fp, palette) -> None:
         st.caption("No journey has sessions.")
         return
     first_channel = [p.split(" → ")[0] for p in top["path"]]
-    labels = [_short(p) for p in top["path"]]
+    paths_ = top["path"].tolist()
+    ticks = path_ticks(paths_)  # whole channel names over up to 3 lines, repeats as "×2"
+    lines = max(t.count("<br>") + 1 for t in ticks)
     bars = dict(
         type="bar",
         orientation="h",
         x=top["conversions"].tolist(),
-        y=labels,
+        y=paths_,
         marker=dict(color=[palette.get(c, "#888") for c in first_channel]),
         text=[f"{n:,} ({s:.0%})" for n, s in zip(top["conversions"], top["share"])],
         textposition="outside",
@@ -96,17 +99,23 @@ def paths(path, fp, palette) -> None:
         customdata=[[p, float(r)] for p, r in zip(top["path"], top["revenue"])],
         hovertemplate="%{customdata[0]}<br>%{x:,} conversions · revenue €%{customdata[1]:,.2f}<extra></extra>",
     )
-    chart(
-        figure(
-            [bars],
-            "Most common channel paths (colour = first channel)",
-            height=max(320, 30 * len(top) + 110),
-            show_legend=False,
-            xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
-            yaxis=dict(autorange="reversed"),
-            margin=dict(r=80),
-        ),  # room for the labels outside the longest bars
-        key="paths_chart",
+    fig = figure(
+        [bars],
+        "Most common channel paths (colour = first channel)",
+        height=max(320, (16 * lines + 14) * len(top) + 110),
+        show_legend=False,
+        xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
+        yaxis=dict(autorange="reversed"),
+        margin=dict(r=80),  # room for the labels outside the longest bars
+        tick_chars=HOVER_CHARS,  # the categories stay whole: the labels below are the short form
+    )
+    fig["layout"]["yaxis"].update(
+        tickmode="array", tickvals=fig["data"][0]["y"], ticktext=ticks, tickfont=dict(size=12)
+    )
+    chart(fig, key="paths_chart")
+    st.caption(
+        "A path is the channels of a journey in time order; ×2: the same channel twice in a row. "
+        "Point at a bar for its whole path and revenue."
     )
     st.toggle(
         "Count repeated visits of the same channel once",
@@ -123,10 +132,6 @@ def _hover(value) -> str:
 def short_id(cid: str, keep: int = 12) -> str:
     """A long id shortened to its start for a picker's line (the whole id is shown below it)."""
     return cid if len(cid) <= keep + 4 else cid[:keep] + "…"
-
-
-def _short(path: str, limit: int = 48) -> str:
-    return path if len(path) <= limit else path[: limit - 1] + "…"
 
 
 def explain_one(path, fp, palette) -> None:
@@ -213,13 +218,13 @@ def explain_one(path, fp, palette) -> None:
             barmode="stack",
             margin=dict(r=10),
             legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"),
-            yaxis=dict(title="Share of the conversion (ratio)", tickformat=".0%", range=[0, 1.02]),
+            yaxis=dict(title="Share of the conversion (%)", tickformat=".0%", range=[0, 1.02]),
         ),
         key="explain_chart",
     )
     if has_phases:
         st.caption(
-            "Each phase's shares sum to 100% over the journey; the credit (ihc) blends the three "
+            "Each phase's shares sum to 100% over the journey; the credit blends the three "
             "phases with the profile's phase weights."
         )
     reasons = zero_credit_reasons(sessions, info.model, cut_hours(path, fp))
@@ -248,10 +253,12 @@ def explain_one(path, fp, palette) -> None:
         column_config={
             # whole words in narrow columns so that the whole table fits 1280 px; the help says the rest
             "position": st.column_config.NumberColumn("#", width=28),
-            "session_id": st.column_config.TextColumn("Session", width=90),
-            "timestamp": st.column_config.TextColumn("Time (UTC)", width=135),
+            "session_id": st.column_config.TextColumn(
+                "Session", width=72, help="The session's id (widen the column to see all of it)."
+            ),
+            "timestamp": st.column_config.TextColumn("Time (UTC)", width=130),
             "channel": st.column_config.TextColumn("Channel", width=130),
-            "signals": st.column_config.TextColumn("Engagement", width=130, help=SIGNALS_HELP),
+            "signals": st.column_config.TextColumn("Engagement", width=112, help=SIGNALS_HELP),
             "initializer": st.column_config.NumberColumn(
                 "Initializer", format="%.3f", width=76, help="The session's share of the first phase."
             ),

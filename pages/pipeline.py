@@ -21,7 +21,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.errors import PipelineError
-from pipeline.labels import md
+from pipeline.labels import md, whole_dates
 from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
 from pipeline.report_warnings import warning_counts
@@ -60,46 +60,58 @@ def stage_cards(states: dict, held: str) -> None:
             if rec is None:
                 st.caption("Not run on this database yet.")
                 continue
-            st.caption(f"Last run: {rec.started_at} · {rec.seconds:.2f} s")  # a windowed run covers its window
+            st.caption(
+                whole_dates(f"Last run: {rec.started_at} · {rec.seconds:.2f}\u00a0s")
+            )  # a windowed run covers its window
             st.markdown(_card_body(stage, rec))
             if stage == "attribute":
-                st.caption(md(held))
+                st.caption(whole_dates(md(held)))
 
 
 def _card_body(stage: str, rec) -> str:
     s, p = rec.summary, rec.params
     if stage == "journeys":
-        window = _window_text(p)
-        return (
-            f"{s.get('conversions', 0):,} conversions · {s.get('sessions', rec.rows):,} journey sessions  \n"
-            f"{s.get('without_sessions', 0):,} without an earlier session · longest {s.get('max_length', 0)}  \n"
-            f"Window: {window}"
+        return card_lines(  # one fact a line: a card a third of the page wide never wraps mid-phrase
+            f"{s.get('conversions', 0):,} conversions",
+            f"{s.get('sessions', rec.rows):,} journey sessions",
+            f"{s.get('without_sessions', 0):,} without an earlier session",
+            f"longest: {s.get('max_length', 0)} sessions",
+            *_window_lines(p),
         )
     if stage == "attribute":
         extra = settings_in_words(p.get("params") or {})
         na = sum((s.get("not_attributed") or {}).values())
-        return (
-            f"Model **{model_label(p.get('model', '?'))}** ({extra})  \n"
-            f"{s.get('conversions_attributed', 0):,} conversions attributed · {na:,} not  \n"
-            f"{rec.rows:,} session credits"
+        return card_lines(
+            f"Model **{model_label(p.get('model', '?'))}** ({extra})",
+            f"{s.get('conversions_attributed', 0):,} conversions attributed",
+            f"{na:,} not attributed",
+            f"{rec.rows:,} session credits",
         )
     dates = (
         f"session dates {p.get('start') or 'first'} – {p.get('end') or 'last'}"
         if p.get("start") or p.get("end")
         else "all session dates"
     )
-    return (
-        f"{s.get('channel_days', rec.rows):,} channel-days · {dates}  \n"
-        f"Cost €{s.get('cost', 0):,.2f} · attributed revenue €{s.get('ihc_revenue', 0):,.2f}"
+    return card_lines(
+        f"{s.get('channel_days', rec.rows):,} channel-days",
+        dates[:1].upper() + dates[1:],
+        f"Cost €{s.get('cost', 0):,.2f}",
+        f"Attributed revenue €{s.get('ihc_revenue', 0):,.2f}",
     )
 
 
-def _window_text(p: dict) -> str:
+def card_lines(*lines: str) -> str:
+    """A stage card's facts, one a line (Markdown line breaks); a line too long for the card wraps between
+    words, never inside a date."""
+    return whole_dates("  \n".join(lines))
+
+
+def _window_lines(p: dict) -> list[str]:
     if p.get("start") or p.get("end"):
-        text = f"conversions {p.get('start') or 'first'} – {p.get('end') or 'last'}"
+        text = f"Window: conversions of {p.get('start') or 'first'} – {p.get('end') or 'last'}"
     else:
-        text = "all conversions"
-    return text + (f", lookback {p['lookback_days']} days" if p.get("lookback_days") else ", no lookback limit")
+        text = "Window: all conversions"
+    return [text, f"lookback {p['lookback_days']} days" if p.get("lookback_days") else "no lookback limit"]
 
 
 def controls(ws, states: dict):

@@ -79,7 +79,8 @@ def filters(path: str, fp: str):
         max_value=last,
         key="report_dates",
         help="Channel-days in this range, dated as chosen on the right. The filters are in the page's "
-        "address: reload it or send it, and the same view opens (on the same database).",
+        "address: reload it or send it, and the same view opens (on the same database). "
+        f"{CALENDAR_WEEKS}",
     )
     chosen = c2.multiselect(
         "Channels",
@@ -176,6 +177,19 @@ def unpaid_note(totals: pd.DataFrame) -> None:
 
 
 GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
+PART_EXAMPLE = {"week": (3, 7), "month": (10, 30)}
+PERIOD_DATES = {"week": (60, "MMM D"), "month": (68, "MMM YYYY")}  # the table's date column: width, format
+# Streamlit's date picker takes the first day of its calendar's weeks from the browser's language
+# (Sunday in US English) and cannot be told otherwise; the Week grain's weeks are ISO weeks.
+CALENDAR_WEEKS = (
+    "Weeks (Per: Week) run Monday to Sunday; the date picker's calendar starts its weeks on the day "
+    "your browser's language uses (Sunday in US English)."
+)
+# fractional conversions in a format that cannot be read as thousands (6.89, never 6.889) and said why
+CONVERSIONS_HELP = (
+    "Attributed conversions: the sum of the credit shares the {what} received. Each conversion's credit "
+    "is split over the sessions before it, so this is fractional: 6.89 is almost seven conversions."
+)
 
 
 def trend(view: rv.ReportView, palette: dict, channels) -> None:
@@ -186,7 +200,11 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
     if not st.session_state.get("report_grain"):
         st.session_state["report_grain"] = "day"
     c2.segmented_control(
-        "Per", rv.GRAINS, format_func=GRAIN_LABELS.get, key="report_grain", help="The trend's and the table's period."
+        "Per",
+        rv.GRAINS,
+        format_func=GRAIN_LABELS.get,
+        key="report_grain",
+        help=f"The trend's and the table's period. {CALENDAR_WEEKS}",
     )
     remember("report_grain", "per", str, "day")
     ranked_channels = view.totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])[
@@ -232,7 +250,10 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     st.subheader({"day": "Channel-days", "week": "Channel-weeks", "month": "Channel-months"}[view.grain])
     if view.grain != "day":
         st.caption(
-            f'Each row is a channel\'s {view.grain}, dated by its first day in the chosen range; a period the range covers only partly says so ("3 of 7 days"). The CSV keeps channel-days.'
+            f"Each row is a channel's {view.grain}, dated by its first day in the chosen range; Days says when "
+            "the range covers only a part of it ({0}/{1}: {0} of its {1} days). The CSV keeps channel-days.".format(
+                *PART_EXAMPLE[view.grain]
+            )
         )
     rows = view.rows
     table = rv.table(view.periods)
@@ -242,26 +263,44 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     ]
     table["ROAS range"] = [table_interval(lo, hi, ratio) for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
     table["support"] = table["support"].fillna(0).astype(int)
-    if "days" in table:  # a week or month the range covers only partly says so ("3 of 7 days")
-        table["date"] = [
-            f"{d} ({rv.partial_text(n, of)})" if n < of else d
-            for d, n, of in zip(table["date"], table["days"], table["length"])
-        ]
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
+    period = view.grain != "day" and "days" in table
+    if period:
+        # A week or month: its first day as a short date ("Sep 4", "Sep 2023": a date, so the column sorts
+        # in time), and a part the range covers only partly says so in a narrow column ("3/7").
+        table["date"] = pd.to_datetime(table["date"])
+        table["part"] = [f"{n}/{of}" if n < of else "" for n, of in zip(table["days"], table["length"])]
+        shown.insert(2, "part")
+    date_width, date_format = PERIOD_DATES.get(view.grain, (84, None))
     # Widths that add up to the main area at 1280 px with the sidebar open (≈ 820 px): every column is in
     # view without a sideways scroll.
     st.dataframe(
         table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
-        height=min(38 + 35 * len(rows), 400),
+        height=min(38 + 35 * len(table), 400),  # the rows shown: a week's table is shorter than its days
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel", width=148),
-            "date": st.column_config.TextColumn("Date", width=84 if view.grain == "day" else 150),
+            "channel_name": st.column_config.TextColumn("Channel", width=148 - (date_width - 84) - 44 * period),
+            "date": (
+                st.column_config.DateColumn(
+                    view.grain.capitalize(),
+                    format=date_format,
+                    width=date_width,
+                    help=f"The {view.grain}'s first day in the chosen range.",
+                )
+                if period
+                else st.column_config.TextColumn("Date", width=84)
+            ),
+            "part": st.column_config.TextColumn(
+                "Days",
+                width=44,
+                help="{0}/{1}: the chosen range covers {0} of the {2}'s {1} days, so its sums cover fewer days "
+                "than a whole {2}'s. Empty: the whole {2}.".format(*PART_EXAMPLE.get(view.grain, (3, 7)), view.grain),
+            ),
             "cost": st.column_config.NumberColumn("Cost", format="euro", width=76),
             "ihc": st.column_config.NumberColumn(
-                "Conversions", format="%.3f", width=82, help="Attributed conversions: the credit of the channel-day."
+                "Conversions", format="%.2f", width=82, help=CONVERSIONS_HELP.format(what=f"channel-{view.grain}")
             ),
             "ihc_revenue": st.column_config.NumberColumn(
                 "Revenue", format="euro", width=84, help="Attributed revenue: credit × conversion revenue."

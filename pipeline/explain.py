@@ -18,6 +18,7 @@ import pandas as pd
 from .db import table_exists
 from .errors import InputError
 from .journey_index import PHASES, VALUE_COLUMNS
+from .labels import clip, html_text
 from .schema import channel_label, channel_sql
 
 ARROW = " → "
@@ -92,6 +93,56 @@ def top_paths(con: sqlite3.Connection, limit: int = 15, collapse_repeats: bool =
     out["share"] = out["conversions"] / len(paths)
     out = out.sort_values(["conversions", "path"], ascending=[False, True]).head(limit).reset_index(drop=True)
     return out[columns]
+
+
+PATH_LINE_CHARS = 26  # a path label's line: the paths chart sits in 3/5 of the page at 1280 px
+PATH_LINES = 3  # at most; a longer path says how many steps are left out (its hover shows it whole)
+
+
+def path_steps(path: str) -> list[str]:
+    """A path's channels with repeats in a row counted: 'Direct → Direct → Email' → ['Direct ×2', 'Email']."""
+    steps: list[list] = []
+    for channel in path.split(ARROW):
+        if steps and steps[-1][0] == channel:
+            steps[-1][1] += 1
+        else:
+            steps.append([channel, 1])
+    return [name if n == 1 else f"{name} ×{n}" for name, n in steps]
+
+
+def path_lines(path: str, width: int = PATH_LINE_CHARS, most: int = PATH_LINES) -> list[str]:
+    """A path as short lines for a chart's axis label: whole channel names (one longer than ``width`` is
+    clipped), an arrow at the end of a line that goes on, never a cut in the middle of a name; past
+    ``most`` lines the last one says how many steps are left out."""
+    steps = [clip(s, width) for s in path_steps(path)]
+    lines: list[list[str]] = [[]]
+    for step in steps:
+        line = lines[-1]
+        if line and len(ARROW.join(line + [step])) + 2 > width:
+            lines.append([step])
+        else:
+            line.append(step)
+    if len(lines) > most:
+        kept = lines[:most]
+        left = len(steps) - sum(len(line) for line in kept[:-1]) - 1
+        kept[-1] = [kept[-1][0], f"+{left} more"] if left > 0 else kept[-1][:1]
+        lines = kept
+    out = [ARROW.join(line) for line in lines]
+    return [text + ARROW.rstrip() if i < len(out) - 1 else text for i, text in enumerate(out)]
+
+
+def path_ticks(paths: list[str], width: int = PATH_LINE_CHARS) -> list[str]:
+    """Axis labels for ``paths``: each one's ``path_lines`` HTML-escaped and joined by ``<br>``; two paths
+    whose labels would read the same get "(2)", "(3)" … so that no two bars carry the same label."""
+    out: list[str] = []
+    for path in paths:
+        label = "<br>".join(html_text(line) for line in path_lines(path, width))
+        n, unique = 1, label
+        while unique in out:
+            n += 1
+            unique = f"{label} ({n})"
+        out.append(unique)
+    return out
 
 
 @dataclass(frozen=True)

@@ -173,8 +173,8 @@ def _tiles(view: rv.ReportView) -> str:
     k, b = view.kpis, view.kpi_bounds
     tiles = [
         ("Cost", _money(k.cost, 0), ""),
-        ("Attributed conversions", f"{k.conversions:,.0f}", ""),
-        ("Attributed revenue", _money(k.revenue, 0), ""),
+        ("Conversions", f"{k.conversions:,.0f}", ""),  # the dashboard's tiles' words
+        ("Revenue", _money(k.revenue, 0), ""),
         ("CPO", _money(k.cpo), rv.interval_range(b["CPO_low"], b["CPO_high"], _money)),
         ("ROAS", _ratio(k.roas), rv.interval_range(b["ROAS_low"], b["ROAS_high"], _ratio)),
     ]
@@ -183,7 +183,14 @@ def _tiles(view: rv.ReportView) -> str:
         f"<div class='range'>{rng}</div></div>"
         for label, value, rng in tiles
     )
-    return f"<div class='tiles'>{cells}</div>"
+    return f"<div class='tiles'>{cells}</div><p class='meta'>{ATTRIBUTED_NOTE}</p>"
+
+
+# the tiles and the table say "Conversions" and "Revenue" as the dashboard does; what they count:
+ATTRIBUTED_NOTE = (
+    "Conversions and revenue are attributed: each conversion's credit is split over the sessions before "
+    "it, so a channel's conversions are the sum of its credit shares and can be fractional (12.35)."
+)
 
 
 def _notes(view: rv.ReportView) -> str:
@@ -205,7 +212,7 @@ def _notes(view: rv.ReportView) -> str:
 
 def _table(view: rv.ReportView) -> str:
     head = (
-        "<tr><th>Channel</th><th>Cost</th><th>Attributed conversions</th><th>Attributed revenue</th>"
+        "<tr><th>Channel</th><th>Cost</th><th>Conversions</th><th>Revenue</th>"
         "<th>CPO</th><th>CPO 90%</th><th>ROAS</th><th>ROAS 90%</th><th>Conversions behind it</th></tr>"
     )
     rows = []

@@ -41,6 +41,16 @@ ZWSP = "\u200b"
 _MD_LEADING = re.compile(r"^(\s*)([#+=>-]|\d+[.)])")
 
 
+NB_HYPHEN = "\u2011"  # a hyphen no line breaks after
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def whole_dates(text: str) -> str:
+    """``text`` with the hyphens of its ISO dates made non-breaking: a narrow column wraps a sentence
+    between words, never inside "2023-09-01" (the browser broke it after "2023-09-")."""
+    return _ISO_DATE.sub(lambda m: NB_HYPHEN.join(m.groups()), text)
+
+
 def clip(text: object, limit: int = LABEL_CHARS) -> str:
     """``text`` as a string of at most ``limit`` characters (cut ones end in "…")."""
     s = "" if text is None else str(text)

@@ -259,16 +259,30 @@ def cost_revenue_chart(totals: pd.DataFrame, palette: dict) -> dict:
             hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
         ),
     ]
-    pad = max(0.0, (6 - len(channels)) / 2)  # few channels: keep the bars as narrow as with six
     return figure(
         traces,
         "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)",
         height=440,
         show_legend=False,
         barmode="group",
-        bargap=0.25,
-        xaxis=dict(tickangle=-35, range=[-0.5 - pad, len(channels) - 0.5 + pad]),
+        **cost_revenue_spacing(len(channels)),
         yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
+    )
+
+
+FEW_CHANNELS = 6  # up to this many, the pairs of bars keep the width they have with six
+UPRIGHT_LABELS = 3  # up to this many channels the labels stand upright, centred under their bars
+
+
+def cost_revenue_spacing(n: int) -> dict:
+    """Bar gap and x axis of the cost-vs-revenue chart for ``n`` channels. The categories fill the
+    plot (two channels sit at a quarter and three quarters of its width, not in a padded middle), a
+    wider gap keeps few bars as narrow as six, and few labels stand upright: a slanted label hangs to
+    the left of its bars, which pushed the plot right of the page's centre (review #20)."""
+    group = 0.75 * min(n, FEW_CHANNELS) / FEW_CHANNELS  # the share of a category the pair takes
+    return dict(
+        bargap=1 - group if n < FEW_CHANNELS else 0.25,
+        xaxis=dict(tickangle=0 if n <= UPRIGHT_LABELS else -35),
     )
 
 

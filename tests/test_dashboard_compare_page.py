@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from pipeline.models import available_models
@@ -19,8 +20,12 @@ def test_compare_page_on_the_demo(dashboard_env):
     assert len(at.get("plotly_chart")) == 1
     table = at.dataframe[0].value
     assert "ihc" in table.columns and any(c.startswith("Δ ") for c in table.columns)
-    # shares of conversions sum to 100% (each cell rounded to 0.1%)
-    assert table["ihc"].str.rstrip("%").astype(float).sum() == pytest.approx(100.0, abs=1.0)
+    # shares of conversions sum to 100%; the cells are numbers (a click on the header sorts them as
+    # numbers: '9.8%' came after '10.2%' as text), written '12.3%' by the Styler
+    assert pd.api.types.is_float_dtype(table["ihc"]) and table["ihc"].sum() == pytest.approx(1.0, abs=1e-9)
+    shown = _display_values(at)
+    assert shown["ihc"].str.fullmatch(r"\d+\.\d%").all()
+    assert sorted(table["ihc"], reverse=True) == table["ihc"].tolist()  # largest first, by value
     # the biggest shifts: cards that name both models in full (not cut in a metric's pill)
     assert "pts of the conversions: lowest with" in texts(at) and "highest with" in texts(at)
 
@@ -30,6 +35,8 @@ def test_compare_metric_and_models(dashboard_env):
     at.segmented_control(key="compare_metric").set_value("ROAS").run()
     no_errors(at)
     assert "ROAS: one column per model" in texts(at)
+    at.segmented_control(key="compare_metric").set_value("ihc").run()
+    assert "Conversions are fractional: the sum of the credit shares" in texts(at)  # 12.3 conversions, said why
     at.multiselect(key="compare_models").set_value(["linear"]).run()
     assert "Choose at least two models to compare." in texts(at)
     assert set(available_models()) >= {"linear", "last-click"}  # read from the registry
@@ -81,9 +88,10 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     no_errors(at)
     assert not set(unpaid) & set(at.dataframe[0].value["channel_name"])  # not at €0.00, the "cheapest"
     assert not (_display_values(at).astype(str) == "€0.00").any().any()
-    # The cells are the library's text: the browser drew a Styler's NaN as "None" whatever its na_rep.
+    # The cells are numbers (they sort as numbers); the browser shows the library's text for them.
     cells = at.dataframe[0].value.drop(columns="channel_name")
-    assert cells.map(lambda v: isinstance(v, str) and v not in ("None", "nan", "")).all().all()
+    assert all(pd.api.types.is_float_dtype(dtype) for dtype in cells.dtypes)
+    assert _display_values(at).drop(columns="channel_name").map(lambda v: v not in ("None", "nan", "")).all().all()
     names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names == ["IHC — offline model", "Last click"]  # the picker's labels, not internal ids
     at.segmented_control(key="compare_metric").set_value("share").run()

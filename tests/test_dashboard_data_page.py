@@ -3,6 +3,10 @@ explanation (never a traceback), and going back to the demo."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 from tests.helpers import make_db, tiny_db
 
@@ -19,13 +23,20 @@ def test_data_page_on_the_demo(dashboard_env):
     assert metrics["Sessions"] == "20,000" and metrics["Conversions"] == "400"
     text = texts(at)
     assert "Demo database" in text and "20,000 sessions, 400 conversions, 10 days, seed 7" in text
-    assert "Sessions from **2023-09-01**" in text
+    # one line for each: a narrow column wraps between words, never inside a date (non-breaking hyphens)
+    assert "Sessions **2023\u201109\u201101** – **" in text
+    assert "  \nConversions **2023\u201109\u201101** – **" in text and "(UTC)" in text
     assert "conversions have no session of their user before them" in text  # the demo's warning
     assert "channels have sessions but no cost at all" in text  # the unpaid channels, named
     # the stored report's warnings too (the demo is attributed at start): its incomplete last day(s)
     assert ":orange-badge[report] The last" in text and "incomplete" in text
     channels = at.dataframe[0].value
     assert channels["sessions"].sum() == 20_000 and len(channels) == 16
+    # the share in % with one decimal on every row ('5.1%' beside '20.54%' before)
+    assert channels["share"].sum() == pytest.approx(100.0)
+    assert channels["share"].iloc[0] == pytest.approx(100 * channels["sessions"].iloc[0] / 20_000)
+    share = json.loads(at.dataframe[0].proto.columns)["share"]
+    assert share["type_config"]["format"] == "%.1f%%" and share["type_config"]["max_value"] == 100
 
 
 def test_a_text_file_is_refused_with_a_message(dashboard_env):

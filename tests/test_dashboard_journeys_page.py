@@ -94,3 +94,40 @@ def test_sessions_without_credit_are_listed_by_reason_under_the_table():
         "No credit for #5: x",
     ]
     assert zero_credit_lines([1, 2], ["", ""]) == []
+
+
+def test_path_labels_keep_every_channel_whole_and_paths_apart():
+    from pipeline.explain import path_lines, path_ticks
+
+    # review #15: "Performance Max → Performance M…" and "Paid Search Brand → Paid Search…" were cut
+    assert path_lines("Performance Max → Performance Max") == ["Performance Max ×2"]
+    assert path_lines("Paid Search Brand → Paid Search Generic") == ["Paid Search Brand →", "Paid Search Generic"]
+    assert path_lines("Direct → Email → Direct") == ["Direct → Email → Direct"]  # short: one line
+    long = "A1 → B2 → C3 → D4 → E5 → F6 → G7 → H8 → I9 → J10 → K11 → L12 → M13 → N14 → O15 → P16"
+    assert path_lines(long, width=14) == ["A1 → B2 → C3 →", "D4 → E5 → F6 →", "G7 → +9 more"]
+    # a name longer than a line is clipped, the arrows stay
+    assert path_lines("A channel name far too long → B", width=12) == ["A channel n… →", "B"]
+    # the labels are HTML for the axis (data escaped) and never the same for two paths
+    assert path_ticks(["Direct → <b>", "Paid Search Brand → Paid Search Generic"]) == [
+        "Direct → &lt;b&gt;",
+        "Paid Search Brand →<br>Paid Search Generic",
+    ]
+    assert path_ticks(["A long name → x", "A long name → y"], width=5) == ["A lo… →<br>x", "A lo… →<br>y"]
+    assert path_ticks(["Aaaaaa1", "Aaaaaa2"], width=5) == ["Aaaa…", "Aaaa… (2)"]
+
+
+def test_the_paths_chart_shows_whole_paths(dashboard_env):
+    import json
+
+    at = open_page("journeys")
+    no_errors(at)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    paths = next(c for c in charts if c["layout"]["title"]["text"].startswith("Most common channel paths"))
+    ticks = paths["layout"]["yaxis"]["ticktext"]
+    assert len(set(ticks)) == len(ticks) == len(paths["data"][0]["y"])
+    assert not any("…" in t for t in ticks)  # the demo's channel names are all whole
+    # the hover names the whole path
+    bars = paths["data"][0]
+    assert [c[0] for c in bars["customdata"]] == bars["y"] and "%{customdata[0]}" in bars["hovertemplate"]
+    explained = next(c for c in charts if c["layout"]["title"]["text"].startswith("Who gets the credit"))
+    assert explained["layout"]["yaxis"]["title"]["text"] == "Share of the conversion (%)"  # not '(ratio)'

@@ -37,7 +37,9 @@ def test_stage_cards_on_the_demo(dashboard_env):
         "Model **IHC — offline model** (IHC profile: default — IHC as documented; "
         "Round credit to 4 decimals, as the web API does: no)" in text
     )
-    assert "400 conversions" in text and "Window: all conversions, no lookback limit" in text
+    # one fact a line: the card (a third of the page) wrapped "… · 51 ⏎ not" mid-phrase at 1280 px
+    assert "400 conversions  \n" in text and "Window: all conversions  \nno lookback limit" in text
+    assert "conversions attributed  \n" in text and "not attributed  \n" in text
     assert "Missing" not in text
     assert at.selectbox(key="run_model").value == "ihc"
     assert at.selectbox(key="run:ihc:profile").value == "default"
@@ -81,7 +83,9 @@ def test_a_standard_model_and_a_window(dashboard_env):
     no_errors(at)
     text = texts(at)
     assert "with Linear" in text
-    assert "conversions 2023-09-04 – 2023-09-06, lookback 3 days" in text
+    # the card's window on its own lines, its dates kept whole (non-breaking hyphens)
+    window = "Window: conversions of 2023-09-04 – 2023-09-06  \nlookback 3 days".replace("-", "\u2011")
+    assert window in text
     con = sqlite3.connect(workspace_of(at).db_path)
     # Only the window's conversions were attributed again (the core's store semantics).
     by_model = dict(
@@ -105,7 +109,7 @@ def test_a_standard_model_and_a_window(dashboard_env):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Last run: ") for c in captions)
     total = held["ihc"] + held["linear"]
-    line = next(c for c in captions if c.startswith("In the database: "))
+    line = next(c for c in captions if c.startswith("In the database: ")).replace("\u2011", "-")  # whole dates
     assert line.startswith(f"In the database: {total:,} conversions attributed — ")
     assert f"Linear: {held['linear']:,} conversions (2023-09-04 … 2023-09-06)" in line
     assert f"IHC — offline model: {held['ihc']:,} conversions (" in line

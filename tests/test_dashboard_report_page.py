@@ -14,6 +14,13 @@ from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 from tests.helpers import cli
 
 
+def iso(dates) -> list[str]:
+    """A table's date column as 'YYYY-MM-DD' texts."""
+    import pandas as pd
+
+    return pd.to_datetime(dates).dt.strftime("%Y-%m-%d").tolist()
+
+
 def plotly_charts(at):
     return [e for e in at.get("plotly_chart")]
 
@@ -239,14 +246,20 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     assert "Channel-weeks" in texts(at)
     # The demo runs Friday 09-01 … Sunday 09-10: a 3-day week (dated by its first day in the data, not
     # Monday 08-28) and a whole one, dated by its Monday.
-    assert set(weeks["date"]) == {"2023-09-01 (3 of 7 days)", "2023-09-04"}
+    # The date column is a short date (it sorts in time); a part-week says so in its own narrow column,
+    # not in a long label that widened the date column (the channel column paid for it).
+    assert set(zip(iso(weeks["date"]), weeks["part"])) == {("2023-09-01", "3/7"), ("2023-09-04", "")}
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["date"]["label"] == "Week" and columns["date"]["type_config"]["format"] == "MMM D"
+    assert columns["part"]["label"] == "Days" and columns["date"]["width"] + columns["part"]["width"] <= 104
     assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
     trend = json.loads([c for c in plotly_charts(at) if "per week" in c.proto.spec][0].proto.spec)
     assert trend["layout"]["xaxis"]["ticktext"] == ["Sep 01<br>3 of 7 days", "Sep 04"]  # one label a week
     at.segmented_control(key="report_grain").set_value("month").run()
     no_errors(at)
-    assert set(at.dataframe[0].value["date"]) == {"2023-09-01 (10 of 30 days)"}
+    months = at.dataframe[0].value
+    assert set(zip(iso(months["date"]), months["part"])) == {("2023-09-01", "10/30")}
     assert at.query_params["per"] == "month"
 
 
@@ -274,7 +287,7 @@ def test_week_view_counts_its_rows_and_dates_start_at_the_filter(dashboard_env):
     no_errors(at)
     table = at.dataframe[0].value
     # 09-03 is a Sunday: one day of the week of 08-28 (dated 09-03), then four of the week of 09-04.
-    assert sorted(set(table["date"])) == ["2023-09-03 (1 of 7 days)", "2023-09-04 (4 of 7 days)"]
+    assert sorted(set(zip(iso(table["date"]), table["part"]))) == [("2023-09-03", "1/7"), ("2023-09-04", "4/7")]
     channels = table["channel_name"].nunique()
     days = read_report(open_database(workspace_of(at).db_path), "2023-09-03", "2023-09-07")
     assert f"{len(table):,} channel-weeks shown · CSV: {len(days):,} channel-days" in texts(at)
@@ -295,3 +308,16 @@ def test_incomplete_days_note_only_when_they_are_shown(dashboard_env):
     at.radio(key="report_basis").set_value("conversion-date").run()
     no_errors(at)
     assert "incomplete" not in texts(at)
+
+
+def test_fractional_conversions_cannot_be_read_as_thousands(dashboard_env):
+    """Review #18: '6.889' read as 6,889 to a German analyst, unexplained; the week grain's Monday weeks
+    beside a date picker whose calendar starts on Sunday, unexplained."""
+    import json
+
+    at = open_page("report")
+    ihc = json.loads(at.dataframe[0].proto.columns)["ihc"]
+    assert ihc["type_config"]["format"] == "%.2f"  # 6.89: two decimals are never a thousands group
+    assert "sum of the credit shares" in ihc["help"] and "fractional" in ihc["help"]
+    for widget in (at.date_input(key="report_dates"), at.segmented_control(key="report_grain")):
+        assert "Monday to Sunday" in widget.help and "browser's language" in widget.help

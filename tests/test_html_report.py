@@ -86,3 +86,30 @@ def test_the_report_page_offers_the_html_download(dashboard_env):
     no_errors(at)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Report (HTML)" in labels
+
+
+def test_the_tiles_say_what_the_dashboard_tiles_say(attributed):
+    page = html_report(open_database(attributed))
+    tiles = re.findall(r"<div class='label'>([^<]*)</div>", page)
+    assert tiles == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]  # the Report page's tiles, in order
+    assert "Attributed conversions" not in page and "sum of its credit shares" in page
+
+
+def test_few_channels_in_the_cost_revenue_chart_fill_the_plot_under_upright_labels():
+    import pandas as pd
+
+    from pipeline.report_charts import cost_revenue_chart
+
+    def layout(n: int) -> dict:
+        totals = pd.DataFrame(
+            {"channel_name": [f"Channel {i}" for i in range(n)], "cost": [1.0] * n, "ihc_revenue": [2.0] * n}
+        )
+        return cost_revenue_chart(totals, {})["layout"]
+
+    two, six, nine = layout(2), layout(6), layout(9)
+    # no padded range that squeezed two channels into the middle: the categories fill the plot
+    assert "range" not in two["xaxis"] and "range" not in six["xaxis"]
+    # a slanted label hangs left of its bars: two channels' labels stand upright, many still slant
+    assert two["xaxis"]["tickangle"] == 0 and nine["xaxis"]["tickangle"] == -35
+    # a pair of bars is as wide with two channels as with six: (1 - gap) of each of n categories
+    assert (1 - two["bargap"]) / 2 == pytest.approx((1 - six["bargap"]) / 6) == pytest.approx(0.75 / 6)
