@@ -120,7 +120,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
         help=f"{eur(k.revenue, 2)} attributed revenue: credit × conversion revenue.",
         border=True,
     )
-    cpo_interval = rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: ")
+    cpo_interval = rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: €")
     cols[3].metric(
         "CPO",
         eur(k.cpo, 2),
@@ -152,8 +152,10 @@ NO_CPO_INTERVAL = "no spread (see ?)"
 
 
 def tile_eur(value: float) -> str:
-    """A CPO bound short enough for the tile's interval pill: cents below €100, whole euros above."""
-    return eur(value, 2 if abs(value) < 100 else 0)
+    """A CPO bound short enough for the tile's interval pill, which shows about 15 characters at 1280 px
+    ('90%: €15.95–€1…' was cut): cents below €10, whole euros above; the € is written once, before the
+    range (``kpi_tiles``). The table below keeps the cents."""
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
 def eur_short(value) -> str:

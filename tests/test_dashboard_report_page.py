@@ -3,6 +3,7 @@ what `python -m pipeline export` writes with the same filters."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 
@@ -153,7 +154,9 @@ def test_the_total_cpo_tile_says_why_it_has_no_interval(dashboard_env):
     at.multiselect(key="report_channels").set_value(["Paid Search Brand"]).run()
     no_errors(at)
     cpo_tile = next(m for m in at.metric if m.label == "CPO")
-    assert str(cpo_tile.proto.delta).startswith("90%: €")
+    pill = str(cpo_tile.proto.delta)
+    # "90%: €3.23–4.83", "90%: €16–19": the € once, whole euros above €10, so the pill is never cut at 1280 px
+    assert re.fullmatch(r"90%: €[0-9.,]+–[0-9.,]+", pill) and len(pill) <= 15, pill
 
 
 def test_the_report_by_conversion_date(dashboard_env, downloads):
