@@ -19,9 +19,13 @@ never runs.
 
 On a database file each eager scan gets its own read-only connection in its own thread; SQLite releases
 Python's GIL while it works, so the scans overlap with the main thread. The command line does better
-with ``open_scans(path, fork=True)``: two child processes, each with its own SQLite and memory
-allocator (threads in one process contend there: +35% CPU for the same scans, measured), which the
-CLI starts before it opens its own connection. ``cancel`` interrupts scans that turn out not to be needed.
+with ``open_scans(path, fork=True)``: the cost profile, the longest scan, in one child process with its
+own SQLite and memory allocator (threads in one process contend there: +35% CPU for the same scans,
+measured), which the CLI starts before it opens its own connection; the session profile and the cost
+screen then run in the main process when validation asks for them, after the journeys. On a 2-core
+machine a third process (the session profile in a child of its own) only made three share two cores:
+1.32x the plain read against 1.15-1.17x (two interleaved cpu-bench runs of 7 and 9 rounds, real-shaped
+demo), with less CPU too (1.47 s against 1.63 s). ``cancel`` interrupts scans that turn out not to be needed.
 """
 
 from __future__ import annotations
@@ -102,6 +106,10 @@ ON_DEMAND = {  # run when first asked for, unless provided
     "without_earlier_sessions": WITHOUT_EARLIER_SESSIONS_SQL,
 }
 ALL_SCANS = {**SCANS, **ON_DEMAND}
+# With fork=True: the scans run in child processes, one per group; the others in the main process on
+# first use. One child: the main process is busy for about as long (fingerprints, journeys, model,
+# then the session profile) as the cost profile takes in the child (module doc).
+FORK_GROUPS = (("cost_profile",),)
 
 
 class ScanCancelled(Exception):
@@ -163,7 +171,7 @@ class InputScans:
         return cls({**_on_demand(path), **{name: f.result for name, f in futures.items()}}, cancel)
 
     @classmethod
-    def _forked(cls, path: str, groups=(("session_profile", "cost_screen"), ("cost_profile",))) -> "InputScans":
+    def _forked(cls, path: str, groups=FORK_GROUPS) -> "InputScans":
         """The scans of ``groups`` in child processes, one per group; the others in this process on
         first use (see ``open_scans``)."""
         children = [_Child.start(path, names) for names in groups]
@@ -245,7 +253,8 @@ def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: boo
 
     ``source`` a connection: the eager scans start in threads, each on a read-only connection of its
     own (for a database without a file, every scan runs on demand on ``con``). ``fork``: ``source`` is
-    a path, and the eager scans run in child processes, one per group; only for a single-threaded
+    a path, and the scans of ``FORK_GROUPS`` run in child processes, one per group (the others on
+    demand in this process); only for a single-threaded
     process that holds no SQLite connection to the file (see ``can_fork``): a child inherits the
     parent's memory, including SQLite's bookkeeping of locks. The structure is not checked here
     (``validate.start_scans`` does that)."""
