@@ -342,7 +342,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     check.report.coverage.update(
         sessions_from=good_dates[0] if good_dates else None, sessions_to=good_dates[-1] if good_dates else None
     )
-    rows_ok = all(r["row_ok"] for r in profile)  # time, flags, ids: counted one by one if not
+    rows_ok = scans.session_rows_ok()  # time, flags, ids: counted one by one if not
     present = {
         "null_session_id": not rows_ok,
         "null_user_id": not rows_ok,

@@ -82,6 +82,16 @@ def test_a_null_flag_is_a_bad_flag(tmp_path):
     assert findings(path) == [C3, ("bad_holder_engagement", FATAL, 1, [None]), TINY_WARNING]
 
 
+def test_a_session_without_user_or_id_is_found_though_all_else_is_valid(tmp_path):
+    # The session profile marks missing ids by their type ('null'), not in row_ok: both must count.
+    rows = sessions_with(1, ("s2", None, "2023-09-02", "11:00:00", "FB & IG Ads", 1, 1, 0))
+    path = make_db(tmp_path / "nulluser.db", rows, TINY_CONVERSIONS, TINY_COSTS, ddl=NO_KEYS)
+    assert findings(path) == [C3, ("null_user_id", WARNING, 1, []), TINY_WARNING]
+    rows = sessions_with(1, (None, "u1", "2023-09-02", "11:00:00", "FB & IG Ads", 1, 1, 0))
+    path = make_db(tmp_path / "nullid.db", rows, TINY_CONVERSIONS, TINY_COSTS, ddl=NO_KEYS)
+    assert ("null_session_id", FATAL, 1, []) in findings(path)
+
+
 def test_a_session_time_outside_every_journey_is_still_fatal(tmp_path):
     rows = sessions_with(5, ("s6", "u3", "2023-09-01", "25:00:00", "Paid Search Brand", 0, 0, 0))
     path = make_db(tmp_path / "late.db", rows, TINY_CONVERSIONS, TINY_COSTS)

@@ -253,8 +253,9 @@ def _open_for_write(args, path=None):
 
 def _early_scans(path: Path, force: bool):
     """When everything will be computed (--force, or a database never run before), start the
-    whole-table scans in child processes now: SQLite reads every session while this process imports
-    the runner and the models, fingerprints and builds journeys. Forking happens while this process
+    cost scan in a child process now (scans.FORK_GROUPS): SQLite looks up every costed session while
+    this process imports the runner and the models, fingerprints, builds journeys and then profiles
+    the sessions itself. Forking happens while this process
     holds no connection to the file (see scans.open_scans); elsewhere the runner uses threads."""
     from ..scans import can_fork
     from ..status import never_ran
