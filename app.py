@@ -5,7 +5,6 @@ session works on its own private copy of its database (``pipeline.workspace``). 
 wrappers over the ``pipeline`` library; see docs/dashboard.md.
 """
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ starting = st.empty()
 if "pages._session" not in sys.modules:
     starting.caption(":material/hourglass_top: Starting the dashboard (its first page view loads the libraries)…")
 
-from pages._look import shown_errors, sidebar_database  # noqa: E402
+from pages._look import log_run_time, shown_errors, sidebar_database  # noqa: E402
 from pages._session import workspace  # noqa: E402
 
 with shown_errors():
@@ -50,7 +49,4 @@ with shown_errors():
 starting.empty()
 started = time.perf_counter()
 page.run()
-if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):  # for bench/bench_dashboard.py: server-side time per run
-    print(
-        f"dashboard-timing page={page.title!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr, flush=True
-    )
+log_run_time(page.title, started)

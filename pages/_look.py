@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
 import time
 import traceback
@@ -84,6 +85,15 @@ def chart(fig, key: Optional[str] = None) -> None:
             "toImageButtonOptions": {"format": "png", "scale": 2},
         },
     )
+
+
+def log_run_time(what: str, started: float) -> None:
+    """For bench/bench_dashboard.py (ATTRIBUTION_DASHBOARD_TIMING=1): the server-side seconds of a page
+    run, or of a fragment's own rerun, on stderr."""
+    if os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"):
+        print(
+            f"dashboard-timing page={what!r} seconds={time.perf_counter() - started:.3f}", file=sys.stderr, flush=True
+        )
 
 
 # ---- errors ------------------------------------------------------------------------------------

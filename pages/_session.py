@@ -24,9 +24,11 @@ from pipeline import coverage, explain, export, html_report
 from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.export import read_report, to_csv_bytes, with_intervals
+from pipeline.intervals import credit_rows as read_credit_rows
 from pipeline.palette import channel_colors
-from pipeline.report_views import ReportView
+from pipeline.report_views import ReportView, ViewReads
 from pipeline.report_views import report_view as build_report_view
+from pipeline.report_views import view_reads as read_view_reads
 from pipeline.report_warnings import report_warnings
 from pipeline.status import status
 from pipeline.validate import ValidationReport, current_validation
@@ -254,9 +256,35 @@ def report_view(
     by: str,
     grain: str = "day",
 ) -> ReportView:
-    """Everything the Report page shows for these filters (``report_views.report_view``)."""
+    """Everything the Report page shows for these filters (``report_views.report_view``); what does not
+    depend on the filters is read once per database state (below), so a new filter reads only its rows
+    and their credit."""
     with _read(path) as con:
-        return build_report_view(con, start, end, channels, by, grain=grain)
+        return build_report_view(
+            con,
+            start,
+            end,
+            channels,
+            by,
+            grain=grain,
+            reads=view_reads(path, fp),
+            read_credit=lambda lo, hi, basis: credit_rows(path, fp, lo, hi, basis),
+        )
+
+
+# Kept as shared objects, not copies (only read): the draw is resamples × attributed conversions
+# (32 MB at 20,000 conversions), so only the last two database states keep theirs.
+@st.cache_resource(show_spinner=False, max_entries=2)
+def view_reads(path: str, fp: str) -> ViewReads:
+    with _read(path) as con:
+        return read_view_reads(con)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def credit_rows(path: str, fp: str, start: Optional[str], end: Optional[str], by: str) -> pd.DataFrame:
+    """``intervals.credit_rows``: a channel filter keeps the dates, so its view reuses their credit."""
+    with _read(path) as con:
+        return read_credit_rows(con, start, end, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

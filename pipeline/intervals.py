@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -189,6 +189,25 @@ def _bounds(samples: np.ndarray, tail: float, point: np.ndarray) -> tuple[np.nda
     return low, high
 
 
+@dataclass(frozen=True)
+class Draw:
+    """The population every interval resamples and its one draw (``resample_counts``)."""
+
+    population: pd.Index  # every attributed conversion, in conv_id order
+    counts: Optional[np.ndarray]  # resamples × len(population); None when nothing is attributed
+
+
+def resample_draw(con: sqlite3.Connection, resamples: int = RESAMPLES, seed: int = 0) -> Draw:
+    """Every attributed conversion is drawn, in conv_id order, whatever a report shows: the same
+    channel-day gets the same interval in a filtered and an unfiltered export."""
+    population = (
+        pd.Index([c for (c,) in con.execute(POPULATION_SQL)])
+        if table_exists(con, "attribution_customer_journey")
+        else pd.Index([])
+    )
+    return Draw(population, resample_counts(len(population), resamples, seed) if len(population) else None)
+
+
 def credit_rows(
     con: sqlite3.Connection, start: Optional[str] = None, end: Optional[str] = None, by: str = "session-date"
 ) -> pd.DataFrame:
@@ -234,20 +253,25 @@ def report_interval_tables(
     resamples: int = RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
+    draw: Optional[Draw] = None,
+    read_credit: Optional[Callable[[Optional[str], Optional[str], str], pd.DataFrame]] = None,
 ) -> list[pd.DataFrame]:
     """``report_intervals`` for several groupings at once (the Report page's tiles, channels and
-    channel-days): the credit rows are read once and the resamples drawn once."""
+    channel-days): the credit rows are read once and the resamples drawn once. ``draw``:
+    ``resample_draw(con, resamples, seed)`` made already; ``read_credit``: ``credit_rows`` without the
+    connection (a cache of it); both give the same numbers as reading here."""
     start = report["date"].min() if len(report) else None
     end = report["date"].max() if len(report) else None
-    rows = credit_rows(con, start, end, basis).merge(report[["channel_name", "date"]], on=["channel_name", "date"])
+    credit = read_credit(start, end, basis) if read_credit else credit_rows(con, start, end, basis)
+    rows = credit.merge(report[["channel_name", "date"]], on=["channel_name", "date"])
     if grain != "day":  # week or month: each date stands for its period (window.period_start)
         report = report.assign(date=period_start(report["date"], grain))
         rows = rows.assign(date=period_start(rows["date"], grain))
-    # Every attributed conversion is drawn, in conv_id order, whatever the report shows: the same
-    # channel-day gets the same interval in a filtered and an unfiltered export.
-    population = pd.Index([c for (c,) in con.execute(POPULATION_SQL)]) if len(rows) else pd.Index([])
+    if len(rows) and draw is None:
+        draw = resample_draw(con, resamples, seed)
+    population = draw.population if draw is not None and len(rows) else pd.Index([])
+    counts = draw.counts if draw is not None and len(rows) else None
     conversion = population.get_indexer(rows["conv_id"])
-    counts = resample_counts(len(population), resamples, seed) if len(population) else None
     tables = []
     for by in map(list, groupings):
         if by:

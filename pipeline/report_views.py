@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ import pandas as pd
 from .completeness import IncompleteDays, incomplete_days
 from .coverage import ModelCoverage, model_coverage
 from .export import add_ratios, read_report
-from .intervals import FEW_CONVERSIONS, report_interval_tables
+from .intervals import FEW_CONVERSIONS, Draw, report_interval_tables, resample_draw
 from .report_warnings import warnings_of
 from .schema import NO_SESSION_REASON
 from .window import GRAINS, period_start  # noqa: F401 - GRAINS: the views' periods, re-exported
@@ -220,6 +220,25 @@ class ReportView:
         return self.rows.empty
 
 
+@dataclass(frozen=True)
+class ViewReads:
+    """What every view of one database state reads whatever its filters: the intervals' draw, the
+    models the attribution holds, the conversion counts and the incomplete days (``view_reads``)."""
+
+    draw: Draw
+    coverage: list[ModelCoverage]
+    all_conversions: int
+    unattributed: dict
+    incomplete: Optional[IncompleteDays]
+
+
+def view_reads(con: sqlite3.Connection, seed: int = 0) -> ViewReads:
+    """``ViewReads`` for ``report_view(…, seed=seed)``: read once per database state (the dashboard keeps
+    them), so a filter change reads only what depends on the filters."""
+    total, left_out = conversion_counts(con)
+    return ViewReads(resample_draw(con, seed=seed), model_coverage(con), total, left_out, incomplete_days(con))
+
+
 def report_view(
     con: sqlite3.Connection,
     start: Optional[str] = None,
@@ -228,10 +247,15 @@ def report_view(
     by: str = "session-date",
     seed: int = 0,
     grain: str = "day",
+    reads: Optional[ViewReads] = None,
+    read_credit: Optional[Callable[[Optional[str], Optional[str], str], pd.DataFrame]] = None,
 ) -> ReportView:
     """Everything the report shows for these filters; intervals from ``intervals.report_intervals``
     (200 resamples, ``seed``), marked ``few`` where they rest on fewer than FEW_CONVERSIONS. ``grain``:
-    the period of the table's rows (day, week, month)."""
+    the period of the table's rows (day, week, month). ``reads``: ``view_reads(con, seed)`` of this
+    database state, ``read_credit``: ``intervals.credit_rows`` of it without the connection (both kept by
+    the dashboard); the same view as without them."""
+    reads = reads if reads is not None else view_reads(con, seed)
     rows = read_report(con, start, end, list(channels) if channels else None, by)
     totals = channel_totals(rows)
     bound_cols = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high", "support"]
@@ -239,7 +263,14 @@ def report_view(
         # One read of the credit and one draw for all three (a channel's or the total's sums are the
         # same whatever period its dates are grouped in).
         per_channel, overall, bounds = report_interval_tables(
-            con, rows, [("channel_name",), (), ("channel_name", "date")], basis=by, grain=grain, seed=seed
+            con,
+            rows,
+            [("channel_name",), (), ("channel_name", "date")],
+            basis=by,
+            grain=grain,
+            seed=seed,
+            draw=reads.draw,
+            read_credit=read_credit,
         )
         totals = totals.merge(per_channel[["channel_name", *bound_cols]], on="channel_name", how="left")
         kpi_bounds = {c: float(overall.iloc[0][c]) for c in bound_cols}
@@ -256,9 +287,8 @@ def report_view(
         kpi_bounds = dict.fromkeys(bound_cols, float("nan"))
         periods = rows.assign(**{c: pd.Series([], dtype=float) for c in bound_cols})
     totals["few"] = totals["support"].fillna(0) < FEW_CONVERSIONS
-    coverage = model_coverage(con)
-    total, left_out = conversion_counts(con)
-    late = shown_incomplete(incomplete_days(con), by, first, last)
+    coverage = reads.coverage
+    late = shown_incomplete(reads.incomplete, by, first, last)
     return ReportView(
         rows=rows,
         totals=totals,
@@ -270,8 +300,8 @@ def report_view(
         coverage=coverage,
         warnings=[message for _, message, _, _ in warnings_of(coverage, late)],
         incomplete=late,
-        all_conversions=total,
-        unattributed=left_out,
+        all_conversions=reads.all_conversions,
+        unattributed=reads.unattributed,
         first=first,
         last=last,
     )

@@ -346,3 +346,35 @@ def test_engagement_flags_in_words():
         }
     )
     assert explain.signal_words(sessions) == ["holder · closer", "", "holder · impression", "impression", ""]
+
+
+def test_a_view_from_kept_reads_is_the_view_read_afresh(linear_db):
+    # The dashboard keeps view_reads and the credit rows per database state; a filter change then reads
+    # only its rows. c1 and c2 are attributed (2 of 3), so the kept draw holds exactly those two.
+    from pipeline.intervals import credit_rows
+
+    con = open_database(linear_db)
+    reads = rv.view_reads(con)
+    assert list(reads.draw.population) == ["c1", "c2"] and reads.draw.counts.shape == (200, 2)
+    assert reads.all_conversions == 3 and reads.unattributed == {"no session before the conversion": 1}
+    asked = []
+
+    def kept_credit(start, end, by):
+        asked.append((start, end, by))
+        return credit_rows(con, start, end, by)
+
+    channel = rv.report_view(con).rows["channel_name"].iloc[0]
+    for channels, grain in ((None, "day"), ((channel,), "day"), ((channel,), "week")):
+        fresh = rv.report_view(con, None, None, channels, grain=grain)
+        kept = rv.report_view(con, None, None, channels, grain=grain, reads=reads, read_credit=kept_credit)
+        pd.testing.assert_frame_equal(kept.totals, fresh.totals)
+        pd.testing.assert_frame_equal(kept.periods, fresh.periods)
+        assert kept.kpi_bounds == fresh.kpi_bounds or all(
+            a == b or (a != a and b != b) for a, b in zip(kept.kpi_bounds.values(), fresh.kpi_bounds.values())
+        )
+        assert (kept.coverage, kept.all_conversions, kept.unattributed) == (
+            fresh.coverage,
+            fresh.all_conversions,
+            fresh.unattributed,
+        )
+    assert len(asked) == 3 and {by for _, _, by in asked} == {"session-date"}
