@@ -26,6 +26,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+# Where the browser tests save the screenshots a person looks at (CI keeps artifacts/).
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
 
 
 def missing_browser() -> Optional[str]:
@@ -37,6 +39,15 @@ def missing_browser() -> Optional[str]:
     if not Path(CHROMIUM).exists():
         return f"{CHROMIUM} is missing (apt-get install -y chromium)"
     return None
+
+
+def needs_browser():
+    """The ``pytestmark`` of a module of real-browser tests: each is skipped, with ``missing_browser``'s
+    reason, where Playwright or Chromium is missing."""
+    import pytest
+
+    reason = missing_browser()
+    return pytest.mark.skipif(reason is not None, reason=f"browser test skipped: {reason}")
 
 
 def free_port() -> int:

@@ -11,18 +11,15 @@ server stops. Screenshots of every page (1280×800) go to artifacts/screenshots/
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -30,9 +27,7 @@ from tests.browser_support import (
 )
 from tests.helpers import cli
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 CHANNEL = "Paid Search Brand"
 
 

@@ -16,14 +16,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
-
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -32,9 +30,7 @@ from tests.browser_support import (
 from tests.test_dashboard_hostile_data import IMG, hostile_db
 from tests.test_dashboard_workspace import recursive_view_db
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 
 
 def env_for(tmp_path, **extra) -> dict:

@@ -8,18 +8,14 @@ enough to be seen and stopped), then a closed port (the server stopped): no othe
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-
-import pytest
 
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -27,9 +23,7 @@ from tests.browser_support import (
     wait_idle,
 )
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 KEY = "e2e-pipeline-key-0f9e8d7c6b"
 STEP = re.compile(r"Step (\d) of (\d): ")
 

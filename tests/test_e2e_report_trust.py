@@ -11,17 +11,12 @@ artifacts/screenshots/trust_*.png.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -30,9 +25,7 @@ from tests.browser_support import (
 )
 from tests.helpers import cli
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 
 
 def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):

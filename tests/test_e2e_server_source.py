@@ -4,17 +4,12 @@ without a traceback and without its URL. Screenshots go to artifacts/screenshots
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -23,9 +18,7 @@ from tests.browser_support import (
 )
 from tests.dashboard_support import DEMO_ENV
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 
 
 def test_report_of_a_server_source_in_chromium(small_demo, tmp_path):

@@ -8,19 +8,15 @@ database hands over the working database. Screenshots go to artifacts/screenshot
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-
 from tests.browser_support import (
-    ROOT,
+    SHOTS,
     VIEWPORT,
     chromium,
     goto_page,
-    missing_browser,
+    needs_browser,
     no_traceback,
     screenshot,
     streamlit_server,
@@ -28,9 +24,7 @@ from tests.browser_support import (
     wait_idle,
 )
 
-REASON = missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+pytestmark = needs_browser()
 CHANNELS = ["Display", "Paid Search Brand"]
 
 
