@@ -41,6 +41,19 @@ def missing_browser() -> Optional[str]:
     return None
 
 
+def served_env(tmp_path: Path, sessions: int = 20_000, conversions: int = 400, **extra: str) -> dict:
+    """The environment of a dashboard under test: its cache and workspaces in ``tmp_path``, a small demo
+    database (seed 7) of ``sessions`` and ``conversions``, and ``extra`` variables."""
+    return {
+        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
+        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
+        "ATTRIBUTION_DEMO_SESSIONS": str(sessions),
+        "ATTRIBUTION_DEMO_CONVERSIONS": str(conversions),
+        "ATTRIBUTION_DEMO_SEED": "7",
+        **extra,
+    }
+
+
 def needs_browser():
     """The ``pytestmark`` of a module of real-browser tests: each is skipped, with ``missing_browser``'s
     reason, where Playwright or Chromium is missing."""

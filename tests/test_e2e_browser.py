@@ -22,6 +22,7 @@ from tests.browser_support import (
     needs_browser,
     no_traceback,
     screenshot,
+    served_env,
     streamlit_server,
     wait_idle,
 )
@@ -41,13 +42,7 @@ def test_upload_run_report_download(tmp_path):
     original = upload.read_bytes()
     bad = tmp_path / "notes.db"
     bad.write_text("this is a text file, not a database\n")
-    env = {
-        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
-        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000",
-        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
-        "ATTRIBUTION_DEMO_SEED": "7",
-    }
+    env = served_env(tmp_path)
     with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         page = context.new_page()

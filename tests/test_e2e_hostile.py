@@ -24,6 +24,7 @@ from tests.browser_support import (
     needs_browser,
     no_traceback,
     screenshot,
+    served_env,
     streamlit_server,
     wait_idle,
 )
@@ -31,17 +32,6 @@ from tests.test_dashboard_hostile_data import IMG, hostile_db
 from tests.test_dashboard_workspace import recursive_view_db
 
 pytestmark = needs_browser()
-
-
-def env_for(tmp_path, **extra) -> dict:
-    return {
-        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
-        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000",
-        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
-        "ATTRIBUTION_DEMO_SEED": "7",
-        **extra,
-    }
 
 
 def hostile_elements(page) -> int:
@@ -61,7 +51,7 @@ def test_hostile_text_fetches_nothing_and_nothing_leaves_loopback(tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     db = hostile_db(tmp_path / "hostile.db")
     requests: list[str] = []
-    with streamlit_server(env_for(tmp_path), tmp_path / "streamlit.log") as url, chromium() as browser:
+    with streamlit_server(served_env(tmp_path), tmp_path / "streamlit.log") as url, chromium() as browser:
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         page.on("request", lambda request: requests.append(request.url))
@@ -127,7 +117,7 @@ def test_an_endless_upload_is_bounded_stopped_when_the_tab_closes_and_sigterm_wo
     endless = recursive_view_db(tmp_path / "endless.db")
     bound = 20
     servers = []
-    env = env_for(
+    env = served_env(
         tmp_path,
         ATTRIBUTION_UPLOAD_QUERY_SECONDS=str(bound),
         # the work bound (tests/test_dashboard_workspace.py) would stop the view after 2-6 s: this test is

@@ -18,6 +18,7 @@ from tests.browser_support import (
     needs_browser,
     no_traceback,
     screenshot,
+    served_env,
     streamlit_server,
     text_of,
     wait_idle,
@@ -63,19 +64,17 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     server = LocalIhcServer(KEY)
     server.start()
-    env = {
-        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
-        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "150000",  # a local run long enough to be seen
-        "ATTRIBUTION_DEMO_CONVERSIONS": "1000",
-        "ATTRIBUTION_DEMO_SEED": "7",
-        "IHC_API_URL": server.url,
-        "IHC_MAX_JOURNEYS_PER_REQUEST": "50",
-        "IHC_API_MAX_ATTEMPTS": "2",
-        "IHC_API_BACKOFF_BASE": "0.2",
-        "IHC_API_KEY": "",
-        "IHC_CONV_TYPE_ID": "",
-    }
+    env = served_env(
+        tmp_path,
+        sessions=150_000,  # a local run long enough to be seen
+        conversions=1000,
+        IHC_API_URL=server.url,
+        IHC_MAX_JOURNEYS_PER_REQUEST="50",
+        IHC_API_MAX_ATTEMPTS="2",
+        IHC_API_BACKOFF_BASE="0.2",
+        IHC_API_KEY="",
+        IHC_CONV_TYPE_ID="",
+    )
     try:
         with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
             page = browser.new_context(viewport=VIEWPORT).new_page()

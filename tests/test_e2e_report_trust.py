@@ -19,6 +19,7 @@ from tests.browser_support import (
     needs_browser,
     no_traceback,
     screenshot,
+    served_env,
     streamlit_server,
     text_of,
     wait_idle,
@@ -30,13 +31,7 @@ pytestmark = needs_browser()
 
 def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
-        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000",
-        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
-        "ATTRIBUTION_DEMO_SEED": "7",
-    }
+    env = served_env(tmp_path)
     with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
         page = browser.new_context(viewport=VIEWPORT).new_page()
         page.goto(url)

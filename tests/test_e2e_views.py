@@ -19,6 +19,7 @@ from tests.browser_support import (
     needs_browser,
     no_traceback,
     screenshot,
+    served_env,
     streamlit_server,
     text_of,
     wait_idle,
@@ -57,13 +58,7 @@ def _table_caption(page) -> str:
 
 def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        "ATTRIBUTION_CACHE_DIR": str(tmp_path / "cache"),
-        "ATTRIBUTION_WORKSPACE_DIR": str(tmp_path / "workspaces"),
-        "ATTRIBUTION_DEMO_SESSIONS": "20000",
-        "ATTRIBUTION_DEMO_CONVERSIONS": "400",
-        "ATTRIBUTION_DEMO_SEED": "7",
-    }
+    env = served_env(tmp_path)
     with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         page = context.new_page()
