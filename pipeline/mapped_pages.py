@@ -7,20 +7,27 @@ process's resident memory as long as it is mapped, so one scan of a 1.4 GB file 
 in each process that scans it (a run: the main process and its scan children, 1.27 GB peak RSS on the
 10× demo, for ≈0.25 GB of its own data).
 
-With ``ATTRIBUTION_MAP_BUDGET_MB`` set (opt-in), ``release_if_over`` — then the progress handler of
-every connection ``db.tune`` sets up — tells the kernel (``madvise(MADV_DONTNEED)``) that this process
-no longer needs the pages of the database files' shared read-only maps, once more than that budget of
-file pages became resident since the last release (``/proc/self/statm``). The pages stay in the
-kernel's page cache (as after a ``read()``), so the next access maps them again without reading the
-disk; SQLite never writes through its map (writes use ``write()``), so nothing is lost. One statement
-that reads a whole b-tree in a single step (``count(*)``: no progress handler runs inside it) is run
-``unmapped`` then (``whole_scan``).
+For a database file larger than ``WHOLE_MAP_UP_TO`` (256 MiB: the 10× demo and up, not the demo),
+``release_if_over`` — then the progress handler of every connection ``db.tune`` sets up — tells the
+kernel (``madvise(MADV_DONTNEED)``) that this process no longer needs the pages of the database files'
+shared read-only maps, once more than ``DEFAULT_BUDGET_MB`` (64 MiB) of file pages became resident
+since the last release (``/proc/self/statm``). ``ATTRIBUTION_MAP_BUDGET_MB`` sets another budget for
+every file (a number of MiB) or turns the release off (``off``: the whole map stays, as before). The
+pages stay in the kernel's page cache (as after a ``read()``), so the next access maps them again
+without reading the disk; SQLite never writes through its map (writes use ``write()``), so nothing is
+lost. One statement that reads a whole b-tree in a single step (``count(*)``: no progress handler
+runs inside it) is run ``unmapped`` then (``whole_scan``), and so is the one scan that looks rows up
+all over the file (``random_reads``: the cost scan, one session lookup per cost row).
 
-Why opt-in (measured on the 10× demo, idle machine, ``run --model linear``): peak RSS 1.27 GB → 0.39 GB
-with a 64 MiB budget, 0.53 GB with 128-256 MiB, but 12.2-20.3 s → 22.9-30.7 s of wall time: the
-journeys query and the cost lookups come back to pages all over the file, and each comes back as a
-page fault once released. A smaller map costs as much (256 MiB: 20.5 s / 0.50 GB; none: 25.4 s /
-0.24 GB). Linux only; elsewhere a no-op.
+Why that split (measured on the 10× demo, idle machine, ``cpu-bench``): a sequential scan faults each
+page in once whether or not pages are released, so releasing costs it little; but released pages come
+back one page fault each, and each fault maps the 16 pages around it (the kernel's fault-around), so
+lookups over a working set larger than the budget fault almost every time — the cost scan went from
+74k to 3.5M page faults (a whole ``run --model linear`` with every statement released: 169k → 3.9M
+faults, 1.3 s → 15.3 s of system time, 1.4× the wall time). Read unmapped, into SQLite's own 64 MiB cache with pread(), the same scan takes 10.5 s
+instead of 8.7 s standalone and keeps no file pages. A whole run, ``run --model linear`` on the 10×
+demo: peak RSS 1268 MB → 338 MB, wall 13.4 s → 16.6 s (the cost scan is the run's longest path).
+Linux only; elsewhere a no-op.
 """
 
 from __future__ import annotations
@@ -76,10 +83,39 @@ def watched(con: sqlite3.Connection) -> bool:
     return path is not None and os.path.realpath(path) in _files
 
 
-def whole_scan(con: sqlite3.Connection):
-    """The context for a statement that reads a whole b-tree in one step: ``unmapped`` when pages are
-    released (no progress handler runs inside that step), else nothing."""
-    return unmapped(con) if watched(con) else nullcontext()
+@contextmanager
+def whole_scan(con: sqlite3.Connection) -> Iterator[None]:
+    """The context for a statement that reads a whole b-tree in one step (no progress handler runs
+    inside it), when pages are released: ``unmapped``, and inside a transaction also ``trimmed``.
+    SQLite keeps the file mapped while the transaction holds a page it read through the map, and
+    then copies even the pages it reads "unmapped" out of that map (30× run: the validation's
+    ``count(*)`` in the stage's write transaction left 1 GiB resident)."""
+    if not watched(con):
+        yield
+        return
+    with unmapped(con), trimmed() if con.in_transaction else nullcontext():
+        yield
+
+
+@contextmanager
+def trimmed(every: float = 0.02) -> Iterator[None]:
+    """A thread ``release``-ing the watched maps every ``every`` seconds while the block runs (SQLite
+    releases the GIL while it works); the pages of a read-only shared map fault back from the page
+    cache if read again."""
+    done = threading.Event()
+
+    def trim() -> None:
+        while not done.wait(every):
+            release()
+
+    thread = threading.Thread(target=trim, name="map-trim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        release()
 
 
 def random_reads(con: sqlite3.Connection):

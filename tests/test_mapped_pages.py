@@ -106,3 +106,18 @@ def test_random_reads_are_unmapped_only_where_pages_are_released(sessions_file, 
         assert con.execute("PRAGMA mmap_size").fetchone()[0] > 0
     finally:
         con.close()
+
+
+def test_trimmed_releases_the_map_while_a_block_runs(sessions_file, monkeypatch):
+    import mmap
+    import time
+
+    monkeypatch.setenv(mapped_pages.BUDGET_ENV, "1")
+    mapped_pages.watch(str(sessions_file))
+    with open(sessions_file, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:  # as SQLite maps
+        total = sum(m[k] for k in range(0, len(m), 4096))  # every page resident
+        assert mapped_kb(sessions_file) >= 15_000
+        with mapped_pages.trimmed(every=0.01):
+            time.sleep(0.1)
+            assert mapped_kb(sessions_file) < 1_000  # handed back while the block runs
+        assert sum(m[k] for k in range(0, len(m), 4096)) == total  # read again: the same bytes
