@@ -66,13 +66,11 @@ MAX_SPAN = 1 << 28
 # add up. SQLite's comparison orders every value (numbers < text < blobs), so the ranges cover each
 # row exactly once whatever the ids hold. A part costs one more pass of SQLite over the table (0.45 s
 # on the 10× demo), without Arrow or numpy work for the other parts' rows.
-# Parts of PART_BYTES, unless that makes more than FEW_PARTS: then FEW_PARTS parts, each of at most
-# MAX_PART_BYTES (more parts beyond). Each part is one more pass of SQLite over the table, so the 30×
-# demo reads 5 parts instead of 10 of 160 MiB (the summary alone 26.6 s → 17.5 s, its peak RSS 364 →
-# 569 MB; the run's peak stays under its 1 GB target); the 10× demo reads 5 parts of 128 MiB (4 of
-# 160 MiB before), keeping its run under its 500 MB target with some margin.
-PART_BYTES = 128 * 2**20
-FEW_PARTS = 5
+# Parts of PART_BYTES, unless that makes more than FEW_PARTS: then parts of up to MAX_PART_BYTES, as
+# few as that allows (30× demo: 5 parts instead of 10, the summary 26.6 s → 17.5 s, its peak RSS
+# 364 → 569 MB; the 10× demo keeps 4 parts of 160 MiB, within its 500 MB target).
+PART_BYTES = 160 * 2**20
+FEW_PARTS = 4
 MAX_PART_BYTES = 384 * 2**20
 ROW_BYTES = 20 + 48  # seconds, rowid, channel code; the sort's index and user arrays (+ the key words)
 SAMPLE_ROWS = 2_000

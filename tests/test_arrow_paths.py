@@ -205,10 +205,8 @@ def test_users_read_in_parts_add_up_to_one_read(tmp_path, monkeypatch):
     "rows, parts",
     [
         (1_000, 1),  # one part holds it
-        (3_000_000, 4),  # parts of PART_BYTES (128 MiB), no more than FEW_PARTS
-        (4_500_000, 5),  # the 10x demo's size: 5 parts of 128 MiB
-        (13_500_000, 5),  # the 30x demo's: FEW_PARTS larger parts (361 MiB ≤ MAX_PART_BYTES)
-        (30_000_000, 11),  # beyond: parts of MAX_PART_BYTES
+        (4 * 160 * 2**20 // 140, 4),  # the 10x demo's size: parts of PART_BYTES, up to FEW_PARTS
+        (13_500_000, 5),  # the 30x demo's: more than FEW_PARTS of PART_BYTES, so parts of MAX_PART_BYTES
     ],
 )
 def test_the_number_of_parts_follows_the_rows(monkeypatch, rows, parts):
