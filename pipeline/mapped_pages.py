@@ -26,7 +26,8 @@ lookups over a working set larger than the budget fault almost every time — th
 74k to 3.5M page faults (a whole ``run --model linear`` with every statement released: 169k → 3.9M
 faults, 1.3 s → 15.3 s of system time, 1.4× the wall time). Read unmapped, into SQLite's own 64 MiB cache with pread(), the same scan takes 10.5 s
 instead of 8.7 s standalone and keeps no file pages. A whole run, ``run --model linear`` on the 10×
-demo: peak RSS 1268 MB → 338 MB, wall 13.4 s → 16.6 s (the cost scan is the run's longest path).
+demo: peak RSS 1268 MB → 338 MB, wall 13.4 s → 13.5-16.6 s in two benches (the cost scan is the
+run's longest path).
 Linux only; elsewhere a no-op.
 """
 
