@@ -353,7 +353,7 @@ def tune(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA foreign_keys = OFF")
     con.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     path = database_file(con)
-    if path and mapped_pages.budget_bytes() is not None:  # ATTRIBUTION_MAP_BUDGET_MB: release the map's pages
+    if path and mapped_pages.budget_bytes(path) is not None:  # a large file: release the map's pages
         mapped_pages.watch(path)
         con.set_progress_handler(mapped_pages.release_if_over, mapped_pages.STEPS)
 

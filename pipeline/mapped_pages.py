@@ -7,20 +7,28 @@ process's resident memory as long as it is mapped, so one scan of a 1.4 GB file 
 in each process that scans it (a run: the main process and its scan children, 1.27 GB peak RSS on the
 10× demo, for ≈0.25 GB of its own data).
 
-With ``ATTRIBUTION_MAP_BUDGET_MB`` set (opt-in), ``release_if_over`` — then the progress handler of
-every connection ``db.tune`` sets up — tells the kernel (``madvise(MADV_DONTNEED)``) that this process
-no longer needs the pages of the database files' shared read-only maps, once more than that budget of
-file pages became resident since the last release (``/proc/self/statm``). The pages stay in the
-kernel's page cache (as after a ``read()``), so the next access maps them again without reading the
-disk; SQLite never writes through its map (writes use ``write()``), so nothing is lost. One statement
-that reads a whole b-tree in a single step (``count(*)``: no progress handler runs inside it) is run
-``unmapped`` then (``whole_scan``).
+For a database file larger than ``WHOLE_MAP_UP_TO`` (256 MiB: the 10× demo and up, not the demo),
+``release_if_over`` — then the progress handler of every connection ``db.tune`` sets up — tells the
+kernel (``madvise(MADV_DONTNEED)``) that this process no longer needs the pages of the database files'
+shared read-only maps, once more than ``DEFAULT_BUDGET_MB`` (64 MiB) of file pages became resident
+since the last release (``/proc/self/statm``). ``ATTRIBUTION_MAP_BUDGET_MB`` sets another budget for
+every file (a number of MiB) or turns the release off (``off``: the whole map stays, as before). The
+pages stay in the kernel's page cache (as after a ``read()``), so the next access maps them again
+without reading the disk; SQLite never writes through its map (writes use ``write()``), so nothing is
+lost. One statement that reads a whole b-tree in a single step (``count(*)``: no progress handler
+runs inside it) is run ``unmapped`` then (``whole_scan``), and so is the one scan that looks rows up
+all over the file (``random_reads``: the cost scan, one session lookup per cost row).
 
-Why opt-in (measured on the 10× demo, idle machine, ``run --model linear``): peak RSS 1.27 GB → 0.39 GB
-with a 64 MiB budget, 0.53 GB with 128-256 MiB, but 12.2-20.3 s → 22.9-30.7 s of wall time: the
-journeys query and the cost lookups come back to pages all over the file, and each comes back as a
-page fault once released. A smaller map costs as much (256 MiB: 20.5 s / 0.50 GB; none: 25.4 s /
-0.24 GB). Linux only; elsewhere a no-op.
+Why that split (measured on the 10× demo, idle machine, ``cpu-bench``): a sequential scan faults each
+page in once whether or not pages are released, so releasing costs it little; but released pages come
+back one page fault each, and each fault maps the 16 pages around it (the kernel's fault-around), so
+lookups over a working set larger than the budget fault almost every time — the cost scan went from
+74k to 3.5M page faults (a whole ``run --model linear`` with every statement released: 169k → 3.9M
+faults, 1.3 s → 15.3 s of system time, 1.4× the wall time). Read unmapped, into SQLite's own 64 MiB cache with pread(), the same scan takes 10.5 s
+instead of 8.7 s standalone and keeps no file pages. A whole run, ``run --model linear`` on the 10×
+demo: peak RSS 1268 MB → 338 MB, wall 13.4 s → 13.5-16.6 s in two benches (the cost scan is the
+run's longest path).
+Linux only; elsewhere a no-op.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ import threading
 from contextlib import contextmanager, nullcontext
 from typing import Iterator, Optional
 
-BUDGET_ENV = "ATTRIBUTION_MAP_BUDGET_MB"  # unset: no release (the default: see the module doc for the cost)
+BUDGET_ENV = "ATTRIBUTION_MAP_BUDGET_MB"  # a number: that budget for every file; "off": never released
+DEFAULT_BUDGET_MB = 64  # unset: the budget of a file larger than WHOLE_MAP_UP_TO
+WHOLE_MAP_UP_TO = 256 * 2**20  # unset: a file up to this size stays mapped whole (the demo: no change)
 MADV_DONTNEED = 4
 STEPS = 20_000  # SQLite VM steps between two progress-handler calls (≈ 0.1-1 ms of work)
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -45,25 +55,84 @@ _budget = [0]
 _statm: list = [0, None]  # [pid, open descriptor of its statm]
 
 
-def budget_bytes() -> Optional[int]:
-    """Mapped file pages a process keeps before they are released (``ATTRIBUTION_MAP_BUDGET_MB``), or
-    None (unset, not a number, or not Linux): the map is never released."""
-    try:
-        mb = float(os.environ[BUDGET_ENV])
-    except (KeyError, ValueError):
+def budget_bytes(path: Optional[str] = None) -> Optional[int]:
+    """Mapped file pages a process keeps of database file ``path`` before they are released, or None:
+    the map is never released. ``ATTRIBUTION_MAP_BUDGET_MB`` a number: that many MiB, whatever the
+    file; "off" (or anything not a number): never; unset: ``DEFAULT_BUDGET_MB`` for a file larger than
+    ``WHOLE_MAP_UP_TO`` (``path`` None: no file known, never). Not Linux: never."""
+    if not sys.platform.startswith("linux"):
         return None
-    return int(mb * 2**20) if sys.platform.startswith("linux") and mb >= 0 else None
+    setting = os.environ.get(BUDGET_ENV)
+    if setting is None:
+        try:
+            large = path is not None and os.path.getsize(path) > WHOLE_MAP_UP_TO
+        except OSError:
+            large = False
+        return DEFAULT_BUDGET_MB * 2**20 if large else None
+    try:
+        mb = float(setting)
+    except ValueError:
+        return None
+    return int(mb * 2**20) if mb >= 0 else None
 
 
-def whole_scan(con: sqlite3.Connection):
-    """The context for a statement that reads a whole b-tree in one step: ``unmapped`` when pages are
-    released (no progress handler runs inside that step), else nothing."""
-    return unmapped(con) if budget_bytes() is not None else nullcontext()
+def watched(con: sqlite3.Connection) -> bool:
+    """Whether the map pages of ``con``'s database file are released (``watch``)."""
+    from .db import database_file  # (db imports this module)
+
+    path = database_file(con)
+    return path is not None and os.path.realpath(path) in _files
+
+
+@contextmanager
+def whole_scan(con: sqlite3.Connection) -> Iterator[None]:
+    """The context for a statement that reads a whole b-tree in one step (no progress handler runs
+    inside it), when pages are released: ``unmapped``, and inside a transaction also ``trimmed``.
+    SQLite keeps the file mapped while the transaction holds a page it read through the map, and
+    then copies even the pages it reads "unmapped" out of that map (30× run: the validation's
+    ``count(*)`` in the stage's write transaction left 1 GiB resident)."""
+    if not watched(con):
+        yield
+        return
+    with unmapped(con), trimmed() if con.in_transaction else nullcontext():
+        yield
+
+
+@contextmanager
+def trimmed(every: float = 0.02) -> Iterator[None]:
+    """A thread ``release``-ing the watched maps every ``every`` seconds while the block runs (SQLite
+    releases the GIL while it works); the pages of a read-only shared map fault back from the page
+    cache if read again."""
+    done = threading.Event()
+
+    def trim() -> None:
+        while not done.wait(every):
+            release()
+
+    thread = threading.Thread(target=trim, name="map-trim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        release()
+
+
+def random_reads(con: sqlite3.Connection):
+    """The context for a statement that looks rows up all over the file (``scans.COST_PROFILE_SQL``:
+    one session per cost row): ``unmapped`` when pages are released, else nothing. Released pages
+    come back one page fault each, and each fault maps the 16 pages around (the kernel's
+    fault-around), so lookups over a file larger than the budget fault nearly every time: on the
+    10× demo the cost scan went from 74k to 3.5M faults (+15 s of system time). Unmapped, SQLite
+    reads each page it misses in its own cache with pread(): +2 s for that scan, and nothing of the
+    file stays resident."""
+    return unmapped(con) if watched(con) else nullcontext()
 
 
 def watch(path: str) -> None:
     """Release the map pages of database file ``path`` from now on (``release_if_over``)."""
-    budget = budget_bytes()
+    budget = budget_bytes(path)
     if budget is not None:
         with _lock:
             _budget[0] = budget

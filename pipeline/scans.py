@@ -37,10 +37,12 @@ import signal
 import sqlite3
 import sys
 import threading
+from contextlib import nullcontext
 from typing import Callable, Optional, Union, cast
 
 from .db import database_file, open_database
 from .errors import InputError
+from .mapped_pages import random_reads
 from .schema import channel_label
 from .sums import MONEY_SCALE, sql_sum
 
@@ -149,7 +151,7 @@ class InputScans:
             with lock:
                 readers.append(reader)
             try:
-                return reader.execute(sql).fetchall()
+                return _rows(reader, sql)
             except sqlite3.OperationalError:
                 if cancelled.is_set():
                     raise ScanCancelled() from None
@@ -273,6 +275,13 @@ def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: boo
     return InputScans._in_memory(source) if path is None else InputScans._threaded(path)
 
 
+def _rows(con: sqlite3.Connection, sql: str) -> list:
+    """The rows of scan ``sql``; the cost scan's lookups (one session per cost row, all over the file)
+    read unmapped when the map's pages are released (``mapped_pages.random_reads``)."""
+    with random_reads(con) if sql == COST_PROFILE_SQL else nullcontext():
+        return con.execute(sql).fetchall()
+
+
 def _fetch_all(con: sqlite3.Connection, sql: str) -> list:
     return con.execute(sql).fetchall()
 
@@ -318,7 +327,7 @@ class _Child:
                 os.close(read_fd)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 con = open_database(path)
-                payload = ("ok", {name: con.execute(ALL_SCANS[name]).fetchall() for name in names})
+                payload = ("ok", {name: _rows(con, ALL_SCANS[name]) for name in names})
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
                 payload, code = ("error", type(exc).__name__, str(exc)), 1
             try:

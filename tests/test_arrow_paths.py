@@ -60,6 +60,9 @@ def test_same_summary_as_sql_on_random_database_files(tmp_path, monkeypatch, db,
     try:
         monkeypatch.setattr(arrow_paths, "BATCH_ROWS", batch_rows)  # ids of other widths in other batches
         monkeypatch.setattr(arrow_paths, "PART_BYTES", part_bytes)  # 1: a part per sampled id
+        monkeypatch.setattr(
+            arrow_paths, "MAX_PART_BYTES", max(part_bytes, arrow_paths.MAX_PART_BYTES * (part_bytes > 1))
+        )
         assert_fast_path_matches(con, path, window, monkeypatch)
     finally:
         con.close()
@@ -184,6 +187,7 @@ def test_users_read_in_parts_add_up_to_one_read(tmp_path, monkeypatch):
     try:
         whole = arrow_paths.counts(str(path), Window())
         monkeypatch.setattr(arrow_paths, "PART_BYTES", 1)
+        monkeypatch.setattr(arrow_paths, "MAX_PART_BYTES", 1)
         reader = adbc.connect(f"file:{path}?mode=ro")
         try:
             parts = arrow_paths._parts(reader)
@@ -195,3 +199,18 @@ def test_users_read_in_parts_add_up_to_one_read(tmp_path, monkeypatch):
         assert_fast_path_matches(con, path, Window(), monkeypatch)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize(
+    "rows, parts",
+    [
+        (1_000, 1),  # one part holds it
+        (4 * 160 * 2**20 // 140, 4),  # the 10x demo's size: parts of PART_BYTES, up to FEW_PARTS
+        (13_500_000, 5),  # the 30x demo's: more than FEW_PARTS of PART_BYTES, so parts of MAX_PART_BYTES
+    ],
+)
+def test_the_number_of_parts_follows_the_rows(monkeypatch, rows, parts):
+    ids = [f"{k:064x}" for k in range(2_000)]  # 64-byte ids: 9 words, 140 bytes a row
+    answers = iter([[(1, rows)], [(u,) for u in ids]])
+    monkeypatch.setattr(arrow_paths, "_fetch", lambda con, sql, params=None: next(answers))
+    assert len(arrow_paths._parts(None)) == parts

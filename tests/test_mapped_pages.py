@@ -40,12 +40,24 @@ def sessions_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("budget_mib, at_most_kb, at_least_kb", [(1, 6_000, 0), (None, None, 15_000)])
-def test_a_scan_keeps_about_the_budget_mapped(sessions_file, monkeypatch, budget_mib, at_most_kb, at_least_kb):
-    if budget_mib is not None:
-        monkeypatch.setenv(mapped_pages.BUDGET_ENV, str(budget_mib))
-    else:  # the default: never released
+@pytest.mark.parametrize(
+    "setting, whole_map_up_to, at_most_kb, at_least_kb",
+    [
+        ("1", None, 6_000, 0),  # a budget of 1 MiB, whatever the file's size
+        (None, None, None, 15_000),  # the default for a small file (≤ WHOLE_MAP_UP_TO): mapped whole
+        (None, 2**20, 6_000 + mapped_pages.DEFAULT_BUDGET_MB * 1024, 0),  # the default for a larger file
+        ("off", 2**20, None, 15_000),  # never released
+    ],
+)
+def test_a_scan_keeps_about_the_budget_mapped(
+    sessions_file, monkeypatch, setting, whole_map_up_to, at_most_kb, at_least_kb
+):
+    if setting is not None:
+        monkeypatch.setenv(mapped_pages.BUDGET_ENV, setting)
+    else:
         monkeypatch.delenv(mapped_pages.BUDGET_ENV, raising=False)
+    if whole_map_up_to is not None:
+        monkeypatch.setattr(mapped_pages, "WHOLE_MAP_UP_TO", whole_map_up_to)
     con = open_database(sessions_file)
     try:
         rows = con.execute("SELECT channel_name, count(DISTINCT user_id) FROM session_sources GROUP BY 1").fetchall()
@@ -67,3 +79,45 @@ def test_unmapped_restores_the_map_size(sessions_file):
         assert con.execute("PRAGMA mmap_size").fetchone()[0] > 0
     finally:
         con.close()
+
+
+def test_the_default_budget_follows_the_file_size(sessions_file, monkeypatch):
+    monkeypatch.delenv(mapped_pages.BUDGET_ENV, raising=False)
+    size = sessions_file.stat().st_size  # ≈ 20 MB
+    monkeypatch.setattr(mapped_pages, "WHOLE_MAP_UP_TO", size)
+    assert mapped_pages.budget_bytes(str(sessions_file)) is None  # not larger: mapped whole
+    monkeypatch.setattr(mapped_pages, "WHOLE_MAP_UP_TO", size - 1)
+    assert mapped_pages.budget_bytes(str(sessions_file)) == mapped_pages.DEFAULT_BUDGET_MB * 2**20
+    assert mapped_pages.budget_bytes(None) is None  # no file: nothing to release
+    monkeypatch.setenv(mapped_pages.BUDGET_ENV, "off")
+    assert mapped_pages.budget_bytes(str(sessions_file)) is None
+    monkeypatch.setenv(mapped_pages.BUDGET_ENV, "2")
+    assert mapped_pages.budget_bytes(None) == 2 * 2**20
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_random_reads_are_unmapped_only_where_pages_are_released(sessions_file, monkeypatch, released):
+    monkeypatch.setenv(mapped_pages.BUDGET_ENV, "1" if released else "off")
+    con = open_database(sessions_file)
+    try:
+        with mapped_pages.random_reads(con):
+            assert (con.execute("PRAGMA mmap_size").fetchone()[0] == 0) is released
+            assert con.execute("SELECT count(*) FROM session_sources").fetchone()[0] == 200_000
+        assert con.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_trimmed_releases_the_map_while_a_block_runs(sessions_file, monkeypatch):
+    import mmap
+    import time
+
+    monkeypatch.setenv(mapped_pages.BUDGET_ENV, "1")
+    mapped_pages.watch(str(sessions_file))
+    with open(sessions_file, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:  # as SQLite maps
+        total = sum(m[k] for k in range(0, len(m), 4096))  # every page resident
+        assert mapped_kb(sessions_file) >= 15_000
+        with mapped_pages.trimmed(every=0.01):
+            time.sleep(0.1)
+            assert mapped_kb(sessions_file) < 1_000  # handed back while the block runs
+        assert sum(m[k] for k in range(0, len(m), 4096)) == total  # read again: the same bytes
