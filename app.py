@@ -40,6 +40,7 @@ first_frame = st.empty()
 if page.title == "Report" and not st.session_state.get("_report_drawn"):
     with first_frame.container():
         st.title("Channel report")
+        st.caption(":material/hourglass_top: Loading the report…")  # as the Report's own frame, no jump
         for col, label in zip(st.columns(5), ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
             col.metric(label, "…", border=True)
 with st.sidebar.container(key="app_navigation"):
