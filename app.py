@@ -29,20 +29,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-
-# A new session's first view of the Report shows its title and KPI tiles ("…") before anything else is
-# sent. Every element type's browser code is a chunk fetched when its first element arrives; fetched
-# behind the sidebar's, the filters', the charts' and the table's (≈60 files from this server at once),
-# the tiles' chunk used to arrive after the run's last message, and React then revealed the tiles
-# only once the other chunks had stopped arriving (≈1 s later: docs/dashboard.md, Speed). Fetched
-# first, it is there when the real tiles come.
-first_frame = st.empty()
-if page.title == "Report" and not st.session_state.get("_report_drawn"):
-    with first_frame.container():
-        st.title("Channel report")
-        st.caption(":material/hourglass_top: Loading the report…")  # as the Report's own frame, no jump
-        for col, label in zip(st.columns(5), ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
-            col.metric(label, "…", border=True)
 with st.sidebar.container(key="app_navigation"):
     for nav_page in PAGES:
         st.page_link(nav_page)
@@ -61,7 +47,6 @@ with shown_errors():
     ws = workspace()
     sidebar_database(ws)
 starting.empty()
-first_frame.empty()  # the Report draws its own frame at once
 started = time.perf_counter()
 page.run()
 log_run_time(page.title, started)
