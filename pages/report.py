@@ -42,6 +42,8 @@ from pipeline.labels import clip, md
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
+FRAME_PAUSE = 0.25  # seconds a new session's frame is left alone (measured: docs/dashboard.md, Speed)
+
 BASIS_LABELS = {"session-date": "Session date", "conversion-date": "Conversion date"}
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
@@ -525,6 +527,10 @@ with shown_errors():
         st.session_state["_report_drawn"] = True
         with frame.container():
             loading_frame()
+        # Let the browser render the frame and request the tiles' and charts' code before the rest of
+        # the page arrives: a chunk still loading after the run's last message is revealed only by a
+        # throttled React retry, late (docs/dashboard.md, Speed).
+        time.sleep(FRAME_PAUSE)
     ws = workspace()
     path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
     frame.empty()
