@@ -78,10 +78,9 @@ def budget_bytes(path: Optional[str] = None) -> Optional[int]:
 
 def watched(con: sqlite3.Connection) -> bool:
     """Whether the map pages of ``con``'s database file are released (``watch``)."""
-    from .db import database_file  # (db imports this module)
-
-    path = database_file(con)
-    return path is not None and os.path.realpath(path) in _files
+    # the main database's file, as db.database_file reads it (db imports this module, not the reverse)
+    path = next((file for _, name, file in con.execute("PRAGMA database_list") if name == "main"), None)
+    return path is not None and path != "" and os.path.realpath(path) in _files
 
 
 @contextmanager
