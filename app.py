@@ -47,6 +47,9 @@ with shown_errors():
     ws = workspace()
     sidebar_database(ws)
 starting.empty()
+# Whether this is the session's first script run: the browser has only just loaded the app, so the
+# elements' code is still on its way (the Report lets its loading frame reach the browser first then).
+st.session_state["_first_run"] = "_first_run" not in st.session_state
 started = time.perf_counter()
 page.run()
 log_run_time(page.title, started)

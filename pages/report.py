@@ -527,10 +527,12 @@ with shown_errors():
         st.session_state["_report_drawn"] = True
         with frame.container():
             loading_frame()
-        # Let the browser render the frame and request the tiles' and charts' code before the rest of
-        # the page arrives: a chunk still loading after the run's last message is revealed only by a
-        # throttled React retry, late (docs/dashboard.md, Speed).
-        time.sleep(FRAME_PAUSE)
+        # On the browser's first view, let it render the frame and request the tiles' and charts' code
+        # before the rest of the page arrives: a chunk still loading after the run's last message is
+        # revealed only by a throttled React retry, late (docs/dashboard.md, Speed). Coming from another
+        # page (Run → Open report) the browser has the app already: no pause.
+        if st.session_state.get("_first_run"):
+            time.sleep(FRAME_PAUSE)
     ws = workspace()
     path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
     frame.empty()
