@@ -64,16 +64,22 @@ def budget_bytes(path: Optional[str] = None) -> Optional[int]:
         return None
     setting = os.environ.get(BUDGET_ENV)
     if setting is None:
-        try:
-            large = path is not None and os.path.getsize(path) > WHOLE_MAP_UP_TO
-        except OSError:
-            large = False
-        return DEFAULT_BUDGET_MB * 2**20 if large else None
+        return DEFAULT_BUDGET_MB * 2**20 if path is not None and beyond_whole_map(path) else None
     try:
         mb = float(setting)
     except ValueError:
         return None
     return int(mb * 2**20) if mb >= 0 else None
+
+
+def beyond_whole_map(path: str) -> bool:
+    """Whether database file ``path`` is larger than ``WHOLE_MAP_UP_TO`` (False if it cannot be read):
+    a file whose map's pages are released by default, and whose scans the command line spreads over
+    two children (``scans.LARGE_FILE_GROUPS``)."""
+    try:
+        return os.path.getsize(path) > WHOLE_MAP_UP_TO
+    except OSError:
+        return False
 
 
 def watched(con: sqlite3.Connection) -> bool:

@@ -42,7 +42,7 @@ from typing import Callable, Optional, Union, cast
 
 from .db import database_file, open_database
 from .errors import InputError
-from .mapped_pages import random_reads
+from .mapped_pages import beyond_whole_map, random_reads
 from .schema import channel_label
 from .sums import MONEY_SCALE, sql_sum
 
@@ -113,10 +113,11 @@ ALL_SCANS = {**SCANS, **ON_DEMAND}
 # first use. One child: the main process is busy for about as long (fingerprints, journeys, model,
 # then the session profile) as the cost profile takes in the child (module doc).
 FORK_GROUPS = (("cost_profile",),)
-# A larger file keeps the session profile and cost screen in a second child: after the journeys, in the
-# main process, they made the 30× linear run 72 s against 50.6 s (CPU 121 s against 78 s, cpu-bench).
+# A file beyond the whole map (``mapped_pages.beyond_whole_map``: over 256 MiB; the demo, 145 MB, runs
+# faster with one child, 0.98x against 1.20x the read) keeps the session profile and cost screen in a
+# second child: after the journeys, in the main process, they made the 30× linear run 72 s against
+# 60.8-67.4 s (CPU 121 s against 94-106 s, cpu-bench).
 LARGE_FILE_GROUPS = (("session_profile", "cost_screen"), ("cost_profile",))
-ONE_CHILD_UP_TO = 256 * 2**20  # bytes: the demo (145 MB) runs faster with one child, 0.98x against 1.20x the read
 
 
 class ScanCancelled(Exception):
@@ -254,7 +255,7 @@ def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list
             # temp b-trees past the cache go to a file: on demand, these scans group every converting
             # user (a streamed run's, ~350 MB in RAM on 400k conversions); a demo's fit in the cache
             con.execute("PRAGMA temp_store = 0")
-            return con.execute(sql).fetchall()
+            return _rows(con, sql)
         finally:
             con.close()
 
@@ -267,18 +268,14 @@ def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: boo
 
     ``source`` a connection: the eager scans start in threads, each on a read-only connection of its
     own (for a database without a file, every scan runs on demand on ``con``). ``fork``: ``source`` is
-    a path, and the scans of ``FORK_GROUPS`` (``LARGE_FILE_GROUPS`` for a file over ``ONE_CHILD_UP_TO``)
+    a path, and the scans of ``FORK_GROUPS`` (``LARGE_FILE_GROUPS`` for a file ``beyond_whole_map``)
     run in child processes, one per group (the others on demand in this process); only for a single-threaded
     process that holds no SQLite connection to the file (see ``can_fork``): a child inherits the
     parent's memory, including SQLite's bookkeeping of locks. The structure is not checked here
     (``validate.start_scans`` does that)."""
     if fork:
         path = os.fspath(cast(Union[str, os.PathLike], source))
-        try:
-            large = os.path.getsize(path) > ONE_CHILD_UP_TO
-        except OSError:  # no such file: the children say so, as before
-            large = False
-        return InputScans._forked(path, LARGE_FILE_GROUPS if large else FORK_GROUPS)
+        return InputScans._forked(path, LARGE_FILE_GROUPS if beyond_whole_map(path) else FORK_GROUPS)
     assert isinstance(source, sqlite3.Connection), "a connection, or a path with fork=True"
     path = database_file(source)
     return InputScans._in_memory(source) if path is None else InputScans._threaded(path)
