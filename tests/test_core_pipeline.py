@@ -20,6 +20,7 @@ import pytest
 from pipeline.db import open_database
 from pipeline.errors import InputError
 from pipeline.export import read_report, to_csv_bytes
+from pipeline.journey_index import JOURNEY_COLUMNS
 from pipeline.journeys import build_journeys
 from pipeline.model_choice import choose_model
 from pipeline.runner import RunOptions, attribute_stage, run_pipeline
@@ -58,16 +59,7 @@ def test_journeys_strictly_before_and_shared_sessions(tiny):
     assert j.without_sessions.tolist() == ["c3"]
     assert j.frame["conversion"].eq(0).all()
     assert j.frame.loc[j.frame.session_id == "s3", "timestamp"].tolist() == ["2023-09-02 12:00:00"]
-    assert list(j.frame.columns[:8]) == [
-        "conversion_id",
-        "session_id",
-        "timestamp",
-        "channel_label",
-        "holder_engagement",
-        "closer_engagement",
-        "conversion",
-        "impression_interaction",
-    ]
+    assert list(j.frame.columns[:8]) == JOURNEY_COLUMNS
 
 
 def test_lookback_and_range_filters(tiny):

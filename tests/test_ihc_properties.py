@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.ihc import attribute_records
+from pipeline.journey_index import JOURNEY_COLUMNS
 from pipeline.models import get_model
 
 BASE = pd.Timestamp("2023-01-01")
@@ -91,16 +92,5 @@ def test_sessions_outside_the_journey_get_nothing(df):
 
 
 def test_empty_input():
-    empty = pd.DataFrame(
-        columns=[
-            "conversion_id",
-            "session_id",
-            "timestamp",
-            "channel_label",
-            "holder_engagement",
-            "closer_engagement",
-            "conversion",
-            "impression_interaction",
-        ]
-    )
+    empty = pd.DataFrame(columns=JOURNEY_COLUMNS)
     assert len(attribute_records(empty, "challenge")) == 0

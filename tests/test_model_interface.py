@@ -5,22 +5,12 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.journey_index import JourneyIndex
+from pipeline.journey_index import JOURNEY_COLUMNS, JourneyIndex
 from pipeline.models import available_models, get_model
 
 
 def journeys(rows):
-    cols = [
-        "conversion_id",
-        "session_id",
-        "timestamp",
-        "channel_label",
-        "holder_engagement",
-        "closer_engagement",
-        "conversion",
-        "impression_interaction",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=JOURNEY_COLUMNS)
 
 
 ROWS = [
