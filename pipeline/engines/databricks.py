@@ -30,27 +30,8 @@ from typing import Any, Mapping, Optional
 
 from ..sources import Source
 from . import warehouse as W
-from .warehouse import (  # noqa: F401  (the engine contract, re-exported: pipeline.engines)
-    BATCH_ROWS,
-    OUTPUT_TABLES,
-    RECORD_TABLE,
-    Connection,
-    WarehouseEngine,
-    channel_report,
-    conversion_count,
-    fingerprint,
-    journey_batches,
-    journeys,
-    non_converting_summary,
-    path_summary,
-    require_inputs,
-    run_record,
-    stored_report,
-    table_versions,
-    validate,
-    write_outputs,
-    write_run_record,
-)
+from .warehouse import Connection, WarehouseEngine
+from .warehouse_contract import *  # noqa: F403  (the engine contract: pipeline.engines)
 
 TYPES = {
     "STRING": "VARCHAR",
