@@ -6,7 +6,6 @@ engine's run on the same data; a second run is up to date and sends nothing; an 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 
 import pytest
@@ -17,8 +16,9 @@ from pipeline.engines.api_run import ledger_path
 from pipeline.engines.run import open_run
 from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.sources import parse_source
+from tests.engine_support import KINDS, demo_sources
 from tests.pg_server import pg_binaries, start_server
-from tests.test_engine_run import KINDS, _credits, _report, _url
+from tests.test_engine_run import _credits, _report
 
 KEY = "engine-api-key-7f6e5d4c3b"
 
@@ -39,14 +39,7 @@ def api_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def sources(small_demo, tmp_path):
-    db = tmp_path / "demo.db"
-    shutil.copy(small_demo, db)
-    out = {"sqlite": str(db)}
-    for kind in KINDS:
-        (tmp_path / kind).mkdir()
-        out[kind] = _url(tmp_path / kind, kind)
-        convert(db, out[kind])
-    return out
+    return demo_sources(small_demo, tmp_path)
 
 
 def _run(source, server, *extra) -> int:

@@ -16,42 +16,23 @@ import pytest
 from pipeline.convert import convert
 from pipeline.db import open_database
 from pipeline.engines import duckdb as E
-from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
-from pipeline.models import get_model
 from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window
-from tests.helpers import make_db, run_db
-
-KINDS = ("duckdb", "parquet")
-
-
-def _target(base: Path, kind: str) -> str:
-    return f"duckdb:///{base / 'x.duckdb'}" if kind == "duckdb" else f"parquet:///{base / 'lake'}"
+from tests.engine_support import KINDS, assert_same_journeys, batch_credits, demo_sources, engine_url
+from tests.helpers import make_db
 
 
 @pytest.fixture(scope="module")
 def demo(small_demo, tmp_path_factory):
     """The small demo run by the SQLite engine (linear), and its conversions to each format."""
-    base = tmp_path_factory.mktemp("engine")
-    db = base / "run.db"
-    shutil.copy(small_demo, db)
-    run_db(db, model="linear")
-    targets = {kind: _target(base, kind) for kind in KINDS}
-    for target in targets.values():
-        convert(db, target, outputs=True)  # with the SQLite run's output tables
-    return db, targets
+    targets = demo_sources(small_demo, tmp_path_factory.mktemp("engine"), model="linear", outputs=True)
+    return Path(targets.pop("sqlite")), targets
 
 
 def _credits(engine, model="linear", window=Window(), batch_rows=E.BATCH_ROWS) -> dict:
-    """Credit from a numpy model run batch by batch on the engine's journeys."""
-    m = get_model(model)
-    parts = []
-    for batch in E.journey_batches(engine, window, batch_rows=batch_rows):
-        index = JourneyIndex.from_columns(batch)
-        parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(m.credits(index).ihc)))
-    return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(("conv_id", "session_id", "ihc"))}
+    return batch_credits(E, engine, model, window, batch_rows)
 
 
 # ---- validation -------------------------------------------------------------------------------------
@@ -101,7 +82,7 @@ def test_validation_findings_equal_on_bad_data(tmp_path, kind):
     con = open_database(db)
     expected = validate(con)
     con.close()
-    target = _target(tmp_path, kind)
+    target = engine_url(tmp_path, kind)
     convert(db, target)
     with E.open_engine(target) as engine:
         got = E.validate(engine)
@@ -140,12 +121,7 @@ def test_journeys_equal(demo, kind, window):
     con.close()
     with E.open_engine(targets[kind]) as engine:
         got = E.journeys(engine, window)
-    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
-    for name, values in expected.columns.items():
-        assert got.columns[name].dtype == values.dtype, name
-        assert (got.columns[name] == values).all(), name
-    assert (got.conversion_ids == expected.conversion_ids).all()
-    assert (got.sessions == expected.sessions).all()
+    assert_same_journeys(got, expected)
 
 
 def test_batches_hold_whole_journeys(demo):
@@ -312,7 +288,7 @@ def test_orphan_costs_counted_as_sqlite_does(tmp_path, kind):
     expected = validate(con)
     con.close()
     assert any(f.code == "orphan_cost" for f in expected.findings)  # the check this test is about ran
-    target = _target(tmp_path, kind)
+    target = engine_url(tmp_path, kind)
     convert(db, target)
     with E.open_engine(target) as engine:
         got = E.validate(engine)

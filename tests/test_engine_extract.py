@@ -14,8 +14,7 @@ from pipeline.convert import convert
 from pipeline.db import open_database
 from pipeline.engine_extract import extract_run
 from pipeline.report_views import report_view
-
-KINDS = ("duckdb", "parquet")
+from tests.engine_support import KINDS, demo_sources
 
 
 def _cli(*argv) -> int:
@@ -25,13 +24,7 @@ def _cli(*argv) -> int:
 @pytest.fixture(scope="module")
 def ran(small_demo, tmp_path_factory):
     """{kind: source} of the small demo, run with the linear model on SQLite, DuckDB and Parquet."""
-    base = tmp_path_factory.mktemp("extract")
-    db = base / "demo.db"
-    shutil.copy(small_demo, db)
-    out = {"sqlite": str(db)}
-    for kind in KINDS:
-        out[kind] = f"duckdb:///{base / 'x.duckdb'}" if kind == "duckdb" else f"parquet:///{base / 'lake'}"
-        convert(db, out[kind])
+    out = demo_sources(small_demo, tmp_path_factory.mktemp("extract"))
     for source in out.values():
         assert _cli("run", source, "--model", "linear", "-q") == 0
     return out

@@ -17,11 +17,11 @@ from pipeline.db import open_database
 from pipeline.engines import paths
 from pipeline.engines import postgres as P
 from pipeline.errors import InputError
-from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
 from pipeline.validate import validate
 from pipeline.window import Window
+from tests.engine_support import assert_same_journeys, batch_credits
 from tests.helpers import make_db, run_db
 from tests.pg_server import DATABASE, PASSWORD, pg_binaries, start_server
 from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS, WINDOWS
@@ -67,13 +67,7 @@ def demo(server, small_demo, tmp_path_factory):
 
 
 def _credits(engine, model="linear", window=Window(), batch_rows=P.BATCH_ROWS) -> dict:
-    """Credit from a numpy model run batch by batch on the engine's journeys."""
-    m = get_model(model)
-    parts = []
-    for batch in P.journey_batches(engine, window, batch_rows=batch_rows):
-        index = JourneyIndex.from_columns(batch)
-        parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(m.credits(index).ihc)))
-    return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(("conv_id", "session_id", "ihc"))}
+    return batch_credits(P, engine, model, window, batch_rows)
 
 
 def _table(url: str, sql: str) -> list[tuple]:
@@ -130,12 +124,7 @@ def test_journeys_equal(demo, window):
     con.close()
     with P.open_engine(url) as engine:
         got = P.journeys(engine, window)
-    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
-    for name, values in expected.columns.items():
-        assert got.columns[name].dtype == values.dtype, name
-        assert (got.columns[name] == values).all(), name
-    assert (got.conversion_ids == expected.conversion_ids).all()
-    assert (got.sessions == expected.sessions).all()
+    assert_same_journeys(got, expected)
 
 
 def test_batches_hold_whole_journeys(demo):

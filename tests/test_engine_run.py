@@ -21,13 +21,9 @@ import pytest
 from pipeline.cli import main
 from pipeline.convert import convert
 from pipeline.models import available_models
+from tests.engine_support import KINDS, demo_sources, engine_url
 
-KINDS = ("duckdb", "parquet")
 MODELS = available_models()
-
-
-def _url(base: Path, kind: str) -> str:
-    return f"duckdb:///{base / 'x.duckdb'}" if kind == "duckdb" else f"parquet:///{base / 'lake'}"
 
 
 def _cli(*argv) -> int:
@@ -37,14 +33,7 @@ def _cli(*argv) -> int:
 @pytest.fixture(scope="module")
 def sources(small_demo, tmp_path_factory):
     """{kind: source}: a SQLite copy of the small demo and its conversions (inputs only)."""
-    base = tmp_path_factory.mktemp("engine_run")
-    db = base / "demo.db"
-    shutil.copy(small_demo, db)
-    out = {"sqlite": str(db)}
-    for kind in KINDS:
-        out[kind] = _url(base, kind)
-        convert(db, out[kind])
-    return out
+    return demo_sources(small_demo, tmp_path_factory.mktemp("engine_run"))
 
 
 def _credits(kind: str, source: str) -> dict:
@@ -179,7 +168,7 @@ def fresh(small_demo, tmp_path):
     """Fresh conversions of the small demo (for tests that edit or break them)."""
     out = {}
     for kind in KINDS:
-        out[kind] = _url(tmp_path / kind, kind)
+        out[kind] = engine_url(tmp_path / kind, kind)
         (tmp_path / kind).mkdir()
         convert(small_demo, out[kind])
     return out

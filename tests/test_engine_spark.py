@@ -23,6 +23,7 @@ from pipeline.models import get_model
 from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window
+from tests.engine_support import assert_same_journeys
 from tests.helpers import make_db, run_db
 from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS
 
@@ -107,12 +108,7 @@ def test_journeys_equal_and_batches_whole(demo, window):
     with S.open_engine(targets["parquet"], master="local[2]") as engine:
         got = S.journeys(engine, window)
         batches = list(S.journey_batches(engine, window, batch_rows=97))
-    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
-    for name, values in expected.columns.items():
-        assert got.columns[name].dtype == values.dtype, name
-        assert (got.columns[name] == values).all(), name
-    assert (got.conversion_ids == expected.conversion_ids).all()
-    assert (got.sessions == expected.sessions).all()
+    assert_same_journeys(got, expected)
     assert len(batches) > 3
     seen: set = set()
     for batch in batches:

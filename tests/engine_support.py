@@ -1,0 +1,61 @@
+"""What the engine tests share: the small demo copied and converted to each engine's format, credit
+computed batch by batch on an engine's journeys, and the check that an engine's journeys are SQLite's."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Optional
+
+import numpy as np
+
+from pipeline.convert import convert
+from pipeline.journey_index import JourneyIndex
+from pipeline.models import get_model
+from pipeline.window import Window
+from tests.helpers import run_db
+
+KINDS = ("duckdb", "parquet")
+
+
+def engine_url(base: Path, kind: str) -> str:
+    """The source of a DuckDB file (``x.duckdb``) or a Parquet folder (``lake``) in ``base``."""
+    return f"duckdb:///{base / 'x.duckdb'}" if kind == "duckdb" else f"parquet:///{base / 'lake'}"
+
+
+def demo_sources(small_demo: Path, base: Path, model: Optional[str] = None, outputs: bool = False) -> dict[str, str]:
+    """{kind: source}: a SQLite copy of the small demo in ``base`` (run by the SQLite engine first when
+    ``model`` is given) and its conversions to each of ``KINDS`` (with the output tables if ``outputs``)."""
+    db = base / "demo.db"
+    shutil.copy(small_demo, db)
+    if model is not None:
+        run_db(db, model=model)
+    sources = {"sqlite": str(db)}
+    for kind in KINDS:
+        sources[kind] = engine_url(base, kind)
+        convert(db, sources[kind], outputs=outputs)
+    return sources
+
+
+def batch_credits(engine_module: ModuleType, engine, model="linear", window=Window(), batch_rows=None) -> dict:
+    """Credit from a numpy model run batch by batch on the engine's journeys (``batch_rows``: the
+    engine's ``BATCH_ROWS`` unless given)."""
+    m = get_model(model)
+    parts = []
+    rows = engine_module.BATCH_ROWS if batch_rows is None else batch_rows
+    for batch in engine_module.journey_batches(engine, window, batch_rows=rows):
+        index = JourneyIndex.from_columns(batch)
+        parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(m.credits(index).ihc)))
+    return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(("conv_id", "session_id", "ihc"))}
+
+
+def assert_same_journeys(got, expected) -> None:
+    """``got`` (an engine's ``journeys.Journeys``) holds SQLite's journeys: every column with its dtype,
+    the conversions and their sessions, and at least one session."""
+    assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
+    for name, values in expected.columns.items():
+        assert got.columns[name].dtype == values.dtype, name
+        assert (got.columns[name] == values).all(), name
+    assert (got.conversion_ids == expected.conversion_ids).all()
+    assert (got.sessions == expected.sessions).all()
