@@ -45,30 +45,40 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
 SIZES = {1: (450_000, 2_000), 10: (4_500_000, 20_000), 30: (13_500_000, 60_000)}
 STEPS = ("convert", "validate", "journeys", "report", "run")
 
+# One step in a child process: `python -c SCRIPT STEP ENGINE SOURCE`. The SQLite engine's (also the
+# reference of bench_postgres.py; "run": a forced linear run of a copy), then the DuckDB engine's.
+SQLITE_STEP = """
+import sys
+step, source = sys.argv[1], sys.argv[3]
+from pipeline.db import open_database
+if step == "run":
+    from pipeline.runner import RunOptions, run_pipeline
+    con = open_database(source, write=True)
+    run_pipeline(con, RunOptions(model="linear", force=True))
+    con.close()
+    raise SystemExit
+con = open_database(source)
+if step == "validate":
+    from pipeline.validate import validate
+    validate(con)
+elif step == "journeys":
+    from pipeline.journeys import build_journeys
+    build_journeys(con)
+elif step == "report":
+    from pipeline.report import build_report
+    build_report(con)
+"""
 STEP = """
 import sys
-step, engine, source = sys.argv[1:4]
-if engine == "sqlite":
-    from pipeline.db import open_database
-    con = open_database(source)
-    if step == "validate":
-        from pipeline.validate import validate
-        validate(con)
-    elif step == "journeys":
-        from pipeline.journeys import build_journeys
-        build_journeys(con)
-    elif step == "report":
-        from pipeline.report import build_report
-        build_report(con)
-else:
-    from pipeline.engines import duckdb as E
-    e = E.open_engine(source)
-    if step == "validate":
-        E.validate(e)
-    elif step == "journeys":
-        n = sum(len(b["ts"]) for b in E.journey_batches(e))
-    elif step == "report":
-        E.channel_report(e)
+step, source = sys.argv[1], sys.argv[3]
+from pipeline.engines import duckdb as E
+e = E.open_engine(source)
+if step == "validate":
+    E.validate(e)
+elif step == "journeys":
+    n = sum(len(b["ts"]) for b in E.journey_batches(e))
+elif step == "report":
+    E.channel_report(e)
 """
 
 
@@ -167,7 +177,7 @@ def main() -> None:
                 for kind, target in targets.items():
                     row(f"run:{model}", kind, best([*run, target, "--model", model, "--force", "-q"], args.repeat), ref)
             for step in [s for s in ("validate", "journeys", "report") if s in args.steps]:
-                ref = best([py, "-c", STEP, step, "sqlite", str(db)], args.repeat)
+                ref = best([py, "-c", SQLITE_STEP, step, "sqlite", str(db)], args.repeat)
                 row(step, "sqlite", ref)
                 for kind, target in targets.items():
                     row(step, kind, best([py, "-c", STEP, step, "duckdb", target], args.repeat), ref)

@@ -36,32 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_engines import ENV, SIZES, prepare, timed  # noqa: E402
+from bench_engines import ENV, SIZES, SQLITE_STEP, prepare, timed  # noqa: E402
 
 from tests.pg_server import PASSWORD, start_server  # noqa: E402
 
+# The Postgres engine's step (bench_engines.SQLITE_STEP: the SQLite reference's).
 STEP = """
 import sys
 step, engine, source = sys.argv[1:4]
-if engine == "sqlite":
-    from pipeline.db import open_database
-    if step == "run":
-        from pipeline.runner import RunOptions, run_pipeline
-        con = open_database(source, write=True)
-        run_pipeline(con, RunOptions(model="linear", force=True))
-        con.close()
-        raise SystemExit
-    con = open_database(source)
-    if step == "validate":
-        from pipeline.validate import validate
-        validate(con)
-    elif step == "journeys":
-        from pipeline.journeys import build_journeys
-        build_journeys(con)
-    elif step == "report":
-        from pipeline.report import build_report
-        build_report(con)
-elif step == "journeys-pg3":
+if step == "journeys-pg3":
     import numpy as np, psycopg
     from pipeline.engines import postgres as P, duckdb as D
     from pipeline.engines.dialects import transpile
@@ -179,7 +162,7 @@ def main() -> None:
                     if step == "run":
                         shutil.copy(db, copy)
 
-                ref = measure([py, "-c", STEP, step, "sqlite", source], fresh)
+                ref = measure([py, "-c", SQLITE_STEP, step, "sqlite", source], fresh)
                 row(step, "sqlite", ref)
                 row(step, "postgres", measure([py, "-c", STEP, step, "postgres", url]), ref)
                 if step == "journeys" and pg3:
