@@ -1,4 +1,5 @@
 import os
+import sqlite3
 
 import pytest
 
@@ -9,6 +10,24 @@ from tests.helpers import tiny_db
 @pytest.fixture
 def tiny(tmp_path):
     return tiny_db(tmp_path / "tiny.db")
+
+
+@pytest.fixture
+def conn():
+    """An in-memory SQLite connection, closed after the test."""
+    connection = sqlite3.connect(":memory:")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def no_ihc_environment(monkeypatch, tmp_path):
+    """No ``IHC_*`` variable set and the working folder ``tmp_path`` (no stray .env): what a module of
+    IHC API tests names in its ``pytestmark`` (``pytest.mark.usefixtures``)."""
+    for name in list(os.environ):
+        if name.startswith("IHC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "cli-test-key-abc"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("IHC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env
+pytestmark = pytest.mark.usefixtures("no_ihc_environment")
 
 
 @pytest.fixture

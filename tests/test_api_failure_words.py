@@ -16,6 +16,7 @@ from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.ihc_api.probe import check_api
 from pipeline.ihc_api.quota import estimate_run
 from pipeline.ihc_api.synthetic import make_journeys
+from tests.api_support import posts
 from tests.helpers import cli
 
 KEY = "failure-words-key-7c6b5a"
@@ -25,17 +26,6 @@ KEY = "failure-words-key-7c6b5a"
 def server():
     with LocalIhcServer(KEY) as srv:
         yield srv
-
-
-@pytest.fixture
-def conn():
-    connection = sqlite3.connect(":memory:")
-    yield connection
-    connection.close()
-
-
-def posts(server):
-    return [r for r in server.received if r.method == "POST"]
 
 
 def closed_port_config(server, **changes):

@@ -14,6 +14,7 @@ from pipeline.errors import InputError, PipelineError
 from pipeline.ihc_api import IhcApiError, attribute_via_api, load_config
 from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.ihc_api.synthetic import make_journeys, random_sizes
+from tests.api_support import posts as received_posts
 
 KEY = "run-test-key-9f8e7d6c5b4a"
 CREDIT_COLUMNS = ["conversion_id", "session_id", "initializer", "holder", "closer", "ihc"]
@@ -23,17 +24,6 @@ CREDIT_COLUMNS = ["conversion_id", "session_id", "initializer", "holder", "close
 def server():
     with LocalIhcServer(KEY) as srv:
         yield srv
-
-
-@pytest.fixture
-def conn():
-    connection = sqlite3.connect(":memory:")
-    yield connection
-    connection.close()
-
-
-def received_posts(server):
-    return [r for r in server.received if r.method == "POST"]
 
 
 def answered_rows(server) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pipeline.engines.api_run import ledger_path
 from pipeline.engines.run import open_run
 from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.sources import parse_source
+from tests.api_support import posts as _posts
 from tests.engine_support import KINDS, demo_sources
 from tests.pg_server import pg_binaries, start_server
 from tests.test_engine_run import _credits, _report
@@ -45,10 +46,6 @@ def sources(small_demo, tmp_path):
 def _run(source, server, *extra) -> int:
     argv = ["run", source, "--model", "ihc-api", "--api-url", server.url, "--max-journeys", "50"]
     return main([str(a) for a in [*argv, "--max-sessions", "120", "-q", *extra]])
-
-
-def _posts(server) -> list:
-    return [r for r in server.received if r.method == "POST"]
 
 
 def _sent_ids(posts) -> list:

@@ -4,7 +4,6 @@ anything twice, the key appears nowhere; the ``ihc-calibrate`` command and the s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 
@@ -23,12 +22,7 @@ from tests.ihc_support import SHARED_DATA
 KEY = "CALIBRATE-SECRET-KEY-q93-never-shown"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("IHC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env
+pytestmark = pytest.mark.usefixtures("no_ihc_environment")
 
 
 @pytest.fixture

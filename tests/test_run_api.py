@@ -7,6 +7,7 @@ import pytest
 from pipeline.db import open_database
 from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 from pipeline.runner import RunOptions, run_pipeline
+from tests.api_support import posts
 from tests.helpers import cli
 
 KEY = "pipeline-run-key-5a4b3c2d1e"
@@ -16,10 +17,6 @@ KEY = "pipeline-run-key-5a4b3c2d1e"
 def server():
     with LocalIhcServer(KEY, max_journeys=50, max_sessions=120) as srv:
         yield srv
-
-
-def posts(server):
-    return [r for r in server.received if r.method == "POST"]
 
 
 def run(db, server, **kw):
