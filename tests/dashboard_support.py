@@ -39,6 +39,19 @@ def open_page(name: str, at=None):
     return at
 
 
+def api_pipeline_page(monkeypatch, url: str, **settings: str):
+    """The Pipeline page with the IHC API model picked, the API at ``url`` (fast retries) and no key in
+    the environment (the analyst types it); ``settings``: more ``IHC_API_*`` variables by the name's
+    tail (``READ_TIMEOUT="20"``)."""
+    env = {"IHC_API_URL": url, "IHC_API_BACKOFF_BASE": "0.001", "IHC_API_BACKOFF_MAX": "0.01"}
+    for name, value in {**env, **{f"IHC_API_{tail}": value for tail, value in settings.items()}}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("IHC_API_KEY", raising=False)
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("ihc-api").run()
+    return at
+
+
 def workspace_of(at):
     return at.session_state["_workspace"]
 

@@ -8,7 +8,7 @@ import sqlite3
 import pandas as pd
 
 from pipeline.ihc_api.local_server import LocalIhcServer, default_value_function
-from tests.dashboard_support import no_errors, open_page, texts, workspace_of
+from tests.dashboard_support import api_pipeline_page, no_errors, texts, workspace_of
 
 SECRET = "sk-calib-DO-NOT-SHOW-4e5f6a"
 
@@ -16,16 +16,7 @@ SECRET = "sk-calib-DO-NOT-SHOW-4e5f6a"
 def test_calibrate_on_a_sample_then_use_the_profile(dashboard_env, monkeypatch):
     values = default_value_function({"profile": "challenge", "round": True})
     with LocalIhcServer(SECRET, value_function=values) as server:
-        for name, value in {
-            "IHC_API_URL": server.url,
-            "IHC_API_BACKOFF_BASE": "0.001",
-            "IHC_API_BACKOFF_MAX": "0.01",
-            "IHC_API_READ_TIMEOUT": "20",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("IHC_API_KEY", raising=False)
-        at = open_page("pipeline")
-        at.selectbox(key="run_model").set_value("ihc-api").run()
+        at = api_pipeline_page(monkeypatch, server.url, READ_TIMEOUT="20")
         assert "Calibrate offline IHC on a sample" in texts(at)
         assert "Give the IHC API key" in texts(at)
         at.text_input(key="api_key").input(SECRET).run()

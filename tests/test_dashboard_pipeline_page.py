@@ -18,7 +18,7 @@ from pipeline.db import open_database
 from pipeline.errors import InputError, PipelineError
 from pipeline.export import read_report
 from pipeline.runner import RunOptions
-from tests.dashboard_support import no_errors, open_page, texts, workspace_of
+from tests.dashboard_support import api_pipeline_page, no_errors, open_page, texts, workspace_of
 
 SECRET = "sk-test-DO-NOT-SHOW-9f8e7d"
 
@@ -250,16 +250,7 @@ def test_a_run_through_the_ihc_api_with_a_typed_key(dashboard_env, monkeypatch):
     if "api_config" not in {f.name for f in dataclasses.fields(RunOptions)}:
         pytest.skip("this build's pipeline run does not accept an API configuration")
     with local.LocalIhcServer(SECRET) as server:
-        for name, value in {
-            "IHC_API_URL": server.url,
-            "IHC_API_BACKOFF_BASE": "0.001",
-            "IHC_API_BACKOFF_MAX": "0.01",
-            "IHC_API_READ_TIMEOUT": "20",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("IHC_API_KEY", raising=False)
-        at = open_page("pipeline")
-        at.selectbox(key="run_model").set_value("ihc-api").run()
+        at = api_pipeline_page(monkeypatch, server.url, READ_TIMEOUT="20")
         at.text_input(key="api_key").input(SECRET).run()
         at.text_input(key="api_conv_type").input("local").run()
         assert not at.button(key="run_button").disabled
@@ -291,16 +282,7 @@ def test_the_page_warns_before_a_run_that_would_mix_models(dashboard_env):
 
 
 def _api_page(monkeypatch, url, key, conv_type="local", attempts="1"):
-    for name, value in {
-        "IHC_API_URL": url,
-        "IHC_API_MAX_ATTEMPTS": attempts,
-        "IHC_API_BACKOFF_BASE": "0.001",
-        "IHC_API_BACKOFF_MAX": "0.01",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("IHC_API_KEY", raising=False)
-    at = open_page("pipeline")
-    at.selectbox(key="run_model").set_value("ihc-api").run()
+    at = api_pipeline_page(monkeypatch, url, MAX_ATTEMPTS=attempts)
     at.text_input(key="api_key").input(key).run()
     at.text_input(key="api_conv_type").input(conv_type).run()
     return at
