@@ -11,7 +11,9 @@ from typing import Optional
 import numpy as np
 
 from pipeline.convert import convert
+from pipeline.db import open_database
 from pipeline.journey_index import JourneyIndex
+from pipeline.journeys import build_journeys
 from pipeline.models import get_model
 from pipeline.window import Window
 from tests.helpers import run_db
@@ -50,9 +52,13 @@ def batch_credits(engine_module: ModuleType, engine, model="linear", window=Wind
     return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(("conv_id", "session_id", "ihc"))}
 
 
-def assert_same_journeys(got, expected) -> None:
-    """``got`` (an engine's ``journeys.Journeys``) holds SQLite's journeys: every column with its dtype,
-    the conversions and their sessions, and at least one session."""
+def assert_same_journeys(got, db: Path, window: Window) -> None:
+    """``got`` (an engine's ``journeys.Journeys`` of ``window``) holds the SQLite engine's journeys of the
+    database file ``db``: every column with its dtype, the conversions and their sessions, and at least
+    one session."""
+    con = open_database(db)
+    expected = build_journeys(con, window)
+    con.close()
     assert len(got.columns["ts"]) == len(expected.columns["ts"]) > 0
     for name, values in expected.columns.items():
         assert got.columns[name].dtype == values.dtype, name
