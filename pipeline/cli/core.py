@@ -289,23 +289,26 @@ def cmd_demo_db(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..report_warnings import report_warnings
     from ..validate import validate
 
     con = open_database(args.db)
     report = validate(con, _progress(args))
-    if args.json:
-        from ..report_warnings import report_warnings
+    return print_validation(report, report_warnings(con), args.json)
 
+
+def print_validation(report, warnings: list[tuple], as_json: bool) -> int:
+    """``validate``'s output, the SQLite engine's and every engine's: the findings and the stored report's
+    ``warnings`` as JSON or as lines; the exit code (2: a fatal finding)."""
+    if as_json:
         out = report.to_dict()
-        out["report_warnings"] = [
-            {"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in report_warnings(con)
-        ]
+        out["report_warnings"] = [{"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in warnings]
         print(json.dumps(out, indent=2, default=str))
     else:
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
         print(report.coverage_line())
         _print(f.line() for f in report.findings)
-        _print_report_warnings(con, [])
+        print_warnings(warnings, [])
         print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
     return 2 if report.fatal else 0
 

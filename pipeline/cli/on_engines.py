@@ -28,7 +28,7 @@ from ..errors import InputError, PipelineError
 from ..outputs import STDOUT, check_csv_target
 from ..progress import StderrProgress, noop
 from ..window import Window
-from .core import print_warnings
+from .core import print_validation, print_warnings
 
 ENGINE_COMMANDS = ("validate", "journeys", "attribute", "report", "run", "status", "export", "report-html")
 
@@ -139,17 +139,7 @@ def cmd_validate(args) -> int:
     with eng:
         report = mod.validate(eng)
         warnings = _report_warnings(eng)
-    if args.json:
-        out = report.to_dict()
-        out["report_warnings"] = [{"code": c, "message": m, "count": n, "examples": e} for c, m, n, e in warnings]
-        print(json.dumps(out, indent=2, default=str))
-    else:
-        print("rows: " + ", ".join(f"{t} {n:,}" for t, n in report.rows.items()))
-        print(report.coverage_line())
-        _print(f.line() for f in report.findings)
-        print_warnings(warnings, [])
-        print("fatal findings: the file cannot be attributed" if report.fatal else "ok: no fatal finding")
-    return 2 if report.fatal else 0
+    return print_validation(report, warnings, args.json)
 
 
 def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[str], retry: bool = False) -> int:
