@@ -68,17 +68,31 @@ elif step == "report":
     from pipeline.report import build_report
     build_report(con)
 """
+# ENGINE: the module's name in pipeline.engines ("duckdb", "postgres"); "run" (bench_postgres.py): a
+# linear run, batch by batch, its outputs written.
 STEP = """
-import sys
-step, source = sys.argv[1], sys.argv[3]
-from pipeline.engines import duckdb as E
-e = E.open_engine(source)
+import importlib, sys
+step, engine, source = sys.argv[1:4]
+E = importlib.import_module(f"pipeline.engines.{engine}")
+e = E.open_engine(source, write=(step == "run"))
 if step == "validate":
     E.validate(e)
 elif step == "journeys":
     n = sum(len(b["ts"]) for b in E.journey_batches(e))
 elif step == "report":
     E.channel_report(e)
+elif step == "run":
+    import numpy as np
+    from pipeline.journey_index import JourneyIndex
+    from pipeline.models import get_model
+    E.validate(e)
+    model, parts = get_model("linear"), []
+    for batch in E.journey_batches(e):
+        index = JourneyIndex.from_columns(batch)
+        parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(model.credits(index).ihc)))
+    credits = {k: np.concatenate([p[i] for p in parts]) for i, k in enumerate(("conv_id", "session_id", "ihc"))}
+    E.write_outputs(e, credits, E.channel_report(e, credits))
+e.close()
 """
 
 

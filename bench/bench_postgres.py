@@ -36,53 +36,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_engines import ENV, SIZES, SQLITE_STEP, prepare, timed  # noqa: E402
+from bench_engines import ENV, SIZES, SQLITE_STEP, STEP, prepare, timed  # noqa: E402
 
 from tests.pg_server import PASSWORD, start_server  # noqa: E402
 
-# The Postgres engine's step (bench_engines.SQLITE_STEP: the SQLite reference's).
-STEP = """
+# The journeys read with psycopg 3 instead of ADBC (bench_engines.STEP: the engine's steps, SQLITE_STEP: the
+# SQLite reference's).
+PG3_STEP = """
 import sys
-step, engine, source = sys.argv[1:4]
-if step == "journeys-pg3":
-    import numpy as np, psycopg
-    from pipeline.engines import postgres as P, duckdb as D
-    from pipeline.engines.dialects import transpile
-    from pipeline.journeys import journey_columns
-    from pipeline.window import Window
-    e = P.open_engine(source)
-    sql = transpile(D._journeys_sql(e)[0], "postgres", D._params(Window()))
-    e.close()
-    with psycopg.connect(source.replace("postgres://", "postgresql://")) as con:
-        con.execute("SET TIME ZONE 'UTC'")
-        with con.cursor(name="journeys") as cur:
-            cur.itersize = 200_000
-            cur.execute(sql)
-            n = 0
-            while rows := cur.fetchmany(200_000):
-                cols = [np.asarray(c, dtype=object) for c in zip(*rows)]
-                n += len(journey_columns(cols)["ts"])
-else:
-    import numpy as np
-    from pipeline.engines import postgres as P
-    e = P.open_engine(source, write=(step == "run"))
-    if step == "validate":
-        P.validate(e)
-    elif step == "journeys":
-        n = sum(len(b["ts"]) for b in P.journey_batches(e))
-    elif step == "report":
-        P.channel_report(e)
-    elif step == "run":
-        from pipeline.journey_index import JourneyIndex
-        from pipeline.models import get_model
-        P.validate(e)
-        model, parts = get_model("linear"), []
-        for batch in P.journey_batches(e):
-            index = JourneyIndex.from_columns(batch)
-            parts.append((index.column("conversion_id"), index.column("session_id"), np.asarray(model.credits(index).ihc)))
-        credits = {k: np.concatenate([p[i] for p in parts]) for i, k in enumerate(("conv_id", "session_id", "ihc"))}
-        P.write_outputs(e, credits, P.channel_report(e, credits))
-    e.close()
+source = sys.argv[3]
+import numpy as np, psycopg
+from pipeline.engines import postgres as P, duckdb as D
+from pipeline.engines.dialects import transpile
+from pipeline.journeys import journey_columns
+from pipeline.window import Window
+e = P.open_engine(source)
+sql = transpile(D._journeys_sql(e)[0], "postgres", D._params(Window()))
+e.close()
+with psycopg.connect(source.replace("postgres://", "postgresql://")) as con:
+    con.execute("SET TIME ZONE 'UTC'")
+    with con.cursor(name="journeys") as cur:
+        cur.itersize = 200_000
+        cur.execute(sql)
+        n = 0
+        while rows := cur.fetchmany(200_000):
+            cols = [np.asarray(c, dtype=object) for c in zip(*rows)]
+            n += len(journey_columns(cols)["ts"])
 """
 
 
@@ -166,7 +145,7 @@ def main() -> None:
                 row(step, "sqlite", ref)
                 row(step, "postgres", measure([py, "-c", STEP, step, "postgres", url]), ref)
                 if step == "journeys" and pg3:
-                    row("journeys-pg3", "postgres", measure([py, "-c", STEP, "journeys-pg3", "postgres", url]), ref)
+                    row("journeys-pg3", "postgres", measure([py, "-c", PG3_STEP, "journeys-pg3", "postgres", url]), ref)
     finally:
         server.stop()
         if args.keep is None:
