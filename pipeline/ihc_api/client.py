@@ -75,6 +75,14 @@ class _Retry(Exception):
         self.cause = cause  # failure.connection_cause of a request without an answer
 
 
+def _stopped(message: str, retry: _Retry, attempts: int, seconds: float, wait: Optional[float] = None) -> IhcApiError:
+    """The error of a request that stops retrying (attempts or retry budget spent): retryable by a later
+    run, with the last attempt's status and cause."""
+    return IhcApiError(
+        message, status=retry.status, retryable=True, cause=retry.cause, attempts=attempts, seconds=seconds, wait=wait
+    )
+
+
 class ApiClient:
     """Posts request bodies to the configured endpoint; one ``requests.Session`` reused throughout."""
 
@@ -138,39 +146,33 @@ class ApiClient:
                 elapsed = time.monotonic() - started
                 problem = self.redact(retry.problem)
                 if attempt >= cfg.max_attempts:
-                    raise IhcApiError(
+                    raise _stopped(
                         f"IHC API gave up after {attempt} attempts in {elapsed:.1f} s; last: {problem}",
-                        status=retry.status,
-                        retryable=True,
-                        cause=retry.cause,
-                        attempts=attempt,
-                        seconds=elapsed,
+                        retry,
+                        attempt,
+                        elapsed,
                     ) from None
                 if retry.retry_after is not None:
                     delay = retry.retry_after
                     if elapsed + delay > cfg.max_retry_seconds:
-                        raise IhcApiError(
+                        raise _stopped(
                             f"IHC API asks to wait {delay:.0f} s before the next request ({problem}), "
                             f"more than the {cfg.max_retry_seconds:.0f} s retry budget "
                             "(IHC_API_MAX_RETRY_SECONDS); a quota may be exhausted",
-                            status=retry.status,
-                            retryable=True,
-                            cause=retry.cause,
-                            attempts=attempt,
-                            seconds=elapsed,
+                            retry,
+                            attempt,
+                            elapsed,
                             wait=delay,
                         ) from None
                 else:
                     delay = min(self.backoff(attempt), max(0.0, cfg.max_retry_seconds - elapsed))
                     if elapsed >= cfg.max_retry_seconds:
-                        raise IhcApiError(
+                        raise _stopped(
                             f"IHC API gave up after {attempt} attempts: the {cfg.max_retry_seconds:.0f} s "
                             f"retry budget is spent; last: {problem}",
-                            status=retry.status,
-                            retryable=True,
-                            cause=retry.cause,
-                            attempts=attempt,
-                            seconds=elapsed,
+                            retry,
+                            attempt,
+                            elapsed,
                         ) from None
                 self.retries += 1
                 self.log.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, problem, delay)
