@@ -104,11 +104,9 @@ def _run(name: str, source, model: Optional[str], progress: Optional[Progress], 
             con.close()
         database = source.file
     else:
-        from .engines.run import open_run, run_on_engine
+        from .engines.run import running_on_engine
 
-        result = run_on_engine(source, options, progress=progress)
-        mod, eng = open_run(source, write=False)
-        with eng:
+        with running_on_engine(source, options, progress=progress) as (result, mod, eng):
             rows = mod.stored_report(eng) or []
         report = add_ratios(pd.DataFrame.from_records(rows, columns=EXPORT_COLUMNS[:5]))
         if extract_to is not None:

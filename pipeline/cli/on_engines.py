@@ -143,19 +143,18 @@ def cmd_validate(args) -> int:
 
 
 def _run(args, window: Window, model, params: dict, force: bool, csv: Optional[str], retry: bool = False) -> int:
-    from ..engines.run import run_on_engine
+    from ..engines.run import running_on_engine
     from ..runner import RunOptions
 
     if csv:
         _check_csv(csv, args.source)
     out = sys.stderr if csv == STDOUT else sys.stdout
     options = RunOptions(window, model, params, force, retry_failed=retry)
-    result = run_on_engine(args.source, options, args.engine, _engine_options(args), _progress(args))
-    _print((f.line() for f in result.validation.warnings), out)
-    _print((w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", [])), out)
-    _print(result.lines(), out)
-    mod, eng = _open(args, needs=("stored_report",))
-    with eng:
+    running = running_on_engine(args.source, options, args.engine, _engine_options(args), _progress(args))
+    with running as (result, mod, eng):  # the run's engine, open once: its report is read where it was written
+        _print((f.line() for f in result.validation.warnings), out)
+        _print((w for o in result.outcomes if not o.skipped for w in o.record.summary.get("warnings", [])), out)
+        _print(result.lines(), out)
         print_warnings(_report_warnings(eng), [f.line() for f in result.validation.warnings], out)
         if csv:
             rows = _write_csv(mod, eng, csv, window.start, window.end)

@@ -33,8 +33,10 @@ kept in a local SQLite work file (``api_run.ledger_path``); steps 4 and 5 are th
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -197,56 +199,72 @@ def engine_status(mod, engine) -> dict[str, StageStatus]:
     return states
 
 
-def run_on_engine(
+def run_on_engine(source, options, *args, **kwargs):
+    """``runner.run_pipeline`` for an engine-run source (``options``: a ``runner.RunOptions``; the other
+    arguments are ``running_on_engine``'s: engine, engine_options, progress, batch_rows)."""
+    with running_on_engine(source, options, *args, **kwargs) as (result, _, _):
+        return result
+
+
+@contextmanager
+def running_on_engine(
     source,
     options,
     engine: Optional[str] = None,
     engine_options: Optional[dict] = None,
     progress: Optional[Progress] = None,
     batch_rows: Optional[int] = None,
-):
-    """``runner.run_pipeline`` for an engine-run source (``options``: a ``runner.RunOptions``)."""
-    from ..runner import RunResult, StageOutcome
-
+) -> Iterator[tuple[Any, ModuleType, Any]]:
+    """``run_on_engine`` yielding (result, engine module, open engine) before the engine is closed: a
+    caller that reads what the run wrote (the stored report, its warnings) reads it on the engine the run
+    opened instead of opening the source again."""
     started = time.perf_counter()
     progress = forward_only(ensure(progress))
     choice = options.resolve()  # usage errors before any work
-    window: Window = options.window
     mod, eng = open_run(source, engine, engine_options, needs=RUN_FUNCTIONS)
     with eng:
         run = EngineRun(eng.source, mod, eng, mod.fingerprint(eng), mod.run_record(eng))
-        records = stage_records(run.record)
-        same_inputs = all(r.inputs.get("fingerprint") == run.fingerprint for r in records.values()) and bool(records)
-        # validation: reused while the inputs are the same
-        if same_inputs and "validate" in records:
-            validation = ValidationReport.from_dict(records["validate"].summary)
-            vrec = records["validate"]
-        else:
-            t0, s0 = now_iso(), time.perf_counter()
-            progress(0, 100, "validate: checking the input tables")
-            validation = mod.validate(eng)
-            validation.raise_if_fatal()
-            vrec = _stage(
-                "validate", run.run_id, {}, run.fingerprint, sum(validation.rows.values()),
-                validation.to_dict(), t0, time.perf_counter() - s0,
-            )  # fmt: skip
+        yield _run(run, options, choice, progress, batch_rows, started), mod, eng
+
+
+def _run(run: EngineRun, options, choice, progress: Progress, batch_rows: Optional[int], started: float):
+    """The run on its open engine: up to date, or validation (reused while the inputs are the same) and
+    the stages computed."""
+    from ..runner import RunResult, StageOutcome
+
+    mod, eng, window = run.mod, run.engine, options.window
+    records = stage_records(run.record)
+    same_inputs = all(r.inputs.get("fingerprint") == run.fingerprint for r in records.values()) and bool(records)
+    # validation: reused while the inputs are the same
+    if same_inputs and "validate" in records:
+        validation = ValidationReport.from_dict(records["validate"].summary)
+        vrec = records["validate"]
+    else:
+        t0, s0 = now_iso(), time.perf_counter()
+        progress(0, 100, "validate: checking the input tables")
+        validation = mod.validate(eng)
         validation.raise_if_fatal()
-        up_to_date = (
-            not options.force
-            and not (choice.is_api and options.retry_failed)
-            and same_inputs
-            and records.get("journeys") is not None
-            and records["journeys"].params == window.as_params()
-            and records.get("attribute") is not None
-            and records["attribute"].params == choice.stage_params
-            and "report" in records
-            and mod.stored_report(eng) is not None
-        )
-        if up_to_date:
-            outcomes = [StageOutcome(s, True, records[s], _reused_message(s, records[s], choice.name)) for s in STAGES]
-            progress(100, 100, "done: up to date")
-            return RunResult(validation, outcomes, time.perf_counter() - started)
-        outcomes = _compute(run, choice, window, vrec, progress, batch_rows, options)
+        vrec = _stage(
+            "validate", run.run_id, {}, run.fingerprint, sum(validation.rows.values()),
+            validation.to_dict(), t0, time.perf_counter() - s0,
+        )  # fmt: skip
+    validation.raise_if_fatal()
+    up_to_date = (
+        not options.force
+        and not (choice.is_api and options.retry_failed)
+        and same_inputs
+        and records.get("journeys") is not None
+        and records["journeys"].params == window.as_params()
+        and records.get("attribute") is not None
+        and records["attribute"].params == choice.stage_params
+        and "report" in records
+        and mod.stored_report(eng) is not None
+    )
+    if up_to_date:
+        outcomes = [StageOutcome(s, True, records[s], _reused_message(s, records[s], choice.name)) for s in STAGES]
+        progress(100, 100, "done: up to date")
+        return RunResult(validation, outcomes, time.perf_counter() - started)
+    outcomes = _compute(run, choice, window, vrec, progress, batch_rows, options)
     progress(100, 100, "done")
     return RunResult(validation, outcomes, time.perf_counter() - started)
 
