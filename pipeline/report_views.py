@@ -225,18 +225,20 @@ class ViewReads:
     """What every view of one database state reads whatever its filters: the intervals' draw, the
     models the attribution holds, the conversion counts and the incomplete days (``view_reads``)."""
 
-    draw: Draw
+    draw: Optional[Draw]  # None: not drawn (a view with no rows draws nothing)
     coverage: list[ModelCoverage]
     all_conversions: int
     unattributed: dict
     incomplete: Optional[IncompleteDays]
 
 
-def view_reads(con: sqlite3.Connection, seed: int = 0) -> ViewReads:
+def view_reads(con: sqlite3.Connection, seed: int = 0, draw: bool = True) -> ViewReads:
     """``ViewReads`` for ``report_view(…, seed=seed)``: read once per database state (the dashboard keeps
-    them), so a filter change reads only what depends on the filters."""
+    them), so a filter change reads only what depends on the filters. ``draw=False``: without the
+    resamples (for a view with no rows, which has no intervals)."""
     total, left_out = conversion_counts(con)
-    return ViewReads(resample_draw(con, seed=seed), model_coverage(con), total, left_out, incomplete_days(con))
+    resamples = resample_draw(con, seed=seed) if draw else None
+    return ViewReads(resamples, model_coverage(con), total, left_out, incomplete_days(con))
 
 
 def report_view(
@@ -255,8 +257,8 @@ def report_view(
     the period of the table's rows (day, week, month). ``reads``: ``view_reads(con, seed)`` of this
     database state, ``read_credit``: ``intervals.credit_rows`` of it without the connection (both kept by
     the dashboard); the same view as without them."""
-    reads = reads if reads is not None else view_reads(con, seed)
     rows = read_report(con, start, end, list(channels) if channels else None, by)
+    reads = reads if reads is not None else view_reads(con, seed, draw=len(rows) > 0)
     totals = channel_totals(rows)
     bound_cols = ["CPO_low", "CPO_high", "ROAS_low", "ROAS_high", "support"]
     if len(rows):

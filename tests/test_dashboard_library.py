@@ -378,3 +378,21 @@ def test_a_view_from_kept_reads_is_the_view_read_afresh(linear_db):
             fresh.unattributed,
         )
     assert len(asked) == 3 and {by for _, _, by in asked} == {"session-date"}
+
+
+def test_an_empty_view_draws_no_resamples(linear_db, monkeypatch):
+    # A filter that leaves no rows has no intervals: without kept reads (CLI, HTML report) the 200
+    # resamples are not drawn for it; the view is the one drawn with them.
+    con = open_database(linear_db)
+    drawn = rv.report_view(con, "2031-01-01", "2031-01-31", reads=rv.view_reads(con))
+    monkeypatch.setattr(rv, "resample_draw", lambda *a, **k: pytest.fail("resamples drawn for an empty view"))
+    view = rv.report_view(con, "2031-01-01", "2031-01-31")
+    assert len(view.rows) == 0 and view.first == "2031-01-01"
+    pd.testing.assert_frame_equal(view.totals, drawn.totals)
+    pd.testing.assert_frame_equal(view.periods, drawn.periods)
+    assert view.kpis == drawn.kpis and str(view.kpi_bounds) == str(drawn.kpi_bounds)
+    assert (view.coverage, view.all_conversions, view.unattributed) == (
+        drawn.coverage,
+        drawn.all_conversions,
+        drawn.unattributed,
+    )
