@@ -8,7 +8,7 @@ What each command does on an engine source:
 | command | on an engine source |
 |---|---|
 | ``validate`` | the engine's validation, printed as for SQLite (``--json`` too), with the stored report's warnings |
-| ``run`` | ``engines.run.run_on_engine``, then the stored report's warnings (``engines.report_warnings``: SQLite's lines); ``--csv`` from the written ``channel_reporting`` |
+| ``run`` | ``engines.run.running_on_engine``, then, on the engine the run opened, the stored report's warnings (``engines.report_warnings``: SQLite's lines); ``--csv`` from the written ``channel_reporting`` |
 | ``attribute`` | the same as ``run`` (the engine writes both outputs together) |
 | ``journeys`` | validation, then the journeys streamed and counted (an engine stores no journeys table) |
 | ``report`` | the same as ``run`` with the stored run's model and window (the whole report is rebuilt) |
