@@ -107,9 +107,7 @@ def register(sub) -> None:
     p = command("export", "Write the channel report with CPO and ROAS as CSV.", cmd_export)
     _db(p)
     p.add_argument("--csv", required=True, metavar="OUT.csv", help="a regular file, or '-' for stdout")
-    p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
-    p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+    _report_filters(p)
     p.add_argument(
         "--intervals",
         action="store_true",
@@ -126,9 +124,7 @@ def register(sub) -> None:
     p = command("report-html", "Write the report as one self-contained HTML file (charts included).", cmd_report_html)
     _db(p)
     p.add_argument("--output", required=True, metavar="OUT.html", help="a regular file, or '-' for stdout")
-    p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
-    p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+    _report_filters(p)
     p.add_argument("--by", choices=["session-date", "conversion-date"], default="session-date", help="as for export")
 
     command("models", "List the attribution models and their parameters.", cmd_models)
@@ -166,6 +162,13 @@ def _db(p, write: bool = False) -> None:
         )
         p.add_argument("--overwrite", action="store_true", help="replace COPY.db if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _report_filters(p) -> None:
+    """The rows of a written report (export, report-html): its first and last date, its channels."""
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
+    p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
 
 
 def _window(p) -> None:
