@@ -27,6 +27,11 @@ def run(db, server, **kw):
         con.close()
 
 
+def cli_run(db, server, *extra, env: dict, cwd):
+    """``python -m pipeline run DB --model ihc-api --api-url URL EXTRA…`` in a subprocess."""
+    return cli("run", db, "--model", "ihc-api", "--api-url", server.url, *extra, env=env, cwd=cwd)
+
+
 def test_run_stores_what_the_api_answered_with_phases(small_demo, tmp_path, server):
     db = tmp_path / "api.db"
     db.write_bytes(small_demo.read_bytes())
@@ -91,22 +96,7 @@ def test_cli_run_with_the_api_and_the_key_appears_nowhere(small_demo, tmp_path, 
     db.write_bytes(small_demo.read_bytes())
     out = tmp_path / "report.csv"
     env = {"IHC_API_KEY": KEY, "IHC_CONV_TYPE_ID": "local"}
-    r = cli(
-        "run",
-        db,
-        "--model",
-        "ihc-api",
-        "--api-url",
-        server.url,
-        "--max-journeys",
-        "50",
-        "--max-sessions",
-        "120",
-        "--csv",
-        out,
-        env=env,
-        cwd=tmp_path,
-    )
+    r = cli_run(db, server, "--max-journeys", "50", "--max-sessions", "120", "--csv", out, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "attribute:" in r.stdout and "ihc-api" in r.stdout
     for text in (r.stdout, r.stderr, out.read_text()):
@@ -120,16 +110,7 @@ def test_missing_key_fails_before_any_work(small_demo, tmp_path, server):
     db = tmp_path / "api.db"
     db.write_bytes(small_demo.read_bytes())
     before = db.read_bytes()
-    r = cli(
-        "run",
-        db,
-        "--model",
-        "ihc-api",
-        "--api-url",
-        server.url,  # cwd has no .env
-        env={"IHC_API_KEY": "", "IHC_CONV_TYPE_ID": ""},
-        cwd=tmp_path,
-    )
+    r = cli_run(db, server, env={"IHC_API_KEY": "", "IHC_CONV_TYPE_ID": ""}, cwd=tmp_path)  # cwd has no .env
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error:") and "IHC" in r.stderr
     assert db.read_bytes() == before
