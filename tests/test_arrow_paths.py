@@ -18,19 +18,10 @@ from pipeline.models.weighted_paths import PathSummary
 from pipeline.path_summary import non_converting_summary
 from pipeline.schema import INPUT_DDL
 from pipeline.window import Window
-from tests.test_path_summary import WINDOWS, databases
+from tests.test_path_summary import WINDOWS, databases, write
 
 NUMBERS = itertools.count()  # one file per example (hypothesis reuses tmp_path)
 FIELDS = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
-
-
-def write(path, sessions, conversions, ddl: str = INPUT_DDL) -> sqlite3.Connection:
-    con = sqlite3.connect(path)
-    con.executescript(ddl)
-    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?, ?, ?, 0, 0, 0)", sessions)
-    con.executemany("INSERT INTO conversions VALUES (?, ?, ?, ?, ?)", conversions)
-    con.commit()
-    return con
 
 
 def sql_summary(con: sqlite3.Connection, window: Window, monkeypatch) -> PathSummary:

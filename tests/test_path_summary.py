@@ -89,6 +89,17 @@ def test_same_credit_as_the_per_session_implementation_on_the_demo(demo_db, wind
 CHANNELS = ["A", "B", "a,b", "x.y", "*", "é ü", "'q'", "ta\tb", "", "日本", "A ", "1", None]
 
 
+def write(path, sessions, conversions, ddl: str = INPUT_DDL) -> sqlite3.Connection:
+    """A database at ``path`` (":memory:" too) holding ``databases()``' sessions (5 fields, flags 0) and
+    conversions."""
+    con = sqlite3.connect(path)
+    con.executescript(ddl)
+    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?, ?, ?, 0, 0, 0)", sessions)
+    con.executemany("INSERT INTO conversions VALUES (?, ?, ?, ?, ?)", conversions)
+    con.commit()
+    return con
+
+
 @st.composite
 def databases(draw):
     """Users with 0-6 sessions over 5 days (some at the same second), some converting (0-2 times)."""
@@ -128,11 +139,7 @@ WINDOWS = st.builds(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(databases(), WINDOWS)
 def test_same_credit_on_random_databases(db, window):
-    sessions, conversions = db
-    con = sqlite3.connect(":memory:")
-    con.executescript(INPUT_DDL)
-    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?, ?, ?, 0, 0, 0)", sessions)
-    con.executemany("INSERT INTO conversions VALUES (?, ?, ?, ?, ?)", conversions)
+    con = write(":memory:", *db)
     assert_same_credit(con, window)
 
 
@@ -237,11 +244,7 @@ def assert_full_summary_matches(con: sqlite3.Connection, window: Window) -> None
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(databases(), WINDOWS)
 def test_full_summary_on_random_databases(db, window):
-    sessions, conversions = db
-    con = sqlite3.connect(":memory:")
-    con.executescript(INPUT_DDL)
-    con.executemany("INSERT INTO session_sources VALUES (?, ?, ?, ?, ?, 0, 0, 0)", sessions)
-    con.executemany("INSERT INTO conversions VALUES (?, ?, ?, ?, ?)", conversions)
+    con = write(":memory:", *db)
     assert_full_summary_matches(con, window)
 
 
