@@ -15,6 +15,7 @@ from pipeline.db import open_database
 from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
+from pipeline.validate import validate
 from pipeline.window import Window
 from tests.helpers import run_db
 
@@ -65,3 +66,33 @@ def assert_same_journeys(got, db: Path, window: Window) -> None:
         assert (got.columns[name] == values).all(), name
     assert (got.conversion_ids == expected.conversion_ids).all()
     assert (got.sessions == expected.sessions).all()
+
+
+def assert_whole_batches(batches: list[dict], columns: dict) -> None:
+    """``batches`` (more than three) hold whole journeys, a conversion never continuing in a later
+    batch, and joined they are ``columns``."""
+    assert len(batches) > 3
+    seen: set = set()
+    for batch in batches:
+        ids = set(batch["conversion_id"].tolist())
+        assert not ids & seen  # a conversion never continues in a later batch
+        seen |= ids
+    for name, values in columns.items():
+        assert (np.concatenate([b[name] for b in batches]) == values).all(), name
+
+
+def assert_same_findings(got, db: Path) -> None:
+    """``got`` (an engine's ``ValidationReport``) has the SQLite engine's findings on the database file
+    ``db`` (codes, severities, counts, messages, examples), rows and coverage; 15 findings at least (a
+    database made to exercise most checks)."""
+    con = open_database(db)
+    expected = validate(con)
+    con.close()
+    codes = [(f.code, f.severity, f.count) for f in expected.findings]
+    assert len(codes) >= 15  # the fixture exercises most checks
+    assert [(f.code, f.severity, f.count) for f in got.findings] == codes
+    assert [f.message for f in got.findings] == [f.message for f in expected.findings]
+    assert got.rows == expected.rows and got.coverage == expected.coverage
+    assert [sorted(map(repr, f.examples)) for f in got.findings] == [
+        sorted(map(repr, f.examples)) for f in expected.findings
+    ]

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -19,7 +18,15 @@ from pipeline.engines import duckdb as E
 from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window
-from tests.engine_support import KINDS, assert_same_journeys, batch_credits, demo_sources, engine_url
+from tests.engine_support import (
+    KINDS,
+    assert_same_findings,
+    assert_same_journeys,
+    assert_whole_batches,
+    batch_credits,
+    demo_sources,
+    engine_url,
+)
 from tests.helpers import make_db
 
 
@@ -78,21 +85,10 @@ BAD_COSTS = [("s1", 1.0), ("s3", None), (None, 2.0), ("ghost", 4.0), ("s4", -1.0
 @pytest.mark.parametrize("kind", KINDS)
 def test_validation_findings_equal_on_bad_data(tmp_path, kind):
     db = make_db(tmp_path / "bad.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
-    con = open_database(db)
-    expected = validate(con)
-    con.close()
     target = engine_url(tmp_path, kind)
     convert(db, target)
     with E.open_engine(target) as engine:
-        got = E.validate(engine)
-    codes = [(f.code, f.severity, f.count) for f in expected.findings]
-    assert len(codes) >= 15  # the fixture exercises most checks
-    assert [(f.code, f.severity, f.count) for f in got.findings] == codes
-    assert [f.message for f in got.findings] == [f.message for f in expected.findings]
-    assert got.rows == expected.rows and got.coverage == expected.coverage
-    assert [sorted(map(repr, f.examples)) for f in got.findings] == [
-        sorted(map(repr, f.examples)) for f in expected.findings
-    ]
+        assert_same_findings(E.validate(engine), db)
 
 
 def test_missing_table_is_a_finding(tmp_path):
@@ -125,15 +121,7 @@ def test_batches_hold_whole_journeys(demo):
     with E.open_engine(targets["parquet"]) as engine:
         whole = E.journeys(engine)
         batches = list(E.journey_batches(engine, batch_rows=97))
-    assert len(batches) > 3
-    seen: set = set()
-    for batch in batches:
-        ids = set(batch["conversion_id"].tolist())
-        assert not ids & seen  # a conversion never continues in a later batch
-        seen |= ids
-    joined = {k: np.concatenate([b[k] for b in batches]) for k in whole.columns}
-    for name, values in whole.columns.items():
-        assert (joined[name] == values).all()
+    assert_whole_batches(batches, whole.columns)
 
 
 # ---- credit and the report ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pipeline.journeys import build_journeys
 from pipeline.models import get_model
 from pipeline.validate import validate
 from pipeline.window import Window
-from tests.engine_support import assert_same_journeys, batch_credits
+from tests.engine_support import assert_same_findings, assert_same_journeys, assert_whole_batches, batch_credits
 from tests.helpers import make_db, run_db
 from tests.pg_server import DATABASE, PASSWORD, pg_binaries, start_server
 from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS, WINDOWS
@@ -96,21 +96,10 @@ def test_validation_findings_equal_on_the_demo(demo):
 
 def test_validation_findings_equal_on_bad_data(server, tmp_path):
     db = make_db(tmp_path / "bad.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
-    con = open_database(db)
-    expected = validate(con)
-    con.close()
     url = _database(server, "bad")
     convert(db, url)
     with P.open_engine(url) as engine:
-        got = P.validate(engine)
-    codes = [(f.code, f.severity, f.count) for f in expected.findings]
-    assert len(codes) >= 15  # the fixture exercises most checks
-    assert [(f.code, f.severity, f.count) for f in got.findings] == codes
-    assert [f.message for f in got.findings] == [f.message for f in expected.findings]
-    assert got.rows == expected.rows and got.coverage == expected.coverage
-    assert [sorted(map(repr, f.examples)) for f in got.findings] == [
-        sorted(map(repr, f.examples)) for f in expected.findings
-    ]
+        assert_same_findings(P.validate(engine), db)
 
 
 # ---- journeys -------------------------------------------------------------------------------------------
@@ -129,15 +118,7 @@ def test_batches_hold_whole_journeys(demo):
     with P.open_engine(url) as engine:
         whole = P.journeys(engine)
         batches = list(P.journey_batches(engine, batch_rows=97))
-    assert len(batches) > 3
-    seen: set = set()
-    for batch in batches:
-        ids = set(batch["conversion_id"].tolist())
-        assert not ids & seen  # a conversion never continues in a later batch
-        seen |= ids
-    joined = {k: np.concatenate([b[k] for b in batches]) for k in whole.columns}
-    for name, values in whole.columns.items():
-        assert (joined[name] == values).all()
+    assert_whole_batches(batches, whole.columns)
 
 
 # ---- credit and the report ----------------------------------------------------------------------------

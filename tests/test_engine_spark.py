@@ -23,7 +23,7 @@ from pipeline.models import get_model
 from pipeline.schema import INPUT_TABLES
 from pipeline.validate import validate
 from pipeline.window import Window
-from tests.engine_support import assert_same_journeys
+from tests.engine_support import assert_same_journeys, assert_whole_batches
 from tests.helpers import make_db, run_db
 from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS
 
@@ -106,17 +106,10 @@ def test_journeys_equal_and_batches_whole(demo, window):
         got = S.journeys(engine, window)
         batches = list(S.journey_batches(engine, window, batch_rows=97))
     assert_same_journeys(got, db, window)
-    assert len(batches) > 3
-    seen: set = set()
-    for batch in batches:
-        ids = set(batch["conversion_id"].tolist())
-        assert not ids & seen  # a conversion never continues in a later batch
-        seen |= ids
     con = open_database(db)
     expected = build_journeys(con, window)
     con.close()
-    for name, values in expected.columns.items():
-        assert (np.concatenate([b[name] for b in batches]) == values).all(), name
+    assert_whole_batches(batches, expected.columns)
 
 
 # ---- credit on the executors and the report -------------------------------------------------------------
