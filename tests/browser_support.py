@@ -1,5 +1,6 @@
 """Driving the dashboard in a real browser: a Streamlit server on a free local port and Debian's
-Chromium through Playwright. Used by the end-to-end test and the dashboard benchmark."""
+Chromium through Playwright. Used by the end-to-end tests (``from tests import browser_support as web``:
+one import for the whole kit) and the dashboard benchmark."""
 
 from __future__ import annotations
 
@@ -160,6 +161,16 @@ def wait_idle(page, timeout: float = 120.0, quiet: float = 0.8) -> None:
             return
         page.wait_for_timeout(100)
     raise TimeoutError(f"the app was still running after {timeout:.0f}s")
+
+
+def open_app(browser, url: str, **context):
+    """A new browser session (its own context at ``VIEWPORT``; ``context``: more of its options, such as
+    ``accept_downloads=True``) on ``url``, once the app's first script run is over (it may build the
+    demo: up to 240 s)."""
+    page = browser.new_context(viewport=VIEWPORT, **context).new_page()
+    page.goto(url)
+    wait_idle(page, 240)
+    return page
 
 
 HEADINGS = {"Report": "Channel report"}

@@ -14,21 +14,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.browser_support import (
-    SHOTS,
-    VIEWPORT,
-    chromium,
-    goto_page,
-    needs_browser,
-    no_traceback,
-    screenshot,
-    served_env,
-    streamlit_server,
-    wait_idle,
-)
+from tests import browser_support as web
 from tests.helpers import cli
 
-pytestmark = needs_browser()
+pytestmark = web.needs_browser()
 CHANNEL = "Paid Search Brand"
 
 
@@ -36,65 +25,60 @@ def test_upload_run_report_download(tmp_path):
     from pipeline.demo import write_demo_db
     from pipeline.demo_size import DemoSize
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
     upload = tmp_path / "shop_sessions.db"
     write_demo_db(upload, DemoSize(sessions=30_000, conversions=300, days=7, seed=11))
     original = upload.read_bytes()
     bad = tmp_path / "notes.db"
     bad.write_text("this is a text file, not a database\n")
-    env = served_env(tmp_path)
-    with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-        page = context.new_page()
-        page.goto(url)
-        wait_idle(page, 240)
+    env = web.served_env(tmp_path)
+    with web.streamlit_server(env, tmp_path / "streamlit.log") as url, web.chromium() as browser:
+        page = web.open_app(browser, url, accept_downloads=True)
         assert page.get_by_text("Channel report").first.is_visible()
         assert page.locator(".js-plotly-plot").count() >= 4  # the demo's report, at once
-        no_traceback(page)
-        screenshot(page, SHOTS / "1_report_demo.png")
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "1_report_demo.png")
 
         # A bad file: a readable message, the demo stays.
-        goto_page(page, "Data")
+        web.goto_page(page, "Data")
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
         page.get_by_text("notes.db was not loaded").wait_for(timeout=60_000)
-        wait_idle(page)
-        no_traceback(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
         assert page.get_by_text("not a SQLite database").first.is_visible()
-        screenshot(page, SHOTS / "2_data_bad_upload.png")
+        web.screenshot(page, web.SHOTS / "2_data_bad_upload.png")
 
         # The real upload.
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
         page.get_by_text("shop_sessions.db is loaded").wait_for(timeout=120_000)
-        wait_idle(page)
-        no_traceback(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
         # the sidebar names the upload at once (not the demo until another page is opened)
         assert page.locator('[data-testid="stSidebar"]').get_by_text("shop_sessions.db").count() == 1
-        screenshot(page, SHOTS / "3_data_uploaded.png")
+        web.screenshot(page, web.SHOTS / "3_data_uploaded.png")
 
         # Another browser session sees its own (demo) database, not this upload.
-        other = browser.new_context(viewport=VIEWPORT).new_page()
-        other.goto(url)
-        wait_idle(other, 240)
+        other = web.open_app(browser, url)
         sidebar = other.locator('[data-testid="stSidebar"]')
         assert sidebar.get_by_text("Demo database").count() == 1
         assert sidebar.get_by_text("shop_sessions.db").count() == 0
         other.context.close()
 
-        goto_page(page, "Pipeline")
+        web.goto_page(page, "Pipeline")
         assert page.get_by_text("Missing").count() >= 3  # fresh upload: nothing run yet
-        screenshot(page, SHOTS / "4_pipeline_before_run.png")
+        web.screenshot(page, web.SHOTS / "4_pipeline_before_run.png")
         page.get_by_role("button", name="Run pipeline").click()
         page.get_by_text("Attributed").first.wait_for(timeout=240_000)
-        wait_idle(page)
-        no_traceback(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
         assert page.get_by_text("Done").count() >= 3
-        screenshot(page, SHOTS / "5_pipeline_after_run.png")
+        web.screenshot(page, web.SHOTS / "5_pipeline_after_run.png")
 
-        goto_page(page, "Report")
+        web.goto_page(page, "Report")
         page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
-        no_traceback(page)
-        screenshot(page, SHOTS / "6_report_uploaded.png")
-        screenshot(page, SHOTS / "6_report_uploaded_fold.png", full=False)
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "6_report_uploaded.png")
+        web.screenshot(page, web.SHOTS / "6_report_uploaded_fold.png", full=False)
         csv_all = _download(page, "Download CSV", tmp_path / "dashboard_all.csv")
         enriched = tmp_path / "enriched.db"
         _download(page, "Download database", enriched)
@@ -106,22 +90,22 @@ def test_upload_run_report_download(tmp_path):
         try:
             page.get_by_role("option", name=CHANNEL, exact=True).click(timeout=15_000)
         except Exception:
-            screenshot(page, SHOTS / "debug_multiselect.png", full=False)
+            web.screenshot(page, web.SHOTS / "debug_multiselect.png", full=False)
             raise
         page.keyboard.press("Escape")
-        wait_idle(page)
+        web.wait_idle(page)
         csv_one = _download(page, "Download CSV", tmp_path / "dashboard_one.csv")
-        screenshot(page, SHOTS / "7_report_filtered.png")
+        web.screenshot(page, web.SHOTS / "7_report_filtered.png")
 
-        goto_page(page, "Journeys")
+        web.goto_page(page, "Journeys")
         page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
-        no_traceback(page)
-        screenshot(page, SHOTS / "8_journeys.png")
-        goto_page(page, "Compare models")
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "8_journeys.png")
+        web.goto_page(page, "Compare models")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-        no_traceback(page)
-        screenshot(page, SHOTS / "9_compare.png")
-        context.close()
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "9_compare.png")
+        page.context.close()
         assert len(list((tmp_path / "workspaces").glob("ws-*"))) >= 1
 
     # The server stopped: every session's working folder is gone.

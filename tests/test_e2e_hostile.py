@@ -16,22 +16,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tests.browser_support import (
-    SHOTS,
-    VIEWPORT,
-    chromium,
-    goto_page,
-    needs_browser,
-    no_traceback,
-    screenshot,
-    served_env,
-    streamlit_server,
-    wait_idle,
-)
+from tests import browser_support as web
 from tests.test_dashboard_hostile_data import IMG, hostile_db
 from tests.test_dashboard_workspace import recursive_view_db
 
-pytestmark = needs_browser()
+pytestmark = web.needs_browser()
 
 
 def hostile_elements(page) -> int:
@@ -48,49 +37,49 @@ def upload(page, path: Path, name: str) -> None:
 
 
 def test_hostile_text_fetches_nothing_and_nothing_leaves_loopback(tmp_path):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
     db = hostile_db(tmp_path / "hostile.db")
     requests: list[str] = []
-    with streamlit_server(served_env(tmp_path), tmp_path / "streamlit.log") as url, chromium() as browser:
-        context = browser.new_context(viewport=VIEWPORT)
+    with web.streamlit_server(web.served_env(tmp_path), tmp_path / "streamlit.log") as url, web.chromium() as browser:
+        context = browser.new_context(viewport=web.VIEWPORT)
         page = context.new_page()
         page.on("request", lambda request: requests.append(request.url))
         page.goto(url)
-        wait_idle(page, 240)
+        web.wait_idle(page, 240)
         icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')].map(l => l.href)")
         assert icon and all(urlparse(h).hostname == "127.0.0.1" for h in icon), icon
 
-        goto_page(page, "Data")
+        web.goto_page(page, "Data")
         upload(page, db, "![y](http://evil.example/n.png) hostile.db")
         page.get_by_text("hostile.db is loaded").wait_for(timeout=120_000)
-        wait_idle(page)
-        no_traceback(page)
-        screenshot(page, SHOTS / "hostile_1_data.png")
-        goto_page(page, "Pipeline")
+        web.wait_idle(page)
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "hostile_1_data.png")
+        web.goto_page(page, "Pipeline")
         page.get_by_role("button", name="Run pipeline").click()
         page.get_by_text("Attributed").first.wait_for(timeout=240_000)
-        wait_idle(page)
-        no_traceback(page)
-        screenshot(page, SHOTS / "hostile_2_pipeline.png")
-        goto_page(page, "Report")
+        web.wait_idle(page)
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "hostile_2_pipeline.png")
+        web.goto_page(page, "Report")
         page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
-        wait_idle(page)
-        no_traceback(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
         page.locator(".js-plotly-plot").nth(2).hover()  # hover labels are drawn too
-        screenshot(page, SHOTS / "hostile_3_report.png")
+        web.screenshot(page, web.SHOTS / "hostile_3_report.png")
         assert hostile_elements(page) == 0
-        goto_page(page, "Journeys")
+        web.goto_page(page, "Journeys")
         page.locator('[data-testid="stTextInput"] input').first.fill(IMG)
         page.keyboard.press("Enter")
-        wait_idle(page)
-        no_traceback(page)
-        screenshot(page, SHOTS / "hostile_4_journeys.png")
+        web.wait_idle(page)
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "hostile_4_journeys.png")
         assert page.get_by_text(IMG).count() >= 1  # shown as the characters it is
         assert hostile_elements(page) == 0
-        goto_page(page, "Compare models")
+        web.goto_page(page, "Compare models")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-        wait_idle(page)
-        screenshot(page, SHOTS / "hostile_5_compare.png")
+        web.wait_idle(page)
+        web.screenshot(page, web.SHOTS / "hostile_5_compare.png")
         assert hostile_elements(page) == 0
         # a channel named ":red[alarm] :material/warning: …" is a label, not a red word and an icon
         cards = page.locator('[class*="st-key-shift_card_"]')  # the biggest shifts, one card per channel
@@ -117,7 +106,7 @@ def test_an_endless_upload_is_bounded_stopped_when_the_tab_closes_and_sigterm_wo
     endless = recursive_view_db(tmp_path / "endless.db")
     bound = 20
     servers = []
-    env = served_env(
+    env = web.served_env(
         tmp_path,
         ATTRIBUTION_UPLOAD_QUERY_SECONDS=str(bound),
         # the work bound (tests/test_dashboard_workspace.py) would stop the view after 2-6 s: this test is
@@ -127,14 +116,15 @@ def test_an_endless_upload_is_bounded_stopped_when_the_tab_closes_and_sigterm_wo
         ATTRIBUTION_SWEEP_SECONDS="1",
     )
     workspaces = tmp_path / "workspaces"
-    with streamlit_server(env, tmp_path / "streamlit.log", started=servers.append) as url, chromium() as browser:
+    with (
+        web.streamlit_server(env, tmp_path / "streamlit.log", started=servers.append) as url,
+        web.chromium() as browser,
+    ):
         proc = servers[0]
 
         def tab():
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.goto(url)
-            wait_idle(page, 240)
-            goto_page(page, "Data")
+            page = web.open_app(browser, url)
+            web.goto_page(page, "Data")
             return page
 
         # 1. The bound: a one-line message instead of work without end.
@@ -143,9 +133,9 @@ def test_an_endless_upload_is_bounded_stopped_when_the_tab_closes_and_sigterm_wo
         upload(page, endless, "endless.db")
         page.get_by_text(f"took longer than {bound} s").wait_for(timeout=90_000)
         assert time.monotonic() - t0 < bound + 25
-        wait_idle(page)
-        no_traceback(page)
-        screenshot(page, SHOTS / "hostile_6_endless_upload.png", full=False)
+        web.wait_idle(page)
+        web.no_traceback(page)
+        web.screenshot(page, web.SHOTS / "hostile_6_endless_upload.png", full=False)
         page.context.close()
 
         # 2. A tab closed mid-query: the query stops long before the bound would stop it.

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import re
 
-from tests.browser_support import (
-    SHOTS,
-    VIEWPORT,
-    chromium,
-    goto_page,
-    needs_browser,
-    no_traceback,
-    screenshot,
-    served_env,
-    streamlit_server,
-    text_of,
-    wait_idle,
-)
+from tests import browser_support as web
 
-pytestmark = needs_browser()
+pytestmark = web.needs_browser()
 KEY = "e2e-pipeline-key-0f9e8d7c6b"
 STEP = re.compile(r"Step (\d) of (\d): ")
 
 
 def goto_pipeline(page) -> None:
-    goto_page(page, "Pipeline")
+    web.goto_page(page, "Pipeline")
     page.get_by_role("button", name="Run pipeline").wait_for(timeout=120_000)
-    wait_idle(page)
+    web.wait_idle(page)
 
 
 def pick_model(page, label: str) -> None:
@@ -40,7 +28,7 @@ def pick_model(page, label: str) -> None:
     box.click()
     box.locator("input").fill(label)
     box.locator("input").press("Enter")
-    wait_idle(page)
+    web.wait_idle(page)
 
 
 def bar_text(page) -> str:
@@ -61,10 +49,10 @@ def wait_for_bar(page, pattern: str, timeout: float = 60.0) -> str:
 def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
     from pipeline.ihc_api.local_server import Fault, LocalIhcServer
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
     server = LocalIhcServer(KEY)
     server.start()
-    env = served_env(
+    env = web.served_env(
         tmp_path,
         sessions=150_000,  # a local run long enough to be seen
         conversions=1000,
@@ -76,17 +64,15 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
         IHC_CONV_TYPE_ID="",
     )
     try:
-        with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.goto(url)
-            wait_idle(page, 240)
+        with web.streamlit_server(env, tmp_path / "streamlit.log") as url, web.chromium() as browser:
+            page = web.open_app(browser, url)
             goto_pipeline(page)
-            no_traceback(page)
-            screenshot(page, SHOTS / "pipeline_1_before_run.png")
+            web.no_traceback(page)
+            web.screenshot(page, web.SHOTS / "pipeline_1_before_run.png")
 
             # a local run, recomputing everything: progress in steps, the summary under the button
             page.get_by_text("Recompute every stage, even if up to date").click()
-            wait_idle(page)
+            web.wait_idle(page)
             # every text the bar shows, recorded in the page as it changes (a fast run shows only some)
             page.evaluate(
                 """() => { window.__bars = [];
@@ -99,75 +85,75 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             try:
                 page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
                 page.locator('[data-testid="stProgress"]').first.scroll_into_view_if_needed(timeout=2_000)
-                screenshot(page, SHOTS / "pipeline_2_during_run.png", full=False)
+                web.screenshot(page, web.SHOTS / "pipeline_2_during_run.png", full=False)
             except Exception:  # noqa: BLE001 - finished before a screenshot could be taken
                 pass
             page.get_by_text("Attributed").first.wait_for(timeout=240_000)
-            wait_idle(page)
-            no_traceback(page)
+            web.wait_idle(page)
+            web.no_traceback(page)
             texts = page.evaluate("() => window.__bars")
-            (SHOTS / "pipeline_2_bar_texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+            (web.SHOTS / "pipeline_2_bar_texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
             assert any(STEP.search(t) for t in texts), texts
             steps = [int(STEP.search(t)[1]) for t in texts if STEP.search(t)]
             assert steps == sorted(steps), texts  # the step number never goes back
             assert not any(re.search(r"^(validate|journeys|report):", t) for t in texts), texts
-            screenshot(page, SHOTS / "pipeline_3_after_run.png")
-            main = text_of(page)
+            web.screenshot(page, web.SHOTS / "pipeline_3_after_run.png")
+            main = web.text_of(page)
             assert main.index("Run pipeline") < main.index("Conversions in the window")  # under the button
 
             # the IHC API option: explanation, key field, Check, quota
             page.get_by_text("Recompute every stage, even if up to date").click()  # (off: resume, not resend)
-            wait_idle(page)
+            web.wait_idle(page)
             pick_model(page, "IHC — web API")
             page.get_by_role("textbox", name="IHC API key").wait_for(timeout=30_000)
-            text = text_of(page)
+            text = web.text_of(page)
             assert "conversion type id" in text and "has not been checked" not in text
             assert "Quota." in text and "A run sends" in text
-            screenshot(page, SHOTS / "pipeline_4_api_option.png")
+            web.screenshot(page, web.SHOTS / "pipeline_4_api_option.png")
             page.get_by_role("textbox", name="IHC API key").fill(KEY)
             page.get_by_role("textbox", name="IHC API key").press("Enter")
-            wait_idle(page)
+            web.wait_idle(page)
             page.get_by_role("textbox", name="Conversion type id").fill("purchase")
             page.get_by_role("textbox", name="Conversion type id").press("Enter")
-            wait_idle(page)
-            assert "has not been checked yet" in text_of(page)
+            web.wait_idle(page)
+            assert "has not been checked yet" in web.text_of(page)
             page.get_by_role("button", name="Check").click()
             page.get_by_text("The key and the conversion type id work: ").first.wait_for(timeout=60_000)
-            wait_idle(page)
-            screenshot(page, SHOTS / "pipeline_5_api_checked.png")
+            web.wait_idle(page)
+            web.screenshot(page, web.SHOTS / "pipeline_5_api_checked.png")
 
             # an API run slowed down by the server: the bar moves while it sends; Stop
             server.inject(*[Fault.slow(1.5)] * 12)
             page.get_by_role("button", name="Run pipeline").click()
             during = wait_for_bar(page, r"IHC API: [1-9]\d*/\d+ requests answered")
-            screenshot(page, SHOTS / "pipeline_6_during_api_run.png", full=False)
+            web.screenshot(page, web.SHOTS / "pipeline_6_during_api_run.png", full=False)
             assert STEP.search(during), during  # "Step n of m: attributing the conversions (IHC API: …)"
             page.get_by_role("button", name="Stop the run").click()
             try:
                 page.get_by_text("Stopped — the attribution").first.wait_for(timeout=60_000)
             except Exception:
-                screenshot(page, SHOTS / "pipeline_debug_stop.png")
+                web.screenshot(page, web.SHOTS / "pipeline_debug_stop.png")
                 raise
-            wait_idle(page)
-            no_traceback(page)
-            stopped = text_of(page)
+            web.wait_idle(page)
+            web.no_traceback(page)
+            stopped = web.text_of(page)
             assert "the attribution and the channel report are unchanged" in stopped
             assert "answers already received from the IHC API are kept" in stopped
             assert page.locator('[data-testid="stProgress"]').count() == 0  # no frozen bar
             assert "already answered by an earlier run" in stopped  # the quota left, after the stop
-            screenshot(page, SHOTS / "pipeline_7_stopped.png")
+            web.screenshot(page, web.SHOTS / "pipeline_7_stopped.png")
 
             # the API cannot be reached: the error in words, nothing claimed as sent
             server.stop()
             page.get_by_role("button", name="Run pipeline").click()
             page.get_by_text("The run stopped").first.wait_for(timeout=120_000)
-            wait_idle(page)
-            no_traceback(page)
-            error = text_of(page)
+            web.wait_idle(page)
+            web.no_traceback(page)
+            error = web.text_of(page)
             assert "could not be reached: connection refused" in error
             assert "run again to send the rest" not in error and "HTTPConnectionPool" not in error
             assert "Stopped" not in error  # the earlier outcome was replaced
-            screenshot(page, SHOTS / "pipeline_8_api_error.png")
+            web.screenshot(page, web.SHOTS / "pipeline_8_api_error.png")
             # the key is nowhere on the page but in the password field that holds what was typed
             assert KEY not in page.evaluate("() => document.body.innerText")
             holders = page.evaluate(

@@ -11,35 +11,21 @@ artifacts/screenshots/trust_*.png.
 
 from __future__ import annotations
 
-from tests.browser_support import (
-    SHOTS,
-    VIEWPORT,
-    chromium,
-    goto_page,
-    needs_browser,
-    no_traceback,
-    screenshot,
-    served_env,
-    streamlit_server,
-    text_of,
-    wait_idle,
-)
+from tests import browser_support as web
 from tests.helpers import cli
 
-pytestmark = needs_browser()
+pytestmark = web.needs_browser()
 
 
 def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    env = served_env(tmp_path)
-    with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
-        page = browser.new_context(viewport=VIEWPORT).new_page()
-        page.goto(url)
-        wait_idle(page, 240)
-        no_traceback(page)
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
+    env = web.served_env(tmp_path)
+    with web.streamlit_server(env, tmp_path / "streamlit.log") as url, web.chromium() as browser:
+        page = web.open_app(browser, url)
+        web.no_traceback(page)
 
         # Intervals: the ROAS tile's range, whiskers on the bars, the incomplete day shaded and said.
-        text = text_of(page)
+        text = web.text_of(page)
         assert "90%: " in text
         assert page.locator(".js-plotly-plot .errorbar").count() > 0
         assert "Shaded: the incomplete last days" in text
@@ -49,23 +35,23 @@ def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
         widths = grid.evaluate("g => [g.scrollWidth, g.clientWidth]")
         assert widths[0] <= widths[1], f"the table scrolls sideways: {widths[0]} px of columns in {widths[1]} px"
         assert "no spread (see ?)" in text  # the total CPO tile says why it has no interval
-        screenshot(page, SHOTS / "trust_1_report_intervals.png")
+        web.screenshot(page, web.SHOTS / "trust_1_report_intervals.png")
 
         # The date basis: credit by conversion date, said by the filter and the trend's axis.
         page.get_by_text("Conversion date", exact=True).first.click()
-        wait_idle(page)
-        no_traceback(page)
-        assert "Conversion dates" in text_of(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
+        assert "Conversion dates" in web.text_of(page)
         assert page.locator(".js-plotly-plot text", has_text="Conversion date").count() >= 1
-        screenshot(page, SHOTS / "trust_2_report_by_conversion_date.png")
+        web.screenshot(page, web.SHOTS / "trust_2_report_by_conversion_date.png")
 
         # Compare: the legend speaks the picker's words, the caption explains the grey cells.
-        goto_page(page, "Compare models")
-        wait_idle(page, 180)
-        no_traceback(page)
-        assert "Grey: within the noise" in text_of(page)
+        web.goto_page(page, "Compare models")
+        web.wait_idle(page, 180)
+        web.no_traceback(page)
+        assert "Grey: within the noise" in web.text_of(page)
         assert page.locator(".js-plotly-plot .legendtext", has_text="Last click").count() >= 1
-        screenshot(page, SHOTS / "trust_3_compare_noise.png")
+        web.screenshot(page, web.SHOTS / "trust_3_compare_noise.png")
 
         # An upload whose attribution mixes two models: named on the Report, fixed in one click.
         mixed = tmp_path / "mixed.db"
@@ -74,17 +60,17 @@ def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
         assert (
             cli("run", str(mixed), "--model", "linear", "--start", "2023-09-03", "--end", "2023-09-04").returncode == 0
         )
-        goto_page(page, "Data")
+        web.goto_page(page, "Data")
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(mixed))
         page.get_by_text("mixed.db is loaded").wait_for(timeout=120_000)
-        wait_idle(page)
-        goto_page(page, "Report")
-        wait_idle(page)
-        no_traceback(page)
-        text = text_of(page)
+        web.wait_idle(page)
+        web.goto_page(page, "Report")
+        web.wait_idle(page)
+        web.no_traceback(page)
+        text = web.text_of(page)
         assert "This report mixes models" in text and "Linear" in text and "IHC" in text
-        screenshot(page, SHOTS / "trust_4_report_mixed.png")
+        web.screenshot(page, web.SHOTS / "trust_4_report_mixed.png")
         page.get_by_role("button", name="Re-run all conversions with").click()
-        wait_idle(page, 240)
-        no_traceback(page)
-        assert "This report mixes models" not in text_of(page)
+        web.wait_idle(page, 240)
+        web.no_traceback(page)
+        assert "This report mixes models" not in web.text_of(page)

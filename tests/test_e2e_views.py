@@ -11,21 +11,9 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import parse_qs, urlparse
 
-from tests.browser_support import (
-    SHOTS,
-    VIEWPORT,
-    chromium,
-    goto_page,
-    needs_browser,
-    no_traceback,
-    screenshot,
-    served_env,
-    streamlit_server,
-    text_of,
-    wait_idle,
-)
+from tests import browser_support as web
 
-pytestmark = needs_browser()
+pytestmark = web.needs_browser()
 CHANNELS = ["Display", "Paid Search Brand"]
 
 
@@ -36,7 +24,7 @@ def _pick(page, index: int, option: str) -> None:
     box.fill(option)
     page.get_by_role("option", name=option, exact=True).click(timeout=30_000)
     page.keyboard.press("Escape")
-    wait_idle(page)
+    web.wait_idle(page)
 
 
 def _chosen(page, index: int) -> list[str]:
@@ -57,31 +45,28 @@ def _table_caption(page) -> str:
 
 
 def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    env = served_env(tmp_path)
-    with streamlit_server(env, tmp_path / "streamlit.log") as url, chromium() as browser:
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-        page = context.new_page()
-        page.goto(url)
-        wait_idle(page, 240)
-        no_traceback(page)
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
+    env = web.served_env(tmp_path)
+    with web.streamlit_server(env, tmp_path / "streamlit.log") as url, web.chromium() as browser:
+        page = web.open_app(browser, url, accept_downloads=True)
+        web.no_traceback(page)
         unfiltered = _table_caption(page)
 
         # --- the Report: two channels, conversion dates, per week ---
         for channel in CHANNELS:
             _pick(page, 0, channel)
         page.get_by_text("Conversion date", exact=True).click()
-        wait_idle(page)
+        web.wait_idle(page)
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Week", exact=True).click()
-        wait_idle(page)
-        no_traceback(page)
+        web.wait_idle(page)
+        web.no_traceback(page)
         query = _query(page)
         assert query.get("channel") == CHANNELS and query.get("by") == ["conversion-date"]
         assert query.get("per") == ["week"]
         filtered = _table_caption(page)
         assert filtered != unfiltered
-        assert "Channel-weeks" in text_of(page)
-        screenshot(page, SHOTS / "views_1_report_filtered.png")
+        assert "Channel-weeks" in web.text_of(page)
+        web.screenshot(page, web.SHOTS / "views_1_report_filtered.png")
 
         # the trend's hover names the channel and writes euros
         trend = page.locator(".js-plotly-plot").nth(3)
@@ -92,59 +77,57 @@ def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
         hover.locator("text").first.wait_for(timeout=10_000)
         hover_text = hover.text_content() or ""
         assert "€" in hover_text and any(c in hover_text for c in CHANNELS), hover_text
-        screenshot(page, SHOTS / "views_2_trend_hover.png", full=False)
+        web.screenshot(page, web.SHOTS / "views_2_trend_hover.png", full=False)
 
         # reload: a new browser session on the same URL draws the same view
         before_url = page.url
         page.reload()
-        wait_idle(page, 240)
-        no_traceback(page)
+        web.wait_idle(page, 240)
+        web.no_traceback(page)
         assert page.url == before_url
         assert _chosen(page, 0) == CHANNELS
         assert page.get_by_role("radio", name="Conversion date").is_checked()
         assert _table_caption(page) == filtered
-        assert "Channel-weeks" in text_of(page)
-        assert "Conversion dates" in text_of(page)  # the date filter's label follows the basis
-        screenshot(page, SHOTS / "views_3_report_reloaded.png")
+        assert "Channel-weeks" in web.text_of(page)
+        assert "Conversion dates" in web.text_of(page)  # the date filter's label follows the basis
+        web.screenshot(page, web.SHOTS / "views_3_report_reloaded.png")
 
         # the URL opened in another browser (a colleague's): the same view
-        other = browser.new_context(viewport=VIEWPORT).new_page()
-        other.goto(before_url)
-        wait_idle(other, 240)
+        other = web.open_app(browser, before_url)
         assert _chosen(other, 0) == CHANNELS and _table_caption(other) == filtered
         other.context.close()
 
         # --- Compare models: a chosen set of models in the URL ---
-        goto_page(page, "Compare models")
+        web.goto_page(page, "Compare models")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
         _pick(page, 0, "First click")
-        no_traceback(page)
+        web.no_traceback(page)
         models = _chosen(page, 0)
         assert models[-1] == "First click" and len(models) >= 3
         query = _query(page)
         assert query.get("model", [])[-1] == "first-click"
         legend = page.locator(".js-plotly-plot .legend").first.text_content()
         assert "First click" in legend
-        screenshot(page, SHOTS / "views_4_compare.png")
+        web.screenshot(page, web.SHOTS / "views_4_compare.png")
 
         # moving between pages keeps both views in this session
-        goto_page(page, "Report")
+        web.goto_page(page, "Report")
         assert _chosen(page, 0) == CHANNELS and _query(page).get("channel") == CHANNELS
-        goto_page(page, "Compare models")
+        web.goto_page(page, "Compare models")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
         assert _chosen(page, 0) == models
 
         compare_url = page.url
         page.reload()
-        wait_idle(page, 240)
+        web.wait_idle(page, 240)
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-        no_traceback(page)
+        web.no_traceback(page)
         assert page.url == compare_url
         assert _chosen(page, 0) == models
         assert page.locator(".js-plotly-plot .legend").first.text_content() == legend  # the same models drawn
-        screenshot(page, SHOTS / "views_5_compare_reloaded.png")
+        web.screenshot(page, web.SHOTS / "views_5_compare_reloaded.png")
 
-        goto_page(page, "Report")
+        web.goto_page(page, "Report")
         # Download database: the working database, prepared on click
         with page.expect_download(timeout=120_000) as info:
             page.get_by_role("button", name="Download database").click()
@@ -152,4 +135,4 @@ def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
         info.value.save_as(saved)
         with sqlite3.connect(saved) as con:
             assert con.execute("SELECT count(*) FROM channel_reporting").fetchone()[0] > 0
-        context.close()
+        page.context.close()
