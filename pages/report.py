@@ -38,7 +38,7 @@ from pipeline import report_charts as rc
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
-from pipeline.labels import clip, column_px, fit_widths, md
+from pipeline.labels import MAIN_TABLE_PX, clip, column_px, fit_widths, md
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
@@ -270,8 +270,6 @@ def table_interval(low, high, fmt=bound):
 # A week's or a month's cost and revenue in whole euros (Streamlit writes a step of 1 without cents): the
 # sums are large and their cents would take the room the channel names need; CPO keeps its cents.
 WHOLE_EUROS = {"week": 0, "month": 0}
-# The table's room: the main area at 1280 px with the sidebar open is 820 px; less the table's border.
-TABLE_PX = 816
 TABLE_HEADERS = {
     "channel_name": "Channel",
     "part": "Days",
@@ -320,7 +318,7 @@ def table_widths(table: pd.DataFrame, shown: list, grain: str) -> dict:
     headers = {**TABLE_HEADERS, "date": grain.capitalize() if grain != "day" else "Date"}
     texts = table_texts(table, shown, grain)
     needed = {c: column_px(headers[c], texts[c]) for c in shown}
-    return fit_widths(needed, TABLE_PX, squeeze="channel_name")
+    return fit_widths(needed, MAIN_TABLE_PX, squeeze="channel_name")
 
 
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:

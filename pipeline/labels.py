@@ -87,6 +87,8 @@ _GLYPH_PX = {
 }
 _CHAR_PX = {ch: px for px, chars in _GLYPH_PX.items() for ch in chars}
 OTHER_CHAR_PX = 14.0  # an em: wide letters and most scripts' characters fit in it
+# A table in the dashboard's main area at 1280 px with the sidebar open: 820 px, less the table's border.
+MAIN_TABLE_PX = 816
 CELL_PADDING_PX = 17  # a cell's text has 8 px on either side (Streamlit's table), and its 1 px grid line
 
 
