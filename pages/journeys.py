@@ -311,13 +311,13 @@ def explain_one(path, fp, palette) -> None:
             ),
         },
     )
+    for line in zero_credit_lines(sessions["position"].tolist(), reasons):
+        st.caption(md(line), help=ZERO_CREDIT_HELP)
     with st.expander("Whole session ids (to copy)"):
         st.code(
             "\n".join(f"#{n}  {clip(i)}" for n, i in zip(sessions["position"], sessions["session_id"])),
             language=None,
         )
-    for line in zero_credit_lines(sessions["position"].tolist(), reasons):
-        st.caption(md(line), help=ZERO_CREDIT_HELP)
 
 
 with shown_errors():
