@@ -54,7 +54,7 @@ def current(ws) -> None:
         )
     cov = report.coverage
     if cov.get("sessions_from"):
-        st.markdown(coverage_lines(cov))
+        st.markdown(coverage_lines(cov), unsafe_allow_html=True)  # whole_dates' spans
 
 
 def coverage_lines(cov: dict) -> str:

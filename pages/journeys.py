@@ -28,7 +28,40 @@ from pipeline.explain import (
     zero_credit_lines,
     zero_credit_reasons,
 )
-from pipeline.labels import HOVER_CHARS, clip, code, html_text, md
+from pipeline.labels import HOVER_CHARS, MAIN_TABLE_PX, clip, code, column_px, fit_widths, html_text, md
+
+SHORT_ID_CHARS = 8  # a session id in the explain table: enough to tell a journey's sessions apart
+EXPLAIN_HEADERS = {  # the explain table's columns, in order
+    "position": "#",
+    "timestamp": "Time (UTC)",
+    "channel": "Channel",
+    "ihc": "Credit",
+    "revenue_share": "Revenue",
+    "initializer": "Initializer",
+    "holder": "Holder",
+    "closer": "Closer",
+    "signals": "Engagement",
+    "session_id": "Session",
+}
+
+
+def explain_widths(shown: pd.DataFrame) -> dict:
+    """The explain table's column widths (px): each as wide as its header and longest text as the table
+    writes it, so the whole table fits 1280 px (the channel names give way first if it cannot)."""
+
+    def three_places(values):
+        return [None if pd.isna(v) else f"{v:.3f}" for v in values]
+
+    texts = {
+        "position": [str(v) for v in shown["position"]],
+        "revenue_share": [None if pd.isna(v) else f"€{v:,.2f}" for v in shown["revenue_share"]],
+        **{c: three_places(shown[c]) for c in ("ihc", "initializer", "holder", "closer") if c in shown},
+    }
+    needed = {
+        c: column_px(h, texts.get(c, shown[c].tolist() if c in shown else [])) for c, h in EXPLAIN_HEADERS.items()
+    }
+    return fit_widths(needed, MAIN_TABLE_PX, squeeze="channel")
+
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit"}
 
@@ -228,56 +261,63 @@ def explain_one(path, fp, palette) -> None:
             "phases with the profile's phase weights."
         )
     reasons = zero_credit_reasons(sessions, info.model, cut_hours(path, fp))
+    shown = sessions.assign(
+        channel=sessions["channel"].map(clip),
+        session_id=sessions["session_id"].map(lambda v: clip(v, SHORT_ID_CHARS + 1)),  # whole ones below
+        timestamp=sessions["timestamp"].map(clip),
+        signals=signal_words(sessions),
+    )
+    widths = explain_widths(shown)
     st.dataframe(
-        sessions.assign(
-            channel=sessions["channel"].map(clip),
-            session_id=sessions["session_id"].map(clip),
-            timestamp=sessions["timestamp"].map(clip),
-            signals=signal_words(sessions),
-        ),
+        shown,
         hide_index=True,
         key="explain_table",
         placeholder="—",
-        column_order=[
-            "position",
-            "timestamp",
-            "channel",
-            "ihc",
-            "revenue_share",
-            "initializer",
-            "holder",
-            "closer",
-            "signals",
-            "session_id",
-        ],
+        column_order=list(EXPLAIN_HEADERS),
         column_config={
-            # whole words in narrow columns so that the whole table fits 1280 px; the help says the rest
-            "position": st.column_config.NumberColumn("#", width=28),
+            # every column as wide as its longest text, so that the whole table fits 1280 px
+            "position": st.column_config.NumberColumn("#", width=widths["position"]),
             "session_id": st.column_config.TextColumn(
-                "Session", width=72, help="The session's id (widen the column to see all of it)."
+                "Session",
+                width=widths["session_id"],
+                help=f"The session id's first {SHORT_ID_CHARS} characters; the whole ids are under the table.",
             ),
-            "timestamp": st.column_config.TextColumn("Time (UTC)", width=130),
-            "channel": st.column_config.TextColumn("Channel", width=130),
-            "signals": st.column_config.TextColumn("Engagement", width=112, help=SIGNALS_HELP),
+            "timestamp": st.column_config.TextColumn("Time (UTC)", width=widths["timestamp"]),
+            "channel": st.column_config.TextColumn("Channel", width=widths["channel"]),
+            "signals": st.column_config.TextColumn("Engagement", width=widths["signals"], help=SIGNALS_HELP),
             "initializer": st.column_config.NumberColumn(
-                "Initializer", format="%.3f", width=76, help="The session's share of the first phase."
+                "Initializer",
+                format="%.3f",
+                width=widths["initializer"],
+                help="The session's share of the first phase.",
             ),
             "holder": st.column_config.NumberColumn(
-                "Holder", format="%.3f", width=60, help="The session's share of the middle phase."
+                "Holder", format="%.3f", width=widths["holder"], help="The session's share of the middle phase."
             ),
             "closer": st.column_config.NumberColumn(
-                "Closer", format="%.3f", width=60, help="The session's share of the last phase."
+                "Closer", format="%.3f", width=widths["closer"], help="The session's share of the last phase."
             ),
             "ihc": st.column_config.NumberColumn(
-                "Credit", format="%.3f", width=60, help="The session's credit (ihc): its share of the conversion."
+                "Credit",
+                format="%.3f",
+                width=widths["ihc"],
+                help="The session's credit (ihc): its share of the conversion.",
             ),
             "revenue_share": st.column_config.NumberColumn(
-                "Revenue", format="euro", width=80, help="Credit × the conversion's revenue (EUR)."
+                "Revenue",
+                format="euro",
+                width=widths["revenue_share"],
+                help="Credit × the conversion's revenue (EUR).",
             ),
         },
     )
     for line in zero_credit_lines(sessions["position"].tolist(), reasons):
         st.caption(md(line), help=ZERO_CREDIT_HELP)
+    with st.expander("Whole session ids (to copy)"):
+        st.code(
+            "\n".join(f"#{n}  {clip(i)}" for n, i in zip(sessions["position"], sessions["session_id"])),
+            language=None,
+        )
 
 
 with shown_errors():

@@ -61,11 +61,12 @@ def stage_cards(states: dict, held: str) -> None:
                 st.caption("Not run on this database yet.")
                 continue
             st.caption(
-                whole_dates(f"Last run: {rec.started_at} · {rec.seconds:.2f}\u00a0s")
+                whole_dates(f"Last run: {md(rec.started_at)} · {rec.seconds:.2f}\u00a0s"),
+                unsafe_allow_html=True,  # whole_dates' spans (it lets no tag of the data through)
             )  # a windowed run covers its window
-            st.markdown(_card_body(stage, rec))
+            st.markdown(_card_body(stage, rec), unsafe_allow_html=True)
             if stage == "attribute":
-                st.caption(whole_dates(md(held)))
+                st.caption(whole_dates(md(held)), unsafe_allow_html=True)
 
 
 def _card_body(stage: str, rec) -> str:

@@ -38,7 +38,7 @@ from pipeline import report_charts as rc
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
-from pipeline.labels import clip, md
+from pipeline.labels import MAIN_TABLE_PX, clip, column_px, fit_widths, md
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
@@ -192,7 +192,7 @@ def unpaid_note(totals: pd.DataFrame) -> None:
 
 GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
 PART_EXAMPLE = {"week": (3, 7), "month": (10, 30)}
-PERIOD_DATES = {"week": (60, "MMM D"), "month": (68, "MMM YYYY")}  # the table's date column: width, format
+PERIOD_FORMATS = {"week": "MMM D", "month": "MMM YYYY"}  # the table's date column (table_texts writes the same)
 # Streamlit's date picker takes the first day of its calendar's weeks from the browser's language
 # (Sunday in US English) and cannot be told otherwise; the Week grain's weeks are ISO weeks.
 CALENDAR_WEEKS = (
@@ -253,11 +253,72 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         st.caption(md(notes[0]))
 
 
-def table_interval(low, high, fmt):
-    """An interval as the table's narrow column writes it: '12.93–40.84', '206.63–∞' (no upper bound),
+def bound(value: float) -> str:
+    """An interval's end to three significant figures ('7.51', '38.4', '152', '1,236'): resampling
+    gives a range, not cents, and the table's columns stay narrow enough to fit 1280 px."""
+    places = 2 if abs(value) < 9.995 else 1 if abs(value) < 99.95 else 0
+    return f"{value:,.{places}f}"
+
+
+def table_interval(low, high, fmt=bound):
+    """An interval as the table's narrow column writes it: '12.9–40.8', '207–∞' (no upper bound),
     None (—) where there is none."""
     text = rv.interval_range(low, high, fmt, "")
     return text.replace("unbounded", "∞") if text else None
+
+
+# A week's or a month's cost and revenue in whole euros (Streamlit writes a step of 1 without cents): the
+# sums are large and their cents would take the room the channel names need; CPO keeps its cents.
+WHOLE_EUROS = {"week": 0, "month": 0}
+TABLE_HEADERS = {
+    "channel_name": "Channel",
+    "part": "Days",
+    "cost": "Cost",
+    "ihc": "Conversions",
+    "ihc_revenue": "Revenue",
+    "CPO": "CPO",
+    "CPO range": "CPO 90%",
+    "ROAS": "ROAS",
+    "ROAS range": "ROAS 90%",
+    "support": "Based on",
+}
+
+
+def table_texts(table: pd.DataFrame, shown: list, grain: str) -> dict:
+    """Each shown column's values as the table writes them (its formats below), to size the columns."""
+
+    def euros(values, places=2):
+        return [None if pd.isna(v) else f"€{v:,.{places}f}" for v in values]
+
+    def two_places(values):
+        return [None if pd.isna(v) else f"{v:.2f}" for v in values]
+
+    dates = table["date"]
+    if grain == "week":
+        dates = [f"{d:%b} {d.day}" for d in pd.to_datetime(dates)]
+    elif grain == "month":
+        dates = [f"{d:%b %Y}" for d in pd.to_datetime(dates)]
+    formats = {
+        "channel_name": lambda v: [clip(n) for n in v],
+        "date": lambda v: [str(d) for d in dates],
+        "cost": lambda v: euros(v, WHOLE_EUROS.get(grain, 2)),
+        "ihc_revenue": lambda v: euros(v, WHOLE_EUROS.get(grain, 2)),
+        "CPO": euros,
+        "ihc": two_places,
+        "ROAS": two_places,
+        "support": lambda v: [f"{int(n):,}" for n in v],
+    }
+    return {c: formats.get(c, list)(table[c]) for c in shown}
+
+
+def table_widths(table: pd.DataFrame, shown: list, grain: str) -> dict:
+    """Column widths (px) in which every header and value of the shown table is whole at 1280 px: each
+    column as wide as its longest text, the room left shared out; without room enough, the channel
+    names give way first (clipped with '…', whole in the CSV)."""
+    headers = {**TABLE_HEADERS, "date": grain.capitalize() if grain != "day" else "Date"}
+    texts = table_texts(table, shown, grain)
+    needed = {c: column_px(headers[c], texts[c]) for c in shown}
+    return fit_widths(needed, MAIN_TABLE_PX, squeeze="channel_name")
 
 
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
@@ -272,10 +333,8 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     rows = view.rows
     table = rv.table(view.periods)
     # The intervals sit right of their value, which shows the unit: no € sign to repeat; ∞ for no upper bound.
-    table["CPO range"] = [
-        table_interval(lo, hi, lambda v: f"{v:,.2f}") for lo, hi in zip(table["CPO_low"], table["CPO_high"])
-    ]
-    table["ROAS range"] = [table_interval(lo, hi, ratio) for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
+    table["CPO range"] = [table_interval(lo, hi) for lo, hi in zip(table["CPO_low"], table["CPO_high"])]
+    table["ROAS range"] = [table_interval(lo, hi) for lo, hi in zip(table["ROAS_low"], table["ROAS_high"])]
     table["support"] = table["support"].fillna(0).astype(int)
     shown = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "CPO range", "ROAS", "ROAS range", "support"]
     period = view.grain != "day" and "days" in table
@@ -285,9 +344,8 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         table["date"] = pd.to_datetime(table["date"])
         table["part"] = [f"{n}/{of}" if n < of else "" for n, of in zip(table["days"], table["length"])]
         shown.insert(2, "part")
-    date_width, date_format = PERIOD_DATES.get(view.grain, (84, None))
-    # Widths that add up to the main area at 1280 px with the sidebar open (≈ 820 px): every column is in
-    # view without a sideways scroll.
+    widths = table_widths(table, shown, view.grain if period else "day")
+    step = 1 if period and view.grain in WHOLE_EUROS else None  # whole euros (table_texts sizes them so)
     st.dataframe(
         table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
@@ -295,41 +353,54 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel", width=148 - (date_width - 84) - 44 * period),
+            "channel_name": st.column_config.TextColumn("Channel", width=widths["channel_name"]),
             "date": (
                 st.column_config.DateColumn(
                     view.grain.capitalize(),
-                    format=date_format,
-                    width=date_width,
+                    format=PERIOD_FORMATS[view.grain],
+                    width=widths["date"],
                     help=f"The {view.grain}'s first day in the chosen range.",
                 )
                 if period
-                else st.column_config.TextColumn("Date", width=84)
+                else st.column_config.TextColumn("Date", width=widths["date"])
             ),
             "part": st.column_config.TextColumn(
                 "Days",
-                width=44,
+                width=widths.get("part"),
                 help="{0}/{1}: the chosen range covers {0} of the {2}'s {1} days, so its sums cover fewer days "
                 "than a whole {2}'s. Empty: the whole {2}.".format(*PART_EXAMPLE.get(view.grain, (3, 7)), view.grain),
             ),
-            "cost": st.column_config.NumberColumn("Cost", format="euro", width=76),
+            "cost": st.column_config.NumberColumn("Cost", format="euro", width=widths["cost"], step=step),
             "ihc": st.column_config.NumberColumn(
-                "Conversions", format="%.2f", width=82, help=CONVERSIONS_HELP.format(what=f"channel-{view.grain}")
+                "Conversions",
+                format="%.2f",
+                width=widths["ihc"],
+                help=CONVERSIONS_HELP.format(what=f"channel-{view.grain}"),
             ),
             "ihc_revenue": st.column_config.NumberColumn(
-                "Revenue", format="euro", width=84, help="Attributed revenue: credit × conversion revenue."
+                "Revenue",
+                format="euro",
+                width=widths["ihc_revenue"],
+                step=step,
+                help="Attributed revenue: credit × conversion revenue.",
             ),
-            "CPO": st.column_config.NumberColumn("CPO", format="euro", width=66),
+            "CPO": st.column_config.NumberColumn("CPO", format="euro", width=widths["CPO"]),
             "CPO range": st.column_config.TextColumn(
-                "CPO 90%", width=92, help="The CPO's 90% interval (EUR), from resampling the conversions."
+                "CPO 90%",
+                width=widths["CPO range"],
+                help="The CPO's 90% interval (EUR), from resampling the conversions.",
             ),
-            "ROAS": st.column_config.NumberColumn("ROAS", format="%.2f", width=48, help="Revenue per EUR of cost."),
+            "ROAS": st.column_config.NumberColumn(
+                "ROAS", format="%.2f", width=widths["ROAS"], help="Revenue per EUR of cost."
+            ),
             "ROAS range": st.column_config.TextColumn(
-                "ROAS 90%", width=72, help="The ROAS's 90% interval, from resampling the conversions."
+                "ROAS 90%",
+                width=widths["ROAS range"],
+                help="The ROAS's 90% interval, from resampling the conversions.",
             ),
             "support": st.column_config.NumberColumn(
                 "Based on",
-                width=64,
+                width=widths["support"],
                 help=f"Conversions behind it: the distinct conversions that gave this channel-day credit; below "
                 f"{rv.FEW_CONVERSIONS} its CPO and ROAS can move a lot.",
             ),

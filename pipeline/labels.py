@@ -41,14 +41,81 @@ ZWSP = "\u200b"
 _MD_LEADING = re.compile(r"^(\s*)([#+=>-]|\d+[.)])")
 
 
-NB_HYPHEN = "\u2011"  # a hyphen no line breaks after
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+NOWRAP = '<span style="white-space:nowrap">{}</span>'
+
+
+_RAW_TAG = re.compile(r"(?<!\\)((?:\\\\)*)<")  # a "<" no backslash escapes (an even run of them: none)
 
 
 def whole_dates(text: str) -> str:
-    """``text`` with the hyphens of its ISO dates made non-breaking: a narrow column wraps a sentence
-    between words, never inside "2023-09-01" (the browser broke it after "2023-09-")."""
-    return _ISO_DATE.sub(lambda m: NB_HYPHEN.join(m.groups()), text)
+    """``text`` (Markdown) with each ISO date in a span that does not wrap: a narrow column wraps a
+    sentence between words, never inside "2023-09-01" (the browser broke it after "2023-09-"). The date
+    stays ordinary characters, so a copied date pastes as typed (a non-breaking hyphen U+2011 or a word
+    joiner U+2060 would be copied along, and "2023‑09‑01" is no date to a spreadsheet or the id box).
+
+    Show the result with ``unsafe_allow_html=True``: the spans are its only markup. Every "<" of ``text``
+    not already escaped (by ``md``) is escaped here, so no tag of the data can come through."""
+    text = _RAW_TAG.sub(lambda m: m.group(1) + "\\<", text)
+    return _ISO_DATE.sub(lambda m: NOWRAP.format(m.group(0)), text)
+
+
+# ---- widths of text in the dashboard's tables ---------------------------------------------------------
+# The advance widths (px, to the nearest half pixel) of Source Sans at 14 px, the font of Streamlit's
+# tables (st.dataframe draws cells and headers in it), measured in Chromium with canvas measureText.
+# A character not listed counts as an em (wider than any Latin letter but W and m).
+_GLYPH_PX = {
+    0.0: "\u2060\u200b",
+    3.0: " \u00a0",
+    3.5: "',.:;Iijl|·’",
+    4.0: "!()[]f{}",
+    4.5: "-t\u2011",
+    5.0: "/\\r",
+    6.0: '"*?sxz',
+    6.5: "JYcvy–",
+    7.0: "#$+0123456789<=>FLVX^_aegk~€£×é",
+    7.5: "AESTZ`bhnou",
+    8.0: "BCKPRdpq",
+    8.5: "&DG",
+    9.0: "HNU",
+    9.5: "OQ",
+    10.0: "Mw",
+    11.0: "W—∞",
+    11.5: "%m",
+    12.0: "@",
+    13.5: "…",
+}
+_CHAR_PX = {ch: px for px, chars in _GLYPH_PX.items() for ch in chars}
+OTHER_CHAR_PX = 14.0  # an em: wide letters and most scripts' characters fit in it
+# A table in the dashboard's main area at 1280 px with the sidebar open: 820 px, less the table's border.
+MAIN_TABLE_PX = 816
+CELL_PADDING_PX = 17  # a cell's text has 8 px on either side (Streamlit's table), and its 1 px grid line
+
+
+def text_px(text: object) -> float:
+    """The width ``text`` takes in a table cell of Streamlit's dataframe (14 px Source Sans), in px."""
+    return sum(_CHAR_PX.get(ch, OTHER_CHAR_PX) for ch in ("" if text is None else str(text)))
+
+
+def column_px(header: str, texts: Iterable[object]) -> int:
+    """The width (px) of a table column in which the header and every one of ``texts`` (the values as the
+    table writes them; None/NaN: the empty placeholder) fit whole."""
+    widest = max((text_px(t) for t in texts if isinstance(t, str)), default=0.0)
+    return int(-(-max(widest, text_px(header)) // 1)) + CELL_PADDING_PX
+
+
+def fit_widths(needed: dict[str, int], room: int, squeeze: str, least: int = 60) -> dict[str, int]:
+    """Column widths (px) from each column's ``needed`` width for a table ``room`` px wide: the spare
+    room shared out evenly, so the table fills its place; without room enough, the ``squeeze`` column
+    (the one whose text says most when clipped, e.g. the names) gives up the difference, down to
+    ``least``, and only then does the table scroll sideways."""
+    widths = dict(needed)
+    spare = room - sum(widths.values())
+    if spare >= 0:
+        share, extra = divmod(spare, len(widths))
+        return {name: px + share + (i < extra) for i, (name, px) in enumerate(widths.items())}
+    widths[squeeze] = max(least, widths[squeeze] + spare)
+    return widths
 
 
 def clip(text: object, limit: int = LABEL_CHARS) -> str:

@@ -23,9 +23,14 @@ def test_data_page_on_the_demo(dashboard_env):
     assert metrics["Sessions"] == "20,000" and metrics["Conversions"] == "400"
     text = texts(at)
     assert "Demo database" in text and "20,000 sessions, 400 conversions, 10 days, seed 7" in text
-    # one line for each: a narrow column wraps between words, never inside a date (non-breaking hyphens)
-    assert "Sessions **2023\u201109\u201101** – **" in text
-    assert "  \nConversions **2023\u201109\u201101** – **" in text and "(UTC)" in text
+    # one line for each: a narrow column wraps between words, never inside a date (a span that does not
+    # wrap, and plain hyphens that copy as typed)
+    day = '<span style="white-space:nowrap">2023-09-01</span>'
+    assert f"Sessions **{day}** – **" in text
+    assert f"  \nConversions **{day}** – **" in text and "(UTC)" in text
+    assert "\u2011" not in text
+    coverage = next(m for m in at.markdown if m.value.startswith("Sessions **"))
+    assert coverage.allow_html  # the span is drawn, not shown as characters
     assert "conversions have no session of their user before them" in text  # the demo's warning
     assert "channels have sessions but no cost at all" in text  # the unpaid channels, named
     # the stored report's warnings too (the demo is attributed at start): its incomplete last day(s)

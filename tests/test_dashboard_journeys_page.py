@@ -17,7 +17,10 @@ def test_journeys_page_on_the_demo(dashboard_env):
     picked = at.selectbox(key="explain_pick").value
     expected = explain.conversion_sessions(con, picked)
     shown = at.dataframe[0].value
-    assert shown["session_id"].tolist() == expected["session_id"].tolist()
+    # the table shows each id's first 8 characters; the whole ids, to copy, are in the code block below it
+    assert shown["session_id"].tolist() == [i[:8] + "…" for i in expected["session_id"]]
+    whole = at.code[0].value.splitlines()
+    assert whole == [f"#{n}  {i}" for n, i in zip(expected["position"], expected["session_id"])]
     assert shown["ihc"].sum() == pytest.approx(1.0, abs=1e-6)
     assert 3 <= len(shown) <= 8  # the default pick is a readable journey
     at.toggle(key="collapse_paths").set_value(True).run()
@@ -131,3 +134,34 @@ def test_the_paths_chart_shows_whole_paths(dashboard_env):
     assert [c[0] for c in bars["customdata"]] == bars["y"] and "%{customdata[0]}" in bars["hovertemplate"]
     explained = next(c for c in charts if c["layout"]["title"]["text"].startswith("Who gets the credit"))
     assert explained["layout"]["yaxis"]["title"]["text"] == "Share of the conversion (%)"  # not '(ratio)'
+
+
+def test_the_explain_table_fits_1280_px_with_every_text_whole(dashboard_env):
+    """Every column of the explain table is as wide as its header and its longest value as written
+    ("Affiliate & Partnerships", "2023-09-09 01:39:51", "holder · closer"), and together they fit the main
+    area at 1280 px (820 px with the sidebar open): no sideways scroll, nothing cut."""
+    import json
+
+    from pipeline.labels import CELL_PADDING_PX, text_px
+
+    at = open_page("journeys")
+    no_errors(at)
+    shown = at.dataframe[0].value
+    assert "Affiliate & Partnerships" in set(shown["channel"])  # the demo's default pick has the longest name
+    columns = json.loads(at.dataframe[0].proto.columns)
+    widths = {c: columns[c]["width"] for c in shown.columns if c in columns}
+    order = ["position", "timestamp", "channel", "ihc", "revenue_share", "initializer", "holder", "closer"]
+    assert set(order + ["signals", "session_id"]) <= set(widths)
+    assert sum(widths[c] for c in order + ["signals", "session_id"]) <= 820
+    written = {
+        "position": [str(v) for v in shown["position"]],
+        "timestamp": shown["timestamp"],
+        "channel": shown["channel"],
+        "revenue_share": [f"€{v:,.2f}" for v in shown["revenue_share"]],
+        "signals": shown["signals"],
+        "session_id": shown["session_id"],
+        **{c: [f"{v:.3f}" for v in shown[c]] for c in ("ihc", "initializer", "holder", "closer")},
+    }
+    for column, values in written.items():
+        widest = max([text_px(columns[column]["label"]), *(text_px(v) for v in values)])
+        assert widths[column] >= widest + CELL_PADDING_PX - 1, (column, widths[column], widest)

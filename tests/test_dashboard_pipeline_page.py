@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sqlite3
 import sys
 import threading
@@ -83,9 +84,12 @@ def test_a_standard_model_and_a_window(dashboard_env):
     no_errors(at)
     text = texts(at)
     assert "with Linear" in text
-    # the card's window on its own lines, its dates kept whole (non-breaking hyphens)
-    window = "Window: conversions of 2023-09-04 – 2023-09-06  \nlookback 3 days".replace("-", "\u2011")
-    assert window in text
+    # the card's window on its own lines, its dates kept whole (spans that do not wrap; plain hyphens)
+    window = "Window: conversions of {} – {}  \nlookback 3 days".format(
+        *(f'<span style="white-space:nowrap">{d}</span>' for d in ("2023-09-04", "2023-09-06"))
+    )
+    assert window in text and "\u2011" not in text
+    assert all(m.allow_html for m in at.markdown if "white-space:nowrap" in m.value)
     con = sqlite3.connect(workspace_of(at).db_path)
     # Only the window's conversions were attributed again (the core's store semantics).
     by_model = dict(
@@ -109,7 +113,8 @@ def test_a_standard_model_and_a_window(dashboard_env):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Last run: ") for c in captions)
     total = held["ihc"] + held["linear"]
-    line = next(c for c in captions if c.startswith("In the database: ")).replace("\u2011", "-")  # whole dates
+    line = next(c for c in captions if c.startswith("In the database: "))
+    line = re.sub(r'<span style="white-space:nowrap">([^<]*)</span>', r"\1", line)  # whole dates
     assert line.startswith(f"In the database: {total:,} conversions attributed — ")
     assert f"Linear: {held['linear']:,} conversions (2023-09-04 … 2023-09-06)" in line
     assert f"IHC — offline model: {held['ihc']:,} conversions (" in line

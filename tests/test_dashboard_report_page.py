@@ -3,10 +3,12 @@ what `python -m pipeline export` writes with the same filters."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from pipeline.db import open_database
@@ -324,3 +326,51 @@ def test_fractional_conversions_cannot_be_read_as_thousands(dashboard_env):
     assert "sum of the credit shares" in ihc["help"] and "fractional" in ihc["help"]
     for widget in (at.date_input(key="report_dates"), at.segmented_control(key="report_grain")):
         assert "Monday to Sunday" in widget.help and "browser's language" in widget.help
+
+
+ALL_CHANNELS = None  # the filter empty: every channel
+FEW_CHANNELS = ["Affiliate & Partnerships", "Paid Search Non Brand", "Referral"]
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+@pytest.mark.parametrize("channels", [["Paid Search Brand"], FEW_CHANNELS, ALL_CHANNELS])
+def test_every_column_of_the_table_fits_at_1280_px(dashboard_env, grain, channels):
+    """The table's columns add up to the main area at 1280 px (820 px with the sidebar open), and each is
+    as wide as its header and its longest value as the table writes them ("11.74–38.41" in ROAS 90%,
+    "Affiliate & Partnerships" in Channel): nothing is cut at its right edge, nothing scrolls sideways."""
+    from pipeline.labels import CELL_PADDING_PX, text_px
+
+    at = open_page("report")
+    if channels:
+        at.multiselect(key="report_channels").set_value(channels).run()
+    at.segmented_control(key="report_grain").set_value(grain).run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    columns = json.loads(at.dataframe[0].proto.columns)
+    widths = {c: columns[c]["width"] for c in columns if c in table.columns}
+    assert set(widths) == set(table.columns)
+    assert sum(widths.values()) <= 820
+
+    def fits(column: str, texts) -> None:
+        widest = max([text_px(columns[column]["label"]), *(text_px(t) for t in texts)])
+        assert widths[column] >= widest + CELL_PADDING_PX - 1, (column, widths[column], widest)
+
+    fits("channel_name", table["channel_name"])
+    cents = 2 if grain == "day" else 0  # a week's or a month's sums in whole euros
+    assert columns["cost"].get("type_config", {}).get("step") == (None if cents else 1)
+    fits("cost", [f"€{v:,.{cents}f}" for v in table["cost"]])
+    fits("ihc_revenue", [f"€{v:,.{cents}f}" for v in table["ihc_revenue"]])
+    fits("CPO", [f"€{v:,.2f}" for v in table["CPO"].dropna()])
+    fits("ihc", [f"{v:.2f}" for v in table["ihc"]])
+    fits("ROAS", [f"{v:.2f}" for v in table["ROAS"].dropna()])
+    fits("CPO range", table["CPO range"].dropna())
+    fits("ROAS range", table["ROAS range"].dropna())
+    fits("support", [str(v) for v in table["support"]])
+    dates = pd.to_datetime(table["date"])
+    shown_dates = {"day": "{:%Y-%m-%d}", "week": "{:%b} {.day}", "month": "{:%b %Y}"}[grain]  # MMM D, MMM YYYY
+    fits("date", [shown_dates.format(d, d) for d in dates])
+    if grain != "day":
+        fits("part", table["part"])
+    # the demo's longest names are whole (the filter's names are those of this database)
+    if channels != ["Paid Search Brand"]:
+        assert "Affiliate & Partnerships" in set(table["channel_name"])

@@ -11,6 +11,7 @@ server stops. Screenshots of every page (1280×800) go to artifacts/screenshots/
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -56,6 +57,16 @@ def test_upload_run_report_download(tmp_path):
         # the sidebar names the upload at once (not the demo until another page is opened)
         assert page.locator('[data-testid="stSidebar"]').get_by_text("shop_sessions.db").count() == 1
         web.screenshot(page, web.SHOTS / "3_data_uploaded.png")
+        # Its dates stay whole on screen (a span that does not wrap) and copy as typed: plain hyphens,
+        # no U+2011 (what the clipboard gets when an analyst copies the line into a sheet or the id box).
+        line = page.locator('[data-testid="stMarkdownContainer"]', has_text="Sessions 2023-").first
+        copied = line.evaluate(
+            """(el) => { const r = document.createRange(); r.selectNodeContents(el);
+                         const s = getSelection(); s.removeAllRanges(); s.addRange(r); return s.toString(); }"""
+        )
+        assert re.search(r"Sessions 2023-\d\d-\d\d – 2023-\d\d-\d\d", copied), copied
+        assert "\u2011" not in copied and "\u2060" not in copied
+        assert line.locator("span").first.evaluate("(e) => getComputedStyle(e).whiteSpace") == "nowrap"
 
         # Another browser session sees its own (demo) database, not this upload.
         other = web.open_app(browser, url)
@@ -96,11 +107,20 @@ def test_upload_run_report_download(tmp_path):
         web.wait_idle(page)
         csv_one = _download(page, "Download CSV", tmp_path / "dashboard_one.csv")
         web.screenshot(page, web.SHOTS / "7_report_filtered.png")
+        # Every column of the table is in view at 1280 px: its scroller does not scroll sideways.
+        client, scroll = page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.evaluate(
+            "(e) => [e.clientWidth, e.scrollWidth]"
+        )
+        assert scroll <= client, (scroll, client)
 
         web.goto_page(page, "Journeys")
         page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "8_journeys.png")
+        client, scroll = page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.evaluate(
+            "(e) => [e.clientWidth, e.scrollWidth]"
+        )
+        assert scroll <= client, (scroll, client)  # the explain table has no sideways scroll
         web.goto_page(page, "Compare models")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
         web.no_traceback(page)

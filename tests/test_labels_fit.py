@@ -1,0 +1,61 @@
+"""Pure tests of the text helpers that keep the dashboard's tables and sentences whole at 1280 px:
+``text_px``/``column_px``/``fit_widths`` (table column widths) and ``whole_dates`` (dates that neither
+wrap nor copy as something else)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.labels import CELL_PADDING_PX, column_px, fit_widths, text_px, whole_dates
+
+# Widths Chromium's canvas measureText gives for 14 px Source Sans (the font of st.dataframe), measured
+# on Streamlit's own font file: the estimate is within 2 px of each.
+MEASURED = {
+    "Affiliate & Partnerships": 132.39,
+    "11.74–38.41": 69.36,
+    "2023-09-01": 64.37,
+    "Conversions": 71.90,
+    "ROAS 90%": 60.45,
+    "Based on": 53.91,
+    "Sep 2023": 52.82,
+    "€1,234.56": 55.68,
+}
+
+
+@pytest.mark.parametrize("text", MEASURED)
+def test_text_width_is_close_to_what_chromium_measures(text):
+    assert text_px(text) == pytest.approx(MEASURED[text], abs=2)
+
+
+def test_characters_it_does_not_know_count_as_an_em():
+    assert text_px("株式会社") == 4 * 14.0
+    assert text_px("") == text_px(None) == 0
+
+
+def test_a_column_is_as_wide_as_its_header_or_its_longest_value():
+    assert column_px("Conversions", ["6.46", None, "97.18"]) == 72 + CELL_PADDING_PX  # the header
+    assert column_px("ROAS 90%", ["8.68–37.26", "11.74–38.41"]) == 70 + CELL_PADDING_PX  # "11.74–38.41": 69.5
+    assert column_px("Days", []) == text_px("Days") + CELL_PADDING_PX
+
+
+def test_spare_room_is_shared_and_a_shortfall_comes_from_the_names():
+    assert fit_widths({"name": 100, "a": 50, "b": 50}, 203, "name") == {"name": 101, "a": 51, "b": 51}
+    assert fit_widths({"name": 150, "a": 60, "b": 60}, 250, "name") == {"name": 130, "a": 60, "b": 60}
+    assert fit_widths({"name": 150, "a": 300}, 250, "name", least=60) == {"name": 60, "a": 300}  # scrolls
+
+
+def test_dates_stay_whole_and_copy_as_typed():
+    out = whole_dates("Sessions **2023-09-01** – **2023-09-10** (UTC)")
+    span = '<span style="white-space:nowrap">{}</span>'
+    assert out == f"Sessions **{span.format('2023-09-01')}** – **{span.format('2023-09-10')}** (UTC)"
+    assert "\u2011" not in out and "\u2060" not in out  # characters a copy would carry along
+    assert whole_dates("id 12023-09-011 or 2023-9-1") == "id 12023-09-011 or 2023-9-1"  # no date: unchanged
+
+
+def test_no_tag_of_the_data_comes_through_the_html_it_is_shown_with():
+    from pipeline.labels import md
+
+    hostile = "<img src=x onerror=alert(1)> on 2023-09-01"
+    assert whole_dates(hostile).startswith("\\<img src=x")  # a character, not a tag
+    assert whole_dates(md(hostile)).startswith("\\<img src=x")  # escaped once, not twice
+    assert whole_dates("a \\\\<b>") == "a \\\\\\<b>"  # an escaped backslash does not escape the "<"
