@@ -13,8 +13,10 @@ closed), and records for the fresh visit, in ms from its navigation start:
 - every static file the page fetched (resource timings): how many were requested before the frame, when
   the last JavaScript chunk arrived, when ``Metric``'s chunk and Plotly's chunk arrived;
 - the CPU the server process and the whole machine spent in the 2 s before the navigation and between it
-  and the tiles (``/proc``, sampled every 20 ms), and the gap since the previous repetition closed its
-  context.
+  and the tiles (``/proc``, sampled every 20 ms), the gap since the previous repetition closed its
+  context, and the CPU seconds by owner (server, browser, this bench, other processes) from the
+  navigation to the tiles and on to the charts (approximate: a process that exits between two looks
+  drops out, which can make a difference negative).
 
     python bench/bench_first_visit.py --repeat 3
     python bench/bench_first_visit.py --repeat 3 --files     # and each repetition's static files
