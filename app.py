@@ -5,11 +5,18 @@ session works on its own private copy of its database (``pipeline.workspace``). 
 wrappers over the ``pipeline`` library; see docs/dashboard.md.
 """
 
+import os
 import sys
 import time
 from pathlib import Path
 
 import streamlit as st
+
+# For bench/bench_first_visit.py (ATTRIBUTION_DASHBOARD_TIMING=1): the wall-clock moment each script run
+# starts and ends, to set beside the browser's timeline of a new session.
+TIMING = bool(os.environ.get("ATTRIBUTION_DASHBOARD_TIMING"))
+if TIMING:
+    print(f"dashboard-event run-start epoch={time.time():.3f}", file=sys.stderr, flush=True)
 
 # The favicon is a local file Streamlit serves itself: an emoji or :material/…: page icon makes the
 # browser fetch it from an external host on every page (which fails offline).
@@ -53,3 +60,5 @@ st.session_state["_first_run"] = "_first_run" not in st.session_state
 started = time.perf_counter()
 page.run()
 log_run_time(page.title, started)
+if TIMING:
+    print(f"dashboard-event run-end epoch={time.time():.3f}", file=sys.stderr, flush=True)

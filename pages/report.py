@@ -520,16 +520,14 @@ def rerun_all(ws, states: dict, model: str) -> None:
 
 
 def loading_frame() -> None:
-    """The report's frame while a new session's first view is computed: the tiles and the two charts
-    where they will be, saying that they are loading (and the charts' code loads in the browser meanwhile)."""
+    """The report's frame while a new session's first view is computed: a "loading" line and the tiles
+    where they will be, saying "…". No chart: a Plotly element here makes the browser fetch and evaluate
+    Plotly's 4.7 MB chunk while the real tiles arrive, and they were then shown only with the charts
+    (docs/dashboard.md, Speed: a first visit's tiles)."""
     st.caption(":material/hourglass_top: Loading the report…")
     cols = st.columns(5)
     for col, label in zip(cols, ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
         col.metric(label, "…", border=True)
-    left, right = st.columns(2, gap="medium")
-    for col, metric in ((left, "CPO"), (right, "ROAS")):
-        with col:
-            chart(rc.loading_chart(rc.RATIO_CHARTS[metric][1]), key=f"loading_{metric}")
 
 
 def body(ws, path, fp) -> None:
@@ -598,10 +596,10 @@ with shown_errors():
         st.session_state["_report_drawn"] = True
         with frame.container():
             loading_frame()
-        # On the browser's first view, let it render the frame and request the tiles' and charts' code
-        # before the rest of the page arrives: a chunk still loading after the run's last message is
-        # revealed only by a throttled React retry, late (docs/dashboard.md, Speed). Coming from another
-        # page (Run → Open report) the browser has the app already: no pause.
+        # On the browser's first view, let it render the frame and fetch the tiles' code before the rest
+        # of the page arrives, so the real tiles are shown before Plotly's chunk is in (without the
+        # pause, or with a shorter one, they came with the charts: docs/dashboard.md, Speed). Coming
+        # from another page (Run → Open report) the browser has the app already: no pause.
         if st.session_state.get("_first_run"):
             time.sleep(FRAME_PAUSE)
     ws = workspace()

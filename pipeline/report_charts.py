@@ -86,24 +86,6 @@ RATIO_CHARTS = {  # metric: (best first ascending?, title, axis title, value for
 }
 
 
-LOADING = "Loading…"
-
-
-def loading_chart(title: str, height: int = 320) -> dict:
-    """An empty chart with its title and a grey "Loading…" in the middle: where a chart will be drawn."""
-    return figure(
-        [dict(type="bar", x=[], y=[], hoverinfo="skip")],  # Streamlit refuses a figure without traces
-        title,
-        height=height,
-        show_legend=False,
-        xaxis=dict(visible=False),
-        yaxis=dict(visible=False),
-        annotations=[
-            dict(text=LOADING, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#8A94A6"))
-        ],
-    )
-
-
 def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> dict:
     """Bars of CPO or ROAS per paid channel, best first, with their 90% intervals as whiskers.
 

@@ -50,14 +50,3 @@ def test_sessions_share_the_demos_cached_reads_until_their_own_run(dashboard_env
     second.run()
     no_errors(second)
     assert "Attribution: **IHC — offline model**" in texts(second)  # not the other session's linear run
-
-
-def test_a_new_sessions_report_starts_with_its_frame_loading():
-    import json
-
-    from pipeline.report_charts import LOADING, loading_chart
-
-    fig = loading_chart("CPO per channel — lower is better")
-    assert fig["data"] and json.dumps(fig)  # Streamlit refuses a figure without traces
-    assert fig["layout"]["annotations"][0]["text"] == LOADING
-    assert fig["layout"]["title"]["text"] == "CPO per channel — lower is better"
