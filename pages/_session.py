@@ -449,7 +449,7 @@ def remember(key: str, param: str, encode, default) -> None:
     text = encode(value) if value is not None else None
     if text is None or text == encode(default):
         st.query_params.pop(param, None)
-    else:
+    elif st.query_params.get_all(param) != [text]:  # each write is a message and a browser history entry
         st.query_params[param] = text
 
 
@@ -458,6 +458,7 @@ def remember_list(key: str, param: str) -> None:
     chosen = list(st.session_state.get(key) or [])
     st.session_state[f"_kept_{key}"] = chosen
     if chosen:
-        st.query_params[param] = chosen
+        if st.query_params.get_all(param) != [str(c) for c in chosen]:
+            st.query_params[param] = chosen
     else:
         st.query_params.pop(param, None)
