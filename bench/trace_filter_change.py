@@ -65,10 +65,18 @@ KINDS = {
         "RunMicrotasks",
         "v8.run",
         "V8.Execute",
+        "v8.callFunction",
     },
     "style+layout": {"UpdateLayoutTree", "Layout", "RecalculateStyles", "UpdateLayerTree", "HitTest"},
     "paint": {"Paint", "PrePaint", "Layerize", "Commit", "CompositeLayers", "PaintImage", "RasterTask"},
-    "gc": {"MinorGC", "MajorGC", "V8.GCScavenger", "V8.GCFinalizeMC", "BlinkGC.AtomicPhase"},
+    "gc": {
+        "MinorGC",
+        "MajorGC",
+        "V8.GCScavenger",
+        "V8.GCFinalizeMC",
+        "BlinkGC.AtomicPhase",
+        "V8.GC_SCAVENGER_SCAVENGE_PARALLEL",
+    },
 }
 
 
@@ -158,7 +166,9 @@ def pick_channel(page, log: Path, total_rows: int, trace: bool, cdp, browser) ->
         )
         cdp.send("Profiler.enable")
         cdp.send("Profiler.setSamplingInterval", {"interval": 250})
+        t_profiled = page.evaluate("() => performance.now()")
         cdp.send("Profiler.start")
+        page.wait_for_timeout(200)  # the profiler's start is a long task of its own: not in the window
     t_click = page.evaluate("() => performance.now()")
     start = time.perf_counter()
     option.click()
@@ -175,7 +185,8 @@ def pick_channel(page, log: Path, total_rows: int, trace: bool, cdp, browser) ->
         events = json.loads(raw)["traceEvents"] if raw else []
         # the trace's clock: the click happened just before the first event we caused; use the profile's
         # start time (same monotonic clock as the trace) to place the window
-        t0 = profile["startTime"]
+        # the profile's start (same clock as the trace, µs) is just after t_profiled: place the click
+        t0 = profile["startTime"] + (t_click - t_profiled) * 1000
         out["kinds"], out["tasks"] = main_thread_breakdown(events, t0, t0 + (t_done - t_click) * 1000 + 50_000)
         out["by_url"], out["by_fn"] = profile_breakdown(profile)
     return out
