@@ -287,6 +287,40 @@ def credit_rows(path: str, fp: str, start: Optional[str], end: Optional[str], by
         return read_credit_rows(con, start, end, by)
 
 
+REPORT_VIEW_ARGS = "_report_view_args"  # session state: (start, end, channels, basis, grain) last drawn
+
+
+def prepare_report(ws: Workspace) -> Optional[threading.Thread]:
+    """After a run: read what the Report page reads first on the new database state (its status, the
+    report's rows, the filter-independent view reads, the view of the filters it last showed, the
+    colours) in a background thread, while the browser draws the run's summary. Opened right after,
+    the Report finds them cached; a read still under way is waited for, not done twice (Streamlit's
+    cache computes a value once). None when there is no report to read."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    path, fp = data_key(ws)
+    start, end, channels, by, grain = st.session_state.get(REPORT_VIEW_ARGS) or (
+        None,
+        None,
+        None,
+        export.DATE_BASES[0],
+        "day",
+    )
+
+    def read() -> None:
+        with contextlib.suppress(Exception):  # only a head start: the page reads (and reports) on its own
+            stage_status(path, fp)
+            if has_report(path, fp):
+                report(path, fp, None, None, None)
+                report_view(path, fp, start, end, channels, by, grain)
+                colors(path, fp)
+
+    thread = threading.Thread(target=read, name="prepare-report", daemon=True)
+    add_script_run_ctx(thread, get_script_run_ctx())  # the caches' calls belong to this session
+    thread.start()
+    return thread
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def length_distribution(path: str, fp: str) -> pd.DataFrame:
     with _read(path) as con:
@@ -415,7 +449,7 @@ def remember(key: str, param: str, encode, default) -> None:
     text = encode(value) if value is not None else None
     if text is None or text == encode(default):
         st.query_params.pop(param, None)
-    else:
+    elif st.query_params.get_all(param) != [text]:  # each write is a message and a browser history entry
         st.query_params[param] = text
 
 
@@ -424,6 +458,7 @@ def remember_list(key: str, param: str) -> None:
     chosen = list(st.session_state.get(key) or [])
     st.session_state[f"_kept_{key}"] = chosen
     if chosen:
-        st.query_params[param] = chosen
+        if st.query_params.get_all(param) != [str(c) for c in chosen]:
+            st.query_params[param] = chosen
     else:
         st.query_params.pop(param, None)

@@ -14,6 +14,7 @@ from pages._models import API_MODEL, api_options, model_label, offline_models, p
 from pages._session import (
     db_key,
     mixing_preview,
+    prepare_report,
     stage_status,
     stored_attribution,
     stored_report_warnings,
@@ -206,6 +207,7 @@ def _window(picked, first, last, lookback) -> Window:
 
 STOP_WAIT_SECONDS = 300.0  # longest wait for a stopped run's current step (an API request and its retries)
 OUTCOME = "last_run_outcome"  # {summary, error, stopped, source} of this session's last run
+PREPARE = "prepare_report"  # in OUTCOME: read the Report's new state ahead once the summary is drawn
 # (the IHC API runs in place: a stage that finished before the error, e.g. journeys, stays committed)
 UNCHANGED_IN_PLACE = "The attribution and the channel report are unchanged."
 STOPPED = "**Stopped** — the previous results are unchanged: nothing of the stopped run was saved. "
@@ -249,6 +251,7 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
         raise
     else:
         _remember(outcome, source, summary=summarise(result, seconds))
+        outcome[PREPARE] = True  # once the page has drawn the summary (the end of this file)
     st.rerun()
 
 
@@ -340,3 +343,8 @@ with shown_errors():
         with st.container(border=True):
             option = api_options(st.session_state.get("api_key"), st.session_state.get("api_conv_type"))
             calibration_section(ws, option, StreamlitProgress)
+    # After a successful run, once the page (its summary) has been sent: the Report's reads of the new
+    # state, in a background thread while the browser draws the summary and the analyst reads it. (Started
+    # from the run itself, they slowed the summary's own rerun: measured in docs/dashboard.md, Speed.)
+    if (st.session_state.get(OUTCOME) or {}).pop(PREPARE, False):
+        prepare_report(ws)

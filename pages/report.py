@@ -18,6 +18,7 @@ from pages._look import (
 )
 from pages._models import model_label
 from pages._session import (
+    REPORT_VIEW_ARGS,
     colors,
     data_key,
     has_report,
@@ -546,6 +547,7 @@ def body(ws, path, fp) -> None:
     restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day")
     grain = st.session_state.get("report_grain") or "day"
     view = report_view(path, fp, start, end, channels, basis, grain)
+    st.session_state[REPORT_VIEW_ARGS] = (start, end, channels, basis, grain)  # read ahead after a run
     header(ws, states, view)
     if view.empty:
         st.info("No channel-day matches these filters. Widen the date range or clear the channel filter.")
