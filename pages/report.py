@@ -160,7 +160,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
     )
 
 
-NO_CPO_INTERVAL = "no spread (see ?)"
+NO_CPO_INTERVAL = "same in every resample"
 
 
 def tile_eur(value: float) -> str:
