@@ -88,8 +88,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "half_life_hours": Setting(
         "Half-life (hours)",
-        "A session this many hours before the conversion gets half the credit weight of one just before "
-        "it, twice as many hours before: a quarter (168 hours = 1 week, 24 = 1 day).",
+        "168 hours = 1 week, 24 = 1 day.",
         whole=True,
     ),
     "first": Setting("Share of the first session", "The first session's share of the credit (0.4 = 40%)."),

@@ -69,6 +69,10 @@ def test_upload_run_report_download(tmp_path):
         no_traceback(page)
         # the sidebar names the upload at once (not the demo until another page is opened)
         assert page.locator('[data-testid="stSidebar"]').get_by_text("shop_sessions.db").count() == 1
+        # ... and says once, on every page, that a reload loses the upload, and how to keep it
+        lost = "Kept in this tab only: reloading or closing it loses the upload and its runs"
+        assert page.locator('[data-testid="stSidebar"]').get_by_text(lost).count() == 1
+        assert page.get_by_text(lost).count() == 1
         screenshot(page, SHOTS / "3_data_uploaded.png")
 
         # Another browser session sees its own (demo) database, not this upload.
@@ -78,6 +82,7 @@ def test_upload_run_report_download(tmp_path):
         sidebar = other.locator('[data-testid="stSidebar"]')
         assert sidebar.get_by_text("Demo database").count() == 1
         assert sidebar.get_by_text("shop_sessions.db").count() == 0
+        assert sidebar.get_by_text("Kept in this tab only").count() == 0  # the shared demo: nothing to lose
         other.context.close()
 
         goto_page(page, "Pipeline")

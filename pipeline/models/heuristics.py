@@ -110,8 +110,8 @@ register(Model("linear", "Equal credit to every session of the journey.", linear
 register(
     Model(
         "time-decay",
-        "The later a session, the more credit: a session one half-life (set below; 168 hours = 1 week) "
-        "before the conversion gets half the credit of one just before it.",
+        "The later a session, the more credit: a session one half-life (set below) before the "
+        "conversion gets half the credit of one just before it, two half-lives before: a quarter.",
         time_decay,
         defaults={"half_life_hours": 168.0},
         check_params=_check_time_decay,
