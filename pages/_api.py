@@ -47,12 +47,17 @@ def api_controls(ws, window: Window, force: bool):
         key="api_key",
         on_change=_forget_check,
         placeholder="paste the key from your IHC account",
-        help="Used for this session's runs only: never shown, logged or saved.",
+        help="Used for this session's runs only: never shown, logged or saved. (An administrator can "
+        "instead set IHC_API_KEY on the server for everyone.)",
     )
     # No "show password" eye on this field: the key is never displayed, not even on request.
     st.html("<style>.st-key-api_key button { display: none !important; }</style>")
     conv_type = st.text_input(
-        "Conversion type id", key="api_conv_type", on_change=_forget_check, placeholder="e.g. purchase"
+        "Conversion type id",
+        key="api_conv_type",
+        on_change=_forget_check,
+        placeholder="e.g. purchase",
+        help="(An administrator can instead set IHC_CONV_TYPE_ID on the server for everyone.)",
     )
     st.caption(CONV_TYPE_HELP)
     option = api_options(key, conv_type)

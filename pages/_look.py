@@ -134,12 +134,29 @@ def sidebar_database(ws: Workspace) -> None:
         st.markdown(f"{icon} **{md(src.name, 60)}**")
         where = "shared read-only until your first run" if ws.shares_demo else "private working copy"
         st.caption(f"{src.size_bytes / 1e6:,.1f} MB · {where}")
+        lost = unsaved_work(ws)
+        if lost:
+            st.caption(f":material/warning: {lost}")
         from pages._session import server_view  # the server source the Report and Journeys pages show
 
         view = server_view()
         if view is not None:
             st.caption(f":material/dns: Report and Journeys show the server source **{md(view.name, 60)}**")
         st.page_link("pages/data.py", label="Change the database", icon=":material/upload_file:")
+
+
+def unsaved_work(ws: Workspace) -> Optional[str]:
+    """What a reload or a closed tab would lose, and how to keep it — None when nothing would be lost
+    (the shared demo, untouched). An upload, or the demo after a run or a calibration, is this session's
+    own copy: it lives in this tab only."""
+    src = ws.source
+    if src is None or ws.shares_demo or not ws.has_database:
+        return None
+    what = "the upload and its runs" if src.kind != "demo" else "your runs on the demo"
+    return (
+        f"Kept in this tab only: reloading or closing it loses {what}. To keep them: "
+        "**Download database** (Data or Report page) and upload it again later."
+    )
 
 
 def database_label(ws: Workspace) -> str:

@@ -67,14 +67,12 @@ def api_options(
         return ApiOption(True, False, _redact(str(exc), typed_key))
     key_source = "typed" if typed_key else ("environment" if getattr(config, "api_key", None) else None)
     if not getattr(config, "api_key", None):
-        return ApiOption(
-            True, False, "Paste your IHC API key above (or an administrator sets IHC_API_KEY on the server)."
-        )
+        return ApiOption(True, False, "Paste your IHC API key above.")
     if not getattr(config, "conv_type_id", None):
         return ApiOption(
             True,
             False,
-            "Enter the conversion type id above (or an administrator sets IHC_CONV_TYPE_ID on the server).",
+            "Enter the conversion type id above.",
             key_source,
         )
     where = "the key you typed" if key_source == "typed" else "the key from the environment"
@@ -123,6 +121,10 @@ def param_widgets(
             st.caption(words.help)
         elif isinstance(default, int):
             chosen = int(st.number_input(words.label, value=int(value), step=1, key=wkey))
+            st.caption(words.help)
+        elif isinstance(default, float) and words.whole and float(value).is_integer():
+            # whole hours ("168", not "168.000"); a fractional value set elsewhere keeps the float field
+            chosen = float(st.number_input(words.label, value=int(value), min_value=1, step=1, key=wkey))
             st.caption(words.help)
         elif isinstance(default, float):
             chosen = float(st.number_input(words.label, value=float(value), key=wkey, format="%.3f"))

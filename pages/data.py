@@ -19,8 +19,9 @@ from pages._session import (
 )
 from pipeline.errors import InputError
 from pipeline.labels import clip, code, md, whole_dates
-from pipeline.report_warnings import warning_counts
+from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
+from pipeline.validate import plain_sentence
 
 st.title("Data")
 st.caption(
@@ -36,21 +37,17 @@ def current(ws) -> None:
     st.subheader(md(src.name, 80) if src else "Current database")
     if src is not None and src.detail:
         st.caption(src.detail)
-    if src is not None and src.kind != "demo":
-        st.caption(
-            "This upload and its runs live in this browser tab only: reloading or closing the tab starts "
-            "over on the demo. To keep them, download the database (here or on the Report page) and upload "
-            "it again later."
-        )
+    if src is not None and not ws.shares_demo:  # this session's own copy: an upload, or the demo after a run
         st.download_button(
             database_label(ws),
             ws.database_bytes,
-            file_name=f"{Path(src.name).stem}-attributed.db",
+            file_name=f"{'demo' if src.kind == 'demo' else Path(src.name).stem}-attributed.db",
             mime="application/vnd.sqlite3",
             icon=":material/database:",
             on_click="ignore",
             key="data_download_db",
-            help="Prepared when you click: the button shows a spinner meanwhile, then your browser saves the file.",
+            help="Prepared when you click: the button shows a spinner meanwhile, then your browser saves the "
+            "file. Upload it again later to go on where you left off.",
         )
     cov = report.coverage
     if cov.get("sessions_from"):
@@ -107,7 +104,8 @@ def upload_box(ws) -> None:
             else:
                 st.session_state.pop("_upload_refused", None)
                 st.session_state.pop("last_run", None)
-                warn = f" with {len(report.warnings)} warning(s) (below)" if report.warnings else ""
+                n = len(report.warnings)
+                warn = f" with {n:,} warning{'' if n == 1 else 's'} (below)" if n else ""
                 st.session_state["_upload_ok"] = (
                     f"{md(ws.source.name, 80)} is loaded{warn}. Next: run the pipeline to attribute it."
                 )
@@ -123,7 +121,8 @@ def upload_box(ws) -> None:
             if report is not None and report.fatal:
                 st.markdown("What has to be fixed before it can be attributed:")  # each problem once
                 for finding in report.fatal:
-                    st.markdown(f"- {_finding_text(finding)}")
+                    st.markdown(f"- {md(plain_sentence(finding, report.rows))}")
+                    examples(finding)
             st.caption("The previous database is still the current one.")
         ok = st.session_state.pop("_upload_ok", None)
         if ok:
@@ -202,9 +201,12 @@ def server_box(ws) -> None:
                 st.rerun()
 
 
-def _finding_text(f) -> str:
-    ex = f" — e.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
-    return f"{md(f.message)}{ex}"
+def examples(finding) -> None:
+    """A finding's example values (ids from the data, 64 characters long at times) out of the sentence,
+    behind a closed expander."""
+    if finding.examples:
+        with st.expander("Examples"):
+            st.markdown(", ".join(code(e) for e in finding.examples))
 
 
 def findings(ws) -> None:
@@ -224,11 +226,11 @@ def findings(ws) -> None:
         st.success("No problem found.", icon=":material/check_circle:")
     for f in report.findings:
         color = "red" if f.severity == "fatal" else "orange"
-        # the message states its count with its own noun (rows, conversions, channels, days)
-        examples = f"  \ne.g. {', '.join(code(e) for e in f.examples)}" if f.examples else ""
-        st.markdown(f":{color}-badge[{f.severity}] {md(f.message)}{examples}")
+        # one sentence: the count with its own noun (conversions, sessions, channels, days) and its share
+        st.markdown(f":{color}-badge[{f.severity}] {md(plain_sentence(f, report.rows))}")
+        examples(f)
     for message in notes:
-        st.markdown(f":orange-badge[report] {md(message[0].upper() + message[1:])}.")
+        st.markdown(f":orange-badge[report] {md(note_sentence(message))}")
 
 
 def channels(ws) -> None:

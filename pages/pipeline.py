@@ -9,7 +9,7 @@ from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from pages._api import api_controls
 from pages._calibration import calibration_section, stored_profile_docs
-from pages._look import StreamlitProgress, shown_errors
+from pages._look import StreamlitProgress, shown_errors, unsaved_work
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
 from pages._session import (
     db_key,
@@ -25,10 +25,11 @@ from pipeline.errors import PipelineError
 from pipeline.labels import md, whole_dates
 from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
-from pipeline.report_warnings import warning_counts
+from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.run_summary import summarise
 from pipeline.runner import RunOptions
 from pipeline.status import STAGES
+from pipeline.validate import plain_sentence
 from pipeline.window import Window, date_span
 from pipeline.workspace import RunInProgress
 
@@ -189,16 +190,16 @@ def data_checks(ws) -> None:
     report = validation(path, fp)
     if report.fatal:
         st.error(
-            "This database cannot be attributed: " + report.fatal[0].line().removeprefix("fatal: "),
+            "This database cannot be attributed: " + md(plain_sentence(report.fatal[0], report.rows)),
             icon=":material/error:",
         )
     notes = stored_report_warnings(path, fp)
-    lines = [f.line().removeprefix("warning: ") for f in report.warnings]
-    lines += ["report: " + m for m in notes]
+    lines = [plain_sentence(f, report.rows) for f in report.warnings]  # one sentence each, no ids
+    lines += [note_sentence(m) for m in notes]
     if lines:
         with st.expander(f"Data checks: {warning_counts(len(report.warnings), len(notes))} to read before running"):
-            for line in lines:
-                st.text("• " + line)  # plain text: ids from the data
+            st.markdown("\n".join(f"- {md(line)}" for line in lines))
+            st.page_link("pages/data.py", label="Examples on the Data page", icon=":material/database:")
 
 
 def _window(picked, first, last, lookback) -> Window:
@@ -298,9 +299,7 @@ def last_run(ws) -> None:
         return
     with st.container(border=True):
         st.caption("Last run")
-        st.success(
-            summary.headline(model_label(summary.model) if summary.model else None), icon=":material/check_circle:"
-        )
+        st.success(summary.headline(), icon=":material/check_circle:")
         cols = st.columns(4)
         cols[0].metric("Conversions in the window", f"{summary.conversions:,}")
         cols[1].metric("Attributed", f"{summary.attributed:,}")
@@ -313,7 +312,10 @@ def last_run(ws) -> None:
             )
         st.caption(" · ".join(md(line) for line in summary.lines))
         for warning in summary.warnings:
-            st.caption(":material/warning: " + md(warning.removeprefix("warning: ")))
+            st.caption(":material/warning: " + md(warning))
+        lost = unsaved_work(ws)
+        if lost:
+            st.warning(lost, icon=":material/save:")
         st.page_link("pages/report.py", label="Open the report", icon=":material/bar_chart:")
 
 

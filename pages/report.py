@@ -138,8 +138,9 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "CPO",
         eur(k.cpo, 2),
         # Over every channel the resampled conversions always add up to the same total and the cost is
-        # fixed, so this CPO cannot move: say so instead of leaving the place of the interval blank.
-        delta=cpo_interval or (NO_CPO_INTERVAL if pd.notna(k.cpo) else None),
+        # fixed, so this CPO cannot move: no pill (a words-for-it pill was cryptic, "no spread (see ?)",
+        # or cut at 1280 px, "same in every r…"); the help says why, like the Cost and Revenue tiles.
+        delta=cpo_interval or None,
         delta_color="off",
         delta_arrow="off",
         help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
@@ -159,9 +160,6 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
-
-
-NO_CPO_INTERVAL = "no spread (see ?)"
 
 
 def tile_eur(value: float) -> str:

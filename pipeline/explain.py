@@ -285,8 +285,8 @@ SINGLE_TOUCH = {
     "first-click": "first click: all credit to the first session",
 }
 ZERO_CREDIT_HELP = (
-    "Why a session got no credit. IHC: a pause longer than the model's inactivity cut (shown as 'cut') "
-    "starts the journey afresh, and the sessions before the last such pause get 0 in every phase. "
+    "Why a session got no credit. IHC: a pause longer than the profile's inactivity limit starts the "
+    "journey afresh, and the sessions before the last such pause get 0 in every role. "
     "Last/first click: the whole credit goes to one session."
 )
 
@@ -311,9 +311,12 @@ def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours:
                 long = np.flatnonzero(later > cut_hours)
                 if len(long):
                     pause = later[long[-1]]
-                    out[i] = f"before a {pause:,.1f} h pause (cut {cut_hours:g} h)"
+                    out[i] = (
+                        f"they come before a pause of {pause:,.1f} hours, longer than IHC's {cut_hours:g}-hour "
+                        "inactivity limit, so the journey counts from after that pause"
+                    )
                     continue
-            out[i] = "before a long pause (inactivity cut)"
+            out[i] = "they come before a pause longer than IHC's inactivity limit, so the journey counts from after it"
         return out
     reason = SINGLE_TOUCH.get(model or "", "the model gives this channel no credit")
     return [reason if z else "" for z in zero]
@@ -341,7 +344,20 @@ def zero_credit_lines(positions: list[int], reasons: list[str]) -> list[str]:
     for pos, reason in zip(positions, reasons):
         if reason:
             by_reason.setdefault(reason, []).append(int(pos))
-    return [f"No credit for {', '.join(f'#{p}' for p in sorted(ps))}: {r}" for r, ps in by_reason.items()]
+    return [f"No credit for {session_numbers(ps)}: {r}." for r, ps in by_reason.items()]
+
+
+def session_numbers(positions: list[int]) -> str:
+    """'session #3', 'sessions #1–#5, #7': consecutive positions as one range."""
+    ps = sorted(set(positions))
+    runs: list[list[int]] = []
+    for p in ps:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    parts = [f"#{r[0]}" if len(r) == 1 else f"#{r[0]}–#{r[-1]}" if len(r) > 2 else f"#{r[0]}, #{r[1]}" for r in runs]
+    return ("session " if len(ps) == 1 else "sessions ") + ", ".join(parts)
 
 
 SIGNALS_HELP = (

@@ -26,8 +26,9 @@ from .errors import InputError
 from .labels import clip
 from .model_settings import model_label, settings_in_words
 from .palette import channel_colors
+from .report_warnings import note_sentence
 from .status import read_records
-from .validate import current_validation
+from .validate import current_validation, plain_sentence
 
 STYLE = """
 body{font-family:"Source Sans Pro",Arial,sans-serif;color:#1F2A37;max-width:1180px;margin:24px auto;padding:0 16px}
@@ -156,7 +157,7 @@ def _header(view: rv.ReportView, records: dict, source: str, channels) -> str:
 
 
 def _warnings(view: rv.ReportView) -> str:
-    return "".join(f"<div class='warn'>⚠ {_e(w[0].upper() + w[1:])}.</div>" for w in view.warnings)
+    return "".join(f"<div class='warn'>⚠ {_e(note_sentence(w))}</div>" for w in view.warnings)
 
 
 def _money(value, decimals: int = 2) -> str:
@@ -229,8 +230,9 @@ def _table(view: rv.ReportView) -> str:
 
 def _checks(con: sqlite3.Connection) -> str:
     report = current_validation(con)
+    # one sentence a check, for a manager: count, share and meaning; no stage prefix, no example ids
     lines = [
-        f"<div class='check{' fatal' if f.severity == 'fatal' else ''}'>{_e(clip(f.line(), 600))}</div>"
+        f"<div class='check{' fatal' if f.severity == 'fatal' else ''}'>{_e(clip(plain_sentence(f, report.rows), 600))}</div>"
         for f in report.findings
     ]
     if not lines:

@@ -24,6 +24,7 @@ class Setting:
     help: str  # one line: what it does, in the analyst's words
     choices: dict[str, str] = field(default_factory=dict)  # value -> what it means (a fixed set of values)
     example: Optional[str] = None  # for a JSON setting: a complete example to start from
+    whole: bool = False  # a number of hours/sessions the analyst types as a whole number ("168", not "168.000")
 
 
 REDISTRIBUTION_EXAMPLE = json.dumps(
@@ -42,11 +43,12 @@ SETTINGS: dict[str, Setting] = {
         "IHC profile",
         "Which IHC behaviour the offline model imitates. A journey's sessions play three roles: initializer "
         "(opened it), holder (kept it going), closer (closed the sale). 'default' is the model as documented, "
-        "the three roles counting equally; 'challenge' imitates the conversion type Haensel AMS trained on "
-        "the challenge data (fitted to its real API answers).",
+        "the three roles counting equally; 'challenge' imitates the IHC web API's answers for a conversion "
+        "type Haensel AMS trained on the sample shop data of their data-engineering challenge (fitted to "
+        "those answers).",
         {
             "default": "default — IHC as documented",
-            "challenge": "challenge — IHC as trained on the challenge data",
+            "challenge": "challenge — IHC as Haensel AMS trained it on their sample shop data",
         },
     ),
     "round": Setting(
@@ -64,17 +66,17 @@ SETTINGS: dict[str, Setting] = {
     ),
     "worth": Setting(
         "What a set of channels is worth",
-        "Shapley shares each set of channels' worth among its channels.",
+        "Shapley shares each set of channels' worth among its channels. Conversion rate: the share of "
+        "the journeys with those channels that converted (journeys that did not convert count). Number "
+        "of conversions: the conversions with those channels (journeys that did not convert are ignored).",
         {
-            "rate": "conversion rate — the share of paths with those channels that converted "
-            "(paths that did not convert count)",
-            "conversions": "conversions — the number of conversions with those channels "
-            "(paths that did not convert are ignored)",
+            "rate": "conversion rate of the channel set",
+            "conversions": "number of conversions of the set",
         },
     ),
     "max_coalition_size": Setting(
         "Largest set of channels considered",
-        "A path with more distinct channels than this counts only its most recent ones (more is slower).",
+        "A journey with more different channels than this counts only its most recent ones (more is slower).",
     ),
     "order": Setting(
         "Memory of the chain (sessions)",
@@ -86,7 +88,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "half_life_hours": Setting(
         "Half-life (hours)",
-        "A session this many hours before the conversion gets half the weight of one just before it.",
+        "168 hours = 1 week, 24 = 1 day.",
+        whole=True,
     ),
     "first": Setting("Share of the first session", "The first session's share of the credit (0.4 = 40%)."),
     "last": Setting(
@@ -147,6 +150,8 @@ def settings_in_words(params: dict) -> str:
             text = "yes" if value else "no"
         elif isinstance(value, (dict, list)):
             text = json.dumps(value)
+        elif isinstance(value, float):
+            text = f"{value:g}"  # 24 hours, not 24.0
         else:
             text = words.choices.get(str(value), str(value))
         parts.append(f"{words.label}: {text}")

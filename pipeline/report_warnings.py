@@ -48,3 +48,13 @@ def warning_counts(data_warnings: int, report_notes: int) -> str:
     if report_notes:
         parts.append(count(report_notes, "report note"))
     return " · ".join(parts)
+
+
+def note_sentence(message: str) -> str:
+    """A report note (``report_warnings``' message) as a sentence of its own, for the dashboard and the
+    HTML report: "it mixes models — …" → "The attribution mixes models — …."; the command line prints
+    the message as it is, after "warning: report: "."""
+    text = message.strip().rstrip(".")
+    if text.startswith("it mixes models"):
+        text = "the attribution" + text.removeprefix("it")
+    return text[:1].upper() + text[1:] + "."

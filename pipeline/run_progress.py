@@ -14,8 +14,10 @@ no work in this run gets one that says nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
+from .model_settings import MODEL_LABELS
 from .progress import Progress, ensure
 
 STAGES = ("journeys", "attribute", "validate", "report")
@@ -74,9 +76,19 @@ def _step(outer: Progress, stage, number, count, offset, share, working, furthes
     return inner
 
 
+# "model ihc" / "1,000 conversions with ihc": the model named as the dashboard names it
+_MODEL_NAMED = re.compile(r"^(?:model (?P<alone>\S+)|(?P<lead>.+ with )(?P<after>\S+))$")
+
+
 def detail_of(message: str) -> str:
-    """A stage's message without its stage name ("validate: session_costs" → "session_costs")."""
+    """A stage's message without its stage name ("validate: the costs" → "the costs"), a model by its
+    label ("attribute: model ihc" → "IHC — offline model")."""
     message = (message or "").strip()
     while message.startswith(_PREFIXES):
         message = message.split(": ", 1)[1]
+    named = _MODEL_NAMED.match(message)
+    if named:
+        name = named.group("alone") or named.group("after")
+        if name in MODEL_LABELS:
+            return (named.group("lead") or "") + MODEL_LABELS[name]
     return message

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .model_settings import model_label
+from .validate import plain_sentence
+
 
 @dataclass
 class RunSummary:
@@ -18,20 +21,21 @@ class RunSummary:
     redone: list[str]
     reused: list[str]
     seconds: float
-    warnings: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the data checks, one plain sentence each
+    lines: list[str] = field(default_factory=list)  # each stage in words ("Channel report: … rebuilt in 0.8 s")
 
     @property
     def not_attributed_total(self) -> int:
         return sum(self.not_attributed.values())
 
-    def headline(self, model_label: Optional[str] = None) -> str:
-        """One sentence; ``model_label`` replaces the model's registry name."""
+    def headline(self, label: Optional[str] = None) -> str:
+        """One sentence, the model named as the dashboard names it (``label`` replaces that name)."""
         if not self.redone:
             return f"Everything was up to date: reused the stored results ({self.seconds:.1f} s)."
         na = self.not_attributed_total
+        name = label or (model_label(self.model) if self.model else "the model")
         return (
-            f"Attributed {self.attributed:,} of {self.conversions:,} conversions with {model_label or self.model}"
+            f"Attributed {self.attributed:,} of {self.conversions:,} conversions with {name}"
             f" in {self.seconds:.1f} s" + (f"; {na:,} could not be attributed." if na else ".")
         )
 
@@ -55,6 +59,31 @@ def summarise(result, seconds: Optional[float] = None) -> RunSummary:
         redone=[o.stage for o in result.outcomes if not o.skipped],
         reused=[o.stage for o in result.outcomes if o.skipped],
         seconds=float(seconds if seconds is not None else result.seconds),
-        warnings=[f.line() for f in result.validation.warnings],
-        lines=list(result.lines()),
+        warnings=[plain_sentence(f, result.validation.rows) for f in result.validation.warnings],
+        lines=[stage_words(o) for o in result.outcomes],
     )
+
+
+STAGE_NAMES = {"journeys": "Journeys", "attribute": "Attribution", "report": "Channel report"}
+
+
+def stage_words(outcome) -> str:
+    """A stage's outcome for the analyst (the command line prints ``outcome.message``, which names the
+    model by its registry name): "Attribution: 1,949 conversions with IHC — offline model in 0.78 s",
+    "Journeys: up to date, reused"."""
+    rec, s = outcome.record, outcome.record.summary or {}
+    name = STAGE_NAMES.get(outcome.stage, outcome.stage.capitalize())
+    if outcome.stage == "attribute":
+        model = s.get("model") or rec.params.get("model")
+        what = f" ({model_label(model)})" if model else ""
+        if outcome.skipped:
+            return f"{name}: up to date{what}, reused"
+        return f"{name}: {int(s.get('conversions_attributed', 0)):,} conversions with {model_label(model)} in {rec.seconds:.2f} s"
+    if outcome.skipped:
+        return f"{name}: up to date, reused"
+    if outcome.stage == "journeys":
+        facts = f"{int(s.get('sessions', rec.rows)):,} sessions of {int(s.get('conversions', 0)):,} conversions"
+        return f"{name}: {facts} built in {rec.seconds:.2f} s"
+    if outcome.stage == "report":
+        return f"{name}: {int(rec.rows):,} channel-days rebuilt in {rec.seconds:.2f} s"
+    return f"{name}: done in {rec.seconds:.2f} s"

@@ -9,6 +9,7 @@ revenue counts 0).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Optional, cast
@@ -140,6 +141,51 @@ class Finding:
         return f"{self.severity}: {self.message}{ex}"
 
 
+# ---- the findings in an analyst's words (the dashboard and the HTML report; the CLI keeps ``line``) ----
+TABLE_NOUNS = {
+    "conversions": ("conversion", "conversions"),
+    "session_sources": ("session", "sessions"),
+    "session_costs": ("cost row", "cost rows"),
+}
+ROW_NOUNS = {"row", "rows", "conversion", "conversions", "session", "sessions", "cost", "costs"}
+_PREFIX = re.compile(r"^(conversions|session_sources|session_costs)(?:\.([A-Za-z_]\w*))?: ")
+_LEADING_COUNT = re.compile(r"^([\d,]+) ([a-z]+)\b")
+
+
+def share_text(n: int, total: int) -> str:
+    """'2.6%', '<0.1%' for a share too small to show (never '0.0%' for rows that are there)."""
+    share = n / total
+    return "<0.1%" if share < 0.001 else f"{share:.1%}"
+
+
+def plain_sentence(finding: "Finding", rows: Optional[dict] = None) -> str:
+    """One sentence for the analyst, without the stage/table prefix and without example ids:
+    "51 conversions (2.6%) have no session of their user before them and cannot be attributed."
+    A count of rows gets its table's noun and its share of the table (``rows``: the report's row
+    counts); a fatal finding names its column, since the file has to be fixed there. ``line`` stays the
+    command line's format (orchestrators parse it)."""
+    text, table, column = finding.message, None, None
+    prefix = _PREFIX.match(text)
+    if prefix:
+        table, column = prefix.group(1), prefix.group(2)
+        text = text[prefix.end() :]
+    lead = _LEADING_COUNT.match(text)
+    if table and lead and lead.group(2) in ROW_NOUNS:
+        n = int(lead.group(1).replace(",", ""))
+        noun = lead.group(2)
+        if noun in ("row", "rows"):
+            noun = TABLE_NOUNS[table][0 if n == 1 else 1]
+        total = int((rows or {}).get(table) or 0)
+        share = f" ({share_text(n, total)})" if 0 < n <= total else ""
+        text = f"{n:,} {noun}{share}{text[lead.end() :]}"
+    if column and finding.severity == FATAL and column not in text:
+        text += f" — column {column} of {table}"
+    text = text.rstrip(". ")
+    if finding.code != "cost_on_some_days":  # that one starts with a channel's name: left as written
+        text = text[:1].upper() + text[1:]
+    return text + "."
+
+
 @dataclass
 class ValidationReport:
     findings: list[Finding] = field(default_factory=list)
@@ -251,17 +297,22 @@ def validate(
         return report
     scans = scans or open_scans(con)
     # Scans computed in this process first, while scans in other threads or processes still run.
-    progress(0, 4, "validate: conversions")
+    progress(0, 4, "validate: the conversions")
     last_conversion = _conversions(con, check)
-    progress(1, 4, "validate: id types and users without sessions")
+    progress(1, 4, "validate: the ids, and the users without sessions")
     _id_types(con, check, scans)
     _without_earlier_sessions(check, scans)
-    progress(2, 4, "validate: session_sources")
+    progress(2, 4, "validate: the sessions")
     _sessions(con, check, last_conversion, scans)
-    progress(3, 4, "validate: session_costs")
+    progress(3, 4, "validate: the costs")
     _costs(con, check, scans)
     _cost_coverage(con, check, scans)
-    progress(4, 4, f"validate: {len(report.fatal)} fatal, {len(report.warnings)} warning(s)")
+    progress(
+        4,
+        4,
+        f"validate: {count(len(report.fatal), 'fatal problem', 'fatal problems')}, "
+        f"{count(len(report.warnings), 'warning', 'warnings')}",
+    )
     return report
 
 

@@ -4,9 +4,12 @@ explanation (never a traceback), and going back to the demo."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from pipeline.db import open_database
+from pipeline.validate import current_validation
 from tests.dashboard_support import no_errors, open_page, texts, workspace_of
 from tests.helpers import make_db, tiny_db
 
@@ -31,8 +34,23 @@ def test_data_page_on_the_demo(dashboard_env):
     assert "\u2011" not in text
     coverage = next(m for m in at.markdown if m.value.startswith("Sessions **"))
     assert coverage.allow_html  # the span is drawn, not shown as characters
-    assert "conversions have no session of their user before them" in text  # the demo's warning
+    assert "have no session of their user before them" in text  # the demo's warning
     assert "channels have sessions but no cost at all" in text  # the unpaid channels, named
+    # one plain sentence a check (count, share, meaning), the example ids only behind "Examples"
+    badge = next(m.value for m in at.markdown if "have no session of their user before them" in m.value)
+    assert badge.startswith(":orange-badge[warning] ") and "conversions: " not in badge and "e.g." not in badge
+    assert re.search(r"\d+ conversions \(\d+\.\d%\) have no session", badge), badge
+    ids = next(
+        f.examples
+        for f in current_validation(open_database(workspace_of(at).db_path)).findings
+        if f.code == "conversion_without_sessions"
+    )
+    hidden = " ".join(m.value for e in at.expander if e.label == "Examples" for m in e.markdown)
+    shown = " ".join(m.value for m in at.markdown if "-badge[" in m.value)
+    assert ids and all(str(i) in hidden and str(i) not in shown for i in ids)
+    from pages._look import unsaved_work
+
+    assert unsaved_work(workspace_of(at)) is None  # the shared demo, untouched: a reload loses nothing
     # the stored report's warnings too (the demo is attributed at start): its incomplete last day(s)
     assert ":orange-badge[report] The last" in text and "incomplete" in text
     channels = at.dataframe[0].value
@@ -64,7 +82,7 @@ def test_a_database_without_the_tables_lists_what_to_fix(dashboard_env, tmp_path
     assert any("other.db was not loaded" in e.value and "cannot be attributed" in e.value for e in at.error)
     text = texts(at)
     for table in ("session_sources", "conversions", "session_costs"):
-        assert text.count(f"table {table} is missing") == 1  # each problem once: in the list, not the summary
+        assert text.lower().count(f"table {table} is missing") == 1  # each problem once: in the list
     assert any("3 fatal problems, listed below" in e.value for e in at.error)
     # the refused file is not left in the upload box as if it were loaded
     assert len(at.file_uploader) == 1 and at.file_uploader[0].value is None
@@ -75,14 +93,19 @@ def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
     at = open_page("data")
     upload(at, "tiny.db", db.read_bytes())
     no_errors(at)
-    assert "tiny.db is loaded" in texts(at)
+    assert "tiny.db is loaded with 2 warnings (below)" in texts(at)  # not "2 warning(s)"
     ws = workspace_of(at)
     assert ws.source.name == "tiny.db" and ws.db_path.read_bytes() == db.read_bytes()
     assert {m.label: m.value for m in at.metric}["Sessions"] == "6"
     # the header and the sidebar name the new database at once, and say how to keep it
     assert "tiny.db" in [str(h.value) for h in at.subheader]
     # (the sidebar, drawn by app.py, is checked in the real browser: tests/test_e2e_browser.py)
-    assert "live in this browser tab only" in texts(at)
+    # said once, in the sidebar of every page (drawn by app.py: seen in the real browser), with the way to
+    # keep the work; the Data page no longer says it a second time
+    from pages._look import unsaved_work
+
+    assert unsaved_work(ws).startswith("Kept in this tab only: reloading or closing it loses the upload and its runs.")
+    assert "this browser tab only" not in texts(at)
     assert any(b.proto.label.startswith("Download database (") for b in at.get("download_button"))
 
     open_page("pipeline", at)

@@ -82,8 +82,17 @@ def test_zero_credit_reasons_are_short_enough_for_the_table():
         }
     )
     # 2023-09-01 00:00 → 2023-09-04 06:48 is 78.8 h, longer than a 52.8 h cut: the first session gets nothing
-    assert zero_credit_reasons(sessions, "ihc", 52.8) == ["before a 78.8 h pause (cut 52.8 h)", "", ""]
-    assert zero_credit_reasons(sessions, "ihc-api") == ["before a long pause (inactivity cut)", "", ""]
+    assert zero_credit_reasons(sessions, "ihc", 52.8) == [
+        "they come before a pause of 78.8 hours, longer than IHC's 52.8-hour inactivity limit, so the journey "
+        "counts from after that pause",
+        "",
+        "",
+    ]
+    assert zero_credit_reasons(sessions, "ihc-api") == [
+        "they come before a pause longer than IHC's inactivity limit, so the journey counts from after it",
+        "",
+        "",
+    ]
     last = zero_credit_reasons(sessions.assign(ihc=[0.0, 0.0, 1.0]), "last-click")
     assert last == ["last click: all credit to the last session"] * 2 + [""]
 
@@ -91,11 +100,13 @@ def test_zero_credit_reasons_are_short_enough_for_the_table():
 def test_sessions_without_credit_are_listed_by_reason_under_the_table():
     from pipeline.explain import zero_credit_lines
 
-    reasons = ["", "before a long pause (inactivity cut)", "before a long pause (inactivity cut)", "", "x"]
+    reasons = ["", "before a long pause", "before a long pause", "", "x"]
     assert zero_credit_lines([1, 2, 3, 4, 5], reasons) == [
-        "No credit for #2, #3: before a long pause (inactivity cut)",
-        "No credit for #5: x",
+        "No credit for sessions #2, #3: before a long pause.",
+        "No credit for session #5: x.",
     ]
+    # a run of sessions is one range: "#1–#5", not "#1, #2, #3, #4, #5"
+    assert zero_credit_lines([1, 2, 3, 4, 5, 6, 7], ["p"] * 5 + ["", "p"]) == ["No credit for sessions #1–#5, #7: p."]
     assert zero_credit_lines([1, 2], ["", ""]) == []
 
 

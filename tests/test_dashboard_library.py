@@ -330,7 +330,7 @@ def test_settings_in_words():
     assert model_label("ihc") == "IHC — offline model" and model_label("unknown") == "unknown"
     assert settings_in_words({}) == "default settings"
     assert settings_in_words({"profile": "challenge", "round": True, "redistribution": None}) == (
-        "IHC profile: challenge — IHC as trained on the challenge data; "
+        "IHC profile: challenge — IHC as Haensel AMS trained it on their sample shop data; "
         "Round credit to 4 decimals, as the web API does: yes"
     )
     assert settings_in_words({"profile": {"name": "my-orders", "weights": [1, 2]}}) == "IHC profile: my-orders"

@@ -49,6 +49,7 @@ def test_stage_cards_on_the_demo(dashboard_env):
 def test_run_with_the_offline_model_updates_cards_and_report(dashboard_env):
     at = open_page("pipeline")
     ws = workspace_of(at)
+    assert "Kept in this tab only" not in texts(at)  # the shared demo: a reload loses nothing
     before = read_report(open_database(ws.db_path))
     at.selectbox(key="run:ihc:profile").set_value("challenge").run()
     at.button(key="run_button").click().run()
@@ -56,7 +57,19 @@ def test_run_with_the_offline_model_updates_cards_and_report(dashboard_env):
     text = texts(at)
     assert "Attributed 3" in text and "of 400 conversions with IHC — offline model" in text
     assert "Not attributed, and why:" in text and "no session before the conversion" in text
-    assert "(IHC profile: challenge — IHC as trained on the challenge data; Round" in text  # the new settings
+    assert (
+        "(IHC profile: challenge — IHC as Haensel AMS trained it on their sample shop data; Round" in text
+    )  # the new settings
+    # the stages in words, the model by its label (not "attribute: … attributed with ihc")
+    assert "Attribution: 3" in text and "conversions with IHC — offline model in " in text
+    assert "with ihc" not in text and "attribute:" not in text
+    # the run made the session's own copy: the Last run box says a reload loses it, and how to keep it
+    # (the sidebar says it on every page, from the same function: tests/test_e2e_browser.py sees it)
+    from pages._look import unsaved_work
+
+    lost = "Kept in this tab only: reloading or closing it loses your runs on the demo."
+    assert unsaved_work(ws).startswith(lost) and "**Download database**" in unsaved_work(ws)
+    assert [w.value for w in at.warning] == [unsaved_work(ws)]
     con = sqlite3.connect(ws.db_path)
     params = con.execute("SELECT params FROM pipeline_stages WHERE stage = 'attribute'").fetchone()[0]
     assert '"profile": "challenge"' in params
@@ -139,6 +152,27 @@ def test_a_failed_run_keeps_the_previous_results(dashboard_env, monkeypatch):
     assert "Model **IHC — offline model**" in texts(at)  # the cards still show the previous run
 
 
+def test_model_descriptions_and_the_half_life_in_an_analysts_words(dashboard_env):
+    """Issue 16 F4: no parameter names or textbook terms in the registry's descriptions (the CLI's `models`
+    and the Pipeline page read the same text); the half-life is typed as whole hours, not '168.000'."""
+    from pipeline.models import available_models, get_model
+
+    for name in available_models():
+        words = get_model(name).description
+        for jargon in ("half_life_hours", "closed form", "absorbing", "worth =", "re-implementation", "challenge data"):
+            assert jargon not in words, (name, words)
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("time-decay").run()
+    no_errors(at)
+    half_life = at.number_input(key="run:time-decay:half_life_hours")
+    assert half_life.value == 168 and isinstance(half_life.value, int) and half_life.label == "Half-life (hours)"
+    assert "168 hours = 1 week" in texts(at)
+    half_life.set_value(24).run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    assert "(Half-life (hours): 24)" in texts(at)  # the run's settings in whole hours, not "24.0"
+
+
 def test_bad_parameter_is_shown_before_running(dashboard_env):
     at = open_page("pipeline")
     at.text_area(key="run:ihc:redistribution").input("{not json").run()
@@ -217,7 +251,7 @@ def test_api_options_function(monkeypatch):
     assert not api_options(SECRET).available
     fake_api(monkeypatch)
     none = api_options(None, None, environ={})
-    assert none.available and not none.ready and "Paste your IHC API key" in none.message
+    assert none.available and not none.ready and none.message == "Paste your IHC API key above."  # admin: in help
     no_type = api_options(SECRET, None, environ={})
     assert not no_type.ready and no_type.key_source == "typed" and "conversion type" in no_type.message
     env = api_options("", "conv-1", environ={"IHC_API_KEY": SECRET})
@@ -417,7 +451,7 @@ def test_model_settings_in_words(dashboard_env):
     at = open_page("pipeline")
     profile = at.selectbox(key="run:ihc:profile")
     assert profile.options[:2] == [
-        "challenge — IHC as trained on the challenge data",
+        "challenge — IHC as Haensel AMS trained it on their sample shop data",
         "default — IHC as documented",
     ]
     text = texts(at)
@@ -439,9 +473,10 @@ def test_model_settings_in_words(dashboard_env):
     at.selectbox(key="run_model").set_value("shapley").run()
     worth = at.selectbox(key="run:shapley:worth")
     assert worth.value == "rate" and len(worth.options) == 2
-    assert worth.options[1].startswith("conversions — the number of conversions")
+    # short enough for the picker at 1280 px (the long option was cut: "… the share of paths with those chann…")
+    assert worth.options == ["conversion rate of the channel set", "number of conversions of the set"]
     worth.set_value("conversions").run()
     no_errors(at)
     at.button(key="run_button").click().run()
     no_errors(at)
-    assert "What a set of channels is worth: conversions — the number of conversions" in texts(at)
+    assert "What a set of channels is worth: number of conversions of the set" in texts(at)

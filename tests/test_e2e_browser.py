@@ -56,6 +56,10 @@ def test_upload_run_report_download(tmp_path):
         web.no_traceback(page)
         # the sidebar names the upload at once (not the demo until another page is opened)
         assert page.locator('[data-testid="stSidebar"]').get_by_text("shop_sessions.db").count() == 1
+        # ... and says once, on every page, that a reload loses the upload, and how to keep it
+        lost = "Kept in this tab only: reloading or closing it loses the upload and its runs"
+        assert page.locator('[data-testid="stSidebar"]').get_by_text(lost).count() == 1
+        assert page.get_by_text(lost).count() == 1
         web.screenshot(page, web.SHOTS / "3_data_uploaded.png")
         # Its dates stay whole on screen (a span that does not wrap) and copy as typed: plain hyphens,
         # no U+2011 (what the clipboard gets when an analyst copies the line into a sheet or the id box).
@@ -73,6 +77,7 @@ def test_upload_run_report_download(tmp_path):
         sidebar = other.locator('[data-testid="stSidebar"]')
         assert sidebar.get_by_text("Demo database").count() == 1
         assert sidebar.get_by_text("shop_sessions.db").count() == 0
+        assert sidebar.get_by_text("Kept in this tab only").count() == 0  # the shared demo: nothing to lose
         other.context.close()
 
         web.goto_page(page, "Pipeline")

@@ -10,6 +10,7 @@ import pytest
 from pipeline.db import open_database
 from pipeline.html_report import html_report
 from pipeline.report_views import report_view
+from pipeline.validate import current_validation
 from tests.browser_support import chromium, missing_browser
 from tests.dashboard_support import no_errors, open_page
 from tests.helpers import cli, run_db
@@ -33,6 +34,13 @@ def test_the_file_has_the_report_and_loads_nothing_from_outside(attributed):
     assert "<h2>Data checks</h2>" in page and "Per channel" in page
     assert "function" in page[:6_000_000] and len(page) > 3_000_000  # plotly.js itself is inside
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", page, flags=re.I)  # nothing fetched
+    # the data checks for a manager: one sentence each with count and share, no log prefix, no example ids
+    checks = page[page.index("<h2>Data checks</h2>") :]
+    checks = checks[: checks.index("</div>", checks.rindex("class='check"))]
+    assert re.search(r"\d+ conversions \(\d+\.\d%\) have no session of their user before them", checks), checks
+    assert "warning" not in checks and "conversions: " not in checks and "e.g." not in checks
+    examples = [e for f in current_validation(con).findings for e in f.examples]
+    assert examples and not any(str(e) in checks for e in examples)
     filtered = html_report(con, "2023-09-03", "2023-09-04", ["Display"], "conversion-date")
     assert "Dates 2023-09-03 … 2023-09-04 by conversion date" in filtered and "Channels: Display" in filtered
 

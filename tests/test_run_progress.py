@@ -49,7 +49,7 @@ def test_a_fresh_local_run_names_its_four_steps_in_the_order_they_run(small_demo
         assert count == 4
         firsts.setdefault(number, text)
     assert firsts[1].startswith("building the customer journeys")
-    assert firsts[2] == "attributing the conversions (model linear)"
+    assert firsts[2] == "attributing the conversions (Linear)"  # the model by its label
     assert firsts[3].startswith("checking the data before saving anything (")
     assert firsts[4].startswith("building the channel report (")
     assert not any(m.startswith(("validate:", "journeys:", "report:")) for _, m in seen)
@@ -98,3 +98,6 @@ def test_a_step_that_speaks_again_keeps_the_later_number():
     ]
     assert [d for d, _ in seen] == [15, 72, 42, 100]  # (the bar itself is kept forward by forward_only)
     assert detail_of("journeys: markov: removal effects") == "removal effects"
+    # a model by the label the dashboard gives it, never its registry name
+    assert detail_of("attribute: model ihc") == "IHC — offline model"
+    assert detail_of("attribute: 1,000 conversions with time-decay") == "1,000 conversions with Time decay"

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.db import open_database
 from pipeline.errors import InputError
-from pipeline.validate import FATAL, WARNING, check_structure, start_scans, validate
+from pipeline.validate import FATAL, WARNING, Finding, check_structure, plain_sentence, start_scans, validate
 from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
 
 C3 = ("conversion_without_sessions", WARNING, 1, ["c3"])
@@ -128,6 +128,40 @@ def test_warnings_leave_the_file_usable(tmp_path):
     lines = [f.line() for f in report.warnings]
     assert any("1 cost belongs to no session in session_sources and is not reported" in line for line in lines)
     assert any("conversions.revenue: 1 conversion has no revenue; counted as 0" in line for line in lines)
+
+
+def test_each_check_in_one_plain_sentence_with_its_share_and_no_ids(tmp_path):
+    """The dashboard's and the HTML report's wording (issue 16, F5): no "warning: conversions:" prefix, no
+    example ids, the count with its table's noun and its share of the table; the CLI's ``line`` unchanged."""
+    conversions = [*TINY_CONVERSIONS, ("c9", "nobody", "2023-09-03", "10:00:00", None)]
+    path = make_db(tmp_path / "warn.db", TINY_SESSIONS, conversions, [*TINY_COSTS, ("ghost", 9.0)])
+    report = validate(open_database(path))
+    sentences = {f.code: plain_sentence(f, report.rows) for f in report.findings}
+    # 4 conversions, 5 cost rows (hand-counted: TINY_* plus the two added above)
+    assert sentences["null_revenue"] == "1 conversion (25.0%) has no revenue; counted as 0."
+    assert sentences["conversion_without_sessions"] == (
+        "2 conversions (50.0%) have no session of their user before them "
+        "(1 of them: the user has no session at all) and cannot be attributed."
+    )
+    assert sentences["orphan_cost"] == "1 cost (20.0%) belongs to no session in session_sources and is not reported."
+    assert not any("c3" in s or "ghost" in s or "warning" in s for s in sentences.values())
+    lines = [f.line() for f in report.warnings]  # the command line's format stays as orchestrators parse it
+    assert "warning: conversions: 2 conversions have no session of their user before them" in lines[1]
+    assert lines[1].endswith("and cannot be attributed (e.g. 'c3', 'c9')")
+
+
+def test_a_fatal_sentence_names_the_column_to_fix_and_rows_become_the_tables_noun():
+    bad = Finding(
+        "bad_holder_engagement", FATAL, "session_sources.holder_engagement: 1 row has a value other than 0 or 1"
+    )
+    assert plain_sentence(bad, {"session_sources": 4_500_000}) == (
+        "1 session (<0.1%) has a value other than 0 or 1 — column holder_engagement of session_sources."
+    )
+    costs = Finding("null_cost", WARNING, "session_costs.cost: 3 rows have no cost; counted as 0", 3)
+    assert plain_sentence(costs, {"session_costs": 12}) == "3 cost rows (25.0%) have no cost; counted as 0."
+    assert plain_sentence(costs) == "3 cost rows have no cost; counted as 0."  # no row counts: no share
+    days = Finding("cost_on_some_days", WARNING, "session_costs: paid x has cost on 8 of its 10 days", 2, ["d"])
+    assert plain_sentence(days, {"session_costs": 12}) == "paid x has cost on 8 of its 10 days."  # a channel's name
 
 
 def test_a_missing_table_stops_before_any_scan(tmp_path):

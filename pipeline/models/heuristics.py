@@ -110,7 +110,8 @@ register(Model("linear", "Equal credit to every session of the journey.", linear
 register(
     Model(
         "time-decay",
-        "Credit halves every half_life_hours (default 168 = 7 days) back from the last session.",
+        "The later a session, the more credit: a session one half-life (set below) before the "
+        "conversion gets half the credit of one just before it, two half-lives before: a quarter.",
         time_decay,
         defaults={"half_life_hours": 168.0},
         check_params=_check_time_decay,
@@ -119,8 +120,9 @@ register(
 register(
     Model(
         "position-based",
-        "first (0.4) to the first session, last (0.4) to the last, the rest split over the middle; "
-        "2 sessions: first/(first+last) and last/(first+last); 1 session: all.",
+        "40% of the credit to the first session, 40% to the last (both set below), the rest shared "
+        "equally by the sessions between; a journey of 2 sessions splits it between them in that ratio, "
+        "a single session gets it all.",
         position_based,
         defaults={"first": 0.4, "last": 0.4},
         check_params=_check_position_based,

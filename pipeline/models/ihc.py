@@ -49,8 +49,8 @@ def check_params(params: dict) -> dict:
 register(
     Model(
         "ihc",
-        "IHC (initializer/holder/closer), offline re-implementation of the IHC API; profile selects "
-        "the trained conversion type.",
+        "IHC (initializer, holder, closer) computed here, without the web API: each session's credit "
+        "from the role it played in the journey; the profile (below) picks how IHC weighs the roles.",
         ihc,
         defaults={"profile": "default", "round": False, "redistribution": None},
         check_params=check_params,

@@ -333,8 +333,9 @@ def _check(params: dict) -> dict:
 register(
     Model(
         "markov",
-        "Removal effect of each channel in an exact absorbing Markov chain (order 1-4) over "
-        "converting and non-converting paths; credit split by channel share.",
+        "How many conversions would be lost without each channel (its removal effect), learned from "
+        "the journeys that converted and those that did not; each journey's credit goes to its "
+        "channels in proportion.",
         markov,
         defaults={"order": 1, "collapse_repeats": False},
         needs_non_converting=True,

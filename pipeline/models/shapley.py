@@ -200,8 +200,9 @@ def _check(params: dict) -> dict:
 register(
     Model(
         "shapley",
-        "Shapley values of channel sets (simplified closed form; worth = conversion rate of each "
-        "set, sets capped to the most recent channels); credit split by channel share.",
+        "Each channel's fair share of what the sets of channels it appears in are worth (Shapley "
+        "values), learned from the journeys that converted and those that did not; each journey's "
+        "credit goes to its channels in proportion.",
         shapley,
         defaults={"max_coalition_size": 4, "worth": "rate"},
         needs_non_converting=True,
