@@ -360,9 +360,12 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         help="The same rows plus CPO_low, CPO_high, ROAS_low, ROAS_high (`export --intervals`).",
     )
     source = source_name(ws)
+    # The file is the view on screen: its grain, the trend's channels and metric (review 16 F6).
+    trend = st.session_state.get("trend_channels")
+    html_view = (view.grain, tuple(trend) if trend else None, st.session_state.get("trend_metric", "ihc_revenue"))
     c3.download_button(
         "Report (HTML)",
-        lambda: report_html(path, fp, start, end, channels, view.basis, source),  # built when clicked
+        lambda: report_html(path, fp, start, end, channels, view.basis, source, *html_view),  # built when clicked
         file_name=name.replace(".csv", ".html"),
         mime="text/html",
         icon=":material/description:",
