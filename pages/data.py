@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import database_label, shown_errors
+from pages._look import database_download, shown_errors
 from pages._session import (
     SERVER_EXTRACT,
     channel_sessions,
@@ -42,16 +42,7 @@ def current(ws) -> None:
             "over on the demo. To keep them, download the database (here or on the Report page) and upload "
             "it again later."
         )
-        st.download_button(
-            database_label(ws),
-            ws.database_bytes,
-            file_name=f"{Path(src.name).stem}-attributed.db",
-            mime="application/vnd.sqlite3",
-            icon=":material/database:",
-            on_click="ignore",
-            key="data_download_db",
-            help="Prepared when you click: the button shows a spinner meanwhile, then your browser saves the file.",
-        )
+        database_download(ws, "data_download_db", f"{Path(src.name).stem}-attributed.db")
     cov = report.coverage
     if cov.get("sessions_from"):
         st.markdown(coverage_lines(cov))
