@@ -415,11 +415,23 @@ def stored_report_warnings(path: str, fp: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def report_html(
-    path: str, fp: str, start: Optional[str], end: Optional[str], channels: Optional[tuple], by: str, source: str
+    path: str,
+    fp: str,
+    start: Optional[str],
+    end: Optional[str],
+    channels: Optional[tuple],
+    by: str,
+    source: str,
+    grain: str = "day",
+    trend: Optional[tuple] = None,
+    metric: str = "ihc_revenue",
 ) -> bytes:
-    """The report of these filters as one self-contained HTML file (``html_report``)."""
+    """The report of this view (filters, grain, the trend's channels and metric) as one self-contained
+    HTML file (``html_report``)."""
     with _read(path) as con:
-        return html_report.html_report(con, start, end, channels, by, source=source).encode("utf-8")
+        return html_report.html_report(
+            con, start, end, channels, by, source=source, grain=grain, trend=trend, metric=metric
+        ).encode("utf-8")
 
 
 # ---- views that survive: filters in the URL and across pages ------------------------------------

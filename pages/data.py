@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import database_label, shown_errors
+from pages._look import database_download, shown_errors
 from pages._session import (
     SERVER_EXTRACT,
     channel_sessions,
@@ -38,16 +38,8 @@ def current(ws) -> None:
     if src is not None and src.detail:
         st.caption(src.detail)
     if src is not None and not ws.shares_demo:  # this session's own copy: an upload, or the demo after a run
-        st.download_button(
-            database_label(ws),
-            ws.database_bytes,
-            file_name=f"{'demo' if src.kind == 'demo' else Path(src.name).stem}-attributed.db",
-            mime="application/vnd.sqlite3",
-            icon=":material/database:",
-            on_click="ignore",
-            key="data_download_db",
-            help="Prepared when you click: the button shows a spinner meanwhile, then your browser saves the "
-            "file. Upload it again later to go on where you left off.",
+        database_download(
+            ws, "data_download_db", f"{'demo' if src.kind == 'demo' else Path(src.name).stem}-attributed.db"
         )
     cov = report.coverage
     if cov.get("sessions_from"):

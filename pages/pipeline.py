@@ -41,6 +41,10 @@ STATE_BADGE = {
 STAGE_TITLES = {"journeys": "1 · Journeys", "attribute": "2 · Attribution", "report": "3 · Channel report"}
 
 st.title("Pipeline")
+# Streamlit's own Stop (top right, beside "Running…") ends the script at once: the run's progress bar stays
+# frozen with no word (review 16 F2). A run is stopped with the page's "Stop the run", which says what
+# was kept; the toolbar's Stop is hidden on this page (the "Running…" indicator stays).
+st.html('<style>[data-testid="stStatusWidget"] button { display: none !important; }</style>')
 st.caption(
     "Journeys → attribution → channel report. A run redoes only the stages whose inputs or "
     "parameters changed; an error keeps the previous results as they were."

@@ -9,7 +9,7 @@ import streamlit as st
 from pages._look import (
     StreamlitProgress,
     chart,
-    database_label,
+    database_download,
     eur,
     log_run_time,
     not_ready,
@@ -430,9 +430,12 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         help="The same rows plus CPO_low, CPO_high, ROAS_low, ROAS_high (`export --intervals`).",
     )
     source = source_name(ws)
+    # The file is the view on screen: its grain, the trend's channels and metric (review 16 F6).
+    trend = st.session_state.get("trend_channels")
+    html_view = (view.grain, tuple(trend) if trend else None, st.session_state.get("trend_metric", "ihc_revenue"))
     c3.download_button(
         "Report (HTML)",
-        lambda: report_html(path, fp, start, end, channels, view.basis, source),  # built when clicked
+        lambda: report_html(path, fp, start, end, channels, view.basis, source, *html_view),  # built when clicked
         file_name=name.replace(".csv", ".html"),
         mime="text/html",
         icon=":material/description:",
@@ -442,18 +445,8 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         "and data checks. Opens offline.",
     )
     if server_view() is None:  # a server source's data stays on the server
-        c4.download_button(
-            database_label(ws),
-            ws.database_bytes,
-            file_name="attribution-enriched.db",
-            mime="application/vnd.sqlite3",
-            icon=":material/database:",
-            on_click="ignore",
-            key="download_db",
-            help="The working database with the journeys, attribution and report tables. It is prepared when "
-            "you click: the button shows a spinner meanwhile (a few seconds for a large database), then your "
-            "browser saves the file.",
-        )
+        with c4:
+            database_download(ws, "download_db", "attribution-enriched.db")
     shown_rows = (
         f"{len(view.periods):,} channel-{view.grain}s shown · CSV: {len(rows):,} channel-days"
         if view.grain != "day"

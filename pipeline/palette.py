@@ -1,7 +1,8 @@
 """One colour per channel, the same in every chart.
 
-The channel names of the real data (and the demo database) have fixed colours, chosen so that related
-channels are distinguishable and paid search / social / owned channels read as groups. Other channel
+The channel names of the real data (and the demo database) have fixed colours, chosen so that any two
+of them differ visibly: no two are closer than ``MIN_DELTA_E`` in CIEDE2000 (tests/test_palette.py; Display,
+Pinterest Ads, Price Comparison and TikTok Ads were picked for that, as the colours farthest from all others). Other channel
 names get the unused colours of a second palette in name order, so the mapping depends only on the set
 of channel names of the database — every chart of a database uses ``channel_colors`` of the full list.
 """
@@ -9,6 +10,10 @@ of channel names of the database — every chart of a database uses ``channel_co
 from __future__ import annotations
 
 from typing import Iterable
+
+# The least CIEDE2000 difference between two fixed colours (the closest pair, Direct Traffic and Microsoft
+# Ads, is 16.1; Display and Affiliate & Partnerships, both brown before, were 12.9 and read as one colour).
+MIN_DELTA_E = 15.0
 
 FIXED = {
     "Direct Traffic": "#4C78A8",
@@ -22,11 +27,11 @@ FIXED = {
     "Referral": "#EECA3B",
     "Social Organic": "#BAB0AC",
     "Microsoft Ads": "#2F4B7C",
-    "TikTok Ads": "#17BECF",
+    "TikTok Ads": "#666600",
     "Untracked Conversions": "#7F7F7F",
-    "Display": "#8C6D31",
-    "Pinterest Ads": "#D62728",
-    "Price Comparison": "#2CA02C",
+    "Display": "#005533",
+    "Pinterest Ads": "#880077",
+    "Price Comparison": "#882200",
 }
 # For other names: Plotly's Dark24/Alphabet-like colours not used above.
 EXTRA = [

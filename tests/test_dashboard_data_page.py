@@ -106,7 +106,14 @@ def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
 
     assert unsaved_work(ws).startswith("Kept in this tab only: reloading or closing it loses the upload and its runs.")
     assert "this browser tab only" not in texts(at)
-    assert any(b.proto.label.startswith("Download database (") for b in at.get("download_button"))
+    assert at.button(key="data_download_db").label.startswith("Download database (")
+    # Download database in two visible steps (review 16 F1): the click prepares it, then Save hands it over
+    at.button(key="data_download_db").click().run()
+    no_errors(at)
+    assert [b.proto.label for b in at.get("download_button") if b.proto.label.startswith("Save")] == [
+        "Save tiny-attributed.db"
+    ]
+    assert any(t.startswith("Ready (") and "click Save" in t for t in texts(at).split("\n"))
 
     open_page("pipeline", at)
     no_errors(at)
@@ -116,7 +123,8 @@ def test_a_good_upload_becomes_the_current_database(dashboard_env, tmp_path):
     assert "There is no channel report in this database yet" in texts(at)
 
     open_page("data", at)
-    at.button[0].click().run()  # back to the demo database
+    [back] = [b for b in at.button if b.label == "Back to the demo database"]
+    back.click().run()
     no_errors(at)
     assert workspace_of(at).source.kind == "demo"
 

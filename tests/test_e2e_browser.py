@@ -97,7 +97,8 @@ def test_upload_run_report_download(tmp_path):
         web.screenshot(page, web.SHOTS / "6_report_uploaded_fold.png", full=False)
         csv_all = _download(page, "Download CSV", tmp_path / "dashboard_all.csv")
         enriched = tmp_path / "enriched.db"
-        _download(page, "Download database", enriched)
+        page.get_by_role("button", name="Download database").click()  # prepares it, then offers Save
+        _download(page, "Save attribution-enriched.db", enriched)
 
         # Filter one channel in the browser and download again.
         box = page.locator('[data-testid="stMultiSelect"] input').first

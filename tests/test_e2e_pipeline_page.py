@@ -128,6 +128,14 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             during = wait_for_bar(page, r"IHC API: [1-9]\d*/\d+ requests answered")
             web.screenshot(page, web.SHOTS / "pipeline_6_during_api_run.png", full=False)
             assert STEP.search(during), during  # "Step n of m: attributing the conversions (IHC API: …)"
+            # Streamlit's own Stop (top right) would end the script and leave the bar frozen with no word
+            # (review 16 F2): on this page only the app's "Stop the run" is offered.
+            widget = page.locator('[data-testid="stStatusWidget"]')
+            assert widget.count() and widget.is_visible()  # "Running…" is still shown
+            assert widget.locator("button").count() >= 1  # Streamlit draws its Stop…
+            assert not widget.locator("button").first.is_visible()  # …which the page hides
+            web.screenshot(page, web.SHOTS / "pipeline_6b_no_toolbar_stop.png", full=False)
+            assert page.get_by_role("button", name="Stop the run").is_visible()
             page.get_by_role("button", name="Stop the run").click()
             try:
                 page.get_by_text("Stopped — the attribution").first.wait_for(timeout=60_000)

@@ -128,9 +128,10 @@ def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
         web.screenshot(page, web.SHOTS / "views_5_compare_reloaded.png")
 
         web.goto_page(page, "Report")
-        # Download database: the working database, prepared on click
+        # Download database: the working database, prepared on click, then Save
+        page.get_by_role("button", name="Download database").click()
         with page.expect_download(timeout=120_000) as info:
-            page.get_by_role("button", name="Download database").click()
+            page.get_by_role("button", name="Save attribution-enriched.db").click(timeout=60_000)
         saved = tmp_path / "downloaded.db"
         info.value.save_as(saved)
         with sqlite3.connect(saved) as con:

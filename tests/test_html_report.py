@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 
 import pytest
 
 from pipeline.db import open_database
+from pipeline.errors import InputError
 from pipeline.html_report import html_report
 from pipeline.report_views import report_view
 from pipeline.validate import current_validation
@@ -121,3 +123,63 @@ def test_few_channels_in_the_cost_revenue_chart_fill_the_plot_under_upright_labe
     assert two["xaxis"]["tickangle"] == 0 and nine["xaxis"]["tickangle"] == -35
     # a pair of bars is as wide with two channels as with six: (1 - gap) of each of n categories
     assert (1 - two["bargap"]) / 2 == pytest.approx((1 - six["bargap"]) / 6) == pytest.approx(0.75 / 6)
+
+
+def _rows_of(page: str, heading: str) -> list[list[str]]:
+    """The cells of the table under ``<h2>heading</h2>``, row by row (header row left out)."""
+    table = page[page.index(f"<h2>{heading}</h2>") :]
+    table = table[: table.index("</table>")]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+def test_the_file_has_the_view_s_grain_in_its_trend_and_table(attributed, grain):
+    """Review 16 F6: with Per: Month on screen the file still said 'per day' and had no periods."""
+    con = open_database(attributed)
+    page = html_report(con, "2023-09-03", "2023-09-09", grain=grain)
+    assert f"per {grain}" in page and all(f"per {g}" not in page for g in ("day", "week", "month") if g != grain)
+    view = report_view(con, "2023-09-03", "2023-09-09", grain=grain)
+    rows = _rows_of(page, f"Per channel and {grain}")
+    assert len(rows) == len(view.periods) > 0
+    # the same figures as the page's table, row for row: channel, period, cost, conversions, revenue
+    expected = [
+        [c, d, f"€{cost:,.2f}", f"{ihc:,.2f}", f"€{rev:,.2f}"]
+        for c, d, cost, ihc, rev in view.periods[["channel_name", "date", "cost", "ihc", "ihc_revenue"]].itertuples(
+            index=False
+        )
+    ]
+    assert [[html.unescape(r[0]), r[1], *r[-8:-5]] for r in rows] == expected
+    if grain == "week":  # 09-03 is a Sunday: one day of its week, then six of the week of 09-04
+        assert sorted({(r[1], r[2]) for r in rows}) == [("2023-09-03", "1/7"), ("2023-09-04", "6/7")]
+
+
+def test_the_file_s_trend_has_the_view_s_channels_and_metric(attributed):
+    con = open_database(attributed)
+    page = html_report(con, grain="week", trend=["Display", "Referral"], metric="cost")
+    trend = page[page.index('Plotly.newPlot("trend"') :]
+    names = set(re.findall(r'"name": "([^"]+)"', trend[: trend.index("\n")]))
+    assert names == {"Display", "Referral"}
+    assert "Cost per week" in trend[: trend.index("\n")]
+    filtered = html_report(con, channels=["Display", "Referral", "Direct Traffic"])  # the page's default
+    trend = filtered[filtered.index('Plotly.newPlot("trend"') :]
+    assert set(re.findall(r'"name": "([^"]+)"', trend[: trend.index("\n")])) == {
+        "Display",
+        "Referral",
+        "Direct Traffic",
+    }
+    with pytest.raises(InputError, match="grain 'year'"):
+        html_report(con, grain="year")
+
+
+def test_the_file_says_when_the_run_ran_and_how_long_it_took_in_all(attributed):
+    """Review 16 F6: 'attributed … in 0.01 s' read as the whole report's time."""
+    from pipeline.status import read_records
+
+    con = open_database(attributed)
+    records = read_records(con)
+    page = html_report(con)
+    line = re.search(r"Run of ([^<]*)", page)[0]
+    total = sum(r.seconds for r in records.values() if r.run_id == records["report"].run_id)
+    assert line.startswith(f"Run of {records['journeys'].started_at}: journeys {records['journeys'].seconds:.2f} s")
+    assert f"attribution {records['attribute'].seconds:.2f} s" in line and line.endswith(f"— {total:.2f} s in all")
+    assert "kept from an earlier run" not in line
