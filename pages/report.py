@@ -482,18 +482,28 @@ def header(ws, states: dict, view: rv.ReportView) -> None:
                 "so they compare neither model with the other.",
                 icon=":material/warning:",
             )
-            model = coverage[0].model
-            if st.button(
-                f"Re-run all conversions with {clip(model_label(model))}",
-                key="rerun_one_model",
-                icon=":material/refresh:",
-                help="Attributes every conversion with one model (all dates, the stored lookback), "
-                "replacing the mixed credit.",
-            ):
-                rerun_all(ws, states, model)
+            for i, model in enumerate(rerun_choices(coverage, states)):
+                if st.button(
+                    f"Re-run all conversions with {clip(model_label(model))}",
+                    key="rerun_one_model" if i == 0 else f"rerun_with_{model}",
+                    icon=":material/refresh:",
+                    type="primary" if i == 0 else "secondary",
+                    help="Attributes every conversion with this model (all dates, the stored lookback), "
+                    "replacing the mixed credit.",
+                ):
+                    rerun_all(ws, states, model)
     for warning in view.warnings:
         if "mixes models" not in warning:
             st.caption("⚠ " + md(warning[0].upper() + warning[1:]) + ".")
+
+
+def rerun_choices(coverage: list, states: dict) -> list[str]:
+    """The models a mixed report can be re-run with: the latest run's first (what the analyst just chose),
+    then the others the attribution holds, most conversions first."""
+    arec = states["attribute"].record
+    latest = (arec.params or {}).get("model") if arec else None
+    held = [c.model for c in coverage]
+    return sorted(held, key=lambda m: m != latest)
 
 
 def rerun_all(ws, states: dict, model: str) -> None:

@@ -205,10 +205,13 @@ def test_a_mixed_report_is_named_and_fixed_in_one_click(dashboard_env):
     no_errors(at)
     warning = next(str(w.value) for w in at.warning if "mixes models" in str(w.value))
     assert "**Linear** for" in warning and "**IHC — offline model** for" in warning
+    # the model the analyst just ran comes first; the one the other conversions keep is offered too
+    assert at.button(key="rerun_one_model").label == "Re-run all conversions with Linear"
+    assert at.button(key="rerun_with_ihc").label == "Re-run all conversions with IHC — offline model"
     at.button(key="rerun_one_model").click().run()
     no_errors(at)
     assert not any("mixes models" in str(w.value) for w in at.warning)
-    assert [c.model for c in model_coverage(open_database(ws.db_path))] == ["ihc"]
+    assert [c.model for c in model_coverage(open_database(ws.db_path))] == ["linear"]
 
 
 def test_the_view_lives_in_the_url_and_survives_moving_between_pages(dashboard_env):

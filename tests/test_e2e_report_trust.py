@@ -70,7 +70,7 @@ def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
         text = web.text_of(page)
         assert "This report mixes models" in text and "Linear" in text and "IHC" in text
         web.screenshot(page, web.SHOTS / "trust_4_report_mixed.png")
-        page.get_by_role("button", name="Re-run all conversions with").click()
+        page.get_by_role("button", name="Re-run all conversions with Linear").click()
         web.wait_idle(page, 240)
         web.no_traceback(page)
         assert "This report mixes models" not in web.text_of(page)
