@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser_support import VIEWPORT, chromium, missing_browser, streamlit_server  # noqa: E402
 
-# Runs in the page before its own scripts: time-stamps websocket messages and, every animation
-# frame, the first moment each condition holds.
-PROBE = r"""
+# Runs in the page before its own scripts (WS_PROBE, shared with bench_first_visit): time-stamps
+# websocket messages and, every animation frame, the first moment each condition holds.
+WS_PROBE = r"""
 window.__t = {ws: [], marks: {}};
 const Native = window.WebSocket;
 function Probed(...args) {
@@ -42,6 +42,10 @@ function Probed(...args) {
 Probed.prototype = Native.prototype;
 for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Probed[k] = Native[k];
 window.WebSocket = Probed;
+"""
+PROBE = (
+    WS_PROBE
+    + r"""
 const conditions = {
   tiles: () => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
       .filter(v => /[0-9]/.test(v.textContent)).length >= 5,
@@ -57,6 +61,7 @@ function look() {
 }
 requestAnimationFrame(look);
 """
+)
 
 BARE_APP = """import streamlit as st
 

@@ -38,21 +38,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_dashboard import REPORT_DRAWN, SUMMARY_SHOWN, until  # noqa: E402
+from bench_dashboard_timeline import WS_PROBE  # noqa: E402
 
 from tests.browser_support import VIEWPORT, chromium, goto_page, missing_browser, streamlit_server, wait_idle  # noqa: E402
 
-PROBE = r"""
-window.__t = {ws: [], marks: {}};
-const Native = window.WebSocket;
-function Probed(...args) {
-  const w = new Native(...args);
-  w.addEventListener('open', () => { window.__t.marks.wsOpen = performance.now(); });
-  w.addEventListener('message', () => window.__t.ws.push(performance.now()));
-  return w;
-}
-Probed.prototype = Native.prototype;
-for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Probed[k] = Native[k];
-window.WebSocket = Probed;
+PROBE = (
+    WS_PROBE
+    + r"""
 const conditions = {
   title: () => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Channel report')),
   frame: () => document.querySelectorAll('[data-testid="stMetric"]').length >= 5,
@@ -70,6 +62,7 @@ function look() {
 }
 requestAnimationFrame(look);
 """
+)
 
 HZ = os.sysconf("SC_CLK_TCK")
 
