@@ -257,7 +257,9 @@ def _table(view: rv.ReportView) -> str:
         "<th>CPO</th><th>CPO 90%</th><th>ROAS</th><th>ROAS 90%</th><th>Conversions behind it</th></tr>"
     )
     rows = []
-    for r in view.totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True]).to_dict("records"):
+    for r in (
+        rv.table(view.totals).sort_values(["ihc_revenue", "channel_name"], ascending=[False, True]).to_dict("records")
+    ):
         rows.append(
             f"<tr><td>{_e(clip(r['channel_name']))}</td><td class='n'>{_money(r['cost'])}</td>"
             f"<td class='n'>{r['ihc']:,.2f}</td><td class='n'>{_money(r['ihc_revenue'])}</td>"

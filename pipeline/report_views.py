@@ -189,10 +189,16 @@ def interval_range(low, high, fmt, prefix: str = "90%: ") -> str:
 
 
 def table(report: pd.DataFrame) -> pd.DataFrame:
-    """The report rows as the dashboard's table shows them (the export's columns, NaN kept)."""
+    """The report rows as the tables show them (the dashboard's and the HTML report's): the export's
+    columns, NaN kept, and the CPO (with its interval) empty for a row without cost — as the charts and
+    the trend leave those channels out: a "€0.00" would read as the cheapest channel. The CSV keeps 0."""
     out = report.copy()
     for col in ("CPO", "ROAS"):
         out[col] = out[col].astype(np.float64)
+    unpaid = out["cost"].to_numpy(dtype=np.float64) <= 0
+    for col in ("CPO", "CPO_low", "CPO_high"):
+        if col in out:
+            out[col] = out[col].astype(np.float64).mask(unpaid)
     return out
 
 

@@ -116,3 +116,24 @@ def test_a_whisker_cut_at_the_axis_ends_in_an_arrowhead():
     assert len(arrows) == 1 and arrows[0]["x"] == [13.0]
     assert len(arrows[0]["y"]) == 1 and arrows[0]["y"][0].startswith("A")  # only A's whisker is cut
     assert "extends beyond the axis" in arrows[0]["customdata"][0]
+
+
+def test_the_tables_leave_the_cpo_of_a_row_without_cost_empty_as_the_charts_do():
+    # Organic: no cost, 4 conversions -> export CPO 0 (the CSV keeps it), but the tables show it empty,
+    # with its interval; a paid row keeps CPO 30 / 4 = 7.5 and its interval.
+    rows = pd.DataFrame(
+        {
+            "channel_name": ["Organic", "Paid"],
+            "cost": [0.0, 30.0],
+            "ihc": [4.0, 4.0],
+            "ihc_revenue": [100.0, 60.0],
+            "CPO": [0.0, 7.5],
+            "ROAS": [float("nan"), 2.0],
+            "CPO_low": [0.0, 6.0],
+            "CPO_high": [0.0, 10.0],
+        }
+    )
+    shown = rv.table(rows)
+    assert shown["CPO"].isna().tolist() == [True, False] and shown.loc[1, "CPO"] == 7.5
+    assert shown["CPO_low"].isna().tolist() == [True, False] and shown.loc[1, "CPO_high"] == 10.0
+    assert rows.loc[0, "CPO"] == 0.0  # the input (the CSV's rows) is not changed
