@@ -260,13 +260,7 @@ def _table(view: rv.ReportView) -> str:
     for r in (
         rv.table(view.totals).sort_values(["ihc_revenue", "channel_name"], ascending=[False, True]).to_dict("records")
     ):
-        rows.append(
-            f"<tr><td>{_e(clip(r['channel_name']))}</td><td class='n'>{_money(r['cost'])}</td>"
-            f"<td class='n'>{r['ihc']:,.2f}</td><td class='n'>{_money(r['ihc_revenue'])}</td>"
-            f"<td class='n'>{_money(r['CPO'])}</td><td>{rv.interval_range(r['CPO_low'], r['CPO_high'], _money, '')}</td>"
-            f"<td class='n'>{_ratio(r['ROAS'])}</td><td>{rv.interval_range(r['ROAS_low'], r['ROAS_high'], _ratio, '')}</td>"
-            f"<td class='n'>{int(r['support'] or 0):,}</td></tr>"
-        )
+        rows.append(f"<tr><td>{_e(clip(r['channel_name']))}</td>{_measure_cells(r)}</tr>")
     return f"<h2>Per channel</h2><table>{head}{''.join(rows)}</table>"
 
 
@@ -285,15 +279,23 @@ def _period_table(view: rv.ReportView) -> str:
         part = ""
         if grain != "day" and "days" in r:
             part = f"<td>{r['days']}/{r['length']}</td>" if r["days"] < r["length"] else "<td></td>"
-        rows.append(
-            f"<tr><td>{_e(clip(r['channel_name']))}</td><td>{_e(r['date'])}</td>{part}"
-            f"<td class='n'>{_money(r['cost'])}</td><td class='n'>{r['ihc']:,.2f}</td>"
-            f"<td class='n'>{_money(r['ihc_revenue'])}</td><td class='n'>{_money(r['CPO'])}</td>"
-            f"<td>{rv.interval_range(r['CPO_low'], r['CPO_high'], _money, '')}</td><td class='n'>{_ratio(r['ROAS'])}</td>"
-            f"<td>{rv.interval_range(r['ROAS_low'], r['ROAS_high'], _ratio, '')}</td>"
-            f"<td class='n'>{int(r['support'] if r['support'] == r['support'] else 0):,}</td></tr>"
-        )
+        rows.append(f"<tr><td>{_e(clip(r['channel_name']))}</td><td>{_e(r['date'])}</td>{part}{_measure_cells(r)}</tr>")
     return f"<h2>Per channel and {grain}</h2><table>{head}{''.join(rows)}</table>"
+
+
+def _measure_cells(r: dict) -> str:
+    """The eight measure cells of a table row, the same in both tables: cost, conversions, revenue, CPO
+    and its interval, ROAS and its interval, and the conversions behind it (0 where it is missing: a
+    channel-day with cost and no conversion has no support, NaN after the join)."""
+    support = r["support"]
+    behind = 0 if support is None or support != support else int(support)
+    return (
+        f"<td class='n'>{_money(r['cost'])}</td><td class='n'>{r['ihc']:,.2f}</td>"
+        f"<td class='n'>{_money(r['ihc_revenue'])}</td>"
+        f"<td class='n'>{_money(r['CPO'])}</td><td>{rv.interval_range(r['CPO_low'], r['CPO_high'], _money, '')}</td>"
+        f"<td class='n'>{_ratio(r['ROAS'])}</td><td>{rv.interval_range(r['ROAS_low'], r['ROAS_high'], _ratio, '')}</td>"
+        f"<td class='n'>{behind:,}</td>"
+    )
 
 
 def _checks(con: sqlite3.Connection) -> str:

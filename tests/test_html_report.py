@@ -183,3 +183,31 @@ def test_the_file_says_when_the_run_ran_and_how_long_it_took_in_all(attributed):
     assert line.startswith(f"Run of {records['journeys'].started_at}: journeys {records['journeys'].seconds:.2f} s")
     assert f"attribution {records['attribute'].seconds:.2f} s" in line and line.endswith(f"— {total:.2f} s in all")
     assert "kept from an earlier run" not in line
+
+
+def test_both_tables_write_a_row_without_support_as_0_conversions_behind_it():
+    """A channel-day with cost and no conversion has NaN support after the join: `int(nan or 0)` raised
+    in the channel table. Both tables write the same eight measure cells, 0 behind it."""
+    import math
+
+    import pandas as pd
+
+    from pipeline import html_report as hr
+    from pipeline import report_views as rv
+
+    nan = math.nan
+    row = {"cost": 120.0, "ihc": 0.0, "ihc_revenue": 0.0, "CPO": math.inf, "CPO_low": nan, "CPO_high": nan}
+    row |= {"ROAS": 0.0, "ROAS_low": nan, "ROAS_high": nan, "support": nan}
+    paid = {"cost": 50.0, "ihc": 4.0, "ihc_revenue": 200.0, "CPO": 12.5, "CPO_low": 10.0, "CPO_high": 20.0}
+    paid |= {"ROAS": 4.0, "ROAS_low": 3.0, "ROAS_high": 5.5, "support": 4.0}
+    totals = pd.DataFrame([{"channel_name": "Display", **row}, {"channel_name": "Email", **paid}])
+    periods = totals.assign(date="2023-09-04")
+    view = rv.ReportView(rows=totals, totals=totals, kpis=None, kpi_bounds={}, periods=periods, basis="session-date")
+    # CPO: cost / 0 conversions is no price ("—"), its interval empty; ROAS 0.00 with no interval
+    display = ["€120.00", "0.00", "€0.00", "—", "", "0.00", "", "0"]
+    email = ["€50.00", "4.00", "€200.00", "€12.50", "€10.00–€20.00", "4.00", "3.00–5.50", "4"]
+    assert _rows_of(hr._table(view), "Per channel") == [["Email", *email], ["Display", *display]]
+    assert _rows_of(hr._period_table(view), "Per channel and day") == [
+        ["Display", "2023-09-04", *display],
+        ["Email", "2023-09-04", *email],
+    ]
