@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import pandas as pd
 import streamlit as st
@@ -246,27 +246,34 @@ def report_csv(
         return to_csv_bytes(with_intervals(con, rows, by=by) if intervals else rows)
 
 
+class ReportViewArgs(NamedTuple):
+    """A view of the Report: its filters (dates as 'YYYY-MM-DD' or None for open, channels or None for
+    all, the date basis) and its grain. What ``report_view`` and ``report_html`` take, and what the
+    session keeps of the view last drawn (``REPORT_VIEW_ARGS``)."""
+
+    start: Optional[str] = None
+    end: Optional[str] = None
+    channels: Optional[tuple] = None
+    by: str = export.DATE_BASES[0]
+    grain: str = "day"
+
+
+FIRST_REPORT_VIEW = ReportViewArgs()  # what the Report shows first: all dates and channels, by session, per day
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def report_view(
-    path: str,
-    fp: str,
-    start: Optional[str],
-    end: Optional[str],
-    channels: Optional[tuple],
-    by: str,
-    grain: str = "day",
-) -> ReportView:
+def report_view(path: str, fp: str, args: ReportViewArgs) -> ReportView:
     """Everything the Report page shows for these filters (``report_views.report_view``); what does not
     depend on the filters is read once per database state (below), so a new filter reads only its rows
     and their credit."""
     with _read(path) as con:
         return build_report_view(
             con,
-            start,
-            end,
-            channels,
-            by,
-            grain=grain,
+            args.start,
+            args.end,
+            args.channels,
+            args.by,
+            grain=args.grain,
             reads=view_reads(path, fp),
             read_credit=lambda lo, hi, basis: credit_rows(path, fp, lo, hi, basis),
         )
@@ -287,7 +294,7 @@ def credit_rows(path: str, fp: str, start: Optional[str], end: Optional[str], by
         return read_credit_rows(con, start, end, by)
 
 
-REPORT_VIEW_ARGS = "_report_view_args"  # session state: (start, end, channels, basis, grain) last drawn
+REPORT_VIEW_ARGS = "_report_view_args"  # session state: the ReportViewArgs last drawn
 
 
 def prepare_report(ws: Workspace) -> Optional[threading.Thread]:
@@ -299,20 +306,14 @@ def prepare_report(ws: Workspace) -> Optional[threading.Thread]:
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
     path, fp = data_key(ws)
-    start, end, channels, by, grain = st.session_state.get(REPORT_VIEW_ARGS) or (
-        None,
-        None,
-        None,
-        export.DATE_BASES[0],
-        "day",
-    )
+    args = st.session_state.get(REPORT_VIEW_ARGS) or FIRST_REPORT_VIEW
 
     def read() -> None:
         with contextlib.suppress(Exception):  # only a head start: the page reads (and reports) on its own
             stage_status(path, fp)
             if has_report(path, fp):
                 report(path, fp, None, None, None)
-                report_view(path, fp, start, end, channels, by, grain)
+                report_view(path, fp, args)
                 colors(path, fp)
 
     thread = threading.Thread(target=read, name="prepare-report", daemon=True)
@@ -417,12 +418,8 @@ def stored_report_warnings(path: str, fp: str) -> list[str]:
 def report_html(
     path: str,
     fp: str,
-    start: Optional[str],
-    end: Optional[str],
-    channels: Optional[tuple],
-    by: str,
+    args: ReportViewArgs,
     source: str,
-    grain: str = "day",
     trend: Optional[tuple] = None,
     metric: str = "ihc_revenue",
 ) -> bytes:
@@ -430,7 +427,15 @@ def report_html(
     HTML file (``html_report``)."""
     with _read(path) as con:
         return html_report.html_report(
-            con, start, end, channels, by, source=source, grain=grain, trend=trend, metric=metric
+            con,
+            args.start,
+            args.end,
+            args.channels,
+            args.by,
+            source=source,
+            grain=args.grain,
+            trend=trend,
+            metric=metric,
         ).encode("utf-8")
 
 
@@ -460,7 +465,7 @@ def remember(key: str, param: str, encode, default) -> None:
     st.session_state[f"_kept_{key}"] = value
     text = encode(value) if value is not None else None
     if text is None or text == encode(default):
-        st.query_params.pop(param, None)
+        _drop_param(param)
     elif st.query_params.get_all(param) != [text]:  # each write is a message and a browser history entry
         st.query_params[param] = text
 
@@ -473,4 +478,11 @@ def remember_list(key: str, param: str) -> None:
         if st.query_params.get_all(param) != [str(c) for c in chosen]:
             st.query_params[param] = chosen
     else:
-        st.query_params.pop(param, None)
+        _drop_param(param)
+
+
+def _drop_param(param: str) -> None:
+    """Take ``param`` out of the URL, only when it is there: a page run at the default view touches
+    nothing (a removal is a message to the browser and a history entry)."""
+    if param in st.query_params:
+        del st.query_params[param]

@@ -19,6 +19,7 @@ from pages._look import (
 from pages._models import model_label
 from pages._session import (
     REPORT_VIEW_ARGS,
+    ReportViewArgs,
     colors,
     data_key,
     has_report,
@@ -432,10 +433,11 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     source = source_name(ws)
     # The file is the view on screen: its grain, the trend's channels and metric (review 16 F6).
     trend = st.session_state.get("trend_channels")
-    html_view = (view.grain, tuple(trend) if trend else None, st.session_state.get("trend_metric", "ihc_revenue"))
+    html_view = (tuple(trend) if trend else None, st.session_state.get("trend_metric", "ihc_revenue"))
+    args = ReportViewArgs(start, end, channels, view.basis, view.grain)
     c3.download_button(
         "Report (HTML)",
-        lambda: report_html(path, fp, start, end, channels, view.basis, source, *html_view),  # built when clicked
+        lambda: report_html(path, fp, args, source, *html_view),  # built when clicked
         file_name=name.replace(".csv", ".html"),
         mime="text/html",
         icon=":material/description:",
@@ -547,8 +549,9 @@ def body(ws, path, fp) -> None:
     start, end, channels, basis = filters(path, fp)
     restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day")
     grain = st.session_state.get("report_grain") or "day"
-    view = report_view(path, fp, start, end, channels, basis, grain)
-    st.session_state[REPORT_VIEW_ARGS] = (start, end, channels, basis, grain)  # read ahead after a run
+    args = ReportViewArgs(start, end, channels, basis, grain)
+    view = report_view(path, fp, args)
+    st.session_state[REPORT_VIEW_ARGS] = args  # read ahead after a run
     header(ws, states, view)
     if view.empty:
         st.info("No channel-day matches these filters. Widen the date range or clear the channel filter.")
