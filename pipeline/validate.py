@@ -98,6 +98,12 @@ WORDING: dict[str, list[tuple]] = {
         ("bad_event_time", FATAL, "event_time", _rows("no valid time (HH:MM:SS)"), True),
         *[(f"bad_{flag}", FATAL, flag, _rows("a value other than 0 or 1"), True) for flag in FLAGS],
         (
+            "blob_channel", FATAL, None,
+            lambda n, f: f"session_sources.channel_name holds {count(n, 'binary (BLOB) value', 'binary (BLOB) values')}"
+            " where a channel's name belongs; store the names as text",
+            True,
+        ),
+        (
             "null_channel", WARNING, "channel_name",
             lambda n, f: f"{count(n, 'session has', 'sessions have')} no channel ({NO_CHANNEL_WHAT}); "
             f"reported as '{NO_CHANNEL}'",
@@ -150,6 +156,7 @@ TABLE_NOUNS = {
 ROW_NOUNS = {"row", "rows", "conversion", "conversions", "session", "sessions", "cost", "costs"}
 _PREFIX = re.compile(r"^(conversions|session_sources|session_costs)(?:\.([A-Za-z_]\w*))?: ")
 _LEADING_COUNT = re.compile(r"^([\d,]+) ([a-z]+)\b")
+_COLUMN_FIRST = re.compile(r"^(conversions|session_sources|session_costs)\.[A-Za-z_]")
 
 
 def share_text(n: int, total: int) -> str:
@@ -181,7 +188,8 @@ def plain_sentence(finding: "Finding", rows: Optional[dict] = None) -> str:
     if column and finding.severity == FATAL and column not in text:
         text += f" — column {column} of {table}"
     text = text.rstrip(". ")
-    if finding.code != "cost_on_some_days":  # that one starts with a channel's name: left as written
+    # a channel's name (cost_on_some_days) or a column (session_costs.session_id) starts as written
+    if finding.code != "cost_on_some_days" and not _COLUMN_FIRST.match(text):
         text = text[:1].upper() + text[1:]
     return text + "."
 
@@ -400,6 +408,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "bad_event_date": len(good_dates) < len(dates),
         "bad_event_time": not rows_ok,
         "null_channel": any(is_no_channel(r["channel_name"]) for r in profile),
+        "blob_channel": any(isinstance(r["channel_name"], bytes) for r in profile),
         **{f"bad_{f}": not rows_ok for f in FLAGS},
         "late": last_conversion is not None and bool(good_dates) and good_dates[-1] > last_conversion,
     }
@@ -409,6 +418,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "bad_event_date": BAD_DATE.format(c="event_date"),
         "bad_event_time": BAD_TIME.format(c="event_time"),
         "null_channel": no_channel_sql("channel_name"),
+        "blob_channel": "typeof(channel_name) = 'blob'",
         **{f"bad_{f}": BAD_FLAG.format(c=f) for f in FLAGS},
         "late": "event_date > :last",
     }
@@ -419,6 +429,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     counts["duplicate_session_id"], dup = check.duplicate_count(t, "session_id")
     counts["sessions_after_last_conversion"] = counts.pop("late")
     columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
+    columns["blob_channel"] = "channel_name"
     listing = {
         **_listing(t, {k: v for k, v in preds.items() if k in columns}, columns),
         "duplicate_session_id": (dup, ()),
@@ -520,12 +531,13 @@ def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) 
     stored credit}, asked only when needed. Every engine reads these off its own scans."""
     out = []
     days: dict[str, set[str]] = {}
+    # a session without a date, or with a binary (BLOB) channel name, is a fatal finding of its own
     for channel, day in channel_days:
-        if day is not None:  # a session without a date is a fatal finding of its own, and no day
+        if day is not None and isinstance(channel, str):
             days.setdefault(channel, set()).add(day)
     paid_days: dict[str, set[str]] = {}
     for (channel, day), cost in channel_day_costs.items():
-        if cost > 0:
+        if cost > 0 and isinstance(channel, str):
             paid_days.setdefault(channel, set()).add(day)
     unpaid = sorted(c for c in days if c not in paid_days)
     if unpaid:
@@ -581,6 +593,15 @@ MATCHED = [
 ]
 
 
+TYPE_WORDS = {"blob": "binary (BLOB)"}  # SQLite's typeof() names, where an analyst would not know them
+
+
+def _type_words(types: set) -> str:
+    """The one type in ``types`` in words: 'text', 'integer', 'binary (BLOB)'."""
+    (kind,) = types
+    return TYPE_WORDS.get(kind, kind)
+
+
 def _id_types(con, check: _Checker, scans: InputScans) -> None:
     """Ids are matched by their exact stored value, so one column must hold one storage type, and
     matched columns the same one: integer 1 never equals text '1' (or '007'), and SQLite's column
@@ -604,7 +625,7 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             per_type = con.execute(
                 f"SELECT typeof({c}), count(*), min({c}) FROM {t} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
             ).fetchall()
-            kinds = ", ".join(f"{n:,} {kind}" for kind, n, _ in per_type)
+            kinds = ", ".join(f"{n:,} {TYPE_WORDS.get(kind, kind)}" for kind, n, _ in per_type)
             check.report.findings.append(
                 Finding(
                     f"mixed_{column}_types",
@@ -621,6 +642,6 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             check.add(
                 f"{ca}_type_mismatch",
                 FATAL,
-                f"{ta}.{ca} holds {a.pop()} ids and {tb}.{cb} {b.pop()} ids: they never match (ids are matched "
+                f"{ta}.{ca} holds {_type_words(a)} ids and {tb}.{cb} {_type_words(b)} ids: they never match (ids are matched "
                 "by their exact stored value, 1 is not '1'); store both as the same type",
             )

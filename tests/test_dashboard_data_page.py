@@ -137,3 +137,36 @@ def test_the_same_warning_count_on_the_data_and_pipeline_pages(dashboard_env):
     pipeline = open_page("pipeline")
     labels = [e.label for e in pipeline.expander]
     assert "Data checks: 2 data warnings · 1 report note to read before running" in labels
+
+
+def test_binary_channel_names_are_a_fatal_problem_in_words_on_the_data_and_pipeline_pages(dashboard_env, tmp_path):
+    """A BLOB in session_sources.channel_name crashed validate (TypeError) under the upload box."""
+    import sqlite3
+
+    from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS
+
+    said = "session_sources.channel_name holds 3 binary (BLOB) values where a channel's name belongs"
+    blob = [(*s[:4], s[4].encode(), *s[5:]) if s[0] in ("s1", "s2", "s6") else s for s in TINY_SESSIONS]
+    db = make_db(tmp_path / "blob.db", blob, TINY_CONVERSIONS, TINY_COSTS)
+    at = open_page("data")
+    upload(at, "blob.db", db.read_bytes())
+    assert not at.exception
+    assert any("blob.db was not loaded" in e.value for e in at.error)
+    assert f"- {said}; store the names as text." in [str(m.value) for m in at.markdown]
+    assert workspace_of(at).source.kind == "demo" and "Traceback" not in texts(at)
+    # a session's own database that comes to hold them (a file written to after loading): the Pipeline
+    # page says why it cannot run, and the Data page lists it
+    upload(at, "tiny.db", tiny_db(tmp_path / "tiny.db").read_bytes())
+    con = sqlite3.connect(workspace_of(at).db_path)
+    con.execute(
+        "UPDATE session_sources SET channel_name = CAST(channel_name AS BLOB) WHERE session_id IN ('s1', 's2', 's6')"
+    )
+    con.commit()
+    con.close()
+    open_page("pipeline", at)
+    assert not at.exception
+    assert any(said in e.value for e in at.error), [e.value for e in at.error]
+    open_page("data", at)
+    assert not at.exception
+    assert any("1 fatal problem(s): this database cannot be attributed." in e.value for e in at.error)
+    assert any(said in str(m.value) for m in at.markdown)

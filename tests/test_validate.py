@@ -196,3 +196,27 @@ def test_the_report_round_trips_through_its_stored_form(tmp_path):
         (f.code, f.severity, f.count) for f in report.findings
     ]
     assert again.rows == report.rows
+
+
+def test_binary_channel_names_are_one_fatal_finding_in_words(tmp_path):
+    """A BLOB in session_sources.channel_name made validate raise TypeError (b'…' sorted against str
+    in the cost coverage check). Now: fatal, counted, and no channel-without-cost noise about them."""
+    blob = [(*s[:4], s[4].encode(), *s[5:]) if s[0] in ("s1", "s2", "s6") else s for s in TINY_SESSIONS]
+    path = make_db(tmp_path / "blob.db", blob, TINY_CONVERSIONS, TINY_COSTS)
+    report = validate(open_database(path))
+    # s1 and s6 are both b'Paid Search Brand': three rows, two distinct examples
+    assert [(f.code, f.severity, f.count, f.examples) for f in report.fatal] == [
+        ("blob_channel", FATAL, 3, [b"Paid Search Brand", b"FB & IG Ads"])
+    ]
+    [fatal] = report.fatal
+    assert fatal.line() == (
+        "fatal: session_sources.channel_name holds 3 binary (BLOB) values where a channel's name belongs; "
+        "store the names as text (e.g. b'Paid Search Brand', b'FB & IG Ads')"
+    )
+    assert plain_sentence(fatal, report.rows) == (
+        "session_sources.channel_name holds 3 binary (BLOB) values where a channel's name belongs; "
+        "store the names as text."
+    )
+    # the unpaid text channels are still named (s3 Direct Traffic, s4 Newsletter & Email); the binary ones not
+    [unpaid] = [f for f in report.findings if f.code == "channel_without_cost"]
+    assert unpaid.count == 2 and "b'" not in unpaid.message
