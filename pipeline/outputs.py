@@ -62,6 +62,17 @@ def _refuse_inputs(path: str | Path, what: str, db: Optional[str | Path], output
             raise InputError(f"{what} {path} belongs to the output database (its journal); name another file")
 
 
+def _refuse_non_file(path: Path, what: str, name: str) -> Optional[os.stat_result]:
+    """Refuse an existing ``path`` that is a directory, a device, a FIFO or a socket (``name``: what to
+    give instead, 'a file'); returns its stat, None when there is nothing there yet."""
+    st = _stat(path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what} {path} is a directory; name {name}")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} {path} is not a regular file (a device, FIFO or socket); name {name}")
+    return st
+
+
 def _folder_exists(path: Path, what: str) -> None:
     parent = path.parent
     if not parent.is_dir():
@@ -77,11 +88,7 @@ def check_csv_target(path: str | Path, db: Optional[str | Path] = None, output_d
     _refuse_inputs(path, what, db, output_db)
     if path.is_symlink():
         raise InputError(f"{what} {path} is a symbolic link; give the real path of the file to write")
-    st = _stat(path)
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{what} {path} is a directory; name a file")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{what} {path} is not a regular file (a device, FIFO or socket); name a file")
+    _refuse_non_file(path, what, "a file")
     _folder_exists(path, what)
 
 
@@ -91,11 +98,7 @@ def check_output_db(path: str | Path, db: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     what = "--output-db"
     _refuse_inputs(path, what, db, None)
-    st = _stat(path)
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{what} {path} is a directory; name a database file")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{what} {path} is not a regular file; name a database file")
+    st = _refuse_non_file(path, what, "a database file")
     _folder_exists(path, what)
     if (st is not None or path.is_symlink()) and not overwrite:
         raise InputError(f"{what} {path} exists; add --overwrite to replace it")
