@@ -121,6 +121,22 @@ WORDING: dict[str, list[tuple]] = {
 }  # fmt: skip
 
 
+# The column whose values a finding of bad values shows as examples, per table (every engine's listing).
+EXAMPLE_COLUMNS: dict[str, dict[str, str]] = {
+    "conversions": {
+        "bad_conv_date": "conv_date",
+        "bad_conv_time": "conv_time",
+        "revenue_not_number": "revenue",
+        "negative_revenue": "revenue",
+    },
+    "session_sources": {
+        "bad_event_date": "event_date",
+        "bad_event_time": "event_time",
+        **{f"bad_{f}": f for f in FLAGS},
+    },
+}
+
+
 def table_findings(table: str, counts: dict, examples, **facts) -> list["Finding"]:
     """The findings of ``table`` from an engine's ``counts`` ({code: rows}; a missing code counts 0), in
     ``WORDING``'s order, with ``examples(code)`` (a list) asked only for a finding that has some."""
@@ -428,8 +444,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         counts.update(check.column_counts(t, wanted, params={"last": last_conversion}))
     counts["duplicate_session_id"], dup = check.duplicate_count(t, "session_id")
     counts["sessions_after_last_conversion"] = counts.pop("late")
-    columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
-    columns["blob_channel"] = "channel_name"
+    columns = {**EXAMPLE_COLUMNS[t], "blob_channel": "channel_name"}  # a BLOB: only SQLite stores one as text
     listing = {
         **_listing(t, {k: v for k, v in preds.items() if k in columns}, columns),
         "duplicate_session_id": (dup, ()),
@@ -457,8 +472,7 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     counts["duplicate_conv_id"], dup = check.duplicate_count(t, "conv_id")
-    columns = {"bad_conv_date": "conv_date", "bad_conv_time": "conv_time"}
-    columns.update(revenue_not_number="revenue", negative_revenue="revenue")
+    columns = EXAMPLE_COLUMNS[t]
     listing = {**_listing(t, {k: v for k, v in preds.items() if k in columns}, columns), "duplicate_conv_id": (dup, ())}
     check.word(t, counts, listing)
     return counts["last"]

@@ -51,6 +51,7 @@ from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sq
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
+    EXAMPLE_COLUMNS,
     EXAMPLES,
     FLAGS,
     ValidationReport,
@@ -265,9 +266,7 @@ class _Validator:
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
         c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
-        columns = {"bad_conv_date": "conv_date", "bad_conv_time": "conv_time"}
-        columns.update(revenue_not_number="revenue", negative_revenue="revenue")
-        self.word(t, c, {**self.listing(t, preds, columns), "duplicate_conv_id": dup})
+        self.word(t, c, {**self.listing(t, preds, EXAMPLE_COLUMNS[t]), "duplicate_conv_id": dup})
         return c["last"]
 
     def without_earlier_sessions(self) -> None:
@@ -294,9 +293,8 @@ class _Validator:
         late = c["late"] if last is not None and c["last_session"] is not None and c["last_session"] > last else 0
         c["sessions_after_last_conversion"] = late
         c["duplicate_session_id"], dup = self.duplicate_count(t, "session_id")
-        columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
         listing = {
-            **self.listing(t, preds, columns),
+            **self.listing(t, preds, EXAMPLE_COLUMNS[t]),
             "duplicate_session_id": dup,
             "sessions_after_last_conversion": (
                 f"SELECT session_id FROM session_sources WHERE {date} > $last",
@@ -694,7 +692,7 @@ def _write_duckdb(engine: DuckEngine, tables: dict, record: Optional[dict] = Non
             con.execute(f"ALTER TABLE _staging_{name} RENAME TO {name}")
         if record is not None:  # the record that says these outputs are up to date: in the same transaction
             con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
-            con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [_record_text(record)])
+            con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [record_text(record)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -732,7 +730,7 @@ def _write_parquet(source: Source, tables: dict, record: Optional[dict] = None) 
             _remove(old)
             _remove(single)  # a single-file form of the table would shadow the new folder
         if record is not None:
-            _write_record_file(source.file, _record_text(record))
+            _write_record_file(source.file, record_text(record))
     finally:
         for folder in staged.values():
             _remove(folder)
@@ -819,19 +817,30 @@ def run_record(engine: DuckEngine) -> Optional[dict]:
     """The record the last successful run stored with the outputs (None: none, or unreadable)."""
     import json
 
-    try:
-        if engine.source.kind == "parquet":
-            path = engine.source.file / RECORD_FILE
+    if engine.source.kind == "parquet":
+        path = engine.source.file / RECORD_FILE
+        try:
             return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        if RECORD_TABLE not in engine.present:
+        except (OSError, ValueError):
             return None
-        rows = engine.sql(f"SELECT record FROM {RECORD_TABLE}")
+    if RECORD_TABLE not in engine.present:
+        return None
+    return record_of(engine.sql(f"SELECT record FROM {RECORD_TABLE}"))
+
+
+def record_of(rows: list) -> Optional[dict]:
+    """The run record in the rows of ``SELECT record FROM pipeline_run_record`` (every engine's table
+    of it): None when there is no row or its text is no JSON."""
+    import json
+
+    try:
         return json.loads(rows[0][0]) if rows else None
-    except (OSError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 
-def _record_text(record: dict) -> str:
+def record_text(record: dict) -> str:
+    """The run record as every engine stores it: JSON text, keys sorted."""
     import json
 
     return json.dumps(record, sort_keys=True, default=str)
@@ -853,7 +862,7 @@ def _write_record_file(folder: Path, text: str) -> None:
 def write_run_record(engine: DuckEngine, record: dict) -> None:
     """Store ``record`` beside the outputs, replacing the previous one atomically (a DuckDB table in one
     transaction; a file written aside, then renamed)."""
-    text = _record_text(record)
+    text = record_text(record)
     if engine.source.kind == "parquet":
         _write_record_file(engine.source.file, text)
         return

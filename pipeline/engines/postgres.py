@@ -48,6 +48,7 @@ from urllib.parse import quote, urlencode
 from ..errors import InputError
 from ..sources import Source
 from . import warehouse as W
+from .duckdb import record_text
 from .warehouse import RECORD_TABLE, Connection, WarehouseEngine
 from .warehouse_contract import *  # noqa: F403  (the engine contract: pipeline.engines)
 
@@ -220,9 +221,7 @@ def _present(con: Connection) -> dict:
 
 def _record_statements(record: dict) -> list[str]:
     """Statements (inside a transaction) that replace the run record table's one row with ``record``."""
-    import json
-
-    text = json.dumps(record, sort_keys=True, default=str).replace("'", "''")
+    text = record_text(record).replace("'", "''")
     return [
         "SET LOCAL standard_conforming_strings = on",  # backslashes in the JSON text are literal
         f"DROP TABLE IF EXISTS {RECORD_TABLE}",

@@ -580,11 +580,9 @@ def write_outputs(engine: SparkEngine, credits, report: list[tuple], record: Opt
 
 
 def _record_table(record: dict):
-    import json
-
     import pyarrow as pa
 
-    return pa.table({"record": pa.array([json.dumps(record, sort_keys=True, default=str)], pa.string())})
+    return pa.table({"record": pa.array([_duck.record_text(record)], pa.string())})
 
 
 def _write_catalog(engine: SparkEngine, tables: dict) -> None:
@@ -717,18 +715,12 @@ def fingerprint(engine: SparkEngine) -> str:
 
 def run_record(engine: SparkEngine) -> Optional[dict]:
     """The record the last successful run stored with the outputs (None: none, or unreadable)."""
-    import json
-
     if engine.source.kind == "parquet":
         return _duck.run_record(engine)  # type: ignore[arg-type]
     if not _exists(engine, RECORD_TABLE):
         return None
     engine.spark.catalog.refreshTable(f"{engine.database}.{RECORD_TABLE}")
-    rows = engine.native(f"SELECT record FROM {_name(engine, RECORD_TABLE)}")
-    try:
-        return json.loads(rows[0][0]) if rows else None
-    except (TypeError, ValueError):
-        return None
+    return _duck.record_of(engine.native(f"SELECT record FROM {_name(engine, RECORD_TABLE)}"))
 
 
 def write_run_record(engine: SparkEngine, record: dict) -> None:

@@ -41,7 +41,6 @@ touched.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Optional
@@ -147,7 +146,7 @@ class Warehouse:
 
     def record_sql(self, record: dict) -> str:
         """One statement that replaces the run record table with ``record`` (atomic on its own)."""
-        text = json.dumps(record, sort_keys=True, default=str)
+        text = D.record_text(record)
         return transpile(
             f"CREATE OR REPLACE TABLE {RECORD_TABLE} AS SELECT CAST($record AS VARCHAR) AS record",
             self.dialect,
@@ -464,11 +463,7 @@ def run_record(engine: WarehouseEngine) -> Optional[dict]:
     """The record the last successful run stored with the outputs (None: none, or unreadable)."""
     if RECORD_TABLE not in engine.present:
         return None
-    rows = engine.sql(f"SELECT record FROM {RECORD_TABLE}")
-    try:
-        return json.loads(rows[0][0]) if rows else None
-    except (TypeError, ValueError):
-        return None
+    return D.record_of(engine.sql(f"SELECT record FROM {RECORD_TABLE}"))
 
 
 def write_run_record(engine: WarehouseEngine, record: dict) -> None:
