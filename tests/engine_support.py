@@ -1,5 +1,6 @@
 """What the engine tests share: the small demo copied and converted to each engine's format, credit
-computed batch by batch on an engine's journeys, and the check that an engine's journeys are SQLite's."""
+computed batch by batch on an engine's journeys, and the checks that an engine's journeys, findings and
+path summaries are SQLite's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pipeline.db import open_database
 from pipeline.journey_index import JourneyIndex
 from pipeline.journeys import build_journeys
 from pipeline.models import get_model
+from pipeline.path_summary import non_converting_summary, path_summary
 from pipeline.validate import validate
 from pipeline.window import Window
 from tests.helpers import run_db
@@ -96,3 +98,13 @@ def assert_same_findings(got, db: Path) -> None:
     assert [sorted(map(repr, f.examples)) for f in got.findings] == [
         sorted(map(repr, f.examples)) for f in expected.findings
     ]
+
+
+def sqlite_summaries(db: Path | str, window: Window) -> tuple:
+    """The SQLite engine's path summaries of the database file ``db`` in ``window``: (every path's,
+    the non-converting paths')."""
+    con = open_database(db)
+    try:
+        return path_summary(con, window), non_converting_summary(con, window)
+    finally:
+        con.close()

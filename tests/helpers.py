@@ -74,3 +74,17 @@ def cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
         env=full_env,
         timeout=600,
     )
+
+
+SUMMARY_FIELDS = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
+
+
+def assert_same_summary(got, expected, rtol: float = 0.0) -> None:
+    """Two path summaries (``models.weighted_paths.PathSummary``: an engine's or the fast path's, and the
+    SQLite engine's) are equal, array by array; ``rtol``: the values may differ by that much (an engine
+    that sums them in another order)."""
+    import numpy as np
+
+    for field in SUMMARY_FIELDS:
+        a, b = getattr(got, field), getattr(expected, field)
+        assert np.allclose(a, b, rtol=rtol) if field == "value" and rtol else np.array_equal(a, b), field

@@ -18,10 +18,10 @@ from pipeline.models.weighted_paths import PathSummary
 from pipeline.path_summary import non_converting_summary
 from pipeline.schema import INPUT_DDL
 from pipeline.window import Window
+from tests.helpers import assert_same_summary
 from tests.test_path_summary import WINDOWS, databases, write
 
 NUMBERS = itertools.count()  # one file per example (hypothesis reuses tmp_path)
-FIELDS = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
 
 
 def sql_summary(con: sqlite3.Connection, window: Window, monkeypatch) -> PathSummary:
@@ -30,15 +30,9 @@ def sql_summary(con: sqlite3.Connection, window: Window, monkeypatch) -> PathSum
         return non_converting_summary(con, window)
 
 
-def assert_same(a: PathSummary, b: PathSummary) -> None:
-    for name in FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        assert len(x) == len(y) and (x == y).all(), name
-
-
 def assert_fast_path_matches(con, path, window, monkeypatch, ran: bool = True) -> None:
     assert (arrow_paths.counts(str(path), window) is not None) == ran
-    assert_same(non_converting_summary(con, window), sql_summary(con, window, monkeypatch))
+    assert_same_summary(non_converting_summary(con, window), sql_summary(con, window, monkeypatch))
 
 
 @settings(
@@ -111,7 +105,7 @@ def test_input_it_does_not_handle_goes_to_sql(tmp_path, monkeypatch, case):
     try:
         assert arrow_paths.counts(str(path), Window()) is None
         if case != "null session id":  # (the SQL path's own answer there is not a path: validation refuses it)
-            assert_same(non_converting_summary(con, Window()), sql_summary(con, Window(), monkeypatch))
+            assert_same_summary(non_converting_summary(con, Window()), sql_summary(con, Window(), monkeypatch))
     finally:
         con.close()
 

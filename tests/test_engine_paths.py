@@ -7,19 +7,15 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-import numpy as np
 import pytest
 
 from pipeline.convert import convert
-from pipeline.db import open_database
 from pipeline.engines import duckdb as E
 from pipeline.engines import paths
 from pipeline.models import get_model
-from pipeline.path_summary import non_converting_summary, path_summary
-from tests.helpers import run_db
+from tests.engine_support import sqlite_summaries
+from tests.helpers import assert_same_summary, run_db
 from tests.test_engine_duckdb import WINDOWS
-
-FIELDS = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +32,12 @@ def demo(small_demo, tmp_path_factory):
 @pytest.mark.parametrize("window", WINDOWS, ids=str)
 def test_summaries_equal_sqlite(demo, window):
     db, target = demo
-    con = open_database(db)
-    expected_all, expected_null = path_summary(con, window), non_converting_summary(con, window)
-    con.close()
+    expected_all, expected_null = sqlite_summaries(db, window)
     with E.open_engine(target) as engine:
         got_all, got_null = paths.path_summary(engine, window), paths.non_converting_summary(engine, window)
     for got, expected in ((got_all, expected_all), (got_null, expected_null)):
         assert expected.n_paths > 100
-        for field in FIELDS:
-            assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+        assert_same_summary(got, expected)
 
 
 def test_markov_credit_from_the_engine_summary(demo):

@@ -21,8 +21,14 @@ from pipeline.journeys import build_journeys
 from pipeline.models import get_model
 from pipeline.validate import validate
 from pipeline.window import Window
-from tests.engine_support import assert_same_findings, assert_same_journeys, assert_whole_batches, batch_credits
-from tests.helpers import make_db, run_db
+from tests.engine_support import (
+    assert_same_findings,
+    assert_same_journeys,
+    assert_whole_batches,
+    batch_credits,
+    sqlite_summaries,
+)
+from tests.helpers import assert_same_summary, make_db, run_db
 from tests.pg_server import DATABASE, PASSWORD, pg_binaries, start_server
 from tests.test_engine_duckdb import BAD_CONVERSIONS, BAD_COSTS, BAD_DDL, BAD_SESSIONS, WINDOWS
 
@@ -342,24 +348,15 @@ def test_cli_convert_to_postgres(server, tiny, tmp_path):
 # ---- Markov and Shapley: path summaries computed by the server ----------------------------------------
 
 
-def _same_summary(a, b) -> bool:
-    fields = ("labels", "codes", "start", "length", "conversions", "non_conversions", "value")
-    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
-
-
 @pytest.mark.parametrize("window", WINDOWS, ids=str)
 def test_path_summaries_equal(demo, window):
-    from pipeline.path_summary import non_converting_summary, path_summary
-
     db, url = demo
-    con = open_database(db)
-    expected_all, expected_null = path_summary(con, window), non_converting_summary(con, window)
-    con.close()
+    expected_all, expected_null = sqlite_summaries(db, window)
     with P.open_engine(url) as engine:
-        assert _same_summary(P.path_summary(engine, window), expected_all)
-        assert _same_summary(P.non_converting_summary(engine, window), expected_null)
+        assert_same_summary(P.path_summary(engine, window), expected_all)
+        assert_same_summary(P.non_converting_summary(engine, window), expected_null)
         # the DuckDB engine's memory-bounded passes over user buckets, compiled for Postgres: the same
-        assert _same_summary(paths.path_summary(engine, window, bucket_sessions=3_000), expected_all)
+        assert_same_summary(paths.path_summary(engine, window, bucket_sessions=3_000), expected_all)
     assert expected_all.n_paths > 100 and expected_null.n_paths > 100
 
 
@@ -473,7 +470,7 @@ def test_byte_order_in_a_database_with_a_linguistic_collation(server, tmp_path):
     lite = open_database(db)
     from pipeline.path_summary import path_summary
 
-    assert _same_summary(summary, path_summary(lite, Window()))
+    assert_same_summary(summary, path_summary(lite, Window()))
     assert [tuple(r) for r in lite.execute("SELECT * FROM channel_reporting ORDER BY date, channel_name")] == report
     lite.close()
 
