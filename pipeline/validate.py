@@ -103,6 +103,10 @@ WORDING: dict[str, list[tuple]] = {
             f"reported as '{NO_CHANNEL}'",
             False,
         ),
+        (
+            "blob_channel", FATAL, "channel_name",
+            _rows("a channel name stored as binary data (a BLOB), not text; store channel names as text"), True,
+        ),
     ],
     "session_costs": [
         ("null_session_id", FATAL, "session_id", _rows("no session id"), False),
@@ -400,6 +404,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "bad_event_date": len(good_dates) < len(dates),
         "bad_event_time": not rows_ok,
         "null_channel": any(is_no_channel(r["channel_name"]) for r in profile),
+        "blob_channel": any(isinstance(r["channel_name"], bytes) for r in profile),
         **{f"bad_{f}": not rows_ok for f in FLAGS},
         "late": last_conversion is not None and bool(good_dates) and good_dates[-1] > last_conversion,
     }
@@ -409,6 +414,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
         "bad_event_date": BAD_DATE.format(c="event_date"),
         "bad_event_time": BAD_TIME.format(c="event_time"),
         "null_channel": no_channel_sql("channel_name"),
+        "blob_channel": "typeof(channel_name) = 'blob'",
         **{f"bad_{f}": BAD_FLAG.format(c=f) for f in FLAGS},
         "late": "event_date > :last",
     }
@@ -419,6 +425,7 @@ def _sessions(con, check: _Checker, last_conversion: Optional[str], scans: Input
     counts["duplicate_session_id"], dup = check.duplicate_count(t, "session_id")
     counts["sessions_after_last_conversion"] = counts.pop("late")
     columns = {"bad_event_date": "event_date", "bad_event_time": "event_time", **{f"bad_{f}": f for f in FLAGS}}
+    columns["blob_channel"] = "channel_name"
     listing = {
         **_listing(t, {k: v for k, v in preds.items() if k in columns}, columns),
         "duplicate_session_id": (dup, ()),
@@ -507,6 +514,8 @@ GROUP BY 1
 
 
 def _cost_coverage(con, check: _Checker, scans: InputScans) -> None:
+    if any(f.code == "blob_channel" for f in check.report.findings):
+        return  # a binary channel name is fatal already, and names of two types cannot be compared
     check.report.findings.extend(
         cost_coverage_findings(scans.channel_days(), scans.channel_day_costs(), lambda: _credit_share(con))
     )

@@ -196,3 +196,20 @@ def test_the_report_round_trips_through_its_stored_form(tmp_path):
         (f.code, f.severity, f.count) for f in report.findings
     ]
     assert again.rows == report.rows
+
+
+def test_a_binary_channel_name_is_a_fatal_finding_not_a_crash(tmp_path):
+    """A BLOB in session_sources.channel_name (not converted to text by the column's affinity, unlike a
+    number) used to crash validation sorting bytes against str; now it is one fatal finding with the
+    value, and the run stops with it as its one-line message, nothing written."""
+    sessions = list(TINY_SESSIONS)
+    sessions[4] = ("s5", "u2", "2023-09-02", "09:00:00", b"Display", 0, 0, 1)
+    path = make_db(tmp_path / "blob.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    assert findings(path) == [C3, ("blob_channel", FATAL, 1, [b"Display"])]
+    from tests.helpers import run_db
+
+    with pytest.raises(InputError, match=r"channel_name: 1 row has a channel name stored as binary data \(a BLOB\)"):
+        run_db(path)
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'pipeline_%'").fetchone()[0] == 0
+    con.close()
