@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,14 +39,15 @@ sys.path.insert(0, str(ROOT))
 
 # One round of the library measure, in a fresh process whose PYTHONPATH is the tree measured.
 LIBRARY_ROUND = """
-import json, sys, tempfile, time
+import json, shutil, sys, tempfile, time
 from pathlib import Path
 from pipeline.runner import RunOptions
 from pipeline.window import Window
 from pipeline.workspace import Workspace, cached_demo, demo_size_from_env
 demo = cached_demo(demo_size_from_env())
 out = {}
-ws = Workspace.create(Path(tempfile.mkdtemp()))
+base = Path(tempfile.mkdtemp(prefix="bench-run-report-"))
+ws = Workspace.create(base)
 ws.use_demo(demo)
 def spare():
     if hasattr(ws, "prepare_copy"):  # the page makes it when it opens / after a run
@@ -58,6 +60,7 @@ for name, options in (("forced run", RunOptions(force=True)), ("lookback 30 run"
     ws.run(options)
     out[name] = time.perf_counter() - t
 ws.close()
+shutil.rmtree(base, ignore_errors=True)
 print(json.dumps(out))
 """
 
@@ -93,6 +96,8 @@ def library(args) -> None:
             if round_:
                 for measure, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
                     results.setdefault(measure, {}).setdefault(tree, []).append(seconds)
+    if not args.cache:
+        shutil.rmtree(cache, ignore_errors=True)
     table(results, f"library: Workspace.run on the demo, {args.repeat} rounds (copy included)")
 
 
@@ -170,6 +175,7 @@ def browser(args) -> None:
                 box.press("Enter")
                 one(page, tree, "lookback 30")
                 context.close()
+    shutil.rmtree(work, ignore_errors=True)
     table(results, f"browser: headless Chromium, demo database, {args.repeat} rounds")
 
 
