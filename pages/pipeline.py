@@ -354,3 +354,6 @@ with shown_errors():
     # from the run itself, they slowed the summary's own rerun: measured in docs/dashboard.md, Speed.)
     if (st.session_state.get(OUTCOME) or {}).pop(PREPARE, False):
         prepare_report(ws)
+    # The next run's copy of the database, made in the background while the analyst reads this page
+    # (when it opens, and after a run): Run then starts on it (docs/dashboard.md, Speed).
+    ws.prepare_copy()

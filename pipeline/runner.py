@@ -28,6 +28,8 @@ from .model_choice import ModelChoice, choose_model
 from .progress import Progress, ensure, forward_only
 from .report import build_report, write_report
 from .run_progress import run_steps, step_order
+from .scan_store import open_stored_scans
+from .scan_store import save as save_scans
 from .scans import InputScans
 from .schema import NO_SESSION_REASON
 from .status import DONE, StageBook, StageRecord, never_ran, now_iso
@@ -314,7 +316,9 @@ def report_stage(
         rec = book.records["report"]
         return StageOutcome("report", True, rec, f"report: up to date ({rec.rows:,} channel-days), reused")
     started, t0 = time.perf_counter(), now_iso()
-    rows = build_report(book.con, start, end, progress, scans or start_scans(book.con))
+    if scans is None:
+        scans = start_scans(book.con) if force else open_stored_scans(book.con, book.fingerprints)
+    rows = build_report(book.con, start, end, progress, scans)
     summary = {
         "channel_days": len(rows),
         "cost": round(sum(r[2] for r in rows), 2),
@@ -322,7 +326,13 @@ def report_stage(
         "ihc_revenue": round(sum(r[4] for r in rows), 2),
     }
     record = book.new_record("report", params, len(rows), summary, started, t0)
-    book.commit(record, lambda con: write_report(con, rows, start, end))
+
+    def write(con: sqlite3.Connection) -> None:
+        write_report(con, rows, start, end)
+        if scans is not None:  # the scans this run made, for the next run on the same inputs
+            save_scans(con, book.fingerprints, scans.computed())
+
+    book.commit(record, write)
     return StageOutcome("report", False, record, f"report: {len(rows):,} channel-days rebuilt in {record.seconds:.2f}s")
 
 
@@ -367,7 +377,8 @@ def run_pipeline(
         revalidate = not book.validation_current()
         recompute = attribution_stale or revalidate or not _report_current(book, window)
         if recompute:
-            scans = scans or start_scans(con)
+            # (a forced run started its scans above: it scans again, as an analyst forcing expects)
+            scans = scans or open_stored_scans(con, book.fingerprints)
         elif scans is not None:
             scans.cancel()  # nothing will be recomputed: stop reading every session
             scans = None

@@ -131,6 +131,7 @@ class InputScans:
         self._results = results
         self._cancel = cancel
         self._cache: dict[str, list] = {}
+        self._computed: set[str] = set()  # the scans this object ran (not provided)
 
     @classmethod
     def _in_memory(cls, con: sqlite3.Connection) -> "InputScans":
@@ -139,6 +140,13 @@ class InputScans:
             name: functools.partial(_fetch_all, con, sql) for name, sql in ALL_SCANS.items()
         }
         return cls(results)
+
+    @classmethod
+    def on_demand(cls, con: sqlite3.Connection) -> "InputScans":
+        """Every scan on demand, in the asking thread (none started): for a run that has the eager
+        scans' results already (``scan_store``) and may need the others."""
+        path = database_file(con)
+        return cls._in_memory(con) if path is None else cls(_on_demand(path, tuple(ALL_SCANS)))
 
     @classmethod
     def _threaded(cls, path: str) -> "InputScans":
@@ -204,7 +212,12 @@ class InputScans:
     def _get(self, name: str) -> list:
         if name not in self._cache:
             self._cache[name] = self._results[name]()
+            self._computed.add(name)
         return self._cache[name]
+
+    def computed(self) -> dict[str, list]:
+        """{name: rows} of the scans this object ran and finished (not those provided)."""
+        return {name: self._cache[name] for name in self._computed}
 
     # ---- results -------------------------------------------------------------------------------
     def session_profile(self) -> list[dict]:

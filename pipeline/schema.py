@@ -98,6 +98,9 @@ CREATE TABLE IF NOT EXISTS pipeline_stages (
 CREATE TABLE IF NOT EXISTS pipeline_input_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), change_counter INTEGER NOT NULL, file_id TEXT NOT NULL,
     fingerprints TEXT NOT NULL);
+-- The run's input scans, keyed by the input fingerprints and the scan's SQL (scan_store.py).
+CREATE TABLE IF NOT EXISTS pipeline_input_scans (
+    name TEXT PRIMARY KEY, key TEXT NOT NULL, rows TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pipeline_runs (
     run_id TEXT NOT NULL, stage TEXT NOT NULL, status TEXT NOT NULL, params TEXT NOT NULL,
     rows INTEGER, message TEXT, started_at TEXT NOT NULL, seconds REAL,

@@ -463,3 +463,95 @@ def test_the_step_bound_follows_the_upload_size(tmp_path):
     assert small.max_steps == wsm.MIN_QUERY_STEPS
     big = wsm.upload_bound(file_bytes=500_000_000)
     assert big.max_steps == 500_000_000 * wsm.QUERY_STEPS_PER_BYTE > small.max_steps
+
+
+# ---- the next run's copy, made ahead (Workspace.prepare_copy) -------------------------------------
+
+
+def _copies(monkeypatch) -> list:
+    """The database copies ``Workspace`` makes from now on (not counting a spare being made)."""
+    made: list = []
+    real = wsm.copy_db_file
+
+    def counting(source, target):
+        if Path(target).name != wsm.SPARE:
+            made.append(Path(target).name)
+        return real(source, target)
+
+    monkeypatch.setattr(wsm, "copy_db_file", counting)
+    return made
+
+
+def _cost(path: Path) -> float:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT total(cost) FROM channel_reporting").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_run_starts_on_the_spare_copy_made_ahead(base, demo, monkeypatch):
+    before = digest(demo)
+    ws = Workspace.create(base)
+    ws.use_demo(demo)
+    ws.prepare_copy().join()
+    assert ws.spare_path.exists() and digest(ws.spare_path) != before  # (its fingerprints adopted: one commit)
+    assert ws.prepare_copy() is None  # the spare is current: nothing to do
+    made = _copies(monkeypatch)
+    ws.run(RunOptions(model="linear"))
+    assert made == [] and not ws.spare_path.exists()  # the run took the spare, copied nothing
+    assert digest(demo) == before and ws.db_path == ws.root / "current.db"
+    assert {s.state for s in status(sqlite3.connect(ws.db_path)).values()} == {"done"}
+    ws.prepare_copy().join()  # after a run: the spare of the new current.db
+    ws.run(RunOptions(model="first-click"), in_place=True)  # the in-place run does not need it...
+    assert made == [] and ws.spare_path.exists()  # ...and leaves it (it is stale now)
+    ws.run(RunOptions(model="linear"))
+    assert made and made[0].startswith("next-") and not ws.spare_path.exists()  # stale spare: copied anew
+
+
+def test_a_spare_of_inputs_changed_since_is_discarded(base, tmp_path, monkeypatch):
+    ws = Workspace.create(base)
+    ws.use_file(tiny_db(tmp_path / "t.db"))
+    ws.run(RunOptions())
+    assert _cost(ws.db_path) == 6.5  # hand-computed: 2 + 1 + 0.5 + 3
+    ws.prepare_copy().join()
+    assert ws.spare_path.exists()
+    con = sqlite3.connect(ws.db_path)  # the database written after the spare was made
+    con.execute("UPDATE session_costs SET cost = 9.0 WHERE session_id = 's1'")
+    con.commit()
+    con.close()
+    made = _copies(monkeypatch)
+    ws.run(RunOptions())
+    assert len(made) == 1 and not ws.spare_path.exists()
+    assert _cost(ws.db_path) == 13.5  # 9 + 1 + 0.5 + 3: the run saw the edit, not the spare's 2
+
+
+def test_a_spare_is_discarded_first_when_room_is_short(base, tmp_path):
+    upload = tiny_db(tmp_path / "u.db")
+    size = upload.stat().st_size
+    a, me = Workspace.create(base, session_id="a"), Workspace.create(base, session_id="me")
+    a.use_file(upload)
+    a.prepare_copy().join()
+    assert a.spare_path.exists()
+    wsm.set_liveness(lambda session: True)  # both sessions live: neither may be evicted
+    try:
+        cap = wsm.folder_bytes(base) + size // 2  # room for the new file only without a's spare
+        assert not wsm.room_for(size, base=base, max_bytes=cap)
+        assert wsm.make_room(size, keep=me.root, max_bytes=cap) == []  # nobody evicted...
+        assert not a.spare_path.exists() and a.db_path.exists()  # ...a's spare went first
+    finally:
+        wsm.set_liveness(None)
+
+
+def test_no_spare_is_made_without_room_for_it(base, tmp_path, monkeypatch):
+    ws = Workspace.create(base)
+    ws.use_file(tiny_db(tmp_path / "t.db"))
+    monkeypatch.setenv(wsm.MAX_MB_ENV, str((wsm.folder_bytes(base) + 100) / 1e6))  # less than one copy
+    assert ws.prepare_copy() is None and not ws.spare_path.exists()
+    monkeypatch.delenv(wsm.MAX_MB_ENV)
+    free = wsm.shutil.disk_usage(base).free
+    monkeypatch.setattr(wsm.shutil, "disk_usage", lambda p: wsm.shutil._ntuple_diskusage(free, 0, 100))  # a full disk
+    assert ws.prepare_copy() is None and not ws.spare_path.exists()
+    monkeypatch.undo()
+    ws.prepare_copy().join()
+    assert ws.spare_path.exists()

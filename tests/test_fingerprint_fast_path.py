@@ -311,3 +311,57 @@ def test_a_run_with_every_stage_up_to_date_imports_no_numpy(ran):
         [sys.executable, "-c", NO_NUMPY_RUN, str(ran)], capture_output=True, text=True, cwd=Path(__file__).parents[1]
     )
     assert out.stdout.split("\n")[-2] == "0 []", out.stdout + out.stderr
+
+
+# ---- a copy keeps its fingerprints (workspace.copy_db_file) ---------------------------------------
+
+
+def test_a_copy_made_by_the_workspace_keeps_the_fingerprints_and_takes_the_fast_path(ran, tmp_path, monkeypatch):
+    from pipeline.workspace import copy_db_file
+
+    copy = copy_db_file(ran, tmp_path / "copy.db")
+    assert _fast(copy, monkeypatch)  # the source's stored fingerprints, adopted with the copy's identity
+    assert input_fingerprints(open_database(copy)) == _full_fingerprints(copy) == _full_fingerprints(ran)
+    assert set(_states(copy).values()) == {DONE}
+    w = sqlite3.connect(copy)  # and an edit of the copy is seen in the copy
+    w.execute(EDITS["session_costs"])
+    w.commit()
+    w.close()
+    assert not _fast(copy, monkeypatch)
+    assert _states(copy)["report"] == STALE
+    assert _fast(ran, monkeypatch)
+
+
+def test_a_copy_of_a_file_edited_since_its_run_is_fingerprinted_in_full(ran, tmp_path, monkeypatch):
+    from pipeline.workspace import copy_db_file
+
+    w = sqlite3.connect(ran)
+    w.execute(EDITS["conversions"])
+    w.commit()
+    w.close()
+    copy = copy_db_file(ran, tmp_path / "copy.db")
+    assert not _fast(copy, monkeypatch)  # nothing known to carry over: the stored state is not current
+    assert _states(copy)["journeys"] == STALE
+
+
+def test_the_copy_is_taken_under_a_read_lock_no_commit_lands_in_the_middle(ran, tmp_path, monkeypatch):
+    from pipeline import workspace
+
+    real = workspace.shutil.copyfile
+    refused = []
+
+    def copy_while_someone_writes(src, dst):
+        w = sqlite3.connect(src, timeout=0)
+        try:
+            w.execute(EDITS["session_costs"])
+            w.commit()
+        except sqlite3.OperationalError as exc:
+            refused.append(str(exc))
+        finally:
+            w.close()
+        return real(src, dst)
+
+    monkeypatch.setattr(workspace.shutil, "copyfile", copy_while_someone_writes)
+    copy = workspace.copy_db_file(ran, tmp_path / "copy.db")
+    assert refused == ["database is locked"]
+    assert _full_fingerprints(copy) == _full_fingerprints(ran)

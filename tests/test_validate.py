@@ -220,3 +220,20 @@ def test_binary_channel_names_are_one_fatal_finding_in_words(tmp_path):
     # the unpaid text channels are still named (s3 Direct Traffic, s4 Newsletter & Email); the binary ones not
     [unpaid] = [f for f in report.findings if f.code == "channel_without_cost"]
     assert unpaid.count == 2 and "b'" not in unpaid.message
+
+
+def test_a_binary_channel_name_is_a_fatal_finding_not_a_crash(tmp_path):
+    """A BLOB in session_sources.channel_name (not converted to text by the column's affinity, unlike a
+    number) used to crash validation sorting bytes against str; now it is one fatal finding with the
+    value, and the run stops with it as its one-line message, nothing written."""
+    sessions = list(TINY_SESSIONS)
+    sessions[4] = ("s5", "u2", "2023-09-02", "09:00:00", b"Display", 0, 0, 1)
+    path = make_db(tmp_path / "blob.db", sessions, TINY_CONVERSIONS, TINY_COSTS)
+    assert [f for f in findings(path) if f[1] == FATAL] == [("blob_channel", FATAL, 1, [b"Display"])]
+    from tests.helpers import run_db
+
+    with pytest.raises(InputError, match=r"session_sources\.channel_name holds 1 binary \(BLOB\) value"):
+        run_db(path)
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'pipeline_%'").fetchone()[0] == 0
+    con.close()
