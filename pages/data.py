@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import database_download, shown_errors
+from pages._look import database_download, run_through_the_app, shown_errors
 from pages._session import (
     SERVER_EXTRACT,
     channel_sessions,
@@ -22,6 +22,8 @@ from pipeline.labels import clip, code, md, whole_dates
 from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.validate import plain_sentence
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Data")
 st.caption(

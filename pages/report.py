@@ -14,6 +14,7 @@ from pages._look import (
     log_run_time,
     not_ready,
     ratio,
+    run_through_the_app,
     shown_errors,
 )
 from pages._models import model_label
@@ -48,6 +49,8 @@ FRAME_PAUSE = 0.25  # seconds a new session's frame is left alone (measured: doc
 BASIS_LABELS = {"session-date": "Session date", "conversion-date": "Conversion date"}
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Channel report")
 
