@@ -118,6 +118,15 @@ def fit_widths(needed: dict[str, int], room: int, squeeze: str, least: int = 60)
     return widths
 
 
+def counted(n: int, noun: str, plural: str | None = None, one: str = "1") -> str:
+    """``n`` of ``noun`` in words: '3 session days', '1,204 conversions'; for one, ``one`` and the noun
+    ('1 conversion', or with ``one=""`` just 'session day': "the last session day", not "the last 1
+    session day"). ``plural``: when it is not the noun and an 's'."""
+    if n == 1:
+        return f"{one} {noun}".strip()
+    return f"{n:,} {plural or noun + 's'}"
+
+
 def clip(text: object, limit: int = LABEL_CHARS) -> str:
     """``text`` as a string of at most ``limit`` characters (cut ones end in "…")."""
     s = "" if text is None else str(text)
