@@ -36,11 +36,14 @@ def run_through_the_app() -> None:
     in Streamlit's centred 736 px column without the navigation, and the report's table, fitted to the
     wide layout, was cut ("ROAS 90%" in the CI screenshot ``downloads_1_database_ready.png``). Here the
     flag is cleared, as ``st.navigation`` would, and the run starts again: the runner then executes
-    app.py, whose ``st.navigation`` resolves the same URL to this page. Only ever once per server.
+    app.py, whose ``st.navigation`` resolves the same URL to this page. Only ever once per server: the
+    flag stays cleared. Only a session app.py has never run in (it sets ``_first_run`` on every run): a
+    server clears the flag for good on its first run of app.py, but Streamlit's AppTest sets it back
+    before each of its runs, and a rerun there would drop the button click that started the run.
     tests/test_dashboard_app.py holds Streamlit to this (a new version fails there, not silently)."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and "_first_run" not in st.session_state:
         PagesManager.uses_pages_directory = False
         st.rerun()
 

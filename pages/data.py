@@ -176,8 +176,12 @@ def server_box(ws) -> None:
             st.error(md(st.session_state["_server_error"]), icon=":material/block:")
         done = st.session_state.get("_server_run")
         if done is not None and done.name == name:
-            for line in [*done.warnings, *done.lines]:
-                st.caption(md(line))
+            # the run in the Pipeline page's words (run_summary), not the runner's log lines
+            summary = done.summary
+            st.success(md(summary.headline()), icon=":material/check_circle:")
+            st.caption(" · ".join(md(line) for line in summary.lines))
+            for warning in summary.warnings:
+                st.caption(":material/warning: " + md(warning))
             st.dataframe(done.report, hide_index=True, key="server_report")
             st.download_button(
                 "Download CSV", done.csv, file_name=f"{name}-channel-report.csv", mime="text/csv", key="server_csv"

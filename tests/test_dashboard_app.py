@@ -3,6 +3,8 @@ sessions never see each other's data."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from tests.dashboard_support import APP, PAGES, no_errors, open_page, texts, workspace_of
 from tests.helpers import tiny_db
 
@@ -73,12 +75,18 @@ def test_a_page_run_alone_clears_the_pages_folder_flag_and_reruns_through_the_ap
 
     import pages._look as look
 
-    reruns = []
-    monkeypatch.setattr(look.st, "rerun", lambda: reruns.append(1))
+    reruns: list = []
+    fake = SimpleNamespace(rerun=lambda: reruns.append(1), session_state={})
+    monkeypatch.setattr(look, "st", fake)
     monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
     look.run_through_the_app()
     assert reruns == [1] and PagesManager.uses_pages_directory is False
     look.run_through_the_app()  # through the app already: nothing to do
+    assert reruns == [1]
+    # a session app.py has run in (AppTest sets the flag back before every run): no rerun, no lost click
+    PagesManager.uses_pages_directory = True
+    fake.session_state["_first_run"] = False
+    look.run_through_the_app()
     assert reruns == [1]
 
 
