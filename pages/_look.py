@@ -221,11 +221,11 @@ def database_download(ws: Workspace, key: str, file_name: str) -> None:
             "browser.",
         ):
             return
-        note = st.empty()
+        save, note = st.empty(), st.empty()  # Save beside the button, the note after it (a row may hold them)
         note.caption(f":material/hourglass_top: Preparing the database ({size})…")
         started = time.perf_counter()
         data = ws.database_bytes()
-        st.download_button(
+        save.download_button(
             f"Save {file_name}",
             data,
             file_name=file_name,
