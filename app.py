@@ -30,12 +30,17 @@ st.set_page_config(page_title="Attribution dashboard", page_icon=FAVICON, layout
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
     st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
-    st.Page("pages/report.py", title="Report", icon=":material/bar_chart:", default=True),
+    # at "/"; its own pathname (reserved, never shown) leaves "report" to REPORT_ADDRESS below
+    st.Page("pages/report.py", title="Report", icon=":material/bar_chart:", default=True, url_path="channel-report"),
     st.Page("pages/journeys.py", title="Journeys", icon=":material/route:"),
     st.Page("pages/compare.py", title="Compare models", icon=":material/compare_arrows:"),
 ]
 
-page = st.navigation(PAGES)
+# The Report is the default page, at "/". Its file name's address, /report (what a fresh server answered
+# with the page file alone, and what an analyst may have kept), opens it too instead of Streamlit's "Page
+# not found" box: the same page under a second address, last, so the links above go to "/".
+REPORT_ADDRESS = st.Page("pages/report.py", title="Report", icon=":material/bar_chart:", url_path="report")
+page = st.navigation([*PAGES, REPORT_ADDRESS])
 with st.sidebar.container(key="app_navigation"):
     for nav_page in PAGES:
         st.page_link(nav_page)

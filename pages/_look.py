@@ -22,6 +22,32 @@ from pipeline.labels import md
 from pipeline.report_charts import figure  # noqa: F401 - the pages' chart styling, re-exported
 from pipeline.workspace import Workspace, hide_paths
 
+# ---- every page through the app ---------------------------------------------------------------
+
+
+def run_through_the_app() -> None:
+    """Make sure this page runs inside app.py (its wide layout, sidebar navigation and database box), not
+    alone. Call it first in every page script.
+
+    A server decides on its first session whether the app is an old-style "pages/ folder" app: Streamlit
+    1.67 sets the class flag ``PagesManager.uses_pages_directory`` from the folder's existence and clears
+    it when a script calls ``st.navigation``. Until then its script runner runs ``_mpa_v1``, which maps a
+    URL straight to a page file: a first visit to ``/report`` on a fresh server ran pages/report.py alone,
+    in Streamlit's centred 736 px column without the navigation, and the report's table, fitted to the
+    wide layout, was cut ("ROAS 90%" in the CI screenshot ``downloads_1_database_ready.png``). Here the
+    flag is cleared, as ``st.navigation`` would, and the run starts again: the runner then executes
+    app.py, whose ``st.navigation`` resolves the same URL to this page. Only ever once per server: the
+    flag stays cleared. Only a session app.py has never run in (it sets ``_first_run`` on every run): a
+    server clears the flag for good on its first run of app.py, but Streamlit's AppTest sets it back
+    before each of its runs, and a rerun there would drop the button click that started the run.
+    tests/test_dashboard_app.py holds Streamlit to this (a new version fails there, not silently)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and "_first_run" not in st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # ---- progress ----------------------------------------------------------------------------------
 
 
@@ -195,11 +221,11 @@ def database_download(ws: Workspace, key: str, file_name: str) -> None:
             "browser.",
         ):
             return
-        note = st.empty()
+        save, note = st.empty(), st.empty()  # Save beside the button, the note after it (a row may hold them)
         note.caption(f":material/hourglass_top: Preparing the database ({size})…")
         started = time.perf_counter()
         data = ws.database_bytes()
-        st.download_button(
+        save.download_button(
             f"Save {file_name}",
             data,
             file_name=file_name,

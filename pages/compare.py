@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._look import StreamlitProgress, chart, figure, not_ready, shown_errors
+from pages._look import StreamlitProgress, chart, figure, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
@@ -21,6 +21,8 @@ METRICS = {
     "CPO": ("CPO", "CPO (EUR per attributed conversion)", ",.2f"),
 }
 MODEL_COLORS = ["#2F6DB5", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Compare models")
 st.caption(

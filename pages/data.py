@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import database_download, shown_errors
+from pages._look import database_download, run_through_the_app, shown_errors
 from pages._session import (
     SERVER_EXTRACT,
     channel_sessions,
@@ -22,6 +22,8 @@ from pipeline.labels import clip, code, md, whole_dates
 from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.validate import plain_sentence
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Data")
 st.caption(
@@ -174,8 +176,12 @@ def server_box(ws) -> None:
             st.error(md(st.session_state["_server_error"]), icon=":material/block:")
         done = st.session_state.get("_server_run")
         if done is not None and done.name == name:
-            for line in [*done.warnings, *done.lines]:
-                st.caption(md(line))
+            # the run in the Pipeline page's words (run_summary), not the runner's log lines
+            summary = done.summary
+            st.success(md(summary.headline()), icon=":material/check_circle:")
+            st.caption(" · ".join(md(line) for line in summary.lines))
+            for warning in summary.warnings:
+                st.caption(":material/warning: " + md(warning))
             st.dataframe(done.report, hide_index=True, key="server_report")
             st.download_button(
                 "Download CSV", done.csv, file_name=f"{name}-channel-report.csv", mime="text/csv", key="server_csv"

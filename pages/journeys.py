@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._look import chart, eur, figure, not_ready, shown_errors
+from pages._look import chart, eur, figure, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label
 from pages._session import (
     colors,
@@ -64,6 +64,8 @@ def explain_widths(shown: pd.DataFrame) -> dict:
 
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit"}
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Journeys")
 st.caption("A journey is every session of the converting user strictly before the conversion.")

@@ -9,7 +9,7 @@ from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from pages._api import api_controls
 from pages._calibration import calibration_section, stored_profile_docs
-from pages._look import StreamlitProgress, shown_errors, unsaved_work
+from pages._look import StreamlitProgress, run_through_the_app, shown_errors, unsaved_work
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
 from pages._session import (
     db_key,
@@ -39,6 +39,8 @@ STATE_BADGE = {
     "missing": ("Missing", "gray", ":material/radio_button_unchecked:"),
 }
 STAGE_TITLES = {"journeys": "1 · Journeys", "attribute": "2 · Attribution", "report": "3 · Channel report"}
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Pipeline")
 # Streamlit's own Stop (top right, beside "Running…") ends the script at once: the run's progress bar stays

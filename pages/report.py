@@ -14,6 +14,7 @@ from pages._look import (
     log_run_time,
     not_ready,
     ratio,
+    run_through_the_app,
     shown_errors,
 )
 from pages._models import model_label
@@ -40,7 +41,7 @@ from pipeline import report_charts as rc
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
-from pipeline.labels import MAIN_TABLE_PX, clip, column_px, fit_widths, md
+from pipeline.labels import clip, column_px, fit_widths, md, table_height, table_room
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
@@ -49,6 +50,8 @@ FRAME_PAUSE = 0.25  # seconds a new session's frame is left alone (measured: doc
 BASIS_LABELS = {"session-date": "Session date", "conversion-date": "Conversion date"}
 
 SHORT_METRICS = {"ihc_revenue": "Revenue", "cost": "Cost", "ihc": "Conversions", "ROAS": "ROAS", "CPO": "CPO"}
+
+run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Channel report")
 
@@ -77,7 +80,12 @@ def filters(path: str, fp: str):
         st.session_state["report_dates"] = (first, last)
     if "report_channels" in st.session_state:
         st.session_state["report_channels"] = [c for c in st.session_state["report_channels"] if c in channels]
-    c1, c2, c3 = st.columns([3, 4, 2], gap="medium")
+    # One row that wraps (not three columns of fixed shares, which squeezed each widget at 1024 px): the
+    # dates as wide as "2023/09/01 – 2023/09/10", the channels taking the rest (chips wrap, never cut).
+    row = st.container(horizontal=True, wrap=True, gap="medium", key="report_filters")
+    c1 = row.container(width=FILTER_PX["dates"])
+    c2 = row.container(width="stretch", key="report_filter_channels")
+    c3 = row.container(width="content")
     basis = c3.radio(
         "Date credit by",
         DATE_BASES,
@@ -103,6 +111,7 @@ def filters(path: str, fp: str):
         placeholder="All channels",
         help="Leave empty for all channels.",
         format_func=clip,
+        wrap=True,
     )
     remember("report_basis", "by", str, DATE_BASES[0])
     remember(
@@ -118,7 +127,7 @@ def filters(path: str, fp: str):
 
 def kpi_tiles(view: rv.ReportView) -> None:
     k, b = view.kpis, view.kpi_bounds
-    cols = st.columns(5)
+    cols = tile_row()
     cols[0].metric(
         "Cost", eur_short(k.cost), help=f"{eur(k.cost, 2)}: the cost of the sessions in the filter.", border=True
     )
@@ -161,6 +170,30 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
+
+
+# Widths (px) of the filter row's parts and of a KPI tile: the dates hold "2023/09/01 – 2023/09/10", a
+# tile "€34.8k" and "90%: 20.83–23.80" (measured in Chromium, tests/test_e2e_widths.py).
+FILTER_PX = {"dates": 240, "channels": 300, "trend_metric": 150}
+TILE_PX = 150
+
+
+# Least widths in the wrapping rows (Streamlit's widths are fixed or stretch, never "at least"): a part
+# narrower than this wraps to the next line instead of shrinking. Classes from the containers' keys.
+LAYOUT_STYLE = (
+    "<style>"
+    ".st-key-report_filter_channels,.st-key-trend_channels_box,:has(>.st-key-report_filter_channels),"
+    ":has(>.st-key-trend_channels_box){{min-width:{channels}px}}"
+    ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{min-width:{tile}px}}"
+    "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX)
+)
+
+
+def tile_row(key: str = "kpi_tiles") -> list:
+    """Five places for the KPI tiles in one row that wraps: as wide as the page allows, never narrower than
+    ``TILE_PX`` (at 1024 px with the sidebar open five equal columns cut "€34.8k" to "€…")."""
+    row = st.container(horizontal=True, wrap=True, key=key)
+    return [row.container(width="stretch") for _ in range(5)]
 
 
 def tile_eur(value: float) -> str:
@@ -207,7 +240,10 @@ CONVERSIONS_HELP = (
 
 
 def trend(view: rv.ReportView, palette: dict, channels) -> None:
-    c1, c2, c3 = st.columns([1.1, 1.5, 3], gap="medium")
+    # a row that wraps, as the filters (three columns of fixed shares cut "Revenue" and "Month" at 1024 px)
+    row = st.container(horizontal=True, wrap=True, gap="medium", key="trend_controls")
+    c1, c2 = row.container(width=FILTER_PX["trend_metric"]), row.container(width="content")
+    c3 = row.container(width="stretch", key="trend_channels_box")
     metric = c1.selectbox(
         "Trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
     )
@@ -318,7 +354,7 @@ def table_widths(table: pd.DataFrame, shown: list, grain: str) -> dict:
     headers = {**TABLE_HEADERS, "date": grain.capitalize() if grain != "day" else "Date"}
     texts = table_texts(table, shown, grain)
     needed = {c: column_px(headers[c], texts[c]) for c in shown}
-    return fit_widths(needed, MAIN_TABLE_PX, squeeze="channel_name")
+    return fit_widths(needed, table_room(len(table)), squeeze="channel_name")
 
 
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:
@@ -349,11 +385,12 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     st.dataframe(
         table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
         hide_index=True,
-        height=min(38 + 35 * len(table), 400),  # the rows shown: a week's table is shorter than its days
+        height=table_height(len(table)),  # the rows shown: a week's table is shorter than its days
         key="report_table",
         placeholder="—",
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel", width=widths["channel_name"]),
+            # pinned: where the page is too narrow and the table scrolls sideways, the names stay in view
+            "channel_name": st.column_config.TextColumn("Channel", width=widths["channel_name"], pinned=True),
             "date": (
                 st.column_config.DateColumn(
                     view.grain.capitalize(),
@@ -401,6 +438,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
             "support": st.column_config.NumberColumn(
                 "Based on",
                 width=widths["support"],
+                alignment="left",  # under its header's first letters, not off at the table's right edge
                 help=f"Conversions behind it: the distinct conversions that gave this channel-day credit; below "
                 f"{rv.FEW_CONVERSIONS} its CPO and ROAS can move a lot.",
             ),
@@ -408,8 +446,10 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     )
     models = [c.model for c in view.coverage]
     name = rc.report_file_name(models, rows["date"].min(), rows["date"].max(), view.basis, "csv", channels or ())
-    c1, c2, c3, c4 = st.columns([0.9, 1.1, 1, 1.5])  # the database button says its size: room for it
-    c1.download_button(
+    # One row that wraps: each button as wide as its words, so none is squeezed to "Download …" (four
+    # columns of fixed shares were, once the database step added its Save button and note).
+    row = st.container(horizontal=True, wrap=True, vertical_alignment="top", key="report_downloads")
+    row.download_button(
         "Download CSV",
         lambda: report_csv(path, fp, start, end, channels, view.basis),  # built when clicked
         file_name=name,
@@ -420,7 +460,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         type="primary",
         help=f"The {len(rows):,} rows shown, in the format of `python -m pipeline export`.",
     )
-    c2.download_button(
+    row.download_button(
         "CSV with intervals",
         lambda: report_csv(path, fp, start, end, channels, view.basis, True),
         file_name=name.replace(".csv", "_intervals.csv"),
@@ -435,7 +475,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     trend = st.session_state.get("trend_channels")
     html_view = (tuple(trend) if trend else None, st.session_state.get("trend_metric", "ihc_revenue"))
     args = ReportViewArgs(start, end, channels, view.basis, view.grain)
-    c3.download_button(
+    row.download_button(
         "Report (HTML)",
         lambda: report_html(path, fp, args, source, *html_view),  # built when clicked
         file_name=name.replace(".csv", ".html"),
@@ -447,7 +487,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         "and data checks. Opens offline.",
     )
     if server_view() is None:  # a server source's data stays on the server
-        with c4:
+        with row:
             database_download(ws, "download_db", "attribution-enriched.db")
     shown_rows = (
         f"{len(view.periods):,} channel-{view.grain}s shown · CSV: {len(rows):,} channel-days"
@@ -529,7 +569,7 @@ def loading_frame() -> None:
     Plotly's 4.7 MB chunk while the real tiles arrive, and they were then shown only with the charts
     (docs/dashboard.md, Speed: a first visit's tiles)."""
     st.caption(":material/hourglass_top: Loading the report…")
-    cols = st.columns(5)
+    cols = tile_row("kpi_frame")
     for col, label in zip(cols, ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
         col.metric(label, "…", border=True)
 
@@ -597,6 +637,7 @@ with shown_errors():
     # The loading frame has a placeholder of its own, emptied before the report is drawn below it: drawn
     # over in place, its tiles stayed inside whatever block the report put at their position (the
     # mixed-models box showed three ghost tiles).
+    st.html(LAYOUT_STYLE)
     frame = st.empty()
     if not st.session_state.get("_report_drawn"):  # a new session: show the frame before any read
         st.session_state["_report_drawn"] = True

@@ -23,6 +23,7 @@ from itertools import accumulate
 from typing import Iterable, Optional
 
 from .db import table_exists
+from .labels import counted
 
 COMPLETE = 0.95
 
@@ -54,7 +55,7 @@ class IncompleteDays:
         span = self.days[0] if len(self.days) == 1 else f"{self.days[0]} … {self.days[-1]}"
         n = len(self.days)
         return (
-            f"the last {n} session day{'s' if n != 1 else ''} ({span}) {'are' if n != 1 else 'is'} incomplete: "
+            f"the last {counted(n, 'session day', one='')} ({span}) {'are' if n != 1 else 'is'} incomplete: "
             f"judging by how long the attributed journeys took to convert, only {self._shares()} of "
             f"{'their' if n != 1 else 'its'} eventual conversions had happened by {self.last_conversion}, "
             f"so {'their' if n != 1 else 'its'} CPO reads high and {'their' if n != 1 else 'its'} ROAS low"

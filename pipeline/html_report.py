@@ -74,7 +74,13 @@ def html_report(
     palette = channel_colors(sorted(set(view.rows["channel_name"])))
     ranked = view.totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])["channel_name"].tolist()
     # The Report page's default: the filtered channels (eight at most), or the five with the most revenue.
-    picked = [c for c in trend if c in ranked] if trend else (list(chosen)[:8] if chosen else ranked[:5])
+    unknown = [c for c in trend or () if c not in ranked]
+    if unknown:
+        raise InputError(
+            f"the trend's channel {clip(unknown[0])!r} is not in this report (its channels: "
+            f"{', '.join(' '.join(clip(c, 40).split()) for c in sorted(ranked))})"
+        )
+    picked = list(dict.fromkeys(trend)) if trend else (list(chosen)[:8] if chosen else ranked[:5])
     figures = [
         ("cpo", rc.ratio_chart(view.totals, "CPO", palette), ""),
         ("roas", rc.ratio_chart(view.totals, "ROAS", palette), ""),

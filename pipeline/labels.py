@@ -90,6 +90,27 @@ OTHER_CHAR_PX = 14.0  # an em: wide letters and most scripts' characters fit in 
 # A table in the dashboard's main area at 1280 px with the sidebar open: 820 px, less the table's border.
 MAIN_TABLE_PX = 816
 CELL_PADDING_PX = 17  # a cell's text has 8 px on either side (Streamlit's table), and its 1 px grid line
+# A scrollbar where the browser gives it room (Streamlit's thin scrollbars: 10 px in Chromium, measured;
+# overlay scrollbars take none): the page's own takes it from the main area, and a table taller than
+# its height has a vertical one, which takes it from the columns.
+SCROLLBAR_PX = 10
+TABLE_HEADER_PX, TABLE_ROW_PX, TABLE_MOST_PX = 38, 35, 400  # Streamlit's dataframe: header, row; our cap
+
+
+def table_height(rows: int, most: int = TABLE_MOST_PX) -> int:
+    """The height (px) of a dataframe showing ``rows`` rows: every row up to ``most``, then it scrolls. A
+    little room below the last row for a sideways scrollbar, where one is needed, to sit on no row."""
+    return min(TABLE_HEADER_PX + TABLE_ROW_PX * rows + SCROLLBAR_PX, most)
+
+
+def table_room(rows: int, room: int = 0, most: int = TABLE_MOST_PX) -> int:
+    """The width (px) the columns of a table of ``rows`` rows may take in ``room`` (default: the main
+    area's ``MAIN_TABLE_PX``): less the table's own vertical scrollbar when the rows do not fit in its
+    height. (A page scrollbar, where the browser shows one, takes as much again from the main area: it
+    falls on the last column, "Based on", left-aligned so its figures stay in view.)"""
+    room = room or MAIN_TABLE_PX
+    scrolls = TABLE_HEADER_PX + TABLE_ROW_PX * rows + SCROLLBAR_PX > most
+    return room - SCROLLBAR_PX if scrolls else room
 
 
 def text_px(text: object) -> float:
@@ -116,6 +137,15 @@ def fit_widths(needed: dict[str, int], room: int, squeeze: str, least: int = 60)
         return {name: px + share + (i < extra) for i, (name, px) in enumerate(widths.items())}
     widths[squeeze] = max(least, widths[squeeze] + spare)
     return widths
+
+
+def counted(n: int, noun: str, plural: str | None = None, one: str = "1") -> str:
+    """``n`` of ``noun`` in words: '3 session days', '1,204 conversions'; for one, ``one`` and the noun
+    ('1 conversion', or with ``one=""`` just 'session day': "the last session day", not "the last 1
+    session day"). ``plural``: when it is not the noun and an 's'."""
+    if n == 1:
+        return f"{one} {noun}".strip()
+    return f"{n:,} {plural or noun + 's'}"
 
 
 def clip(text: object, limit: int = LABEL_CHARS) -> str:

@@ -26,6 +26,7 @@ from typing import Mapping, Optional
 
 from .errors import InputError
 from .progress import Progress
+from .run_summary import RunSummary, summarise
 
 ENV_VAR = "ATTRIBUTION_SOURCES"
 
@@ -50,8 +51,7 @@ class SourceRun:
     """What a run on a configured source gives the page."""
 
     name: str
-    lines: list[str]  # the stage lines, as the CLI prints them
-    warnings: list[str]  # validation warnings
+    summary: RunSummary  # what the run did, in the words the Pipeline page uses (run_summary.summarise)
     report: object  # pandas DataFrame: channel_name, date, cost, ihc, ihc_revenue, CPO, ROAS
     csv: bytes = field(repr=False, default=b"")  # export's CSV, byte-identical to the CLI's
     database: Optional[Path] = field(repr=False, default=None)  # a SQLite file of the run the pages read
@@ -114,11 +114,5 @@ def _run(name: str, source, model: Optional[str], progress: Optional[Progress], 
 
             database = extract_run(source, extract_to)
     return SourceRun(
-        name,
-        list(result.lines()),
-        [f.line() for f in result.validation.warnings],
-        report,
-        to_csv_bytes(report),
-        database,
-        options.resolve().name,
+        name, summarise(result), report, csv=to_csv_bytes(report), database=database, model=options.resolve().name
     )

@@ -100,3 +100,12 @@ class _Downloads(dict):
 
     def values(self):
         return [self[name] for name in self.keys()]
+
+
+def pytest_collection_modifyitems(config, items):
+    """``WIDTHS_ONLY=1``: only the browser test of what the Report cuts (tests/test_e2e_widths.py), e.g. to
+    look at its screenshots after a layout change without the whole suite."""
+    if os.environ.get("WIDTHS_ONLY", "").strip() not in ("", "0"):
+        keep = [item for item in items if item.path.name == "test_e2e_widths.py"]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep

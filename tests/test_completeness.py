@@ -34,3 +34,26 @@ def test_run_and_validate_print_the_warning_once(tiny):
     assert again.stdout.count("the last 2 session days") == 1
     shown = cli("validate", str(tiny))
     assert "warning: report: the last 2 session days (2023-09-02 … 2023-09-03) are incomplete" in shown.stdout
+
+
+def test_one_incomplete_day_is_said_in_the_singular():
+    from pipeline.completeness import IncompleteDays
+
+    one = IncompleteDays("2023-09-10", ["2023-09-10"], [0.93])
+    assert one.warning() == (
+        "the last session day (2023-09-10) is incomplete: judging by how long the attributed journeys took to "
+        "convert, only 93% of its eventual conversions had happened by 2023-09-10, so its CPO reads high and "
+        "its ROAS low"
+    )
+    two = IncompleteDays("2023-09-10", ["2023-09-09", "2023-09-10"], [0.97, 0.93])
+    assert two.warning().startswith("the last 2 session days (2023-09-09 … 2023-09-10) are incomplete")
+
+
+def test_counted_says_one_and_many():
+    from pipeline.labels import counted
+
+    assert counted(1, "session day", one="") == "session day"
+    assert counted(1, "conversion") == "1 conversion"
+    assert counted(0, "conversion") == "0 conversions"
+    assert counted(1204, "conversion") == "1,204 conversions"
+    assert counted(2, "day of data", "days of data") == "2 days of data"

@@ -3,6 +3,8 @@ sessions never see each other's data."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from tests.dashboard_support import APP, PAGES, no_errors, open_page, texts, workspace_of
 from tests.helpers import tiny_db
 
@@ -50,3 +52,47 @@ def test_sessions_share_the_demos_cached_reads_until_their_own_run(dashboard_env
     second.run()
     no_errors(second)
     assert "Attribution: **IHC — offline model**" in texts(second)  # not the other session's linear run
+
+
+def test_streamlit_still_runs_a_page_file_alone_until_st_navigation_the_way_run_through_the_app_expects():
+    """pages/_look.run_through_the_app leans on Streamlit 1.67's private "pages/ folder" switch: a class
+    flag read by the script runner (then it maps the URL straight to a page file, ``_mpa_v1``) and
+    cleared by ``st.navigation``. A Streamlit that does it otherwise fails here, loudly."""
+    import inspect
+
+    from streamlit.commands import navigation
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert "uses_pages_directory" in vars(PagesManager)
+    runner = inspect.getsource(script_runner.ScriptRunner._run_script)
+    assert "if PagesManager.uses_pages_directory:" in runner and "_mpa_v1(self._main_script_path)" in runner
+    assert "PagesManager.uses_pages_directory = False" in inspect.getsource(navigation.navigation)
+
+
+def test_a_page_run_alone_clears_the_pages_folder_flag_and_reruns_through_the_app(monkeypatch):
+    from streamlit.runtime.pages_manager import PagesManager
+
+    import pages._look as look
+
+    reruns: list = []
+    fake = SimpleNamespace(rerun=lambda: reruns.append(1), session_state={})
+    monkeypatch.setattr(look, "st", fake)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    look.run_through_the_app()
+    assert reruns == [1] and PagesManager.uses_pages_directory is False
+    look.run_through_the_app()  # through the app already: nothing to do
+    assert reruns == [1]
+    # a session app.py has run in (AppTest sets the flag back before every run): no rerun, no lost click
+    PagesManager.uses_pages_directory = True
+    fake.session_state["_first_run"] = False
+    look.run_through_the_app()
+    assert reruns == [1]
+
+
+def test_every_page_runs_through_the_app_before_it_draws_anything():
+    from pathlib import Path
+
+    for name in PAGES:
+        source = (Path(APP).parent / "pages" / f"{name}.py").read_text(encoding="utf-8")
+        assert 0 < source.find("\nrun_through_the_app()") < source.find("\nst."), name

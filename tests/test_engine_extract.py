@@ -102,6 +102,15 @@ def test_report_html_on_an_engine_source(ran, kind, tmp_path, capsys):
     table = lambda html: html[html.index("<table") : html.index("</table>")]  # noqa: E731
     assert table(engine) == table(sqlite) and table(engine).count("<tr") > 10
     assert "pipeline-extract-" not in engine  # the temporary extract never shows
+    # the view's options pass to the engine's report as to SQLite's (one helper: report_view_options)
+    view = ("--per", "month", "--trend-channel", "Display", "--trend-metric", "roas")
+    assert _cli("report-html", ran[kind], "--output", tmp_path / "month.html", *view) == 0
+    assert _cli("report-html", ran["sqlite"], "--output", tmp_path / "month_sqlite.html", *view) == 0
+    engine, sqlite = (tmp_path / "month.html").read_text(), (tmp_path / "month_sqlite.html").read_text()
+    assert "<h2>Per channel and month</h2>" in engine and table(engine) == table(sqlite)
+    assert _cli("report-html", ran[kind], "--output", tmp_path / "no.html", "--trend-channel", "Radio") == 2
+    assert "the trend's channel 'Radio' is not in this report" in capsys.readouterr().err
+    assert not (tmp_path / "no.html").exists()
 
 
 def test_report_html_before_any_run_is_one_line_and_writes_nothing(small_demo, tmp_path, capsys):

@@ -67,6 +67,54 @@ def test_the_cli_writes_it_and_refuses_the_input_as_output(attributed, tmp_path)
     assert refused.returncode == 2 and "error:" in refused.stderr
 
 
+def _undated(page: str) -> str:
+    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "", page)  # the minute the file was written
+
+
+def test_the_cli_writes_the_view_per_month_with_the_trend_s_channels_and_measure(attributed, tmp_path):
+    """``report-html --per/--trend-channel/--trend-metric``: the file the library writes for that view."""
+    out = tmp_path / "month.html"
+    done = cli(
+        "report-html", attributed, "--output", out, "--per", "month", "--trend-metric", "cost",
+        "--trend-channel", "Display", "--trend-channel", "Referral", "--start", "2023-09-03",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    con = open_database(attributed)
+    expected = html_report(
+        con, "2023-09-03", source="demo.db", grain="month", trend=["Display", "Referral"], metric="cost"
+    )
+    page = out.read_text(encoding="utf-8")
+    assert _undated(page) == _undated(expected)
+    assert "<h2>Per channel and month</h2>" in page and "per day" not in page
+    assert _undated(page) != _undated(html_report(con, "2023-09-03", source="demo.db", grain="month"))
+    # the defaults are the dashboard's: per day, revenue, the top five channels
+    plain = tmp_path / "plain.html"
+    assert cli("report-html", attributed, "--output", plain).returncode == 0
+    assert _undated(plain.read_text(encoding="utf-8")) == _undated(html_report(con, source="demo.db"))
+
+
+def test_a_trend_channel_the_report_does_not_have_is_refused_in_one_line_and_nothing_is_written(attributed, tmp_path):
+    con = open_database(attributed)
+    with pytest.raises(InputError, match="the trend's channel 'Radio' is not in this report"):
+        html_report(con, trend=["Display", "Radio"])
+    with pytest.raises(InputError, match="the trend's channel 'Referral' is not in this report .*: Display\\)"):
+        html_report(con, channels=["Display"], trend=["Referral"])  # filtered out by --channel
+    out = tmp_path / "r.html"
+    done = cli("report-html", attributed, "--output", out, "--trend-channel", "Radio")
+    assert done.returncode == 2 and not out.exists()
+    assert done.stderr.startswith("error: the trend's channel 'Radio'") and len(done.stderr.strip().splitlines()) == 1
+    bad = cli("report-html", attributed, "--output", out, "--per", "year")
+    assert bad.returncode == 2 and "--per" in bad.stderr and not out.exists()
+
+
+def test_the_cli_s_view_words_are_the_library_s():
+    from pipeline import report_views as rv
+    from pipeline.cli.core import GRAINS, TREND_METRICS
+
+    assert GRAINS == tuple(rv.GRAINS)
+    assert sorted(TREND_METRICS.values()) == sorted(rv.DAILY_METRICS)
+
+
 @pytest.mark.skipif(missing_browser() is not None, reason=f"browser test skipped: {missing_browser()}")
 def test_the_file_opens_offline_in_a_browser_with_its_charts(attributed, tmp_path):
     path = tmp_path / "report.html"

@@ -4,6 +4,7 @@ command line writes, and never the source's URL on the page."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -51,7 +52,11 @@ def test_data_page_runs_a_server_source_and_downloads_its_csv(
     at.button(key="server_run").click().run()
     no_errors(at)
     text = texts(at)
-    assert "report:" in text and "channel-days rebuilt" in text
+    # the run in the Pipeline page's sentences (run_summary), not the runner's log lines ("report: …")
+    done = at.session_state["_server_run"].summary
+    assert f"Attributed {done.attributed:,} of {done.conversions:,} conversions with Linear in" in text
+    assert "Channel report: " in text and "channel-days rebuilt in" in text
+    assert not re.search(r"(^|\n|· )(validate|journeys|attribute|report): ", text), text
     assert str(tmp_path) not in text and "parquet:///" not in text  # the URL never shows
     assert len(at.dataframe[0].value) > 0 or len(at.dataframe[-1].value) > 0
     db = tmp_path / "ref.db"
@@ -139,3 +144,28 @@ def test_report_journeys_and_compare_pages_on_a_duckdb_server_source(
     at = open_page("report", at)
     no_errors(at)
     assert "Source on the server" not in texts(at) and "server source" not in texts(at)
+
+
+def test_a_source_run_is_summarised_as_the_sqlite_run_of_the_same_data(lake, small_demo, tmp_path):
+    from pipeline.db import open_database
+    from pipeline.run_summary import summarise
+    from pipeline.runner import RunOptions, run_pipeline
+
+    done = run_source("Shop lake", lake, "linear").summary
+    db = tmp_path / "ref.db"
+    shutil.copy(small_demo, db)
+    con = open_database(db, write=True)
+    try:
+        ref = summarise(run_pipeline(con, RunOptions(model="linear")))
+    finally:
+        con.close()
+    assert done.model == ref.model == "linear"
+    assert (done.conversions, done.attributed, done.not_attributed) == (
+        ref.conversions,
+        ref.attributed,
+        ref.not_attributed,
+    )
+    assert done.channel_days == ref.channel_days > 0 and done.redone == ["journeys", "attribute", "report"]
+    assert done.headline().startswith(f"Attributed {ref.attributed:,} of {ref.conversions:,} conversions with Linear")
+    # the data checks in sentences, as on the Pipeline page (an engine's cost check gives no credit shares)
+    assert [w.split(":")[0] for w in done.warnings] == [w.split(":")[0] for w in ref.warnings] != []

@@ -43,7 +43,8 @@ EXAMPLES = {
     "run": "python -m pipeline run demo.db --model linear --csv report.csv",
     "status": "python -m pipeline status demo.db",
     "export": "python -m pipeline export demo.db --csv paid.csv --channel 'Paid Search Brand' --channel 'FB & IG Ads'",
-    "report-html": "python -m pipeline report-html demo.db --output report.html --start 2023-09-03",
+    "report-html": "python -m pipeline report-html demo.db --output report.html --start 2023-09-03 --per week "
+    "--trend-channel Display --trend-metric roas",
     "models": "python -m pipeline models",
 }
 
@@ -126,6 +127,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, metavar="OUT.html", help="a regular file, or '-' for stdout")
     _report_filters(p)
     p.add_argument("--by", choices=["session-date", "conversion-date"], default="session-date", help="as for export")
+    _report_view(p)
 
     command("models", "List the attribution models and their parameters.", cmd_models)
 
@@ -169,6 +171,43 @@ def _report_filters(p) -> None:
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first date (inclusive)")
     p.add_argument("--end", metavar="YYYY-MM-DD", help="last date (inclusive)")
     p.add_argument("--channel", action="append", metavar="NAME", help="keep only this channel (repeatable)")
+
+
+# The HTML report's view, as the dashboard's Report page sets it (pipeline.report_views: GRAINS and
+# DAILY_METRICS, the trend's measures by the names the page gives them; a test holds the two together).
+GRAINS = ("day", "week", "month")
+TREND_METRICS = {"revenue": "ihc_revenue", "cost": "cost", "conversions": "ihc", "cpo": "CPO", "roas": "ROAS"}
+
+
+def _report_view(p) -> None:
+    """The view of the HTML report: its period (trend and table) and its trend's channels and measure."""
+    p.add_argument(
+        "--per", choices=GRAINS, default="day", help="the trend's and the table's period (default: day; weeks are ISO)"
+    )
+    p.add_argument(
+        "--trend-channel",
+        action="append",
+        metavar="NAME",
+        help="a channel in the trend chart (repeatable; default: the --channel ones, else the five with most revenue)",
+    )
+    p.add_argument(
+        "--trend-metric", choices=list(TREND_METRICS), default="revenue", help="what the trend shows (default: revenue)"
+    )
+
+
+def report_view_options(args, source: str) -> dict:
+    """The keyword arguments of ``html_report`` from ``report-html``'s options, on SQLite and on an engine
+    alike: the filters, the view (period, trend channels and measure) and the name of the source."""
+    return {
+        "start": args.start,
+        "end": args.end,
+        "channels": args.channel,
+        "by": args.by,
+        "source": source,
+        "grain": args.per,
+        "trend": args.trend_channel,
+        "metric": TREND_METRICS[args.trend_metric],
+    }
 
 
 def _window(p) -> None:
@@ -472,9 +511,7 @@ def cmd_report_html(args) -> int:
     Window(args.start, args.end)  # checks the dates
     check_csv_target(args.output, args.db)
     con = open_database(args.db)
-    size = write_html_report(
-        con, args.output, start=args.start, end=args.end, channels=args.channel, by=args.by, source=Path(args.db).name
-    )
+    size = write_html_report(con, args.output, **report_view_options(args, Path(args.db).name))
     where = sys.stderr if args.output == STDOUT else sys.stdout
     print(f"report-html: {size / 1e6:.1f} MB written to {args.output}", file=where)
     return 0

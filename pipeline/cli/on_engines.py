@@ -28,7 +28,7 @@ from ..errors import InputError, PipelineError
 from ..outputs import STDOUT, check_csv_target
 from ..progress import StderrProgress, noop
 from ..window import Window
-from .core import print_validation, print_warnings
+from .core import print_validation, print_warnings, report_view_options
 
 ENGINE_COMMANDS = ("validate", "journeys", "attribute", "report", "run", "status", "export", "report-html")
 
@@ -266,15 +266,7 @@ def cmd_report_html(args) -> int:
     Window(args.start, args.end)  # checks the dates
     _check_csv(args.output, args.source)
     with _extract(args) as con:
-        size = write_html_report(
-            con,
-            args.output,
-            start=args.start,
-            end=args.end,
-            channels=args.channel,
-            by=args.by,
-            source=args.source.display(),
-        )
+        size = write_html_report(con, args.output, **report_view_options(args, args.source.display()))
     where = sys.stderr if args.output == STDOUT else sys.stdout
     print(f"report-html: {size / 1e6:.1f} MB written to {args.output}", file=where)
     return 0

@@ -1,0 +1,126 @@
+"""Nothing on the Report is cut, in a real browser (headless Chromium with its scrollbars shown): at 1280
+and 1024 px, the sidebar open and collapsed, per day and per month, reached through the app's address and
+straight through the page's own (/report). Review 16: the CI screenshot downloads_1_database_ready.png cut
+the table's "ROAS 90%" (a first visit to /report on a fresh server ran the page alone in a 736 px
+column), the third chip of the Channels filter was cut, and after Download database the first button
+read "Download …"; at 1024 px the KPI tiles read "€…".
+
+Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a part
+past the main column's right edge, and the table's scroller — at 1280 px it must not scroll sideways; where
+it must (1024 px, sidebar open) its sideways scrollbar shows. Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
+``WIDTHS_ONLY=1 python3 -m pytest -q`` runs only this test (tests/conftest.py)."""
+
+from __future__ import annotations
+
+from tests import browser_support as web
+
+pytestmark = web.needs_browser()
+
+LONG_CHANNELS = ["Affiliate & Partnerships", "Paid Search Non Brand", "Price Comparison"]
+
+# What is cut in the main area: texts wider than their clipping box, parts past the column, the table.
+CUT = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const column = document.querySelector('[data-testid="stMainBlockContainer"]').getBoundingClientRect();
+  const cut = [];
+  const parts = main.querySelectorAll(['stMetric', 'stButton', 'stDownloadButton', 'stMultiSelect', 'stDateInput',
+      'stRadio', 'stButtonGroup', 'stSelectbox', 'stWidgetLabel', 'stHeading'].map(t => `[data-testid="${t}"]`).join(','));
+  for (const part of parts) {
+    for (const el of [part, ...part.querySelectorAll('*')]) {
+      if (!(el instanceof HTMLElement) || !el.offsetParent) continue;
+      const text = ((el.tagName === 'INPUT' ? el.value : el.innerText) || '').trim();
+      const style = getComputedStyle(el);
+      if (text && (style.overflowX !== 'visible' || style.textOverflow === 'ellipsis' || el.tagName === 'INPUT')
+          && el.scrollWidth > el.clientWidth + 1)
+        cut.push(`${part.dataset.testid} "${text.slice(0, 40)}" ${el.scrollWidth} > ${el.clientWidth} px`);
+    }
+    const box = part.getBoundingClientRect();
+    if (box.width && box.right > column.right + 1) cut.push(`${part.dataset.testid} past the column by ${Math.round(box.right - column.right)} px`);
+  }
+  const tables = [...main.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')].map(s => ({
+      client: s.clientWidth, content: s.scrollWidth, sideways_bar: s.offsetHeight - s.clientHeight}));
+  return {cut, tables, column: Math.round(column.width)};
+}"""
+
+
+def _report(browser, url: str, path: str, width: int, sidebar: str):
+    page = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True).new_page()
+    page.goto(url + path)
+    web.wait_idle(page, 240)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=120_000)  # not the charts: any library
+    assert page.locator('[data-testid="stDialog"]').count() == 0, page.locator('[data-testid="stDialog"]').inner_text()
+    if sidebar == "collapsed":
+        page.locator('[data-testid="stSidebar"]').hover()
+        page.locator('[data-testid="stSidebarCollapseButton"] button').click()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right < 5"
+        )
+    web.wait_idle(page)
+    web.no_traceback(page)
+    return page
+
+
+def _pick(page, option: str) -> None:
+    box = page.locator('[data-testid="stMultiSelect"] input').first
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click(timeout=30_000)
+    page.keyboard.press("Escape")
+    web.wait_idle(page)
+
+
+def _nothing_cut(page, what: str) -> dict:
+    seen = page.evaluate(CUT)
+    assert seen["cut"] == [], (what, seen)
+    for table in seen["tables"]:
+        if table["content"] > table["client"] + 1:  # it must scroll sideways: then its scrollbar shows
+            assert table["sideways_bar"] > 0, (what, table)
+    return seen
+
+
+def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    web.SHOTS.mkdir(parents=True, exist_ok=True)
+    with web.streamlit_server(web.served_env(tmp_path), tmp_path / "streamlit.log") as url, sync_playwright() as p:
+        # Playwright hides scrollbars by default; an analyst's Chromium shows them, and they take room.
+        browser = p.chromium.launch(
+            executable_path=web.CHROMIUM, args=web.CHROMIUM_ARGS, ignore_default_args=["--hide-scrollbars"]
+        )
+        try:
+            # A first visit straight to /report on a fresh server is laid out by the app: navigation, wide column.
+            page = _report(browser, url, "/report?per=month", 1280, "open")
+            links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+            assert links.count() >= 5, "the page ran without the app's navigation"
+            seen = _nothing_cut(page, "first visit to /report")
+            assert seen["column"] > 900 and seen["tables"][0]["content"] <= seen["tables"][0]["client"] + 1, seen
+            web.screenshot(page, web.SHOTS / "widths_1_first_visit_report_month.png")
+            page.context.close()
+
+            for width in (1280, 1024):
+                for sidebar in ("open", "collapsed"):
+                    # per day through the app's address, per month straight through the page's
+                    for grain, path in (("day", "/"), ("month", "/report?per=month")):
+                        what = f"{width} px, sidebar {sidebar}, per {grain}"
+                        page = _report(browser, url, path, width, sidebar)
+                        seen = _nothing_cut(page, what)
+                        if width == 1280:  # wide enough for the whole table
+                            assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+                        web.screenshot(page, web.SHOTS / f"widths_{width}_{sidebar}_{grain}.png")
+                        page.context.close()
+
+            # The narrowest: three long channel names in the filter, then Download database's second step.
+            page = _report(browser, url, "/", 1024, "open")
+            for channel in LONG_CHANNELS:
+                _pick(page, channel)
+            chips = page.locator('[data-testid="stMultiSelect"]').first.locator('[aria-label^="Remove "]')
+            assert chips.count() == 3
+            button = page.get_by_role("button", name="Download database")
+            button.scroll_into_view_if_needed()
+            button.click()
+            page.get_by_role("button", name="Save attribution-enriched.db").wait_for(timeout=60_000)
+            web.wait_idle(page)
+            _nothing_cut(page, "1024 px, three channels, database ready")
+            web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
+        finally:
+            browser.close()
