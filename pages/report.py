@@ -8,8 +8,8 @@ import streamlit as st
 
 from pages._look import (
     StreamlitProgress,
-    chart,
     database_download,
+    echart,
     eur,
     log_run_time,
     not_ready,
@@ -36,6 +36,7 @@ from pages._session import (
     workspace,
 )
 from pipeline import report_charts as rc
+from pipeline import report_echarts as ech
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
@@ -241,8 +242,8 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
     if not picked:
         st.caption("Pick one or more channels to see their trend.")
         return
-    chart(
-        rc.trend_chart(
+    echart(
+        ech.trend_option(
             view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain, view.first, view.last
         ),
         key="trend_chart",
@@ -558,9 +559,9 @@ def body(ws, path, fp) -> None:
     left, right = st.columns(2, gap="medium")
     log = st.session_state.get("ratio_log_scale", False)
     with left:
-        chart(rc.ratio_chart(view.totals, "CPO", palette, log), key="cpo_chart")
+        echart(ech.ratio_option(view.totals, "CPO", palette, log), key="cpo_chart")
     with right:
-        chart(rc.ratio_chart(view.totals, "ROAS", palette, log), key="roas_chart")
+        echart(ech.ratio_option(view.totals, "ROAS", palette, log), key="roas_chart")
     st.toggle(
         "Logarithmic axes for CPO and ROAS",
         key="ratio_log_scale",
@@ -574,7 +575,7 @@ def body(ws, path, fp) -> None:
             f"{', '.join(md(c, 60) for c in few)}. Whiskers: 90% intervals from resampling the conversions."
         )
     unpaid_note(view.totals)
-    chart(rc.cost_revenue_chart(view.totals, palette), key="cost_revenue_chart")
+    echart(ech.cost_revenue_option(view.totals, palette), key="cost_revenue_chart")
     trend(view, palette, channels)
     table_and_downloads(ws, view, path, fp, start, end, channels)
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import report_views as rv
 from .completeness import IncompleteDays
-from .labels import TICK_CHARS, clip, safe_figure
+from .labels import HOVER_CHARS, TICK_CHARS, clip, safe_figure
 from .window import period_start
 
 CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
@@ -379,7 +379,9 @@ class TrendLines:
     def hover(self, line: TrendLine, i: int) -> tuple[str, str]:
         """Point ``i`` of ``line`` in words: ('Sep 01 · Display', '€1,234.50')."""
         v = line.values[i]
-        return f"{line.points[i]} · {line.channel}", "—" if v is None else TREND_VALUE[self.metric](v)
+        return f"{line.points[i]} · {clip(line.channel, HOVER_CHARS)}", "—" if v is None else TREND_VALUE[self.metric](
+            v
+        )
 
 
 def trend_lines(

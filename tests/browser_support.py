@@ -214,3 +214,42 @@ def no_traceback(page) -> None:
 def text_of(page) -> str:
     """Every text of the page's main area."""
     return page.locator('[data-testid="stMain"]').inner_text()
+
+
+# ---- the Report's charts (ECharts on a canvas) -------------------------------------------------------
+
+CHARTS = '[data-testid="stEChartsChart"]'
+# JavaScript: how many ECharts charts have drawn something on their canvas (a canvas that is not all white:
+# the option's background is white, so a chart still waiting for its code or data counts as not drawn).
+DRAWN_CHARTS = """() => [...document.querySelectorAll('[data-testid="stEChartsChart"] canvas')].filter(c => {
+    if (!c.width || !c.height) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4 * 53) if (d[i + 3] && (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200)) return true;
+    return false;
+  }).length"""
+
+
+def wait_charts(page, count: int, timeout: float = 120.0) -> None:
+    """Wait until ``count`` ECharts charts have drawn on their canvas."""
+    page.wait_for_function(f"() => ({DRAWN_CHARTS})() >= {count}", timeout=timeout * 1000)
+
+
+def chart_text(page, index: int) -> str:
+    """Chart ``index``'s description for screen readers (its ``alt``: title, channels, values): a canvas
+    has no text of its own to read."""
+    return page.locator(CHARTS).nth(index).get_attribute("aria-label") or ""
+
+
+LOOK = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let inked = 0, n = 0; const colours = new Set();
+    for (let i = 0; i < d.length; i += 4 * 7) { n++;
+        if (d[i] < 245 || d[i + 1] < 245 || d[i + 2] < 245) {
+            inked++; colours.add((d[i] >> 4) + ',' + (d[i + 1] >> 4) + ',' + (d[i + 2] >> 4)); } }
+    const r = c.getBoundingClientRect();
+    return {width: r.width, height: r.height, inked: inked / n, colours: colours.size}; }"""
+
+
+def chart_look(page, index: int) -> dict:
+    """What chart ``index``'s canvas shows: its size (CSS px), the share of its pixels that are not
+    white, and how many distinct colours it has (bars in the channels' colours, whiskers, text)."""
+    return page.locator(f"{CHARTS} canvas").nth(index).evaluate(LOOK)
