@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import report_views as rv
 from .completeness import IncompleteDays
-from .labels import HOVER_CHARS, TICK_CHARS, clip, safe_figure
+from .labels import TICK_CHARS, clip, safe_figure
 from .window import period_start
 
 CHART_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
@@ -341,14 +341,6 @@ TREND_HOVER = {
 }
 
 
-TREND_VALUE: dict[str, Callable[[float], str]] = {  # TREND_HOVER's value, written in Python
-    "ihc_revenue": eur_text,
-    "cost": eur_text,
-    "ihc": lambda v: f"{v:,.2f} conversions",
-    "ROAS": lambda v: f"ROAS {v:.2f}",
-    "CPO": lambda v: f"CPO {eur_text(v)}",
-}
-
 PERIOD_TICK = {"week": "%b %d", "month": "%b %Y"}
 
 
@@ -375,13 +367,6 @@ class TrendLines:
     ticks: list[tuple[str, str]]  # each slot's label and, for a partial period, "3 of 7 days" (else "")
     lines: list[TrendLine]
     bands: list[tuple[str, str, str]] = field(default_factory=list)  # shaded (first slot, last slot, label)
-
-    def hover(self, line: TrendLine, i: int) -> tuple[str, str]:
-        """Point ``i`` of ``line`` in words: ('Sep 01 · Display', '€1,234.50')."""
-        v = line.values[i]
-        return f"{line.points[i]} · {clip(line.channel, HOVER_CHARS)}", "—" if v is None else TREND_VALUE[self.metric](
-            v
-        )
 
 
 def trend_lines(

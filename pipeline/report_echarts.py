@@ -84,6 +84,17 @@ def option(title: str, series: list, x_axis: dict, y_axis: dict | list, legend: 
     return out
 
 
+# The trend's values in its tooltip, as Streamlit's tooltip valueFormatter writes them (a named format or
+# printf): €1,234.56, 6.89 conversions, ROAS 2.45; the same as report_charts.TREND_HOVER.
+TREND_FORMAT = {
+    "ihc_revenue": "euro",
+    "cost": "euro",
+    "CPO": "euro",
+    "ihc": "%.2f conversions",
+    "ROAS": "%.2f",
+}
+
+
 def _tip(*lines: str) -> dict:
     """A data item's own tooltip: the lines as plain text."""
     return dict(formatter="\n".join(plain(line) for line in lines))
@@ -227,12 +238,8 @@ def trend_option(
     series: list = []
     for line in trend.lines:
         data: list = [None] * len(trend.slots)
-        for i, (d, v, partial) in enumerate(zip(line.dates, line.values, line.partial)):
-            head, value = trend.hover(line, i)
-            item: dict = dict(value=v, tooltip=_tip(head, value))
-            if partial:
-                item.update(symbol="emptyCircle", symbolSize=9)
-            data[position[d]] = item
+        for d, v, partial in zip(line.dates, line.values, line.partial):
+            data[position[d]] = dict(value=v, symbol="emptyCircle", symbolSize=9) if partial else v
         series.append(
             dict(
                 type="line",
@@ -267,11 +274,21 @@ def trend_option(
     alt = (
         f"{trend.title}, {len(trend.lines)} channels "
         f"({', '.join(plain(clip(line.channel)) for line in trend.lines)}), "
-        f"{len(trend.slots)} {trend.grain}s"
+        f"{len(trend.slots)} {trend.grain}s by {trend.x_title[0].lower()}{trend.x_title[1:]}"
         + (f"; shaded: {', '.join(text for _, _, text in trend.bands)}" if trend.bands else "")
     )
     out = option(trend.title, series, x_axis, y_axis, legend=True)
     out["legend"]["data"] = legend
+    # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
+    # each channel with its value in € (or conversions, ROAS), drawn as text.
+    out["tooltip"] = dict(
+        trigger="axis",
+        renderMode="richText",
+        confine=True,
+        axisPointer=dict(type="line"),
+        valueFormatter=TREND_FORMAT[metric],
+        textStyle=dict(fontSize=13),
+    )
     return EChart(out, 400, alt)
 
 

@@ -48,6 +48,10 @@ def strings(value) -> list[str]:
     return []
 
 
+def values(data: list) -> list:
+    return [d["value"] if isinstance(d, dict) else d for d in data]
+
+
 def series(option: dict, kind: str) -> list[dict]:
     return [s for s in option["series"] if s["type"] == kind]
 
@@ -144,9 +148,10 @@ def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_d
     assert opt["xAxis"]["data"] == ["Sep 04", "Sep 05"] and opt["xAxis"]["name"] == "Session date"
     paid, direct = series(opt, "line")
     # Paid: 10 / 4 = €2.50 a day; Direct spent nothing: no CPO (gaps, never €0)
-    assert [d["value"] for d in paid["data"]] == [2.5, 2.5] and paid["lineStyle"]["color"] == "#123456"
-    assert [d["value"] for d in direct["data"]] == [None, None]
-    assert paid["data"][0]["tooltip"]["formatter"] == "Sep 04 · Paid\nCPO €2.50"
+    assert values(paid["data"]) == [2.5, 2.5] and paid["lineStyle"]["color"] == "#123456"
+    assert values(direct["data"]) == [None, None]
+    # a pointer over a day shows each channel there with its CPO in € (Streamlit's "euro": €2.50)
+    assert opt["tooltip"]["trigger"] == "axis" and opt["tooltip"]["valueFormatter"] == "euro"
     assert opt["legend"]["data"] == ["Paid", "Direct"]
     (band,) = series(opt, "bar")  # 09-05 is incomplete: the second slot shaded, labelled once
     assert band["yAxisIndex"] == 1 and band["data"][0] is None and band["data"][1]["label"]["formatter"] == "incomplete"
@@ -164,9 +169,9 @@ def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
     assert opt["xAxis"]["data"] == ["Sep 03\n1 of 7 days", "Sep 04\n4 of 7 days"]
     assert opt["xAxis"]["name"] == "Conversion date: week starting (hollow: a part of the week only)"
     (paid,) = series(opt, "line")
-    assert [d["value"] for d in paid["data"]] == [10.0, 40.0]
+    assert values(paid["data"]) == [10.0, 40.0]
     assert [d["symbol"] for d in paid["data"]] == ["emptyCircle", "emptyCircle"]  # both weeks partial
-    assert paid["data"][1]["tooltip"]["formatter"] == "Week from Sep 04 (4 of 7 days) · Paid\n€40.00"
+    assert opt["tooltip"]["valueFormatter"] == "euro"
     (band,) = series(opt, "bar")  # only the second week holds 09-07
     assert band["data"][0] is None and band["data"][1]["label"]["formatter"] == "1 incomplete day"
 
@@ -188,4 +193,4 @@ def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
     json.dumps(trend, allow_nan=False)
     assert {s for s in strings(trend) if "{" in s} == set()  # the channel "Paid {b}" reads "Paid (b)"
     assert trend["series"][0]["name"] == "Paid (b)"
-    assert trend["series"][0]["data"][0]["tooltip"]["formatter"] == "Sep 04 · Paid (b)\n4.00 conversions"
+    assert trend["series"][0]["data"] == [4.0] and trend["tooltip"]["valueFormatter"] == "%.2f conversions"
