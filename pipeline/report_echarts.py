@@ -115,11 +115,33 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
             whiskers.append(dict(value=[]))
             continue
         items.append(
-            dict(value=d, itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0), tooltip=_tip(label, hover))
+            dict(
+                value=d - bars.left if bars.log else d,
+                itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0),
+                tooltip=_tip(label, hover),
+            )
         )
         whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=_tip(label, hover)))
-    series: list = [
-        dict(type="bar", name=metric, data=items, barCategoryGap="30%" if len(labels) > 3 else "60%"),
+    gap = "30%" if len(labels) > 3 else "60%"
+    series: list = []
+    if bars.log:
+        # ECharts starts a bar on a log axis at 1, so a ROAS of 0.06 was drawn from 1 down to 0.06. From
+        # the axis's left end instead, as on a linear axis: an invisible bar up to it, the bar stacked on
+        # it (its value: the rest up to the ratio).
+        series.append(
+            dict(
+                type="bar",
+                name="base",
+                stack="ratio",
+                data=[None if d is None else bars.left for d in bars.drawn],
+                itemStyle=dict(color="rgba(0,0,0,0)"),
+                silent=True,
+                tooltip=dict(show=False),
+                barCategoryGap=gap,
+            )
+        )
+    series += [
+        dict(type="bar", name=metric, data=items, barCategoryGap=gap, **({"stack": "ratio"} if bars.log else {})),
         dict(
             type="boxplot",
             name=f"{metric} 90% interval",

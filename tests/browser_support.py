@@ -248,7 +248,7 @@ LOOK = """(e, colour) => { let inked = 0, n = 0, near = 0; const colours = new S
         for (let i = 0; i < d.length; i += 4 * 3) { n++;
             if (!d[i + 3] || (d[i] >= 245 && d[i + 1] >= 245 && d[i + 2] >= 245)) continue;
             inked++; colours.add((d[i] >> 4) + ',' + (d[i + 1] >> 4) + ',' + (d[i + 2] >> 4));
-            if (rgb && Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 40) near++; } }
+            if (rgb && Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 12) near++; } }
     const r = e.getBoundingClientRect();
     return {width: r.width, height: r.height, inked: inked / n, colours: colours.size, near: near / n}; }"""
 
