@@ -19,7 +19,7 @@ of N repetitions, in one browser session:
 - ``click Run → report drawn``: the two above together (no human pause);
 - ``filter change → redrawn``: picking one channel in the Report's filter until the table caption shows
   the filtered row count (target: well under a second); ``of which server script`` is the report
-  fragment's own rerun time as the server logs it (the rest is the browser redrawing four plotly
+  fragment's own rerun time as the server logs it (the rest is the browser redrawing four ECharts
   charts and the table).
 
 A moment is "drawn" when the browser first shows the expected elements and no 'running' indicator;
@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser_support import (  # noqa: E402
+    DRAWN_CHARTS,
     VIEWPORT,
     chromium,
     goto_page,
@@ -56,9 +57,7 @@ IDLE = """!document.querySelector('[data-testid="stStatusWidget"]')
           && !document.querySelector('[data-stale="true"]')"""
 REPORT_DRAWN = f"""() => {{
     const h = [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Channel report'));
-    const charts = [...document.querySelectorAll('.js-plotly-plot')];
-    const loading = charts.some(c => c.textContent.includes('Loading…'));
-    return h && charts.length >= 4 && !loading && {IDLE};
+    return h && ({DRAWN_CHARTS})() >= 4 && {IDLE};
 }}"""
 # The report's frame: its title and either the loading tiles or the real ones.
 FRAME_SHOWN = """() => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Channel report'))

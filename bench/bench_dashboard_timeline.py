@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import VIEWPORT, chromium, missing_browser, streamlit_server  # noqa: E402
+from tests.browser_support import DRAWN_CHARTS, VIEWPORT, chromium, missing_browser, streamlit_server  # noqa: E402
 
 # Runs in the page before its own scripts (WS_PROBE, shared with bench_first_visit): time-stamps
 # websocket messages and, every animation frame, the first moment each condition holds.
@@ -49,9 +49,10 @@ PROBE = (
 const conditions = {
   tiles: () => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
       .filter(v => /[0-9]/.test(v.textContent)).length >= 5,
-  charts: () => { const c = [...document.querySelectorAll('.js-plotly-plot')];
-      return c.length >= 4 && !c.some(x => x.textContent.includes('Loading…'))
-          && !document.querySelector('[data-testid="stStatusWidget"]'); },
+  charts: () => ("""
+    + DRAWN_CHARTS
+    + r""")() >= 4
+      && !document.querySelector('[data-testid="stStatusWidget"]'),
 };
 function look() {
   for (const [k, f] of Object.entries(conditions)) {

@@ -1,8 +1,8 @@
 """Two (or more) copies of the app served side by side, fresh browser contexts visiting them in turn
 (ABBA order) in one run: how a change to the first visit moves the KPI tiles and the charts when the
 machine's load varies from one minute to the next. Per copy, every visit's moments (ms from navigation,
-``bench_first_visit.py``'s in-page probe) and how many visits showed the tiles before Plotly's chunk had
-arrived (when it had arrived first, the tiles came with the charts).
+``bench_first_visit.py``'s in-page probe) and how many visits showed the tiles before the charts' chunk
+(ECharts; Plotly before) had arrived (when it had arrived first, the tiles came with the charts).
 
     git archive main | tar -x -C /tmp/ab/main    # a copy per variant, each with its .streamlit/
     python bench/bench_first_visit_ab.py --visits 6 /tmp/ab/main /tmp/ab/branch
@@ -29,7 +29,7 @@ from tests.browser_support import VIEWPORT, chromium, missing_browser, streamlit
 MOMENTS = [
     ("title", "title painted"),
     ("metricJs", "Metric chunk in"),
-    ("plotlyJs", "Plotly chunk in"),
+    ("chartJs", "chart chunk in"),
     ("runEnd", "server run end"),
     ("tiles", "KPI tiles"),
     ("charts", "charts drawn"),
@@ -87,8 +87,8 @@ def main() -> int:
             finite = [x for x in values if x == x]
             summary = f"best {min(finite):6.0f}  median {statistics.median(finite):6.0f}" if finite else ""
             print(f"  {label:<16}" + "".join(f"{x:7.0f}" for x in values) + f"   {summary}")
-        early = sum(1 for v in visits if v.get("tiles", 1e9) < v.get("plotlyJs", 0))
-        print(f"  tiles shown before Plotly's chunk arrived: {early} of {len(visits)}")
+        early = sum(1 for v in visits if v.get("tiles", 1e9) < v.get("chartJs", 0))
+        print(f"  tiles shown before the charts' chunk arrived: {early} of {len(visits)}")
         print("  CPU s nav → tiles (server browser bench other): " + " | ".join(v["cpu_to_tiles"] for v in visits))
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine)")
     return 0

@@ -20,6 +20,7 @@ from pipeline.db import sqlite_error_message
 from pipeline.errors import PipelineError
 from pipeline.labels import md
 from pipeline.report_charts import figure  # noqa: F401 - the pages' chart styling, re-exported
+from pipeline.report_echarts import EChart
 from pipeline.workspace import Workspace, hide_paths
 
 # ---- every page through the app ---------------------------------------------------------------
@@ -111,6 +112,12 @@ def chart(fig, key: Optional[str] = None) -> None:
             "toImageButtonOptions": {"format": "png", "scale": 2},
         },
     )
+
+
+def echart(chart: EChart, key: str) -> None:
+    """A report chart (``pipeline.report_echarts``) at its height, keyed: a rerun with other filters
+    updates the same element in place (no new chart, no entry animation)."""
+    st.echarts_chart(chart.option, height=chart.height, theme=None, key=key, alt=chart.alt)
 
 
 def log_run_time(what: str, started: float) -> None:

@@ -15,6 +15,7 @@ What the charts promise the reader:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import pandas as pd
@@ -86,7 +87,35 @@ RATIO_CHARTS = {  # metric: (best first ascending?, title, axis title, value for
 }
 
 
-def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> dict:
+@dataclass
+class RatioBars:
+    """What a CPO or ROAS chart shows, whichever library draws it (``ratio_bars``): one row per paid
+    channel, best first."""
+
+    metric: str
+    title: str
+    axis_title: str  # the value axis's title ("…, log scale" on a log axis)
+    log: bool
+    channels: list[str]
+    labels: list[str]  # the channel (clipped), † when it rests on few conversions, and its value
+    values: list[Optional[float]]  # the ratio, None where undefined
+    drawn: list[Optional[float]]  # the bar's length, None where no bar is drawn (undefined, or 0 on log)
+    lows: list[Optional[float]]  # the 90% interval's ends as the report has them
+    highs: list[Optional[float]]
+    whisker_low: list[Optional[float]]  # the whisker as drawn: cut at the axis's edge, None without bar
+    whisker_high: list[Optional[float]]
+    few: list[bool]
+    colors: list[str]
+    hover: list[str]  # the value and its interval in words
+    notes: list[tuple[str, str]]  # (label, text) of the rows without a bar, written at ``left``
+    cut: list[tuple[str, str]]  # (label, hover) of the whiskers cut at ``edge``: an arrowhead there
+    left: float  # the axis's range
+    edge: float
+    axis_range: list[float]  # as plotly takes it (log10 of the ends on a log axis)
+    fmt: Callable[[float], str]
+
+
+def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> RatioBars:
     """Bars of CPO or ROAS per paid channel, best first, with their 90% intervals as whiskers.
 
     ``totals``: ``report_views.ReportView.totals`` (channel totals with ``{metric}_low/_high`` and
@@ -111,41 +140,26 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
     if log:
         low_end = min(positive + [lo for lo in lows if lo is not None and lo > 0]) / 2
         lo_log, hi_log = math.log10(low_end), math.log10(top * 4)
-        left, xaxis = 10**lo_log, dict(title=f"{axis}, log scale", type="log", range=[lo_log, hi_log])
-        edge = 10**hi_log
+        left, edge, axis_range = 10**lo_log, 10**hi_log, [lo_log, hi_log]
+        axis = f"{axis}, log scale"
     else:
         left, edge = 0, top * 1.3 if top > 0 else 1
-        xaxis = dict(title=axis, range=[0, edge])
+        axis_range = [0, edge]
     suffixes = [f"{' ' + FEW_MARK if f else ''} · {fmt(v) if v is not None else '—'}" for v, f in zip(values, few)]
     labels = [clip(c, RATIO_TICK_CHARS - len(s)) + s for c, s in zip(data["channel_name"], suffixes)]
-    plus: list[Optional[float]] = []
-    minus: list[Optional[float]] = []
+    whisker_low: list[Optional[float]] = []
+    whisker_high: list[Optional[float]] = []
     hover: list[str] = []
     for v, d, lo, hi in zip(values, drawn, lows, highs):
         if d is None:
-            plus.append(None)
-            minus.append(None)
+            whisker_low.append(None)
+            whisker_high.append(None)
         else:
             reach = edge if hi is None or not math.isfinite(hi) else min(hi, edge)
-            plus.append(max(reach - d, 0.0))
-            minus.append(max(d - (lo if lo is not None else d), 0.0))
+            whisker_high.append(max(reach, d))
+            whisker_low.append(min(lo if lo is not None else d, d))
         hover.append(_interval_text(v, lo, hi, fmt))
     channels = data["channel_name"].tolist()
-    traces: list[dict] = [
-        dict(
-            type="bar",
-            orientation="h",
-            x=drawn,
-            y=labels,
-            marker=dict(
-                color=[palette.get(c, "#888") for c in channels],
-                opacity=[PALE if f else 1.0 for f in few],
-            ),
-            error_x=dict(type="data", array=plus, arrayminus=minus, color="#475467", thickness=1.5, width=4),
-            customdata=hover,
-            hovertemplate="%{y}<br>%{customdata}<extra></extra>",
-        )
-    ]
     # A whisker cut at the axis's edge ends in an arrowhead there, so it never reads as the interval's
     # true end (review #13); its hover says where it ends.
     cut = [
@@ -153,49 +167,78 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
         for lab, d, hi, h in zip(labels, drawn, highs, hover)
         if d is not None and (hi is None or not math.isfinite(hi) or hi > edge)
     ]
-    arrows = (
-        [
-            dict(
-                type="scatter",
-                mode="markers",
-                x=[edge] * len(cut),
-                y=[lab for lab, _ in cut],
-                marker=dict(symbol="triangle-right", size=10, color="#475467"),
-                cliponaxis=False,
-                customdata=[f"{h}; the interval extends beyond the axis" for _, h in cut],
-                hovertemplate="%{y}<br>%{customdata}<extra></extra>",
-                showlegend=False,
-            )
-        ]
-        if cut
-        else []
-    )
     notes = [(lab, undefined_text if v is None else fmt(v)) for lab, v, d in zip(labels, values, drawn) if d is None]
-    if notes:
+    return RatioBars(
+        metric, title, axis, log, channels, labels, values, drawn, lows, highs, whisker_low, whisker_high, few,
+        [palette.get(c, "#888") for c in channels], hover, notes, cut, left, edge, axis_range, fmt,
+    )  # fmt: skip
+
+
+def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> dict:
+    """The CPO or ROAS chart (``ratio_bars``) as a plotly figure: whiskers as error bars."""
+    bars = ratio_bars(totals, metric, palette, log)
+    plus = [None if d is None or hi is None else hi - d for d, hi in zip(bars.drawn, bars.whisker_high)]
+    minus = [None if d is None or lo is None else d - lo for d, lo in zip(bars.drawn, bars.whisker_low)]
+    traces: list[dict] = [
+        dict(
+            type="bar",
+            orientation="h",
+            x=bars.drawn,
+            y=bars.labels,
+            marker=dict(color=bars.colors, opacity=[PALE if f else 1.0 for f in bars.few]),
+            error_x=dict(type="data", array=plus, arrayminus=minus, color="#475467", thickness=1.5, width=4),
+            customdata=bars.hover,
+            hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+        )
+    ]
+    if bars.notes:
         traces.append(
             dict(
                 type="scatter",
                 mode="text",
-                x=[left] * len(notes),
-                y=[lab for lab, _ in notes],
-                text=[t for _, t in notes],
+                x=[bars.left] * len(bars.notes),
+                y=[lab for lab, _ in bars.notes],
+                text=[t for _, t in bars.notes],
                 textposition="middle right",
                 textfont=dict(color="#8A94A6", size=12),
                 hoverinfo="skip",
                 showlegend=False,
             )
         )
-    traces += arrows  # after the notes: the bars, the notes, then the arrowheads
+    if bars.cut:  # after the notes: the bars, the notes, then the arrowheads
+        traces.append(
+            dict(
+                type="scatter",
+                mode="markers",
+                x=[bars.edge] * len(bars.cut),
+                y=[lab for lab, _ in bars.cut],
+                marker=dict(symbol="triangle-right", size=10, color="#475467"),
+                cliponaxis=False,
+                customdata=[f"{h}; {BEYOND}" for _, h in bars.cut],
+                hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    xaxis = dict(title=bars.axis_title, range=bars.axis_range)
+    if bars.log:
+        xaxis = dict(title=bars.axis_title, type="log", range=bars.axis_range)
     return figure(
         traces,
-        title,
-        height=max(220, 32 * len(data) + 120),
+        bars.title,
+        height=ratio_height(len(bars.labels)),
         show_legend=False,
         xaxis=xaxis,
         yaxis=dict(autorange="reversed"),
-        bargap=0.3 if len(data) > 3 else 0.6,
+        bargap=0.3 if len(bars.labels) > 3 else 0.6,
         tick_chars=RATIO_TICK_CHARS,
     )
+
+
+BEYOND = "the interval extends beyond the axis"
+
+
+def ratio_height(rows: int) -> int:
+    return max(220, 32 * rows + 120)
 
 
 def _floats(data: pd.DataFrame, column: str) -> list[Optional[float]]:
@@ -220,34 +263,55 @@ def few_channels(totals: pd.DataFrame) -> list[str]:
     return totals.loc[(totals["cost"] > 0) & totals["few"], "channel_name"].tolist()
 
 
-def cost_revenue_chart(totals: pd.DataFrame, palette: dict) -> dict:
+COST_REVENUE_TITLE = "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)"
+COST_COLOR = "#C3CAD5"
+
+
+@dataclass
+class CostRevenueRows:
+    """What the cost-vs-revenue chart shows (``cost_revenue_rows``): channels by attributed revenue."""
+
+    channels: list[str]
+    cost: list[float]
+    revenue: list[float]
+    colors: list[str]  # the revenue bars' (the cost bars are ``COST_COLOR``)
+
+
+def cost_revenue_rows(totals: pd.DataFrame, palette: dict) -> CostRevenueRows:
     data = totals.sort_values(["ihc_revenue", "channel_name"], ascending=[False, True])
     channels = data["channel_name"].tolist()
+    return CostRevenueRows(
+        channels, data["cost"].tolist(), data["ihc_revenue"].tolist(), [palette.get(c, "#888") for c in channels]
+    )
+
+
+def cost_revenue_chart(totals: pd.DataFrame, palette: dict) -> dict:
+    rows = cost_revenue_rows(totals, palette)
     traces = [
         dict(
             type="bar",
             name="Cost (EUR)",
-            x=channels,
-            y=data["cost"].tolist(),
-            marker=dict(color="#C3CAD5"),
+            x=rows.channels,
+            y=rows.cost,
+            marker=dict(color=COST_COLOR),
             hovertemplate="%{x}<br>Cost: €%{y:,.2f}<extra></extra>",
         ),
         dict(
             type="bar",
             name="Attributed revenue (EUR)",
-            x=channels,
-            y=data["ihc_revenue"].tolist(),
-            marker=dict(color=[palette.get(c, "#888") for c in channels]),
+            x=rows.channels,
+            y=rows.revenue,
+            marker=dict(color=rows.colors),
             hovertemplate="%{x}<br>Attributed revenue: €%{y:,.2f}<extra></extra>",
         ),
     ]
     return figure(
         traces,
-        "Cost vs attributed revenue per channel (grey = cost, coloured = revenue)",
+        COST_REVENUE_TITLE,
         height=440,
         show_legend=False,
         barmode="group",
-        **cost_revenue_spacing(len(channels)),
+        **cost_revenue_spacing(len(rows.channels)),
         yaxis=dict(title="EUR", tickprefix="€", separatethousands=True),
     )
 
@@ -280,7 +344,32 @@ TREND_HOVER = {
 PERIOD_TICK = {"week": "%b %d", "month": "%b %Y"}
 
 
-def trend_chart(
+@dataclass
+class TrendLine:
+    channel: str
+    color: str
+    dates: list[str]  # the days (or periods' first days) it has a row for, in ``TrendLines.slots``
+    values: list[Optional[float]]  # None: a gap (CPO where nothing was spent)
+    partial: list[bool]  # a period the range covers only partly (a hollow marker)
+    points: list[str]  # each point's date or period, as its hover names it
+
+
+@dataclass
+class TrendLines:
+    """What the trend chart shows, whichever library draws it (``trend_lines``)."""
+
+    metric: str
+    grain: str
+    title: str
+    x_title: str
+    y_title: str
+    slots: list[str]  # the x axis's days or periods ('YYYY-MM-DD')
+    ticks: list[tuple[str, str]]  # each slot's label and, for a partial period, "3 of 7 days" (else "")
+    lines: list[TrendLine]
+    bands: list[tuple[str, str, str]] = field(default_factory=list)  # shaded (first slot, last slot, label)
+
+
+def trend_lines(
     rows: pd.DataFrame,
     metric: str,
     channels: list[str],
@@ -290,7 +379,7 @@ def trend_chart(
     grain: str = "day",
     first: Optional[str] = None,
     last: Optional[str] = None,
-) -> dict:
+) -> TrendLines:
     """One line per channel of ``metric`` per day (or week, month: ``grain``); the incomplete last
     days shaded and labelled.
 
@@ -302,64 +391,103 @@ def trend_chart(
     if grain != "day" and len(rows) and not (first and last):
         first, last = str(rows["date"].min()), str(rows["date"].max())
     data = rv.daily(rows, metric, channels, grain, first, last)
-    if grain == "day":
-        return _day_trend(data, metric, channels, palette, basis, incomplete)
-    spans = rv.period_table(grain, first or "", last or "") if first and last else None
+    unit = rv.DAILY_METRICS[metric]
+    axis_title = "Session date" if basis == "session-date" else "Conversion date"
     slots = sorted(set(data["date"]))
-    info = {}
-    if spans is not None:
+    info: dict = {}
+    if grain != "day" and first and last:
+        spans = rv.period_table(grain, first, last)
         for d, n, of in zip(spans["date"], spans["days"], spans["length"]):
             info[d] = (int(n), int(of))
-    fmt = PERIOD_TICK[grain]
-    labels = []
-    for d in slots:
-        text = pd.Timestamp(d).strftime(fmt)
-        n, of = info.get(d, (1, 1))
-        labels.append(f"{text}<br>{rv.partial_text(n, of)}" if n < of else text)
-    position = {d: i for i, d in enumerate(slots)}
-    traces = []
+    lines = []
     for channel in channels:
         part = data[data["channel_name"] == channel]
         dates = part["date"].tolist()
-        partial = [info.get(d, (1, 1))[0] < info.get(d, (1, 1))[1] for d in dates]
-        traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=channel,
-                x=[position[d] for d in dates],
-                y=[float(v) if pd.notna(v) else None for v in part["value"]],
-                line=dict(color=palette.get(channel, "#888"), width=2.5),
-                marker=dict(
-                    size=[8 if p else 6 for p in partial],
-                    symbol=["circle-open" if p else "circle" for p in partial],
-                    line=dict(width=2),
-                ),
-                connectgaps=False,
-                customdata=[_period_hover(d, grain, *info.get(d, (1, 1))) for d in dates],
-                hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
+        spans_of = [info.get(d, (1, 1)) for d in dates]
+        lines.append(
+            TrendLine(
+                channel,
+                palette.get(channel, "#888"),
+                dates,
+                [float(v) if pd.notna(v) else None for v in part["value"]],
+                [n < of for n, of in spans_of],
+                [
+                    pd.Timestamp(d).strftime("%b %d") if grain == "day" else _period_hover(d, grain, n, of)
+                    for d, (n, of) in zip(dates, spans_of)
+                ],
             )
         )
+    bands = []
+    if grain == "day":
+        late = sorted(set(incomplete.days) & set(slots)) if incomplete else []
+        if late:
+            bands.append((late[0], late[-1], "incomplete"))
+        ticks = [(pd.Timestamp(d).strftime("%b %d"), "") for d in slots]
+        x_title = axis_title
+    else:
+        late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
+        if len(late_days) and first and last:
+            held = rv.clip_periods(period_start(late_days, grain), grain, first, last)
+            for d, n in held.value_counts().items():
+                if d in slots:
+                    bands.append((d, d, f"{n} incomplete day{'s' if n != 1 else ''}"))
+        ticks = []
+        for d in slots:
+            n, of = info.get(d, (1, 1))
+            ticks.append((pd.Timestamp(d).strftime(PERIOD_TICK[grain]), rv.partial_text(n, of) if n < of else ""))
+        x_title = f"{axis_title}: {grain} starting (hollow: a part of the {grain} only)"
+    return TrendLines(metric, grain, f"{unit.split(' (')[0]} per {grain}", x_title, unit, slots, ticks, lines, bands)
+
+
+def trend_chart(
+    rows: pd.DataFrame,
+    metric: str,
+    channels: list[str],
+    palette: dict,
+    basis: str = "session-date",
+    incomplete: Optional[IncompleteDays] = None,
+    grain: str = "day",
+    first: Optional[str] = None,
+    last: Optional[str] = None,
+) -> dict:
+    """The trend (``trend_lines``) as a plotly figure: a date axis by day, one slot per week or month."""
+    trend = trend_lines(rows, metric, channels, palette, basis, incomplete, grain, first, last)
+    if grain == "day":
+        return _day_trend(trend)
+    labels = [f"{text}<br>{part}" if part else text for text, part in trend.ticks]
+    position = {d: i for i, d in enumerate(trend.slots)}
+    traces = [
+        dict(
+            type="scatter",
+            mode="lines+markers",
+            name=line.channel,
+            x=[position[d] for d in line.dates],
+            y=line.values,
+            line=dict(color=line.color, width=2.5),
+            marker=dict(
+                size=[8 if p else 6 for p in line.partial],
+                symbol=["circle-open" if p else "circle" for p in line.partial],
+                line=dict(width=2),
+            ),
+            connectgaps=False,
+            customdata=line.points,
+            hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
+        )
+        for line in trend.lines
+    ]
     shapes, annotations = [], []
-    late_days = pd.Series(incomplete.days if incomplete else [], dtype=object)
-    if len(late_days) and first and last:
-        held = rv.clip_periods(period_start(late_days, grain), grain, first, last)
-        counts = held.value_counts()
-        for d, n in counts.items():
-            if d not in position:
-                continue
-            i = position[d]
-            shape, note = _incomplete_band(i - 0.45, i + 0.45, i, f"{n} incomplete day{'s' if n != 1 else ''}")
-            shapes.append(shape)
-            annotations.append(note)
-    unit = rv.DAILY_METRICS[metric]
-    axis_title = "Session date" if basis == "session-date" else "Conversion date"
+    for d, _, text in trend.bands:
+        i = position[d]
+        shape, note = _incomplete_band(i - 0.45, i + 0.45, i, text)
+        shapes.append(shape)
+        annotations.append(note)
+    slots = trend.slots
     return figure(
         traces,
-        f"{unit.split(' (')[0]} per {grain}",
+        trend.title,
         height=400,
         xaxis=dict(
-            title=f"{axis_title}: {grain} starting (hollow: a part of the {grain} only)",
+            title=trend.x_title,
             type="linear",
             tickmode="array",
             tickvals=list(range(len(slots))),
@@ -368,7 +496,7 @@ def trend_chart(
             showgrid=False,
             zeroline=False,
         ),
-        yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
+        yaxis=dict(title=trend.y_title, rangemode="tozero", separatethousands=True),
         shapes=shapes,
         annotations=annotations,
     )
@@ -397,51 +525,38 @@ def _period_hover(day: str, grain: str, days: int, length: int) -> str:
     return f"{name} ({rv.partial_text(days, length)})" if days < length else name
 
 
-def _day_trend(
-    data: pd.DataFrame,
-    metric: str,
-    channels: list[str],
-    palette: dict,
-    basis: str,
-    incomplete: Optional[IncompleteDays],
-) -> dict:
-    traces = []
-    for channel in channels:
-        part = data[data["channel_name"] == channel]
-        traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=channel,
-                x=part["date"].tolist(),
-                y=[float(v) if pd.notna(v) else None for v in part["value"]],
-                line=dict(color=palette.get(channel, "#888"), width=2.5),
-                marker=dict(size=6),
-                connectgaps=False,
-                # the channel through %{fullData.name} (escaped by safe_figure), never pasted into markup
-                hovertemplate=f"%{{x|%b %d}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
-            )
+def _day_trend(trend: TrendLines) -> dict:
+    traces = [
+        dict(
+            type="scatter",
+            mode="lines+markers",
+            name=line.channel,
+            x=line.dates,
+            y=line.values,
+            line=dict(color=line.color, width=2.5),
+            marker=dict(size=6),
+            connectgaps=False,
+            # the channel through %{fullData.name} (escaped by safe_figure), never pasted into markup
+            hovertemplate=f"%{{x|%b %d}} · %{{fullData.name}}<br>{TREND_HOVER[trend.metric]}<extra></extra>",
         )
-    unit = rv.DAILY_METRICS[metric]
+        for line in trend.lines
+    ]
     shapes, annotations = [], []
-    shown = set(data["date"])
-    late = sorted(set(incomplete.days) & shown) if incomplete else []
-    if late:
+    for first_day, last_day, text in trend.bands:
         half = pd.Timedelta(hours=12)
-        first = pd.Timestamp(late[0]) - half
-        last = pd.Timestamp(late[-1]) + half
+        first = pd.Timestamp(first_day) - half
+        last = pd.Timestamp(last_day) + half
         shape, note = _incomplete_band(
-            first.isoformat(), last.isoformat(), (first + (last - first) / 2).isoformat(), "incomplete"
+            first.isoformat(), last.isoformat(), (first + (last - first) / 2).isoformat(), text
         )
         shapes.append(shape)
         annotations.append(note)
-    axis_title = "Session date" if basis == "session-date" else "Conversion date"
     return figure(
         traces,
-        f"{unit.split(' (')[0]} per day",
+        trend.title,
         height=400,
-        xaxis=dict(title=axis_title, type="date", tickformat="%b %d"),
-        yaxis=dict(title=unit, rangemode="tozero", separatethousands=True),
+        xaxis=dict(title=trend.x_title, type="date", tickformat="%b %d"),
+        yaxis=dict(title=trend.y_title, rangemode="tozero", separatethousands=True),
         shapes=shapes,
         annotations=annotations,
     )

@@ -214,3 +214,66 @@ def no_traceback(page) -> None:
 def text_of(page) -> str:
     """Every text of the page's main area."""
     return page.locator('[data-testid="stMain"]').inner_text()
+
+
+# ---- the Report's charts (ECharts on a canvas) -------------------------------------------------------
+
+CHARTS = '[data-testid="stEChartsChart"]'
+# JavaScript: how many ECharts charts have drawn something on their canvas (a canvas that is not all white:
+# the option's background is white, so a chart still waiting for its code or data counts as not drawn).
+DRAWN_CHARTS = """() => [...document.querySelectorAll('[data-testid="stEChartsChart"]')].filter(e => {
+    const c = e.querySelector('canvas');
+    if (!c || !c.width || !c.height) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4 * 53) if (d[i + 3] && (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200)) return true;
+    return false;
+  }).length"""
+
+
+def wait_charts(page, count: int, timeout: float = 120.0) -> None:
+    """Wait until ``count`` ECharts charts have drawn on their canvas."""
+    page.wait_for_function(f"() => ({DRAWN_CHARTS})() >= {count}", timeout=timeout * 1000)
+
+
+def chart_text(page, index: int) -> str:
+    """Chart ``index``'s description for screen readers (its ``alt``: title, channels, values, axis): a
+    canvas has no text of its own to read."""
+    return page.locator(CHARTS).nth(index).get_attribute("aria-label") or ""
+
+
+LOOK = """(e, colour) => { let inked = 0, n = 0, near = 0; const colours = new Set();
+    const rgb = colour ? [1, 3, 5].map(i => parseInt(colour.slice(i, i + 2), 16)) : null;
+    for (const c of e.querySelectorAll('canvas')) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4 * 3) { n++;
+            if (!d[i + 3] || (d[i] >= 245 && d[i + 1] >= 245 && d[i + 2] >= 245)) continue;
+            inked++; colours.add((d[i] >> 4) + ',' + (d[i + 1] >> 4) + ',' + (d[i + 2] >> 4));
+            if (rgb && Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 12) near++; } }
+    const r = e.getBoundingClientRect();
+    return {width: r.width, height: r.height, inked: inked / n, colours: colours.size, near: near / n}; }"""
+
+
+def chart_look(page, index: int, colour: Optional[str] = None) -> dict:
+    """What chart ``index``'s canvases show: its size (CSS px), the share of its pixels that are not
+    white (``inked``), how many distinct colours it has, and the share near ``colour`` ('#475467')."""
+    return page.locator(CHARTS).nth(index).evaluate(LOOK, colour)
+
+
+def hover_chart(page, index: int, rows: int = 10, cols: int = 16) -> Optional[tuple[float, float]]:
+    """Move the pointer over chart ``index`` (a grid of ``rows`` × ``cols`` spots, top to bottom) until its
+    tooltip is drawn (the canvas gains ink: a tooltip box is about 2% of a chart); the spot, or None."""
+    chart = page.locator(CHARTS).nth(index)
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.wait_for_timeout(150)
+    before = chart_look(page, index)["inked"]
+    for r in range(1, rows):
+        for c in range(1, cols):
+            spot = (box["x"] + box["width"] * c / cols, box["y"] + box["height"] * r / rows)
+            page.mouse.move(*spot)
+            page.wait_for_timeout(40)
+            if chart_look(page, index)["inked"] > before + 0.008:
+                page.wait_for_timeout(150)
+                return spot
+    return None

@@ -15,7 +15,7 @@ def test_opens_on_the_demo_report_and_every_page_renders(dashboard_env):
     at = AppTest.from_file(APP, default_timeout=120).run()
     no_errors(at)
     assert [t.value for t in at.title] == ["Channel report"]  # the default page, already filled
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("echarts_chart")) == 4  # the Report's charts (ECharts)
     for name in PAGES:
         open_page(name, at)
         no_errors(at)

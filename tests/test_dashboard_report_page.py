@@ -24,15 +24,28 @@ def iso(dates) -> list[str]:
     return pd.to_datetime(dates).dt.strftime("%Y-%m-%d").tolist()
 
 
-def plotly_charts(at):
-    return [e for e in at.get("plotly_chart")]
+def charts(at):
+    """The Report's ECharts elements: CPO, ROAS, cost vs revenue, trend."""
+    return [e for e in at.get("echarts_chart")]
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in charts(at)]
+
+
+def trend_spec(at, grain: str) -> dict:
+    return next(s for s in specs(at) if s["title"]["text"].endswith(f" per {grain}"))
 
 
 def test_report_renders_on_the_demo(dashboard_env):
     at = open_page("report")
     no_errors(at)
     assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
-    assert len(plotly_charts(at)) == 4  # CPO, ROAS, cost vs revenue, daily trend
+    assert len(charts(at)) == 4  # CPO, ROAS, cost vs revenue, daily trend
+    assert [c.proto.alt.split(":")[0] for c in charts(at)[:2]] == [
+        "CPO per channel — lower is better",
+        "ROAS per channel — higher is better",
+    ]  # each described for screen readers
     table = at.dataframe[0].value
     ws = workspace_of(at)
     expected = read_report(open_database(ws.db_path))
@@ -95,30 +108,28 @@ def test_trend_channels_and_metric(dashboard_env):
 
 
 def test_log_axes_keep_every_channel_readable(dashboard_env):
-    import json
 
     at = open_page("report")
-    specs = [json.loads(c.proto.spec) for c in plotly_charts(at)[:2]]
-    assert all(s["layout"]["xaxis"].get("type") in (None, "linear", "-") for s in specs)
+    assert all(s["xAxis"]["type"] == "value" for s in specs(at)[:2])
     at.toggle(key="ratio_log_scale").set_value(True).run()
     no_errors(at)
-    cpo, roas = (json.loads(c.proto.spec) for c in plotly_charts(at)[:2])
+    cpo, roas = specs(at)[:2]
     for spec in (cpo, roas):
-        axis = spec["layout"]["xaxis"]
-        assert axis["type"] == "log" and "log scale" in axis["title"]["text"]
-        bars = [x for x in spec["data"][0]["x"] if x is not None]
-        assert bars and 10 ** axis["range"][0] < min(bars) and max(bars) < 10 ** axis["range"][1]
+        axis = spec["xAxis"]
+        assert axis["type"] == "log" and "log scale" in axis["name"]
+        base, bar = spec["series"][:2]  # on a log axis each bar stands on an invisible one up to the left end
+        bars = [b + d["value"] for b, d in zip(base["data"], bar["data"]) if d["value"] is not None]
+        assert bars and axis["min"] < min(bars) and max(bars) < axis["max"]
     # Every paid channel keeps its row: a bar, or its value / "no ..." written at the left edge.
     for spec in (cpo, roas):
-        rows = set(spec["data"][0]["y"])
-        noted = set(spec["data"][1]["y"]) if len(spec["data"]) > 1 else set()
-        drawn = {y for y, x in zip(spec["data"][0]["y"], spec["data"][0]["x"]) if x is not None}
+        rows = set(spec["yAxis"]["data"])
+        notes = [s for s in spec["series"] if s["name"] == "notes"]
+        noted = {d["value"][1] for d in notes[0]["data"]} if notes else set()
+        drawn = {y for y, d in zip(spec["yAxis"]["data"], spec["series"][1]["data"]) if d["value"] is not None}
         assert drawn | noted == rows and not (drawn & noted)
 
 
 def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
-    import html
-    import json
 
     from pipeline.report_views import report_view
 
@@ -127,19 +138,22 @@ def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
     roas_tile = next(m for m in at.metric if m.label == "ROAS")
     assert str(roas_tile.proto.delta).startswith("90%: ")  # the KPI's interval under the value
     view = report_view(open_database(workspace_of(at).db_path))
-    cpo, roas = (json.loads(c.proto.spec) for c in plotly_charts(at)[:2])
+    cpo, roas = specs(at)[:2]
     for spec, metric in ((cpo, "CPO"), (roas, "ROAS")):
-        bars = spec["data"][0]
-        assert "error_x" in bars and len(bars["error_x"]["array"]) == len(bars["y"])
+        bars, whiskers = spec["series"][0], spec["series"][1]
+        labels = spec["yAxis"]["data"]
+        assert whiskers["type"] == "boxplot" and len(whiskers["data"]) == len(bars["data"]) == len(labels)
         paid = view.totals[view.totals["cost"] > 0].set_index("channel_name")
-        for label, x, plus, minus in zip(bars["y"], bars["x"], bars["error_x"]["array"], bars["error_x"]["arrayminus"]):
-            channel = html.unescape(label).split(" · ")[0].removesuffix(" †")  # labels are HTML-escaped
+        for label, bar, whisker in zip(labels, bars["data"], whiskers["data"]):
+            channel = label.split(" · ")[0].removesuffix(" †")  # drawn as text: never HTML-escaped
+            x = bar["value"]
             if x is None:
                 continue
-            low = paid.loc[channel, f"{metric}_low"]
-            assert x - minus == pytest.approx(low)  # the whisker starts at the interval's low end
-            assert plus >= 0 and x == pytest.approx(paid.loc[channel, metric])
+            low, _, value, _, high = whisker["value"]
+            assert low == pytest.approx(paid.loc[channel, f"{metric}_low"])  # the whisker starts at the low end
+            assert high >= value and x == value == pytest.approx(paid.loc[channel, metric])
             assert label.endswith(" †") is False and (" † · " in label) == bool(paid.loc[channel, "few"])
+            assert bar["tooltip"]["formatter"].startswith(label + "\n")  # the channel, its value and interval
     table = at.dataframe[0].value
     assert {"CPO range", "ROAS range", "support"} <= set(table.columns)
     assert table["support"].max() > 0
@@ -172,25 +186,25 @@ def test_the_report_by_conversion_date(dashboard_env, downloads):
     assert not by_conversion["ihc"].equals(by_session["ihc"])
     assert "Conversion dates" in [d.label for d in at.date_input]
     assert "channel_report_ihc_2023-09-01_to_2023-09-10_by-conversion-date.csv" in downloads
-    trend = [c for c in plotly_charts(at) if "per day" in c.proto.spec][0]
-    assert "Conversion date" in trend.proto.spec
+    assert trend_spec(at, "day")["xAxis"]["name"] == "Conversion date"
 
 
 def test_the_trend_shades_the_incomplete_last_days(dashboard_env):
-    import json
 
     from pipeline.completeness import incomplete_days
 
     at = open_page("report")
     late = incomplete_days(open_database(workspace_of(at).db_path))
-    spec = json.loads([c for c in plotly_charts(at) if "per day" in c.proto.spec][0].proto.spec)
-    shapes = spec["layout"].get("shapes", [])
+    spec = trend_spec(at, "day")
+    bands = [s for s in spec["series"] if s["name"] == "incomplete"]
     if late is not None and late.days:
-        assert len(shapes) == 1 and spec["layout"]["annotations"][0]["text"] == "incomplete"
-        assert shapes[0]["x1"].startswith(late.days[-1])
+        (band,) = bands
+        shaded = [day for day, item in zip(spec["xAxis"]["data"], band["data"]) if item is not None]
+        assert shaded[-1] == pd.Timestamp(late.days[-1]).strftime("%b %d")
+        assert [item["label"]["formatter"] for item in band["data"] if item and "label" in item] == ["incomplete"]
         assert "the incomplete last days" in texts(at)
     else:
-        assert shapes == []
+        assert bands == []
 
 
 def test_a_mixed_report_is_named_and_fixed_in_one_click(dashboard_env):
@@ -263,8 +277,7 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     assert columns["part"]["label"] == "Days" and columns["date"]["width"] + columns["part"]["width"] <= 104
     assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
-    trend = json.loads([c for c in plotly_charts(at) if "per week" in c.proto.spec][0].proto.spec)
-    assert trend["layout"]["xaxis"]["ticktext"] == ["Sep 01<br>3 of 7 days", "Sep 04"]  # one label a week
+    assert trend_spec(at, "week")["xAxis"]["data"] == ["Sep 01\n3 of 7 days", "Sep 04"]  # one label a week
     at.segmented_control(key="report_grain").set_value("month").run()
     no_errors(at)
     months = at.dataframe[0].value
@@ -285,7 +298,7 @@ def test_the_loading_frame_leaves_nothing_behind_in_a_mixed_report(dashboard_env
     assert any("mixes models" in str(w.value) for w in at.warning)
     assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
     assert "…" not in [m.value for m in at.metric]
-    assert not [c for c in plotly_charts(at) if "Loading…" in c.proto.spec]
+    assert not [c for c in charts(at) if "Loading…" in c.proto.spec]
 
 
 def test_week_view_counts_its_rows_and_dates_start_at_the_filter(dashboard_env):

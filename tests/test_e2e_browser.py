@@ -36,7 +36,7 @@ def test_upload_run_report_download(tmp_path):
     with web.streamlit_server(env, tmp_path / "streamlit.log") as url, web.chromium() as browser:
         page = web.open_app(browser, url, accept_downloads=True)
         assert page.get_by_text("Channel report").first.is_visible()
-        assert page.locator(".js-plotly-plot").count() >= 4  # the demo's report, at once
+        web.wait_charts(page, 4, timeout=15)  # the demo's report, at once
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "1_report_demo.png")
 
@@ -91,7 +91,7 @@ def test_upload_run_report_download(tmp_path):
         web.screenshot(page, web.SHOTS / "5_pipeline_after_run.png")
 
         web.goto_page(page, "Report")
-        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
+        web.wait_charts(page, 4, timeout=60)
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "6_report_uploaded.png")
         web.screenshot(page, web.SHOTS / "6_report_uploaded_fold.png", full=False)

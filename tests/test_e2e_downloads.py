@@ -16,6 +16,7 @@ from tests.browser_support import (
     screenshot,
     served_env,
     streamlit_server,
+    wait_charts,
     wait_idle,
 )
 
@@ -35,7 +36,7 @@ def test_download_database_says_it_is_preparing_then_saves_the_database(tmp_path
         page = browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
         page.goto(url + "/report?per=month")
         wait_idle(page, 240)
-        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=120_000)
+        wait_charts(page, 4)
         no_traceback(page)
 
         # The HTML report is the view on screen: per month, with the page's table per channel and month.

@@ -62,10 +62,10 @@ def test_hostile_text_fetches_nothing_and_nothing_leaves_loopback(tmp_path):
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "hostile_2_pipeline.png")
         web.goto_page(page, "Report")
-        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)
+        web.wait_charts(page, 4, timeout=60)
         web.wait_idle(page)
         web.no_traceback(page)
-        page.locator(".js-plotly-plot").nth(2).hover()  # hover labels are drawn too
+        assert web.hover_chart(page, 2) is not None  # hover labels are drawn too (as text on the canvas)
         web.screenshot(page, web.SHOTS / "hostile_3_report.png")
         assert hostile_elements(page) == 0
         web.goto_page(page, "Journeys")

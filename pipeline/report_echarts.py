@@ -1,0 +1,337 @@
+"""The report's charts as Apache ECharts option dicts, for the dashboard's ``st.echarts_chart``.
+
+The decisions (which channels, their order, bars and whiskers, the cost/revenue rows, the trend's lines
+and shaded days, colours, titles, hover texts) are ``report_charts``'s, which also draws them in Plotly
+for the self-contained HTML report; here they are only laid out the ECharts way:
+
+- no animation (a filter change redraws at once), a keyed element on the page updates in place;
+- the 90% intervals as whiskers: a ``boxplot`` item [low, value, value, value, high] per bar (ECharts
+  in Streamlit takes no ``custom`` series), an arrowhead where a whisker is cut at the axis's edge;
+- tooltips drawn as text on the canvas (``renderMode: richText``: nothing from the data is ever HTML),
+  with the channel and the value in €; a text from the data has its braces made round (``plain``), since
+  ``{…}`` is ECharts' template and rich-text markup;
+- an ``alt`` text for screen readers.
+
+Plain dicts of JSON values: no Streamlit here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pandas as pd
+
+from . import report_charts as rc
+from .completeness import IncompleteDays
+from .labels import HOVER_CHARS, TICK_CHARS, clip
+
+TEXT = "#1F2A37"
+MUTED = "#667085"
+WHISKER = "#475467"
+NOTE = "#8A94A6"
+BAND = "#EEF1F5"
+FONT = "Source Sans, Source Sans Pro, Arial, sans-serif"  # the page's own (Streamlit 1.67 names it Source Sans)
+AXIS_NAME_PX = 300  # an axis title wider than this wraps onto a second line (a half-page chart is ~400 px)
+
+
+@dataclass(frozen=True)
+class EChart:
+    """An ECharts option with the height (px) it is drawn at and its description for screen readers."""
+
+    option: dict
+    height: int
+    alt: str
+
+
+def plain(text: object) -> str:
+    """``text`` as ECharts shows it literally: ``{``/``}`` (templates, rich-text styles) become ``(``/``)``."""
+    return str(text).replace("{", "(").replace("}", ")")
+
+
+def _axis(extra: dict) -> dict:
+    """An axis in the dashboard's look; a title (``name``) in the middle, wrapped, never cut."""
+    out: dict = dict(
+        axisLine=dict(lineStyle=dict(color=rc.AXIS_LINE)),
+        axisTick=dict(show=False),
+        axisLabel=dict(color=TEXT, fontSize=12),
+        splitLine=dict(lineStyle=dict(color=rc.GRID)),
+        nameLocation="middle",
+        nameTextStyle=dict(color=TEXT, fontSize=13, width=AXIS_NAME_PX, overflow="break", align="center"),
+    )
+    for key, value in extra.items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def option(title: str, series: list, x_axis: dict, y_axis: dict | list, legend: bool = False, **extra) -> dict:
+    """An ECharts option in the dashboard's look: the title top left, a white plot, no animation,
+    item tooltips drawn as text (``richText``), the legend above the plot on the right."""
+    out: dict = dict(
+        animation=False,
+        backgroundColor="white",
+        textStyle=dict(fontFamily=FONT, fontSize=13, color=TEXT),
+        title=dict(text=title, left=0, top=0, textStyle=dict(fontSize=16, fontWeight="normal", color=TEXT)),
+        grid=dict(left=10, right=24, top=64 if legend else 44, bottom=10, outerBoundsMode="same"),
+        tooltip=dict(trigger="item", renderMode="richText", confine=True, textStyle=dict(fontSize=13)),
+        xAxis=x_axis,
+        yAxis=y_axis,
+        series=series,
+    )
+    if legend:
+        out["legend"] = dict(top=26, right=0, type="scroll", textStyle=dict(fontSize=13))
+    out.update(extra)
+    return out
+
+
+# The trend's values in its tooltip, as Streamlit's tooltip valueFormatter writes them (a named format or
+# printf): €1,234.56, 6.89 conversions, ROAS 2.45; the same as report_charts.TREND_HOVER.
+TREND_FORMAT = {
+    "ihc_revenue": "euro",
+    "cost": "euro",
+    "CPO": "euro",
+    "ihc": "%.2f conversions",
+    "ROAS": "%.2f",
+}
+
+
+def _tip(*lines: str) -> dict:
+    """A data item's own tooltip: the lines as plain text."""
+    return dict(formatter="\n".join(plain(line) for line in lines))
+
+
+def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> EChart:
+    """The CPO or ROAS chart (``report_charts.ratio_bars``): bars best first, 90% whiskers, pale bars on
+    few conversions, rows without a bar with their value or "no …" written at the left edge."""
+    bars = rc.ratio_bars(totals, metric, palette, log)
+    labels = [plain(label) for label in bars.labels]
+    items: list = []
+    whiskers: list = []
+    for label, d, lo, hi, few, color, hover in zip(
+        labels, bars.drawn, bars.whisker_low, bars.whisker_high, bars.few, bars.colors, bars.hover
+    ):
+        if d is None:
+            items.append(dict(value=None))
+            whiskers.append(dict(value=[]))
+            continue
+        items.append(
+            dict(
+                value=d - bars.left if bars.log else d,
+                itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0),
+                tooltip=_tip(label, hover),
+            )
+        )
+        whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=_tip(label, hover)))
+    gap = "30%" if len(labels) > 3 else "60%"
+    series: list = []
+    if bars.log:
+        # ECharts starts a bar on a log axis at 1, so a ROAS of 0.06 was drawn from 1 down to 0.06. From
+        # the axis's left end instead, as on a linear axis: an invisible bar up to it, the bar stacked on
+        # it (its value: the rest up to the ratio).
+        series.append(
+            dict(
+                type="bar",
+                name="base",
+                stack="ratio",
+                data=[None if d is None else bars.left for d in bars.drawn],
+                itemStyle=dict(color="rgba(0,0,0,0)"),
+                silent=True,
+                tooltip=dict(show=False),
+                barCategoryGap=gap,
+            )
+        )
+    series += [
+        dict(type="bar", name=metric, data=items, barCategoryGap=gap, **({"stack": "ratio"} if bars.log else {})),
+        dict(
+            type="boxplot",
+            name=f"{metric} 90% interval",
+            data=whiskers,
+            boxWidth=[8, 8],
+            itemStyle=dict(color="rgba(0,0,0,0)", borderColor=WHISKER, borderWidth=1.5),
+            emphasis=dict(disabled=True),
+            z=3,
+        ),
+    ]
+    if bars.notes:
+        series.append(
+            dict(
+                type="scatter",
+                name="notes",
+                symbolSize=0,
+                silent=True,
+                data=[
+                    dict(value=[bars.left, plain(lab)], label=dict(formatter=plain(text))) for lab, text in bars.notes
+                ],
+                label=dict(show=True, position="right", color=NOTE, fontSize=12),
+            )
+        )
+    if bars.cut:
+        series.append(
+            dict(
+                type="scatter",
+                name="cut",
+                symbol="triangle",
+                symbolRotate=-90,
+                symbolSize=10,
+                itemStyle=dict(color=WHISKER),
+                clip=False,
+                z=4,
+                data=[
+                    dict(value=[bars.edge, plain(lab)], tooltip=_tip(lab, f"{hover}; {rc.BEYOND}"))
+                    for lab, hover in bars.cut
+                ],
+            )
+        )
+    value_axis = _axis(
+        dict(
+            type="log" if bars.log else "value",
+            min=bars.left,
+            max=bars.edge,
+            name=bars.axis_title,
+            nameGap=26,
+            axisLabel=dict(
+                hideOverlap=True, showMaxLabel=False, **({"formatter": "€{value}"} if metric == "CPO" else {})
+            ),
+        )
+    )
+    category_axis = _axis(dict(type="category", data=labels, inverse=True, splitLine=dict(show=False)))
+    shown = sum(d is not None for d in bars.drawn)
+    alt = f"{bars.title}: {len(labels)} paid channels, {shown} with a bar and its 90% interval. " + "; ".join(
+        f"{plain(clip(c))} {bars.fmt(v) if v is not None else '—'}" for c, v in zip(bars.channels, bars.values)
+    )
+    return EChart(option(bars.title, series, value_axis, category_axis), rc.ratio_height(len(labels)), alt)
+
+
+def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
+    """Cost (grey) and attributed revenue (the channel's colour) side by side per channel, by revenue."""
+    rows = rc.cost_revenue_rows(totals, palette)
+    names = [plain(clip(c, HOVER_CHARS)) for c in rows.channels]  # whole in the tooltip, up to a point
+    spacing = rc.cost_revenue_spacing(len(names))
+    series = [
+        dict(
+            type="bar",
+            name="Cost (EUR)",
+            itemStyle=dict(color=rc.COST_COLOR),
+            barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
+            data=[dict(value=v, tooltip=_tip(c, f"Cost: {rc.eur_text(v)}")) for c, v in zip(names, rows.cost)],
+        ),
+        dict(
+            type="bar",
+            name="Attributed revenue (EUR)",
+            barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
+            data=[
+                dict(value=v, itemStyle=dict(color=color), tooltip=_tip(c, f"Attributed revenue: {rc.eur_text(v)}"))
+                for c, v, color in zip(names, rows.revenue, rows.colors)
+            ],
+        ),
+    ]
+    angle = spacing["xaxis"]["tickangle"]
+    x_axis = _axis(
+        dict(
+            type="category",
+            data=[clip(n, TICK_CHARS) for n in names],
+            axisLabel=dict(interval=0, rotate=-angle, width=140, overflow="truncate"),
+            splitLine=dict(show=False),
+        )
+    )
+    y_axis = _axis(dict(type="value", name="EUR", nameGap=56, axisLabel=dict(formatter="€{value}")))
+    alt = f"{rc.COST_REVENUE_TITLE}: {len(names)} channels. " + "; ".join(
+        f"{clip(c)} cost {rc.eur_text(cost)}, revenue {rc.eur_text(rev)}"
+        for c, cost, rev in zip(names, rows.cost, rows.revenue)
+    )
+    return EChart(option(rc.COST_REVENUE_TITLE, series, x_axis, y_axis), 440, alt)
+
+
+def trend_option(
+    rows: pd.DataFrame,
+    metric: str,
+    channels: list[str],
+    palette: dict,
+    basis: str = "session-date",
+    incomplete: Optional[IncompleteDays] = None,
+    grain: str = "day",
+    first: Optional[str] = None,
+    last: Optional[str] = None,
+) -> EChart:
+    """One line per channel (``report_charts.trend_lines``) over one slot per day, week or month; a
+    partial period's marker hollow, the incomplete last days shaded and labelled; gaps stay gaps."""
+    trend = rc.trend_lines(rows, metric, channels, palette, basis, incomplete, grain, first, last)
+    position = {d: i for i, d in enumerate(trend.slots)}
+    series: list = []
+    for line in trend.lines:
+        data: list = [None] * len(trend.slots)
+        for d, v, partial in zip(line.dates, line.values, line.partial):
+            data[position[d]] = dict(value=v, symbol="emptyCircle", symbolSize=9) if partial else v
+        series.append(
+            dict(
+                type="line",
+                name=plain(clip(line.channel)),
+                data=data,
+                connectNulls=False,
+                symbol="circle",
+                symbolSize=6,
+                showSymbol=True,
+                lineStyle=dict(width=2.5, color=line.color),
+                itemStyle=dict(color=line.color),
+            )
+        )
+    legend = [s["name"] for s in series]
+    if trend.bands:
+        series.append(_bands(trend, position))
+    x_axis = _axis(
+        dict(
+            type="category",
+            data=[f"{text}\n{part}" if part else text for text, part in trend.ticks],
+            boundaryGap=True,
+            name=trend.x_title,
+            nameGap=46 if any(part for _, part in trend.ticks) else 30,
+            axisLabel=dict(hideOverlap=True),
+            splitLine=dict(show=False),
+        )
+    )
+    y_axis = [
+        _axis(dict(type="value", min=0, name=trend.y_title, nameGap=58)),
+        dict(type="value", min=0, max=1, show=False),  # the shaded bands' own, from bottom to top
+    ]
+    alt = (
+        f"{trend.title}, {len(trend.lines)} channels "
+        f"({', '.join(plain(clip(line.channel)) for line in trend.lines)}), "
+        f"{len(trend.slots)} {trend.grain}s by {trend.x_title[0].lower()}{trend.x_title[1:]}"
+        + (f"; shaded: {', '.join(text for _, _, text in trend.bands)}" if trend.bands else "")
+    )
+    out = option(trend.title, series, x_axis, y_axis, legend=True)
+    out["legend"]["data"] = legend
+    # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
+    # each channel with its value in € (or conversions, ROAS), drawn as text.
+    out["tooltip"] = dict(
+        trigger="axis",
+        renderMode="richText",
+        confine=True,
+        axisPointer=dict(type="line"),
+        valueFormatter=TREND_FORMAT[metric],
+        textStyle=dict(fontSize=13),
+    )
+    return EChart(out, 400, alt)
+
+
+def _bands(trend: rc.TrendLines, position: dict) -> dict:
+    """The incomplete days (or the periods that hold some) as grey bars behind the lines, full height on
+    a hidden axis, each band labelled once at its middle."""
+    values: list = [None] * len(trend.slots)
+    for a, b, text in trend.bands:
+        lo, hi = position[a], position[b]
+        for i in range(lo, hi + 1):
+            values[i] = dict(value=1)
+        values[(lo + hi) // 2] = dict(value=1, label=dict(show=True, formatter=plain(text)))
+    return dict(
+        type="bar",
+        name="incomplete",
+        yAxisIndex=1,
+        data=values,
+        silent=True,
+        z=0,
+        barWidth="100%" if trend.grain == "day" else "90%",
+        itemStyle=dict(color=BAND),
+        label=dict(show=False, position="insideBottom", color=MUTED, fontSize=12),
+        tooltip=dict(show=False),
+    )

@@ -1,0 +1,200 @@
+"""The Report's charts as ECharts options (pipeline.report_echarts): the same channels, order, values,
+whiskers, notes and hover texts as the Plotly figures of the HTML report, laid out for ECharts. Every
+expected value is worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from pipeline import report_charts as rc
+from pipeline import report_echarts as ech
+from pipeline.completeness import IncompleteDays
+
+PALETTE = {"A": "#111111", "B": "#222222", "C {x}": "#333333", "D": "#444444"}
+
+
+def totals() -> pd.DataFrame:
+    """A: cost 30, 3 conversions, €90 -> CPO 10 (interval 6-20), ROAS 3 (2-4).
+    B: cost 10, 2 conversions, €20 -> CPO 5 (4-8), ROAS 2 (1-3), resting on few conversions.
+    "C {x}": cost 20, no conversion, €0 -> CPO undefined, ROAS 0. D: no cost (in no ratio chart)."""
+    nan = float("nan")
+    return pd.DataFrame(
+        dict(
+            channel_name=["A", "B", "C {x}", "D"],
+            cost=[30.0, 10.0, 20.0, 0.0],
+            ihc=[3.0, 2.0, 0.0, 1.0],
+            ihc_revenue=[90.0, 20.0, 50.0, 40.0],
+            CPO=[10.0, 5.0, nan, 0.0],
+            CPO_low=[6.0, 4.0, nan, 0.0],
+            CPO_high=[20.0, 8.0, nan, 0.0],
+            ROAS=[3.0, 2.0, 0.0, nan],
+            ROAS_low=[2.0, 1.0, 0.0, nan],
+            ROAS_high=[4.0, 3.0, 0.0, nan],
+            few=[False, True, False, False],
+        )
+    )
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def values(data: list) -> list:
+    return [d["value"] if isinstance(d, dict) else d for d in data]
+
+
+def series(option: dict, kind: str) -> list[dict]:
+    return [s for s in option["series"] if s["type"] == kind]
+
+
+def test_cpo_bars_best_first_with_whiskers_equal_to_the_report_intervals():
+    chart = ech.ratio_option(totals(), "CPO", PALETTE)
+    opt = chart.option
+    # lower is better: B (5), A (10), then C with no CPO; D has no cost and no row
+    labels = ["B † · €5.00", "A · €10.00", "C (x) · —"]
+    assert opt["yAxis"]["data"] == labels and opt["yAxis"]["inverse"] is True
+    (bars,) = series(opt, "bar")
+    assert [item["value"] for item in bars["data"]] == [5.0, 10.0, None]
+    assert [item["itemStyle"]["color"] for item in bars["data"][:2]] == ["#222222", "#111111"]
+    assert [item["itemStyle"]["opacity"] for item in bars["data"][:2]] == [rc.PALE, 1.0]  # B rests on few
+    # the axis ends at 1.3 × the largest CPO = 13; A's interval (6-20) reaches past it and is cut there
+    assert (opt["xAxis"]["type"], opt["xAxis"]["min"], opt["xAxis"]["max"]) == ("value", 0, 13.0)
+    (whiskers,) = series(opt, "boxplot")
+    assert [w["value"] for w in whiskers["data"]] == [[4.0, 5.0, 5.0, 5.0, 8.0], [6.0, 10.0, 10.0, 10.0, 13.0], []]
+    t = totals().set_index("channel_name")
+    assert (
+        whiskers["data"][0]["value"][0] == t.loc["B", "CPO_low"]
+        and whiskers["data"][0]["value"][4] == t.loc["B", "CPO_high"]
+    )
+    assert whiskers["data"][1]["value"][0] == t.loc["A", "CPO_low"]
+    (arrow,) = [s for s in series(opt, "scatter") if s["name"] == "cut"]
+    assert [d["value"] for d in arrow["data"]] == [[13.0, "A · €10.00"]]
+    assert arrow["data"][0]["tooltip"]["formatter"] == (
+        "A · €10.00\n€10.00 (90% interval €6.00 – €20.00); the interval extends beyond the axis"
+    )
+    (notes,) = [s for s in series(opt, "scatter") if s["name"] == "notes"]
+    assert [(d["value"], d["label"]["formatter"]) for d in notes["data"]] == [
+        ([0, "C (x) · —"], "no attributed conversion")
+    ]
+    # the tooltip names the channel and writes the value and its interval in €
+    assert bars["data"][0]["tooltip"]["formatter"] == "B † · €5.00\n€5.00 (90% interval €4.00 – €8.00)"
+    assert opt["xAxis"]["name"] == "EUR per conversion" and opt["xAxis"]["axisLabel"]["formatter"] == "€{value}"
+    assert chart.height == max(220, 32 * 3 + 120) == 220
+    assert chart.alt.startswith("CPO per channel — lower is better: 3 paid channels, 2 with a bar")
+
+
+def test_roas_on_a_log_axis_writes_a_zero_at_the_left_edge_and_its_title_wraps():
+    opt = ech.ratio_option(totals(), "ROAS", PALETTE, log=True).option
+    # higher is better: A 3, B 2, C 0. Log axis from half the smallest positive value or low end
+    # (min(3, 2, 2, 1) / 2 = 0.5) to 4 × the largest (12); C's 0 has no place on it: written at 0.5.
+    assert opt["yAxis"]["data"] == ["A · 3.00", "B † · 2.00", "C (x) · 0.00"]
+    assert opt["xAxis"]["type"] == "log"
+    assert math.isclose(opt["xAxis"]["min"], 0.5) and math.isclose(opt["xAxis"]["max"], 12.0)
+    # ECharts starts a log axis's bars at 1: each bar is stacked on an invisible one up to the axis's left end
+    base, bars = series(opt, "bar")
+    assert base["name"] == "base" and base["stack"] == bars["stack"] == "ratio"
+    assert [b for b in base["data"]] == [0.5, 0.5, None]
+    assert [item["value"] for item in bars["data"]] == [2.5, 1.5, None]  # 0.5 + 2.5 = 3, 0.5 + 1.5 = 2
+    (notes,) = [s for s in series(opt, "scatter") if s["name"] == "notes"]
+    assert notes["data"][0]["label"]["formatter"] == "0.00" and math.isclose(notes["data"][0]["value"][0], 0.5)
+    assert [w["value"] for w in series(opt, "boxplot")[0]["data"]] == [
+        [2.0, 3.0, 3.0, 3.0, 4.0],
+        [1.0, 2.0, 2.0, 2.0, 3.0],
+        [],
+    ]
+    assert not [s for s in series(opt, "scatter") if s["name"] == "cut"]  # every whisker ends inside 12
+    # "Revenue per EUR of cost (ratio), log scale" would be cut in a half-page chart: it wraps instead
+    assert opt["xAxis"]["name"] == "Revenue per EUR of cost (ratio), log scale"
+    assert opt["xAxis"]["nameTextStyle"]["overflow"] == "break" and opt["xAxis"]["nameTextStyle"]["width"] <= 300
+
+
+def test_cost_vs_revenue_by_revenue_with_euro_tooltips():
+    chart = ech.cost_revenue_option(totals(), PALETTE)
+    opt = chart.option
+    # by attributed revenue: A 90, C 50, D 40, B 20 (D has no cost but revenue: it is in this chart)
+    assert opt["xAxis"]["data"] == ["A", "C (x)", "D", "B"]
+    cost, revenue = series(opt, "bar")
+    assert [d["value"] for d in cost["data"]] == [30.0, 20.0, 0.0, 10.0]
+    assert [d["value"] for d in revenue["data"]] == [90.0, 50.0, 40.0, 20.0]
+    assert [d["itemStyle"]["color"] for d in revenue["data"]] == ["#111111", "#333333", "#444444", "#222222"]
+    assert cost["itemStyle"]["color"] == rc.COST_COLOR
+    assert cost["data"][1]["tooltip"]["formatter"] == "C (x)\nCost: €20.00"
+    assert revenue["data"][0]["tooltip"]["formatter"] == "A\nAttributed revenue: €90.00"
+    # four channels: the pair takes 0.75 × 4 / 6 = half a category, the labels slant
+    assert cost["barCategoryGap"] == "50%" and opt["xAxis"]["axisLabel"]["rotate"] == 35
+    assert chart.height == 440
+
+
+def rows_of(days: list[str]) -> pd.DataFrame:
+    """Paid: cost 10, 4 conversions, €40 a day; Direct: no cost, 2 conversions, €20 a day."""
+    out = []
+    for d in days:
+        out.append(dict(channel_name="Paid", date=d, cost=10.0, ihc=4.0, ihc_revenue=40.0))
+        out.append(dict(channel_name="Direct", date=d, cost=0.0, ihc=2.0, ihc_revenue=20.0))
+    return pd.DataFrame(out)
+
+
+def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_day():
+    late = IncompleteDays("2023-09-05", ["2023-09-05"], [0.6])
+    chart = ech.trend_option(
+        rows_of(["2023-09-04", "2023-09-05"]), "CPO", ["Paid", "Direct"], {"Paid": "#123456"}, incomplete=late
+    )
+    opt = chart.option
+    assert opt["xAxis"]["data"] == ["Sep 04", "Sep 05"] and opt["xAxis"]["name"] == "Session date"
+    paid, direct = series(opt, "line")
+    # Paid: 10 / 4 = €2.50 a day; Direct spent nothing: no CPO (gaps, never €0)
+    assert values(paid["data"]) == [2.5, 2.5] and paid["lineStyle"]["color"] == "#123456"
+    assert values(direct["data"]) == [None, None]
+    # a pointer over a day shows each channel there with its CPO in € (Streamlit's "euro": €2.50)
+    assert opt["tooltip"]["trigger"] == "axis" and opt["tooltip"]["valueFormatter"] == "euro"
+    assert opt["legend"]["data"] == ["Paid", "Direct"]
+    (band,) = series(opt, "bar")  # 09-05 is incomplete: the second slot shaded, labelled once
+    assert band["yAxisIndex"] == 1 and band["data"][0] is None and band["data"][1]["label"]["formatter"] == "incomplete"
+    assert opt["yAxis"][0]["name"] == "CPO (cost per attributed conversion, EUR)" and opt["yAxis"][0]["min"] == 0
+    assert opt["title"]["text"] == "CPO per day"
+
+
+def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
+    rows = rows_of(["2023-09-03", "2023-09-04", "2023-09-05", "2023-09-06", "2023-09-07"])
+    late = IncompleteDays("2023-09-07", ["2023-09-07"], [0.6])
+    opt = ech.trend_option(
+        rows, "cost", ["Paid"], {}, "conversion-date", late, "week", "2023-09-03", "2023-09-07"
+    ).option
+    # 09-03 is a Sunday: 1 day of the week of 08-28 (cost 10), then 09-04…09-07: 4 days (cost 40)
+    assert opt["xAxis"]["data"] == ["Sep 03\n1 of 7 days", "Sep 04\n4 of 7 days"]
+    assert opt["xAxis"]["name"] == "Conversion date: week starting (hollow: a part of the week only)"
+    (paid,) = series(opt, "line")
+    assert values(paid["data"]) == [10.0, 40.0]
+    assert [d["symbol"] for d in paid["data"]] == ["emptyCircle", "emptyCircle"]  # both weeks partial
+    assert opt["tooltip"]["valueFormatter"] == "euro"
+    (band,) = series(opt, "bar")  # only the second week holds 09-07
+    assert band["data"][0] is None and band["data"][1]["label"]["formatter"] == "1 incomplete day"
+
+
+def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
+    rows = rows_of(["2023-09-04"]).replace({"channel_name": {"Paid": "Paid {b}"}})
+    trend = ech.trend_option(rows, "ihc", ["Paid {b}"], {}).option
+    for chart in (
+        ech.ratio_option(totals(), "CPO", PALETTE),
+        ech.ratio_option(totals(), "ROAS", PALETTE, log=True),
+        ech.cost_revenue_option(totals(), PALETTE),
+    ):
+        opt = chart.option
+        json.dumps(opt, allow_nan=False)  # no NaN, no numpy values: st.echarts_chart takes only JSON
+        assert opt["animation"] is False and opt["tooltip"]["renderMode"] == "richText"
+        # a channel "C {x}" must not become a template or a rich-text style: only the page's own formats
+        assert {s for s in strings(opt) if "{" in s or "}" in s} <= {"€{value}"}
+        assert "{" not in chart.alt
+    json.dumps(trend, allow_nan=False)
+    assert {s for s in strings(trend) if "{" in s} == set()  # the channel "Paid {b}" reads "Paid (b)"
+    assert trend["series"][0]["name"] == "Paid (b)"
+    assert trend["series"][0]["data"] == [4.0] and trend["tooltip"]["valueFormatter"] == "%.2f conversions"
