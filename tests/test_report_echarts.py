@@ -12,6 +12,7 @@ import pandas as pd
 from pipeline import report_charts as rc
 from pipeline import report_echarts as ech
 from pipeline.completeness import IncompleteDays
+from tests.test_report_periods import rows_of  # Paid: cost 10, 4 conversions, €40 a day; Direct: no cost, 2, €20
 
 PALETTE = {"A": "#111111", "B": "#222222", "C {x}": "#333333", "D": "#444444"}
 
@@ -132,15 +133,6 @@ def test_cost_vs_revenue_by_revenue_with_euro_tooltips():
     # four channels: the pair takes 0.75 × 4 / 6 = half a category, the labels slant
     assert cost["barCategoryGap"] == "50%" and opt["xAxis"]["axisLabel"]["rotate"] == 35
     assert chart.height == 440
-
-
-def rows_of(days: list[str]) -> pd.DataFrame:
-    """Paid: cost 10, 4 conversions, €40 a day; Direct: no cost, 2 conversions, €20 a day."""
-    out = []
-    for d in days:
-        out.append(dict(channel_name="Paid", date=d, cost=10.0, ihc=4.0, ihc_revenue=40.0))
-        out.append(dict(channel_name="Direct", date=d, cost=0.0, ihc=2.0, ihc_revenue=20.0))
-    return pd.DataFrame(out)
 
 
 def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_day():
