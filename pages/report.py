@@ -87,7 +87,8 @@ def filters(path: str, fp: str):
     # more elements for the browser to redraw on every filter change: docs/dashboard.md, Speed). The
     # dates' label names the basis the radio on their right holds: its value is in the session already.
     row = st.container(horizontal=True, wrap=True, gap="medium", key="report_filters")
-    basis = st.session_state.get("report_basis") or DATE_BASES[0]
+    basis = st.session_state.get("report_basis")
+    basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
     picked = row.date_input(
         f"{BASIS_LABELS[basis]}s",
         min_value=first,
