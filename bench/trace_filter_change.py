@@ -12,6 +12,7 @@ one channel in the Report's filter, as ``bench_dashboard.py`` does, and prints f
   data grid's, …) and its top functions by self time.
 
     python bench/trace_filter_change.py --repeat 2
+    python bench/trace_filter_change.py --no-trace --tree /work/main-tree   # another tree's app, same probes
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-trace", action="store_true", help="timings only (no trace/profiler overhead)")
     ap.add_argument("--run", action="store_true", help="also split click Run → report with websocket marks")
+    ap.add_argument("--tree", default=None, help="serve another tree of the code (e.g. main's worktree)")
     args = ap.parse_args()
     from pipeline.workspace import default_cache_dir
 
@@ -208,7 +210,8 @@ def main() -> int:
         "ATTRIBUTION_DASHBOARD_TIMING": "1",
     }
     log = work / "streamlit.log"
-    with streamlit_server(env, log) as url, chromium() as browser:
+    tree = Path(args.tree).resolve() if args.tree else ROOT
+    with streamlit_server(env, log, 300, app=tree / "app.py", cwd=tree) as url, chromium() as browser:
         warm = browser.new_page(viewport=VIEWPORT)
         warm.goto(url)
         wait_idle(warm, 300)

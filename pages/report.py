@@ -83,29 +83,23 @@ def filters(path: str, fp: str):
         st.session_state["report_channels"] = [c for c in st.session_state["report_channels"] if c in channels]
     # One row that wraps (not three columns of fixed shares, which squeezed each widget at 1024 px): the
     # dates as wide as "2023/09/01 – 2023/09/10", the channels taking the rest (chips wrap, never cut).
+    # The widgets are the row's own parts, sized by their width (a container around each was three
+    # more elements for the browser to redraw on every filter change: docs/dashboard.md, Speed). The
+    # dates' label names the basis the radio on their right holds: its value is in the session already.
     row = st.container(horizontal=True, wrap=True, gap="medium", key="report_filters")
-    c1 = row.container(width=FILTER_PX["dates"])
-    c2 = row.container(width="stretch", key="report_filter_channels")
-    c3 = row.container(width="content")
-    basis = c3.radio(
-        "Date credit by",
-        DATE_BASES,
-        format_func=BASIS_LABELS.get,
-        key="report_basis",
-        help="Session date: credit on the day of the session that earned it (the challenge's "
-        "channel_reporting). Conversion date: credit on the day of the order, as GA4 and the shop count "
-        "orders. Cost is always on the day it was spent.",
-    )
-    picked = c1.date_input(
+    basis = st.session_state.get("report_basis")
+    basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
+    picked = row.date_input(
         f"{BASIS_LABELS[basis]}s",
         min_value=first,
         max_value=last,
         key="report_dates",
+        width=FILTER_PX["dates"],
         help="Channel-days in this range, dated as chosen on the right. The filters are in the page's "
         "address: reload it or send it, and the same view opens (on the same database). "
         f"{CALENDAR_WEEKS}",
     )
-    chosen = c2.multiselect(
+    chosen = row.multiselect(
         "Channels",
         channels,
         key="report_channels",
@@ -113,6 +107,17 @@ def filters(path: str, fp: str):
         help="Leave empty for all channels.",
         format_func=clip,
         wrap=True,
+        width="stretch",
+    )
+    basis = row.radio(
+        "Date credit by",
+        DATE_BASES,
+        format_func=BASIS_LABELS.get,
+        key="report_basis",
+        width="content",
+        help="Session date: credit on the day of the session that earned it (the challenge's "
+        "channel_reporting). Conversion date: credit on the day of the order, as GA4 and the shop count "
+        "orders. Cost is always on the day it was spent.",
     )
     remember("report_basis", "by", str, DATE_BASES[0])
     remember(
@@ -128,24 +133,24 @@ def filters(path: str, fp: str):
 
 def kpi_tiles(view: rv.ReportView) -> None:
     k, b = view.kpis, view.kpi_bounds
-    cols = tile_row()
-    cols[0].metric(
+    row = tile_row()
+    row.metric(
         "Cost", eur_short(k.cost), help=f"{eur(k.cost, 2)}: the cost of the sessions in the filter.", border=True
     )
-    cols[1].metric(
+    row.metric(
         "Conversions",
         f"{k.conversions:,.0f}",
         help=f"{k.conversions:,.2f} attributed conversions: the credit (ihc) the sessions in the filter received.",
         border=True,
     )
-    cols[2].metric(
+    row.metric(
         "Revenue",
         eur_short(k.revenue),
         help=f"{eur(k.revenue, 2)} attributed revenue: credit × conversion revenue.",
         border=True,
     )
     cpo_interval = rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: €")
-    cols[3].metric(
+    row.metric(
         "CPO",
         eur(k.cpo, 2),
         # Over every channel the resampled conversions always add up to the same total and the cost is
@@ -161,7 +166,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "is. Empty when no conversion is attributed.",
         border=True,
     )
-    cols[4].metric(
+    row.metric(
         "ROAS",
         ratio(k.roas),
         delta=rv.interval_range(b["ROAS_low"], b["ROAS_high"], ratio) or None,
@@ -180,21 +185,22 @@ TILE_PX = 150
 
 
 # Least widths in the wrapping rows (Streamlit's widths are fixed or stretch, never "at least"): a part
-# narrower than this wraps to the next line instead of shrinking. Classes from the containers' keys.
+# narrower than this wraps to the next line instead of shrinking; the tiles share a line equally (as
+# stretched containers did: a tile's own "stretch" grows by its content, the ROAS tile's pill). Classes
+# from the widgets' and rows' keys.
 LAYOUT_STYLE = (
     "<style>"
-    ".st-key-report_filter_channels,.st-key-trend_channels_box,:has(>.st-key-report_filter_channels),"
-    ":has(>.st-key-trend_channels_box){{min-width:{channels}px}}"
-    ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{min-width:{tile}px}}"
+    ".st-key-report_channels,.st-key-trend_channels{{min-width:{channels}px}}"
+    ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{flex:1 1 0;min-width:{tile}px}}"
     "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX)
 )
 
 
-def tile_row(key: str = "kpi_tiles") -> list:
-    """Five places for the KPI tiles in one row that wraps: as wide as the page allows, never narrower than
-    ``TILE_PX`` (at 1024 px with the sidebar open five equal columns cut "€34.8k" to "€…")."""
-    row = st.container(horizontal=True, wrap=True, key=key)
-    return [row.container(width="stretch") for _ in range(5)]
+def tile_row(key: str = "kpi_tiles"):
+    """The row of the five KPI tiles (``row.metric(…)``, each ``width="stretch"``), which wraps: as wide as
+    the page allows, never narrower than ``TILE_PX`` (at 1024 px with the sidebar open five equal columns
+    cut "€34.8k" to "€…"). The tiles are the row's own parts: no container around each."""
+    return st.container(horizontal=True, wrap=True, key=key)
 
 
 def tile_eur(value: float) -> str:
@@ -242,19 +248,23 @@ CONVERSIONS_HELP = (
 
 def trend(view: rv.ReportView, palette: dict, channels) -> None:
     # a row that wraps, as the filters (three columns of fixed shares cut "Revenue" and "Month" at 1024 px)
+    # (its widgets the row's own parts, as in the filters' row)
     row = st.container(horizontal=True, wrap=True, gap="medium", key="trend_controls")
-    c1, c2 = row.container(width=FILTER_PX["trend_metric"]), row.container(width="content")
-    c3 = row.container(width="stretch", key="trend_channels_box")
-    metric = c1.selectbox(
-        "Trend of", list(rv.DAILY_METRICS), format_func=lambda m: SHORT_METRICS[m], key="trend_metric"
+    metric = row.selectbox(
+        "Trend of",
+        list(rv.DAILY_METRICS),
+        format_func=lambda m: SHORT_METRICS[m],
+        key="trend_metric",
+        width=FILTER_PX["trend_metric"],
     )
     if not st.session_state.get("report_grain"):
         st.session_state["report_grain"] = "day"
-    c2.segmented_control(
+    row.segmented_control(
         "Per",
         rv.GRAINS,
         format_func=GRAIN_LABELS.get,
         key="report_grain",
+        width="content",
         help=f"The trend's and the table's period. {CALENDAR_WEEKS}",
     )
     remember("report_grain", "per", str, "day")
@@ -268,12 +278,13 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         st.session_state["trend_channels"] = default
         st.session_state["_trend_for"] = channels
     st.session_state["trend_channels"] = [c for c in st.session_state["trend_channels"] if c in ranked_channels]
-    picked = c3.multiselect(
+    picked = row.multiselect(
         "Channels in the trend",
         ranked_channels,
         format_func=clip,
         key="trend_channels",
         wrap=True,
+        width="stretch",
         help="The channels of the filter above, or the five with the most attributed revenue.",
     )
     if not picked:
@@ -571,9 +582,9 @@ def loading_frame() -> None:
     arrive, and they were then shown only with the charts (docs/dashboard.md, Speed: a first visit's
     tiles)."""
     st.caption(":material/hourglass_top: Loading the report…")
-    cols = tile_row("kpi_frame")
-    for col, label in zip(cols, ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]):
-        col.metric(label, "…", border=True)
+    row = tile_row("kpi_frame")
+    for label in ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]:
+        row.metric(label, "…", border=True)
 
 
 def body(ws, path, fp) -> None:
@@ -600,11 +611,11 @@ def body(ws, path, fp) -> None:
         st.stop()
     palette = colors(path, fp)
     kpi_tiles(view)
-    left, right = st.columns(2, gap="medium")
+    # side by side in one row: the charts are its parts, each half (two columns were three elements)
+    pair = st.container(horizontal=True, gap="medium", key="ratio_charts")
     log = st.session_state.get("ratio_log_scale", False)
-    with left:
+    with pair:
         echart(ech.ratio_option(view.totals, "CPO", palette, log), key="cpo_chart")
-    with right:
         echart(ech.ratio_option(view.totals, "ROAS", palette, log), key="roas_chart")
     st.toggle(
         "Logarithmic axes for CPO and ROAS",
