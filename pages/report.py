@@ -182,6 +182,10 @@ def kpi_tiles(view: rv.ReportView) -> None:
 # tile "€34.8k" and "90%: 20.83–23.80" (measured in Chromium, tests/test_e2e_widths.py).
 FILTER_PX = {"dates": 240, "channels": 300, "trend_metric": 150}
 TILE_PX = 150
+# A CPO or ROAS chart narrower than this (its labels "Paid Search Non Brand † · €209.70" take ≈200 px) cut
+# its axis title and squeezed its bars to a few px: at 1024 px with the sidebar open the two go one under
+# the other instead of side by side.
+RATIO_CHART_PX = 380
 
 
 # Least widths in the wrapping rows (Streamlit's widths are fixed or stretch, never "at least"): a part
@@ -192,7 +196,8 @@ LAYOUT_STYLE = (
     "<style>"
     ".st-key-report_channels,.st-key-trend_channels{{min-width:{channels}px}}"
     ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{flex:1 1 0;min-width:{tile}px}}"
-    "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX)
+    ".st-key-ratio_charts>div{{flex:1 1 0;min-width:{chart}px}}"
+    "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX, chart=RATIO_CHART_PX)
 )
 
 
@@ -611,8 +616,9 @@ def body(ws, path, fp) -> None:
         st.stop()
     palette = colors(path, fp)
     kpi_tiles(view)
-    # side by side in one row: the charts are its parts, each half (two columns were three elements)
-    pair = st.container(horizontal=True, gap="medium", key="ratio_charts")
+    # side by side in one row that wraps (RATIO_CHART_PX): the charts are its parts, each half (two
+    # columns were three elements)
+    pair = st.container(horizontal=True, wrap=True, gap="medium", key="ratio_charts")
     log = st.session_state.get("ratio_log_scale", False)
     with pair:
         echart(ech.ratio_option(view.totals, "CPO", palette, log), key="cpo_chart")
