@@ -309,7 +309,16 @@ def trend_option(
         )
     )
     y_axis = [
-        _axis(dict(type="value", min=0, name=trend.y_title, nameGap=58)),
+        # euros with their sign on every tick (as the cost/revenue chart's), not "5,000" under a title
+        _axis(
+            dict(
+                type="value",
+                min=0,
+                name=trend.y_title,
+                nameGap=58,
+                **({"axisLabel": {"formatter": "€{value}"}} if TREND_FORMAT[metric] == "euro" else {}),
+            )
+        ),
         dict(type="value", min=0, max=1, show=False),  # the shaded bands' own, from bottom to top
     ]
     alt = (

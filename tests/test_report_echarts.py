@@ -160,6 +160,7 @@ def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_d
     (band,) = series(opt, "bar")  # 09-05 is incomplete: the second slot shaded, labelled once
     assert band["yAxisIndex"] == 1 and band["data"][0] is None and band["data"][1]["label"]["formatter"] == "incomplete"
     assert opt["yAxis"][0]["name"] == "CPO (cost per attributed conversion, EUR)" and opt["yAxis"][0]["min"] == 0
+    assert opt["yAxis"][0]["axisLabel"]["formatter"] == "€{value}"  # each tick in euros, as its title says
     assert opt["title"]["text"] == "CPO per day"
 
 
@@ -198,6 +199,7 @@ def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
     assert {s for s in strings(trend) if "{" in s} == set()  # the channel "Paid {b}" reads "Paid (b)"
     assert trend["series"][0]["name"] == "Paid (b)"
     assert trend["series"][0]["data"] == [4.0] and trend["tooltip"]["valueFormatter"] == "%.2f conversions"
+    assert "formatter" not in trend["yAxis"][0]["axisLabel"]  # conversions: plain numbers, no € sign
 
 
 def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it():
