@@ -143,8 +143,10 @@ def diff_table(result, metric: str) -> None:
         styles = []
         for pos, value in enumerate(wide[column.name]):
             tone = delta_tone(value, metric, bool(noise[column.name].iloc[pos]))
-            if tone == "noise":
-                styles.append("color: #98A2B3")  # within the noise: grey, no tint
+            if tone == "noise" or (tone == "" and pd.notna(value)):
+                # within the noise, or no difference at the table's precision ('+0.0 pts', which was in
+                # black beside grey '+0.1 pts', as if it said more): grey, no tint
+                styles.append("color: #98A2B3")
             elif tone:
                 rgb, strength = TONES[tone], min(abs(value) / scale, 1.0) if scale else 0.0
                 styles.append(f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.08 + 0.5 * strength:.2f})")
@@ -175,8 +177,8 @@ def diff_table(result, metric: str) -> None:
         f"{label}: one column per model; Δ columns = model minus the baseline ({pretty(result.models[0])})"
         + (", in percentage points" if metric == "share" else "")
         + f". Green: the model gives the channel {direction}, red: the opposite. Grey: within the noise — "
-        "resampling the conversions (90%, the same resamples for both models) moves the difference across 0. "
-        "— where undefined."
+        "resampling the conversions (90%, the same resamples for both models) moves the difference across 0 "
+        "— or no difference at the table's precision. — where undefined."
         + (
             " Conversions are fractional: the sum of the credit shares each channel received."
             if metric == "ihc"

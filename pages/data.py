@@ -60,11 +60,19 @@ def coverage_lines(cov: dict) -> str:
     )
 
 
+TILE_PX = 180  # a tile's least width: "149.3 MB" is 135 px of the metric's 36 px figures, plus its padding
+TILE_STYLE = f"<style>.st-key-data_tiles>div{{min-width:{TILE_PX}px}}</style>"
+
+
 def tiles(ws) -> None:
     path, fp = db_key(ws)
     report = validation(path, fp)
     src = ws.source
-    cols = st.columns(4)
+    # A row that wraps, each tile at least TILE_PX: four equal columns cut "450,000" to "450,…" and
+    # "149.3 MB" to "149.…" at 1024 px with the sidebar open (2 + 2 there now).
+    st.html(TILE_STYLE)
+    row = st.container(horizontal=True, wrap=True, key="data_tiles")
+    cols = [row.container(width="stretch") for _ in range(4)]
     cols[0].metric("Sessions", f"{report.rows.get('session_sources', 0):,}", border=True)
     cols[1].metric("Conversions", f"{report.rows.get('conversions', 0):,}", border=True)
     cols[2].metric(
@@ -243,7 +251,8 @@ def channels(ws) -> None:
         hide_index=True,
         height=min(38 + 35 * len(data), 640),
         column_config={
-            "channel": st.column_config.TextColumn("Channel"),
+            # pinned: where the table scrolls sideways (1024 px, sidebar open) the names stay in view
+            "channel": st.column_config.TextColumn("Channel", pinned=True),
             "sessions": st.column_config.NumberColumn("Sessions", format="localized"),
             "paid_sessions": st.column_config.NumberColumn("Sessions with a cost", format="localized"),
             "cost": st.column_config.NumberColumn("Cost (EUR)", format="euro"),

@@ -28,7 +28,19 @@ from pipeline.explain import (
     zero_credit_lines,
     zero_credit_reasons,
 )
-from pipeline.labels import HOVER_CHARS, MAIN_TABLE_PX, clip, code, column_px, fit_widths, html_text, md
+from pipeline.labels import (
+    HOVER_CHARS,
+    MAIN_TABLE_PX,
+    SCROLLBAR_PX,
+    clip,
+    code,
+    column_px,
+    fit_widths,
+    html_text,
+    md,
+    table_height,
+    table_room,
+)
 
 SHORT_ID_CHARS = 8  # a session id in the explain table: enough to tell a journey's sessions apart
 EXPLAIN_HEADERS = {  # the explain table's columns, in order
@@ -43,6 +55,13 @@ EXPLAIN_HEADERS = {  # the explain table's columns, in order
     "signals": "Engagement",
     "session_id": "Session",
 }
+
+
+# The explain table's room at 1280 px with the sidebar open: the main area's, less the page's own
+# scrollbar (this page is always taller than the window; fitted to the whole MAIN_TABLE_PX, the table
+# scrolled 816 px of columns sideways in 808) and, for a journey of more rows than its height shows, less
+# the table's vertical scrollbar (labels.table_room).
+EXPLAIN_ROOM_PX = MAIN_TABLE_PX - SCROLLBAR_PX
 
 
 def explain_widths(shown: pd.DataFrame) -> dict:
@@ -60,8 +79,21 @@ def explain_widths(shown: pd.DataFrame) -> dict:
     needed = {
         c: column_px(h, texts.get(c, shown[c].tolist() if c in shown else [])) for c, h in EXPLAIN_HEADERS.items()
     }
-    return fit_widths(needed, MAIN_TABLE_PX, squeeze="channel")
+    return fit_widths(needed, table_room(len(shown), EXPLAIN_ROOM_PX), squeeze="channel")
 
+
+# The two charts' shares of a row and least widths (px): their titles whole ("Most common channel paths
+# (colour = first channel)" is 470 px of Plotly's 16 px Arial). Streamlit's widths are fixed or stretch,
+# never "at least": a flex basis does it, on the containers (their keys' classes) and their wrappers.
+CHART_MIN_PX = {"journeys_lengths": 300, "journeys_paths": 480}
+CHART_ROW_STYLE = (
+    "<style>"
+    + "".join(
+        f".st-key-{key},:has(>.st-key-{key}){{flex:{grow} 1 {px}px;min-width:{px}px}}"
+        for (key, px), grow in zip(CHART_MIN_PX.items(), (2, 3))
+    )
+    + "</style>"
+)
 
 PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit"}
 
@@ -275,10 +307,12 @@ def explain_one(path, fp, palette) -> None:
         hide_index=True,
         key="explain_table",
         placeholder="—",
+        height=table_height(len(shown)),  # the height explain_widths counted on (a long journey scrolls)
         column_order=list(EXPLAIN_HEADERS),
         column_config={
-            # every column as wide as its longest text, so that the whole table fits 1280 px
-            "position": st.column_config.NumberColumn("#", width=widths["position"]),
+            # every column as wide as its longest text, so that the whole table fits 1280 px; pinned: where
+            # it scrolls sideways (1024 px, sidebar open) the session's number stays in view
+            "position": st.column_config.NumberColumn("#", width=widths["position"], pinned=True),
             "session_id": st.column_config.TextColumn(
                 "Session",
                 width=widths["session_id"],
@@ -336,10 +370,14 @@ with shown_errors():
             icon=":material/warning:",
         )
     palette = colors(path, fp)
-    left, right = st.columns([2, 3], gap="medium")  # long path labels need the wider column
-    with left:
+    # Side by side where both fit (2 : 3, the long path labels need the wider one), else one above the other:
+    # at 1024 px with the sidebar open two columns cut the paths chart's title ("…(colour = first ch") and
+    # the lengths chart's axis title ("Sessions before the conver").
+    st.html(CHART_ROW_STYLE)
+    row = st.container(horizontal=True, wrap=True, gap="medium", key="journeys_charts")
+    with row.container(width="stretch", key="journeys_lengths"):
         lengths(path, fp)
-    with right:
+    with row.container(width="stretch", key="journeys_paths"):
         paths(path, fp, palette)
     st.subheader("Explain one conversion")
     explain_one(path, fp, palette)

@@ -46,7 +46,14 @@ st.title("Pipeline")
 # Streamlit's own Stop (top right, beside "Running…") ends the script at once: the run's progress bar stays
 # frozen with no word (review 16 F2). A run is stopped with the page's "Stop the run", which says what
 # was kept; the toolbar's Stop is hidden on this page (the "Running…" indicator stays).
-st.html('<style>[data-testid="stStatusWidget"] button { display: none !important; }</style>')
+st.html(
+    '<style>[data-testid="stStatusWidget"] button { display: none !important; }'
+    # A checkbox with a help icon gets Streamlit's one-line label cut with "…" ("Recompute every stage,
+    # even …", "Round credit to 4 decimals, as the…" at 1024 px with the sidebar open): it wraps instead.
+    '[data-testid="stCheckbox"] [data-testid="stWidgetLabel"] .stMarkdownEllipsis,'
+    '[data-testid="stCheckbox"] [data-testid="stWidgetLabel"] .stMarkdownEllipsis p'
+    " { white-space: normal; overflow: visible; text-overflow: clip; }</style>"
+)
 st.caption(
     "Journeys → attribution → channel report. A run redoes only the stages whose inputs or "
     "parameters changed; an error keeps the previous results as they were."

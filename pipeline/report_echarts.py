@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import report_charts as rc
 from .completeness import IncompleteDays
-from .labels import HOVER_CHARS, TICK_CHARS, clip
+from .labels import HOVER_CHARS, TICK_CHARS, clip, text_px
 
 TEXT = "#1F2A37"
 MUTED = "#667085"
@@ -33,6 +33,13 @@ NOTE = "#8A94A6"
 BAND = "#EEF1F5"
 FONT = "Source Sans, Source Sans Pro, Arial, sans-serif"  # the page's own (Streamlit 1.67 names it Source Sans)
 AXIS_NAME_PX = 300  # an axis title wider than this wraps onto a second line (a half-page chart is ~400 px)
+# The trend's legend: every channel in view, on as many lines as it takes (a "scroll" legend showed
+# "1/2" at 1024 px with the sidebar open: the fifth channel's colour out of view, the fourth's name cut).
+# Its lines are counted for the narrowest place the Report draws it, 1024 px with the sidebar open.
+LEGEND_ROOM_PX = 540  # the chart's width there (554 px), less the legend's own padding
+LEGEND_TOP_PX, LEGEND_LINE_PX = 26, 24  # under the title; one line of 13 px text with its 10 px gap
+PLOT_ROOM_PX = 470  # the trend's plot there: the chart less its value axis and title
+LEGEND_ITEM_PX = 25 + 5 + 10  # a legend item's line symbol, the gap to its name, the gap to the next item
 
 
 @dataclass(frozen=True)
@@ -79,9 +86,21 @@ def option(title: str, series: list, x_axis: dict, y_axis: dict | list, legend: 
         series=series,
     )
     if legend:
-        out["legend"] = dict(top=26, right=0, type="scroll", textStyle=dict(fontSize=13))
+        out["legend"] = dict(top=LEGEND_TOP_PX, left=0, type="plain", textStyle=dict(fontSize=13))
     out.update(extra)
     return out
+
+
+def legend_lines(names: list[str], room: int = LEGEND_ROOM_PX) -> int:
+    """How many lines a plain legend of ``names`` (13 px text) takes in ``room`` px: items in order, a
+    new line where the next one does not fit (as ECharts lays them out)."""
+    lines, used = 1, 0.0
+    for name in names:
+        item = LEGEND_ITEM_PX + text_px(name) * 13 / 14
+        if used and used + item > room:
+            lines, used = lines + 1, 0.0
+        used += item
+    return lines
 
 
 # The trend's values in its tooltip, as Streamlit's tooltip valueFormatter writes them (a named format or
@@ -290,7 +309,16 @@ def trend_option(
         )
     )
     y_axis = [
-        _axis(dict(type="value", min=0, name=trend.y_title, nameGap=58)),
+        # euros with their sign on every tick (as the cost/revenue chart's), not "5,000" under a title
+        _axis(
+            dict(
+                type="value",
+                min=0,
+                name=trend.y_title,
+                nameGap=58,
+                **({"axisLabel": {"formatter": "€{value}"}} if TREND_FORMAT[metric] == "euro" else {}),
+            )
+        ),
         dict(type="value", min=0, max=1, show=False),  # the shaded bands' own, from bottom to top
     ]
     alt = (
@@ -301,6 +329,8 @@ def trend_option(
     )
     out = option(trend.title, series, x_axis, y_axis, legend=True)
     out["legend"]["data"] = legend
+    more = (legend_lines(legend) - 1) * LEGEND_LINE_PX  # the plot starts under the legend's last line
+    out["grid"]["top"] += more
     # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
     # each channel with its value in € (or conversions, ROAS), drawn as text.
     out["tooltip"] = dict(
@@ -311,7 +341,13 @@ def trend_option(
         valueFormatter=TREND_FORMAT[metric],
         textStyle=dict(fontSize=13),
     )
-    return EChart(out, 400, alt)
+    return EChart(out, 400 + more, alt)
+
+
+def band_fits(text: str, slots: int, of: int, plot: int = PLOT_ROOM_PX) -> bool:
+    """Whether a band's label (12 px text) fits across its ``slots`` of ``of`` in a plot ``plot`` px wide
+    (the trend's narrowest, at 1024 px with the sidebar open); where it does not, it stands upright."""
+    return text_px(text) * 12 / 14 + 8 <= plot * slots / max(of, 1)
 
 
 def _bands(trend: rc.TrendLines, position: dict) -> dict:
@@ -322,7 +358,13 @@ def _bands(trend: rc.TrendLines, position: dict) -> dict:
         lo, hi = position[a], position[b]
         for i in range(lo, hi + 1):
             values[i] = dict(value=1)
-        values[(lo + hi) // 2] = dict(value=1, label=dict(show=True, formatter=plain(text)))
+        label: dict = dict(show=True, formatter=plain(text))
+        if not band_fits(text, hi - lo + 1, len(trend.slots)):
+            # upright, reading upwards to the band's top: "incomplete" across one day of ten stood out of
+            # its 45 px band on both sides at 1024 px, over the neighbouring day's points. At the top: an
+            # incomplete day's revenue and conversions read low, so its lines run along the band's foot.
+            label.update(position="insideTop", rotate=90, align="right", verticalAlign="middle", distance=8)
+        values[(lo + hi) // 2] = dict(value=1, label=label)
     return dict(
         type="bar",
         name="incomplete",
@@ -332,6 +374,9 @@ def _bands(trend: rc.TrendLines, position: dict) -> dict:
         z=0,
         barWidth="100%" if trend.grain == "day" else "90%",
         itemStyle=dict(color=BAND),
-        label=dict(show=False, position="insideBottom", color=MUTED, fontSize=12),
+        # a halo of the band's grey: a line crossing the label does not blot it out
+        label=dict(
+            show=False, position="insideBottom", color=MUTED, fontSize=12, textBorderColor=BAND, textBorderWidth=3
+        ),
         tooltip=dict(show=False),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -98,6 +99,13 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     deltas = _display_values(at).filter(like="Δ").astype(str)
     assert deltas.apply(lambda c: c.str.endswith(" pts") | (c == "—")).all().all()
     assert "Grey: within the noise" in texts(at)
+    # a difference that shows as '+0.0 pts' is grey like one within the noise, never in black as if it said more
+    styler = at.dataframe[0].proto.arrow_data.styler
+    zero = [(r, c) for c, col in enumerate(deltas.columns) for r, v in enumerate(deltas[col]) if v in ("+0.0 pts",)]
+    rules = [rule.split("{") for rule in styler.styles.split("}") if "{" in rule]  # "#T_x_row8_col3, … { css"
+    grey = {cell for where, css in rules if "color: #98A2B3" in css for cell in re.findall(r"row(\d+)_col(\d+)", where)}
+    first = list(_display_values(at).columns).index(deltas.columns[0])
+    assert zero and {(str(r), str(c + first)) for r, c in zero} <= grey, (zero, styler.styles[:400])
 
 
 def test_the_chosen_models_live_in_the_url(dashboard_env):

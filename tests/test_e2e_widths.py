@@ -7,7 +7,9 @@ read "Download …"; at 1024 px the KPI tiles read "€…".
 
 Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a part
 past the main column's right edge, and the table's scroller — at 1280 px it must not scroll sideways; where
-it must (1024 px, sidebar open) its sideways scrollbar shows. Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
+it must (1024 px, sidebar open) its sideways scrollbar shows. The same for the Journeys page (1280 and 1024 px),
+the Data and Pipeline pages (1024 px), with the sidebar open; a Plotly chart's titles stay within the chart.
+Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
 ``WIDTHS_ONLY=1 python3 -m pytest -q`` runs only this test (tests/conftest.py)."""
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ CUT = """() => {
       if (!(el instanceof HTMLElement) || !el.offsetParent) continue;
       const text = ((el.tagName === 'INPUT' ? el.value : el.innerText) || '').trim();
       const style = getComputedStyle(el);
-      if (text && (style.overflowX !== 'visible' || style.textOverflow === 'ellipsis' || el.tagName === 'INPUT')
+      // a widget's label is cut where its box clips it, and runs over what is beside it where it does not
+      const label = el.dataset.testid === 'stWidgetLabel';
+      if (text && (style.overflowX !== 'visible' || style.textOverflow === 'ellipsis' || el.tagName === 'INPUT' || label)
           && el.scrollWidth > el.clientWidth + 1)
         cut.push(`${part.dataset.testid} "${text.slice(0, 40)}" ${el.scrollWidth} > ${el.clientWidth} px`);
     }
@@ -43,11 +47,22 @@ CUT = """() => {
 }"""
 
 
-def _report(browser, url: str, path: str, width: int, sidebar: str):
+# Plotly draws its titles as SVG text that nothing clips to the chart: a title wider than its chart runs
+# on under its neighbour or off the page's edge (the Journeys page's at 1024 px, sidebar open).
+PLOTLY_CUT = """() => [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')].flatMap(plot => {
+  const box = plot.getBoundingClientRect();
+  return [...plot.querySelectorAll('.gtitle, .g-xtitle, .g-ytitle')].filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width && (r.right > box.right + 1 || r.left < box.left - 1);
+  }).map(t => `chart title "${t.textContent.slice(0, 40)}" past its chart`);
+})"""
+
+
+def _report(browser, url: str, path: str, width: int, sidebar: str, wait_for: str = '[data-testid="stDataFrame"]'):
     page = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True).new_page()
     page.goto(url + path)
     web.wait_idle(page, 240)
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=120_000)  # not the charts: any library
+    page.locator(wait_for).first.wait_for(timeout=120_000)  # the Report: its table, not the charts (any library)
     assert page.locator('[data-testid="stDialog"]').count() == 0, page.locator('[data-testid="stDialog"]').inner_text()
     if sidebar == "collapsed":
         page.locator('[data-testid="stSidebar"]').hover()
@@ -71,6 +86,7 @@ def _pick(page, option: str) -> None:
 
 def _nothing_cut(page, what: str) -> dict:
     seen = page.evaluate(CUT)
+    seen["cut"] += page.evaluate(PLOTLY_CUT)
     assert seen["cut"] == [], (what, seen)
     for table in seen["tables"]:
         if table["content"] > table["client"] + 1:  # it must scroll sideways: then its scrollbar shows
@@ -122,5 +138,20 @@ def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
             web.wait_idle(page)
             _nothing_cut(page, "1024 px, three channels, database ready")
             web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
+            page.context.close()
+
+            # The other pages with a table, tiles or long labels, with the sidebar open. At 1024 px the Data
+            # page's tiles read "450,…", the Pipeline's checkboxes "Recompute every stage, even …", the
+            # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
+            # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px).
+            for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
+                what = f"{width} px, sidebar open, {path}"
+                wait_for = {"/journeys": ".js-plotly-plot", "/pipeline": '[data-testid="stCheckbox"]'}
+                page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
+                seen = _nothing_cut(page, what)
+                if width == 1280:
+                    assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+                web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
+                page.context.close()
         finally:
             browser.close()

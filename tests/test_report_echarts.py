@@ -152,6 +152,7 @@ def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_d
     (band,) = series(opt, "bar")  # 09-05 is incomplete: the second slot shaded, labelled once
     assert band["yAxisIndex"] == 1 and band["data"][0] is None and band["data"][1]["label"]["formatter"] == "incomplete"
     assert opt["yAxis"][0]["name"] == "CPO (cost per attributed conversion, EUR)" and opt["yAxis"][0]["min"] == 0
+    assert opt["yAxis"][0]["axisLabel"]["formatter"] == "€{value}"  # each tick in euros, as its title says
     assert opt["title"]["text"] == "CPO per day"
 
 
@@ -190,3 +191,44 @@ def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
     assert {s for s in strings(trend) if "{" in s} == set()  # the channel "Paid {b}" reads "Paid (b)"
     assert trend["series"][0]["name"] == "Paid (b)"
     assert trend["series"][0]["data"] == [4.0] and trend["tooltip"]["valueFormatter"] == "%.2f conversions"
+    assert "formatter" not in trend["yAxis"][0]["axisLabel"]  # conversions: plain numbers, no € sign
+
+
+def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it():
+    # "AAAA" is 4 × 7.5 = 30 px at 14 px, 27.86 px at the legend's 13 px; an item adds its symbol and
+    # gaps (25 + 5 + 10): 67.86 px. In 540 px: 7 items take 475 px, an 8th (542.9 px) starts a second line.
+    assert ech.legend_lines(["AAAA"] * 7) == 1
+    assert ech.legend_lines(["AAAA"] * 8) == 2
+    assert ech.legend_lines(["AAAA"] * 16) == 3  # 7 + 7 + 2
+    names = [f"AAA{c}" for c in "AESTZbhn"]  # 8 names of 30 px: each of these letters is 7.5 px
+    rows = pd.DataFrame([dict(channel_name=n, date="2023-09-04", cost=1.0, ihc=1.0, ihc_revenue=1.0) for n in names])
+    wide = ech.legend_lines(names)
+    chart = ech.trend_option(rows, "ihc_revenue", names, {})
+    opt = chart.option
+    # every channel's name in a legend that wraps (a "scroll" legend paged them "1/2" at 1024 px)
+    assert opt["legend"]["type"] == "plain" and opt["legend"]["data"] == names
+    # the plot starts one legend line (24 px) lower per extra line, and the chart is that much taller
+    assert wide == 2 and opt["grid"]["top"] == 64 + 24 and chart.height == 400 + 24
+    # one channel: one line, the usual place and height
+    one = ech.trend_option(rows.head(1), "ihc_revenue", names[:1], {})
+    assert one.option["grid"]["top"] == 64 and one.height == 400
+
+
+def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
+    # "incomplete" is 66.5 px at 14 px (i 3.5 n 7.5 c 6.5 o 7.5 m 11.5 p 8 l 3.5 e 7 t 4.5 e 7), 57 px at
+    # 12 px, 65 px with its margin; the trend's plot at 1024 px (sidebar open) is 470 px: a day of 10 is
+    # 47 px (upright), two of 10 are 94 px (across), one of 7 is 67.1 px (across), one of 8 58.75 px.
+    assert not ech.band_fits("incomplete", 1, 10)
+    assert ech.band_fits("incomplete", 2, 10) and ech.band_fits("incomplete", 1, 7)
+    assert not ech.band_fits("incomplete", 1, 8)
+    days = [f"2023-09-{d:02d}" for d in range(1, 11)]
+    late = IncompleteDays("2023-09-10", ["2023-09-10"], [0.9])
+    opt = ech.trend_option(rows_of(days), "ihc_revenue", ["Paid"], {}, incomplete=late).option
+    (band,) = series(opt, "bar")
+    label = band["data"][9]["label"]
+    assert label["formatter"] == "incomplete" and label["rotate"] == 90 and label["position"] == "insideTop"
+    assert band["label"]["textBorderColor"] == ech.BAND  # a line crossing it does not blot it out
+    # two days, the second incomplete: the label lies across its band (1 of 2: 235 px)
+    second = IncompleteDays("2023-09-02", ["2023-09-02"], [0.9])
+    two = ech.trend_option(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second).option
+    assert "rotate" not in series(two, "bar")[0]["data"][1]["label"]
