@@ -296,9 +296,7 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         st.caption("Pick one or more channels to see their trend.")
         return
     echart(
-        ech.trend_option(
-            view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain, view.first, view.last
-        ),
+        ech.trend_option(rc.view_trend(view, metric, picked, palette)),
         key="trend_chart",
     )
     notes = [rc.trend_note(view.rows, metric, picked, view.incomplete)]

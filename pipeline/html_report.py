@@ -87,9 +87,7 @@ def html_report(
         ("cost_revenue", rc.cost_revenue_chart(view.totals, palette), "wide"),
         (
             "trend",
-            rc.trend_chart(
-                view.rows, metric, picked, palette, view.basis, view.incomplete, view.grain, view.first, view.last
-            ),
+            rc.trend_chart(rc.view_trend(view, metric, picked, palette)),
             "wide",
         ),
     ]

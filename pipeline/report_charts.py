@@ -369,6 +369,14 @@ class TrendLines:
     bands: list[tuple[str, str, str]] = field(default_factory=list)  # shaded (first slot, last slot, label)
 
 
+def view_trend(view: rv.ReportView, metric: str, channels: list[str], palette: dict) -> TrendLines:
+    """The trend of a report view (its rows, date basis, incomplete days, grain and range): what the
+    dashboard's chart and the HTML report's both draw."""
+    return trend_lines(
+        view.rows, metric, channels, palette, view.basis, view.incomplete, view.grain, view.first, view.last
+    )
+
+
 def trend_lines(
     rows: pd.DataFrame,
     metric: str,
@@ -439,20 +447,9 @@ def trend_lines(
     return TrendLines(metric, grain, f"{unit.split(' (')[0]} per {grain}", x_title, unit, slots, ticks, lines, bands)
 
 
-def trend_chart(
-    rows: pd.DataFrame,
-    metric: str,
-    channels: list[str],
-    palette: dict,
-    basis: str = "session-date",
-    incomplete: Optional[IncompleteDays] = None,
-    grain: str = "day",
-    first: Optional[str] = None,
-    last: Optional[str] = None,
-) -> dict:
+def trend_chart(trend: TrendLines) -> dict:
     """The trend (``trend_lines``) as a plotly figure: a date axis by day, one slot per week or month."""
-    trend = trend_lines(rows, metric, channels, palette, basis, incomplete, grain, first, last)
-    if grain == "day":
+    if trend.grain == "day":
         return _day_trend(trend)
     labels = [f"{text}<br>{part}" if part else text for text, part in trend.ticks]
     position = {d: i for i, d in enumerate(trend.slots)}
@@ -471,7 +468,7 @@ def trend_chart(
             ),
             connectgaps=False,
             customdata=line.points,
-            hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[metric]}<extra></extra>",
+            hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[trend.metric]}<extra></extra>",
         )
         for line in trend.lines
     ]

@@ -18,12 +18,10 @@ Plain dicts of JSON values: no Streamlit here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pandas as pd
 
 from . import report_charts as rc
-from .completeness import IncompleteDays
 from .labels import HOVER_CHARS, TICK_CHARS, clip, text_px
 
 TEXT = "#1F2A37"
@@ -261,20 +259,9 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
     return EChart(option(rc.COST_REVENUE_TITLE, series, x_axis, y_axis), 440, alt)
 
 
-def trend_option(
-    rows: pd.DataFrame,
-    metric: str,
-    channels: list[str],
-    palette: dict,
-    basis: str = "session-date",
-    incomplete: Optional[IncompleteDays] = None,
-    grain: str = "day",
-    first: Optional[str] = None,
-    last: Optional[str] = None,
-) -> EChart:
+def trend_option(trend: rc.TrendLines) -> EChart:
     """One line per channel (``report_charts.trend_lines``) over one slot per day, week or month; a
     partial period's marker hollow, the incomplete last days shaded and labelled; gaps stay gaps."""
-    trend = rc.trend_lines(rows, metric, channels, palette, basis, incomplete, grain, first, last)
     position = {d: i for i, d in enumerate(trend.slots)}
     series: list = []
     for line in trend.lines:
@@ -316,7 +303,7 @@ def trend_option(
                 min=0,
                 name=trend.y_title,
                 nameGap=58,
-                **({"axisLabel": {"formatter": "€{value}"}} if TREND_FORMAT[metric] == "euro" else {}),
+                **({"axisLabel": {"formatter": "€{value}"}} if TREND_FORMAT[trend.metric] == "euro" else {}),
             )
         ),
         dict(type="value", min=0, max=1, show=False),  # the shaded bands' own, from bottom to top
@@ -338,7 +325,7 @@ def trend_option(
         renderMode="richText",
         confine=True,
         axisPointer=dict(type="line"),
-        valueFormatter=TREND_FORMAT[metric],
+        valueFormatter=TREND_FORMAT[trend.metric],
         textStyle=dict(fontSize=13),
     )
     return EChart(out, 400 + more, alt)

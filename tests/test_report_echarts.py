@@ -138,7 +138,9 @@ def test_cost_vs_revenue_by_revenue_with_euro_tooltips():
 def test_daily_cpo_trend_gaps_a_channel_without_cost_and_shades_the_incomplete_day():
     late = IncompleteDays("2023-09-05", ["2023-09-05"], [0.6])
     chart = ech.trend_option(
-        rows_of(["2023-09-04", "2023-09-05"]), "CPO", ["Paid", "Direct"], {"Paid": "#123456"}, incomplete=late
+        rc.trend_lines(
+            rows_of(["2023-09-04", "2023-09-05"]), "CPO", ["Paid", "Direct"], {"Paid": "#123456"}, incomplete=late
+        )
     )
     opt = chart.option
     assert opt["xAxis"]["data"] == ["Sep 04", "Sep 05"] and opt["xAxis"]["name"] == "Session date"
@@ -160,7 +162,7 @@ def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
     rows = rows_of(["2023-09-03", "2023-09-04", "2023-09-05", "2023-09-06", "2023-09-07"])
     late = IncompleteDays("2023-09-07", ["2023-09-07"], [0.6])
     opt = ech.trend_option(
-        rows, "cost", ["Paid"], {}, "conversion-date", late, "week", "2023-09-03", "2023-09-07"
+        rc.trend_lines(rows, "cost", ["Paid"], {}, "conversion-date", late, "week", "2023-09-03", "2023-09-07")
     ).option
     # 09-03 is a Sunday: 1 day of the week of 08-28 (cost 10), then 09-04…09-07: 4 days (cost 40)
     assert opt["xAxis"]["data"] == ["Sep 03\n1 of 7 days", "Sep 04\n4 of 7 days"]
@@ -175,7 +177,7 @@ def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
 
 def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
     rows = rows_of(["2023-09-04"]).replace({"channel_name": {"Paid": "Paid {b}"}})
-    trend = ech.trend_option(rows, "ihc", ["Paid {b}"], {}).option
+    trend = ech.trend_option(rc.trend_lines(rows, "ihc", ["Paid {b}"], {})).option
     for chart in (
         ech.ratio_option(totals(), "CPO", PALETTE),
         ech.ratio_option(totals(), "ROAS", PALETTE, log=True),
@@ -203,14 +205,14 @@ def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it()
     names = [f"AAA{c}" for c in "AESTZbhn"]  # 8 names of 30 px: each of these letters is 7.5 px
     rows = pd.DataFrame([dict(channel_name=n, date="2023-09-04", cost=1.0, ihc=1.0, ihc_revenue=1.0) for n in names])
     wide = ech.legend_lines(names)
-    chart = ech.trend_option(rows, "ihc_revenue", names, {})
+    chart = ech.trend_option(rc.trend_lines(rows, "ihc_revenue", names, {}))
     opt = chart.option
     # every channel's name in a legend that wraps (a "scroll" legend paged them "1/2" at 1024 px)
     assert opt["legend"]["type"] == "plain" and opt["legend"]["data"] == names
     # the plot starts one legend line (24 px) lower per extra line, and the chart is that much taller
     assert wide == 2 and opt["grid"]["top"] == 64 + 24 and chart.height == 400 + 24
     # one channel: one line, the usual place and height
-    one = ech.trend_option(rows.head(1), "ihc_revenue", names[:1], {})
+    one = ech.trend_option(rc.trend_lines(rows.head(1), "ihc_revenue", names[:1], {}))
     assert one.option["grid"]["top"] == 64 and one.height == 400
 
 
@@ -223,12 +225,12 @@ def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
     assert not ech.band_fits("incomplete", 1, 8)
     days = [f"2023-09-{d:02d}" for d in range(1, 11)]
     late = IncompleteDays("2023-09-10", ["2023-09-10"], [0.9])
-    opt = ech.trend_option(rows_of(days), "ihc_revenue", ["Paid"], {}, incomplete=late).option
+    opt = ech.trend_option(rc.trend_lines(rows_of(days), "ihc_revenue", ["Paid"], {}, incomplete=late)).option
     (band,) = series(opt, "bar")
     label = band["data"][9]["label"]
     assert label["formatter"] == "incomplete" and label["rotate"] == 90 and label["position"] == "insideTop"
     assert band["label"]["textBorderColor"] == ech.BAND  # a line crossing it does not blot it out
     # two days, the second incomplete: the label lies across its band (1 of 2: 235 px)
     second = IncompleteDays("2023-09-02", ["2023-09-02"], [0.9])
-    two = ech.trend_option(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second).option
+    two = ech.trend_option(rc.trend_lines(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second)).option
     assert "rotate" not in series(two, "bar")[0]["data"][1]["label"]

@@ -65,7 +65,7 @@ def test_week_axis_one_label_per_period_partial_marked_and_only_incomplete_perio
     rows = rows_of(["2023-09-03", "2023-09-04", "2023-09-05", "2023-09-06", "2023-09-07"])
     late = IncompleteDays("2023-09-07", ["2023-09-07"], [0.6])
     fig = rc.trend_chart(
-        rows, "cost", ["Paid"], {}, incomplete=late, grain="week", first="2023-09-03", last="2023-09-07"
+        rc.trend_lines(rows, "cost", ["Paid"], {}, incomplete=late, grain="week", first="2023-09-03", last="2023-09-07")
     )
     xaxis = fig["layout"]["xaxis"]
     assert xaxis["tickvals"] == [0, 1]
@@ -83,7 +83,7 @@ def test_month_axis_has_one_label_and_says_how_much_of_the_month_is_in():
     days = [f"2023-09-{d:02d}" for d in range(1, 11)]
     rows = rows_of(days)
     late = IncompleteDays("2023-09-10", ["2023-09-10"], [0.6])
-    fig = rc.trend_chart(rows, "cost", ["Paid"], {}, incomplete=late, grain="month")
+    fig = rc.trend_chart(rc.trend_lines(rows, "cost", ["Paid"], {}, incomplete=late, grain="month"))
     assert fig["layout"]["xaxis"]["ticktext"] == ["Sep 2023<br>10 of 30 days"]
     assert fig["layout"]["annotations"][0]["text"] == "1 incomplete day"  # not "incomplete" over the month
 
