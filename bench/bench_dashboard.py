@@ -99,6 +99,12 @@ SUMMARY_SHOWN = f"""() => [...document.querySelectorAll('[data-testid="stAlertCo
     .some(e => e.textContent.includes('Attributed')) && {IDLE}"""
 
 
+def rows_shown(page) -> int:
+    """The table's row count, from its caption ("1,234 rows · …")."""
+    caption = page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ").first.inner_text()
+    return int(caption.split(" rows")[0].replace(",", ""))
+
+
 def until(page, condition: str, timeout: float = 300.0) -> float:
     """Seconds until ``condition`` (JS) first holds, polling every 25 ms."""
     start = time.perf_counter()
@@ -288,12 +294,7 @@ def one_round(browser, url: str, log: Path, results: dict, server_times: list, a
     results["click Run → report drawn"].append(run_s + draw_s)
     wait_idle(page)
 
-    total_rows = int(
-        page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ")
-        .first.inner_text()
-        .split(" rows")[0]
-        .replace(",", "")
-    )
+    total_rows = rows_shown(page)
     box = page.locator('[data-testid="stMultiSelect"] input').first
     box.click()
     box.fill("Paid Search Brand")

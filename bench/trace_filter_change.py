@@ -33,6 +33,7 @@ from bench.bench_dashboard import (  # noqa: E402
     REPORT_DRAWN,
     SUMMARY_SHOWN,
     filtered_condition,
+    rows_shown,
     server_runs,
     until,
 )
@@ -252,12 +253,7 @@ def main() -> int:
                     f"first {ws2[0][0]:.0f} ms, last {ws2[-1][0]:.0f} ms, {sum(n for _, n in ws2) / 1e3:.0f} kB"
                 )
             wait_idle(page)
-            total_rows = int(
-                page.locator('[data-testid="stCaptionContainer"]', has_text=" rows · ")
-                .first.inner_text()
-                .split(" rows")[0]
-                .replace(",", "")
-            )
+            total_rows = rows_shown(page)
             r = pick_channel(page, log, total_rows, not args.no_trace, cdp, browser)
             ws = r["ws"]
             print(
