@@ -66,8 +66,16 @@ def test_download_database_says_it_is_preparing_then_saves_the_database(tmp_path
         save = page.get_by_role("button", name="Save attribution-enriched.db")
         save.wait_for(timeout=60_000)
         seen = page.evaluate("() => window.__seen")
-        assert seen[:1] == ["preparing"] and "save" in seen, seen  # said first, then the file offered
-        page.get_by_text("click Save").first.wait_for(timeout=10_000)
+        ready = page.get_by_text("click Save").first
+        ready.wait_for(timeout=10_000)
+        prepared_s = float(ready.inner_text().split("prepared in ")[1].split(" s)")[0])
+        # Said first, then the file offered. When the preparation took less than a frame or two, Streamlit's
+        # frontend can draw its note and the Save button in one render (CI at load 4: ['save'] after a
+        # 0.1 s copy): there was no wait to say. A longer one must have been said.
+        if prepared_s >= 0.5 or seen[:1] == ["preparing"]:
+            assert seen[:1] == ["preparing"] and "save" in seen, (seen, prepared_s)
+        else:
+            assert seen == ["save"], (seen, prepared_s)
         screenshot(page, SHOTS / "downloads_1_database_ready.png", full=False)
         with page.expect_download(timeout=120_000) as info:
             save.click()
