@@ -265,14 +265,6 @@ class _Checker:
     def __init__(self, con: sqlite3.Connection, report: ValidationReport):
         self.con, self.report = con, report
 
-    def add(self, code, severity, message, count=0, examples_sql=None, params=()):
-        examples = []
-        if examples_sql:  # distinct values: one bad value repeated on many rows is shown once
-            examples = [
-                r[0] for r in self.con.execute(f"SELECT DISTINCT * FROM ({examples_sql}) LIMIT {EXAMPLES}", params)
-            ]
-        self.report.findings.append(Finding(code, severity, message, int(count), examples))
-
     def column_counts(
         self, table: str, checks: dict[str, str], extra: Optional[dict[str, str]] = None, params=None
     ) -> dict:
@@ -634,6 +626,11 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             r[0] for r in con.execute(f"SELECT DISTINCT typeof({c}) FROM conversions WHERE {c} IS NOT NULL")
         }
     for table, column in ID_COLUMNS:
+        if types[(table, column)] == {"blob"}:
+            c, t = quote_ident(column), quote_ident(table)
+            n = con.execute(f"SELECT count({c}) FROM {t}").fetchone()[0]
+            examples = check.examples(f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL")
+            check.report.findings.append(binary_column_finding(table, column, n, examples))
         if len(types[(table, column)]) > 1:
             c, t = quote_ident(column), quote_ident(table)
             per_type = con.execute(
@@ -652,10 +649,44 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             )
     for (ta, ca), (tb, cb) in MATCHED:
         a, b = types[(ta, ca)], types[(tb, cb)]
-        if len(a) == 1 and len(b) == 1 and a != b:
-            check.add(
-                f"{ca}_type_mismatch",
-                FATAL,
-                f"{ta}.{ca} holds {_type_words(a)} ids and {tb}.{cb} {_type_words(b)} ids: they never match (ids are matched "
-                "by their exact stored value, 1 is not '1'); store both as the same type",
-            )
+        # a column of binary (BLOB) ids has its own finding above: one cause, one line
+        if len(a) == 1 and len(b) == 1 and a != b and "blob" not in a | b:
+            check.report.findings.append(type_mismatch_finding((ta, ca, _type_words(a)), (tb, cb, _type_words(b))))
+
+
+def type_mismatch_finding(a: tuple[str, str, str], b: tuple[str, str, str]) -> Finding:
+    """Matched id columns of two types: ``a``, ``b`` = (table, column, type in words) — every engine's."""
+    (ta, ca, wa), (tb, cb, wb) = a, b
+    return Finding(
+        f"{ca}_type_mismatch",
+        FATAL,
+        f"{ta}.{ca} holds {wa} ids and {tb}.{cb} {wb} ids: they never match (ids are matched "
+        "by their exact stored value, 1 is not '1'); store both as the same type",
+    )
+
+
+# What belongs in each input column that must not be binary (BLOB): ids, dates, times, a channel's name.
+TEXT_ROLES: dict[tuple[str, str], str] = {
+    **{key: "ids" for key in ID_COLUMNS},
+    ("session_sources", "event_date"): "dates (YYYY-MM-DD)",
+    ("session_sources", "event_time"): "times (HH:MM:SS)",
+    ("session_sources", "channel_name"): "channel names",
+    ("conversions", "conv_date"): "dates (YYYY-MM-DD)",
+    ("conversions", "conv_time"): "times (HH:MM:SS)",
+}
+
+
+def binary_column_finding(table: str, column: str, n: int, examples: list) -> Finding:
+    """Fatal: ``table.column`` holds only binary (BLOB) values (``n`` of them) where text belongs — a
+    column of BLOB ids in SQLite, or a column of a binary type in a typed engine (DuckDB, Parquet, …).
+    A BLOB is never equal to the text of the same bytes, and no date, time or channel name is one."""
+    role = TEXT_ROLES[(table, column)]
+    store = "as text or integers" if role == "ids" else "as text"
+    return Finding(
+        f"binary_{column}",
+        FATAL,
+        f"{table}.{column} holds {count(n, 'binary (BLOB) value', 'binary (BLOB) values')} where {role} belong; "
+        f"store them {store}",
+        n,
+        list(examples)[:EXAMPLES],
+    )

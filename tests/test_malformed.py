@@ -88,7 +88,7 @@ MALFORMED = [
         [(c, u.encode(), *rest) for c, u, *rest in TINY_CONVERSIONS],
         TINY_COSTS,
         UNTYPED,
-        ["conversions.user_id holds binary (BLOB) ids and session_sources.user_id text ids", "never match"],
+        ["conversions.user_id holds 3 binary (BLOB) values where ids belong", "store them as text or integers"],
     ),
     (
         "blob_dates",

@@ -54,15 +54,19 @@ from ..validate import (
     EXAMPLE_COLUMNS,
     EXAMPLES,
     FLAGS,
+    MATCHED,
+    TEXT_ROLES,
     ValidationReport,
+    binary_column_finding,
     cost_coverage_findings,
     structure_findings,
     table_findings,
+    type_mismatch_finding,
     without_earlier_sessions_finding,
 )
 from ..window import Window
 from . import paths
-from .columns import as_number, as_text, is_numeric
+from .columns import as_number, as_text, is_numeric, type_words
 
 OUTPUT_TABLES = ("attribution_customer_journey", "channel_reporting")
 BATCH_ROWS = 200_000  # journey rows fetched per batch (a batch holds whole journeys, so it may be larger)
@@ -176,7 +180,7 @@ def validate(engine: DuckEngine, validator: Optional[type] = None) -> Validation
     """The findings of ``pipeline.validate.validate`` for this source; never writes. ``validator``: a
     subclass of ``_Validator`` for another SQL dialect (the Spark engine's)."""
     report = ValidationReport()
-    if not _structure(engine, report):
+    if not _structure(engine, report) or not _column_types(engine, report):
         return report
     if validator is None:
         validator = _DuckValidator if isinstance(engine, DuckEngine) else _Validator
@@ -191,6 +195,28 @@ def validate(engine: DuckEngine, validator: Optional[type] = None) -> Validation
 
 def _structure(engine: DuckEngine, report: ValidationReport) -> bool:
     found = structure_findings({t: set(engine.present[t]) for t in REQUIRED_COLUMNS if t in engine.present})
+    report.findings.extend(found)
+    return not found
+
+
+def _column_types(engine: DuckEngine, report: ValidationReport) -> bool:
+    """A typed engine holds one type per column, so what SQLite's validation finds value by value is here
+    the column's type: a binary (BLOB) column where ids, dates, times or channel names belong (the value
+    checks would cast its bytes to text and accept them, or fail on it), and matched id columns of two
+    types (text against integer ids: SQLite never matches them; DuckDB would cast one to the other, or
+    fail). Both fatal, worded as ``pipeline.validate`` words them; False when there is one (the value
+    checks then do not run)."""
+    found = []
+    for table, column in TEXT_ROLES:
+        if type_words(engine.present[table][column]) == "binary (BLOB)":
+            n = int(engine.sql(f"SELECT count({column}) FROM {table}")[0][0])
+            distinct = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"
+            examples = [r[0] for r in engine.sql(f"{distinct} ORDER BY 1 LIMIT {EXAMPLES}")]
+            found.append(binary_column_finding(table, column, n, examples))
+    for (ta, ca), (tb, cb) in MATCHED:
+        a, b = type_words(engine.present[ta][ca]), type_words(engine.present[tb][cb])
+        if a != b and {a, b} <= {"text", "integer"}:
+            found.append(type_mismatch_finding((ta, ca, a), (tb, cb, b)))
     report.findings.extend(found)
     return not found
 
