@@ -178,10 +178,10 @@ def _declared_types(con, table: str) -> list[tuple[str, str]]:
 def _check_storage_classes(con, source: Source, table: str, types: list[tuple[str, str]]) -> None:
     """A required column without a declared text, integer or real type may hold values of several
     storage classes, which Arrow cannot: ADBC would widen them (integer ids 7 become text '7', which
-    then match text ids that SQLite never matches; text beside a BLOB becomes bytes). Such a column, and
-    a BLOB where ids, dates, times or channel names belong, stop the conversion with one line naming it
-    (``validate`` counts them). One pass over the table, only when it has such a column (a file made
-    with typed columns, as the demo and ``schema.INPUT_DDL``, has none)."""
+    then match text ids that SQLite never matches). Such a column stops the conversion with one line
+    naming it (``validate`` counts them); a BLOB where text belongs is left to the read, which refuses
+    it in any column (``_check_blobs``). One pass over the table, only when it has such a column (a
+    file made with typed columns, as the demo and ``schema.INPUT_DDL``, has none)."""
     from .db import quote_ident
     from .schema import REQUIRED_COLUMNS
     from .validate import TEXT_ROLES, TYPE_WORDS
@@ -192,18 +192,13 @@ def _check_storage_classes(con, source: Source, table: str, types: list[tuple[st
     kinds = ", ".join(f"typeof({quote_ident(c)})" for c in loose)
     rows = con.execute(f"SELECT DISTINCT {kinds} FROM {quote_ident(table)}").fetchall()
     for i, column in enumerate(loose):
-        seen = {row[i] for row in rows} - {"null"}
-        words = " and ".join(TYPE_WORDS.get(k, k) for k in sorted(seen))
-        if "blob" in seen and (table, column) in TEXT_ROLES:
-            problem = f"holds binary (BLOB) values where {TEXT_ROLES[(table, column)]} belong"
-        elif len(seen) > 1 and seen != {"integer", "real"}:
-            problem = f"holds values of mixed types ({words}), which one Arrow column cannot keep"
-        else:
-            continue
-        raise InputError(
-            f"{source.display()}: {table}.{column} {problem}; `validate` names them — store them as "
-            "one type (text) first"
-        )
+        seen = {row[i] for row in rows} - {"null", *(["blob"] if (table, column) in TEXT_ROLES else [])}
+        if len(seen) > 1 and seen != {"integer", "real"}:
+            words = " and ".join(TYPE_WORDS.get(k, k) for k in sorted(seen))
+            raise InputError(
+                f"{source.display()}: {table}.{column} holds values of mixed types ({words}), which one Arrow "
+                "column cannot keep; `validate` names them — store them as one type (text) first"
+            )
 
 
 def _check_blobs(source: Source, table: str, columns: list[str], bits) -> None:
