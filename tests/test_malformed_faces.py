@@ -278,3 +278,52 @@ def test_the_duckdb_engine_still_runs_integer_ids_in_every_table(tmp_path):
     r = cli("run", f"duckdb:///{duck_file(tmp_path / 'x.duckdb', alters)}", "--model", "linear", "-q")
     assert r.returncode == 0, r.stderr
     assert "2 conversions attributed" in r.stdout, r.stdout
+
+
+# ---- files the DuckDB engine cannot read ----------------------------------------------------------------
+
+
+def _truncated_duck(base: Path) -> Path:
+    path = duck_file(base / "x.duckdb", [])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])  # the header is whole: DuckDB opens it, a query fails
+    return path
+
+
+def _sqlite_named_duckdb(base: Path) -> Path:
+    return tiny_db(base / "x.duckdb")
+
+
+def _parquet_not_utf8(base: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = parquet_folder(base / "lake", [])
+    table = pq.read_table(lake / "session_sources.parquet")
+    bad = pa.array([b"Display\xff"] * table.num_rows, type=pa.binary()).view(pa.string())  # not UTF-8
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("channel_name"), "channel_name", bad),
+        lake / "session_sources.parquet",
+    )
+    return lake
+
+
+@pytest.mark.parametrize(
+    "make, kind, fragments",
+    [
+        (_truncated_duck, "duckdb", ["the engine could not read the data", "Could not read enough bytes"]),
+        (_sqlite_named_duckdb, "duckdb", ["is a SQLite database, not a DuckDB one", "sqlite:///"]),
+        (_parquet_not_utf8, "parquet", ["the engine could not read the data", "not valid UTF8"]),
+    ],
+    ids=["truncated_duckdb_file", "sqlite_file_as_duckdb", "parquet_text_not_utf8"],
+)
+def test_an_unreadable_engine_source_is_one_line(tmp_path, make, kind, fragments):
+    """Were: a traceback (truncated file, bad UTF-8 at query time), and "Failed to download extension
+    sqlite_scanner" for a SQLite file given as duckdb:/// (DuckDB reaches for the network)."""
+    source = make(tmp_path)
+    before = digest(source)
+    url = f"{kind}:///{source}"
+    assert_clean_failure(cli("validate", url), *fragments)
+    assert_clean_failure(cli("run", url, "--model", "linear"), *fragments)
+    assert digest(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]

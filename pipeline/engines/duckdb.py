@@ -103,6 +103,13 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
     source = parse_source(source) if not isinstance(source, Source) else source
     if source.kind not in ("duckdb", "parquet"):
         raise InputError(f"{source.display()}: the DuckDB engine reads duckdb:///file or parquet:///folder")
+    if source.kind == "duckdb" and source.file.is_file():
+        with open(source.file, "rb") as f:
+            if f.read(16) == b"SQLite format 3\x00":  # DuckDB would fetch its SQLite extension (offline: fails)
+                raise source.error(
+                    "is a SQLite database, not a DuckDB one: give its path (or sqlite:///…) to run it as it is, "
+                    "or `convert` it to duckdb:///FILE.duckdb"
+                )
     check_local(source, {})  # the file or folder exists and is readable
     if source.kind == "duckdb":
         con = duckdb.connect(str(source.file), read_only=not write)
