@@ -68,6 +68,19 @@ def _orphans(n: int, facts: dict) -> str:
     )
 
 
+def _blank_users(n: int, facts: dict) -> str:
+    return (
+        f"{count(n, 'conversion has', 'conversions have')} an empty user id and "
+        f"{count(facts.get('sessions', 0), 'session has', 'sessions have')} it too: an empty id would join "
+        "unrelated sessions into one user's journey; store NULL where there is no user"
+    )
+
+
+# SQL predicates over text of the empty (or blank) user ids that are ids nonetheless: a conversion's matches
+# every session with the same empty id. ``{c}``: the column as text.
+BLANK = "trim({c}) = ''"
+
+
 _DUPLICATE = lambda n, facts: f"{count(n, 'value appears', 'values appear')} more than once (ids must be unique)"  # noqa: E731
 WORDING: dict[str, list[tuple]] = {
     "conversions": [
@@ -77,6 +90,7 @@ WORDING: dict[str, list[tuple]] = {
             "null_user_id", WARNING, "user_id",
             lambda n, f: f"{count(n, 'conversion has', 'conversions have')} no user and get no journey", False,
         ),
+        ("blank_user_id", FATAL, "user_id", _blank_users, True),
         ("bad_conv_date", FATAL, "conv_date", _rows("no valid date (YYYY-MM-DD)"), True),
         ("bad_conv_time", FATAL, "conv_time", _rows("no valid time (HH:MM:SS)"), True),
         ("revenue_not_number", FATAL, "revenue", _rows("a revenue that is not a number"), True),
@@ -124,6 +138,7 @@ WORDING: dict[str, list[tuple]] = {
 # The column whose values a finding of bad values shows as examples, per table (every engine's listing).
 EXAMPLE_COLUMNS: dict[str, dict[str, str]] = {
     "conversions": {
+        "blank_user_id": "user_id",
         "bad_conv_date": "conv_date",
         "bad_conv_time": "conv_time",
         "revenue_not_number": "revenue",
@@ -454,6 +469,7 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     preds = {
         "null_conv_id": "conv_id IS NULL",
         "null_user_id": "user_id IS NULL",
+        "blank_user_id": f"typeof(user_id) = 'text' AND {BLANK.format(c='user_id')}",
         "bad_conv_date": BAD_DATE.format(c="conv_date"),
         "bad_conv_time": BAD_TIME.format(c="conv_time"),
         "revenue_not_number": NOT_NUMBER.format(c="revenue"),
@@ -464,9 +480,14 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     counts["duplicate_conv_id"], dup = check.duplicate_count(t, "conv_id")
+    sessions = 0
+    if counts["blank_user_id"]:  # rare: only then are the sessions looked up
+        blank = f"SELECT user_id FROM conversions WHERE {preds['blank_user_id']}"
+        sessions = con.execute(f"SELECT count(*) FROM session_sources WHERE user_id IN ({blank})").fetchone()[0]
+        counts["blank_user_id"] *= bool(sessions)  # without such a session they only get no journey
     columns = EXAMPLE_COLUMNS[t]
     listing = {**_listing(t, {k: v for k, v in preds.items() if k in columns}, columns), "duplicate_conv_id": (dup, ())}
-    check.word(t, counts, listing)
+    check.word(t, counts, listing, sessions=sessions)
     return counts["last"]
 
 

@@ -213,6 +213,14 @@ DUCK_CASES = [
         ["conversions.user_id holds text ids and session_sources.user_id integer ids", "never match"],
     ),
     (
+        "empty_user_id_in_conversions_and_sessions",
+        [
+            "UPDATE conversions SET user_id = '' WHERE conv_id = 'c3'",
+            "UPDATE session_sources SET user_id = '' WHERE session_id = 's6'",
+        ],
+        ["conversions.user_id: 1 conversion has an empty user id and 1 session has it too", "(e.g. '')"],
+    ),
+    (
         "text_007_against_integer_7",  # DuckDB cast '007' to 7 and attributed it; SQLite never matches them
         [
             f"ALTER TABLE session_sources ALTER user_id TYPE BIGINT USING {USER_NUMBERS}",

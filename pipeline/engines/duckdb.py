@@ -51,6 +51,7 @@ from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sq
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
+    BLANK,
     EXAMPLE_COLUMNS,
     EXAMPLES,
     FLAGS,
@@ -289,6 +290,7 @@ class _Validator:
         preds = {
             "null_conv_id": "conv_id IS NULL",
             "null_user_id": "user_id IS NULL",
+            "blank_user_id": BLANK.format(c=self.t(t, "user_id")),
             "bad_conv_date": self.bad_date(date),
             "bad_conv_time": self.bad_time(time),
             "revenue_not_number": self.not_number("revenue", types["revenue"]),
@@ -299,7 +301,12 @@ class _Validator:
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
         c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
-        self.word(t, c, {**self.listing(t, preds, EXAMPLE_COLUMNS[t]), "duplicate_conv_id": dup})
+        sessions = 0
+        if c["blank_user_id"]:  # as pipeline.validate: only then are the sessions looked up
+            blank = f"SELECT user_id FROM conversions WHERE {preds['blank_user_id']}"
+            sessions = int(self.e.sql(f"SELECT count(*) FROM session_sources WHERE user_id IN ({blank})")[0][0])
+            c["blank_user_id"] *= bool(sessions)
+        self.word(t, c, {**self.listing(t, preds, EXAMPLE_COLUMNS[t]), "duplicate_conv_id": dup}, sessions=sessions)
         return c["last"]
 
     def without_earlier_sessions(self) -> None:
