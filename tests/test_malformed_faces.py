@@ -335,3 +335,15 @@ def test_an_unreadable_engine_source_is_one_line(tmp_path, make, kind, fragments
     assert_clean_failure(cli("run", url, "--model", "linear"), *fragments)
     assert digest(source) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
+@pytest.mark.parametrize("alters, fragments", [c[1:] for c in DUCK_CASES], ids=[c[0] for c in DUCK_CASES])
+def test_the_ihc_api_option_on_a_duckdb_file_sends_nothing_for_them(tmp_path, server, alters, fragments):
+    source = duck_file(tmp_path / "x.duckdb", alters)
+    before = digest(source)
+    env = {"IHC_API_KEY": KEY, "IHC_CONV_TYPE_ID": "t"}
+    r = cli("run", f"duckdb:///{source}", "--model", "ihc-api", "--api-url", server.url, env=env, cwd=tmp_path)
+    assert_clean_failure(r, *fragments)
+    assert posts(server) == []
+    assert digest(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.duckdb"]  # no ledger work file either
