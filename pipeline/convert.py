@@ -85,6 +85,7 @@ def convert(
             if not table_exists(con, table):
                 raise InputError(f"{source.display()}: table {table} is missing")
             tables.append((table, _declared_types(con, table)))
+            _check_storage_classes(con, source, table, tables[-1][1])
         if outputs:
             tables += [(t, _declared_types(con, t)) for t in OUTPUT_TABLES if table_exists(con, t)]
     finally:
@@ -174,6 +175,62 @@ def _declared_types(con, table: str) -> list[tuple[str, str]]:
     return [(row[1], _affinity(row[2])) for row in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
 
 
+def _check_storage_classes(con, source: Source, table: str, types: list[tuple[str, str]]) -> None:
+    """A required column without a declared text, integer or real type may hold values of several
+    storage classes, which Arrow cannot: ADBC would widen them (integer ids 7 become text '7', which
+    then match text ids that SQLite never matches). Such a column stops the conversion with one line
+    naming it (``validate`` counts them); a BLOB where text belongs is left to the read, which refuses
+    it in any column (``_check_blobs``). One pass over the table, only when it has such a column (a
+    file made with typed columns, as the demo and ``schema.INPUT_DDL``, has none)."""
+    from .db import quote_ident
+    from .schema import REQUIRED_COLUMNS
+    from .validate import TEXT_ROLES, TYPE_WORDS
+
+    loose = [name for name, affinity in types if affinity in ("blob", "numeric") and name in REQUIRED_COLUMNS[table]]
+    if not loose:
+        return
+    kinds = ", ".join(f"typeof({quote_ident(c)})" for c in loose)
+    rows = con.execute(f"SELECT DISTINCT {kinds} FROM {quote_ident(table)}").fetchall()
+    for i, column in enumerate(loose):
+        seen = {row[i] for row in rows} - {"null", *(["blob"] if (table, column) in TEXT_ROLES else [])}
+        if len(seen) > 1 and seen != {"integer", "real"}:
+            words = " and ".join(TYPE_WORDS.get(k, k) for k in sorted(seen))
+            raise InputError(
+                f"{source.display()}: {table}.{column} holds values of mixed types ({words}), which one Arrow "
+                "column cannot keep; `validate` names them — store them as one type (text) first"
+            )
+
+
+def _check_blobs(source: Source, table: str, columns: list[str], bits) -> None:
+    """``bits``: per row, bit i set where ``columns[i]`` holds a BLOB — none may."""
+    import pyarrow.compute as pc
+
+    if not pc.max(bits).as_py():
+        return
+    column = next(c for i, c in enumerate(columns) if pc.max(pc.bit_wise_and(bits, 1 << i)).as_py())
+    from .validate import TEXT_ROLES
+
+    raise InputError(
+        f"{source.display()}: {table}.{column} holds binary (BLOB) values where {TEXT_ROLES[(table, column)]} "
+        "belong; `validate` names them — store them as text first"
+    )
+
+
+def _check_utf8(source: Source, table: str, batch) -> None:
+    """SQLite stores any bytes as TEXT; DuckDB refuses text that is not UTF-8 (a traceback), and a Parquet
+    reader would fail on it later: refused here, naming the column."""
+    import pyarrow as pa
+
+    for name, column in zip(batch.schema.names, batch.columns):
+        if pa.types.is_string(column.type):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                raise InputError(
+                    f"{source.display()}: {table}.{name} holds text that is not UTF-8; re-encode it as UTF-8 first"
+                ) from None
+
+
 class _Reader:
     def __init__(self, source: Source):
         import adbc_driver_sqlite.dbapi as adbc
@@ -187,10 +244,20 @@ class _Reader:
         import pyarrow as pa
 
         from .db import quote_ident
+        from .validate import TEXT_ROLES
 
         t = quote_ident(table)
         sentinel = ", ".join(SENTINEL.get(aff, "NULL") for _, aff in types)
         columns = ", ".join(quote_ident(name) for name, _ in types)
+        names = [name for name, _ in types]
+        # Once a batch has typed a column as text, ADBC reads a later BLOB in it as text: the bytes of
+        # b'Display' would become 'Display', which SQLite never matches. So a bit per column where text
+        # belongs, set on a row whose value there is a BLOB, rides along in the same pass (checked per
+        # batch, then dropped).
+        text_roles = [name for name in names if (table, name) in TEXT_ROLES]
+        if text_roles:
+            bits = " | ".join(f"((typeof({quote_ident(n)}) = 'blob') << {i})" for i, n in enumerate(text_roles))
+            sentinel, columns = f"{sentinel}, 0", f"{columns}, {bits}"
         sql = f"SELECT {sentinel} UNION ALL SELECT * FROM (SELECT {columns} FROM {t})"
         cursor = self.con.cursor()
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
@@ -198,12 +265,17 @@ class _Reader:
             cursor.execute(sql)
             stream = cursor.fetch_record_batch()
             first = True
-            names = [name for name, _ in types]
             for batch in stream:
                 if first:
-                    batch, first = batch.slice(1), False
+                    batch = batch.slice(1)
+                if text_roles:
+                    _check_blobs(self.source, table, text_roles, batch.column(len(names)))
+                if first:
                     self._check_types(table, types, batch)
-                yield pa.RecordBatch.from_arrays(batch.columns, names=names)
+                    first = False
+                named = pa.RecordBatch.from_arrays(batch.columns[: len(names)], names=names)
+                _check_utf8(self.source, table, named)
+                yield named
         except OSError as exc:  # ADBC's type errors arrive as OSError ("Type mismatch in column N")
             message = str(exc).splitlines()[0]
             if "Type mismatch" in message:

@@ -68,6 +68,19 @@ def _orphans(n: int, facts: dict) -> str:
     )
 
 
+def _blank_users(n: int, facts: dict) -> str:
+    return (
+        f"{count(n, 'conversion has', 'conversions have')} an empty user id and "
+        f"{count(facts.get('sessions', 0), 'session has', 'sessions have')} it too: an empty id would join "
+        "unrelated sessions into one user's journey; store NULL where there is no user"
+    )
+
+
+# SQL predicates over text of the empty (or blank) user ids that are ids nonetheless: a conversion's matches
+# every session with the same empty id. ``{c}``: the column as text.
+BLANK = "trim({c}) = ''"
+
+
 _DUPLICATE = lambda n, facts: f"{count(n, 'value appears', 'values appear')} more than once (ids must be unique)"  # noqa: E731
 WORDING: dict[str, list[tuple]] = {
     "conversions": [
@@ -77,6 +90,7 @@ WORDING: dict[str, list[tuple]] = {
             "null_user_id", WARNING, "user_id",
             lambda n, f: f"{count(n, 'conversion has', 'conversions have')} no user and get no journey", False,
         ),
+        ("blank_user_id", FATAL, "user_id", _blank_users, True),
         ("bad_conv_date", FATAL, "conv_date", _rows("no valid date (YYYY-MM-DD)"), True),
         ("bad_conv_time", FATAL, "conv_time", _rows("no valid time (HH:MM:SS)"), True),
         ("revenue_not_number", FATAL, "revenue", _rows("a revenue that is not a number"), True),
@@ -124,6 +138,7 @@ WORDING: dict[str, list[tuple]] = {
 # The column whose values a finding of bad values shows as examples, per table (every engine's listing).
 EXAMPLE_COLUMNS: dict[str, dict[str, str]] = {
     "conversions": {
+        "blank_user_id": "user_id",
         "bad_conv_date": "conv_date",
         "bad_conv_time": "conv_time",
         "revenue_not_number": "revenue",
@@ -264,14 +279,6 @@ class ValidationReport:
 class _Checker:
     def __init__(self, con: sqlite3.Connection, report: ValidationReport):
         self.con, self.report = con, report
-
-    def add(self, code, severity, message, count=0, examples_sql=None, params=()):
-        examples = []
-        if examples_sql:  # distinct values: one bad value repeated on many rows is shown once
-            examples = [
-                r[0] for r in self.con.execute(f"SELECT DISTINCT * FROM ({examples_sql}) LIMIT {EXAMPLES}", params)
-            ]
-        self.report.findings.append(Finding(code, severity, message, int(count), examples))
 
     def column_counts(
         self, table: str, checks: dict[str, str], extra: Optional[dict[str, str]] = None, params=None
@@ -462,6 +469,7 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     preds = {
         "null_conv_id": "conv_id IS NULL",
         "null_user_id": "user_id IS NULL",
+        "blank_user_id": f"typeof(user_id) = 'text' AND {BLANK.format(c='user_id')}",
         "bad_conv_date": BAD_DATE.format(c="conv_date"),
         "bad_conv_time": BAD_TIME.format(c="conv_time"),
         "revenue_not_number": NOT_NUMBER.format(c="revenue"),
@@ -472,9 +480,14 @@ def _conversions(con, check: _Checker) -> Optional[str]:
     counts = check.column_counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
     check.report.coverage.update(conversions_from=counts["first"], conversions_to=counts["last"])
     counts["duplicate_conv_id"], dup = check.duplicate_count(t, "conv_id")
+    sessions = 0
+    if counts["blank_user_id"]:  # rare: only then are the sessions looked up
+        blank = f"SELECT user_id FROM conversions WHERE {preds['blank_user_id']}"
+        sessions = con.execute(f"SELECT count(*) FROM session_sources WHERE user_id IN ({blank})").fetchone()[0]
+        counts["blank_user_id"] *= bool(sessions)  # without such a session they only get no journey
     columns = EXAMPLE_COLUMNS[t]
     listing = {**_listing(t, {k: v for k, v in preds.items() if k in columns}, columns), "duplicate_conv_id": (dup, ())}
-    check.word(t, counts, listing)
+    check.word(t, counts, listing, sessions=sessions)
     return counts["last"]
 
 
@@ -634,6 +647,11 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             r[0] for r in con.execute(f"SELECT DISTINCT typeof({c}) FROM conversions WHERE {c} IS NOT NULL")
         }
     for table, column in ID_COLUMNS:
+        if types[(table, column)] == {"blob"}:
+            c, t = quote_ident(column), quote_ident(table)
+            n = con.execute(f"SELECT count({c}) FROM {t}").fetchone()[0]
+            examples = check.examples(f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL")
+            check.report.findings.append(binary_column_finding(table, column, n, examples))
         if len(types[(table, column)]) > 1:
             c, t = quote_ident(column), quote_ident(table)
             per_type = con.execute(
@@ -652,10 +670,44 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             )
     for (ta, ca), (tb, cb) in MATCHED:
         a, b = types[(ta, ca)], types[(tb, cb)]
-        if len(a) == 1 and len(b) == 1 and a != b:
-            check.add(
-                f"{ca}_type_mismatch",
-                FATAL,
-                f"{ta}.{ca} holds {_type_words(a)} ids and {tb}.{cb} {_type_words(b)} ids: they never match (ids are matched "
-                "by their exact stored value, 1 is not '1'); store both as the same type",
-            )
+        # a column of binary (BLOB) ids has its own finding above: one cause, one line
+        if len(a) == 1 and len(b) == 1 and a != b and "blob" not in a | b:
+            check.report.findings.append(type_mismatch_finding((ta, ca, _type_words(a)), (tb, cb, _type_words(b))))
+
+
+def type_mismatch_finding(a: tuple[str, str, str], b: tuple[str, str, str]) -> Finding:
+    """Matched id columns of two types: ``a``, ``b`` = (table, column, type in words) — every engine's."""
+    (ta, ca, wa), (tb, cb, wb) = a, b
+    return Finding(
+        f"{ca}_type_mismatch",
+        FATAL,
+        f"{ta}.{ca} holds {wa} ids and {tb}.{cb} {wb} ids: they never match (ids are matched "
+        "by their exact stored value, 1 is not '1'); store both as the same type",
+    )
+
+
+# What belongs in each input column that must not be binary (BLOB): ids, dates, times, a channel's name.
+TEXT_ROLES: dict[tuple[str, str], str] = {
+    **{key: "ids" for key in ID_COLUMNS},
+    ("session_sources", "event_date"): "dates (YYYY-MM-DD)",
+    ("session_sources", "event_time"): "times (HH:MM:SS)",
+    ("session_sources", "channel_name"): "channel names",
+    ("conversions", "conv_date"): "dates (YYYY-MM-DD)",
+    ("conversions", "conv_time"): "times (HH:MM:SS)",
+}
+
+
+def binary_column_finding(table: str, column: str, n: int, examples: list) -> Finding:
+    """Fatal: ``table.column`` holds only binary (BLOB) values (``n`` of them) where text belongs — a
+    column of BLOB ids in SQLite, or a column of a binary type in a typed engine (DuckDB, Parquet, …).
+    A BLOB is never equal to the text of the same bytes, and no date, time or channel name is one."""
+    role = TEXT_ROLES[(table, column)]
+    store = "as text or integers" if role == "ids" else "as text"
+    return Finding(
+        f"binary_{column}",
+        FATAL,
+        f"{table}.{column} holds {count(n, 'binary (BLOB) value', 'binary (BLOB) values')} where {role} belong; "
+        f"store them {store}",
+        n,
+        list(examples)[:EXAMPLES],
+    )

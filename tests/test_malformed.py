@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.schema import INPUT_DDL
 from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, cli, make_db
 from tests.test_cli import assert_clean_failure, digest
 
@@ -88,7 +89,7 @@ MALFORMED = [
         [(c, u.encode(), *rest) for c, u, *rest in TINY_CONVERSIONS],
         TINY_COSTS,
         UNTYPED,
-        ["conversions.user_id holds binary (BLOB) ids and session_sources.user_id text ids", "never match"],
+        ["conversions.user_id holds 3 binary (BLOB) values where ids belong", "store them as text or integers"],
     ),
     (
         "blob_dates",
@@ -97,6 +98,15 @@ MALFORMED = [
         TINY_COSTS,
         UNTYPED,
         ["session_sources.event_date: 1 row has no valid date", "b'2023-09-02'"],
+    ),
+    (
+        # an empty user id is an id: c3 (u2) would get s6 (u3, 09-01) as its journey
+        "empty_user_id_in_conversions_and_sessions",
+        _with(TINY_SESSIONS, 5, user_id=""),
+        _with(TINY_CONVERSIONS, 2, user_id=""),
+        TINY_COSTS,
+        INPUT_DDL,
+        ["conversions.user_id: 1 conversion has an empty user id and 1 session has it too", "store NULL"],
     ),
     (
         "duplicate_conv_id",
@@ -229,3 +239,11 @@ def test_an_api_run_of_a_long_journey_stores_its_credit(tmp_path):
         }
     )
     assert store_credits(con, frame, ["c1"], model="ihc-api", run_id="r") == n
+
+
+def test_an_empty_user_id_no_session_has_is_only_unattributed(tmp_path):
+    """c3's user id '' matches no session: no journey, counted as such — not a fatal finding."""
+    path = make_db(tmp_path / "e.db", TINY_SESSIONS, _with(TINY_CONVERSIONS, 2, user_id=""), TINY_COSTS)
+    r = cli("run", path, "--model", "linear", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "2 conversions attributed" in r.stdout and "no session before the conversion: 1" in r.stdout, r.stdout

@@ -56,8 +56,11 @@ def _naming(source, handler):
     """``handler`` whose input errors name the source (once), whatever part of the engine raised them."""
 
     def run(args) -> int:
+        from ..engines.run import data_errors
+
         try:
-            return handler(args)
+            with data_errors(source):
+                return handler(args)
         except InputError as exc:
             shown = source.display()
             if str(exc).startswith(shown):

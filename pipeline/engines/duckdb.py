@@ -51,18 +51,23 @@ from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sq
 from ..sources import Source, check_local, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
+    BLANK,
     EXAMPLE_COLUMNS,
     EXAMPLES,
     FLAGS,
+    MATCHED,
+    TEXT_ROLES,
     ValidationReport,
+    binary_column_finding,
     cost_coverage_findings,
     structure_findings,
     table_findings,
+    type_mismatch_finding,
     without_earlier_sessions_finding,
 )
 from ..window import Window
 from . import paths
-from .columns import as_number, as_text, is_numeric
+from .columns import as_number, as_text, is_numeric, type_words
 
 OUTPUT_TABLES = ("attribution_customer_journey", "channel_reporting")
 BATCH_ROWS = 200_000  # journey rows fetched per batch (a batch holds whole journeys, so it may be larger)
@@ -99,6 +104,13 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
     source = parse_source(source) if not isinstance(source, Source) else source
     if source.kind not in ("duckdb", "parquet"):
         raise InputError(f"{source.display()}: the DuckDB engine reads duckdb:///file or parquet:///folder")
+    if source.kind == "duckdb" and source.file.is_file():
+        with open(source.file, "rb") as f:
+            if f.read(16) == b"SQLite format 3\x00":  # DuckDB would fetch its SQLite extension (offline: fails)
+                raise source.error(
+                    "is a SQLite database, not a DuckDB one: give its path (or sqlite:///…) to run it as it is, "
+                    "or `convert` it to duckdb:///FILE.duckdb"
+                )
     check_local(source, {})  # the file or folder exists and is readable
     if source.kind == "duckdb":
         con = duckdb.connect(str(source.file), read_only=not write)
@@ -176,7 +188,7 @@ def validate(engine: DuckEngine, validator: Optional[type] = None) -> Validation
     """The findings of ``pipeline.validate.validate`` for this source; never writes. ``validator``: a
     subclass of ``_Validator`` for another SQL dialect (the Spark engine's)."""
     report = ValidationReport()
-    if not _structure(engine, report):
+    if not _structure(engine, report) or not _column_types(engine, report):
         return report
     if validator is None:
         validator = _DuckValidator if isinstance(engine, DuckEngine) else _Validator
@@ -191,6 +203,28 @@ def validate(engine: DuckEngine, validator: Optional[type] = None) -> Validation
 
 def _structure(engine: DuckEngine, report: ValidationReport) -> bool:
     found = structure_findings({t: set(engine.present[t]) for t in REQUIRED_COLUMNS if t in engine.present})
+    report.findings.extend(found)
+    return not found
+
+
+def _column_types(engine: DuckEngine, report: ValidationReport) -> bool:
+    """A typed engine holds one type per column, so what SQLite's validation finds value by value is here
+    the column's type: a binary (BLOB) column where ids, dates, times or channel names belong (the value
+    checks would cast its bytes to text and accept them, or fail on it), and matched id columns of two
+    types (text against integer ids: SQLite never matches them; DuckDB would cast one to the other, or
+    fail). Both fatal, worded as ``pipeline.validate`` words them; False when there is one (the value
+    checks then do not run)."""
+    found = []
+    for table, column in TEXT_ROLES:
+        if type_words(engine.present[table][column]) == "binary (BLOB)":
+            n = int(engine.sql(f"SELECT count({column}) FROM {table}")[0][0])
+            distinct = f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"
+            examples = [r[0] for r in engine.sql(f"{distinct} ORDER BY 1 LIMIT {EXAMPLES}")]
+            found.append(binary_column_finding(table, column, n, examples))
+    for (ta, ca), (tb, cb) in MATCHED:
+        a, b = type_words(engine.present[ta][ca]), type_words(engine.present[tb][cb])
+        if a != b and {a, b} <= {"text", "integer"}:
+            found.append(type_mismatch_finding((ta, ca, a), (tb, cb, b)))
     report.findings.extend(found)
     return not found
 
@@ -256,6 +290,7 @@ class _Validator:
         preds = {
             "null_conv_id": "conv_id IS NULL",
             "null_user_id": "user_id IS NULL",
+            "blank_user_id": BLANK.format(c=self.t(t, "user_id")),
             "bad_conv_date": self.bad_date(date),
             "bad_conv_time": self.bad_time(time),
             "revenue_not_number": self.not_number("revenue", types["revenue"]),
@@ -266,7 +301,12 @@ class _Validator:
         c = self.counts(t, preds, {"first": f"min({valid})", "last": f"max({valid})"})
         self.report.coverage.update(conversions_from=c["first"], conversions_to=c["last"])
         c["duplicate_conv_id"], dup = self.duplicate_count(t, "conv_id")
-        self.word(t, c, {**self.listing(t, preds, EXAMPLE_COLUMNS[t]), "duplicate_conv_id": dup})
+        sessions = 0
+        if c["blank_user_id"]:  # as pipeline.validate: only then are the sessions looked up
+            blank = f"SELECT user_id FROM conversions WHERE {preds['blank_user_id']}"
+            sessions = int(self.e.sql(f"SELECT count(*) FROM session_sources WHERE user_id IN ({blank})")[0][0])
+            c["blank_user_id"] *= bool(sessions)
+        self.word(t, c, {**self.listing(t, preds, EXAMPLE_COLUMNS[t]), "duplicate_conv_id": dup}, sessions=sessions)
         return c["last"]
 
     def without_earlier_sessions(self) -> None:

@@ -218,13 +218,35 @@ def running_on_engine(
     """``run_on_engine`` yielding (result, engine module, open engine) before the engine is closed: a
     caller that reads what the run wrote (the stored report, its warnings) reads it on the engine the run
     opened instead of opening the source again."""
+    from ..sources import Source, parse_source
+
     started = time.perf_counter()
     progress = forward_only(ensure(progress))
     choice = options.resolve()  # usage errors before any work
-    mod, eng = open_run(source, engine, engine_options, needs=RUN_FUNCTIONS)
-    with eng:
-        run = EngineRun(eng.source, mod, eng, mod.fingerprint(eng), mod.run_record(eng))
-        yield _run(run, options, choice, progress, batch_rows, started), mod, eng
+    source = source if isinstance(source, Source) else parse_source(source)
+    with data_errors(source):
+        mod, eng = open_run(source, engine, engine_options, needs=RUN_FUNCTIONS)
+        with eng:
+            run = EngineRun(eng.source, mod, eng, mod.fingerprint(eng), mod.run_record(eng))
+            yield _run(run, options, choice, progress, batch_rows, started), mod, eng
+
+
+# DuckDB's errors about the data it reads, named by class (no duckdb import for the other engines): a
+# truncated DuckDB file (IOException), text that is not UTF-8 in a Parquet file (InvalidInputException).
+DATA_ERRORS = ("IOException", "InvalidInputException")
+
+
+@contextmanager
+def data_errors(source) -> Iterator[None]:
+    """Inside, an engine's error about the data it read becomes one InputError naming ``source``
+    (a ``sources.Source``) — the CLI's and the dashboard's one line instead of a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ not in DATA_ERRORS:
+            raise
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise source.error(f"the engine could not read the data: {lines[0][:240]}") from None
 
 
 def _run(run: EngineRun, options, choice, progress: Progress, batch_rows: Optional[int], started: float):
