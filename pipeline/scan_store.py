@@ -78,18 +78,24 @@ def save(con: sqlite3.Connection, fingerprints: dict[str, str], results: dict[st
             con.execute(f"INSERT OR REPLACE INTO {TABLE} (name, key, rows) VALUES (?, ?, ?)", (name, key, text))
 
 
-def open_stored_scans(con: sqlite3.Connection, fingerprints: dict[str, str]) -> InputScans:
-    """The run's scans: the stored ones that match these inputs, and the others started as usual
-    (``validate.start_scans``); when every eager scan is stored, none is started and the rest run
-    on demand. The structure is checked either way (InputError)."""
+def open_stored_scans(
+    con: sqlite3.Connection, fingerprints: dict[str, str], names: tuple[str, ...] = tuple(SCANS)
+) -> InputScans:
+    """The run's scans: the stored ones that match these inputs, and those of ``names`` (the scans the
+    run reads: ``scans.SCANS``, or ``scans.REPORT_SCANS`` when validation is current) not stored
+    started as usual (``validate.start_scans``); when every one is stored, none is started and the
+    rest run on demand. The session profile stands for the channel-days. The structure is checked
+    either way (InputError)."""
     from .validate import check_structure, start_scans
 
     stored = load(con, fingerprints)
-    if all(name in stored for name in SCANS):
+    have = stored.keys() | ({"channel_days"} if "session_profile" in stored else set())
+    missing = tuple(name for name in names if name not in have)
+    if not missing:
         check_structure(con).raise_if_fatal()
         scans = InputScans.on_demand(con)
     else:
-        scans = start_scans(con)
+        scans = start_scans(con, names=missing)
     for name, rows in stored.items():
         scans.provide(name, rows)
     return scans
