@@ -194,3 +194,16 @@ def test_a_run_killed_while_storing_its_scans_leaves_none_stored(tmp_path):
     assert done.returncode == -9
     open_database(path).close()  # (a hot journal is rolled back on open)
     assert stored(path) == {}
+
+
+def test_the_keys_are_computed_once_per_load_and_are_the_stored_ones():
+    """The key hashes ``[[[table, fingerprint], ...], sql]`` (the text of earlier versions: their stored
+    scans stay valid); a load computes the keys of all scans in one go."""
+    import hashlib
+
+    fps = {"session_sources": "p:a", "conversions": "p:b", "session_costs": "p:c"}
+    sql = scans.ALL_SCANS["cost_profile"]
+    text = '[[["conversions", "p:b"], ["session_costs", "p:c"], ["session_sources", "p:a"]], ' + json.dumps(sql) + "]"
+    assert scan_store.scan_key(fps, sql) == hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    assert set(scan_store.scan_keys(fps)) == set(scans.ALL_SCANS.values())
+    assert scan_store.scan_keys({**fps, "conversions": "v:view"}) == {}  # a VIEW: nothing is stored
