@@ -236,12 +236,17 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
     """Run with a progress bar and a Stop button where the result will appear. Stop (or any click on
     the page, which restarts it) abandons the run at its next progress step; the run works on a copy
     (the IHC API: in place, but each stage is one transaction), so nothing of it is kept."""
-    st.caption(
-        "Stop — or leaving or changing this page — abandons the run at its next step; the previous "
-        "results stay as they are."
-    )
-    bar = st.progress(0.0, text="Starting…")
-    st.button("Stop the run", key="stop_run", icon=":material/stop_circle:")
+    # One slot for the note, the bar and Stop: the rerun that shows the outcome draws it in this slot's
+    # place, so the summary replaces all three at once (drawn in the note's place alone, it stood beside
+    # the stale "done — 100%" bar and Stop until that rerun ended); emptied before the rerun as well.
+    slot = st.empty()
+    with slot.container():
+        st.caption(
+            "Stop — or leaving or changing this page — abandons the run at its next step; the previous "
+            "results stay as they are."
+        )
+        bar = st.progress(0.0, text="Starting…")
+        st.button("Stop the run", key="stop_run", icon=":material/stop_circle:")
     progress = StreamlitProgress(bar)
     source = _source_key(ws)
     # Written into after the run without touching st.session_state: once Streamlit's stop is pending,
@@ -251,8 +256,7 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
     try:
         result, seconds = ws.run(options, progress, in_place=in_place)
     except RunInProgress as exc:  # a second click while the first run goes on: that run is not disturbed
-        bar.empty()  # ("running" stays: it is the first run's)
-        st.info(str(exc), icon=":material/hourglass_top:")
+        slot.info(str(exc), icon=":material/hourglass_top:")  # ("running" stays: it is the first run's)
         return
     except PipelineError as exc:
         _remember(outcome, source, error=str(exc), in_place=in_place)
@@ -266,6 +270,7 @@ def run(ws, options: RunOptions, in_place: bool) -> None:
     else:
         _remember(outcome, source, summary=summarise(result, seconds))
         outcome[PREPARE] = True  # once the page has drawn the summary (the end of this file)
+    slot.empty()  # the bar and Stop go now, not when the rerun that draws the outcome ends
     st.rerun()
 
 

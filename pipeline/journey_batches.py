@@ -379,6 +379,6 @@ def finish_scans(scans: Optional["InputScans"]) -> None:
     """Wait for the run's whole-table scans to finish reading (their results are kept): a streamed
     run's transaction may spill to the file, which takes the exclusive lock their reads hold off."""
     if scans is not None:
-        scans.session_profile()
+        scans.wait()  # those started at once, and those the report reads next
+        scans.channel_days()
         scans.channel_day_costs()
-        scans.cost_id_types()

@@ -36,20 +36,33 @@ MAX_ROWS = 100_000
 def scan_key(fingerprints: dict[str, str], sql: str) -> Optional[str]:
     """The key of scan ``sql`` on inputs of ``fingerprints``; None where it must not be stored (an
     input is a VIEW or missing)."""
+    return scan_keys(fingerprints).get(sql)
+
+
+def scan_keys(fingerprints: dict[str, str]) -> dict[str, str]:
+    """{SQL text: key} of every scan of ``ALL_SCANS`` on inputs of ``fingerprints``, computed once per
+    load or save (empty where nothing may be stored). The key hashes the JSON text
+    ``[[[table, fingerprint], ...], sql]``; the fingerprints' part is encoded and hashed once."""
     if not fingerprints or any(fp == MISSING or fp.startswith("v:") for fp in fingerprints.values()):
-        return None
-    text = json.dumps([sorted(fingerprints.items()), sql])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return {}
+    head = hashlib.blake2b(f"[{json.dumps(sorted(fingerprints.items()))}, ".encode(), digest_size=16)
+    keys = {}
+    for sql in ALL_SCANS.values():
+        h = head.copy()
+        h.update(f"{json.dumps(sql)}]".encode())
+        keys[sql] = h.hexdigest()
+    return keys
 
 
 def load(con: sqlite3.Connection, fingerprints: dict[str, str]) -> dict[str, list]:
     """{scan name: rows} of the stored scans whose key matches these inputs."""
     if not table_exists(con, TABLE):
         return {}
+    keys = scan_keys(fingerprints)
     found = {}
     for name, key, rows in con.execute(f"SELECT name, key, rows FROM {TABLE}"):
         sql = ALL_SCANS.get(name)
-        if sql is not None and key is not None and key == scan_key(fingerprints, sql):
+        if sql is not None and key is not None and key == keys.get(sql):
             found[name] = [tuple(row) for row in json.loads(rows)]
     return found
 
@@ -68,9 +81,10 @@ def save(con: sqlite3.Connection, fingerprints: dict[str, str], results: dict[st
     """Store ``results`` ({scan name: rows}, scanned on inputs of ``fingerprints``) inside the caller's
     write transaction (the table exists: ``schema.ensure_output_tables``). A result that may not be
     stored removes any stored one of its name."""
+    keys = scan_keys(fingerprints)
     for name, rows in results.items():
         sql = ALL_SCANS.get(name)
-        key = scan_key(fingerprints, sql) if sql is not None else None
+        key = keys.get(sql) if sql is not None else None
         text = _text(rows) if key is not None else None
         if text is None:
             con.execute(f"DELETE FROM {TABLE} WHERE name = ?", (name,))
@@ -78,18 +92,24 @@ def save(con: sqlite3.Connection, fingerprints: dict[str, str], results: dict[st
             con.execute(f"INSERT OR REPLACE INTO {TABLE} (name, key, rows) VALUES (?, ?, ?)", (name, key, text))
 
 
-def open_stored_scans(con: sqlite3.Connection, fingerprints: dict[str, str]) -> InputScans:
-    """The run's scans: the stored ones that match these inputs, and the others started as usual
-    (``validate.start_scans``); when every eager scan is stored, none is started and the rest run
-    on demand. The structure is checked either way (InputError)."""
+def open_stored_scans(
+    con: sqlite3.Connection, fingerprints: dict[str, str], names: tuple[str, ...] = tuple(SCANS)
+) -> InputScans:
+    """The run's scans: the stored ones that match these inputs, and those of ``names`` (the scans the
+    run reads: ``scans.SCANS``, or ``scans.REPORT_SCANS`` when validation is current) not stored
+    started as usual (``validate.start_scans``); when every one is stored, none is started and the
+    rest run on demand. The session profile stands for the channel-days. The structure is checked
+    either way (InputError)."""
     from .validate import check_structure, start_scans
 
     stored = load(con, fingerprints)
-    if all(name in stored for name in SCANS):
+    have = stored.keys() | ({"channel_days"} if "session_profile" in stored else set())
+    missing = tuple(name for name in names if name not in have)
+    if not missing:
         check_structure(con).raise_if_fatal()
         scans = InputScans.on_demand(con)
     else:
-        scans = start_scans(con)
+        scans = start_scans(con, names=missing)
     for name, rows in stored.items():
         scans.provide(name, rows)
     return scans

@@ -9,6 +9,14 @@ aggregates inside SQLite, and the results serve every stage that needs them:
   takes its channel-days from it. DISTINCT keeps a tiny in-memory index, far cheaper than GROUP BY's
   sort of every row.
 - ``cost_profile``: cost per channel-day, scanning the (fewer) cost rows and looking each session up;
+  in threads, in ``COST_PARTS`` parts over the cost rows' rowid, one thread each, their fixed-point
+  sums added (``_merged_costs``: the same rows as the one query, which the other modes run). It is the
+  run's longest scan (0.75-0.9 s alone on the demo, 1.15-1.2 s beside the journeys), and its lookups
+  of a session per cost row cannot be shared with the session profile's sequential pass (from that
+  side, the GROUP BY sorts every session: 3 s); in two parts it takes 0.5 s alone;
+- ``channel_days``: the DISTINCT (channel, date) of the sessions, all the report needs of the session
+  profile (0.1 s against 0.3 s: no per-row checks); started instead of the session profile when
+  validation is current (``REPORT_SCANS``: a forced run, or a report redone on unchanged inputs);
 - ``cost_screen``: the cost rows, and how many of them are not a plain non-negative number with a
   session id (one cheap pass); only when some are does ``cost_checks`` count each problem.
 
@@ -99,6 +107,22 @@ WHERE c.user_id IS NOT NULL AND (f.user_id IS NULL OR f.ts >= c.conv_date || ' '
 ORDER BY c.conv_id
 """
 
+# The cost profile's part: the same lookups and GROUP BY on some of the cost rows (``{part}``: a
+# condition on ``sc.rowid``), the fixed-point sum left in integer units so that parts add exactly.
+COST_PART_SQL = f"""
+SELECT s.channel_name, s.event_date, sum(CAST(round((sc.cost) * {MONEY_SCALE}) AS INTEGER)), count(*)
+FROM session_costs sc JOIN session_sources s ON s.session_id = sc.session_id
+WHERE {{part}}
+GROUP BY 1, 2
+"""
+# The parts: rowids up to a cut, and every other row (``IS NOT TRUE``: also a NULL or text value of a
+# user's own column named rowid), so that the parts hold every cost row once whatever the column holds.
+COST_PARTS = ("sc.rowid <= ?", "(sc.rowid <= ?) IS NOT TRUE")
+SPLIT_FROM_ROWS = 20_000  # fewer cost rows (by rowid span): one query, threads would cost more than they save
+
+# The channel-days of the sessions: what the report needs of the session profile.
+CHANNEL_DAYS_SQL = "SELECT DISTINCT channel_name, event_date FROM session_sources"
+
 SCANS = {  # started at once
     "session_profile": SESSION_PROFILE_SQL,
     "cost_profile": COST_PROFILE_SQL,
@@ -108,7 +132,9 @@ ON_DEMAND = {  # run when first asked for, unless provided
     "cost_checks": COST_CHECKS_SQL,
     "without_earlier_sessions": WITHOUT_EARLIER_SESSIONS_SQL,
 }
-ALL_SCANS = {**SCANS, **ON_DEMAND}
+ALL_SCANS = {**SCANS, **ON_DEMAND, "channel_days": CHANNEL_DAYS_SQL}
+# What the report reads (validation current: nothing else is needed); started at once in its place.
+REPORT_SCANS = ("channel_days", "cost_profile")
 # With fork=True: the scans run in child processes, one per group; the others in the main process on
 # first use. One child: the main process is busy for about as long (fingerprints, journeys, model,
 # then the session profile) as the cost profile takes in the child (module doc).
@@ -127,9 +153,15 @@ class ScanCancelled(Exception):
 class InputScans:
     """The scans of one database, started at once (threads) or computed on demand (in memory)."""
 
-    def __init__(self, results: dict[str, Callable[[], list]], cancel: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        results: dict[str, Callable[[], list]],
+        cancel: Callable[[], None] = lambda: None,
+        started: tuple[str, ...] = (),
+    ):
         self._results = results
         self._cancel = cancel
+        self._started = frozenset(started)  # the scans started at once (the others run on demand)
         self._cache: dict[str, list] = {}
         self._computed: set[str] = set()  # the scans this object ran (not provided)
 
@@ -149,22 +181,32 @@ class InputScans:
         return cls._in_memory(con) if path is None else cls(_on_demand(path, tuple(ALL_SCANS)))
 
     @classmethod
-    def _threaded(cls, path: str) -> "InputScans":
+    def _threaded(cls, path: str, names: tuple[str, ...], cut: Optional[int] = None) -> "InputScans":
+        """The scans ``names`` started at once, each in a thread on a read-only connection of its own;
+        the cost profile in ``COST_PARTS`` threads split at rowid ``cut`` (None: one query)."""
         from concurrent.futures import ThreadPoolExecutor  # only here: the command line forks instead
 
-        pool = ThreadPoolExecutor(max_workers=len(SCANS), thread_name_prefix="scan")
+        jobs: dict[str, tuple[str, tuple]] = {}
+        for name in names:  # the cost profile first: the longest
+            if name == "cost_profile" and cut is not None:
+                jobs.update(
+                    {f"cost_profile/{i}": (COST_PART_SQL.format(part=p), (cut,)) for i, p in enumerate(COST_PARTS)}
+                )
+            else:
+                jobs[name] = (ALL_SCANS[name], ())
+        pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="scan")
         readers: list[sqlite3.Connection] = []
         lock = threading.Lock()
         cancelled = threading.Event()
 
-        def run(sql: str) -> list:
+        def run(sql: str, params: tuple) -> list:
             if cancelled.is_set():
                 raise ScanCancelled()
             reader = open_database(path)
             with lock:
                 readers.append(reader)
             try:
-                return _rows(reader, sql)
+                return _rows(reader, sql, params)
             except sqlite3.OperationalError:
                 if cancelled.is_set():
                     raise ScanCancelled() from None
@@ -172,7 +214,7 @@ class InputScans:
             finally:
                 reader.close()
 
-        futures = {name: pool.submit(run, sql) for name, sql in SCANS.items()}
+        futures = {job: pool.submit(run, sql, params) for job, (sql, params) in jobs.items()}
         pool.shutdown(wait=False)
 
         def cancel() -> None:
@@ -184,7 +226,12 @@ class InputScans:
                     except sqlite3.ProgrammingError:  # already closed
                         pass
 
-        return cls({**_on_demand(path), **{name: f.result for name, f in futures.items()}}, cancel)
+        results = {**_on_demand(path, [n for n in ALL_SCANS if n not in names])}
+        results.update({name: futures[name].result for name in names if name in futures})
+        if "cost_profile" in names and cut is not None:
+            parts = [futures[f"cost_profile/{i}"] for i in range(len(COST_PARTS))]
+            results["cost_profile"] = lambda: _merged_costs([f.result() for f in parts])
+        return cls(results, cancel, names)
 
     @classmethod
     def _forked(cls, path: str, groups=FORK_GROUPS) -> "InputScans":
@@ -199,7 +246,7 @@ class InputScans:
 
         results = _on_demand(path, [n for n in ALL_SCANS if n not in by_name])
         results.update({name: (lambda n=name: by_name[n].result(n)) for name in by_name})
-        return cls(results, cancel)
+        return cls(results, cancel, tuple(by_name))
 
     def cancel(self) -> None:
         """Stop scans still running (their results will not be needed)."""
@@ -214,6 +261,11 @@ class InputScans:
             self._cache[name] = self._results[name]()
             self._computed.add(name)
         return self._cache[name]
+
+    def wait(self) -> None:
+        """Wait for the scans started at once to finish reading (their results are kept)."""
+        for name in sorted(self._started):
+            self._get(name)
 
     def computed(self) -> dict[str, list]:
         """{name: rows} of the scans this object ran and finished (not those provided)."""
@@ -231,7 +283,11 @@ class InputScans:
         )
 
     def channel_days(self) -> set[tuple[str, str]]:
-        return {(channel_label(row[0]), row[1]) for row in self._get("session_profile")}
+        """Off the session profile when it is at hand or started, else off the cheaper channel-days
+        scan when that is (run on demand: the session profile, which validation reads too)."""
+        have = self._cache.keys() | self._started
+        name = "channel_days" if "channel_days" in have and "session_profile" not in have else "session_profile"
+        return {(channel_label(row[0]), row[1]) for row in self._get(name)}
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:
         costs: dict[tuple[str, str], float] = {}
@@ -275,7 +331,9 @@ def _on_demand(path: str, names=tuple(ON_DEMAND)) -> dict[str, Callable[[], list
     return {name: functools.partial(here, ALL_SCANS[name]) for name in names}
 
 
-def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: bool = False) -> InputScans:
+def open_scans(
+    source: Union[sqlite3.Connection, str, os.PathLike], *, fork: bool = False, names: tuple[str, ...] = tuple(SCANS)
+) -> InputScans:
     """The one way to start the scans (this module imports only the standard library, so the CLI can
     start SQLite reading before Python loads numpy).
 
@@ -284,21 +342,52 @@ def open_scans(source: Union[sqlite3.Connection, str, os.PathLike], *, fork: boo
     a path, and the scans of ``FORK_GROUPS`` (``LARGE_FILE_GROUPS`` for a file ``beyond_whole_map``)
     run in child processes, one per group (the others on demand in this process); only for a single-threaded
     process that holds no SQLite connection to the file (see ``can_fork``): a child inherits the
-    parent's memory, including SQLite's bookkeeping of locks. The structure is not checked here
-    (``validate.start_scans`` does that)."""
+    parent's memory, including SQLite's bookkeeping of locks. ``names``: the scans threads start at
+    once (``SCANS``, or ``REPORT_SCANS`` when validation is current); the others run on demand. The
+    structure is not checked here (``validate.start_scans`` does that)."""
     if fork:
         path = os.fspath(cast(Union[str, os.PathLike], source))
         return InputScans._forked(path, LARGE_FILE_GROUPS if beyond_whole_map(path) else FORK_GROUPS)
     assert isinstance(source, sqlite3.Connection), "a connection, or a path with fork=True"
     path = database_file(source)
-    return InputScans._in_memory(source) if path is None else InputScans._threaded(path)
+    if path is None:
+        return InputScans._in_memory(source)
+    return InputScans._threaded(path, names, _cost_cut(source) if "cost_profile" in names else None)
 
 
-def _rows(con: sqlite3.Connection, sql: str) -> list:
+def _cost_cut(con: sqlite3.Connection) -> Optional[int]:
+    """The rowid that splits the cost rows in two for the cost profile's parts; None: one query (few
+    rows, or a table without an integer rowid: a VIEW, WITHOUT ROWID, an input error)."""
+    try:
+        low, high = con.execute("SELECT min(rowid), max(rowid) FROM session_costs").fetchone()
+    except sqlite3.Error:
+        return None
+    if not (isinstance(low, int) and isinstance(high, int)) or high - low < SPLIT_FROM_ROWS:
+        return None
+    return (low + high) // 2
+
+
+def _merged_costs(parts: list[list]) -> list:
+    """The cost profile's rows from its parts' (``COST_PART_SQL``): grouped and divided by SQLite as
+    the one query does, so the rows are the same to the last bit (the units are integers, their sum
+    does not depend on the parts)."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.execute("CREATE TABLE part (channel, day, units, n)")  # no affinity: values stay as read
+        mem.executemany("INSERT INTO part VALUES (?, ?, ?, ?)", [row for rows in parts for row in rows])
+        return mem.execute(
+            f"SELECT channel, day, coalesce(sum(units), 0) / {float(MONEY_SCALE)!r}, sum(n) FROM part GROUP BY 1, 2"
+        ).fetchall()
+    finally:
+        mem.close()
+
+
+def _rows(con: sqlite3.Connection, sql: str, params: tuple = ()) -> list:
     """The rows of scan ``sql``; the cost scan's lookups (one session per cost row, all over the file)
     read unmapped when the map's pages are released (``mapped_pages.random_reads``)."""
-    with random_reads(con) if sql == COST_PROFILE_SQL else nullcontext():
-        return con.execute(sql).fetchall()
+    costly = sql == COST_PROFILE_SQL or sql.startswith(COST_PART_SQL[:60])
+    with random_reads(con) if costly else nullcontext():
+        return con.execute(sql, params).fetchall()
 
 
 def _fetch_all(con: sqlite3.Connection, sql: str) -> list:

@@ -366,13 +366,14 @@ def check_structure(con: sqlite3.Connection) -> ValidationReport:
     return report
 
 
-def start_scans(con: sqlite3.Connection, *, fork: bool = False) -> InputScans:
+def start_scans(con: sqlite3.Connection, *, fork: bool = False, names: Optional[tuple[str, ...]] = None) -> InputScans:
     """Check the tables and columns exist (InputError otherwise), then start the whole-table scans
-    (``scans.open_scans``). ``fork``: in child processes, on the file behind ``con``, which is closed
-    first (a child must not inherit a connection to it)."""
+    (``scans.open_scans``; ``names``: those to start, default ``scans.SCANS``). ``fork``: in child
+    processes, on the file behind ``con``, which is closed first (a child must not inherit a
+    connection to it)."""
     check_structure(con).raise_if_fatal()
     if not fork:
-        return open_scans(con)
+        return open_scans(con) if names is None else open_scans(con, names=names)
     path = database_file(con)
     con.close()
     return open_scans(cast(str, path), fork=True)

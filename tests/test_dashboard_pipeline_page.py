@@ -480,3 +480,33 @@ def test_model_settings_in_words(dashboard_env):
     at.button(key="run_button").click().run()
     no_errors(at)
     assert "What a set of channels is worth: number of conversions of the set" in texts(at)
+
+
+def test_the_summary_replaces_the_progress_bar_and_stop(dashboard_env, monkeypatch):
+    """A fast run's summary never shows beside "done — 100%" and "Stop the run": the bar and Stop are
+    emptied before the rerun that draws the outcome (they stayed, stale, until that rerun ended), and
+    that rerun draws the outcome in their slot. Seen in the page's messages at the moment of the rerun."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.testing.v1.element_tree import parse_tree_from_messages
+
+    at = open_page("pipeline")
+    at.checkbox(key="run_force").check().run()
+    at_rerun: list = []
+    real = st.rerun
+
+    def watched_rerun(*args, **kwargs):
+        runner = get_script_run_ctx()._enqueue.__self__  # AppTest's LocalScriptRunner: the messages so far
+        at_rerun.append(parse_tree_from_messages(runner.forward_msgs()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(st, "rerun", watched_rerun)
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    assert len(at_rerun) == 1  # the run's own rerun
+    (sent,) = at_rerun
+    assert sent.get("progress") == []  # the bar is gone already
+    assert [b for b in sent.get("button") if b.key == "stop_run"] == []
+    # and the rerun drew the summary with no bar or Stop
+    assert "Open the report" in [link.label for link in at.get("page_link")]
+    assert at.get("progress") == [] and [b for b in at.button if b.key == "stop_run"] == []

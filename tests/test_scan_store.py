@@ -2,6 +2,7 @@
 unchanged, scanned again when an input table changed or the run is forced, never stored for a BLOB
 result, a result too large or a VIEW input, and never half-stored by a run that fails or is killed."""
 
+import json
 import os
 import shutil
 import sqlite3
@@ -30,12 +31,13 @@ def ran(tmp_path):
 def scanned(monkeypatch):
     """The names of the scans that read the input tables from now on (any thread)."""
     names = {sql: name for name, sql in scans.ALL_SCANS.items()}
+    names.update({scans.COST_PART_SQL.format(part=part): "cost_profile" for part in scans.COST_PARTS})
     seen: list[str] = []
     real = scans._rows
 
-    def counting(con, sql):
+    def counting(con, sql, params=()):
         seen.append(names.get(sql, "?"))
-        return real(con, sql)
+        return real(con, sql, params)
 
     monkeypatch.setattr(scans, "_rows", counting)
     return seen
@@ -93,8 +95,29 @@ def test_an_input_table_changed_is_scanned_again(ran, scanned):
 def test_a_forced_run_scans_again(ran, scanned):
     before = stored(ran)
     run_db(ran, force=True)
-    assert EAGER <= set(scanned)  # every eager scan ran again, the stored ones notwithstanding
-    assert stored(ran) == before  # same inputs: the fresh results are the same rows
+    # Validation is current (the inputs did not change): the report's scans ran again, the stored
+    # ones notwithstanding — the channel-days (not the whole session profile) and the cost profile.
+    assert sorted(scanned) == ["channel_days", "cost_profile"]
+    after = stored(ran)
+    assert {name: after[name] for name in before} == before  # same inputs: the same rows
+    assert sorted(json.loads(after["channel_days"])) == [  # the five channel-days of TINY_SESSIONS
+        ["Direct Traffic", "2023-09-02"],
+        ["Display", "2023-09-02"],
+        ["FB & IG Ads", "2023-09-02"],
+        ["Newsletter & Email", "2023-09-03"],
+        ["Paid Search Brand", "2023-09-01"],
+    ]
+
+
+def test_a_forced_run_on_changed_inputs_validates_and_scans_everything(ran, scanned):
+    con = sqlite3.connect(ran)
+    con.execute("UPDATE session_costs SET cost = 9.0 WHERE session_id = 's1'")
+    con.commit()
+    con.close()
+    run_db(ran, force=True)
+    assert EAGER <= set(scanned)  # validation is stale: its scans run too
+    assert "channel_days" not in scanned  # the session profile gives the report its channel-days
+    assert report(ran)[("Paid Search Brand", "2023-09-01")][0] == 12.0  # 9 + 3
 
 
 def test_a_blob_result_is_not_stored_and_removes_a_stored_one(ran):
@@ -133,7 +156,7 @@ def test_nothing_is_stored_while_an_input_is_a_view(tmp_path, scanned):
     assert stored(path) == {}
     scanned.clear()
     run_db(path, model="linear")
-    assert "session_profile" in scanned  # scanned again: nothing was stored to reuse
+    assert "cost_profile" in scanned  # scanned again: nothing was stored to reuse
 
 
 def test_a_failed_run_leaves_no_scan_stored(tmp_path, monkeypatch):
@@ -171,3 +194,16 @@ def test_a_run_killed_while_storing_its_scans_leaves_none_stored(tmp_path):
     assert done.returncode == -9
     open_database(path).close()  # (a hot journal is rolled back on open)
     assert stored(path) == {}
+
+
+def test_the_keys_are_computed_once_per_load_and_are_the_stored_ones():
+    """The key hashes ``[[[table, fingerprint], ...], sql]`` (the text of earlier versions: their stored
+    scans stay valid); a load computes the keys of all scans in one go."""
+    import hashlib
+
+    fps = {"session_sources": "p:a", "conversions": "p:b", "session_costs": "p:c"}
+    sql = scans.ALL_SCANS["cost_profile"]
+    text = '[[["conversions", "p:b"], ["session_costs", "p:c"], ["session_sources", "p:a"]], ' + json.dumps(sql) + "]"
+    assert scan_store.scan_key(fps, sql) == hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    assert set(scan_store.scan_keys(fps)) == set(scans.ALL_SCANS.values())
+    assert scan_store.scan_keys({**fps, "conversions": "v:view"}) == {}  # a VIEW: nothing is stored

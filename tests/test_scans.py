@@ -95,3 +95,66 @@ def test_a_provided_result_is_used_and_the_scan_never_runs(small_demo):
     scans = InputScans({"without_earlier_sessions": lambda: ran.append(1) or [("x", 1)]})
     scans.provide("without_earlier_sessions", [("c1", 0), ("c2", 1)])
     assert scans.without_earlier_sessions() == [("c1", False), ("c2", True)] and ran == []
+
+
+def test_the_cost_profile_in_parts_gives_the_one_query_rows_to_the_bit(small_demo, monkeypatch):
+    from pipeline import scans
+
+    con = open_database(small_demo)
+    whole = con.execute(scans.COST_PROFILE_SQL).fetchall()
+    monkeypatch.setattr(scans, "SPLIT_FROM_ROWS", 0)  # the demo's 10k cost rows: split them too
+    cut = scans._cost_cut(con)
+    assert cut is not None
+    parts = [con.execute(scans.COST_PART_SQL.format(part=p), (cut,)).fetchall() for p in scans.COST_PARTS]
+    assert sum(n for rows in parts for *_, n in rows) == sum(n for *_, n in whole)  # every cost row once
+    assert all(parts) and scans._merged_costs(parts) == whole  # same rows, same order, same floats
+    threaded = open_scans(con)
+    assert threaded._get("cost_profile") == whole
+    threaded.cancel()
+
+
+def test_parts_add_fixed_point_units_not_floats(tmp_path, monkeypatch):
+    """0.1 and 0.2 euro of one channel-day in two parts: 0.3 (units added), not 0.30000000000000004."""
+    from pipeline import scans
+    from tests.helpers import TINY_CONVERSIONS, TINY_SESSIONS, make_db
+
+    db = make_db(tmp_path / "p.db", TINY_SESSIONS, TINY_CONVERSIONS, [("s1", 0.1), ("s5", 0.5), ("s6", 0.2)])
+    monkeypatch.setattr(scans, "SPLIT_FROM_ROWS", 0)
+    con = open_database(db)
+    assert scans._cost_cut(con) == 2  # rowids 1..3: the first part 1-2 (s1, s5), the other 3 (s6)
+    threaded = open_scans(con)
+    assert threaded.channel_day_costs() == {("Paid Search Brand", "2023-09-01"): 0.3, ("Display", "2023-09-02"): 0.5}
+    assert threaded.matched_cost_rows() == 3
+    threaded.cancel()
+
+
+def test_a_cost_table_without_rowid_is_scanned_in_one_query(tmp_path, monkeypatch):
+    from pipeline import scans
+    from pipeline.schema import INPUT_DDL
+    from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, make_db
+
+    ddl = INPUT_DDL.replace(
+        "CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL)",
+        "CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost REAL) WITHOUT ROWID",
+    )
+    assert "WITHOUT ROWID" in ddl
+    db = make_db(tmp_path / "w.db", TINY_SESSIONS, TINY_CONVERSIONS, TINY_COSTS, ddl=ddl)
+    monkeypatch.setattr(scans, "SPLIT_FROM_ROWS", 0)
+    con = open_database(db)
+    assert scans._cost_cut(con) is None
+    threaded = open_scans(con)
+    assert threaded.channel_day_costs()[("Paid Search Brand", "2023-09-01")] == 5.0  # s1 2 + s6 3
+    threaded.cancel()
+
+
+def test_channel_days_come_from_the_cheaper_scan_only_when_validation_does_not_need_the_profile(small_demo):
+    from pipeline import scans
+
+    con = open_database(small_demo)
+    report_only = open_scans(con, names=scans.REPORT_SCANS)
+    profile = open_scans(con)
+    assert report_only.channel_days() == profile.channel_days()
+    assert set(report_only.computed()) == {"channel_days"}  # the session profile never ran
+    assert "channel_days" not in profile.computed()
+    report_only.cancel()
+    profile.cancel()
