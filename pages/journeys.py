@@ -30,8 +30,7 @@ from pipeline.explain import (
 )
 from pipeline.labels import (
     HOVER_CHARS,
-    MAIN_TABLE_PX,
-    SCROLLBAR_PX,
+    PAGE_TABLE_PX,
     clip,
     code,
     column_px,
@@ -61,7 +60,7 @@ EXPLAIN_HEADERS = {  # the explain table's columns, in order
 # scrollbar (this page is always taller than the window; fitted to the whole MAIN_TABLE_PX, the table
 # scrolled 816 px of columns sideways in 808) and, for a journey of more rows than its height shows, less
 # the table's vertical scrollbar (labels.table_room).
-EXPLAIN_ROOM_PX = MAIN_TABLE_PX - SCROLLBAR_PX
+EXPLAIN_ROOM_PX = PAGE_TABLE_PX
 
 
 def explain_widths(shown: pd.DataFrame) -> dict:

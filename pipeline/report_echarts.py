@@ -33,8 +33,13 @@ FONT = "Source Sans, Source Sans Pro, Arial, sans-serif"  # the page's own (Stre
 AXIS_NAME_PX = 300  # an axis title wider than this wraps onto a second line (a half-page chart is ~400 px)
 # The trend's legend: every channel in view, on as many lines as it takes (a "scroll" legend showed
 # "1/2" at 1024 px with the sidebar open: the fifth channel's colour out of view, the fourth's name cut).
-# Its lines are counted for the narrowest place the Report draws it, 1024 px with the sidebar open.
+# The chart's height has room for the lines it takes at the narrowest place the Report draws it, 1024 px
+# with the sidebar open; where it is wider, a media query per line saved moves the plot up under the
+# legend's last line (counted for that narrowest width everywhere, five channels left a 24 px gap above
+# the plot at 1280 px).
 LEGEND_ROOM_PX = 540  # the chart's width there (554 px), less the legend's own padding
+LEGEND_PADDING_PX = 554 - LEGEND_ROOM_PX  # a chart's width less its legend's room
+LEGEND_SLACK_PX = 8  # a media query's width is this much above the least that fits: a line too few overlaps
 LEGEND_TOP_PX, LEGEND_LINE_PX = 26, 24  # under the title; one line of 13 px text with its 10 px gap
 PLOT_ROOM_PX = 470  # the trend's plot there: the chart less its value axis and title
 LEGEND_ITEM_PX = 25 + 5 + 10  # a legend item's line symbol, the gap to its name, the gap to the next item
@@ -89,7 +94,7 @@ def option(title: str, series: list, x_axis: dict, y_axis: dict | list, legend: 
     return out
 
 
-def legend_lines(names: list[str], room: int = LEGEND_ROOM_PX) -> int:
+def legend_lines(names: list[str], room: float = LEGEND_ROOM_PX) -> int:
     """How many lines a plain legend of ``names`` (13 px text) takes in ``room`` px: items in order, a
     new line where the next one does not fit (as ECharts lays them out)."""
     lines, used = 1, 0.0
@@ -99,6 +104,22 @@ def legend_lines(names: list[str], room: int = LEGEND_ROOM_PX) -> int:
             lines, used = lines + 1, 0.0
         used += item
     return lines
+
+
+def legend_widths(names: list[str]) -> list[tuple[int, int]]:
+    """``(lines, least chart width in px)`` for each number of lines the legend of ``names`` takes in a
+    chart as wide as the narrowest (``LEGEND_ROOM_PX``) or wider, most lines first: below the second
+    pair's width it takes the first pair's lines, and so on. The first width is 0 (any chart). A greedy
+    wrap never takes more lines in more room, so each least width is found by halving."""
+    most = legend_lines(names)
+    out = [(most, 0)]
+    for lines in range(most - 1, 0, -1):
+        lo, hi = LEGEND_ROOM_PX, LEGEND_ROOM_PX + int(sum(LEGEND_ITEM_PX + text_px(n) for n in names))  # one line
+        while lo + 1 < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if legend_lines(names, mid) <= lines else (mid, hi)
+        out.append((lines, hi + LEGEND_PADDING_PX + LEGEND_SLACK_PX))
+    return out
 
 
 # The trend's values in its tooltip, as Streamlit's tooltip valueFormatter writes them (a named format or
@@ -316,8 +337,17 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     )
     out = option(trend.title, series, x_axis, y_axis, legend=True)
     out["legend"]["data"] = legend
-    more = (legend_lines(legend) - 1) * LEGEND_LINE_PX  # the plot starts under the legend's last line
-    out["grid"]["top"] += more
+    # The chart is tall enough for the legend's lines at its narrowest; the plot starts under the legend's
+    # last line at the chart's own width (ECharts applies every media query that holds, in order: the
+    # widest last).
+    top = out["grid"]["top"]
+    steps = legend_widths(legend)
+    more = (steps[0][0] - 1) * LEGEND_LINE_PX
+    out["grid"]["top"] = top + more
+    out["media"] = [
+        dict(query=dict(minWidth=width), option=dict(grid=dict(top=top + (lines - 1) * LEGEND_LINE_PX)))
+        for lines, width in steps
+    ]
     # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
     # each channel with its value in € (or conversions, ROAS), drawn as text.
     out["tooltip"] = dict(

@@ -211,9 +211,21 @@ def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it()
     assert opt["legend"]["type"] == "plain" and opt["legend"]["data"] == names
     # the plot starts one legend line (24 px) lower per extra line, and the chart is that much taller
     assert wide == 2 and opt["grid"]["top"] == 64 + 24 and chart.height == 400 + 24
+    # ...at the narrowest (540 px of legend in a 554 px chart). In a chart of 565 px or more the eight
+    # items (542.86 px: room 543, + 14 px of padding, + 8 px of slack) take one line, and the plot moves
+    # up under it: counted for the narrowest width everywhere, five channels left a 24 px gap at 1280 px.
+    assert ech.legend_widths(names) == [(2, 0), (1, 565)]
+    assert opt["media"] == [
+        dict(query=dict(minWidth=0), option=dict(grid=dict(top=88))),
+        dict(query=dict(minWidth=565), option=dict(grid=dict(top=64))),
+    ]
+    # 16 items: 7 + 7 + 2 lines at 540 px; 8 + 8 from 565 px; one line from 16 × 67.86 = 1085.7 px
+    # (room 1086 + 22 = 1108 px)
+    assert ech.legend_widths(["AAAA"] * 16) == [(3, 0), (2, 565), (1, 1108)]
     # one channel: one line, the usual place and height
     one = ech.trend_option(rc.trend_lines(rows.head(1), "ihc_revenue", names[:1], {}))
     assert one.option["grid"]["top"] == 64 and one.height == 400
+    assert one.option["media"] == [dict(query=dict(minWidth=0), option=dict(grid=dict(top=64)))]
 
 
 def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
