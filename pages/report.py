@@ -292,6 +292,22 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         width="stretch",
         help="The channels of the filter above, or the five with the most attributed revenue.",
     )
+    lone = rc.lone_period(view.grain, view.first, view.last)
+    if lone:
+        # not a chart of lone dots (a month trend over ten days of September): say so, and offer the finer
+        # grains that show a course (the Per control's value, set before the fragment's rerun)
+        st.info(md(lone.text), icon=":material/timeline:")
+        if lone.finer:
+            finer = st.container(horizontal=True, key="trend_finer")
+            for grain in lone.finer:
+                finer.button(
+                    f"Show per {grain}",
+                    key=f"trend_per_{grain}",
+                    on_click=st.session_state.update,
+                    kwargs={"report_grain": grain},
+                    help=f"Sets Per to {GRAIN_LABELS[grain]}: the trend and the table below.",
+                )
+        return
     if not picked:
         st.caption("Pick one or more channels to see their trend.")
         return

@@ -283,6 +283,16 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     months = at.dataframe[0].value
     assert set(zip(iso(months["date"]), months["part"])) == {("2023-09-01", "10/30")}
     assert at.query_params["per"] == "month"
+    # Ten days of September per month are one point per channel: no chart of lone dots, but what it would
+    # be and the finer grains that show a course, one click away (the table stays per month).
+    assert len(charts(at)) == 3 and not [s for s in specs(at) if s["title"]["text"].endswith(" per month")]
+    assert any("lies within one month" in str(i.value) for i in at.info)
+    assert [b.label for b in at.button if b.key and b.key.startswith("trend_per_")] == ["Show per day", "Show per week"]
+    at.button(key="trend_per_week").click().run()
+    no_errors(at)
+    assert at.segmented_control(key="report_grain").value == "week" and at.query_params["per"] == "week"
+    assert len(charts(at)) == 4 and trend_spec(at, "week")["xAxis"]["data"] == ["Sep 01\n3 of 7 days", "Sep 04"]
+    assert "Channel-weeks" in texts(at)
 
 
 def test_the_loading_frame_leaves_nothing_behind_in_a_mixed_report(dashboard_env):

@@ -246,3 +246,28 @@ def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
     second = IncompleteDays("2023-09-02", ["2023-09-02"], [0.9])
     two = ech.trend_option(rc.trend_lines(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second)).option
     assert "rotate" not in series(two, "bar")[0]["data"][1]["label"]
+
+
+def test_a_trend_of_one_period_says_so_and_names_the_finer_grains_that_show_a_course():
+    # 09-01 (Friday) … 09-10 (Sunday): one month, two ISO weeks (08-28 and 09-04), ten days
+    month = rc.lone_period("month", "2023-09-01", "2023-09-10")
+    assert month is not None and month.finer == ["day", "week"]
+    assert month.text.startswith("The range (Sep 01 – Sep 10) lies within one month, so its trend per month is one")
+    assert "Per day or per week shows how the channels moved" in month.text
+    assert month.chart_note == "The range (Sep 01 – Sep 10) is one month: one point per channel, no course to show"
+    assert rc.lone_period("week", "2023-09-01", "2023-09-10") is None  # two weeks: a line
+    # 09-04 (Monday) … 09-05: one month and one week; only per day shows a course
+    assert rc.lone_period("month", "2023-09-04", "2023-09-05").finer == ["day"]
+    week = rc.lone_period("week", "2023-09-04", "2023-09-10")
+    assert week.finer == ["day"] and "Per day shows" in week.text and "per week or" not in week.text
+    one_day = rc.lone_period("day", "2023-09-04", "2023-09-04")
+    assert one_day.finer == [] and "Widen the dates" in one_day.text
+    assert rc.lone_period("month", "2023-09-04", "2023-09-04").finer == []  # one day per month: nothing finer
+    assert rc.lone_period("month", "2023-09-25", "2023-10-02") is None  # two months
+    assert rc.lone_period("day", "2023-09-04", "2023-09-05") is None
+    # the HTML report's chart (Plotly) says it in its top left corner; a trend of two periods says nothing
+    days = [f"2023-09-{d:02d}" for d in range(1, 11)]
+    lone = rc.trend_chart(rc.trend_lines(rows_of(days), "cost", ["Paid"], {}, grain="month"))
+    assert month.chart_note in [a["text"] for a in lone["layout"]["annotations"]]
+    weeks = rc.trend_chart(rc.trend_lines(rows_of(days), "cost", ["Paid"], {}, grain="week"))
+    assert not [a for a in weeks["layout"].get("annotations", []) if "one point" in a["text"]]
