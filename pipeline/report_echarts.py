@@ -59,7 +59,7 @@ def plain(text: object) -> str:
     return str(text).replace("{", "(").replace("}", ")")
 
 
-def _axis(extra: dict) -> dict:
+def axis(extra: dict) -> dict:
     """An axis in the dashboard's look; a title (``name``) in the middle, wrapped, never cut."""
     out: dict = dict(
         axisLine=dict(lineStyle=dict(color=rc.AXIS_LINE)),
@@ -133,7 +133,7 @@ TREND_FORMAT = {
 }
 
 
-def _tip(*lines: str) -> dict:
+def tip(*lines: str) -> dict:
     """A data item's own tooltip: the lines as plain text."""
     return dict(formatter="\n".join(plain(line) for line in lines))
 
@@ -156,10 +156,10 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
             dict(
                 value=d - bars.left if bars.log else d,
                 itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0),
-                tooltip=_tip(label, hover),
+                tooltip=tip(label, hover),
             )
         )
-        whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=_tip(label, hover)))
+        whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=tip(label, hover)))
     gap = "30%" if len(labels) > 3 else "60%"
     series: list = []
     if bars.log:
@@ -215,12 +215,12 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
                 clip=False,
                 z=4,
                 data=[
-                    dict(value=[bars.edge, plain(lab)], tooltip=_tip(lab, f"{hover}; {rc.BEYOND}"))
+                    dict(value=[bars.edge, plain(lab)], tooltip=tip(lab, f"{hover}; {rc.BEYOND}"))
                     for lab, hover in bars.cut
                 ],
             )
         )
-    value_axis = _axis(
+    value_axis = axis(
         dict(
             type="log" if bars.log else "value",
             min=bars.left,
@@ -232,7 +232,7 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
             ),
         )
     )
-    category_axis = _axis(dict(type="category", data=labels, inverse=True, splitLine=dict(show=False)))
+    category_axis = axis(dict(type="category", data=labels, inverse=True, splitLine=dict(show=False)))
     shown = sum(d is not None for d in bars.drawn)
     alt = f"{bars.title}: {len(labels)} paid channels, {shown} with a bar and its 90% interval. " + "; ".join(
         f"{plain(clip(c))} {bars.fmt(v) if v is not None else '—'}" for c, v in zip(bars.channels, bars.values)
@@ -251,20 +251,20 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
             name="Cost (EUR)",
             itemStyle=dict(color=rc.COST_COLOR),
             barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
-            data=[dict(value=v, tooltip=_tip(c, f"Cost: {rc.eur_text(v)}")) for c, v in zip(names, rows.cost)],
+            data=[dict(value=v, tooltip=tip(c, f"Cost: {rc.eur_text(v)}")) for c, v in zip(names, rows.cost)],
         ),
         dict(
             type="bar",
             name="Attributed revenue (EUR)",
             barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
             data=[
-                dict(value=v, itemStyle=dict(color=color), tooltip=_tip(c, f"Attributed revenue: {rc.eur_text(v)}"))
+                dict(value=v, itemStyle=dict(color=color), tooltip=tip(c, f"Attributed revenue: {rc.eur_text(v)}"))
                 for c, v, color in zip(names, rows.revenue, rows.colors)
             ],
         ),
     ]
     angle = spacing["xaxis"]["tickangle"]
-    x_axis = _axis(
+    x_axis = axis(
         dict(
             type="category",
             data=[clip(n, TICK_CHARS) for n in names],
@@ -272,7 +272,7 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
             splitLine=dict(show=False),
         )
     )
-    y_axis = _axis(dict(type="value", name="EUR", nameGap=56, axisLabel=dict(formatter="€{value}")))
+    y_axis = axis(dict(type="value", name="EUR", nameGap=56, axisLabel=dict(formatter="€{value}")))
     alt = f"{rc.COST_REVENUE_TITLE}: {len(names)} channels. " + "; ".join(
         f"{clip(c)} cost {rc.eur_text(cost)}, revenue {rc.eur_text(rev)}"
         for c, cost, rev in zip(names, rows.cost, rows.revenue)
@@ -305,7 +305,7 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     legend = [s["name"] for s in series]
     if trend.bands:
         series.append(_bands(trend, position))
-    x_axis = _axis(
+    x_axis = axis(
         dict(
             type="category",
             data=[f"{text}\n{part}" if part else text for text, part in trend.ticks],
@@ -318,7 +318,7 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     )
     y_axis = [
         # euros with their sign on every tick (as the cost/revenue chart's), not "5,000" under a title
-        _axis(
+        axis(
             dict(
                 type="value",
                 min=0,
