@@ -293,6 +293,12 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     assert at.segmented_control(key="report_grain").value == "week" and at.query_params["per"] == "week"
     assert len(charts(at)) == 4 and trend_spec(at, "week")["xAxis"]["data"] == ["Sep 01\n3 of 7 days", "Sep 04"]
     assert "Channel-weeks" in texts(at)
+    # one day per day: nothing finer to offer, a wider range to ask for
+    at.date_input(key="report_dates").set_value((date(2023, 9, 4), date(2023, 9, 4))).run()
+    at.segmented_control(key="report_grain").set_value("day").run()
+    no_errors(at)
+    assert any("The range is one day (Sep 04)" in str(i.value) and "Widen the dates" in str(i.value) for i in at.info)
+    assert not [b for b in at.button if b.key and b.key.startswith("trend_per_")] and len(charts(at)) == 3
 
 
 def test_the_loading_frame_leaves_nothing_behind_in_a_mixed_report(dashboard_env):
