@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._look import chart, eur, figure, not_ready, run_through_the_app, shown_errors
+from pages._look import echart, eur, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label
 from pages._session import (
     colors,
@@ -19,24 +19,21 @@ from pages._session import (
     unattributed,
     workspace,
 )
+from pipeline import journeys_echarts as jch
 from pipeline.explain import (
     LENGTH_BINS,
     SIGNALS_HELP,
     ZERO_CREDIT_HELP,
-    path_ticks,
     signal_words,
     zero_credit_lines,
     zero_credit_reasons,
 )
 from pipeline.labels import (
-    HOVER_CHARS,
-    MAIN_TABLE_PX,
-    SCROLLBAR_PX,
+    PAGE_TABLE_PX,
     clip,
     code,
     column_px,
     fit_widths,
-    html_text,
     md,
     table_height,
     table_room,
@@ -61,7 +58,7 @@ EXPLAIN_HEADERS = {  # the explain table's columns, in order
 # scrollbar (this page is always taller than the window; fitted to the whole MAIN_TABLE_PX, the table
 # scrolled 816 px of columns sideways in 808) and, for a journey of more rows than its height shows, less
 # the table's vertical scrollbar (labels.table_room).
-EXPLAIN_ROOM_PX = MAIN_TABLE_PX - SCROLLBAR_PX
+EXPLAIN_ROOM_PX = PAGE_TABLE_PX
 
 
 def explain_widths(shown: pd.DataFrame) -> dict:
@@ -95,8 +92,6 @@ CHART_ROW_STYLE = (
     + "</style>"
 )
 
-PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Closer", "ihc": "Credit"}
-
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
 st.title("Journeys")
@@ -105,32 +100,8 @@ st.caption("A journey is every session of the converting user strictly before th
 
 def lengths(path, fp) -> None:
     dist = length_distribution(path, fp)
-    labels = dist["label"].tolist()
     total = int(dist["conversions"].sum())
-    bars = dict(
-        type="bar",
-        x=labels,
-        y=dist["conversions"].tolist(),
-        marker=dict(color=["#C3CAD5" if n == 0 else "#2F6DB5" for n in dist["sessions"]]),
-        text=[f"{s:.0%}" if s >= 0.03 else "" for s in dist["share"]],
-        textposition="outside",
-        cliponaxis=False,
-        textfont=dict(size=11),
-        constraintext="none",
-        customdata=dist["share"].tolist(),
-        hovertemplate="%{x} sessions: %{y:,} conversions (%{customdata:.1%} of all " + f"{total:,})<extra></extra>",
-    )
-    chart(
-        figure(
-            [bars],
-            "Journey length",
-            height=400,
-            show_legend=False,
-            xaxis=dict(title="Sessions before the conversion", type="category", tickangle=0, tickfont=dict(size=11)),
-            yaxis=dict(title="Conversions", separatethousands=True),
-        ),
-        key="length_chart",
-    )
+    echart(jch.lengths_option(dist), key="length_chart")
     note = (
         f"Labels: share of all {total:,} conversions. Every length has its place (0 where none); "
         f"{LENGTH_BINS}+ holds the longer journeys. "
@@ -150,36 +121,7 @@ def paths(path, fp, palette) -> None:
     if top.empty:
         st.caption("No journey has sessions.")
         return
-    first_channel = [p.split(" → ")[0] for p in top["path"]]
-    paths_ = top["path"].tolist()
-    ticks = path_ticks(paths_)  # whole channel names over up to 3 lines, repeats as "×2"
-    lines = max(t.count("<br>") + 1 for t in ticks)
-    bars = dict(
-        type="bar",
-        orientation="h",
-        x=top["conversions"].tolist(),
-        y=paths_,
-        marker=dict(color=[palette.get(c, "#888") for c in first_channel]),
-        text=[f"{n:,} ({s:.0%})" for n, s in zip(top["conversions"], top["share"])],
-        textposition="outside",
-        cliponaxis=False,
-        customdata=[[p, float(r)] for p, r in zip(top["path"], top["revenue"])],
-        hovertemplate="%{customdata[0]}<br>%{x:,} conversions · revenue €%{customdata[1]:,.2f}<extra></extra>",
-    )
-    fig = figure(
-        [bars],
-        "Most common channel paths (colour = first channel)",
-        height=max(320, (16 * lines + 14) * len(top) + 110),
-        show_legend=False,
-        xaxis=dict(title="Conversions", range=[0, float(top["conversions"].max()) * 1.5]),
-        yaxis=dict(autorange="reversed"),
-        margin=dict(r=80),  # room for the labels outside the longest bars
-        tick_chars=HOVER_CHARS,  # the categories stay whole: the labels below are the short form
-    )
-    fig["layout"]["yaxis"].update(
-        tickmode="array", tickvals=fig["data"][0]["y"], ticktext=ticks, tickfont=dict(size=12)
-    )
-    chart(fig, key="paths_chart")
+    echart(jch.paths_option(top, palette), key="paths_chart")
     st.caption(
         "A path is the channels of a journey in time order; ×2: the same channel twice in a row. "
         "Point at a bar for its whole path and revenue."
@@ -189,11 +131,6 @@ def paths(path, fp, palette) -> None:
         key="collapse_paths",
         help="Direct → Direct → Paid Search becomes Direct → Paid Search.",
     )
-
-
-def _hover(value) -> str:
-    """Data in a hover template: escaped, and ``%{`` cannot start a placeholder."""
-    return html_text(value, 200).replace("%", "&#37;")
 
 
 def short_id(cid: str, keep: int = 12) -> str:
@@ -258,37 +195,8 @@ def explain_one(path, fp, palette) -> None:
         st.info("This conversion has no journey in the current journeys set.")
         return
     has_phases = sessions[["initializer", "holder", "closer"]].notna().any().any()
-    bars = [p for p in ("initializer", "holder", "closer") if has_phases] + ["ihc"]
-    traces = []
-    for row in sessions.to_dict("records"):
-        traces.append(
-            dict(
-                type="bar",
-                name=f"#{row['position']} {row['channel']}",
-                x=[PHASE_LABELS[p] for p in bars],
-                y=[float(row[p]) if pd.notna(row[p]) else 0.0 for p in bars],
-                marker=dict(color=palette.get(row["channel"], "#888"), line=dict(color="white", width=1.5)),
-                text=[f"#{row['position']}" if (pd.notna(row[p]) and row[p] >= 0.06) else "" for p in bars],
-                textposition="inside",
-                insidetextanchor="middle",
-                hovertemplate=(
-                    f"#{row['position']} {_hover(row['channel'])}<br>{_hover(row['timestamp'])}<br>"
-                    "%{x}: %{y:.1%}<extra></extra>"
-                ),
-            )
-        )
-    chart(
-        figure(
-            traces,
-            "Who gets the credit: each phase split across the sessions",
-            height=440,
-            barmode="stack",
-            margin=dict(r=10),
-            legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"),
-            yaxis=dict(title="Share of the conversion (%)", tickformat=".0%", range=[0, 1.02]),
-        ),
-        key="explain_chart",
-    )
+    phases = [p for p in ("initializer", "holder", "closer") if has_phases] + ["ihc"]
+    echart(jch.credit_option(sessions, phases, palette), key="explain_chart")
     if has_phases:
         st.caption(
             "Each phase's shares sum to 100% over the journey; the credit blends the three "

@@ -42,7 +42,7 @@ from pipeline import report_echarts as ech
 from pipeline import report_views as rv
 from pipeline.errors import PipelineError
 from pipeline.export import DATE_BASES
-from pipeline.labels import clip, column_px, fit_widths, md, table_height, table_room
+from pipeline.labels import PAGE_TABLE_PX, clip, column_px, fit_widths, md, table_height, table_room
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
@@ -292,6 +292,22 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         width="stretch",
         help="The channels of the filter above, or the five with the most attributed revenue.",
     )
+    lone = rc.lone_period(view.grain, view.first, view.last)
+    if lone:
+        # not a chart of lone dots (a month trend over ten days of September): say so, and offer the finer
+        # grains that show a course (the Per control's value, set before the fragment's rerun)
+        st.info(md(lone.text), icon=":material/timeline:")
+        if lone.finer:
+            finer = st.container(horizontal=True, key="trend_finer")
+            for grain in lone.finer:
+                finer.button(
+                    f"Show per {grain}",
+                    key=f"trend_per_{grain}",
+                    on_click=st.session_state.update,
+                    kwargs={"report_grain": grain},
+                    help=f"Sets Per to {GRAIN_LABELS[grain]}: the trend and the table below.",
+                )
+        return
     if not picked:
         st.caption("Pick one or more channels to see their trend.")
         return
@@ -363,13 +379,16 @@ def table_texts(table: pd.DataFrame, shown: list, grain: str) -> dict:
 
 
 def table_widths(table: pd.DataFrame, shown: list, grain: str) -> dict:
-    """Column widths (px) in which every header and value of the shown table is whole at 1280 px: each
-    column as wide as its longest text, the room left shared out; without room enough, the channel
-    names give way first (clipped with '…', whole in the CSV)."""
+    """Column widths (px) in which every header and value of the shown table is whole at 1280 px with the
+    sidebar open: each column as wide as its longest text, the room left shared out; without room enough,
+    the channel names give way first (clipped with '…', whole in the CSV). The room is the main area's
+    less the page's own scrollbar (the Report is always taller than the window: fitted to the whole main
+    area, 806 px of columns sat in 798 px and "Based on" ran under the table's scrollbar) and less the
+    table's own where its rows scroll."""
     headers = {**TABLE_HEADERS, "date": grain.capitalize() if grain != "day" else "Date"}
     texts = table_texts(table, shown, grain)
     needed = {c: column_px(headers[c], texts[c]) for c in shown}
-    return fit_widths(needed, table_room(len(table)), squeeze="channel_name")
+    return fit_widths(needed, table_room(len(table), PAGE_TABLE_PX), squeeze="channel_name")
 
 
 def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels) -> None:

@@ -94,6 +94,8 @@ CELL_PADDING_PX = 17  # a cell's text has 8 px on either side (Streamlit's table
 # overlay scrollbars take none): the page's own takes it from the main area, and a table taller than
 # its height has a vertical one, which takes it from the columns.
 SCROLLBAR_PX = 10
+# A table on a page taller than the window (the Report, Journeys): the main area less the page's scrollbar.
+PAGE_TABLE_PX = MAIN_TABLE_PX - SCROLLBAR_PX
 TABLE_HEADER_PX, TABLE_ROW_PX, TABLE_MOST_PX = 38, 35, 400  # Streamlit's dataframe: header, row; our cap
 
 
@@ -106,8 +108,8 @@ def table_height(rows: int, most: int = TABLE_MOST_PX) -> int:
 def table_room(rows: int, room: int = 0, most: int = TABLE_MOST_PX) -> int:
     """The width (px) the columns of a table of ``rows`` rows may take in ``room`` (default: the main
     area's ``MAIN_TABLE_PX``): less the table's own vertical scrollbar when the rows do not fit in its
-    height. (A page scrollbar, where the browser shows one, takes as much again from the main area: it
-    falls on the last column, "Based on", left-aligned so its figures stay in view.)"""
+    height. (A page scrollbar, where the browser shows one, takes as much again from the main area: give
+    ``PAGE_TABLE_PX`` as ``room`` for a table on a page taller than the window.)"""
     room = room or MAIN_TABLE_PX
     scrolls = TABLE_HEADER_PX + TABLE_ROW_PX * rows + SCROLLBAR_PX > most
     return room - SCROLLBAR_PX if scrolls else room

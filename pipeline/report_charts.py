@@ -367,6 +367,7 @@ class TrendLines:
     ticks: list[tuple[str, str]]  # each slot's label and, for a partial period, "3 of 7 days" (else "")
     lines: list[TrendLine]
     bands: list[tuple[str, str, str]] = field(default_factory=list)  # shaded (first slot, last slot, label)
+    lone: str = ""  # the range is one period: what a chart of its lone dots says (``lone_period``)
 
 
 def view_trend(view: rv.ReportView, metric: str, channels: list[str], palette: dict) -> TrendLines:
@@ -444,7 +445,11 @@ def trend_lines(
             n, of = info.get(d, (1, 1))
             ticks.append((pd.Timestamp(d).strftime(PERIOD_TICK[grain]), rv.partial_text(n, of) if n < of else ""))
         x_title = f"{axis_title}: {grain} starting (hollow: a part of the {grain} only)"
-    return TrendLines(metric, grain, f"{unit.split(' (')[0]} per {grain}", x_title, unit, slots, ticks, lines, bands)
+    lone = lone_period(grain, first, last) if first and last else None
+    return TrendLines(
+        metric, grain, f"{unit.split(' (')[0]} per {grain}", x_title, unit, slots, ticks, lines, bands,
+        lone.chart_note if lone else "",
+    )  # fmt: skip
 
 
 def trend_chart(trend: TrendLines) -> dict:
@@ -478,6 +483,7 @@ def trend_chart(trend: TrendLines) -> dict:
         shape, note = _incomplete_band(i - 0.45, i + 0.45, i, text)
         shapes.append(shape)
         annotations.append(note)
+    annotations += _lone_note(trend)
     slots = trend.slots
     return figure(
         traces,
@@ -517,6 +523,40 @@ def trend_note(
     return " ".join(notes)
 
 
+@dataclass(frozen=True)
+class LonePeriod:
+    """A trend whose whole date range is one period: one point per channel, nothing to follow."""
+
+    text: str  # what the dashboard says instead of a chart of lone dots (it offers the finer grains)
+    finer: list[str]  # the finer grains that show more than one point, finest first
+    chart_note: str  # what a chart of them says in its corner (the HTML report's, where grain is fixed)
+
+
+def lone_period(grain: str, first: str, last: str) -> Optional[LonePeriod]:
+    """Whether the trend per ``grain`` over ``first``…``last`` ('YYYY-MM-DD') is a single period (a month
+    trend over ten days of September: one dot per channel), and then what to say and which finer grains
+    would show a course. None when the trend has two periods or more."""
+    if not (first and last) or len(rv.period_table(grain, first, last)) > 1:
+        return None
+    finer = [g for g in rv.GRAINS[: rv.GRAINS.index(grain)] if len(rv.period_table(g, first, last)) > 1]
+    a, b = pd.Timestamp(first), pd.Timestamp(last)
+    if a == b:  # one day, whatever the grain: nothing finer to offer
+        day = f"{a:%b %d}"
+        return LonePeriod(
+            f"The range is one day ({day}): one point per channel. Widen the dates to see a trend.",
+            [],
+            f"The range is one day ({day}): one point per channel, no course to show",
+        )
+    span = f"{a:%b %d} – {b:%b %d}"
+    ways = " or ".join(f"per {g}" for g in finer)
+    return LonePeriod(
+        f"The range ({span}) lies within one {grain}, so its trend per {grain} is one point per channel. "
+        f"{ways[0].upper() + ways[1:]} shows how the channels moved; the {grain}'s figures are in the table.",
+        finer,
+        f"The range ({span}) is one {grain}: one point per channel, no course to show",
+    )
+
+
 def _period_hover(day: str, grain: str, days: int, length: int) -> str:
     name = f"{grain.capitalize()} from {pd.Timestamp(day).strftime('%b %d')}"
     return f"{name} ({rv.partial_text(days, length)})" if days < length else name
@@ -548,6 +588,7 @@ def _day_trend(trend: TrendLines) -> dict:
         )
         shapes.append(shape)
         annotations.append(note)
+    annotations += _lone_note(trend)
     return figure(
         traces,
         trend.title,
@@ -557,6 +598,18 @@ def _day_trend(trend: TrendLines) -> dict:
         shapes=shapes,
         annotations=annotations,
     )
+
+
+def _lone_note(trend: TrendLines) -> list[dict]:
+    """A trend of one period is one column of dots in the plot's middle: why, in its empty top left."""
+    if not trend.lone:
+        return []
+    return [
+        dict(
+            xref="paper", yref="paper", x=0.01, y=0.99, xanchor="left", yanchor="top", text=trend.lone,
+            showarrow=False, align="left", font=dict(size=13, color="#667085"),
+        )
+    ]  # fmt: skip
 
 
 def _incomplete_band(x0, x1, middle, text: str) -> tuple[dict, dict]:

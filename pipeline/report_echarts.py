@@ -33,8 +33,13 @@ FONT = "Source Sans, Source Sans Pro, Arial, sans-serif"  # the page's own (Stre
 AXIS_NAME_PX = 300  # an axis title wider than this wraps onto a second line (a half-page chart is ~400 px)
 # The trend's legend: every channel in view, on as many lines as it takes (a "scroll" legend showed
 # "1/2" at 1024 px with the sidebar open: the fifth channel's colour out of view, the fourth's name cut).
-# Its lines are counted for the narrowest place the Report draws it, 1024 px with the sidebar open.
+# The chart's height has room for the lines it takes at the narrowest place the Report draws it, 1024 px
+# with the sidebar open; where it is wider, a media query per line saved moves the plot up under the
+# legend's last line (counted for that narrowest width everywhere, five channels left a 24 px gap above
+# the plot at 1280 px).
 LEGEND_ROOM_PX = 540  # the chart's width there (554 px), less the legend's own padding
+LEGEND_PADDING_PX = 554 - LEGEND_ROOM_PX  # a chart's width less its legend's room
+LEGEND_SLACK_PX = 8  # a media query's width is this much above the least that fits: a line too few overlaps
 LEGEND_TOP_PX, LEGEND_LINE_PX = 26, 24  # under the title; one line of 13 px text with its 10 px gap
 PLOT_ROOM_PX = 470  # the trend's plot there: the chart less its value axis and title
 LEGEND_ITEM_PX = 25 + 5 + 10  # a legend item's line symbol, the gap to its name, the gap to the next item
@@ -54,7 +59,7 @@ def plain(text: object) -> str:
     return str(text).replace("{", "(").replace("}", ")")
 
 
-def _axis(extra: dict) -> dict:
+def axis(extra: dict) -> dict:
     """An axis in the dashboard's look; a title (``name``) in the middle, wrapped, never cut."""
     out: dict = dict(
         axisLine=dict(lineStyle=dict(color=rc.AXIS_LINE)),
@@ -89,7 +94,7 @@ def option(title: str, series: list, x_axis: dict, y_axis: dict | list, legend: 
     return out
 
 
-def legend_lines(names: list[str], room: int = LEGEND_ROOM_PX) -> int:
+def legend_lines(names: list[str], room: float = LEGEND_ROOM_PX) -> int:
     """How many lines a plain legend of ``names`` (13 px text) takes in ``room`` px: items in order, a
     new line where the next one does not fit (as ECharts lays them out)."""
     lines, used = 1, 0.0
@@ -99,6 +104,22 @@ def legend_lines(names: list[str], room: int = LEGEND_ROOM_PX) -> int:
             lines, used = lines + 1, 0.0
         used += item
     return lines
+
+
+def legend_widths(names: list[str]) -> list[tuple[int, int]]:
+    """``(lines, least chart width in px)`` for each number of lines the legend of ``names`` takes in a
+    chart as wide as the narrowest (``LEGEND_ROOM_PX``) or wider, most lines first: below the second
+    pair's width it takes the first pair's lines, and so on. The first width is 0 (any chart). A greedy
+    wrap never takes more lines in more room, so each least width is found by halving."""
+    most = legend_lines(names)
+    out = [(most, 0)]
+    for lines in range(most - 1, 0, -1):
+        lo, hi = LEGEND_ROOM_PX, LEGEND_ROOM_PX + int(sum(LEGEND_ITEM_PX + text_px(n) for n in names))  # one line
+        while lo + 1 < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if legend_lines(names, mid) <= lines else (mid, hi)
+        out.append((lines, hi + LEGEND_PADDING_PX + LEGEND_SLACK_PX))
+    return out
 
 
 # The trend's values in its tooltip, as Streamlit's tooltip valueFormatter writes them (a named format or
@@ -112,7 +133,7 @@ TREND_FORMAT = {
 }
 
 
-def _tip(*lines: str) -> dict:
+def tip(*lines: str) -> dict:
     """A data item's own tooltip: the lines as plain text."""
     return dict(formatter="\n".join(plain(line) for line in lines))
 
@@ -135,10 +156,10 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
             dict(
                 value=d - bars.left if bars.log else d,
                 itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0),
-                tooltip=_tip(label, hover),
+                tooltip=tip(label, hover),
             )
         )
-        whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=_tip(label, hover)))
+        whiskers.append(dict(value=[lo, d, d, d, hi], tooltip=tip(label, hover)))
     gap = "30%" if len(labels) > 3 else "60%"
     series: list = []
     if bars.log:
@@ -194,12 +215,12 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
                 clip=False,
                 z=4,
                 data=[
-                    dict(value=[bars.edge, plain(lab)], tooltip=_tip(lab, f"{hover}; {rc.BEYOND}"))
+                    dict(value=[bars.edge, plain(lab)], tooltip=tip(lab, f"{hover}; {rc.BEYOND}"))
                     for lab, hover in bars.cut
                 ],
             )
         )
-    value_axis = _axis(
+    value_axis = axis(
         dict(
             type="log" if bars.log else "value",
             min=bars.left,
@@ -211,7 +232,7 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
             ),
         )
     )
-    category_axis = _axis(dict(type="category", data=labels, inverse=True, splitLine=dict(show=False)))
+    category_axis = axis(dict(type="category", data=labels, inverse=True, splitLine=dict(show=False)))
     shown = sum(d is not None for d in bars.drawn)
     alt = f"{bars.title}: {len(labels)} paid channels, {shown} with a bar and its 90% interval. " + "; ".join(
         f"{plain(clip(c))} {bars.fmt(v) if v is not None else '—'}" for c, v in zip(bars.channels, bars.values)
@@ -230,20 +251,20 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
             name="Cost (EUR)",
             itemStyle=dict(color=rc.COST_COLOR),
             barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
-            data=[dict(value=v, tooltip=_tip(c, f"Cost: {rc.eur_text(v)}")) for c, v in zip(names, rows.cost)],
+            data=[dict(value=v, tooltip=tip(c, f"Cost: {rc.eur_text(v)}")) for c, v in zip(names, rows.cost)],
         ),
         dict(
             type="bar",
             name="Attributed revenue (EUR)",
             barCategoryGap=f"{spacing['bargap'] * 100:.0f}%",
             data=[
-                dict(value=v, itemStyle=dict(color=color), tooltip=_tip(c, f"Attributed revenue: {rc.eur_text(v)}"))
+                dict(value=v, itemStyle=dict(color=color), tooltip=tip(c, f"Attributed revenue: {rc.eur_text(v)}"))
                 for c, v, color in zip(names, rows.revenue, rows.colors)
             ],
         ),
     ]
     angle = spacing["xaxis"]["tickangle"]
-    x_axis = _axis(
+    x_axis = axis(
         dict(
             type="category",
             data=[clip(n, TICK_CHARS) for n in names],
@@ -251,7 +272,7 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
             splitLine=dict(show=False),
         )
     )
-    y_axis = _axis(dict(type="value", name="EUR", nameGap=56, axisLabel=dict(formatter="€{value}")))
+    y_axis = axis(dict(type="value", name="EUR", nameGap=56, axisLabel=dict(formatter="€{value}")))
     alt = f"{rc.COST_REVENUE_TITLE}: {len(names)} channels. " + "; ".join(
         f"{clip(c)} cost {rc.eur_text(cost)}, revenue {rc.eur_text(rev)}"
         for c, cost, rev in zip(names, rows.cost, rows.revenue)
@@ -284,7 +305,7 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     legend = [s["name"] for s in series]
     if trend.bands:
         series.append(_bands(trend, position))
-    x_axis = _axis(
+    x_axis = axis(
         dict(
             type="category",
             data=[f"{text}\n{part}" if part else text for text, part in trend.ticks],
@@ -297,7 +318,7 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     )
     y_axis = [
         # euros with their sign on every tick (as the cost/revenue chart's), not "5,000" under a title
-        _axis(
+        axis(
             dict(
                 type="value",
                 min=0,
@@ -316,8 +337,17 @@ def trend_option(trend: rc.TrendLines) -> EChart:
     )
     out = option(trend.title, series, x_axis, y_axis, legend=True)
     out["legend"]["data"] = legend
-    more = (legend_lines(legend) - 1) * LEGEND_LINE_PX  # the plot starts under the legend's last line
-    out["grid"]["top"] += more
+    # The chart is tall enough for the legend's lines at its narrowest; the plot starts under the legend's
+    # last line at the chart's own width (ECharts applies every media query that holds, in order: the
+    # widest last).
+    top = out["grid"]["top"]
+    steps = legend_widths(legend)
+    more = (steps[0][0] - 1) * LEGEND_LINE_PX
+    out["grid"]["top"] = top + more
+    out["media"] = [
+        dict(query=dict(minWidth=width), option=dict(grid=dict(top=top + (lines - 1) * LEGEND_LINE_PX)))
+        for lines, width in steps
+    ]
     # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
     # each channel with its value in € (or conversions, ROAS), drawn as text.
     out["tooltip"] = dict(

@@ -12,7 +12,8 @@ from tests.dashboard_support import no_errors, open_page, workspace_of
 def test_journeys_page_on_the_demo(dashboard_env):
     at = open_page("journeys")
     no_errors(at)
-    assert len(at.get("plotly_chart")) == 3  # lengths, paths, the explained conversion
+    assert len(at.get("echarts_chart")) == 3  # lengths, paths, the explained conversion (ECharts, as the Report)
+    assert not at.get("plotly_chart")
     con = open_database(workspace_of(at).db_path)
     picked = at.selectbox(key="explain_pick").value
     expected = explain.conversion_sessions(con, picked)
@@ -50,7 +51,7 @@ def test_find_a_conversion_by_the_start_of_its_id(dashboard_env):
     at.text_input(key="explain_id").input(start.upper()).run()  # letter case does not matter
     no_errors(at)
     assert any(f"**{target}**" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 3  # lengths, paths, and this conversion's credit
+    assert len(at.get("echarts_chart")) == 3  # lengths, paths, and this conversion's credit
     # a start that several ids share: they are listed, nothing is explained
     at.text_input(key="explain_id").input(ids[0][:1]).run()
     no_errors(at)
@@ -135,16 +136,17 @@ def test_the_paths_chart_shows_whole_paths(dashboard_env):
 
     at = open_page("journeys")
     no_errors(at)
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    paths = next(c for c in charts if c["layout"]["title"]["text"].startswith("Most common channel paths"))
-    ticks = paths["layout"]["yaxis"]["ticktext"]
-    assert len(set(ticks)) == len(ticks) == len(paths["data"][0]["y"])
+    charts = [json.loads(c.proto.spec) for c in at.get("echarts_chart")]
+    paths = next(c for c in charts if c["title"]["text"].startswith("Most common channel paths"))
+    ticks = paths["yAxis"]["data"]
+    assert len(set(ticks)) == len(ticks) == len(paths["series"][0]["data"])
     assert not any("…" in t for t in ticks)  # the demo's channel names are all whole
-    # the hover names the whole path
-    bars = paths["data"][0]
-    assert [c[0] for c in bars["customdata"]] == bars["y"] and "%{customdata[0]}" in bars["hovertemplate"]
-    explained = next(c for c in charts if c["layout"]["title"]["text"].startswith("Who gets the credit"))
-    assert explained["layout"]["yaxis"]["title"]["text"] == "Share of the conversion (%)"  # not '(ratio)'
+    # the tooltip names the whole path (drawn as text: richText)
+    top = explain.top_paths(open_database(workspace_of(at).db_path), 12)
+    tips = [d["tooltip"]["formatter"].split("\n")[0] for d in paths["series"][0]["data"]]
+    assert tips == top["path"].tolist() and paths["tooltip"]["renderMode"] == "richText"
+    explained = next(c for c in charts if c["title"]["text"].startswith("Who gets the credit"))
+    assert explained["yAxis"]["name"] == "Share of the conversion (%)"  # not '(ratio)'
 
 
 def test_the_explain_table_fits_1280_px_with_every_text_whole(dashboard_env):

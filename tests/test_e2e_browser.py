@@ -120,7 +120,7 @@ def test_upload_run_report_download(tmp_path):
         assert scroll <= client, (scroll, client)
 
         web.goto_page(page, "Journeys")
-        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
+        web.wait_charts(page, 3, timeout=60)  # lengths, paths, the explained conversion
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "8_journeys.png")
         client, scroll = page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.evaluate(

@@ -146,7 +146,7 @@ def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
             # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px).
             for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
                 what = f"{width} px, sidebar open, {path}"
-                wait_for = {"/journeys": ".js-plotly-plot", "/pipeline": '[data-testid="stCheckbox"]'}
+                wait_for = {"/journeys": web.CHARTS, "/pipeline": '[data-testid="stCheckbox"]'}
                 page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
                 seen = _nothing_cut(page, what)
                 if width == 1280:

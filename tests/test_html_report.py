@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import sqlite3
 
@@ -199,6 +200,15 @@ def test_the_file_has_the_view_s_grain_in_its_trend_and_table(attributed, grain)
     assert [[html.unescape(r[0]), r[1], *r[-8:-5]] for r in rows] == expected
     if grain == "week":  # 09-03 is a Sunday: one day of its week, then six of the week of 09-04
         assert sorted({(r[1], r[2]) for r in rows}) == [("2023-09-03", "1/7"), ("2023-09-04", "6/7")]
+
+
+def test_a_trend_of_one_month_says_why_it_is_one_point_per_channel(attributed):
+    """Ten days of September per month: the file's trend (the grain is fixed there) says so in its corner."""
+    con = open_database(attributed)
+    note = "The range (Sep 03 – Sep 10) is one month: one point per channel, no course to show"
+    month = html_report(con, "2023-09-03", grain="month")
+    assert json.dumps(note) in month[month.index('Plotly.newPlot("trend"') :]  # "–" written as \u2013
+    assert "no course to show" not in html_report(con, "2023-09-03", grain="week")  # two weeks: a line
 
 
 def test_the_file_s_trend_has_the_view_s_channels_and_metric(attributed):

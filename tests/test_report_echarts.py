@@ -211,9 +211,21 @@ def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it()
     assert opt["legend"]["type"] == "plain" and opt["legend"]["data"] == names
     # the plot starts one legend line (24 px) lower per extra line, and the chart is that much taller
     assert wide == 2 and opt["grid"]["top"] == 64 + 24 and chart.height == 400 + 24
+    # ...at the narrowest (540 px of legend in a 554 px chart). In a chart of 565 px or more the eight
+    # items (542.86 px: room 543, + 14 px of padding, + 8 px of slack) take one line, and the plot moves
+    # up under it: counted for the narrowest width everywhere, five channels left a 24 px gap at 1280 px.
+    assert ech.legend_widths(names) == [(2, 0), (1, 565)]
+    assert opt["media"] == [
+        dict(query=dict(minWidth=0), option=dict(grid=dict(top=88))),
+        dict(query=dict(minWidth=565), option=dict(grid=dict(top=64))),
+    ]
+    # 16 items: 7 + 7 + 2 lines at 540 px; 8 + 8 from 565 px; one line from 16 × 67.86 = 1085.7 px
+    # (room 1086 + 22 = 1108 px)
+    assert ech.legend_widths(["AAAA"] * 16) == [(3, 0), (2, 565), (1, 1108)]
     # one channel: one line, the usual place and height
     one = ech.trend_option(rc.trend_lines(rows.head(1), "ihc_revenue", names[:1], {}))
     assert one.option["grid"]["top"] == 64 and one.height == 400
+    assert one.option["media"] == [dict(query=dict(minWidth=0), option=dict(grid=dict(top=64)))]
 
 
 def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
@@ -234,3 +246,28 @@ def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
     second = IncompleteDays("2023-09-02", ["2023-09-02"], [0.9])
     two = ech.trend_option(rc.trend_lines(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second)).option
     assert "rotate" not in series(two, "bar")[0]["data"][1]["label"]
+
+
+def test_a_trend_of_one_period_says_so_and_names_the_finer_grains_that_show_a_course():
+    # 09-01 (Friday) … 09-10 (Sunday): one month, two ISO weeks (08-28 and 09-04), ten days
+    month = rc.lone_period("month", "2023-09-01", "2023-09-10")
+    assert month is not None and month.finer == ["day", "week"]
+    assert month.text.startswith("The range (Sep 01 – Sep 10) lies within one month, so its trend per month is one")
+    assert "Per day or per week shows how the channels moved" in month.text
+    assert month.chart_note == "The range (Sep 01 – Sep 10) is one month: one point per channel, no course to show"
+    assert rc.lone_period("week", "2023-09-01", "2023-09-10") is None  # two weeks: a line
+    # 09-04 (Monday) … 09-05: one month and one week; only per day shows a course
+    assert rc.lone_period("month", "2023-09-04", "2023-09-05").finer == ["day"]
+    week = rc.lone_period("week", "2023-09-04", "2023-09-10")
+    assert week.finer == ["day"] and "Per day shows" in week.text and "per week or" not in week.text
+    one_day = rc.lone_period("day", "2023-09-04", "2023-09-04")
+    assert one_day.finer == [] and "Widen the dates" in one_day.text
+    assert rc.lone_period("month", "2023-09-04", "2023-09-04").finer == []  # one day per month: nothing finer
+    assert rc.lone_period("month", "2023-09-25", "2023-10-02") is None  # two months
+    assert rc.lone_period("day", "2023-09-04", "2023-09-05") is None
+    # the HTML report's chart (Plotly) says it in its top left corner; a trend of two periods says nothing
+    days = [f"2023-09-{d:02d}" for d in range(1, 11)]
+    lone = rc.trend_chart(rc.trend_lines(rows_of(days), "cost", ["Paid"], {}, grain="month"))
+    assert month.chart_note in [a["text"] for a in lone["layout"]["annotations"]]
+    weeks = rc.trend_chart(rc.trend_lines(rows_of(days), "cost", ["Paid"], {}, grain="week"))
+    assert not [a for a in weeks["layout"].get("annotations", []) if "one point" in a["text"]]
