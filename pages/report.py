@@ -57,13 +57,28 @@ run_through_the_app()  # a first visit to this page's URL on a fresh server: thr
 st.title("Channel report")
 
 
-def filters(path: str, fp: str):
-    """The date range, channels and date basis, kept in the URL (``?from=…&to=…&channel=…&by=…``) and
-    across pages."""
+VIEW_FRAGMENT = "report_view"  # the key of the fragment below the filters (``view_fragment``)
+
+
+def report_span(path: str, fp: str) -> tuple[date, date, list]:
+    """The report's first and last day and its channels (sorted)."""
     everything = report(path, fp, None, None, None)
     days = sorted(everything["date"].unique().tolist())
     channels = sorted(everything["channel_name"].unique().tolist())
-    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    return date.fromisoformat(days[0]), date.fromisoformat(days[-1]), channels
+
+
+def redraw_view() -> None:
+    """A filter's ``on_change``: rerun only the report below the filters (``view_fragment``). The filter
+    row itself is not sent again: the browser shows the new value already, and three widgets and their
+    row were messages for it to render again (docs/dashboard.md, Speed)."""
+    st.rerun(VIEW_FRAGMENT)
+
+
+def filters(path: str, fp: str) -> None:
+    """The date range, channels and date basis (their values: ``filter_values``), kept in the URL
+    (``?from=…&to=…&channel=…&by=…``) and across pages."""
+    first, last, channels = report_span(path, fp)
 
     def dates_from(raw: str) -> tuple:
         lo, _, hi = raw.partition("..")
@@ -89,17 +104,18 @@ def filters(path: str, fp: str):
     row = st.container(horizontal=True, wrap=True, gap="medium", key="report_filters")
     basis = st.session_state.get("report_basis")
     basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
-    picked = row.date_input(
+    row.date_input(
         f"{BASIS_LABELS[basis]}s",
         min_value=first,
         max_value=last,
         key="report_dates",
         width=FILTER_PX["dates"],
+        on_change=redraw_view,
         help="Channel-days in this range, dated as chosen on the right. The filters are in the page's "
         "address: reload it or send it, and the same view opens (on the same database). "
         f"{CALENDAR_WEEKS}",
     )
-    chosen = row.multiselect(
+    row.multiselect(
         "Channels",
         channels,
         key="report_channels",
@@ -108,8 +124,10 @@ def filters(path: str, fp: str):
         format_func=clip,
         wrap=True,
         width="stretch",
+        on_change=redraw_view,
     )
-    basis = row.radio(
+    # The basis names the dates' label on its left: a change of it reruns the filters too (no on_change).
+    row.radio(
         "Date credit by",
         DATE_BASES,
         format_func=BASIS_LABELS.get,
@@ -119,6 +137,16 @@ def filters(path: str, fp: str):
         "channel_reporting). Conversion date: credit on the day of the order, as GA4 and the shop count "
         "orders. Cost is always on the day it was spent.",
     )
+
+
+def filter_values(path: str, fp: str) -> tuple:
+    """(start, end, channels or None, basis) of the filters' widgets (in the session: the fragment below
+    them runs without them), written into the URL."""
+    first, last, _ = report_span(path, fp)
+    basis = st.session_state.get("report_basis")
+    basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
+    picked = st.session_state.get("report_dates") or (first, last)
+    chosen = st.session_state.get("report_channels") or []
     remember("report_basis", "by", str, DATE_BASES[0])
     remember(
         "report_dates",
@@ -621,7 +649,13 @@ def body(ws, path, fp) -> None:
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )
-    start, end, channels, basis = filters(path, fp)
+    filters(path, fp)
+    view_fragment(ws, path, fp)
+
+
+def view_body(ws, path, fp) -> None:
+    states = stage_status(path, fp)
+    start, end, channels, basis = filter_values(path, fp)
     restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day")
     grain = st.session_state.get("report_grain") or "day"
     args = ReportViewArgs(start, end, channels, basis, grain)
@@ -660,13 +694,24 @@ def body(ws, path, fp) -> None:
 
 @st.fragment
 def report_fragment(ws, path, fp) -> None:
-    """The report below its title, as a fragment: a change of its filters or settings reruns only this
-    part (the sidebar and the navigation stay as they are, in the browser too), so a filter change is
-    redrawn sooner. Anything that changes the database (a run) reruns the whole app."""
+    """The report below its title, as a fragment: a change of its settings reruns only this part (the
+    sidebar and the navigation stay as they are, in the browser too). Anything that changes the database
+    (a run) reruns the whole app."""
     started = time.perf_counter()
     with shown_errors():
         body(ws, path, fp)
     log_run_time("Report (fragment)", started)
+
+
+@st.fragment(key=VIEW_FRAGMENT)
+def view_fragment(ws, path, fp) -> None:
+    """Everything below the filters, a fragment of its own: a change of the dates or the channels reruns
+    it alone (``redraw_view``), as does any widget inside it (the trend's, the table's period, the log
+    axes)."""
+    started = time.perf_counter()
+    with shown_errors():
+        view_body(ws, path, fp)
+    log_run_time("Report (view)", started)
 
 
 with shown_errors():

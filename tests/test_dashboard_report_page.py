@@ -60,6 +60,7 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     assert downloads["channel_report_ihc_2023-09-01_to_2023-09-10.csv"].count(b"\n") == len(everything) + 1
 
     at.multiselect(key="report_channels").set_value(["Paid Search Brand", "Display"]).run()
+    at.run()  # a filter's change reruns only the report below the filters: AppTest's tree lacks them
     at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 5))).run()
     no_errors(at)
     table = at.dataframe[0].value
@@ -90,7 +91,9 @@ def test_filters_change_the_table_and_the_csv_equals_the_cli(dashboard_env, down
     assert data == out.read_bytes()
 
     # No filter at all: the unfiltered export.
+    at.run()
     at.multiselect(key="report_channels").set_value([]).run()
+    at.run()
     at.date_input(key="report_dates").set_value((date(2023, 9, 1), date(2023, 9, 10))).run()
     full = tmp_path / "all.csv"
     assert cli("export", db, "--csv", full).returncode == 0
@@ -332,6 +335,35 @@ def test_week_view_counts_its_rows_and_dates_start_at_the_filter(dashboard_env):
     assert len(table) <= 2 * channels < len(days)
 
 
+def test_a_filter_change_reruns_the_report_below_the_filters_alone(dashboard_env):
+    """A pick in the channels or a new date range reruns only the fragment below the filters
+    (``view_fragment``): the filter row is not sent again (AppTest's tree holds that fragment's elements
+    alone), and what it draws is the filtered view, the same as a run of the whole page shows."""
+    at = open_page("report")
+    ws = workspace_of(at)
+    expected = read_report(open_database(ws.db_path), "2023-09-03", "2023-09-05", ["Display"])
+    at.multiselect(key="report_channels").set_value(["Display"]).run()
+    no_errors(at)
+    assert [w.key for w in at.multiselect] == ["trend_channels"]  # the filter row: not redrawn
+    assert not at.date_input and not at.radio
+    assert set(at.dataframe[0].value["channel_name"]) == {"Display"}
+    assert at.query_params["channel"] in ("Display", ["Display"])  # the URL still follows
+    at.run()
+    at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 5))).run()
+    no_errors(at)
+    assert not at.date_input
+    fragment_table = at.dataframe[0].value
+    assert len(fragment_table) == len(expected) == 3  # Display on three days
+    assert fragment_table["cost"].sum() == pytest.approx(expected["cost"].sum())
+    cost_tile = next(m for m in at.metric if m.label == "Cost")
+    assert at.query_params["dates"] == "2023-09-03..2023-09-05"
+    at.run()  # the whole page: the same view
+    no_errors(at)
+    assert at.multiselect(key="report_channels").value == ["Display"]
+    pd.testing.assert_frame_equal(at.dataframe[0].value, fragment_table)
+    assert next(m for m in at.metric if m.label == "Cost").value == cost_tile.value
+
+
 def test_incomplete_days_note_only_when_they_are_shown(dashboard_env):
     """Review #4: no warning about the last session days on a range without them, or by conversion date."""
     from pipeline.completeness import incomplete_days
@@ -342,7 +374,9 @@ def test_incomplete_days_note_only_when_they_are_shown(dashboard_env):
     assert "incomplete" in texts(at)
     at.date_input(key="report_dates").set_value((date(2023, 9, 3), date(2023, 9, 7))).run()
     assert "incomplete" not in texts(at)
+    at.run()  # a filter's change reruns only the report below the filters: AppTest's tree lacks them
     at.date_input(key="report_dates").set_value((date(2023, 9, 1), date(2023, 9, 10))).run()
+    at.run()
     at.radio(key="report_basis").set_value("conversion-date").run()
     no_errors(at)
     assert "incomplete" not in texts(at)
