@@ -53,7 +53,7 @@ if "pages._session" not in sys.modules:
     starting.caption(":material/hourglass_top: Starting the dashboard (its first page view loads the libraries)…")
 
 from pages._look import log_run_time, shown_errors, sidebar_database  # noqa: E402
-from pages._session import settle_heap, workspace  # noqa: E402
+from pages._session import workspace  # noqa: E402
 
 with shown_errors():
     ws = workspace()
@@ -65,6 +65,5 @@ st.session_state["_first_run"] = "_first_run" not in st.session_state
 started = time.perf_counter()
 page.run()
 log_run_time(page.title, started)
-settle_heap()  # once per process: Streamlit's collection after each run then skips the libraries' objects
 if TIMING:
     print(f"dashboard-event run-end epoch={time.time():.3f}", file=sys.stderr, flush=True)

@@ -8,7 +8,6 @@ call: the SQL lives in the library (``explain``, ``export``, ``validate``, ``sta
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import threading
@@ -116,28 +115,6 @@ def shared_key(ws: Workspace) -> Optional[str]:
         return None
     st_ = ws.db_path.stat()
     return f"shared-demo:{ws.db_path}:{st_.st_ino}:{st_.st_size}:{st_.st_mtime_ns}"
-
-
-# ---- the process's heap -------------------------------------------------------------------------
-
-
-_HEAP_SETTLED = threading.Event()
-
-
-def settle_heap() -> None:
-    """Once per process, at the end of its first complete app run: a full garbage collection, then every
-    object still alive (the modules of Streamlit, pandas, the library; the first session's reads) moved
-    out of the collector's sight (``gc.freeze``). Streamlit collects all generations after every script
-    run (``runner.postScriptGC``), a filter change's fragment run too; over the ≈150,000 objects of the
-    loaded libraries that took 0.13–0.17 s, holding the GIL while the run's last elements and its end
-    waited to be sent. Afterwards it scans only what later runs made (≈1 ms; docs/dashboard.md, Speed).
-    Frozen objects are still freed when no longer referenced; only cycles among them are never
-    collected, and they are what this process keeps for its lifetime anyway."""
-    if _HEAP_SETTLED.is_set():
-        return
-    _HEAP_SETTLED.set()
-    gc.collect()
-    gc.freeze()
 
 
 # ---- a source on the server, picked on the Data page ---------------------------------------------

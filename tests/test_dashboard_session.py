@@ -100,22 +100,3 @@ def test_a_view_at_its_defaults_leaves_the_url_alone(dashboard_env, url_writes):
     at.multiselect(key="report_channels").set_value([]).run()
     at.run()
     assert url_writes == ["", "channel=['Display']", ""]
-
-
-def test_the_heap_is_settled_once_after_the_first_app_run(dashboard_env, monkeypatch):
-    """``settle_heap`` (app.py, after the page): one full collection and a freeze per process, so the
-    collection Streamlit runs after every script run skips what is loaded by then; later runs do nothing."""
-    import gc
-    import threading
-
-    from pages import _session
-
-    calls = []
-    monkeypatch.setattr(_session, "_HEAP_SETTLED", threading.Event())  # as in a process that never ran the app
-    monkeypatch.setattr(gc, "collect", lambda *generation: calls.append("collect") or 0)
-    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    at = open_page("report")
-    no_errors(at)
-    assert calls == ["collect", "freeze"]
-    at.run()
-    assert calls == ["collect", "freeze"]
