@@ -319,7 +319,12 @@ def last_run(ws) -> None:
         st.caption("Last run")
         st.success(summary.headline(), icon=":material/check_circle:")
         cols = st.columns(4)
-        cols[0].metric("Conversions in the window", f"{summary.conversions:,}")
+        # a short label: four tiles share 552 px at 1024 px with the sidebar open ("Conversions in t…")
+        cols[0].metric(
+            "Conversions",
+            f"{summary.conversions:,}",
+            help="The orders in the run's date window: attributed plus not attributed.",
+        )
         cols[1].metric("Attributed", f"{summary.attributed:,}")
         cols[2].metric("Not attributed", f"{summary.not_attributed_total:,}")
         cols[3].metric("Time", f"{summary.seconds:.1f} s")

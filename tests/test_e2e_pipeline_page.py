@@ -99,7 +99,7 @@ def test_the_pipeline_page_before_during_after_stop_and_api_error(tmp_path):
             assert not any(re.search(r"^(validate|journeys|report):", t) for t in texts), texts
             web.screenshot(page, web.SHOTS / "pipeline_3_after_run.png")
             main = web.text_of(page)
-            assert main.index("Run pipeline") < main.index("Conversions in the window")  # under the button
+            assert main.index("Run pipeline") < main.index("Not attributed")  # under the button
 
             # the IHC API option: explanation, key field, Check, quota
             page.get_by_text("Recompute every stage, even if up to date").click()  # (off: resume, not resend)
