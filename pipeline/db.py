@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import sqlite3
 import struct
 import sys
@@ -339,7 +340,17 @@ def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None,
         for recent in reversed(_STOPPED.recent):
             if recent.fired:
                 return recent.fired
+    bad_text = _NOT_UTF8.search(text)
+    if bad_text:  # SQLite keeps any bytes as TEXT; Python reads text as UTF-8
+        return (
+            f"the database could not be read: column {bad_text[1]} holds text that is not UTF-8 "
+            f"({bad_text[2]}); store the text as UTF-8 (e.g. export the table again with UTF-8 encoding)"
+        )
     return f"the database could not be read: {text}"
+
+
+# sqlite3's words for a TEXT value that is not UTF-8: "Could not decode to UTF-8 column 'x' with text 'y'"
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column ('[^']*') with text ('.*')")
 
 
 def tune(con: sqlite3.Connection) -> None:

@@ -167,6 +167,18 @@ def test_convert_refuses_text_that_is_not_utf8(tmp_path, kind):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.db"]
 
 
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_text_that_is_not_utf8_is_named_with_what_to_do(tmp_path, command):
+    """Were: "the database could not be read: Could not decode to UTF-8 column 'channel_name' with text
+    '…'" — sqlite3's words, with no way out. Now the column, the value and the fix, nothing written."""
+    db = _non_utf8(tmp_path / "latin.db")
+    before = digest(db)
+    r = cli(command, db)
+    assert_clean_failure(r, "column 'channel_name' holds text that is not UTF-8", "store the text as UTF-8")
+    assert "Could not decode" not in r.stderr
+    assert digest(db) == before
+
+
 def test_convert_checks_every_batch_not_only_the_first(tmp_path, monkeypatch):
     """A BLOB in a declared TEXT column, in the third batch: refused, nothing written."""
     from pipeline import convert as convert_module
