@@ -382,8 +382,8 @@ class Workspace:
     @contextlib.contextmanager
     def writable_copy(self) -> Iterator[sqlite3.Connection]:
         """A write connection to a copy of the database; the copy replaces ``current.db`` only if the
-        block finishes without an exception. On an error the previous database stays exactly as it was.
-        A shared demo is copied here: the session's first write."""
+        block finishes without an exception and wrote something. On an error the previous database stays
+        exactly as it was. A shared demo is copied here: the session's first write."""
         if not self.has_database:
             raise InputError("no database is loaded yet")
         source = self.db_path
@@ -391,6 +391,7 @@ class Workspace:
         if not self._take_spare(work):
             make_room(source.stat().st_size, keep=self.root)
             copy_db_file(source, work)
+        copied = _identity(work)
         con = None
         try:
             con = open_database(work, write=True)
@@ -401,10 +402,16 @@ class Workspace:
             # the session is gone then anyway.
             con.execute("PRAGMA synchronous = OFF")
             yield con
+            wrote = con.total_changes > 0
             con.close()
             con = None
-            os.replace(work, self.own_path)
-            self._shared = None
+            # A run that wrote nothing (every stage up to date) leaves the database as it was: the copy is
+            # dropped, and a shared demo stays shared (a reload then loses nothing, and the page does not
+            # say it would). Any write shows in the rows changed or in the file (its size, modification
+            # time or change counter: a schema change counts no rows).
+            if wrote or _identity(work) != copied:
+                os.replace(work, self.own_path)
+                self._shared = None
         finally:
             if con is not None:
                 con.close()

@@ -84,6 +84,24 @@ def test_short_and_real_shaped_demos_are_cached_apart(tmp_path):
 # ---- the working folder ---------------------------------------------------------------------------
 
 
+def test_a_run_that_writes_nothing_leaves_the_demo_shared(base, demo):
+    """The demo is attributed with the default model already: a run with it finds every stage up to date
+    and writes nothing, so the session keeps reading the shared file (the sidebar then does not warn that
+    a reload loses "your runs on the demo"); its copy is dropped. A run that writes still swaps in its copy."""
+    from pages._look import unsaved_work
+
+    before = digest(demo)
+    a = Workspace.create(base)
+    a.use_demo(demo, SMALL)
+    result, _ = a.run(RunOptions())
+    assert all(o.skipped for o in result.outcomes), result.lines()
+    assert a.db_path == demo and a.shares_demo and unsaved_work(a) is None
+    assert sorted(p.name for p in a.root.iterdir() if p.suffix == ".db") == []  # no copy left behind
+    assert digest(demo) == before
+    a.run(RunOptions(model="linear"))
+    assert not a.shares_demo and a.db_path == a.root / "current.db" and unsaved_work(a) is not None
+
+
 def test_workspace_is_private_and_shares_the_demo_until_the_first_write(base, demo):
     """A page load copies nothing: the session reads the cached demo read-only; its first run copies it."""
     before = digest(demo)
