@@ -54,7 +54,7 @@ def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], lab
     order = channel_order(table, metric, models[0])
     factor = 100.0 if metric == "share" else 1.0
     tips = [plain(clip(c, HOVER_CHARS)) for c in order]
-    series = []
+    series: list[dict] = []
     values: dict[str, list] = {}
     for i, (model, label) in enumerate(zip(models, labels)):
         part = table[table["model"] == model].set_index("channel_name")[metric].reindex(order)
@@ -89,7 +89,7 @@ def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], lab
         )
     )
     out = option(title, series, value_axis, category_axis, legend=True)
-    legend = [s["name"] for s in series]
+    legend = [plain(label) for label in labels]
     out["legend"]["data"] = legend
     # the legend wraps on as many lines as it takes at the narrowest; the plot starts under its last line
     # at the chart's own width (as the Report's trend)
