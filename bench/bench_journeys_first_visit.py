@@ -49,13 +49,14 @@ const look = () => {
 requestAnimationFrame(look);
 """
 MOMENTS = ["title", "under_title", "first_chart", "charts", "table"]
+PATH = "/journeys"  # bench_compare_first_visit.py: "/compare", with its own title and one chart
 
 
 def visit(browser, url: str) -> dict:
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(PROBE)
     page = context.new_page()
-    page.goto(url + "/journeys")
+    page.goto(url + PATH)
     page.wait_for_function(
         f"() => Object.keys(window.__moments || {{}}).length >= {len(MOMENTS)}", timeout=120_000, polling=100
     )

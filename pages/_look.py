@@ -19,7 +19,6 @@ import streamlit as st
 from pipeline.db import sqlite_error_message
 from pipeline.errors import PipelineError
 from pipeline.labels import md
-from pipeline.report_charts import figure  # noqa: F401 - the pages' chart styling, re-exported
 from pipeline.report_echarts import EChart
 from pipeline.workspace import Workspace, hide_paths
 
@@ -91,32 +90,9 @@ def ratio(value: Optional[float]) -> str:
     return f"{value:.2f}"
 
 
-def chart(fig, key: Optional[str] = None) -> None:
-    st.plotly_chart(
-        fig,
-        width="stretch",
-        theme=None,
-        key=key,
-        config={
-            "displaylogo": False,
-            "modeBarButtonsToRemove": [
-                "lasso2d",
-                "select2d",
-                "zoom2d",
-                "pan2d",
-                "zoomIn2d",
-                "zoomOut2d",
-                "autoScale2d",
-                "resetScale2d",
-            ],
-            "toImageButtonOptions": {"format": "png", "scale": 2},
-        },
-    )
-
-
 def echart(chart: EChart, key: str) -> None:
-    """A report chart (``pipeline.report_echarts``) at its height, keyed: a rerun with other filters
-    updates the same element in place (no new chart, no entry animation)."""
+    """A chart (``pipeline.report_echarts``, ``journeys_echarts``, ``compare_echarts``) at its height,
+    keyed: a rerun with other filters updates the same element in place (no new chart, no animation)."""
     st.echarts_chart(chart.option, height=chart.height, theme=None, key=key, alt=chart.alt)
 
 

@@ -6,21 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._look import StreamlitProgress, chart, figure, not_ready, run_through_the_app, shown_errors
+from pages._look import StreamlitProgress, echart, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
+from pipeline.compare_echarts import METRICS, grouped_bars_option
 from pipeline.errors import PipelineError
 from pipeline.labels import clip, md
-
-METRICS = {
-    "share": ("Share of conversions", "Share of attributed conversions (%)", ".1%"),
-    "ihc": ("Attributed conversions", "Attributed conversions", ",.1f"),
-    "ihc_revenue": ("Attributed revenue", "Attributed revenue (EUR)", ",.0f"),
-    "ROAS": ("ROAS", "ROAS (EUR of revenue per EUR of cost)", ".2f"),
-    "CPO": ("CPO", "CPO (EUR per attributed conversion)", ",.2f"),
-}
-MODEL_COLORS = ["#2F6DB5", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
 
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
@@ -87,46 +79,16 @@ def pretty(label: str) -> str:
 
 
 def grouped_bars(result, metric: str):
-    label, axis, fmt = METRICS[metric]
-    table = result.table
-    if metric in ("CPO", "ROAS"):  # channels without cost have no CPO or ROAS (noted under the table)
-        table = table[~table["channel_name"].isin(result.unpaid())]
-    order = (
-        table[table["model"] == result.models[0]]
-        .sort_values([metric, "channel_name"], ascending=[False, True], na_position="last")["channel_name"]
-        .tolist()
-    )
-    traces = []
-    for i, model in enumerate(result.models):
-        part = table[table["model"] == model].set_index("channel_name").reindex(order)
-        traces.append(
-            dict(
-                type="bar",
-                orientation="h",
-                name=pretty(model),
-                y=order,
-                x=[float(v) if pd.notna(v) else None for v in part[metric]],
-                marker=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)]),
-                hovertemplate="%{y}<br>" + pretty(model) + f": %{{x:{fmt}}}<extra></extra>",
-            )
-        )
-    return figure(
-        traces,
-        f"{label} per channel",
-        height=max(420, 22 * len(order) * len(result.models) ** 0.5 + 140),
-        barmode="group",
-        bargap=0.2,
-        bargroupgap=0.05,
-        xaxis=dict(title=axis, tickformat=fmt if metric == "share" else None, separatethousands=True),
-        yaxis=dict(autorange="reversed"),  # largest first; each group in legend order
-    )
+    """The chart of ``metric``: a bar per model for each channel (``pipeline.compare_echarts``)."""
+    unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
+    return grouped_bars_option(result.table, metric, result.models, [pretty(m) for m in result.models], unpaid)
 
 
 TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
 
 
 def diff_table(result, metric: str) -> None:
-    label, axis, fmt = METRICS[metric]
+    label = METRICS[metric][0]
     wide = (
         result.shown(metric)
         .sort_values([result.models[0], "channel_name"], ascending=[False, True], na_position="last")
@@ -250,5 +212,5 @@ with shown_errors():
                 )
         what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
         st.caption(f"The channels whose {what} depends most on the model.")
-    chart(grouped_bars(result, metric), key="compare_chart")
+    echart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

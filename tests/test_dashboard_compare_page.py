@@ -8,6 +8,7 @@ import re
 import pandas as pd
 import pytest
 
+from pipeline.model_settings import model_label
 from pipeline.models import available_models
 from tests.dashboard_support import no_errors, open_page, texts
 
@@ -18,7 +19,11 @@ def test_compare_page_on_the_demo(dashboard_env):
     chosen = at.multiselect(key="compare_models").value
     assert chosen[0] == "ihc" and len(chosen) >= 2
     assert set(at.multiselect(key="compare_models").options) >= {"IHC — offline model", "Linear", "Last click"}
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("echarts_chart")) == 1 and not at.get("plotly_chart")  # no page loads Plotly's chunk
+    spec = json.loads(at.get("echarts_chart")[0].proto.spec)
+    assert spec["title"]["text"] == "Share of conversions per channel"
+    assert [s["name"] for s in spec["series"]] == [model_label(m) for m in chosen]
+    assert spec["yAxis"]["data"][:3] == at.dataframe[0].value["channel_name"].head(3).tolist()  # the table's order
     table = at.dataframe[0].value
     assert "ihc" in table.columns and any(c.startswith("Δ ") for c in table.columns)
     # shares of conversions sum to 100%; the cells are numbers (a click on the header sorts them as
@@ -93,8 +98,10 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     cells = at.dataframe[0].value.drop(columns="channel_name")
     assert all(pd.api.types.is_float_dtype(dtype) for dtype in cells.dtypes)
     assert _display_values(at).drop(columns="channel_name").map(lambda v: v not in ("None", "nan", "")).all().all()
-    names = [trace["name"] for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
-    assert names == ["IHC — offline model", "Last click"]  # the picker's labels, not internal ids
+    spec = json.loads(at.get("echarts_chart")[0].proto.spec)
+    assert [s["name"] for s in spec["series"]] == ["IHC — offline model", "Last click"]  # the picker's labels
+    assert not set(unpaid) & set(spec["yAxis"]["data"])  # no CPO bar for a channel without cost
+    assert spec["xAxis"]["axisLabel"]["formatter"] == "€{value}"
     at.segmented_control(key="compare_metric").set_value("share").run()
     deltas = _display_values(at).filter(like="Δ").astype(str)
     assert deltas.apply(lambda c: c.str.endswith(" pts") | (c == "—")).all().all()

@@ -128,7 +128,7 @@ def test_upload_run_report_download(tmp_path):
         )
         assert scroll <= client, (scroll, client)  # the explain table has no sideways scroll
         web.goto_page(page, "Compare models")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        web.wait_charts(page, 1)
         web.no_traceback(page)
         web.screenshot(page, web.SHOTS / "9_compare.png")
         page.context.close()

@@ -77,7 +77,7 @@ def test_hostile_text_fetches_nothing_and_nothing_leaves_loopback(tmp_path):
         assert page.get_by_text(IMG).count() >= 1  # shown as the characters it is
         assert hostile_elements(page) == 0
         web.goto_page(page, "Compare models")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        web.wait_charts(page, 1)
         web.wait_idle(page)
         web.screenshot(page, web.SHOTS / "hostile_5_compare.png")
         assert hostile_elements(page) == 0

@@ -51,7 +51,8 @@ def test_intervals_date_basis_noise_and_mixed_models_in_the_browser(tmp_path):
         web.wait_idle(page, 180)
         web.no_traceback(page)
         assert "Grey: within the noise" in web.text_of(page)
-        assert page.locator(".js-plotly-plot .legendtext", has_text="Last click").count() >= 1
+        web.wait_charts(page, 1)
+        assert "Last click" in web.chart_text(page, 0).split(". ")[0]  # the chart's models, as its legend says
         web.screenshot(page, web.SHOTS / "trust_3_compare_noise.png")
 
         # An upload whose attribution mixes two models: named on the Report, fixed in one click.

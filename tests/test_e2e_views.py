@@ -95,32 +95,33 @@ def test_a_filtered_report_and_a_comparison_come_back_after_a_reload(tmp_path):
 
         # --- Compare models: a chosen set of models in the URL ---
         web.goto_page(page, "Compare models")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        web.wait_charts(page, 1)
         _pick(page, 0, "First click")
         web.no_traceback(page)
         models = _chosen(page, 0)
         assert models[-1] == "First click" and len(models) >= 3
         query = _query(page)
         assert query.get("model", [])[-1] == "first-click"
-        legend = page.locator(".js-plotly-plot .legend").first.text_content()
-        assert "First click" in legend
+        web.wait_charts(page, 1)
+        legend = web.chart_text(page, 0)  # the chart's alt text names the models drawn, as its legend does
+        assert "First click" in legend.split(". ")[0]
         web.screenshot(page, web.SHOTS / "views_4_compare.png")
 
         # moving between pages keeps both views in this session
         web.goto_page(page, "Report")
         assert _chosen(page, 0) == CHANNELS and _query(page).get("channel") == CHANNELS
         web.goto_page(page, "Compare models")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        web.wait_charts(page, 1)
         assert _chosen(page, 0) == models
 
         compare_url = page.url
         page.reload()
         web.wait_idle(page, 240)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        web.wait_charts(page, 1)
         web.no_traceback(page)
         assert page.url == compare_url
         assert _chosen(page, 0) == models
-        assert page.locator(".js-plotly-plot .legend").first.text_content() == legend  # the same models drawn
+        assert web.chart_text(page, 0) == legend  # the same models drawn
         web.screenshot(page, web.SHOTS / "views_5_compare_reloaded.png")
 
         web.goto_page(page, "Report")
