@@ -15,7 +15,7 @@ import pandas as pd
 
 from .compare import format_value
 from .labels import HOVER_CHARS, TICK_CHARS, clip
-from .report_echarts import LEGEND_LINE_PX, EChart, axis, legend_widths, option, plain, tip
+from .report_echarts import EChart, axis, option, plain, tip, wrapping_legend
 
 # metric: (its name in the picker, the value axis's title)
 METRICS = {
@@ -90,17 +90,7 @@ def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], lab
     )
     out = option(title, series, value_axis, category_axis, legend=True)
     legend = [plain(label) for label in labels]
-    out["legend"]["data"] = legend
-    # the legend wraps on as many lines as it takes at the narrowest; the plot starts under its last line
-    # at the chart's own width (as the Report's trend)
-    top = out["grid"]["top"]
-    steps = legend_widths(legend)
-    more = (steps[0][0] - 1) * LEGEND_LINE_PX
-    out["grid"]["top"] = top + more
-    out["media"] = [
-        dict(query=dict(minWidth=width), option=dict(grid=dict(top=top + (lines - 1) * LEGEND_LINE_PX)))
-        for lines, width in steps
-    ]
+    more = wrapping_legend(out, legend)
     alt = (
         f"{title}, {len(order)} channels by {plain(labels[0])}, {len(models)} models "
         f"({', '.join(plain(label) for label in labels)}). "

@@ -133,6 +133,23 @@ TREND_FORMAT = {
 }
 
 
+def wrapping_legend(out: dict, legend: list[str]) -> int:
+    """Give the option ``out`` the legend ``legend`` wrapped on as many lines as it takes: the chart is
+    tall enough for its lines at the narrowest (the px returned, to add to the chart's height), and the
+    plot starts under its last line at the chart's own width (ECharts applies every media query that
+    holds, in order: the widest last)."""
+    out["legend"]["data"] = legend
+    top = out["grid"]["top"]
+    steps = legend_widths(legend)
+    more = (steps[0][0] - 1) * LEGEND_LINE_PX
+    out["grid"]["top"] = top + more
+    out["media"] = [
+        dict(query=dict(minWidth=width), option=dict(grid=dict(top=top + (lines - 1) * LEGEND_LINE_PX)))
+        for lines, width in steps
+    ]
+    return more
+
+
 def tip(*lines: str) -> dict:
     """A data item's own tooltip: the lines as plain text."""
     return dict(formatter="\n".join(plain(line) for line in lines))
@@ -336,18 +353,7 @@ def trend_option(trend: rc.TrendLines) -> EChart:
         + (f"; shaded: {', '.join(text for _, _, text in trend.bands)}" if trend.bands else "")
     )
     out = option(trend.title, series, x_axis, y_axis, legend=True)
-    out["legend"]["data"] = legend
-    # The chart is tall enough for the legend's lines at its narrowest; the plot starts under the legend's
-    # last line at the chart's own width (ECharts applies every media query that holds, in order: the
-    # widest last).
-    top = out["grid"]["top"]
-    steps = legend_widths(legend)
-    more = (steps[0][0] - 1) * LEGEND_LINE_PX
-    out["grid"]["top"] = top + more
-    out["media"] = [
-        dict(query=dict(minWidth=width), option=dict(grid=dict(top=top + (lines - 1) * LEGEND_LINE_PX)))
-        for lines, width in steps
-    ]
+    more = wrapping_legend(out, legend)
     # A pointer anywhere over a day (or week, month) shows every channel's value there: the day, then
     # each channel with its value in € (or conversions, ROAS), drawn as text.
     out["tooltip"] = dict(
