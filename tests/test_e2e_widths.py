@@ -47,17 +47,6 @@ CUT = """() => {
 }"""
 
 
-# Plotly draws its titles as SVG text that nothing clips to the chart: a title wider than its chart runs
-# on under its neighbour or off the page's edge (the Journeys page's at 1024 px, sidebar open).
-PLOTLY_CUT = """() => [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')].flatMap(plot => {
-  const box = plot.getBoundingClientRect();
-  return [...plot.querySelectorAll('.gtitle, .g-xtitle, .g-ytitle')].filter(t => {
-    const r = t.getBoundingClientRect();
-    return r.width && (r.right > box.right + 1 || r.left < box.left - 1);
-  }).map(t => `chart title "${t.textContent.slice(0, 40)}" past its chart`);
-})"""
-
-
 def _report(browser, url: str, path: str, width: int, sidebar: str, wait_for: str = '[data-testid="stDataFrame"]'):
     page = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True).new_page()
     page.goto(url + path)
@@ -86,7 +75,6 @@ def _pick(page, option: str) -> None:
 
 def _nothing_cut(page, what: str) -> dict:
     seen = page.evaluate(CUT)
-    seen["cut"] += page.evaluate(PLOTLY_CUT)
     assert seen["cut"] == [], (what, seen)
     for table in seen["tables"]:
         if table["content"] > table["client"] + 1:  # it must scroll sideways: then its scrollbar shows
