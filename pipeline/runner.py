@@ -369,8 +369,9 @@ def run_pipeline(
             scans = start_scans(con)  # everything will be computed: start reading at once
         book = StageBook(con)
         revalidate = not book.validation_current()
+        needed_scans = tuple(SCANS) if revalidate else REPORT_SCANS  # (a current validation: the report's)
         if scans is None and options.force:  # everything but a current validation will be computed
-            scans = start_scans(con, names=tuple(SCANS) if revalidate else REPORT_SCANS)
+            scans = start_scans(con, names=needed_scans)
     except BaseException:
         if scans is not None:
             scans.cancel()
@@ -385,7 +386,7 @@ def run_pipeline(
         recompute = attribution_stale or revalidate or not _report_current(book, window)
         if recompute:
             # (a forced run started its scans above: it scans again, as an analyst forcing expects)
-            scans = scans or open_stored_scans(con, book.fingerprints, tuple(SCANS) if revalidate else REPORT_SCANS)
+            scans = scans or open_stored_scans(con, book.fingerprints, needed_scans)
         elif scans is not None:
             scans.cancel()  # nothing will be recomputed: stop reading every session
             scans = None

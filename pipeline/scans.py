@@ -226,7 +226,7 @@ class InputScans:
                     except sqlite3.ProgrammingError:  # already closed
                         pass
 
-        results = {**_on_demand(path, [n for n in ALL_SCANS if n not in names])}
+        results = _on_demand(path, [n for n in ALL_SCANS if n not in names])
         results.update({name: futures[name].result for name in names if name in futures})
         if "cost_profile" in names and cut is not None:
             parts = [futures[f"cost_profile/{i}"] for i in range(len(COST_PARTS))]
