@@ -723,8 +723,8 @@ def report_fragment(ws, path, fp) -> None:
 @st.fragment(key=VIEW_FRAGMENT)
 def view_fragment(ws, path, fp) -> None:
     """Everything below the filters, a fragment of its own: a change of the dates or the channels reruns
-    it alone (``redraw_view``), as does any widget inside it (the trend's, the table's period, the log
-    axes)."""
+    it alone (``redraw_view``), as does any widget inside it (the trend's, the table's period); the log
+    axes rerun only their two charts (``ratio_charts``)."""
     started = time.perf_counter()
     with shown_errors():
         view_body(ws, path, fp)
