@@ -223,6 +223,21 @@ def credit_rows(
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
+def credit_within(credit: pd.DataFrame, start: Optional[str] = None, end: Optional[str] = None) -> pd.DataFrame:
+    """The rows of ``credit_rows`` (of a wider range) dated ``start``…``end`` ('YYYY-MM-DD', None: open), in
+    their order: what ``credit_rows`` reads for that range (the dashboard reads once per filter range and
+    slices it for each channel filter, whose rows can span fewer days)."""
+    if start is None and end is None:
+        return credit
+    dates = credit["date"]
+    keep = np.ones(len(credit), dtype=bool)
+    if start is not None:
+        keep &= (dates >= start).to_numpy(dtype=bool)
+    if end is not None:
+        keep &= (dates <= end).to_numpy(dtype=bool)
+    return credit if keep.all() else credit[keep].reset_index(drop=True)
+
+
 def report_intervals(
     con: sqlite3.Connection,
     report: pd.DataFrame,

@@ -189,3 +189,26 @@ def test_report_interval_tables_count_only_the_reports_channel_days_by_hand():
         else:  # one week per channel: the channels' figures
             assert days["date"].tolist() == ["2023-09-04", "2023-09-04"]
             assert days["CPO_low"].tolist() == [10.0, 20.0] and days["support"].tolist() == [1, 2]
+
+
+def test_credit_within_is_the_credit_of_the_narrower_range(small_demo, tmp_path):
+    """The dashboard reads the credit of the filter's dates once and cuts it to a channel's own days: the
+    same rows, in the same order, as reading that range."""
+    import pandas as pd
+
+    from pipeline.intervals import credit_rows, credit_within
+
+    hand = pd.DataFrame(
+        {"conv_id": ["a", "b", "c", "d"], "date": ["2023-09-03", "2023-09-05", "2023-09-04", "2023-09-06"]}
+    )
+    assert credit_within(hand, "2023-09-04", "2023-09-05")["conv_id"].tolist() == ["b", "c"]
+    assert credit_within(hand, None, "2023-09-04")["conv_id"].tolist() == ["a", "c"]
+    assert credit_within(hand, "2023-09-03", None) is hand  # nothing cut: the same frame
+    db = tmp_path / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    run_db(db, model="linear")
+    con = open_database(db)
+    for by in ("session-date", "conversion-date"):
+        whole = credit_rows(con, None, None, by)
+        for start, end in [("2023-09-02", "2023-09-06"), (None, "2023-09-04"), ("2023-09-09", None)]:
+            pd.testing.assert_frame_equal(credit_within(whole, start, end), credit_rows(con, start, end, by))
