@@ -25,6 +25,7 @@ from pipeline.compare import ModelSpec, compare_models
 from pipeline.db import open_database
 from pipeline.export import read_report, to_csv_bytes, with_intervals
 from pipeline.intervals import credit_rows as read_credit_rows
+from pipeline.intervals import credit_within
 from pipeline.palette import channel_colors
 from pipeline.report_views import ReportView, ViewReads
 from pipeline.report_views import report_view as build_report_view
@@ -275,7 +276,8 @@ def report_view(path: str, fp: str, args: ReportViewArgs) -> ReportView:
             args.by,
             grain=args.grain,
             reads=view_reads(path, fp),
-            read_credit=lambda lo, hi, basis: credit_rows(path, fp, lo, hi, basis),
+            # the credit of the filter's dates, read once for every channel filter and cut to the rows' days
+            read_credit=lambda lo, hi, basis: credit_within(credit_rows(path, fp, args.start, args.end, basis), lo, hi),
         )
 
 
@@ -289,7 +291,8 @@ def view_reads(path: str, fp: str) -> ViewReads:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def credit_rows(path: str, fp: str, start: Optional[str], end: Optional[str], by: str) -> pd.DataFrame:
-    """``intervals.credit_rows``: a channel filter keeps the dates, so its view reuses their credit."""
+    """``intervals.credit_rows`` of the filter's dates: every channel filter of them reuses it, cut to its
+    rows' days (``intervals.credit_within``; a channel with fewer days read its own range)."""
     with _read(path) as con:
         return read_credit_rows(con, start, end, by)
 

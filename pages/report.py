@@ -667,19 +667,7 @@ def view_body(ws, path, fp) -> None:
         st.stop()
     palette = colors(path, fp)
     kpi_tiles(view)
-    # side by side in one row that wraps (RATIO_CHART_PX): the charts are its parts, each half (two
-    # columns were three elements)
-    pair = st.container(horizontal=True, wrap=True, gap="medium", key="ratio_charts")
-    log = st.session_state.get("ratio_log_scale", False)
-    with pair:
-        echart(ech.ratio_option(view.totals, "CPO", palette, log), key="cpo_chart")
-        echart(ech.ratio_option(view.totals, "ROAS", palette, log), key="roas_chart")
-    st.toggle(
-        "Logarithmic axes for CPO and ROAS",
-        key="ratio_log_scale",
-        help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
-        "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.",
-    )
+    ratio_charts(view.totals, palette)
     few = rc.few_channels(view.totals)
     if few:
         st.caption(
@@ -690,6 +678,35 @@ def view_body(ws, path, fp) -> None:
     echart(ech.cost_revenue_option(view.totals, palette), key="cost_revenue_chart")
     trend(view, palette, channels)
     table_and_downloads(ws, view, path, fp, start, end, channels)
+
+
+RATIO_FRAGMENT = "ratio_view"  # the key of the CPO and ROAS charts' fragment (``ratio_charts``)
+
+
+def redraw_ratios() -> None:
+    """The log toggle's ``on_change``: rerun only the CPO and ROAS charts (``ratio_charts``)."""
+    st.rerun(RATIO_FRAGMENT)
+
+
+@st.fragment(key=RATIO_FRAGMENT)
+def ratio_charts(totals: pd.DataFrame, palette: dict) -> None:
+    """The CPO and ROAS charts and their log-axes toggle, a fragment of its own inside the view: the
+    toggle redraws these two charts alone, not the tiles, the other charts and the table (it reran the
+    whole view: docs/dashboard.md, Speed)."""
+    # side by side in one row that wraps (RATIO_CHART_PX): the charts are its parts, each half (two
+    # columns were three elements)
+    pair = st.container(horizontal=True, wrap=True, gap="medium", key="ratio_charts")
+    log = st.session_state.get("ratio_log_scale", False)
+    with pair:
+        echart(ech.ratio_option(totals, "CPO", palette, log), key="cpo_chart")
+        echart(ech.ratio_option(totals, "ROAS", palette, log), key="roas_chart")
+    st.toggle(
+        "Logarithmic axes for CPO and ROAS",
+        key="ratio_log_scale",
+        on_change=redraw_ratios,
+        help="When one channel's CPO or ROAS is many times the others', a log axis keeps every "
+        "bar readable. A ROAS of 0 cannot sit on a log axis: its value is written instead.",
+    )
 
 
 @st.fragment
@@ -706,8 +723,8 @@ def report_fragment(ws, path, fp) -> None:
 @st.fragment(key=VIEW_FRAGMENT)
 def view_fragment(ws, path, fp) -> None:
     """Everything below the filters, a fragment of its own: a change of the dates or the channels reruns
-    it alone (``redraw_view``), as does any widget inside it (the trend's, the table's period, the log
-    axes)."""
+    it alone (``redraw_view``), as does any widget inside it (the trend's, the table's period); the log
+    axes rerun only their two charts (``ratio_charts``)."""
     started = time.perf_counter()
     with shown_errors():
         view_body(ws, path, fp)

@@ -81,10 +81,12 @@ class Intervals:
 
 def resample_counts(n_conversions: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """How many times each of ``n_conversions`` conversions is drawn in each resample (``resamples`` ×
-    ``n_conversions``, float64): the one draw every interval of a seed shares."""
+    ``n_conversions``, float64): the one draw every interval of a seed shares. Column-major: the sparse
+    products take ``counts.T``, which is then contiguous (scipy copied a row-major draw, 3 MB at 2,000
+    conversions, for each of a view's six products)."""
     rng = np.random.default_rng(seed)
     p = np.full(n_conversions, 1.0 / n_conversions)
-    return rng.multinomial(n_conversions, p, size=resamples).astype(np.float64)
+    return np.asfortranarray(rng.multinomial(n_conversions, p, size=resamples).astype(np.float64))
 
 
 def bootstrap(
@@ -221,6 +223,21 @@ def credit_rows(
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
+def credit_within(credit: pd.DataFrame, start: Optional[str] = None, end: Optional[str] = None) -> pd.DataFrame:
+    """The rows of ``credit_rows`` (of a wider range) dated ``start``…``end`` ('YYYY-MM-DD', None: open), in
+    their order: what ``credit_rows`` reads for that range (the dashboard reads once per filter range and
+    slices it for each channel filter, whose rows can span fewer days)."""
+    if start is None and end is None:
+        return credit
+    dates = credit["date"]
+    keep = np.ones(len(credit), dtype=bool)
+    if start is not None:
+        keep &= (dates >= start).to_numpy(dtype=bool)
+    if end is not None:
+        keep &= (dates <= end).to_numpy(dtype=bool)
+    return credit if keep.all() else credit[keep].reset_index(drop=True)
+
+
 def report_intervals(
     con: sqlite3.Connection,
     report: pd.DataFrame,
@@ -243,6 +260,27 @@ def report_intervals(
     )[0]
 
 
+def _group_codes(groups: pd.Index, keys: list[np.ndarray]) -> np.ndarray:
+    """Each row's position in ``groups`` (a groupby's sorted index of one or two key columns) from its
+    key values ``keys`` (one array per column); -1 where it has none."""
+    if len(keys) == 1:
+        return groups.get_indexer(keys[0])
+    levels = [pd.Index(groups.get_level_values(i)) for i in range(len(keys))]
+    uniques = [level.unique() for level in levels]
+    sizes = [len(u) for u in uniques]
+    group_key = np.zeros(len(groups), dtype=np.int64)
+    row_key = np.zeros(len(keys[0]), dtype=np.int64)
+    missing = np.zeros(len(keys[0]), dtype=bool)
+    for unique, size, level, values in zip(uniques, sizes, levels, keys):
+        code = unique.get_indexer(values)
+        missing |= code < 0
+        group_key = group_key * size + unique.get_indexer(level)
+        row_key = row_key * size + code
+    position = np.full(int(np.prod(sizes)), -1, dtype=np.int64)
+    position[group_key] = np.arange(len(groups))
+    return np.where(missing, -1, position[np.where(missing, 0, row_key)])
+
+
 def report_interval_tables(
     con: sqlite3.Connection,
     report: pd.DataFrame,
@@ -263,30 +301,44 @@ def report_interval_tables(
     start = report["date"].min() if len(report) else None
     end = report["date"].max() if len(report) else None
     credit = read_credit(start, end, basis) if read_credit else credit_rows(con, start, end, basis)
-    rows = credit.merge(report[["channel_name", "date"]], on=["channel_name", "date"])
+    # The credit of the report's channel-days, in the credit's order (what an inner merge on channel and
+    # date keeps), found by codes: the report's channels and dates, and their pairs.
+    channels = pd.Index(report["channel_name"].unique())
+    days = pd.Index(report["date"].unique())
+    n_days = max(len(days), 1)
+    report_key = channels.get_indexer(report["channel_name"]) * n_days + days.get_indexer(report["date"])
+    credit_channel = channels.get_indexer(credit["channel_name"])
+    credit_day = days.get_indexer(credit["date"])
+    credit_key = np.where((credit_channel >= 0) & (credit_day >= 0), credit_channel * n_days + credit_day, -1)
+    kept = np.isin(credit_key, report_key)
+    row_channel, row_day = credit_channel[kept], credit_day[kept]
     if grain != "day":  # week or month: each date stands for its period (window.period_start)
         report = report.assign(date=period_start(report["date"], grain))
-        rows = rows.assign(date=period_start(rows["date"], grain))
-    if len(rows) and draw is None:
+        day_period = pd.Index(period_start(pd.Series(days, dtype=object), grain))
+    else:
+        day_period = days
+    if len(row_channel) and draw is None:
         draw = resample_draw(con, resamples, seed)
-    population = draw.population if draw is not None and len(rows) else pd.Index([])
-    counts = draw.counts if draw is not None and len(rows) else None
-    conversion = population.get_indexer(rows["conv_id"])
+    population = draw.population if draw is not None and len(row_channel) else pd.Index([])
+    counts = draw.counts if draw is not None and len(row_channel) else None
+    conversion = population.get_indexer(credit["conv_id"].to_numpy()[kept])
+    ihc = credit["ihc"].to_numpy(dtype=np.float64)[kept]
+    revenue = credit["revenue"].to_numpy(dtype=np.float64)[kept]
+    row_keys = {"channel_name": channels.to_numpy()[row_channel], "date": day_period.to_numpy()[row_day]}
     tables = []
     for by in map(list, groupings):
         if by:
             groups = report.groupby(by, sort=True)["cost"].sum()
-            keys = pd.MultiIndex.from_frame(rows[by]) if len(by) > 1 else pd.Index(rows[by[0]])
-            group_code = groups.index.get_indexer(keys)
+            group_code = _group_codes(groups.index, [row_keys[c] for c in by])
             out = groups.reset_index()
         else:
             out = pd.DataFrame({"cost": [float(report["cost"].sum())]})
-            group_code = np.zeros(len(rows), dtype=np.int64)
+            group_code = np.zeros(len(row_channel), dtype=np.int64)
         result = bootstrap(
             conversion,
             group_code,
-            rows["ihc"].to_numpy(dtype=np.float64),
-            rows["revenue"].to_numpy(dtype=np.float64),
+            ihc,
+            revenue,
             out["cost"].to_numpy(dtype=np.float64),
             resamples=resamples,
             seed=seed,

@@ -536,9 +536,9 @@ def lone_period(grain: str, first: str, last: str) -> Optional[LonePeriod]:
     """Whether the trend per ``grain`` over ``first``…``last`` ('YYYY-MM-DD') is a single period (a month
     trend over ten days of September: one dot per channel), and then what to say and which finer grains
     would show a course. None when the trend has two periods or more."""
-    if not (first and last) or len(rv.period_table(grain, first, last)) > 1:
+    if not (first and last) or len(rv.period_spans(grain, first, last)) > 1:
         return None
-    finer = [g for g in rv.GRAINS[: rv.GRAINS.index(grain)] if len(rv.period_table(g, first, last)) > 1]
+    finer = [g for g in rv.GRAINS[: rv.GRAINS.index(grain)] if len(rv.period_spans(g, first, last)) > 1]
     a, b = pd.Timestamp(first), pd.Timestamp(last)
     if a == b:  # one day, whatever the grain: nothing finer to offer
         day = f"{a:%b %d}"

@@ -11,6 +11,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from pipeline import report_charts as rc
 from pipeline.db import open_database
 from pipeline.export import read_report
 from tests.dashboard_support import no_errors, open_page, texts, workspace_of
@@ -130,6 +131,24 @@ def test_log_axes_keep_every_channel_readable(dashboard_env):
         noted = {d["value"][1] for d in notes[0]["data"]} if notes else set()
         drawn = {y for y, d in zip(spec["yAxis"]["data"], spec["series"][1]["data"]) if d["value"] is not None}
         assert drawn | noted == rows and not (drawn & noted)
+
+
+def test_the_log_toggle_redraws_the_cpo_and_roas_charts_alone(dashboard_env):
+    """The log-axes toggle reruns its own fragment (``ratio_charts``): AppTest's tree then holds the two
+    charts and the toggle, not the tiles, the other charts or the table; the whole page shows the same."""
+    at = open_page("report")
+    at.multiselect(key="report_channels").set_value(["Display", "Paid Search Brand"]).run()
+    at.toggle(key="ratio_log_scale").set_value(True).run()
+    no_errors(at)
+    assert not at.metric and not at.dataframe and not at.multiselect  # tiles, table, trend: not redrawn
+    fragment = specs(at)
+    assert len(fragment) == 2 and all(s["xAxis"]["type"] == "log" for s in fragment)
+    # the view's channels, not the ones the fragment was first drawn with
+    names = [{c.split(" ·")[0].removesuffix(" " + rc.FEW_MARK) for c in s["yAxis"]["data"]} for s in fragment]
+    assert names == [{"Display", "Paid Search Brand"}] * 2
+    at.run()  # the whole page: the same two charts, then the others
+    no_errors(at)
+    assert specs(at)[:2] == fragment and len(at.metric) == 5 and at.dataframe
 
 
 def test_every_cpo_and_roas_carries_its_interval(dashboard_env):

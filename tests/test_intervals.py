@@ -141,3 +141,74 @@ def test_compare_marks_differences_within_the_noise(small_demo, tmp_path):
     zero = share.index[(share["Δ last-click"] == 0)]
     assert flags.loc[zero, "Δ last-click"].all()
     assert not flags["Δ last-click"].all()  # some shifts are real on 400 conversions
+
+
+def test_report_interval_tables_count_only_the_reports_channel_days_by_hand():
+    """One resample that draws each conversion once: every bound is the point estimate, worked out by hand.
+    The credit of a channel-day the report does not show (Direct on 09-05, and a channel it does not
+    have) must not count, in any grouping."""
+    import pandas as pd
+
+    from pipeline.intervals import Draw, report_interval_tables
+
+    report = pd.DataFrame(
+        {
+            "channel_name": ["Direct", "Paid", "Paid"],
+            "date": ["2023-09-04", "2023-09-04", "2023-09-05"],
+            "cost": [5.0, 10.0, 20.0],
+        }
+    )
+    credit = pd.DataFrame.from_records(
+        [
+            ("a", "Paid", "2023-09-04", 0.5, 50.0),
+            ("a", "Direct", "2023-09-04", 0.5, 50.0),
+            ("b", "Paid", "2023-09-05", 1.0, 30.0),
+            ("c", "Direct", "2023-09-05", 1.0, 10.0),  # not a channel-day of the report
+            ("c", "Other", "2023-09-04", 1.0, 10.0),  # not a channel of the report
+        ],
+        columns=["conv_id", "channel_name", "date", "ihc", "revenue"],
+    )
+    draw = Draw(pd.Index(["a", "b", "c"]), np.ones((1, 3)))
+    groupings = [("channel_name",), (), ("channel_name", "date")]
+    for grain in ("day", "week"):  # 09-04 is a Monday: both days are one week
+        channel, overall, days = report_interval_tables(
+            None, report, groupings, grain=grain, draw=draw, read_credit=lambda *_: credit
+        )
+        # Paid: cost 30 / credit 1.5 = 20, revenue 80 / 30; Direct: 5 / 0.5 = 10, revenue 50 / 5 = 10.
+        assert channel["channel_name"].tolist() == ["Direct", "Paid"]
+        assert channel["CPO_low"].tolist() == channel["CPO_high"].tolist() == [10.0, 20.0]
+        assert channel["ROAS_low"].tolist() == pytest.approx([10.0, 80 / 30])
+        assert channel["support"].tolist() == [1, 2]
+        # All: cost 35 / credit 2 = 17.5, revenue (50 + 50 + 30) / 35; conversions a and b (c is not shown).
+        assert overall["CPO_low"].tolist() == [17.5] and overall["ROAS_high"].tolist() == pytest.approx([130 / 35])
+        assert overall["support"].tolist() == [2]
+        if grain == "day":  # Direct 09-04: 5 / 0.5; Paid 09-04: 10 / 0.5, ROAS 5; Paid 09-05: 20 / 1, ROAS 1.5
+            assert days["CPO_low"].tolist() == [10.0, 20.0, 20.0]
+            assert days["ROAS_low"].tolist() == [10.0, 5.0, 1.5]
+            assert days["support"].tolist() == [1, 1, 1]
+        else:  # one week per channel: the channels' figures
+            assert days["date"].tolist() == ["2023-09-04", "2023-09-04"]
+            assert days["CPO_low"].tolist() == [10.0, 20.0] and days["support"].tolist() == [1, 2]
+
+
+def test_credit_within_is_the_credit_of_the_narrower_range(small_demo, tmp_path):
+    """The dashboard reads the credit of the filter's dates once and cuts it to a channel's own days: the
+    same rows, in the same order, as reading that range."""
+    import pandas as pd
+
+    from pipeline.intervals import credit_rows, credit_within
+
+    hand = pd.DataFrame(
+        {"conv_id": ["a", "b", "c", "d"], "date": ["2023-09-03", "2023-09-05", "2023-09-04", "2023-09-06"]}
+    )
+    assert credit_within(hand, "2023-09-04", "2023-09-05")["conv_id"].tolist() == ["b", "c"]
+    assert credit_within(hand, None, "2023-09-04")["conv_id"].tolist() == ["a", "c"]
+    assert credit_within(hand, "2023-09-03", None) is hand  # nothing cut: the same frame
+    db = tmp_path / "demo.db"
+    sqlite3.connect(small_demo).backup(sqlite3.connect(db))
+    run_db(db, model="linear")
+    con = open_database(db)
+    for by in ("session-date", "conversion-date"):
+        whole = credit_rows(con, None, None, by)
+        for start, end in [("2023-09-02", "2023-09-06"), (None, "2023-09-04"), ("2023-09-09", None)]:
+            pd.testing.assert_frame_equal(credit_within(whole, start, end), credit_rows(con, start, end, by))

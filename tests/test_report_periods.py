@@ -137,3 +137,28 @@ def test_the_tables_leave_the_cpo_of_a_row_without_cost_empty_as_the_charts_do()
     assert shown["CPO"].isna().tolist() == [True, False] and shown.loc[1, "CPO"] == 7.5
     assert shown["CPO_low"].isna().tolist() == [True, False] and shown.loc[1, "CPO_high"] == 10.0
     assert rows.loc[0, "CPO"] == 0.0  # the input (the CSV's rows) is not changed
+
+
+def test_period_table_across_months_years_and_a_leap_day():
+    # 2024-01-30 … 2024-03-02: two days of January (31 days), all of February 2024 (29: a leap year), two
+    # of March (31). Sunday 2023-12-31 … Monday 2024-01-08: one day of the week from 12-25, one whole week,
+    # one day of the week from 01-08.
+    months = rv.period_table("month", "2024-01-30", "2024-03-02")
+    assert months.to_dict("list") == {
+        "period": ["2024-01-01", "2024-02-01", "2024-03-01"],
+        "date": ["2024-01-30", "2024-02-01", "2024-03-01"],
+        "days": [2, 29, 2],
+        "length": [31, 29, 31],
+    }
+    weeks = rv.period_table("week", "2023-12-31", "2024-01-08")
+    assert weeks.to_dict("list") == {
+        "period": ["2023-12-25", "2024-01-01", "2024-01-08"],
+        "date": ["2023-12-31", "2024-01-01", "2024-01-08"],
+        "days": [1, 7, 1],
+        "length": [7, 7, 7],
+    }
+    days = rv.period_table("day", "2024-02-28", "2024-03-01")
+    assert days["date"].tolist() == ["2024-02-28", "2024-02-29", "2024-03-01"] and days["days"].tolist() == [1, 1, 1]
+    assert rc.lone_period("month", "2024-02-03", "2024-02-20").finer == ["day", "week"]
+    assert rc.lone_period("week", "2024-02-05", "2024-02-06").finer == ["day"]
+    assert rc.lone_period("week", "2024-02-04", "2024-02-05") is None  # Sunday and Monday: two weeks
