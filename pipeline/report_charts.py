@@ -115,6 +115,15 @@ class RatioBars:
     fmt: Callable[[float], str]
 
 
+def nice_log_end(value: float, down: bool) -> float:
+    """``value`` rounded down (or up) to 1, 2 or 5 times a power of ten: an end a log axis can write."""
+    power = 10.0 ** math.floor(math.log10(value))
+    steps = [float(f"{power * m:.1g}") for m in (1, 2, 5, 10)]  # (0.1 × 2: no 0.2000…01)
+    if down:
+        return max(s for s in steps if s <= value * (1 + 1e-12))
+    return min(s for s in steps if s >= value * (1 - 1e-12))
+
+
 def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> RatioBars:
     """Bars of CPO or ROAS per paid channel, best first, with their 90% intervals as whiskers.
 
@@ -139,8 +148,10 @@ def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fal
     top = max(positive, default=0.0)
     if log:
         low_end = min(positive + [lo for lo in lows if lo is not None and lo > 0]) / 2
-        lo_log, hi_log = math.log10(low_end), math.log10(top * 4)
-        left, edge, axis_range = 10**lo_log, 10**hi_log, [lo_log, hi_log]
+        # The ends on a 1-2-5 step: the axis writes its left end as a tick ("1.5251343500661865" was
+        # the unrounded half of the lowest value).
+        left, edge = nice_log_end(low_end, down=True), nice_log_end(top * 4, down=False)
+        axis_range = [math.log10(left), math.log10(edge)]
         axis = f"{axis}, log scale"
     else:
         left, edge = 0, top * 1.3 if top > 0 else 1

@@ -96,10 +96,11 @@ def test_cpo_bars_best_first_with_whiskers_equal_to_the_report_intervals():
 def test_roas_on_a_log_axis_writes_a_zero_at_the_left_edge_and_its_title_wraps():
     opt = ech.ratio_option(totals(), "ROAS", PALETTE, log=True).option
     # higher is better: A 3, B 2, C 0. Log axis from half the smallest positive value or low end
-    # (min(3, 2, 2, 1) / 2 = 0.5) to 4 × the largest (12); C's 0 has no place on it: written at 0.5.
+    # (min(3, 2, 2, 1) / 2 = 0.5) to 4 × the largest (12), up to the next 1-2-5 step (20); C's 0 has no
+    # place on it: written at 0.5.
     assert opt["yAxis"]["data"] == ["A · 3.00", "B † · 2.00", "C (x) · 0.00"]
     assert opt["xAxis"]["type"] == "log"
-    assert math.isclose(opt["xAxis"]["min"], 0.5) and math.isclose(opt["xAxis"]["max"], 12.0)
+    assert opt["xAxis"]["min"] == 0.5 and opt["xAxis"]["max"] == 20.0
     # ECharts starts a log axis's bars at 1: each bar is stacked on an invisible one up to the axis's left end
     base, bars = series(opt, "bar")
     assert base["name"] == "base" and base["stack"] == bars["stack"] == "ratio"
@@ -112,10 +113,27 @@ def test_roas_on_a_log_axis_writes_a_zero_at_the_left_edge_and_its_title_wraps()
         [1.0, 2.0, 2.0, 2.0, 3.0],
         [],
     ]
-    assert not [s for s in series(opt, "scatter") if s["name"] == "cut"]  # every whisker ends inside 12
+    assert not [s for s in series(opt, "scatter") if s["name"] == "cut"]  # every whisker ends inside 20
     # "Revenue per EUR of cost (ratio), log scale" would be cut in a half-page chart: it wraps instead
     assert opt["xAxis"]["name"] == "Revenue per EUR of cost (ratio), log scale"
     assert opt["xAxis"]["nameTextStyle"]["overflow"] == "break" and opt["xAxis"]["nameTextStyle"]["width"] <= 300
+
+
+def test_a_log_axis_ends_on_a_one_two_five_step():
+    """The axis writes its left end as a tick: half the lowest value (ROAS 3.05 -> 1.525…) was written
+    "1.5251343500661865". Both ends now sit on 1, 2 or 5 times a power of ten, outside the values."""
+    assert [rc.nice_log_end(v, down=True) for v in (1.5251343500661865, 0.03, 0.5, 7.0, 230.0)] == [
+        1.0, 0.02, 0.5, 5.0, 200.0
+    ]  # fmt: skip
+    assert [rc.nice_log_end(v, down=False) for v in (12.0, 0.03, 0.5, 7.0, 0.101)] == [20.0, 0.05, 0.5, 10.0, 0.2]
+    t = totals()
+    t.loc[0, ["ROAS", "ROAS_low", "ROAS_high"]] = [3.0502686, 3.0502686, 4.0]
+    t.loc[1, ["ROAS", "ROAS_low", "ROAS_high"]] = [4.0, 3.5, 4.5]
+    opt = ech.ratio_option(t, "ROAS", PALETTE, log=True).option
+    # lowest positive value or low end 3.0502686, halved 1.5251343 -> 1; 4 × the largest (16) -> 20
+    assert opt["xAxis"]["min"] == 1.0 and opt["xAxis"]["max"] == 20.0
+    base, bars = series(opt, "bar")
+    assert base["data"][:2] == [1.0, 1.0] and math.isclose(bars["data"][0]["value"], 3.0)  # B's 4 - 1
 
 
 def test_cost_vs_revenue_by_revenue_with_euro_tooltips():
