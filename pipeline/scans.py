@@ -288,12 +288,9 @@ class InputScans:
 
     def channel_days(self) -> set[tuple[str, str]]:
         """Off the session profile when it is at hand or started, else off the cheaper channel-days
-        scan (on demand when not started). Validation reads the session profile before the report
-        asks for the channel-days, so when neither is at hand validation did not run: a forced run on
-        a current validation, whose scans the command line forked before it knew (0.1 s against the
-        session profile's 0.3 s, on the main process's path)."""
+        scan when that is (run on demand: the session profile, which validation reads too)."""
         have = self._cache.keys() | self._started
-        name = "session_profile" if "session_profile" in have else "channel_days"
+        name = "channel_days" if "channel_days" in have and "session_profile" not in have else "session_profile"
         return {(channel_label(row[0]), row[1]) for row in self._get(name)}
 
     def channel_day_costs(self) -> dict[tuple[str, str], float]:

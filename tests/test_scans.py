@@ -158,23 +158,3 @@ def test_channel_days_come_from_the_cheaper_scan_only_when_validation_does_not_n
     assert "channel_days" not in profile.computed()
     report_only.cancel()
     profile.cancel()
-
-
-def test_the_command_lines_forked_scans_read_the_cheaper_channel_days_when_validation_did_not_run(small_demo):
-    """The CLI forks the cost profile before it knows whether validation is current; a forced run on a
-    current validation then asks only for the report's channel-days, which came off the session profile
-    (0.3 s on the demo, in the main process) instead of their own scan (0.1 s)."""
-    forked = open_scans(str(small_demo), fork=True)
-    days = forked.channel_days()
-    assert "session_profile" not in forked.computed() and "channel_days" in forked.computed()
-    forked.cancel()
-    con = open_database(small_demo)
-    profile = open_scans(con)
-    assert days == profile.channel_days() and len(days) > 100
-    assert "session_profile" in profile.computed() and "channel_days" not in profile.computed()
-    profile.cancel()
-    # once validation has read the session profile, the channel-days come off it: no second scan
-    forked = open_scans(str(small_demo), fork=True)
-    forked.session_profile()
-    assert forked.channel_days() == days and "channel_days" not in forked.computed()
-    forked.cancel()
