@@ -178,13 +178,14 @@ def _declared_types(con, table: str) -> list[tuple[str, str]]:
 def _check_storage_classes(con, source: Source, table: str, types: list[tuple[str, str]]) -> None:
     """A required column without a declared text, integer or real type may hold values of several
     storage classes, which Arrow cannot: ADBC would widen them (integer ids 7 become text '7', which
-    then match text ids that SQLite never matches). Such a column stops the conversion with one line
+    then match text ids that SQLite never matches; integer ids beside real ones would all become reals,
+    which SQLite's validation refuses as mixed). Such a column stops the conversion with one line
     naming it (``validate`` counts them); a BLOB where text belongs is left to the read, which refuses
     it in any column (``_check_blobs``). One pass over the table, only when it has such a column (a
     file made with typed columns, as the demo and ``schema.INPUT_DDL``, has none)."""
     from .db import quote_ident
     from .schema import REQUIRED_COLUMNS
-    from .validate import TEXT_ROLES, TYPE_WORDS
+    from .validate import ID_COLUMNS, TEXT_ROLES, TYPE_WORDS
 
     loose = [name for name, affinity in types if affinity in ("blob", "numeric") and name in REQUIRED_COLUMNS[table]]
     if not loose:
@@ -193,8 +194,13 @@ def _check_storage_classes(con, source: Source, table: str, types: list[tuple[st
     rows = con.execute(f"SELECT DISTINCT {kinds} FROM {quote_ident(table)}").fetchall()
     for i, column in enumerate(loose):
         seen = {row[i] for row in rows} - {"null", *(["blob"] if (table, column) in TEXT_ROLES else [])}
+        words = " and ".join(TYPE_WORDS.get(k, k) for k in sorted(seen))
+        if (table, column) in ID_COLUMNS and seen == {"integer", "real"}:  # one Arrow column of reals: 7 → 7.0
+            raise InputError(
+                f"{source.display()}: {table}.{column} holds ids of mixed types ({words}), which the conversion "
+                "would turn into real numbers; `validate` names them — store them all as integers first"
+            )
         if len(seen) > 1 and seen != {"integer", "real"}:
-            words = " and ".join(TYPE_WORDS.get(k, k) for k in sorted(seen))
             raise InputError(
                 f"{source.display()}: {table}.{column} holds values of mixed types ({words}), which one Arrow "
                 "column cannot keep; `validate` names them — store them as one type (text) first"

@@ -13,7 +13,11 @@ aggregates inside SQLite, and the results serve every stage that needs them:
   sums added (``_merged_costs``: the same rows as the one query, which the other modes run). It is the
   run's longest scan (0.75-0.9 s alone on the demo, 1.15-1.2 s beside the journeys), and its lookups
   of a session per cost row cannot be shared with the session profile's sequential pass (from that
-  side, the GROUP BY sorts every session: 3 s); in two parts it takes 0.5 s alone;
+  side, the GROUP BY sorts every session: 3 s); in two parts it takes 0.5 s alone. The command line
+  keeps it one query in its child (``open_scans(fork=True)``): split there too (two children, same
+  merge), a forced ``run`` was no faster on 2 cores, where the child is not on the critical path
+  (demo: 1.28 against 1.27 s median wall, CPU 2.05 against 1.91 s; a 1.5M-session file 7.94 against
+  7.65 s; bench/bench_forced_run.py, cpu-bench, 13 and 4 rounds);
 - ``channel_days``: the DISTINCT (channel, date) of the sessions, all the report needs of the session
   profile (0.1 s against 0.3 s: no per-row checks); started instead of the session profile when
   validation is current (``REPORT_SCANS``: a forced run, or a report redone on unchanged inputs);

@@ -671,20 +671,40 @@ def _id_types(con, check: _Checker, scans: InputScans) -> None:
             )
     for (ta, ca), (tb, cb) in MATCHED:
         a, b = types[(ta, ca)], types[(tb, cb)]
-        # a column of binary (BLOB) ids has its own finding above: one cause, one line
-        if len(a) == 1 and len(b) == 1 and a != b and "blob" not in a | b:
+        if len(a) == 1 and len(b) == 1 and ids_clash(_type_words(a), _type_words(b)):
             check.report.findings.append(type_mismatch_finding((ta, ca, _type_words(a)), (tb, cb, _type_words(b))))
+
+
+EXACT_NUMBERS = {"integer", "decimal"}  # kinds of ids compared as the same number by every engine
+
+
+def ids_clash(a: str, b: str) -> bool:
+    """Whether matched id columns holding ids of kinds ``a`` and ``b`` (in words: 'text', 'integer',
+    'real', …) are refused — every engine's rule. Ids are matched by their exact stored value: text
+    against a number never matches in SQLite (1 is not '1', '007' is not 7) while a typed engine casts
+    one to the other (and matches '007' with 7, or fails on 'u1'); a real (floating-point) id against
+    an integer or text one is an integer id an export turned into a number with decimals: 7.0 stands for 7
+    only while ids are short (past 2^53 two ids become one), so it is refused rather than matched when it
+    happens to be whole. Integers against decimals (a warehouse's NUMBER) are the same exact number. A
+    column of binary (BLOB) ids has its own finding (one cause, one line)."""
+    return a != b and "binary (BLOB)" not in (a, b) and not {a, b} <= EXACT_NUMBERS
 
 
 def type_mismatch_finding(a: tuple[str, str, str], b: tuple[str, str, str]) -> Finding:
     """Matched id columns of two types: ``a``, ``b`` = (table, column, type in words) — every engine's."""
     (ta, ca, wa), (tb, cb, wb) = a, b
-    return Finding(
-        f"{ca}_type_mismatch",
-        FATAL,
-        f"{ta}.{ca} holds {wa} ids and {tb}.{cb} {wb} ids: they never match (ids are matched "
-        "by their exact stored value, 1 is not '1'); store both as the same type",
-    )
+    if "real" in (wa, wb) and "text" not in (wa, wb):
+        why = (
+            "ids are matched by their exact stored value and a real (floating-point) number is no id (past 15 "
+            "digits two ids become one); store both as integers"
+        )
+    else:
+        why = (
+            "they never match (ids are matched by their exact stored value, 1 is not '1'); store both as the same type"
+        )
+        if "real" in (wa, wb):
+            why += " (text, or integers: a real (floating-point) number is no id)"
+    return Finding(f"{ca}_type_mismatch", FATAL, f"{ta}.{ca} holds {wa} ids and {tb}.{cb} {wb} ids: {why}")
 
 
 # What belongs in each input column that must not be binary (BLOB): ids, dates, times, a channel's name.

@@ -96,6 +96,25 @@ def test_validation_findings_equal(demo, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("conversion_ids", ["integer", "text"])
+def test_real_user_ids_refused_as_sqlite_refuses_them(spark, tmp_path, conversion_ids):
+    """Sessions' user ids stored as reals (7.0) against integer or text conversion ids: SQLite's fatal
+    finding, word for word (Spark matched 7.0 with 7 and with '7')."""
+    from tests.test_malformed_faces import NUMBERS, real_ids_db
+
+    ids = NUMBERS if conversion_ids == "integer" else {u: str(n) for u, n in NUMBERS.items()}
+    db = real_ids_db(tmp_path / "real.db", ids)
+    con = open_database(db)
+    expected = validate(con)
+    con.close()
+    convert(db, f"parquet:///{tmp_path / 'lake'}")
+    with S.open_engine(f"parquet:///{tmp_path / 'lake'}", master="local[2]") as engine:
+        got = S.validate(engine)
+    fatal = [(f.code, f.message) for f in expected.findings if f.severity == "fatal"]
+    assert [(f.code, f.message) for f in got.findings] == fatal
+    assert fatal[0][0] == "user_id_type_mismatch" and len(fatal) == 1
+
+
 # ---- journeys -------------------------------------------------------------------------------------------
 
 

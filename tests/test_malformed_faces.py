@@ -16,10 +16,12 @@ import pytest
 from pipeline.ihc_api.local_server import LocalIhcServer
 from tests.api_support import posts
 from tests.helpers import TINY_CONVERSIONS, TINY_COSTS, TINY_SESSIONS, cli, make_db, tiny_db
+from tests.pg_server import PASSWORD
 from tests.test_cli import assert_clean_failure
 from tests.test_malformed import UNTYPED, _with
 
 KEY = "malformed-faces-key-1f2e3d"
+NUMBERS = {"u1": 7, "u2": 8, "u3": 9}  # the tiny data's users as integer ids
 
 
 def digest(path: Path) -> str:
@@ -93,6 +95,16 @@ SQLITE_CASES = [
         TINY_COSTS,
         ["session_sources.user_id", "mixed types (5 text, 1 integer)"],
         ["session_sources.user_id holds values of mixed types (integer and text)"],
+    ),
+    # convert turned this column into one of reals (7 → 7.0), which the engines then ran against real
+    # conversion ids, where SQLite refuses the mix
+    (
+        "integer_and_real_user_ids_in_one_column",
+        [(s, 7.0 if s == "s1" else NUMBERS[u], *rest) for s, u, *rest in TINY_SESSIONS],
+        [(c, float(NUMBERS[u]), *rest) for c, u, *rest in TINY_CONVERSIONS],
+        TINY_COSTS,
+        ["session_sources.user_id", "mixed types (5 integer, 1 real)"],
+        ["session_sources.user_id holds ids of mixed types (integer and real)", "store them all as integers"],
     ),
 ]
 IDS = [c[0] for c in SQLITE_CASES]
@@ -201,6 +213,8 @@ TYPED = {
     "session_costs": "session_id VARCHAR, cost DOUBLE",
 }
 USER_NUMBERS = "CASE user_id WHEN 'u1' THEN 7 WHEN 'u2' THEN 8 ELSE 9 END"
+REAL_AGAINST_INTEGER = "conversions.user_id holds integer ids and session_sources.user_id real ids"
+REAL_AGAINST_TEXT = "conversions.user_id holds text ids and session_sources.user_id real ids"
 
 # (name, ALTER statements turning the tiny data's columns into the case, fragments of the one line)
 DUCK_CASES = [
@@ -223,6 +237,31 @@ DUCK_CASES = [
         "integer_user_ids_against_text_ones",
         [f"ALTER TABLE session_sources ALTER user_id TYPE BIGINT USING {USER_NUMBERS}"],
         ["conversions.user_id holds text ids and session_sources.user_id integer ids", "never match"],
+    ),
+    # SQLite refuses real ids against integer or text ones; DuckDB matched 7.0 with 7 and with '7'
+    (
+        "real_user_ids_against_integer_ones",
+        [
+            f"ALTER TABLE session_sources ALTER user_id TYPE DOUBLE USING {USER_NUMBERS}",
+            f"ALTER TABLE conversions ALTER user_id TYPE BIGINT USING {USER_NUMBERS}",
+        ],
+        [REAL_AGAINST_INTEGER, "store both as integers"],
+    ),
+    (
+        "real_user_ids_against_text_ones",
+        [
+            f"ALTER TABLE session_sources ALTER user_id TYPE DOUBLE USING {USER_NUMBERS}",
+            f"UPDATE conversions SET user_id = CAST({USER_NUMBERS} AS VARCHAR)",
+        ],
+        [REAL_AGAINST_TEXT, "never match"],
+    ),
+    (
+        "float_conversion_ids_against_integer_ones",  # a 4-byte FLOAT is a real too
+        [
+            f"ALTER TABLE session_sources ALTER user_id TYPE BIGINT USING {USER_NUMBERS}",
+            f"ALTER TABLE conversions ALTER user_id TYPE FLOAT USING {USER_NUMBERS}",
+        ],
+        ["conversions.user_id holds real ids and session_sources.user_id integer ids", "store both as integers"],
     ),
     (
         "empty_user_id_in_conversions_and_sessions",
@@ -290,14 +329,101 @@ def test_the_duckdb_engine_refuses_them_in_one_line(tmp_path, kind, alters, frag
     assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
 
 
-def test_the_duckdb_engine_still_runs_integer_ids_in_every_table(tmp_path):
-    """Integer user ids on both sides are one type: attributed as SQLite attributes them (2 of 3)."""
+@pytest.mark.parametrize("dtype", ["BIGINT", "DOUBLE"])
+def test_the_duckdb_engine_still_runs_ids_of_one_type_in_every_table(tmp_path, dtype):
+    """Integer (or real) user ids on both sides are one type: attributed as SQLite attributes them (2 of
+    3: ``both_real`` below)."""
     alters = [
-        f"ALTER TABLE {t} ALTER user_id TYPE BIGINT USING {USER_NUMBERS}" for t in ("session_sources", "conversions")
+        f"ALTER TABLE {t} ALTER user_id TYPE {dtype} USING {USER_NUMBERS}" for t in ("session_sources", "conversions")
     ]
     r = cli("run", f"duckdb:///{duck_file(tmp_path / 'x.duckdb', alters)}", "--model", "linear", "-q")
     assert r.returncode == 0, r.stderr
     assert "2 conversions attributed" in r.stdout, r.stdout
+
+
+# ---- real (floating-point) user ids against integer or text ones, on every face -------------------------
+# SQLite files (untyped columns) with sessions' user ids stored as reals: (name, conversions' user ids,
+# fragments of the one line). SQLite refused them; the DuckDB, Parquet and Postgres engines matched 7.0
+# with 7 and with '7' and attributed, and `convert` carried the reals over.
+REAL_CASES = [
+    ("against_integer_ids", NUMBERS, [REAL_AGAINST_INTEGER, "store both as integers"]),
+    ("against_text_ids", {u: str(n) for u, n in NUMBERS.items()}, [REAL_AGAINST_TEXT, "never match"]),
+]
+
+
+def real_ids_db(path: Path, conversion_ids: dict) -> Path:
+    sessions = [(s, float(NUMBERS[u]), *rest) for s, u, *rest in TINY_SESSIONS]
+    conversions = [(c, conversion_ids[u], *rest) for c, u, *rest in TINY_CONVERSIONS]
+    return make_db(path, sessions, conversions, TINY_COSTS, ddl=UNTYPED)
+
+
+def assert_refused(r, fragments) -> None:
+    """``validate``'s one fatal line, or the one error line of another command."""
+    if any(line.startswith("fatal:") for line in r.stdout.splitlines()):
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        fatal = [line for line in r.stdout.splitlines() if line.startswith("fatal:")]
+        assert len(fatal) == 1 and all(f in fatal[0] for f in fragments), fatal
+    else:
+        assert_clean_failure(r, *fragments)
+
+
+@pytest.mark.parametrize("conversion_ids, fragments", [c[1:] for c in REAL_CASES], ids=[c[0] for c in REAL_CASES])
+def test_real_user_ids_are_refused_on_every_local_face(tmp_path, conversion_ids, fragments):
+    """The SQLite file (`validate`, `run`), then `convert`ed as it is to a DuckDB file and a Parquet folder
+    (types unchanged) and given to the DuckDB engine: the same one line, nothing written."""
+    db = real_ids_db(tmp_path / "real.db", conversion_ids)
+    for command in (["validate"], ["run", "--model", "linear"]):
+        assert_refused(cli(command[0], db, *command[1:]), fragments)
+    for kind, name in (("duckdb", "x.duckdb"), ("parquet", "lake")):
+        target = tmp_path / name
+        assert cli("convert", db, f"{kind}:///{target}").returncode == 0
+        before = digest(target)
+        for command in (["validate"], ["run", "--model", "linear"], ["journeys"]):
+            assert_refused(cli(command[0], f"{kind}:///{target}", *command[1:]), fragments)
+        assert digest(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "real.db", "x.duckdb"]
+
+
+def test_real_user_ids_on_both_sides_run_on_every_local_face(tmp_path):
+    """One type in both tables (reals): SQLite matches 7.0 with 7.0, as the engines do — the same report."""
+    db = real_ids_db(tmp_path / "real.db", {u: float(n) for u, n in NUMBERS.items()})
+    assert cli("convert", db, f"parquet:///{tmp_path / 'lake'}").returncode == 0
+    csvs = []
+    for source, csv in ((db, "sqlite.csv"), (f"parquet:///{tmp_path / 'lake'}", "parquet.csv")):
+        r = cli("run", source, "--model", "linear", "-q", "--csv", tmp_path / csv)
+        assert r.returncode == 0 and "2 conversions attributed" in r.stdout, (r.stdout, r.stderr)
+        csvs.append((tmp_path / csv).read_bytes())
+    assert csvs[0] == csvs[1]
+
+
+@pytest.fixture(scope="module")
+def pg():
+    from tests.pg_server import pg_binaries, start_server
+
+    if pg_binaries() is None:
+        pytest.skip("no PostgreSQL binaries: install Debian's postgresql (.ci/run does)")
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("conversion_ids, fragments", [c[1:] for c in REAL_CASES], ids=[c[0] for c in REAL_CASES])
+def test_real_user_ids_are_refused_on_postgres(tmp_path, pg, conversion_ids, fragments):
+    """`convert` to Postgres keeps the types (double precision against bigint or text); the Postgres
+    engine refuses them in SQLite's one line and writes nothing."""
+    from tests.test_engine_postgres import _database, _table
+
+    url = _database(pg, "real_" + ("int" if conversion_ids == NUMBERS else "text"))
+    assert cli("convert", real_ids_db(tmp_path / "real.db", conversion_ids), url).returncode == 0
+    tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+    before = _table(url, tables)
+    for command in (["validate"], ["run", "--model", "linear"]):
+        r = cli(command[0], url, *command[1:])
+        assert_refused(r, fragments)
+        assert PASSWORD not in r.stdout + r.stderr
+    assert _table(url, tables) == before == [("conversions",), ("session_costs",), ("session_sources",)]
 
 
 # ---- files the DuckDB engine cannot read ----------------------------------------------------------------

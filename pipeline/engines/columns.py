@@ -7,7 +7,8 @@ given its type name as the engine reports it (``engine.present``).
   that is no number is NULL);
 - ``is_numeric(dtype)``: whether a type name is a numeric type;
 - ``type_words(dtype)``: what kind of values a column of that type holds, in words ('text', 'integer',
-  'binary (BLOB)', else the type's name in lower case) — as ``pipeline.validate`` words SQLite's.
+  'real' for a floating-point type, 'decimal', 'binary (BLOB)', else the type's name in lower case) — as
+  ``pipeline.validate`` words SQLite's storage classes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 INTEGER_TYPES = ("BIGINT", "INTEGER", "INT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "INT64")
 TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "CHARACTER VARYING", "CHARACTER", "BPCHAR")
 BINARY_TYPES = ("BLOB", "BYTEA", "BINARY", "VARBINARY", "BYTES")
+REAL_TYPES = ("DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8", "FLOAT64", "DOUBLE PRECISION")  # floating point
+DECIMAL_TYPES = ("DECIMAL", "NUMERIC", "NUMBER")
 NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT")
 
 
@@ -33,8 +36,9 @@ def as_number(c: str, dtype: str) -> str:
 
 
 def type_words(dtype: str) -> str:
-    """'text', 'integer' or 'binary (BLOB)' for a type name as an engine reports it (``engine.present``:
-    DuckDB's names, or the names an engine maps to them), else the name itself in lower case."""
+    """'text', 'integer', 'real' (SQLite's word for floating point), 'decimal' or 'binary (BLOB)' for a
+    type name as an engine reports it (``engine.present``: DuckDB's names, or the names an engine maps to
+    them), else the name itself in lower case."""
     base = dtype.upper().split("(")[0].strip()
     if base in BINARY_TYPES:
         return "binary (BLOB)"
@@ -42,4 +46,8 @@ def type_words(dtype: str) -> str:
         return "text"
     if base in INTEGER_TYPES:
         return "integer"
+    if base in REAL_TYPES:
+        return "real"
+    if base in DECIMAL_TYPES:
+        return "decimal"
     return dtype.lower()

@@ -60,6 +60,7 @@ from ..validate import (
     ValidationReport,
     binary_column_finding,
     cost_coverage_findings,
+    ids_clash,
     structure_findings,
     table_findings,
     type_mismatch_finding,
@@ -212,8 +213,8 @@ def _column_types(engine: DuckEngine, report: ValidationReport) -> bool:
     the column's type: a binary (BLOB) column where ids, dates, times or channel names belong (the value
     checks would cast its bytes to text and accept them, or fail on it), and matched id columns of two
     types (text against integer ids: SQLite never matches them; DuckDB would cast one to the other, or
-    fail). Both fatal, worded as ``pipeline.validate`` words them; False when there is one (the value
-    checks then do not run)."""
+    fail; a real id against an integer or text one: ``validate.ids_clash``). Both fatal, worded as
+    ``pipeline.validate`` words them; False when there is one (the value checks then do not run)."""
     found = []
     for table, column in TEXT_ROLES:
         if type_words(engine.present[table][column]) == "binary (BLOB)":
@@ -223,7 +224,7 @@ def _column_types(engine: DuckEngine, report: ValidationReport) -> bool:
             found.append(binary_column_finding(table, column, n, examples))
     for (ta, ca), (tb, cb) in MATCHED:
         a, b = type_words(engine.present[ta][ca]), type_words(engine.present[tb][cb])
-        if a != b and {a, b} <= {"text", "integer"}:
+        if ids_clash(a, b):
             found.append(type_mismatch_finding((ta, ca, a), (tb, cb, b)))
     report.findings.extend(found)
     return not found
