@@ -60,7 +60,10 @@ def coverage_lines(cov: dict) -> str:
     )
 
 
-TILE_PX = 180  # a tile's least width: "149.3 MB" is 135 px of the metric's 36 px figures, plus its padding
+# A tile's least width: "149.3 MB" is 135 px of the metric's 36 px figures, plus its padding; 200 px so the
+# four go 2 + 2 at 1024 px with the sidebar open (at 180 px, three fitted and the fourth sat alone, as
+# wide as the three) and in one row at 1280 px.
+TILE_PX = 200
 TILE_STYLE = f"<style>.st-key-data_tiles>div{{min-width:{TILE_PX}px}}</style>"
 
 

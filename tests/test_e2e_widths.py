@@ -14,10 +14,13 @@ Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
 
 from __future__ import annotations
 
+import contextlib
+
 from tests import browser_support as web
 
 pytestmark = web.needs_browser()
 
+REPORT_TEXT_COLUMNS = ("Channel", "Date", "Days", "CPO 90%", "ROAS 90%")
 LONG_CHANNELS = ["Affiliate & Partnerships", "Paid Search Non Brand", "Price Comparison"]
 
 # What is cut in the main area: texts wider than their clipping box, parts past the column, the table.
@@ -45,6 +48,56 @@ CUT = """() => {
       client: s.clientWidth, content: s.scrollWidth, sideways_bar: s.offsetHeight - s.clientHeight}));
   return {cut, tables, column: Math.round(column.width)};
 }"""
+
+
+# What is cut inside a table (st.dataframe draws on a canvas): each column's width from the grid lines the
+# canvas draws at the columns' right edges (the last column ends at the scroller's edge, where the table's
+# own scrollbar begins), and the texts as Chromium measures them in the grid's font — the headers, and the
+# cells of the columns named (text columns: the grid's accessible table holds what they show; a number
+# column there holds the raw value, not its format). A text is whole with its 8 px padding on both sides
+# (the last column's right one may sit under the scrollbar): "Affiliate & Partnerships" in 120 px read
+# "Affiliate & Partnersh" (the Report per month at 1280 px).
+TABLE_CUT = """(frame, textColumns) => {
+  const canvas = frame.querySelector('canvas[data-testid="data-grid-canvas"]');
+  const scroller = frame.querySelector('.dvn-scroller');
+  const line = canvas.getContext('2d').getImageData(0, 1, canvas.width, 1).data;
+  const edges = [];
+  for (let x = 1; x < canvas.width; x++) {
+    const [r, g, b] = [line[4 * x], line[4 * x + 1], line[4 * x + 2]];
+    const grey = r < 245 && Math.abs(r - g) < 8 && Math.abs(g - b) < 8;
+    if (grey && !(edges.length && edges[edges.length - 1] === x - 1)) edges.push(x);
+  }
+  const headers = [...frame.querySelectorAll('table[role="grid"] thead th')].map(th => th.innerText.trim());
+  if (edges.length === headers.length - 1) edges.push(scroller.clientWidth);
+  const width = i => i < edges.length ? edges[i] - (i ? edges[i - 1] : 0) : null;
+  const style = getComputedStyle(frame.querySelector('.stDataFrameGlideDataEditor'));
+  const font = `${style.getPropertyValue('--gdg-base-font-style')} ${style.getPropertyValue('--gdg-font-family')}`;
+  const pad = parseFloat(style.getPropertyValue('--gdg-cell-horizontal-padding'));
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = font;
+  const cut = [];
+  const check = (text, i) => {
+    // the last column ends at the table's own scrollbar: its text may reach it, not run under it
+    const w = width(i), need = ctx.measureText(text).width + (i === headers.length - 1 ? pad : 2 * pad);
+    if (text && w !== null && need > w + 0.5) cut.push(`"${text}" in ${headers[i]}: ${need.toFixed(1)} > ${w} px`);
+  };
+  headers.forEach(check);
+  const rows = frame.querySelectorAll('table[role="grid"] tbody tr');
+  for (const tr of rows)
+    [...tr.children].forEach((td, i) => { if (textColumns.includes(headers[i])) check(td.innerText.trim(), i); });
+  return {cut, widths: headers.map((h, i) => [h, width(i)]), rows: rows.length, font};
+}"""
+
+
+def _table_whole(page, what: str, text_columns=("Channel",)) -> dict:
+    """Every table's headers and the texts of ``text_columns`` are whole in their columns."""
+    frames = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    assert frames.count() > 0, what
+    seen = {}
+    for i in range(frames.count()):
+        seen = frames.nth(i).evaluate(TABLE_CUT, list(text_columns))
+        assert seen["rows"] > 0 and seen["cut"] == [], (what, seen)
+    return seen
 
 
 def _report(browser, url: str, path: str, width: int, sidebar: str, wait_for: str = '[data-testid="stDataFrame"]'):
@@ -82,7 +135,9 @@ def _nothing_cut(page, what: str) -> dict:
     return seen
 
 
-def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
+@contextlib.contextmanager
+def _browser(tmp_path):
+    """A dashboard on the small demo and Chromium with its scrollbars shown."""
     from playwright.sync_api import sync_playwright
 
     web.SHOTS.mkdir(parents=True, exist_ok=True)
@@ -92,54 +147,67 @@ def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
             executable_path=web.CHROMIUM, args=web.CHROMIUM_ARGS, ignore_default_args=["--hide-scrollbars"]
         )
         try:
-            # A first visit straight to /report on a fresh server is laid out by the app: navigation, wide column.
-            page = _report(browser, url, "/report?per=month", 1280, "open")
-            links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
-            assert links.count() >= 5, "the page ran without the app's navigation"
-            seen = _nothing_cut(page, "first visit to /report")
-            assert seen["column"] > 900 and seen["tables"][0]["content"] <= seen["tables"][0]["client"] + 1, seen
-            web.screenshot(page, web.SHOTS / "widths_1_first_visit_report_month.png")
-            page.context.close()
-
-            for width in (1280, 1024):
-                for sidebar in ("open", "collapsed"):
-                    # per day through the app's address, per month straight through the page's
-                    for grain, path in (("day", "/"), ("month", "/report?per=month")):
-                        what = f"{width} px, sidebar {sidebar}, per {grain}"
-                        page = _report(browser, url, path, width, sidebar)
-                        seen = _nothing_cut(page, what)
-                        if width == 1280:  # wide enough for the whole table
-                            assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
-                        web.screenshot(page, web.SHOTS / f"widths_{width}_{sidebar}_{grain}.png")
-                        page.context.close()
-
-            # The narrowest: three long channel names in the filter, then Download database's second step.
-            page = _report(browser, url, "/", 1024, "open")
-            for channel in LONG_CHANNELS:
-                _pick(page, channel)
-            chips = page.locator('[data-testid="stMultiSelect"]').first.locator('[aria-label^="Remove "]')
-            assert chips.count() == 3
-            button = page.get_by_role("button", name="Download database")
-            button.scroll_into_view_if_needed()
-            button.click()
-            page.get_by_role("button", name="Save attribution-enriched.db").wait_for(timeout=60_000)
-            web.wait_idle(page)
-            _nothing_cut(page, "1024 px, three channels, database ready")
-            web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
-            page.context.close()
-
-            # The other pages with a table, tiles or long labels, with the sidebar open. At 1024 px the Data
-            # page's tiles read "450,…", the Pipeline's checkboxes "Recompute every stage, even …", the
-            # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
-            # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px).
-            for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
-                what = f"{width} px, sidebar open, {path}"
-                wait_for = {"/journeys": web.CHARTS, "/pipeline": '[data-testid="stCheckbox"]'}
-                page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
-                seen = _nothing_cut(page, what)
-                if width == 1280:
-                    assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
-                web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
-                page.context.close()
+            yield browser, url
         finally:
             browser.close()
+
+
+def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
+    with _browser(tmp_path) as (browser, url):
+        # A first visit straight to /report on a fresh server is laid out by the app: navigation, wide column.
+        page = _report(browser, url, "/report?per=month", 1280, "open")
+        links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+        assert links.count() >= 5, "the page ran without the app's navigation"
+        seen = _nothing_cut(page, "first visit to /report")
+        assert seen["column"] > 900 and seen["tables"][0]["content"] <= seen["tables"][0]["client"] + 1, seen
+        web.screenshot(page, web.SHOTS / "widths_1_first_visit_report_month.png")
+        page.context.close()
+
+        for width in (1280, 1024):
+            for sidebar in ("open", "collapsed"):
+                # per day through the app's address, per week and month straight through the page's
+                grains = (("day", "/"), ("week", "/report?per=week"), ("month", "/report?per=month"))
+                for grain, path in grains if width == 1280 else (grains[0], grains[2]):
+                    what = f"{width} px, sidebar {sidebar}, per {grain}"
+                    page = _report(browser, url, path, width, sidebar)
+                    seen = _nothing_cut(page, what)
+                    if width == 1280:  # wide enough for the whole table: every name whole, nothing cut
+                        assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+                        _table_whole(page, what, REPORT_TEXT_COLUMNS)
+                    web.screenshot(page, web.SHOTS / f"widths_{width}_{sidebar}_{grain}.png")
+                    page.context.close()
+
+        # The narrowest: three long channel names in the filter, then Download database's second step.
+        page = _report(browser, url, "/", 1024, "open")
+        for channel in LONG_CHANNELS:
+            _pick(page, channel)
+        chips = page.locator('[data-testid="stMultiSelect"]').first.locator('[aria-label^="Remove "]')
+        assert chips.count() == 3
+        button = page.get_by_role("button", name="Download database")
+        button.scroll_into_view_if_needed()
+        button.click()
+        page.get_by_role("button", name="Save attribution-enriched.db").wait_for(timeout=60_000)
+        web.wait_idle(page)
+        _nothing_cut(page, "1024 px, three channels, database ready")
+        web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
+        page.context.close()
+
+
+def test_nothing_on_the_other_pages_is_cut_with_the_sidebar_open(tmp_path):
+    with _browser(tmp_path) as (browser, url):
+        # The other pages with a table, tiles or long labels, with the sidebar open. At 1024 px the Data
+        # page's tiles read "450,…", the Pipeline's checkboxes "Recompute every stage, even …", the
+        # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
+        # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px); at 1024 px the
+        # Data page's channels table scrolled 580 px of columns sideways in 552.
+        for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
+            what = f"{width} px, sidebar open, {path}"
+            wait_for = {"/journeys": web.CHARTS, "/pipeline": '[data-testid="stCheckbox"]'}
+            page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
+            seen = _nothing_cut(page, what)
+            if width == 1280 or path == "/data":
+                assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+            if path == "/data":
+                _table_whole(page, what)
+            web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
+            page.context.close()
