@@ -41,6 +41,10 @@ CUT = """() => {
           && el.scrollWidth > el.clientWidth + 1)
         cut.push(`${part.dataset.testid} "${text.slice(0, 40)}" ${el.scrollWidth} > ${el.clientWidth} px`);
     }
+    // a button's words on one line: "Download database (149 MB)" squeezed to three lines at 1024 px
+    const words = ['stButton', 'stDownloadButton'].includes(part.dataset.testid) && part.querySelector('button p');
+    if (words && words.offsetHeight > 1.5 * parseFloat(getComputedStyle(words).lineHeight))
+      cut.push(`${part.dataset.testid} "${words.innerText.slice(0, 40)}" wraps: ${words.offsetHeight} px tall`);
     const box = part.getBoundingClientRect();
     if (box.width && box.right > column.right + 1) cut.push(`${part.dataset.testid} past the column by ${Math.round(box.right - column.right)} px`);
   }
@@ -127,6 +131,23 @@ def _pick(page, option: str) -> None:
 
 
 def _nothing_cut(page, what: str) -> dict:
+    """Nothing cut in the window, and nothing in a window as tall as the page: without the page's own
+    scrollbar the main area is 10 px wider, and the Report's downloads row then kept "Download database"
+    on the first line, squeezed to three lines of words, instead of wrapping it onto a line of its own."""
+    seen = _seen_uncut(page, what)
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": int(height) + 40})
+    page.wait_for_timeout(400)
+    try:
+        _seen_uncut(page, f"{what}, the window as tall as the page")
+    finally:
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+    return seen
+
+
+def _seen_uncut(page, what: str) -> dict:
     seen = page.evaluate(CUT)
     assert seen["cut"] == [], (what, seen)
     for table in seen["tables"]:
