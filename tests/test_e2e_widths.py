@@ -93,6 +93,23 @@ TABLE_CUT = """(frame, textColumns) => {
 }"""
 
 
+# The Compare page's cards of the biggest shifts: the range in each card's heading ("3.2%–3.7%"), how many
+# lines it takes and whether it stays inside its card. At 1024 px (sidebar open) three columns broke it
+# into "3.2%–" / "3.7% across" / "models".
+SHIFT_RANGES = """() => [...document.querySelectorAll('[class*="st-key-shift_card_"]')].map(card => {
+  const walker = document.createTreeWalker(card.querySelector('h4'), NodeFilter.SHOW_TEXT);
+  let node = walker.nextNode();
+  while (node && !node.textContent.includes('–')) node = walker.nextNode();
+  const text = node.textContent, end = text.includes(' across') ? text.indexOf(' across') : text.length;
+  const range = document.createRange();
+  range.setStart(node, 0);
+  range.setEnd(node, end);
+  const rects = [...range.getClientRects()], box = card.getBoundingClientRect();
+  return {text: text.slice(0, end), lines: new Set(rects.map(r => Math.round(r.top))).size,
+          inside: rects.every(r => r.right <= box.right + 1)};
+})"""
+
+
 def _table_whole(page, what: str, text_columns=("Channel",)) -> dict:
     """Every table's headers and the texts of ``text_columns`` are whole in their columns."""
     frames = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
@@ -223,14 +240,22 @@ def test_nothing_on_the_other_pages_is_cut_with_the_sidebar_open(tmp_path):
         # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
         # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px); at 1024 px the
         # Data page's channels table scrolled 580 px of columns sideways in 552.
-        for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
+        pages = ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline"), (1024, "/compare"))
+        for width, path in pages:
             what = f"{width} px, sidebar open, {path}"
-            wait_for = {"/journeys": web.CHARTS, "/pipeline": '[data-testid="stCheckbox"]'}
+            wait_for = {
+                "/journeys": web.CHARTS,
+                "/pipeline": '[data-testid="stCheckbox"]',
+                "/compare": '[class*="st-key-shift_card_"]',
+            }
             page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
             seen = _nothing_cut(page, what)
             if width == 1280 or path == "/data":
                 assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
             if path == "/data":
                 _table_whole(page, what)
+            if path == "/compare":  # each card's range on one line, inside its card
+                ranges = page.evaluate(SHIFT_RANGES)
+                assert len(ranges) == 3 and all(r["lines"] == 1 and r["inside"] for r in ranges), (what, ranges)
             web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
             page.context.close()
