@@ -18,7 +18,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.errors import InputError
-from pipeline.labels import clip, code, md, whole_dates
+from pipeline.labels import clip, code, counted, md, whole_dates
 from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.validate import plain_sentence
@@ -225,7 +225,10 @@ def findings(ws) -> None:
     notes = stored_report_warnings(path, fp)  # about the stored report, not the inputs
     counts = warning_counts(len(report.warnings), len(notes))
     if report.fatal:
-        st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.", icon=":material/block:")
+        st.error(
+            f"{counted(len(report.fatal), 'fatal problem')}: this database cannot be attributed.",
+            icon=":material/block:",
+        )
     elif counts:
         st.warning(
             f"No fatal problem; {counts}. A run goes on and treats them as described.",

@@ -182,3 +182,13 @@ def test_the_explain_table_fits_1280_px_with_every_text_whole(dashboard_env):
     for column, values in written.items():
         widest = max([text_px(columns[column]["label"]), *(text_px(v) for v in values)])
         assert widths[column] >= widest + CELL_PADDING_PX - 1, (column, widths[column], widest)
+
+
+def test_the_explained_conversion_counts_its_sessions_in_words(dashboard_env):
+    """'8 sessions before it', not '8 session(s) before it' (the walk at 1280 and 1024 px)."""
+    at = open_page("journeys")
+    no_errors(at)
+    line = next(m.value for m in at.markdown if "before it" in m.value)
+    assert "(s)" not in line
+    sessions = int(line.split(" before it")[0].split("· ")[-1].split()[0])
+    assert f"· {sessions} {'session' if sessions == 1 else 'sessions'} before it ·" in line
