@@ -1,14 +1,18 @@
 """Nothing on the Report is cut, in a real browser (headless Chromium with its scrollbars shown): at 1280
-and 1024 px, the sidebar open and collapsed, per day and per month, reached through the app's address and
-straight through the page's own (/report). Review 16: the CI screenshot downloads_1_database_ready.png cut
-the table's "ROAS 90%" (a first visit to /report on a fresh server ran the page alone in a 736 px
-column), the third chip of the Channels filter was cut, and after Download database the first button
-read "Download …"; at 1024 px the KPI tiles read "€…".
+and 1024 px, the sidebar open and collapsed, per day, week (1280 px) and month, reached through the app's
+address and straight through the page's own (/report). Review 16: the CI screenshot
+downloads_1_database_ready.png cut the table's "ROAS 90%" (a first visit to /report on a fresh server ran
+the page alone in a 736 px column), the third chip of the Channels filter was cut, and after Download
+database the first button read "Download …"; at 1024 px the KPI tiles read "€…". Per month at 1280 px the
+table's Channel read "Affiliate & Partnersh".
 
-Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a part
-past the main column's right edge, and the table's scroller — at 1280 px it must not scroll sideways; where
-it must (1024 px, sidebar open) its sideways scrollbar shows. The same for the Journeys page (1280 and 1024 px),
-the Data and Pipeline pages (1024 px), with the sidebar open; a Plotly chart's titles stay within the chart.
+Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a button's
+words over two lines, a part past the main column's right edge, and the table's scroller — at 1280 px and
+at 1024 px with the sidebar collapsed it must not scroll sideways, and every header, channel name and
+interval is whole in its column (widths read off the grid's canvas, texts measured in its font); where it
+must scroll (1024 px, sidebar open) its sideways scrollbar shows. Also with the window as tall as the page
+(no page scrollbar). The same for the Journeys page (1280 and 1024 px), the Data, Pipeline and Compare
+pages (1024 px), with the sidebar open: the Data table fits, each Compare card's range is on one line.
 Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
 ``WIDTHS_ONLY=1 python3 -m pytest -q`` runs only this test (tests/conftest.py)."""
 
