@@ -21,7 +21,15 @@ if TIMING:
 # The favicon is a local file Streamlit serves itself: an emoji or :material/…: page icon makes the
 # browser fetch it from an external host on every page (which fails offline).
 FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
-st.set_page_config(page_title="Attribution dashboard", page_icon=FAVICON, layout="wide")
+# The sidebar at SIDEBAR_PX instead of Streamlit's 300 px (it holds five links and the database's name):
+# the 44 px go to the main area, where at 1280 px the Report's table cut its channel names per month
+# ("Affiliate & Partnersh") and at 1024 px the Data page's table scrolled sideways (580 px in 552).
+# Its geometry is in pipeline.labels (MAIN_TABLE_PX); an analyst can still drag it wider.
+from pipeline.labels import SIDEBAR_PX  # noqa: E402 - a few constants, no heavy import
+
+st.set_page_config(
+    page_title="Attribution dashboard", page_icon=FAVICON, layout="wide", initial_sidebar_state=SIDEBAR_PX
+)
 
 # The navigation comes first, before the heavy imports, and is drawn by the app as links: on the
 # server's first run Streamlit's old "pages/ folder" mode would list every file of pages/ (app, look,

@@ -12,7 +12,7 @@ from pages._session import comparison, db_key, remember_list, restore, server_vi
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
 from pipeline.compare_echarts import METRICS, grouped_bars_option
 from pipeline.errors import PipelineError
-from pipeline.labels import clip, md
+from pipeline.labels import NOWRAP, clip, md
 
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
@@ -85,6 +85,10 @@ def grouped_bars(result, metric: str):
 
 
 TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
+# A card of the biggest shifts holds its range on one line ("€177.07–€182.83" is ≈190 px in the card's
+# heading): three in a row at 1280 px, two and one at 1024 px with the sidebar open.
+SHIFT_CARD_PX = 240
+SHIFT_CARD_STYLE = f"<style>.st-key-shift_cards>div{{flex:1 1 0;min-width:{SHIFT_CARD_PX}px}}</style>"
 
 
 def diff_table(result, metric: str) -> None:
@@ -200,17 +204,22 @@ with shown_errors():
     st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
     shifts = result.biggest_shifts(metric, 3)
     if not shifts.empty:
-        cols = st.columns(len(shifts))
-        for i, (col, (_, r)) in enumerate(zip(cols, shifts.iterrows())):
+        # what the cards are, above them (it came after them, under cards that had no heading)
+        what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
+        st.caption(f"The channels whose {what} depends most on the model.")
+        # a row that wraps, each card at least SHIFT_CARD_PX: three columns at 1024 px (sidebar open) broke
+        # the range inside itself ("3.2%–" / "3.7% across" / "models"); the range is one unbroken span
+        st.html(SHIFT_CARD_STYLE)
+        row = st.container(horizontal=True, wrap=True, key="shift_cards")
+        for i, (_, r) in enumerate(shifts.iterrows()):
             # a card, not st.metric: the models' names wrap instead of being cut in the metric's pill
-            with col.container(border=True, key=f"shift_card_{i}"):
+            with row.container(border=True, key=f"shift_card_{i}"):
                 st.markdown(f"**{md(r['channel_name'], 60)}**")
-                st.markdown(f"#### {shift_range(r['low'], r['high'], metric)}")
+                span = NOWRAP.format(shift_range(r["low"], r["high"], metric).removesuffix(" across models"))
+                st.markdown(f"#### {span} across models", unsafe_allow_html=True)
                 spread = f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: " if metric == "share" else ""
                 st.caption(
                     f"{spread}lowest with {md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
                 )
-        what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
-        st.caption(f"The channels whose {what} depends most on the model.")
     echart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

@@ -18,7 +18,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.errors import InputError
-from pipeline.labels import clip, code, md, whole_dates
+from pipeline.labels import clip, code, counted, md, whole_dates
 from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.schema import REQUIRED_COLUMNS
 from pipeline.validate import plain_sentence
@@ -60,7 +60,10 @@ def coverage_lines(cov: dict) -> str:
     )
 
 
-TILE_PX = 180  # a tile's least width: "149.3 MB" is 135 px of the metric's 36 px figures, plus its padding
+# A tile's least width: "149.3 MB" is 135 px of the metric's 36 px figures, plus its padding; 195 px so the
+# four go 2 + 2 at 1024 px with the sidebar open (at 180 px, three fitted in its 596 px and the fourth sat
+# alone, as wide as the three) and in one row at 1280 px (4 × 195 + 3 gaps of 16 = 828 px of 852).
+TILE_PX = 195
 TILE_STYLE = f"<style>.st-key-data_tiles>div{{min-width:{TILE_PX}px}}</style>"
 
 
@@ -222,7 +225,10 @@ def findings(ws) -> None:
     notes = stored_report_warnings(path, fp)  # about the stored report, not the inputs
     counts = warning_counts(len(report.warnings), len(notes))
     if report.fatal:
-        st.error(f"{len(report.fatal)} fatal problem(s): this database cannot be attributed.", icon=":material/block:")
+        st.error(
+            f"{counted(len(report.fatal), 'fatal problem')}: this database cannot be attributed.",
+            icon=":material/block:",
+        )
     elif counts:
         st.warning(
             f"No fatal problem; {counts}. A run goes on and treats them as described.",

@@ -33,6 +33,7 @@ from pipeline.labels import (
     clip,
     code,
     column_px,
+    counted,
     fit_widths,
     md,
     table_height,
@@ -186,7 +187,7 @@ def explain_one(path, fp, palette) -> None:
     st.markdown(
         f"**{md(info.conversion_id, 80)}** on {md(info.date, 20)} {md(info.time, 20)} · "
         f"revenue **{eur(info.revenue, 2)}** · "
-        f"{info.sessions} session(s) before it · model: {model}"
+        f"{counted(info.sessions, 'session')} before it · model: {model}"
     )
     if info.unattributed_reason:
         st.info(f"This conversion is not attributed: {md(info.unattributed_reason)}.")

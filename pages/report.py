@@ -225,6 +225,9 @@ LAYOUT_STYLE = (
     ".st-key-report_channels,.st-key-trend_channels{{min-width:{channels}px}}"
     ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{flex:1 1 0;min-width:{tile}px}}"
     ".st-key-ratio_charts>div{{flex:1 1 0;min-width:{chart}px}}"
+    # the database step (a fragment: a block that stretches) wraps whole onto the next line rather than
+    # squeeze "Download database (149 MB)" into three lines beside the other downloads (1024 px)
+    ".st-key-report_downloads>div{{min-width:max-content}}"
     "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX, chart=RATIO_CHART_PX)
 )
 

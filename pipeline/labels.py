@@ -87,8 +87,12 @@ _GLYPH_PX = {
 }
 _CHAR_PX = {ch: px for px, chars in _GLYPH_PX.items() for ch in chars}
 OTHER_CHAR_PX = 14.0  # an em: wide letters and most scripts' characters fit in it
-# A table in the dashboard's main area at 1280 px with the sidebar open: 820 px, less the table's border.
-MAIN_TABLE_PX = 816
+# The sidebar's width (app.py; Streamlit's own is 300 px), and with it a table in the dashboard's main
+# area at 1280 px with the sidebar open: 864 px, less the table's border (820 px with a 300 px sidebar).
+# 1280 - 256 = 1024: the main area is as wide as at 1024 px with the sidebar collapsed, so a table fitted
+# to one fits the other (with a 240 px sidebar the Report's table scrolled 4 px sideways there).
+SIDEBAR_PX = 256
+MAIN_TABLE_PX = 860
 CELL_PADDING_PX = 17  # a cell's text has 8 px on either side (Streamlit's table), and its 1 px grid line
 # A scrollbar where the browser gives it room (Streamlit's thin scrollbars: 10 px in Chromium, measured;
 # overlay scrollbars take none): the page's own takes it from the main area, and a table taller than

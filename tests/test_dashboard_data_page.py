@@ -168,5 +168,5 @@ def test_binary_channel_names_are_a_fatal_problem_in_words_on_the_data_and_pipel
     assert any(said in e.value for e in at.error), [e.value for e in at.error]
     open_page("data", at)
     assert not at.exception
-    assert any("1 fatal problem(s): this database cannot be attributed." in e.value for e in at.error)
+    assert any("1 fatal problem: this database cannot be attributed." in e.value for e in at.error)
     assert any(said in str(m.value) for m in at.markdown)

@@ -1,23 +1,30 @@
 """Nothing on the Report is cut, in a real browser (headless Chromium with its scrollbars shown): at 1280
-and 1024 px, the sidebar open and collapsed, per day and per month, reached through the app's address and
-straight through the page's own (/report). Review 16: the CI screenshot downloads_1_database_ready.png cut
-the table's "ROAS 90%" (a first visit to /report on a fresh server ran the page alone in a 736 px
-column), the third chip of the Channels filter was cut, and after Download database the first button
-read "Download …"; at 1024 px the KPI tiles read "€…".
+and 1024 px, the sidebar open and collapsed, per day, week (1280 px) and month, reached through the app's
+address and straight through the page's own (/report). Review 16: the CI screenshot
+downloads_1_database_ready.png cut the table's "ROAS 90%" (a first visit to /report on a fresh server ran
+the page alone in a 736 px column), the third chip of the Channels filter was cut, and after Download
+database the first button read "Download …"; at 1024 px the KPI tiles read "€…". Per month at 1280 px the
+table's Channel read "Affiliate & Partnersh".
 
-Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a part
-past the main column's right edge, and the table's scroller — at 1280 px it must not scroll sideways; where
-it must (1024 px, sidebar open) its sideways scrollbar shows. The same for the Journeys page (1280 and 1024 px),
-the Data and Pipeline pages (1024 px), with the sidebar open; a Plotly chart's titles stay within the chart.
+Each view is checked for: a text cut by its box (tiles, buttons, chips, labels, the date range), a button's
+words over two lines, a part past the main column's right edge, and the table's scroller — at 1280 px and
+at 1024 px with the sidebar collapsed it must not scroll sideways, and every header, channel name and
+interval is whole in its column (widths read off the grid's canvas, texts measured in its font); where it
+must scroll (1024 px, sidebar open) its sideways scrollbar shows. Also with the window as tall as the page
+(no page scrollbar). The same for the Journeys page (1280 and 1024 px), the Data, Pipeline and Compare
+pages (1024 px), with the sidebar open: the Data table fits, each Compare card's range is on one line.
 Screenshots: $DASHBOARD_SCREENSHOTS/widths_*.png.
 ``WIDTHS_ONLY=1 python3 -m pytest -q`` runs only this test (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+
 from tests import browser_support as web
 
 pytestmark = web.needs_browser()
 
+REPORT_TEXT_COLUMNS = ("Channel", "Date", "Days", "CPO 90%", "ROAS 90%")
 LONG_CHANNELS = ["Affiliate & Partnerships", "Paid Search Non Brand", "Price Comparison"]
 
 # What is cut in the main area: texts wider than their clipping box, parts past the column, the table.
@@ -38,6 +45,10 @@ CUT = """() => {
           && el.scrollWidth > el.clientWidth + 1)
         cut.push(`${part.dataset.testid} "${text.slice(0, 40)}" ${el.scrollWidth} > ${el.clientWidth} px`);
     }
+    // a button's words on one line: "Download database (149 MB)" squeezed to three lines at 1024 px
+    const words = ['stButton', 'stDownloadButton'].includes(part.dataset.testid) && part.querySelector('button p');
+    if (words && words.offsetHeight > 1.5 * parseFloat(getComputedStyle(words).lineHeight))
+      cut.push(`${part.dataset.testid} "${words.innerText.slice(0, 40)}" wraps: ${words.offsetHeight} px tall`);
     const box = part.getBoundingClientRect();
     if (box.width && box.right > column.right + 1) cut.push(`${part.dataset.testid} past the column by ${Math.round(box.right - column.right)} px`);
   }
@@ -45,6 +56,73 @@ CUT = """() => {
       client: s.clientWidth, content: s.scrollWidth, sideways_bar: s.offsetHeight - s.clientHeight}));
   return {cut, tables, column: Math.round(column.width)};
 }"""
+
+
+# What is cut inside a table (st.dataframe draws on a canvas): each column's width from the grid lines the
+# canvas draws at the columns' right edges (the last column ends at the scroller's edge, where the table's
+# own scrollbar begins), and the texts as Chromium measures them in the grid's font — the headers, and the
+# cells of the columns named (text columns: the grid's accessible table holds what they show; a number
+# column there holds the raw value, not its format). A text is whole with its 8 px padding on both sides
+# (the last column's right one may sit under the scrollbar): "Affiliate & Partnerships" in 120 px read
+# "Affiliate & Partnersh" (the Report per month at 1280 px).
+TABLE_CUT = """(frame, textColumns) => {
+  const canvas = frame.querySelector('canvas[data-testid="data-grid-canvas"]');
+  const scroller = frame.querySelector('.dvn-scroller');
+  const line = canvas.getContext('2d').getImageData(0, 1, canvas.width, 1).data;
+  const edges = [];
+  for (let x = 1; x < canvas.width; x++) {
+    const [r, g, b] = [line[4 * x], line[4 * x + 1], line[4 * x + 2]];
+    const grey = r < 245 && Math.abs(r - g) < 8 && Math.abs(g - b) < 8;
+    if (grey && !(edges.length && edges[edges.length - 1] === x - 1)) edges.push(x);
+  }
+  const headers = [...frame.querySelectorAll('table[role="grid"] thead th')].map(th => th.innerText.trim());
+  if (edges.length === headers.length - 1) edges.push(scroller.clientWidth);
+  const width = i => i < edges.length ? edges[i] - (i ? edges[i - 1] : 0) : null;
+  const style = getComputedStyle(frame.querySelector('.stDataFrameGlideDataEditor'));
+  const font = `${style.getPropertyValue('--gdg-base-font-style')} ${style.getPropertyValue('--gdg-font-family')}`;
+  const pad = parseFloat(style.getPropertyValue('--gdg-cell-horizontal-padding'));
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = font;
+  const cut = [];
+  const check = (text, i) => {
+    // the last column ends at the table's own scrollbar: its text may reach it, not run under it
+    const w = width(i), need = ctx.measureText(text).width + (i === headers.length - 1 ? pad : 2 * pad);
+    if (text && w !== null && need > w + 0.5) cut.push(`"${text}" in ${headers[i]}: ${need.toFixed(1)} > ${w} px`);
+  };
+  headers.forEach(check);
+  const rows = frame.querySelectorAll('table[role="grid"] tbody tr');
+  for (const tr of rows)
+    [...tr.children].forEach((td, i) => { if (textColumns.includes(headers[i])) check(td.innerText.trim(), i); });
+  return {cut, widths: headers.map((h, i) => [h, width(i)]), rows: rows.length, font};
+}"""
+
+
+# The Compare page's cards of the biggest shifts: the range in each card's heading ("3.2%–3.7%"), how many
+# lines it takes and whether it stays inside its card. At 1024 px (sidebar open) three columns broke it
+# into "3.2%–" / "3.7% across" / "models".
+SHIFT_RANGES = """() => [...document.querySelectorAll('[class*="st-key-shift_card_"]')].map(card => {
+  const walker = document.createTreeWalker(card.querySelector('h4'), NodeFilter.SHOW_TEXT);
+  let node = walker.nextNode();
+  while (node && !node.textContent.includes('–')) node = walker.nextNode();
+  const text = node.textContent, end = text.includes(' across') ? text.indexOf(' across') : text.length;
+  const range = document.createRange();
+  range.setStart(node, 0);
+  range.setEnd(node, end);
+  const rects = [...range.getClientRects()], box = card.getBoundingClientRect();
+  return {text: text.slice(0, end), lines: new Set(rects.map(r => Math.round(r.top))).size,
+          inside: rects.every(r => r.right <= box.right + 1)};
+})"""
+
+
+def _table_whole(page, what: str, text_columns=("Channel",)) -> dict:
+    """Every table's headers and the texts of ``text_columns`` are whole in their columns."""
+    frames = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    assert frames.count() > 0, what
+    seen = {}
+    for i in range(frames.count()):
+        seen = frames.nth(i).evaluate(TABLE_CUT, list(text_columns))
+        assert seen["rows"] > 0 and seen["cut"] == [], (what, seen)
+    return seen
 
 
 def _report(browser, url: str, path: str, width: int, sidebar: str, wait_for: str = '[data-testid="stDataFrame"]'):
@@ -74,6 +152,23 @@ def _pick(page, option: str) -> None:
 
 
 def _nothing_cut(page, what: str) -> dict:
+    """Nothing cut in the window, and nothing in a window as tall as the page: without the page's own
+    scrollbar the main area is 10 px wider, and the Report's downloads row then kept "Download database"
+    on the first line, squeezed to three lines of words, instead of wrapping it onto a line of its own."""
+    seen = _seen_uncut(page, what)
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": int(height) + 40})
+    page.wait_for_timeout(400)
+    try:
+        _seen_uncut(page, f"{what}, the window as tall as the page")
+    finally:
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+    return seen
+
+
+def _seen_uncut(page, what: str) -> dict:
     seen = page.evaluate(CUT)
     assert seen["cut"] == [], (what, seen)
     for table in seen["tables"]:
@@ -82,7 +177,9 @@ def _nothing_cut(page, what: str) -> dict:
     return seen
 
 
-def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
+@contextlib.contextmanager
+def _browser(tmp_path):
+    """A dashboard on the small demo and Chromium with its scrollbars shown."""
     from playwright.sync_api import sync_playwright
 
     web.SHOTS.mkdir(parents=True, exist_ok=True)
@@ -92,54 +189,77 @@ def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
             executable_path=web.CHROMIUM, args=web.CHROMIUM_ARGS, ignore_default_args=["--hide-scrollbars"]
         )
         try:
-            # A first visit straight to /report on a fresh server is laid out by the app: navigation, wide column.
-            page = _report(browser, url, "/report?per=month", 1280, "open")
-            links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
-            assert links.count() >= 5, "the page ran without the app's navigation"
-            seen = _nothing_cut(page, "first visit to /report")
-            assert seen["column"] > 900 and seen["tables"][0]["content"] <= seen["tables"][0]["client"] + 1, seen
-            web.screenshot(page, web.SHOTS / "widths_1_first_visit_report_month.png")
-            page.context.close()
-
-            for width in (1280, 1024):
-                for sidebar in ("open", "collapsed"):
-                    # per day through the app's address, per month straight through the page's
-                    for grain, path in (("day", "/"), ("month", "/report?per=month")):
-                        what = f"{width} px, sidebar {sidebar}, per {grain}"
-                        page = _report(browser, url, path, width, sidebar)
-                        seen = _nothing_cut(page, what)
-                        if width == 1280:  # wide enough for the whole table
-                            assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
-                        web.screenshot(page, web.SHOTS / f"widths_{width}_{sidebar}_{grain}.png")
-                        page.context.close()
-
-            # The narrowest: three long channel names in the filter, then Download database's second step.
-            page = _report(browser, url, "/", 1024, "open")
-            for channel in LONG_CHANNELS:
-                _pick(page, channel)
-            chips = page.locator('[data-testid="stMultiSelect"]').first.locator('[aria-label^="Remove "]')
-            assert chips.count() == 3
-            button = page.get_by_role("button", name="Download database")
-            button.scroll_into_view_if_needed()
-            button.click()
-            page.get_by_role("button", name="Save attribution-enriched.db").wait_for(timeout=60_000)
-            web.wait_idle(page)
-            _nothing_cut(page, "1024 px, three channels, database ready")
-            web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
-            page.context.close()
-
-            # The other pages with a table, tiles or long labels, with the sidebar open. At 1024 px the Data
-            # page's tiles read "450,…", the Pipeline's checkboxes "Recompute every stage, even …", the
-            # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
-            # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px).
-            for width, path in ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline")):
-                what = f"{width} px, sidebar open, {path}"
-                wait_for = {"/journeys": web.CHARTS, "/pipeline": '[data-testid="stCheckbox"]'}
-                page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
-                seen = _nothing_cut(page, what)
-                if width == 1280:
-                    assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
-                web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
-                page.context.close()
+            yield browser, url
         finally:
             browser.close()
+
+
+def test_nothing_on_the_report_is_cut_at_1280_and_1024_px(tmp_path):
+    with _browser(tmp_path) as (browser, url):
+        # A first visit straight to /report on a fresh server is laid out by the app: navigation, wide column.
+        page = _report(browser, url, "/report?per=month", 1280, "open")
+        links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+        assert links.count() >= 5, "the page ran without the app's navigation"
+        seen = _nothing_cut(page, "first visit to /report")
+        assert seen["column"] > 900 and seen["tables"][0]["content"] <= seen["tables"][0]["client"] + 1, seen
+        web.screenshot(page, web.SHOTS / "widths_1_first_visit_report_month.png")
+        page.context.close()
+
+        for width in (1280, 1024):
+            for sidebar in ("open", "collapsed"):
+                # per day through the app's address, per week and month straight through the page's
+                grains = (("day", "/"), ("week", "/report?per=week"), ("month", "/report?per=month"))
+                for grain, path in grains if width == 1280 else (grains[0], grains[2]):
+                    what = f"{width} px, sidebar {sidebar}, per {grain}"
+                    page = _report(browser, url, path, width, sidebar)
+                    seen = _nothing_cut(page, what)
+                    # wide enough for the whole table: every name whole, nothing cut (1024 px with the sidebar
+                    # collapsed is as wide as 1280 px with it open)
+                    if width == 1280 or sidebar == "collapsed":
+                        assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+                        _table_whole(page, what, REPORT_TEXT_COLUMNS)
+                    web.screenshot(page, web.SHOTS / f"widths_{width}_{sidebar}_{grain}.png")
+                    page.context.close()
+
+        # The narrowest: three long channel names in the filter, then Download database's second step.
+        page = _report(browser, url, "/", 1024, "open")
+        for channel in LONG_CHANNELS:
+            _pick(page, channel)
+        chips = page.locator('[data-testid="stMultiSelect"]').first.locator('[aria-label^="Remove "]')
+        assert chips.count() == 3
+        button = page.get_by_role("button", name="Download database")
+        button.scroll_into_view_if_needed()
+        button.click()
+        page.get_by_role("button", name="Save attribution-enriched.db").wait_for(timeout=60_000)
+        web.wait_idle(page)
+        _nothing_cut(page, "1024 px, three channels, database ready")
+        web.screenshot(page, web.SHOTS / "widths_1024_open_three_channels_database_ready.png")
+        page.context.close()
+
+
+def test_nothing_on_the_other_pages_is_cut_with_the_sidebar_open(tmp_path):
+    with _browser(tmp_path) as (browser, url):
+        # The other pages with a table, tiles or long labels, with the sidebar open. At 1024 px the Data
+        # page's tiles read "450,…", the Pipeline's checkboxes "Recompute every stage, even …", the
+        # Journeys charts' titles ran past their half of the page; at 1280 px the Journeys explain table
+        # scrolled 816 px of columns sideways in 808 (the page's own scrollbar took 10 px); at 1024 px the
+        # Data page's channels table scrolled 580 px of columns sideways in 552.
+        pages = ((1280, "/journeys"), (1024, "/journeys"), (1024, "/data"), (1024, "/pipeline"), (1024, "/compare"))
+        for width, path in pages:
+            what = f"{width} px, sidebar open, {path}"
+            wait_for = {
+                "/journeys": web.CHARTS,
+                "/pipeline": '[data-testid="stCheckbox"]',
+                "/compare": '[class*="st-key-shift_card_"]',
+            }
+            page = _report(browser, url, path, width, "open", wait_for.get(path, '[data-testid="stDataFrame"]'))
+            seen = _nothing_cut(page, what)
+            if width == 1280 or path == "/data":
+                assert all(t["content"] <= t["client"] + 1 for t in seen["tables"]), (what, seen)
+            if path == "/data":
+                _table_whole(page, what)
+            if path == "/compare":  # each card's range on one line, inside its card
+                ranges = page.evaluate(SHIFT_RANGES)
+                assert len(ranges) == 3 and all(r["lines"] == 1 and r["inside"] for r in ranges), (what, ranges)
+            web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
+            page.context.close()

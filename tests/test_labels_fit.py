@@ -66,8 +66,8 @@ def test_a_table_leaves_room_for_the_scrollbars_it_will_have():
 
     assert SCROLLBAR_PX == 10  # Streamlit's thin scrollbars in Chromium (tests/test_e2e_widths.py)
     # 9 rows: 38 + 9 × 35 + 10 = 363 px, all of them shown: the whole room
-    assert table_height(9) == 363 and table_room(9) == 816
+    assert table_height(9) == 363 and table_room(9) == 860
     # 10 rows: 38 + 350 + 10 = 398 px still fit; 11 rows (433 px) scroll inside 400 px: less their bar
-    assert table_height(10) == 398 and table_room(10) == 816
-    assert table_height(11) == 400 and table_room(11) == 806
-    assert table_room(140, room=700) == 690 and MAIN_TABLE_PX == 816
+    assert table_height(10) == 398 and table_room(10) == 860
+    assert table_height(11) == 400 and table_room(11) == 850
+    assert table_room(140, room=700) == 690 and MAIN_TABLE_PX == 860
