@@ -22,7 +22,7 @@ from pages._session import (
     workspace,
 )
 from pipeline.errors import PipelineError
-from pipeline.labels import md, whole_dates
+from pipeline.labels import duration, md, whole_dates
 from pipeline.model_settings import settings_in_words
 from pipeline.models import get_model
 from pipeline.report_warnings import note_sentence, warning_counts
@@ -76,7 +76,7 @@ def stage_cards(states: dict, held: str) -> None:
                 st.caption("Not run on this database yet.")
                 continue
             st.caption(
-                whole_dates(f"Last run: {md(rec.started_at)} · {rec.seconds:.2f}\u00a0s"),
+                whole_dates(f"Last run: {md(rec.started_at)} · " + duration(rec.seconds, space="\u00a0")),
                 unsafe_allow_html=True,  # whole_dates' spans (it lets no tag of the data through)
             )  # a windowed run covers its window
             st.markdown(_card_body(stage, rec), unsafe_allow_html=True)
@@ -327,7 +327,7 @@ def last_run(ws) -> None:
         )
         cols[1].metric("Attributed", f"{summary.attributed:,}")
         cols[2].metric("Not attributed", f"{summary.not_attributed_total:,}")
-        cols[3].metric("Time", f"{summary.seconds:.1f} s")
+        cols[3].metric("Time", duration(summary.seconds, 1))
         if summary.not_attributed:
             st.markdown(
                 "**Not attributed, and why:** "

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 from . import report_charts as rc
 from . import report_views as rv
 from .errors import InputError
-from .labels import clip
+from .labels import clip, duration
 from .model_settings import model_label, settings_in_words
 from .palette import channel_colors
 from .report_warnings import note_sentence
@@ -191,11 +191,11 @@ def run_time(records: dict) -> str:
     own = [r for r in stages if r.run_id == report.run_id]
     kept = [r for r in stages if r.run_id != report.run_id]
     started = min(r.started_at for r in own)
-    text = f"Run of {started}: " + ", ".join(f"{STAGE_WORDS[r.stage]} {r.seconds:.2f} s" for r in own)
-    text += f" — {sum(r.seconds for r in own):.2f} s in all"
+    text = f"Run of {started}: " + ", ".join(f"{STAGE_WORDS[r.stage]} {duration(r.seconds)}" for r in own)
+    text += f" — {duration(sum(r.seconds for r in own))} in all"
     if kept:
         text += "; kept from an earlier run: " + ", ".join(
-            f"{STAGE_WORDS[r.stage]} ({r.started_at}, {r.seconds:.2f} s)" for r in kept
+            f"{STAGE_WORDS[r.stage]} ({r.started_at}, {duration(r.seconds)})" for r in kept
         )
     return text
 

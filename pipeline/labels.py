@@ -154,6 +154,14 @@ def counted(n: int, noun: str, plural: str | None = None, one: str = "1") -> str
     return f"{n:,} {plural or noun + 's'}"
 
 
+def duration(seconds: float, digits: int = 2, space: str = " ") -> str:
+    """A stage's or a run's time: '0.42 s', and 'under 0.01 s' where the figure would round to nothing
+    (a stage that reused its results read "0.00 s", as if it had not run or the clock had failed)."""
+    if round(seconds, digits) <= 0:
+        return f"under{space}{10.0**-digits:.{digits}f}{space}s"
+    return f"{seconds:.{digits}f}{space}s"
+
+
 def clip(text: object, limit: int = LABEL_CHARS) -> str:
     """``text`` as a string of at most ``limit`` characters (cut ones end in "…")."""
     s = "" if text is None else str(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .labels import duration
 from .model_settings import model_label
 from .validate import plain_sentence
 
@@ -31,12 +32,12 @@ class RunSummary:
     def headline(self, label: Optional[str] = None) -> str:
         """One sentence, the model named as the dashboard names it (``label`` replaces that name)."""
         if not self.redone:
-            return f"Everything was up to date: reused the stored results ({self.seconds:.1f} s)."
+            return f"Everything was up to date: reused the stored results ({duration(self.seconds, 1)})."
         na = self.not_attributed_total
         name = label or (model_label(self.model) if self.model else "the model")
         return (
             f"Attributed {self.attributed:,} of {self.conversions:,} conversions with {name}"
-            f" in {self.seconds:.1f} s" + (f"; {na:,} could not be attributed." if na else ".")
+            f" in {duration(self.seconds, 1)}" + (f"; {na:,} could not be attributed." if na else ".")
         )
 
 
@@ -78,12 +79,12 @@ def stage_words(outcome) -> str:
         what = f" ({model_label(model)})" if model else ""
         if outcome.skipped:
             return f"{name}: up to date{what}, reused"
-        return f"{name}: {int(s.get('conversions_attributed', 0)):,} conversions with {model_label(model)} in {rec.seconds:.2f} s"
+        return f"{name}: {int(s.get('conversions_attributed', 0)):,} conversions with {model_label(model)} in {duration(rec.seconds)}"
     if outcome.skipped:
         return f"{name}: up to date, reused"
     if outcome.stage == "journeys":
         facts = f"{int(s.get('sessions', rec.rows)):,} sessions of {int(s.get('conversions', 0)):,} conversions"
-        return f"{name}: {facts} built in {rec.seconds:.2f} s"
+        return f"{name}: {facts} built in {duration(rec.seconds)}"
     if outcome.stage == "report":
-        return f"{name}: {int(rec.rows):,} channel-days rebuilt in {rec.seconds:.2f} s"
-    return f"{name}: done in {rec.seconds:.2f} s"
+        return f"{name}: {int(rec.rows):,} channel-days rebuilt in {duration(rec.seconds)}"
+    return f"{name}: done in {duration(rec.seconds)}"

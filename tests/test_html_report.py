@@ -12,6 +12,7 @@ import pytest
 from pipeline.db import open_database
 from pipeline.errors import InputError
 from pipeline.html_report import html_report
+from pipeline.labels import duration
 from pipeline.report_views import report_view
 from pipeline.validate import current_validation
 from tests.browser_support import chromium, missing_browser
@@ -238,8 +239,9 @@ def test_the_file_says_when_the_run_ran_and_how_long_it_took_in_all(attributed):
     page = html_report(con)
     line = re.search(r"Run of ([^<]*)", page)[0]
     total = sum(r.seconds for r in records.values() if r.run_id == records["report"].run_id)
-    assert line.startswith(f"Run of {records['journeys'].started_at}: journeys {records['journeys'].seconds:.2f} s")
-    assert f"attribution {records['attribute'].seconds:.2f} s" in line and line.endswith(f"— {total:.2f} s in all")
+    assert line.startswith(f"Run of {records['journeys'].started_at}: journeys {duration(records['journeys'].seconds)}")
+    assert f"attribution {duration(records['attribute'].seconds)}" in line
+    assert line.endswith(f"— {duration(total)} in all")
     assert "kept from an earlier run" not in line
 
 

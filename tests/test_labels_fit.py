@@ -71,3 +71,12 @@ def test_a_table_leaves_room_for_the_scrollbars_it_will_have():
     assert table_height(10) == 398 and table_room(10) == 860
     assert table_height(11) == 400 and table_room(11) == 850
     assert table_room(140, room=700) == 690 and MAIN_TABLE_PX == 860
+
+
+def test_a_time_that_rounds_to_nothing_says_under_instead_of_zero():
+    """A stage that reused its results read "0.00 s" on its Pipeline card, a no-op run "Time 0.0 s"."""
+    from pipeline.labels import duration
+
+    assert [duration(s) for s in (0.0, 0.004, 0.42, 12.345)] == ["under 0.01 s", "under 0.01 s", "0.42 s", "12.35 s"]
+    assert [duration(s, 1) for s in (0.04, 0.05, 1.26)] == ["under 0.1 s", "0.1 s", "1.3 s"]
+    assert duration(0.0, space="\u00a0") == "under\u00a00.01\u00a0s"
