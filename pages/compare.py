@@ -206,7 +206,10 @@ with shown_errors():
     if not shifts.empty:
         # what the cards are, above them (it came after them, under cards that had no heading)
         what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
-        st.caption(f"The channels whose {what} depends most on the model.")
+        st.caption(
+            f"The channels whose {what} depends most on the model (first those where the models differ "
+            "beyond the noise of which conversions happened)."
+        )
         # a row that wraps, each card at least SHIFT_CARD_PX: three columns at 1024 px (sidebar open) broke
         # the range inside itself ("3.2%–" / "3.7% across" / "models"); the range is one unbroken span
         st.html(SHIFT_CARD_STYLE)
@@ -218,8 +221,15 @@ with shown_errors():
                 span = NOWRAP.format(shift_range(r["low"], r["high"], metric).removesuffix(" across models"))
                 st.markdown(f"#### {span} across models", unsafe_allow_html=True)
                 spread = f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: " if metric == "share" else ""
+                noise = (
+                    ""
+                    if r["beyond_noise"]
+                    else " Within the noise: another sample of the same conversions could order the models "
+                    "the other way (grey in the table)."
+                )
                 st.caption(
-                    f"{spread}lowest with {md(pretty(r['low_model']))}, highest with {md(pretty(r['high_model']))}."
+                    f"{spread}lowest with {md(pretty(r['low_model']))}, highest with "
+                    f"{md(pretty(r['high_model']))}.{noise}"
                 )
     echart(grouped_bars(result, metric), key="compare_chart")
     diff_table(result, metric)

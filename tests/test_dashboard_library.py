@@ -200,10 +200,15 @@ def test_compare_by_hand(linear_db):
     wide = result.wide("ihc").set_index("channel_name")
     assert wide.loc["Paid Search Brand", "Δ last-click"] == pytest.approx(-0.75)
     assert wide.loc["FB & IG Ads", "Δ last-click"] == pytest.approx(0.25)
-    shifts = result.biggest_shifts("ihc", 2)  # two spreads of .75, ties in name order
-    assert shifts["channel_name"].tolist() == ["Newsletter & Email", "Paid Search Brand"]
+    # Two spreads of .75. Paid Search Brand's comes from both conversions (c1: 0.5 → 0, c2: 0.25 → 0),
+    # so every resample of the two conversions keeps a negative difference: beyond the noise, first.
+    # Newsletter & Email's comes from c2 alone (0.25 → 1): a resample without c2 (one in four) has no
+    # difference, so its 90% interval holds 0: within the noise, after it (by name it came first).
+    shifts = result.biggest_shifts("ihc", 2)
+    assert shifts["channel_name"].tolist() == ["Paid Search Brand", "Newsletter & Email"]
     assert shifts["spread"].tolist() == pytest.approx([0.75, 0.75])
-    assert (shifts.iloc[1]["low_model"], shifts.iloc[1]["high_model"]) == ("last-click", "linear")
+    assert shifts["beyond_noise"].tolist() == [True, False]
+    assert (shifts.iloc[0]["low_model"], shifts.iloc[0]["high_model"]) == ("last-click", "linear")
 
 
 def test_compare_leaves_channels_without_cost_out_of_cpo_and_roas(linear_db):
