@@ -92,9 +92,12 @@ def upload_box(ws) -> None:
         st.markdown("**Use your own database**")
         # a refused file must not stay listed in the box as if loaded: a new key draws the box empty
         uploaded = st.file_uploader(
-            "A SQLite file (.db, .sqlite) with the tables session_sources, conversions and session_costs",
+            # short: in the box's third of the page at 1024 px the tables' names wrapped the label onto
+            # five lines; they are in the help and in "What the file must contain" under the box
+            "A SQLite file (.db, .sqlite)",
             key=f"upload-{st.session_state.get('_upload_box', 0)}",
-            help="Up to 1 GB. It is checked before it replaces the current database.",
+            help="With the tables session_sources, conversions and session_costs (see what the file must "
+            "contain, below), up to 1 GB. It is checked before it replaces the current database.",
         )
         if uploaded is not None and st.session_state.get("_upload_done") != uploaded.file_id:
             st.session_state["_upload_done"] = uploaded.file_id
