@@ -80,12 +80,7 @@ def test_validation_findings_equal(demo, tmp_path):
             assert S.validate(engine).to_dict() == expected, target
     # and on a database with most problems SQLite's validation finds
     bad = make_db(tmp_path / "bad.db", BAD_SESSIONS, BAD_CONVERSIONS, BAD_COSTS, ddl=BAD_DDL)
-    con = open_database(bad)
-    expected_bad = validate(con)
-    con.close()
-    convert(bad, f"parquet:///{tmp_path / 'bad'}")
-    with S.open_engine(f"parquet:///{tmp_path / 'bad'}", master="local[2]") as engine:
-        got = S.validate(engine)
+    expected_bad, got = validations_on_sqlite_and_spark(bad, tmp_path / "bad")
     codes = [(f.code, f.severity, f.count) for f in expected_bad.findings]
     assert len(codes) >= 15
     assert [(f.code, f.severity, f.count) for f in got.findings] == codes
@@ -96,6 +91,16 @@ def test_validation_findings_equal(demo, tmp_path):
     ]
 
 
+def validations_on_sqlite_and_spark(db, lake):
+    """SQLite's validation of ``db``, and Spark's of the same data converted to Parquet in ``lake``."""
+    con = open_database(db)
+    expected = validate(con)
+    con.close()
+    convert(db, f"parquet:///{lake}")
+    with S.open_engine(f"parquet:///{lake}", master="local[2]") as engine:
+        return expected, S.validate(engine)
+
+
 @pytest.mark.parametrize("conversion_ids", ["integer", "text"])
 def test_real_user_ids_refused_as_sqlite_refuses_them(spark, tmp_path, conversion_ids):
     """Sessions' user ids stored as reals (7.0) against integer or text conversion ids: SQLite's fatal
@@ -103,13 +108,7 @@ def test_real_user_ids_refused_as_sqlite_refuses_them(spark, tmp_path, conversio
     from tests.test_malformed_faces import NUMBERS, real_ids_db
 
     ids = NUMBERS if conversion_ids == "integer" else {u: str(n) for u, n in NUMBERS.items()}
-    db = real_ids_db(tmp_path / "real.db", ids)
-    con = open_database(db)
-    expected = validate(con)
-    con.close()
-    convert(db, f"parquet:///{tmp_path / 'lake'}")
-    with S.open_engine(f"parquet:///{tmp_path / 'lake'}", master="local[2]") as engine:
-        got = S.validate(engine)
+    expected, got = validations_on_sqlite_and_spark(real_ids_db(tmp_path / "real.db", ids), tmp_path / "lake")
     fatal = [(f.code, f.message) for f in expected.findings if f.severity == "fatal"]
     assert [(f.code, f.message) for f in got.findings] == fatal
     assert fatal[0][0] == "user_id_type_mismatch" and len(fatal) == 1
