@@ -207,8 +207,8 @@ with shown_errors():
         # what the cards are, above them (it came after them, under cards that had no heading)
         what = METRICS[metric][0] if metric in ("ROAS", "CPO") else METRICS[metric][0].lower()
         st.caption(
-            f"The channels whose {what} depends most on the model (first those where the models differ "
-            "beyond the noise of which conversions happened)."
+            f"The channels whose {what} depends most on the model (first those where a difference is "
+            "coloured in the table: beyond the noise of which conversions happened)."
         )
         # a row that wraps, each card at least SHIFT_CARD_PX: three columns at 1024 px (sidebar open) broke
         # the range inside itself ("3.2%–" / "3.7% across" / "models"); the range is one unbroken span
@@ -224,8 +224,8 @@ with shown_errors():
                 noise = (
                     ""
                     if r["beyond_noise"]
-                    else " Within the noise: another sample of the same conversions could order the models "
-                    "the other way (grey in the table)."
+                    else " Not a clear difference: within the noise of which conversions happened, or too "
+                    "small to show (grey in the table)."
                 )
                 st.caption(
                     f"{spread}lowest with {md(pretty(r['low_model']))}, highest with "

@@ -116,10 +116,10 @@ class Comparison:
         """The channels whose ``metric`` differs most between any two models: ``channel_name, low,
         low_model, high, high_model, spread, beyond_noise`` (for CPO and ROAS, paid channels only).
 
-        Channels where some model differs from the baseline beyond the noise of which conversions
-        happened (``within_noise``) come first, then by spread: a card for a spread the noise explains
-        ("FB & IG Ads 6.4%–6.7%", grey in the table below it) came before channels the models really
-        disagree on."""
+        Channels where some model's difference from the baseline is coloured in the table
+        (``delta_tone``: beyond the noise of which conversions happened, and not 0 at the table's
+        precision) come first, then by spread: a card for a spread the noise explains ("FB & IG Ads
+        6.4%–6.7%", grey in the table below it) came before channels the models really disagree on."""
         table = self.table
         if metric in RATIO_METRICS:
             table = table[~table["channel_name"].isin(self.unpaid())]
@@ -139,9 +139,13 @@ class Comparison:
             }
         )
         out["spread"] = out["high"] - out["low"]
-        noise = self.within_noise(metric).set_index("channel_name")
-        within = noise.reindex(out["channel_name"]).fillna(True).astype(bool).all(axis=1).to_numpy()
-        out["beyond_noise"] = ~within
+        names = out["channel_name"]
+        deltas = self.wide(metric).set_index("channel_name").reindex(names)
+        deltas = deltas[[c for c in deltas.columns if c.startswith("Δ ")]].to_numpy(dtype=np.float64)
+        within = self.within_noise(metric).set_index("channel_name").reindex(names).fillna(True).to_numpy(bool)
+        _, digits, factor, _, _ = DELTA_FORMATS[metric]
+        shown = np.isfinite(deltas) & (np.round(np.nan_to_num(deltas) * factor, digits) != 0)  # as delta_tone
+        out["beyond_noise"] = (shown & ~within).any(axis=1)
         out = out[np.isfinite(out["spread"])]
         order = ["beyond_noise", "spread", "channel_name"]
         return out.sort_values(order, ascending=[False, False, True]).head(limit).reset_index(drop=True)

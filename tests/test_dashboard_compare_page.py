@@ -89,7 +89,7 @@ def test_compare_shows_labels_dashes_and_points(dashboard_env):
     # The cards follow the chosen measure and give a range over the models, not an arrow (review #8).
     cards = texts(at)
     assert "across models" in cards and "→" not in cards and "pts of the conversions" not in cards
-    assert "The channels whose ROAS depends most on the model (first those where the models differ" in cards
+    assert "The channels whose ROAS depends most on the model (first those where a difference is" in cards
     at.segmented_control(key="compare_metric").set_value("CPO").run()
     no_errors(at)
     assert not set(unpaid) & set(at.dataframe[0].value["channel_name"])  # not at €0.00, the "cheapest"

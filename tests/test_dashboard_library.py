@@ -401,3 +401,30 @@ def test_an_empty_view_draws_no_resamples(linear_db, monkeypatch):
         drawn.all_conversions,
         drawn.unattributed,
     )
+
+
+def test_biggest_shifts_put_the_differences_the_table_colours_first():
+    """A card is for a difference the table colours: beyond the noise and not 0 at the table's precision.
+    X: +0.04 pts, beyond the noise but '+0.0 pts' in the table (grey); Y: +6 pts within the noise (grey);
+    Z: +2 pts beyond the noise (coloured). Z first, then by spread: Y (6 pts), X (0.04 pts)."""
+    from pipeline.compare import Comparison
+
+    share = {("a", "X"): 0.1, ("b", "X"): 0.1004, ("a", "Y"): 0.2, ("b", "Y"): 0.26, ("a", "Z"): 0.3, ("b", "Z"): 0.32}
+    table = pd.DataFrame(
+        [
+            dict(model=m, channel_name=c, ihc=v, ihc_revenue=v, cost=1.0, CPO=1 / v, ROAS=v, share=v)
+            for (m, c), v in share.items()
+        ]
+    )
+    noise = pd.DataFrame(
+        dict(
+            model="b",
+            channel_name=["X", "Y", "Z"],
+            credit_within_noise=[False, True, False],
+            revenue_within_noise=False,
+        )
+    )
+    shifts = Comparison(table, ["a", "b"], 10, (None, None), noise).biggest_shifts("share", 3)
+    assert shifts["channel_name"].tolist() == ["Z", "Y", "X"]
+    assert shifts["beyond_noise"].tolist() == [True, False, False]
+    assert shifts["spread"].tolist() == pytest.approx([0.02, 0.06, 0.0004])
