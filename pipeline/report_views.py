@@ -26,7 +26,7 @@ import pandas as pd
 from .completeness import IncompleteDays, incomplete_days
 from .coverage import ModelCoverage, model_coverage
 from .export import add_ratios, read_report
-from .intervals import FEW_CONVERSIONS, Draw, report_interval_tables, resample_draw
+from .intervals import FEW_CONVERSIONS, Draw, key_positions, report_interval_tables, resample_draw
 from .report_warnings import warnings_of
 from .schema import NO_SESSION_REASON
 from .window import GRAINS, period_start  # noqa: F401 - GRAINS: the views' periods, re-exported
@@ -349,25 +349,10 @@ def _joined(left: pd.DataFrame, right: pd.DataFrame, keys: list[str], columns: l
 def _positions(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> Optional[np.ndarray]:
     """For each row of ``left``, the row of ``right`` with its ``keys``; None unless every row of ``left``
     has exactly one."""
-    n = len(right)
-    left_code = np.zeros(len(left), dtype=np.int64)
-    right_code = np.zeros(n, dtype=np.int64)
-    size = 1
-    for key in keys:
-        values = pd.Index(right[key].unique())
-        if values.hasnans:
-            return None
-        code = values.get_indexer(left[key])
-        if (code < 0).any():
-            return None
-        left_code = left_code * len(values) + code
-        right_code = right_code * len(values) + values.get_indexer(right[key])
-        size *= len(values)
-    where = np.full(size, -1, dtype=np.int64)
-    where[right_code] = np.arange(n)
-    if len(np.unique(right_code)) != n:
+    if any(right[key].isna().any() for key in keys):
         return None
-    return where[left_code]
+    positions = key_positions([right[key] for key in keys], [left[key] for key in keys])
+    return None if positions is None or (positions < 0).any() else positions
 
 
 def shown_incomplete(late: Optional[IncompleteDays], basis: str, first: str, last: str) -> Optional[IncompleteDays]:
