@@ -46,7 +46,15 @@ from pipeline.labels import PAGE_TABLE_PX, clip, column_px, fit_widths, md, tabl
 from pipeline.runner import RunOptions
 from pipeline.window import Window, date_span
 
-FRAME_PAUSE = 0.25  # seconds a new session's frame is left alone (measured: docs/dashboard.md, Speed)
+# A new browser's first view (TILES_FIRST, set for one run) sends the title and the KPI tiles, then pauses
+# FRAME_PAUSE seconds before the rest of the page, the filter row last. Every element type but a few is a
+# chunk of code the browser fetches when its first element arrives, and React reveals the elements whose
+# chunk came in only once no newer element is still waiting for its own (or 0.3 s after the last one began
+# waiting): sent together, the tiles were shown with the charts and widgets, ≈2 s after the navigation
+# against 1.45 s for a bare app of five tiles. The pause lets the tiles' chunk arrive and the tiles be
+# shown before the other elements come (measured: docs/dashboard.md, Speed).
+TILES_FIRST = "_report_tiles_first"
+FRAME_PAUSE = 0.45
 
 BASIS_LABELS = {"session-date": "Session date", "conversion-date": "Conversion date"}
 
@@ -75,9 +83,10 @@ def redraw_view() -> None:
     st.rerun(VIEW_FRAGMENT)
 
 
-def filters(path: str, fp: str) -> None:
-    """The date range, channels and date basis (their values: ``filter_values``), kept in the URL
-    (``?from=…&to=…&channel=…&by=…``) and across pages."""
+def settle_filters(path: str, fp: str) -> None:
+    """The filters' values in the session before their widgets are drawn (``filter_row``): from the URL
+    (``?dates=…&channel=…&by=…``), an earlier visit or the defaults, fitted to this database. The view
+    below reads them (``filter_values``) whether the row is drawn before it or, on a first visit, after."""
     first, last, channels = report_span(path, fp)
 
     def dates_from(raw: str) -> tuple:
@@ -96,6 +105,12 @@ def filters(path: str, fp: str) -> None:
         st.session_state["report_dates"] = (first, last)
     if "report_channels" in st.session_state:
         st.session_state["report_channels"] = [c for c in st.session_state["report_channels"] if c in channels]
+
+
+def filter_row(path: str, fp: str) -> None:
+    """The date range, channels and date basis, their values settled already (``settle_filters``) and
+    kept in the URL and across pages (``filter_values``)."""
+    first, last, channels = report_span(path, fp)
     # One row that wraps (not three columns of fixed shares, which squeezed each widget at 1024 px): the
     # dates as wide as "2023/09/01 – 2023/09/10", the channels taking the rest (chips wrap, never cut).
     # The widgets are the row's own parts, sized by their width (a container around each was three
@@ -208,7 +223,10 @@ def kpi_tiles(view: rv.ReportView) -> None:
 
 # Widths (px) of the filter row's parts and of a KPI tile: the dates hold "2023/09/01 – 2023/09/10", a
 # tile "€34.8k" and "90%: 20.83–23.80" (measured in Chromium, tests/test_e2e_widths.py).
-FILTER_PX = {"dates": 240, "channels": 300, "trend_metric": 150}
+FILTER_PX = {"dates": 240, "channels": 300, "basis": 121, "trend_metric": 150}
+# Heights (px) of the filter row's parts in Chromium: a label, an input box under it (dates, channels),
+# the basis' label over its two options.
+FILTER_ROW_PX = {"label": 28, "input": 68, "radio": 73}
 TILE_PX = 150
 # A CPO or ROAS chart narrower than this (its labels "Paid Search Non Brand † · €209.70" take ≈200 px) cut
 # its axis title and squeezed its bars to a few px: at 1024 px with the sidebar open the two go one under
@@ -223,20 +241,32 @@ RATIO_CHART_PX = 380
 LAYOUT_STYLE = (
     "<style>"
     ".st-key-report_channels,.st-key-trend_channels{{min-width:{channels}px}}"
-    ".st-key-kpi_tiles>div,.st-key-kpi_frame>div{{flex:1 1 0;min-width:{tile}px}}"
+    ".st-key-kpi_tiles>div{{flex:1 1 0;min-width:{tile}px}}"
     ".st-key-ratio_charts>div{{flex:1 1 0;min-width:{chart}px}}"
     # the database step (a fragment: a block that stretches) wraps whole onto the next line rather than
     # squeeze "Download database (149 MB)" into three lines beside the other downloads (1024 px)
     ".st-key-report_downloads>div{{min-width:max-content}}"
-    "</style>".format(channels=FILTER_PX["channels"], tile=TILE_PX, chart=RATIO_CHART_PX)
+    # a first view's filter row (TILES_FIRST): its placeholder stays until all three widgets are shown
+    # (the browser draws each as a 40-px grey bar while their code loads: the tiles moved up, then down)
+    "{ph}+{wrap}:not({drawn}){{display:none}}"
+    "{ph}:has(+{wrap} [data-testid=stDateInput]):has(+{wrap} [data-testid=stMultiSelect])"
+    ":has(+{wrap} [data-testid=stRadio]){{display:none}}"
+    "</style>".format(
+        channels=FILTER_PX["channels"],
+        tile=TILE_PX,
+        chart=RATIO_CHART_PX,
+        ph=".stElementContainer:has(.report-filter-placeholder)",
+        wrap="[data-testid=stLayoutWrapper]",
+        drawn=":has([data-testid=stDateInput]):has([data-testid=stMultiSelect]):has([data-testid=stRadio])",
+    )
 )
 
 
-def tile_row(key: str = "kpi_tiles"):
+def tile_row():
     """The row of the five KPI tiles (``row.metric(…)``, each ``width="stretch"``), which wraps: as wide as
     the page allows, never narrower than ``TILE_PX`` (at 1024 px with the sidebar open five equal columns
     cut "€34.8k" to "€…"). The tiles are the row's own parts: no container around each."""
-    return st.container(horizontal=True, wrap=True, key=key)
+    return st.container(horizontal=True, wrap=True, key="kpi_tiles")
 
 
 def tile_eur(value: float) -> str:
@@ -628,16 +658,34 @@ def rerun_all(ws, states: dict, model: str) -> None:
     st.rerun()
 
 
-def loading_frame() -> None:
-    """The report's frame while a new session's first view is computed: a "loading" line and the tiles
-    where they will be, saying "…". No chart: a chart element here makes the browser fetch and evaluate
-    its library's chunk (Plotly's 4.7 MB when this was measured; ECharts' is 1.2 MB) while the real tiles
-    arrive, and they were then shown only with the charts (docs/dashboard.md, Speed: a first visit's
-    tiles)."""
-    st.caption(":material/hourglass_top: Loading the report…")
-    row = tile_row("kpi_frame")
-    for label in ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]:
-        row.metric(label, "…", border=True)
+def filter_placeholder() -> str:
+    """The filter row's place while a first view's tiles go out before it (``TILES_FIRST``): its three
+    labels over grey boxes as wide and tall as the widgets (``FILTER_PX``, ``FILTER_ROW_PX``), in a row
+    that wraps like theirs, so the tiles below do not move when the widgets replace it (measured in
+    Chromium at 1280, 1024 and 800 px: tests/test_e2e_first_view.py). Markdown's own code is in Streamlit's
+    main bundle: nothing for the browser to fetch before the tiles."""
+    basis = st.session_state.get("report_basis")
+    label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
+    part = (
+        '<div style="{size};display:flex;flex-direction:column">'
+        '<div style="height:{label}px;font-size:0.875rem;line-height:1.6;color:rgba(31,42,55,0.6)">{text}</div>'
+        '<div style="flex:1;border-radius:0.5rem;background:#F3F5F8"></div></div>'
+    )
+    h = FILTER_ROW_PX
+    parts = [
+        part.format(size=f"width:{FILTER_PX['dates']}px;height:{h['input']}px", label=h["label"], text=f"{label}s"),
+        part.format(
+            size=f"flex:1 1 0;min-width:{FILTER_PX['channels']}px;height:{h['input']}px",
+            label=h["label"],
+            text="Channels",
+        ),
+        part.format(
+            size=f"width:{FILTER_PX['basis']}px;height:{h['radio']}px", label=h["label"], text="Date credit by"
+        ),
+    ]
+    # the bottom margin: Markdown's container takes 1 rem back for a paragraph's, which this has not
+    row = "display:flex;flex-wrap:wrap;gap:2rem;margin-bottom:1rem"
+    return f'<div class="report-filter-placeholder" style="{row}">{"".join(parts)}</div>'
 
 
 def body(ws, path, fp) -> None:
@@ -652,8 +700,23 @@ def body(ws, path, fp) -> None:
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )
-    filters(path, fp)
+    settle_filters(path, fp)
+    # On a new browser's first view the tiles go out before the filter row (``TILES_FIRST``), which
+    # keeps its place meanwhile (``filter_placeholder``) and is drawn once the view is out.
+    placeholder, row = st.empty(), st.empty()
+    # Not with channels chosen (a shared view): their chips can make the row taller than its placeholder.
+    tiles_first = bool(st.session_state.get(TILES_FIRST)) and not st.session_state.get("report_channels")
+    st.session_state[TILES_FIRST] = tiles_first  # for the view's pause after the tiles (view_body)
+    if tiles_first:
+        placeholder.markdown(filter_placeholder(), unsafe_allow_html=True)
+    else:
+        with row.container():
+            filter_row(path, fp)
     view_fragment(ws, path, fp)
+    if tiles_first:
+        st.session_state.pop(TILES_FIRST, None)
+        with row.container():
+            filter_row(path, fp)
 
 
 def view_body(ws, path, fp) -> None:
@@ -666,10 +729,13 @@ def view_body(ws, path, fp) -> None:
     st.session_state[REPORT_VIEW_ARGS] = args  # read ahead after a run
     header(ws, states, view)
     if view.empty:
+        # not st.stop(): on a first view the filter row is drawn after this fragment, to widen them
         st.info("No channel-day matches these filters. Widen the date range or clear the channel filter.")
-        st.stop()
+        return
     palette = colors(path, fp)
     kpi_tiles(view)
+    if st.session_state.get(TILES_FIRST):
+        time.sleep(FRAME_PAUSE)
     ratio_charts(view.totals, palette)
     few = rc.few_channels(view.totals)
     if few:
@@ -735,21 +801,14 @@ def view_fragment(ws, path, fp) -> None:
 
 
 with shown_errors():
-    # The loading frame has a placeholder of its own, emptied before the report is drawn below it: drawn
-    # over in place, its tiles stayed inside whatever block the report put at their position (the
-    # mixed-models box showed three ghost tiles).
     st.html(LAYOUT_STYLE)
     frame = st.empty()
-    if not st.session_state.get("_report_drawn"):  # a new session: show the frame before any read
+    new_view = not st.session_state.get("_report_drawn")
+    if new_view:  # a new session: say so before any read (on a cold server the first reads take seconds)
         st.session_state["_report_drawn"] = True
-        with frame.container():
-            loading_frame()
-        # On the browser's first view, let it render the frame and fetch the tiles' code before the rest
-        # of the page arrives, so the real tiles are shown before the charts' chunk is in (without the
-        # pause, or with a shorter one, they came with the charts: docs/dashboard.md, Speed). Coming
-        # from another page (Run → Open report) the browser has the app already: no pause.
-        if st.session_state.get("_first_run"):
-            time.sleep(FRAME_PAUSE)
+        frame.caption(":material/hourglass_top: Loading the report…")
+    # A browser that has only just loaded the app (not one coming from another page): the tiles first.
+    st.session_state[TILES_FIRST] = new_view and bool(st.session_state.get("_first_run"))
     ws = workspace()
     path, fp = data_key(ws)  # this session's database, or the server source picked on the Data page
     frame.empty()

@@ -470,3 +470,82 @@ def test_every_column_of_the_table_fits_at_1280_px(dashboard_env, grain, channel
     # the demo's longest names are whole (the filter's names are those of this database)
     if channels != ["Paid Search Brand"]:
         assert "Affiliate & Partnerships" in set(table["channel_name"])
+
+
+def test_a_new_browsers_first_view_sends_its_tiles_before_the_filter_row(dashboard_env, monkeypatch):
+    """A new browser session's first view sends the KPI tiles with their values, then pauses (the browser
+    shows them while the other elements' code is still on its way), then the rest, the filter row last:
+    the messages the run sends, in order, around its pause. The run that follows draws the row first, with
+    no placeholder, and the same figures. On 4255917 the pause came after a frame of "…" tiles."""
+    import threading
+    import time
+
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, TIMEOUT
+
+    sent: list[tuple[str, str]] = []
+    enqueue, real_sleep = ScriptRunContext.enqueue, time.sleep
+
+    def recorded(self, msg):
+        if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            kind = element.WhichOneof("type")
+            sent.append((kind, getattr(element, kind).body if kind in ("metric", "markdown") else ""))
+        return enqueue(self, msg)
+
+    def sleep(seconds):
+        if seconds >= 0.2 and threading.current_thread().name.startswith("ScriptRunner"):
+            sent.append(("PAUSE", ""))
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recorded)
+    monkeypatch.setattr(time, "sleep", sleep)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()  # a new session, on the Report (the default page)
+    no_errors(at)
+    kinds = [kind for kind, _ in sent]
+    assert kinds.count("PAUSE") == 1
+    before, after = sent[: kinds.index("PAUSE")], sent[kinds.index("PAUSE") + 1 :]
+    tiles = [body for kind, body in before if kind == "metric"]
+    assert len(tiles) == 5 and all(re.search(r"\d", body) for body in tiles), tiles
+    assert not {"date_input", "multiselect", "radio", "echarts_chart", "arrow_data_frame"} & {k for k, _ in before}
+    # the view (its charts, the trend's channels, the table), then the filter row, last
+    assert [kind for kind, _ in after if kind in ("date_input", "multiselect", "radio")][-3:] == [
+        "date_input",
+        "multiselect",
+        "radio",
+    ]
+    assert max(i for i, k in enumerate(kinds) if k in ("echarts_chart", "arrow_data_frame")) < kinds.index("date_input")
+    placeholder = [body for kind, body in before if "report-filter-placeholder" in body]
+    assert len(placeholder) == 1
+    assert re.findall(r">([A-Z][a-z ]+)</div>", placeholder[0]) == ["Session dates", "Channels", "Date credit by"]
+    first = [(m.label, m.value) for m in at.metric]
+
+    sent.clear()
+    at.run()  # the session's next run: the row first, no pause, no placeholder
+    no_errors(at)
+    kinds = [kind for kind, _ in sent]
+    assert "PAUSE" not in kinds and kinds.index("date_input") < kinds.index("metric")
+    assert not [m for m in at.markdown if "report-filter-placeholder" in m.value]
+    assert [(m.label, m.value) for m in at.metric] == first
+
+
+def test_a_new_browsers_first_view_ends_with_the_whole_page(dashboard_env):
+    """Without interruption the first view's run ends with everything a later run shows: the filter row
+    (after the view), the four charts, the table; its placeholder is still in the page, hidden by the
+    page's style once the three widgets are shown (tests/test_e2e_browser.py looks in a browser)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    no_errors(at)
+    assert [w.key for w in at.date_input] == ["report_dates"] and at.radio[0].key == "report_basis"
+    assert len(charts(at)) == 4 and len(at.dataframe) == 1
+    assert len([m for m in at.markdown if "report-filter-placeholder" in m.value]) == 1
+    assert at.session_state["report_dates"] == (date(2023, 9, 1), date(2023, 9, 10))
+    assert "_report_tiles_first" not in at.session_state
