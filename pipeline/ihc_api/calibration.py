@@ -58,10 +58,11 @@ class CalibrationPlan:
 
     def quota_note(self) -> str:
         """What sending the sample costs and how it was drawn, in an analyst's words."""
+        *longer, last = STRATUM_LABELS[1:]  # the sampled strata ("2", "3", …, "9+"); "1" fills up
         return (
-            f"Sending it uses {len(self.sample):,} conversions of the account's quota. Journeys of 2, 3, "
-            "4-5, 6-8 and 9+ sessions get equal shares of the sample (all of a length where there are "
-            "fewer); one-session journeys only fill what is left."
+            f"Sending it uses {len(self.sample):,} conversions of the account's quota. Journeys of "
+            f"{', '.join(longer)} and {last} sessions get equal shares of the sample (all of a length where "
+            "there are fewer); one-session journeys only fill what is left."
         )
 
     def line(self) -> str:
