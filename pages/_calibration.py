@@ -88,7 +88,16 @@ def calibration_section(ws, option, progress_factory) -> None:
         st.error(md(str(exc)), icon=":material/warning:")
         return
     st.markdown(f"**{md(plan.line())}**")
-    st.dataframe(plan.strata(), hide_index=True)
+    st.caption(md(plan.quota_note()))
+    st.dataframe(
+        plan.strata(),
+        hide_index=True,
+        column_config={
+            "stratum": st.column_config.TextColumn("Journey length (sessions)"),
+            "conversions": st.column_config.NumberColumn("Conversions"),
+            "sessions": st.column_config.NumberColumn("Sessions"),
+        },
+    )
     with st.expander(f"The {len(plan.records):,} sessions it will send"):
         st.dataframe(plan.records, hide_index=True, height=240)
     if st.button("Send the sample and fit", key="calib_button", icon=":material/tune:"):

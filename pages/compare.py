@@ -12,7 +12,7 @@ from pages._session import comparison, db_key, remember_list, restore, server_vi
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
 from pipeline.compare_echarts import METRICS, grouped_bars_option
 from pipeline.errors import PipelineError
-from pipeline.labels import NOWRAP, clip, md
+from pipeline.labels import NOWRAP, clip, md, whole_dates
 
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
@@ -196,12 +196,7 @@ with shown_errors():
         st.stop()
     finally:
         bar.empty()
-    period = (
-        f"sessions dated {result.period[0] or 'first'} – {result.period[1] or 'last'}"
-        if any(result.period)
-        else "all sessions"
-    )
-    st.caption(f"{result.conversions:,} conversions with at least one session · costs of {period}")
+    st.caption(whole_dates(md(result.scope())), unsafe_allow_html=True)  # whole_dates: spans, no tag of the data
     shifts = result.biggest_shifts(metric, 3)
     if not shifts.empty:
         # what the cards are, above them (it came after them, under cards that had no heading)

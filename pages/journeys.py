@@ -22,8 +22,11 @@ from pages._session import (
 from pipeline import journeys_echarts as jch
 from pipeline.explain import (
     LENGTH_BINS,
+    PHASE_ONLY,
     SIGNALS_HELP,
     ZERO_CREDIT_HELP,
+    credit_note,
+    has_phases,
     signal_words,
     zero_credit_lines,
     zero_credit_reasons,
@@ -62,9 +65,14 @@ EXPLAIN_HEADERS = {  # the explain table's columns, in order
 EXPLAIN_ROOM_PX = PAGE_TABLE_PX
 
 
-def explain_widths(shown: pd.DataFrame) -> dict:
-    """The explain table's column widths (px): each as wide as its header and longest text as the table
-    writes it, so the whole table fits 1280 px (the channel names give way first if it cannot)."""
+def explain_columns(phased: bool) -> list[str]:
+    """The explain table's columns: a model without phases has no phase values or flags to show."""
+    return [c for c in EXPLAIN_HEADERS if phased or c not in PHASE_ONLY]
+
+
+def explain_widths(shown: pd.DataFrame, columns=tuple(EXPLAIN_HEADERS)) -> dict:
+    """The explain table's column widths (px) of ``columns``: each as wide as its header and longest text
+    as the table writes it, so the whole table fits 1280 px (the channel names give way first if it cannot)."""
 
     def three_places(values):
         return [None if pd.isna(v) else f"{v:.3f}" for v in values]
@@ -75,7 +83,9 @@ def explain_widths(shown: pd.DataFrame) -> dict:
         **{c: three_places(shown[c]) for c in ("ihc", "initializer", "holder", "closer") if c in shown},
     }
     needed = {
-        c: column_px(h, texts.get(c, shown[c].tolist() if c in shown else [])) for c, h in EXPLAIN_HEADERS.items()
+        c: column_px(h, texts.get(c, shown[c].tolist() if c in shown else []))
+        for c, h in EXPLAIN_HEADERS.items()
+        if c in columns
     }
     return fit_widths(needed, table_room(len(shown), EXPLAIN_ROOM_PX), squeeze="channel")
 
@@ -195,14 +205,10 @@ def explain_one(path, fp, palette) -> None:
     if sessions.empty:
         st.info("This conversion has no journey in the current journeys set.")
         return
-    has_phases = sessions[["initializer", "holder", "closer"]].notna().any().any()
-    phases = [p for p in ("initializer", "holder", "closer") if has_phases] + ["ihc"]
+    phased = has_phases(sessions)
+    phases = [p for p in ("initializer", "holder", "closer") if phased] + ["ihc"]
     echart(jch.credit_option(sessions, phases, palette), key="explain_chart")
-    if has_phases:
-        st.caption(
-            "Each phase's shares sum to 100% over the journey; the credit blends the three "
-            "phases with the profile's phase weights."
-        )
+    st.caption(md(credit_note(phased, model)))
     reasons = zero_credit_reasons(sessions, info.model, cut_hours(path, fp))
     shown = sessions.assign(
         channel=sessions["channel"].map(clip),
@@ -210,14 +216,15 @@ def explain_one(path, fp, palette) -> None:
         timestamp=sessions["timestamp"].map(clip),
         signals=signal_words(sessions),
     )
-    widths = explain_widths(shown)
+    columns = explain_columns(phased)
+    widths = explain_widths(shown, columns)
     st.dataframe(
         shown,
         hide_index=True,
         key="explain_table",
         placeholder="—",
         height=table_height(len(shown)),  # the height explain_widths counted on (a long journey scrolls)
-        column_order=list(EXPLAIN_HEADERS),
+        column_order=columns,
         column_config={
             # every column as wide as its longest text, so that the whole table fits 1280 px; pinned: where
             # it scrolls sideways (1024 px, sidebar open) the session's number stays in view
@@ -229,18 +236,18 @@ def explain_one(path, fp, palette) -> None:
             ),
             "timestamp": st.column_config.TextColumn("Time (UTC)", width=widths["timestamp"]),
             "channel": st.column_config.TextColumn("Channel", width=widths["channel"]),
-            "signals": st.column_config.TextColumn("Engagement", width=widths["signals"], help=SIGNALS_HELP),
+            "signals": st.column_config.TextColumn("Engagement", width=widths.get("signals"), help=SIGNALS_HELP),
             "initializer": st.column_config.NumberColumn(
                 "Initializer",
                 format="%.3f",
-                width=widths["initializer"],
+                width=widths.get("initializer"),
                 help="The session's share of the first phase.",
             ),
             "holder": st.column_config.NumberColumn(
-                "Holder", format="%.3f", width=widths["holder"], help="The session's share of the middle phase."
+                "Holder", format="%.3f", width=widths.get("holder"), help="The session's share of the middle phase."
             ),
             "closer": st.column_config.NumberColumn(
-                "Closer", format="%.3f", width=widths["closer"], help="The session's share of the last phase."
+                "Closer", format="%.3f", width=widths.get("closer"), help="The session's share of the last phase."
             ),
             "ihc": st.column_config.NumberColumn(
                 "Credit",

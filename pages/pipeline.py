@@ -23,7 +23,7 @@ from pages._session import (
 )
 from pipeline.errors import PipelineError
 from pipeline.labels import duration, md, whole_dates
-from pipeline.model_settings import settings_in_words
+from pipeline.model_settings import replacing_note, settings_in_words
 from pipeline.models import get_model
 from pipeline.report_warnings import note_sentence, warning_counts
 from pipeline.run_summary import summarise
@@ -194,6 +194,12 @@ def controls(ws, states: dict):
     preview = mixing_preview(path, fp, window.start, window.end, model)
     if preview:
         st.warning(md(preview), icon=":material/call_split:")
+    stored = current_model if states["attribute"].record is not None else None
+    replacing = replacing_note(
+        model, stored, window.start or (first and first.isoformat()), window.end or (last and last.isoformat())
+    )
+    if replacing:
+        st.info(replacing, icon=":material/swap_horiz:")
     return RunOptions(window, model, params, force), False, None
 
 

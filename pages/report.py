@@ -219,6 +219,9 @@ def kpi_tiles(view: rv.ReportView) -> None:
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
+    blended = rv.blended_note(view.totals)  # what the CPO and ROAS tiles blend in (channels without cost)
+    if blended:
+        st.caption(md(blended))
 
 
 # Widths (px) of the filter row's parts and of a KPI tile: the dates hold "2023/09/01 – 2023/09/10", a

@@ -77,6 +77,24 @@ class Comparison:
     # the noise of which conversions happened? (``intervals.difference_intervals``; credit decides
     # share and CPO, revenue decides ROAS.)
     noise: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NOISE_COLUMNS))
+    # the first and last conversion date of the journeys compared (the last run's window)
+    conversion_dates: tuple[Optional[str], Optional[str]] = (None, None)
+
+    def scope(self) -> str:
+        """What the comparison covers, in words: its conversions and their dates, the costs' dates, and
+        that the Report's filters do not narrow it (an analyst coming from a filtered Report read the
+        page's figures as that view's: the page named no date at all)."""
+        first, last = self.conversion_dates
+        dates = f" of {first} – {last}" if first and last else ""
+        costs = (
+            f"costs of sessions dated {self.period[0] or 'first'} – {self.period[1] or 'last'}"
+            if any(self.period)
+            else "costs of all session dates"
+        )
+        return (
+            f"{self.conversions:,} conversions{dates} with at least one session (the journeys of the last "
+            f"run) · {costs}. The Report's date and channel filters do not apply here."
+        )
 
     def within_noise(self, metric: str) -> pd.DataFrame:
         """Channels × 'Δ label' columns: True where that model's difference from the baseline in
@@ -207,7 +225,19 @@ def compare_models(
     table["share"] = table["ihc"] / float(index.n_journeys)
     noise = _noise(index, row_channel, all_channels, labels, model_credit, revenue)
     progress(100, 100, "compare: done")
-    return Comparison(table[LONG_COLUMNS], labels, int(index.n_journeys), period, noise)
+    dates = con.execute(
+        "SELECT min(conv_date), max(conv_date) FROM conversions"
+        " WHERE (?1 IS NULL OR conv_date >= ?1) AND (?2 IS NULL OR conv_date <= ?2)",
+        (window.start, window.end),
+    ).fetchone()
+    return Comparison(
+        table[LONG_COLUMNS],
+        labels,
+        int(index.n_journeys),
+        period,
+        noise,
+        (dates[0], dates[1]) if dates else (None, None),
+    )
 
 
 def _noise(index, row_channel, channels, labels, model_credit, revenue) -> pd.DataFrame:

@@ -230,6 +230,30 @@ def conversion_sessions(con: sqlite3.Connection, conversion_id: str) -> pd.DataF
     return out
 
 
+# What only a model with phases (IHC) gives a session: its share of each phase, and the engagement flags
+# that decide the holder and closer phases. Under a model without phases (Linear, Markov…) these columns were
+# empty or, for the flags, read as if the model had counted a session as "holder · closer": not shown.
+PHASE_ONLY = (*PHASES, "signals")
+
+
+def has_phases(sessions: pd.DataFrame) -> bool:
+    """Whether the model behind ``conversion_sessions`` gave its sessions phase values (IHC does)."""
+    return bool(sessions[list(PHASES)].notna().any().any())
+
+
+def credit_note(phased: bool, model: str) -> str:
+    """The line under one conversion's credit chart: how the credit was made, in the model's words."""
+    if phased:
+        return (
+            "Each phase's shares sum to 100% over the journey; the credit blends the three phases with the "
+            "profile's phase weights."
+        )
+    return (
+        f"{model} gives each session its share directly: it has no phases (initializer, holder, closer) "
+        "and does not use the sessions' engagement flags, which only IHC does."
+    )
+
+
 def conversion_choices(con: sqlite3.Connection, limit: int = 300) -> pd.DataFrame:
     """Conversions worth explaining, for a picker: journeys of 3 to 8 sessions first (long enough to
     show the phases, short enough to read), most distinct channels first, then the others.

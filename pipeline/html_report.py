@@ -228,7 +228,9 @@ def _tiles(view: rv.ReportView) -> str:
         f"<div class='range'>{rng}</div></div>"
         for label, value, rng in tiles
     )
-    return f"<div class='tiles'>{cells}</div><p class='meta'>{ATTRIBUTED_NOTE}</p>"
+    blended = rv.blended_note(view.totals)  # the dashboard's line under its tiles; names from the data
+    note = f"<p class='meta'>{html.escape(blended)}</p>" if blended else ""
+    return f"<div class='tiles'>{cells}</div>{note}<p class='meta'>{ATTRIBUTED_NOTE}</p>"
 
 
 # the tiles and the table say "Conversions" and "Revenue" as the dashboard does; what they count:

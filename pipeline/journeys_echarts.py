@@ -21,6 +21,8 @@ PHASE_LABELS = {"initializer": "Initializer", "holder": "Holder", "closer": "Clo
 LENGTHS_TITLE = "Journey length"
 PATHS_TITLE = "Most common channel paths (colour = first channel)"
 CREDIT_TITLE = "Who gets the credit: each phase split across the sessions"
+# a model without phases (Linear, Markov…): one bar, the credit itself (the phases' title read as if it had them)
+CREDIT_ONLY_TITLE = "Who gets the credit: each session's share of the conversion"
 SHOWN_SHARE = 0.03  # a length's share written on its bar from 3%
 INSIDE_SHARE = 0.06  # a session's number written inside its part of a bar from 6%
 
@@ -104,6 +106,7 @@ def credit_option(sessions: pd.DataFrame, phases: list[str], palette: dict) -> E
     """One conversion's credit: a stacked bar per phase (``phases``, then Credit), one part per session in
     its channel's colour, its number written inside from 6%; the legend on the right names each session."""
     categories = [PHASE_LABELS[p] for p in phases]
+    title = CREDIT_TITLE if len(phases) > 1 else CREDIT_ONLY_TITLE
     series = []
     names = []
     for row in sessions.to_dict("records"):
@@ -136,12 +139,12 @@ def credit_option(sessions: pd.DataFrame, phases: list[str], palette: dict) -> E
              axisLabel=dict(formatter="{value}%"))
     )  # fmt: skip
     grid = dict(left=10, right=min(legend_px, 260) + 10, top=44, bottom=10, outerBoundsMode="same")
-    out = option(CREDIT_TITLE, series, x_axis, y_axis, grid=grid)
+    out = option(title, series, x_axis, y_axis, grid=grid)
     out["legend"] = dict(
         type="scroll", orient="vertical", right=0, top=44, bottom=10, data=names,
         textStyle=dict(fontSize=13), pageTextStyle=dict(color=MUTED),
     )  # fmt: skip
-    alt = f"{CREDIT_TITLE}: {len(names)} sessions. " + "; ".join(
+    alt = f"{title}: {len(names)} sessions. " + "; ".join(
         f"{n}: " + ", ".join(f"{c} {float(r[p]) if pd.notna(r[p]) else 0.0:.1%}" for c, p in zip(categories, phases))
         for n, r in zip(names, sessions.to_dict("records"))
     )

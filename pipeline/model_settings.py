@@ -156,3 +156,18 @@ def settings_in_words(params: dict) -> str:
             text = words.choices.get(str(value), str(value))
         parts.append(f"{words.label}: {text}")
     return "; ".join(parts) or "default settings"
+
+
+def replacing_note(chosen: str, stored: Optional[str], first: Optional[str], last: Optional[str]) -> str:
+    """Over the Run button, when the model picked is not the stored attribution's: what a run will replace
+    ('' when it is the same model, or nothing is stored). The Pipeline page said nothing of it: its cards
+    read "Done" for the stored model while another one was picked, and the button's help was "Run the
+    stages that are not up to date". ``first``/``last``: the run's conversion dates ('YYYY-MM-DD')."""
+    if not stored or chosen == stored:
+        return ""
+    dates = f" of {first} – {last}" if first and last else ""
+    return (
+        f"**Run pipeline** attributes the conversions{dates} with **{model_label(chosen)}**: the Report, "
+        f"Journeys and the downloads then show it instead of {model_label(stored)}. To see both side by "
+        "side without replacing anything: Compare models."
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import report_charts as rc
-from .labels import HOVER_CHARS, TICK_CHARS, clip, text_px
+from .labels import HOVER_CHARS, SCROLLBAR_PX, SIDEBAR_PX, TICK_CHARS, clip, text_px
 
 TEXT = "#1F2A37"
 MUTED = "#667085"
@@ -37,11 +37,19 @@ AXIS_NAME_PX = 300  # an axis title wider than this wraps onto a second line (a 
 # with the sidebar open; where it is wider, a media query per line saved moves the plot up under the
 # legend's last line (counted for that narrowest width everywhere, five channels left a 24 px gap above
 # the plot at 1280 px).
-LEGEND_ROOM_PX = 540  # the chart's width there (554 px), less the legend's own padding
-LEGEND_PADDING_PX = 554 - LEGEND_ROOM_PX  # a chart's width less its legend's room
+# The trend there is as wide as the main column: 1024 px less the sidebar (256 px), the page's own
+# scrollbar (the Report is always taller than the window) and the column's 80 px padding on either side:
+# 598 px, measured in Chromium with its scrollbars shown (tests/test_e2e_widths.py). It was taken as 554 px,
+# the width with Streamlit's own 300 px sidebar, after the sidebar had become 256 px.
+TREND_NARROWEST_PX = 1024 - SIDEBAR_PX - SCROLLBAR_PX - 2 * 80
+LEGEND_PADDING_PX = 14  # a chart's width less its legend's room
+LEGEND_ROOM_PX = TREND_NARROWEST_PX - LEGEND_PADDING_PX  # 584 px of legend at the narrowest
 LEGEND_SLACK_PX = 8  # a media query's width is this much above the least that fits: a line too few overlaps
 LEGEND_TOP_PX, LEGEND_LINE_PX = 26, 24  # under the title; one line of 13 px text with its 10 px gap
-PLOT_ROOM_PX = 470  # the trend's plot there: the chart less its value axis and title
+# The trend's plot there: the chart less its value axis and title (85 px with labels up to "€1,800",
+# measured; wider labels take more) and the grid's 24 px on the right: 489 px.
+VALUE_AXIS_PX = 85
+PLOT_ROOM_PX = TREND_NARROWEST_PX - VALUE_AXIS_PX - 24
 LEGEND_ITEM_PX = 25 + 5 + 10  # a legend item's line symbol, the gap to its name, the gap to the next item
 
 

@@ -187,6 +187,31 @@ def unpaid_channels(report: pd.DataFrame, channels: Iterable[str]) -> list[str]:
     return [c for c in wanted if cost.get(c, 0.0) <= 0]
 
 
+def blended_note(totals: pd.DataFrame) -> str:
+    """Under the KPI tiles: what their CPO and ROAS blend in, or '' when nothing. Over channels with and
+    without cost the tiles' CPO divides the paid channels' cost by every channel's conversions (and ROAS
+    adds the unpaid channels' revenue): on the demo "CPO €3.98" read as the paid CPO while every paid
+    channel's was €3.92 or more. The note says how much of the conversions that is and gives the paid
+    channels' own CPO and ROAS; over channels without any cost, that their €0 CPO is by construction.
+    ``totals``: ``channel_totals`` of the view."""
+    credited = totals[totals["ihc"] > 0]
+    unpaid = credited[credited["cost"] <= 0]
+    if unpaid.empty:
+        return ""
+    names = unpaid.sort_values(["ihc", "channel_name"], ascending=[False, True])["channel_name"].tolist()
+    named = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    paid = totals[totals["cost"] > 0]
+    if paid.empty:
+        return f"No channel here has a cost ({named}): a CPO of €0.00 and no ROAS are by construction, not a result."
+    share = float(unpaid["ihc"].sum()) / float(credited["ihc"].sum())
+    cost, conversions, revenue = (float(paid[c].sum()) for c in ("cost", "ihc", "ihc_revenue"))
+    cpo = f"CPO €{cost / conversions:,.2f}" if conversions else "no CPO (no attributed conversion)"
+    return (
+        f"CPO and ROAS count the conversions and revenue of the channels without cost too ({named}: "
+        f"{share:.0%} of the conversions). The paid channels alone: {cpo}, ROAS {float(revenue) / cost:,.2f}."
+    )
+
+
 def undefined_note(totals: pd.DataFrame, metric: str) -> str:
     """A sentence naming the channels where ``metric`` is undefined, or '' when there are none."""
     missing = totals.loc[totals[metric].isna(), "channel_name"].tolist()

@@ -55,3 +55,26 @@ def test_calibrate_on_a_sample_then_use_the_profile(dashboard_env, monkeypatch):
     for path in ws.root.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_the_calibration_sample_reads_shortest_journeys_first_and_says_its_quota(dashboard_env, monkeypatch):
+    """The sample's table listed its strata in the sample's order — "1, 3, 9+, 4-5, 2, 6-8" under a
+    header "stratum" — and nothing said that sending it spends quota (the walk, IHC API with a key typed).
+    Nothing is sent here: the plan is drawn before any request."""
+    import json
+
+    from pipeline.ihc_api.sampling import STRATA
+
+    at = api_pipeline_page(monkeypatch, "http://127.0.0.1:9")
+    at.text_input(key="api_key").input("a-key-never-sent").run()
+    at.text_input(key="api_conv_type").input("purchase").run()
+    no_errors(at)
+    table = next(df for df in at.dataframe if "stratum" in df.value.columns)
+    lengths = table.value["stratum"].tolist()
+    known = ["1", *(label for _, _, label in STRATA)]
+    assert lengths == [k for k in known if k in lengths] and len(lengths) >= 5, lengths
+    labels = {c: v.get("label") for c, v in json.loads(table.proto.columns).items()}
+    assert labels["stratum"] == "Journey length (sessions)"
+    assert labels["conversions"] == "Conversions" and labels["sessions"] == "Sessions"
+    assert table.value["conversions"].sum() == 300  # the default sample size
+    assert "Sending it uses 300 conversions of the account's quota." in texts(at)

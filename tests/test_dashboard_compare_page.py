@@ -159,3 +159,40 @@ def test_adding_a_model_shows_which_model_is_being_attributed():
     assert texts_shown[1] == "Attributing the journeys with Linear (1 of 2) — 20%"
     assert texts_shown[2] == "Attributing the journeys with Markov chain (removal effect) (2 of 2) — 60%"
     assert [v for v, _ in slot.shown] == sorted(v for v, _ in slot.shown)  # never backwards
+
+
+def test_the_comparison_names_its_conversions_dates_and_that_report_filters_do_not_apply(dashboard_env):
+    """The page said "394 conversions with at least one session · costs of all sessions": no date at all,
+    and an analyst coming from a Report filtered to a week and two channels read its figures as that
+    view's (the walk at 1280 and 1024 px). It names the conversions' dates (the last run's window) and
+    says that the Report's filters do not narrow it."""
+    from datetime import date
+
+    from pipeline.db import open_database
+    from tests.dashboard_support import workspace_of
+
+    at = open_page("report")
+    at.multiselect(key="report_channels").set_value(["Display"]).run()
+    open_page("compare", at)
+    no_errors(at)
+    con = open_database(workspace_of(at).db_path)
+    n = con.execute("SELECT count(DISTINCT conversion_id) FROM pipeline_journeys").fetchone()[0]
+    assert n == 394  # the small demo: 400 conversions, 6 without a session
+    line = next(c.value for c in at.caption if "conversions" in c.value and "at least one session" in c.value)
+    assert "394 conversions of" in line and "2023-09-01" in line and "2023-09-10" in line, line
+    assert "The Report's date and channel filters do not apply here." in line
+
+    # a run on a window of conversion dates: the comparison covers that window, and says so
+    open_page("pipeline", at)
+    at.date_input(key="run_dates").set_value((date(2023, 9, 4), date(2023, 9, 6))).run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    open_page("compare", at)
+    no_errors(at)
+    n = con.execute(
+        "SELECT count(DISTINCT j.conversion_id) FROM pipeline_journeys j"
+        " JOIN conversions c ON c.conv_id = j.conversion_id WHERE c.conv_date BETWEEN '2023-09-04' AND '2023-09-06'"
+    ).fetchone()[0]
+    line = next(c.value for c in at.caption if "at least one session" in c.value)
+    assert f"{n:,} conversions of" in line and "2023-09-04" in line and "2023-09-06" in line, line
+    assert "2023-09-01" not in line.split("·")[0]

@@ -192,3 +192,41 @@ def test_the_explained_conversion_counts_its_sessions_in_words(dashboard_env):
     assert "(s)" not in line
     sessions = int(line.split(" before it")[0].split("· ")[-1].split()[0])
     assert f"· {sessions} {'session' if sessions == 1 else 'sessions'} before it ·" in line
+
+
+def test_a_model_without_phases_is_explained_without_ihc_phases_or_flags(dashboard_env):
+    """After a Linear run the explained conversion showed IHC's words: a chart titled "each phase split
+    across the sessions" with one bar, empty Initializer / Holder / Closer columns and an Engagement column
+    reading "holder · closer", as if Linear had counted those sessions as holder and closer (the walk at
+    1280 and 1024 px; at 1024 px the empty columns also made the table scroll sideways)."""
+    import json
+
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("linear").run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    open_page("journeys", at)
+    no_errors(at)
+    assert any("model: Linear" in m.value for m in at.markdown)
+    charts = [json.loads(c.proto.spec) for c in at.get("echarts_chart")]
+    explained = next(c for c in charts if c["title"]["text"].startswith("Who gets the credit"))
+    assert explained["title"]["text"] == "Who gets the credit: each session's share of the conversion"
+    assert explained["xAxis"]["data"] == ["Credit"]
+    shown = at.dataframe[0].proto.column_order
+    assert list(shown) == ["position", "timestamp", "channel", "ihc", "revenue_share", "session_id"]
+    # Linear gives 1/n to each of the n sessions: the credit column says so
+    credit = at.dataframe[0].value["ihc"]
+    assert credit.round(9).tolist() == [round(1 / len(credit), 9)] * len(credit)
+    note = " ".join(c.value for c in at.caption)
+    assert "Linear gives each session its share directly: it has no phases" in note
+
+    # back to IHC: the phases, their columns and the flags are there again
+    open_page("pipeline", at)
+    at.selectbox(key="run_model").set_value("ihc").run()
+    at.button(key="run_button").click().run()
+    open_page("journeys", at)
+    no_errors(at)
+    charts = [json.loads(c.proto.spec) for c in at.get("echarts_chart")]
+    explained = next(c for c in charts if c["title"]["text"].startswith("Who gets the credit"))
+    assert explained["title"]["text"] == "Who gets the credit: each phase split across the sessions"
+    assert {"initializer", "holder", "closer", "signals"} <= set(at.dataframe[0].proto.column_order)

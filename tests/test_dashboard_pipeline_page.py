@@ -510,3 +510,28 @@ def test_the_summary_replaces_the_progress_bar_and_stop(dashboard_env, monkeypat
     # and the rerun drew the summary with no bar or Stop
     assert "Open the report" in [link.label for link in at.get("page_link")]
     assert at.get("progress") == [] and [b for b in at.button if b.key == "stop_run"] == []
+
+
+def test_picking_another_model_says_what_run_will_replace(dashboard_env):
+    """With Linear picked over the stored IHC attribution, the page showed three "Done" cards and a Run
+    button whose help read "Run the stages that are not up to date": nothing said that a run replaces the
+    IHC credit everywhere (the walk). It says so, with the conversions' dates, and points to Compare."""
+    at = open_page("pipeline")
+    no_errors(at)
+    assert not any("instead of" in str(i.value) for i in at.info)  # the stored model: nothing replaced
+    at.selectbox(key="run_model").set_value("linear").run()
+    no_errors(at)
+    note = next(str(i.value) for i in at.info if "instead of" in str(i.value))
+    assert note == (
+        "**Run pipeline** attributes the conversions of 2023-09-01 – 2023-09-10 with **Linear**: the Report, "
+        "Journeys and the downloads then show it instead of IHC — offline model. To see both side by side "
+        "without replacing anything: Compare models."
+    )
+    at.date_input(key="run_dates").set_value((date(2023, 9, 3), date(2023, 9, 4))).run()
+    assert any("conversions of 2023-09-03 – 2023-09-04 with **Linear**" in str(i.value) for i in at.info)
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    # Linear is stored now: picking it again replaces nothing; IHC would replace Linear
+    assert not any("instead of" in str(i.value) for i in at.info)
+    at.selectbox(key="run_model").set_value("ihc").run()
+    assert any("with **IHC — offline model**" in str(i.value) and "instead of Linear" in str(i.value) for i in at.info)

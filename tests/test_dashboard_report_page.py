@@ -549,3 +549,54 @@ def test_a_new_browsers_first_view_ends_with_the_whole_page(dashboard_env):
     assert len([m for m in at.markdown if "report-filter-placeholder" in m.value]) == 1
     assert at.session_state["report_dates"] == (date(2023, 9, 1), date(2023, 9, 10))
     assert "_report_tiles_first" not in at.session_state
+
+
+def test_the_tiles_say_what_their_cpo_and_roas_blend_in():
+    """Hand-made totals: A paid (cost 100, 10 conversions, €500), B without cost (30 conversions, €900),
+    C paid without a conversion (cost 50). The tiles' CPO is 150 / 40 = €3.75, though the only channel with
+    both cost and conversions costs €15.00 a conversion: B's conversions are 30 of 40 = 75%. The paid
+    channels alone: CPO 150 / 10 = €15.00, ROAS 500 / 150 = 3.33."""
+    from pipeline import report_views as rv
+
+    totals = pd.DataFrame(
+        dict(
+            channel_name=["A", "B", "C"],
+            cost=[100.0, 0.0, 50.0],
+            ihc=[10.0, 30.0, 0.0],
+            ihc_revenue=[500.0, 900.0, 0.0],
+        )
+    )
+    assert rv.blended_note(totals) == (
+        "CPO and ROAS count the conversions and revenue of the channels without cost too (B: 75% of the "
+        "conversions). The paid channels alone: CPO €15.00, ROAS 3.33."
+    )
+    assert rv.blended_note(totals[totals["channel_name"] != "B"]) == ""  # every channel with credit has cost
+    only_b = rv.blended_note(totals[totals["channel_name"] == "B"])
+    assert only_b == "No channel here has a cost (B): a CPO of €0.00 and no ROAS are by construction, not a result."
+
+
+def test_the_cpo_and_roas_tiles_say_they_count_the_unpaid_channels_conversions(dashboard_env):
+    """On the demo the CPO tile read €3.98 while every paid channel's CPO was €3.92 or more: over all
+    channels it divides the paid channels' cost by every channel's conversions, 56% of them Direct Traffic,
+    Newsletter & Email and other channels without cost (the walk). The line under the tiles says so and
+    gives the paid channels' own CPO and ROAS (computed here from the export's rows)."""
+    at = open_page("report")
+    no_errors(at)
+    rows = read_report(open_database(workspace_of(at).db_path))
+    per = rows.groupby("channel_name")[["cost", "ihc", "ihc_revenue"]].sum()
+    paid = per[per["cost"] > 0]
+    share = per.loc[per["cost"] <= 0, "ihc"].sum() / per["ihc"].sum()
+    cpo, roas = paid["cost"].sum() / paid["ihc"].sum(), paid["ihc_revenue"].sum() / paid["cost"].sum()
+    assert cpo > 2 * next(float(m.value.strip("€")) for m in at.metric if m.label == "CPO")  # the blend halves it
+    line = next(c.value for c in at.caption if c.value.startswith("CPO and ROAS count the conversions"))
+    assert f"{share:.0%} of the conversions" in line and line.count(",") >= 2, line
+    assert f"The paid channels alone: CPO €{cpo:,.2f}, ROAS {roas:,.2f}." in line
+    # paid channels only: nothing blended, nothing said
+    at.multiselect(key="report_channels").set_value(["Display", "Paid Search Brand"]).run()
+    no_errors(at)
+    assert not [c for c in at.caption if "channels without cost too" in c.value or "has a cost" in c.value]
+    # a channel without cost alone: its €0.00 CPO is by construction
+    at.run()  # the whole page again (a filter change reran the view's fragment alone)
+    at.multiselect(key="report_channels").set_value(["Direct Traffic"]).run()
+    no_errors(at)
+    assert any(c.value.startswith("No channel here has a cost (Direct Traffic)") for c in at.caption)

@@ -263,3 +263,58 @@ def test_nothing_on_the_other_pages_is_cut_with_the_sidebar_open(tmp_path):
                 assert len(ranges) == 3 and all(r["lines"] == 1 and r["inside"] for r in ranges), (what, ranges)
             web.screenshot(page, web.SHOTS / f"widths_{width}_open_{path.strip('/')}.png")
             page.context.close()
+
+
+# The trend chart's layout read off its canvas: its width, the plot's left edge and top (its horizontal
+# grid lines, #E6E9EF), and the legend's lines (rows above the plot holding a channel's colour: the rows of
+# colourful pixels, grouped where they touch).
+TREND_LAYOUT = """(e) => {
+  const c = e.querySelector('canvas'), r = e.getBoundingClientRect(), s = c.width / r.width;
+  const ctx = c.getContext('2d'), grid = [], legend = [];
+  for (let y = 0; y < c.height; y++) {
+    const d = ctx.getImageData(0, y, c.width, 1).data;
+    let lo = -1, hi = -1, colourful = 0;
+    for (let x = 0; x < c.width; x++) {
+      const [R, G, B] = [d[4 * x], d[4 * x + 1], d[4 * x + 2]];
+      if (Math.abs(R - 0xE6) < 3 && Math.abs(G - 0xE9) < 3 && Math.abs(B - 0xEF) < 3) { if (lo < 0) lo = x; hi = x; }
+      if (Math.max(R, G, B) - Math.min(R, G, B) > 40) colourful++;
+    }
+    if (hi - lo > c.width / 3) grid.push({y: y / s, left: lo / s});
+    legend.push(colourful > 0);
+  }
+  const top = grid.length ? grid[0].y : 0, lines = [];
+  for (let y = 0; y < top * s - 2; y++)
+    if (legend[y] && !legend[y - 1]) lines.push(y / s);
+  return {width: r.width, plot_top: top, plot_left: grid.length ? grid[0].left : null, legend_lines: lines};
+}"""
+
+
+def test_the_trend_is_as_wide_as_its_legend_and_band_labels_assume(tmp_path):
+    """report_echarts sizes the trend's legend (lines, the chart's height, where the plot starts) and its
+    band labels for the narrowest trend the Report draws: 1024 px with the sidebar open. It took that to be
+    554 px (a 300 px sidebar's) while the sidebar is 256 px wide: the chart is 598 px there. Measured here
+    with the browser's scrollbars shown; wider elsewhere; the legend takes the lines it counts, above the plot."""
+    from pipeline import report_echarts as ech
+    from pipeline.labels import text_px
+
+    with _browser(tmp_path) as (browser, url):
+        seen = {}
+        for width, sidebar in ((1024, "open"), (1024, "collapsed"), (1280, "open")):
+            page = _report(browser, url, "/", width, sidebar)
+            web.wait_charts(page, 4)
+            seen[(width, sidebar)] = page.locator(web.CHARTS).nth(3).evaluate(TREND_LAYOUT)
+            if (width, sidebar) == (1024, "open"):
+                picked = page.locator('[data-testid="stMultiSelect"]').nth(1).locator('[aria-label^="Remove "]')
+                names = [r.get_attribute("aria-label").removeprefix("Remove ") for r in picked.all()]
+                web.screenshot(page, web.SHOTS / "widths_1024_open_trend.png")
+            page.context.close()
+    narrow = seen[(1024, "open")]
+    assert narrow["width"] == ech.LEGEND_ROOM_PX + ech.LEGEND_PADDING_PX, seen  # it was 540 + 14 = 554
+    assert narrow["width"] == ech.TREND_NARROWEST_PX, seen
+    assert all(s["width"] > narrow["width"] for s in seen.values() if s is not narrow), seen
+    # the plot there: the chart less its value axis (read off its grid lines) and the grid's 24 px on the right
+    assert narrow["width"] - narrow["plot_left"] - 24 == ech.PLOT_ROOM_PX, narrow
+    # the legend of the channels in the trend takes the lines counted for that width, all above the plot
+    assert len(names) == 5 and sum(ech.LEGEND_ITEM_PX + text_px(n) * 13 / 14 for n in names) > ech.LEGEND_ROOM_PX
+    assert len(narrow["legend_lines"]) == ech.legend_lines(names) == 2, (names, narrow)
+    assert len(seen[(1280, "open")]["legend_lines"]) == 1, seen

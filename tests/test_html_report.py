@@ -35,6 +35,11 @@ def test_the_file_has_the_report_and_loads_nothing_from_outside(attributed):
     assert f"€{view.kpis.cost:,.0f}" in page and f"{view.kpis.conversions:,.0f}" in page  # the KPI tiles
     assert page.count("Plotly.newPlot(") == 4  # CPO, ROAS, cost vs revenue, trend
     assert "Model <b>Linear</b>" in page and "Database: <b>demo.db</b>" in page
+    # the line under the dashboard's tiles: the CPO and ROAS tiles count the unpaid channels' conversions
+    per = view.totals.set_index("channel_name")
+    paid = per[per["cost"] > 0]
+    cpo = paid["cost"].sum() / paid["ihc"].sum()
+    assert f"The paid channels alone: CPO €{cpo:,.2f}, ROAS " in page
     assert "<h2>Data checks</h2>" in page and "Per channel" in page
     assert "function" in page[:6_000_000] and len(page) > 3_000_000  # plotly.js itself is inside
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", page, flags=re.I)  # nothing fetched

@@ -216,11 +216,13 @@ def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():
 
 def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it():
     # "AAAA" is 4 × 7.5 = 30 px at 14 px, 27.86 px at the legend's 13 px; an item adds its symbol and
-    # gaps (25 + 5 + 10): 67.86 px. In 540 px: 7 items take 475 px, an 8th (542.9 px) starts a second line.
-    assert ech.legend_lines(["AAAA"] * 7) == 1
-    assert ech.legend_lines(["AAAA"] * 8) == 2
-    assert ech.legend_lines(["AAAA"] * 16) == 3  # 7 + 7 + 2
-    names = [f"AAA{c}" for c in "AESTZbhn"]  # 8 names of 30 px: each of these letters is 7.5 px
+    # gaps (25 + 5 + 10): 67.86 px. The narrowest trend is 598 px (1024 px with the 256 px sidebar open),
+    # 584 px of legend: 8 items take 542.9 px, a 9th (610.7 px) starts a second line.
+    assert ech.TREND_NARROWEST_PX == 598 and ech.LEGEND_ROOM_PX == 584
+    assert ech.legend_lines(["AAAA"] * 8) == 1
+    assert ech.legend_lines(["AAAA"] * 9) == 2
+    assert ech.legend_lines(["AAAA"] * 17) == 3  # 8 + 8 + 1
+    names = [f"AAA{c}" for c in "AESTZbhno"]  # 9 names of 30 px: each of these letters is 7.5 px
     rows = pd.DataFrame([dict(channel_name=n, date="2023-09-04", cost=1.0, ihc=1.0, ihc_revenue=1.0) for n in names])
     wide = ech.legend_lines(names)
     chart = ech.trend_option(rc.trend_lines(rows, "ihc_revenue", names, {}))
@@ -229,17 +231,18 @@ def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it()
     assert opt["legend"]["type"] == "plain" and opt["legend"]["data"] == names
     # the plot starts one legend line (24 px) lower per extra line, and the chart is that much taller
     assert wide == 2 and opt["grid"]["top"] == 64 + 24 and chart.height == 400 + 24
-    # ...at the narrowest (540 px of legend in a 554 px chart). In a chart of 565 px or more the eight
-    # items (542.86 px: room 543, + 14 px of padding, + 8 px of slack) take one line, and the plot moves
+    # ...at the narrowest (584 px of legend in a 598 px chart). In a chart of 633 px or more the nine
+    # items (610.71 px: room 611, + 14 px of padding, + 8 px of slack) take one line, and the plot moves
     # up under it: counted for the narrowest width everywhere, five channels left a 24 px gap at 1280 px.
-    assert ech.legend_widths(names) == [(2, 0), (1, 565)]
+    assert ech.legend_widths(names) == [(2, 0), (1, 633)]
     assert opt["media"] == [
         dict(query=dict(minWidth=0), option=dict(grid=dict(top=88))),
-        dict(query=dict(minWidth=565), option=dict(grid=dict(top=64))),
+        dict(query=dict(minWidth=633), option=dict(grid=dict(top=64))),
     ]
-    # 16 items: 7 + 7 + 2 lines at 540 px; 8 + 8 from 565 px; one line from 16 × 67.86 = 1085.7 px
-    # (room 1086 + 22 = 1108 px)
-    assert ech.legend_widths(["AAAA"] * 16) == [(3, 0), (2, 565), (1, 1108)]
+    # 16 items: 8 + 8 lines at 584 px; one line from 16 × 67.86 = 1085.7 px (room 1086 + 22 = 1108 px)
+    assert ech.legend_widths(["AAAA"] * 16) == [(2, 0), (1, 1108)]
+    # 17: 8 + 8 + 1 at 584 px; 9 + 8 from 611 + 22 = 633 px; one line from 17 × 67.86 = 1153.6 px (1176 px)
+    assert ech.legend_widths(["AAAA"] * 17) == [(3, 0), (2, 633), (1, 1176)]
     # one channel: one line, the usual place and height
     one = ech.trend_option(rc.trend_lines(rows.head(1), "ihc_revenue", names[:1], {}))
     assert one.option["grid"]["top"] == 64 and one.height == 400
@@ -248,8 +251,8 @@ def test_the_trend_legend_wraps_instead_of_paging_and_the_plot_starts_below_it()
 
 def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
     # "incomplete" is 66.5 px at 14 px (i 3.5 n 7.5 c 6.5 o 7.5 m 11.5 p 8 l 3.5 e 7 t 4.5 e 7), 57 px at
-    # 12 px, 65 px with its margin; the trend's plot at 1024 px (sidebar open) is 470 px: a day of 10 is
-    # 47 px (upright), two of 10 are 94 px (across), one of 7 is 67.1 px (across), one of 8 58.75 px.
+    # 12 px, 65 px with its margin; the trend's plot at 1024 px (sidebar open) is 489 px: a day of 10 is
+    # 48.9 px (upright), two of 10 are 97.8 px (across), one of 7 is 69.9 px (across), one of 8 61.1 px.
     assert not ech.band_fits("incomplete", 1, 10)
     assert ech.band_fits("incomplete", 2, 10) and ech.band_fits("incomplete", 1, 7)
     assert not ech.band_fits("incomplete", 1, 8)

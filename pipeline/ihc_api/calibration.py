@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .run import ApiRunSummary
 from .chunking import plan_chunks
 from .config import ApiConfig, url_for_display
-from .sampling import sample_conversions
+from .sampling import STRATUM_LABELS, sample_conversions
 
 
 @dataclass
@@ -46,11 +46,23 @@ class CalibrationPlan:
     conversions_in_db: int  # conversions with at least one session
 
     def strata(self) -> pd.DataFrame:
-        """Sampled conversions and sessions per journey-length stratum."""
-        return (
+        """Sampled conversions and sessions per journey-length stratum, shortest journeys first (in the
+        sample's order, by conversion id, the page listed "1, 3, 9+, 4-5, 2, 6-8")."""
+        order = {label: i for i, label in enumerate(STRATUM_LABELS)}
+        out = (
             self.sample.groupby("stratum", sort=False)
             .agg(conversions=("conversion_id", "size"), sessions=("sessions", "sum"))
             .reset_index()
+        )
+        return out.sort_values("stratum", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+    def quota_note(self) -> str:
+        """What sending the sample costs and how it was drawn, in an analyst's words."""
+        *longer, last = STRATUM_LABELS[1:]  # the sampled strata ("2", "3", …, "9+"); "1" fills up
+        return (
+            f"Sending it uses {len(self.sample):,} conversions of the account's quota. Journeys of "
+            f"{', '.join(longer)} and {last} sessions get equal shares of the sample (all of a length where "
+            "there are fewer); one-session journeys only fill what is left."
         )
 
     def line(self) -> str:

@@ -19,6 +19,7 @@ from ..errors import InputError
 # (lowest, highest, label) journey lengths per stratum; one-session journeys last
 STRATA = [(2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 8, "6-8"), (9, 10**9, "9+")]
 ONE_SESSION = (1, 1, "1")
+STRATUM_LABELS = [ONE_SESSION[2], *(label for _, _, label in STRATA)]  # shortest journeys first, for reading
 
 
 def allocate(available: list[int], n: int) -> list[int]:
