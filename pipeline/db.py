@@ -19,6 +19,7 @@ import collections
 import os
 import re
 import sqlite3
+import stat
 import struct
 import sys
 import threading
@@ -40,10 +41,11 @@ DEFAULT_BUSY_TIMEOUT = 120.0  # a writer waits this long for another connection 
 def check_sqlite_file(path: str | Path) -> Path:
     """Raise InputError unless ``path`` looks like a complete SQLite database file."""
     path = Path(path)
+    not_a_file = not_a_regular_file(path)
+    if not_a_file:
+        raise InputError(f"{path}{not_a_file}, not a SQLite database file")
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a SQLite database file")
     size = path.stat().st_size
     with open(path, "rb") as fh:
         header = fh.read(100)
@@ -63,6 +65,26 @@ def check_sqlite_file(path: str | Path) -> Path:
             f"{path} is truncated or damaged: its header announces {pages * page_size:,} bytes, the file has {size:,}"
         )
     return path
+
+
+def not_a_regular_file(path: Path) -> str:
+    """Why ``path`` cannot be a database file although something is there (a directory, a FIFO, a socket,
+    a device, a symbolic link that leads nowhere), as the words after its name; "" for a regular file or
+    nothing at all. A FIFO is refused before it is opened: reading its header would wait for a writer
+    for ever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return " is a symbolic link that leads nowhere (broken, or a loop)" if path.is_symlink() else ""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return " is a directory"
+    if stat.S_ISFIFO(mode):
+        return " is a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return " is a socket"
+    return " is a device"
 
 
 def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connection:

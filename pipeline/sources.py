@@ -262,11 +262,14 @@ def check_local(source: Source, tables: Mapping[str, list[str]] = REQUIRED_COLUM
 
 
 def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
+    from .db import not_a_regular_file
+
     path = source.file
+    not_a_file = not_a_regular_file(path)
+    if not_a_file:
+        raise source.error(f"{not_a_file.strip()}, not a DuckDB database file")
     if not path.exists():
         raise source.error("no such file")
-    if path.is_dir():
-        raise source.error("is a directory, not a DuckDB database file")
     import duckdb
 
     try:
