@@ -342,5 +342,25 @@ def _check_parquet(source: Source, tables: Mapping[str, list[str]]) -> dict[str,
     return found
 
 
+def damaged_parquet_file(source: Source) -> Optional[str]:
+    """The first of a Parquet source's input files that pyarrow cannot read through (its path relative to
+    the folder), or None: after the engine failed with words that name no file. Reads one row group at a
+    time (the memory of one batch); only ever on that failure's path."""
+    import pyarrow.parquet as pq
+
+    for table in REQUIRED_COLUMNS:
+        try:
+            files = parquet_files(source, table)
+        except InputError:
+            continue
+        for path in files:
+            try:
+                for _ in pq.ParquetFile(path).iter_batches():
+                    pass
+            except Exception:  # noqa: BLE001 - whatever pyarrow raises, the file is not readable
+                return str(path.relative_to(source.file))
+    return None
+
+
 def _schema_text(schema) -> str:
     return ", ".join(f"{f.name} {f.type}" for f in schema)

@@ -59,3 +59,26 @@ def test_a_regular_file_through_a_symbolic_link_still_runs(tmp_path):
     (tmp_path / "link.db").symlink_to(db)
     r = cli_within(120, "run", tmp_path / "link.db", "--model", "linear", "-q")
     assert r.returncode == 0, r.stderr
+
+
+# ---- a Parquet file damaged inside ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["session_sources", "conversions", "session_costs"])
+def test_a_parquet_file_damaged_inside_is_one_line(tmp_path, table):
+    """Its footer whole (so the folder's check reads its schema) but the bytes after the magic number
+    garbled: DuckDB raised its bare ``Error`` ("TProtocolException: Invalid data"), which reached the
+    analyst as a traceback (exit 1)."""
+    from tests.test_malformed_faces import digest, parquet_folder
+
+    lake = parquet_folder(tmp_path / "lake", [])
+    damaged = lake / f"{table}.parquet"
+    data = bytearray(damaged.read_bytes())
+    data[4:68] = bytes(range(200, 256)) + bytes(8)  # the first page header, garbled
+    damaged.write_bytes(bytes(data))
+    before = digest(lake)
+    for command in (["validate"], ["run", "--model", "linear"]):
+        r = cli_within(120, *command[:1], f"parquet:///{lake}", *command[1:])
+        assert_clean_failure(r, f"parquet:///{lake}: the engine could not read the data", f"{table}.parquet is damaged")
+    assert digest(lake) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]
