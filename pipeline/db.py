@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from . import mapped_pages
-from .errors import InputError
+from .errors import InputError, no_room_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MMAP_BYTES = 1 << 30  # the first GiB of a database file is read through a memory map
@@ -362,6 +362,8 @@ def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None,
         for recent in reversed(_STOPPED.recent):
             if recent.fired:
                 return recent.fired
+    if "database or disk is full" in text:  # SQLITE_FULL: the transaction is rolled back, the file as it was
+        return f"{path or 'the database'}: {no_room_text(text)}"
     bad_text = _NOT_UTF8.search(text)
     if bad_text:  # SQLite keeps any bytes as TEXT; Python reads text as UTF-8
         return (

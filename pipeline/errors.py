@@ -15,3 +15,22 @@ class InputError(PipelineError):
     """Bad input or usage: a file that is not SQLite, a missing table, an unknown model, ..."""
 
     exit_code = 2
+
+
+# What the operating system, SQLite, DuckDB and Arrow say when a write finds no room: the disk (or the
+# user's quota) is full, or the process may not grow a file further (a file-size limit, RLIMIT_FSIZE).
+_NO_ROOM_ERRNOS = {28: "No space left on device", 27: "File too large", 122: "Disk quota exceeded"}
+_NO_ROOM_WORDS = ("No space left on device", "File too large", "Disk quota exceeded", "database or disk is full")
+
+
+def no_room(exc: BaseException) -> str:
+    """The words of ``exc`` saying a write found no room ("No space left on device", …), or ""."""
+    if isinstance(exc, OSError) and exc.errno in _NO_ROOM_ERRNOS:
+        return _NO_ROOM_ERRNOS[exc.errno]
+    text = str(exc)
+    return next((words for words in _NO_ROOM_WORDS if words in text), "")
+
+
+def no_room_text(words: str) -> str:
+    """The one line's words for a write that found no room (after the name of what was written)."""
+    return f"no room left to write ({words}); free some disk space (or raise the file-size limit) and run again"

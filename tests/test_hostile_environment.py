@@ -82,3 +82,122 @@ def test_a_parquet_file_damaged_inside_is_one_line(tmp_path, table):
         assert_clean_failure(r, f"parquet:///{lake}: the engine could not read the data", f"{table}.parquet is damaged")
     assert digest(lake) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]
+
+
+# ---- no room to write: a full disk, or a file-size limit ----------------------------------------------
+
+# The CLI in a child whose files may not grow past LIMIT bytes (RLIMIT_FSIZE, as `ulimit -f`): a write
+# beyond it fails with EFBIG ("File too large"), as one beyond a full disk fails with ENOSPC.
+LIMITED = """
+import resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from pipeline.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def cli_limited(limit: int, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED, str(limit), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_convert_without_room_is_one_line_and_leaves_nothing(tmp_path, kind):
+    """Were: a traceback (DuckDB's TransactionException, Arrow's OSError)."""
+    db = tiny_db(tmp_path / "tiny.db")
+    before = db.read_bytes()
+    target = tmp_path / ("x.duckdb" if kind == "duckdb" else "lake")
+    r = cli_limited(600, "convert", db, f"{kind}:///{target}")
+    assert_clean_failure(r, f"{kind}:///{target}: no room left to write (File too large)", "free some disk space")
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.db"]  # no target, no staging left
+
+
+def _outputs(kind: str, source):
+    import duckdb
+
+    con = duckdb.connect(str(source) if kind == "duckdb" else ":memory:", read_only=kind == "duckdb")
+    try:
+        if kind == "parquet":
+            for name in ("attribution_customer_journey", "channel_reporting"):
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{source}/{name}/*.parquet')")
+        return [
+            con.execute("SELECT * FROM attribution_customer_journey ORDER BY 1, 2").fetchall(),
+            con.execute("SELECT * FROM channel_reporting ORDER BY 1, 2").fetchall(),
+        ]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_an_engine_run_without_room_is_one_line_and_the_next_run_works(tmp_path, kind):
+    """Were: a traceback — DuckDB's FatalException from the CHECKPOINT after the outputs' commit, Arrow's
+    OSError writing a staged output. The outputs stay whole (the previous ones, or the new ones when the
+    commit was through), the inputs as they were, and the next run with room gives the bytes of a run
+    that was never cut short."""
+    from tests.test_malformed_faces import duck_file, parquet_folder
+
+    make = duck_file if kind == "duckdb" else parquet_folder
+    source = make(tmp_path / ("x.duckdb" if kind == "duckdb" else "lake"), [])
+    twin = make(tmp_path / ("twin.duckdb" if kind == "duckdb" else "twin"), [])  # never cut short
+    url, twin_url = f"{kind}:///{source}", f"{kind}:///{twin}"
+    for u in (url, twin_url):
+        assert cli_within(300, "run", u, "--model", "linear", "-q").returncode == 0
+    linear = _outputs(kind, source)
+    inputs = {t: _outputs_of(kind, source, t) for t in ("session_sources", "conversions", "session_costs")}
+    # DuckDB: the file may not grow; Parquet: no output file may be written
+    limit = source.stat().st_size if kind == "duckdb" else 200
+    r = cli_limited(limit, "run", url, "--model", "first-click", "--force", "-q")
+    assert_clean_failure(r, f"{url}: no room left to write (File too large)")
+    assert (
+        cli_within(300, "run", twin_url, "--model", "first-click", "-q", "--csv", tmp_path / "twin.csv").returncode == 0
+    )
+    first_click = _outputs(kind, twin)
+    assert _outputs(kind, source) in (linear, first_click)
+    assert {t: _outputs_of(kind, source, t) for t in inputs} == inputs
+    r = cli_within(300, "run", url, "--model", "first-click", "-q", "--csv", tmp_path / "next.csv")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "next.csv").read_bytes() == (tmp_path / "twin.csv").read_bytes()
+    assert _outputs(kind, source) == first_click
+
+
+def _outputs_of(kind: str, source, table: str):
+    import duckdb
+
+    con = duckdb.connect(str(source) if kind == "duckdb" else ":memory:", read_only=kind == "duckdb")
+    try:
+        where = table if kind == "duckdb" else f"read_parquet('{source}/{table}.parquet')"
+        return con.execute(f"SELECT * FROM {where} ORDER BY 1").fetchall()
+    finally:
+        con.close()
+
+
+def test_sqlite_without_room_says_so_and_leaves_the_file_as_it_was(tmp_path):
+    """SQLite's "database or disk is full" (here: the file may not grow past its pages, PRAGMA
+    max_page_count) read "the database could not be read: database or disk is full"."""
+    from tests.test_cli import digest
+
+    db = tiny_db(tmp_path / "tiny.db")
+    before = digest(db)
+    code = f"""
+import sys
+import pipeline.db as db
+real = db.tune
+def full(con):
+    real(con)
+    con.execute("PRAGMA max_page_count = " + str(con.execute("PRAGMA page_count").fetchone()[0]))
+db.tune = full
+from pipeline.cli import main
+sys.exit(main(["run", {str(db)!r}, "--model", "linear", "-q"]))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert_clean_failure(r, f"{db}: no room left to write (database or disk is full)", "free some disk space")
+    assert "could not be read" not in r.stderr
+    assert digest(db) == before

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, no_room, no_room_text
 from ..journey_index import seconds_to_timestamps
 from ..progress import Progress, ensure, forward_only, scaled
 from ..schema import NO_SESSION_REASON
@@ -246,6 +246,9 @@ def data_errors(source) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
+        words = no_room(exc)
+        if words:  # a full disk or a file-size limit while writing the outputs
+            raise source.error(no_room_text(words)) from None
         kind = type(exc)
         if kind.__name__ not in DATA_ERRORS and not (kind.__name__ == "Error" and kind.__module__ in DUCKDB_MODULES):
             raise
