@@ -200,8 +200,14 @@ def _parse_file(kind: str, rest: str) -> Source:
 
 
 def _parse_warehouse(kind: str, rest: str) -> Source:
-    parts = urlsplit(f"{kind}://{rest}")
     secrets: dict[str, str] = {}
+    try:
+        parts = urlsplit(f"{kind}://{rest}")
+    except ValueError:  # Python's words may quote the netloc, password and all: not shown
+        raise InputError(
+            f"{kind}://…: the URL is not valid (an unclosed [ of an IPv6 address, or a character that is not "
+            f"allowed in the host part); write {kind}://user@host:port/…"
+        ) from None
     try:
         password, user = parts.password, parts.username
         host, port = parts.hostname, parts.port
