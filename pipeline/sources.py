@@ -32,6 +32,7 @@ all of one schema), with the required columns.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
@@ -281,6 +282,9 @@ def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
+        held = duckdb_lock_holder(exc)
+        if held is not None:
+            raise source.error(held) from None
         raise source.error(f"is not a readable DuckDB database ({str(exc).splitlines()[0]})") from None
     try:
         present: dict[str, set[str]] = {}
@@ -296,6 +300,21 @@ def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
         missing = [c for c in required if c not in present[table]]
         if missing:
             raise source.error(f"table {table} lacks column(s) {', '.join(missing)}")
+
+
+_DUCKDB_LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def duckdb_lock_holder(exc: BaseException) -> Optional[str]:
+    """For DuckDB's refusal to open a file another process has open for writing ("Could not set lock on
+    file … Conflicting lock is held in PROGRAM (PID N)"), the one line's words; None for any other error.
+    DuckDB lets one process write a file, and nobody else read it meanwhile."""
+    text = str(exc)
+    if "Could not set lock" not in text:
+        return None
+    m = _DUCKDB_LOCK.search(text)
+    who = f"process {m[2]} ({Path(m[1]).name})" if m else "another process"
+    return f"{who} has the file open for writing, and DuckDB lets nobody else open it meanwhile; try again when it has finished"
 
 
 def parquet_files(source: Source, table: str) -> list[Path]:

@@ -201,3 +201,38 @@ sys.exit(main(["run", {str(db)!r}, "--model", "linear", "-q"]))
     assert_clean_failure(r, f"{db}: no room left to write (database or disk is full)", "free some disk space")
     assert "could not be read" not in r.stderr
     assert digest(db) == before
+
+
+# ---- a DuckDB file another process has open for writing ---------------------------------------------
+
+HOLD = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+
+
+def test_a_duckdb_file_another_process_writes_is_named_as_such(tmp_path):
+    """Was "is not a readable DuckDB database (IO Error: Could not set lock on file …)": the file is
+    sound, only busy. DuckDB lets one process write a file and no other open it meanwhile."""
+    from tests.test_malformed_faces import digest, duck_file
+
+    source = duck_file(tmp_path / "x.duckdb", [])
+    url = f"duckdb:///{source}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        before = digest(source)
+        for command in (["validate"], ["status"], ["run", "--model", "linear"]):
+            r = cli_within(120, *command[:1], url, *command[1:])
+            assert_clean_failure(r, f"{url}: process {holder.pid} (", "has the file open for writing", "try again")
+            assert "not a readable" not in r.stderr
+        assert digest(source) == before
+    finally:
+        holder.communicate("\n", timeout=60)
+    r = cli_within(120, "run", url, "--model", "linear", "-q")  # the holder gone: the run works
+    assert r.returncode == 0, r.stderr
