@@ -24,7 +24,11 @@ _NO_ROOM_WORDS = ("No space left on device", "File too large", "Disk quota excee
 
 
 def no_room(exc: BaseException) -> str:
-    """The words of ``exc`` saying a write found no room ("No space left on device", …), or ""."""
+    """The words of ``exc`` saying a write found no room ("No space left on device", …), or "". Our own
+    one-line errors are never taken for it (their words may quote the data: a channel named "File too
+    large")."""
+    if isinstance(exc, PipelineError):
+        return ""
     if isinstance(exc, OSError) and exc.errno in _NO_ROOM_ERRNOS:
         return _NO_ROOM_ERRNOS[exc.errno]
     text = str(exc)

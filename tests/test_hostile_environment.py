@@ -236,3 +236,17 @@ def test_a_duckdb_file_another_process_writes_is_named_as_such(tmp_path):
         holder.communicate("\n", timeout=60)
     r = cli_within(120, "run", url, "--model", "linear", "-q")  # the holder gone: the run works
     assert r.returncode == 0, r.stderr
+
+
+def test_a_finding_quoting_no_room_words_is_not_taken_for_a_full_disk(tmp_path):
+    """The words are matched in the engines' and the OS's errors only, never in our own one lines (which
+    quote the data)."""
+    from tests.test_malformed_faces import duck_file
+
+    source = duck_file(
+        tmp_path / "x.duckdb",
+        ["UPDATE session_sources SET event_date = 'No space left on device' WHERE session_id = 's1'"],
+    )
+    r = cli_within(120, "run", f"duckdb:///{source}", "--model", "linear")
+    assert r.returncode == 2 and "no room left" not in r.stderr + r.stdout, (r.stdout, r.stderr)
+    assert "No space left on device" in r.stderr + r.stdout
