@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from . import mapped_pages
-from .errors import InputError, no_room_text
+from .errors import InputError, no_room, no_room_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MMAP_BYTES = 1 << 30  # the first GiB of a database file is read through a memory map
@@ -362,8 +362,8 @@ def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None,
         for recent in reversed(_STOPPED.recent):
             if recent.fired:
                 return recent.fired
-    if "database or disk is full" in text:  # SQLITE_FULL: the transaction is rolled back, the file as it was
-        return f"{path or 'the database'}: {no_room_text(text)}"
+    if no_room(exc):  # SQLITE_FULL, or a file-size limit: the transaction is rolled back, the file as it was
+        return f"{path or 'the database'}: {no_room_text(no_room(exc))}"
     bad_text = _NOT_UTF8.search(text)
     if bad_text:  # SQLite keeps any bytes as TEXT; Python reads text as UTF-8
         return (
@@ -466,10 +466,15 @@ def copy_database(source: str | Path, target: str | Path) -> Path:
         os.replace(tmp, target)
     except (OSError, sqlite3.Error) as exc:
         _unlink_quietly(tmp)
+        _unlink_quietly(Path(f"{tmp}-journal"))  # the backup's own journal, left when a write failed
+        words = no_room(exc)
+        if words:
+            raise InputError(f"cannot write --output-db {target}: {no_room_text(words)}") from None
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"cannot write --output-db {target}: {reason}") from None
     except BaseException:
         _unlink_quietly(tmp)
+        _unlink_quietly(Path(f"{tmp}-journal"))
         raise
     finally:
         src.close()

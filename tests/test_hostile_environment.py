@@ -250,3 +250,29 @@ def test_a_finding_quoting_no_room_words_is_not_taken_for_a_full_disk(tmp_path):
     r = cli_within(120, "run", f"duckdb:///{source}", "--model", "linear")
     assert r.returncode == 2 and "no room left" not in r.stderr + r.stdout, (r.stdout, r.stderr)
     assert "No space left on device" in r.stderr + r.stdout
+
+
+def test_a_copy_or_a_demo_without_room_leaves_no_half_file(tmp_path):
+    """--output-db left COPY.db.partial-journal behind, and demo-db its 3 MB DEMO.db.tmp, both on a full
+    disk (a 3 MB tmpfs) as under a file-size limit; the messages read "disk I/O error" (SQLite's words for
+    a write past the limit) and, for demo-db, named "the database" instead of the file."""
+    db = tiny_db(tmp_path / "tiny.db")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = cli_limited(8192, "run", db, "--model", "linear", "-q", "--output-db", out / "copy.db")
+    assert_clean_failure(r, f"cannot write --output-db {out / 'copy.db'}: no room left to write (File too large)")
+    r = cli_limited(8192, "demo-db", out / "demo.db", "--sessions", "5000", "--conversions", "100", "--days", "5")
+    assert_clean_failure(r, f"{out / 'demo.db'}: no room left to write (File too large)")
+    assert sorted(out.iterdir()) == []
+
+
+def test_a_sqlite_run_past_a_file_size_limit_says_so(tmp_path):
+    from tests.test_cli import digest
+
+    db = tiny_db(tmp_path / "tiny.db")
+    before = digest(db)
+    r = cli_limited(db.stat().st_size, "run", db, "--model", "linear", "-q")
+    assert_clean_failure(r, f"{db}: no room left to write (File too large)")
+    assert "disk I/O error" not in r.stderr
+    assert digest(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.db"]
