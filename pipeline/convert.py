@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generator, Iterator, Optional
 
-from .errors import InputError
+from .errors import InputError, no_room, no_room_text
 from .progress import Progress, ensure
 from .schema import INPUT_TABLES
 from .sources import Source, parse_source
@@ -138,10 +138,13 @@ def convert(
             if duck is not None:
                 duck.close()
         _swap(staging, dest.file, overwrite)
-    except BaseException:
+    except BaseException as exc:
         _remove(staging)
         if dest.kind == "duckdb":
             _remove(Path(str(staging) + ".wal"))
+        words = no_room(exc) if isinstance(exc, Exception) else ""
+        if words:  # a full disk or a file-size limit: nothing was written
+            raise dest.error(no_room_text(words)) from None
         raise
     result.seconds = time.perf_counter() - started
     progress(len(tables), len(tables), f"convert: {sum(result.rows.values()):,} rows in {result.seconds:.1f} s")

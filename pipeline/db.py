@@ -19,6 +19,7 @@ import collections
 import os
 import re
 import sqlite3
+import stat
 import struct
 import sys
 import threading
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from . import mapped_pages
-from .errors import InputError
+from .errors import InputError, no_room, no_room_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MMAP_BYTES = 1 << 30  # the first GiB of a database file is read through a memory map
@@ -40,10 +41,11 @@ DEFAULT_BUSY_TIMEOUT = 120.0  # a writer waits this long for another connection 
 def check_sqlite_file(path: str | Path) -> Path:
     """Raise InputError unless ``path`` looks like a complete SQLite database file."""
     path = Path(path)
+    not_a_file = not_a_regular_file(path)
+    if not_a_file:
+        raise InputError(f"{path}{not_a_file}, not a SQLite database file")
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a SQLite database file")
     size = path.stat().st_size
     with open(path, "rb") as fh:
         header = fh.read(100)
@@ -63,6 +65,26 @@ def check_sqlite_file(path: str | Path) -> Path:
             f"{path} is truncated or damaged: its header announces {pages * page_size:,} bytes, the file has {size:,}"
         )
     return path
+
+
+def not_a_regular_file(path: Path) -> str:
+    """Why ``path`` cannot be a database file although something is there (a directory, a FIFO, a socket,
+    a device, a symbolic link that leads nowhere), as the words after its name; "" for a regular file or
+    nothing at all. A FIFO is refused before it is opened: reading its header would wait for a writer
+    for ever."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return " is a symbolic link that leads nowhere (broken, or a loop)" if path.is_symlink() else ""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return " is a directory"
+    if stat.S_ISFIFO(mode):
+        return " is a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return " is a socket"
+    return " is a device"
 
 
 def open_database(path: str | Path, *, write: bool = False) -> sqlite3.Connection:
@@ -340,6 +362,8 @@ def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None,
         for recent in reversed(_STOPPED.recent):
             if recent.fired:
                 return recent.fired
+    if no_room(exc):  # SQLITE_FULL, or a file-size limit: the transaction is rolled back, the file as it was
+        return f"{path or 'the database'}: {no_room_text(no_room(exc))}"
     bad_text = _NOT_UTF8.search(text)
     if bad_text:  # SQLite keeps any bytes as TEXT; Python reads text as UTF-8
         return (
@@ -442,10 +466,15 @@ def copy_database(source: str | Path, target: str | Path) -> Path:
         os.replace(tmp, target)
     except (OSError, sqlite3.Error) as exc:
         _unlink_quietly(tmp)
+        _unlink_quietly(Path(f"{tmp}-journal"))  # the backup's own journal, left when a write failed
+        words = no_room(exc)
+        if words:
+            raise InputError(f"cannot write --output-db {target}: {no_room_text(words)}") from None
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"cannot write --output-db {target}: {reason}") from None
     except BaseException:
         _unlink_quietly(tmp)
+        _unlink_quietly(Path(f"{tmp}-journal"))
         raise
     finally:
         src.close()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .demo_size import DemoSize
-from .errors import InputError
+from .errors import InputError, no_room, no_room_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,6 +147,19 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
     tables = generate(size)
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    try:
+        _write_tables(tmp, tables)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # no half file left behind
+        words = no_room(exc) if isinstance(exc, Exception) else ""
+        if words:
+            raise InputError(f"{path}: {no_room_text(words)}") from None
+        raise
+    tmp.replace(path)
+    return {name: len(frame) for name, frame in tables.items()}
+
+
+def _write_tables(tmp: Path, tables: dict) -> None:
     con = sqlite3.connect(tmp)
     try:
         # A fresh file renamed into place at the end: no journal needed for atomicity.
@@ -163,8 +176,6 @@ def write_demo_db(path: str | Path, size: DemoSize = DemoSize(), overwrite: bool
         con.commit()
     finally:
         con.close()
-    tmp.replace(path)
-    return {name: len(frame) for name, frame in tables.items()}
 
 
 # ---- generation helpers ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ all of one schema), with the required columns.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
@@ -200,8 +201,14 @@ def _parse_file(kind: str, rest: str) -> Source:
 
 
 def _parse_warehouse(kind: str, rest: str) -> Source:
-    parts = urlsplit(f"{kind}://{rest}")
     secrets: dict[str, str] = {}
+    try:
+        parts = urlsplit(f"{kind}://{rest}")
+    except ValueError:  # Python's words may quote the netloc, password and all: not shown
+        raise InputError(
+            f"{kind}://…: the URL is not valid (an unclosed [ of an IPv6 address, or a character that is not "
+            f"allowed in the host part); write {kind}://user@host:port/…"
+        ) from None
     try:
         password, user = parts.password, parts.username
         host, port = parts.hostname, parts.port
@@ -262,16 +269,22 @@ def check_local(source: Source, tables: Mapping[str, list[str]] = REQUIRED_COLUM
 
 
 def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
+    from .db import not_a_regular_file
+
     path = source.file
+    not_a_file = not_a_regular_file(path)
+    if not_a_file:
+        raise source.error(f"{not_a_file.strip()}, not a DuckDB database file")
     if not path.exists():
         raise source.error("no such file")
-    if path.is_dir():
-        raise source.error("is a directory, not a DuckDB database file")
     import duckdb
 
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
+        held = duckdb_lock_holder(exc)
+        if held is not None:
+            raise source.error(held) from None
         raise source.error(f"is not a readable DuckDB database ({str(exc).splitlines()[0]})") from None
     try:
         present: dict[str, set[str]] = {}
@@ -287,6 +300,21 @@ def _check_duckdb(source: Source, tables: Mapping[str, list[str]]) -> None:
         missing = [c for c in required if c not in present[table]]
         if missing:
             raise source.error(f"table {table} lacks column(s) {', '.join(missing)}")
+
+
+_DUCKDB_LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def duckdb_lock_holder(exc: BaseException) -> Optional[str]:
+    """For DuckDB's refusal to open a file another process has open for writing ("Could not set lock on
+    file … Conflicting lock is held in PROGRAM (PID N)"), the one line's words; None for any other error.
+    DuckDB lets one process write a file, and nobody else read it meanwhile."""
+    text = str(exc)
+    if "Could not set lock" not in text:
+        return None
+    m = _DUCKDB_LOCK.search(text)
+    who = f"process {m[2]} ({Path(m[1]).name})" if m else "another process"
+    return f"{who} has the file open for writing, and DuckDB lets nobody else open it meanwhile; try again when it has finished"
 
 
 def parquet_files(source: Source, table: str) -> list[Path]:
@@ -337,6 +365,26 @@ def _check_parquet(source: Source, tables: Mapping[str, list[str]]) -> dict[str,
             raise source.error(f"table {table} lacks column(s) {', '.join(missing)}")
         found[table] = files
     return found
+
+
+def damaged_parquet_file(source: Source) -> Optional[str]:
+    """The first of a Parquet source's input files that pyarrow cannot read through (its path relative to
+    the folder), or None: after the engine failed with words that name no file. Reads one row group at a
+    time (the memory of one batch); only ever on that failure's path."""
+    import pyarrow.parquet as pq
+
+    for table in REQUIRED_COLUMNS:
+        try:
+            files = parquet_files(source, table)
+        except InputError:
+            continue
+        for path in files:
+            try:
+                for _ in pq.ParquetFile(path).iter_batches():
+                    pass
+            except Exception:  # noqa: BLE001 - whatever pyarrow raises, the file is not readable
+                return str(path.relative_to(source.file))
+    return None
 
 
 def _schema_text(schema) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -98,6 +99,32 @@ def test_a_slow_answer_times_out_and_is_retried(server):
         reply = client.post(body())
     assert reply.attempts == 2
     assert [r.fault for r in server.received] == ["slow", "ok"]
+
+
+def test_an_answer_that_trickles_is_cut_at_the_read_timeout_and_retried(server):
+    """One byte every 0.1 s: no single read waits the 1 s read timeout, so the client waited for the
+    whole body — a server trickling for ever held the run for ever. Now the whole answer must arrive
+    within the read timeout; past it, a retryable timeout."""
+    server.inject(Fault.trickle(0.1))
+    outcome: list = []
+    with client_for(server, read_timeout=1.0) as client:
+        worker = threading.Thread(target=lambda: outcome.append(client.post(body())), daemon=True)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "the client still reads the trickling answer after 30 s"
+    [reply] = outcome
+    assert reply.attempts == 2 and reply.status == 200
+    assert [r.fault for r in server.received] == ["trickle", "ok"]
+
+
+def test_an_answer_that_trickles_for_ever_stops_within_the_retry_budget(server):
+    server.inject(*[Fault.trickle(0.1)] * 10)
+    with client_for(server, read_timeout=0.5, max_retry_seconds=2) as client:
+        started = time.monotonic()
+        with pytest.raises(IhcApiError, match="not complete within 0.5 s") as caught:
+            client.post(body())
+    assert caught.value.retryable and time.monotonic() - started < 10
+    assert KEY not in str(caught.value)
 
 
 def test_malformed_json_is_retried(server):

@@ -85,6 +85,28 @@ def test_bad_port_and_unknown_scheme_do_not_echo_the_password():
         parse_source("mysql://host/db")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"postgres://ana:{PASSWORD}@[::1/shop",  # an IPv6 address without its ]
+        f"postgres://ana:{PASSWORD}@db\u2100example.com/shop",  # ℀ becomes a/c: a / in the host
+        f"snowflake://ana:{PASSWORD}@[acct/DB/SCH",
+    ],
+)
+def test_a_url_python_cannot_split_is_one_line_without_the_password(text):
+    """Were: a traceback (urlsplit's ValueError), whose last line quoted the netloc — the password in it —
+    for the NFKC case: "netloc 'ana:PASSWORD@db℀example.com' contains invalid characters"."""
+    from tests.helpers import cli
+    from tests.test_cli import assert_clean_failure
+
+    with pytest.raises(InputError, match="the URL is not valid") as err:
+        parse_source(text)
+    assert PASSWORD not in str(err.value)
+    r = cli("validate", text)
+    assert_clean_failure(r, "the URL is not valid")
+    assert PASSWORD not in r.stdout + r.stderr
+
+
 def test_missing_parts():
     with pytest.raises(InputError, match="lacks a host"):
         parse_source("postgres:///shop")

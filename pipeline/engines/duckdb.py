@@ -48,7 +48,7 @@ from ..errors import InputError
 from ..journeys import Journeys, journey_columns, sessions_per
 from ..processes import pid_alive
 from ..schema import REQUIRED_COLUMNS, channel_label, channel_sql, no_channel_sql
-from ..sources import Source, check_local, parquet_files, parse_source
+from ..sources import Source, check_local, duckdb_lock_holder, parquet_files, parse_source
 from ..sums import CREDIT_SCALE, MONEY_SCALE
 from ..validate import (
     BLANK,
@@ -114,7 +114,13 @@ def open_engine(source: str | Source, *, write: bool = False, threads: Optional[
                 )
     check_local(source, {})  # the file or folder exists and is readable
     if source.kind == "duckdb":
-        con = duckdb.connect(str(source.file), read_only=not write)
+        try:
+            con = duckdb.connect(str(source.file), read_only=not write)
+        except duckdb.Error as exc:  # another process took the file since check_local
+            held = duckdb_lock_holder(exc)
+            if held is None:
+                raise
+            raise source.error(held) from None
     else:
         repair_parquet(source.file)  # a run killed inside its output swap: undone before anything reads
         con = duckdb.connect()

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, no_room, no_room_text
 from ..journey_index import seconds_to_timestamps
 from ..progress import Progress, ensure, forward_only, scaled
 from ..schema import NO_SESSION_REASON
@@ -232,8 +232,11 @@ def running_on_engine(
 
 
 # DuckDB's errors about the data it reads, named by class (no duckdb import for the other engines): a
-# truncated DuckDB file (IOException), text that is not UTF-8 in a Parquet file (InvalidInputException).
+# truncated DuckDB file (IOException), text that is not UTF-8 in a Parquet file (InvalidInputException),
+# a Parquet file damaged inside ("TProtocolException: Invalid data", "Out of buffer": DuckDB's bare
+# ``Error``, matched only from DuckDB's module).
 DATA_ERRORS = ("IOException", "InvalidInputException")
+DUCKDB_MODULES = ("duckdb", "_duckdb")
 
 
 @contextmanager
@@ -243,10 +246,21 @@ def data_errors(source) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if type(exc).__name__ not in DATA_ERRORS:
+        words = no_room(exc)
+        if words:  # a full disk or a file-size limit while writing the outputs
+            raise source.error(no_room_text(words)) from None
+        kind = type(exc)
+        if kind.__name__ not in DATA_ERRORS and not (kind.__name__ == "Error" and kind.__module__ in DUCKDB_MODULES):
             raise
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        raise source.error(f"the engine could not read the data: {lines[0][:240]}") from None
+        words = lines[0][:240]
+        if getattr(source, "kind", None) == "parquet" and ".parquet" not in words:
+            from ..sources import damaged_parquet_file
+
+            damaged = damaged_parquet_file(source)  # DuckDB's words name no file: find it
+            if damaged is not None:
+                words = f"{damaged} is damaged ({words}); write it again"
+        raise source.error(f"the engine could not read the data: {words}") from None
 
 
 def _run(run: EngineRun, options, choice, progress: Progress, batch_rows: Optional[int], started: float):

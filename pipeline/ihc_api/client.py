@@ -190,7 +190,11 @@ class ApiClient:
                 data=body,
                 timeout=(cfg.connect_timeout, cfg.read_timeout),
                 allow_redirects=False,
+                stream=True,  # the body is read by _read_body, within one bound for all of it
             )
+            _read_body(response, cfg.read_timeout, cfg.secrets)
+        except _Retry:
+            raise
         except requests.ConnectTimeout:  # (also a ConnectionError: caught first)
             raise _Retry(f"no connection within {cfg.connect_timeout:g} s (timeout)", cause="connect-timeout") from None
         except requests.Timeout:
@@ -234,6 +238,41 @@ class ApiClient:
             location = one_line(response.headers.get("Location", "?"), 100, cfg.secrets)
             described += f" (redirect to {location} not followed)"
         raise IhcApiError(f"IHC API answered {self.redact(described)}", status=status, attempts=attempt)
+
+
+BODY_CHUNK = 1 << 16
+
+
+def _read_body(response: requests.Response, seconds: float, secrets: tuple) -> None:
+    """Read the whole body of ``response`` within ``seconds`` from its headers (each read is bounded by
+    the read timeout too), then close the response: a server that trickles a byte now and then never
+    lets a single read time out, and held a run for ever. Past the bound, a retryable timeout.
+
+    ``read1`` returns what has arrived (up to ``BODY_CHUNK``), so the bound is checked between bytes that
+    trickle; a plain ``read(n)`` waits for all ``n``."""
+    import urllib3
+
+    deadline = time.monotonic() + seconds
+    raw = response.raw
+    chunks = []
+    try:
+        while True:
+            chunk = raw.read1(BODY_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise _Retry(
+                    f"the answer was not complete within {seconds:g} s (the server sends it too slowly)",
+                    cause="timeout",
+                )
+    except urllib3.exceptions.ReadTimeoutError:
+        raise _Retry(f"no answer within {seconds:g} s (timeout)", cause="timeout") from None
+    except urllib3.exceptions.HTTPError as exc:  # a connection dropped mid-body, a broken chunk, ...
+        raise _Retry(f"transfer failed: {_exception_text(exc, secrets)}", cause="dropped") from None
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # what response.content, .text and .json() return
 
 
 def _exception_text(exc: Exception, secrets: tuple) -> str:

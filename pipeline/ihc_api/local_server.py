@@ -106,7 +106,8 @@ class Fault:
     normally), ``partial`` (206: the first ``count`` conversions fail, listed in ``partialFailureErrors`` as objects or, with
     ``error_format='string'``, as strings), ``missing_session``, ``duplicate_session``, ``bad_value``
     (an ihc of 1.5), ``string_value`` (a value sent as a string), ``sum_off`` (a conversion's ihc
-    doubled), ``extra_session`` (a row for a session not sent), ``malformed_json`` (a truncated body).
+    doubled), ``extra_session`` (a row for a session not sent), ``malformed_json`` (a truncated body),
+    ``trickle`` (the right answer, one byte every ``seconds``: no single read ever waits long).
     """
 
     kind: str = "ok"
@@ -143,6 +144,10 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
         return cls("slow", seconds=seconds)
+
+    @classmethod
+    def trickle(cls, seconds: float) -> "Fault":
+        return cls("trickle", seconds=seconds)
 
     @classmethod
     def partial(
@@ -462,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = json.dumps(body).encode("utf-8")
         if kind == "malformed_json":
             raw = raw[: max(1, len(raw) // 2)]
-        self._send_raw(status, raw)
+        self._send_raw(status, raw, every=fault.seconds if kind == "trickle" else None)
 
     def _answer_error(self, request: ReceivedRequest, status: int, message: str) -> None:
         request.status, request.message = status, message
@@ -471,7 +476,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, body: dict, headers: Optional[dict] = None) -> None:
         self._send_raw(status, json.dumps(body).encode("utf-8"), headers)
 
-    def _send_raw(self, status: int, raw: bytes, headers: Optional[dict] = None) -> None:
+    def _send_raw(self, status: int, raw: bytes, headers: Optional[dict] = None, every: Optional[float] = None) -> None:
+        """Answer ``raw``; with ``every``, one byte every ``every`` seconds (until the server stops)."""
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -480,7 +486,15 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(raw)
+            if every is None:
+                self.wfile.write(raw)
+                return
+            self.wfile.flush()
+            for i in range(len(raw)):
+                if self.owner._stopping.wait(every):
+                    return
+                self.wfile.write(raw[i : i + 1])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True  # the client gave up (a timeout test): nothing to do
 
