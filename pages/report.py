@@ -83,11 +83,12 @@ def redraw_view() -> None:
     st.rerun(VIEW_FRAGMENT)
 
 
-def settle_filters(path: str, fp: str) -> None:
+def settle_filters(span: tuple[date, date, list]) -> None:
     """The filters' values in the session before their widgets are drawn (``filter_row``): from the URL
-    (``?dates=…&channel=…&by=…``), an earlier visit or the defaults, fitted to this database. The view
-    below reads them (``filter_values``) whether the row is drawn before it or, on a first visit, after."""
-    first, last, channels = report_span(path, fp)
+    (``?dates=…&channel=…&by=…``), an earlier visit or the defaults, fitted to this database (its
+    ``report_span``). The view below reads them (``filter_values``) whether the row is drawn before it or,
+    on a first visit, after."""
+    first, last, channels = span
 
     def dates_from(raw: str) -> tuple:
         lo, _, hi = raw.partition("..")
@@ -107,10 +108,10 @@ def settle_filters(path: str, fp: str) -> None:
         st.session_state["report_channels"] = [c for c in st.session_state["report_channels"] if c in channels]
 
 
-def filter_row(path: str, fp: str) -> None:
-    """The date range, channels and date basis, their values settled already (``settle_filters``) and
-    kept in the URL and across pages (``filter_values``)."""
-    first, last, channels = report_span(path, fp)
+def filter_row(span: tuple[date, date, list]) -> None:
+    """The date range, channels and date basis (the database's ``report_span``), their values settled
+    already (``settle_filters``) and kept in the URL and across pages (``filter_values``)."""
+    first, last, channels = span
     # One row that wraps (not three columns of fixed shares, which squeezed each widget at 1024 px): the
     # dates as wide as "2023/09/01 – 2023/09/10", the channels taking the rest (chips wrap, never cut).
     # The widgets are the row's own parts, sized by their width (a container around each was three
@@ -672,19 +673,33 @@ def filter_placeholder() -> str:
     label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
     part = (
         '<div style="{size};display:flex;flex-direction:column">'
-        '<div style="height:{label}px;font-size:0.875rem;line-height:1.6;color:rgba(31,42,55,0.6)">{text}</div>'
-        '<div style="flex:1;border-radius:0.5rem;background:#F3F5F8"></div></div>'
+        '<div style="height:{label}px;font-size:0.875rem;line-height:1.6;color:{ink};opacity:0.6">{text}</div>'
+        '<div style="flex:1;border-radius:0.5rem;background:{box}"></div></div>'
     )
+    # the theme's (.streamlit/config.toml) text and widget background, as Streamlit draws the widgets
+    ink, box = st.get_option("theme.textColor"), st.get_option("theme.secondaryBackgroundColor")
     h = FILTER_ROW_PX
     parts = [
-        part.format(size=f"width:{FILTER_PX['dates']}px;height:{h['input']}px", label=h["label"], text=f"{label}s"),
+        part.format(
+            size=f"width:{FILTER_PX['dates']}px;height:{h['input']}px",
+            label=h["label"],
+            text=f"{label}s",
+            ink=ink,
+            box=box,
+        ),
         part.format(
             size=f"flex:1 1 0;min-width:{FILTER_PX['channels']}px;height:{h['input']}px",
             label=h["label"],
             text="Channels",
+            ink=ink,
+            box=box,
         ),
         part.format(
-            size=f"width:{FILTER_PX['basis']}px;height:{h['radio']}px", label=h["label"], text="Date credit by"
+            size=f"width:{FILTER_PX['basis']}px;height:{h['radio']}px",
+            label=h["label"],
+            text="Date credit by",
+            ink=ink,
+            box=box,
         ),
     ]
     # the bottom margin: Markdown's container takes 1 rem back for a paragraph's, which this has not
@@ -704,7 +719,8 @@ def body(ws, path, fp) -> None:
             "results. Run the pipeline to bring it up to date.",
             icon=":material/warning:",
         )
-    settle_filters(path, fp)
+    span = report_span(path, fp)  # a copy of the cached report each call: read once for the row
+    settle_filters(span)
     # On a new browser's first view the tiles go out before the filter row (``TILES_FIRST``), which
     # keeps its place meanwhile (``filter_placeholder``) and is drawn once the view is out.
     placeholder, row = st.empty(), st.empty()
@@ -715,12 +731,12 @@ def body(ws, path, fp) -> None:
         placeholder.markdown(filter_placeholder(), unsafe_allow_html=True)
     else:
         with row.container():
-            filter_row(path, fp)
+            filter_row(span)
     view_fragment(ws, path, fp)
     if tiles_first:
         st.session_state.pop(TILES_FIRST, None)
         with row.container():
-            filter_row(path, fp)
+            filter_row(span)
 
 
 def view_body(ws, path, fp) -> None:
