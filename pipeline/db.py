@@ -362,8 +362,9 @@ def sqlite_error_message(exc: BaseException, bound: Optional[QueryBound] = None,
         for recent in reversed(_STOPPED.recent):
             if recent.fired:
                 return recent.fired
-    if no_room(exc):  # SQLITE_FULL, or a file-size limit: the transaction is rolled back, the file as it was
-        return f"{path or 'the database'}: {no_room_text(no_room(exc))}"
+    words = no_room(exc)
+    if words:  # SQLITE_FULL, or a file-size limit: the transaction is rolled back, the file as it was
+        return f"{path or 'the database'}: {no_room_text(words)}"
     bad_text = _NOT_UTF8.search(text)
     if bad_text:  # SQLite keeps any bytes as TEXT; Python reads text as UTF-8
         return (
