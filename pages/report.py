@@ -671,36 +671,19 @@ def filter_placeholder() -> str:
     main bundle: nothing for the browser to fetch before the tiles."""
     basis = st.session_state.get("report_basis")
     label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
-    part = (
-        '<div style="{size};display:flex;flex-direction:column">'
-        '<div style="height:{label}px;font-size:0.875rem;line-height:1.6;color:{ink};opacity:0.6">{text}</div>'
-        '<div style="flex:1;border-radius:0.5rem;background:{box}"></div></div>'
-    )
     # the theme's (.streamlit/config.toml) text and widget background, as Streamlit draws the widgets
     ink, box = st.get_option("theme.textColor"), st.get_option("theme.secondaryBackgroundColor")
     h = FILTER_ROW_PX
+    sizes = {
+        f"{label}s": f"width:{FILTER_PX['dates']}px;height:{h['input']}px",
+        "Channels": f"flex:1 1 0;min-width:{FILTER_PX['channels']}px;height:{h['input']}px",
+        "Date credit by": f"width:{FILTER_PX['basis']}px;height:{h['radio']}px",
+    }
     parts = [
-        part.format(
-            size=f"width:{FILTER_PX['dates']}px;height:{h['input']}px",
-            label=h["label"],
-            text=f"{label}s",
-            ink=ink,
-            box=box,
-        ),
-        part.format(
-            size=f"flex:1 1 0;min-width:{FILTER_PX['channels']}px;height:{h['input']}px",
-            label=h["label"],
-            text="Channels",
-            ink=ink,
-            box=box,
-        ),
-        part.format(
-            size=f"width:{FILTER_PX['basis']}px;height:{h['radio']}px",
-            label=h["label"],
-            text="Date credit by",
-            ink=ink,
-            box=box,
-        ),
+        f'<div style="{size};display:flex;flex-direction:column">'
+        f'<div style="height:{h["label"]}px;font-size:0.875rem;line-height:1.6;color:{ink};opacity:0.6">{text}</div>'
+        f'<div style="flex:1;border-radius:0.5rem;background:{box}"></div></div>'
+        for text, size in sizes.items()
     ]
     # the bottom margin: Markdown's container takes 1 rem back for a paragraph's, which this has not
     row = "display:flex;flex-wrap:wrap;gap:2rem;margin-bottom:1rem"
