@@ -48,11 +48,11 @@ from pipeline.window import Window, date_span
 
 # A new browser's first view (TILES_FIRST, set for one run) sends the title and the KPI tiles, then pauses
 # FRAME_PAUSE seconds before the rest of the page, the filter row last. Every element type but a few is a
-# chunk of code the browser fetches when its first element arrives, and React reveals the elements whose
-# chunk came in only once no newer element is still waiting for its own (or 0.3 s after the last one began
-# waiting): sent together, the tiles were shown with the charts and widgets, ≈2 s after the navigation
-# against 1.45 s for a bare app of five tiles. The pause lets the tiles' chunk arrive and the tiles be
-# shown before the other elements come (measured: docs/dashboard.md, Speed).
+# chunk of code the browser fetches when its first element arrives; the element waits behind a skeleton
+# meanwhile, and React 18 (Streamlit's) shows a waiting element only 500 ms after the last skeleton was
+# drawn (its FALLBACK_THROTTLE_MS) and not while newer updates are pending: sent together, the tiles were
+# shown with the charts and widgets. The pause lets the tiles be shown before the other elements come
+# (0.45 and 0.6 s were alike over three idle rounds; measured: docs/dashboard.md, Speed).
 TILES_FIRST = "_report_tiles_first"
 FRAME_PAUSE = 0.45
 
@@ -246,7 +246,6 @@ LAYOUT_STYLE = (
     "<style>"
     ".st-key-report_channels,.st-key-trend_channels{{min-width:{channels}px}}"
     ".st-key-kpi_tiles>div{{flex:1 1 0;min-width:{tile}px}}"
-    ".st-key-tile_code{{display:none}}"
     ".st-key-ratio_charts>div{{flex:1 1 0;min-width:{chart}px}}"
     # the database step (a fragment: a block that stretches) wraps whole onto the next line rather than
     # squeeze "Download database (149 MB)" into three lines beside the other downloads (1024 px)
@@ -811,10 +810,6 @@ with shown_errors():
         st.session_state["_report_drawn"] = True
         with frame.container():
             st.caption(":material/hourglass_top: Loading the report…")
-            # A tile the page's style hides: the browser fetches the tiles' code now, while the view is read,
-            # not once the real tiles arrive (without it they came 0.3-0.5 s later than the "…" tiles of
-            # 4255917's frame did, in bench_dashboard_timeline.py).
-            st.container(key="tile_code").metric("Cost", "…")
     # A browser that has only just loaded the app (not one coming from another page): the tiles first.
     st.session_state[TILES_FIRST] = new_view and bool(st.session_state.get("_first_run"))
     ws = workspace()
