@@ -771,6 +771,9 @@ def ratio_charts(totals: pd.DataFrame, palette: dict) -> None:
     with pair:
         echart(ech.ratio_option(totals, "CPO", palette, log), key="cpo_chart")
         echart(ech.ratio_option(totals, "ROAS", palette, log), key="roas_chart")
+    cut = rc.cut_bars_note(totals, log, whole="the logarithmic axes below show every bar whole")
+    if cut:
+        st.caption(md(cut))
     st.toggle(
         "Logarithmic axes for CPO and ROAS",
         key="ratio_log_scale",

@@ -249,6 +249,9 @@ def _notes(view: rv.ReportView) -> str:
             + ", ".join(_e(clip(c)) for c in few)
             + "."
         )
+    cut = rc.cut_bars_note(view.totals)
+    if cut:
+        notes.append(_e(cut))
     unpaid = view.totals.loc[view.totals["cost"] <= 0, "channel_name"].tolist()
     if unpaid:
         notes.append(

@@ -99,7 +99,7 @@ class RatioBars:
     channels: list[str]
     labels: list[str]  # the channel (clipped), † when it rests on few conversions, and its value
     values: list[Optional[float]]  # the ratio, None where undefined
-    drawn: list[Optional[float]]  # the bar's length, None where no bar is drawn (undefined, or 0 on log)
+    drawn: list[Optional[float]]  # the bar's length, cut at ``edge``; None without a bar (undefined, 0 on log)
     lows: list[Optional[float]]  # the 90% interval's ends as the report has them
     highs: list[Optional[float]]
     whisker_low: list[Optional[float]]  # the whisker as drawn: cut at the axis's edge, None without bar
@@ -108,7 +108,8 @@ class RatioBars:
     colors: list[str]
     hover: list[str]  # the value and its interval in words
     notes: list[tuple[str, str]]  # (label, text) of the rows without a bar, written at ``left``
-    cut: list[tuple[str, str]]  # (label, hover) of the whiskers cut at ``edge``: an arrowhead there
+    runs_on: list[bool]  # the bar itself is cut at ``edge`` (its value is past it): drawn fading out there
+    cut: list[tuple[str, str]]  # (label, hover) of the bars or whiskers cut at ``edge``: an arrowhead there
     left: float  # the axis's range
     edge: float
     axis_range: list[float]  # as plotly takes it (log10 of the ends on a log axis)
@@ -141,11 +142,11 @@ def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fal
     few = data["few"].tolist() if "few" in data else [False] * len(data)
     positive = [v for v in values if v is not None and v > 0]
     log = log and bool(positive)
-    drawn = [v if v is not None and (v > 0 or not log) else None for v in values]
-    # The axis follows the values, not the whiskers: one channel resting on a few conversions must not
-    # squash every other bar. A whisker that reaches past the edge is drawn to it (the hover says where
-    # it really ends).
-    top = max(positive, default=0.0)
+    # On a linear axis, the axis follows the channels resting on enough conversions: one channel with a
+    # CPO of €740 on a single conversion drew every other bar a few pixels long, which read as "all
+    # about equal". Its bar runs to the edge and ends in an arrowhead; its label keeps its value.
+    sound = [v for v, f in zip(values, few) if v is not None and v > 0 and not f]
+    top = max(positive if log else sound or positive, default=0.0)
     if log:
         low_end = min(positive + [lo for lo in lows if lo is not None and lo > 0]) / 2
         # The ends on a 1-2-5 step: the axis writes its left end as a tick ("1.5251343500661865" was
@@ -156,6 +157,7 @@ def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fal
     else:
         left, edge = 0, top * 1.3 if top > 0 else 1
         axis_range = [0, edge]
+    drawn = [None if v is None or (log and v <= 0) else min(v, edge) for v in values]
     suffixes = [f"{' ' + FEW_MARK if f else ''} · {fmt(v) if v is not None else '—'}" for v, f in zip(values, few)]
     labels = [clip(c, RATIO_TICK_CHARS - len(s)) + s for c, s in zip(data["channel_name"], suffixes)]
     whisker_low: list[Optional[float]] = []
@@ -166,22 +168,24 @@ def ratio_bars(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fal
             whisker_low.append(None)
             whisker_high.append(None)
         else:
+            # a whisker that reaches past the edge is drawn to it (the hover says where it really ends)
             reach = edge if hi is None or not math.isfinite(hi) else min(hi, edge)
             whisker_high.append(max(reach, d))
             whisker_low.append(min(lo if lo is not None else d, d))
         hover.append(_interval_text(v, lo, hi, fmt))
     channels = data["channel_name"].tolist()
-    # A whisker cut at the axis's edge ends in an arrowhead there, so it never reads as the interval's
-    # true end (review #13); its hover says where it ends.
+    # A bar or whisker cut at the axis's edge ends in an arrowhead there, so it never reads as the true
+    # end (review #13); its hover says what runs on.
+    runs_on = [d is not None and v is not None and v > edge for v, d in zip(values, drawn)]
     cut = [
-        (lab, h)
-        for lab, d, hi, h in zip(labels, drawn, highs, hover)
-        if d is not None and (hi is None or not math.isfinite(hi) or hi > edge)
+        (lab, f"{h}; {BAR_BEYOND if on else BEYOND}")
+        for lab, d, hi, h, on in zip(labels, drawn, highs, hover, runs_on)
+        if d is not None and (on or hi is None or not math.isfinite(hi) or hi > edge)
     ]
     notes = [(lab, undefined_text if v is None else fmt(v)) for lab, v, d in zip(labels, values, drawn) if d is None]
     return RatioBars(
         metric, title, axis, log, channels, labels, values, drawn, lows, highs, whisker_low, whisker_high, few,
-        [palette.get(c, "#888") for c in channels], hover, notes, cut, left, edge, axis_range, fmt,
+        [palette.get(c, "#888") for c in channels], hover, notes, runs_on, cut, left, edge, axis_range, fmt,
     )  # fmt: skip
 
 
@@ -196,7 +200,12 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
             orientation="h",
             x=bars.drawn,
             y=bars.labels,
-            marker=dict(color=bars.colors, opacity=[PALE if f else 1.0 for f in bars.few]),
+            marker=dict(
+                color=bars.colors,
+                opacity=[PALE if f else 1.0 for f in bars.few],
+                # a bar cut at the axis's edge is hatched (plotly draws no gradient in a bar)
+                pattern=dict(shape=["/" if on else "" for on in bars.runs_on], fillmode="overlay", fgcolor="white"),
+            ),
             error_x=dict(type="data", array=plus, arrayminus=minus, color="#475467", thickness=1.5, width=4),
             customdata=bars.hover,
             hovertemplate="%{y}<br>%{customdata}<extra></extra>",
@@ -225,7 +234,7 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
                 y=[lab for lab, _ in bars.cut],
                 marker=dict(symbol="triangle-right", size=10, color="#475467"),
                 cliponaxis=False,
-                customdata=[f"{h}; {BEYOND}" for _, h in bars.cut],
+                customdata=[h for _, h in bars.cut],
                 hovertemplate="%{y}<br>%{customdata}<extra></extra>",
                 showlegend=False,
             )
@@ -246,6 +255,34 @@ def ratio_chart(totals: pd.DataFrame, metric: str, palette: dict, log: bool = Fa
 
 
 BEYOND = "the interval extends beyond the axis"
+BAR_BEYOND = "the bar runs past the axis, which follows the channels resting on more conversions"
+
+
+def cut_bars(totals: pd.DataFrame, log: bool = False) -> list[tuple[str, str]]:
+    """(channel, "CPO €740.03") of the CPO and ROAS bars cut at their chart's edge (``ratio_bars``)."""
+    out = []
+    for metric in RATIO_CHARTS:
+        bars = ratio_bars(totals, metric, {}, log)
+        out += [
+            (clip(c), f"{metric} {bars.fmt(v)}")
+            for c, v in zip(bars.channels, bars.values)
+            if v is not None and v > bars.edge
+        ]
+    return out
+
+
+def cut_bars_note(totals: pd.DataFrame, log: bool = False, whole: str = "") -> Optional[str]:
+    """A sentence naming the bars cut at their chart's edge, None when every bar is whole. ``whole``: how
+    the reader sees them whole, if they can ("the logarithmic axes show every bar whole")."""
+    cut = cut_bars(totals, log)
+    if not cut:
+        return None
+    names = "; ".join(f"{c} ({what})" for c, what in cut)
+    return (
+        f"Cut at the axis's edge, their values in their labels: {names}. These rest on fewer than "
+        f"{rv.FEW_CONVERSIONS} attributed conversions, so the axes follow the other channels"
+        + (f"; {whole}." if whole else ".")
+    )
 
 
 def ratio_height(rows: int) -> int:

@@ -163,6 +163,15 @@ def tip(*lines: str) -> dict:
     return dict(formatter="\n".join(plain(line) for line in lines))
 
 
+def fading(color: str) -> dict:
+    """``color`` (``#rrggbb`` or ``#rgb``) as a bar's fill that fades out over its last quarter: a bar cut
+    at the axis's edge runs on past it."""
+    digits = color[1:] if len(color) == 7 else "".join(2 * c for c in color[1:4])
+    r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    stops = [(0, color), (0.75, color), (1, f"rgba({r},{g},{b},0.05)")]
+    return dict(type="linear", x=0, y=0, x2=1, y2=0, colorStops=[dict(offset=o, color=c) for o, c in stops])
+
+
 def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = False) -> EChart:
     """The CPO or ROAS chart (``report_charts.ratio_bars``): bars best first, 90% whiskers, pale bars on
     few conversions, rows without a bar with their value or "no …" written at the left edge."""
@@ -170,8 +179,8 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
     labels = [plain(label) for label in bars.labels]
     items: list = []
     whiskers: list = []
-    for label, d, lo, hi, few, color, hover in zip(
-        labels, bars.drawn, bars.whisker_low, bars.whisker_high, bars.few, bars.colors, bars.hover
+    for label, d, lo, hi, few, color, hover, on in zip(
+        labels, bars.drawn, bars.whisker_low, bars.whisker_high, bars.few, bars.colors, bars.hover, bars.runs_on
     ):
         if d is None:
             items.append(dict(value=None))
@@ -180,7 +189,7 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
         items.append(
             dict(
                 value=d - bars.left if bars.log else d,
-                itemStyle=dict(color=color, opacity=rc.PALE if few else 1.0),
+                itemStyle=dict(color=fading(color) if on else color, opacity=rc.PALE if few else 1.0),
                 tooltip=tip(label, hover),
             )
         )
@@ -239,10 +248,7 @@ def ratio_option(totals: pd.DataFrame, metric: str, palette: dict, log: bool = F
                 itemStyle=dict(color=WHISKER),
                 clip=False,
                 z=4,
-                data=[
-                    dict(value=[bars.edge, plain(lab)], tooltip=tip(lab, f"{hover}; {rc.BEYOND}"))
-                    for lab, hover in bars.cut
-                ],
+                data=[dict(value=[bars.edge, plain(lab)], tooltip=tip(lab, hover)) for lab, hover in bars.cut],
             )
         )
     value_axis = axis(

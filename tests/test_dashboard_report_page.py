@@ -166,14 +166,21 @@ def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
         labels = spec["yAxis"]["data"]
         assert whiskers["type"] == "boxplot" and len(whiskers["data"]) == len(bars["data"]) == len(labels)
         paid = view.totals[view.totals["cost"] > 0].set_index("channel_name")
+        edge = spec["xAxis"]["max"]
+        (arrows,) = [s for s in spec["series"] if s["name"] == "cut"]
+        cut = {d["value"][1] for d in arrows["data"]}
         for label, bar, whisker in zip(labels, bars["data"], whiskers["data"]):
             channel = label.split(" · ")[0].removesuffix(" †")  # drawn as text: never HTML-escaped
             x = bar["value"]
             if x is None:
                 continue
             low, _, value, _, high = whisker["value"]
-            assert low == pytest.approx(paid.loc[channel, f"{metric}_low"])  # the whisker starts at the low end
-            assert high >= value and x == value == pytest.approx(paid.loc[channel, metric])
+            true = paid.loc[channel, metric]
+            # the whisker starts at the low end, the bar at the ratio: both cut at the axis's edge
+            assert low == pytest.approx(min(paid.loc[channel, f"{metric}_low"], edge))
+            assert high >= value and x == value == pytest.approx(min(true, edge))
+            if true > edge:  # only a bar on few conversions runs past the axis, with an arrowhead
+                assert paid.loc[channel, "few"] and label in cut
             assert label.endswith(" †") is False and (" † · " in label) == bool(paid.loc[channel, "few"])
             assert bar["tooltip"]["formatter"].startswith(label + "\n")  # the channel, its value and interval
     table = at.dataframe[0].value

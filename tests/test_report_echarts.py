@@ -93,6 +93,50 @@ def test_cpo_bars_best_first_with_whiskers_equal_to_the_report_intervals():
     assert chart.alt.startswith("CPO per channel — lower is better: 3 paid channels, 2 with a bar")
 
 
+def test_a_bar_on_few_conversions_far_past_the_others_runs_to_the_edge_instead_of_setting_the_axis():
+    """E: cost 400, 1 conversion -> CPO 400 (interval 100 - unbounded), resting on few conversions. The
+    axis still ends at 1.3 × the largest CPO on enough conversions (A's 10) = 13, so A and B stay
+    readable; E's bar and whisker stop at 13 with an arrowhead, its label keeps €400.00."""
+    t = pd.concat(
+        [
+            totals(),
+            pd.DataFrame(
+                dict(channel_name=["E"], cost=[400.0], ihc=[1.0], ihc_revenue=[10.0], CPO=[400.0], CPO_low=[100.0],
+                     CPO_high=[float("nan")], ROAS=[0.025], ROAS_low=[0.0], ROAS_high=[0.1], few=[True])
+            ),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    opt = ech.ratio_option(t, "CPO", PALETTE).option
+    assert opt["yAxis"]["data"] == ["B † · €5.00", "A · €10.00", "E † · €400.00", "C (x) · —"]
+    assert opt["xAxis"]["max"] == 13.0
+    (bars,) = series(opt, "bar")
+    assert [item["value"] for item in bars["data"]] == [5.0, 10.0, 13.0, None]
+    # E's bar fades out over its last quarter (its colour, "#888" as it has none in the palette)
+    stops = bars["data"][2]["itemStyle"]["color"]["colorStops"]
+    assert [(s["offset"], s["color"]) for s in stops] == [(0, "#888"), (0.75, "#888"), (1, "rgba(136,136,136,0.05)")]
+    assert bars["data"][1]["itemStyle"]["color"] == "#111111"  # A is whole
+    (whiskers,) = series(opt, "boxplot")
+    assert whiskers["data"][2]["value"] == [13.0, 13.0, 13.0, 13.0, 13.0]
+    (arrow,) = [s for s in series(opt, "scatter") if s["name"] == "cut"]
+    assert [d["value"] for d in arrow["data"]] == [[13.0, "A · €10.00"], [13.0, "E † · €400.00"]]
+    assert arrow["data"][0]["tooltip"]["formatter"].endswith("; the interval extends beyond the axis")
+    assert arrow["data"][1]["tooltip"]["formatter"] == (
+        "E † · €400.00\n€400.00 (90% interval €100.00 – unbounded); " + rc.BAR_BEYOND
+    )
+    assert rc.cut_bars(t) == [("E", "CPO €400.00")]  # ROAS: 0.025 is below A's 3, nothing cut
+    note = rc.cut_bars_note(t)
+    assert note is not None and "E (CPO €400.00)" in note and "fewer than 10" in note and note.endswith("channels.")
+    plotly = rc.ratio_chart(t, "CPO", PALETTE)  # the HTML report's figure hatches E's bar instead
+    assert plotly["data"][0]["marker"]["pattern"]["shape"] == ["", "", "/", ""]
+    # the log axes show it whole: up to 4 × 400 = 1600 rounded up to 2000, nothing cut, no note
+    log = ech.ratio_option(t, "CPO", PALETTE, log=True).option
+    assert log["xAxis"]["max"] == 2000.0
+    assert rc.cut_bars(t, log=True) == [] and rc.cut_bars_note(t, log=True) is None
+    # when every channel rests on few conversions, the axis follows them all: no bar is cut
+    assert rc.cut_bars(t.assign(few=True)) == []
+
+
 def test_roas_on_a_log_axis_writes_a_zero_at_the_left_edge_and_its_title_wraps():
     opt = ech.ratio_option(totals(), "ROAS", PALETTE, log=True).option
     # higher is better: A 3, B 2, C 0. Log axis from half the smallest positive value or low end
