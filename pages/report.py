@@ -666,8 +666,9 @@ def filter_placeholder() -> str:
     """The filter row's place while a first view's tiles go out before it (``TILES_FIRST``): its three
     labels over grey boxes as wide and tall as the widgets (``FILTER_PX``, ``FILTER_ROW_PX``), in a row
     that wraps like theirs, so the tiles below do not move when the widgets replace it (measured in
-    Chromium at 1280, 1024 and 800 px: tests/test_e2e_first_view.py). Markdown's own code is in Streamlit's
-    main bundle: nothing for the browser to fetch before the tiles."""
+    Chromium at 1280, 1024 and 800 px: tests/test_e2e_first_view.py). Markdown's element is in Streamlit's
+    main bundle; with HTML in it the browser also fetches ``rehype-raw`` (189 kB) and its ``lib`` (259 kB),
+    but in an effect, behind no skeleton: no measured cost to the tiles (docs/dashboard.md, Speed)."""
     basis = st.session_state.get("report_basis")
     label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
     # the theme's (.streamlit/config.toml) text and widget background, as Streamlit draws the widgets
@@ -811,8 +812,7 @@ with shown_errors():
     new_view = not st.session_state.get("_report_drawn")
     if new_view:  # a new session: say so before any read (on a cold server the first reads take seconds)
         st.session_state["_report_drawn"] = True
-        with frame.container():
-            st.caption(":material/hourglass_top: Loading the report…")
+        frame.caption(":material/hourglass_top: Loading the report…")
     # A browser that has only just loaded the app (not one coming from another page): the tiles first.
     st.session_state[TILES_FIRST] = new_view and bool(st.session_state.get("_first_run"))
     ws = workspace()
