@@ -29,6 +29,7 @@ from .. import __version__
 from .config import ApiConfig
 from .errors import IhcApiError
 from .failure import connection_cause, short_problem
+from .header_deadline import HeaderDeadlineAdapter
 from .redact import get_logger, one_line, redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -97,6 +98,8 @@ class ApiClient:
     ):
         self.config = config.require()
         self.session = session or requests.Session()
+        for prefix in ("http://", "https://"):  # the answer's headers within the read timeout, as a whole
+            self.session.mount(prefix, HeaderDeadlineAdapter())
         if urlsplit(config.api_url).hostname in LOOPBACK_HOSTS:
             self.session.trust_env = False  # never route a local server through a proxy
         self.session.headers.update(
@@ -192,7 +195,7 @@ class ApiClient:
                 allow_redirects=False,
                 stream=True,  # the body is read by _read_body, within one bound for all of it
             )
-            _read_body(response, cfg.read_timeout, cfg.secrets)
+            content = _read_body(response, cfg.read_timeout, cfg.secrets)
         except _Retry:
             raise
         except requests.ConnectTimeout:  # (also a ConnectionError: caught first)
@@ -209,7 +212,7 @@ class ApiClient:
         status = response.status_code
         payload = None
         if status in SUCCESS_STATUSES:
-            payload = _json_object(response)
+            payload = _json_object(content)
             if payload is None:
                 raise _Retry(f"{status} answer is not a JSON object (malformed or truncated)", status)
             body_status = payload.get("statusCode")
@@ -227,7 +230,7 @@ class ApiClient:
                     seconds=time.monotonic() - started,
                     headers=dict(response.headers),
                 )
-        message = _server_message(response, payload, cfg.secrets)
+        message = _server_message(response, content, payload, cfg.secrets)
         described = f"{status} {STATUS_MEANING.get(status, response.reason or 'unexpected status')}"
         if message:
             described += f": {message}"
@@ -243,7 +246,7 @@ class ApiClient:
 BODY_CHUNK = 1 << 16
 
 
-def _read_body(response: requests.Response, seconds: float, secrets: tuple) -> None:
+def _read_body(response: requests.Response, seconds: float, secrets: tuple) -> bytes:
     """Read the whole body of ``response`` within ``seconds`` from its headers (each read is bounded by
     the read timeout too), then close the response: a server that trickles a byte now and then never
     lets a single read time out, and held a run for ever. Past the bound, a retryable timeout.
@@ -272,7 +275,7 @@ def _read_body(response: requests.Response, seconds: float, secrets: tuple) -> N
         raise _Retry(f"transfer failed: {_exception_text(exc, secrets)}", cause="dropped") from None
     finally:
         response.close()
-    response._content = b"".join(chunks)  # what response.content, .text and .json() return
+    return b"".join(chunks)
 
 
 def _exception_text(exc: Exception, secrets: tuple) -> str:
@@ -280,27 +283,38 @@ def _exception_text(exc: Exception, secrets: tuple) -> str:
     return one_line(text, 200, secrets)
 
 
-def _json_object(response: requests.Response) -> Optional[dict]:
+def _json_object(content: bytes) -> Optional[dict]:
     try:
-        payload = json.loads(response.content)
+        payload = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
 
 
-def _server_message(response: requests.Response, payload: Optional[dict], secrets: tuple) -> str:
+def _server_message(response: requests.Response, content: bytes, payload: Optional[dict], secrets: tuple) -> str:
     """The server's own words, the key redacted BEFORE the cut to 300 characters."""
     if payload is None:
-        payload = _json_object(response)
+        payload = _json_object(content)
     if isinstance(payload, dict):
         for key in ("message", "error", "errorMessage", "detail", "errors", "value"):
             if payload.get(key):
                 value = payload[key]
                 return one_line(value if isinstance(value, str) else json.dumps(value), 300, secrets)
     try:
-        return one_line(response.text, 300, secrets)
+        return one_line(_text(response, content), 300, secrets)
     except Exception:  # noqa: BLE001 - undecodable body: the status line says enough
         return ""
+
+
+def _text(response: requests.Response, content: bytes) -> str:
+    """``content`` decoded as ``response.text`` would: the headers' charset, else a guess from the bytes."""
+    encoding = response.encoding
+    if encoding is None and content and requests.compat.chardet is not None:
+        encoding = requests.compat.chardet.detect(content)["encoding"]
+    try:
+        return str(content, encoding or "utf-8", errors="replace")
+    except (LookupError, TypeError):
+        return str(content, errors="replace")
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:

@@ -107,7 +107,8 @@ class Fault:
     ``error_format='string'``, as strings), ``missing_session``, ``duplicate_session``, ``bad_value``
     (an ihc of 1.5), ``string_value`` (a value sent as a string), ``sum_off`` (a conversion's ihc
     doubled), ``extra_session`` (a row for a session not sent), ``malformed_json`` (a truncated body),
-    ``trickle`` (the right answer, one byte every ``seconds``: no single read ever waits long).
+    ``trickle`` (the right answer, one byte every ``seconds``: no single read ever waits long),
+    ``trickle_headers`` (the same, from the status line on: the headers never complete in time).
     """
 
     kind: str = "ok"
@@ -146,8 +147,8 @@ class Fault:
         return cls("slow", seconds=seconds)
 
     @classmethod
-    def trickle(cls, seconds: float) -> "Fault":
-        return cls("trickle", seconds=seconds)
+    def trickle(cls, seconds: float, headers: bool = False) -> "Fault":
+        return cls("trickle_headers" if headers else "trickle", seconds=seconds)
 
     @classmethod
     def partial(
@@ -467,7 +468,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = json.dumps(body).encode("utf-8")
         if kind == "malformed_json":
             raw = raw[: max(1, len(raw) // 2)]
-        self._send_raw(status, raw, every=fault.seconds if kind == "trickle" else None)
+        trickled = kind in ("trickle", "trickle_headers")
+        self._send_raw(status, raw, every=fault.seconds if trickled else None, headers_too=kind == "trickle_headers")
 
     def _answer_error(self, request: ReceivedRequest, status: int, message: str) -> None:
         request.status, request.message = status, message
@@ -476,16 +478,32 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, body: dict, headers: Optional[dict] = None) -> None:
         self._send_raw(status, json.dumps(body).encode("utf-8"), headers)
 
-    def _send_raw(self, status: int, raw: bytes, headers: Optional[dict] = None, every: Optional[float] = None) -> None:
-        """Answer ``raw``; with ``every``, one byte every ``every`` seconds (until the server stops)."""
+    def _send_raw(
+        self,
+        status: int,
+        raw: bytes,
+        headers: Optional[dict] = None,
+        every: Optional[float] = None,
+        headers_too: bool = False,
+    ) -> None:
+        """Answer ``raw``; with ``every``, one byte of the body (``headers_too``: of the status line and
+        headers as well) every ``every`` seconds, until the server stops."""
+        fields = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(raw)),
+            "X-Local-Ihc-Values": self.owner.value_function.label,
+            **(headers or {}),
+        }
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.send_header("X-Local-Ihc-Values", self.owner.value_function.label)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
+            if headers_too:  # the status line and headers written by hand, to go out byte by byte
+                head = [f"{self.protocol_version} {status} {self.responses[status][0]}"]
+                head += [f"{name}: {value}" for name, value in fields.items()]
+                raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + raw
+            else:
+                self.send_response(status)
+                for name, value in fields.items():
+                    self.send_header(name, value)
+                self.end_headers()
             if every is None:
                 self.wfile.write(raw)
                 return
