@@ -302,3 +302,46 @@ def test_validation_and_report_join_costs_with_sessions_once(demo):
         engine.con = con
     joins = [q for q in sent if "FROM session_costs sc JOIN session_sources s" in q]
     assert len(joins) == 1
+
+
+def test_a_write_killed_half_way_leaves_the_previous_outputs_and_no_other_table(demo, tmp_path):
+    """A process that dies while it writes the credit (``os._exit`` from inside the rows DuckDB is
+    reading: no ``except``, no ``finally``, as a SIGKILL): the file opens with the previous outputs and
+    no other table. Staged outside the swap's transaction, a killed run left
+    ``_staging_attribution_customer_journey`` in the file until the next run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    _, targets = demo
+    path = tmp_path / "x.duckdb"
+    shutil.copy(targets["duckdb"].removeprefix("duckdb:///"), path)
+    outputs = ("attribution_customer_journey", "channel_reporting")
+    with E.open_engine(f"duckdb:///{path}") as engine:
+        before = {t: engine.sql(f"SELECT * FROM {t} ORDER BY ALL") for t in outputs}
+        tables_before = sorted(engine.sql("SHOW TABLES"))
+    assert before["attribution_customer_journey"] and before["channel_reporting"]
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        import pyarrow as pa
+        from pipeline.engines import duckdb as E
+
+        schema = pa.schema([("conv_id", pa.string()), ("session_id", pa.string()), ("ihc", pa.float64())])
+
+        def batches():
+            for i in range(3):
+                yield pa.record_batch([[f"c{{i}}"], ["s"], [1.0]], schema=schema)
+            os._exit(9)  # half-way through the credit's rows
+
+        with E.open_engine("duckdb:///{path}", write=True) as engine:
+            reader = pa.RecordBatchReader.from_batches(schema, batches())
+            E._write_duckdb(engine, {{"attribution_customer_journey": reader}})
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    with E.open_engine(f"duckdb:///{path}") as engine:
+        assert sorted(engine.sql("SHOW TABLES")) == tables_before
+        assert {t: engine.sql(f"SELECT * FROM {t} ORDER BY ALL") for t in outputs} == before

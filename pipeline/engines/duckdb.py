@@ -693,8 +693,9 @@ def output_tables(credits, report: list[tuple]):
 
 
 def write_outputs(engine: DuckEngine, credits, report: list[tuple], record: Optional[dict] = None) -> dict[str, int]:
-    """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source, staged then swapped
-    (a failure leaves the previous outputs as they were), with ``record`` (a run's record,
+    """Replace ``attribution_customer_journey`` and ``channel_reporting`` of the source (a failure leaves
+    the previous outputs as they were: one transaction in a DuckDB file, staged then swapped in a Parquet
+    folder), with ``record`` (a run's record,
     ``engines.run``): a DuckDB file swaps it in the outputs' transaction; a Parquet folder removes the old
     record before its first rename and writes the new one after the last (``_write_parquet``), so a run
     cut short in between is never taken as up to date. The engine must be open with ``write=True`` for a
@@ -718,34 +719,29 @@ DDL = {
 
 
 def _write_duckdb(engine: DuckEngine, tables: dict, record: Optional[dict] = None) -> None:
+    """The outputs and their run record replaced in one transaction: a failure rolls it back, and so
+    does DuckDB when it opens a file whose writer was killed. The tables were staged outside the
+    transaction, as ``_staging_NAME``; a killed run left them in the file until the next run."""
     con = engine.con
+    for name, table in tables.items():  # outside the transaction: an aborted one refuses unregister
+        con.register(f"_out_{name}", table)
     try:
-        for name, table in tables.items():  # staging tables, filled outside the swap
-            con.register("_out", table)
-            try:
-                con.execute(f"DROP TABLE IF EXISTS _staging_{name}")
-                con.execute(f"CREATE TABLE _staging_{name} ({DDL[name]})")
-                con.execute(f"INSERT INTO _staging_{name} SELECT * FROM _out")
-            finally:
-                con.unregister("_out")
-    except BaseException:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name in tables:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+                con.execute(f"CREATE TABLE {name} ({DDL[name]})")
+                con.execute(f"INSERT INTO {name} SELECT * FROM _out_{name}")
+            if record is not None:  # the record that says these outputs are up to date, in the same transaction
+                con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
+                con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [record_text(record)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")  # the previous outputs stay
+            raise
+    finally:
         for name in tables:
-            con.execute(f"DROP TABLE IF EXISTS _staging_{name}")
-        raise
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name in tables:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-            con.execute(f"ALTER TABLE _staging_{name} RENAME TO {name}")
-        if record is not None:  # the record that says these outputs are up to date: in the same transaction
-            con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
-            con.execute(f"INSERT INTO {RECORD_TABLE} VALUES (?)", [record_text(record)])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        for name in tables:  # the previous outputs stay, and no staging table is left behind
-            con.execute(f"DROP TABLE IF EXISTS _staging_{name}")
-        raise
+            con.unregister(f"_out_{name}")
     con.execute("CHECKPOINT")
 
 
