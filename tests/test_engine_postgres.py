@@ -215,6 +215,58 @@ def test_outputs_written_staged_and_inputs_untouched(server, small_demo):
     assert _table(url, inputs_sql) == before
 
 
+def test_a_write_killed_while_staging_leaves_the_previous_outputs_and_no_staging_table(server, demo):
+    """A process that dies after staging the credit and before the report (``os._exit``: no ``except``,
+    no ``finally``, as a SIGKILL): the server rolls the transaction back, so the database holds its
+    previous outputs and no ``_staging_*`` table. Staged outside the swap's transaction, a killed run
+    left ``_staging_attribution_customer_journey`` behind until the next run."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    db, _ = demo
+    url = _database(server, "killed")
+    convert(db, url, outputs=True)
+    outputs_sql = (
+        "SELECT (SELECT md5(string_agg(a::text, ',' ORDER BY a::text)) FROM attribution_customer_journey a),"
+        " (SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM channel_reporting r)"
+    )
+    tables_sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+    before, tables = _table(url, outputs_sql), _table(url, tables_sql)
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        import numpy as np
+        from pipeline.engines import postgres as P, warehouse as W
+
+        ingest = W.Warehouse.ingest
+
+        def dying(self, con, name, table, label=None):
+            if name == W.STAGING + "channel_reporting":
+                os._exit(9)  # the credit is staged, the report not yet
+            return ingest(self, con, name, table, label)
+
+        W.Warehouse.ingest = dying
+        with P.open_engine(os.environ["KILLED_URL"], write=True) as engine:
+            rows = engine.sql("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
+            credits = dict(zip(("conv_id", "session_id", "ihc"), (np.array(c) for c in zip(*rows))))
+            P.write_outputs(engine, credits, P.channel_report(engine, credits))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "KILLED_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 9, done.stderr
+    assert _table(url, tables_sql) == tables and _table(url, outputs_sql) == before
+    assert not [t for (t,) in tables if t.startswith("_staging_")]
+
+
 # ---- bad input and secrets ------------------------------------------------------------------------------
 
 

@@ -135,9 +135,12 @@ class Postgres(W.Warehouse):
         finally:
             _writing(con, False)
 
+    transactional_ddl = True
+
     def swap(self, con: Connection, names: list[str], present: dict, record: Optional[dict]) -> None:
-        """One transaction: drop old, rename staging, rename its key; the run record replaced with them."""
-        swap = ["BEGIN"]
+        """The end of the transaction that staged the outputs (``warehouse.write_outputs``): drop old,
+        rename staging, rename its key; the run record replaced with them."""
+        swap = []
         for name in names:
             swap += [
                 f"DROP TABLE IF EXISTS {name}",
@@ -231,8 +234,9 @@ def _record_statements(record: dict) -> list[str]:
 
 
 def _commit_or_drop(con: Connection, swap: list[str], staged) -> None:
-    """Run the swap statements (after its BEGIN) and COMMIT; on any failure roll back and drop the staging
-    tables, so the previous tables stay as they were and nothing staged is left."""
+    """Run the swap statements in the transaction that staged the tables, and COMMIT; on any failure roll
+    back (the staging tables go with it; dropped again in case), so the previous tables stay as they were
+    and nothing staged is left."""
     try:
         con.run(*swap, "COMMIT")
     except BaseException:
@@ -264,6 +268,7 @@ def load_tables(target: Source, tables, overwrite: bool = False, progress=None) 
             raise target.error(f"table {', '.join(clash)} already exists; pass --overwrite to replace it")
         rows: dict[str, int] = {}
         staged: list[str] = []
+        con.run("BEGIN")  # the staging tables too: a convert killed half-way leaves nothing behind
         try:
             for i, (name, batches) in enumerate(tables):
                 if progress is not None:
@@ -294,9 +299,9 @@ def load_tables(target: Source, tables, overwrite: bool = False, progress=None) 
                     cursor.close()
                 rows[name] = counted[0]
         except BaseException:
-            _drop_quietly(con, staged)
+            W.rollback_quietly(con)
             raise
-        swap = ["BEGIN"]
+        swap = []
         for name, _ in tables:
             swap += [
                 f"DROP TABLE IF EXISTS {_ident(name)}",

@@ -72,6 +72,9 @@ class Warehouse:
     types: dict[str, str] = {}  # the warehouse's type names (upper case) → DuckDB's
     errors: tuple = ()  # the driver's exception classes (set by ``load_driver``)
     secret_is_a_path = False  # the "secret" names a key file (BigQuery): messages may show it
+    # DDL and bulk loads inside a transaction (Postgres): the outputs are staged inside the swap's
+    # transaction, so a run killed while staging leaves nothing behind
+    transactional_ddl = False
     error_prefixes = ("IO: ", "NOT_FOUND: ", "INVALID_ARGUMENT: ", "INVALID_STATE: ", "UNKNOWN: ", "INTERNAL: ")
 
     # ---- connecting ----------------------------------------------------------------------------------
@@ -381,6 +384,14 @@ def require_inputs(engine: WarehouseEngine) -> None:
             raise engine.source.error(f"table {table} lacks column(s) {', '.join(missing)}")
 
 
+def rollback_quietly(con: Connection) -> None:
+    """Roll the open transaction back; a connection already lost has rolled it back itself."""
+    try:
+        con.run("ROLLBACK")
+    except InputError:
+        pass
+
+
 def drop_quietly(con: Connection, tables: list[str]) -> None:
     for table in tables:
         try:
@@ -486,13 +497,16 @@ def write_outputs(
     engine: WarehouseEngine, credits, report: list[tuple], record: Optional[dict] = None
 ) -> dict[str, int]:
     """Replace the two output tables: each filled as ``_staging_NAME``, then ``Warehouse.swap`` puts them
-    in place with ``record`` (a run's record, ``engines.run``)."""
+    in place with ``record`` (a run's record, ``engines.run``). With ``transactional_ddl`` the staging is
+    inside the transaction the swap commits."""
     if not engine.writable:
         raise engine.source.error("opened read-only; open it with write=True to write the outputs")
     wh = engine.warehouse
     tables = D.output_tables(credits, report)
     con = engine.con
     staged: list[str] = []
+    if wh.transactional_ddl:
+        con.run("BEGIN")
     try:
         for name, table in tables.items():
             staging = STAGING + name
@@ -500,7 +514,10 @@ def write_outputs(
             con.run(wh.drop_sql(staging), wh.create_sql(staging, name))
             wh.ingest(con, staging, table, name)
     except BaseException:
-        drop_quietly(con, staged)
+        if wh.transactional_ddl:
+            rollback_quietly(con)
+        else:
+            drop_quietly(con, staged)
         raise
     wh.swap(con, list(tables), engine.present, record)
     engine.present = present_tables(con)
