@@ -345,3 +345,31 @@ def test_a_write_killed_half_way_leaves_the_previous_outputs_and_no_other_table(
     with E.open_engine(f"duckdb:///{path}") as engine:
         assert sorted(engine.sql("SHOW TABLES")) == tables_before
         assert {t: engine.sql(f"SELECT * FROM {t} ORDER BY ALL") for t in outputs} == before
+
+
+def test_a_credit_larger_than_duckdbs_memory_limit_is_written(tmp_path, monkeypatch):
+    """300,000 credit rows of real-shaped ids (40- and 64-hex) under a 16 MB ``memory_limit``: the
+    credit table's PRIMARY KEY kept its index in memory and ran out ("could not allocate block"; 8M
+    rows under the default 500 MB did the same). Without it the rows are written and read back whole."""
+    import duckdb
+    import numpy as np
+
+    monkeypatch.setenv("ATTRIBUTION_DUCKDB_MEMORY", "16MB")
+    path = tmp_path / "big.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE session_sources (session_id VARCHAR)").close()
+    n = 300_000
+    credits = {
+        "conv_id": np.array([f"{i // 3:040x}" for i in range(n)], dtype=object),
+        "session_id": np.array([f"{i:064x}" for i in range(n)], dtype=object),
+        "ihc": np.full(n, 1 / 3),
+    }
+    report = [("Paid Search", "2023-09-01", 1.5, 100_000.0, 1234.5)]
+    with E.open_engine(f"duckdb:///{path}", write=True) as engine:
+        assert E.write_outputs(engine, credits, report) == {"attribution_customer_journey": n, "channel_reporting": 1}
+    monkeypatch.delenv("ATTRIBUTION_DUCKDB_MEMORY")  # (the check's DISTINCT needs more than 16 MB)
+    with E.open_engine(f"duckdb:///{path}") as engine:
+        assert engine.sql(
+            "SELECT count(*), count(DISTINCT (conv_id, session_id)), min(session_id), max(conv_id), sum(ihc)"
+            " FROM attribution_customer_journey"
+        ) == [(n, n, f"{0:064x}", f"{(n - 1) // 3:040x}", pytest.approx(n / 3))]
+        assert engine.sql("SELECT * FROM channel_reporting") == report

@@ -710,12 +710,17 @@ def write_outputs(engine: DuckEngine, credits, report: list[tuple], record: Opti
     return {name: t.num_rows for name, t in tables.items()}
 
 
-DDL = {
+DDL = {  # the outputs' columns and keys, as the warehouses create them (``warehouse.create_sql``)
     "attribution_customer_journey": "conv_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, ihc DOUBLE NOT NULL, "
     "PRIMARY KEY (conv_id, session_id)",
     "channel_reporting": "channel_name VARCHAR NOT NULL, date VARCHAR NOT NULL, cost DOUBLE NOT NULL, "
     "ihc DOUBLE NOT NULL, ihc_revenue DOUBLE NOT NULL, PRIMARY KEY (channel_name, date)",
 }
+# A DuckDB file's credit table has no PRIMARY KEY: DuckDB holds a key's index (ART) in memory, and 8M
+# credit rows of 64-hex ids ran out of the 500 MB limit ("could not allocate block"); without the key
+# they were written in 2.6 s. The pairs are unique by construction: a duplicate id in the inputs stops a
+# run at validation (docs/engines.md).
+FILE_DDL = {**DDL, "attribution_customer_journey": DDL["attribution_customer_journey"].split(", PRIMARY KEY")[0]}
 
 
 def _write_duckdb(engine: DuckEngine, tables: dict, record: Optional[dict] = None) -> None:
@@ -730,7 +735,7 @@ def _write_duckdb(engine: DuckEngine, tables: dict, record: Optional[dict] = Non
         try:
             for name in tables:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
-                con.execute(f"CREATE TABLE {name} ({DDL[name]})")
+                con.execute(f"CREATE TABLE {name} ({FILE_DDL[name]})")
                 con.execute(f"INSERT INTO {name} SELECT * FROM _out_{name}")
             if record is not None:  # the record that says these outputs are up to date, in the same transaction
                 con.execute(f"CREATE OR REPLACE TABLE {RECORD_TABLE} (record VARCHAR)")
