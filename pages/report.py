@@ -461,7 +461,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     if view.grain != "day":
         st.caption(
             f"Each row is a channel's {view.grain}, dated by its first day in the chosen range; Days says when "
-            "the range covers only a part of it ({0}/{1}: {0} of its {1} days). The CSV keeps channel-days.".format(
+            "the range covers only a part of it (“{0} of {1}”: {0} of its {1} days). The CSV keeps channel-days.".format(
                 *PART_EXAMPLE[view.grain]
             )
         )
@@ -475,9 +475,9 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
     period = view.grain != "day" and "days" in table
     if period:
         # A week or month: its first day as a short date ("Sep 4", "Sep 2023": a date, so the column sorts
-        # in time), and a part the range covers only partly says so in a narrow column ("3/7").
+        # in time), and a part the range covers only partly says so in a narrow column ("3 of 7").
         table["date"] = pd.to_datetime(table["date"])
-        table["part"] = [f"{n}/{of}" if n < of else "" for n, of in zip(table["days"], table["length"])]
+        table["part"] = [rv.part_text(n, of) for n, of in zip(table["days"], table["length"])]
         shown.insert(2, "part")
     widths = table_widths(table, shown, view.grain if period else "day")
     step = 1 if period and view.grain in WHOLE_EUROS else None  # whole euros (table_texts sizes them so)
@@ -503,7 +503,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
             "part": st.column_config.TextColumn(
                 "Days",
                 width=widths.get("part"),
-                help="{0}/{1}: the chosen range covers {0} of the {2}'s {1} days, so its sums cover fewer days "
+                help="{0} of {1}: the chosen range covers {0} of the {2}'s {1} days, so its sums cover fewer days "
                 "than a whole {2}'s. Empty: the whole {2}.".format(*PART_EXAMPLE.get(view.grain, (3, 7)), view.grain),
             ),
             "cost": st.column_config.NumberColumn("Cost", format="euro", width=widths["cost"], step=step),

@@ -231,6 +231,12 @@ def interval_range(low, high, fmt, prefix: str = "90%: ") -> str:
     return "" if upper == fmt(low) else f"{prefix}{fmt(low)}–{upper}"
 
 
+def part_text(days: int, length: int) -> str:
+    """A week's or month's "Days" cell: "3 of 7" when the chosen range covers only part of it, else empty.
+    Not "3/7": beside "Sep 2023", "6/30" read as a date."""
+    return f"{days} of {length}" if days < length else ""
+
+
 def table(report: pd.DataFrame) -> pd.DataFrame:
     """The report rows as the tables show them (the dashboard's and the HTML report's): the export's
     columns, NaN kept, and the CPO (with its interval) empty for a row without cost — as the charts and

@@ -300,13 +300,13 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     # Monday 08-28) and a whole one, dated by its Monday.
     # The date column is a short date (it sorts in time); a part-week says so in its own narrow column,
     # not in a long label that widened the date column (the channel column paid for it).
-    assert set(zip(iso(weeks["date"]), weeks["part"])) == {("2023-09-01", "3/7"), ("2023-09-04", "")}
+    assert set(zip(iso(weeks["date"]), weeks["part"])) == {("2023-09-01", "3 of 7"), ("2023-09-04", "")}
     columns = json.loads(at.dataframe[0].proto.columns)
     assert columns["date"]["label"] == "Week" and columns["date"]["type_config"]["format"] == "MMM D"
     assert columns["part"]["label"] == "Days"
-    # each as wide as its longest text ("Sep 1": 32.5 px, "Days": 28 px; + 17 px of padding and grid line),
-    # plus the same share of the room left over (one px more for some columns)
-    extra = {"date": columns["date"]["width"] - (33 + 17), "part": columns["part"]["width"] - (28 + 17)}
+    # each as wide as its longest text ("Sep 1": 32.5 px, "3 of 7": 31.5 px; + 17 px of padding and grid
+    # line), plus the same share of the room left over (one px more for some columns)
+    extra = {"date": columns["date"]["width"] - (33 + 17), "part": columns["part"]["width"] - (32 + 17)}
     assert abs(extra["date"] - extra["part"]) <= 1 and 0 <= min(extra.values()) <= 10, (columns, extra)
     assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
@@ -314,7 +314,7 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     at.segmented_control(key="report_grain").set_value("month").run()
     no_errors(at)
     months = at.dataframe[0].value
-    assert set(zip(iso(months["date"]), months["part"])) == {("2023-09-01", "10/30")}
+    assert set(zip(iso(months["date"]), months["part"])) == {("2023-09-01", "10 of 30")}
     assert at.query_params["per"] == "month"
     # Ten days of September per month are one point per channel: no chart of lone dots, but what it would
     # be and the finer grains that show a course, one click away (the table stays per month).
@@ -358,7 +358,7 @@ def test_week_view_counts_its_rows_and_dates_start_at_the_filter(dashboard_env):
     no_errors(at)
     table = at.dataframe[0].value
     # 09-03 is a Sunday: one day of the week of 08-28 (dated 09-03), then four of the week of 09-04.
-    assert sorted(set(zip(iso(table["date"]), table["part"]))) == [("2023-09-03", "1/7"), ("2023-09-04", "4/7")]
+    assert sorted(set(zip(iso(table["date"]), table["part"]))) == [("2023-09-03", "1 of 7"), ("2023-09-04", "4 of 7")]
     channels = table["channel_name"].nunique()
     days = read_report(open_database(workspace_of(at).db_path), "2023-09-03", "2023-09-07")
     assert f"{len(table):,} channel-weeks shown · CSV: {len(days):,} channel-days" in texts(at)

@@ -205,7 +205,7 @@ def test_the_file_has_the_view_s_grain_in_its_trend_and_table(attributed, grain)
     ]
     assert [[html.unescape(r[0]), r[1], *r[-8:-5]] for r in rows] == expected
     if grain == "week":  # 09-03 is a Sunday: one day of its week, then six of the week of 09-04
-        assert sorted({(r[1], r[2]) for r in rows}) == [("2023-09-03", "1/7"), ("2023-09-04", "6/7")]
+        assert sorted({(r[1], r[2]) for r in rows}) == [("2023-09-03", "1 of 7"), ("2023-09-04", "6 of 7")]
 
 
 def test_a_trend_of_one_month_says_why_it_is_one_point_per_channel(attributed):
