@@ -2,7 +2,9 @@
 of a bare Streamlit app (a title and five st.metric tiles, same server flags and theme): Streamlit's own
 floor on this machine.
 
-Each repetition opens the app in a fresh browser context (nothing cached) and records, in the page's
+Each repetition waits for the server to be idle (its process used no CPU for 0.5 s: the previous
+visit's script run, which goes on after its tab closed, would otherwise slow the next visit's first
+messages), then opens the app in a fresh browser context (nothing cached) and records, in the page's
 own clock (ms from navigation start): the main bundle parsed (DOMContentLoaded), the websocket opened,
 the first and the last message of the first script run, the KPI tiles shown (five st.metric holding a
 digit) and, for the dashboard, the four charts drawn. It also counts the JavaScript the page fetched:
@@ -107,13 +109,41 @@ def one_visit(browser, url: str, want_charts: bool) -> dict:
     return marks
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle_server(pid: int, quiet: float = 0.5, timeout: float = 60.0) -> float:
+    """Wait until the server process has used no CPU for ``quiet`` seconds; the seconds waited."""
+    started = time.monotonic()
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() - started < timeout:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now > last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return time.monotonic() - started
+
+
 def measure(app_dir: Path, env: dict, log: Path, repeat: int, want_charts: bool) -> list[dict]:
-    with streamlit_server(env, log, app=app_dir / "app.py", cwd=app_dir) as url, chromium() as browser:
+    server: list = []
+    with (
+        streamlit_server(env, log, app=app_dir / "app.py", cwd=app_dir, started=server.append) as url,
+        chromium() as browser,
+    ):
         warm = browser.new_page(viewport=VIEWPORT)  # the server's first run imports the libraries
         warm.goto(url)
         warm.wait_for_timeout(8000)
         warm.close()
-        return [one_visit(browser, url, want_charts) for _ in range(repeat)]
+        runs = []
+        for _ in range(repeat):
+            waited = wait_idle_server(server[0].pid)
+            runs.append(dict(one_visit(browser, url, want_charts), idle_wait=waited * 1000))
+        return runs
 
 
 def main() -> int:
@@ -150,7 +180,11 @@ def main() -> int:
             cells.append(f"{min(values):6.0f} / {statistics.median(values):5.0f}" if values else "—")
         print(f"{label:<40} {cells[0]:>15} {cells[1]:>20}")
     for name, runs in results.items():
-        print(f"{name}: {runs[0]['js_files']} JavaScript files, {runs[0]['js_mb']:.1f} MB fetched")
+        waits = statistics.median(r["idle_wait"] for r in runs)
+        print(
+            f"{name}: {runs[0]['js_files']} JavaScript files, {runs[0]['js_mb']:.1f} MB fetched; "
+            f"the server went idle {waits:.0f} ms (median) after the previous visit"
+        )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine)")
     return 0
 

@@ -315,35 +315,64 @@ ZERO_CREDIT_HELP = (
 )
 
 
+# The real IHC API's inactivity cut, as its answers show it (spec §2.2: kept at 52.64 h, dropped at 53.01 h).
+API_CUT_HOURS = 52.8
+
+
 def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours: Optional[float] = None) -> list[str]:
     """Why each session of ``conversion_sessions`` got no credit ('' where it got some).
 
-    For IHC the usual reason is the inactivity cut (spec §2.2): a pause longer than ``cut_hours`` starts
-    the journey afresh, and the sessions before the last such pause get 0 in every phase. ``cut_hours``
-    is the offline profile's; for the web API (unknown cut) the reason names the rule without a figure."""
+    For IHC (spec §2.2–2.5) a session gets 0 in every phase either because it comes before a pause longer
+    than the inactivity cut (the journey starts afresh after it: ``cut_hours``, the offline profile's;
+    for the web API about ``API_CUT_HOURS``), or, inside the journey, because no phase credits it: it
+    came too soon after the session before to be a new start (the initializer's share is 0), it has no
+    holder engagement flag, and no closer flag (or it is too long before the conversion for the closer).
+    The pause was given for every such session: a session four minutes before the next one with no
+    flags was said to "come before a pause"."""
     ihc = sessions["ihc"].to_numpy(dtype=np.float64)
     zero = np.nan_to_num(ihc, nan=1.0) == 0
     out = [""] * len(sessions)
     if not zero.any():
         return out
-    if model in ("ihc", "ihc-api"):
-        times = pd.to_datetime(sessions["timestamp"]).to_numpy()
-        gaps = np.diff(times).astype("timedelta64[s]").astype(np.float64) / 3600.0
-        for i in np.flatnonzero(zero):
-            later = gaps[i:]  # gaps after session i: gaps[k] is between session k and k + 1
-            if cut_hours is not None:
-                long = np.flatnonzero(later > cut_hours)
-                if len(long):
-                    pause = later[long[-1]]
-                    out[i] = (
-                        f"they come before a pause of {pause:,.1f} hours, longer than IHC's {cut_hours:g}-hour "
-                        "inactivity limit, so the journey counts from after that pause"
-                    )
-                    continue
+    if model not in ("ihc", "ihc-api"):
+        reason = SINGLE_TOUCH.get(model or "", "the model gives this channel no credit")
+        return [reason if z else "" for z in zero]
+    cut = cut_hours if model == "ihc" else API_CUT_HOURS
+    times = pd.to_datetime(sessions["timestamp"]).to_numpy()
+    gaps = np.diff(times).astype("timedelta64[s]").astype(np.float64) / 3600.0
+    holder = _flags(sessions, "holder_engagement")
+    closer = _flags(sessions, "closer_engagement")
+    for i in np.flatnonzero(zero):
+        later = gaps[i:]  # gaps after session i: gaps[k] is between session k and k + 1
+        long = np.flatnonzero(later > cut) if cut is not None else []
+        if len(long) and model == "ihc":
+            out[i] = (
+                f"they come before a pause of {later[long[-1]]:,.1f} hours, longer than IHC's {cut:g}-hour "
+                "inactivity limit, so the journey counts from after that pause"
+            )
+        elif len(long):
             out[i] = "they come before a pause longer than IHC's inactivity limit, so the journey counts from after it"
-        return out
-    reason = SINGLE_TOUCH.get(model or "", "the model gives this channel no credit")
-    return [reason if z else "" for z in zero]
+        else:
+            out[i] = _no_phase(holder[i], closer[i])
+    return out
+
+
+def _flags(sessions: pd.DataFrame, column: str) -> list[Optional[bool]]:
+    if column not in sessions:
+        return [None] * len(sessions)
+    return [None if pd.isna(v) else bool(v) for v in sessions[column]]
+
+
+def _no_phase(holder: Optional[bool], closer: Optional[bool]) -> str:
+    """Why none of IHC's phases credits a session inside the journey (see ``zero_credit_reasons``)."""
+    if holder is None or closer is None:
+        return "none of IHC's three phases credits them"
+    parts = ["they came too soon after the session before to count as a new start"]
+    parts.append("have no holder engagement flag" if not holder else "get no holder share")
+    parts.append(
+        "have no closer engagement flag" if not closer else "are too long before the conversion for the closer"
+    )
+    return "none of IHC's three phases credits them: " + ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def stored_cut_hours(con: sqlite3.Connection) -> Optional[float]:

@@ -98,6 +98,59 @@ def test_zero_credit_reasons_are_short_enough_for_the_table():
     assert last == ["last click: all credit to the last session"] * 2 + [""]
 
 
+def test_a_session_inside_the_journey_is_not_said_to_come_before_a_pause():
+    """A walk-through found "No credit for session #7: they come before a pause longer than IHC's
+    inactivity limit" for a session 4 minutes before the next and 25 before the conversion, with no
+    engagement flag: no phase credits it. Sessions: #1 (78.8 h before #2: the cut), #2 the start, #3 four
+    minutes after #2 with no flags, #4 four minutes after #3 with both flags yet no credit, #5 the last."""
+    import pandas as pd
+
+    from pipeline.explain import zero_credit_lines, zero_credit_reasons
+
+    sessions = pd.DataFrame(
+        {
+            "timestamp": [
+                "2023-09-01 00:00:00",
+                "2023-09-04 06:48:00",
+                "2023-09-04 06:52:00",
+                "2023-09-04 06:56:00",
+                "2023-09-04 07:17:00",
+            ],
+            "ihc": [0.0, 0.4, 0.0, 0.0, 0.6],
+            "holder_engagement": [0, 1, 0, 1, 0],
+            "closer_engagement": [0, 0, 0, 1, 0],
+        }
+    )
+    pause = (
+        "they come before a pause of 78.8 hours, longer than IHC's 52.8-hour inactivity limit, so the journey "
+        "counts from after that pause"
+    )
+    soon = (
+        "none of IHC's three phases credits them: they came too soon after the session before to count as a new start"
+    )
+    assert zero_credit_reasons(sessions, "ihc", 52.8) == [
+        pause,
+        "",
+        f"{soon}, have no holder engagement flag and have no closer engagement flag",
+        f"{soon}, get no holder share and are too long before the conversion for the closer",
+        "",
+    ]
+    # a profile without a cut: no pause to blame, #1 gets the phases' reason too
+    assert zero_credit_reasons(sessions, "ihc", None)[0].startswith(soon)
+    # the web API: its cut of about 52.8 h, not a figure it never gave
+    api = zero_credit_reasons(sessions, "ihc-api")
+    assert api[0] == "they come before a pause longer than IHC's inactivity limit, so the journey counts from after it"
+    assert api[2:4] == zero_credit_reasons(sessions, "ihc", 52.8)[2:4]
+    # without the flags (an older caller): no claim about them
+    assert (
+        zero_credit_reasons(sessions[["timestamp", "ihc"]], "ihc", 52.8)[2] == "none of IHC's three phases credits them"
+    )
+    assert (
+        zero_credit_lines([1, 2, 3, 4, 5], zero_credit_reasons(sessions, "ihc", 52.8))[0]
+        == f"No credit for session #1: {pause}."
+    )
+
+
 def test_sessions_without_credit_are_listed_by_reason_under_the_table():
     from pipeline.explain import zero_credit_lines
 
