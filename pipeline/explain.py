@@ -344,7 +344,7 @@ def zero_credit_reasons(sessions: pd.DataFrame, model: Optional[str], cut_hours:
     closer = _flags(sessions, "closer_engagement")
     for i in np.flatnonzero(zero):
         later = gaps[i:]  # gaps after session i: gaps[k] is between session k and k + 1
-        long = np.flatnonzero(later > cut) if cut is not None else []
+        long = np.flatnonzero(later > cut) if cut is not None else np.array([], dtype=np.int64)
         if len(long) and model == "ihc":
             out[i] = (
                 f"they come before a pause of {later[long[-1]]:,.1f} hours, longer than IHC's {cut:g}-hour "
