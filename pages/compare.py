@@ -12,7 +12,7 @@ from pages._session import comparison, db_key, remember_list, restore, server_vi
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
 from pipeline.compare_echarts import METRICS, grouped_bars_option
 from pipeline.errors import PipelineError
-from pipeline.labels import NOWRAP, clip, md, whole_dates
+from pipeline.labels import NOWRAP, PAGE_TABLE_PX, clip, column_px, fit_widths, md, table_room, whole_dates
 
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
@@ -126,6 +126,13 @@ def diff_table(result, metric: str) -> None:
     formats = {c: (lambda v, m=metric: format_value(v, m)) for c in result.models}
     formats.update({c: (lambda v, m=metric: format_delta(v, m)) for c in delta_cols})
     styled = wide.style.apply(shade, subset=delta_cols).format(formats)
+    # each column as wide as its header and values as written (with four models Streamlit's own widths
+    # cut "Shapley value" to "Shapley valu" at 1280 px); the channel names give way first
+    headers = {"channel_name": "Channel", **{c: pretty(c) for c in result.models}}
+    headers.update({c: "Δ " + pretty(c[2:]) for c in delta_cols})
+    texts = {c: [formats[c](v) for v in wide[c]] if c in formats else list(wide[c]) for c in headers}
+    needed = {c: column_px(h, texts[c]) for c, h in headers.items()}
+    widths = fit_widths(needed, table_room(len(wide), PAGE_TABLE_PX), squeeze="channel_name")
     st.dataframe(
         styled,
         hide_index=True,
@@ -133,9 +140,8 @@ def diff_table(result, metric: str) -> None:
         placeholder="—",  # an undefined ratio (NaN) as the library writes it
         height=min(38 + 35 * len(wide), 700),
         column_config={
-            "channel_name": st.column_config.TextColumn("Channel"),
-            **{c: st.column_config.Column(pretty(c)) for c in result.models},
-            **{c: st.column_config.Column("Δ " + pretty(c[2:])) for c in delta_cols},
+            "channel_name": st.column_config.TextColumn("Channel", width=widths["channel_name"], pinned=True),
+            **{c: st.column_config.Column(h, width=widths[c]) for c, h in headers.items() if c != "channel_name"},
         },
     )
     direction = "a lower CPO" if metric == "CPO" else "more"
