@@ -28,7 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser_support import DRAWN_CHARTS, VIEWPORT, chromium, missing_browser, streamlit_server  # noqa: E402
+from tests.browser_support import (  # noqa: E402
+    DRAWN_CHARTS,
+    VIEWPORT,
+    chromium,
+    missing_browser,
+    streamlit_server,
+    wait_idle_server,
+)
 
 # Runs in the page before its own scripts (WS_PROBE, shared with bench_first_visit): time-stamps
 # websocket messages and, every animation frame, the first moment each condition holds.
@@ -107,26 +114,6 @@ def one_visit(browser, url: str, want_charts: bool) -> dict:
         marks["firstMsg"], marks["lastMsg"] = t["ws"][0], t["ws"][-1]
     marks["js_files"], marks["js_mb"] = len(js), sum(js) / 1e6
     return marks
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's user + system CPU time (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_idle_server(pid: int, quiet: float = 0.5, timeout: float = 60.0) -> float:
-    """Wait until the server process has used no CPU for ``quiet`` seconds; the seconds waited."""
-    started = time.monotonic()
-    last, since = cpu_seconds(pid), time.monotonic()
-    while time.monotonic() - started < timeout:
-        time.sleep(0.1)
-        now = cpu_seconds(pid)
-        if now > last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            break
-    return time.monotonic() - started
 
 
 def measure(app_dir: Path, env: dict, log: Path, repeat: int, want_charts: bool) -> list[dict]:

@@ -70,6 +70,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle_server(pid: int, quiet: float = 0.5, timeout: float = 60.0) -> float:
+    """Wait until the process ``pid`` (a dashboard server) has used no CPU for ``quiet`` seconds: a
+    benchmark's new browser session then meets an idle server, as an analyst's first visit does, not
+    one still finishing the previous visit's script run. Returns the seconds waited."""
+    started = time.monotonic()
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() - started < timeout:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now > last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return time.monotonic() - started
+
+
 @contextlib.contextmanager
 def streamlit_server(
     env: dict,
