@@ -343,7 +343,9 @@ def trend_option(trend: rc.TrendLines) -> EChart:
             boundaryGap=True,
             name=trend.x_title,
             nameGap=46 if any(part for _, part in trend.ticks) else 30,
-            axisLabel=dict(hideOverlap=True),
+            # two lines for a part period ("Sep 01" over "3 of 7 days"): ECharts' own line height
+            # drew the second over the first
+            axisLabel=dict(hideOverlap=True, lineHeight=16),
             splitLine=dict(show=False),
         )
     )

@@ -228,6 +228,9 @@ def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
     ).option
     # 09-03 is a Sunday: 1 day of the week of 08-28 (cost 10), then 09-04…09-07: 4 days (cost 40)
     assert opt["xAxis"]["data"] == ["Sep 03\n1 of 7 days", "Sep 04\n4 of 7 days"]
+    # two lines of 12 px text 16 px apart (ECharts' default drew the second over the first in Chromium),
+    # and the axis title below both
+    assert opt["xAxis"]["axisLabel"]["lineHeight"] == 16 and opt["xAxis"]["nameGap"] >= 2 * 16 + 12
     assert opt["xAxis"]["name"] == "Conversion date: week starting (hollow: a part of the week only)"
     (paid,) = series(opt, "line")
     assert values(paid["data"]) == [10.0, 40.0]
