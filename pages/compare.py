@@ -10,9 +10,11 @@ from pages._look import StreamlitProgress, echart, not_ready, run_through_the_ap
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
 from pipeline.compare import delta_tone, format_delta, format_value, shift_range
-from pipeline.compare_echarts import METRICS, grouped_bars_option
+from pipeline.compare_echarts import METRICS, few_label, grouped_bars_option
 from pipeline.errors import PipelineError
+from pipeline.intervals import FEW_CONVERSIONS
 from pipeline.labels import NOWRAP, PAGE_TABLE_PX, clip, column_px, fit_widths, md, table_room, whole_dates
+from pipeline.report_charts import FEW_MARK
 
 run_through_the_app()  # a first visit to this page's URL on a fresh server: through app.py
 
@@ -81,7 +83,8 @@ def pretty(label: str) -> str:
 def grouped_bars(result, metric: str):
     """The chart of ``metric``: a bar per model for each channel (``pipeline.compare_echarts``)."""
     unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
-    return grouped_bars_option(result.table, metric, result.models, [pretty(m) for m in result.models], unpaid)
+    labels = [pretty(m) for m in result.models]
+    return grouped_bars_option(result.table, metric, result.models, labels, unpaid, few=result.few())
 
 
 TONES = {"more": (46, 139, 87), "less": (214, 69, 65)}
@@ -102,7 +105,9 @@ def diff_table(result, metric: str) -> None:
     wide[value_cols] = wide[value_cols].astype(float)  # undefined ratios: NaN, shown as —, never 'None'
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
-    wide["channel_name"] = wide["channel_name"].map(clip)  # the table shows the start of a long name (labels.clip)
+    few = set(result.few())
+    # the table shows the start of a long name (labels.clip), † on few conversions as the chart
+    wide["channel_name"] = [few_label(c) if c in few else clip(c) for c in wide["channel_name"]]
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
     def shade(column: pd.Series) -> list[str]:
@@ -157,6 +162,15 @@ def diff_table(result, metric: str) -> None:
             else ""
         )
     )
+    shown_few = [
+        c for c in result.few() if c in few and c not in (result.unpaid() if metric in ("CPO", "ROAS") else [])
+    ]
+    if shown_few:
+        st.caption(
+            f"{FEW_MARK} pale bars rest on fewer than {FEW_CONVERSIONS} conversions with a session of the channel: "
+            f"{', '.join(md(c, 60) for c in shown_few)}. Under every model their figures move most with which "
+            "conversions happened."
+        )
     unpaid = result.unpaid() if metric in ("CPO", "ROAS") else []
     if unpaid:
         st.caption(

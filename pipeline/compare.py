@@ -22,7 +22,7 @@ from . import journeys as jr
 from .db import table_exists
 from .errors import InputError
 from .export import add_ratios
-from .intervals import difference_intervals, resample_counts
+from .intervals import FEW_CONVERSIONS, difference_intervals, resample_counts
 from .models import get_model
 from .path_summary import non_converting_summary
 from .progress import Progress, ensure, scaled
@@ -79,6 +79,14 @@ class Comparison:
     noise: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NOISE_COLUMNS))
     # the first and last conversion date of the journeys compared (the last run's window)
     conversion_dates: tuple[Optional[str], Optional[str]] = (None, None)
+    # channel → how many of the conversions have a session of it: what every model's figure for the
+    # channel rests on, whatever the model (``few``)
+    touched: dict = field(default_factory=dict)
+
+    def few(self) -> list[str]:
+        """The channels in fewer than ``FEW_CONVERSIONS`` journeys: their figures move most with which
+        conversions happened (the Report marks the same with †)."""
+        return sorted(c for c, n in self.touched.items() if n < FEW_CONVERSIONS)
 
     def scope(self) -> str:
         """What the comparison covers, in words: its conversions and their dates, the costs' dates, and
@@ -224,6 +232,9 @@ def compare_models(
     table = add_ratios(pd.concat(parts, ignore_index=True))
     table["share"] = table["ihc"] / float(index.n_journeys)
     noise = _noise(index, row_channel, all_channels, labels, model_credit, revenue)
+    # each (journey, channel) pair once: the conversions with at least one session of the channel
+    pairs = np.unique(np.asarray(index.journey, dtype=np.int64) * len(all_channels) + row_channel)
+    touched = np.bincount(pairs % len(all_channels), minlength=len(all_channels))
     progress(100, 100, "compare: done")
     dates = con.execute(
         "SELECT min(conv_date), max(conv_date) FROM conversions"
@@ -237,6 +248,7 @@ def compare_models(
         period,
         noise,
         (dates[0], dates[1]) if dates else (None, None),
+        dict(zip(all_channels.tolist(), touched.tolist())),
     )
 
 

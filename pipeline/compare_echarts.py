@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import report_charts as rc
 from .compare import format_value
 from .labels import HOVER_CHARS, TICK_CHARS, clip
 from .report_echarts import EChart, axis, option, plain, tip, wrapping_legend
@@ -43,10 +44,18 @@ def bars_height(channels: int, models: int) -> int:
     return int(max(420, 22 * channels * models**0.5 + 140))
 
 
-def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], labels: list[str], unpaid=()) -> EChart:
+def few_label(channel: str, chars: int = TICK_CHARS) -> str:
+    """A channel resting on few conversions as the Report marks it: its name (clipped) and †."""
+    return f"{clip(channel, chars - 2)} {rc.FEW_MARK}"
+
+
+def grouped_bars_option(
+    table: pd.DataFrame, metric: str, models: list[str], labels: list[str], unpaid=(), few=()
+) -> EChart:
     """``table`` (``CompareResult.table``: one row per model and channel) as grouped horizontal bars: a
     series per model of ``models`` (named ``labels``, the picker's words), the first the baseline whose
-    values order the channels; ``unpaid`` channels (no cost) are left out of CPO and ROAS."""
+    values order the channels; ``unpaid`` channels (no cost) are left out of CPO and ROAS; ``few``
+    channels (``Comparison.few``) are marked † with pale bars, as on the Report."""
     name, axis_title = METRICS[metric]
     title = f"{name} per channel"
     if metric in ("CPO", "ROAS"):
@@ -69,8 +78,12 @@ def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], lab
                 data=[
                     dict(value=None)
                     if v is None
-                    else dict(value=round(v * factor, 10), tooltip=tip(c, f"{label}: {format_value(v, metric)}"))
-                    for c, v in zip(tips, values[label])
+                    else dict(
+                        value=round(v * factor, 10),
+                        tooltip=tip(c, f"{label}: {format_value(v, metric)}"),
+                        **({"itemStyle": dict(opacity=rc.PALE)} if channel in few else {}),
+                    )
+                    for channel, c, v in zip(order, tips, values[label])
                 ],
             )
         )
@@ -85,7 +98,10 @@ def grouped_bars_option(table: pd.DataFrame, metric: str, models: list[str], lab
     # largest first at the top; each group's bars in the legend's order
     category_axis = axis(
         dict(
-            type="category", data=[plain(clip(c, TICK_CHARS)) for c in order], inverse=True, splitLine=dict(show=False)
+            type="category",
+            data=[plain(few_label(c) if c in few else clip(c, TICK_CHARS)) for c in order],
+            inverse=True,
+            splitLine=dict(show=False),
         )
     )
     out = option(title, series, value_axis, category_axis, legend=True)

@@ -50,6 +50,18 @@ def test_share_bars_by_the_baseline_in_percent():
     assert "{D}" not in dumped and "(D)" in dumped  # no ECharts template from the data
 
 
+def test_channels_on_few_conversions_are_marked_and_pale_as_on_the_report():
+    """A walk-through read Pinterest Ads (ROAS 29 on a handful of conversions) as the best channel under
+    every model: the Report marks it † with a pale bar, Compare did not."""
+    chart = grouped_bars_option(TABLE, "share", ["ihc", "linear"], LABELS, few=["C", "{D}"])
+    opt = chart.option
+    assert opt["yAxis"]["data"] == ["B", "A", "(D) †", "C †"]
+    for series in opt["series"]:  # both models' bars of (D) and C, not A's and B's
+        assert ["itemStyle" in d for d in series["data"]] == [False, False, True, True]
+        assert {d["itemStyle"]["opacity"] for d in series["data"][2:]} == {0.4}
+    assert opt["series"][0]["data"][3]["tooltip"]["formatter"] == "C\nIHC — offline model: 10.0%"
+
+
 def test_roas_leaves_unpaid_channels_out_and_gaps_undefined():
     chart = grouped_bars_option(TABLE, "ROAS", ["ihc", "linear"], LABELS, unpaid=["C"])
     opt = chart.option

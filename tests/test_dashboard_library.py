@@ -209,6 +209,16 @@ def test_compare_by_hand(linear_db):
     assert shifts["spread"].tolist() == pytest.approx([0.75, 0.75])
     assert shifts["beyond_noise"].tolist() == [True, False]
     assert (shifts.iloc[0]["low_model"], shifts.iloc[0]["high_model"]) == ("last-click", "linear")
+    # what every model's figure rests on: c1 (Paid Search Brand, FB & IG Ads) and c2 (Paid Search Brand,
+    # Newsletter & Email, FB & IG Ads, Direct Traffic); Display has cost and no session. All under 10.
+    assert result.touched == {
+        "Direct Traffic": 1,
+        "Display": 0,
+        "FB & IG Ads": 2,
+        "Newsletter & Email": 1,
+        "Paid Search Brand": 2,
+    }
+    assert result.few() == sorted(result.touched)
 
 
 def test_compare_leaves_channels_without_cost_out_of_cpo_and_roas(linear_db):
