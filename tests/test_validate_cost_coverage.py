@@ -38,7 +38,9 @@ def test_channels_without_cost_and_days_without_cost(tmp_path):
     # after a run, the unpaid channel's share of the credit: u1's c1 over s1, s2, s5 (linear: 1/3 each)
     # and u2's c2 over s3, s4 -> Direct holds 1/3 of 2 conversions = 16.7%
     run_db(db, model="linear")
-    assert "Direct 16.7% (share of the last attribution's credit)" in _findings(db)["channel_without_cost"].message
+    message = _findings(db)["channel_without_cost"].message
+    assert "no cost at all, with its share of the last attribution's credit: Direct 16.7%;" in message
+    assert message.endswith("the report shows no CPO for it (—) and the CPO tile counts its conversions as free")
 
 
 def test_fully_paid_channels_give_no_cost_warning(tmp_path):
