@@ -9,7 +9,7 @@ import streamlit as st
 from pages._look import StreamlitProgress, echart, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
 from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
-from pipeline.compare import delta_tone, format_delta, format_value, shift_range
+from pipeline.compare import as_written, delta_tone, format_delta, format_value, shift_range
 from pipeline.compare_echarts import METRICS, few_label, grouped_bars_option
 from pipeline.errors import PipelineError
 from pipeline.intervals import FEW_CONVERSIONS
@@ -235,7 +235,8 @@ with shown_errors():
                 st.markdown(f"**{md(r['channel_name'], 60)}**")
                 span = NOWRAP.format(shift_range(r["low"], r["high"], metric).removesuffix(" across models"))
                 st.markdown(f"#### {span} across models", unsafe_allow_html=True)
-                spread = f"{(r['high'] - r['low']) * 100:.1f} pts of the conversions: " if metric == "share" else ""
+                low, high = as_written([r["low"], r["high"]], metric)  # the range above, subtracted
+                spread = f"{(high - low) * 100:.1f} pts of the conversions: " if metric == "share" else ""
                 noise = (
                     ""
                     if r["beyond_noise"]

@@ -132,10 +132,15 @@ class Comparison:
     def shown(self, metric: str) -> pd.DataFrame:
         """``wide(metric)`` as the views show it: for CPO and ROAS without the channels that have no
         cost (their CPO would read €0.00, the cheapest, and their ROAS is undefined) — name them
-        beside the view with ``unpaid()``, as the Report does."""
+        beside the view with ``unpaid()``, as the Report does. Each Δ is the difference of the two
+        values as written (``as_written``): "24.7% → 25.1%" had "Δ +0.5 pts" (0.4460 pts, rounded),
+        and a reader who subtracts found another number on the same row."""
         wide = self.wide(metric)
         if metric in RATIO_METRICS:
             wide = wide[~wide["channel_name"].isin(self.unpaid())].reset_index(drop=True)
+        base = as_written(wide[self.models[0]], metric)
+        for label in self.models[1:]:
+            wide[f"Δ {label}"] = as_written(wide[label], metric) - base
         return wide
 
     def biggest_shifts(self, metric: str = "share", limit: int = 5) -> pd.DataFrame:
@@ -292,6 +297,13 @@ def _journey_revenue(con: sqlite3.Connection, conversion_ids: np.ndarray) -> np.
     where = pd.Index(list(ids)).get_indexer(list(conversion_ids))
     out = np.asarray(values, dtype=np.float64)[np.clip(where, 0, None)]
     return np.where(where >= 0, out, 0.0)
+
+
+def as_written(values, metric: str):
+    """``values`` (a number or an array) rounded as the views write them ('25.1%', '€26.67'): the
+    precision of ``VALUE_FORMATS``, which ``DELTA_FORMATS`` shares."""
+    _, digits, factor, _, _ = DELTA_FORMATS[metric]
+    return np.round(np.asarray(values, dtype=np.float64) * factor, digits) / factor
 
 
 def format_value(value, metric: str) -> str:

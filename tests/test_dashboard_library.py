@@ -221,6 +221,29 @@ def test_compare_by_hand(linear_db):
     assert result.few() == sorted(result.touched)
 
 
+def test_compare_table_deltas_are_the_difference_of_the_values_as_written():
+    """A walk-through found "24.7% → 25.1%" with "Δ +0.5 pts" (here 0.24651 → 0.25149: 0.498 pts):
+    the table's Δ is now the difference of the two values as written, +0.4 pts; ``wide`` keeps the
+    exact difference for the noise and the ordering."""
+    from pipeline.compare import Comparison, as_written, format_delta
+
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b", "a", "b"],
+            "channel_name": ["X", "X", "Y", "Y"],
+            "share": [0.24651, 0.25149, 0.0004, 0.0012],
+            "cost": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    result = Comparison(table, ["a", "b"], 10, (None, None))
+    exact = result.wide("share").set_index("channel_name")["Δ b"]
+    shown = result.shown("share").set_index("channel_name")["Δ b"]
+    assert exact["X"] == pytest.approx(0.00498) and format_delta(exact["X"], "share") == "+0.5 pts"
+    assert shown["X"] == pytest.approx(0.004) and format_delta(shown["X"], "share") == "+0.4 pts"
+    # Y: 0.04% → 0.12%, written 0.0% → 0.1%: Δ +0.1 pts (exact 0.08 pts also writes +0.1)
+    assert format_delta(shown["Y"], "share") == "+0.1 pts" and list(as_written([0.0004, 0.0012], "share")) == [0, 0.001]
+
+
 def test_compare_leaves_channels_without_cost_out_of_cpo_and_roas(linear_db):
     from pipeline.compare import format_value, shift_range
 
