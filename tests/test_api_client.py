@@ -101,56 +101,37 @@ def test_a_slow_answer_times_out_and_is_retried(server):
     assert [r.fault for r in server.received] == ["slow", "ok"]
 
 
-def test_an_answer_that_trickles_is_cut_at_the_read_timeout_and_retried(server):
-    """One byte every 0.1 s: no single read waits the 1 s read timeout, so the client waited for the
-    whole body — a server trickling for ever held the run for ever. Now the whole answer must arrive
-    within the read timeout; past it, a retryable timeout."""
-    server.inject(Fault.trickle(0.1))
-    outcome: list = []
-    with client_for(server, read_timeout=1.0) as client:
-        worker = threading.Thread(target=lambda: outcome.append(client.post(body())), daemon=True)
-        worker.start()
-        worker.join(30)
-        assert not worker.is_alive(), "the client still reads the trickling answer after 30 s"
-    [reply] = outcome
-    assert reply.attempts == 2 and reply.status == 200
-    assert [r.fault for r in server.received] == ["trickle", "ok"]
-
-
-def test_headers_that_trickle_are_cut_at_the_read_timeout_and_retried(server):
-    """The status line and headers one byte every 0.1 s (about 150 bytes: 15 s): no single read waits the
-    1 s read timeout, and before the header deadline the first attempt took those 15 s and succeeded, so
-    a server trickling its headers for ever held a run for ever. Now they must be complete within the
-    read timeout; the first attempt is cut after 1 s and retried."""
-    server.inject(Fault.trickle(0.1, headers=True))
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers"])
+def test_an_answer_that_trickles_is_cut_at_the_read_timeout_and_retried(server, headers):
+    """One byte every 0.1 s, of the body or (``headers``) from the status line on (about 150 bytes of
+    headers: 15 s): no single read waits the 1 s read timeout, so the client waited for the whole answer
+    — a server trickling for ever held the run for ever (the headers until the header deadline, the body
+    until ``_read_body``'s bound). Now the whole answer must arrive within the read timeout; past it, a
+    retryable timeout, and the retry gets the answer."""
+    server.inject(Fault.trickle(0.1, headers=headers))
     outcome: list = []
     started = time.monotonic()
     with client_for(server, read_timeout=1.0) as client:
         worker = threading.Thread(target=lambda: outcome.append(client.post(body())), daemon=True)
         worker.start()
         worker.join(30)
-        assert not worker.is_alive(), "the client still reads the trickling headers after 30 s"
+        assert not worker.is_alive(), "the client still reads the trickling answer after 30 s"
     [reply] = outcome
     assert reply.attempts == 2 and reply.status == 200 and len(reply.payload["value"]) == 3
-    assert [r.fault for r in server.received] == ["trickle_headers", "ok"]
+    assert [r.fault for r in server.received] == ["trickle_headers" if headers else "trickle", "ok"]
     assert time.monotonic() - started < 10  # 1 s cut + the second answer, not the 15 s of trickle
 
 
-def test_headers_that_trickle_for_ever_stop_within_the_retry_budget(server):
-    server.inject(*[Fault.trickle(0.1, headers=True)] * 10)
+@pytest.mark.parametrize(
+    "headers, message",
+    [(False, "not complete within 0.5 s"), (True, "no answer within 0.5 s")],
+    ids=["body", "headers"],
+)
+def test_an_answer_that_trickles_for_ever_stops_within_the_retry_budget(server, headers, message):
+    server.inject(*[Fault.trickle(0.1, headers=headers)] * 10)
     with client_for(server, read_timeout=0.5, max_retry_seconds=2) as client:
         started = time.monotonic()
-        with pytest.raises(IhcApiError, match="no answer within 0.5 s") as caught:
-            client.post(body())
-    assert caught.value.retryable and time.monotonic() - started < 10
-    assert KEY not in str(caught.value)
-
-
-def test_an_answer_that_trickles_for_ever_stops_within_the_retry_budget(server):
-    server.inject(*[Fault.trickle(0.1)] * 10)
-    with client_for(server, read_timeout=0.5, max_retry_seconds=2) as client:
-        started = time.monotonic()
-        with pytest.raises(IhcApiError, match="not complete within 0.5 s") as caught:
+        with pytest.raises(IhcApiError, match=message) as caught:
             client.post(body())
     assert caught.value.retryable and time.monotonic() - started < 10
     assert KEY not in str(caught.value)
