@@ -492,12 +492,33 @@ def trend_lines(
         for d in slots:
             n, of = info.get(d, (1, 1))
             ticks.append((pd.Timestamp(d).strftime(PERIOD_TICK[grain]), rv.partial_text(n, of) if n < of else ""))
-        x_title = f"{axis_title}: {grain} starting (hollow: a part of the {grain} only)"
+        x_title = f"{axis_title}: {grain} starting (hollow, dashed to: a part of the {grain} only)"
     lone = lone_period(grain, first, last) if first and last else None
     return TrendLines(
         metric, grain, f"{unit.split(' (')[0]} per {grain}", x_title, unit, slots, ticks, lines, bands,
         lone.chart_note if lone else "",
     )  # fmt: skip
+
+
+def line_segments(line: TrendLine, slots: list[str]) -> tuple[list, list]:
+    """A trend line's values over ``slots`` split in two: the segments between whole periods (drawn
+    solid) and those that reach a part period (dashed), None elsewhere. A solid line from a 3-day week
+    to a whole one read as every channel doubling (a walk-through, per week on the demo). Each is one
+    array: where dashed segments flank a solid one the dashed line runs under it, so the solid one is
+    drawn over it."""
+    values: list = [None] * len(slots)
+    partial = [False] * len(slots)
+    position = {d: i for i, d in enumerate(slots)}
+    for d, v, p in zip(line.dates, line.values, line.partial):
+        values[position[d]], partial[position[d]] = v, p
+    solid: list = [None] * len(slots)
+    dashed: list = [None] * len(slots)
+    for i in range(len(slots) - 1):
+        if values[i] is None or values[i + 1] is None:
+            continue
+        part = solid if not (partial[i] or partial[i + 1]) else dashed
+        part[i], part[i + 1] = values[i], values[i + 1]
+    return solid, dashed
 
 
 def trend_chart(trend: TrendLines) -> dict:
@@ -506,25 +527,45 @@ def trend_chart(trend: TrendLines) -> dict:
         return _day_trend(trend)
     labels = [f"{text}<br>{part}" if part else text for text, part in trend.ticks]
     position = {d: i for i, d in enumerate(trend.slots)}
-    traces = [
-        dict(
-            type="scatter",
-            mode="lines+markers",
-            name=line.channel,
-            x=[position[d] for d in line.dates],
-            y=line.values,
-            line=dict(color=line.color, width=2.5),
-            marker=dict(
-                size=[8 if p else 6 for p in line.partial],
-                symbol=["circle-open" if p else "circle" for p in line.partial],
-                line=dict(width=2),
-            ),
-            connectgaps=False,
-            customdata=line.points,
-            hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[trend.metric]}<extra></extra>",
+    traces = []
+    for line in trend.lines:
+        # the markers carry the hover; the lines are drawn apart, solid between whole periods and
+        # dashed to a part one (``line_segments``), in the marker's legend group: dashed, solid, then
+        # the markers, each over the one before
+        for values, dash in reversed(list(zip(line_segments(line, trend.slots), ("solid", "dash")))):
+            if any(v is not None for v in values):
+                traces.append(
+                    dict(
+                        type="scatter",
+                        mode="lines",
+                        name=line.channel,
+                        legendgroup=line.channel,
+                        showlegend=False,
+                        x=list(range(len(trend.slots))),
+                        y=values,
+                        line=dict(color=line.color, width=2.5, dash=dash),
+                        connectgaps=False,
+                        hoverinfo="skip",
+                    )
+                )
+        traces.append(
+            dict(
+                type="scatter",
+                mode="markers",
+                name=line.channel,
+                legendgroup=line.channel,
+                x=[position[d] for d in line.dates],
+                y=line.values,
+                marker=dict(
+                    color=line.color,
+                    size=[8 if p else 6 for p in line.partial],
+                    symbol=["circle-open" if p else "circle" for p in line.partial],
+                    line=dict(width=2),
+                ),
+                customdata=line.points,
+                hovertemplate=f"%{{customdata}} · %{{fullData.name}}<br>{TREND_HOVER[trend.metric]}<extra></extra>",
+            )
         )
-        for line in trend.lines
-    ]
     shapes, annotations = [], []
     for d, _, text in trend.bands:
         i = position[d]

@@ -313,27 +313,51 @@ def cost_revenue_option(totals: pd.DataFrame, palette: dict) -> EChart:
 
 def trend_option(trend: rc.TrendLines) -> EChart:
     """One line per channel (``report_charts.trend_lines``) over one slot per day, week or month; a
-    partial period's marker hollow, the incomplete last days shaded and labelled; gaps stay gaps."""
+    partial period's marker hollow and the line to it dashed, the incomplete last days shaded and
+    labelled; gaps stay gaps."""
     position = {d: i for i, d in enumerate(trend.slots)}
     series: list = []
     for line in trend.lines:
         data: list = [None] * len(trend.slots)
         for d, v, partial in zip(line.dates, line.values, line.partial):
             data[position[d]] = dict(value=v, symbol="emptyCircle", symbolSize=9) if partial else v
+        name = plain(clip(line.channel))
+        parts = any(line.partial)
         series.append(
             dict(
                 type="line",
-                name=plain(clip(line.channel)),
+                name=name,
                 data=data,
                 connectNulls=False,
                 symbol="circle",
                 symbolSize=6,
                 showSymbol=True,
-                lineStyle=dict(width=2.5, color=line.color),
+                # with a part period the line is drawn by the two series below (``line_segments``); this
+                # one keeps the markers and the tooltip
+                lineStyle=dict(width=0 if parts else 2.5, color=line.color),
                 itemStyle=dict(color=line.color),
+                z=4,
             )
         )
-    legend = [s["name"] for s in series]
+        if parts:  # the solid over the dashed (``line_segments``), the markers over both
+            for values, kind, z in zip(rc.line_segments(line, trend.slots), ("solid", "dashed"), (3, 2)):
+                if all(v is None for v in values):
+                    continue
+                series.append(
+                    dict(
+                        type="line",
+                        name=name,  # the same legend entry shows and hides it with the markers
+                        data=values,
+                        connectNulls=False,
+                        showSymbol=False,
+                        silent=True,
+                        tooltip=dict(show=False),  # not twice in the axis tooltip
+                        lineStyle=dict(width=2.5, color=line.color, type=kind),
+                        itemStyle=dict(color=line.color),
+                        z=z,
+                    )
+                )
+    legend = list(dict.fromkeys(s["name"] for s in series))
     if trend.bands:
         series.append(_bands(trend, position))
     x_axis = axis(

@@ -231,13 +231,50 @@ def test_weekly_trend_one_slot_a_week_partial_weeks_hollow():
     # two lines of 12 px text 16 px apart (ECharts' default drew the second over the first in Chromium),
     # and the axis title below both
     assert opt["xAxis"]["axisLabel"]["lineHeight"] == 16 and opt["xAxis"]["nameGap"] >= 2 * 16 + 12
-    assert opt["xAxis"]["name"] == "Conversion date: week starting (hollow: a part of the week only)"
-    (paid,) = series(opt, "line")
-    assert values(paid["data"]) == [10.0, 40.0]
+    assert opt["xAxis"]["name"] == "Conversion date: week starting (hollow, dashed to: a part of the week only)"
+    # the markers (and the tooltip) in one series, the line between the two part weeks dashed in
+    # another of the same name (one legend entry), left out of the tooltip
+    paid, dashed = series(opt, "line")
+    assert values(paid["data"]) == [10.0, 40.0] and paid["lineStyle"]["width"] == 0
     assert [d["symbol"] for d in paid["data"]] == ["emptyCircle", "emptyCircle"]  # both weeks partial
+    assert dashed["name"] == paid["name"] and dashed["data"] == [10.0, 40.0]
+    assert dashed["lineStyle"]["type"] == "dashed" and dashed["tooltip"]["show"] is False
+    assert opt["legend"]["data"] == ["Paid"]
     assert opt["tooltip"]["valueFormatter"] == "euro"
     (band,) = series(opt, "bar")  # only the second week holds 09-07
     assert band["data"][0] is None and band["data"][1]["label"]["formatter"] == "1 incomplete day"
+
+
+def test_a_month_between_two_part_months_is_joined_solid_and_the_part_ones_dashed():
+    """Aug 30 – Nov 2: August (2 of 31 days) and November (2 of 30) are parts, September and October
+    whole. Paid spends 10 a day: 20, 300, 310, 20. Solid only September–October; dashed August–September
+    and October–November. A gap (no row) breaks both."""
+    days = pd.date_range("2023-08-30", "2023-11-02").strftime("%Y-%m-%d").tolist()
+    trend = rc.trend_lines(rows_of(days), "cost", ["Paid"], {}, "session-date", None, "month", days[0], days[-1])
+    (line,) = trend.lines
+    assert line.values == [20.0, 300.0, 310.0, 20.0] and line.partial == [True, False, False, True]
+    solid, dashed = rc.line_segments(line, trend.slots)
+    assert solid == [None, 300.0, 310.0, None] and dashed == [20.0, 300.0, 310.0, 20.0]
+    gap = rc.TrendLine(
+        "Paid", "#111111", trend.slots[:2] + trend.slots[3:], [20.0, 300.0, 20.0], [True, False, True], []
+    )
+    assert rc.line_segments(gap, trend.slots) == ([None] * 4, [20.0, 300.0, None, None])
+    # the HTML report's figure: the dashed line, the solid one over it, then the markers with the hover
+    fig = rc.trend_chart(trend)
+    assert [(t["mode"], t.get("line", {}).get("dash")) for t in fig["data"]] == [
+        ("lines", "dash"),
+        ("lines", "solid"),
+        ("markers", None),
+    ]
+    assert [t.get("hoverinfo") for t in fig["data"]] == ["skip", "skip", None]
+    assert {t["legendgroup"] for t in fig["data"]} == {"Paid"} and fig["data"][0]["showlegend"] is False
+    # the dashboard's: markers above the solid line above the dashed one
+    opt = ech.trend_option(trend).option
+    assert [(s["lineStyle"].get("type"), s["z"]) for s in series(opt, "line")] == [
+        (None, 4),
+        ("solid", 3),
+        ("dashed", 2),
+    ]
 
 
 def test_options_are_plain_json_without_animation_and_no_braces_from_the_data():

@@ -70,7 +70,7 @@ def test_week_axis_one_label_per_period_partial_marked_and_only_incomplete_perio
     xaxis = fig["layout"]["xaxis"]
     assert xaxis["tickvals"] == [0, 1]
     assert xaxis["ticktext"] == ["Sep 03<br>1 of 7 days", "Sep 04<br>4 of 7 days"]
-    paid = fig["data"][0]
+    (paid,) = [t for t in fig["data"] if t["mode"] == "markers"]  # (the dashed line between them apart)
     assert paid["y"] == [10.0, 40.0]
     assert paid["marker"]["symbol"] == ["circle-open", "circle-open"]  # both weeks are partial here
     # Only the second week holds the incomplete day 09-07: one band, around slot 1, saying how many days.
