@@ -572,15 +572,15 @@ def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) 
         share = credit_share()
         names = ", ".join(f"{clip(c)} {share[c]:.1%}" if c in share else clip(c) for c in unpaid)
         # the basis of the percentages before them: after them, a reader took them for the share of
-        # sessions the Data page's channel table shows just below
-        whose = "its share" if len(unpaid) == 1 else "their shares"
-        of = f", with {whose} of the last attribution's credit" if share else ""
+        # sessions the Data page's channel table shows just below (after the colon: the part before
+        # it names the finding, the same whether a share is known or not)
+        of = "by share of the last attribution's credit, " if share else ""
         out.append(
             Finding(
                 "channel_without_cost",
                 WARNING,
-                f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all{of}: "
-                f"{names}; if one is paid, its cost is missing: the report shows no CPO for it (—) and the CPO "
+                f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all: "
+                f"{of}{names}; if one is paid, its cost is missing: the report shows no CPO for it (—) and the CPO "
                 "tile counts its conversions as free",
                 len(unpaid),
             )

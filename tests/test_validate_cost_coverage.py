@@ -39,7 +39,7 @@ def test_channels_without_cost_and_days_without_cost(tmp_path):
     # and u2's c2 over s3, s4 -> Direct holds 1/3 of 2 conversions = 16.7%
     run_db(db, model="linear")
     message = _findings(db)["channel_without_cost"].message
-    assert "no cost at all, with its share of the last attribution's credit: Direct 16.7%;" in message
+    assert "no cost at all: by share of the last attribution's credit, Direct 16.7%;" in message
     assert message.endswith("the report shows no CPO for it (—) and the CPO tile counts its conversions as free")
 
 
