@@ -532,14 +532,13 @@ def trend_chart(trend: TrendLines) -> dict:
         # the markers carry the hover; the lines are drawn apart, solid between whole periods and
         # dashed to a part one (``line_segments``), in the marker's legend group: dashed, solid, then
         # the markers, each over the one before
+        channel = dict(type="scatter", name=line.channel, legendgroup=line.channel)
         for values, dash in reversed(list(zip(line_segments(line, trend.slots), ("solid", "dash")))):
             if any(v is not None for v in values):
                 traces.append(
                     dict(
-                        type="scatter",
+                        channel,
                         mode="lines",
-                        name=line.channel,
-                        legendgroup=line.channel,
                         showlegend=False,
                         x=list(range(len(trend.slots))),
                         y=values,
@@ -550,10 +549,8 @@ def trend_chart(trend: TrendLines) -> dict:
                 )
         traces.append(
             dict(
-                type="scatter",
+                channel,
                 mode="markers",
-                name=line.channel,
-                legendgroup=line.channel,
                 x=[position[d] for d in line.dates],
                 y=line.values,
                 marker=dict(
