@@ -477,7 +477,7 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         # A week or month: its first day as a short date ("Sep 4", "Sep 2023": a date, so the column sorts
         # in time), and a part the range covers only partly says so in a narrow column ("3 of 7").
         table["date"] = pd.to_datetime(table["date"])
-        table["part"] = [rv.part_text(n, of) for n, of in zip(table["days"], table["length"])]
+        table["part"] = [rv.partial_text(n, of, unit="") for n, of in zip(table["days"], table["length"])]
         shown.insert(2, "part")
     widths = table_widths(table, shown, view.grain if period else "day")
     step = 1 if period and view.grain in WHOLE_EUROS else None  # whole euros (table_texts sizes them so)

@@ -287,7 +287,7 @@ def _period_table(view: rv.ReportView) -> str:
     for r in periods.to_dict("records"):
         part = ""
         if grain != "day" and "days" in r:
-            part = f"<td>{rv.part_text(r['days'], r['length'])}</td>"
+            part = f"<td>{rv.partial_text(r['days'], r['length'], unit='')}</td>"
         rows.append(f"<tr><td>{_e(clip(r['channel_name']))}</td><td>{_e(r['date'])}</td>{part}{_measure_cells(r)}</tr>")
     return f"<h2>Per channel and {grain}</h2><table>{head}{''.join(rows)}</table>"
 

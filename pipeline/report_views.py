@@ -124,9 +124,11 @@ def period_spans(grain: str, first: str, last: str) -> tuple[tuple[str, str, int
     return tuple(spans)
 
 
-def partial_text(days: int, length: int) -> str:
-    """'3 of 7 days' for a period the range covers only partly, '' for a whole one."""
-    return f"{days} of {length} days" if days < length else ""
+def partial_text(days: int, length: int, unit: str = " days") -> str:
+    """'3 of 7 days' for a period the range covers only partly, '' for a whole one; the tables' narrow
+    "Days" column writes it without ``unit``: '3 of 7' (not '3/7': beside "Sep 2023", '6/30' read as a
+    date)."""
+    return f"{days} of {length}{unit}" if days < length else ""
 
 
 def clip_periods(dates: pd.Series, grain: str, first: str, last: str) -> pd.Series:
@@ -229,12 +231,6 @@ def interval_range(low, high, fmt, prefix: str = "90%: ") -> str:
         return ""
     upper = "unbounded" if high is None or not math.isfinite(high) else fmt(high)
     return "" if upper == fmt(low) else f"{prefix}{fmt(low)}–{upper}"
-
-
-def part_text(days: int, length: int) -> str:
-    """A week's or month's "Days" cell: "3 of 7" when the chosen range covers only part of it, else empty.
-    Not "3/7": beside "Sep 2023", "6/30" read as a date."""
-    return f"{days} of {length}" if days < length else ""
 
 
 def table(report: pd.DataFrame) -> pd.DataFrame:
