@@ -105,9 +105,10 @@ def diff_table(result, metric: str) -> None:
     wide[value_cols] = wide[value_cols].astype(float)  # undefined ratios: NaN, shown as —, never 'None'
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
-    few = set(result.few())
+    # the channels of this view (for CPO and ROAS the paid ones) resting on few conversions
+    shown_few = [c for c in result.few() if c in set(wide["channel_name"])]
     # the table shows the start of a long name (labels.clip), † on few conversions as the chart
-    wide["channel_name"] = [few_label(c) if c in few else clip(c) for c in wide["channel_name"]]
+    wide["channel_name"] = [few_label(c) if c in shown_few else clip(c) for c in wide["channel_name"]]
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0
 
     def shade(column: pd.Series) -> list[str]:
@@ -162,9 +163,6 @@ def diff_table(result, metric: str) -> None:
             else ""
         )
     )
-    shown_few = [
-        c for c in result.few() if c in few and c not in (result.unpaid() if metric in ("CPO", "ROAS") else [])
-    ]
     if shown_few:
         st.caption(
             f"{FEW_MARK} pale bars rest on fewer than {FEW_CONVERSIONS} conversions with a session of the channel: "
