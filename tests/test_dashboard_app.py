@@ -96,3 +96,28 @@ def test_every_page_runs_through_the_app_before_it_draws_anything():
     for name in PAGES:
         source = (Path(APP).parent / "pages" / f"{name}.py").read_text(encoding="utf-8")
         assert 0 < source.find("\nrun_through_the_app()") < source.find("\nst."), name
+
+
+def test_no_page_script_relies_on_streamlits_magic():
+    """.streamlit/config.toml turns "magic" off (runner.magicEnabled: a new session's first run compiled the
+    page scripts with an AST rewrite first). With it off, a bare expression on its own line draws nothing:
+    none may be there (docstrings aside), in app.py or a page script."""
+    import ast
+    import tomllib
+    from pathlib import Path
+
+    root = Path(APP).parent
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["runner"]["magicEnabled"] is False
+    bare = []
+    for path in [root / "app.py", *(root / "pages" / f"{name}.py" for name in PAGES)]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            for i, stmt in enumerate(body if isinstance(body, list) else []):
+                if not isinstance(stmt, ast.Expr) or isinstance(stmt.value, (ast.Call, ast.Await)):
+                    continue
+                docstring = i == 0 and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+                if not docstring:
+                    bare.append(f"{path.name}:{stmt.lineno}")
+    assert not bare, f"bare expressions (magic is off, they draw nothing): {bare}"
