@@ -666,9 +666,10 @@ def filter_placeholder() -> str:
     """The filter row's place while a first view's tiles go out before it (``TILES_FIRST``): its three
     labels over grey boxes as wide and tall as the widgets (``FILTER_PX``, ``FILTER_ROW_PX``), in a row
     that wraps like theirs, so the tiles below do not move when the widgets replace it (measured in
-    Chromium at 1280, 1024 and 800 px: tests/test_e2e_first_view.py). Markdown's element is in Streamlit's
-    main bundle; with HTML in it the browser also fetches ``rehype-raw`` (189 kB) and its ``lib`` (259 kB),
-    but in an effect, behind no skeleton: no measured cost to the tiles (docs/dashboard.md, Speed)."""
+    Chromium at 1280, 1024 and 800 px: tests/test_e2e_first_view.py). Drawn with ``st.html``, whose code
+    the page's style (``LAYOUT_STYLE``) has the browser fetch already: Markdown with HTML in it had it fetch
+    and run ``rehype-raw`` and its ``lib`` (448 kB) before the tiles, which then came with the charts in 5
+    of 6 first visits (docs/dashboard.md, Speed)."""
     basis = st.session_state.get("report_basis")
     label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
     # the theme's (.streamlit/config.toml) text and widget background, as Streamlit draws the widgets
@@ -685,8 +686,7 @@ def filter_placeholder() -> str:
         f'<div style="flex:1;border-radius:0.5rem;background:{box}"></div></div>'
         for text, size in sizes.items()
     ]
-    # the bottom margin: Markdown's container takes 1 rem back for a paragraph's, which this has not
-    row = "display:flex;flex-wrap:wrap;gap:2rem;margin-bottom:1rem"
+    row = "display:flex;flex-wrap:wrap;gap:2rem"
     return f'<div class="report-filter-placeholder" style="{row}">{"".join(parts)}</div>'
 
 
@@ -711,7 +711,7 @@ def body(ws, path, fp) -> None:
     tiles_first = bool(st.session_state.get(TILES_FIRST)) and not st.session_state.get("report_channels")
     st.session_state[TILES_FIRST] = tiles_first  # for the view's pause after the tiles (view_body)
     if tiles_first:
-        placeholder.markdown(filter_placeholder(), unsafe_allow_html=True)
+        placeholder.html(filter_placeholder())
     else:
         with row.container():
             filter_row(span)

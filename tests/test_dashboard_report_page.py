@@ -499,7 +499,7 @@ def test_a_new_browsers_first_view_sends_its_tiles_before_the_filter_row(dashboa
         if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
             element = msg.delta.new_element
             kind = element.WhichOneof("type")
-            sent.append((kind, getattr(element, kind).body if kind in ("metric", "markdown") else ""))
+            sent.append((kind, getattr(element, kind).body if kind in ("metric", "markdown", "html") else ""))
         return enqueue(self, msg)
 
     def sleep(seconds):
@@ -526,7 +526,7 @@ def test_a_new_browsers_first_view_sends_its_tiles_before_the_filter_row(dashboa
         "radio",
     ]
     assert max(i for i, k in enumerate(kinds) if k in ("echarts_chart", "arrow_data_frame")) < kinds.index("date_input")
-    placeholder = [body for kind, body in before if "report-filter-placeholder" in body]
+    placeholder = [body for kind, body in before if 'class="report-filter-placeholder"' in body]
     assert len(placeholder) == 1
     assert re.findall(r">([A-Z][a-z ]+)</div>", placeholder[0]) == ["Session dates", "Channels", "Date credit by"]
     first = [(m.label, m.value) for m in at.metric]
@@ -536,7 +536,7 @@ def test_a_new_browsers_first_view_sends_its_tiles_before_the_filter_row(dashboa
     no_errors(at)
     kinds = [kind for kind, _ in sent]
     assert "PAUSE" not in kinds and kinds.index("date_input") < kinds.index("metric")
-    assert not [m for m in at.markdown if "report-filter-placeholder" in m.value]
+    assert not [h for h in at.html if 'class="report-filter-placeholder"' in h.proto.body]
     assert [(m.label, m.value) for m in at.metric] == first
 
 
@@ -553,7 +553,7 @@ def test_a_new_browsers_first_view_ends_with_the_whole_page(dashboard_env):
     no_errors(at)
     assert [w.key for w in at.date_input] == ["report_dates"] and at.radio[0].key == "report_basis"
     assert len(charts(at)) == 4 and len(at.dataframe) == 1
-    assert len([m for m in at.markdown if "report-filter-placeholder" in m.value]) == 1
+    assert len([h for h in at.html if 'class="report-filter-placeholder"' in h.proto.body]) == 1
     assert at.session_state["report_dates"] == (date(2023, 9, 1), date(2023, 9, 10))
     assert "_report_tiles_first" not in at.session_state
 
