@@ -6,6 +6,10 @@ machine's load varies from one minute to the next. Per copy, every visit's momen
 
     git archive main | tar -x -C /tmp/ab/main    # a copy per variant, each with its .streamlit/
     python bench/bench_first_visit_ab.py --visits 6 /tmp/ab/main /tmp/ab/branch
+    python bench/bench_first_visit_ab.py --env 0:PYTHONPATH=/tmp/no-uvloop /tmp/ab/main /tmp/ab/branch
+
+``--env N:KEY=VALUE`` sets a variable for the N-th copy's server alone (0-based), e.g. a PYTHONPATH
+whose ``uvloop`` raises ModuleNotFoundError to serve a copy without it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,13 @@ def main() -> int:
     ap.add_argument("apps", nargs="+", help="folders holding a copy of the app (app.py, pages/, .streamlit/)")
     ap.add_argument("--visits", type=int, default=6, help="fresh visits per copy")
     ap.add_argument("--cache", default=None, help="demo cache folder (default: .work/cache)")
+    ap.add_argument("--env", action="append", default=[], help="N:KEY=VALUE, for the N-th copy's server only")
     args = ap.parse_args()
+    own_env: dict[int, dict[str, str]] = {}
+    for item in args.env:
+        index, _, assignment = item.partition(":")
+        key, _, value = assignment.partition("=")
+        own_env.setdefault(int(index), {})[key] = value
     reason = missing_browser()
     if reason:
         print(f"cannot run: {reason}")
@@ -71,7 +81,7 @@ def main() -> int:
         for i, app in enumerate(apps):
             procs: list = []
             log = work / f"app{i}.log"
-            app_env = dict(env, ATTRIBUTION_WORKSPACE_DIR=str(work / f"workspaces{i}"))
+            app_env = dict(env, ATTRIBUTION_WORKSPACE_DIR=str(work / f"workspaces{i}"), **own_env.get(i, {}))
             url = stack.enter_context(streamlit_server(app_env, log, started=procs.append, app=app / "app.py", cwd=app))
             sampler = visit.Sampler(procs[0].pid)
             served[app] = (url, log, sampler, procs[0].pid)
