@@ -84,18 +84,18 @@ def main() -> int:
             app_env = dict(env, ATTRIBUTION_WORKSPACE_DIR=str(work / f"workspaces{i}"), **own_env.get(i, {}))
             url = stack.enter_context(streamlit_server(app_env, log, started=procs.append, app=app / "app.py", cwd=app))
             sampler = visit.Sampler(procs[0].pid)
-            served[app] = (url, log, sampler, procs[0].pid)
+            served[app] = (url, log, sampler)
         browser = stack.enter_context(chromium())
-        for url, _, _, _ in served.values():  # each server's first run imports the libraries
+        for url, _, _ in served.values():  # each server's first run imports the libraries
             warm = browser.new_page(viewport=VIEWPORT)
             warm.goto(url)
             wait_idle(warm, 300)
             warm.close()
         for n in range(args.visits):
             for app in apps if n % 2 == 0 else apps[::-1]:
-                url, log, sampler, _ = served[app]
-                for *_, pid in served.values():  # every server's previous visit has finished its runs
-                    wait_idle_server(pid)
+                url, log, sampler = served[app]
+                for _, _, each in served.values():  # every server's previous visit has finished its runs
+                    wait_idle_server(each.pid)
                 ctx, page, marks, _, _ = visit.fresh_visit(browser, url, log, sampler)
                 results[str(app)].append(marks)
                 wait_idle(page)
