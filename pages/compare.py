@@ -106,7 +106,8 @@ def diff_table(result, metric: str) -> None:
     delta_cols = [c for c in wide.columns if c.startswith("Δ ")]
     noise = result.within_noise(metric).set_index("channel_name").reindex(wide["channel_name"])
     # the channels of this view (for CPO and ROAS the paid ones) resting on few conversions
-    shown_few = [c for c in result.few() if c in set(wide["channel_name"])]
+    in_view = set(wide["channel_name"])
+    shown_few = [c for c in result.few() if c in in_view]
     # the table shows the start of a long name (labels.clip), † on few conversions as the chart
     wide["channel_name"] = [few_label(c) if c in shown_few else clip(c) for c in wide["channel_name"]]
     scale = np.nanmax(np.abs(wide[delta_cols].to_numpy(dtype=float))) if delta_cols and len(wide) else 0.0

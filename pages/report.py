@@ -51,7 +51,7 @@ from pipeline.window import Window, date_span
 # chunk of code the browser fetches when its first element arrives; the element waits behind a skeleton
 # meanwhile, and React 18 (Streamlit's) shows a waiting element only 500 ms after the last skeleton was
 # drawn (its FALLBACK_THROTTLE_MS) and not while newer updates are pending: sent together, the tiles were
-# shown with the charts and widgets. The pause lets the tiles be shown before the other elements come
+# shown with the charts and widgets. The pause lets the tiles be shown before the other elements come.
 # Since the server sends the tiles sooner (uvloop, no magic) the rest must wait longer for React's reveal:
 # over three interleaved rounds 0.45 s showed the tiles before the charts' code in 11 of 17 visits (the
 # others with the charts, 2.0-2.7 s), 0.6 s in 12 of 12, for ≈0.2 s later charts (docs/dashboard.md, Speed).
