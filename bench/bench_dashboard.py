@@ -30,10 +30,13 @@ polling is every 25 ms.
     python bench/bench_dashboard.py --ids real   # the real data's 64/40-hex ids only (the demo's default)
     python bench/bench_dashboard.py --repeat 5 --sessions 45000 --conversions 200
     python bench/bench_dashboard.py --ids real --main /work/main-tree --filter-only   # beside another tree
+    python bench/bench_dashboard.py --ids real --repeat 5 --load 2   # both cores contended (the issue's "under load")
 
 With ``--main`` each repetition runs on this tree's server, then on the other tree's (both served at once,
 each with its own demo cache for its code version, built before any timing): ratios of the same hold.
-``--filter-only`` skips the new-session measures (a run and the filter change after it remain); ``--picks N``
+``--load N`` keeps N busy processes (a pure-Python loop each, same priority) running during the
+repetitions, so the measures hold for a machine that is doing something else too; ``--filter-only`` skips
+the new-session measures (a run and the filter change after it remain); ``--picks N``
 adds N more filter changes in the same session (the filter cleared, then picked again, in turn: the view
 read from the server's cache, so mostly the browser's share).
 """
@@ -150,6 +153,7 @@ def main() -> int:
     ap.add_argument("--main", default=None, help="another tree of the code (e.g. main's worktree), measured in turn")
     ap.add_argument("--picks", type=int, default=0, help="after the filter change, clear and pick again N times")
     ap.add_argument("--tree", action="append", default=[], help="NAME=PATH: one more tree, measured in turn")
+    ap.add_argument("--load", type=int, default=0, help="busy processes competing for the cores meanwhile")
     ap.add_argument(
         "--filter-only", action="store_true", help="skip the new-session measures (Run → report and the filter change)"
     )
@@ -237,6 +241,7 @@ def bench_shape(shape: str, args) -> None:
             warm.goto(url)
             wait_idle(warm, 300)
             warm.close()
+        stack.enter_context(busy_load(args.load))
         for _ in range(args.repeat):
             for tree, url in urls.items():
                 # an idle server, as an analyst's first visit meets it: the previous round's last
@@ -249,6 +254,11 @@ def bench_shape(shape: str, args) -> None:
     print(
         f"\ndashboard benchmark: demo of {size.sessions:,} sessions, {size.conversions:,} conversions, "
         f"{size.days} days, {shape} ids; {args.repeat} repetitions; headless Chromium 1280×800"
+        + (
+            f"; {args.load} busy process{'es' if args.load > 1 else ''} on {os.cpu_count()} cores meanwhile"
+            if args.load
+            else ""
+        )
     )
     for tree, took in cold.items():
         if took is not None:
@@ -263,6 +273,18 @@ def bench_shape(shape: str, args) -> None:
         print(f"{name:<30}{cells}{ratio}")
     for tree, times in server_times.items():
         print(f"{tree}: run time reported by the page (server side, incl. the copy): {', '.join(times)}")
+
+
+@contextlib.contextmanager
+def busy_load(n: int):
+    """``n`` processes spinning a pure-Python loop (as busy as one core each) while the block runs."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
 
 
 def one_round(browser, url: str, log: Path, results: dict, server_times: list, args) -> None:
