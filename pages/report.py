@@ -196,8 +196,10 @@ def kpi_tiles(view: rv.ReportView) -> None:
         border=True,
     )
     cpo_interval = rv.interval_range(b["CPO_low"], b["CPO_high"], tile_eur, "90%: €")
+    cpo_label, roas_label = rv.ratio_labels(view.totals)
+    blend = BLEND_HELP if cpo_label != "CPO" else ""
     row.metric(
-        "CPO",
+        cpo_label,
         eur(k.cpo, 2),
         # Over every channel the resampled conversions always add up to the same total and the cost is
         # fixed, so this CPO cannot move: no pill (a words-for-it pill was cryptic, "no spread (see ?)",
@@ -205,7 +207,7 @@ def kpi_tiles(view: rv.ReportView) -> None:
         delta=cpo_interval or None,
         delta_color="off",
         delta_arrow="off",
-        help="Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
+        help=f"{blend}Cost per attributed conversion (EUR); below it, the 90% interval from resampling the "
         "conversions. With all channels in the filter there is no interval: every resampled set of "
         "conversions still adds up to the same number of conversions, and the cost does not change, "
         "so the total CPO is the same in every resample. Pick some channels to see how sure their CPO "
@@ -213,18 +215,25 @@ def kpi_tiles(view: rv.ReportView) -> None:
         border=True,
     )
     row.metric(
-        "ROAS",
+        roas_label,
         ratio(k.roas),
         delta=rv.interval_range(b["ROAS_low"], b["ROAS_high"], ratio) or None,
         delta_color="off",
         delta_arrow="off",
-        help="Attributed revenue per euro of cost (ratio); below it, the 90% interval from resampling "
+        help=f"{blend}Attributed revenue per euro of cost (ratio); below it, the 90% interval from resampling "
         "the conversions. Empty when nothing was spent.",
         border=True,
     )
     blended = rv.blended_note(view.totals)  # what the CPO and ROAS tiles blend in (channels without cost)
     if blended:
         st.caption(md(blended))
+
+
+# The CPO and ROAS tiles' help, first, when they are blended (``rv.ratio_labels``).
+BLEND_HELP = (
+    "Blended: the paid channels' cost against the conversions and revenue of every channel in the filter, "
+    "those without cost too; the line below the tiles gives the paid channels' own. "
+)
 
 
 # Widths (px) of the filter row's parts and of a KPI tile: the dates hold "2023/09/01 – 2023/09/10", a

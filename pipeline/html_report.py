@@ -216,12 +216,13 @@ def _ratio(value) -> str:
 
 def _tiles(view: rv.ReportView) -> str:
     k, b = view.kpis, view.kpi_bounds
+    cpo_label, roas_label = rv.ratio_labels(view.totals)  # "Blended CPO" as on the dashboard
     tiles = [
         ("Cost", _money(k.cost, 0), ""),
         ("Conversions", f"{k.conversions:,.0f}", ""),  # the dashboard's tiles' words
         ("Revenue", _money(k.revenue, 0), ""),
-        ("CPO", _money(k.cpo), rv.interval_range(b["CPO_low"], b["CPO_high"], _money)),
-        ("ROAS", _ratio(k.roas), rv.interval_range(b["ROAS_low"], b["ROAS_high"], _ratio)),
+        (cpo_label, _money(k.cpo), rv.interval_range(b["CPO_low"], b["CPO_high"], _money)),
+        (roas_label, _ratio(k.roas), rv.interval_range(b["ROAS_low"], b["ROAS_high"], _ratio)),
     ]
     cells = "".join(
         f"<div class='tile'><div class='label'>{label}</div><div class='value'>{value}</div>"

@@ -189,13 +189,30 @@ def unpaid_channels(report: pd.DataFrame, channels: Iterable[str]) -> list[str]:
     return [c for c in wanted if cost.get(c, 0.0) <= 0]
 
 
+def blends_unpaid(totals: pd.DataFrame) -> bool:
+    """Whether the view's CPO and ROAS mix paid channels with credited channels without cost: the paid
+    channels' cost over every channel's conversions (and revenue), what analysts call a *blended* CPO and
+    ROAS. ``totals``: ``channel_totals`` of the view."""
+    unpaid_credited = bool(((totals["ihc"] > 0) & (totals["cost"] <= 0)).any())
+    return unpaid_credited and bool((totals["cost"] > 0).any())
+
+
+def ratio_labels(totals: pd.DataFrame) -> tuple[str, str]:
+    """The CPO and ROAS tiles' names, on every face (dashboard, HTML report): "Blended CPO" and "Blended
+    ROAS" when they blend in channels without cost (``blends_unpaid``). On the demo the tile said "CPO
+    €3.98" while every paid channel's CPO was €3.92 or more and the paid channels' own was €8.96: read as a
+    paid CPO, it halved it. ``blended_note`` under the tiles gives the paid channels' own figures."""
+    if blends_unpaid(totals):
+        return "Blended CPO", "Blended ROAS"
+    return "CPO", "ROAS"
+
+
 def blended_note(totals: pd.DataFrame) -> str:
     """Under the KPI tiles: what their CPO and ROAS blend in, or '' when nothing. Over channels with and
     without cost the tiles' CPO divides the paid channels' cost by every channel's conversions (and ROAS
-    adds the unpaid channels' revenue): on the demo "CPO €3.98" read as the paid CPO while every paid
-    channel's was €3.92 or more. The note says how much of the conversions that is and gives the paid
-    channels' own CPO and ROAS; over channels without any cost, that their €0 CPO is by construction.
-    ``totals``: ``channel_totals`` of the view."""
+    adds the unpaid channels' revenue): the tiles say "Blended" (``ratio_labels``), and the note says how
+    much of the conversions that is and gives the paid channels' own CPO and ROAS; over channels without
+    any cost, that their €0 CPO is by construction. ``totals``: ``channel_totals`` of the view."""
     credited = totals[totals["ihc"] > 0]
     unpaid = credited[credited["cost"] <= 0]
     if unpaid.empty:
@@ -209,8 +226,9 @@ def blended_note(totals: pd.DataFrame) -> str:
     cost, conversions, revenue = (float(paid[c].sum()) for c in ("cost", "ihc", "ihc_revenue"))
     cpo = f"CPO €{cost / conversions:,.2f}" if conversions else "no CPO (no attributed conversion)"
     return (
-        f"CPO and ROAS count the conversions and revenue of the channels without cost too ({named}: "
-        f"{share:.0%} of the conversions). The paid channels alone: {cpo}, ROAS {float(revenue) / cost:,.2f}."
+        f"Blended CPO and ROAS: the paid channels' cost over the conversions and revenue of every channel, "
+        f"those without cost too ({named}: {share:.0%} of the conversions). The paid channels alone: {cpo}, "
+        f"ROAS {float(revenue) / cost:,.2f}."
     )
 
 

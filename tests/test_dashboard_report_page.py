@@ -41,7 +41,8 @@ def trend_spec(at, grain: str) -> dict:
 def test_report_renders_on_the_demo(dashboard_env):
     at = open_page("report")
     no_errors(at)
-    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
+    # the demo's direct, newsletter and organic channels have credit but no cost: CPO and ROAS are blended
+    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "Blended CPO", "Blended ROAS"]
     assert len(charts(at)) == 4  # CPO, ROAS, cost vs revenue, daily trend
     assert [c.proto.alt.split(":")[0] for c in charts(at)[:2]] == [
         "CPO per channel — lower is better",
@@ -157,7 +158,7 @@ def test_every_cpo_and_roas_carries_its_interval(dashboard_env):
 
     at = open_page("report")
     no_errors(at)
-    roas_tile = next(m for m in at.metric if m.label == "ROAS")
+    roas_tile = next(m for m in at.metric if m.label == "Blended ROAS")
     assert str(roas_tile.proto.delta).startswith("90%: ")  # the KPI's interval under the value
     view = report_view(open_database(workspace_of(at).db_path))
     cpo, roas = specs(at)[:2]
@@ -194,7 +195,7 @@ def test_the_total_cpo_tile_says_why_it_has_no_interval(dashboard_env):
     CPO tile has no pill (not the cryptic "no spread (see ?)", and any sentence is cut at 1280 px) and its
     help says why; one channel has an interval."""
     at = open_page("report")
-    cpo_tile = next(m for m in at.metric if m.label == "CPO")
+    cpo_tile = next(m for m in at.metric if m.label == "Blended CPO")
     assert not cpo_tile.proto.delta
     assert "same number of conversions" in cpo_tile.proto.help
     at.multiselect(key="report_channels").set_value(["Paid Search Brand"]).run()
@@ -345,7 +346,7 @@ def test_the_loading_frame_leaves_nothing_behind_in_a_mixed_report(dashboard_env
     at.run()
     no_errors(at)
     assert any("mixes models" in str(w.value) for w in at.warning)
-    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
+    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "Blended CPO", "Blended ROAS"]
     assert "…" not in [m.value for m in at.metric]
     assert not [c for c in charts(at) if "Loading…" in c.proto.spec]
 
@@ -574,12 +575,20 @@ def test_the_tiles_say_what_their_cpo_and_roas_blend_in():
         )
     )
     assert rv.blended_note(totals) == (
-        "CPO and ROAS count the conversions and revenue of the channels without cost too (B: 75% of the "
-        "conversions). The paid channels alone: CPO €15.00, ROAS 3.33."
+        "Blended CPO and ROAS: the paid channels' cost over the conversions and revenue of every channel, "
+        "those without cost too (B: 75% of the conversions). The paid channels alone: CPO €15.00, ROAS 3.33."
     )
-    assert rv.blended_note(totals[totals["channel_name"] != "B"]) == ""  # every channel with credit has cost
-    only_b = rv.blended_note(totals[totals["channel_name"] == "B"])
-    assert only_b == "No channel here has a cost (B): a CPO of €0.00 and no ROAS are by construction, not a result."
+    assert rv.ratio_labels(totals) == ("Blended CPO", "Blended ROAS")
+    without_b = totals[totals["channel_name"] != "B"]
+    assert rv.blended_note(without_b) == "" and rv.ratio_labels(without_b) == ("CPO", "ROAS")  # all credit paid
+    only_b = totals[totals["channel_name"] == "B"]
+    assert rv.blended_note(only_b) == (
+        "No channel here has a cost (B): a CPO of €0.00 and no ROAS are by construction, not a result."
+    )
+    assert rv.ratio_labels(only_b) == ("CPO", "ROAS")  # nothing paid to blend with
+    # a channel without cost and without credit blends nothing in
+    no_credit = totals.assign(ihc=[10.0, 0.0, 0.0], ihc_revenue=[500.0, 0.0, 0.0])
+    assert rv.blended_note(no_credit) == "" and rv.ratio_labels(no_credit) == ("CPO", "ROAS")
 
 
 def test_the_cpo_and_roas_tiles_say_they_count_the_unpaid_channels_conversions(dashboard_env):
@@ -594,14 +603,19 @@ def test_the_cpo_and_roas_tiles_say_they_count_the_unpaid_channels_conversions(d
     paid = per[per["cost"] > 0]
     share = per.loc[per["cost"] <= 0, "ihc"].sum() / per["ihc"].sum()
     cpo, roas = paid["cost"].sum() / paid["ihc"].sum(), paid["ihc_revenue"].sum() / paid["cost"].sum()
-    assert cpo > 2 * next(float(m.value.strip("€")) for m in at.metric if m.label == "CPO")  # the blend halves it
-    line = next(c.value for c in at.caption if c.value.startswith("CPO and ROAS count the conversions"))
+    tiles = {m.label: m for m in at.metric}
+    assert cpo > 2 * float(tiles["Blended CPO"].value.strip("€"))  # the blend halves it, and the tile says so
+    assert "Blended ROAS" in tiles and "CPO" not in tiles and "ROAS" not in tiles
+    assert tiles["Blended CPO"].proto.help.startswith("Blended: the paid channels' cost against")
+    line = next(c.value for c in at.caption if c.value.startswith("Blended CPO and ROAS: the paid channels"))
     assert f"{share:.0%} of the conversions" in line and line.count(",") >= 2, line
     assert f"The paid channels alone: CPO €{cpo:,.2f}, ROAS {roas:,.2f}." in line
     # paid channels only: nothing blended, nothing said
     at.multiselect(key="report_channels").set_value(["Display", "Paid Search Brand"]).run()
     no_errors(at)
     assert not [c for c in at.caption if "channels without cost too" in c.value or "has a cost" in c.value]
+    assert [m.label for m in at.metric] == ["Cost", "Conversions", "Revenue", "CPO", "ROAS"]
+    assert "Blended" not in next(m for m in at.metric if m.label == "CPO").proto.help
     # a channel without cost alone: its €0.00 CPO is by construction
     at.run()  # the whole page again (a filter change reran the view's fragment alone)
     at.multiselect(key="report_channels").set_value(["Direct Traffic"]).run()
