@@ -413,6 +413,17 @@ def band_fits(text: str, slots: int, of: int, plot: int = PLOT_ROOM_PX) -> bool:
     return text_px(text) * 12 / 14 + 8 <= plot * slots / max(of, 1)
 
 
+def _room_at_foot(trend: rc.TrendLines, slots: set) -> bool:
+    """Whether the points in ``slots`` (a band's) sit closer to the plot's top than to its foot (0), so an
+    upright label there reads clear of them standing on the band's foot rather than hanging from its
+    top: a high incomplete day (a CPO, which reads high then) ran through "incomplete" at the top. The
+    plot's top is taken as the highest point (ECharts rounds its axis up from it)."""
+    points = [(d, v) for line in trend.lines for d, v in zip(line.dates, line.values) if v is not None]
+    top = max((v for _, v in points), default=0.0)
+    inside = [v for d, v in points if d in slots]
+    return top > 0 and bool(inside) and min(inside) > top - max(inside)
+
+
 def _bands(trend: rc.TrendLines, position: dict) -> dict:
     """The incomplete days (or the periods that hold some) as grey bars behind the lines, full height on
     a hidden axis, each band labelled once at its middle."""
@@ -424,9 +435,13 @@ def _bands(trend: rc.TrendLines, position: dict) -> dict:
         label: dict = dict(show=True, formatter=plain(text))
         if not band_fits(text, hi - lo + 1, len(trend.slots)):
             # upright, reading upwards to the band's top: "incomplete" across one day of ten stood out of
-            # its 45 px band on both sides at 1024 px, over the neighbouring day's points. At the top: an
-            # incomplete day's revenue and conversions read low, so its lines run along the band's foot.
-            label.update(position="insideTop", rotate=90, align="right", verticalAlign="middle", distance=8)
+            # its 45 px band on both sides at 1024 px, over the neighbouring day's points. It hangs from
+            # the band's top (an incomplete day's revenue and conversions read low) unless the band's
+            # points leave more room at its foot (``_room_at_foot``).
+            if _room_at_foot(trend, set(trend.slots[lo : hi + 1])):
+                label.update(position="insideBottom", rotate=90, align="left", verticalAlign="middle", distance=8)
+            else:
+                label.update(position="insideTop", rotate=90, align="right", verticalAlign="middle", distance=8)
         values[(lo + hi) // 2] = dict(value=1, label=label)
     return dict(
         type="bar",

@@ -342,11 +342,23 @@ def test_an_incomplete_day_among_ten_is_labelled_upright_inside_its_band():
     assert not ech.band_fits("incomplete", 1, 8)
     days = [f"2023-09-{d:02d}" for d in range(1, 11)]
     late = IncompleteDays("2023-09-10", ["2023-09-10"], [0.9])
-    opt = ech.trend_option(rc.trend_lines(rows_of(days), "ihc_revenue", ["Paid"], {}, incomplete=late)).option
-    (band,) = series(opt, "bar")
-    label = band["data"][9]["label"]
+
+    def band_label(last_day_revenue: float) -> dict:
+        """Paid's revenue €40 a day, the incomplete 09-10's ``last_day_revenue``: its band's label."""
+        rows = rows_of(days)
+        rows.loc[(rows["date"] == "2023-09-10") & (rows["channel_name"] == "Paid"), "ihc_revenue"] = last_day_revenue
+        opt = ech.trend_option(rc.trend_lines(rows, "ihc_revenue", ["Paid"], {}, incomplete=late)).option
+        (band,) = series(opt, "bar")
+        assert band["label"]["textBorderColor"] == ech.BAND  # a line crossing it does not blot it out
+        return band["data"][9]["label"]
+
+    # an incomplete day reads low (€10 of a plot up to €40: 30 above it, 10 below): it hangs from the top
+    label = band_label(10.0)
     assert label["formatter"] == "incomplete" and label["rotate"] == 90 and label["position"] == "insideTop"
-    assert band["label"]["textBorderColor"] == ech.BAND  # a line crossing it does not blot it out
+    # the band's point high (€36 of €40: 4 above it, 36 below, as a CPO reads then): it stands on the foot
+    label = band_label(36.0)
+    assert (label["position"], label["align"], label["rotate"]) == ("insideBottom", "left", 90)
+    assert band_label(19.0)["position"] == "insideTop" and band_label(21.0)["position"] == "insideBottom"
     # two days, the second incomplete: the label lies across its band (1 of 2: 235 px)
     second = IncompleteDays("2023-09-02", ["2023-09-02"], [0.9])
     two = ech.trend_option(rc.trend_lines(rows_of(days[:2]), "ihc_revenue", ["Paid"], {}, incomplete=second)).option
