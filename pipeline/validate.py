@@ -580,8 +580,8 @@ def cost_coverage_findings(channel_days, channel_day_costs: dict, credit_share) 
                 "channel_without_cost",
                 WARNING,
                 f"session_costs: {count(len(unpaid), 'channel has', 'channels have')} sessions but no cost at all: "
-                f"{of}{names}; if one is paid, its cost is missing: the report shows no CPO for it (—) and the CPO "
-                "tile counts its conversions as free",
+                f"{of}{names}; if one is paid, its cost is missing: the report shows no CPO for it (—) and the "
+                "Blended CPO tile counts its conversions as free",
                 len(unpaid),
             )
         )

@@ -40,7 +40,9 @@ def test_channels_without_cost_and_days_without_cost(tmp_path):
     run_db(db, model="linear")
     message = _findings(db)["channel_without_cost"].message
     assert "no cost at all: by share of the last attribution's credit, Direct 16.7%;" in message
-    assert message.endswith("the report shows no CPO for it (—) and the CPO tile counts its conversions as free")
+    assert message.endswith(
+        "the report shows no CPO for it (—) and the Blended CPO tile counts its conversions as free"
+    )
 
 
 def test_fully_paid_channels_give_no_cost_warning(tmp_path):
