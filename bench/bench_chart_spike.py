@@ -53,12 +53,14 @@ for row in range(2):
                             theme=None, width="stretch", key=f"c{row}{i}")
 """,
 }
-# The four charts drawn, whichever library draws them.
-timeline.PROBE = timeline.PROBE.replace(
-    "charts: () => { const c = [...document.querySelectorAll('.js-plotly-plot')];",
-    "charts: () => { const c = [...document.querySelectorAll('.js-plotly-plot g.barlayer, "
-    + '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg.marks\')];',
+# The four charts drawn, whichever library draws them (the dashboard's own condition counts ECharts
+# canvases): Plotly's bar layers, Vega-Lite's canvas or svg marks.
+SPIKE_CHARTS_DRAWN = (
+    'document.querySelectorAll(\'.js-plotly-plot g.barlayer, [data-testid="stVegaLiteChart"] canvas, '
+    '[data-testid="stVegaLiteChart"] svg.marks\').length >= 4'
+    " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 )
+timeline.PROBE = timeline.probe({"tiles": timeline.TILES_SHOWN, "charts": SPIKE_CHARTS_DRAWN})
 
 
 def main() -> int:

@@ -37,8 +37,8 @@ from tests.browser_support import (  # noqa: E402
     wait_idle_server,
 )
 
-# Runs in the page before its own scripts (WS_PROBE, shared with bench_first_visit): time-stamps
-# websocket messages and, every animation frame, the first moment each condition holds.
+# Runs in the page before its own scripts (``probe``, shared with bench_first_visit and the spike):
+# time-stamps websocket messages.
 WS_PROBE = r"""
 window.__t = {ws: [], marks: {}};
 const Native = window.WebSocket;
@@ -52,17 +52,8 @@ Probed.prototype = Native.prototype;
 for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Probed[k] = Native[k];
 window.WebSocket = Probed;
 """
-PROBE = (
-    WS_PROBE
-    + r"""
-const conditions = {
-  tiles: () => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
-      .filter(v => /[0-9]/.test(v.textContent)).length >= 5,
-  charts: () => ("""
-    + DRAWN_CHARTS
-    + r""")() >= 4
-      && !document.querySelector('[data-testid="stStatusWidget"]'),
-};
+# Every animation frame, the first moment each condition holds goes into window.__t.marks.
+LOOK = r"""
 function look() {
   for (const [k, f] of Object.entries(conditions)) {
     if (!(k in window.__t.marks)) { try { if (f()) window.__t.marks[k] = performance.now(); } catch (e) {} }
@@ -71,7 +62,23 @@ function look() {
 }
 requestAnimationFrame(look);
 """
+# The five KPI tiles hold their figures (not the loading frame's "…").
+TILES_SHOWN = (
+    "[...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+    ".filter(v => /[0-9]/.test(v.textContent)).length >= 5"
 )
+# The Report's four charts drawn and the run over.
+CHARTS_DRAWN = f"({DRAWN_CHARTS})() >= 4 && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def probe(conditions: dict[str, str]) -> str:
+    """The page's init script: ``WS_PROBE`` and the first moment each of ``conditions`` (name → a JS
+    expression) holds, checked every animation frame."""
+    listed = "".join(f"  {name}: () => {expression},\n" for name, expression in conditions.items())
+    return WS_PROBE + "const conditions = {\n" + listed + "};" + LOOK
+
+
+PROBE = probe({"tiles": TILES_SHOWN, "charts": CHARTS_DRAWN})
 
 BARE_APP = """import streamlit as st
 

@@ -38,10 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_dashboard import REPORT_DRAWN, SUMMARY_SHOWN, until  # noqa: E402
-from bench_dashboard_timeline import WS_PROBE  # noqa: E402
+from bench_dashboard_timeline import CHARTS_DRAWN, TILES_SHOWN, probe  # noqa: E402
 
 from tests.browser_support import (  # noqa: E402
-    DRAWN_CHARTS,
     VIEWPORT,
     chromium,
     goto_page,
@@ -50,27 +49,13 @@ from tests.browser_support import (  # noqa: E402
     wait_idle,
 )
 
-PROBE = (
-    WS_PROBE
-    + r"""
-const conditions = {
-  title: () => [...document.querySelectorAll('h1')].some(h => h.textContent.includes('Channel report')),
-  frame: () => document.querySelectorAll('[data-testid="stMetric"]').length >= 5,
-  tiles: () => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
-      .filter(v => /[0-9]/.test(v.textContent)).length >= 5,
-  charts: () => ("""
-    + DRAWN_CHARTS
-    + r""")() >= 4
-      && !document.querySelector('[data-testid="stStatusWidget"]'),
-};
-function look() {
-  for (const [k, f] of Object.entries(conditions)) {
-    if (!(k in window.__t.marks)) { try { if (f()) window.__t.marks[k] = performance.now(); } catch (e) {} }
-  }
-  requestAnimationFrame(look);
-}
-requestAnimationFrame(look);
-"""
+PROBE = probe(
+    {
+        "title": "[...document.querySelectorAll('h1')].some(h => h.textContent.includes('Channel report'))",
+        "frame": "document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 5",
+        "tiles": TILES_SHOWN,
+        "charts": CHARTS_DRAWN,
+    }
 )
 
 HZ = os.sysconf("SC_CLK_TCK")
