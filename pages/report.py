@@ -100,7 +100,11 @@ def settle_filters(span: tuple[date, date, list]) -> None:
     restore("report_dates", "dates", dates_from)
     restore("report_channels", "channel", lambda vs: [c for c in vs if c in channels], multi=True)
     # Whatever the values came from (the URL, an earlier visit, another database of this session),
-    # they must fit this database: dates inside its range, channels it has.
+    # they must fit this database: dates inside its range, channels it has; and a basis, always: a first
+    # view reads the filters (``filter_values``) before it draws the row, and kept a basis of None, which
+    # the radio showed after another page with neither option chosen.
+    if st.session_state.get("report_basis") not in DATE_BASES:
+        st.session_state["report_basis"] = DATE_BASES[0]
     kept = st.session_state.get("report_dates")
     if isinstance(kept, (tuple, list)) and kept:
         st.session_state["report_dates"] = tuple(min(max(d, first), last) for d in kept)

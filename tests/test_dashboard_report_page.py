@@ -621,3 +621,25 @@ def test_the_cpo_and_roas_tiles_say_they_count_the_unpaid_channels_conversions(d
     at.multiselect(key="report_channels").set_value(["Direct Traffic"]).run()
     no_errors(at)
     assert any(c.value.startswith("No channel here has a cost (Direct Traffic)") for c in at.caption)
+
+
+def test_the_date_basis_keeps_its_choice_after_a_new_browsers_first_view_and_another_page(monkeypatch):
+    """A new browser's first view draws the filter row after the view (``TILES_FIRST``), so the view kept
+    the basis before the radio had a value: None, which coming back from another page put into the radio,
+    shown with neither "Session date" nor "Conversion date" chosen (seen in the browser after Pipeline →
+    Report). The basis is settled before anything reads it, on every path."""
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, PAGES, TIMEOUT
+
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the first view's pause
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()  # a new session on the Report: its first view
+    no_errors(at)
+    assert at.radio(key="report_basis").value == "session-date"
+    at.switch_page(PAGES["pipeline"]).run()
+    at.switch_page(PAGES["report"]).run()
+    no_errors(at)
+    assert at.radio(key="report_basis").value == "session-date" and at.radio(key="report_basis").index == 0

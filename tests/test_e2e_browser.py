@@ -93,6 +93,8 @@ def test_upload_run_report_download(tmp_path):
         web.goto_page(page, "Report")
         web.wait_charts(page, 4, timeout=60)
         web.no_traceback(page)
+        # back from other pages, the date basis still shows its choice (it showed neither option)
+        assert page.get_by_role("radio", name="Session date").is_checked()
         web.screenshot(page, web.SHOTS / "6_report_uploaded.png")
         web.screenshot(page, web.SHOTS / "6_report_uploaded_fold.png", full=False)
         csv_all = _download(page, "Download CSV", tmp_path / "dashboard_all.csv")
