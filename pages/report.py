@@ -496,8 +496,11 @@ def table_and_downloads(ws, view: rv.ReportView, path, fp, start, end, channels)
         shown.insert(2, "part")
     widths = table_widths(table, shown, view.grain if period else "day")
     step = 1 if period and view.grain in WHOLE_EUROS else None  # whole euros (table_texts sizes them so)
+    shown_table = table[shown].assign(channel_name=table["channel_name"].map(clip))  # the CSV keeps every name whole
+    if step:  # Streamlit cuts a number down to its step (a week's €14.96 read €14): rounded first, as the tiles
+        shown_table[["cost", "ihc_revenue"]] = shown_table[["cost", "ihc_revenue"]].round(0)
     st.dataframe(
-        table[shown].assign(channel_name=table["channel_name"].map(clip)),  # the CSV keeps every name whole
+        shown_table,
         hide_index=True,
         height=table_height(len(table)),  # the rows shown: a week's table is shorter than its days
         key="report_table",
