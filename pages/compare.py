@@ -8,7 +8,16 @@ import streamlit as st
 
 from pages._look import StreamlitProgress, echart, not_ready, run_through_the_app, shown_errors
 from pages._models import model_label, offline_models, param_widgets, stored_model
-from pages._session import comparison, db_key, remember_list, restore, server_view, stage_status, workspace
+from pages._session import (
+    comparison,
+    db_key,
+    remember,
+    remember_list,
+    restore,
+    server_view,
+    stage_status,
+    workspace,
+)
 from pipeline.compare import as_written, delta_tone, format_delta, format_value, shift_range
 from pipeline.compare_echarts import METRICS, few_label, grouped_bars_option
 from pipeline.errors import PipelineError
@@ -72,6 +81,27 @@ class ComparisonProgress(StreamlitProgress):
         else:
             text = text[:1].upper() + text[1:]
         super().__call__(done, total, text)
+
+
+def keep_a_metric() -> None:
+    """The Show control's ``on_change``: a click on the chosen button unchose it, leaving no button
+    highlighted over the view it fell back to; the choice stays."""
+    if st.session_state.get("compare_metric") not in METRICS:
+        st.session_state["compare_metric"] = st.session_state.get("_kept_compare_metric") or "share"
+
+
+def show_control() -> str:
+    """The metric the comparison shows, in the page's address (``?show=ROAS``) and kept across pages and
+    while fewer than two models are chosen (the control is not drawn then, and came back highlighting
+    "Share of conversions" over a view the browser still sent as ROAS)."""
+    restore("compare_metric", "show", lambda v: v if v in METRICS else "share")
+    if st.session_state.get("compare_metric") not in METRICS:
+        st.session_state["compare_metric"] = "share"
+    metric = st.segmented_control(
+        "Show", list(METRICS), format_func=lambda m: METRICS[m][0], key="compare_metric", on_change=keep_a_metric
+    )
+    remember("compare_metric", "show", str, "share")
+    return metric if metric in METRICS else "share"
 
 
 def pretty(label: str) -> str:
@@ -199,12 +229,7 @@ with shown_errors():
     if len(specs) < 2:
         st.info("Choose at least two models to compare.")
         st.stop()
-    metric = (
-        st.segmented_control(
-            "Show", list(METRICS), format_func=lambda m: METRICS[m][0], default="share", key="compare_metric"
-        )
-        or "share"
-    )
+    metric = show_control()
     bar = st.empty()
     try:
         result = comparison(

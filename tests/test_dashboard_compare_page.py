@@ -49,6 +49,24 @@ def test_compare_metric_and_models(dashboard_env):
     at.multiselect(key="compare_models").set_value(["linear", "last-click"]).run()
     no_errors(at)
     assert list(at.dataframe[0].value.columns[:3]) == ["channel_name", "linear", "last-click"]
+    # the Show control came back (it is not drawn under two models) with its choice, not "Share": it had
+    # highlighted "Share of conversions" over a view of conversions
+    assert at.segmented_control(key="compare_metric").value == "ihc"
+    assert "Conversions are fractional" in texts(at) and at.query_params["show"] == "ihc"
+
+
+def test_the_show_control_always_holds_the_view_it_shows(dashboard_env):
+    """A click on the chosen button unchose it (no button highlighted, the view fell back to Share);
+    the choice stays. Another page and back: the same view, from the session (and from the address)."""
+    at = open_page("compare")
+    at.segmented_control(key="compare_metric").set_value("ROAS").run()
+    at.segmented_control(key="compare_metric").set_value(None).run()  # the same button clicked again
+    no_errors(at)
+    assert at.segmented_control(key="compare_metric").value == "ROAS" and "ROAS: one column per model" in texts(at)
+    open_page("report", at)
+    open_page("compare", at)
+    no_errors(at)
+    assert at.segmented_control(key="compare_metric").value == "ROAS" and "ROAS: one column per model" in texts(at)
 
 
 def test_delta_formats_and_tones_by_hand():
