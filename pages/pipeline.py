@@ -198,7 +198,7 @@ def controls(ws, states: dict):
     replacing = replacing_note(
         model, stored, window.start or (first and first.isoformat()), window.end or (last and last.isoformat())
     )
-    if replacing:
+    if replacing and not preview:  # a run that mixes models does not show the new one "instead" (above)
         st.info(replacing, icon=":material/swap_horiz:")
     return RunOptions(window, model, params, force), False, None
 

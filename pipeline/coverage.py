@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 from .db import table_exists
+from .model_settings import model_label
 
 COVERAGE_SQL = """
 SELECT a.model, count(*), min(c.conv_date), max(c.conv_date)
@@ -93,9 +94,11 @@ def mixing_preview(con: sqlite3.Connection, start: Optional[str], end: Optional[
     others = [(m, int(n)) for m, n in con.execute(OUTSIDE_SQL, {"start": start, "end": end}) if m != model]
     if not others:
         return None
-    kept = ", ".join(f"{n:,} keep their {m} credit" for m, n in others)
+    # the models as the page names them ("Shapley value", not the stored id "shapley")
+    kept = ", ".join(f"{n:,} keep their {model_label(m)} credit" for m, n in others)
     span = f"{start or 'the first date'} … {end or 'the last date'}"
     return (
         f"This run replaces the credit of the conversions from {span} only; of the others, {kept}, so the "
-        f"report will mix models. Clear the conversion dates to attribute every conversion with {model}."
+        f"report will mix models. Clear the conversion dates to attribute every conversion with "
+        f"{model_label(model)}."
     )

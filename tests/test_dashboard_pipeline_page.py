@@ -314,7 +314,13 @@ def test_the_page_warns_before_a_run_that_would_mix_models(dashboard_env):
     at.date_input(key="run_dates").set_value((date(2023, 9, 3), date(2023, 9, 4))).run()
     no_errors(at)
     warning = next(str(w.value) for w in at.warning if "mix models" in str(w.value))
-    assert "from 2023-09-03 … 2023-09-04 only" in warning and "keep their ihc credit" in warning
+    assert "from 2023-09-03 … 2023-09-04 only" in warning and "keep their IHC — offline model credit" in warning
+    # not also "the Report … then show it instead of IHC", which a mixed report does not
+    assert not [i for i in at.info if "instead of" in str(i.value)]
+    at.date_input(key="run_dates").set_value(()).run()  # every conversion: no mix, the plain replacing note
+    no_errors(at)
+    assert not any("mix models" in str(w.value) for w in at.warning)
+    assert any("then show it instead of IHC — offline model" in str(i.value) for i in at.info)
 
 
 # ---- the IHC API option in words: Check, quota, errors; Stop; old errors cleared; settings in words --

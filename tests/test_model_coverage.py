@@ -72,7 +72,8 @@ def test_the_pipeline_page_preview_says_a_windowed_run_will_mix_models(small_dem
     ).fetchone()[0]
     text = mixing_preview(con, "2023-09-03", None, "linear")
     assert text.startswith("This run replaces the credit of the conversions from 2023-09-03 … the last date only")
-    assert f"{outside:,} keep their ihc credit" in text
+    assert f"{outside:,} keep their IHC — offline model credit" in text  # the models' names, not their ids
+    assert text.endswith("Clear the conversion dates to attribute every conversion with Linear.")
     assert mixing_preview(con, "2023-09-03", None, "ihc") is None  # same model: no mix
     assert mixing_preview(con, None, None, "linear") is None  # every conversion: no mix
 
