@@ -169,6 +169,8 @@ def explain_one(path, fp, palette) -> None:
         options,
         format_func=fmt,
         key="explain_pick",
+        # the last one used wins: a pick clears the id box (with an id typed, a pick changed nothing)
+        on_change=lambda: st.session_state.update(explain_id=""),
     )
     typed = st.text_input(
         "…or find a conversion by its id",

@@ -58,6 +58,14 @@ def test_find_a_conversion_by_the_start_of_its_id(dashboard_env):
     listing = next(i.value for i in at.info if "conversion ids begin with" in i.value)
     assert "Type more characters" in listing and f"` {ids[0]} `" in listing
     assert "e.g. " in at.text_input(key="explain_id").placeholder
+    # a pick in the list after an id was typed: the pick is explained (it changed nothing), the box emptied
+    at.text_input(key="explain_id").input(start).run()
+    box = at.selectbox(key="explain_pick")
+    box.select_index(1 if box.index == 0 else 0).run()
+    no_errors(at)
+    picked = at.selectbox(key="explain_pick").value
+    assert at.text_input(key="explain_id").value == "" and picked != target
+    assert any(f"**{picked}**" in m.value for m in at.markdown)
 
 
 def test_find_conversions_by_hand(tiny):
