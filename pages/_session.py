@@ -298,6 +298,9 @@ def credit_rows(path: str, fp: str, start: Optional[str], end: Optional[str], by
 
 
 REPORT_VIEW_ARGS = "_report_view_args"  # session state: the ReportViewArgs last drawn
+# session state: {summary, error, stopped, source} of this session's last run from the Pipeline page (its
+# "Last run" box); a run started elsewhere (the Report's re-run of a mixed report) drops it, stale then
+LAST_RUN_OUTCOME = "last_run_outcome"
 
 
 def prepare_report(ws: Workspace) -> Optional[threading.Thread]:

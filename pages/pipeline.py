@@ -12,6 +12,7 @@ from pages._calibration import calibration_section, stored_profile_docs
 from pages._look import StreamlitProgress, run_through_the_app, shown_errors, unsaved_work
 from pages._models import API_MODEL, api_options, model_label, offline_models, param_widgets, stored_model
 from pages._session import (
+    LAST_RUN_OUTCOME,
     db_key,
     mixing_preview,
     prepare_report,
@@ -226,7 +227,7 @@ def _window(picked, first, last, lookback) -> Window:
 
 
 STOP_WAIT_SECONDS = 300.0  # longest wait for a stopped run's current step (an API request and its retries)
-OUTCOME = "last_run_outcome"  # {summary, error, stopped, source} of this session's last run
+OUTCOME = LAST_RUN_OUTCOME  # {summary, error, stopped, source} of this session's last run
 PREPARE = "prepare_report"  # in OUTCOME: read the Report's new state ahead once the summary is drawn
 # (the IHC API runs in place: a stage that finished before the error, e.g. journeys, stays committed)
 UNCHANGED_IN_PLACE = "The attribution and the channel report are unchanged."

@@ -19,6 +19,7 @@ from pages._look import (
 )
 from pages._models import model_label
 from pages._session import (
+    LAST_RUN_OUTCOME,
     REPORT_VIEW_ARGS,
     ReportViewArgs,
     colors,
@@ -677,6 +678,8 @@ def rerun_all(ws, states: dict, model: str) -> None:
         bar.empty()
         st.error(f"**The run stopped:** {exc}  \nThe previous results are unchanged.", icon=":material/warning:")
         return
+    # the Pipeline page's "Last run" box told of the run before this one, under stage cards of this one
+    st.session_state.pop(LAST_RUN_OUTCOME, None)
     st.rerun()
 
 

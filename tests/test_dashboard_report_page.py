@@ -258,6 +258,23 @@ def test_a_mixed_report_is_named_and_fixed_in_one_click(dashboard_env):
     assert [c.model for c in model_coverage(open_database(ws.db_path))] == ["linear"]
 
 
+def test_a_rerun_from_the_report_leaves_no_stale_last_run_on_the_pipeline_page(dashboard_env):
+    """The Pipeline page's windowed run (two models), the Report's one-click re-run, the Pipeline page
+    again: its "Last run" box still told of the windowed run, under stage cards of the re-run."""
+    at = open_page("pipeline")
+    at.selectbox(key="run_model").set_value("linear").run()
+    at.date_input(key="run_dates").set_value((date(2023, 9, 3), date(2023, 9, 4))).run()
+    at.button(key="run_button").click().run()
+    no_errors(at)
+    windowed = next(s.value for s in at.success if "with Linear" in s.value)
+    open_page("report", at)
+    at.button(key="rerun_one_model").click().run()
+    no_errors(at)
+    open_page("pipeline", at)
+    no_errors(at)
+    assert windowed not in [s.value for s in at.success] and "Last run" not in [c.value for c in at.caption]
+
+
 def test_the_view_lives_in_the_url_and_survives_moving_between_pages(dashboard_env):
     from streamlit.testing.v1 import AppTest
 
