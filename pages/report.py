@@ -336,6 +336,9 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
     # a row that wraps, as the filters (three columns of fixed shares cut "Revenue" and "Month" at 1024 px)
     # (its widgets the row's own parts, as in the filters' row)
     row = st.container(horizontal=True, wrap=True, gap="medium", key="trend_controls")
+    # the metric in the address too (``?trend=ROAS``): a reload or a shared link, and another page and
+    # back, showed Revenue again
+    restore("trend_metric", "trend", lambda v: v if v in rv.DAILY_METRICS else "ihc_revenue")
     metric = row.selectbox(
         "Trend of",
         list(rv.DAILY_METRICS),
@@ -343,6 +346,7 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         key="trend_metric",
         width=FILTER_PX["trend_metric"],
     )
+    remember("trend_metric", "trend", str, "ihc_revenue")
     if not st.session_state.get("report_grain"):
         st.session_state["report_grain"] = "day"
     row.segmented_control(

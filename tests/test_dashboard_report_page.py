@@ -112,6 +112,27 @@ def test_trend_channels_and_metric(dashboard_env):
     assert "Pick one or more channels" in texts(at)
 
 
+def test_the_trend_metric_lives_in_the_url_and_survives_moving_between_pages(dashboard_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard_support import APP, TIMEOUT
+
+    at = open_page("report")
+    at.selectbox(key="trend_metric").set_value("CPO").run()
+    assert at.query_params["trend"] == "CPO"
+    open_page("data", at)
+    open_page("report", at)
+    no_errors(at)
+    assert at.selectbox(key="trend_metric").value == "CPO" and trend_spec(at, "day")["title"]["text"] == "CPO per day"
+    shared = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a reload, or the link in another browser
+    shared.query_params.update({"trend": "ROAS"})
+    shared.run()
+    no_errors(shared)
+    assert shared.selectbox(key="trend_metric").value == "ROAS"
+    shared.selectbox(key="trend_metric").set_value("ihc_revenue").run()
+    assert "trend" not in shared.query_params  # the default: a plain address
+
+
 def test_log_axes_keep_every_channel_readable(dashboard_env):
 
     at = open_page("report")
