@@ -142,7 +142,7 @@ def sidebar_database(ws: Workspace) -> None:
         icon = ":material/science:" if src.kind == "demo" else ":material/description:"
         st.markdown(f"{icon} **{md(src.name, 60)}**")
         where = "shared read-only until your first run" if ws.shares_demo else "private working copy"
-        st.caption(f"{src.size_bytes / 1e6:,.1f} MB · {where}")
+        st.caption(f"{database_size(ws, 1) or '0.0 MB'} · {where}")
         lost = unsaved_work(ws)
         if lost:
             st.caption(f":material/warning: {lost}")
@@ -168,9 +168,10 @@ def unsaved_work(ws: Workspace) -> Optional[str]:
     )
 
 
-def database_size(ws: Workspace) -> str:
-    """'149 MB': the working database's size, or '' when there is none."""
-    return f"{ws.db_path.stat().st_size / 1e6:,.0f} MB" if ws.has_database else ""
+def database_size(ws: Workspace, decimals: int = 0) -> str:
+    """'149 MB': the working database's size now (a run adds the pipeline's tables: an upload of 133 MB
+    was 173 MB after it, while the sidebar still said 133), or '' when there is none."""
+    return f"{ws.db_path.stat().st_size / 1e6:,.{decimals}f} MB" if ws.has_database else ""
 
 
 def database_label(ws: Workspace) -> str:

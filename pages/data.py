@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._look import database_download, run_through_the_app, shown_errors
+from pages._look import database_download, database_size, run_through_the_app, shown_errors
 from pages._session import (
     SERVER_EXTRACT,
     channel_sessions,
@@ -84,7 +84,13 @@ def tiles(ws) -> None:
         border=True,
         help="Rows of session_costs: sessions that cost something.",
     )
-    cols[3].metric("File size", f"{(src.size_bytes if src else 0) / 1e6:,.1f} MB", border=True)
+    cols[3].metric(
+        "File size",
+        database_size(ws, 1) or "0.0 MB",
+        border=True,
+        help="The working copy now, with the pipeline's tables once it has run"
+        + (f" (as uploaded: {src.size_bytes / 1e6:,.1f} MB)." if src and src.kind == "upload" else "."),
+    )
 
 
 def upload_box(ws) -> None:

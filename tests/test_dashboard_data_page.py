@@ -19,6 +19,29 @@ def upload(at, name: str, data: bytes):
     return at
 
 
+def test_the_size_shown_is_the_working_copys_now(dashboard_env):
+    """A run adds the pipeline's tables to the working copy (an upload of 133 MB was 173 MB after one):
+    the Data page's tile and the sidebar gave the size the database came with."""
+    import sqlite3
+
+    at = open_page("pipeline")
+    at.button(key="run_button").click().run()  # the session's own copy
+    ws = workspace_of(at)
+    con = sqlite3.connect(ws.db_path)
+    con.execute("CREATE TABLE analyst_notes(body)")
+    con.execute("INSERT INTO analyst_notes VALUES (zeroblob(3000000))")  # 3 MB more
+    con.commit()
+    con.close()
+    at = open_page("data", at)
+    no_errors(at)
+    now = f"{ws.db_path.stat().st_size / 1e6:,.1f} MB"
+    assert now != f"{ws.source.size_bytes / 1e6:,.1f} MB"
+    assert {m.label: m.value for m in at.metric}["File size"] == now
+    from pages._look import database_size  # the sidebar's size too (it is not in AppTest's tree)
+
+    assert database_size(ws, 1) == now
+
+
 def test_data_page_on_the_demo(dashboard_env):
     at = open_page("data")
     no_errors(at)
