@@ -91,9 +91,7 @@ def keep_a_metric() -> None:
 
 
 def show_control() -> str:
-    """The metric the comparison shows, in the page's address (``?show=ROAS``) and kept across pages and
-    while fewer than two models are chosen (the control is not drawn then, and came back highlighting
-    "Share of conversions" over a view the browser still sent as ROAS)."""
+    """The metric the comparison shows, in the page's address (``?show=ROAS``) and kept across pages."""
     restore("compare_metric", "show", lambda v: v if v in METRICS else "share")
     if st.session_state.get("compare_metric") not in METRICS:
         st.session_state["compare_metric"] = "share"
@@ -226,10 +224,12 @@ with shown_errors():
         not_ready("Comparing needs up-to-date journeys. Run the pipeline first.")
         st.stop()
     specs = pick_models(states)
+    # drawn whatever the models: a control that left the page while fewer than two were chosen came back
+    # in the browser with no button highlighted (and before that, "Share" over a ROAS view)
+    metric = show_control()
     if len(specs) < 2:
         st.info("Choose at least two models to compare.")
         st.stop()
-    metric = show_control()
     bar = st.empty()
     try:
         result = comparison(
