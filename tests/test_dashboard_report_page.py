@@ -347,7 +347,9 @@ def test_week_and_month_grain_for_the_trend_and_the_table(dashboard_env):
     # line), plus the same share of the room left over (one px more for some columns)
     extra = {"date": columns["date"]["width"] - (33 + 17), "part": columns["part"]["width"] - (32 + 17)}
     assert abs(extra["date"] - extra["part"]) <= 1 and 0 <= min(extra.values()) <= 10, (columns, extra)
-    assert weeks["cost"].sum() == pytest.approx(days["cost"].sum())
+    # whole euros, each rounded (test_week_view_counts_its_rows_and_dates_start_at_the_filter): at most half a
+    # euro per row from the days' sum
+    assert abs(weeks["cost"].sum() - days["cost"].sum()) <= 0.5 * len(weeks) and (weeks["cost"] % 1 == 0).all()
     assert len(weeks) < len(days) and {"CPO range", "support"} <= set(weeks.columns)
     assert trend_spec(at, "week")["xAxis"]["data"] == ["Sep 01\n3 of 7 days", "Sep 04"]  # one label a week
     at.segmented_control(key="report_grain").set_value("month").run()
