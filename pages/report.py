@@ -125,8 +125,7 @@ def filter_row(span: tuple[date, date, list]) -> None:
     # more elements for the browser to redraw on every filter change: docs/dashboard.md, Speed). The
     # dates' label names the basis the radio on their right holds: its value is in the session already.
     row = st.container(horizontal=True, wrap=True, gap="medium", key="report_filters")
-    basis = st.session_state.get("report_basis")
-    basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
+    basis = st.session_state["report_basis"]  # settled (``settle_filters``)
     row.date_input(
         f"{BASIS_LABELS[basis]}s",
         min_value=first,
@@ -166,8 +165,7 @@ def filter_values(path: str, fp: str) -> tuple:
     """(start, end, channels or None, basis) of the filters' widgets (in the session: the fragment below
     them runs without them), written into the URL."""
     first, last, _ = report_span(path, fp)
-    basis = st.session_state.get("report_basis")
-    basis = basis if basis in BASIS_LABELS else DATE_BASES[0]
+    basis = st.session_state["report_basis"]  # settled (``settle_filters``), whether the row is drawn yet or not
     picked = st.session_state.get("report_dates") or (first, last)
     chosen = st.session_state.get("report_channels") or []
     remember("report_basis", "by", str, DATE_BASES[0])
@@ -695,8 +693,7 @@ def filter_placeholder() -> str:
     the page's style (``LAYOUT_STYLE``) has the browser fetch already: Markdown with HTML in it had it fetch
     and run ``rehype-raw`` and its ``lib`` (448 kB) before the tiles, which then came with the charts in 5
     of 6 first visits (docs/dashboard.md, Speed)."""
-    basis = st.session_state.get("report_basis")
-    label = BASIS_LABELS[basis if basis in BASIS_LABELS else DATE_BASES[0]]
+    label = BASIS_LABELS[st.session_state["report_basis"]]  # settled (``settle_filters``)
     # the theme's (.streamlit/config.toml) text and widget background, as Streamlit draws the widgets
     ink, box = st.get_option("theme.textColor"), st.get_option("theme.secondaryBackgroundColor")
     h = FILTER_ROW_PX
