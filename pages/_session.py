@@ -448,11 +448,14 @@ def report_html(
 # ---- views that survive: filters in the URL and across pages ------------------------------------
 
 
-def restore(key: str, param: str, decode, multi: bool = False) -> None:
+def restore(key: str, param: str, decode, multi: bool = False, default=None) -> None:
     """Before the widget ``key`` is drawn: take its value from the URL's ``param`` (a reloaded or shared
     view) or, when the URL has none, from this session's last value (the analyst came back from another
-    page, whose navigation dropped the widget's state). A value that does not decode is ignored."""
-    if key in st.session_state:
+    page, whose navigation dropped the widget's state). A value that does not decode is ignored.
+    ``default``: the value when neither gives one, for a widget that must always show a choice: a radio
+    or a segmented control holding None shows none chosen (the Report's date basis did, after a first
+    view kept it before its radio was drawn; a click on the chosen segment unchooses it)."""
+    if st.session_state.get(key) is not None:
         return
     raw = st.query_params.get_all(param) if multi else st.query_params.get(param)
     if raw:
@@ -462,6 +465,8 @@ def restore(key: str, param: str, decode, multi: bool = False) -> None:
             pass
     elif f"_kept_{key}" in st.session_state:
         st.session_state[key] = st.session_state[f"_kept_{key}"]
+    if default is not None and st.session_state.get(key) is None:
+        st.session_state[key] = default
 
 
 def remember(key: str, param: str, encode, default) -> None:

@@ -92,9 +92,7 @@ def keep_a_metric() -> None:
 
 def show_control() -> str:
     """The metric the comparison shows, in the page's address (``?show=ROAS``) and kept across pages."""
-    restore("compare_metric", "show", lambda v: v if v in METRICS else "share")
-    if st.session_state.get("compare_metric") not in METRICS:
-        st.session_state["compare_metric"] = "share"
+    restore("compare_metric", "show", lambda v: v if v in METRICS else "share", default="share")
     metric = st.segmented_control(
         "Show", list(METRICS), format_func=lambda m: METRICS[m][0], key="compare_metric", on_change=keep_a_metric
     )

@@ -97,15 +97,12 @@ def settle_filters(span: tuple[date, date, list]) -> None:
         lo, _, hi = raw.partition("..")
         return tuple(min(max(date.fromisoformat(d), first), last) for d in (lo, hi or lo))
 
-    restore("report_basis", "by", lambda v: v if v in DATE_BASES else DATE_BASES[0])
+    # a basis always: a first view reads the filters (``filter_values``) before it draws the row
+    restore("report_basis", "by", lambda v: v if v in DATE_BASES else DATE_BASES[0], default=DATE_BASES[0])
     restore("report_dates", "dates", dates_from)
     restore("report_channels", "channel", lambda vs: [c for c in vs if c in channels], multi=True)
     # Whatever the values came from (the URL, an earlier visit, another database of this session),
-    # they must fit this database: dates inside its range, channels it has; and a basis, always: a first
-    # view reads the filters (``filter_values``) before it draws the row, and kept a basis of None, which
-    # the radio showed after another page with neither option chosen.
-    if st.session_state.get("report_basis") not in DATE_BASES:
-        st.session_state["report_basis"] = DATE_BASES[0]
+    # they must fit this database: dates inside its range, channels it has.
     kept = st.session_state.get("report_dates")
     if isinstance(kept, (tuple, list)) and kept:
         st.session_state["report_dates"] = tuple(min(max(d, first), last) for d in kept)
@@ -345,8 +342,6 @@ def trend(view: rv.ReportView, palette: dict, channels) -> None:
         width=FILTER_PX["trend_metric"],
     )
     remember("trend_metric", "trend", str, "ihc_revenue")
-    if not st.session_state.get("report_grain"):
-        st.session_state["report_grain"] = "day"
     row.segmented_control(
         "Per",
         rv.GRAINS,
@@ -747,8 +742,8 @@ def body(ws, path, fp) -> None:
 def view_body(ws, path, fp) -> None:
     states = stage_status(path, fp)
     start, end, channels, basis = filter_values(path, fp)
-    restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day")
-    grain = st.session_state.get("report_grain") or "day"
+    restore("report_grain", "per", lambda v: v if v in rv.GRAINS else "day", default="day")
+    grain = st.session_state["report_grain"]
     args = ReportViewArgs(start, end, channels, basis, grain)
     view = report_view(path, fp, args)
     st.session_state[REPORT_VIEW_ARGS] = args  # read ahead after a run
